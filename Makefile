@@ -1,0 +1,47 @@
+# rotorwatch — every command a developer or CI needs. `make test` works on a fresh clone:
+# it creates .venv, installs the pinned dependencies, then lints, type-checks and tests.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PY := $(BIN)/python
+STAMP := $(VENV)/.installed
+export AWS_DEFAULT_REGION ?= eu-west-1
+# Nothing here may reach a real AWS account.
+export AWS_ACCESS_KEY_ID ?= testing
+export AWS_SECRET_ACCESS_KEY ?= testing
+export AWS_EC2_METADATA_DISABLED := true
+# The working tree wins over any installed copy (worktrees share one virtualenv).
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: install test lint typecheck unit demo bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip==25.3
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest tests/unit
+
+demo: $(STAMP)
+	$(BIN)/rotorwatch demo
+
+bench: $(STAMP)
+	$(PY) benchmarks/bench_features.py
+
+clean:
+	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache lake out

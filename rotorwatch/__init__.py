@@ -1,0 +1,1 @@
+"""rotorwatch: predictive maintenance for rotating machines (domain core)."""

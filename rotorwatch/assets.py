@@ -1,0 +1,170 @@
+"""Asset registry: the machine facts that do not travel in every message.
+
+On AWS the records live in the DynamoDB ``assets`` table (``rotorwatch provision`` writes them);
+locally they come from a JSON file holding a list of records (or ``{"assets": [...]}``)::
+
+    {"device_id": "pump-01", "machine_group": 2, "foundation": "rigid", "rated_rpm": 1780,
+     "bearing": {"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04,
+                 "contact_angle_deg": 0}}
+
+``machine_group`` and ``foundation`` select the ISO 10816-3 zone table: group 1 is large
+machines (rated power above 300 kW), group 2 medium machines (15 kW to 300 kW).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Final, Literal
+
+from rotorwatch.telemetry import DEVICE_ID_PATTERN
+
+Foundation = Literal["rigid", "flexible"]
+FOUNDATIONS: Final[tuple[str, ...]] = ("rigid", "flexible")
+MACHINE_GROUPS: Final[tuple[int, ...]] = (1, 2)
+_DEVICE_ID_RE: Final = re.compile(DEVICE_ID_PATTERN)
+
+
+class AssetError(ValueError):
+    """An asset record that cannot be used; ``reason`` is a stable code like the decoder's."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True, slots=True)
+class Bearing:
+    """Rolling-element bearing geometry (millimetres, degrees)."""
+
+    n_balls: int
+    ball_diameter_mm: float
+    pitch_diameter_mm: float
+    contact_angle_deg: float = 0.0
+
+    def defect_orders(self) -> dict[str, float]:
+        """Defect frequencies as multiples of shaft speed (orders): FTF, BPFO, BPFI, BSF.
+
+        With fr the shaft frequency, d/D the ball-to-pitch ratio and phi the contact angle:
+        FTF = fr/2 (1 - d/D cos phi); BPFO = n fr/2 (1 - d/D cos phi);
+        BPFI = n fr/2 (1 + d/D cos phi); BSF = D/(2d) fr (1 - (d/D cos phi)^2).
+        """
+        r = self.ball_diameter_mm / self.pitch_diameter_mm * math.cos(math.radians(self.contact_angle_deg))
+        n = self.n_balls
+        return {
+            "ftf": 0.5 * (1.0 - r),
+            "bpfo": 0.5 * n * (1.0 - r),
+            "bpfi": 0.5 * n * (1.0 + r),
+            "bsf": self.pitch_diameter_mm / (2.0 * self.ball_diameter_mm) * (1.0 - r * r),
+        }
+
+    def defect_frequencies_hz(self, rpm: float) -> dict[str, float]:
+        """Defect frequencies in Hz at shaft speed ``rpm`` (rev/min)."""
+        fr_hz = rpm / 60.0
+        return {k: v * fr_hz for k, v in self.defect_orders().items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """One monitored machine."""
+
+    device_id: str
+    machine_group: int
+    foundation: Foundation
+    rated_rpm: float
+    bearing: Bearing | None = None
+    site: str | None = None
+    name: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The record as stored (JSON file, DynamoDB item); None fields are left out."""
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def _num(obj: Mapping[str, Any], key: str, where: str, *, positive: bool = True) -> float:
+    value = obj.get(key)
+    if value is None:
+        raise AssetError("missing_field", f"{where}: missing '{key}'")
+    # DynamoDB returns Decimal; JSON returns int/float. bool is not a number here.
+    if isinstance(value, bool):
+        raise AssetError("wrong_type", f"{where}: '{key}' must be a number")
+    try:
+        result = float(value)
+    except (TypeError, ValueError):
+        raise AssetError("wrong_type", f"{where}: '{key}' must be a number, got {value!r:.40}") from None
+    if not math.isfinite(result) or (positive and result <= 0):
+        raise AssetError("out_of_range", f"{where}: '{key}' must be a finite number > 0, got {value!r:.40}")
+    return result
+
+
+def parse_bearing(obj: Any, where: str = "bearing") -> Bearing:
+    """Validate a bearing geometry record."""
+    if not isinstance(obj, Mapping):
+        raise AssetError("wrong_type", f"{where}: must be an object")
+    n_balls = _num(obj, "n_balls", where)
+    if n_balls != int(n_balls) or n_balls < 3:
+        raise AssetError("out_of_range", f"{where}: 'n_balls' must be an integer >= 3")
+    d = _num(obj, "ball_diameter_mm", where)
+    pitch = _num(obj, "pitch_diameter_mm", where)
+    if d >= pitch:
+        raise AssetError("out_of_range", f"{where}: ball diameter must be smaller than pitch diameter")
+    angle = _num(obj, "contact_angle_deg", where, positive=False) if "contact_angle_deg" in obj else 0.0
+    if not 0.0 <= angle < 90.0:
+        raise AssetError("out_of_range", f"{where}: 'contact_angle_deg' must be in [0, 90)")
+    return Bearing(int(n_balls), d, pitch, angle)
+
+
+def parse_asset(obj: Any) -> Asset:
+    """Validate one asset record (from JSON or a DynamoDB item)."""
+    if not isinstance(obj, Mapping):
+        raise AssetError("not_object", "asset record must be an object")
+    device_id = obj.get("device_id")
+    if not isinstance(device_id, str) or not _DEVICE_ID_RE.fullmatch(device_id):
+        raise AssetError("bad_device_id", f"asset 'device_id' must match {DEVICE_ID_PATTERN}, got {device_id!r:.140}")
+    where = f"asset {device_id}"
+    group = _num(obj, "machine_group", where)
+    if group not in MACHINE_GROUPS:
+        raise AssetError("out_of_range", f"{where}: 'machine_group' must be 1 or 2, got {group:g}")
+    foundation = obj.get("foundation")
+    if foundation not in FOUNDATIONS:
+        raise AssetError("out_of_range", f"{where}: 'foundation' must be one of {FOUNDATIONS}, got {foundation!r:.40}")
+    bearing = obj.get("bearing")
+    site = obj.get("site")
+    name = obj.get("name")
+    return Asset(
+        device_id=device_id,
+        machine_group=int(group),
+        foundation=foundation,
+        rated_rpm=_num(obj, "rated_rpm", where),
+        bearing=None if bearing is None else parse_bearing(bearing, f"{where} bearing"),
+        site=site if isinstance(site, str) else None,
+        name=name if isinstance(name, str) else None,
+    )
+
+
+def parse_assets(records: Iterable[Any]) -> dict[str, Asset]:
+    """Validate many records into a registry keyed by device id; duplicates are an error."""
+    registry: dict[str, Asset] = {}
+    for record in records:
+        asset = parse_asset(record)
+        if asset.device_id in registry:
+            raise AssetError("duplicate", f"asset {asset.device_id} is listed twice")
+        registry[asset.device_id] = asset
+    return registry
+
+
+def load_assets(path: str | Path) -> dict[str, Asset]:
+    """Load a local asset registry file: a JSON list of records or ``{"assets": [...]}``."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise AssetError("unreadable", f"cannot read asset file {path}: {exc}") from None
+    if isinstance(data, Mapping):
+        data = data.get("assets")
+    if not isinstance(data, list):
+        raise AssetError("not_object", f"{path}: expected a list of asset records or {{'assets': [...]}}")
+    return parse_assets(data)

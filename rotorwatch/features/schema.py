@@ -1,0 +1,77 @@
+"""The feature record: one row per telemetry window. The single home of its names and units.
+
+The Glue table, the Firehose Parquet conversion, the model's input and the tests all read
+:data:`FEATURE_FIELDS`. Types are Glue/Athena (Hive) type names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    name: str
+    type: str  # Glue / Athena column type
+    unit: str
+    doc: str
+    nullable: bool = True
+
+
+#: Acceleration RMS bands, (name, low Hz, high Hz). A band whose low edge is at or above the
+#: Nyquist frequency is null; one that straddles it is computed up to Nyquist.
+BANDS_HZ: Final[tuple[tuple[str, float, float], ...]] = (
+    ("band_10_100hz_g", 10.0, 100.0),  # shaft orders: imbalance, misalignment, looseness
+    ("band_100_1000hz_g", 100.0, 1000.0),  # higher orders, bearing defect tones, vane pass
+    ("band_1_5khz_g", 1000.0, 5000.0),  # structural resonances excited by bearing impacts
+    ("band_5_20khz_g", 5000.0, 20000.0),  # early bearing / lubrication distress
+)
+
+#: Shaft orders reported as peak amplitudes (name, order).
+ORDERS: Final[tuple[tuple[str, float], ...]] = (
+    ("order_0_5x_g", 0.5),
+    ("order_1x_g", 1.0),
+    ("order_2x_g", 2.0),
+    ("order_3x_g", 3.0),
+)
+
+#: Bearing defects with envelope indicators (name, defect key in Bearing.defect_orders()).
+DEFECTS: Final[tuple[tuple[str, str], ...]] = (
+    ("env_bpfo", "bpfo"),
+    ("env_bpfi", "bpfi"),
+    ("env_bsf", "bsf"),
+    ("env_ftf", "ftf"),
+)
+
+FEATURE_FIELDS: Final[tuple[Field, ...]] = (
+    Field("device_id", "string", "", "thing name", nullable=False),
+    Field("site", "string", "", "site from the topic (rw/<site>/<device>/telemetry)"),
+    Field("ts", "bigint", "ms", "window start, epoch milliseconds UTC", nullable=False),
+    Field("seq", "bigint", "", "per-device message counter", nullable=False),
+    Field("received_at", "bigint", "ms", "when IoT Core received the message, epoch ms"),
+    Field("rpm", "double", "rev/min", "shaft speed reported by the device"),
+    Field("temperature_c", "double", "degC", "temperature"),
+    Field("pressure_bar", "double", "bar", "pressure"),
+    Field("fs_hz", "double", "Hz", "sample rate"),
+    Field("n_samples", "int", "", "samples in the window"),
+    Field("accel_rms_g", "double", "g", "acceleration RMS, DC removed, full band"),
+    Field("accel_peak_g", "double", "g", "largest absolute acceleration, DC removed"),
+    Field("crest_factor", "double", "", "peak / RMS"),
+    Field("kurtosis", "double", "", "Pearson kurtosis (3.0 for a Gaussian)"),
+    Field("skewness", "double", "", "skewness"),
+    Field("velocity_rms_mm_s", "double", "mm/s", "velocity RMS 10-1000 Hz, integrated in frequency"),
+    Field("iso_zone", "string", "", "ISO 10816-3 zone A-D for the asset's group and foundation"),
+    Field("dominant_freq_hz", "double", "Hz", "frequency of the largest spectral peak above 2 Hz"),
+    *(Field(name, "double", "g", f"acceleration RMS {lo:g}-{hi:g} Hz") for name, lo, hi in BANDS_HZ),
+    *(Field(name, "double", "g", f"peak amplitude at {o:g}x shaft speed") for name, o in ORDERS),
+    *(
+        Field(name, "double", "", f"envelope-spectrum peak at {key.upper()} and harmonics / median")
+        for name, key in DEFECTS
+    ),
+)
+
+FEATURE_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURE_FIELDS)
+
+#: Columns that describe the vibration window (null when a message carries no window).
+VIBRATION_FEATURES: Final[tuple[str, ...]] = FEATURE_NAMES[FEATURE_NAMES.index("fs_hz") :]

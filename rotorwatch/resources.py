@@ -1,0 +1,39 @@
+"""Names shared by the CDK app, the Lambda handlers, the Glue job and the local cloud.
+
+Every name that crosses a boundary (an environment variable a handler reads, a stream the app
+creates, the handler string Lambda imports) lives here once and is imported everywhere else.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+APP_NAME: Final = "rotorwatch"
+
+# Logical stream names (the CDK app derives physical names; the local cloud uses these as-is).
+TELEMETRY_STREAM: Final = "telemetry"
+FEATURES_STREAM: Final = "features"
+
+# Handler strings, exactly as deployed: the local cloud imports handlers by these strings, the
+# way the Lambda runtime does, so the core never imports an adapter.
+EXTRACT_FEATURES_HANDLER: Final = "lambdas.extract_features.app.handler"
+SCORE_AND_ALERT_HANDLER: Final = "lambdas.score_and_alert.app.handler"
+
+
+class EnvKey:
+    """Environment variable names the handlers read at cold start (set by the CDK app)."""
+
+    STAGE: Final = "RW_STAGE"
+    FEATURES_STREAM_NAME: Final = "RW_FEATURES_STREAM_NAME"
+    QUARANTINE_BUCKET: Final = "RW_QUARANTINE_BUCKET"
+    ASSETS_TABLE: Final = "RW_ASSETS_TABLE"
+    STATE_TABLE: Final = "RW_STATE_TABLE"
+    ALERTS_TOPIC_ARN: Final = "RW_ALERTS_TOPIC_ARN"
+    ENDPOINT_NAME: Final = "RW_ENDPOINT_NAME"
+    PREDICTIONS_DELIVERY_STREAM: Final = "RW_PREDICTIONS_DELIVERY_STREAM"
+    ATHENA_WORKGROUP: Final = "RW_ATHENA_WORKGROUP"
+    GLUE_DATABASE: Final = "RW_GLUE_DATABASE"
+
+
+# Powertools conventions (one namespace for every custom metric the app emits).
+METRICS_NAMESPACE: Final = "Rotorwatch"

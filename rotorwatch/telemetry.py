@@ -1,0 +1,354 @@
+"""Telemetry contract v1: the JSON message a device publishes, decoded and encoded.
+
+The contract (docs/telemetry-v1.schema.json publishes the same rules for firmware engineers):
+
+==========================  ===========================================================
+field                       meaning
+==========================  ===========================================================
+``v``                       int, = 1, contract version
+``device_id``               string ``[A-Za-z0-9_-]{1,128}``, the thing name
+``ts``                      int, window start, epoch milliseconds UTC
+``seq``                     int >= 0, per-device counter (dedupe, gap detection)
+``rpm``                     number > 0, optional, shaft speed
+``temperature_c``           number, optional
+``pressure_bar``            number, optional
+``vibration``               object, optional, one acceleration window:
+``vibration.fs_hz``         number, 256..100000, sample rate
+``vibration.unit``          ``"g"`` or ``"m/s2"``
+``vibration.encoding``      ``"int16le+base64"`` or ``"float32le+base64"``
+``vibration.scale``         number > 0, int16 only: physical value = raw x scale
+``vibration.data``          base64 string, 256..32768 samples
+==========================  ===========================================================
+
+The whole message is at most 128 KB (IoT Core's limit). Fields the IoT rule adds on the way in
+(``site``, ``received_at``) are accepted; other unknown fields are ignored so that a newer
+device does not break an older pipeline.
+
+Every way a message can be wrong raises :class:`TelemetryError`, whose ``reason`` is a stable
+machine-readable code (:class:`Reason`) used for quarantine prefixes and metrics. Nothing else
+escapes :func:`decode`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Final, Literal
+
+import numpy as np
+import numpy.typing as npt
+
+CONTRACT_VERSION: Final = 1
+MAX_MESSAGE_BYTES: Final = 128 * 1024
+FS_HZ_MIN: Final = 256.0
+FS_HZ_MAX: Final = 100_000.0
+N_SAMPLES_MIN: Final = 256
+N_SAMPLES_MAX: Final = 32_768
+DEVICE_ID_PATTERN: Final = r"[A-Za-z0-9_-]{1,128}"
+SITE_PATTERN: Final = r"[A-Za-z0-9_-]{1,128}"
+_DEVICE_ID_RE: Final = re.compile(DEVICE_ID_PATTERN)
+_SITE_RE: Final = re.compile(SITE_PATTERN)
+
+Unit = Literal["g", "m/s2"]
+Encoding = Literal["int16le+base64", "float32le+base64"]
+UNITS: Final[tuple[str, ...]] = ("g", "m/s2")
+ENCODINGS: Final[tuple[str, ...]] = ("int16le+base64", "float32le+base64")
+_BYTES_PER_SAMPLE: Final = {"int16le+base64": 2, "float32le+base64": 4}
+_DTYPE: Final = {"int16le+base64": np.dtype("<i2"), "float32le+base64": np.dtype("<f4")}
+#: Standard gravity, m/s^2 per g (ISO 80000-3).
+STANDARD_GRAVITY_M_S2: Final = 9.80665
+
+
+class Reason(StrEnum):
+    """Stable reason codes for rejected messages (quarantine prefixes, metric dimensions)."""
+
+    OVERSIZE = "oversize"
+    NOT_UTF8 = "not_utf8"
+    NOT_JSON = "not_json"
+    NOT_OBJECT = "not_object"
+    UNSUPPORTED_VERSION = "unsupported_version"
+    MISSING_FIELD = "missing_field"
+    WRONG_TYPE = "wrong_type"
+    OUT_OF_RANGE = "out_of_range"
+    BAD_DEVICE_ID = "bad_device_id"
+    BAD_UNIT = "bad_unit"
+    BAD_ENCODING = "bad_encoding"
+    BAD_BASE64 = "bad_base64"
+    BAD_BYTE_COUNT = "bad_byte_count"
+    TOO_FEW_SAMPLES = "too_few_samples"
+    TOO_MANY_SAMPLES = "too_many_samples"
+    NON_FINITE_SAMPLES = "non_finite_samples"
+
+
+class TelemetryError(ValueError):
+    """A message that breaks contract v1. ``reason`` is stable; ``str(err)`` is for humans."""
+
+    def __init__(self, reason: Reason, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.field = field
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, str(self), self.field))
+
+
+@dataclass(frozen=True, slots=True)
+class Vibration:
+    """One acceleration window, still encoded: decoding samples is done per batch."""
+
+    fs_hz: float
+    unit: Unit
+    encoding: Encoding
+    scale: float
+    raw: bytes  # little-endian samples, base64 already removed
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.raw) // _BYTES_PER_SAMPLE[self.encoding]
+
+    def samples(self) -> npt.NDArray[np.float64]:
+        """The window in physical units of ``unit`` (float64)."""
+        return np.frombuffer(self.raw, dtype=_DTYPE[self.encoding]).astype(np.float64) * self.scale
+
+    def samples_g(self) -> npt.NDArray[np.float64]:
+        """The window in g."""
+        x = self.samples()
+        return x / STANDARD_GRAVITY_M_S2 if self.unit == "m/s2" else x
+
+
+@dataclass(frozen=True, slots=True)
+class Telemetry:
+    """A valid telemetry v1 message."""
+
+    device_id: str
+    ts: int
+    seq: int
+    rpm: float | None = None
+    temperature_c: float | None = None
+    pressure_bar: float | None = None
+    vibration: Vibration | None = None
+    site: str | None = None
+    received_at: int | None = None
+
+
+def _fail(reason: Reason, message: str, field: str | None = None) -> TelemetryError:
+    return TelemetryError(reason, message, field)
+
+
+def _require(obj: dict[str, Any], name: str, prefix: str = "") -> Any:
+    if name not in obj or obj[name] is None:
+        raise _fail(Reason.MISSING_FIELD, f"missing required field '{prefix}{name}'", prefix + name)
+    return obj[name]
+
+
+def _int(obj: dict[str, Any], name: str, minimum: int | None = None) -> int:
+    value = _require(obj, name)
+    # bool is an int subclass in Python; JSON true is not a number.
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(Reason.WRONG_TYPE, f"'{name}' must be an integer, got {value!r:.40}", name)
+    if minimum is not None and value < minimum:
+        raise _fail(Reason.OUT_OF_RANGE, f"'{name}' must be >= {minimum}, got {value}", name)
+    return value
+
+
+def _number(
+    obj: dict[str, Any], name: str, *, prefix: str = "", required: bool = False
+) -> float | None:
+    value = obj.get(name)
+    if value is None:
+        if required:
+            raise _fail(Reason.MISSING_FIELD, f"missing required field '{prefix}{name}'", prefix + name)
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise _fail(Reason.WRONG_TYPE, f"'{prefix}{name}' must be a number, got {value!r:.40}", prefix + name)
+    result = float(value)
+    if not math.isfinite(result):
+        raise _fail(Reason.OUT_OF_RANGE, f"'{prefix}{name}' must be finite", prefix + name)
+    return result
+
+
+def _string(obj: dict[str, Any], name: str, prefix: str = "") -> str:
+    value = _require(obj, name, prefix)
+    if not isinstance(value, str):
+        raise _fail(Reason.WRONG_TYPE, f"'{prefix}{name}' must be a string, got {value!r:.40}", prefix + name)
+    return value
+
+
+def _vibration(obj: Any) -> Vibration:
+    p = "vibration."
+    if not isinstance(obj, dict):
+        raise _fail(Reason.WRONG_TYPE, "'vibration' must be an object", "vibration")
+    fs_hz = _number(obj, "fs_hz", prefix=p, required=True)
+    assert fs_hz is not None
+    if not FS_HZ_MIN <= fs_hz <= FS_HZ_MAX:
+        raise _fail(
+            Reason.OUT_OF_RANGE,
+            f"'vibration.fs_hz' must be in [{FS_HZ_MIN:g}, {FS_HZ_MAX:g}] Hz, got {fs_hz:g}",
+            "vibration.fs_hz",
+        )
+    unit = _string(obj, "unit", p)
+    if unit not in UNITS:
+        raise _fail(Reason.BAD_UNIT, f"'vibration.unit' must be one of {UNITS}, got {unit!r:.40}", "vibration.unit")
+    encoding = _string(obj, "encoding", p)
+    if encoding not in ENCODINGS:
+        raise _fail(
+            Reason.BAD_ENCODING,
+            f"'vibration.encoding' must be one of {ENCODINGS}, got {encoding!r:.40}",
+            "vibration.encoding",
+        )
+    if encoding == "int16le+base64":
+        scale = _number(obj, "scale", prefix=p, required=True)
+        assert scale is not None
+        if scale <= 0:
+            raise _fail(Reason.OUT_OF_RANGE, f"'vibration.scale' must be > 0, got {scale:g}", "vibration.scale")
+    else:
+        scale = 1.0
+    data = _string(obj, "data", p)
+    try:
+        raw = binascii.a2b_base64(data, strict_mode=True)
+    except (binascii.Error, ValueError) as exc:
+        raise _fail(Reason.BAD_BASE64, f"'vibration.data' is not valid base64: {exc}", "vibration.data") from None
+    width = _BYTES_PER_SAMPLE[encoding]
+    if len(raw) % width:
+        raise _fail(
+            Reason.BAD_BYTE_COUNT,
+            f"'vibration.data' holds {len(raw)} bytes, not a whole number of {width}-byte samples",
+            "vibration.data",
+        )
+    n = len(raw) // width
+    if n < N_SAMPLES_MIN:
+        raise _fail(Reason.TOO_FEW_SAMPLES, f"window has {n} samples, at least {N_SAMPLES_MIN} needed", "vibration.data")
+    if n > N_SAMPLES_MAX:
+        raise _fail(Reason.TOO_MANY_SAMPLES, f"window has {n} samples, at most {N_SAMPLES_MAX} allowed", "vibration.data")
+    if encoding == "float32le+base64" and not np.isfinite(np.frombuffer(raw, dtype="<f4")).all():
+        raise _fail(Reason.NON_FINITE_SAMPLES, "'vibration.data' holds NaN or Inf samples", "vibration.data")
+    return Vibration(fs_hz=fs_hz, unit=unit, encoding=encoding, scale=scale, raw=raw)  # type: ignore[arg-type]
+
+
+def from_dict(obj: Any) -> Telemetry:
+    """Validate an already-parsed JSON value as a telemetry v1 message."""
+    if not isinstance(obj, dict):
+        raise _fail(Reason.NOT_OBJECT, f"message must be a JSON object, got {type(obj).__name__}")
+    version = obj.get("v")
+    if version is None:
+        raise _fail(Reason.MISSING_FIELD, "missing required field 'v'", "v")
+    if isinstance(version, bool) or version != CONTRACT_VERSION:
+        raise _fail(
+            Reason.UNSUPPORTED_VERSION,
+            f"contract version {version!r:.20} is not supported (this pipeline speaks v{CONTRACT_VERSION})",
+            "v",
+        )
+    device_id = _string(obj, "device_id")
+    if not _DEVICE_ID_RE.fullmatch(device_id):
+        raise _fail(Reason.BAD_DEVICE_ID, f"'device_id' must match {DEVICE_ID_PATTERN}, got {device_id!r:.140}", "device_id")
+    ts = _int(obj, "ts", minimum=0)
+    seq = _int(obj, "seq", minimum=0)
+    rpm = _number(obj, "rpm")
+    if rpm is not None and rpm <= 0:
+        raise _fail(Reason.OUT_OF_RANGE, f"'rpm' must be > 0, got {rpm:g}", "rpm")
+    site = obj.get("site")
+    if site is not None and (not isinstance(site, str) or not _SITE_RE.fullmatch(site)):
+        raise _fail(Reason.WRONG_TYPE, f"'site' must match {SITE_PATTERN}", "site")
+    received_at = obj.get("received_at")
+    if received_at is not None and (isinstance(received_at, bool) or not isinstance(received_at, int)):
+        raise _fail(Reason.WRONG_TYPE, "'received_at' must be an integer (epoch ms)", "received_at")
+    vib = obj.get("vibration")
+    return Telemetry(
+        device_id=device_id,
+        ts=ts,
+        seq=seq,
+        rpm=rpm,
+        temperature_c=_number(obj, "temperature_c"),
+        pressure_bar=_number(obj, "pressure_bar"),
+        vibration=None if vib is None else _vibration(vib),
+        site=site,
+        received_at=received_at,
+    )
+
+
+def decode(payload: bytes | bytearray | memoryview | str) -> Telemetry:
+    """Decode one message (raw bytes or text) into a :class:`Telemetry`.
+
+    Raises
+    ------
+    TelemetryError
+        For every way the message can break the contract; nothing else escapes.
+    """
+    size = len(payload.encode("utf-8", "surrogatepass")) if isinstance(payload, str) else len(payload)
+    if size > MAX_MESSAGE_BYTES:
+        raise _fail(Reason.OVERSIZE, f"message is {size} bytes, the limit is {MAX_MESSAGE_BYTES}")
+    if isinstance(payload, str):
+        text = payload
+    else:
+        try:
+            text = bytes(payload).decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise _fail(Reason.NOT_UTF8, f"message is not UTF-8: {exc.reason} at byte {exc.start}") from None
+    try:
+        obj = json.loads(text)
+    except (ValueError, RecursionError) as exc:
+        raise _fail(Reason.NOT_JSON, f"message is not JSON: {exc}") from None
+    return from_dict(obj)
+
+
+def encode_samples(
+    samples: npt.ArrayLike,
+    *,
+    fs_hz: float,
+    unit: Unit = "g",
+    encoding: Encoding = "int16le+base64",
+    scale: float | None = None,
+) -> dict[str, Any]:
+    """Encode an acceleration window as the contract's ``vibration`` object.
+
+    For ``int16le+base64`` the scale defaults to the smallest that fits the window's peak into
+    int16 with 10 % headroom (the resolution a 16-bit ADC with auto-ranging would give).
+    """
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"samples must be one-dimensional, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("samples must be finite")
+    out: dict[str, Any] = {"fs_hz": fs_hz, "unit": unit, "encoding": encoding}
+    if encoding == "int16le+base64":
+        if scale is None:
+            peak = float(np.max(np.abs(x))) if x.size else 0.0
+            scale = max(peak * 1.1 / 32767.0, 1e-9)
+        raw = np.clip(np.rint(x / scale), -32768, 32767).astype("<i2").tobytes()
+        out["scale"] = scale
+    elif encoding == "float32le+base64":
+        raw = x.astype("<f4").tobytes()
+    else:
+        raise ValueError(f"encoding must be one of {ENCODINGS}, got {encoding!r}")
+    out["data"] = base64.b64encode(raw).decode("ascii")
+    return out
+
+
+def encode(
+    *,
+    device_id: str,
+    ts: int,
+    seq: int,
+    rpm: float | None = None,
+    temperature_c: float | None = None,
+    pressure_bar: float | None = None,
+    vibration: dict[str, Any] | None = None,
+) -> bytes:
+    """Build a telemetry v1 message (compact UTF-8 JSON), validated before it leaves.
+
+    ``vibration`` is the object :func:`encode_samples` returns.
+    """
+    msg: dict[str, Any] = {"v": CONTRACT_VERSION, "device_id": device_id, "ts": ts, "seq": seq}
+    for name, value in (("rpm", rpm), ("temperature_c", temperature_c), ("pressure_bar", pressure_bar)):
+        if value is not None:
+            msg[name] = value
+    if vibration is not None:
+        msg["vibration"] = vibration
+    payload = json.dumps(msg, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    decode(payload)  # a device must never publish what the pipeline would quarantine
+    return payload
