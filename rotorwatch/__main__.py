@@ -1,0 +1,3 @@
+from rotorwatch.cli import main
+
+main()

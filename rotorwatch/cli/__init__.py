@@ -1,0 +1,40 @@
+"""The `rotorwatch` command line: a thin adapter over the domain package.
+
+Each sub-command lives in its own module and registers itself on :data:`app`. Commands that
+drive an adapter (the simulator, AWS APIs, Spark) import it inside the command, so importing
+the CLI stays cheap and the core never depends on an adapter at import time.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import typer
+
+app = typer.Typer(
+    name="rotorwatch",
+    help="Predictive maintenance for rotating machines: simulate, extract features, score, query.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+
+
+
+@app.callback()
+def _root() -> None:
+    """rotorwatch: predictive maintenance for rotating machines."""
+
+
+#: Modules under rotorwatch.cli that register commands (one line per command family).
+COMMAND_MODULES: tuple[str, ...] = (
+    "features",
+)
+
+for _module in COMMAND_MODULES:
+    importlib.import_module(f"rotorwatch.cli.{_module}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

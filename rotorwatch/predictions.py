@@ -1,0 +1,43 @@
+"""The prediction record (scoring output) and the vocabularies it uses. One home for both.
+
+The SageMaker inference script, the rules fallback in the score_and_alert Lambda, the Glue
+predictions table and the tests all use these names.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from rotorwatch.features.schema import Field
+
+#: Fault classes of the classifier ("normal" = no fault).
+FAULTS: Final[tuple[str, ...]] = (
+    "normal",
+    "imbalance",
+    "misalignment",
+    "looseness",
+    "bearing_outer",
+    "bearing_inner",
+    "bearing_ball",
+)
+
+#: Machine health states, in order of severity (as Monitron names them).
+STATES: Final[tuple[str, ...]] = ("HEALTHY", "WARNING", "ALARM")
+
+PREDICTION_FIELDS: Final[tuple[Field, ...]] = (
+    Field("device_id", "string", "", "thing name", nullable=False),
+    Field("site", "string", "", "site from the topic"),
+    Field("ts", "bigint", "ms", "window start, epoch milliseconds UTC", nullable=False),
+    Field("seq", "bigint", "", "per-device message counter", nullable=False),
+    Field("anomaly_score", "double", "", "0-1, distance from healthy behaviour (higher is worse)"),
+    Field("fault", "string", "", f"probable fault, one of {', '.join(FAULTS)}"),
+    Field("fault_confidence", "double", "", "classifier probability of `fault`, 0-1"),
+    Field("state", "string", "", "point-by-point state HEALTHY / WARNING / ALARM", nullable=False),
+    Field("iso_zone", "string", "", "ISO 10816-3 zone A-D"),
+    Field("velocity_rms_mm_s", "double", "mm/s", "velocity RMS 10-1000 Hz"),
+    Field("degraded", "boolean", "", "true when the model was unavailable and rules decided"),
+    Field("model_version", "string", "", "model artifact version, or 'rules' when degraded"),
+    Field("scored_at", "bigint", "ms", "when the prediction was made, epoch ms"),
+)
+
+PREDICTION_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in PREDICTION_FIELDS)
