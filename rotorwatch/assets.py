@@ -53,7 +53,11 @@ class Bearing:
         FTF = fr/2 (1 - d/D cos phi); BPFO = n fr/2 (1 - d/D cos phi);
         BPFI = n fr/2 (1 + d/D cos phi); BSF = D/(2d) fr (1 - (d/D cos phi)^2).
         """
-        r = self.ball_diameter_mm / self.pitch_diameter_mm * math.cos(math.radians(self.contact_angle_deg))
+        r = (
+            self.ball_diameter_mm
+            / self.pitch_diameter_mm
+            * math.cos(math.radians(self.contact_angle_deg))
+        )
         n = self.n_balls
         return {
             "ftf": 0.5 * (1.0 - r),
@@ -95,9 +99,13 @@ def _num(obj: Mapping[str, Any], key: str, where: str, *, positive: bool = True)
     try:
         result = float(value)
     except (TypeError, ValueError):
-        raise AssetError("wrong_type", f"{where}: '{key}' must be a number, got {value!r:.40}") from None
+        raise AssetError(
+            "wrong_type", f"{where}: '{key}' must be a number, got {value!r:.40}"
+        ) from None
     if not math.isfinite(result) or (positive and result <= 0):
-        raise AssetError("out_of_range", f"{where}: '{key}' must be a finite number > 0, got {value!r:.40}")
+        raise AssetError(
+            "out_of_range", f"{where}: '{key}' must be a finite number > 0, got {value!r:.40}"
+        )
     return result
 
 
@@ -111,8 +119,12 @@ def parse_bearing(obj: Any, where: str = "bearing") -> Bearing:
     d = _num(obj, "ball_diameter_mm", where)
     pitch = _num(obj, "pitch_diameter_mm", where)
     if d >= pitch:
-        raise AssetError("out_of_range", f"{where}: ball diameter must be smaller than pitch diameter")
-    angle = _num(obj, "contact_angle_deg", where, positive=False) if "contact_angle_deg" in obj else 0.0
+        raise AssetError(
+            "out_of_range", f"{where}: ball diameter must be smaller than pitch diameter"
+        )
+    angle = (
+        _num(obj, "contact_angle_deg", where, positive=False) if "contact_angle_deg" in obj else 0.0
+    )
     if not 0.0 <= angle < 90.0:
         raise AssetError("out_of_range", f"{where}: 'contact_angle_deg' must be in [0, 90)")
     return Bearing(int(n_balls), d, pitch, angle)
@@ -124,14 +136,20 @@ def parse_asset(obj: Any) -> Asset:
         raise AssetError("not_object", "asset record must be an object")
     device_id = obj.get("device_id")
     if not isinstance(device_id, str) or not _DEVICE_ID_RE.fullmatch(device_id):
-        raise AssetError("bad_device_id", f"asset 'device_id' must match {DEVICE_ID_PATTERN}, got {device_id!r:.140}")
+        raise AssetError(
+            "bad_device_id",
+            f"asset 'device_id' must match {DEVICE_ID_PATTERN}, got {device_id!r:.140}",
+        )
     where = f"asset {device_id}"
     group = _num(obj, "machine_group", where)
     if group not in MACHINE_GROUPS:
         raise AssetError("out_of_range", f"{where}: 'machine_group' must be 1 or 2, got {group:g}")
     foundation = obj.get("foundation")
     if foundation not in FOUNDATIONS:
-        raise AssetError("out_of_range", f"{where}: 'foundation' must be one of {FOUNDATIONS}, got {foundation!r:.40}")
+        raise AssetError(
+            "out_of_range",
+            f"{where}: 'foundation' must be one of {FOUNDATIONS}, got {foundation!r:.40}",
+        )
     bearing = obj.get("bearing")
     site = obj.get("site")
     name = obj.get("name")
@@ -166,5 +184,7 @@ def load_assets(path: str | Path) -> dict[str, Asset]:
     if isinstance(data, Mapping):
         data = data.get("assets")
     if not isinstance(data, list):
-        raise AssetError("not_object", f"{path}: expected a list of asset records or {{'assets': [...]}}")
+        raise AssetError(
+            "not_object", f"{path}: expected a list of asset records or {{'assets': [...]}}"
+        )
     return parse_assets(data)

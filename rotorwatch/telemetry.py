@@ -59,7 +59,7 @@ Encoding = Literal["int16le+base64", "float32le+base64"]
 UNITS: Final[tuple[str, ...]] = ("g", "m/s2")
 ENCODINGS: Final[tuple[str, ...]] = ("int16le+base64", "float32le+base64")
 _BYTES_PER_SAMPLE: Final = {"int16le+base64": 2, "float32le+base64": 4}
-_DTYPE: Final = {"int16le+base64": np.dtype("<i2"), "float32le+base64": np.dtype("<f4")}
+_DTYPE: Final[dict[str, np.dtype[Any]]] = {"int16le+base64": np.dtype("<i2"), "float32le+base64": np.dtype("<f4")}
 #: Standard gravity, m/s^2 per g (ISO 80000-3).
 STANDARD_GRAVITY_M_S2: Final = 9.80665
 
@@ -162,10 +162,16 @@ def _number(
     value = obj.get(name)
     if value is None:
         if required:
-            raise _fail(Reason.MISSING_FIELD, f"missing required field '{prefix}{name}'", prefix + name)
+            raise _fail(
+                Reason.MISSING_FIELD, f"missing required field '{prefix}{name}'", prefix + name
+            )
         return None
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise _fail(Reason.WRONG_TYPE, f"'{prefix}{name}' must be a number, got {value!r:.40}", prefix + name)
+        raise _fail(
+            Reason.WRONG_TYPE,
+            f"'{prefix}{name}' must be a number, got {value!r:.40}",
+            prefix + name,
+        )
     result = float(value)
     if not math.isfinite(result):
         raise _fail(Reason.OUT_OF_RANGE, f"'{prefix}{name}' must be finite", prefix + name)
@@ -175,7 +181,11 @@ def _number(
 def _string(obj: dict[str, Any], name: str, prefix: str = "") -> str:
     value = _require(obj, name, prefix)
     if not isinstance(value, str):
-        raise _fail(Reason.WRONG_TYPE, f"'{prefix}{name}' must be a string, got {value!r:.40}", prefix + name)
+        raise _fail(
+            Reason.WRONG_TYPE,
+            f"'{prefix}{name}' must be a string, got {value!r:.40}",
+            prefix + name,
+        )
     return value
 
 
@@ -193,7 +203,11 @@ def _vibration(obj: Any) -> Vibration:
         )
     unit = _string(obj, "unit", p)
     if unit not in UNITS:
-        raise _fail(Reason.BAD_UNIT, f"'vibration.unit' must be one of {UNITS}, got {unit!r:.40}", "vibration.unit")
+        raise _fail(
+            Reason.BAD_UNIT,
+            f"'vibration.unit' must be one of {UNITS}, got {unit!r:.40}",
+            "vibration.unit",
+        )
     encoding = _string(obj, "encoding", p)
     if encoding not in ENCODINGS:
         raise _fail(
@@ -205,14 +219,20 @@ def _vibration(obj: Any) -> Vibration:
         scale = _number(obj, "scale", prefix=p, required=True)
         assert scale is not None
         if scale <= 0:
-            raise _fail(Reason.OUT_OF_RANGE, f"'vibration.scale' must be > 0, got {scale:g}", "vibration.scale")
+            raise _fail(
+                Reason.OUT_OF_RANGE,
+                f"'vibration.scale' must be > 0, got {scale:g}",
+                "vibration.scale",
+            )
     else:
         scale = 1.0
     data = _string(obj, "data", p)
     try:
         raw = binascii.a2b_base64(data, strict_mode=True)
     except (binascii.Error, ValueError) as exc:
-        raise _fail(Reason.BAD_BASE64, f"'vibration.data' is not valid base64: {exc}", "vibration.data") from None
+        raise _fail(
+            Reason.BAD_BASE64, f"'vibration.data' is not valid base64: {exc}", "vibration.data"
+        ) from None
     width = _BYTES_PER_SAMPLE[encoding]
     if len(raw) % width:
         raise _fail(
@@ -222,11 +242,21 @@ def _vibration(obj: Any) -> Vibration:
         )
     n = len(raw) // width
     if n < N_SAMPLES_MIN:
-        raise _fail(Reason.TOO_FEW_SAMPLES, f"window has {n} samples, at least {N_SAMPLES_MIN} needed", "vibration.data")
+        raise _fail(
+            Reason.TOO_FEW_SAMPLES,
+            f"window has {n} samples, at least {N_SAMPLES_MIN} needed",
+            "vibration.data",
+        )
     if n > N_SAMPLES_MAX:
-        raise _fail(Reason.TOO_MANY_SAMPLES, f"window has {n} samples, at most {N_SAMPLES_MAX} allowed", "vibration.data")
+        raise _fail(
+            Reason.TOO_MANY_SAMPLES,
+            f"window has {n} samples, at most {N_SAMPLES_MAX} allowed",
+            "vibration.data",
+        )
     if encoding == "float32le+base64" and not np.isfinite(np.frombuffer(raw, dtype="<f4")).all():
-        raise _fail(Reason.NON_FINITE_SAMPLES, "'vibration.data' holds NaN or Inf samples", "vibration.data")
+        raise _fail(
+            Reason.NON_FINITE_SAMPLES, "'vibration.data' holds NaN or Inf samples", "vibration.data"
+        )
     return Vibration(fs_hz=fs_hz, unit=unit, encoding=encoding, scale=scale, raw=raw)  # type: ignore[arg-type]
 
 
@@ -245,7 +275,11 @@ def from_dict(obj: Any) -> Telemetry:
         )
     device_id = _string(obj, "device_id")
     if not _DEVICE_ID_RE.fullmatch(device_id):
-        raise _fail(Reason.BAD_DEVICE_ID, f"'device_id' must match {DEVICE_ID_PATTERN}, got {device_id!r:.140}", "device_id")
+        raise _fail(
+            Reason.BAD_DEVICE_ID,
+            f"'device_id' must match {DEVICE_ID_PATTERN}, got {device_id!r:.140}",
+            "device_id",
+        )
     ts = _int(obj, "ts", minimum=0)
     seq = _int(obj, "seq", minimum=0)
     rpm = _number(obj, "rpm")
@@ -255,7 +289,9 @@ def from_dict(obj: Any) -> Telemetry:
     if site is not None and (not isinstance(site, str) or not _SITE_RE.fullmatch(site)):
         raise _fail(Reason.WRONG_TYPE, f"'site' must match {SITE_PATTERN}", "site")
     received_at = obj.get("received_at")
-    if received_at is not None and (isinstance(received_at, bool) or not isinstance(received_at, int)):
+    if received_at is not None and (
+        isinstance(received_at, bool) or not isinstance(received_at, int)
+    ):
         raise _fail(Reason.WRONG_TYPE, "'received_at' must be an integer (epoch ms)", "received_at")
     vib = obj.get("vibration")
     return Telemetry(
@@ -279,7 +315,9 @@ def decode(payload: bytes | bytearray | memoryview | str) -> Telemetry:
     TelemetryError
         For every way the message can break the contract; nothing else escapes.
     """
-    size = len(payload.encode("utf-8", "surrogatepass")) if isinstance(payload, str) else len(payload)
+    size = (
+        len(payload.encode("utf-8", "surrogatepass")) if isinstance(payload, str) else len(payload)
+    )
     if size > MAX_MESSAGE_BYTES:
         raise _fail(Reason.OVERSIZE, f"message is {size} bytes, the limit is {MAX_MESSAGE_BYTES}")
     if isinstance(payload, str):
@@ -288,7 +326,9 @@ def decode(payload: bytes | bytearray | memoryview | str) -> Telemetry:
         try:
             text = bytes(payload).decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise _fail(Reason.NOT_UTF8, f"message is not UTF-8: {exc.reason} at byte {exc.start}") from None
+            raise _fail(
+                Reason.NOT_UTF8, f"message is not UTF-8: {exc.reason} at byte {exc.start}"
+            ) from None
     try:
         obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -344,7 +384,11 @@ def encode(
     ``vibration`` is the object :func:`encode_samples` returns.
     """
     msg: dict[str, Any] = {"v": CONTRACT_VERSION, "device_id": device_id, "ts": ts, "seq": seq}
-    for name, value in (("rpm", rpm), ("temperature_c", temperature_c), ("pressure_bar", pressure_bar)):
+    for name, value in (
+        ("rpm", rpm),
+        ("temperature_c", temperature_c),
+        ("pressure_bar", pressure_bar),
+    ):
         if value is not None:
             msg[name] = value
     if vibration is not None:

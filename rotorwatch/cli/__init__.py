@@ -20,16 +20,13 @@ app = typer.Typer(
 )
 
 
-
 @app.callback()
 def _root() -> None:
     """rotorwatch: predictive maintenance for rotating machines."""
 
 
 #: Modules under rotorwatch.cli that register commands (one line per command family).
-COMMAND_MODULES: tuple[str, ...] = (
-    "features",
-)
+COMMAND_MODULES: tuple[str, ...] = ("features",)
 
 for _module in COMMAND_MODULES:
     importlib.import_module(f"rotorwatch.cli.{_module}")

@@ -14,12 +14,14 @@ Pipeline per batch (B windows of N samples, in g):
    a quarter of the sample rate), then the envelope's own spectrum. Bearing impacts ring a
    structural resonance up there; their repetition rate shows up in the envelope spectrum.
 
-All arithmetic is float32 except the cumulative sums (float64), which keeps the batch in cache-
-friendly arrays: decoding, not the FFT, is the cost to attack.
+Arithmetic is float64 (numpy's pocketfft runs faster in double than in single precision); the
+envelope's short inverse FFT runs in complex64, where single precision is faster. Per-row
+quantities (shaft speed, defect frequencies) are gathered with index arrays, never looped over.
 """
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -27,12 +29,11 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.assets import Asset
+from rotorwatch.assets import Asset, Bearing
 from rotorwatch.features.iso import ZONES, zone_boundaries_mm_s, zone_index
 from rotorwatch.features.schema import BANDS_HZ, DEFECTS, ORDERS, VIBRATION_FEATURES
 from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, Telemetry
 
-F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
 
@@ -55,35 +56,25 @@ ORDER_HALF_WIDTH_BINS: Final = 2
 _MM_PER_M: Final = 1000.0
 
 
-def _hann(n: int) -> F32:
+def _hann(n: int) -> F64:
     # Periodic Hann (the DFT-even form used for spectral analysis).
-    return (0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)).astype(np.float32)
+    return 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(n) / n)
 
 
-_WINDOWS: dict[int, tuple[F32, float]] = {}
+_WINDOWS: dict[int, tuple[F64, float]] = {}
 
 
-def _window(n: int) -> tuple[F32, float]:
+def _window(n: int) -> tuple[F64, float]:
     cached = _WINDOWS.get(n)
     if cached is None:
         w = _hann(n)
-        cached = (w, float(np.sum(w.astype(np.float64) ** 2)))
+        cached = (w, float(np.sum(w**2)))
         _WINDOWS[n] = cached
     return cached
 
 
-def _band_sum(cum: F64, k_lo: I64, k_hi: I64) -> F64:
-    """Sum of the per-bin values between bins k_lo and k_hi inclusive, row by row.
-
-    ``cum`` is the cumulative sum with a leading zero column, shape (B, K + 1).
-    """
-    hi = np.take_along_axis(cum, (k_hi + 1)[:, None], axis=1)[:, 0]
-    lo = np.take_along_axis(cum, k_lo[:, None], axis=1)[:, 0]
-    return np.maximum(hi - lo, 0.0)
-
-
 def window_features(
-    x_g: F32,
+    x_g: F64,
     fs_hz: F64,
     shaft_hz: F64,
     defect_orders: F64,
@@ -92,7 +83,7 @@ def window_features(
 
     Parameters
     ----------
-    x_g : ndarray, shape (B, N), float32
+    x_g : ndarray, shape (B, N), float64
         Acceleration windows in g.
     fs_hz : ndarray, shape (B,)
         Sample rate of each window in Hz.
@@ -113,63 +104,64 @@ def window_features(
     out: dict[str, F64] = {}
 
     # 1. Time domain, DC removed (accelerometer offsets and gravity are not vibration).
-    x = x_g - x_g.mean(axis=1, dtype=np.float64, keepdims=True).astype(np.float32)
+    x = x_g - x_g.mean(axis=1, keepdims=True)
     x2 = x * x
-    m2 = x2.mean(axis=1, dtype=np.float64)
-    m3 = np.einsum("ij,ij->i", x2, x, dtype=np.float64) / n
-    m4 = np.einsum("ij,ij->i", x2, x2, dtype=np.float64) / n
+    m2 = x2.sum(axis=1) / n
+    m3 = np.einsum("ij,ij->i", x2, x) / n
+    m4 = np.einsum("ij,ij->i", x2, x2) / n
     del x2
-    peak = np.maximum(x.max(axis=1), -x.min(axis=1)).astype(np.float64)
-    rms = np.sqrt(m2)
+    peak = np.maximum(x.max(axis=1), -x.min(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
         safe_m2 = np.where(m2 > 0, m2, np.nan)
-        out["accel_rms_g"] = rms
+        out["accel_rms_g"] = np.sqrt(m2)
         out["accel_peak_g"] = peak
         out["crest_factor"] = peak / np.sqrt(safe_m2)
         out["kurtosis"] = m4 / (safe_m2 * safe_m2)
         out["skewness"] = m3 / safe_m2**1.5
 
-    # 2. One windowed spectrum for everything else.
+    # 2. One windowed spectrum for everything else (float64: pocketfft is faster there than in
+    # single precision, measured in benchmarks/bench_features.py).
     w, sum_w2 = _window(n)
-    spec = np.fft.rfft(x * w, axis=1)  # complex64 (numpy >= 2 keeps single precision)
+    x *= w
+    spec = np.fft.rfft(x, axis=1)
     del x
     k_count = spec.shape[1]
-    power = spec.real * spec.real + spec.imag * spec.imag  # |X_k|^2, float32
-    ms_per_bin = power * np.float32(2.0 / (n * sum_w2))  # mean-square contribution of bin k
+    power = spec.real * spec.real + spec.imag * spec.imag  # |X_k|^2
+    ms_per_bin = power * (2.0 / (n * sum_w2))  # mean-square contribution of bin k
     df_hz = fs_hz / n  # (B,) bin spacing
     last_bin = k_count - 2  # the Nyquist bin is excluded from bands
-    cum = np.zeros((b, k_count + 1), dtype=np.float64)
-    np.cumsum(ms_per_bin, axis=1, dtype=np.float64, out=cum[:, 1:])
 
-    def bins_for(lo_hz: F64 | float, hi_hz: F64 | float) -> tuple[I64, I64, npt.NDArray[np.bool_]]:
-        k_lo = np.maximum(np.ceil(lo_hz / df_hz), 1).astype(np.int64)
-        k_hi = np.minimum(np.floor(hi_hz / df_hz), last_bin).astype(np.int64)
-        ok = k_hi >= k_lo
-        return np.minimum(k_lo, last_bin), np.maximum(k_hi, 0), ok
-
-    for name, lo, hi in BANDS_HZ:
-        k_lo, k_hi, ok = bins_for(lo, hi)
-        out[name] = np.where(ok, np.sqrt(_band_sum(cum, k_lo, k_hi)), np.nan)
-
-    # 3. Velocity RMS 10-1000 Hz: V(f) = A(f) / (2 pi f), A in m/s^2, V in mm/s.
+    # Bands and velocity: rows sharing a sample rate share bin edges, so each band is a slice
+    # sum (a batch usually holds one sample rate; mixed rates loop over the few distinct ones).
+    band_names = [name for name, _, _ in BANDS_HZ] + ["velocity_rms_mm_s"]
+    for name in band_names:
+        out[name] = np.full(b, np.nan)
     lo_v, hi_v = VELOCITY_BAND_HZ
-    k_lo, k_hi, ok = bins_for(lo_v, hi_v)
-    k_max = int(k_hi.max(initial=0)) + 1
-    f_hz = np.arange(k_max, dtype=np.float64)[None, :] * df_hz[:, None]
-    with np.errstate(divide="ignore"):
-        gain = (STANDARD_GRAVITY_M_S2 * _MM_PER_M / (2.0 * np.pi * f_hz)) ** 2
-    gain[:, 0] = 0.0
-    vcum = np.zeros((b, k_max + 1), dtype=np.float64)
-    np.cumsum(ms_per_bin[:, :k_max] * gain, axis=1, out=vcum[:, 1:])
-    out["velocity_rms_mm_s"] = np.where(ok, np.sqrt(_band_sum(vcum, k_lo, np.minimum(k_hi, k_max - 1))), np.nan)
+    for df in np.unique(df_hz):
+        rows = np.flatnonzero(df_hz == df)
+        sub = ms_per_bin if rows.size == b else ms_per_bin[rows]
+        for name, lo, hi in BANDS_HZ:
+            k_lo, k_hi = max(int(np.ceil(lo / df)), 1), min(int(np.floor(hi / df)), last_bin)
+            if k_hi >= k_lo:
+                out[name][rows] = np.sqrt(sub[:, k_lo : k_hi + 1].sum(axis=1))
+        # Velocity RMS 10-1000 Hz: V(f) = A(f) / (2 pi f), A in m/s^2, V in mm/s.
+        k_lo, k_hi = max(int(np.ceil(lo_v / df)), 1), min(int(np.floor(hi_v / df)), last_bin)
+        if k_hi >= k_lo:
+            f_hz = np.arange(k_lo, k_hi + 1) * df
+            gain = (STANDARD_GRAVITY_M_S2 * _MM_PER_M / (2.0 * np.pi * f_hz)) ** 2
+            out["velocity_rms_mm_s"][rows] = np.sqrt(sub[:, k_lo : k_hi + 1] @ gain)
 
     # Dominant frequency: the largest bin above DOMINANT_MIN_HZ, refined by a parabola through
     # the log power of its neighbours (sub-bin accuracy for a Hann window).
     k0 = np.maximum(np.ceil(DOMINANT_MIN_HZ / df_hz).astype(np.int64), 1)
-    k_first = int(k0.min())
-    masked = power[:, k_first:last_bin + 1].copy()
-    masked[np.arange(masked.shape[1])[None, :] + k_first < k0[:, None]] = 0.0
-    kp = np.argmax(masked, axis=1) + k_first
+    # power is not needed unmasked any more: zero what must not win, in place (contiguous
+    # argmax is several times faster than on a sliced view).
+    power[:, last_bin + 1 :] = 0.0
+    if int(k0.max()) == int(k0.min()):
+        power[:, : int(k0[0])] = 0.0
+    else:  # mixed sample rates: mask each row's own low bins
+        power[np.arange(k_count)[None, :] < k0[:, None]] = 0.0
+    kp = np.argmax(power, axis=1)
     kp_c = np.clip(kp, 1, k_count - 2)
     rows = np.arange(b)
     la = np.log(power[rows, kp_c - 1].astype(np.float64) + 1e-30)
@@ -182,12 +174,13 @@ def window_features(
 
     # Shaft orders: peak amplitude = sqrt(2 x mean-square in the Hann main lobe around the line).
     known = np.isfinite(shaft_hz)
+    lobe = np.arange(-ORDER_HALF_WIDTH_BINS, ORDER_HALF_WIDTH_BINS + 1)
     for name, order in ORDERS:
         kc = np.rint(np.where(known, order * shaft_hz, 0.0) / df_hz).astype(np.int64)
-        ok = known & (kc >= 1) & (kc + ORDER_HALF_WIDTH_BINS <= last_bin)
-        k_lo = np.clip(kc - ORDER_HALF_WIDTH_BINS, 1, last_bin)
-        k_hi = np.clip(kc + ORDER_HALF_WIDTH_BINS, 1, last_bin)
-        out[name] = np.where(ok, np.sqrt(2.0 * _band_sum(cum, k_lo, k_hi)), np.nan)
+        ok = known & (kc - ORDER_HALF_WIDTH_BINS >= 1) & (kc + ORDER_HALF_WIDTH_BINS <= last_bin)
+        idx = np.clip(kc[:, None] + lobe[None, :], 1, last_bin)
+        lobe_ms = np.take_along_axis(ms_per_bin, idx, axis=1).sum(axis=1)
+        out[name] = np.where(ok, np.sqrt(2.0 * lobe_ms), np.nan)
 
     # 4. Envelope spectrum by complex demodulation of the band [0.2 fs, 0.45 fs).
     _envelope_indicators(spec, n, df_hz, shaft_hz, defect_orders, out)
@@ -195,7 +188,7 @@ def window_features(
 
 
 def _envelope_indicators(
-    spec: npt.NDArray[np.complex64],
+    spec: npt.NDArray[np.complex128],
     n: int,
     df_hz: F64,
     shaft_hz: F64,
@@ -206,13 +199,16 @@ def _envelope_indicators(
     m = n // ENVELOPE_DECIMATION
     k_lo = round(ENVELOPE_BAND_FS[0] * n)
     k_hi = min(round(ENVELOPE_BAND_FS[1] * n), k_lo + m)
-    base = np.zeros((b, m), dtype=np.complex64)
+    base = np.zeros((b, m), dtype=np.complex64)  # complex64: the short ifft is 2x faster
     base[:, : k_hi - k_lo] = spec[:, k_lo:k_hi]
     envelope = np.abs(np.fft.ifft(base, axis=1))
     envelope -= envelope.mean(axis=1, keepdims=True)
     env_spec = np.abs(np.fft.rfft(envelope, axis=1))  # bin spacing df_hz, up to fs / 8
     k_env = env_spec.shape[1]
-    median = np.median(env_spec[:, 1:], axis=1).astype(np.float64)
+    # Median by partition: np.median costs ~5x more for the same answer on odd-length rows.
+    body = env_spec[:, 1:] if (k_env - 1) % 2 else env_spec[:, 2:]
+    mid = body.shape[1] // 2
+    median = np.partition(body, mid, axis=1)[:, mid].astype(np.float64)
 
     weights = np.asarray(ENVELOPE_HARMONIC_WEIGHTS)
     harmonics = np.arange(1, len(weights) + 1, dtype=np.float64)
@@ -222,7 +218,9 @@ def _envelope_indicators(
     for j, (name, _key) in enumerate(DEFECTS):
         f_defect = shaft_hz * defect_orders[:, j]  # (B,) NaN where unknown
         ok_row = valid_row & np.isfinite(f_defect) & (f_defect > 0)
-        kc = np.where(ok_row, f_defect, 0.0)[:, None] * harmonics[None, :] / df_hz[:, None]  # (B, H)
+        kc = (
+            np.where(ok_row, f_defect, 0.0)[:, None] * harmonics[None, :] / df_hz[:, None]
+        )  # (B, H)
         half = ENVELOPE_TOLERANCE_BINS + ENVELOPE_TOLERANCE_REL * kc
         idx = np.rint(kc)[:, :, None].astype(np.int64) + offsets[None, None, :]  # (B, H, W)
         inside = (np.abs(idx - kc[:, :, None]) <= half[:, :, None]) & (idx >= 1) & (idx < k_env)
@@ -234,6 +232,12 @@ def _envelope_indicators(
         with np.errstate(divide="ignore", invalid="ignore"):
             ratio = (peaks * weights[None, :] * present).sum(axis=1) / (wsum * median)
         out[name] = np.where(ok_row & (wsum > 0), ratio, np.nan)
+
+
+@functools.lru_cache(maxsize=4096)
+def _defect_orders(bearing: Bearing) -> tuple[float, ...]:
+    defect = bearing.defect_orders()
+    return tuple(defect[key] for _, key in DEFECTS)
 
 
 def _asset_arrays(
@@ -252,13 +256,12 @@ def _asset_arrays(
             continue
         bounds[i] = zone_boundaries_mm_s(asset.machine_group, asset.foundation)
         if asset.bearing is not None:
-            defect = asset.bearing.defect_orders()
-            orders[i] = [defect[key] for _, key in DEFECTS]
+            orders[i] = _defect_orders(asset.bearing)
     return shaft_hz, orders, bounds
 
 
-def _decode_batch(messages: Sequence[Telemetry]) -> F32:
-    """Stack equal-length, same-encoding windows into one (B, N) float32 array in g."""
+def _decode_batch(messages: Sequence[Telemetry]) -> F64:
+    """Stack equal-length, same-encoding windows into one (B, N) array in g."""
     first = messages[0].vibration
     assert first is not None
     dtype = np.dtype("<i2") if first.encoding == "int16le+base64" else np.dtype("<f4")
@@ -270,9 +273,9 @@ def _decode_batch(messages: Sequence[Telemetry]) -> F32:
             for m in messages
             if m.vibration
         ],
-        dtype=np.float32,
     )
-    return np.multiply(raw, scale[:, None], dtype=np.float32)
+    x_g: F64 = np.multiply(raw, scale[:, None], dtype=np.float64)
+    return x_g
 
 
 def _none_if_nan(values: F64) -> list[float | None]:
@@ -329,4 +332,3 @@ def compute_features(
                 rec[name] = values[row]
             rec["iso_zone"] = ZONES[zone_idx[row]] if has_zone[row] else None
     return records
-

@@ -43,4 +43,5 @@ def zone_index(
     velocity_rms_mm_s: npt.NDArray[np.floating], boundaries_mm_s: npt.NDArray[np.floating]
 ) -> npt.NDArray[np.intp]:
     """Vectorised zone index (0=A .. 3=D); ``boundaries_mm_s`` has shape (n, 3)."""
-    return np.sum(velocity_rms_mm_s[:, None] >= boundaries_mm_s, axis=1)
+    counts: npt.NDArray[np.intp] = np.sum(velocity_rms_mm_s[:, None] >= boundaries_mm_s, axis=1)
+    return counts

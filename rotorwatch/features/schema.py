@@ -60,10 +60,15 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
     Field("crest_factor", "double", "", "peak / RMS"),
     Field("kurtosis", "double", "", "Pearson kurtosis (3.0 for a Gaussian)"),
     Field("skewness", "double", "", "skewness"),
-    Field("velocity_rms_mm_s", "double", "mm/s", "velocity RMS 10-1000 Hz, integrated in frequency"),
+    Field(
+        "velocity_rms_mm_s", "double", "mm/s", "velocity RMS 10-1000 Hz, integrated in frequency"
+    ),
     Field("iso_zone", "string", "", "ISO 10816-3 zone A-D for the asset's group and foundation"),
     Field("dominant_freq_hz", "double", "Hz", "frequency of the largest spectral peak above 2 Hz"),
-    *(Field(name, "double", "g", f"acceleration RMS {lo:g}-{hi:g} Hz") for name, lo, hi in BANDS_HZ),
+    *(
+        Field(name, "double", "g", f"acceleration RMS {lo:g}-{hi:g} Hz")
+        for name, lo, hi in BANDS_HZ
+    ),
     *(Field(name, "double", "g", f"peak amplitude at {o:g}x shaft speed") for name, o in ORDERS),
     *(
         Field(name, "double", "", f"envelope-spectrum peak at {key.upper()} and harmonics / median")

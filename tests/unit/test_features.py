@@ -1,0 +1,260 @@
+"""Feature engine on analytic signals with known answers; scipy as the oracle."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import signal, stats
+
+from rotorwatch.assets import parse_asset
+from rotorwatch.features import FEATURE_NAMES, compute_features, iso_zone, zone_boundaries_mm_s
+from rotorwatch.features.engine import window_features
+from rotorwatch.features.schema import DEFECTS
+from tests.unit.signals import FS_HZ, N, impulse_train_g, message, sine_g
+
+ASSET = parse_asset(
+    {
+        "device_id": "dev-1",
+        "machine_group": 2,
+        "foundation": "rigid",
+        "rated_rpm": 1800,
+        # 6205-like deep-groove bearing: 9 balls, 7.94 mm balls on a 39.04 mm pitch circle.
+        "bearing": {
+            "n_balls": 9,
+            "ball_diameter_mm": 7.94,
+            "pitch_diameter_mm": 39.04,
+            "contact_angle_deg": 0,
+        },
+    }
+)
+ASSETS = {"dev-1": ASSET}
+RPM = 1800.0
+DEFECT_HZ = ASSET.bearing.defect_frequencies_hz(RPM)  # type: ignore[union-attr]
+
+
+def one(x_g: np.ndarray, **kw: object) -> dict[str, object]:
+    return compute_features([message(x_g, **kw)], ASSETS)[0]  # type: ignore[arg-type]
+
+
+def test_record_has_exactly_the_schema_fields() -> None:
+    rec = one(sine_g(50.0))
+    assert tuple(rec) == FEATURE_NAMES
+
+
+def test_sine_rms_peak_crest() -> None:
+    rec = one(sine_g(50.0, amp_g=2.0))
+    assert rec["accel_rms_g"] == pytest.approx(2.0 / np.sqrt(2), rel=1e-4)
+    assert rec["accel_peak_g"] == pytest.approx(2.0, rel=1e-4)
+    assert rec["crest_factor"] == pytest.approx(np.sqrt(2), rel=1e-4)
+    # A sine's Pearson kurtosis is 1.5 and its skewness 0.
+    assert rec["kurtosis"] == pytest.approx(1.5, rel=1e-3)
+    assert rec["skewness"] == pytest.approx(0.0, abs=1e-3)
+
+
+def test_velocity_of_one_g_at_50_hz() -> None:
+    # v_rms = g / (2 pi f) / sqrt(2) = 9.80665 / (2 pi 50) / sqrt(2) m/s = 22.07 mm/s
+    rec = one(sine_g(50.0, amp_g=1.0))
+    assert rec["velocity_rms_mm_s"] == pytest.approx(22.07, abs=0.05)
+
+
+@pytest.mark.parametrize("freq_hz", [13.3, 29.7, 120.0, 480.5, 950.0])
+def test_velocity_follows_one_over_f_inside_the_band(freq_hz: float) -> None:
+    expected_mm_s = 9.80665 / (2 * np.pi * freq_hz) / np.sqrt(2) * 1000 * 0.3
+    rec = one(sine_g(freq_hz, amp_g=0.3))
+    # Within 2 %: the Hann main lobe spreads a tone over +-2 bins (+-4 Hz here) and each bin gets
+    # its own 1/f gain, which biases a 13 Hz tone by about 1 %.
+    assert rec["velocity_rms_mm_s"] == pytest.approx(expected_mm_s, rel=0.02)
+
+
+@pytest.mark.parametrize("freq_hz", [4.0, 1500.0, 3000.0])
+def test_velocity_ignores_energy_outside_10_to_1000_hz(freq_hz: float) -> None:
+    in_band = 9.80665 / (2 * np.pi * freq_hz) / np.sqrt(2) * 1000
+    rec = one(sine_g(freq_hz))
+    assert rec["velocity_rms_mm_s"] < 0.02 * in_band
+
+
+def test_acceleration_in_m_s2_is_converted_to_g() -> None:
+    x_m_s2 = sine_g(50.0, amp_g=9.80665)  # 1 g expressed in m/s^2
+    from rotorwatch.telemetry import decode, encode, encode_samples
+
+    msg = decode(
+        encode(
+            device_id="dev-1",
+            ts=0,
+            seq=0,
+            vibration=encode_samples(x_m_s2, fs_hz=FS_HZ, unit="m/s2"),
+        )
+    )
+    rec = compute_features([msg], ASSETS)[0]
+    assert rec["accel_peak_g"] == pytest.approx(1.0, rel=1e-3)
+    assert rec["velocity_rms_mm_s"] == pytest.approx(22.07, abs=0.05)
+
+
+def test_statistics_match_scipy_on_noise() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(N) * 0.2 + rng.exponential(0.1, N)  # skewed, heavy tail
+    rec = one(x)
+    assert rec["kurtosis"] == pytest.approx(stats.kurtosis(x, fisher=False), rel=1e-3)
+    assert rec["skewness"] == pytest.approx(stats.skew(x), rel=1e-3)
+    assert rec["accel_rms_g"] == pytest.approx(np.std(x), rel=1e-4)
+    # Gaussian noise: Pearson kurtosis close to 3.
+    g = one(rng.standard_normal(N))
+    assert g["kurtosis"] == pytest.approx(3.0, abs=0.25)
+
+
+def test_band_rms_and_dominant_frequency() -> None:
+    x = sine_g(60.0, amp_g=0.5) + sine_g(2500.0, amp_g=0.2)
+    rec = one(x)
+    assert rec["band_10_100hz_g"] == pytest.approx(0.5 / np.sqrt(2), rel=0.01)
+    assert rec["band_1_5khz_g"] == pytest.approx(0.2 / np.sqrt(2), rel=0.01)
+    assert rec["band_100_1000hz_g"] < 0.01
+    assert rec["band_5_20khz_g"] is None  # 5 kHz is above Nyquist (4096 Hz)
+    assert rec["dominant_freq_hz"] == pytest.approx(60.0, abs=0.3)
+    between_bins = one(sine_g(61.3, amp_g=0.5))
+    assert between_bins["dominant_freq_hz"] == pytest.approx(61.3, abs=0.3)
+
+
+def test_shaft_orders_are_peak_amplitudes() -> None:
+    fr = RPM / 60.0
+    x = sine_g(fr, 0.4) + sine_g(2 * fr, 0.1) + sine_g(3 * fr, 0.05)
+    rec = one(x, rpm=RPM)
+    assert rec["order_1x_g"] == pytest.approx(0.4, rel=0.01)
+    assert rec["order_2x_g"] == pytest.approx(0.1, rel=0.01)
+    assert rec["order_3x_g"] == pytest.approx(0.05, rel=0.02)
+    assert rec["order_0_5x_g"] < 0.005
+    # An off-bin speed (1793 rpm) is still measured without scalloping loss.
+    off = one(sine_g(1793 / 60.0, 0.4), rpm=1793.0)
+    assert off["order_1x_g"] == pytest.approx(0.4, rel=0.01)
+
+
+def test_orders_and_envelope_are_null_without_rpm() -> None:
+    rec = one(sine_g(30.0), rpm=None)
+    for name in (
+        "order_1x_g",
+        "order_2x_g",
+        "order_3x_g",
+        "env_bpfo",
+        "env_bpfi",
+        "env_bsf",
+        "env_ftf",
+    ):
+        assert rec[name] is None, name
+    assert rec["velocity_rms_mm_s"] is not None
+
+
+def test_no_asset_means_no_zone_and_no_envelope() -> None:
+    rec = compute_features([message(sine_g(30.0), device_id="unknown")], {})[0]
+    assert rec["iso_zone"] is None
+    assert rec["env_bpfo"] is None
+    assert rec["order_1x_g"] is not None  # needs rpm only
+
+
+def test_outer_race_impulses_raise_env_bpfo_not_env_bpfi() -> None:
+    x = impulse_train_g(DEFECT_HZ["bpfo"], amp_g=0.5, noise_g=0.1)
+    rec = one(x, rpm=RPM)
+    healthy = one(np.random.default_rng(1).standard_normal(N) * 0.1, rpm=RPM)
+    assert rec["env_bpfo"] > 8.0
+    assert rec["env_bpfo"] > 2.5 * rec["env_bpfi"]
+    assert rec["env_bpfo"] > 2.5 * rec["env_bsf"]
+    for name, _ in DEFECTS:
+        assert healthy[name] < 4.0, name
+
+
+def test_inner_race_impulses_modulated_at_shaft_speed_raise_env_bpfi() -> None:
+    x = impulse_train_g(DEFECT_HZ["bpfi"], amp_g=0.5, noise_g=0.1, modulation_hz=RPM / 60.0)
+    rec = one(x, rpm=RPM)
+    assert rec["env_bpfi"] > 8.0
+    assert rec["env_bpfi"] > 2.0 * rec["env_bpfo"]
+
+
+def test_envelope_matches_scipy_hilbert_on_the_band() -> None:
+    """The complex-demodulated envelope equals |hilbert| of the band-passed signal."""
+    x = impulse_train_g(DEFECT_HZ["bpfo"], amp_g=0.5, noise_g=0.1)
+    x -= x.mean()
+    w = signal.windows.hann(N, sym=False)
+    spec = np.fft.rfft(x * w)
+    k_lo, k_hi = round(0.2 * N), round(0.45 * N)
+    band = np.zeros_like(spec)
+    band[k_lo:k_hi] = spec[k_lo:k_hi]
+    oracle = np.abs(signal.hilbert(np.fft.irfft(band, N)))
+    oracle_spec = np.abs(np.fft.rfft(oracle - oracle.mean()))
+    # Our envelope is sampled at fs/4: its spectrum matches the oracle's first N/8 bins.
+    base = np.zeros(N // 4, dtype=complex)
+    base[: k_hi - k_lo] = spec[k_lo:k_hi]
+    ours = np.abs(np.fft.ifft(base))
+    ours_spec = np.abs(np.fft.rfft(ours - ours.mean()))
+    k = DEFECT_HZ["bpfo"] / (FS_HZ / N)
+    sl = slice(int(k) - 2, int(k) + 3)
+    # |ifft| over M = N/4 points is 2x the analytic-signal magnitude (N/M over hilbert's factor
+    # 2), and an rfft over M points sums a quarter as many samples: ours x 2 = oracle.
+    np.testing.assert_allclose(ours_spec[sl].max() * 2, oracle_spec[sl].max(), rtol=0.02)
+    # The whole envelope spectrum up to fs/8 has the same shape.
+    m = len(ours_spec) - 1
+    corr = np.corrcoef(ours_spec[1:m], oracle_spec[1:m])[0, 1]
+    assert corr > 0.98
+
+
+@pytest.mark.parametrize(
+    ("group", "foundation", "bounds"),
+    [
+        (1, "rigid", (2.3, 4.5, 7.1)),
+        (1, "flexible", (3.5, 7.1, 11.0)),
+        (2, "rigid", (1.4, 2.8, 4.5)),
+        (2, "flexible", (2.3, 4.5, 7.1)),
+    ],
+)
+def test_iso_zone_boundaries(
+    group: int, foundation: str, bounds: tuple[float, float, float]
+) -> None:
+    assert zone_boundaries_mm_s(group, foundation) == bounds
+    ab, bc, cd = bounds
+    assert iso_zone(0.0, group, foundation) == "A"
+    assert iso_zone(ab - 1e-9, group, foundation) == "A"
+    assert iso_zone(ab, group, foundation) == "B"
+    assert iso_zone(bc, group, foundation) == "C"
+    assert iso_zone(cd - 1e-9, group, foundation) == "C"
+    assert iso_zone(cd, group, foundation) == "D"
+    assert iso_zone(100.0, group, foundation) == "D"
+
+
+def test_zone_in_the_record_uses_the_asset() -> None:
+    # 2.0 mm/s: zone B for a group 2 rigid machine, A for a group 1 rigid one.
+    amp = 2.0 / 22.07  # g at 50 Hz for 2.0 mm/s
+    group2 = one(sine_g(50.0, amp))
+    big = parse_asset({**ASSET.to_dict(), "machine_group": 1})
+    group1 = compute_features([message(sine_g(50.0, amp))], {"dev-1": big})[0]
+    assert (group2["iso_zone"], group1["iso_zone"]) == ("B", "A")
+
+
+def test_mixed_batch_keeps_order_and_matches_single_records() -> None:
+    msgs = [
+        message(sine_g(50.0, 0.5), seq=0),
+        message(sine_g(80.0, 0.2, n=2048), seq=1),
+        message(sine_g(120.0, 0.1), seq=2, encoding="int16le+base64"),
+        message(sine_g(50.0, 0.5, n=1024, fs_hz=2048.0), seq=3, fs_hz=2048.0),
+    ]
+    from rotorwatch.telemetry import decode, encode
+
+    msgs.insert(2, decode(encode(device_id="dev-1", ts=5, seq=9, temperature_c=40.0)))
+    batch = compute_features(msgs, ASSETS)
+    assert [r["seq"] for r in batch] == [0, 1, 9, 2, 3]
+    assert batch[2]["accel_rms_g"] is None
+    assert batch[2]["temperature_c"] == 40.0
+    for msg, rec in zip(msgs, batch, strict=True):
+        assert rec == compute_features([msg], ASSETS)[0]
+    assert batch[4]["velocity_rms_mm_s"] == pytest.approx(0.5 * 22.07, rel=0.01)
+
+
+def test_window_features_checks_shapes() -> None:
+    with pytest.raises(ValueError, match="shape"):
+        window_features(np.zeros(10, np.float32), np.ones(1), np.ones(1), np.ones((1, 4)))
+    with pytest.raises(ValueError, match="batch size"):
+        window_features(np.zeros((2, 512), np.float32), np.ones(1), np.ones(2), np.ones((2, 4)))
+
+
+def test_silent_window_gives_zeros_not_errors() -> None:
+    rec = one(np.zeros(N))
+    assert rec["accel_rms_g"] == 0.0
+    assert rec["crest_factor"] is None
+    assert rec["kurtosis"] is None
+    assert rec["velocity_rms_mm_s"] == 0.0
