@@ -59,7 +59,10 @@ Encoding = Literal["int16le+base64", "float32le+base64"]
 UNITS: Final[tuple[str, ...]] = ("g", "m/s2")
 ENCODINGS: Final[tuple[str, ...]] = ("int16le+base64", "float32le+base64")
 _BYTES_PER_SAMPLE: Final = {"int16le+base64": 2, "float32le+base64": 4}
-_DTYPE: Final[dict[str, np.dtype[Any]]] = {"int16le+base64": np.dtype("<i2"), "float32le+base64": np.dtype("<f4")}
+_DTYPE: Final[dict[str, np.dtype[Any]]] = {
+    "int16le+base64": np.dtype("<i2"),
+    "float32le+base64": np.dtype("<f4"),
+}
 #: Standard gravity, m/s^2 per g (ISO 80000-3).
 STANDARD_GRAVITY_M_S2: Final = 9.80665
 
