@@ -683,9 +683,13 @@ def estimate(
         ("score_and_alert", cap.score_concurrency, cap.score_concurrency_limit),
     ):
         if need > limit:
+            factor = math.ceil(need / (limit / pf))
+            fix = (
+                f"raise the factor to {factor}" if factor <= 10 else "add shards (factor max is 10)"
+            )
             warnings.append(
                 f"{name} needs {need:.1f} concurrent batches but shards × ParallelizationFactor "
-                f"allows {limit}: it falls behind (raise the factor to {math.ceil(need / (limit / pf))} or add shards)"
+                f"allows {limit}: it falls behind ({fix})"
             )
     if msg_bytes > 128 * 1024:
         warnings.append(f"a message of {msg_bytes} bytes exceeds IoT Core's 128 KB limit")
