@@ -43,5 +43,15 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/bench_features.py
 
+.PHONY: fuzz cost
+# A large seeded random run over the telemetry decoder: inputs tried + reason-code histogram.
+FUZZ_INPUTS ?= 1000000
+fuzz: $(STAMP)
+	$(PY) benchmarks/fuzz_decoder.py --inputs $(FUZZ_INPUTS)
+
+# Monthly AWS cost for the docs/cost.md worked example (any fleet: rotorwatch cost --help).
+cost: $(STAMP)
+	$(BIN)/rotorwatch cost --devices 100 --interval 10 --samples 4096
+
 clean:
 	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache lake out

@@ -175,7 +175,10 @@ def _number(
             f"'{prefix}{name}' must be a number, got {value!r:.40}",
             prefix + name,
         )
-    result = float(value)
+    try:
+        result = float(value)
+    except OverflowError:  # a JSON integer beyond float range, e.g. 1 followed by 400 zeros
+        result = math.inf
     if not math.isfinite(result):
         raise _fail(Reason.OUT_OF_RANGE, f"'{prefix}{name}' must be finite", prefix + name)
     return result

@@ -26,7 +26,12 @@ def _root() -> None:
 
 
 #: Modules under rotorwatch.cli that register commands (one line per command family).
-COMMAND_MODULES: tuple[str, ...] = ("features",)
+COMMAND_MODULES: tuple[str, ...] = (
+    "features",
+    "simulate",
+    "query",
+    "cost",
+)
 
 for _module in COMMAND_MODULES:
     importlib.import_module(f"rotorwatch.cli.{_module}")
