@@ -62,8 +62,8 @@ class LocalFirehose:
             raise ValueError(
                 f"{table_name!r} is not a Firehose table; one of {', '.join(lake.FIREHOSE_TABLES)}"
             )
-        buf = self._buffers[table_name]
         for record in records:
+            buf = self._buffers[table_name]
             buf.append(dict(record))
             if len(buf) >= self.buffer_records:
                 self._flush_table(table_name)
