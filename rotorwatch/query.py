@@ -54,8 +54,9 @@ class SavedQuery:
 
     @property
     def title(self) -> str:
-        """First sentence of the description (Athena's named-query description is short)."""
-        return self.description.split("\n", 1)[0]
+        """The header's opening words up to the first colon ("Fleet health now")."""
+        first = self.description.split("\n", 1)[0]
+        return first.split(":", 1)[0].strip()
 
 
 def _parse(name: str, text: str) -> SavedQuery:
@@ -92,7 +93,8 @@ def load(name: str) -> SavedQuery:
 
 def placeholders(text: str) -> list[str]:
     """``:name`` placeholders in order of appearance, comments ignored."""
-    body = "\n".join(line.split("--", 1)[0] for line in text.splitlines())
+    body = re.sub(r"/\*.*?\*/", " ", text, flags=re.DOTALL)
+    body = "\n".join(line.split("--", 1)[0] for line in body.splitlines())
     return _PLACEHOLDER_RE.findall(body)
 
 
