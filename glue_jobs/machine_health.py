@@ -183,7 +183,13 @@ def spark_session() -> SparkSession:
         from awsglue.context import GlueContext  # type: ignore[import-not-found]
         from pyspark.context import SparkContext
     except ImportError:
-        builder = SparkSession.builder.master("local[2]").appName("machine_health")
+        builder = (
+            SparkSession.builder.master("local[2]")
+            .appName("machine_health")
+            # A local lake is small: 200 shuffle tasks per stage would dominate the run time.
+            .config("spark.sql.shuffle.partitions", "4")
+            .config("spark.ui.showConsoleProgress", "false")
+        )
         for key, value in SPARK_CONF.items():
             builder = builder.config(key, value)
         return builder.getOrCreate()
