@@ -59,6 +59,13 @@ HEALTH_DAILY_TABLE: Final = "machine_health_daily"
 #: asset; `make glue-local` runs the same file).
 GLUE_JOB_SCRIPT: Final = "glue_jobs/machine_health.py"
 
+#: Packages the job script imports (ship them with --extra-py-files; Glue 5 provides numpy).
+GLUE_JOB_PY_PACKAGES: Final[tuple[str, ...]] = ("rotorwatch", "glue_jobs")
+#: Glue 5.0 runs Spark 3.5 / Python 3.11: the local tests run pyspark 3.5 for parity.
+GLUE_VERSION: Final = "5.0"
+#: Partition columns are strings in every Glue table, so '07' stays '07' (see projection).
+PARTITION_COLUMN_TYPE: Final = "string"
+
 #: Glue job arguments (passed as `--<name> value`; Glue's getResolvedOptions style, underscores).
 JOB_ARG_LAKE_URI: Final = "lake_uri"  # s3://bucket/ or file:///path/lake/ (required)
 JOB_ARG_WINDOW_START: Final = "window_start"  # ISO 8601 UTC, optional
