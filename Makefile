@@ -14,7 +14,7 @@ export AWS_EC2_METADATA_DISABLED := true
 # The working tree wins over any installed copy (worktrees share one virtualenv).
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: install test lint typecheck unit demo bench clean
+.PHONY: install test lint typecheck unit demo bench clean glue-local glue-test
 
 install: $(STAMP)
 
@@ -39,6 +39,13 @@ unit: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/rotorwatch demo
+
+# The machine-health Glue job on local PySpark over ./lake (GLUE_ARGS="--window_start 2026-11-23T00:00Z").
+glue-local: $(STAMP)
+	$(PY) glue_jobs/machine_health.py --lake_uri file://$(CURDIR)/lake/ $(GLUE_ARGS)
+
+glue-test: $(STAMP)
+	$(BIN)/pytest tests/glue
 
 bench: $(STAMP)
 	$(PY) benchmarks/bench_features.py

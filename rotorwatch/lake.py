@@ -6,7 +6,13 @@ quarantine writer, the Glue job, the local Firehose stand-in and the tests.
 
 from __future__ import annotations
 
-from typing import Final
+import hashlib
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from rotorwatch.features.schema import FEATURE_FIELDS, Field
+from rotorwatch.predictions import PREDICTION_FIELDS
 
 #: Hive-style partition keys, in path order: year=YYYY/month=MM/day=DD/hour=HH (UTC).
 PARTITION_KEYS: Final[tuple[str, ...]] = ("year", "month", "day", "hour")
@@ -28,3 +34,361 @@ FEATURES_TABLE: Final = "features"
 PREDICTIONS_TABLE: Final = "predictions"
 HEALTH_HOURLY_TABLE: Final = "machine_health_hourly"
 HEALTH_DAILY_TABLE: Final = "machine_health_daily"
+
+# --------------------------------------------------------------------------------------------
+# Partitioning: which clock decides the partition, and why.
+#
+# features/ and predictions/ are partitioned by EVENT time (the record's `ts`, window start, UTC)
+# through Firehose dynamic partitioning with the jq 1.6 query below. Devices buffer telemetry
+# while offline and Kinesis/Lambda retries delay records; with arrival-time prefixes a late
+# window would land in a later hour, so `WHERE day = ...` would silently miss it and the Glue
+# job's window would need a guessed lateness margin. With event-time partitions the hourly and
+# daily health of a partition is computed from exactly that partition, and late data simply
+# makes the next (idempotent) run recompute the same day. Both streams carry records our own
+# Lambdas validated, so `ts` is always an integer and the query cannot fail on them.
+#
+# raw/telemetry/ uses Firehose TIMESTAMP prefixes (arrival time). Raw keeps every message the
+# IoT rule forwarded, including ones that break the contract (no `ts`, not JSON): a jq query
+# would fail on those and Firehose would divert them to the error prefix, the opposite of what
+# an archive is for. Raw is read for replay and forensics, by arrival, so arrival time is the
+# right clock there (and it costs no dynamic-partitioning charge for the largest stream).
+# --------------------------------------------------------------------------------------------
+
+
+#: The Glue PySpark job script, relative to the repository root (the CDK app uploads it as an
+#: asset; `make glue-local` runs the same file).
+GLUE_JOB_SCRIPT: Final = "glue_jobs/machine_health.py"
+
+#: Packages the job script imports (ship them with --extra-py-files; Glue 5 provides numpy).
+GLUE_JOB_PY_PACKAGES: Final[tuple[str, ...]] = ("rotorwatch", "glue_jobs")
+#: Glue 5.0 runs Spark 3.5 / Python 3.11: the local tests run pyspark 3.5 for parity.
+GLUE_VERSION: Final = "5.0"
+#: Partition columns are strings in every Glue table, so '07' stays '07' (see projection).
+PARTITION_COLUMN_TYPE: Final = "string"
+
+#: Glue job arguments (passed as `--<name> value`; Glue's getResolvedOptions style, underscores).
+JOB_ARG_LAKE_URI: Final = "lake_uri"  # s3://bucket/ or file:///path/lake/ (required)
+JOB_ARG_WINDOW_START: Final = "window_start"  # ISO 8601 UTC, optional
+JOB_ARG_WINDOW_END: Final = "window_end"  # ISO 8601 UTC, optional (default: now)
+JOB_ARG_LOOKBACK_HOURS: Final = "lookback_hours"  # used when window_start is absent
+#: Default look-back of a scheduled run: the 6-hour schedule plus a day of late data. The job
+#: widens the window to whole UTC days, so the default recomputes yesterday and today.
+DEFAULT_LOOKBACK_HOURS: Final = 30
+#: How often the CDK trigger runs the job (cron, UTC).
+JOB_SCHEDULE_CRON: Final = "cron(15 0/6 * * ? *)"
+
+#: The jq 1.6 query Firehose runs (MetadataExtractionQuery) to partition by event time.
+#: `floor` first: strftime in jq 1.6 wants whole seconds. Tested with /usr/bin/jq (jq-1.6).
+EVENT_TIME_JQ_QUERY: Final = (
+    '{year: (.ts / 1000 | floor | strftime("%Y")), '
+    'month: (.ts / 1000 | floor | strftime("%m")), '
+    'day: (.ts / 1000 | floor | strftime("%d")), '
+    'hour: (.ts / 1000 | floor | strftime("%H"))}'
+)
+JQ_ENGINE: Final = "JQ-1.6"
+
+#: Raw telemetry as it sits in the Kinesis stream (the IoT rule's SELECT *, topic(3) AS
+#: device_id, topic(2) AS site, timestamp() AS received_at), one JSON object per line.
+VIBRATION_STRUCT: Final = (
+    "struct<fs_hz:double,unit:string,encoding:string,scale:double,data:string>"
+)
+RAW_FIELDS: Final[tuple[Field, ...]] = (
+    Field("v", "int", "", "contract version"),
+    Field("device_id", "string", "", "thing name (from the topic)"),
+    Field("site", "string", "", "site (from the topic)"),
+    Field("ts", "bigint", "ms", "window start, epoch milliseconds UTC"),
+    Field("seq", "bigint", "", "per-device message counter"),
+    Field("received_at", "bigint", "ms", "when IoT Core received the message, epoch ms"),
+    Field("rpm", "double", "rev/min", "shaft speed"),
+    Field("temperature_c", "double", "degC", "temperature"),
+    Field("pressure_bar", "double", "bar", "pressure"),
+    Field("vibration", VIBRATION_STRUCT, "", "acceleration window, still encoded (telemetry v1)"),
+)
+
+#: Curated machine health per device and period (hour or UTC day), written by the Glue job.
+HEALTH_FIELDS: Final[tuple[Field, ...]] = (
+    Field("device_id", "string", "", "thing name", nullable=False),
+    Field("site", "string", "", "site from the topic"),
+    Field(
+        "period_start_ms", "bigint", "ms", "start of the hour / UTC day, epoch ms", nullable=False
+    ),
+    Field("n_windows", "bigint", "", "feature records (telemetry windows) in the period"),
+    Field("n_vibration", "bigint", "", "windows that carried a vibration measurement"),
+    Field("velocity_rms_p50_mm_s", "double", "mm/s", "median velocity RMS 10-1000 Hz"),
+    Field(
+        "velocity_rms_p95_mm_s", "double", "mm/s", "95th percentile velocity RMS (linear interp.)"
+    ),
+    Field("velocity_rms_max_mm_s", "double", "mm/s", "largest velocity RMS"),
+    Field("velocity_rms_mean_mm_s", "double", "mm/s", "mean velocity RMS"),
+    Field("zone_a_count", "bigint", "", "windows in ISO 10816-3 zone A"),
+    Field("zone_b_count", "bigint", "", "windows in zone B"),
+    Field("zone_c_count", "bigint", "", "windows in zone C"),
+    Field("zone_d_count", "bigint", "", "windows in zone D"),
+    Field("worst_zone", "string", "", "most severe zone seen in the period"),
+    Field("temperature_mean_c", "double", "degC", "mean temperature"),
+    Field("n_predictions", "bigint", "", "scored windows in the period"),
+    Field("anomaly_count", "bigint", "", "predictions in state WARNING or ALARM"),
+    Field("alarm_count", "bigint", "", "predictions in state ALARM"),
+    Field("anomaly_rate", "double", "", "anomaly_count / n_predictions, 0-1"),
+    Field("anomaly_score_mean", "double", "", "mean anomaly score, 0-1"),
+    Field("dominant_fault", "string", "", "most frequent fault other than 'normal', else 'normal'"),
+    Field("trend_slope_mm_s_per_day", "double", "mm/s/day", "least-squares slope of velocity RMS"),
+    Field("last_ts", "bigint", "ms", "latest window start in the period, epoch ms"),
+)
+
+Format = Literal["parquet", "json.gz"]
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """One lake table: where it lives, how it is stored and partitioned, and its columns."""
+
+    name: str
+    prefix: str  # S3 key prefix below the bucket root, ends with "/"
+    fields: tuple[Field, ...]
+    format: Format
+    partition_keys: tuple[str, ...]
+    event_time: bool  # partitioned by the record's ts (True) or by arrival time (False)
+    writer: Literal["firehose", "glue"]
+
+    @property
+    def column_names(self) -> tuple[str, ...]:
+        return tuple(f.name for f in self.fields)
+
+
+HEALTH_HOURLY_PREFIX: Final = f"{CURATED_PREFIX}{HEALTH_HOURLY_TABLE}/"
+HEALTH_DAILY_PREFIX: Final = f"{CURATED_PREFIX}{HEALTH_DAILY_TABLE}/"
+#: Compacted, de-duplicated copies of features/predictions (few large files per hour).
+FEATURES_COMPACT_TABLE: Final = "features_compact"
+PREDICTIONS_COMPACT_TABLE: Final = "predictions_compact"
+FEATURES_COMPACT_PREFIX: Final = f"{CURATED_PREFIX}{FEATURES_COMPACT_TABLE}/"
+PREDICTIONS_COMPACT_PREFIX: Final = f"{CURATED_PREFIX}{PREDICTIONS_COMPACT_TABLE}/"
+
+DAY_PARTITION_KEYS: Final = PARTITION_KEYS[:3]
+
+#: Every table in the lake, by Glue table name. The CDK app creates one Glue table per entry.
+TABLES: Final[dict[str, Table]] = {
+    t.name: t
+    for t in (
+        Table(RAW_TABLE, RAW_PREFIX, RAW_FIELDS, "json.gz", PARTITION_KEYS, False, "firehose"),
+        Table(
+            FEATURES_TABLE,
+            FEATURES_PREFIX,
+            FEATURE_FIELDS,
+            "parquet",
+            PARTITION_KEYS,
+            True,
+            "firehose",
+        ),
+        Table(
+            PREDICTIONS_TABLE,
+            PREDICTIONS_PREFIX,
+            PREDICTION_FIELDS,
+            "parquet",
+            PARTITION_KEYS,
+            True,
+            "firehose",
+        ),
+        Table(
+            FEATURES_COMPACT_TABLE,
+            FEATURES_COMPACT_PREFIX,
+            FEATURE_FIELDS,
+            "parquet",
+            PARTITION_KEYS,
+            True,
+            "glue",
+        ),
+        Table(
+            PREDICTIONS_COMPACT_TABLE,
+            PREDICTIONS_COMPACT_PREFIX,
+            PREDICTION_FIELDS,
+            "parquet",
+            PARTITION_KEYS,
+            True,
+            "glue",
+        ),
+        # Hourly health is partitioned by hour and daily health by day, so a dynamic partition
+        # overwrite replaces exactly the periods a run recomputed.
+        Table(
+            HEALTH_HOURLY_TABLE,
+            HEALTH_HOURLY_PREFIX,
+            HEALTH_FIELDS,
+            "parquet",
+            PARTITION_KEYS,
+            True,
+            "glue",
+        ),
+        Table(
+            HEALTH_DAILY_TABLE,
+            HEALTH_DAILY_PREFIX,
+            HEALTH_FIELDS,
+            "parquet",
+            DAY_PARTITION_KEYS,
+            True,
+            "glue",
+        ),
+    )
+}
+
+#: Firehose-written tables and the logical delivery-stream names used in object keys.
+FIREHOSE_TABLES: Final[tuple[str, ...]] = (RAW_TABLE, FEATURES_TABLE, PREDICTIONS_TABLE)
+
+
+def table(name: str) -> Table:
+    """The :class:`Table` for a Glue table name (``ValueError`` for an unknown name)."""
+    try:
+        return TABLES[name]
+    except KeyError:
+        raise ValueError(f"unknown lake table {name!r}; known: {', '.join(TABLES)}") from None
+
+
+def partition_values(ts_ms: int) -> dict[str, str]:
+    """Partition values for an epoch-millisecond timestamp: zero-padded UTC year/month/day/hour."""
+    if isinstance(ts_ms, bool) or not isinstance(ts_ms, int):
+        raise TypeError(f"ts_ms must be an int (epoch milliseconds), got {type(ts_ms).__name__}")
+    t = datetime.fromtimestamp(ts_ms / 1000.0, tz=UTC)
+    return {
+        "year": f"{t.year:04d}",
+        "month": f"{t.month:02d}",
+        "day": f"{t.day:02d}",
+        "hour": f"{t.hour:02d}",
+    }
+
+
+def partition_path(ts_ms: int, keys: tuple[str, ...] = PARTITION_KEYS) -> str:
+    """``year=YYYY/month=MM/day=DD/hour=HH`` (UTC) for an epoch-ms timestamp, no slashes around."""
+    values = partition_values(ts_ms)
+    return "/".join(f"{k}={values[k]}" for k in keys)
+
+
+def object_key(table_name: str, ts_ms: int, file_name: str) -> str:
+    """Full S3 key of one object of a table: ``<prefix><partition path>/<file name>``."""
+    t = table(table_name)
+    return f"{t.prefix}{partition_path(ts_ms, t.partition_keys)}/{file_name}"
+
+
+def firehose_object_name(stream: str, first_ts_ms: int, content: bytes, extension: str) -> str:
+    """A Firehose-style object name: ``<stream>-1-YYYY-MM-DD-HH-MM-SS-<id><extension>``.
+
+    Firehose appends a random id; the local stand-in uses a hash of the content instead, so
+    writing the same batch twice gives the same key (deterministic, no duplicate files).
+    """
+    stamp = datetime.fromtimestamp(first_ts_ms / 1000.0, tz=UTC).strftime("%Y-%m-%d-%H-%M-%S")
+    return f"{stream}-1-{stamp}-{hashlib.sha256(content).hexdigest()[:16]}{extension}"
+
+
+def firehose_prefix(table_name: str) -> str:
+    """The S3 ``Prefix`` of a Firehose destination, with its partition expressions."""
+    t = table(table_name)
+    if t.writer != "firehose":
+        raise ValueError(f"{table_name!r} is not written by Firehose")
+    if t.event_time:
+        parts = [f"{k}=!{{partitionKeyFromQuery:{k}}}" for k in t.partition_keys]
+    else:
+        fmt = {"year": "yyyy", "month": "MM", "day": "dd", "hour": "HH"}
+        parts = [f"{k}=!{{timestamp:{fmt[k]}}}" for k in t.partition_keys]
+    return t.prefix + "/".join(parts) + "/"
+
+
+def firehose_error_prefix(table_name: str) -> str:
+    """The ``ErrorOutputPrefix``: Firehose requires ``!{firehose:error-output-type}`` in it."""
+    table(table_name)
+    return (
+        f"{FIREHOSE_ERRORS_PREFIX}{table_name}/!{{firehose:error-output-type}}/"
+        "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+    )
+
+
+def uses_dynamic_partitioning(table_name: str) -> bool:
+    """True when the table's Firehose stream partitions with :data:`EVENT_TIME_JQ_QUERY`."""
+    t = table(table_name)
+    return t.writer == "firehose" and t.event_time
+
+
+#: Earliest year partition projection enumerates; queries filter on year, so a wide range is cheap.
+PROJECTION_FIRST_YEAR: Final = 2024
+PROJECTION_LAST_YEAR: Final = 2099
+
+
+def projection_parameters(
+    table_name: str, bucket: str | None = None, *, first_year: int = PROJECTION_FIRST_YEAR
+) -> dict[str, str]:
+    """Glue table parameters (TBLPROPERTIES) for Athena partition projection of a table.
+
+    Partition columns are ``string`` in the table (so '07' stays '07', as in the S3 keys); the
+    projection is ``integer`` with ``digits`` so Athena generates zero-padded values. With
+    ``bucket`` the ``storage.location.template`` is included (``s3://<bucket>/<prefix>...``).
+    """
+    t = table(table_name)
+    ranges = {
+        "year": (f"{first_year},{PROJECTION_LAST_YEAR}", "4"),
+        "month": ("1,12", "2"),
+        "day": ("1,31", "2"),
+        "hour": ("0,23", "2"),
+    }
+    params = {"projection.enabled": "true"}
+    for k in t.partition_keys:
+        rng, digits = ranges[k]
+        params[f"projection.{k}.type"] = "integer"
+        params[f"projection.{k}.range"] = rng
+        params[f"projection.{k}.digits"] = digits
+    if bucket is not None:
+        template = "/".join(f"{k}=${{{k}}}" for k in t.partition_keys)
+        params["storage.location.template"] = f"s3://{bucket}/{t.prefix}{template}/"
+    return params
+
+
+def ddl_columns(fields: tuple[Field, ...]) -> str:
+    """Spark/Hive DDL column list (``name type, ...``) for a field tuple."""
+    return ", ".join(f"`{f.name}` {f.type}" for f in fields)
+
+
+def _split_struct(body: str) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    depth, start = 0, 0
+    for i, ch in enumerate(body + ","):
+        if ch == "<":
+            depth += 1
+        elif ch == ">":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            name, _, typ = body[start:i].partition(":")
+            out.append((name.strip(), typ.strip()))
+            start = i + 1
+    return out
+
+
+def arrow_type(glue_type: str) -> Any:
+    """The pyarrow type for a Glue/Hive type name (string, int, bigint, double, boolean, struct<>).
+
+    pyarrow is imported here, not at module level: the core package stays numpy-only.
+    """
+    import pyarrow as pa
+
+    simple = {
+        "string": pa.string(),
+        "int": pa.int32(),
+        "bigint": pa.int64(),
+        "double": pa.float64(),
+        "float": pa.float32(),
+        "boolean": pa.bool_(),
+        "timestamp": pa.timestamp("ms", tz="UTC"),
+    }
+    t = glue_type.strip().lower()
+    if t in simple:
+        return simple[t]
+    if t.startswith("struct<") and t.endswith(">"):
+        return pa.struct([pa.field(n, arrow_type(ty)) for n, ty in _split_struct(t[7:-1])])
+    raise ValueError(f"no pyarrow type for Glue type {glue_type!r}")
+
+
+def arrow_schema(table_name: str) -> Any:
+    """The pyarrow schema of a table's data columns (partition columns live in the path)."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            pa.field(f.name, arrow_type(f.type), nullable=f.nullable)
+            for f in table(table_name).fields
+        ]
+    )

@@ -1,0 +1,175 @@
+"""`rotorwatch query`: run a saved Athena query on the local lake (DuckDB) or on Athena."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from rotorwatch import lake
+from rotorwatch.cli import app
+from rotorwatch.query import QueryError, SavedQuery, list_queries, load, render
+
+#: Athena states after which a query will not change any more.
+ATHENA_DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
+
+
+class AthenaQueryFailed(RuntimeError):
+    """Athena finished the query in FAILED or CANCELLED state (the reason is the message)."""
+
+
+def run_athena(
+    client: Any,
+    sql: str,
+    *,
+    workgroup: str,
+    database: str = lake.GLUE_DATABASE,
+    poll_s: float = 1.0,
+    timeout_s: float = 300.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[list[str], list[list[str | None]]]:
+    """Run ``sql`` on an Athena workgroup and return (column names, rows as strings).
+
+    The workgroup enforces the result location, encryption and the bytes-scanned cutoff, so
+    none is passed here. Results are paged through GetQueryResults; Athena repeats the header
+    as the first row of the first page, which is dropped.
+    """
+    qid = client.start_query_execution(
+        QueryString=sql, WorkGroup=workgroup, QueryExecutionContext={"Database": database}
+    )["QueryExecutionId"]
+    waited = 0.0
+    while True:
+        status = client.get_query_execution(QueryExecutionId=qid)["QueryExecution"]["Status"]
+        if status["State"] in ATHENA_DONE:
+            break
+        if waited >= timeout_s:
+            client.stop_query_execution(QueryExecutionId=qid)
+            raise AthenaQueryFailed(
+                f"query {qid} still {status['State']} after {timeout_s:g} s; stopped"
+            )
+        sleep(poll_s)
+        waited += poll_s
+    if status["State"] != "SUCCEEDED":
+        raise AthenaQueryFailed(
+            f"query {qid} {status['State']}: {status.get('StateChangeReason', '')}"
+        )
+    columns: list[str] = []
+    rows: list[list[str | None]] = []
+    kwargs: dict[str, Any] = {"QueryExecutionId": qid}
+    first = True
+    while True:
+        page = client.get_query_results(**kwargs)
+        result = page.get("ResultSet", {})
+        if first:
+            columns = [
+                c.get("Name", "") for c in result.get("ResultSetMetadata", {}).get("ColumnInfo", [])
+            ]
+        data = [[d.get("VarCharValue") for d in r.get("Data", [])] for r in result.get("Rows", [])]
+        if first and data and columns and data[0] == columns:
+            data = data[1:]
+        rows.extend(data)
+        first = False
+        token = page.get("NextToken")
+        if not token:
+            return columns, rows
+        kwargs["NextToken"] = token
+
+
+def _params(items: list[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise QueryError(f"--param wants key=value, got {item!r}")
+        out[key.strip()] = value
+    return out
+
+
+def _describe(q: SavedQuery) -> str:
+    params = ", ".join(
+        f"{p.name}={p.default}" if p.default is not None else p.name for p in q.params
+    )
+    return f"{q.name}({params}): {q.title}"
+
+
+def _print(columns: list[str], rows: list[Any], fmt: str) -> None:
+    if fmt == "json":
+        for row in rows:
+            typer.echo(json.dumps(dict(zip(columns, row, strict=True)), default=str))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(*columns)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row))
+    Console().print(table)
+
+
+@app.command("query")
+def query_command(
+    name: Annotated[str | None, typer.Argument(help="Saved query name (see --list).")] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List the saved queries and exit.")] = False,
+    lake_dir: Annotated[Path, typer.Option("--lake", help="Local lake folder.")] = Path("lake"),
+    param: Annotated[
+        list[str] | None, typer.Option("--param", "-p", help="Parameter key=value.")
+    ] = None,
+    athena: Annotated[
+        bool, typer.Option("--athena", help="Run on Athena instead of locally.")
+    ] = False,
+    workgroup: Annotated[str | None, typer.Option(help="Athena workgroup (with --athena).")] = None,
+    database: Annotated[
+        str, typer.Option(help="Glue database (with --athena).")
+    ] = lake.GLUE_DATABASE,
+    show_sql: Annotated[
+        bool, typer.Option("--sql", help="Print the rendered SQL, do not run.")
+    ] = False,
+    fmt: Annotated[
+        str, typer.Option("--format", help="table or json (one object per line).")
+    ] = "table",
+) -> None:
+    """Run a saved analyst query: locally through sqlglot (Trino ▶ DuckDB) over the local lake,
+    or with --athena on a deployed workgroup."""
+    if list_:
+        for q in list_queries():
+            typer.echo(_describe(q))
+        return
+    if name is None:
+        typer.echo("error: give a query NAME or --list", err=True)
+        raise typer.Exit(2)
+    try:
+        q = load(name)
+        values = _params(param or [])
+        sql = render(q, values, dialect="trino" if athena else "duckdb")
+    except QueryError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if show_sql:
+        typer.echo(sql)
+        return
+    if athena:
+        if not workgroup:
+            typer.echo("error: --athena needs --workgroup", err=True)
+            raise typer.Exit(2)
+        import boto3
+
+        try:
+            columns, rows = run_athena(
+                boto3.client("athena"), sql, workgroup=workgroup, database=database
+            )
+        except AthenaQueryFailed as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(1) from None
+        _print(columns, rows, fmt)
+        return
+    from rotorwatch.local.athena import connect, run_sql
+
+    if not lake_dir.is_dir():
+        typer.echo(f"error: no local lake at {lake_dir} (run the demo, or pass --lake)", err=True)
+        raise typer.Exit(2)
+    result = run_sql(connect(lake_dir), sql)
+    _print(result.columns, result.rows, fmt)

@@ -1,0 +1,155 @@
+"""Local stand-in for Amazon Data Firehose: the same hive-partitioned layout, on a folder.
+
+What it reproduces (from :mod:`rotorwatch.lake`, the one home of the layout):
+
+* features/ and predictions/: Parquet with the Glue table's schema, partitioned by the
+  record's event time ``ts`` (what the deployed jq 1.6 dynamic-partitioning query computes);
+* raw/telemetry/: GZIP JSON lines partitioned by arrival time (``received_at`` when present,
+  as the IoT rule stamps it, else ``ts``), like Firehose ``!{timestamp:...}`` prefixes;
+* object names ``<stream>-1-YYYY-MM-DD-HH-MM-SS-<id>``, one object per partition per flush.
+  The id is a content hash, so re-delivering the same batch rewrites the same file.
+
+Records that Firehose would divert (no integer ``ts`` on an event-time table, or a record the
+Parquet schema cannot hold) go to ``errors/firehose/<table>/...`` with the reason, never lost.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from rotorwatch import lake
+
+#: Firehose's default buffering hint is 5 MiB / 300 s; locally a record count is what matters.
+DEFAULT_BUFFER_RECORDS = 10_000
+
+
+class LocalFirehose:
+    """Buffers records per table and flushes them into ``lake_dir`` in the Firehose layout.
+
+    >>> fh = LocalFirehose("lake")
+    >>> fh.put_records("features", records)
+    >>> fh.flush()  # paths written
+    """
+
+    def __init__(
+        self, lake_dir: str | Path, *, buffer_records: int = DEFAULT_BUFFER_RECORDS
+    ) -> None:
+        if buffer_records < 1:
+            raise ValueError(f"buffer_records must be >= 1, got {buffer_records}")
+        self.lake_dir = Path(lake_dir)
+        self.buffer_records = buffer_records
+        self._buffers: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.written: list[Path] = []
+        self.errors: list[Path] = []
+
+    def put_record(self, table_name: str, record: Mapping[str, Any]) -> None:
+        """Buffer one record for a Firehose-written table (flushes when the buffer is full)."""
+        self.put_records(table_name, [record])
+
+    def put_records(self, table_name: str, records: Iterable[Mapping[str, Any]]) -> None:
+        """Buffer records for a Firehose-written table (flushes when the buffer is full)."""
+        if table_name not in lake.FIREHOSE_TABLES:
+            raise ValueError(
+                f"{table_name!r} is not a Firehose table; one of {', '.join(lake.FIREHOSE_TABLES)}"
+            )
+        for record in records:
+            buf = self._buffers[table_name]
+            buf.append(dict(record))
+            if len(buf) >= self.buffer_records:
+                self._flush_table(table_name)
+
+    def flush(self) -> list[Path]:
+        """Write every buffered record; returns the files written by this call."""
+        before = len(self.written)
+        for name in list(self._buffers):
+            self._flush_table(name)
+        return self.written[before:]
+
+    def __enter__(self) -> LocalFirehose:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.flush()
+
+    # -- internals ------------------------------------------------------------------------
+
+    def _flush_table(self, table_name: str) -> None:
+        records = self._buffers.pop(table_name, [])
+        if not records:
+            return
+        t = lake.table(table_name)
+        by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        first_ts: dict[str, int] = {}
+        bad: list[tuple[dict[str, Any], str]] = []
+        for rec in records:
+            clock = rec.get("ts") if t.event_time else rec.get("received_at", rec.get("ts"))
+            if not t.event_time and (isinstance(clock, bool) or not isinstance(clock, int)):
+                # Arrival-time prefixes never fail: a message without usable times is still kept.
+                clock = int(time.time() * 1000)
+            if isinstance(clock, bool) or not isinstance(clock, int):
+                bad.append((rec, "DynamicPartitioning.MetadataExtractionFailed: no integer ts"))
+                continue
+            part = lake.partition_path(clock, t.partition_keys)
+            by_partition[part].append(rec)
+            first_ts.setdefault(part, clock)
+        for part in sorted(by_partition):
+            rows = by_partition[part]
+            try:
+                content, ext = self._encode(t, rows)
+            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
+                bad.extend((r, f"DataFormatConversion.Failed: {exc}") for r in rows)
+                continue
+            name = lake.firehose_object_name(t.name, first_ts[part], content, ext)
+            path = self.lake_dir / t.prefix / part / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(content)
+            self.written.append(path)
+        if bad:
+            self._write_errors(t.name, bad)
+
+    @staticmethod
+    def _encode(t: lake.Table, rows: list[dict[str, Any]]) -> tuple[bytes, str]:
+        if t.format == "json.gz":
+            text = "".join(json.dumps(r, separators=(",", ":")) + "\n" for r in rows)
+            # mtime=0: the same records always give the same bytes (and the same object name).
+            return gzip.compress(text.encode("utf-8"), mtime=0), ".gz"
+        schema = lake.arrow_schema(t.name)
+        # Firehose's conversion keeps only the table's columns: extra keys are dropped.
+        batch = pa.Table.from_pylist(
+            [{k: r.get(k) for k in schema.names} for r in rows], schema=schema
+        )
+        sink = io.BytesIO()
+        pq.write_table(batch, sink, compression="snappy")
+        return sink.getvalue(), ".parquet"
+
+    def _write_errors(self, table_name: str, bad: list[tuple[dict[str, Any], str]]) -> None:
+        text = "".join(
+            json.dumps({"errorMessage": reason, "rawData": rec}, separators=(",", ":"), default=str)
+            + "\n"
+            for rec, reason in bad
+        )
+        content = text.encode("utf-8")
+        name = lake.firehose_object_name(table_name, 0, content, ".json")
+        path = self.lake_dir / lake.FIREHOSE_ERRORS_PREFIX / table_name / "processing-failed" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+        self.errors.append(path)
+
+
+def write_table(
+    lake_dir: str | Path, table_name: str, records: Iterable[Mapping[str, Any]]
+) -> list[Path]:
+    """Deliver ``records`` to one table in a single flush; returns the files written."""
+    fh = LocalFirehose(lake_dir, buffer_records=1 << 30)
+    fh.put_records(table_name, records)
+    return fh.flush()

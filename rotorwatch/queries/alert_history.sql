@@ -1,0 +1,39 @@
+-- Alert history: every change of a machine's point-by-point state (HEALTHY / WARNING / ALARM)
+-- in the last :days days, newest first, with the fault, ISO zone and velocity at the change.
+-- A recovery (ALARM -> HEALTHY) is listed like any other change. The first window of the
+-- period has no predecessor and is not a change.
+-- Reads predictions.
+-- @param days integer = 30 how many days back from now
+WITH params AS (
+  SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:days AS bigint) * 86400000 AS since_ms
+),
+ordered AS (
+  SELECT
+    p.device_id,
+    p.site,
+    p.ts,
+    p.state,
+    p.fault,
+    p.iso_zone,
+    p.velocity_rms_mm_s,
+    p.anomaly_score,
+    lag(p.state) OVER (PARTITION BY p.device_id ORDER BY p.ts, p.seq) AS previous_state
+  FROM predictions AS p
+  CROSS JOIN params
+  WHERE concat(p.year, p.month, p.day, p.hour) >= date_format(from_unixtime(params.since_ms / 1000), '%Y%m%d%H')
+    AND p.ts >= params.since_ms
+)
+SELECT
+  device_id,
+  site,
+  ts AS changed_at_ms,
+  from_unixtime(ts / 1000) AS changed_at_utc,
+  previous_state,
+  state,
+  fault,
+  iso_zone,
+  velocity_rms_mm_s,
+  anomaly_score
+FROM ordered
+WHERE previous_state IS NOT NULL AND state <> previous_state
+ORDER BY changed_at_ms DESC, device_id

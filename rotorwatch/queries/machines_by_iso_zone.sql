@@ -1,0 +1,44 @@
+-- Machines by ISO 10816-3 zone: how many machines are in zone A, B, C and D right now (each
+-- machine counted once, by its latest window), which ones, and how many windows of the last
+-- :lookback_hours hours fell in each zone (a machine hovering at a boundary shows in both).
+-- Reads features (velocity RMS 10-1000 Hz and the zone for the asset's group and foundation).
+-- @param lookback_hours integer = 24 how far back to look
+WITH params AS (
+  SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:lookback_hours AS bigint) * 3600000 AS since_ms
+),
+windows AS (
+  SELECT f.device_id, f.ts, f.iso_zone, f.velocity_rms_mm_s
+  FROM features AS f
+  CROSS JOIN params
+  WHERE concat(f.year, f.month, f.day, f.hour) >= date_format(from_unixtime(params.since_ms / 1000), '%Y%m%d%H')
+    AND f.ts >= params.since_ms
+    AND f.iso_zone IS NOT NULL
+),
+latest AS (
+  SELECT device_id, max_by(iso_zone, ts) AS iso_zone, max_by(velocity_rms_mm_s, ts) AS velocity_rms_mm_s
+  FROM windows
+  GROUP BY device_id
+),
+machines AS (
+  SELECT
+    iso_zone,
+    count(*) AS machines,
+    max(velocity_rms_mm_s) AS max_velocity_rms_mm_s,
+    array_join(array_agg(device_id ORDER BY device_id), ', ') AS devices
+  FROM latest
+  GROUP BY iso_zone
+),
+zone_windows AS (
+  SELECT iso_zone, count(*) AS windows
+  FROM windows
+  GROUP BY iso_zone
+)
+SELECT
+  z.iso_zone,
+  coalesce(m.machines, 0) AS machines,
+  z.windows,
+  m.max_velocity_rms_mm_s,
+  m.devices
+FROM zone_windows AS z
+LEFT JOIN machines AS m ON m.iso_zone = z.iso_zone
+ORDER BY z.iso_zone

@@ -1,0 +1,65 @@
+-- Top offenders: the machines with the highest anomaly rate over the last :days days (ties
+-- broken by alarms, then peak velocity), with their dominant fault (most frequent fault other
+-- than 'normal'; 'normal' when none) and worst ISO zone. At most :top_n machines.
+-- Reads predictions.
+-- @param days integer = 7 how many days back from now
+-- @param top_n integer = 10 how many machines to list
+WITH params AS (
+  SELECT
+    CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:days AS bigint) * 86400000 AS since_ms,
+    :top_n AS top_n
+),
+p AS (
+  SELECT pr.*
+  FROM predictions AS pr
+  CROSS JOIN params
+  WHERE concat(pr.year, pr.month, pr.day, pr.hour) >= date_format(from_unixtime(params.since_ms / 1000), '%Y%m%d%H')
+    AND pr.ts >= params.since_ms
+),
+fault_counts AS (
+  SELECT
+    device_id,
+    fault,
+    row_number() OVER (PARTITION BY device_id ORDER BY count(*) DESC, fault) AS fault_rank
+  FROM p
+  WHERE fault IS NOT NULL AND fault <> 'normal'
+  GROUP BY device_id, fault
+),
+per_machine AS (
+  SELECT
+    p.device_id,
+    max(p.site) AS site,
+    count(*) AS windows,
+    count_if(p.state <> 'HEALTHY') AS anomalies,
+    count_if(p.state = 'ALARM') AS alarms,
+    CAST(count_if(p.state <> 'HEALTHY') AS double) / count(*) AS anomaly_rate,
+    max(p.velocity_rms_mm_s) AS max_velocity_rms_mm_s,
+    max(p.iso_zone) AS worst_zone
+  FROM p
+  GROUP BY p.device_id
+),
+ranked AS (
+  SELECT
+    m.*,
+    coalesce(f.fault, 'normal') AS dominant_fault,
+    row_number() OVER (
+      ORDER BY m.anomaly_rate DESC, m.alarms DESC, m.max_velocity_rms_mm_s DESC, m.device_id
+    ) AS offender_rank
+  FROM per_machine AS m
+  LEFT JOIN fault_counts AS f ON f.device_id = m.device_id AND f.fault_rank = 1
+)
+SELECT
+  r.offender_rank,
+  r.device_id,
+  r.site,
+  r.windows,
+  r.anomalies,
+  r.alarms,
+  round(r.anomaly_rate, 4) AS anomaly_rate,
+  r.dominant_fault,
+  r.worst_zone,
+  r.max_velocity_rms_mm_s
+FROM ranked AS r
+CROSS JOIN params
+WHERE r.offender_rank <= params.top_n
+ORDER BY r.offender_rank
