@@ -34,6 +34,9 @@ HEALTHY, WARNING, ALARM = STATES
 #: RECOVERY for the notice that the machine is healthy again.
 RECOVERY: Final = "RECOVERY"
 SEVERITIES: Final[tuple[str, ...]] = (WARNING, ALARM, RECOVERY)
+#: Severities worth a text message (SMS subscription filter policy); e-mail receives all.
+#: RECOVERY is included so whoever was paged for an ALARM also learns it is over.
+PAGING_SEVERITIES: Final[tuple[str, ...]] = (ALARM, RECOVERY)
 #: SNS message attribute names.
 ATTR_SEVERITY: Final = "severity"
 ATTR_DEVICE_ID: Final = "device_id"

@@ -28,7 +28,12 @@ ASSET_RECORD: dict[str, Any] = {
     "foundation": "rigid",
     "rated_rpm": 1780,
     "site": SITE,
-    "bearing": {"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04, "contact_angle_deg": 0},
+    "bearing": {
+        "n_balls": 9,
+        "ball_diameter_mm": 7.94,
+        "pitch_diameter_mm": 39.04,
+        "contact_angle_deg": 0,
+    },
 }
 
 
@@ -38,7 +43,15 @@ def asset(device_id: str = "pump-01") -> Asset:
 
 def tone_g(velocity_rms_mm_s: float, freq_hz: float) -> float:
     """Acceleration peak (g) of a sine with the given velocity RMS (mm/s)."""
-    return velocity_rms_mm_s * math.sqrt(2.0) * 2.0 * math.pi * freq_hz / 1000.0 / STANDARD_GRAVITY_M_S2
+    return (
+        velocity_rms_mm_s
+        * math.sqrt(2.0)
+        * 2.0
+        * math.pi
+        * freq_hz
+        / 1000.0
+        / STANDARD_GRAVITY_M_S2
+    )
 
 
 def window(
@@ -58,7 +71,11 @@ def window(
     x = tone_g(v1x_mm_s, SHAFT_HZ) * np.sin(2 * np.pi * SHAFT_HZ * t)
     for frac, order, phase in ((h2, 2.0, 0.3), (h3, 3.0, 0.7), (half, 0.5, 0.1)):
         if frac:
-            x += frac * tone_g(v1x_mm_s, order * SHAFT_HZ) * np.sin(2 * np.pi * order * SHAFT_HZ * t + phase)
+            x += (
+                frac
+                * tone_g(v1x_mm_s, order * SHAFT_HZ)
+                * np.sin(2 * np.pi * order * SHAFT_HZ * t + phase)
+            )
     x += 0.01 * np.random.default_rng(seed).standard_normal(N_SAMPLES)
     if defect is not None:
         bearing = asset().bearing
@@ -71,7 +88,9 @@ def window(
     return x
 
 
-def message(device_id: str = "pump-01", ts: int = 1_763_900_000_000, seq: int = 0, **kw: Any) -> bytes:
+def message(
+    device_id: str = "pump-01", ts: int = 1_763_900_000_000, seq: int = 0, **kw: Any
+) -> bytes:
     """A telemetry v1 message carrying :func:`window` (int16 encoding, as devices send)."""
     return encode(
         device_id=device_id,

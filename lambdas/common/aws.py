@@ -20,9 +20,13 @@ def client(
     connect_timeout_s: float = 2.0,
     read_timeout_s: float = 5.0,
 ) -> Any:
-    """A boto3 client for ``service`` with standard-mode retries and short timeouts."""
+    """A boto3 client for ``service`` with standard-mode retries and short timeouts.
+
+    ``max_attempts`` counts every attempt, the first included (botocore's
+    ``total_max_attempts``; its ``max_attempts`` key would count retries only).
+    """
     config = Config(
-        retries={"max_attempts": max_attempts, "mode": "standard"},
+        retries={"total_max_attempts": max_attempts, "mode": "standard"},
         connect_timeout=connect_timeout_s,
         read_timeout=read_timeout_s,
         tcp_keepalive=True,

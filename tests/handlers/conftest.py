@@ -63,7 +63,9 @@ class Aws:
     topic_arn: str
 
     def feature_records(self) -> list[dict[str, Any]]:
-        shard = self.kinesis.describe_stream(StreamName=FEATURES_STREAM)["StreamDescription"]["Shards"][0]
+        shard = self.kinesis.describe_stream(StreamName=FEATURES_STREAM)["StreamDescription"][
+            "Shards"
+        ][0]
         it = self.kinesis.get_shard_iterator(
             StreamName=FEATURES_STREAM, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
         )["ShardIterator"]
@@ -71,7 +73,10 @@ class Aws:
 
     def objects(self, prefix: str) -> dict[str, bytes]:
         listing = self.s3.list_objects_v2(Bucket=BUCKET, Prefix=prefix).get("Contents", [])
-        return {o["Key"]: self.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read() for o in listing}
+        return {
+            o["Key"]: self.s3.get_object(Bucket=BUCKET, Key=o["Key"])["Body"].read()
+            for o in listing
+        }
 
     def predictions(self) -> list[dict[str, Any]]:
         """Every prediction Firehose delivered (moto writes the raw bytes to S3 at once)."""
@@ -108,7 +113,10 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         kinesis = boto3.client("kinesis", region_name=REGION)
         kinesis.create_stream(StreamName=FEATURES_STREAM, ShardCount=1)
         ddb = boto3.client("dynamodb", region_name=REGION)
-        for table, key in ((ASSETS_TABLE, ASSETS_TABLE_PARTITION_KEY), (STATE_TABLE, STATE_TABLE_PARTITION_KEY)):
+        for table, key in (
+            (ASSETS_TABLE, ASSETS_TABLE_PARTITION_KEY),
+            (STATE_TABLE, STATE_TABLE_PARTITION_KEY),
+        ):
             ddb.create_table(
                 TableName=table,
                 KeySchema=[{"AttributeName": key, "KeyType": "HASH"}],
@@ -116,7 +124,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
                 BillingMode="PAY_PER_REQUEST",
             )
         for device in ("pump-01", "pump-02"):
-            ddb.put_item(TableName=ASSETS_TABLE, Item=to_attributes({**ASSET_RECORD, "device_id": device}))
+            ddb.put_item(
+                TableName=ASSETS_TABLE, Item=to_attributes({**ASSET_RECORD, "device_id": device})
+            )
         firehose = boto3.client("firehose", region_name=REGION)
         firehose.create_delivery_stream(
             DeliveryStreamName=DELIVERY_STREAM,
@@ -130,7 +140,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
         topic_arn = sns.create_topic(Name="rw-alerts")["TopicArn"]
         sqs = boto3.client("sqs", region_name=REGION)
         queue_url = sqs.create_queue(QueueName="rw-alerts-inbox")["QueueUrl"]
-        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+            "Attributes"
+        ]["QueueArn"]
         sns.subscribe(
             TopicArn=topic_arn,
             Protocol="sqs",

@@ -30,7 +30,9 @@ def emf_metrics(stdout: str) -> dict[str, float]:
         for directive in blob["_aws"]["CloudWatchMetrics"]:
             for metric in directive["Metrics"]:
                 v = blob[metric["Name"]]
-                values[metric["Name"]] = values.get(metric["Name"], 0.0) + (sum(v) if isinstance(v, list) else v)
+                values[metric["Name"]] = values.get(metric["Name"], 0.0) + (
+                    sum(v) if isinstance(v, list) else v
+                )
     return values
 
 
@@ -71,13 +73,19 @@ def test_good_bad_and_duplicate_records(
 
     assert response == {"batchItemFailures": []}  # bad input never fails the batch
     features = [json.loads(r["Data"]) for r in aws.feature_records()]
-    assert [(f["device_id"], f["seq"]) for f in features] == [("pump-01", 1), ("pump-02", 1), ("pump-01", 2)]
+    assert [(f["device_id"], f["seq"]) for f in features] == [
+        ("pump-01", 1),
+        ("pump-02", 1),
+        ("pump-01", 2),
+    ]
     assert [f["iso_zone"] for f in features] == ["A", "C", "D"]
     assert [r["PartitionKey"] for r in aws.feature_records()] == ["pump-01", "pump-02", "pump-01"]
 
     quarantined = aws.objects(QUARANTINE_PREFIX)
     assert len(quarantined) == 2
-    by_reason = {json.loads(body)["reason"]: (key, json.loads(body)) for key, body in quarantined.items()}
+    by_reason = {
+        json.loads(body)["reason"]: (key, json.loads(body)) for key, body in quarantined.items()
+    }
     assert set(by_reason) == {"not_utf8", "unsupported_version"}
     key, body = by_reason["not_utf8"]
     assert key.startswith(f"{QUARANTINE_PREFIX}reason=not_utf8/year=2025/month=11/day=23/hour=12/")
@@ -96,7 +104,12 @@ def _throttled(n: int, failed: set[int]) -> dict[str, Any]:
     records: list[dict[str, Any]] = []
     for i in range(n):
         if i in failed:
-            records.append({"ErrorCode": "ProvisionedThroughputExceededException", "ErrorMessage": "Rate exceeded"})
+            records.append(
+                {
+                    "ErrorCode": "ProvisionedThroughputExceededException",
+                    "ErrorMessage": "Rate exceeded",
+                }
+            )
         else:
             records.append({"SequenceNumber": f"{i}", "ShardId": "shardId-000000000000"})
     return {"FailedRecordCount": len(failed), "Records": records}
@@ -113,10 +126,22 @@ def test_throttled_put_records_retries_only_failed_entries_then_reports_the_tail
     with Stubber(extract_features.DEPS.kinesis) as stub:
         # 5 entries; entries 1 and 3 are throttled, then only those two are re-sent; entry 3
         # (source position 4) stays throttled through every attempt.
-        stub.add_response("put_records", _throttled(5, {1, 3}), {"StreamName": FEATURES_STREAM, "Records": [entry] * 5})
-        stub.add_response("put_records", _throttled(2, {1}), {"StreamName": FEATURES_STREAM, "Records": [entry] * 2})
-        stub.add_response("put_records", _throttled(1, {0}), {"StreamName": FEATURES_STREAM, "Records": [entry]})
-        stub.add_response("put_records", _throttled(1, {0}), {"StreamName": FEATURES_STREAM, "Records": [entry]})
+        stub.add_response(
+            "put_records",
+            _throttled(5, {1, 3}),
+            {"StreamName": FEATURES_STREAM, "Records": [entry] * 5},
+        )
+        stub.add_response(
+            "put_records",
+            _throttled(2, {1}),
+            {"StreamName": FEATURES_STREAM, "Records": [entry] * 2},
+        )
+        stub.add_response(
+            "put_records", _throttled(1, {0}), {"StreamName": FEATURES_STREAM, "Records": [entry]}
+        )
+        stub.add_response(
+            "put_records", _throttled(1, {0}), {"StreamName": FEATURES_STREAM, "Records": [entry]}
+        )
         response = extract_features.handler(event, context)
         stub.assert_no_pending_responses()
 
@@ -127,12 +152,15 @@ def test_throttled_put_records_retries_only_failed_entries_then_reports_the_tail
 def test_quarantine_write_failure_is_retried_not_lost(
     extract_features: ModuleType, context: FakeContext
 ) -> None:
-    event = kinesis_event([message("pump-01", TS0, 1), b"not json", message("pump-01", TS0 + 60_000, 2)])
+    event = kinesis_event(
+        [message("pump-01", TS0, 1), b"not json", message("pump-01", TS0 + 60_000, 2)]
+    )
     seqs = sequence_numbers(event)
     with Stubber(extract_features.DEPS.s3) as stub:
-        for _ in range(3):  # the client's own attempts
-            stub.add_client_error("put_object", "InternalError", http_status_code=500)
+        # (a stubbed error skips the client's retries: it stands for the last attempt failing)
+        stub.add_client_error("put_object", "InternalError", http_status_code=500)
         response = extract_features.handler(event, context)
+        stub.assert_no_pending_responses()
     assert response == {"batchItemFailures": [{"itemIdentifier": s} for s in seqs[1:]]}
 
 
