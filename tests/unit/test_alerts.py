@@ -131,7 +131,7 @@ def test_trend_and_message_contents() -> None:
         "ISO 10816-3 zone: D, velocity RMS 6.00 mm/s",
         "Since: 2025-11-23 12:33 UTC",  # the first ALARM point (seq 4)
         "Trend: rising",
-        f"Athena saved query '{TREND_QUERY_NAME}' in workgroup analysts with device_id='fan-7', since='2025-11-22 12:53:20'",
+        f"Athena saved query '{TREND_QUERY_NAME}' in workgroup analysts with device_id='fan-7', since='2025-11-22 12:33:20'",
     ):
         assert expected in text
     assert subject(alarm) == "[rotorwatch] ALARM fan-7: imbalance"
