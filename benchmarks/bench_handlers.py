@@ -43,6 +43,7 @@ from tests.signals import ASSET_RECORD, message  # noqa: E402
 
 BATCH = 500
 DEVICES = 50
+FAULTY = 5  # machines in ISO zone D (they alarm in the first batch, then stay quiet)
 BAD = 5  # 1 % invalid records: the quarantine path is part of a real batch
 REPEATS = 5
 TS0 = 1_763_900_000_000
@@ -105,10 +106,22 @@ def assets_table(request: AWSPreparedRequest) -> tuple[int, bytes]:
     return 200, json.dumps({"Responses": {"assets": items}, "UnprocessedKeys": {}}).encode()
 
 
+_STATE: dict[str, Any] = {}
+
+
 def state_table(request: AWSPreparedRequest) -> tuple[int, bytes]:
+    """A dict standing in for the state table (conditions are the handler tests' business)."""
     target = request.headers.get("X-Amz-Target", b"")
-    if b"BatchGetItem" in (target if isinstance(target, bytes) else target.encode()):
-        return 200, json.dumps({"Responses": {"state": []}, "UnprocessedKeys": {}}).encode()
+    op = (target.decode() if isinstance(target, bytes) else target).rsplit(".", 1)[-1]
+    body = _json_body(request)
+    if op == "BatchGetItem":
+        keys = body["RequestItems"]["state"]["Keys"]
+        items = [_STATE[k["device_id"]["S"]] for k in keys if k["device_id"]["S"] in _STATE]
+        return 200, json.dumps({"Responses": {"state": items}, "UnprocessedKeys": {}}).encode()
+    if op == "PutItem":
+        _STATE[body["Item"]["device_id"]["S"]] = body["Item"]
+    elif op == "UpdateItem":
+        _STATE[body["Key"]["device_id"]["S"]].pop("pending_alert", None)
     return 200, b"{}"
 
 
@@ -125,13 +138,13 @@ def timed(fn: Callable[[], Any]) -> float:
 
 
 def main() -> None:
-    # Healthy and faulty windows across 50 devices, int16 4096 samples at 10.24 kHz (11 KB each).
+    # A fleet of 50 machines, 5 of them in zone D, int16 4096 samples at 10.24 kHz (11 KB each).
     payloads = [
         message(
             f"pump-{i % DEVICES:02d}",
             TS0 + (i // DEVICES) * 60_000,
             i,
-            v1x_mm_s=1.0 + (i % 7),
+            v1x_mm_s=6.0 if i % DEVICES < FAULTY else 1.0,
             seed=i,
         )
         for i in range(BATCH - BAD)
