@@ -39,6 +39,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         # The batch's first event id (shard + sequence number) ties every log line to it.
         logger.set_correlation_id(records[0].event_id)
     lookup_failures = DEPS.assets.lookup_failures
+    invalid_assets = DEPS.assets.invalid_records
     outcome = process(records, DEPS)
 
     metrics.add_metric("RecordsReceived", MetricUnit.Count, outcome.received)
@@ -48,6 +49,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric("PutRecordsRetried", MetricUnit.Count, outcome.put_retried)
     metrics.add_metric(
         "AssetLookupFailures", MetricUnit.Count, DEPS.assets.lookup_failures - lookup_failures
+    )
+    metrics.add_metric(
+        "InvalidAssetRecords", MetricUnit.Count, DEPS.assets.invalid_records - invalid_assets
     )
     for phase, seconds in outcome.timings_s.items():
         metrics.add_metric(f"{phase.capitalize()}Time", MetricUnit.Milliseconds, seconds * 1000.0)

@@ -205,6 +205,10 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     out.timings_s["features"] += t3 - t2
 
     if data:
+        # A retried entry can land after a later window of the same device that went through
+        # first; score_and_alert keeps the later state and counts the straggler as a late window
+        # (its prediction still reaches the lake). Per-device order would cost one PutRecord per
+        # entry, which the throughput target cannot afford.
         result = put_records(
             deps.kinesis,
             deps.settings.features_stream_name,
