@@ -62,3 +62,8 @@ cost: $(STAMP)
 
 clean:
 	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache lake out
+
+.PHONY: bench-handlers
+# Real-time handlers: one 500-record batch in process, AWS answered on the wire (no moto, no network).
+bench-handlers: $(STAMP)
+	$(PY) benchmarks/bench_handlers.py

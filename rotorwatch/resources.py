@@ -33,7 +33,13 @@ class EnvKey:
     PREDICTIONS_DELIVERY_STREAM: Final = "RW_PREDICTIONS_DELIVERY_STREAM"
     ATHENA_WORKGROUP: Final = "RW_ATHENA_WORKGROUP"
     GLUE_DATABASE: Final = "RW_GLUE_DATABASE"
+    #: Optional: seconds an asset record is trusted before it is read again (default 300).
+    ASSETS_CACHE_TTL_S: Final = "RW_ASSETS_CACHE_TTL_S"
 
 
 # Powertools conventions (one namespace for every custom metric the app emits).
 METRICS_NAMESPACE: Final = "Rotorwatch"
+
+# DynamoDB key attributes (the CDK tables and the handlers' reads/writes share them).
+ASSETS_TABLE_PARTITION_KEY: Final = "device_id"
+STATE_TABLE_PARTITION_KEY: Final = "device_id"

@@ -1,0 +1,1 @@
+"""Adapter helpers shared by the Lambda handlers: settings, AWS clients, Kinesis batches."""

@@ -1,0 +1,223 @@
+"""extract_features: one Kinesis telemetry batch -> quarantine + feature records on Kinesis.
+
+The batch is processed as a whole: decode every record, quarantine the invalid ones, fetch the
+assets the batch needs, ONE ``compute_features`` call, PutRecords. The result says which source
+records could not be completed, so the handler can report only the failed tail.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.common.batch import SourceRecord, put_records
+from lambdas.common.dynamo import from_attributes
+from lambdas.common.settings import positive_float, required
+from rotorwatch.assets import Asset, AssetError, parse_asset
+from rotorwatch.features import compute_features
+from rotorwatch.lake import PARTITION_KEYS, QUARANTINE_PREFIX
+from rotorwatch.resources import ASSETS_TABLE_PARTITION_KEY, EnvKey
+from rotorwatch.telemetry import Telemetry, TelemetryError, decode
+
+DEFAULT_ASSETS_CACHE_TTL_S = 300.0
+#: BatchGetItem takes at most 100 keys per call.
+_BATCH_GET_MAX_KEYS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    features_stream_name: str
+    quarantine_bucket: str
+    assets_table: str
+    assets_cache_ttl_s: float
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(
+            features_stream_name=required(env, EnvKey.FEATURES_STREAM_NAME),
+            quarantine_bucket=required(env, EnvKey.QUARANTINE_BUCKET),
+            assets_table=required(env, EnvKey.ASSETS_TABLE),
+            assets_cache_ttl_s=positive_float(
+                env, EnvKey.ASSETS_CACHE_TTL_S, DEFAULT_ASSETS_CACHE_TTL_S
+            ),
+        )
+
+
+class AssetCache:
+    """Asset records by device id, read from DynamoDB and kept across invocations for a TTL.
+
+    If DynamoDB cannot be read, expired entries are still used (a machine's group and bearing do
+    not change by the minute) and devices never seen get no asset: features are still computed,
+    only without an ISO zone and bearing indicators, and the lookup failure is counted.
+    """
+
+    def __init__(
+        self, dynamodb: Any, table: str, ttl_s: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+        self._ttl_s = ttl_s
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Asset | None]] = {}
+        self.lookup_failures = 0
+        self.invalid_records = 0
+
+    def get(self, device_ids: Iterable[str]) -> dict[str, Asset]:
+        now = self._clock()
+        wanted = set(device_ids)
+        stale = sorted(d for d in wanted if d not in self._entries or self._entries[d][0] <= now)
+        if stale:
+            self._refresh(stale, now)
+        return {
+            d: a for d in wanted if d in self._entries and (a := self._entries[d][1]) is not None
+        }
+
+    def _refresh(self, device_ids: list[str], now: float) -> None:
+        found: dict[str, Asset | None] = {}
+        try:
+            for start in range(0, len(device_ids), _BATCH_GET_MAX_KEYS):
+                keys = [
+                    {ASSETS_TABLE_PARTITION_KEY: {"S": d}}
+                    for d in device_ids[start : start + _BATCH_GET_MAX_KEYS]
+                ]
+                request: dict[str, Any] = {self._table: {"Keys": keys}}
+                while request:
+                    response = self._dynamodb.batch_get_item(RequestItems=request)
+                    for item in response.get("Responses", {}).get(self._table, []):
+                        record = from_attributes(item)
+                        try:
+                            asset = parse_asset(record)
+                        except AssetError:
+                            self.invalid_records += 1
+                            continue
+                        found[asset.device_id] = asset
+                    request = response.get("UnprocessedKeys") or {}
+        except (BotoCoreError, ClientError):
+            self.lookup_failures += 1
+            return  # keep whatever (possibly expired) entries we have
+        expires = now + self._ttl_s
+        for d in device_ids:
+            # Unknown devices are cached too (as None), so they do not cost a read per batch.
+            self._entries[d] = (expires, found.get(d))
+
+
+@dataclass
+class Outcome:
+    """What happened to one batch (for the partial response, metrics and the benchmark)."""
+
+    received: int = 0
+    valid: int = 0
+    duplicates: int = 0
+    quarantined: Counter[str] = field(default_factory=Counter)
+    features_put: int = 0
+    put_retried: int = 0
+    failed_positions: list[int] = field(default_factory=list)
+    timings_s: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("decode", "features", "io"), 0.0)
+    )
+
+
+def quarantine_key(record: SourceRecord, reason: str) -> str:
+    """quarantine/reason=<code>/year=/month=/day=/hour=/<sequence number>.json (arrival time, UTC)."""
+    t = datetime.fromtimestamp(record.arrival_ms / 1000.0, tz=UTC)
+    parts = dict(zip(PARTITION_KEYS, (f"{t:%Y}", f"{t:%m}", f"{t:%d}", f"{t:%H}"), strict=True))
+    partition = "/".join(f"{k}={v}" for k, v in parts.items())
+    return f"{QUARANTINE_PREFIX}reason={reason}/{partition}/{record.sequence_number}.json"
+
+
+def quarantine_body(record: SourceRecord, error: TelemetryError) -> bytes:
+    """The quarantined record: original bytes (base64, they may not even be text) and why."""
+    body = {
+        "reason": str(error.reason),
+        "message": str(error),
+        "field": error.field,
+        "sequence_number": record.sequence_number,
+        "partition_key": record.partition_key,
+        "event_source_arn": record.event_source_arn,
+        "approximate_arrival_ms": record.arrival_ms,
+        "data_base64": base64.b64encode(record.data).decode("ascii"),
+    }
+    return json.dumps(body, separators=(",", ":")).encode("utf-8")
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    s3: Any
+    kinesis: Any
+    assets: AssetCache
+    sleep: Callable[[float], None] = time.sleep
+
+
+def process(records: list[SourceRecord], deps: Deps) -> Outcome:
+    """Run one batch; never raises for bad input, only reports failed positions."""
+    out = Outcome(received=len(records))
+    t0 = time.perf_counter()
+    messages: list[Telemetry] = []
+    positions: list[int] = []
+    bad: list[tuple[int, TelemetryError]] = []
+    seen: set[tuple[str, int, int]] = set()
+    for i, rec in enumerate(records):
+        try:
+            msg = decode(rec.data)
+        except TelemetryError as exc:
+            bad.append((i, exc))
+            continue
+        key = (msg.device_id, msg.ts, msg.seq)
+        if key in seen:
+            out.duplicates += 1  # IoT QoS 1 redelivers: the same window twice is one window
+            continue
+        seen.add(key)
+        messages.append(msg)
+        positions.append(i)
+    out.valid = len(messages)
+    t1 = time.perf_counter()
+    out.timings_s["decode"] += t1 - t0
+
+    for i, err in bad:
+        rec = records[i]
+        try:
+            deps.s3.put_object(
+                Bucket=deps.settings.quarantine_bucket,
+                Key=quarantine_key(rec, str(err.reason)),
+                Body=quarantine_body(rec, err),
+                ContentType="application/json",
+            )
+        except (BotoCoreError, ClientError):
+            out.failed_positions.append(i)  # not lost: retried with the tail
+            continue
+        out.quarantined[str(err.reason)] += 1
+    assets = deps.assets.get(m.device_id for m in messages) if messages else {}
+    t2 = time.perf_counter()
+    out.timings_s["io"] += t2 - t1
+
+    features = compute_features(messages, assets) if messages else []
+    data = [json.dumps(f, separators=(",", ":"), allow_nan=False).encode("utf-8") for f in features]
+    t3 = time.perf_counter()
+    out.timings_s["features"] += t3 - t2
+
+    if data:
+        # A retried entry can land after a later window of the same device that went through
+        # first; score_and_alert keeps the later state and counts the straggler as a late window
+        # (its prediction still reaches the lake). Per-device order would cost one PutRecord per
+        # entry, which the throughput target cannot afford.
+        result = put_records(
+            deps.kinesis,
+            deps.settings.features_stream_name,
+            data,
+            [m.device_id for m in messages],
+            sleep=deps.sleep,
+        )
+        out.put_retried = result.retried
+        out.features_put = len(data) - len(result.failed)
+        out.failed_positions.extend(positions[j] for j in result.failed)
+    out.timings_s["io"] += time.perf_counter() - t3
+    return out

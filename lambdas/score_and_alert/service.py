@@ -1,0 +1,349 @@
+"""score_and_alert: one Kinesis features batch -> predictions, device state, alerts.
+
+Order of work and why:
+
+1. Parse and de-duplicate the feature records (a redelivered tail repeats windows).
+2. ONE InvokeEndpoint for the batch; if it fails, the rules decide (``degraded``): scoring never
+   stops because the model is away.
+3. Predictions to Firehose (the lake keeps every window, degraded or not).
+4. Per device, fold the predictions through :func:`rotorwatch.alerts.step` and write the new state
+   with a conditional put keyed on the window the state was read at (optimistic concurrency).
+   Alerts are committed in the same item (``pending_alert``, an outbox) BEFORE they are published
+   and cleared after, so a crash between the two re-sends them on retry instead of losing them,
+   and a redelivered batch (its windows already applied) changes nothing and sends nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from lambdas.common.batch import SourceRecord, put_record_batch
+from lambdas.common.dynamo import from_attributes, to_attributes
+from lambdas.common.settings import optional, required
+from rotorwatch.alerts import (
+    DEFAULT_POLICY,
+    Alert,
+    AlertPolicy,
+    DeviceState,
+    message,
+    message_attributes,
+    short_message,
+    step,
+    subject,
+)
+from rotorwatch.resources import STATE_TABLE_PARTITION_KEY, EnvKey
+from rotorwatch.scoring import (
+    ACCEPT,
+    CONTENT_TYPE,
+    ScoringError,
+    combine,
+    decode_response,
+    encode_request,
+)
+
+_BATCH_GET_MAX_KEYS = 100
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    state_table: str
+    alerts_topic_arn: str
+    predictions_delivery_stream: str
+    endpoint_name: str | None  # None: no model deployed yet, the rules score everything
+    athena_workgroup: str | None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Settings:
+        return cls(
+            state_table=required(env, EnvKey.STATE_TABLE),
+            alerts_topic_arn=required(env, EnvKey.ALERTS_TOPIC_ARN),
+            predictions_delivery_stream=required(env, EnvKey.PREDICTIONS_DELIVERY_STREAM),
+            endpoint_name=optional(env, EnvKey.ENDPOINT_NAME),
+            athena_workgroup=optional(env, EnvKey.ATHENA_WORKGROUP),
+        )
+
+
+class StateStore:
+    """Device state items in the DynamoDB ``state`` table (one item per device)."""
+
+    def __init__(self, dynamodb: Any, table: str) -> None:
+        self._dynamodb = dynamodb
+        self._table = table
+
+    def load(self, device_ids: list[str]) -> dict[str, DeviceState]:
+        states: dict[str, DeviceState] = {}
+        for start in range(0, len(device_ids), _BATCH_GET_MAX_KEYS):
+            keys = [
+                {STATE_TABLE_PARTITION_KEY: {"S": d}}
+                for d in device_ids[start : start + _BATCH_GET_MAX_KEYS]
+            ]
+            request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
+            while request:
+                response = self._dynamodb.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    state = DeviceState.from_item(from_attributes(item))
+                    states[state.device_id] = state
+                request = response.get("UnprocessedKeys") or {}
+        return states
+
+    def save(self, state: DeviceState, read_window: tuple[int, int] | None) -> bool:
+        """Write ``state`` if the item still holds ``read_window`` (None: no item yet).
+
+        Returns False when another writer got there first (the condition failed).
+        """
+        names = {"#k": STATE_TABLE_PARTITION_KEY}
+        if read_window is None:
+            condition = "attribute_not_exists(#k)"
+            values: dict[str, Any] = {}
+        else:
+            condition = "last_ts = :ts AND last_seq = :seq"
+            values = {":ts": {"N": str(read_window[0])}, ":seq": {"N": str(read_window[1])}}
+            names = {}
+        kwargs: dict[str, Any] = {
+            "TableName": self._table,
+            "Item": to_attributes(state.to_item()),
+            "ConditionExpression": condition,
+        }
+        if names:
+            kwargs["ExpressionAttributeNames"] = names
+        if values:
+            kwargs["ExpressionAttributeValues"] = values
+        try:
+            self._dynamodb.put_item(**kwargs)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
+                return False
+            raise
+        return True
+
+    def clear_pending(self, device_id: str, window: tuple[int, int]) -> None:
+        """Mark the outbox as sent, unless the state has moved on meanwhile."""
+        try:
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={STATE_TABLE_PARTITION_KEY: {"S": device_id}},
+                UpdateExpression="REMOVE pending_alert",
+                ConditionExpression="last_ts = :ts AND last_seq = :seq",
+                ExpressionAttributeValues={
+                    ":ts": {"N": str(window[0])},
+                    ":seq": {"N": str(window[1])},
+                },
+            )
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+
+
+class AlertPublisher:
+    """SNS: long form for e-mail, one SMS segment for SMS, attributes for filter policies."""
+
+    def __init__(self, sns: Any, topic_arn: str, workgroup: str | None) -> None:
+        self._sns = sns
+        self._topic_arn = topic_arn
+        self._workgroup = workgroup
+
+    def publish(self, alert: Alert) -> str:
+        long_text = message(alert, workgroup=self._workgroup)
+        body = {"default": long_text, "email": long_text, "sms": short_message(alert)}
+        response = self._sns.publish(
+            TopicArn=self._topic_arn,
+            Subject=subject(alert),
+            Message=json.dumps(body),
+            MessageStructure="json",
+            MessageAttributes={
+                k: {"DataType": "String", "StringValue": v}
+                for k, v in message_attributes(alert).items()
+            },
+        )
+        return str(response.get("MessageId", ""))
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    sagemaker: Any
+    firehose: Any
+    store: StateStore
+    publisher: AlertPublisher
+    policy: AlertPolicy = DEFAULT_POLICY
+    clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
+    sleep: Callable[[float], None] = time.sleep
+    max_workers: int = 8
+
+
+@dataclass
+class Outcome:
+    received: int = 0
+    invalid: int = 0
+    duplicates: int = 0
+    scored: int = 0
+    degraded: bool = False
+    degraded_reason: str | None = None
+    predictions_put: int = 0
+    late_windows: int = 0
+    state_conflicts: int = 0
+    alerts: list[Alert] = field(default_factory=list)
+    failed_positions: list[int] = field(default_factory=list)
+    timings_s: dict[str, float] = field(
+        default_factory=lambda: dict.fromkeys(("decode", "score", "io"), 0.0)
+    )
+
+
+def _feature_record(data: bytes) -> dict[str, Any] | None:
+    try:
+        rec = json.loads(data)
+    except ValueError:
+        return None
+    if not isinstance(rec, dict) or not isinstance(rec.get("device_id"), str):
+        return None
+    if any(isinstance(rec.get(k), bool) or not isinstance(rec.get(k), int) for k in ("ts", "seq")):
+        return None
+    return rec
+
+
+def invoke_model(
+    deps: Deps, features: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]] | None, str | None]:
+    """Model rows for the batch, or (None, reason) when the rules must decide."""
+    if deps.settings.endpoint_name is None:
+        return None, "no_endpoint"
+    try:
+        response = deps.sagemaker.invoke_endpoint(
+            EndpointName=deps.settings.endpoint_name,
+            ContentType=CONTENT_TYPE,
+            Accept=ACCEPT,
+            Body=encode_request(features),
+        )
+        return decode_response(response["Body"].read(), len(features)), None
+    except (BotoCoreError, ClientError) as exc:
+        return None, f"endpoint_error:{type(exc).__name__}"
+    except ScoringError:
+        return None, "bad_response"
+
+
+def process(records: list[SourceRecord], deps: Deps) -> Outcome:
+    """Run one batch; never raises for bad input, only reports failed positions."""
+    out = Outcome(received=len(records))
+    t0 = time.perf_counter()
+    features: list[dict[str, Any]] = []
+    positions: list[int] = []
+    seen: set[tuple[str, int, int]] = set()
+    for i, rec in enumerate(records):
+        f = _feature_record(rec.data)
+        if f is None:
+            out.invalid += 1  # our own producer wrote it: a bug to log, not a record to retry
+            continue
+        key = (f["device_id"], f["ts"], f["seq"])
+        if key in seen:
+            out.duplicates += 1
+            continue
+        seen.add(key)
+        features.append(f)
+        positions.append(i)
+    t1 = time.perf_counter()
+    out.timings_s["decode"] += t1 - t0
+    if not features:
+        return out
+
+    rows, reason = invoke_model(deps, features)
+    out.degraded, out.degraded_reason = rows is None, reason
+    scored_at = deps.clock_ms()
+    predictions = [
+        combine(None if rows is None else rows[j], f, scored_at_ms=scored_at)
+        for j, f in enumerate(features)
+    ]
+    out.scored = len(predictions)
+    t2 = time.perf_counter()
+    out.timings_s["score"] += t2 - t1
+
+    lines = [
+        json.dumps(p, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n"
+        for p in predictions
+    ]
+    put = put_record_batch(
+        deps.firehose, deps.settings.predictions_delivery_stream, lines, sleep=deps.sleep
+    )
+    out.predictions_put = len(lines) - len(put.failed)
+    out.failed_positions.extend(positions[j] for j in put.failed)
+
+    by_device: dict[str, list[int]] = defaultdict(list)
+    for j, p in enumerate(predictions):
+        by_device[p["device_id"]].append(j)
+    try:
+        states = deps.store.load(sorted(by_device))
+    except (BotoCoreError, ClientError):
+        out.failed_positions.append(positions[0])  # no state, no alerts: retry the batch
+        out.timings_s["io"] += time.perf_counter() - t2
+        return out
+    # Devices are independent: their DynamoDB/SNS round trips overlap in a few threads (boto3
+    # clients are thread-safe), so a batch spanning 50 machines does not wait 50 x 3 round trips.
+    with ThreadPoolExecutor(max_workers=deps.max_workers) as pool:
+        futures = {
+            device_id: pool.submit(
+                _apply_device, deps, states.get(device_id), device_id, [predictions[j] for j in idx]
+            )
+            for device_id, idx in by_device.items()
+        }
+    for device_id, future in futures.items():
+        try:
+            result = future.result()
+        except (BotoCoreError, ClientError):
+            out.failed_positions.append(min(positions[j] for j in by_device[device_id]))
+            continue
+        out.late_windows += result.late_windows
+        out.state_conflicts += result.conflict
+        out.alerts.extend(result.alerts)
+    out.timings_s["io"] += time.perf_counter() - t2
+    return out
+
+
+@dataclass
+class DeviceResult:
+    late_windows: int = 0
+    conflict: bool = False
+    alerts: list[Alert] = field(default_factory=list)
+
+
+def _apply_device(
+    deps: Deps,
+    stored: DeviceState | None,
+    device_id: str,
+    predictions: list[dict[str, Any]],
+) -> DeviceResult:
+    out = DeviceResult()
+    before = stored or DeviceState(device_id=device_id)
+    resend = (
+        [Alert.from_json(a) for a in json.loads(before.pending_alert)]
+        if before.pending_alert
+        else []
+    )
+    state = before
+    new_alerts: list[Alert] = []
+    for p in sorted(predictions, key=lambda p: (p["ts"], p["seq"])):
+        if (p["ts"], p["seq"]) <= state.window:
+            out.late_windows += 1  # already applied (redelivery) or arrived after a later window
+            continue
+        state, alert = step(state, p, deps.policy)
+        if alert is not None:
+            new_alerts.append(alert)
+    to_send = resend + new_alerts
+    if state != before:
+        outbox = json.dumps([a.to_json() for a in to_send]) if to_send else None
+        state = replace(state, pending_alert=outbox)
+        if not deps.store.save(state, before.window if stored is not None else None):
+            out.conflict = True  # another invocation applied these windows and owns the alerts
+            return out
+    for alert in to_send:
+        deps.publisher.publish(alert)
+        out.alerts.append(alert)
+    if to_send:
+        deps.store.clear_pending(device_id, state.window)
+    return out

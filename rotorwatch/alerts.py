@@ -1,0 +1,362 @@
+"""Per-device alert state machine and the messages technicians receive.
+
+Monitron-style semantics, applied one prediction (window) at a time by :func:`step`:
+
+* **point-by-point state**: each prediction's ``state`` (HEALTHY / WARNING / ALARM);
+* **sustained state**: ALARM once ``alarm_k`` of the last ``window_n`` points are ALARM; WARNING
+  once ``warning_k`` of them are not HEALTHY, and also after a single ALARM point (an occasional
+  exceedance warns, it does not alarm). The sustained state only rises; it falls back to HEALTHY
+  after ``recovery_m`` consecutive HEALTHY points, never to an intermediate state, so a machine
+  hovering at a zone boundary does not flap between WARNING and ALARM;
+* **alerts**: one on every rise (HEALTHY->WARNING, ->ALARM), one recovery notice when it falls
+  back, and not before ``cooldown_ms`` after the last alert (a short dip below the boundary is
+  not a recovery);
+* **idempotency**: a prediction at or before the last window seen (by ``(ts, seq)``) changes
+  nothing, so a redelivered batch cannot raise a second alert.
+
+Time is the windows' own ``ts`` (event time), so replaying the same data gives the same alerts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
+from typing import Any, Final, Literal
+
+from rotorwatch.predictions import STATES
+from rotorwatch.scoring import state_rank
+
+HEALTHY, WARNING, ALARM = STATES
+
+#: Severity message attribute (SNS filter policies select on it): the state for a rise,
+#: RECOVERY for the notice that the machine is healthy again.
+RECOVERY: Final = "RECOVERY"
+SEVERITIES: Final[tuple[str, ...]] = (WARNING, ALARM, RECOVERY)
+#: Severities worth a text message (SMS subscription filter policy); e-mail receives all.
+#: RECOVERY is included so whoever was paged for an ALARM also learns it is over.
+PAGING_SEVERITIES: Final[tuple[str, ...]] = (ALARM, RECOVERY)
+#: SNS message attribute names.
+ATTR_SEVERITY: Final = "severity"
+ATTR_DEVICE_ID: Final = "device_id"
+ATTR_SITE: Final = "site"
+#: Athena saved query a technician runs to look closer, and its parameters (in order).
+TREND_QUERY_NAME: Final = "machine_trend"
+TREND_QUERY_PARAMETERS: Final[tuple[str, ...]] = ("device_id", "since")
+#: SMS segments are 160 GSM characters; one segment per alert.
+SMS_MAX_CHARS: Final = 160
+#: Relative velocity change over the trend history that counts as rising / falling.
+TREND_REL_CHANGE: Final = 0.15
+
+AlertKind = Literal["ALERT", "RECOVERY"]
+
+
+@dataclass(frozen=True, slots=True)
+class AlertPolicy:
+    """Thresholds of the sustained-state machine (counts are windows, times epoch ms)."""
+
+    window_n: int = 5
+    alarm_k: int = 3
+    warning_k: int = 2
+    recovery_m: int = 3
+    cooldown_ms: int = 15 * 60 * 1000
+    trend_windows: int = 12
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.alarm_k <= self.window_n or not 1 <= self.warning_k <= self.window_n:
+            raise ValueError("alarm_k and warning_k must be between 1 and window_n")
+        if self.recovery_m < 1 or self.cooldown_ms < 0 or self.trend_windows < 2:
+            raise ValueError("recovery_m >= 1, cooldown_ms >= 0 and trend_windows >= 2 required")
+
+
+DEFAULT_POLICY: Final = AlertPolicy()
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceState:
+    """What the pipeline remembers about one machine between batches (one DynamoDB item)."""
+
+    device_id: str
+    site: str | None = None
+    last_ts: int = -1
+    last_seq: int = -1
+    state: str = HEALTHY  # sustained state
+    since_ms: int | None = None  # when the sustained state began (window ts)
+    points: tuple[str, ...] = ()  # last window_n point states, oldest first
+    healthy_run: int = 0
+    velocities_mm_s: tuple[float, ...] = ()  # last trend_windows velocity values
+    fault: str | None = None
+    fault_confidence: float | None = None
+    iso_zone: str | None = None
+    velocity_rms_mm_s: float | None = None
+    degraded: bool = False
+    last_alert_ms: int | None = None
+    last_alert_severity: str | None = None
+    #: An alert committed with this state but not yet confirmed sent (outbox): see the handler.
+    pending_alert: str | None = None
+
+    @property
+    def window(self) -> tuple[int, int]:
+        """The last window applied, as (ts, seq)."""
+        return (self.last_ts, self.last_seq)
+
+    def to_item(self) -> dict[str, Any]:
+        """A JSON-compatible record (the DynamoDB adapter converts numbers)."""
+        item = asdict(self)
+        item["points"] = list(self.points)
+        item["velocities_mm_s"] = list(self.velocities_mm_s)
+        return {k: v for k, v in item.items() if v is not None}
+
+    @classmethod
+    def from_item(cls, item: Mapping[str, Any]) -> DeviceState:
+        """Rebuild from :meth:`to_item`'s record (numbers may come back as Decimal)."""
+
+        def opt_int(name: str) -> int | None:
+            v = item.get(name)
+            return None if v is None else int(v)
+
+        def opt_float(name: str) -> float | None:
+            v = item.get(name)
+            return None if v is None else float(v)
+
+        return cls(
+            device_id=str(item["device_id"]),
+            site=item.get("site"),
+            last_ts=int(item.get("last_ts", -1)),
+            last_seq=int(item.get("last_seq", -1)),
+            state=str(item.get("state", HEALTHY)),
+            since_ms=opt_int("since_ms"),
+            points=tuple(str(p) for p in item.get("points", ())),
+            healthy_run=int(item.get("healthy_run", 0)),
+            velocities_mm_s=tuple(float(v) for v in item.get("velocities_mm_s", ())),
+            fault=item.get("fault"),
+            fault_confidence=opt_float("fault_confidence"),
+            iso_zone=item.get("iso_zone"),
+            velocity_rms_mm_s=opt_float("velocity_rms_mm_s"),
+            degraded=bool(item.get("degraded", False)),
+            last_alert_ms=opt_int("last_alert_ms"),
+            last_alert_severity=item.get("last_alert_severity"),
+            pending_alert=item.get("pending_alert"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Alert:
+    """One notification: a rise of the sustained state, or a recovery notice."""
+
+    kind: AlertKind
+    device_id: str
+    site: str | None
+    state: str  # the new sustained state
+    previous_state: str
+    ts: int  # window that triggered it
+    seq: int
+    since_ms: int  # when the problem began (for a recovery: when the episode began)
+    fault: str | None
+    fault_confidence: float | None
+    iso_zone: str | None
+    velocity_rms_mm_s: float | None
+    trend: str
+    degraded: bool
+
+    @property
+    def severity(self) -> str:
+        return RECOVERY if self.kind == "RECOVERY" else self.state
+
+    @property
+    def alert_id(self) -> str:
+        """Stable identity: the same window always yields the same id (dedupe downstream)."""
+        return f"{self.device_id}:{self.ts}:{self.seq}:{self.severity}"
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Alert:
+        return cls(**json.loads(text))
+
+
+def _count(points: tuple[str, ...], states: tuple[str, ...]) -> int:
+    return sum(p in states for p in points)
+
+
+def trend_text(velocities_mm_s: tuple[float, ...]) -> str:
+    """'rising', 'falling' or 'steady' velocity over the remembered windows, with the values."""
+    if len(velocities_mm_s) < 2:
+        return "not enough history"
+    first, last = velocities_mm_s[0], velocities_mm_s[-1]
+    change = (last - first) / first if first > 0 else (1.0 if last > 0 else 0.0)
+    word = (
+        "rising"
+        if change >= TREND_REL_CHANGE
+        else "falling"
+        if change <= -TREND_REL_CHANGE
+        else "steady"
+    )
+    return f"{word}: {first:.1f} -> {last:.1f} mm/s over {len(velocities_mm_s)} windows"
+
+
+def step(
+    state: DeviceState, prediction: Mapping[str, Any], policy: AlertPolicy = DEFAULT_POLICY
+) -> tuple[DeviceState, Alert | None]:
+    """Apply one prediction record to a device's state; return the new state and any alert."""
+    ts, seq = int(prediction["ts"]), int(prediction["seq"])
+    if (ts, seq) <= state.window:
+        return state, None  # already applied (redelivery, duplicate) or out of order
+    point = str(prediction["state"])
+    if point not in STATES:
+        raise ValueError(f"prediction state must be one of {STATES}, got {point!r}")
+    points = (*state.points, point)[-policy.window_n :]
+    healthy_run = state.healthy_run + 1 if point == HEALTHY else 0
+    velocity = prediction.get("velocity_rms_mm_s")
+    velocities = state.velocities_mm_s
+    if isinstance(velocity, int | float):
+        velocities = (*velocities, float(velocity))[-policy.trend_windows :]
+
+    alarms = _count(points, (ALARM,))
+    if alarms >= policy.alarm_k:
+        candidate = ALARM
+    elif alarms >= 1 or _count(points, (WARNING, ALARM)) >= policy.warning_k:
+        candidate = WARNING
+    else:
+        candidate = HEALTHY
+
+    current = state.state
+    cooled = state.last_alert_ms is None or ts - state.last_alert_ms >= policy.cooldown_ms
+    new = current
+    if current != HEALTHY and healthy_run >= policy.recovery_m and cooled:
+        new = HEALTHY
+        # The episode is over: forget its points so they cannot re-trigger a warning.
+        points = points[-policy.recovery_m :]
+    elif state_rank(candidate) > state_rank(current):
+        new = candidate
+
+    updated = replace(
+        state,
+        site=prediction.get("site") or state.site,
+        last_ts=ts,
+        last_seq=seq,
+        state=new,
+        since_ms=state.since_ms if new == current else ts,
+        points=points,
+        healthy_run=healthy_run,
+        velocities_mm_s=velocities,
+        fault=prediction.get("fault"),
+        fault_confidence=prediction.get("fault_confidence"),
+        iso_zone=prediction.get("iso_zone"),
+        velocity_rms_mm_s=velocity if isinstance(velocity, int | float) else None,
+        degraded=bool(prediction.get("degraded", False)),
+    )
+    if new == current:
+        return updated, None
+    recovering = new == HEALTHY
+    if recovering and state.last_alert_severity in (None, RECOVERY):
+        return updated, None  # nobody was told about a problem: nothing to take back
+    # A problem episode starts when the machine leaves HEALTHY; a rise within it keeps that start.
+    episode_start = state.since_ms if current != HEALTHY and state.since_ms is not None else ts
+    alert = Alert(
+        kind="RECOVERY" if recovering else "ALERT",
+        device_id=state.device_id,
+        site=updated.site,
+        state=new,
+        previous_state=current,
+        ts=ts,
+        seq=seq,
+        since_ms=episode_start,
+        fault=updated.fault,
+        fault_confidence=updated.fault_confidence,
+        iso_zone=updated.iso_zone,
+        velocity_rms_mm_s=updated.velocity_rms_mm_s,
+        trend=trend_text(velocities),
+        degraded=updated.degraded,
+    )
+    updated = replace(updated, last_alert_ms=ts, last_alert_severity=alert.severity)
+    return updated, alert
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000.0, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _machine(alert: Alert) -> str:
+    return f"{alert.device_id} at {alert.site}" if alert.site else alert.device_id
+
+
+def trend_query(alert: Alert) -> dict[str, Any]:
+    """The saved Athena query to look closer, with its parameters for this machine."""
+    since = datetime.fromtimestamp(alert.since_ms / 1000.0, tz=UTC) if alert.since_ms else None
+    # Look back a day before the episode began, so the baseline is in the picture.
+    since_text = (
+        datetime.fromtimestamp((alert.since_ms - 86_400_000) / 1000.0, tz=UTC).strftime(
+            "%Y-%m-%d %H:%M:%S"
+        )
+        if since
+        else ""
+    )
+    return {"name": TREND_QUERY_NAME, "parameters": [alert.device_id, since_text]}
+
+
+def subject(alert: Alert) -> str:
+    """E-mail subject (SNS allows 100 ASCII characters)."""
+    if alert.kind == "RECOVERY":
+        text = f"[rotorwatch] RECOVERED {alert.device_id}: healthy again"
+    else:
+        text = f"[rotorwatch] {alert.state} {alert.device_id}: {alert.fault or 'unknown fault'}"
+    return text.encode("ascii", "replace").decode("ascii")[:100]
+
+
+def message(alert: Alert, *, workgroup: str | None = None) -> str:
+    """The full message for e-mail: what, how bad, since when, trend, where to look."""
+    query = trend_query(alert)
+    velocity = (
+        f"{alert.velocity_rms_mm_s:.2f} mm/s" if alert.velocity_rms_mm_s is not None else "n/a"
+    )
+    confidence = (
+        f" ({alert.fault_confidence:.0%} confidence)" if alert.fault_confidence is not None else ""
+    )
+    if alert.kind == "RECOVERY":
+        head = f"RECOVERED: {_machine(alert)} is HEALTHY again (was {alert.previous_state})."
+    else:
+        head = f"{alert.state}: {_machine(alert)} (was {alert.previous_state})."
+    lines = [
+        head,
+        f"Probable fault: {alert.fault or 'unknown'}{confidence}",
+        f"ISO 10816-3 zone: {alert.iso_zone or 'unknown (no asset record)'}, velocity RMS {velocity}",
+        f"{'Problem began' if alert.kind == 'RECOVERY' else 'Since'}: {_utc(alert.since_ms)}",
+        f"Latest window: {_utc(alert.ts)} (seq {alert.seq})",
+        f"Trend: {alert.trend}",
+    ]
+    if alert.degraded:
+        lines.append("Note: the model was unavailable; the ISO and envelope rules decided.")
+    params = ", ".join(
+        f"{k}='{v}'" for k, v in zip(TREND_QUERY_PARAMETERS, query["parameters"], strict=True)
+    )
+    where = f" in workgroup {workgroup}" if workgroup else ""
+    lines.append(f"Look closer: Athena saved query '{query['name']}'{where} with {params}")
+    lines.append(f"Alert id: {alert.alert_id}")
+    return "\n".join(lines)
+
+
+def short_message(alert: Alert) -> str:
+    """One SMS segment (at most :data:`SMS_MAX_CHARS` characters)."""
+    where = f"@{alert.site}" if alert.site else ""
+    if alert.kind == "RECOVERY":
+        text = f"RW RECOVERED {alert.device_id}{where} healthy since {_utc(alert.ts)[11:]}"
+    else:
+        velocity = (
+            f" {alert.velocity_rms_mm_s:.1f}mm/s" if alert.velocity_rms_mm_s is not None else ""
+        )
+        text = (
+            f"RW {alert.state} {alert.device_id}{where}: {alert.fault or 'unknown'}, "
+            f"ISO {alert.iso_zone or '?'}{velocity}, since {_utc(alert.since_ms)[5:]}"
+        )
+    return text[:SMS_MAX_CHARS]
+
+
+def message_attributes(alert: Alert) -> dict[str, str]:
+    """SNS message attributes (string values) that subscriptions filter on."""
+    attrs = {ATTR_SEVERITY: alert.severity, ATTR_DEVICE_ID: alert.device_id}
+    if alert.site:
+        attrs[ATTR_SITE] = alert.site
+    return attrs

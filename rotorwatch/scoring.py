@@ -1,0 +1,296 @@
+"""The scoring contract (what the SageMaker endpoint speaks) and the rules fallback.
+
+Endpoint contract
+-----------------
+Request: ``CONTENT_TYPE`` body, a JSON array of feature records (names from
+:data:`rotorwatch.features.FEATURE_NAMES`, missing values as ``null``), one per window.
+Response: ``ACCEPT`` body, a JSON array of the same length and order, each an object with
+:data:`MODEL_OUTPUT_FIELDS`: ``anomaly_score`` (0-1), ``fault`` (one of
+:data:`rotorwatch.predictions.FAULTS`), ``fault_confidence`` (0-1), ``state`` (one of
+:data:`rotorwatch.predictions.STATES`) and ``model_version`` (string).
+
+Rules fallback
+--------------
+When the endpoint is unavailable the same questions are answered from physics alone
+(:func:`rules_row`): ISO 10816-3 zone C warns and zone D alarms, clear bearing-defect lines in
+the envelope spectrum warn (and alarm when they dominate it), and the probable fault is read from
+the envelope indicators and the shaft-order amplitudes. :func:`combine` builds the prediction
+record for both paths; its state is never better than the ISO zone says, whatever the model
+thinks, so ISO alerts work from day one (as Monitron's do).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
+
+import numpy as np
+
+from rotorwatch.predictions import FAULTS, PREDICTION_NAMES, STATES
+
+CONTENT_TYPE: Final = "application/json"
+ACCEPT: Final = "application/json"
+MODEL_OUTPUT_FIELDS: Final[tuple[str, ...]] = (
+    "anomaly_score",
+    "fault",
+    "fault_confidence",
+    "state",
+    "model_version",
+)
+#: ``model_version`` of predictions the rules made (the model was not consulted).
+RULES_MODEL_VERSION: Final = "rules"
+
+HEALTHY, WARNING, ALARM = STATES
+_RANK: Final = {s: i for i, s in enumerate(STATES)}
+
+#: ISO 10816-3 zone -> point state. C ("restricted operation, plan a repair") warns; D ("severe
+#: enough to cause damage") alarms. A and B are normal operation.
+ISO_ZONE_STATE: Final = {"A": HEALTHY, "B": HEALTHY, "C": WARNING, "D": ALARM}
+
+#: Envelope indicators (peak / median of the envelope spectrum at a defect frequency). A healthy
+#: bearing sits at 1.5-2.5 (the median's noise); a clear impact train at the defect rate gives
+#: tens to hundreds. WARNING at 6: more than twice the healthy ceiling, so noise alone does not
+#: cross it, while a small spall (measured 15 on an analytic impulse train at 10 % of the shaft
+#: tone's amplitude) does. ALARM at 50: the impacts dominate the envelope, a developed defect.
+ENV_HEALTHY_TYPICAL: Final = 2.5
+ENV_WARNING_RATIO: Final = 6.0
+ENV_ALARM_RATIO: Final = 50.0
+#: Envelope indicator -> bearing fault. Ball faults modulate at the cage rate (FTF), so a cage
+#: line also points at the rolling elements.
+ENV_FAULTS: Final[tuple[tuple[str, str], ...]] = (
+    ("env_bpfo", "bearing_outer"),
+    ("env_bpfi", "bearing_inner"),
+    ("env_bsf", "bearing_ball"),
+    ("env_ftf", "bearing_ball"),
+)
+
+#: Shaft-order rules compare *velocity* amplitudes (acceleration / order), because the classic
+#: rules of thumb are stated on velocity spectra, where 1x is not penalised against 2x and 3x.
+#: Misalignment: 2x at least half of 1x. Looseness: a half-order (sub-harmonic) above a quarter of
+#: 1x, or 2x and 3x both above 40 % of 1x (a harmonic series). Otherwise 1x dominant: imbalance.
+MISALIGNMENT_2X_RATIO: Final = 0.5
+LOOSENESS_HALF_ORDER_RATIO: Final = 0.25
+LOOSENESS_HARMONIC_RATIO: Final = 0.4
+#: Rules know less than a trained classifier: their confidence stays within these bounds.
+ORDER_RULE_CONFIDENCE: Final = (0.4, 0.8)
+
+#: anomaly_score of the rules: ISO zone -> score, and the envelope ratio mapped through
+#: (healthy, warning, alarm) -> (0.1, 0.5, 0.9) piecewise linearly in log ratio.
+ISO_ZONE_SCORE: Final = {"A": 0.1, "B": 0.3, "C": 0.6, "D": 0.9}
+_ENV_SCORE_POINTS: Final = (
+    (math.log(ENV_HEALTHY_TYPICAL), math.log(ENV_WARNING_RATIO), math.log(ENV_ALARM_RATIO)),
+    (0.1, 0.5, 0.9),
+)
+
+
+class ScoringError(ValueError):
+    """A request or response that breaks the scoring contract."""
+
+
+def worse(a: str, b: str) -> str:
+    """The more severe of two states."""
+    return a if _RANK[a] >= _RANK[b] else b
+
+
+def state_rank(state: str) -> int:
+    """0 for HEALTHY, 1 for WARNING, 2 for ALARM."""
+    return _RANK[state]
+
+
+def _clean(value: Any) -> Any:
+    # JSON has no NaN: a value that could not be computed travels as null.
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def encode_request(features: Sequence[Mapping[str, Any]]) -> bytes:
+    """The endpoint request body for a batch of feature records."""
+    rows = [{k: _clean(v) for k, v in rec.items()} for rec in features]
+    return json.dumps(rows, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def decode_request(body: bytes | str) -> list[dict[str, Any]]:
+    """Parse an endpoint request body (used by the inference script)."""
+    try:
+        rows = json.loads(body)
+    except ValueError as exc:
+        raise ScoringError(f"request is not JSON: {exc}") from None
+    if not isinstance(rows, list) or not all(isinstance(r, dict) for r in rows):
+        raise ScoringError("request must be a JSON array of feature objects")
+    return rows
+
+
+def encode_response(rows: Sequence[Mapping[str, Any]]) -> bytes:
+    """The endpoint response body (used by the inference script)."""
+    out = [{name: _clean(row.get(name)) for name in MODEL_OUTPUT_FIELDS} for row in rows]
+    return json.dumps(out, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+def _unit(value: Any, name: str, i: int) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 <= value <= 1.0:
+        raise ScoringError(f"row {i}: '{name}' must be a number in [0, 1], got {value!r:.40}")
+    return float(value)
+
+
+def decode_response(body: bytes | str, n_expected: int) -> list[dict[str, Any]]:
+    """Parse and validate an endpoint response for ``n_expected`` records.
+
+    Raises
+    ------
+    ScoringError
+        If the body is not a JSON array of ``n_expected`` valid model rows.
+    """
+    try:
+        rows = json.loads(body)
+    except ValueError as exc:
+        raise ScoringError(f"response is not JSON: {exc}") from None
+    if not isinstance(rows, list) or len(rows) != n_expected:
+        got = len(rows) if isinstance(rows, list) else type(rows).__name__
+        raise ScoringError(f"response must be a JSON array of {n_expected} rows, got {got}")
+    out: list[dict[str, Any]] = []
+    for i, row in enumerate(rows):
+        if not isinstance(row, dict):
+            raise ScoringError(f"row {i}: must be an object")
+        if row.get("fault") not in FAULTS:
+            raise ScoringError(
+                f"row {i}: 'fault' must be one of {FAULTS}, got {row.get('fault')!r:.40}"
+            )
+        if row.get("state") not in STATES:
+            raise ScoringError(
+                f"row {i}: 'state' must be one of {STATES}, got {row.get('state')!r:.40}"
+            )
+        version = row.get("model_version")
+        if not isinstance(version, str) or not version:
+            raise ScoringError(f"row {i}: 'model_version' must be a non-empty string")
+        out.append(
+            {
+                "anomaly_score": _unit(row.get("anomaly_score"), "anomaly_score", i),
+                "fault": row["fault"],
+                "fault_confidence": _unit(row.get("fault_confidence"), "fault_confidence", i),
+                "state": row["state"],
+                "model_version": version,
+            }
+        )
+    return out
+
+
+def _num(features: Mapping[str, Any], name: str) -> float | None:
+    value = features.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def iso_state(features: Mapping[str, Any]) -> str:
+    """Point state from the ISO zone alone (HEALTHY when the zone is unknown: no asset record)."""
+    return ISO_ZONE_STATE.get(features.get("iso_zone") or "", HEALTHY)
+
+
+def _envelope_peak(features: Mapping[str, Any]) -> tuple[float, str] | None:
+    best: tuple[float, str] | None = None
+    for name, fault in ENV_FAULTS:
+        ratio = _num(features, name)
+        if ratio is not None and (best is None or ratio > best[0]):
+            best = (ratio, fault)
+    return best
+
+
+def envelope_state(features: Mapping[str, Any]) -> str:
+    """Point state from the bearing envelope indicators."""
+    peak = _envelope_peak(features)
+    if peak is None or peak[0] < ENV_WARNING_RATIO:
+        return HEALTHY
+    return ALARM if peak[0] >= ENV_ALARM_RATIO else WARNING
+
+
+def rules_state(features: Mapping[str, Any]) -> str:
+    """Point state by the rules: the worse of the ISO zone and the envelope indicators."""
+    return worse(iso_state(features), envelope_state(features))
+
+
+def probable_fault(features: Mapping[str, Any]) -> tuple[str, float]:
+    """The most likely fault and a confidence in [0, 1], from the features alone.
+
+    A clear envelope line names a bearing defect. Otherwise, once vibration is above zone A,
+    the shaft orders name the fault: sub-harmonics or a harmonic series -> looseness, strong 2x ->
+    misalignment, 1x dominant -> imbalance. A zone-A machine without bearing lines is normal.
+    """
+    peak = _envelope_peak(features)
+    if peak is not None and peak[0] >= ENV_WARNING_RATIO:
+        ratio, fault = peak
+        return fault, min(0.99, 1.0 - ENV_HEALTHY_TYPICAL / ratio)
+    zone = features.get("iso_zone")
+    a1 = _num(features, "order_1x_g")
+    if zone in (None, "A") or a1 is None or a1 <= 0.0:
+        # No evidence of a fault (or no shaft speed to read orders at).
+        return "normal", 0.5 if zone is None else 0.8
+    lo, hi = ORDER_RULE_CONFIDENCE
+    v_half = (_num(features, "order_0_5x_g") or 0.0) / 0.5 / a1
+    v2 = (_num(features, "order_2x_g") or 0.0) / 2.0 / a1
+    v3 = (_num(features, "order_3x_g") or 0.0) / 3.0 / a1
+    if v_half >= LOOSENESS_HALF_ORDER_RATIO or min(v2, v3) >= LOOSENESS_HARMONIC_RATIO:
+        strength = max(v_half / LOOSENESS_HALF_ORDER_RATIO, min(v2, v3) / LOOSENESS_HARMONIC_RATIO)
+        return "looseness", min(hi, lo + 0.2 * (strength - 1.0) + 0.1)
+    if v2 >= MISALIGNMENT_2X_RATIO:
+        return "misalignment", min(hi, lo + 0.2 * (v2 / MISALIGNMENT_2X_RATIO - 1.0) + 0.1)
+    dominance = 1.0 - max(v_half, v2, v3)  # 1.0 when the 1x line is alone
+    return "imbalance", lo + (hi - lo) * dominance
+
+
+def rules_anomaly_score(features: Mapping[str, Any]) -> float:
+    """0-1 severity by the rules: the larger of the ISO-zone and envelope scores."""
+    score = ISO_ZONE_SCORE.get(features.get("iso_zone") or "", 0.0)
+    peak = _envelope_peak(features)
+    if peak is not None and peak[0] > 0:
+        xs, ys = _ENV_SCORE_POINTS
+        env = float(np.interp(math.log(peak[0]), xs, ys, left=ys[0], right=ys[-1]))
+        score = max(score, env)
+    return score
+
+
+def rules_row(features: Mapping[str, Any]) -> dict[str, Any]:
+    """A model-shaped row (:data:`MODEL_OUTPUT_FIELDS`) decided by the rules alone."""
+    fault, confidence = probable_fault(features)
+    return {
+        "anomaly_score": rules_anomaly_score(features),
+        "fault": fault,
+        "fault_confidence": confidence,
+        "state": rules_state(features),
+        "model_version": RULES_MODEL_VERSION,
+    }
+
+
+def combine(
+    model_row: Mapping[str, Any] | None,
+    features: Mapping[str, Any],
+    *,
+    scored_at_ms: int | None = None,
+) -> dict[str, Any]:
+    """The prediction record (:data:`rotorwatch.predictions.PREDICTION_NAMES`) for one window.
+
+    ``model_row`` is one decoded endpoint row, or None when the model could not be consulted:
+    the rules then decide and the record is marked ``degraded``. With a model, the state is the
+    worse of the model's and the ISO zone's, so a zone-D machine alarms whatever the model says.
+    """
+    degraded = model_row is None
+    row = rules_row(features) if model_row is None else model_row
+    state = row["state"] if degraded else worse(row["state"], iso_state(features))
+    values = {
+        "device_id": features["device_id"],
+        "site": features.get("site"),
+        "ts": features["ts"],
+        "seq": features["seq"],
+        "anomaly_score": row["anomaly_score"],
+        "fault": row["fault"],
+        "fault_confidence": row["fault_confidence"],
+        "state": state,
+        "iso_zone": features.get("iso_zone"),
+        "velocity_rms_mm_s": _num(features, "velocity_rms_mm_s"),
+        "degraded": degraded,
+        "model_version": row["model_version"],
+        "scored_at": scored_at_ms,
+    }
+    return {name: values[name] for name in PREDICTION_NAMES}

@@ -1,0 +1,157 @@
+"""The per-device alert state machine and its messages (pure)."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+import pytest
+
+from rotorwatch.alerts import (
+    SMS_MAX_CHARS,
+    TREND_QUERY_NAME,
+    Alert,
+    AlertPolicy,
+    DeviceState,
+    message,
+    message_attributes,
+    short_message,
+    step,
+    subject,
+)
+
+TS0 = 1_763_900_000_000
+MIN = 60_000
+POLICY = AlertPolicy(window_n=5, alarm_k=3, warning_k=2, recovery_m=3, cooldown_ms=15 * MIN)
+ZONE = {"HEALTHY": ("A", 1.0), "WARNING": ("C", 3.5), "ALARM": ("D", 6.0)}
+LETTER = {"H": "HEALTHY", "W": "WARNING", "A": "ALARM"}
+
+
+def prediction(seq: int, state: str, *, spacing_ms: int = 5 * MIN) -> dict[str, Any]:
+    zone, velocity = ZONE[state]
+    return {
+        "device_id": "fan-7",
+        "site": "plant-b",
+        "ts": TS0 + seq * spacing_ms,
+        "seq": seq,
+        "state": state,
+        "fault": "imbalance" if state != "HEALTHY" else "normal",
+        "fault_confidence": 0.7,
+        "iso_zone": zone,
+        "velocity_rms_mm_s": velocity,
+        "degraded": False,
+    }
+
+
+def run(
+    points: str, *, policy: AlertPolicy = POLICY, spacing_ms: int = 5 * MIN
+) -> tuple[DeviceState, list[Alert]]:
+    state = DeviceState(device_id="fan-7")
+    alerts = []
+    for seq, letter in enumerate(points):
+        state, alert = step(state, prediction(seq, LETTER[letter], spacing_ms=spacing_ms), policy)
+        if alert:
+            alerts.append(alert)
+    return state, alerts
+
+
+def severities(alerts: list[Alert]) -> list[str]:
+    return [a.severity for a in alerts]
+
+
+def test_occasional_exceedance_only_warns() -> None:
+    state, alerts = run("HHHAHHHHHH")
+    assert severities(alerts) == ["WARNING", "RECOVERY"]
+    assert state.state == "HEALTHY"
+
+
+def test_single_warning_point_is_not_an_alert() -> None:
+    _, alerts = run("HHWHHHHHWHH")
+    assert alerts == []
+
+
+def test_persistent_alarm_points_alarm_once() -> None:
+    state, alerts = run("HHAAAAAAAA")
+    assert severities(alerts) == ["WARNING", "ALARM"]
+    assert state.state == "ALARM"
+    assert alerts[1].since_ms == TS0 + 2 * 5 * MIN  # the episode began at the first ALARM point
+
+
+def test_no_flapping_between_warning_and_alarm() -> None:
+    _, alerts = run("AAAWAWAWAWAW")
+    assert severities(alerts) == ["WARNING", "ALARM"]
+
+
+def test_recovery_needs_m_consecutive_healthy_windows() -> None:
+    state, alerts = run("AAAAHHAHH")
+    assert severities(alerts) == ["WARNING", "ALARM"]
+    assert state.state == "ALARM"
+    _, alerts = run("AAAAHHH")
+    assert severities(alerts)[-1] == "RECOVERY"
+
+
+def test_cooldown_delays_recovery_after_a_recent_alert() -> None:
+    # One-minute windows: three healthy windows come 3 minutes after the alarm, inside the
+    # 15-minute cooldown, so the recovery notice waits until the cooldown has passed.
+    _, alerts = run("AAA" + "H" * 20, spacing_ms=MIN)
+    recovery = alerts[-1]
+    assert recovery.severity == "RECOVERY"
+    assert recovery.ts - alerts[-2].ts >= POLICY.cooldown_ms
+    assert recovery.seq == 2 + 15
+
+
+def test_a_point_at_or_before_the_last_window_changes_nothing() -> None:
+    state, _ = run("HHAAA")
+    for seq in (4, 3, 0):
+        again, alert = step(state, prediction(seq, "ALARM"), POLICY)
+        assert again is state
+        assert alert is None
+
+
+def test_after_recovery_old_points_do_not_retrigger() -> None:
+    _, alerts = run("HAHHHHHHHH")
+    assert severities(alerts) == ["WARNING", "RECOVERY"]
+
+
+def test_state_item_round_trip_with_dynamodb_numbers() -> None:
+    state, _ = run("HHAAAA")
+    item = json.loads(json.dumps(state.to_item()), parse_float=Decimal)
+    assert DeviceState.from_item(item) == state
+
+
+def test_trend_and_message_contents() -> None:
+    _, alerts = run("HHHHAAAA")
+    alarm = alerts[-1]
+    assert alarm.trend.startswith("rising: 1.0 -> 6.0 mm/s")
+    text = message(alarm, workgroup="analysts")
+    for expected in (
+        "ALARM: fan-7 at plant-b (was WARNING)",
+        "Probable fault: imbalance (70% confidence)",
+        "ISO 10816-3 zone: D, velocity RMS 6.00 mm/s",
+        "Since: 2025-11-23 12:33 UTC",  # the first ALARM point (seq 4)
+        "Trend: rising",
+        f"Athena saved query '{TREND_QUERY_NAME}' in workgroup analysts with device_id='fan-7', since='2025-11-22 12:33:20'",
+    ):
+        assert expected in text
+    assert subject(alarm) == "[rotorwatch] ALARM fan-7: imbalance"
+    assert message_attributes(alarm) == {
+        "severity": "ALARM",
+        "device_id": "fan-7",
+        "site": "plant-b",
+    }
+
+
+def test_sms_form_fits_one_segment() -> None:
+    _, alerts = run("AAAAHHHHHH")
+    long_id = DeviceState(device_id="x" * 128)
+    _state, alert = step(long_id, {**prediction(0, "ALARM"), "device_id": "x" * 128}, POLICY)
+    assert alert is not None
+    for a in [*alerts, alert]:
+        assert len(short_message(a)) <= SMS_MAX_CHARS
+    assert short_message(alerts[0]).startswith("RW WARNING fan-7@plant-b: imbalance, ISO D 6.0mm/s")
+
+
+def test_policy_validation() -> None:
+    with pytest.raises(ValueError, match="alarm_k"):
+        AlertPolicy(window_n=3, alarm_k=4)
