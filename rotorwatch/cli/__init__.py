@@ -29,6 +29,7 @@ def _root() -> None:
 #: Modules under rotorwatch.cli that register commands (one line per command family).
 COMMAND_MODULES: tuple[str, ...] = (
     "features",
+    "simulate",
 )
 
 for _module in COMMAND_MODULES:
