@@ -58,8 +58,8 @@ class RateLimiter:
             now = self._clock()
             self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate_per_s)
             self._last = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
+            if self._tokens >= 1.0 - 1e-9:  # tolerance: refills are float sums
+                self._tokens = max(0.0, self._tokens - 1.0)
                 return
             self._sleep((1.0 - self._tokens) / self.rate_per_s)
 

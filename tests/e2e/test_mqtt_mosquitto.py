@@ -109,64 +109,92 @@ class Broker:
         )
 
 
-@pytest.fixture(scope="module")
-def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Broker, int]]:
-    if MOSQUITTO is None:
-        pytest.skip(
-            "mosquitto is not installed: run `make system-deps` (apt-get install mosquitto)"
+class Mosquitto:
+    """A mosquitto process demanding client certificates signed by ``broker``'s CA."""
+
+    def __init__(self, broker: Broker, root: Path, port: int) -> None:
+        self.root, self.port = root, port
+        server_key = _key()
+        server_cert = _cert(
+            "localhost", server_key, "rotorwatch test CA", broker.ca_key, server=True
         )
-    root = tmp_path_factory.mktemp("mosquitto")
-    b = Broker(root)
-    server_key = _key()
-    server_cert = _cert("localhost", server_key, "rotorwatch test CA", b.ca_key, server=True)
-    cert, key = _write_pair(root / "server", server_cert, server_key, "server.pem", "server.key")
-    port = _free_port()
-    conf = root / "mosquitto.conf"
-    conf.write_text(
-        "\n".join(
-            [
-                # Run as root, mosquitto drops to user "mosquitto", who cannot read the test's
-                # private temporary directory; stay the current user instead.
-                f"user {getpass.getuser()}",
-                "per_listener_settings false",
-                "persistence false",
-                "log_dest stderr",
-                "log_type error",
-                "log_type warning",
-                f"listener {port} 127.0.0.1",
-                f"cafile {b.ca_path}",
-                f"certfile {cert}",
-                f"keyfile {key}",
-                "require_certificate true",
-                "use_identity_as_username true",
-                "allow_anonymous false",
-                "",
-            ]
+        cert, key = _write_pair(
+            root / "server", server_cert, server_key, "server.pem", "server.key"
         )
-    )
-    log = (root / "mosquitto.log").open("wb")
-    proc = subprocess.Popen([MOSQUITTO, "-c", str(conf)], stdout=log, stderr=subprocess.STDOUT)
-    try:
+        self.conf = root / "mosquitto.conf"
+        self.conf.write_text(
+            "\n".join(
+                [
+                    # Run as root, mosquitto drops to user "mosquitto", who cannot read the
+                    # test's private temporary directory; stay the current user instead.
+                    f"user {getpass.getuser()}",
+                    "per_listener_settings false",
+                    "persistence false",
+                    "log_dest stderr",
+                    "log_type error",
+                    "log_type warning",
+                    f"listener {port} 127.0.0.1",
+                    f"cafile {broker.ca_path}",
+                    f"certfile {cert}",
+                    f"keyfile {key}",
+                    "require_certificate true",
+                    "use_identity_as_username true",
+                    "allow_anonymous false",
+                    "",
+                ]
+            )
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        assert MOSQUITTO is not None
+        log = (self.root / "mosquitto.log").open("ab")
+        self.proc = subprocess.Popen(
+            [MOSQUITTO, "-c", str(self.conf)], stdout=log, stderr=subprocess.STDOUT
+        )
+        log.close()
         deadline = time.monotonic() + 10
         while True:
-            if proc.poll() is not None:
-                pytest.fail(f"mosquitto exited: {(root / 'mosquitto.log').read_text()}")
+            if self.proc.poll() is not None:
+                pytest.fail(f"mosquitto exited: {(self.root / 'mosquitto.log').read_text()}")
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return
             except OSError:
                 if time.monotonic() > deadline:
                     pytest.fail("mosquitto did not open its port within 10 s")
                 time.sleep(0.05)
-        yield b, port
-    finally:
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        proc, self.proc = self.proc, None
         proc.terminate()
         try:
             proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
-        log.close()
+
+
+def _require_mosquitto() -> None:
+    if MOSQUITTO is None:
+        pytest.skip(
+            "mosquitto is not installed: run `make system-deps` (apt-get install mosquitto)"
+        )
+
+
+@pytest.fixture(scope="module")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Broker, int]]:
+    _require_mosquitto()
+    root = tmp_path_factory.mktemp("mosquitto")
+    b = Broker(root)
+    server = Mosquitto(b, root, _free_port())
+    try:
+        server.start()
+        yield b, server.port
+    finally:
+        server.stop()
 
 
 class Subscriber:
@@ -293,3 +321,61 @@ def test_oversize_payload_is_refused_before_sending(
         with pytest.raises(ValueError, match="at most 131072"):
             pub.publish("rw/plant-a/big/telemetry", b"x" * (128 * 1024 + 1))
         assert pub.stats.published == 0
+
+
+def test_publisher_reconnects_after_the_broker_restarts(tmp_path: Path) -> None:
+    _require_mosquitto()
+    b = Broker(tmp_path)
+    server = Mosquitto(b, tmp_path, _free_port())
+    sub_cert, sub_key = b.client("test-subscriber", tmp_path / "subscriber")
+    cert, key = b.client("m01", tmp_path / "m01")
+    sc = load_scenario("small")
+    msgs = [
+        (t, p)
+        for t, p in generate(
+            sc, start_ms=1_767_225_600_000, duration_s=1800, interval_s=300, seed=2
+        )
+    ]
+    first, second = msgs[:12], msgs[12:]
+    try:
+        server.start()
+        pub = MqttPublisher(
+            "127.0.0.1",
+            server.port,
+            client_id="m01",
+            cert_path=cert,
+            key_path=key,
+            ca_path=b.ca_path,
+            min_reconnect_delay_ms=100,
+            max_reconnect_delay_ms=1000,
+        ).start()
+        for topic, payload in first:
+            pub.publish(topic, payload)
+        pub.flush()
+        server.stop()  # the broker goes away ...
+        deadline = time.monotonic() + 10
+        while pub.stats.disconnects == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert pub.stats.disconnects >= 1
+        for topic, payload in second[:4]:  # ... publishes queue while it is down ...
+            pub.publish(topic, payload)
+        server.start()  # ... and comes back (without the old session)
+        subscriber = Subscriber(server.port, sub_cert, sub_key, b.ca_path)
+        try:
+            deadline = time.monotonic() + 15
+            while pub.stats.connects < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert pub.stats.connects >= 2  # reconnected by itself, with backoff
+            pub.flush()  # the queued QoS 1 publishes are acknowledged after the reconnect
+            for topic, payload in second[4:]:
+                pub.publish(topic, payload)
+            pub.flush()
+            got = subscriber.wait_for(len(second) - 4)
+        finally:
+            subscriber.stop()
+            pub.stop()
+        assert pub.stats.failed == 0
+        assert pub.stats.published == len(msgs)
+        assert set(second[4:]) <= set(got)
+    finally:
+        server.stop()
