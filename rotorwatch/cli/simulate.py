@@ -140,17 +140,13 @@ def simulate_command(
 ) -> None:
     """Simulate a fleet of rotating machines and publish their telemetry v1 messages.
 
-    Each machine vibrates according to its physics (shaft orders, bearing impacts ringing a
-    structural resonance, noise) and may develop a fault (imbalance, misalignment, looseness,
-    bearing outer/inner race or ball) that grows until ISO 10816-3 zone D. Output goes to JSON
-    lines (stdout or --out), or over MQTT 5 with one connection per device (QoS 1, mTLS with the
-    credentials from `rotorwatch provision`, reconnect with backoff, 128 KB and rate limits).
+    Each machine vibrates according to its physics (shaft orders, bearing impacts ringing a structural resonance, noise) and may develop a fault (imbalance, misalignment, looseness, bearing outer/inner race or ball) that grows until ISO 10816-3 zone D. --truth records what was really wrong, window by window.
 
-    Examples:
+    Output: JSON lines (stdout or --out), or MQTT 5 with one connection per device: QoS 1, mTLS with the credentials from `rotorwatch provision`, reconnect with backoff, 128 KB messages, --rate publishes per second per connection.
 
-      rotorwatch simulate --scenario small --duration 6h --start 2026-01-01T00:00:00Z > telemetry.jsonl
+    Example: rotorwatch simulate --scenario small --duration 6h --start 2026-01-01T00:00:00Z > telemetry.jsonl
 
-      rotorwatch simulate --credentials-dir credentials --speed 1440 --duration 1d
+    Example: rotorwatch simulate --credentials-dir credentials --speed 1440 --duration 1d
     """
     from simulator.fleet import generate_windows
     from simulator.mqtt import PublishError
@@ -276,9 +272,7 @@ def provision_command(
 ) -> None:
     """Create IoT things, a thing group, keys and certificates and the least-privilege policy.
 
-    A device may connect only as its own thing name and publish only to
-    rw/<site>/<thing>/telemetry (and its Basic Ingest form). Certificates and private keys are
-    written to OUT/<thing>/; download Amazon Root CA 1 to OUT/AmazonRootCA1.pem. Safe to re-run.
+    A device may connect only as its own thing name and publish only to rw/<site>/<thing>/telemetry (and its Basic Ingest form). Certificates and private keys are written to OUT/<thing>/; download Amazon Root CA 1 to OUT/AmazonRootCA1.pem. Safe to re-run.
     """
     from simulator.provision import Device, provision
     from simulator.scenario import ScenarioError, load_scenario
