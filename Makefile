@@ -16,6 +16,8 @@ export PYTHONPATH := $(CURDIR)
 
 .PHONY: install test lint typecheck unit demo bench clean glue-local glue-test
 
+.PHONY: install test lint typecheck unit demo bench clean system-deps
+
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
@@ -31,8 +33,16 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: system-deps lint typecheck
 	$(BIN)/pytest
+
+# The MQTT end-to-end test needs a real broker (tests/e2e/test_mqtt_mosquitto.py skips without).
+system-deps:
+	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends mosquitto || \
+	    { apt-get update && apt-get install -y --no-install-recommends mosquitto; } || \
+	    echo "system-deps: apt-get could not install mosquitto; the MQTT e2e test will be skipped"; \
+	  else echo "system-deps: not root, cannot apt-get install mosquitto (run: sudo apt-get install mosquitto); the MQTT e2e test will be skipped"; fi
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -1,1 +1,1 @@
-
+"""Physics-based device fleet, MQTT publisher and provisioning (an adapter over rotorwatch)."""
