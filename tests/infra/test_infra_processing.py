@@ -27,7 +27,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def _functions(t: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {v["Properties"]["Handler"]: v["Properties"] for v in of_type(t, "AWS::Lambda::Function").values()}
+    return {
+        v["Properties"]["Handler"]: v["Properties"]
+        for v in of_type(t, "AWS::Lambda::Function").values()
+    }
 
 
 def _statements(t: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:
@@ -73,8 +76,14 @@ def test_environment_carries_every_name_the_handlers_need(synth: Synth) -> None:
     ef = fns[resources.EXTRACT_FEATURES_HANDLER]["Environment"]["Variables"]
     assert {EnvKey.FEATURES_STREAM_NAME, EnvKey.QUARANTINE_BUCKET, EnvKey.ASSETS_TABLE} <= set(ef)
     sa = fns[resources.SCORE_AND_ALERT_HANDLER]["Environment"]["Variables"]
-    assert {EnvKey.STATE_TABLE, EnvKey.ALERTS_TOPIC_ARN, EnvKey.PREDICTIONS_DELIVERY_STREAM,
-            EnvKey.ENDPOINT_NAME, EnvKey.ATHENA_WORKGROUP, EnvKey.GLUE_DATABASE} <= set(sa)
+    assert {
+        EnvKey.STATE_TABLE,
+        EnvKey.ALERTS_TOPIC_ARN,
+        EnvKey.PREDICTIONS_DELIVERY_STREAM,
+        EnvKey.ENDPOINT_NAME,
+        EnvKey.ATHENA_WORKGROUP,
+        EnvKey.GLUE_DATABASE,
+    } <= set(sa)
     expected = "" if "ml" in synth.built.skipped else "rotorwatch-dev-scoring"
     assert sa[EnvKey.ENDPOINT_NAME] == expected
     assert sa[EnvKey.ATHENA_WORKGROUP] == "rotorwatch-dev"
@@ -87,15 +96,20 @@ def test_event_source_mappings_bound_retries_and_report_partial_failures(synth: 
     queue = next(iter(of_type(t, "AWS::SQS::Queue")))
     cfg = synth.built.config
     for esm in esms:
-        batch = cfg.extract_features if "Telemetry" in json.dumps(esm["EventSourceArn"]) \
+        batch = (
+            cfg.extract_features
+            if "Telemetry" in json.dumps(esm["EventSourceArn"])
             else cfg.score_and_alert
+        )
         assert esm["BatchSize"] == batch.batch_size
         assert esm["MaximumBatchingWindowInSeconds"] == batch.window_s
         assert esm["BisectBatchOnFunctionError"] is True
         assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
         assert esm["MaximumRetryAttempts"] == batch.retry_attempts
         assert esm["MaximumRecordAgeInSeconds"] == batch.max_record_age_s
-        assert esm["DestinationConfig"]["OnFailure"]["Destination"] == {"Fn::GetAtt": [queue, "Arn"]}
+        assert esm["DestinationConfig"]["OnFailure"]["Destination"] == {
+            "Fn::GetAtt": [queue, "Arn"]
+        }
     q = of_type(t, "AWS::SQS::Queue")[queue]["Properties"]
     assert "KmsMasterKeyId" in q
 
@@ -110,7 +124,9 @@ def test_tables_have_pitr_kms_and_the_agreed_keys(synth: Synth) -> None:
         assert p["SSESpecification"]["SSEEnabled"] is True
         assert p["SSESpecification"]["SSEType"] == "KMS"
         assert tbl["DeletionPolicy"] == "Retain"
-        keys[name.rstrip("0123456789ABCDEF")] = {(k["AttributeName"], k["KeyType"]) for k in p["KeySchema"]}
+        keys[name.rstrip("0123456789ABCDEF")] = {
+            (k["AttributeName"], k["KeyType"]) for k in p["KeySchema"]
+        }
     assert keys["Assets"] == {("device_id", "HASH")}
     assert keys["State"] == {("device_id", "HASH"), ("sk", "RANGE")}
 
@@ -119,15 +135,20 @@ def test_alerts_topic_filters_sms_to_alarm_and_email_to_all_severities(synth: Sy
     t = synth.template("Processing")
     topic = next(iter(of_type(t, "AWS::SNS::Topic").values()))["Properties"]
     assert "KmsMasterKeyId" in topic
-    subs = {s["Properties"]["Protocol"]: s["Properties"] for s in of_type(t, "AWS::SNS::Subscription").values()}
+    subs = {
+        s["Properties"]["Protocol"]: s["Properties"]
+        for s in of_type(t, "AWS::SNS::Subscription").values()
+    }
     assert subs["sms"]["FilterPolicy"] == {resources.SEVERITY_ATTRIBUTE: ["ALARM"]}
     assert subs["email"]["FilterPolicy"] == {
         resources.SEVERITY_ATTRIBUTE: ["WARNING", "ALARM", "RECOVERY"]
     }
     assert subs["sms"]["Endpoint"] == "+441234567890"
     # Filter on message attributes (the handler sets them), not the body.
-    assert all(s.get("FilterPolicyScope", "MessageAttributes") == "MessageAttributes"
-               for s in subs.values())
+    assert all(
+        s.get("FilterPolicyScope", "MessageAttributes") == "MessageAttributes"
+        for s in subs.values()
+    )
 
 
 def test_grants_are_least_privilege(synth: Synth) -> None:
@@ -140,7 +161,9 @@ def test_grants_are_least_privilege(synth: Synth) -> None:
     assert {"kinesis:PutRecords", "s3:PutObject"} <= ef_actions
     assert "dynamodb:PutItem" not in ef_actions
     puts = [st for st in ef if "s3:PutObject" in json.dumps(st["Action"])]
-    assert [json.dumps(st["Resource"]).endswith(f'"/{lake.QUARANTINE_PREFIX}*"]]}}') for st in puts] == [True]
+    assert [
+        json.dumps(st["Resource"]).endswith(f'"/{lake.QUARANTINE_PREFIX}*"]]}}') for st in puts
+    ] == [True]
     # The scoring function writes state, alerts and predictions; it never writes to S3 directly.
     assert {"dynamodb:PutItem", "sns:Publish", "firehose:PutRecordBatch"} <= sa_actions
     assert not any(a.startswith("s3:") for a in sa_actions)
@@ -204,15 +227,18 @@ def test_local_bundler_reports_pip_failure(tmp_path: Path) -> None:
     out = tmp_path / "bundle"
     out.mkdir()
     bundler = LocalBundler(ROOT, ["numpy==2.4.6"], pip=[sys.executable, str(fake)])
-    with pytest.raises(RuntimeError, match="(?s)pip could not fetch.*boom"):
+    with pytest.raises(RuntimeError, match=r"(?s)pip could not fetch.*boom"):
         bundler.try_bundle(str(out))
 
 
 def test_skip_pip_copies_sources_only(tmp_path: Path) -> None:
     out = tmp_path / "bundle"
     out.mkdir()
-    LocalBundler(ROOT, ["numpy==2.4.6"], skip_pip=True, pip=["/nonexistent/pip"]).try_bundle(str(out))
-    assert (out / "lambdas").is_dir() and not (out / "numpy").exists()
+    LocalBundler(ROOT, ["numpy==2.4.6"], skip_pip=True, pip=["/nonexistent/pip"]).try_bundle(
+        str(out)
+    )
+    assert (out / "lambdas").is_dir()
+    assert not (out / "numpy").exists()
 
 
 def test_bundle_hash_changes_with_sources_and_pins(tmp_path: Path) -> None:
