@@ -196,6 +196,9 @@ def _fake_pip(tmp_path: Path, exit_code: int = 0) -> Path:
         "target = pathlib.Path(args[args.index('--target') + 1])\n"
         "(target / 'numpy').mkdir(parents=True, exist_ok=True)\n"
         "(target / 'numpy' / '__init__.py').write_text('# fake wheel')\n"
+        "(target / 'numpy' / '_core' / 'tests').mkdir(parents=True, exist_ok=True)\n"
+        "(target / 'numpy' / '_core' / 'tests' / 'test_x.py').write_text('')\n"
+        "(target / 'bin').mkdir(exist_ok=True)\n"
         f"sys.stderr.write('boom' if {exit_code} else '')\n"
         f"sys.exit({exit_code})\n"
     )
@@ -213,6 +216,9 @@ def test_local_bundler_copies_sources_and_asks_pip_for_the_lambda_platform(tmp_p
     assert (out / "rotorwatch" / "telemetry.py").is_file()
     assert not list(out.rglob("__pycache__"))
     assert (out / "numpy" / "__init__.py").is_file()
+    assert (out / "numpy" / "_core").is_dir()
+    assert not (out / "numpy" / "_core" / "tests").exists()  # pruned
+    assert not (out / "bin").exists()
     args = json.loads((tmp_path / "pip-args.json").read_text())
     assert args[0] == "install"
     assert args[args.index("--platform") + 1] == PIP_PLATFORM == "manylinux_2_28_aarch64"
