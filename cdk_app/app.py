@@ -93,7 +93,10 @@ def build_app(
 
     script: Path | None = glue_script
     if not glue_script.is_file():
-        message = f"{glue_script} not found: the machine-health Glue job cannot be deployed"
+        message = (
+            f"Glue job script {glue_script} not found (it comes with the data-lake work): "
+            "the machine-health Glue job cannot be deployed"
+        )
         if strict_artifacts:
             raise FileNotFoundError(message)
         skipped["glue_job"] = message

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from aws_cdk import Fn
+from aws_cdk import Fn, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
@@ -23,11 +23,28 @@ LAKE_BUCKET_ARN: Final = "LakeBucketArn"
 DATA_KEY_ARN: Final = "DataKeyArn"
 
 
-#: cdk-nag's rendering of CDK's read grant on assets in the (default) bootstrap bucket.
-BOOTSTRAP_ASSETS_FINDING: Final = (
-    "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::"
-    "cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]"
-)
+def nag_env(scope: Construct) -> tuple[str, str]:
+    """(region, account) as cdk-nag renders them in finding IDs: the value when the stack has a
+    concrete environment (the CLI sets one from your credentials), else the pseudo parameter."""
+    stack = Stack.of(scope)
+    region = "<AWS::Region>" if Token.is_unresolved(stack.region) else stack.region
+    account = "<AWS::AccountId>" if Token.is_unresolved(stack.account) else stack.account
+    return region, account
+
+
+def nag_arn(scope: Construct, service: str, resource: str) -> str:
+    """An ARN in this stack's account/region, rendered as cdk-nag prints it."""
+    region, account = nag_env(scope)
+    return f"arn:<AWS::Partition>:{service}:{region}:{account}:{resource}"
+
+
+def bootstrap_assets_finding(scope: Construct) -> str:
+    """cdk-nag's ID for CDK's read grant on assets in the default bootstrap bucket."""
+    region, account = nag_env(scope)
+    return (
+        "AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::"
+        f"cdk-hnb659fds-assets-{account}-{region}/*]"
+    )
 
 
 def export_name(config: StageConfig, what: str) -> str:

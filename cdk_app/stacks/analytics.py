@@ -480,13 +480,11 @@ class AnalyticsStack(Stack):
                 "rewrites its own curated partitions only",
             ),
             (
-                f"Resource::arn:<AWS::Partition>:glue:<AWS::Region>:<AWS::AccountId>:table/"
-                f"{self.database_name}/*",
+                "Resource::" + refs.nag_arn(self, "glue", f"table/{self.database_name}/*"),
                 "tables of this stage's database only",
             ),
             (
-                "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
-                "/aws-glue/*",
+                "Resource::" + refs.nag_arn(self, "logs", "log-group:/aws-glue/*"),
                 "Glue writes to log groups it names under /aws-glue/",
             ),
             ("Resource::*", "cloudwatch:PutMetricData has no resource-level permissions"),
@@ -494,7 +492,7 @@ class AnalyticsStack(Stack):
             acknowledge(role, f"AwsSolutions-IAM5[{finding}]", f"The Glue job {why}.")
         acknowledge(
             role,
-            refs.BOOTSTRAP_ASSETS_FINDING,
+            refs.bootstrap_assets_finding(self),
             "CDK's read grant on the job script and library assets (bootstrap bucket).",
         )
         for action in ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"):

@@ -208,15 +208,14 @@ class MlStack(Stack):
             ("Action::s3:GetBucket*", "CDK's read grant on the model asset"),
             ("Action::s3:List*", "CDK's read grant on the model asset"),
             (
-                "Resource::arn:<AWS::Partition>:logs:<AWS::Region>:<AWS::AccountId>:log-group:"
-                "/aws/sagemaker/Endpoints/*",
+                "Resource::" + refs.nag_arn(self, "logs", "log-group:/aws/sagemaker/Endpoints/*"),
                 "SageMaker names the endpoint log groups itself",
             ),
         ):
             acknowledge(role, f"AwsSolutions-IAM5[{finding}]", f"{why}.")
         acknowledge(
             role,
-            refs.BOOTSTRAP_ASSETS_FINDING,
+            refs.bootstrap_assets_finding(self),
             "CDK's read grant on the content-hashed model asset in the bootstrap bucket.",
         )
 

@@ -53,10 +53,13 @@ def test_ml_stack_with_the_real_artifact(synth: Synth) -> None:
     _check_ml_template(_ml_template(synth), synth.built.config)
 
 
-def test_ml_stack_wiring_with_a_stand_in_artifact(tmp_path: Path) -> None:
+@pytest.mark.parametrize("env", [None, ("111111111111", "eu-west-1")], ids=["agnostic", "concrete"])
+def test_ml_stack_wiring_with_a_stand_in_artifact(
+    tmp_path: Path, env: tuple[str, str] | None
+) -> None:
     """The stack's wiring does not depend on the model's content: check it even before
     `make model` has run, with a tiny stand-in tarball, in a one-stack app (about a second)."""
-    from aws_cdk import App
+    from aws_cdk import App, Environment
 
     from cdk_app import nag
     from cdk_app.app import load_cdk_json_context
@@ -71,7 +74,10 @@ def test_ml_stack_wiring_with_a_stand_in_artifact(tmp_path: Path) -> None:
     config = from_context(load_cdk_json_context(), {})
     app = App(outdir=str(tmp_path / "out"), builtin_cloud_formation_validation=False)
     nag.add_checks(app)
-    MlStack(app, "Rotorwatch-dev-Ml", config=config, artifact=artifact)
+    # The CLI gives stacks a concrete environment from your credentials: cdk-nag finding IDs
+    # (and so the acknowledgements) must hold either way.
+    stack_env = Environment(account=env[0], region=env[1]) if env else None
+    MlStack(app, "Rotorwatch-dev-Ml", config=config, artifact=artifact, env=stack_env)
     app.synth()  # raises on any unacknowledged cdk-nag finding
     template = json.loads((tmp_path / "out" / "Rotorwatch-dev-Ml.template.json").read_text())
     _check_ml_template(template, config)

@@ -20,13 +20,23 @@ def _by_prefix(alarms: dict[str, dict[str, Any]], prefix: str) -> dict[str, Any]
 
 
 def test_dashboard_shows_every_signal_the_issue_lists(synth: Synth) -> None:
-    body = json.dumps(only(synth.template("Operations"), "AWS::CloudWatch::Dashboard")["DashboardBody"])
+    body = json.dumps(
+        only(synth.template("Operations"), "AWS::CloudWatch::Dashboard")["DashboardBody"]
+    )
     for needle in (
-        "IncomingRecords", "IteratorAge", "GetRecords.IteratorAgeMilliseconds",
-        "Errors", "Duration", "Throttles",
-        resources.QUARANTINED_RECORDS_METRIC, resources.ALERTS_SENT_METRIC,
-        "DeliveryToS3.DataFreshness", "FailedConversion.Records", "TopicMatch",
-        "NumberOfNotificationsFailed", "ApproximateNumberOfMessagesVisible",
+        "IncomingRecords",
+        "IteratorAge",
+        "GetRecords.IteratorAgeMilliseconds",
+        "Errors",
+        "Duration",
+        "Throttles",
+        resources.QUARANTINED_RECORDS_METRIC,
+        resources.ALERTS_SENT_METRIC,
+        "DeliveryToS3.DataFreshness",
+        "FailedConversion.Records",
+        "TopicMatch",
+        "NumberOfNotificationsFailed",
+        "ApproximateNumberOfMessagesVisible",
     ):
         assert needle in body, needle
     if "ml" not in synth.built.skipped:
