@@ -173,7 +173,9 @@ class ProcessingStack(Stack):
             actions=["sns:Publish"],
             resource_arns=[self.alerts_topic.topic_arn],
         )
-        refs.grant_key_encrypt(sa_role, key)  # the topic is KMS-encrypted
+        # Publishing to a KMS-encrypted topic needs GenerateDataKey and Decrypt on its key.
+        refs.grant_key_encrypt(sa_role, key)
+        refs.grant_key_decrypt(sa_role, key)
         iam.Grant.add_to_principal(
             grantee=sa_role,
             actions=["firehose:PutRecord", "firehose:PutRecordBatch"],

@@ -144,3 +144,22 @@ def test_lake_bucket_is_encrypted_versioned_private_tls_only_and_logged(synth: S
     ]
     key = only(t, "AWS::KMS::Key")
     assert key["EnableKeyRotation"] is True
+
+
+def test_provisioned_mode_sets_the_configured_shards() -> None:
+    from aws_cdk import App, Stack, aws_kms
+    from aws_cdk.assertions import Template
+
+    from cdk_app.config import StreamConfig
+    from cdk_app.stacks.ingestion import _stream
+
+    stack = Stack(App(), "S")
+    _stream(stack, "T", StreamConfig("provisioned", 4, 48), aws_kms.Key(stack, "K"))
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::Kinesis::Stream",
+        {
+            "ShardCount": 4,
+            "RetentionPeriodHours": 48,
+            "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+        },
+    )
