@@ -52,6 +52,8 @@ POWERTOOLS_LAYER_PARAMETER: Final = (
 )
 #: Folders copied into the bundle (handlers import rotorwatch; Lambda imports lambdas.*).
 PACKAGES: Final = ("rotorwatch", "lambdas")
+#: Bump when the bundling steps change (the content hash must then change too).
+BUNDLE_FORMAT: Final = 2
 _IGNORE: Final = shutil.ignore_patterns("__pycache__", "*.pyc", ".mypy_cache")
 
 
@@ -89,7 +91,9 @@ def pip_command(pip: Sequence[str], output_dir: str, requirements: Sequence[str]
 def bundle_hash(root: Path, requirements: Sequence[str], *, skip_pip: bool) -> str:
     """Content hash of what goes into the bundle: a new hash means a new code asset."""
     h = hashlib.sha256()
-    h.update(f"{PIP_PLATFORM}|{PYTHON_VERSION}|{sorted(requirements)}|{skip_pip}".encode())
+    h.update(
+        f"{BUNDLE_FORMAT}|{PIP_PLATFORM}|{PYTHON_VERSION}|{sorted(requirements)}|{skip_pip}".encode()
+    )
     for package in PACKAGES:
         for path in sorted((root / package).rglob("*")):
             if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc":
