@@ -36,7 +36,7 @@ from rotorwatch.predictions import PREDICTION_FIELDS
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES_DIR = ROOT / "rotorwatch" / "queries"
 _TS_FORMATS = ("yyyy", "MM", "dd", "HH")
-#: Projection ranges per partition key: (type, range, digits).
+#: Integer projection per partition key: (range, zero-padded digits). Values stay strings.
 _PROJECTION = {
     "year": ("2024,2100", None),
     "month": ("1,12", "2"),
