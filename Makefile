@@ -77,3 +77,24 @@ clean:
 # Real-time handlers: one 500-record batch in process, AWS answered on the wire (no moto, no network).
 bench-handlers: $(STAMP)
 	$(PY) benchmarks/bench_handlers.py
+
+# --- infrastructure (CDK) ---------------------------------------------------------------------
+# jsii prints a banner on every process start while Node 20 is past end-of-life; silence it.
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
+.PHONY: synth lint-infra cdk-cli infra-test
+
+# Offline synth into cdk.out with CloudFormation validation and cdk-nag on (no Docker, no AWS).
+synth: $(STAMP)
+	rm -rf cdk.out
+	CDK_OUTDIR=cdk.out $(PY) -m cdk_app.app
+
+lint-infra: synth
+	$(BIN)/cfn-lint --non-zero-exit-code error cdk.out/*.template.json
+
+# The pinned CDK CLI (deploy/diff/destroy): `npx --no-install cdk ...` after this.
+cdk-cli: node_modules/.package-lock.json
+node_modules/.package-lock.json: package.json package-lock.json
+	npm ci --no-audit --no-fund
+
+infra-test: $(STAMP)
+	$(BIN)/pytest tests/infra

@@ -63,3 +63,9 @@ def project(topic: str, message: dict[str, Any], received_at_ms: int) -> dict[st
     out["site"] = site
     out["received_at"] = received_at_ms
     return out
+
+
+#: The telemetry rule's error action republishes failures here; a second rule stores them in
+#: S3 (lake.IOT_ERRORS_PREFIX) and CloudWatch Logs (a rule has only one error action). Devices
+#: cannot publish here: their policy allows only their own telemetry topic.
+RULE_ERRORS_TOPIC: Final = "rw-errors/telemetry-rule"

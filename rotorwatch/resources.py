@@ -43,3 +43,17 @@ METRICS_NAMESPACE: Final = "Rotorwatch"
 # DynamoDB key attributes (the CDK tables and the handlers' reads/writes share them).
 ASSETS_TABLE_PARTITION_KEY: Final = "device_id"
 STATE_TABLE_PARTITION_KEY: Final = "device_id"
+
+#: Powertools service name for every function: it is the one dimension (service=rotorwatch)
+#: of the custom metrics below, which is what the dashboard and alarms select on.
+POWERTOOLS_SERVICE: Final = APP_NAME
+#: Custom metric names (namespace METRICS_NAMESPACE).
+QUARANTINED_RECORDS_METRIC: Final = "QuarantinedRecords"
+ALERTS_SENT_METRIC: Final = "AlertsSent"
+
+#: SNS message attribute on every alert, and its values. Subscriptions filter on it:
+#: SMS gets ALARM only (pages people), e-mail gets every state change including recovery.
+SEVERITY_ATTRIBUTE: Final = "severity"
+ALERT_SEVERITIES: Final[tuple[str, ...]] = ("WARNING", "ALARM", "RECOVERY")
+SMS_SEVERITIES: Final[tuple[str, ...]] = ("ALARM",)
+EMAIL_SEVERITIES: Final[tuple[str, ...]] = ALERT_SEVERITIES

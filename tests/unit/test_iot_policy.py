@@ -56,3 +56,67 @@ def test_unpinned_site_still_pins_the_thing_name() -> None:
     doc = device_policy_document(region="r", account_id="a", partition="aws-cn", pin_site=False)
     publish = next(s for s in doc["Statement"] if s["Action"] == "iot:Publish")
     assert publish["Resource"] == [f"arn:aws-cn:iot:r:a:topic/rw/*/{THING_NAME_VAR}/telemetry"]
+
+"""The fleet IoT policy: a device may connect and publish only as itself."""
+
+from __future__ import annotations
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rotorwatch import iot_rule
+from rotorwatch.iot_policy import THING_NAME_VAR, device_policy_document, is_allowed
+
+ARN = "arn:aws:iot:eu-west-1:123456789012"
+DOC = device_policy_document("eu-west-1", "123456789012", "rotorwatch_dev_telemetry")
+names = st.from_regex(r"[A-Za-z0-9_-]{1,40}", fullmatch=True)
+
+
+def publish(thing: str, topic: str) -> bool:
+    return is_allowed(DOC, action="iot:Publish", resource=f"{ARN}:topic/{topic}", thing_name=thing)
+
+
+def test_policy_scopes_every_resource_to_the_connected_thing() -> None:
+    resources = [
+        r
+        for s in DOC["Statement"]
+        for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])
+    ]
+    assert all(THING_NAME_VAR in r for r in resources)
+    assert {a for s in DOC["Statement"] for a in [s["Action"]]} == {"iot:Connect", "iot:Publish"}
+
+
+@given(me=names, other=names, site=names)
+def test_a_device_publishes_as_itself_and_never_as_another(me: str, other: str, site: str) -> None:
+    assert publish(me, iot_rule.telemetry_topic(site, me))
+    assert publish(me, iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", site, me))
+    if other != me:
+        assert not publish(me, iot_rule.telemetry_topic(site, other))
+        assert not publish(me, iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", site, other))
+        assert not is_allowed(
+            DOC, action="iot:Connect", resource=f"{ARN}:client/{other}", thing_name=me
+        )
+
+
+def test_other_rules_topics_and_unattached_certificates_are_refused() -> None:
+    assert not publish("pump-7", iot_rule.basic_ingest_topic("other_rule", "s", "pump-7"))
+    assert not publish("pump-7", iot_rule.RULE_ERRORS_TOPIC)
+    assert not publish("pump-7", "$aws/things/pump-8/shadow/update")
+    assert is_allowed(
+        DOC, action="iot:Connect", resource=f"{ARN}:client/pump-7", thing_name="pump-7"
+    )
+    assert not is_allowed(
+        DOC,
+        action="iot:Connect",
+        resource=f"{ARN}:client/pump-7",
+        thing_name="pump-7",
+        attached=False,
+    )
+
+
+def test_a_topic_the_rule_would_attribute_to_another_device_is_refused() -> None:
+    # The policy's `*` spans levels; whatever it lets through, the rule's topic(3) must be "me".
+    for topic in ("rw/a/pump-8/x/pump-7/telemetry", "rw/a/pump-7/telemetry"):
+        if publish("pump-7", topic):
+            parsed = iot_rule.parse_topic(topic)
+            assert parsed is None or parsed[1] == "pump-7"

@@ -1,0 +1,200 @@
+"""The rotorwatch CDK app: one app, one stack per lifecycle.
+
+Run by the CLI (``npx --no-install cdk synth``, cdk.json's "app") or directly
+(``CDK_OUTDIR=cdk.out python -m cdk_app.app``). Run directly, nobody passes cdk.json's context
+in, so :func:`load_cdk_json_context` reads it; context from the CLI (``-c stage=prod``) wins.
+Nothing here looks anything up in AWS: synth works offline without credentials.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import App, Environment, Stack, Tags
+
+from cdk_app import nag
+from cdk_app.config import StageConfig, from_context
+from cdk_app.stacks.analytics import AnalyticsStack
+from cdk_app.stacks.ingestion import IngestionStack
+from cdk_app.stacks.ml import MODEL_ARTIFACT, MissingModelError, MlStack
+from cdk_app.stacks.operations import Monitored, OperationsStack
+from cdk_app.stacks.processing import ProcessingStack
+from cdk_app.stacks.storage import StorageStack
+from rotorwatch import lake
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@dataclass
+class RotorwatchApp:
+    app: App
+    config: StageConfig
+    storage: StorageStack
+    ingestion: IngestionStack
+    analytics: AnalyticsStack
+    ml: MlStack | None
+    processing: ProcessingStack
+    operations: OperationsStack
+    stacks: list[Stack]
+    #: Why a stack or resource was left out (only when strict_artifacts=False).
+    skipped: dict[str, str]
+
+
+def load_cdk_json_context(root: Path = ROOT) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((root / "cdk.json").read_text())
+    return dict(data.get("context", {}))
+
+
+def build_app(
+    context: Mapping[str, Any] | None = None,
+    *,
+    outdir: str | None = None,
+    builtin_validation: bool = True,
+    env: Mapping[str, str] | None = None,
+    strict_artifacts: bool = True,
+    model_artifact: Path = MODEL_ARTIFACT,
+    glue_script: Path = ROOT / lake.GLUE_JOB_SCRIPT,
+) -> RotorwatchApp:
+    """Build (not synthesize) the app.
+
+    ``context`` defaults to cdk.json's; ``env`` (default: the process environment) supplies the
+    CLI's CDK_DEFAULT_ACCOUNT/REGION when the context names no account/region.
+    Built artifacts (the model tarball, the Glue script) must exist unless
+    ``strict_artifacts=False`` (unit tests), which leaves out what is missing and says why in
+    ``skipped``: the ml stack without the model (scoring then runs on the rules), the Glue job
+    without its script.
+    """
+    ctx = load_cdk_json_context() if context is None else dict(context)
+    app = App(context=ctx, outdir=outdir, builtin_cloud_formation_validation=builtin_validation)
+    # Read back through the app so CLI context (CDK_CONTEXT_JSON) overrides cdk.json.
+    merged = {k: app.node.try_get_context(k) for k in (*ctx, "stage", "account", "region")}
+    config = from_context(
+        {k: v for k, v in merged.items() if v is not None},
+        os.environ if env is None else env,
+    )
+    nag.add_checks(app)
+    stack_env = Environment(account=config.account, region=config.region)
+    prefix = config.stack_prefix
+
+    storage = StorageStack(app, f"{prefix}-Storage", config=config, env=stack_env)
+    ingestion = IngestionStack(
+        app,
+        f"{prefix}-Ingestion",
+        config=config,
+        env=stack_env,
+    )
+    ingestion.node.add_dependency(storage)
+    skipped: dict[str, str] = {}
+
+    script: Path | None = glue_script
+    if not glue_script.is_file():
+        message = (
+            f"Glue job script {glue_script} not found (it comes with the data-lake work): "
+            "the machine-health Glue job cannot be deployed"
+        )
+        if strict_artifacts:
+            raise FileNotFoundError(message)
+        skipped["glue_job"] = message
+        script = None
+    analytics = AnalyticsStack(
+        app,
+        f"{prefix}-Analytics",
+        config=config,
+        telemetry_stream=ingestion.telemetry_stream,
+        features_stream=ingestion.features_stream,
+        glue_script=script,
+        env=stack_env,
+    )
+    analytics.node.add_dependency(storage)
+
+    ml: MlStack | None = None
+    if model_artifact.is_file() or strict_artifacts:
+        ml = MlStack(app, f"{prefix}-Ml", config=config, artifact=model_artifact, env=stack_env)
+    else:
+        skipped["ml"] = str(MissingModelError(model_artifact))
+
+    processing = ProcessingStack(
+        app,
+        f"{prefix}-Processing",
+        config=config,
+        telemetry_stream=ingestion.telemetry_stream,
+        features_stream=ingestion.features_stream,
+        predictions_stream=analytics.predictions_delivery,
+        glue_database=analytics.database_name,
+        athena_workgroup=analytics.workgroup_name,
+        endpoint_name=ml.endpoint_name if ml else None,
+        env=stack_env,
+    )
+    processing.node.add_dependency(storage)
+    if ml:
+        processing.node.add_dependency(ml)  # the endpoint must exist before it is called
+
+    operations = OperationsStack(
+        app,
+        f"{prefix}-Operations",
+        config=config,
+        watch=Monitored(
+            streams={
+                "telemetry": ingestion.telemetry_stream,
+                "features": ingestion.features_stream,
+            },
+            functions={
+                "extract_features": processing.extract_features.function,
+                "score_and_alert": processing.score_and_alert.function,
+            },
+            deliveries={
+                "raw": analytics.raw_delivery,
+                "features": analytics.features_delivery,
+                "predictions": analytics.predictions_delivery,
+            },
+            telemetry_rule=ingestion.rule_name,
+            errors_rule=ingestion.errors_rule_name,
+            alerts_topic=processing.alerts_topic,
+            failed_batches=processing.failures,
+            endpoint_name=ml.endpoint_name if ml else None,
+        ),
+        env=stack_env,
+    )
+    operations.node.add_dependency(storage)
+
+    stacks: list[Stack] = [
+        storage,
+        ingestion,
+        analytics,
+        *([ml] if ml else []),
+        processing,
+        operations,
+    ]
+    for stack in stacks:
+        Tags.of(stack).add("rotorwatch:stage", config.stage)
+        for k, v in config.tags.items():
+            Tags.of(stack).add(k, v)
+    return RotorwatchApp(
+        app=app,
+        config=config,
+        storage=storage,
+        ingestion=ingestion,
+        analytics=analytics,
+        ml=ml,
+        processing=processing,
+        operations=operations,
+        stacks=stacks,
+        skipped=skipped,
+    )
+
+
+def main() -> None:
+    try:
+        built = build_app()
+    except (MissingModelError, FileNotFoundError) as exc:
+        raise SystemExit(f"rotorwatch synth: {exc}") from None
+    built.app.synth()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,334 @@
+"""Typed per-stage configuration for the CDK app, read from cdk.json context.
+
+cdk.json holds ``"stage"`` (the default stage) and ``"rotorwatch:stages"``: a mapping from stage
+name to overrides of :data:`DEFAULTS`. Select a stage with ``-c stage=prod``. Account and region
+come from ``-c account=... -c region=...`` or the CLI's CDK_DEFAULT_ACCOUNT/REGION; when neither
+is set the stacks are environment-agnostic. Nothing here ever calls AWS.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Final, Literal
+
+STAGES_KEY: Final = "rotorwatch:stages"
+STAGE_KEY: Final = "stage"
+
+#: Every setting with its default; a stage in cdk.json overrides any subset of it.
+DEFAULTS: Final[dict[str, Any]] = {
+    "alert_emails": [],
+    "alert_phone_numbers": [],
+    "ops_emails": [],
+    "streams": {
+        "telemetry": {"mode": "on-demand", "shards": 1, "retention_hours": 24},
+        "features": {"mode": "on-demand", "shards": 1, "retention_hours": 24},
+    },
+    "firehose": {"buffer_interval_s": 300, "raw_buffer_mib": 64, "parquet_buffer_mib": 128},
+    "lake": {"raw_ia_after_days": 30, "raw_glacier_after_days": 180, "noncurrent_expire_days": 30},
+    "lambda": {"memory_mb": 1769, "timeout_s": 60, "log_retention_days": 30},
+    "extract_features": {
+        "batch_size": 500,
+        "window_s": 5,
+        "retry_attempts": 3,
+        "max_record_age_s": 3600,
+        "parallelization": 1,
+    },
+    "score_and_alert": {
+        "batch_size": 500,
+        "window_s": 5,
+        "retry_attempts": 3,
+        "max_record_age_s": 3600,
+        "parallelization": 1,
+    },
+    "endpoint": {"memory_mb": 2048, "max_concurrency": 5},
+    "glue": {"schedule_hours": 6, "workers": 2},
+    "athena": {"bytes_scanned_cutoff_mib": 10240},
+    "alarms": {
+        "iterator_age_ms": 60000,
+        "lambda_errors": 1,
+        "quarantined_records": 100,
+        "firehose_freshness_s": 900,
+        "endpoint_errors": 5,
+        "iot_rule_errors": 1,
+    },
+    "tags": {},
+}
+
+#: Day counts CloudWatch Logs accepts as a retention.
+LOG_RETENTION_DAYS: Final = (
+    1,
+    3,
+    5,
+    7,
+    14,
+    30,
+    60,
+    90,
+    120,
+    150,
+    180,
+    365,
+    400,
+    545,
+    731,
+    1827,
+    3653,
+)
+
+_EMAIL_RE: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PHONE_RE: Final = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164, what SNS SMS requires
+_STAGE_RE: Final = re.compile(r"^[a-z][a-z0-9-]{0,15}$")
+
+
+class ConfigError(ValueError):
+    """The cdk.json context does not describe a valid stage."""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamConfig:
+    mode: Literal["on-demand", "provisioned"]
+    shards: int
+    retention_hours: int
+
+
+@dataclass(frozen=True, slots=True)
+class BatchConfig:
+    """Kinesis event source mapping settings for one function."""
+
+    batch_size: int
+    window_s: int
+    retry_attempts: int
+    max_record_age_s: int
+    parallelization: int
+
+
+@dataclass(frozen=True, slots=True)
+class FirehoseConfig:
+    buffer_interval_s: int
+    raw_buffer_mib: int
+    parquet_buffer_mib: int
+
+
+@dataclass(frozen=True, slots=True)
+class LakeConfig:
+    raw_ia_after_days: int
+    raw_glacier_after_days: int
+    noncurrent_expire_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class LambdaConfig:
+    memory_mb: int
+    timeout_s: int
+    log_retention_days: int
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConfig:
+    memory_mb: int
+    max_concurrency: int
+
+
+@dataclass(frozen=True, slots=True)
+class GlueConfig:
+    schedule_hours: int
+    workers: int
+
+
+@dataclass(frozen=True, slots=True)
+class AlarmConfig:
+    iterator_age_ms: int
+    lambda_errors: int
+    quarantined_records: int
+    firehose_freshness_s: int
+    endpoint_errors: int
+    iot_rule_errors: int
+
+
+@dataclass(frozen=True, slots=True)
+class StageConfig:
+    stage: str
+    account: str | None
+    region: str | None
+    alert_emails: tuple[str, ...]
+    alert_phone_numbers: tuple[str, ...]
+    ops_emails: tuple[str, ...]
+    telemetry_stream: StreamConfig
+    features_stream: StreamConfig
+    firehose: FirehoseConfig
+    lake: LakeConfig
+    function: LambdaConfig
+    extract_features: BatchConfig
+    score_and_alert: BatchConfig
+    endpoint: EndpointConfig
+    glue: GlueConfig
+    athena_bytes_scanned_cutoff_mib: int
+    alarms: AlarmConfig
+    tags: Mapping[str, str]
+
+    @property
+    def stack_prefix(self) -> str:
+        """``Rotorwatch-<stage>``: stacks of two stages can live in one account."""
+        return f"Rotorwatch-{self.stage}"
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str = "") -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        where = f"{path}{key}"
+        if key not in base:
+            raise ConfigError(f"unknown setting {where!r} (known: {', '.join(sorted(base))})")
+        if isinstance(base[key], dict) and base[key] and key != "tags":
+            if not isinstance(value, Mapping):
+                raise ConfigError(f"{where} must be an object")
+            out[key] = _merge(base[key], value, f"{where}.")
+        else:
+            out[key] = value
+    return out
+
+
+def _int(raw: Mapping[str, Any], key: str, where: str, lo: int, hi: int) -> int:
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
+        raise ConfigError(f"{where}.{key} must be an integer in [{lo}, {hi}], got {value!r}")
+    return value
+
+
+def _log_days(value: Any) -> int:
+    if value not in LOG_RETENTION_DAYS or isinstance(value, bool):
+        raise ConfigError(f"lambda.log_retention_days must be one of {LOG_RETENTION_DAYS}")
+    return int(value)
+
+
+def _stream(raw: Mapping[str, Any], where: str) -> StreamConfig:
+    mode = raw["mode"]
+    if mode not in ("on-demand", "provisioned"):
+        raise ConfigError(f"{where}.mode must be 'on-demand' or 'provisioned', got {mode!r}")
+    # Kinesis accepts 24 h to 365 days of retention.
+    return StreamConfig(
+        mode=mode,
+        shards=_int(raw, "shards", where, 1, 500),
+        retention_hours=_int(raw, "retention_hours", where, 24, 8760),
+    )
+
+
+def _batch(raw: Mapping[str, Any], where: str) -> BatchConfig:
+    # Limits are the Lambda Kinesis event source mapping's own.
+    return BatchConfig(
+        batch_size=_int(raw, "batch_size", where, 1, 10000),
+        window_s=_int(raw, "window_s", where, 0, 300),
+        retry_attempts=_int(raw, "retry_attempts", where, 0, 10000),
+        max_record_age_s=_int(raw, "max_record_age_s", where, 60, 604800),
+        parallelization=_int(raw, "parallelization", where, 1, 10),
+    )
+
+
+def _strings(raw: Any, where: str, pattern: re.Pattern[str], what: str) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not all(isinstance(s, str) for s in raw):
+        raise ConfigError(f"{where} must be a list of strings")
+    for s in raw:
+        if not pattern.match(s):
+            raise ConfigError(f"{where}: {s!r} is not {what}")
+    return tuple(raw)
+
+
+def parse_stage(
+    stage: str,
+    raw_stage: Mapping[str, Any],
+    *,
+    account: str | None = None,
+    region: str | None = None,
+) -> StageConfig:
+    """Validate one stage's overrides on top of :data:`DEFAULTS`."""
+    if not _STAGE_RE.match(stage):
+        raise ConfigError(f"stage {stage!r} must match {_STAGE_RE.pattern}")
+    raw = _merge(DEFAULTS, raw_stage)
+    fh, lake, fn = raw["firehose"], raw["lake"], raw["lambda"]
+    firehose = FirehoseConfig(
+        buffer_interval_s=_int(fh, "buffer_interval_s", "firehose", 60, 900),
+        raw_buffer_mib=_int(fh, "raw_buffer_mib", "firehose", 1, 128),
+        # Firehose refuses Parquet conversion with a buffer below 64 MiB.
+        parquet_buffer_mib=_int(fh, "parquet_buffer_mib", "firehose", 64, 128),
+    )
+    lake_cfg = LakeConfig(
+        raw_ia_after_days=_int(lake, "raw_ia_after_days", "lake", 30, 3650),
+        raw_glacier_after_days=_int(lake, "raw_glacier_after_days", "lake", 31, 3650),
+        noncurrent_expire_days=_int(lake, "noncurrent_expire_days", "lake", 1, 3650),
+    )
+    # S3 requires objects to stay 30 days in Standard-IA before moving on to Glacier.
+    if lake_cfg.raw_glacier_after_days < lake_cfg.raw_ia_after_days + 30:
+        raise ConfigError("lake.raw_glacier_after_days must be >= raw_ia_after_days + 30")
+    tags = raw["tags"]
+    if not isinstance(tags, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, str) for k, v in tags.items()
+    ):
+        raise ConfigError("tags must map strings to strings")
+    ep, glue, alarms = raw["endpoint"], raw["glue"], raw["alarms"]
+    if ep["memory_mb"] not in (1024, 2048, 3072, 4096, 5120, 6144):
+        raise ConfigError("endpoint.memory_mb must be one of 1024..6144 in 1024 MB steps")
+    return StageConfig(
+        stage=stage,
+        account=account,
+        region=region,
+        alert_emails=_strings(raw["alert_emails"], "alert_emails", _EMAIL_RE, "an e-mail address"),
+        alert_phone_numbers=_strings(
+            raw["alert_phone_numbers"], "alert_phone_numbers", _PHONE_RE, "an E.164 number"
+        ),
+        ops_emails=_strings(raw["ops_emails"], "ops_emails", _EMAIL_RE, "an e-mail address"),
+        telemetry_stream=_stream(raw["streams"]["telemetry"], "streams.telemetry"),
+        features_stream=_stream(raw["streams"]["features"], "streams.features"),
+        firehose=firehose,
+        lake=lake_cfg,
+        function=LambdaConfig(
+            memory_mb=_int(fn, "memory_mb", "lambda", 128, 10240),
+            timeout_s=_int(fn, "timeout_s", "lambda", 3, 900),
+            log_retention_days=_log_days(fn["log_retention_days"]),
+        ),
+        extract_features=_batch(raw["extract_features"], "extract_features"),
+        score_and_alert=_batch(raw["score_and_alert"], "score_and_alert"),
+        endpoint=EndpointConfig(
+            memory_mb=ep["memory_mb"],
+            max_concurrency=_int(ep, "max_concurrency", "endpoint", 1, 200),
+        ),
+        glue=GlueConfig(
+            schedule_hours=_int(glue, "schedule_hours", "glue", 1, 24),
+            workers=_int(glue, "workers", "glue", 2, 100),
+        ),
+        athena_bytes_scanned_cutoff_mib=_int(
+            raw["athena"], "bytes_scanned_cutoff_mib", "athena", 10, 10_000_000
+        ),
+        alarms=AlarmConfig(
+            iterator_age_ms=_int(alarms, "iterator_age_ms", "alarms", 1000, 604_800_000),
+            lambda_errors=_int(alarms, "lambda_errors", "alarms", 1, 1_000_000),
+            quarantined_records=_int(alarms, "quarantined_records", "alarms", 1, 1_000_000_000),
+            firehose_freshness_s=_int(alarms, "firehose_freshness_s", "alarms", 60, 86400),
+            endpoint_errors=_int(alarms, "endpoint_errors", "alarms", 1, 1_000_000),
+            iot_rule_errors=_int(alarms, "iot_rule_errors", "alarms", 1, 1_000_000),
+        ),
+        tags=dict(tags),
+    )
+
+
+def from_context(context: Mapping[str, Any], env: Mapping[str, str] | None = None) -> StageConfig:
+    """Build the selected stage's config from CDK context (and, for account/region, ``env``).
+
+    ``env`` is the process environment the CDK CLI fills with CDK_DEFAULT_ACCOUNT/REGION; it is
+    passed in (not read here) so tests stay deterministic.
+    """
+    env = env or {}
+    stage = context.get(STAGE_KEY)
+    if not isinstance(stage, str):
+        raise ConfigError("context 'stage' is missing: set it in cdk.json or pass -c stage=NAME")
+    stages = context.get(STAGES_KEY, {})
+    if isinstance(stages, str):  # `-c` values arrive as strings
+        raise ConfigError(f"context {STAGES_KEY!r} must be an object")
+    if stage not in stages:
+        raise ConfigError(
+            f"stage {stage!r} is not defined in {STAGES_KEY} (have: {sorted(stages)})"
+        )
+    account = context.get("account") or env.get("CDK_DEFAULT_ACCOUNT") or None
+    region = context.get("region") or env.get("CDK_DEFAULT_REGION") or None
+    return parse_stage(stage, stages[stage], account=account, region=region)

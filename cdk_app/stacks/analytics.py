@@ -1,0 +1,511 @@
+"""AnalyticsStack: Firehose into the lake, the Glue catalog, the Glue job and Athena.
+
+Partitions: Firehose timestamp prefixes (``year=!{timestamp:yyyy}/...``), not dynamic
+partitioning on the record's ``ts``. Why: the partition is the (UTC) hour Firehose received the
+record, seconds after the device measured it, so queries filter on ``ts`` inside a +-1 h
+partition range and lose nothing; dynamic partitioning would add a per-GB charge, a jq program
+on the hot path, and let a device with a wrong clock (far past or future) spray partitions
+(Firehose caps active partitions at 500 per stream and fails the rest into errors/).
+The Glue tables use partition projection over the same layout, so no crawler is needed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import zipfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from aws_cdk import Annotations, ArnFormat, CfnOutput, Duration, Size, Stack
+from aws_cdk import aws_athena as athena
+from aws_cdk import aws_glue as glue
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kinesisfirehose as firehose
+from constructs import Construct
+
+from cdk_app import refs
+from cdk_app.config import StageConfig
+from cdk_app.nag import acknowledge
+from rotorwatch import lake
+from rotorwatch.features.schema import FEATURE_FIELDS, Field
+from rotorwatch.predictions import PREDICTION_FIELDS
+
+ROOT = Path(__file__).resolve().parents[2]
+QUERIES_DIR = ROOT / "rotorwatch" / "queries"
+_TS_FORMATS = ("yyyy", "MM", "dd", "HH")
+#: Integer projection per partition key: (range, zero-padded digits). Values stay strings.
+_PROJECTION = {
+    "year": ("2024,2100", None),
+    "month": ("1,12", "2"),
+    "day": ("1,31", "2"),
+    "hour": ("0,23", "2"),
+}
+
+
+def firehose_prefix(prefix: str, keys: Sequence[str] = lake.PARTITION_KEYS) -> str:
+    """``<prefix>year=!{timestamp:yyyy}/month=!{timestamp:MM}/...`` (UTC, Firehose's clock)."""
+    fmt = dict(zip(lake.PARTITION_KEYS, _TS_FORMATS, strict=True))
+    return prefix + "".join(f"{k}=!{{timestamp:{fmt[k]}}}/" for k in keys)
+
+
+def error_prefix(name: str) -> str:
+    return (
+        f"{lake.FIREHOSE_ERRORS_PREFIX}{name}/!{{firehose:error-output-type}}/"
+        + firehose_prefix("", lake.PARTITION_KEYS)
+    )
+
+
+def projection_parameters(location: str, keys: Sequence[str]) -> dict[str, str]:
+    """Athena partition projection parameters matching :func:`firehose_prefix`'s layout."""
+    params = {"projection.enabled": "true"}
+    for key in keys:
+        rng, digits = _PROJECTION[key]
+        params[f"projection.{key}.type"] = "integer"
+        params[f"projection.{key}.range"] = rng
+        if digits:
+            params[f"projection.{key}.digits"] = digits
+    params["storage.location.template"] = location + "".join(f"{k}=${{{k}}}/" for k in keys)
+    return params
+
+
+def deterministic_zip(root: Path, package: str) -> bytes:
+    """Zip ``package`` with fixed timestamps and order: same sources, same bytes, same asset."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        for path in sorted((root / package).rglob("*.py")):
+            if "__pycache__" in path.parts:
+                continue
+            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), (1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+    return buf.getvalue()
+
+
+def _columns(fields: Sequence[Field]) -> list[glue.CfnTable.ColumnProperty]:
+    return [
+        glue.CfnTable.ColumnProperty(name=f.name, type=f.type, comment=f.doc[:255]) for f in fields
+    ]
+
+
+class AnalyticsStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        config: StageConfig,
+        telemetry_stream: kinesis.IStream,
+        features_stream: kinesis.IStream,
+        glue_script: Path | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, cid, **kwargs)
+        key = refs.data_key(self, config)
+        bucket = refs.lake_bucket(self, config, key)
+        self.config = config
+        self.key = key
+        self.bucket = bucket
+        s3_root = f"s3://{bucket.bucket_name}/"
+
+        # ---- Glue Data Catalog -------------------------------------------------------------
+        self.database_name = f"{lake.GLUE_DATABASE}_{config.stage.replace('-', '_')}"
+        self.database = glue.CfnDatabase(
+            self,
+            "Database",
+            catalog_id=self.account,
+            database_input=glue.CfnDatabase.DatabaseInputProperty(
+                name=self.database_name, description="rotorwatch data lake (partition projection)"
+            ),
+        )
+        parquet = {
+            "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+            "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+            "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+            "classification": "parquet",
+        }
+        json_lines = {
+            "input_format": "org.apache.hadoop.mapred.TextInputFormat",
+            "output_format": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+            "serde": "org.openx.data.jsonserde.JsonSerDe",
+            "classification": "json",
+        }
+        self.tables: dict[str, glue.CfnTable] = {}
+        self._table(
+            lake.RAW_TABLE, lake.RAW_FIELDS, lake.RAW_PREFIX, lake.PARTITION_KEYS, json_lines
+        )
+        self._table(
+            lake.FEATURES_TABLE, FEATURE_FIELDS, lake.FEATURES_PREFIX, lake.PARTITION_KEYS, parquet
+        )
+        self._table(
+            lake.PREDICTIONS_TABLE,
+            PREDICTION_FIELDS,
+            lake.PREDICTIONS_PREFIX,
+            lake.PARTITION_KEYS,
+            parquet,
+        )
+        self._table(
+            lake.HEALTH_HOURLY_TABLE,
+            lake.HEALTH_FIELDS,
+            f"{lake.CURATED_PREFIX}{lake.HEALTH_HOURLY_TABLE}/",
+            lake.HEALTH_HOURLY_PARTITION_KEYS,
+            parquet,
+        )
+        self._table(
+            lake.HEALTH_DAILY_TABLE,
+            lake.HEALTH_FIELDS,
+            f"{lake.CURATED_PREFIX}{lake.HEALTH_DAILY_TABLE}/",
+            lake.HEALTH_DAILY_PARTITION_KEYS,
+            parquet,
+        )
+
+        # ---- Firehose ----------------------------------------------------------------------
+        interval = Duration.seconds(config.firehose.buffer_interval_s)
+        self.raw_delivery = firehose.DeliveryStream(
+            self,
+            "RawDelivery",
+            source=firehose.KinesisStreamSource(telemetry_stream),
+            destination=firehose.S3Bucket(
+                bucket,
+                data_output_prefix=firehose_prefix(lake.RAW_PREFIX),
+                error_output_prefix=error_prefix("raw"),
+                # The waveform is kept as delivered (JSON), gzip'd: ~3-4x smaller, still
+                # readable by Athena's JSON SerDe and by zcat.
+                compression=firehose.Compression.GZIP,
+                buffering_interval=interval,
+                buffering_size=Size.mebibytes(config.firehose.raw_buffer_mib),
+                encryption_key=key,
+                # IoT rule records carry no newline: add one so the objects are JSON lines.
+                processors=[firehose.AppendDelimiterToRecordProcessor()],
+            ),
+        )
+        self.features_delivery = self._parquet_delivery(
+            "FeaturesDelivery",
+            lake.FEATURES_TABLE,
+            lake.FEATURES_PREFIX,
+            "features",
+            source=firehose.KinesisStreamSource(features_stream),
+        )
+        # Direct PUT: the score_and_alert function writes predictions here (Processing gets
+        # the name through a stack reference; this stack knows nothing of Processing).
+        self.predictions_delivery = self._parquet_delivery(
+            "PredictionsDelivery",
+            lake.PREDICTIONS_TABLE,
+            lake.PREDICTIONS_PREFIX,
+            "predictions",
+            source=None,
+        )
+        for delivery in (self.raw_delivery, self.features_delivery, self.predictions_delivery):
+            self._acknowledge_firehose(delivery)
+        for delivery in (self.raw_delivery, self.features_delivery):
+            acknowledge(
+                delivery,
+                "AwsSolutions-KDF1",
+                "Kinesis-sourced delivery streams cannot enable server-side encryption; the "
+                "source stream and the S3 destination are both encrypted with our KMS key.",
+            )
+        for delivery in (self.features_delivery, self.predictions_delivery):
+            acknowledge(
+                delivery,
+                "AwsSolutions-IAM5[Resource::*]",
+                "glue:GetSchemaVersion, added by the Firehose L2 for Parquet conversion, has no "
+                "resource-level permissions.",
+            )
+
+        # ---- Athena ------------------------------------------------------------------------
+        self.workgroup_name = f"rotorwatch-{config.stage}"
+        self.workgroup = athena.CfnWorkGroup(
+            self,
+            "Workgroup",
+            name=self.workgroup_name,
+            description="rotorwatch analysts: enforced results location, SSE-KMS, scan cutoff",
+            recursive_delete_option=True,
+            state="ENABLED",
+            work_group_configuration=athena.CfnWorkGroup.WorkGroupConfigurationProperty(
+                enforce_work_group_configuration=True,
+                publish_cloud_watch_metrics_enabled=True,
+                bytes_scanned_cutoff_per_query=config.athena_bytes_scanned_cutoff_mib * 1024 * 1024,
+                engine_version=athena.CfnWorkGroup.EngineVersionProperty(
+                    selected_engine_version="Athena engine version 3"
+                ),
+                result_configuration=athena.CfnWorkGroup.ResultConfigurationProperty(
+                    output_location=f"{s3_root}{lake.ATHENA_RESULTS_PREFIX}",
+                    encryption_configuration=athena.CfnWorkGroup.EncryptionConfigurationProperty(
+                        encryption_option="SSE_KMS", kms_key=key.key_arn
+                    ),
+                ),
+            ),
+        )
+        self.named_queries: dict[str, athena.CfnNamedQuery] = {}
+        for sql_file in sorted(QUERIES_DIR.glob("*.sql")):
+            text = sql_file.read_text()
+            first = text.lstrip().splitlines()[0] if text.strip() else ""
+            description = first.lstrip("- ").strip() if first.startswith("--") else sql_file.stem
+            query = athena.CfnNamedQuery(
+                self,
+                f"Query-{sql_file.stem}",
+                name=sql_file.stem,
+                database=self.database_name,
+                work_group=self.workgroup.ref,
+                description=description[:1024],
+                query_string=text,
+            )
+            query.node.add_dependency(self.workgroup)
+            self.named_queries[sql_file.stem] = query
+
+        # ---- Glue job ----------------------------------------------------------------------
+        self.job: glue.PySparkEtlJob | None = None
+        if glue_script is None:
+            Annotations.of(self).add_warning_v2(
+                "rotorwatch:no-glue-script",
+                f"{lake.GLUE_JOB_SCRIPT} is missing: the machine-health Glue job was left out",
+            )
+        else:
+            self._glue_job(glue_script)
+
+        CfnOutput(self, "GlueDatabase", value=self.database_name)
+        CfnOutput(
+            self,
+            "AthenaWorkgroup",
+            value=self.workgroup_name,
+            description="Query the lake: Athena console, workgroup = this, saved queries",
+        )
+        CfnOutput(
+            self, "PredictionsDeliveryStream", value=self.predictions_delivery.delivery_stream_name
+        )
+
+    # ---------------------------------------------------------------------------------------
+    def _table(
+        self,
+        name: str,
+        fields: Sequence[Field],
+        prefix: str,
+        keys: Sequence[str],
+        fmt: dict[str, str],
+    ) -> glue.CfnTable:
+        location = f"s3://{self.bucket.bucket_name}/{prefix}"
+        params = projection_parameters(location, keys)
+        params["classification"] = fmt["classification"]
+        if fmt["classification"] == "json":
+            params["compressionType"] = "gzip"
+        table = glue.CfnTable(
+            self,
+            f"Table-{name}",
+            catalog_id=self.account,
+            database_name=self.database_name,
+            table_input=glue.CfnTable.TableInputProperty(
+                name=name,
+                table_type="EXTERNAL_TABLE",
+                parameters=params,
+                # Partition values stay strings ("07"), as in the S3 paths and local Spark.
+                partition_keys=[glue.CfnTable.ColumnProperty(name=k, type="string") for k in keys],
+                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
+                    location=location,
+                    columns=_columns(fields),
+                    input_format=fmt["input_format"],
+                    output_format=fmt["output_format"],
+                    serde_info=glue.CfnTable.SerdeInfoProperty(
+                        serialization_library=fmt["serde"],
+                        # A bad value in one JSON line becomes NULL instead of failing the query.
+                        parameters={"ignore.malformed.json": "true"}
+                        if fmt["classification"] == "json"
+                        else {},
+                    ),
+                ),
+            ),
+        )
+        table.node.add_dependency(self.database)
+        self.tables[name] = table
+        return table
+
+    def _parquet_delivery(
+        self, cid: str, table: str, prefix: str, name: str, *, source: firehose.ISource | None
+    ) -> firehose.DeliveryStream:
+        return firehose.DeliveryStream(
+            self,
+            cid,
+            source=source,
+            # Direct PUT streams hold records at rest in Firehose: encrypt with our key.
+            encryption=None if source else firehose.StreamEncryption.customer_managed_key(self.key),
+            destination=firehose.S3Bucket(
+                self.bucket,
+                data_output_prefix=firehose_prefix(prefix),
+                error_output_prefix=error_prefix(name),
+                # No S3-level compression: Parquet compresses its own pages (Snappy, default).
+                buffering_interval=Duration.seconds(self.config.firehose.buffer_interval_s),
+                buffering_size=Size.mebibytes(self.config.firehose.parquet_buffer_mib),
+                encryption_key=self.key,
+                data_format_conversion=firehose.DataFormatConversionProps(
+                    schema_configuration=firehose.SchemaConfiguration.from_cfn_table(
+                        self.tables[table]
+                    ),
+                    input_format=firehose.InputFormat.OPENX_JSON,
+                    output_format=firehose.OutputFormat.PARQUET,
+                ),
+            ),
+        )
+
+    def _acknowledge_firehose(self, delivery: firehose.DeliveryStream) -> None:
+        reason = (
+            "Grant generated by the Firehose L2 for its S3 destination / log group / Glue "
+            "schema: scoped to the lake bucket, our key and its own log group."
+        )
+        for finding in (
+            "Action::s3:Abort*",
+            "Action::s3:DeleteObject*",
+            "Action::s3:GetBucket*",
+            "Action::s3:GetObject*",
+            "Action::s3:List*",
+            "Action::kms:GenerateDataKey*",
+            "Action::kms:ReEncrypt*",
+            f"Resource::{refs.export_name(self.config, refs.LAKE_BUCKET_ARN)}/*",
+        ):
+            acknowledge(delivery, f"AwsSolutions-IAM5[{finding}]", reason)
+
+    def _glue_job(self, script: Path) -> None:
+        config, bucket, key = self.config, self.bucket, self.key
+        role = iam.Role(
+            self,
+            "GlueJobRole",
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description="machine-health job: read features/predictions, write curated",
+        )
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["s3:GetObject"],
+            resource_arns=[
+                bucket.arn_for_objects(f"{p}*")
+                for p in (lake.FEATURES_PREFIX, lake.PREDICTIONS_PREFIX, lake.CURATED_PREFIX)
+            ],
+        )
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["s3:PutObject", "s3:DeleteObject"],  # dynamic partition overwrite
+            resource_arns=[bucket.arn_for_objects(f"{lake.CURATED_PREFIX}*")],
+        )
+        iam.Grant.add_to_principal(
+            grantee=role, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn]
+        )
+        refs.grant_key_encrypt(role, key)
+        refs.grant_key_decrypt(role, key)
+        catalog = [
+            self.format_arn(service="glue", resource="catalog"),
+            self.format_arn(service="glue", resource="database", resource_name=self.database_name),
+            self.format_arn(
+                service="glue", resource="table", resource_name=f"{self.database_name}/*"
+            ),
+        ]
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=[
+                "glue:GetDatabase",
+                "glue:GetTable",
+                "glue:GetTables",
+                "glue:GetPartitions",
+                "glue:UpdateTable",
+            ],
+            resource_arns=catalog,
+        )
+        logs_arn = self.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws-glue/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=[
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:AssociateKmsKey",
+            ],
+            resource_arns=[logs_arn],
+        )
+        iam.Grant.add_to_principal(
+            grantee=role, actions=["cloudwatch:PutMetricData"], resource_arns=["*"]
+        )
+        security = glue.SecurityConfiguration(
+            self,
+            "GlueSecurity",
+            s3_encryption=glue.S3Encryption.kms(key),
+            cloud_watch_encryption=glue.CloudWatchEncryption.kms(key),
+            job_bookmarks_encryption=glue.JobBookmarksEncryption.client_side_kms(key),
+        )
+        package_zip = self._rotorwatch_zip()
+        self.job = glue.PySparkEtlJob(
+            self,
+            "MachineHealthJob",
+            role=role,
+            script=glue.Code.from_asset(str(script)),
+            extra_python_files=[glue.Code.from_asset(str(package_zip))],
+            glue_version=glue.GlueVersion.V5_0,
+            worker_configuration=glue.WorkerConfiguration(
+                worker_type=glue.WorkerType.G_1X, number_of_workers=config.glue.workers
+            ),
+            max_concurrent_runs=1,  # overlapping runs would overwrite the same partitions
+            timeout=Duration.hours(2),
+            security_configuration=security,
+            description="Hourly/daily machine health and compaction (dynamic partition overwrite)",
+            default_arguments={
+                "--lake": f"s3://{bucket.bucket_name}/",
+                "--database": self.database_name,
+                # Bookmarks make each scheduled run process only what arrived since the last.
+                "--job-bookmark-option": "job-bookmark-enable",
+                "--enable-continuous-cloudwatch-log": "true",
+            },
+        )
+        glue.CfnTrigger(
+            self,
+            "MachineHealthSchedule",
+            type="SCHEDULED",
+            schedule=f"cron(15 0/{config.glue.schedule_hours} * * ? *)",
+            start_on_creation=True,
+            description=f"machine-health every {config.glue.schedule_hours} h",
+            actions=[glue.CfnTrigger.ActionProperty(job_name=self.job.job_name)],
+        )
+        for finding, why in (
+            (
+                f"Resource::{refs.export_name(config, refs.LAKE_BUCKET_ARN)}/features/*",
+                "reads the features prefix only",
+            ),
+            (
+                f"Resource::{refs.export_name(config, refs.LAKE_BUCKET_ARN)}/predictions/*",
+                "reads the predictions prefix only",
+            ),
+            (
+                f"Resource::{refs.export_name(config, refs.LAKE_BUCKET_ARN)}/curated/*",
+                "rewrites its own curated partitions only",
+            ),
+            (
+                "Resource::" + refs.nag_arn(self, "glue", f"table/{self.database_name}/*"),
+                "tables of this stage's database only",
+            ),
+            (
+                "Resource::" + refs.nag_arn(self, "logs", "log-group:/aws-glue/*"),
+                "Glue writes to log groups it names under /aws-glue/",
+            ),
+            ("Resource::*", "cloudwatch:PutMetricData has no resource-level permissions"),
+        ):
+            acknowledge(role, f"AwsSolutions-IAM5[{finding}]", f"The Glue job {why}.")
+        acknowledge(
+            role,
+            refs.bootstrap_assets_finding(self),
+            "CDK's read grant on the job script and library assets (bootstrap bucket).",
+        )
+        for action in ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"):
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[{action}]",
+                "CDK's read grant on the script and library assets in the bootstrap bucket.",
+            )
+
+    def _rotorwatch_zip(self) -> Path:
+        data = deterministic_zip(ROOT, "rotorwatch")
+        out = ROOT / "build" / "glue" / hashlib.sha256(data).hexdigest()[:16] / "rotorwatch.zip"
+        if not out.exists():
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_bytes(data)
+        return out

@@ -1,0 +1,332 @@
+"""OperationsStack: one CloudWatch dashboard and the alarms on-call acts on (to an ops topic).
+
+Thresholds come from the stage config (``alarms``). docs/runbook.md says what to do per alarm.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from cdk_app import refs
+from cdk_app.config import StageConfig
+from rotorwatch import resources
+
+FIVE_MIN = Duration.minutes(5)
+
+
+@dataclass(frozen=True)
+class Monitored:
+    """What the operations stack watches (created by the other stacks)."""
+
+    streams: dict[str, kinesis.IStream]
+    functions: dict[str, lambda_.IFunction]
+    deliveries: dict[str, firehose.IDeliveryStream]
+    telemetry_rule: str
+    errors_rule: str
+    alerts_topic: sns.ITopic
+    failed_batches: sqs.IQueue
+    endpoint_name: str | None
+
+
+def custom_metric(name: str) -> cw.Metric:
+    # Powertools EMF metrics carry one dimension: service=<POWERTOOLS_SERVICE_NAME>.
+    return cw.Metric(
+        namespace=resources.METRICS_NAMESPACE,
+        metric_name=name,
+        dimensions_map={"service": resources.POWERTOOLS_SERVICE},
+        statistic="Sum",
+        period=FIVE_MIN,
+    )
+
+
+def iot_metric(name: str, rule: str, action_type: str | None = None) -> cw.Metric:
+    dims = {"RuleName": rule}
+    if action_type:
+        dims["ActionType"] = action_type
+    return cw.Metric(
+        namespace="AWS/IoT", metric_name=name, dimensions_map=dims, statistic="Sum", period=FIVE_MIN
+    )
+
+
+def sagemaker_metric(name: str, endpoint: str, statistic: str = "Sum") -> cw.Metric:
+    return cw.Metric(
+        namespace="AWS/SageMaker",
+        metric_name=name,
+        dimensions_map={"EndpointName": endpoint, "VariantName": "AllTraffic"},
+        statistic=statistic,
+        period=FIVE_MIN,
+    )
+
+
+class OperationsStack(Stack):
+    def __init__(
+        self, scope: Construct, cid: str, *, config: StageConfig, watch: Monitored, **kwargs: Any
+    ) -> None:
+        super().__init__(scope, cid, **kwargs)
+        key = refs.data_key(self, config)
+        self.ops_topic = sns.Topic(
+            self, "Ops", display_name="rotorwatch ops", master_key=key, enforce_ssl=True
+        )
+        for email in config.ops_emails:
+            self.ops_topic.add_subscription(subs.EmailSubscription(email))
+        action = cw_actions.SnsAction(self.ops_topic)
+        th = config.alarms
+        self.alarms: list[cw.Alarm] = []
+
+        def alarm(cid: str, metric: cw.IMetric, threshold: float, description: str) -> cw.Alarm:
+            a = cw.Alarm(
+                self,
+                cid,
+                metric=metric,
+                threshold=threshold,
+                evaluation_periods=3 if "IteratorAge" in cid or "Freshness" in cid else 1,
+                comparison_operator=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+                treat_missing_data=cw.TreatMissingData.NOT_BREACHING,
+                alarm_description=f"{description} (runbook: docs/runbook.md#{cid.lower()})",
+            )
+            a.add_alarm_action(action)
+            a.add_ok_action(action)
+            self.alarms.append(a)
+            return a
+
+        dash = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
+
+        # Messages in: rule matches and stream records.
+        dash.add_widgets(
+            cw.TextWidget(markdown=f"# rotorwatch {config.stage}", width=24, height=1),
+            cw.GraphWidget(
+                title="Messages in",
+                left=[
+                    iot_metric("TopicMatch", watch.telemetry_rule).with_(label="IoT rule matches")
+                ]
+                + [
+                    s.metric_incoming_records(
+                        period=FIVE_MIN, statistic="Sum", label=f"{n} records"
+                    )
+                    for n, s in watch.streams.items()
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="IoT rule errors",
+                left=[
+                    iot_metric("Failure", watch.telemetry_rule, "Kinesis").with_(
+                        label="Kinesis action failures"
+                    ),
+                    iot_metric("TopicMatch", watch.errors_rule).with_(
+                        label="failed messages stored in errors/"
+                    ),
+                ],
+                width=12,
+            ),
+        )
+        alarm(
+            "IotRuleErrors",
+            iot_metric("TopicMatch", watch.errors_rule),
+            th.iot_rule_errors,
+            "Telemetry the IoT rule could not put into Kinesis (kept under errors/iot-rule/)",
+        )
+
+        # Stream consumers: iterator age = how far behind each function reads.
+        dash.add_widgets(
+            cw.GraphWidget(
+                title="Iterator age per stream consumer (ms)",
+                left=[
+                    fn.metric("IteratorAge", statistic="Maximum", period=FIVE_MIN, label=n)
+                    for n, fn in watch.functions.items()
+                ]
+                + [
+                    s.metric_get_records_iterator_age_milliseconds(
+                        statistic="Maximum", period=FIVE_MIN, label=f"{n} stream (all consumers)"
+                    )
+                    for n, s in watch.streams.items()
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Lambda errors and throttles",
+                left=[
+                    fn.metric_errors(period=FIVE_MIN, label=f"{n} errors")
+                    for n, fn in watch.functions.items()
+                ]
+                + [
+                    fn.metric_throttles(period=FIVE_MIN, label=f"{n} throttles")
+                    for n, fn in watch.functions.items()
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Lambda duration p95 (ms)",
+                left=[
+                    fn.metric_duration(period=FIVE_MIN, statistic="p95", label=n)
+                    for n, fn in watch.functions.items()
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Quarantined records and failed batches",
+                left=[
+                    custom_metric(resources.QUARANTINED_RECORDS_METRIC).with_(
+                        label="quarantined records"
+                    )
+                ],
+                right=[
+                    watch.failed_batches.metric_approximate_number_of_messages_visible(
+                        period=FIVE_MIN, label="failed batches waiting"
+                    )
+                ],
+                width=12,
+            ),
+        )
+        for name, fn in watch.functions.items():
+            camel = "".join(p.capitalize() for p in name.split("_"))
+            alarm(
+                f"{camel}IteratorAge",
+                fn.metric("IteratorAge", statistic="Maximum", period=FIVE_MIN),
+                th.iterator_age_ms,
+                f"{name} is falling behind its stream",
+            )
+            alarm(
+                f"{camel}Errors",
+                fn.metric_errors(period=FIVE_MIN),
+                th.lambda_errors,
+                f"{name} invocations failed (batches are retried, then sent to the queue)",
+            )
+            alarm(
+                f"{camel}Throttles",
+                fn.metric_throttles(period=FIVE_MIN),
+                1,
+                f"{name} was throttled (account concurrency)",
+            )
+        alarm(
+            "QuarantinedRecords",
+            custom_metric(resources.QUARANTINED_RECORDS_METRIC),
+            th.quarantined_records,
+            "Many telemetry records broke the contract (see quarantine/)",
+        )
+        alarm(
+            "FailedBatches",
+            watch.failed_batches.metric_approximate_number_of_messages_visible(period=FIVE_MIN),
+            1,
+            "Stream batches exhausted their retries: replay them from the stream or raw lake",
+        )
+
+        # Scoring and alerts.
+        alert_widgets: list[cw.IWidget] = [
+            cw.GraphWidget(
+                title="Alerts sent by severity",
+                left=[
+                    cw.MathExpression(
+                        expression=(
+                            f"SEARCH('{{{resources.METRICS_NAMESPACE},service,"
+                            f'{resources.SEVERITY_ATTRIBUTE}}} MetricName="'
+                            f"{resources.ALERTS_SENT_METRIC}\"', 'Sum', 300)"
+                        ),
+                        label="",
+                        period=FIVE_MIN,
+                    )
+                ],
+                right=[
+                    watch.alerts_topic.metric_number_of_notifications_failed(
+                        period=FIVE_MIN, label="SNS deliveries failed"
+                    )
+                ],
+                width=12,
+            )
+        ]
+        if watch.endpoint_name:
+            ep = watch.endpoint_name
+            alert_widgets.append(
+                cw.GraphWidget(
+                    title="SageMaker endpoint",
+                    left=[
+                        sagemaker_metric("Invocations", ep),
+                        sagemaker_metric("Invocation4XXErrors", ep),
+                        sagemaker_metric("Invocation5XXErrors", ep),
+                    ],
+                    right=[
+                        sagemaker_metric("ModelLatency", ep, "p95").with_(label="latency p95 (us)")
+                    ],
+                    width=12,
+                )
+            )
+            alarm(
+                "EndpointErrors",
+                sagemaker_metric("Invocation5XXErrors", ep),
+                th.endpoint_errors,
+                "The scoring endpoint fails: alerts are running on the rules fallback (degraded)",
+            )
+        dash.add_widgets(*alert_widgets)
+
+        # Firehose: freshness (age of the oldest undelivered record) and failures.
+        dash.add_widgets(
+            cw.GraphWidget(
+                title="Firehose data freshness (s)",
+                left=[
+                    d.metric(
+                        "DeliveryToS3.DataFreshness", statistic="Maximum", period=FIVE_MIN, label=n
+                    )
+                    for n, d in watch.deliveries.items()
+                ],
+                width=12,
+            ),
+            cw.GraphWidget(
+                title="Firehose failures",
+                left=[
+                    d.metric(
+                        "FailedConversion.Records",
+                        statistic="Sum",
+                        period=FIVE_MIN,
+                        label=f"{n} conversion failures",
+                    )
+                    for n, d in watch.deliveries.items()
+                ]
+                + [
+                    d.metric(
+                        "DeliveryToS3.Success",
+                        statistic="Minimum",
+                        period=FIVE_MIN,
+                        label=f"{n} S3 success (1 = ok)",
+                    )
+                    for n, d in watch.deliveries.items()
+                ],
+                width=12,
+            ),
+        )
+        for name, d in watch.deliveries.items():
+            camel = "".join(p.capitalize() for p in name.split("_"))
+            alarm(
+                f"{camel}Freshness",
+                d.metric("DeliveryToS3.DataFreshness", statistic="Maximum", period=FIVE_MIN),
+                th.firehose_freshness_s,
+                f"Firehose {name} is not delivering to the lake",
+            )
+            if name == "raw":  # no format conversion on the raw stream
+                continue
+            alarm(
+                f"{camel}ConversionFailures",
+                d.metric("FailedConversion.Records", statistic="Sum", period=FIVE_MIN),
+                1,
+                f"Firehose {name} records failed Parquet conversion (see errors/firehose/)",
+            )
+
+        self.dashboard = dash
+        CfnOutput(self, "DashboardName", value=dash.dashboard_name)
+        CfnOutput(
+            self,
+            "OpsTopicArn",
+            value=self.ops_topic.topic_arn,
+            description="Alarms go here: aws sns subscribe --protocol email ...",
+        )

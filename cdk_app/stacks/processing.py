@@ -1,0 +1,239 @@
+"""ProcessingStack: the real-time path (two Lambdas), device state and the alerts topic.
+
+telemetry stream ─▶ extract_features ─▶ features stream ─▶ score_and_alert ─▶ SNS alerts
+                         └▶ lake/quarantine/                   ├▶ predictions Firehose
+                                                               └▶ DynamoDB state
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
+from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_lambda_event_sources as sources
+from aws_cdk import aws_sns as sns
+from aws_cdk import aws_sns_subscriptions as subs
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from cdk_app import refs
+from cdk_app.config import BatchConfig, StageConfig
+from cdk_app.constructs.function import RotorwatchFunction, bundle_code, powertools_layer
+from cdk_app.nag import acknowledge
+from rotorwatch import lake, resources
+from rotorwatch.resources import EnvKey
+
+
+def severity_filter(severities: tuple[str, ...]) -> dict[str, sns.SubscriptionFilter]:
+    return {
+        resources.SEVERITY_ATTRIBUTE: sns.SubscriptionFilter.string_filter(
+            allowlist=list(severities)
+        )
+    }
+
+
+class ProcessingStack(Stack):
+    def __init__(
+        self,
+        scope: Construct,
+        cid: str,
+        *,
+        config: StageConfig,
+        telemetry_stream: kinesis.IStream,
+        features_stream: kinesis.IStream,
+        predictions_stream: firehose.IDeliveryStream,
+        glue_database: str,
+        athena_workgroup: str,
+        endpoint_name: str | None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(scope, cid, **kwargs)
+        key = refs.data_key(self, config)
+        lake_bucket = refs.lake_bucket(self, config, key)
+
+        # Tables keep what the pipeline cannot rebuild (asset registry, alert state): retained.
+        self.assets_table = dynamodb.Table(
+            self,
+            "Assets",
+            partition_key=dynamodb.Attribute(name="device_id", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        self.state_table = dynamodb.Table(
+            self,
+            "State",
+            partition_key=dynamodb.Attribute(name="device_id", type=dynamodb.AttributeType.STRING),
+            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+
+        self.alerts_topic = sns.Topic(
+            self, "Alerts", display_name="rotorwatch alerts", master_key=key, enforce_ssl=True
+        )
+        for email in config.alert_emails:
+            self.alerts_topic.add_subscription(
+                subs.EmailSubscription(
+                    email, filter_policy=severity_filter(resources.EMAIL_SEVERITIES)
+                )
+            )
+        for phone in config.alert_phone_numbers:
+            self.alerts_topic.add_subscription(
+                subs.SmsSubscription(phone, filter_policy=severity_filter(resources.SMS_SEVERITIES))
+            )
+
+        # Batches that exhausted their retries land here (metadata only: shard and sequence
+        # range), so they can be replayed from the stream or the raw lake.
+        self.failures = sqs.Queue(
+            self,
+            "FailedBatches",
+            encryption=sqs.QueueEncryption.KMS,
+            encryption_master_key=key,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(
+            self.failures,
+            "AwsSolutions-SQS3",
+            "This queue is itself the on-failure destination of the event source mappings; "
+            "nothing consumes it automatically, so it needs no dead-letter queue of its own.",
+        )
+
+        code = bundle_code(self)
+        layer = powertools_layer(self)
+
+        self.extract_features = RotorwatchFunction(
+            self,
+            "ExtractFeatures",
+            handler=resources.EXTRACT_FEATURES_HANDLER,
+            description="Telemetry batch -> features stream; bad records to quarantine",
+            code=code,
+            layer=layer,
+            config=config,
+            key=key,
+            environment={
+                EnvKey.FEATURES_STREAM_NAME: features_stream.stream_name,
+                EnvKey.QUARANTINE_BUCKET: lake_bucket.bucket_name,
+                EnvKey.ASSETS_TABLE: self.assets_table.table_name,
+            },
+        )
+        ef_role = self.extract_features.role
+        refs.grant_stream_put(ef_role, features_stream, key)
+        self.assets_table.grant_read_data(ef_role)
+        refs.grant_lake_put(ef_role, lake_bucket, lake.QUARANTINE_PREFIX, key)
+        acknowledge(
+            ef_role,
+            refs.lake_prefix_finding(config, lake.QUARANTINE_PREFIX),
+            "Quarantined records get unique keys (reason/date/sequence) under the quarantine "
+            "prefix; the grant covers that prefix only.",
+        )
+        self._consume(self.extract_features.function, telemetry_stream, config.extract_features)
+
+        score_env = {
+            EnvKey.STATE_TABLE: self.state_table.table_name,
+            EnvKey.ASSETS_TABLE: self.assets_table.table_name,
+            EnvKey.ALERTS_TOPIC_ARN: self.alerts_topic.topic_arn,
+            EnvKey.PREDICTIONS_DELIVERY_STREAM: predictions_stream.delivery_stream_name,
+            EnvKey.ATHENA_WORKGROUP: athena_workgroup,
+            EnvKey.GLUE_DATABASE: glue_database,
+            # Empty when the ml stack is not deployed: the handler scores with the rules.
+            EnvKey.ENDPOINT_NAME: endpoint_name or "",
+        }
+        self.score_and_alert = RotorwatchFunction(
+            self,
+            "ScoreAndAlert",
+            handler=resources.SCORE_AND_ALERT_HANDLER,
+            description="Features batch -> one SageMaker call -> state, predictions, alerts",
+            code=code,
+            layer=layer,
+            config=config,
+            key=key,
+            environment=score_env,
+        )
+        sa_role = self.score_and_alert.role
+        self.state_table.grant_read_write_data(sa_role)
+        self.assets_table.grant_read_data(sa_role)
+        iam.Grant.add_to_principal(
+            grantee=sa_role,
+            actions=["sns:Publish"],
+            resource_arns=[self.alerts_topic.topic_arn],
+        )
+        # Publishing to a KMS-encrypted topic needs GenerateDataKey and Decrypt on its key.
+        refs.grant_key_encrypt(sa_role, key)
+        refs.grant_key_decrypt(sa_role, key)
+        iam.Grant.add_to_principal(
+            grantee=sa_role,
+            actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
+            resource_arns=[predictions_stream.delivery_stream_arn],
+        )
+        if endpoint_name:
+            iam.Grant.add_to_principal(
+                grantee=sa_role,
+                actions=["sagemaker:InvokeEndpoint"],
+                resource_arns=[
+                    self.format_arn(
+                        service="sagemaker",
+                        resource="endpoint",
+                        resource_name=endpoint_name.lower(),
+                    )
+                ],
+            )
+        self._consume(self.score_and_alert.function, features_stream, config.score_and_alert)
+
+        for role in (ef_role, sa_role):
+            # DynamoDB and Kinesis read grants from CDK use KMS action wildcards.
+            for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
+                acknowledge(
+                    role,
+                    f"AwsSolutions-IAM5[Action::{action}]",
+                    "Added by CDK's DynamoDB/Kinesis grants on our one data key (resource "
+                    "is that key only); the DynamoDB client needs the data-key variants.",
+                )
+
+        CfnOutput(
+            self,
+            "AssetsTableName",
+            value=self.assets_table.table_name,
+            description="rotorwatch provision writes each device's asset record here",
+        )
+        CfnOutput(self, "StateTableName", value=self.state_table.table_name)
+        CfnOutput(
+            self,
+            "AlertsTopicArn",
+            value=self.alerts_topic.topic_arn,
+            description="Subscribe more people: aws sns subscribe --topic-arn ...",
+        )
+        CfnOutput(self, "FailedBatchesQueueUrl", value=self.failures.queue_url)
+
+    def _consume(self, fn: lambda_.Function, stream: kinesis.IStream, batch: BatchConfig) -> None:
+        fn.add_event_source(
+            sources.KinesisEventSource(
+                stream,
+                # TRIM_HORIZON: records already waiting when the mapping is created are processed
+                # (nothing published before the first deploy finished is lost).
+                starting_position=lambda_.StartingPosition.TRIM_HORIZON,
+                batch_size=batch.batch_size,
+                max_batching_window=Duration.seconds(batch.window_s),
+                bisect_batch_on_error=True,
+                report_batch_item_failures=True,
+                retry_attempts=batch.retry_attempts,
+                max_record_age=Duration.seconds(batch.max_record_age_s),
+                parallelization_factor=batch.parallelization,
+                on_failure=sources.SqsDlq(self.failures),
+            )
+        )

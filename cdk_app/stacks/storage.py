@@ -1,0 +1,137 @@
+"""StorageStack: the KMS key and the data lake bucket every other stack writes to.
+
+They outlive the pipeline (a redeploy of processing must never touch the lake), so they get
+their own stack and are retained on delete.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kms as kms
+from aws_cdk import aws_s3 as s3
+from constructs import Construct
+
+from cdk_app import refs
+from cdk_app.config import StageConfig
+from cdk_app.nag import acknowledge
+from rotorwatch import lake
+
+
+class StorageStack(Stack):
+    def __init__(self, scope: Construct, cid: str, *, config: StageConfig, **kwargs: Any) -> None:
+        super().__init__(scope, cid, **kwargs)
+        self.key = kms.Key(
+            self,
+            "DataKey",
+            description=f"rotorwatch {config.stage}: streams, lake, tables, topics, queues",
+            enable_key_rotation=True,
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # CloudWatch alarms publish to the KMS-encrypted ops topic: they need the key.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                resources=["*"],  # in a key policy "*" means this key
+                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+            )
+        )
+        # Log groups (IoT rule errors, functions) are encrypted with the key too.
+        self.key.add_to_resource_policy(
+            iam.PolicyStatement(
+                actions=[
+                    "kms:Encrypt*",
+                    "kms:Decrypt*",
+                    "kms:ReEncrypt*",
+                    "kms:GenerateDataKey*",
+                    "kms:Describe*",
+                ],
+                principals=[iam.ServicePrincipal(f"logs.{self.region}.amazonaws.com")],
+                resources=["*"],
+                conditions={
+                    "ArnLike": {
+                        "kms:EncryptionContext:aws:logs:arn": f"arn:{self.partition}:logs:{self.region}:{self.account}:*"
+                    }
+                },
+            )
+        )
+
+        # Access logs cannot go to a KMS-encrypted bucket: S3 server access logging needs SSE-S3.
+        self.access_logs = s3.Bucket(
+            self,
+            "AccessLogs",
+            encryption=s3.BucketEncryption.S3_MANAGED,
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    expiration=Duration.days(365), noncurrent_version_expiration=Duration.days(30)
+                )
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        acknowledge(
+            self.access_logs,
+            "AwsSolutions-S1",
+            "This is the server access log bucket itself; logging it into itself would loop.",
+        )
+
+        self.lake = s3.Bucket(
+            self,
+            "Lake",
+            encryption=s3.BucketEncryption.KMS,
+            encryption_key=self.key,
+            bucket_key_enabled=True,  # one KMS call per object batch, not per object: cost
+            block_public_access=s3.BlockPublicAccess.BLOCK_ALL,
+            enforce_ssl=True,
+            versioned=True,
+            object_ownership=s3.ObjectOwnership.BUCKET_OWNER_ENFORCED,
+            server_access_logs_bucket=self.access_logs,
+            server_access_logs_prefix="lake/",
+            lifecycle_rules=[
+                s3.LifecycleRule(
+                    id="raw-tiering",
+                    prefix=lake.RAW_PREFIX,
+                    transitions=[
+                        s3.Transition(
+                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                            transition_after=Duration.days(config.lake.raw_ia_after_days),
+                        ),
+                        s3.Transition(
+                            storage_class=s3.StorageClass.GLACIER,
+                            transition_after=Duration.days(config.lake.raw_glacier_after_days),
+                        ),
+                    ],
+                ),
+                s3.LifecycleRule(
+                    id="housekeeping",
+                    abort_incomplete_multipart_upload_after=Duration.days(7),
+                    noncurrent_version_expiration=Duration.days(config.lake.noncurrent_expire_days),
+                ),
+            ],
+            removal_policy=RemovalPolicy.RETAIN,
+        )
+        # Exported under names we choose: see cdk_app.refs for why.
+        CfnOutput(
+            self,
+            "LakeBucketArnExport",
+            value=self.lake.bucket_arn,
+            export_name=refs.export_name(config, refs.LAKE_BUCKET_ARN),
+        )
+        CfnOutput(
+            self,
+            "DataKeyArnExport",
+            value=self.key.key_arn,
+            export_name=refs.export_name(config, refs.DATA_KEY_ARN),
+        )
+        CfnOutput(
+            self,
+            "LakeBucketName",
+            value=self.lake.bucket_name,
+            description="Data lake bucket (raw/, features/, predictions/, curated/)",
+        )

@@ -1,0 +1,165 @@
+"""The ingestion and storage stacks: what a device and the lake depend on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from cdk_app.stacks.ingestion import PARTITION_KEY
+from rotorwatch import iot_rule, lake
+from rotorwatch.iot_policy import is_allowed
+from tests.infra.cdk_helpers import Synth, only, resources
+
+REGION, ACCOUNT = "eu-west-1", "123456789012"
+
+
+def _resolve(value: Any) -> Any:
+    """Resolve the few intrinsics our policy uses, as CloudFormation would in one account."""
+    if isinstance(value, dict):
+        if "Fn::Join" in value:
+            sep, parts = value["Fn::Join"]
+            return sep.join(str(_resolve(p)) for p in parts)
+        if "Ref" in value:
+            return {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::Partition": "aws"}[
+                value["Ref"]
+            ]
+        return {k: _resolve(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v) for v in value]
+    return value
+
+
+def test_streams_are_kms_encrypted_on_demand_with_configured_retention(synth: Synth) -> None:
+    t = synth.template("Ingestion")
+    streams = resources(t, "AWS::Kinesis::Stream")
+    assert len(streams) == 2
+    cfg = synth.built.config
+    for s in streams.values():
+        props = s["Properties"]
+        assert props["StreamEncryption"]["EncryptionType"] == "KMS"
+        assert props["StreamEncryption"]["KeyId"] == {
+            "Fn::ImportValue": "Rotorwatch-dev-DataKeyArn"
+        }
+        assert props["StreamModeDetails"] == {"StreamMode": "ON_DEMAND"}
+        assert "ShardCount" not in props
+    hours = sorted(s["Properties"]["RetentionPeriodHours"] for s in streams.values())
+    assert hours == sorted(
+        [cfg.telemetry_stream.retention_hours, cfg.features_stream.retention_hours]
+    )
+
+
+def test_rule_uses_shared_sql_and_partitions_by_device(synth: Synth) -> None:
+    t = synth.template("Ingestion")
+    rules = {
+        r["Properties"]["RuleName"]: r["Properties"]
+        for r in resources(t, "AWS::IoT::TopicRule").values()
+    }
+    rule = rules["rotorwatch_dev_telemetry"]["TopicRulePayload"]
+    assert rule["Sql"] == iot_rule.TELEMETRY_RULE_SQL
+    assert rule["AwsIotSqlVersion"] == iot_rule.IOT_SQL_VERSION
+    (action,) = rule["Actions"]
+    assert action["Kinesis"]["PartitionKey"] == PARTITION_KEY == "${topic(3)}"
+    telemetry_ref = [k for k in resources(t, "AWS::Kinesis::Stream") if k.startswith("Telemetry")]
+    assert action["Kinesis"]["StreamName"] == {"Ref": telemetry_ref[0]}
+    # Failures are republished to the errors rule, which keeps them in S3 and logs them.
+    assert rule["ErrorAction"]["Republish"]["Topic"] == iot_rule.RULE_ERRORS_TOPIC
+    errors = rules["rotorwatch_dev_telemetry_errors"]["TopicRulePayload"]
+    assert errors["Sql"] == f"SELECT * FROM '{iot_rule.RULE_ERRORS_TOPIC}'"
+    kinds = {next(iter(a)) for a in errors["Actions"]}
+    assert kinds == {"S3", "CloudwatchLogs"}
+    s3_action = next(a["S3"] for a in errors["Actions"] if "S3" in a)
+    assert s3_action["Key"].startswith(f"{lake.IOT_ERRORS_PREFIX}year=${{parse_time('yyyy'")
+    assert "CloudwatchLogs" in errors["ErrorAction"]
+
+
+def test_rule_roles_may_only_put_to_the_stream_and_errors_prefix(synth: Synth) -> None:
+    t = synth.template("Ingestion")
+    actions = set()
+    for pol in resources(t, "AWS::IAM::Policy").values():
+        for st in pol["Properties"]["PolicyDocument"]["Statement"]:
+            acts = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+            actions.update(acts)
+            assert st["Resource"] != "*"
+            if "s3:PutObject" in acts:
+                assert json.dumps(st["Resource"]).endswith(f'"/{lake.IOT_ERRORS_PREFIX}*"]]}}')
+    assert not any(a.endswith("*") for a in actions), actions
+    assert {"kinesis:PutRecord", "iot:Publish", "s3:PutObject"} <= actions
+
+
+def test_device_policy_lets_a_device_publish_only_as_itself(synth: Synth) -> None:
+    doc = _resolve(only(synth.template("Ingestion"), "AWS::IoT::Policy")["PolicyDocument"])
+    topic = f"arn:aws:iot:{REGION}:{ACCOUNT}:topic/"
+    client = f"arn:aws:iot:{REGION}:{ACCOUNT}:client/"
+    own = iot_rule.telemetry_topic("plant-1", "pump-7")
+    other = iot_rule.telemetry_topic("plant-1", "pump-8")
+    basic_own = iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", "plant-1", "pump-7")
+    basic_other = iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", "plant-1", "pump-8")
+
+    def allowed(action: str, resource: str, **kw: Any) -> bool:
+        return is_allowed(doc, action=action, resource=resource, thing_name="pump-7", **kw)
+
+    assert allowed("iot:Connect", client + "pump-7")
+    assert not allowed("iot:Connect", client + "pump-8")
+    assert not allowed("iot:Connect", client + "pump-7", attached=False)
+    assert allowed("iot:Publish", topic + own)
+    assert allowed("iot:Publish", topic + basic_own)
+    assert not allowed("iot:Publish", topic + other)
+    assert not allowed("iot:Publish", topic + basic_other)
+    assert not allowed("iot:Publish", topic + "rw/plant-1/pump-7/commands")
+    assert not allowed("iot:Publish", topic + iot_rule.RULE_ERRORS_TOPIC)
+    assert not allowed("iot:Subscribe", f"arn:aws:iot:{REGION}:{ACCOUNT}:topicfilter/rw/#")
+
+
+def test_thing_group_and_next_step_outputs(synth: Synth) -> None:
+    t = synth.template("Ingestion")
+    assert only(t, "AWS::IoT::ThingGroup")["ThingGroupName"] == "rotorwatch-dev"
+    outputs = t["Outputs"]
+    assert "describe-endpoint" in outputs["IotEndpointCommand"]["Value"]
+    assert outputs["TelemetryRuleName"]["Value"] == "rotorwatch_dev_telemetry"
+    assert {"TelemetryStreamName", "FeaturesStreamName", "DevicePolicyName"} <= set(outputs)
+
+
+def test_lake_bucket_is_encrypted_versioned_private_tls_only_and_logged(synth: Synth) -> None:
+    t = synth.template("Storage")
+    buckets = resources(t, "AWS::S3::Bucket")
+    lake_bucket = next(v["Properties"] for k, v in buckets.items() if k.startswith("Lake"))
+    enc = lake_bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"][0]
+    assert enc["ServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert enc["BucketKeyEnabled"] is True
+    assert lake_bucket["VersioningConfiguration"] == {"Status": "Enabled"}
+    assert all(lake_bucket["PublicAccessBlockConfiguration"].values())
+    assert "DestinationBucketName" in lake_bucket["LoggingConfiguration"]
+    for pol in resources(t, "AWS::S3::BucketPolicy").values():
+        denies = [
+            s for s in pol["Properties"]["PolicyDocument"]["Statement"] if s["Effect"] == "Deny"
+        ]
+        assert any(s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}} for s in denies)
+    rules = {r["Id"]: r for r in lake_bucket["LifecycleConfiguration"]["Rules"]}
+    raw = rules["raw-tiering"]
+    assert raw["Prefix"] == lake.RAW_PREFIX
+    cfg = synth.built.config.lake
+    assert [(tr["StorageClass"], tr["TransitionInDays"]) for tr in raw["Transitions"]] == [
+        ("STANDARD_IA", cfg.raw_ia_after_days),
+        ("GLACIER", cfg.raw_glacier_after_days),
+    ]
+    key = only(t, "AWS::KMS::Key")
+    assert key["EnableKeyRotation"] is True
+
+
+def test_provisioned_mode_sets_the_configured_shards() -> None:
+    from aws_cdk import App, Stack, aws_kms
+    from aws_cdk.assertions import Template
+
+    from cdk_app.config import StreamConfig
+    from cdk_app.stacks.ingestion import _stream
+
+    stack = Stack(App(), "S")
+    _stream(stack, "T", StreamConfig("provisioned", 4, 48), aws_kms.Key(stack, "K"))
+    Template.from_stack(stack).has_resource_properties(
+        "AWS::Kinesis::Stream",
+        {
+            "ShardCount": 4,
+            "RetentionPeriodHours": 48,
+            "StreamModeDetails": {"StreamMode": "PROVISIONED"},
+        },
+    )

@@ -1,0 +1,275 @@
+"""The processing stack: functions, event source mappings, tables, alerts topic, grants."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from cdk_app.constructs.function import (
+    PIP_PLATFORM,
+    POWERTOOLS_LAYER_PARAMETER,
+    LocalBundler,
+    bundle_hash,
+    runtime_requirements,
+)
+from rotorwatch import lake, resources
+from rotorwatch.resources import EnvKey
+from tests.infra.cdk_helpers import Synth
+from tests.infra.cdk_helpers import resources as of_type
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _functions(t: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {
+        v["Properties"]["Handler"]: v["Properties"]
+        for v in of_type(t, "AWS::Lambda::Function").values()
+    }
+
+
+def _statements(t: dict[str, Any], role_prefix: str) -> list[dict[str, Any]]:
+    out = []
+    for pol in of_type(t, "AWS::IAM::Policy").values():
+        roles = json.dumps(pol["Properties"]["Roles"])
+        if role_prefix in roles:
+            out.extend(pol["Properties"]["PolicyDocument"]["Statement"])
+    return out
+
+
+def _actions(statements: list[dict[str, Any]]) -> set[str]:
+    acts: set[str] = set()
+    for st in statements:
+        acts.update(st["Action"] if isinstance(st["Action"], list) else [st["Action"]])
+    return acts
+
+
+def test_both_handlers_use_the_factory_defaults(synth: Synth) -> None:
+    t = synth.template("Processing")
+    fns = _functions(t)
+    assert set(fns) == {resources.EXTRACT_FEATURES_HANDLER, resources.SCORE_AND_ALERT_HANDLER}
+    for props in fns.values():
+        assert props["Runtime"] == "python3.12"
+        assert props["Architectures"] == ["arm64"]
+        assert props["TracingConfig"] == {"Mode": "Active"}
+        assert props["LoggingConfig"]["LogFormat"] == "JSON"
+        env = props["Environment"]["Variables"]
+        assert env[EnvKey.STAGE] == "dev"
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == resources.METRICS_NAMESPACE
+        (layer,) = props["Layers"]
+        # Resolved at deploy time from the public SSM parameter, never looked up at synth.
+        param = t["Parameters"][layer["Ref"]]
+        assert param["Type"] == "AWS::SSM::Parameter::Value<String>"
+        assert param["Default"] == POWERTOOLS_LAYER_PARAMETER
+    for lg in of_type(t, "AWS::Logs::LogGroup").values():
+        assert lg["Properties"]["RetentionInDays"] == synth.built.config.function.log_retention_days
+        assert "KmsKeyId" in lg["Properties"]
+
+
+def test_environment_carries_every_name_the_handlers_need(synth: Synth) -> None:
+    fns = _functions(synth.template("Processing"))
+    ef = fns[resources.EXTRACT_FEATURES_HANDLER]["Environment"]["Variables"]
+    assert {EnvKey.FEATURES_STREAM_NAME, EnvKey.QUARANTINE_BUCKET, EnvKey.ASSETS_TABLE} <= set(ef)
+    sa = fns[resources.SCORE_AND_ALERT_HANDLER]["Environment"]["Variables"]
+    assert {
+        EnvKey.STATE_TABLE,
+        EnvKey.ALERTS_TOPIC_ARN,
+        EnvKey.PREDICTIONS_DELIVERY_STREAM,
+        EnvKey.ENDPOINT_NAME,
+        EnvKey.ATHENA_WORKGROUP,
+        EnvKey.GLUE_DATABASE,
+    } <= set(sa)
+    expected = "" if "ml" in synth.built.skipped else "rotorwatch-dev-scoring"
+    assert sa[EnvKey.ENDPOINT_NAME] == expected
+    assert sa[EnvKey.ATHENA_WORKGROUP] == "rotorwatch-dev"
+
+
+def test_event_source_mappings_bound_retries_and_report_partial_failures(synth: Synth) -> None:
+    t = synth.template("Processing")
+    esms = [v["Properties"] for v in of_type(t, "AWS::Lambda::EventSourceMapping").values()]
+    assert len(esms) == 2
+    queue = next(iter(of_type(t, "AWS::SQS::Queue")))
+    cfg = synth.built.config
+    for esm in esms:
+        batch = (
+            cfg.extract_features
+            if "Telemetry" in json.dumps(esm["EventSourceArn"])
+            else cfg.score_and_alert
+        )
+        assert esm["BatchSize"] == batch.batch_size
+        assert esm["MaximumBatchingWindowInSeconds"] == batch.window_s
+        assert esm["BisectBatchOnFunctionError"] is True
+        assert esm["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+        assert esm["MaximumRetryAttempts"] == batch.retry_attempts
+        assert esm["MaximumRecordAgeInSeconds"] == batch.max_record_age_s
+        assert esm["DestinationConfig"]["OnFailure"]["Destination"] == {
+            "Fn::GetAtt": [queue, "Arn"]
+        }
+    q = of_type(t, "AWS::SQS::Queue")[queue]["Properties"]
+    assert "KmsMasterKeyId" in q
+
+
+def test_tables_have_pitr_kms_and_the_agreed_keys(synth: Synth) -> None:
+    t = synth.template("Processing")
+    tables = {k: v for k, v in of_type(t, "AWS::DynamoDB::Table").items()}
+    keys = {}
+    for name, tbl in tables.items():
+        p = tbl["Properties"]
+        assert p["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        assert p["SSESpecification"]["SSEEnabled"] is True
+        assert p["SSESpecification"]["SSEType"] == "KMS"
+        assert tbl["DeletionPolicy"] == "Retain"
+        keys[name.rstrip("0123456789ABCDEF")] = {
+            (k["AttributeName"], k["KeyType"]) for k in p["KeySchema"]
+        }
+    assert keys["Assets"] == {("device_id", "HASH")}
+    assert keys["State"] == {("device_id", "HASH"), ("sk", "RANGE")}
+
+
+def test_alerts_topic_filters_sms_to_alarm_and_email_to_all_severities(synth: Synth) -> None:
+    t = synth.template("Processing")
+    topic = next(iter(of_type(t, "AWS::SNS::Topic").values()))["Properties"]
+    assert "KmsMasterKeyId" in topic
+    subs = {
+        s["Properties"]["Protocol"]: s["Properties"]
+        for s in of_type(t, "AWS::SNS::Subscription").values()
+    }
+    assert subs["sms"]["FilterPolicy"] == {resources.SEVERITY_ATTRIBUTE: ["ALARM"]}
+    assert subs["email"]["FilterPolicy"] == {
+        resources.SEVERITY_ATTRIBUTE: ["WARNING", "ALARM", "RECOVERY"]
+    }
+    assert subs["sms"]["Endpoint"] == "+441234567890"
+    # Filter on message attributes (the handler sets them), not the body.
+    assert all(
+        s.get("FilterPolicyScope", "MessageAttributes") == "MessageAttributes"
+        for s in subs.values()
+    )
+
+
+def test_grants_are_least_privilege(synth: Synth) -> None:
+    t = synth.template("Processing")
+    ef = _statements(t, "ExtractFeaturesRole")
+    sa = _statements(t, "ScoreAndAlertRole")
+    ef_actions, sa_actions = _actions(ef), _actions(sa)
+    assert not any(a in ("*", "s3:*", "kinesis:*", "dynamodb:*") for a in ef_actions | sa_actions)
+    # The feature function writes to the features stream and the quarantine prefix only.
+    assert {"kinesis:PutRecords", "s3:PutObject"} <= ef_actions
+    assert "dynamodb:PutItem" not in ef_actions
+    puts = [st for st in ef if "s3:PutObject" in json.dumps(st["Action"])]
+    assert [
+        json.dumps(st["Resource"]).endswith(f'"/{lake.QUARANTINE_PREFIX}*"]]}}') for st in puts
+    ] == [True]
+    # The scoring function writes state, alerts and predictions; it never writes to S3 directly.
+    assert {"dynamodb:PutItem", "sns:Publish", "firehose:PutRecordBatch"} <= sa_actions
+    assert not any(a.startswith("s3:") for a in sa_actions)
+    if "ml" not in synth.built.skipped:
+        invoke = [st for st in sa if st["Action"] == "sagemaker:InvokeEndpoint"]
+        assert "endpoint/rotorwatch-dev-scoring" in json.dumps(invoke)
+
+
+# ---- the Docker-free bundle ----------------------------------------------------------------
+
+
+def test_runtime_requirements_are_the_pinned_core_dependencies() -> None:
+    reqs = runtime_requirements(ROOT / "pyproject.toml")
+    assert any(r.startswith("numpy==") for r in reqs)
+
+
+def test_unpinned_lambda_dependency_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text('[project]\ndependencies = ["numpy>=2"]\n')
+    with pytest.raises(ValueError, match="pinned exactly"):
+        runtime_requirements(tmp_path / "pyproject.toml")
+
+
+def _fake_pip(tmp_path: Path, exit_code: int = 0) -> Path:
+    log = tmp_path / "pip-args.json"
+    script = tmp_path / "fake_pip.py"
+    script.write_text(
+        "import json, pathlib, sys\n"
+        f"pathlib.Path({str(log)!r}).write_text(json.dumps(sys.argv[1:]))\n"
+        "args = sys.argv[1:]\n"
+        "target = pathlib.Path(args[args.index('--target') + 1])\n"
+        "(target / 'numpy').mkdir(parents=True, exist_ok=True)\n"
+        "(target / 'numpy' / '__init__.py').write_text('# fake wheel')\n"
+        "(target / 'numpy' / '_core' / 'tests').mkdir(parents=True, exist_ok=True)\n"
+        "(target / 'numpy' / '_core' / 'tests' / 'test_x.py').write_text('')\n"
+        "(target / 'bin').mkdir(exist_ok=True)\n"
+        f"sys.stderr.write('boom' if {exit_code} else '')\n"
+        f"sys.exit({exit_code})\n"
+    )
+    script.chmod(script.stat().st_mode | stat.S_IEXEC)
+    return script
+
+
+def test_local_bundler_copies_sources_and_asks_pip_for_the_lambda_platform(tmp_path: Path) -> None:
+    fake = _fake_pip(tmp_path)
+    out = tmp_path / "bundle"
+    out.mkdir()
+    bundler = LocalBundler(ROOT, ["numpy==2.4.6"], pip=[sys.executable, str(fake)])
+    assert bundler.try_bundle(str(out)) is True
+    assert (out / "lambdas" / "extract_features" / "__init__.py").is_file()
+    assert (out / "rotorwatch" / "telemetry.py").is_file()
+    assert not list(out.rglob("__pycache__"))
+    assert (out / "numpy" / "__init__.py").is_file()
+    assert (out / "numpy" / "_core").is_dir()
+    assert not (out / "numpy" / "_core" / "tests").exists()  # pruned
+    assert not (out / "bin").exists()
+    args = json.loads((tmp_path / "pip-args.json").read_text())
+    assert args[0] == "install"
+    assert args[args.index("--platform") + 1] == PIP_PLATFORM == "manylinux_2_28_aarch64"
+    assert args[args.index("--python-version") + 1] == "3.12"
+    assert "--only-binary=:all:" in args
+    assert args[args.index("--target") + 1] == str(out)
+    assert args[-1] == "numpy==2.4.6"
+
+
+def test_local_bundler_reports_pip_failure(tmp_path: Path) -> None:
+    fake = _fake_pip(tmp_path, exit_code=1)
+    out = tmp_path / "bundle"
+    out.mkdir()
+    bundler = LocalBundler(ROOT, ["numpy==2.4.6"], pip=[sys.executable, str(fake)])
+    with pytest.raises(RuntimeError, match=r"(?s)pip could not fetch.*boom"):
+        bundler.try_bundle(str(out))
+
+
+def test_skip_pip_copies_sources_only(tmp_path: Path) -> None:
+    out = tmp_path / "bundle"
+    out.mkdir()
+    LocalBundler(ROOT, ["numpy==2.4.6"], skip_pip=True, pip=["/nonexistent/pip"]).try_bundle(
+        str(out)
+    )
+    assert (out / "lambdas").is_dir()
+    assert not (out / "numpy").exists()
+
+
+def test_bundle_hash_changes_with_sources_and_pins(tmp_path: Path) -> None:
+    for pkg in ("rotorwatch", "lambdas"):
+        (tmp_path / pkg).mkdir()
+        (tmp_path / pkg / "__init__.py").write_text("")
+    base = bundle_hash(tmp_path, ["numpy==2.4.6"], skip_pip=False)
+    assert base == bundle_hash(tmp_path, ["numpy==2.4.6"], skip_pip=False)
+    assert base != bundle_hash(tmp_path, ["numpy==2.4.5"], skip_pip=False)
+    assert base != bundle_hash(tmp_path, ["numpy==2.4.6"], skip_pip=True)
+    (tmp_path / "lambdas" / "x.py").write_text("x = 1")
+    assert base != bundle_hash(tmp_path, ["numpy==2.4.6"], skip_pip=False)
+    os.makedirs(tmp_path / "lambdas" / "__pycache__")
+    (tmp_path / "lambdas" / "__pycache__" / "x.pyc").write_bytes(b"junk")
+    changed = bundle_hash(tmp_path, ["numpy==2.4.6"], skip_pip=False)
+    assert changed == bundle_hash(tmp_path, ["numpy==2.4.6"], skip_pip=False)
+
+
+def test_synthesized_bundle_mirrors_the_sources(synth: Synth) -> None:
+    fn = _functions(synth.template("Processing"))[resources.EXTRACT_FEATURES_HANDLER]
+    asset = synth.outdir / f"asset.{fn['Code']['S3Key'].removesuffix('.zip')}"
+
+    def py_files(base: Path, pkg: str) -> set[str]:
+        return {p.relative_to(base).as_posix() for p in (base / pkg).rglob("*.py")}
+
+    for pkg in ("lambdas", "rotorwatch"):
+        assert py_files(asset, pkg) == py_files(ROOT, pkg)
+    assert not (asset / "numpy").exists()  # the unit synth skips pip
