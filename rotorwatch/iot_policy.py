@@ -11,17 +11,9 @@ With ``pin_site`` (default) the site level is the thing's ``site`` attribute, so
 exact. Without it the site level is ``*``; IoT policy ``*`` also matches ``/``, which is why the
 exact form is preferred (the telemetry rule's ``rw/+/+/telemetry`` would ignore such topics, but
 a policy should not rely on that). Nothing else is allowed: no subscribe, no receive, no shadow.
-
-"""The IoT Core policy every device certificate gets, and a small evaluator to check it.
-
-One policy serves the whole fleet: the thing name is substituted by IoT Core at connect time
-(``${iot:Connection.Thing.ThingName}``), so a device can connect only as its own client id and
-publish only to its own telemetry topic (directly or through Basic Ingest). The rule then takes
-the device id from the topic, so no device can speak for another.
 """
 
 from __future__ import annotations
-
 
 import fnmatch
 import re
@@ -66,29 +58,6 @@ def device_policy_document(
         "Statement": [
             {
                 "Sid": "ConnectAsOwnThingOnly",
-
-THING_NAME_VAR: Final = "${iot:Connection.Thing.ThingName}"
-
-
-def _own_topics(rule_name: str) -> list[str]:
-    own = f"{TOPIC_ROOT}/*/{THING_NAME_VAR}/{TELEMETRY_LEAF}"
-    return [own, f"{BASIC_INGEST_PREFIX}/{rule_name}/{own}"]
-
-
-def device_policy_document(
-    region: str, account: str, rule_name: str, *, partition: str = "aws"
-) -> dict[str, Any]:
-    """The IoT policy document for a device (region/account may be CloudFormation tokens).
-
-    ``rule_name`` is the telemetry rule's physical name: Basic Ingest topics embed it.
-    """
-    arn = f"arn:{partition}:iot:{region}:{account}"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                # Only a registered thing with this certificate attached may connect, and only
-                # with its own name as client id (also stops one device kicking another off).
                 "Effect": "Allow",
                 "Action": "iot:Connect",
                 "Resource": f"{arn}:client/{THING_NAME_VAR}",
@@ -103,13 +72,6 @@ def device_policy_document(
         ],
     }
 
-                "Effect": "Allow",
-                "Action": "iot:Publish",
-                "Resource": [f"{arn}:topic/{t}" for t in _own_topics(rule_name)],
-            },
-        ],
-    }
-
 
 def _glob_to_regex(pattern: str) -> re.Pattern[str]:
     # IoT policy resources use `*` (any characters, including `/`) and `?` (one character).
@@ -117,12 +79,19 @@ def _glob_to_regex(pattern: str) -> re.Pattern[str]:
 
 
 def is_allowed(
-    document: dict[str, Any], *, action: str, resource: str, thing_name: str, attached: bool = True
+    document: dict[str, Any],
+    *,
+    action: str,
+    resource: str,
+    thing_name: str,
+    site: str | None = None,
+    attached: bool = True,
 ) -> bool:
-    """Evaluate an Allow-only policy for one request, substituting the thing-name variable.
+    """Evaluate an Allow-only policy for one request, substituting the policy variables.
 
     Enough of IoT Core's evaluation to test the fleet policy: no Deny statements, conditions
-    limited to ``iot:Connection.Thing.IsAttached``.
+    limited to ``iot:Connection.Thing.IsAttached``. A thing without a ``site`` attribute leaves
+    the site variable unresolved, which IoT Core treats as matching nothing.
     """
     for stmt in document["Statement"]:
         actions = stmt["Action"] if isinstance(stmt["Action"], list) else [stmt["Action"]]
@@ -133,6 +102,11 @@ def is_allowed(
             continue
         resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
         for pattern in resources:
-            if _glob_to_regex(pattern.replace(THING_NAME_VAR, thing_name)).match(resource):
+            concrete = pattern.replace(THING_NAME_VAR, thing_name)
+            if SITE_VAR in concrete:
+                if site is None:
+                    continue
+                concrete = concrete.replace(SITE_VAR, site)
+            if _glob_to_regex(concrete).match(resource):
                 return True
     return False

@@ -171,7 +171,10 @@ class IngestionStack(Stack):
             self,
             "DevicePolicy",
             policy_document=device_policy_document(
-                self.region, self.account, self.rule_name, partition=self.partition
+                region=self.region,
+                account_id=self.account,
+                partition=self.partition,
+                basic_ingest_rule=self.rule_name,
             ),
         )
         self.thing_group = iot.CfnThingGroup(

@@ -96,6 +96,7 @@ def test_device_policy_lets_a_device_publish_only_as_itself(synth: Synth) -> Non
     basic_other = iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", "plant-1", "pump-8")
 
     def allowed(action: str, resource: str, **kw: Any) -> bool:
+        kw.setdefault("site", "plant-1")
         return is_allowed(doc, action=action, resource=resource, thing_name="pump-7", **kw)
 
     assert allowed("iot:Connect", client + "pump-7")

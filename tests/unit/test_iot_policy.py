@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import fnmatch
 
-from rotorwatch.iot_policy import SITE_VAR, THING_NAME_VAR, device_policy_document
+from hypothesis import given
+from hypothesis import strategies as st
+
+from rotorwatch import iot_rule
+from rotorwatch.iot_policy import SITE_VAR, THING_NAME_VAR, device_policy_document, is_allowed
 from rotorwatch.iot_rule import basic_ingest_topic, telemetry_topic
 
 ARN = "arn:aws:iot:eu-west-1:123456789012"
@@ -57,23 +61,21 @@ def test_unpinned_site_still_pins_the_thing_name() -> None:
     publish = next(s for s in doc["Statement"] if s["Action"] == "iot:Publish")
     assert publish["Resource"] == [f"arn:aws-cn:iot:r:a:topic/rw/*/{THING_NAME_VAR}/telemetry"]
 
-"""The fleet IoT policy: a device may connect and publish only as itself."""
 
-from __future__ import annotations
+# The fleet IoT policy evaluated: a device may connect and publish only as itself.
 
-from hypothesis import given
-from hypothesis import strategies as st
-
-from rotorwatch import iot_rule
-from rotorwatch.iot_policy import THING_NAME_VAR, device_policy_document, is_allowed
 
 ARN = "arn:aws:iot:eu-west-1:123456789012"
-DOC = device_policy_document("eu-west-1", "123456789012", "rotorwatch_dev_telemetry")
+DOC = device_policy_document(
+    region="eu-west-1", account_id="123456789012", basic_ingest_rule="rotorwatch_dev_telemetry"
+)
 names = st.from_regex(r"[A-Za-z0-9_-]{1,40}", fullmatch=True)
 
 
-def publish(thing: str, topic: str) -> bool:
-    return is_allowed(DOC, action="iot:Publish", resource=f"{ARN}:topic/{topic}", thing_name=thing)
+def publish(thing: str, topic: str, site: str = "s") -> bool:
+    return is_allowed(
+        DOC, action="iot:Publish", resource=f"{ARN}:topic/{topic}", thing_name=thing, site=site
+    )
 
 
 def test_policy_scopes_every_resource_to_the_connected_thing() -> None:
@@ -88,11 +90,15 @@ def test_policy_scopes_every_resource_to_the_connected_thing() -> None:
 
 @given(me=names, other=names, site=names)
 def test_a_device_publishes_as_itself_and_never_as_another(me: str, other: str, site: str) -> None:
-    assert publish(me, iot_rule.telemetry_topic(site, me))
-    assert publish(me, iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", site, me))
+    assert publish(me, iot_rule.telemetry_topic(site, me), site)
+    assert publish(me, iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", site, me), site)
     if other != me:
-        assert not publish(me, iot_rule.telemetry_topic(site, other))
-        assert not publish(me, iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", site, other))
+        assert not publish(me, iot_rule.telemetry_topic(site, other), site)
+        assert not publish(
+            me, iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", site, other), site
+        )
+        # Pinned to its site attribute: not even its own name under another site.
+        assert not publish(me, iot_rule.telemetry_topic(site + "x", me), site)
         assert not is_allowed(
             DOC, action="iot:Connect", resource=f"{ARN}:client/{other}", thing_name=me
         )
