@@ -16,10 +16,10 @@ ARN = "arn:aws:iot:eu-west-1:123456789012"
 
 def _allowed(doc: dict, action: str, resource: str, thing: str, site: str) -> bool:
     """Evaluate the Allow statements as IoT does for a connection of ``thing`` (attached)."""
-    for st in doc["Statement"]:
-        if st["Effect"] != "Allow" or st["Action"] != action:
+    for stmt in doc["Statement"]:
+        if stmt["Effect"] != "Allow" or stmt["Action"] != action:
             continue
-        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
         for pattern in resources:
             concrete = pattern.replace(THING_NAME_VAR, thing).replace(SITE_VAR, site)
             # IoT policy wildcards: * any characters (including /), ? one character.
