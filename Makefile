@@ -47,8 +47,22 @@ system-deps:
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
+# Until the local cloud (issue 8) lands, the demo is the offline half of the pipeline: the
+# simulator plays a 24-machine fleet for a day, the feature engine turns every window into a
+# feature record with its ISO zone, and the ISO-zone counts per machine are printed.
+DEMO_OUT ?= out/demo
 demo: $(STAMP)
-	$(BIN)/rotorwatch demo
+	mkdir -p $(DEMO_OUT)
+	$(BIN)/rotorwatch simulate --scenario fleet-24 --start 2026-01-01T00:00:00Z --duration 1d \
+	  --interval 10m --out $(DEMO_OUT)/telemetry.jsonl --truth $(DEMO_OUT)/truth.jsonl
+	$(BIN)/rotorwatch features --assets simulator/scenarios/fleet-24.json \
+	  $(DEMO_OUT)/telemetry.jsonl > $(DEMO_OUT)/features.jsonl
+	$(PY) -c "import collections, json, sys; z = collections.defaultdict(collections.Counter); \
+	  [z[r['device_id']].update([r['iso_zone']]) for r in map(json.loads, open(sys.argv[1]))]; \
+	  print('device           A    B    C    D'); \
+	  [print(f'{d:14s}', *(f'{c[k]:4d}' for k in 'ABCD')) for d, c in sorted(z.items())]" \
+	  $(DEMO_OUT)/features.jsonl
+	@echo "telemetry, ground truth and features are in $(DEMO_OUT)/"
 
 # The machine-health Glue job on local PySpark over ./lake (GLUE_ARGS="--window_start 2026-11-23T00:00Z").
 glue-local: $(STAMP)
