@@ -21,27 +21,18 @@ import numpy as np
 
 from rotorwatch.telemetry import (
     ENCODINGS,
+    FIELDS,
     MAX_MESSAGE_BYTES,
     UNITS,
+    VIBRATION_FIELDS,
     TelemetryError,
     decode,
     encode,
     encode_samples,
 )
 
-TOP_KEYS = (
-    "v",
-    "device_id",
-    "ts",
-    "seq",
-    "rpm",
-    "temperature_c",
-    "pressure_bar",
-    "vibration",
-    "site",
-    "received_at",
-)
-VIB_KEYS = ("fs_hz", "unit", "encoding", "scale", "data")
+TOP_KEYS = FIELDS
+VIB_KEYS = VIBRATION_FIELDS
 EDGE_VALUES: tuple[Any, ...] = (
     None, True, False, 0, 1, -1, 1.0, 2**63, -(2**63), 10**400, -(10**400), 1e308, -1e308, 5e-324,
     float("nan"), float("inf"), float("-inf"), "", "g", "m/s2", *ENCODINGS, *UNITS, "AAAA", "====",

@@ -54,6 +54,21 @@ SITE_PATTERN: Final = r"[A-Za-z0-9_-]{1,128}"
 _DEVICE_ID_RE: Final = re.compile(DEVICE_ID_PATTERN)
 _SITE_RE: Final = re.compile(SITE_PATTERN)
 
+#: The contract's top-level fields (plus those the IoT rule adds) and the vibration object's.
+FIELDS: Final[tuple[str, ...]] = (
+    "v",
+    "device_id",
+    "ts",
+    "seq",
+    "rpm",
+    "temperature_c",
+    "pressure_bar",
+    "vibration",
+    "site",
+    "received_at",
+)
+VIBRATION_FIELDS: Final[tuple[str, ...]] = ("fs_hz", "unit", "encoding", "scale", "data")
+
 Unit = Literal["g", "m/s2"]
 Encoding = Literal["int16le+base64", "float32le+base64"]
 UNITS: Final[tuple[str, ...]] = ("g", "m/s2")

@@ -2,30 +2,19 @@
 
 from __future__ import annotations
 
-import fnmatch
-
 from hypothesis import given
 from hypothesis import strategies as st
 
 from rotorwatch import iot_rule
-from rotorwatch.iot_policy import SITE_VAR, THING_NAME_VAR, device_policy_document, is_allowed
+from rotorwatch.iot_policy import THING_NAME_VAR, device_policy_document, is_allowed
 from rotorwatch.iot_rule import basic_ingest_topic, telemetry_topic
 
 ARN = "arn:aws:iot:eu-west-1:123456789012"
 
 
 def _allowed(doc: dict, action: str, resource: str, thing: str, site: str) -> bool:
-    """Evaluate the Allow statements as IoT does for a connection of ``thing`` (attached)."""
-    for stmt in doc["Statement"]:
-        if stmt["Effect"] != "Allow" or stmt["Action"] != action:
-            continue
-        resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
-        for pattern in resources:
-            concrete = pattern.replace(THING_NAME_VAR, thing).replace(SITE_VAR, site)
-            # IoT policy wildcards: * any characters (including /), ? one character.
-            if fnmatch.fnmatchcase(resource, concrete):
-                return True
-    return False
+    """Evaluate the policy as IoT does for an attached connection of ``thing`` at ``site``."""
+    return is_allowed(doc, action=action, resource=resource, thing_name=thing, site=site)
 
 
 def test_device_may_publish_only_its_own_topics() -> None:

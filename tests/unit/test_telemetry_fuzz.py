@@ -15,10 +15,12 @@ from hypothesis import strategies as st
 from rotorwatch.telemetry import (
     DEVICE_ID_PATTERN,
     ENCODINGS,
+    FIELDS,
     FS_HZ_MAX,
     FS_HZ_MIN,
     N_SAMPLES_MIN,
     UNITS,
+    VIBRATION_FIELDS,
     Reason,
     Telemetry,
     TelemetryError,
@@ -30,19 +32,8 @@ from rotorwatch.telemetry import (
 
 FUZZ = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
-TOP_KEYS = (
-    "v",
-    "device_id",
-    "ts",
-    "seq",
-    "rpm",
-    "temperature_c",
-    "pressure_bar",
-    "vibration",
-    "site",
-    "received_at",
-)
-VIB_KEYS = ("fs_hz", "unit", "encoding", "scale", "data")
+TOP_KEYS = FIELDS
+VIB_KEYS = VIBRATION_FIELDS
 
 scalars = (
     st.none()
