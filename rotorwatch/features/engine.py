@@ -2,21 +2,20 @@
 
 Pipeline per batch (B windows of N samples, in g):
 
-1. Time-domain statistics on the DC-free signal: RMS, peak, crest factor, skewness, Pearson
-   kurtosis.
-2. One Hann-windowed ``rfft``. Per-bin mean-square contributions ``p_k = 2|X_k|^2 / (N sum w^2)``
-   (Parseval, one-sided) are summed with a cumulative sum, so every band, the velocity RMS and
-   each shaft-order amplitude is a difference of two cumulative sums at per-row bin indices.
-3. Velocity: each bin divided by ``2 pi f`` (integration in the frequency domain), summed over
-   10-1000 Hz, in mm/s.
-4. Envelope: the band [0.2 fs, 0.45 fs) of the same spectrum, shifted to baseband and inverted
+1. One fused pass over the raw windows, a cache-sized block of rows at a time: time-domain
+   statistics on the DC-free signal (RMS, peak, crest factor, skewness, Pearson kurtosis), one
+   Hann-windowed ``rfft``, the per-bin mean-square contributions ``p_k = 2|X_k|^2 / (N sum w^2)``
+   (Parseval, one-sided) and the envelope band of the spectrum.
+2. Bands are slice sums of ``p_k``; velocity divides each bin by ``2 pi f`` (integration in the
+   frequency domain) and sums 10-1000 Hz, in mm/s; shaft-order amplitudes sum the Hann main
+   lobe around each order, gathered with per-row index arrays (never a Python loop over rows).
+3. Envelope: the band [0.2 fs, 0.45 fs) of the same spectrum, shifted to baseband and inverted
    with an FFT a quarter as long (complex demodulation: the magnitude of the analytic signal at
    a quarter of the sample rate), then the envelope's own spectrum. Bearing impacts ring a
    structural resonance up there; their repetition rate shows up in the envelope spectrum.
 
 Arithmetic is float64 (numpy's pocketfft runs faster in double than in single precision); the
-envelope's short inverse FFT runs in complex64, where single precision is faster. Per-row
-quantities (shaft speed, defect frequencies) are gathered with index arrays, never looped over.
+envelope's short inverse FFT runs in complex64, where single precision is faster.
 """
 
 from __future__ import annotations
@@ -73,24 +72,87 @@ def _window(n: int) -> tuple[F64, float]:
     return cached
 
 
+#: Rows per block of the fused first pass: a block of 4096-sample float64 windows plus its
+#: temporaries stays in a 512 KiB L2 cache, where the several element-wise passes of the
+#: time-domain statistics cost a fraction of what they cost streaming a whole batch from L3/RAM
+#: (measured in benchmarks/bench_features.py: ~2x on the statistics).
+BLOCK_ROWS: Final = 32
+
+
+def _envelope_band(n: int) -> tuple[int, int, int]:
+    """(first bin, end bin, length M of the baseband) of the envelope demodulation band."""
+    m = n // ENVELOPE_DECIMATION
+    k_lo = round(ENVELOPE_BAND_FS[0] * n)
+    return k_lo, min(round(ENVELOPE_BAND_FS[1] * n), k_lo + m), m
+
+
+def _blocked_pass(
+    x: npt.NDArray[Any], gain_g: F64 | None
+) -> tuple[F64, F64, F64, F64, F64, npt.NDArray[np.complex64]]:
+    """Everything that touches the raw windows, one cache-sized block of rows at a time.
+
+    ``x`` holds the windows in g, or in raw counts when ``gain_g`` (B,) converts them row-wise
+    (done per block, so the float64 copy of the batch is never written out whole).
+
+    Returns the central moments m2, m3, m4 and the peak of the DC-free signal (accelerometer
+    offsets and gravity are not vibration), the per-bin mean-square contributions of the
+    Hann-windowed one-sided spectrum (Parseval: ``p_k = 2|X_k|^2 / (N sum w^2)``) and the
+    envelope band of that spectrum shifted to baseband (complex64: the envelope's short inverse
+    FFT is twice as fast in single precision).
+    """
+    b, n = x.shape
+    w, sum_w2 = _window(n)
+    k_lo, k_hi, m = _envelope_band(n)
+    m2, peak, m3, m4 = (np.empty(b) for _ in range(4))
+    ms_per_bin = np.empty((b, n // 2 + 1))
+    base = np.zeros((b, m), dtype=np.complex64)
+    to_ms = 2.0 / (n * sum_w2)
+    for s in range(0, b, BLOCK_ROWS):
+        e = min(s + BLOCK_ROWS, b)
+        if gain_g is None:
+            xb = np.asarray(x[s:e], dtype=np.float64)
+        else:
+            xb = np.multiply(x[s:e], gain_g[s:e, None], dtype=np.float64)
+        xb -= xb.mean(axis=1, keepdims=True)
+        x2 = xb * xb
+        m2[s:e] = x2.sum(axis=1) / n
+        m3[s:e] = np.einsum("ij,ij->i", x2, xb) / n
+        m4[s:e] = np.einsum("ij,ij->i", x2, x2) / n
+        peak[s:e] = np.maximum(xb.max(axis=1), -xb.min(axis=1))
+        xb *= w
+        # float64: pocketfft is faster there than in single precision (bench_features.py).
+        spec = np.fft.rfft(xb, axis=1)
+        p = ms_per_bin[s:e]
+        np.multiply(spec.real, spec.real, out=p)
+        p += spec.imag * spec.imag
+        p *= to_ms
+        base[s:e, : k_hi - k_lo] = spec[:, k_lo:k_hi]
+    return m2, peak, m3, m4, ms_per_bin, base
+
+
 def window_features(
-    x_g: F64,
+    x_g: npt.NDArray[Any],
     fs_hz: F64,
     shaft_hz: F64,
     defect_orders: F64,
+    *,
+    gain_g: F64 | None = None,
 ) -> dict[str, F64]:
     """Features of a batch of equal-length acceleration windows.
 
     Parameters
     ----------
-    x_g : ndarray, shape (B, N), float64
-        Acceleration windows in g.
+    x_g : ndarray, shape (B, N)
+        Acceleration windows in g; or raw sample counts (any real dtype, e.g. int16) when
+        ``gain_g`` is given.
     fs_hz : ndarray, shape (B,)
         Sample rate of each window in Hz.
     shaft_hz : ndarray, shape (B,)
         Shaft rotation frequency in Hz, NaN where unknown (orders and envelope are then NaN).
     defect_orders : ndarray, shape (B, len(DEFECTS))
         Bearing defect frequencies as multiples of shaft speed, NaN where the geometry is unknown.
+    gain_g : ndarray, shape (B,), optional
+        g per count of each row of ``x_g`` (the message's scale and unit conversion).
 
     Returns
     -------
@@ -101,16 +163,11 @@ def window_features(
     b, n = x_g.shape
     if fs_hz.shape != (b,) or shaft_hz.shape != (b,) or defect_orders.shape != (b, len(DEFECTS)):
         raise ValueError("fs_hz, shaft_hz and defect_orders must match the batch size")
+    if gain_g is not None and gain_g.shape != (b,):
+        raise ValueError("gain_g must match the batch size")
     out: dict[str, F64] = {}
-
-    # 1. Time domain, DC removed (accelerometer offsets and gravity are not vibration).
-    x = x_g - x_g.mean(axis=1, keepdims=True)
-    x2 = x * x
-    m2 = x2.sum(axis=1) / n
-    m3 = np.einsum("ij,ij->i", x2, x) / n
-    m4 = np.einsum("ij,ij->i", x2, x2) / n
-    del x2
-    peak = np.maximum(x.max(axis=1), -x.min(axis=1))
+    m2, peak, m3, m4, ms_per_bin, base = _blocked_pass(x_g, gain_g)
+    k_count = ms_per_bin.shape[1]
     with np.errstate(divide="ignore", invalid="ignore"):
         safe_m2 = np.where(m2 > 0, m2, np.nan)
         out["accel_rms_g"] = np.sqrt(m2)
@@ -118,16 +175,6 @@ def window_features(
         out["crest_factor"] = peak / np.sqrt(safe_m2)
         out["kurtosis"] = m4 / (safe_m2 * safe_m2)
         out["skewness"] = m3 / safe_m2**1.5
-
-    # 2. One windowed spectrum for everything else (float64: pocketfft is faster there than in
-    # single precision, measured in benchmarks/bench_features.py).
-    w, sum_w2 = _window(n)
-    x *= w
-    spec = np.fft.rfft(x, axis=1)
-    del x
-    k_count = spec.shape[1]
-    power = spec.real * spec.real + spec.imag * spec.imag  # |X_k|^2
-    ms_per_bin = power * (2.0 / (n * sum_w2))  # mean-square contribution of bin k
     df_hz = fs_hz / n  # (B,) bin spacing
     last_bin = k_count - 2  # the Nyquist bin is excluded from bands
 
@@ -151,27 +198,6 @@ def window_features(
             gain = (STANDARD_GRAVITY_M_S2 * _MM_PER_M / (2.0 * np.pi * f_hz)) ** 2
             out["velocity_rms_mm_s"][rows] = np.sqrt(sub[:, k_lo : k_hi + 1] @ gain)
 
-    # Dominant frequency: the largest bin above DOMINANT_MIN_HZ, refined by a parabola through
-    # the log power of its neighbours (sub-bin accuracy for a Hann window).
-    k0 = np.maximum(np.ceil(DOMINANT_MIN_HZ / df_hz).astype(np.int64), 1)
-    # power is not needed unmasked any more: zero what must not win, in place (contiguous
-    # argmax is several times faster than on a sliced view).
-    power[:, last_bin + 1 :] = 0.0
-    if int(k0.max()) == int(k0.min()):
-        power[:, : int(k0[0])] = 0.0
-    else:  # mixed sample rates: mask each row's own low bins
-        power[np.arange(k_count)[None, :] < k0[:, None]] = 0.0
-    kp = np.argmax(power, axis=1)
-    kp_c = np.clip(kp, 1, k_count - 2)
-    rows = np.arange(b)
-    la = np.log(power[rows, kp_c - 1].astype(np.float64) + 1e-30)
-    lb = np.log(power[rows, kp_c].astype(np.float64) + 1e-30)
-    lc = np.log(power[rows, kp_c + 1].astype(np.float64) + 1e-30)
-    denom = la - 2.0 * lb + lc
-    with np.errstate(divide="ignore", invalid="ignore"):
-        delta = np.where(denom < 0, 0.5 * (la - lc) / denom, 0.0)
-    out["dominant_freq_hz"] = np.where(m2 > 0, (kp_c + np.clip(delta, -0.5, 0.5)) * df_hz, np.nan)
-
     # Shaft orders: peak amplitude = sqrt(2 x mean-square in the Hann main lobe around the line).
     known = np.isfinite(shaft_hz)
     lobe = np.arange(-ORDER_HALF_WIDTH_BINS, ORDER_HALF_WIDTH_BINS + 1)
@@ -182,25 +208,41 @@ def window_features(
         lobe_ms = np.take_along_axis(ms_per_bin, idx, axis=1).sum(axis=1)
         out[name] = np.where(ok, np.sqrt(2.0 * lobe_ms), np.nan)
 
-    # 4. Envelope spectrum by complex demodulation of the band [0.2 fs, 0.45 fs).
-    _envelope_indicators(spec, n, df_hz, shaft_hz, defect_orders, out)
+    # Dominant frequency: the largest bin above DOMINANT_MIN_HZ, refined by a parabola through
+    # the log power of its neighbours (sub-bin accuracy for a Hann window).
+    k0 = np.maximum(np.ceil(DOMINANT_MIN_HZ / df_hz).astype(np.int64), 1)
+    # The spectrum is not needed unmasked any more (orders are read): zero what must not win,
+    # in place (a contiguous argmax is several times faster than one on a sliced view).
+    power = ms_per_bin  # proportional to |X_k|^2: same argmax, same log differences
+    power[:, last_bin + 1 :] = 0.0
+    if int(k0.max()) == int(k0.min()):
+        power[:, : int(k0[0])] = 0.0
+    else:  # mixed sample rates: mask each row's own low bins
+        power[np.arange(k_count)[None, :] < k0[:, None]] = 0.0
+    kp = np.argmax(power, axis=1)
+    kp_c = np.clip(kp, 1, k_count - 2)
+    rows = np.arange(b)
+    la = np.log(power[rows, kp_c - 1] + 1e-300)
+    lb = np.log(power[rows, kp_c] + 1e-300)
+    lc = np.log(power[rows, kp_c + 1] + 1e-300)
+    denom = la - 2.0 * lb + lc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.where(denom < 0, 0.5 * (la - lc) / denom, 0.0)
+    out["dominant_freq_hz"] = np.where(m2 > 0, (kp_c + np.clip(delta, -0.5, 0.5)) * df_hz, np.nan)
+
+    # Envelope spectrum by complex demodulation of the band [0.2 fs, 0.45 fs).
+    _envelope_indicators(base, df_hz, shaft_hz, defect_orders, out)
     return out
 
 
 def _envelope_indicators(
-    spec: npt.NDArray[np.complex128],
-    n: int,
+    base: npt.NDArray[np.complex64],
     df_hz: F64,
     shaft_hz: F64,
     defect_orders: F64,
     out: dict[str, F64],
 ) -> None:
-    b = spec.shape[0]
-    m = n // ENVELOPE_DECIMATION
-    k_lo = round(ENVELOPE_BAND_FS[0] * n)
-    k_hi = min(round(ENVELOPE_BAND_FS[1] * n), k_lo + m)
-    base = np.zeros((b, m), dtype=np.complex64)  # complex64: the short ifft is 2x faster
-    base[:, : k_hi - k_lo] = spec[:, k_lo:k_hi]
+    b = base.shape[0]
     envelope = np.abs(np.fft.ifft(base, axis=1))
     envelope -= envelope.mean(axis=1, keepdims=True)
     env_spec = np.abs(np.fft.rfft(envelope, axis=1))  # bin spacing df_hz, up to fs / 8
@@ -260,22 +302,21 @@ def _asset_arrays(
     return shaft_hz, orders, bounds
 
 
-def _decode_batch(messages: Sequence[Telemetry]) -> F64:
-    """Stack equal-length, same-encoding windows into one (B, N) array in g."""
+def _raw_batch(messages: Sequence[Telemetry]) -> tuple[npt.NDArray[Any], F64]:
+    """Equal-length, same-encoding windows as one (B, N) array of raw samples, and the g per
+    count of each row (the float64 conversion happens block by block in the feature pass)."""
     first = messages[0].vibration
     assert first is not None
     dtype = np.dtype("<i2") if first.encoding == "int16le+base64" else np.dtype("<f4")
     raw = np.frombuffer(b"".join(m.vibration.raw for m in messages if m.vibration), dtype=dtype)
-    raw = raw.reshape(len(messages), -1)
-    scale = np.array(
+    gain_g = np.array(
         [
             m.vibration.scale / (STANDARD_GRAVITY_M_S2 if m.vibration.unit == "m/s2" else 1.0)
             for m in messages
             if m.vibration
         ],
     )
-    x_g: F64 = np.multiply(raw, scale[:, None], dtype=np.float64)
-    return x_g
+    return raw.reshape(len(messages), -1), gain_g
 
 
 def _none_if_nan(values: F64) -> list[float | None]:
@@ -314,21 +355,21 @@ def compute_features(
 
     for (_enc, n), idx in groups.items():
         batch = [messages[i] for i in idx]
-        x_g = _decode_batch(batch)
+        raw, gain_g = _raw_batch(batch)
         fs_hz = np.array([m.vibration.fs_hz for m in batch if m.vibration], dtype=np.float64)
         shaft_hz, orders, bounds = _asset_arrays(
             [m.device_id for m in batch], [m.rpm for m in batch], assets
         )
-        cols = window_features(x_g, fs_hz, shaft_hz, orders)
+        cols = window_features(raw, fs_hz, shaft_hz, orders, gain_g=gain_g)
         zone_idx = zone_index(cols["velocity_rms_mm_s"], bounds).tolist()
         has_zone = np.isfinite(bounds[:, 0]) & np.isfinite(cols["velocity_rms_mm_s"])
-        columns = {name: _none_if_nan(values) for name, values in cols.items()}
-        fs_list = fs_hz.tolist()
-        for row, i in enumerate(idx):
-            rec = records[i]
-            rec["fs_hz"] = fs_list[row]
-            rec["n_samples"] = n
-            for name, values in columns.items():
-                rec[name] = values[row]
-            rec["iso_zone"] = ZONES[zone_idx[row]] if has_zone[row] else None
+        zones = [
+            ZONES[z] if ok else None for z, ok in zip(zone_idx, has_zone.tolist(), strict=True)
+        ]
+        # Column lists transposed to rows in C (zip), one dict.update per record.
+        names = ("fs_hz", "n_samples", "iso_zone", *cols)
+        columns = [fs_hz.tolist(), [n] * len(idx), zones]
+        columns += [_none_if_nan(values) for values in cols.values()]
+        for i, row in zip(idx, zip(*columns, strict=True), strict=True):
+            records[i].update(zip(names, row, strict=True))
     return records
