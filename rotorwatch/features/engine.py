@@ -21,6 +21,7 @@ envelope's short inverse FFT runs in complex64, where single precision is faster
 from __future__ import annotations
 
 import functools
+import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -53,6 +54,8 @@ ENVELOPE_TOLERANCE_BINS: Final = 1.5
 ORDER_HALF_WIDTH_BINS: Final = 2
 
 _MM_PER_M: Final = 1000.0
+_ORDER_VALUES: Final = np.array([order for _, order in ORDERS])
+_LOBE_BINS: Final = np.arange(-ORDER_HALF_WIDTH_BINS, ORDER_HALF_WIDTH_BINS + 1)
 
 
 def _hann(n: int) -> F64:
@@ -72,10 +75,12 @@ def _window(n: int) -> tuple[F64, float]:
     return cached
 
 
-#: Rows per block of the fused first pass: a block of 4096-sample float64 windows plus its
-#: temporaries stays in a 512 KiB L2 cache, where the several element-wise passes of the
-#: time-domain statistics cost a fraction of what they cost streaming a whole batch from L3/RAM
-#: (measured in benchmarks/bench_features.py: ~2x on the statistics).
+#: Rows per block of the fused pass. A block of 4096-sample float64 windows plus its scratch
+#: buffers stays in a 512 KiB L2 cache, where the element-wise passes of the statistics cost a
+#: fraction of streaming a whole batch from memory. The scratch buffers (~5 MB for 4096-sample
+#: windows) are kept per thread and window length and reused by every block of every call:
+#: fresh multi-megabyte arrays cost a page fault per 4 KiB, and on a sandboxed host those
+#: faults cost more than the arithmetic (measured: ~27 faults per window before).
 BLOCK_ROWS: Final = 32
 
 
@@ -86,48 +91,41 @@ def _envelope_band(n: int) -> tuple[int, int, int]:
     return k_lo, min(round(ENVELOPE_BAND_FS[1] * n), k_lo + m), m
 
 
-def _blocked_pass(
-    x: npt.NDArray[Any], gain_g: F64 | None
-) -> tuple[F64, F64, F64, F64, F64, npt.NDArray[np.complex64]]:
-    """Everything that touches the raw windows, one cache-sized block of rows at a time.
+_SCRATCH = threading.local()
 
-    ``x`` holds the windows in g, or in raw counts when ``gain_g`` (B,) converts them row-wise
-    (done per block, so the float64 copy of the batch is never written out whole).
 
-    Returns the central moments m2, m3, m4 and the peak of the DC-free signal (accelerometer
-    offsets and gravity are not vibration), the per-bin mean-square contributions of the
-    Hann-windowed one-sided spectrum (Parseval: ``p_k = 2|X_k|^2 / (N sum w^2)``) and the
-    envelope band of that spectrum shifted to baseband (complex64: the envelope's short inverse
-    FFT is twice as fast in single precision).
-    """
-    b, n = x.shape
-    w, sum_w2 = _window(n)
-    k_lo, k_hi, m = _envelope_band(n)
-    m2, peak, m3, m4 = (np.empty(b) for _ in range(4))
-    ms_per_bin = np.empty((b, n // 2 + 1))
-    base = np.zeros((b, m), dtype=np.complex64)
-    to_ms = 2.0 / (n * sum_w2)
-    for s in range(0, b, BLOCK_ROWS):
-        e = min(s + BLOCK_ROWS, b)
-        if gain_g is None:
-            xb = np.asarray(x[s:e], dtype=np.float64)
-        else:
-            xb = np.multiply(x[s:e], gain_g[s:e, None], dtype=np.float64)
-        xb -= xb.mean(axis=1, keepdims=True)
-        x2 = xb * xb
-        m2[s:e] = x2.sum(axis=1) / n
-        m3[s:e] = np.einsum("ij,ij->i", x2, xb) / n
-        m4[s:e] = np.einsum("ij,ij->i", x2, x2) / n
-        peak[s:e] = np.maximum(xb.max(axis=1), -xb.min(axis=1))
-        xb *= w
-        # float64: pocketfft is faster there than in single precision (bench_features.py).
-        spec = np.fft.rfft(xb, axis=1)
-        p = ms_per_bin[s:e]
-        np.multiply(spec.real, spec.real, out=p)
-        p += spec.imag * spec.imag
-        p *= to_ms
-        base[s:e, : k_hi - k_lo] = spec[:, k_lo:k_hi]
-    return m2, peak, m3, m4, ms_per_bin, base
+class _Scratch:
+    """Work buffers for one block of ``rows`` windows of ``n`` samples, reused block after block."""
+
+    def __init__(self, rows: int, n: int) -> None:
+        k = n // 2 + 1
+        m = n // ENVELOPE_DECIMATION
+        self.x = np.empty((rows, n))
+        self.x2 = np.empty((rows, n))
+        self.spec = np.empty((rows, k), dtype=np.complex128)
+        self.ms = np.empty((rows, k))
+        self.tmp = np.empty((rows, k))
+        # complex64: the envelope's short inverse FFT is twice as fast in single precision.
+        self.base = np.zeros((rows, m), dtype=np.complex64)
+        self.analytic = np.empty((rows, m), dtype=np.complex64)
+        self.envelope = np.empty((rows, m), dtype=np.float32)
+        self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
+
+    @staticmethod
+    def get(rows: int, n: int) -> _Scratch:
+        """This thread's buffers for blocks of ``rows`` windows of ``n`` samples."""
+        cache: dict[tuple[int, int], _Scratch] = _SCRATCH.__dict__.setdefault("by_shape", {})
+        scratch = cache.get((rows, n))
+        if scratch is None:
+            scratch = cache[(rows, n)] = _Scratch(rows, n)
+        return scratch
+
+    def view(self, rows: int) -> _Scratch:
+        """The first ``rows`` rows of every buffer (the batch's last, shorter block)."""
+        part = object.__new__(_Scratch)
+        for name, buf in vars(self).items():
+            setattr(part, name, buf[:rows])
+        return part
 
 
 def window_features(
@@ -152,7 +150,8 @@ def window_features(
     defect_orders : ndarray, shape (B, len(DEFECTS))
         Bearing defect frequencies as multiples of shaft speed, NaN where the geometry is unknown.
     gain_g : ndarray, shape (B,), optional
-        g per count of each row of ``x_g`` (the message's scale and unit conversion).
+        g per count of each row of ``x_g`` (the message's scale and unit conversion); the
+        float64 conversion then happens block by block, never for the whole batch at once.
 
     Returns
     -------
@@ -165,9 +164,52 @@ def window_features(
         raise ValueError("fs_hz, shaft_hz and defect_orders must match the batch size")
     if gain_g is not None and gain_g.shape != (b,):
         raise ValueError("gain_g must match the batch size")
+    out: dict[str, F64] = {name: np.empty(b) for name in _BLOCK_FEATURES}
+    env_spec = np.empty((b, n // ENVELOPE_DECIMATION // 2 + 1), dtype=np.float32)
+    df_hz = fs_hz / n  # (B,) bin spacing
+    full = _Scratch.get(BLOCK_ROWS, n)
+    for s in range(0, b, BLOCK_ROWS):
+        e = min(s + BLOCK_ROWS, b)
+        scratch = full if e - s == full.x.shape[0] else full.view(e - s)
+        if gain_g is None:
+            scratch.x[...] = x_g[s:e]
+        else:
+            np.multiply(x_g[s:e], gain_g[s:e, None], out=scratch.x)
+        block = _block_features(scratch, df_hz[s:e], shaft_hz[s:e], env_spec[s:e])
+        for name, values in block.items():
+            out[name][s:e] = values
+    _envelope_indicators(env_spec, df_hz, shaft_hz, defect_orders, out)
+    return out
+
+
+#: The features :func:`_block_features` computes (the envelope indicators come after).
+_BLOCK_FEATURES: Final[tuple[str, ...]] = (
+    "accel_rms_g",
+    "accel_peak_g",
+    "crest_factor",
+    "kurtosis",
+    "skewness",
+    *(name for name, _, _ in BANDS_HZ),
+    "velocity_rms_mm_s",
+    *(name for name, _ in ORDERS),
+    "dominant_freq_hz",
+)
+
+
+def _block_features(s: _Scratch, df_hz: F64, shaft_hz: F64, env_spec: Any) -> dict[str, F64]:
+    """Every feature but the envelope indicators for one block (``s.x``: windows in g, consumed),
+    and the block's envelope magnitude spectrum into ``env_spec``."""
+    b, n = s.x.shape
     out: dict[str, F64] = {}
-    m2, peak, m3, m4, ms_per_bin, base = _blocked_pass(x_g, gain_g)
-    k_count = ms_per_bin.shape[1]
+
+    # Time domain on the DC-free signal (accelerometer offsets and gravity are not vibration).
+    x = s.x
+    x -= x.mean(axis=1, keepdims=True)
+    np.multiply(x, x, out=s.x2)
+    m2 = s.x2.sum(axis=1) / n
+    m3 = np.einsum("ij,ij->i", s.x2, x) / n
+    m4 = np.einsum("ij,ij->i", s.x2, s.x2) / n
+    peak = np.maximum(x.max(axis=1), -x.min(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
         safe_m2 = np.where(m2 > 0, m2, np.nan)
         out["accel_rms_g"] = np.sqrt(m2)
@@ -175,13 +217,33 @@ def window_features(
         out["crest_factor"] = peak / np.sqrt(safe_m2)
         out["kurtosis"] = m4 / (safe_m2 * safe_m2)
         out["skewness"] = m3 / safe_m2**1.5
-    df_hz = fs_hz / n  # (B,) bin spacing
+
+    # One Hann-windowed spectrum for everything else (float64: pocketfft is faster there than
+    # in single precision, measured in benchmarks/bench_features.py).
+    w, sum_w2 = _window(n)
+    x *= w
+    spec = np.fft.rfft(x, axis=1, out=s.spec)
+    ms_per_bin = s.ms  # mean-square contribution of bin k (Parseval, one-sided)
+    np.multiply(spec.real, spec.real, out=ms_per_bin)
+    np.multiply(spec.imag, spec.imag, out=s.tmp)
+    ms_per_bin += s.tmp
+    ms_per_bin *= 2.0 / (n * sum_w2)
+    k_count = ms_per_bin.shape[1]
     last_bin = k_count - 2  # the Nyquist bin is excluded from bands
+
+    # Envelope: the band [0.2 fs, 0.45 fs) shifted to baseband, inverted with an FFT a quarter
+    # as long (complex demodulation), its magnitude's spectrum kept for the indicators.
+    k_lo, k_hi, _m = _envelope_band(n)
+    s.base[:, : k_hi - k_lo] = spec[:, k_lo:k_hi]
+    # numpy's stubs type fft ``out`` as complex128 only; single precision works at run time.
+    np.fft.ifft(s.base, axis=1, out=s.analytic)  # type: ignore[arg-type]
+    np.abs(s.analytic, out=s.envelope)
+    s.envelope -= s.envelope.mean(axis=1, keepdims=True)
+    np.abs(np.fft.rfft(s.envelope, axis=1, out=s.env_spec), out=env_spec)  # type: ignore[arg-type]
 
     # Bands and velocity: rows sharing a sample rate share bin edges, so each band is a slice
     # sum (a batch usually holds one sample rate; mixed rates loop over the few distinct ones).
-    band_names = [name for name, _, _ in BANDS_HZ] + ["velocity_rms_mm_s"]
-    for name in band_names:
+    for name in (*(name for name, _, _ in BANDS_HZ), "velocity_rms_mm_s"):
         out[name] = np.full(b, np.nan)
     lo_v, hi_v = VELOCITY_BAND_HZ
     for df in np.unique(df_hz):
@@ -194,25 +256,28 @@ def window_features(
         # Velocity RMS 10-1000 Hz: V(f) = A(f) / (2 pi f), A in m/s^2, V in mm/s.
         k_lo, k_hi = max(int(np.ceil(lo_v / df)), 1), min(int(np.floor(hi_v / df)), last_bin)
         if k_hi >= k_lo:
-            f_hz = np.arange(k_lo, k_hi + 1) * df
-            gain = (STANDARD_GRAVITY_M_S2 * _MM_PER_M / (2.0 * np.pi * f_hz)) ** 2
-            out["velocity_rms_mm_s"][rows] = np.sqrt(sub[:, k_lo : k_hi + 1] @ gain)
+            out["velocity_rms_mm_s"][rows] = np.sqrt(
+                sub[:, k_lo : k_hi + 1] @ _velocity_gain(k_lo, k_hi, float(df))
+            )
 
-    # Shaft orders: peak amplitude = sqrt(2 x mean-square in the Hann main lobe around the line).
+    # Shaft orders: peak amplitude = sqrt(2 x mean-square in the Hann main lobe around the
+    # line), every order of every row in one gather.
     known = np.isfinite(shaft_hz)
-    lobe = np.arange(-ORDER_HALF_WIDTH_BINS, ORDER_HALF_WIDTH_BINS + 1)
-    for name, order in ORDERS:
-        kc = np.rint(np.where(known, order * shaft_hz, 0.0) / df_hz).astype(np.int64)
-        ok = known & (kc - ORDER_HALF_WIDTH_BINS >= 1) & (kc + ORDER_HALF_WIDTH_BINS <= last_bin)
-        idx = np.clip(kc[:, None] + lobe[None, :], 1, last_bin)
-        lobe_ms = np.take_along_axis(ms_per_bin, idx, axis=1).sum(axis=1)
-        out[name] = np.where(ok, np.sqrt(2.0 * lobe_ms), np.nan)
+    kc = np.rint(np.where(known, shaft_hz, 0.0)[:, None] * _ORDER_VALUES / df_hz[:, None])
+    kc_i = kc.astype(np.int64)  # (B, orders)
+    ok = known[:, None] & (kc_i - ORDER_HALF_WIDTH_BINS >= 1)
+    ok &= kc_i + ORDER_HALF_WIDTH_BINS <= last_bin
+    idx = np.clip(kc_i[:, :, None] + _LOBE_BINS, 1, last_bin).reshape(b, -1)
+    lobe_ms = np.take_along_axis(ms_per_bin, idx, axis=1).reshape((*kc_i.shape, -1)).sum(axis=2)
+    amplitudes = np.where(ok, np.sqrt(2.0 * lobe_ms), np.nan)
+    for j, (name, _order) in enumerate(ORDERS):
+        out[name] = amplitudes[:, j]
 
     # Dominant frequency: the largest bin above DOMINANT_MIN_HZ, refined by a parabola through
-    # the log power of its neighbours (sub-bin accuracy for a Hann window).
+    # the log power of its neighbours (sub-bin accuracy for a Hann window). The spectrum is not
+    # needed unmasked any more: zero what must not win, in place (a contiguous argmax is several
+    # times faster than one on a sliced view).
     k0 = np.maximum(np.ceil(DOMINANT_MIN_HZ / df_hz).astype(np.int64), 1)
-    # The spectrum is not needed unmasked any more (orders are read): zero what must not win,
-    # in place (a contiguous argmax is several times faster than one on a sliced view).
     power = ms_per_bin  # proportional to |X_k|^2: same argmax, same log differences
     power[:, last_bin + 1 :] = 0.0
     if int(k0.max()) == int(k0.min()):
@@ -229,23 +294,27 @@ def window_features(
     with np.errstate(divide="ignore", invalid="ignore"):
         delta = np.where(denom < 0, 0.5 * (la - lc) / denom, 0.0)
     out["dominant_freq_hz"] = np.where(m2 > 0, (kp_c + np.clip(delta, -0.5, 0.5)) * df_hz, np.nan)
-
-    # Envelope spectrum by complex demodulation of the band [0.2 fs, 0.45 fs).
-    _envelope_indicators(base, df_hz, shaft_hz, defect_orders, out)
     return out
 
 
+@functools.lru_cache(maxsize=64)
+def _velocity_gain(k_lo: int, k_hi: int, df_hz: float) -> F64:
+    # |V(f)|^2 / |A(f)|^2 for A in g and V in mm/s: (g0 * 1000 / (2 pi f))^2 per bin.
+    f_hz = np.arange(k_lo, k_hi + 1) * df_hz
+    gain = np.asarray((STANDARD_GRAVITY_M_S2 * _MM_PER_M / (2.0 * np.pi * f_hz)) ** 2, np.float64)
+    gain.flags.writeable = False  # shared by every caller through the cache
+    return gain
+
+
 def _envelope_indicators(
-    base: npt.NDArray[np.complex64],
+    env_spec: npt.NDArray[np.float32],
     df_hz: F64,
     shaft_hz: F64,
     defect_orders: F64,
     out: dict[str, F64],
 ) -> None:
-    b = base.shape[0]
-    envelope = np.abs(np.fft.ifft(base, axis=1))
-    envelope -= envelope.mean(axis=1, keepdims=True)
-    env_spec = np.abs(np.fft.rfft(envelope, axis=1))  # bin spacing df_hz, up to fs / 8
+    """Bearing indicators from the envelope magnitude spectra (bin spacing df_hz, up to fs / 8)."""
+    b = env_spec.shape[0]
     k_env = env_spec.shape[1]
     # Median by partition: np.median costs ~5x more for the same answer on odd-length rows.
     body = env_spec[:, 1:] if (k_env - 1) % 2 else env_spec[:, 2:]
