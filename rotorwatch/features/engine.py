@@ -325,24 +325,23 @@ def _envelope_indicators(
     harmonics = np.arange(1, len(weights) + 1, dtype=np.float64)
     max_halfwidth = int(np.ceil(ENVELOPE_TOLERANCE_BINS + ENVELOPE_TOLERANCE_REL * k_env)) + 1
     offsets = np.arange(-max_halfwidth, max_halfwidth + 1)
-    valid_row = np.isfinite(shaft_hz) & (median > 0)
+    # Every defect (D) of every row at once: centre bins (B, D, H), search windows (B, D, H, W).
+    f_defect = shaft_hz[:, None] * defect_orders  # (B, D), NaN where unknown
+    ok_row = (np.isfinite(shaft_hz) & (median > 0))[:, None] & np.isfinite(f_defect)
+    ok_row &= np.where(ok_row, f_defect, 0.0) > 0
+    kc = np.where(ok_row, f_defect, 0.0)[:, :, None] * harmonics / df_hz[:, None, None]
+    half = ENVELOPE_TOLERANCE_BINS + ENVELOPE_TOLERANCE_REL * kc
+    idx = np.rint(kc)[..., None].astype(np.int64) + offsets  # (B, D, H, W)
+    inside = (np.abs(idx - kc[..., None]) <= half[..., None]) & (idx >= 1) & (idx < k_env)
+    vals = np.take_along_axis(env_spec, np.clip(idx, 0, k_env - 1).reshape(b, -1), axis=1)
+    peaks = np.where(inside.reshape(b, -1), vals, 0.0).reshape(idx.shape).max(axis=3)
+    present = (kc + half < k_env) & (kc >= 1)  # harmonic lies inside the envelope spectrum
+    wsum = (present * weights).sum(axis=2)  # (B, D)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (peaks * weights * present).sum(axis=2) / (wsum * median[:, None])
+    indicators = np.where(ok_row & (wsum > 0), ratio, np.nan)
     for j, (name, _key) in enumerate(DEFECTS):
-        f_defect = shaft_hz * defect_orders[:, j]  # (B,) NaN where unknown
-        ok_row = valid_row & np.isfinite(f_defect) & (f_defect > 0)
-        kc = (
-            np.where(ok_row, f_defect, 0.0)[:, None] * harmonics[None, :] / df_hz[:, None]
-        )  # (B, H)
-        half = ENVELOPE_TOLERANCE_BINS + ENVELOPE_TOLERANCE_REL * kc
-        idx = np.rint(kc)[:, :, None].astype(np.int64) + offsets[None, None, :]  # (B, H, W)
-        inside = (np.abs(idx - kc[:, :, None]) <= half[:, :, None]) & (idx >= 1) & (idx < k_env)
-        vals = np.take_along_axis(env_spec, np.clip(idx, 0, k_env - 1).reshape(b, -1), axis=1)
-        vals = np.where(inside.reshape(b, -1), vals, 0.0).reshape(idx.shape)
-        peaks = vals.max(axis=2)  # (B, H)
-        present = (kc + half < k_env) & (kc >= 1)  # harmonic lies inside the envelope spectrum
-        wsum = (present * weights[None, :]).sum(axis=1)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = (peaks * weights[None, :] * present).sum(axis=1) / (wsum * median)
-        out[name] = np.where(ok_row & (wsum > 0), ratio, np.nan)
+        out[name] = indicators[:, j]
 
 
 @functools.lru_cache(maxsize=4096)
