@@ -16,7 +16,7 @@ field                       meaning
 ``vibration.fs_hz``         number, 256..100000, sample rate
 ``vibration.unit``          ``"g"`` or ``"m/s2"``
 ``vibration.encoding``      ``"int16le+base64"`` or ``"float32le+base64"``
-``vibration.scale``         number > 0, int16 only: physical value = raw x scale
+``vibration.scale``         number in (0, 30.52], int16 only: physical value = raw x scale
 ``vibration.data``          base64 string, 256..32768 samples
 ==========================  ===========================================================
 
@@ -49,6 +49,12 @@ FS_HZ_MIN: Final = 256.0
 FS_HZ_MAX: Final = 100_000.0
 N_SAMPLES_MIN: Final = 256
 N_SAMPLES_MAX: Final = 32_768
+#: Largest sample magnitude accepted, in the message's unit (g or m/s2). Shock accelerometers
+#: top out around 10^4-10^5 g; anything beyond this is a wrong scale or corrupt data, and would
+#: overflow the features' fourth powers to infinity instead of failing loudly here.
+SAMPLE_ABS_MAX: Final = 1.0e6
+#: int16 windows: the scale at which the largest count (-32768) reaches SAMPLE_ABS_MAX.
+SCALE_MAX: Final = SAMPLE_ABS_MAX / 32768.0
 DEVICE_ID_PATTERN: Final = r"[A-Za-z0-9_-]{1,128}"
 SITE_PATTERN: Final = r"[A-Za-z0-9_-]{1,128}"
 _DEVICE_ID_RE: Final = re.compile(DEVICE_ID_PATTERN)
@@ -239,10 +245,10 @@ def _vibration(obj: Any, raw: bytes | None = None) -> Vibration:
     if encoding == "int16le+base64":
         scale = _number(obj, "scale", prefix=p, required=True)
         assert scale is not None
-        if scale <= 0:
+        if not 0 < scale <= SCALE_MAX:
             raise _fail(
                 Reason.OUT_OF_RANGE,
-                f"'vibration.scale' must be > 0, got {scale:g}",
+                f"'vibration.scale' must be in (0, {SCALE_MAX:g}], got {scale:g}",
                 "vibration.scale",
             )
     else:
@@ -275,10 +281,22 @@ def _vibration(obj: Any, raw: bytes | None = None) -> Vibration:
             f"window has {n} samples, at most {N_SAMPLES_MAX} allowed",
             "vibration.data",
         )
-    if encoding == "float32le+base64" and not np.isfinite(np.frombuffer(raw, dtype="<f4")).all():
-        raise _fail(
-            Reason.NON_FINITE_SAMPLES, "'vibration.data' holds NaN or Inf samples", "vibration.data"
-        )
+    if encoding == "float32le+base64":
+        # One pass: the largest magnitude is NaN if any sample is NaN, inf if any is infinite.
+        largest = float(np.abs(np.frombuffer(raw, dtype="<f4")).max())
+        if not math.isfinite(largest):
+            raise _fail(
+                Reason.NON_FINITE_SAMPLES,
+                "'vibration.data' holds NaN or Inf samples",
+                "vibration.data",
+            )
+        if largest > SAMPLE_ABS_MAX:
+            raise _fail(
+                Reason.OUT_OF_RANGE,
+                f"'vibration.data' holds a sample of magnitude {largest:g}, "
+                f"more than {SAMPLE_ABS_MAX:g} {unit}",
+                "vibration.data",
+            )
     return Vibration(fs_hz=fs_hz, unit=unit, encoding=encoding, scale=scale, raw=raw)  # type: ignore[arg-type]
 
 
@@ -425,6 +443,8 @@ def encode_samples(
         raise ValueError(f"samples must be one-dimensional, got shape {x.shape}")
     if not np.isfinite(x).all():
         raise ValueError("samples must be finite")
+    if x.size and float(np.max(np.abs(x))) > SAMPLE_ABS_MAX:
+        raise ValueError(f"samples must be within +-{SAMPLE_ABS_MAX:g} {unit}")
     out: dict[str, Any] = {"fs_hz": fs_hz, "unit": unit, "encoding": encoding}
     if encoding == "int16le+base64":
         if scale is None:

@@ -157,6 +157,29 @@ def test_non_finite_float_samples(bad: float) -> None:
     assert _reason(_message(vibration=vib)) == Reason.NON_FINITE_SAMPLES
 
 
+def test_float_samples_beyond_any_accelerometer_are_out_of_range() -> None:
+    x = np.zeros(512, dtype="<f4")
+    x[7] = -tm.SAMPLE_ABS_MAX * 2
+    data = base64.b64encode(x.tobytes()).decode()
+    vib = {"fs_hz": FS_HZ, "unit": "g", "encoding": "float32le+base64", "data": data}
+    assert _reason(_message(vibration=vib)) == Reason.OUT_OF_RANGE
+    x[7] = -tm.SAMPLE_ABS_MAX  # the limit itself is accepted
+    vib["data"] = base64.b64encode(x.tobytes()).decode()
+    assert tm.decode(json.dumps(_message(vibration=vib))).vibration is not None
+
+
+@pytest.mark.parametrize("scale", [tm.SCALE_MAX * 1.01, 1e308])
+def test_an_int16_scale_that_would_overflow_the_features_is_out_of_range(scale: float) -> None:
+    vib = encode_samples(np.ones(512), fs_hz=FS_HZ, encoding="int16le+base64", scale=0.01)
+    vib["scale"] = scale
+    assert _reason(_message(vibration=vib)) == Reason.OUT_OF_RANGE
+
+
+def test_the_encoder_refuses_samples_the_decoder_would_refuse() -> None:
+    with pytest.raises(ValueError, match="within"):
+        encode_samples(np.full(512, tm.SAMPLE_ABS_MAX * 1.5), fs_hz=FS_HZ)
+
+
 def test_int16_samples_are_scaled_and_converted_to_g() -> None:
     raw = np.array([100, -200] * 128, dtype="<i2")
     vib = {

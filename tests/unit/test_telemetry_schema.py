@@ -10,7 +10,7 @@ import jsonschema
 import numpy as np
 import pytest
 
-from rotorwatch.telemetry import TelemetryError, decode, encode, encode_samples
+from rotorwatch.telemetry import SCALE_MAX, TelemetryError, decode, encode, encode_samples
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "telemetry-v1.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -44,6 +44,7 @@ def test_encoder_output_satisfies_the_schema() -> None:
         lambda m: m["vibration"].update(unit="mm/s"),
         lambda m: m["vibration"].update(encoding="int32"),
         lambda m: m["vibration"].pop("scale"),
+        lambda m: m["vibration"].update(scale=SCALE_MAX * 1.0001),
         lambda m: m["vibration"].update(data="QUJD"),
     ],
 )
@@ -53,3 +54,8 @@ def test_schema_and_decoder_reject_the_same_messages(mutate: Any) -> None:
     assert not VALIDATOR.is_valid(msg)
     with pytest.raises(TelemetryError):
         decode(json.dumps(msg))
+
+
+def test_the_schema_publishes_the_decoders_scale_limit() -> None:
+    scale = SCHEMA["properties"]["vibration"]["properties"]["scale"]
+    assert scale["maximum"] == SCALE_MAX
