@@ -1,4 +1,5 @@
-"""Analytic vibration windows and telemetry messages for tests (numpy sines, impulse trains).
+"""Analytic vibration windows and telemetry messages for tests (numpy sines, impulse trains):
+signals with known answers, the oracle's inputs (no simulator here).
 
 Amplitudes are set from the physics the features measure: a shaft tone of velocity RMS v mm/s
 at f Hz is an acceleration sine of peak v * sqrt(2) * 2 pi f / 1000 / g, in g.
@@ -13,10 +14,12 @@ import numpy as np
 import numpy.typing as npt
 
 from rotorwatch.assets import Asset, parse_asset
-from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, encode, encode_samples
+from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, Telemetry, decode, encode, encode_samples
 
 FS_HZ = 10240.0
 N_SAMPLES = 4096
+#: Sample rate of the feature engine's analytic tests (bins of exactly 2 Hz at N_SAMPLES).
+ANALYTIC_FS_HZ = 8192.0
 RPM = 1780.0
 SHAFT_HZ = RPM / 60.0
 SITE = "plant-a"
@@ -80,11 +83,14 @@ def window(
     if defect is not None:
         bearing = asset().bearing
         assert bearing is not None
-        f_defect = bearing.defect_frequencies_hz(RPM)[defect]
-        f_res = 0.3 * FS_HZ
-        for t0 in np.arange(0.0, t[-1], 1.0 / f_defect):
-            tt = t[t >= t0] - t0
-            x[t >= t0] += defect_amp_g * np.exp(-800.0 * tt) * np.sin(2 * np.pi * f_res * tt)
+        x += impulse_train_g(
+            bearing.defect_frequencies_hz(RPM)[defect],
+            resonance_hz=0.3 * FS_HZ,
+            damping_per_s=800.0,
+            amp_g=defect_amp_g,
+            noise_g=0.0,
+            fs_hz=FS_HZ,
+        )
     return x
 
 
@@ -100,4 +106,58 @@ def message(
         temperature_c=41.5,
         pressure_bar=2.1,
         vibration=encode_samples(window(**kw), fs_hz=FS_HZ),
+    )
+
+
+def t_s(n: int = N_SAMPLES, fs_hz: float = ANALYTIC_FS_HZ) -> npt.NDArray[np.float64]:
+    return np.arange(n) / fs_hz
+
+
+def sine_g(
+    freq_hz: float, amp_g: float = 1.0, n: int = N_SAMPLES, fs_hz: float = ANALYTIC_FS_HZ
+) -> npt.NDArray[np.float64]:
+    return amp_g * np.sin(2 * np.pi * freq_hz * t_s(n, fs_hz))
+
+
+def impulse_train_g(
+    rate_hz: float,
+    *,
+    resonance_hz: float = 3000.0,
+    damping_per_s: float = 600.0,
+    amp_g: float = 1.0,
+    noise_g: float = 0.05,
+    modulation_hz: float | None = None,
+    seed: int = 0,
+    n: int = N_SAMPLES,
+    fs_hz: float = ANALYTIC_FS_HZ,
+) -> npt.NDArray[np.float64]:
+    """Decaying resonance rings repeated at ``rate_hz`` (a bearing defect), plus white noise.
+
+    With ``modulation_hz`` the impact amplitude is modulated as (1 + cos 2 pi f t) / 2, as an
+    inner-race defect passing through the load zone once per shaft turn.
+    """
+    rng = np.random.default_rng(seed)
+    t = t_s(n, fs_hz)
+    x = noise_g * rng.standard_normal(n)
+    for t0 in np.arange(0.0, t[-1], 1.0 / rate_hz):
+        gain = 1.0 if modulation_hz is None else 0.5 * (1 + np.cos(2 * np.pi * modulation_hz * t0))
+        m = t >= t0
+        d = t[m] - t0
+        x[m] += amp_g * gain * np.exp(-damping_per_s * d) * np.sin(2 * np.pi * resonance_hz * d)
+    return x
+
+
+def telemetry_of(
+    x_g: npt.ArrayLike,
+    *,
+    device_id: str = "dev-1",
+    rpm: float | None = 1800.0,
+    fs_hz: float = ANALYTIC_FS_HZ,
+    encoding: str = "float32le+base64",
+    seq: int = 0,
+) -> Telemetry:
+    """A decoded message carrying ``x_g`` (float32 by default: no quantisation in the oracle)."""
+    vib = encode_samples(x_g, fs_hz=fs_hz, encoding=encoding)  # type: ignore[arg-type]
+    return decode(
+        encode(device_id=device_id, ts=1_700_000_000_000 + seq, seq=seq, rpm=rpm, vibration=vib)
     )

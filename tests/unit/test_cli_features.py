@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from rotorwatch.cli import app
 from rotorwatch.telemetry import encode, encode_samples
-from tests.unit.signals import sine_g
+from tests.signals import sine_g
 
 
 def test_features_reports_bad_lines_and_processes_good_ones(tmp_path: Path) -> None:

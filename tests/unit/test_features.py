@@ -10,7 +10,10 @@ from rotorwatch.assets import parse_asset
 from rotorwatch.features import FEATURE_NAMES, compute_features, iso_zone, zone_boundaries_mm_s
 from rotorwatch.features.engine import window_features
 from rotorwatch.features.schema import DEFECTS
-from tests.unit.signals import FS_HZ, N, impulse_train_g, message, sine_g
+from tests.signals import ANALYTIC_FS_HZ as FS_HZ
+from tests.signals import N_SAMPLES as N
+from tests.signals import impulse_train_g, sine_g
+from tests.signals import telemetry_of as message
 
 ASSET = parse_asset(
     {
