@@ -48,8 +48,9 @@ STATE_TABLE_PARTITION_KEY: Final = "device_id"
 #: of the custom metrics below, which is what the dashboard and alarms select on.
 POWERTOOLS_SERVICE: Final = APP_NAME
 #: Custom metric names (namespace METRICS_NAMESPACE).
-QUARANTINED_RECORDS_METRIC: Final = "QuarantinedRecords"
+QUARANTINED_RECORDS_METRIC: Final = "RecordsQuarantined"
 ALERTS_SENT_METRIC: Final = "AlertsSent"
+#: AlertsSent is also written per severity (dimensions service + severity) for the dashboard.
 
 #: SNS message attribute on every alert, and its values. Subscriptions filter on it:
 #: SMS gets ALARM only (pages people), e-mail gets every state change including recovery.
