@@ -36,3 +36,12 @@ def test_telemetry_doc_explains_every_reason_code() -> None:
     text = (DOCS / "telemetry.md").read_text()
     for reason in Reason:
         assert f"`{reason.value}`" in text, reason
+
+
+def test_readme_and_docs_link_only_to_files_that_exist() -> None:
+    root = DOCS.parent
+    for doc in (root / "README.md", *DOCS.glob("*.md")):
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[\w-]*)?\)", doc.read_text()):
+            if target.startswith(("http://", "https://")):
+                continue
+            assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
