@@ -48,12 +48,14 @@ STATE_TABLE_PARTITION_KEY: Final = "device_id"
 #: of the custom metrics below, which is what the dashboard and alarms select on.
 POWERTOOLS_SERVICE: Final = APP_NAME
 #: Custom metric names (namespace METRICS_NAMESPACE).
-QUARANTINED_RECORDS_METRIC: Final = "QuarantinedRecords"
+QUARANTINED_RECORDS_METRIC: Final = "RecordsQuarantined"
 ALERTS_SENT_METRIC: Final = "AlertsSent"
+#: AlertsSent is also written per severity (dimensions service + severity) for the dashboard.
 
 #: SNS message attribute on every alert, and its values. Subscriptions filter on it:
-#: SMS gets ALARM only (pages people), e-mail gets every state change including recovery.
+#: SMS gets ALARM and RECOVERY (= rotorwatch.alerts.PAGING_SEVERITIES: whoever was paged also
+#: learns it is over), e-mail gets every state change. A test keeps the two equal.
 SEVERITY_ATTRIBUTE: Final = "severity"
 ALERT_SEVERITIES: Final[tuple[str, ...]] = ("WARNING", "ALARM", "RECOVERY")
-SMS_SEVERITIES: Final[tuple[str, ...]] = ("ALARM",)
+SMS_SEVERITIES: Final[tuple[str, ...]] = ("ALARM", "RECOVERY")
 EMAIL_SEVERITIES: Final[tuple[str, ...]] = ALERT_SEVERITIES

@@ -24,11 +24,13 @@ from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
+from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_app import refs
 from cdk_app.config import StageConfig
 from cdk_app.nag import acknowledge
+from cdk_app.retention import retention
 from rotorwatch import lake
 from rotorwatch.features.schema import FEATURE_FIELDS, Field
 from rotorwatch.predictions import PREDICTION_FIELDS
@@ -179,6 +181,7 @@ class AnalyticsStack(Stack):
                 encryption_key=key,
                 # IoT rule records carry no newline: add one so the objects are JSON lines.
                 processors=[firehose.AppendDelimiterToRecordProcessor()],
+                logging_config=self._delivery_logs("RawDeliveryLogs"),
             ),
         )
         self.features_delivery = self._parquet_delivery(
@@ -337,6 +340,7 @@ class AnalyticsStack(Stack):
                 buffering_interval=Duration.seconds(self.config.firehose.buffer_interval_s),
                 buffering_size=Size.mebibytes(self.config.firehose.parquet_buffer_mib),
                 encryption_key=self.key,
+                logging_config=self._delivery_logs(f"{cid}Logs"),
                 data_format_conversion=firehose.DataFormatConversionProps(
                     schema_configuration=firehose.SchemaConfiguration.from_cfn_table(
                         self.tables[table]
@@ -346,6 +350,17 @@ class AnalyticsStack(Stack):
                 ),
             ),
         )
+
+    def _delivery_logs(self, cid: str) -> firehose.EnableLogging:
+        """Delivery error logs in a log group of ours: KMS-encrypted with the data key and with
+        the stage's retention (the L2's default group has neither: 2 years, service key)."""
+        group = logs.LogGroup(
+            self,
+            cid,
+            retention=retention(self.config.function.log_retention_days),
+            encryption_key=self.key,
+        )
+        return firehose.EnableLogging(group)
 
     def _acknowledge_firehose(self, delivery: firehose.DeliveryStream) -> None:
         reason = (

@@ -72,8 +72,10 @@ class ProcessingStack(Stack):
         self.state_table = dynamodb.Table(
             self,
             "State",
-            partition_key=dynamodb.Attribute(name="device_id", type=dynamodb.AttributeType.STRING),
-            sort_key=dynamodb.Attribute(name="sk", type=dynamodb.AttributeType.STRING),
+            # One item per device, keyed as the handler reads and writes it (no sort key).
+            partition_key=dynamodb.Attribute(
+                name=resources.STATE_TABLE_PARTITION_KEY, type=dynamodb.AttributeType.STRING
+            ),
             billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
             encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
             encryption_key=key,

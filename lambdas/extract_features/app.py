@@ -17,7 +17,11 @@ from lambdas.common.aws import client
 from lambdas.common.batch import failed_tail, partial_response, source_records
 from lambdas.common.observability import observability
 from lambdas.extract_features.service import AssetCache, Deps, Settings, process
-from rotorwatch.resources import METRICS_NAMESPACE
+from rotorwatch.resources import (
+    METRICS_NAMESPACE,
+    POWERTOOLS_SERVICE,
+    QUARANTINED_RECORDS_METRIC,
+)
 
 logger, tracer, metrics = observability("extract_features")
 
@@ -45,7 +49,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric("RecordsReceived", MetricUnit.Count, outcome.received)
     metrics.add_metric("FeaturesPut", MetricUnit.Count, outcome.features_put)
     metrics.add_metric("DuplicateRecords", MetricUnit.Count, outcome.duplicates)
-    metrics.add_metric("RecordsQuarantined", MetricUnit.Count, sum(outcome.quarantined.values()))
+    metrics.add_metric(
+        QUARANTINED_RECORDS_METRIC, MetricUnit.Count, sum(outcome.quarantined.values())
+    )
     metrics.add_metric("PutRecordsRetried", MetricUnit.Count, outcome.put_retried)
     metrics.add_metric(
         "AssetLookupFailures", MetricUnit.Count, DEPS.assets.lookup_failures - lookup_failures
@@ -63,6 +69,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             unit=MetricUnit.Count,
             value=count,
             namespace=METRICS_NAMESPACE,
+            default_dimensions={"service": POWERTOOLS_SERVICE},
         ) as metric:
             metric.add_dimension(name="reason", value=reason)
     tail = failed_tail(records, outcome.failed_positions)

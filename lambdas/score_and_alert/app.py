@@ -6,15 +6,22 @@ Parsing and wiring only; settings validated and clients created at cold start.
 from __future__ import annotations
 
 import os
+from collections import Counter
 from typing import Any
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common.aws import client
 from lambdas.common.batch import failed_tail, partial_response, source_records
 from lambdas.common.observability import observability
 from lambdas.score_and_alert.service import AlertPublisher, Deps, Settings, StateStore, process
+from rotorwatch.resources import (
+    ALERTS_SENT_METRIC,
+    METRICS_NAMESPACE,
+    POWERTOOLS_SERVICE,
+    SEVERITY_ATTRIBUTE,
+)
 
 logger, tracer, metrics = observability("score_and_alert")
 
@@ -48,7 +55,17 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     )
     metrics.add_metric("LateWindows", MetricUnit.Count, outcome.late_windows)
     metrics.add_metric("StateConflicts", MetricUnit.Count, outcome.state_conflicts)
-    metrics.add_metric("AlertsSent", MetricUnit.Count, len(outcome.alerts))
+    metrics.add_metric(ALERTS_SENT_METRIC, MetricUnit.Count, len(outcome.alerts))
+    # Per severity too: the dashboard's "Alerts sent by severity" searches this series.
+    for severity, count in sorted(Counter(a.severity for a in outcome.alerts).items()):
+        with single_metric(
+            name=ALERTS_SENT_METRIC,
+            unit=MetricUnit.Count,
+            value=count,
+            namespace=METRICS_NAMESPACE,
+            default_dimensions={"service": POWERTOOLS_SERVICE},
+        ) as metric:
+            metric.add_dimension(name=SEVERITY_ATTRIBUTE, value=severity)
     for phase, seconds in outcome.timings_s.items():
         metrics.add_metric(f"{phase.capitalize()}Time", MetricUnit.Milliseconds, seconds * 1000.0)
     if outcome.invalid:

@@ -19,6 +19,7 @@ from cdk_app.constructs.function import (
     runtime_requirements,
 )
 from rotorwatch import lake, resources
+from rotorwatch.alerts import PAGING_SEVERITIES
 from rotorwatch.resources import EnvKey
 from tests.infra.cdk_helpers import Synth
 from tests.infra.cdk_helpers import resources as of_type
@@ -128,10 +129,12 @@ def test_tables_have_pitr_kms_and_the_agreed_keys(synth: Synth) -> None:
             (k["AttributeName"], k["KeyType"]) for k in p["KeySchema"]
         }
     assert keys["Assets"] == {("device_id", "HASH")}
-    assert keys["State"] == {("device_id", "HASH"), ("sk", "RANGE")}
+    # The handler's StateStore keys items by device_id alone: a sort key would make every
+    # read and write fail on DynamoDB with "key element does not match the schema".
+    assert keys["State"] == {(resources.STATE_TABLE_PARTITION_KEY, "HASH")}
 
 
-def test_alerts_topic_filters_sms_to_alarm_and_email_to_all_severities(synth: Synth) -> None:
+def test_alerts_topic_filters_sms_to_paging_and_email_to_all_severities(synth: Synth) -> None:
     t = synth.template("Processing")
     topic = next(iter(of_type(t, "AWS::SNS::Topic").values()))["Properties"]
     assert "KmsMasterKeyId" in topic
@@ -139,7 +142,9 @@ def test_alerts_topic_filters_sms_to_alarm_and_email_to_all_severities(synth: Sy
         s["Properties"]["Protocol"]: s["Properties"]
         for s in of_type(t, "AWS::SNS::Subscription").values()
     }
-    assert subs["sms"]["FilterPolicy"] == {resources.SEVERITY_ATTRIBUTE: ["ALARM"]}
+    # The handler's paging severities (an ALARM page is followed by its RECOVERY).
+    assert resources.SMS_SEVERITIES == PAGING_SEVERITIES
+    assert subs["sms"]["FilterPolicy"] == {resources.SEVERITY_ATTRIBUTE: ["ALARM", "RECOVERY"]}
     assert subs["email"]["FilterPolicy"] == {
         resources.SEVERITY_ATTRIBUTE: ["WARNING", "ALARM", "RECOVERY"]
     }
