@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
+from rotorwatch import lake
+
 STAGES_KEY: Final = "rotorwatch:stages"
 STAGE_KEY: Final = "stage"
 
@@ -27,7 +29,11 @@ DEFAULTS: Final[dict[str, Any]] = {
         "features": {"mode": "on-demand", "shards": 1, "retention_hours": 24},
     },
     "firehose": {"buffer_interval_s": 300, "raw_buffer_mib": 64, "parquet_buffer_mib": 128},
-    "lake": {"raw_ia_after_days": 30, "raw_glacier_after_days": 180, "noncurrent_expire_days": 30},
+    "lake": {
+        "raw_ia_after_days": lake.RAW_IA_AFTER_DAYS,
+        "raw_glacier_after_days": lake.RAW_GLACIER_AFTER_DAYS,
+        "noncurrent_expire_days": 30,
+    },
     "lambda": {"memory_mb": 1769, "timeout_s": 60, "log_retention_days": 30},
     "extract_features": {
         "batch_size": 500,

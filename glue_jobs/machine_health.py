@@ -105,12 +105,14 @@ def _exists(spark: SparkSession, uri: str) -> bool:
 def read_days(
     spark: SparkSession, lake_uri: str, table_name: str, start_ms: int, end_ms: int
 ) -> DataFrame:
-    """A table's rows for the UTC days in ``[start_ms, end_ms)``, only those day folders listed."""
+    """A table's rows whose ``ts`` is in ``[start_ms, end_ms)``, listing only the day folders
+    they can be in: for an arrival-time table, up to ``lake.ARRIVAL_LAG_MAX_MS`` later."""
     t = lake.table(table_name)
     root = lake_uri.rstrip("/") + "/" + t.prefix
     day_keys = lake.DAY_PARTITION_KEYS
+    last_ms = end_ms if t.event_time else end_ms + lake.ARRIVAL_LAG_MAX_MS
     paths = []
-    for ms in range(start_ms, end_ms, transforms.MS_PER_DAY):
+    for ms in range(start_ms, last_ms, transforms.MS_PER_DAY):
         uri = root + lake.partition_path(ms, day_keys) + "/"
         if _exists(spark, uri):
             paths.append(uri)

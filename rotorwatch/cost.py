@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from rotorwatch import lake
 from rotorwatch.telemetry import ENCODINGS, N_SAMPLES_MAX, N_SAMPLES_MIN, Encoding
 
 HOURS_PER_MONTH: Final = 730.0
@@ -188,15 +189,17 @@ class Assumptions:
     alerts_per_device_month: float = 2.0
     email_subscribers: int = 2
     sms_subscribers: int = 1
-    #: Firehose buffering (Parquet conversion needs >= 64 MiB) and dynamic partitioning.
+    #: Firehose buffering (Parquet conversion needs >= 64 MiB). Dynamic partitioning is off in
+    #: the deployed stack (arrival-time prefixes, rotorwatch.lake); on here prices the option.
     firehose_buffer_mb: int = 128
     firehose_buffer_s: int = 900
-    dynamic_partitioning: bool = True
+    dynamic_partitioning: bool = False
     #: jq time per record when dynamic partitioning runs the jq extraction (billed per hour).
     jq_us_per_record: float = 20.0
-    #: S3 lifecycle: days in Standard before Standard-IA, days before Glacier Instant Retrieval.
-    s3_ia_after_days: int = 30
-    s3_glacier_ir_after_days: int = 90
+    #: S3 lifecycle of raw telemetry (the deployed rule): days in Standard before Standard-IA,
+    #: days before Glacier Flexible Retrieval. Features and predictions stay in Standard.
+    s3_ia_after_days: int = lake.RAW_IA_AFTER_DAYS
+    s3_glacier_after_days: int = lake.RAW_GLACIER_AFTER_DAYS
     #: Glue job: runs per day, billed duration per run, DPUs (2 × G.1X workers).
     glue_runs_per_day: float = 24.0
     glue_minutes_per_run: float = 4.0
@@ -571,11 +574,15 @@ def estimate(
         conv_gb * p.rate("firehose", "format_conversion_usd_per_gb"),
     )
     stored_gb_month = {name: messages * stored / GB for name, _, _, stored in deliveries}
-    objects = 0.0
-    for _name, size, _, _ in deliveries:
-        delivered_mb = messages * size / 1024**2
+    objects_by_stream = {
         # A buffer flushes on size or on time, whichever comes first (one hour partition is open).
-        objects += max(delivered_mb / a.firehose_buffer_mb, SECONDS_PER_MONTH / a.firehose_buffer_s)
+        name: max(
+            messages * size / 1024**2 / a.firehose_buffer_mb,
+            SECONDS_PER_MONTH / a.firehose_buffer_s,
+        )
+        for name, size, _, _ in deliveries
+    }
+    objects = sum(objects_by_stream.values())
     if a.dynamic_partitioning:
         dp_gb = sum(messages * size / GB for _, size, _, _ in deliveries)
         add(
@@ -602,12 +609,13 @@ def estimate(
         )
 
     # S3 (steady state: the lake holds `retention_days` of data) ------------------------------
-    per_day_gb = sum(stored_gb_month.values()) / DAYS_PER_MONTH
+    # Raw telemetry moves down the lifecycle; features and predictions stay in Standard.
+    raw_per_day_gb = stored_gb_month["raw"] / DAYS_PER_MONTH
+    other_per_day_gb = sum(v for k, v in stored_gb_month.items() if k != "raw") / DAYS_PER_MONTH
     days = float(fleet.retention_days)
-    std_days = min(days, a.s3_ia_after_days)
-    ia_days = max(0.0, min(days, a.s3_glacier_ir_after_days) - a.s3_ia_after_days)
-    gir_days = max(0.0, days - a.s3_glacier_ir_after_days)
-    std_gb = per_day_gb * std_days
+    ia_days = max(0.0, min(days, a.s3_glacier_after_days) - a.s3_ia_after_days)
+    glacier_days = max(0.0, days - a.s3_glacier_after_days)
+    std_gb = raw_per_day_gb * min(days, a.s3_ia_after_days) + other_per_day_gb * days
     add(
         "S3",
         "Standard storage",
@@ -617,17 +625,17 @@ def estimate(
     )
     add(
         "S3",
-        "Standard-IA storage",
-        per_day_gb * ia_days,
+        "Standard-IA storage (raw)",
+        raw_per_day_gb * ia_days,
         "GB-month",
-        per_day_gb * ia_days * p.rate("s3", "standard_ia_usd_per_gb_month"),
+        raw_per_day_gb * ia_days * p.rate("s3", "standard_ia_usd_per_gb_month"),
     )
     add(
         "S3",
-        "Glacier Instant Retrieval storage",
-        per_day_gb * gir_days,
+        "Glacier Flexible Retrieval storage (raw)",
+        raw_per_day_gb * glacier_days,
         "GB-month",
-        per_day_gb * gir_days * p.rate("s3", "glacier_ir_usd_per_gb_month"),
+        raw_per_day_gb * glacier_days * p.rate("s3", "glacier_flexible_usd_per_gb_month"),
     )
     add(
         "S3",
@@ -636,7 +644,8 @@ def estimate(
         "requests",
         objects / 1000 * p.rate("s3", "put_usd_per_1000"),
     )
-    transitions = objects * ((ia_days > 0) + (gir_days > 0))
+    # Only raw objects move down the lifecycle.
+    transitions = objects_by_stream["raw"] * ((ia_days > 0) + (glacier_days > 0))
     add(
         "S3",
         "lifecycle transitions",

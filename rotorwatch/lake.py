@@ -77,15 +77,20 @@ DEFAULT_LOOKBACK_HOURS: Final = 30
 #: How often the CDK trigger runs the job (cron, UTC).
 JOB_SCHEDULE_CRON: Final = "cron(15 0/6 * * ? *)"
 
-#: The jq 1.6 query Firehose runs (MetadataExtractionQuery) to partition by event time.
-#: `floor` first: strftime in jq 1.6 wants whole seconds. Tested with /usr/bin/jq (jq-1.6).
-EVENT_TIME_JQ_QUERY: Final = (
-    '{year: (.ts / 1000 | floor | strftime("%Y")), '
-    'month: (.ts / 1000 | floor | strftime("%m")), '
-    'day: (.ts / 1000 | floor | strftime("%d")), '
-    'hour: (.ts / 1000 | floor | strftime("%H"))}'
-)
-JQ_ENGINE: Final = "JQ-1.6"
+#: Firehose-written tables are partitioned by *arrival* time (Firehose's clock, seconds after the
+#: device measured the window): no per-GB dynamic-partitioning charge, no jq on the hot path, and
+#: a device with a wrong clock cannot spray partitions (Firehose caps active partitions at 500).
+#: Queries filter ``ts`` inside a partition range widened by this much; the Glue job's curated
+#: tables are re-partitioned by event time ``ts``.
+ARRIVAL_LAG_MAX_MS: Final = 24 * 3_600_000
+#: S3 lifecycle of raw telemetry (the bulky waveforms): Standard-IA after 30 days, Glacier
+#: Flexible Retrieval after 180 (replays of old raw data are rare and can wait hours). Features,
+#: predictions and curated tables stay in Standard: Athena reads them.
+RAW_IA_AFTER_DAYS: Final = 30
+RAW_GLACIER_AFTER_DAYS: Final = 180
+#: The record field stamped closest to arrival, used by the local Firehose stand-in as Firehose's
+#: clock: the IoT rule's ``received_at`` (raw, features), then ``scored_at`` (predictions).
+ARRIVAL_CLOCK_FIELDS: Final[tuple[str, ...]] = ("received_at", "scored_at")
 
 #: Raw telemetry as it sits in the Kinesis stream (the IoT rule's SELECT *, topic(3) AS
 #: device_id, topic(2) AS site, timestamp() AS received_at), one JSON object per line.
@@ -177,7 +182,7 @@ TABLES: Final[dict[str, Table]] = {
             FEATURE_FIELDS,
             "parquet",
             PARTITION_KEYS,
-            True,
+            False,
             "firehose",
         ),
         Table(
@@ -186,7 +191,7 @@ TABLES: Final[dict[str, Table]] = {
             PREDICTION_FIELDS,
             "parquet",
             PARTITION_KEYS,
-            True,
+            False,
             "firehose",
         ),
         Table(
@@ -277,17 +282,20 @@ def firehose_object_name(stream: str, first_ts_ms: int, content: bytes, extensio
     return f"{stream}-1-{stamp}-{hashlib.sha256(content).hexdigest()[:16]}{extension}"
 
 
+_FIREHOSE_TIMESTAMP: Final = {"year": "yyyy", "month": "MM", "day": "dd", "hour": "HH"}
+
+
+def _timestamp_path(keys: tuple[str, ...]) -> str:
+    return "".join(f"{k}=!{{timestamp:{_FIREHOSE_TIMESTAMP[k]}}}/" for k in keys)
+
+
 def firehose_prefix(table_name: str) -> str:
-    """The S3 ``Prefix`` of a Firehose destination, with its partition expressions."""
+    """The S3 ``Prefix`` of a Firehose destination: the table's prefix, then one
+    ``key=!{timestamp:...}`` folder per partition key (UTC, Firehose's arrival clock)."""
     t = table(table_name)
     if t.writer != "firehose":
         raise ValueError(f"{table_name!r} is not written by Firehose")
-    if t.event_time:
-        parts = [f"{k}=!{{partitionKeyFromQuery:{k}}}" for k in t.partition_keys]
-    else:
-        fmt = {"year": "yyyy", "month": "MM", "day": "dd", "hour": "HH"}
-        parts = [f"{k}=!{{timestamp:{fmt[k]}}}" for k in t.partition_keys]
-    return t.prefix + "/".join(parts) + "/"
+    return t.prefix + _timestamp_path(t.partition_keys)
 
 
 def firehose_error_prefix(table_name: str) -> str:
@@ -295,14 +303,8 @@ def firehose_error_prefix(table_name: str) -> str:
     table(table_name)
     return (
         f"{FIREHOSE_ERRORS_PREFIX}{table_name}/!{{firehose:error-output-type}}/"
-        "year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+        + _timestamp_path(PARTITION_KEYS)
     )
-
-
-def uses_dynamic_partitioning(table_name: str) -> bool:
-    """True when the table's Firehose stream partitions with :data:`EVENT_TIME_JQ_QUERY`."""
-    t = table(table_name)
-    return t.writer == "firehose" and t.event_time
 
 
 #: Earliest year partition projection enumerates; queries filter on year, so a wide range is cheap.

@@ -1,7 +1,7 @@
 """AnalyticsStack: Firehose into the lake, the Glue catalog, the Glue job and Athena.
 
-Partitions: Firehose timestamp prefixes (``year=!{timestamp:yyyy}/...``), not dynamic
-partitioning on the record's ``ts``. Why: the partition is the (UTC) hour Firehose received the
+Partitions (``rotorwatch.lake``): Firehose timestamp prefixes (``year=!{timestamp:yyyy}/...``),
+not dynamic partitioning on the record's ``ts``. Why: the partition is the (UTC) hour Firehose received the
 record, seconds after the device measured it, so queries filter on ``ts`` inside a +-1 h
 partition range and lose nothing; dynamic partitioning would add a per-GB charge, a jq program
 on the hot path, and let a device with a wrong clock (far past or future) spray partitions
@@ -32,45 +32,10 @@ from cdk_app.config import StageConfig
 from cdk_app.nag import acknowledge
 from cdk_app.retention import retention
 from rotorwatch import lake
-from rotorwatch.features.schema import FEATURE_FIELDS, Field
-from rotorwatch.predictions import PREDICTION_FIELDS
+from rotorwatch.features.schema import Field
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES_DIR = ROOT / "rotorwatch" / "queries"
-_TS_FORMATS = ("yyyy", "MM", "dd", "HH")
-#: Integer projection per partition key: (range, zero-padded digits). Values stay strings.
-_PROJECTION = {
-    "year": ("2024,2100", None),
-    "month": ("1,12", "2"),
-    "day": ("1,31", "2"),
-    "hour": ("0,23", "2"),
-}
-
-
-def firehose_prefix(prefix: str, keys: Sequence[str] = lake.PARTITION_KEYS) -> str:
-    """``<prefix>year=!{timestamp:yyyy}/month=!{timestamp:MM}/...`` (UTC, Firehose's clock)."""
-    fmt = dict(zip(lake.PARTITION_KEYS, _TS_FORMATS, strict=True))
-    return prefix + "".join(f"{k}=!{{timestamp:{fmt[k]}}}/" for k in keys)
-
-
-def error_prefix(name: str) -> str:
-    return (
-        f"{lake.FIREHOSE_ERRORS_PREFIX}{name}/!{{firehose:error-output-type}}/"
-        + firehose_prefix("", lake.PARTITION_KEYS)
-    )
-
-
-def projection_parameters(location: str, keys: Sequence[str]) -> dict[str, str]:
-    """Athena partition projection parameters matching :func:`firehose_prefix`'s layout."""
-    params = {"projection.enabled": "true"}
-    for key in keys:
-        rng, digits = _PROJECTION[key]
-        params[f"projection.{key}.type"] = "integer"
-        params[f"projection.{key}.range"] = rng
-        if digits:
-            params[f"projection.{key}.digits"] = digits
-    params["storage.location.template"] = location + "".join(f"{k}=${{{k}}}/" for k in keys)
-    return params
 
 
 def deterministic_zip(root: Path, package: str) -> bytes:
@@ -84,6 +49,23 @@ def deterministic_zip(root: Path, package: str) -> bytes:
             info.external_attr = 0o644 << 16
             zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
     return buf.getvalue()
+
+
+#: Hive storage of each lake format (what Athena and Firehose's conversion read the tables as).
+_STORAGE: dict[str, dict[str, str]] = {
+    "parquet": {
+        "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
+        "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
+        "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
+        "classification": "parquet",
+    },
+    "json.gz": {
+        "input_format": "org.apache.hadoop.mapred.TextInputFormat",
+        "output_format": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
+        "serde": "org.openx.data.jsonserde.JsonSerDe",
+        "classification": "json",
+    },
+}
 
 
 def _columns(fields: Sequence[Field]) -> list[glue.CfnTable.ColumnProperty]:
@@ -122,46 +104,10 @@ class AnalyticsStack(Stack):
                 name=self.database_name, description="rotorwatch data lake (partition projection)"
             ),
         )
-        parquet = {
-            "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-            "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-            "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
-            "classification": "parquet",
-        }
-        json_lines = {
-            "input_format": "org.apache.hadoop.mapred.TextInputFormat",
-            "output_format": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-            "serde": "org.openx.data.jsonserde.JsonSerDe",
-            "classification": "json",
-        }
+        # One Glue table per lake table (rotorwatch/lake.py is the layout's one home).
         self.tables: dict[str, glue.CfnTable] = {}
-        self._table(
-            lake.RAW_TABLE, lake.RAW_FIELDS, lake.RAW_PREFIX, lake.PARTITION_KEYS, json_lines
-        )
-        self._table(
-            lake.FEATURES_TABLE, FEATURE_FIELDS, lake.FEATURES_PREFIX, lake.PARTITION_KEYS, parquet
-        )
-        self._table(
-            lake.PREDICTIONS_TABLE,
-            PREDICTION_FIELDS,
-            lake.PREDICTIONS_PREFIX,
-            lake.PARTITION_KEYS,
-            parquet,
-        )
-        self._table(
-            lake.HEALTH_HOURLY_TABLE,
-            lake.HEALTH_FIELDS,
-            f"{lake.CURATED_PREFIX}{lake.HEALTH_HOURLY_TABLE}/",
-            lake.HEALTH_HOURLY_PARTITION_KEYS,
-            parquet,
-        )
-        self._table(
-            lake.HEALTH_DAILY_TABLE,
-            lake.HEALTH_FIELDS,
-            f"{lake.CURATED_PREFIX}{lake.HEALTH_DAILY_TABLE}/",
-            lake.HEALTH_DAILY_PARTITION_KEYS,
-            parquet,
-        )
+        for t in lake.TABLES.values():
+            self._table(t)
 
         # ---- Firehose ----------------------------------------------------------------------
         interval = Duration.seconds(config.firehose.buffer_interval_s)
@@ -171,8 +117,8 @@ class AnalyticsStack(Stack):
             source=firehose.KinesisStreamSource(telemetry_stream),
             destination=firehose.S3Bucket(
                 bucket,
-                data_output_prefix=firehose_prefix(lake.RAW_PREFIX),
-                error_output_prefix=error_prefix("raw"),
+                data_output_prefix=lake.firehose_prefix(lake.RAW_TABLE),
+                error_output_prefix=lake.firehose_error_prefix(lake.RAW_TABLE),
                 # The waveform is kept as delivered (JSON), gzip'd: ~3-4x smaller, still
                 # readable by Athena's JSON SerDe and by zcat.
                 compression=firehose.Compression.GZIP,
@@ -187,8 +133,6 @@ class AnalyticsStack(Stack):
         self.features_delivery = self._parquet_delivery(
             "FeaturesDelivery",
             lake.FEATURES_TABLE,
-            lake.FEATURES_PREFIX,
-            "features",
             source=firehose.KinesisStreamSource(features_stream),
         )
         # Direct PUT: the score_and_alert function writes predictions here (Processing gets
@@ -196,8 +140,6 @@ class AnalyticsStack(Stack):
         self.predictions_delivery = self._parquet_delivery(
             "PredictionsDelivery",
             lake.PREDICTIONS_TABLE,
-            lake.PREDICTIONS_PREFIX,
-            "predictions",
             source=None,
         )
         for delivery in (self.raw_delivery, self.features_delivery, self.predictions_delivery):
@@ -280,19 +222,14 @@ class AnalyticsStack(Stack):
         )
 
     # ---------------------------------------------------------------------------------------
-    def _table(
-        self,
-        name: str,
-        fields: Sequence[Field],
-        prefix: str,
-        keys: Sequence[str],
-        fmt: dict[str, str],
-    ) -> glue.CfnTable:
-        location = f"s3://{self.bucket.bucket_name}/{prefix}"
-        params = projection_parameters(location, keys)
+    def _table(self, t: lake.Table) -> glue.CfnTable:
+        fmt = _STORAGE[t.format]
+        params = lake.projection_parameters(t.name, self.bucket.bucket_name)
         params["classification"] = fmt["classification"]
-        if fmt["classification"] == "json":
+        if t.format == "json.gz":
             params["compressionType"] = "gzip"
+        location = f"s3://{self.bucket.bucket_name}/{t.prefix}"
+        name, fields, keys = t.name, t.fields, t.partition_keys
         table = glue.CfnTable(
             self,
             f"Table-{name}",
@@ -313,7 +250,7 @@ class AnalyticsStack(Stack):
                         serialization_library=fmt["serde"],
                         # A bad value in one JSON line becomes NULL instead of failing the query.
                         parameters={"ignore.malformed.json": "true"}
-                        if fmt["classification"] == "json"
+                        if t.format == "json.gz"
                         else {},
                     ),
                 ),
@@ -324,7 +261,7 @@ class AnalyticsStack(Stack):
         return table
 
     def _parquet_delivery(
-        self, cid: str, table: str, prefix: str, name: str, *, source: firehose.ISource | None
+        self, cid: str, table: str, *, source: firehose.ISource | None
     ) -> firehose.DeliveryStream:
         return firehose.DeliveryStream(
             self,
@@ -334,8 +271,8 @@ class AnalyticsStack(Stack):
             encryption=None if source else firehose.StreamEncryption.customer_managed_key(self.key),
             destination=firehose.S3Bucket(
                 self.bucket,
-                data_output_prefix=firehose_prefix(prefix),
-                error_output_prefix=error_prefix(name),
+                data_output_prefix=lake.firehose_prefix(table),
+                error_output_prefix=lake.firehose_error_prefix(table),
                 # No S3-level compression: Parquet compresses its own pages (Snappy, default).
                 buffering_interval=Duration.seconds(self.config.firehose.buffer_interval_s),
                 buffering_size=Size.mebibytes(self.config.firehose.parquet_buffer_mib),

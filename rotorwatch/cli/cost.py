@@ -47,8 +47,12 @@ def cost_command(
     ] = True,
     retention_days: Annotated[int, typer.Option(help="Days the lake keeps data.")] = 365,
     dynamic_partitioning: Annotated[
-        bool, typer.Option(help="Firehose dynamic partitioning on the three deliveries.")
-    ] = True,
+        bool,
+        typer.Option(
+            help="Price Firehose dynamic partitioning on the three deliveries (the deployed "
+            "stack uses arrival-time prefixes instead)."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Estimate the monthly AWS bill per service and the Kinesis shards / Lambda concurrency a

@@ -2,15 +2,17 @@
 
 What it reproduces (from :mod:`rotorwatch.lake`, the one home of the layout):
 
-* features/ and predictions/: Parquet with the Glue table's schema, partitioned by the
-  record's event time ``ts`` (what the deployed jq 1.6 dynamic-partitioning query computes);
-* raw/telemetry/: GZIP JSON lines partitioned by arrival time (``received_at`` when present,
-  as the IoT rule stamps it, else ``ts``), like Firehose ``!{timestamp:...}`` prefixes;
+* features/ and predictions/: Parquet with the Glue table's schema; raw/telemetry/: GZIP JSON
+  lines. All three are partitioned by arrival time, like the deployed Firehose
+  ``!{timestamp:...}`` prefixes. Firehose's clock is stood in for by the record's time stamped
+  closest to arrival (:data:`rotorwatch.lake.ARRIVAL_CLOCK_FIELDS`: the IoT rule's
+  ``received_at``, the scorer's ``scored_at``), so an accelerated simulation lands where a real
+  one would; a record without one takes the wall clock;
 * object names ``<stream>-1-YYYY-MM-DD-HH-MM-SS-<id>``, one object per partition per flush.
   The id is a content hash, so re-delivering the same batch rewrites the same file.
 
-Records that Firehose would divert (no integer ``ts`` on an event-time table, or a record the
-Parquet schema cannot hold) go to ``errors/firehose/<table>/...`` with the reason, never lost.
+Records that Firehose would divert (a record the Parquet schema cannot hold; no integer ``ts``
+on an event-time table) go to ``errors/firehose/<table>/...`` with the reason, never lost.
 """
 
 from __future__ import annotations
@@ -31,6 +33,18 @@ from rotorwatch import lake
 
 #: Firehose's default buffering hint is 5 MiB / 300 s; locally a record count is what matters.
 DEFAULT_BUFFER_RECORDS = 10_000
+
+
+_CONVERSION_ERRORS = (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError)
+
+
+def _arrival_clock(rec: Mapping[str, Any]) -> int:
+    for name in lake.ARRIVAL_CLOCK_FIELDS:
+        value = rec.get(name)
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    # Arrival-time prefixes never fail: a record without a usable time is still kept.
+    return int(time.time() * 1000)
 
 
 class LocalFirehose:
@@ -92,10 +106,7 @@ class LocalFirehose:
         first_ts: dict[str, int] = {}
         bad: list[tuple[dict[str, Any], str]] = []
         for rec in records:
-            clock = rec.get("ts") if t.event_time else rec.get("received_at", rec.get("ts"))
-            if not t.event_time and (isinstance(clock, bool) or not isinstance(clock, int)):
-                # Arrival-time prefixes never fail: a message without usable times is still kept.
-                clock = int(time.time() * 1000)
+            clock = rec.get("ts") if t.event_time else _arrival_clock(rec)
             if isinstance(clock, bool) or not isinstance(clock, int):
                 bad.append((rec, "DynamicPartitioning.MetadataExtractionFailed: no integer ts"))
                 continue
@@ -106,9 +117,19 @@ class LocalFirehose:
             rows = by_partition[part]
             try:
                 content, ext = self._encode(t, rows)
-            except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError) as exc:
-                bad.extend((r, f"DataFormatConversion.Failed: {exc}") for r in rows)
-                continue
+            except _CONVERSION_ERRORS:
+                # Firehose converts record by record: only the records that fail are diverted.
+                rows = []
+                for rec in by_partition[part]:
+                    try:
+                        self._encode(t, [rec])
+                    except _CONVERSION_ERRORS as exc:
+                        bad.append((rec, f"DataFormatConversion.Failed: {exc}"))
+                    else:
+                        rows.append(rec)
+                if not rows:
+                    continue
+                content, ext = self._encode(t, rows)
             name = lake.firehose_object_name(t.name, first_ts[part], content, ext)
             path = self.lake_dir / t.prefix / part / name
             path.parent.mkdir(parents=True, exist_ok=True)

@@ -73,7 +73,12 @@ def features() -> list[dict]:
     ]
     # One window the evening before: outside the run's day, must not leak into its figures.
     msgs.append(_telemetry("pump-1", DAY0_MS - STEP_MS, 999, 3.0))
-    return compute_features(msgs, ASSETS)
+    return _arrived(compute_features(msgs, ASSETS), lag_ms=2_000)
+
+
+def _arrived(records: list[dict], lag_ms: int) -> list[dict]:
+    # The IoT rule stamps received_at: the lake is partitioned by arrival, not by ts.
+    return [{**r, "received_at": r["ts"] + lag_ms} for r in records]
 
 
 def _deliver(lake_dir: Path, records: list[dict], table: str) -> None:
@@ -197,9 +202,13 @@ def test_job_main_on_firehose_layout_is_correct_and_idempotent(spark, tmp_path, 
     main(argv, spark)
     assert {t: (_read(tmp_path, t), _files(tmp_path, t)) for t in tables} == before
 
-    # Late data: a window for 03:xx arrives after the run; the next run counts it exactly once.
-    late = compute_features(
-        [_telemetry("pump-1", DAY0_MS + 3 * 3_600_000 + 5 * 60_000, 500, 2.0)], ASSETS
+    # Late data: a window for 03:xx arrives after the run, the next day (so it sits in the next
+    # day's arrival partition); the next run still finds it and counts it exactly once.
+    late = _arrived(
+        compute_features(
+            [_telemetry("pump-1", DAY0_MS + 3 * 3_600_000 + 5 * 60_000, 500, 2.0)], ASSETS
+        ),
+        lag_ms=23 * 3_600_000,
     )
     _deliver(tmp_path, late, lake.FEATURES_TABLE)
     main(argv, spark)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import json
-import shutil
-import subprocess
 from datetime import UTC, datetime
 
 import pytest
@@ -59,40 +56,12 @@ def test_object_keys_follow_each_tables_prefix() -> None:
         lake.object_key("nope", ts, "x")
 
 
-@pytest.mark.skipif(shutil.which("jq") is None, reason="jq binary not installed")
-def test_event_time_jq_query_matches_partition_path_with_real_jq() -> None:
-    version = subprocess.run(["jq", "--version"], capture_output=True, text=True, check=True).stdout
-    assert version.strip() == "jq-1.6", "Firehose runs jq 1.6: test with that version"
-    times = [
-        _ms(2026, 1, 2, 3, 4, 5) + 678,
-        _ms(2025, 12, 31, 23, 59, 59) + 999,
-        _ms(2028, 2, 29, 0),
-    ]
-    records = "".join(json.dumps({"device_id": "m", "ts": t, "seq": 1}) + "\n" for t in times)
-    out = subprocess.run(
-        ["jq", "-c", lake.EVENT_TIME_JQ_QUERY],
-        input=records,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    for t, line in zip(times, out, strict=True):
-        keys = json.loads(line)
-        assert "/".join(f"{k}={keys[k]}" for k in lake.PARTITION_KEYS) == lake.partition_path(t)
-    # A record without a usable ts fails the query: Firehose sends it to the error prefix.
-    bad = subprocess.run(
-        ["jq", "-c", lake.EVENT_TIME_JQ_QUERY], input='{"ts": null}', capture_output=True, text=True
-    )
-    assert bad.returncode != 0
-
-
 def test_firehose_prefixes_use_the_documented_clock() -> None:
+    # Every Firehose table is partitioned by arrival time (Firehose's clock), none by jq.
     assert lake.firehose_prefix(lake.FEATURES_TABLE) == (
-        "features/year=!{partitionKeyFromQuery:year}/month=!{partitionKeyFromQuery:month}/"
-        "day=!{partitionKeyFromQuery:day}/hour=!{partitionKeyFromQuery:hour}/"
+        "features/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
     )
-    assert lake.uses_dynamic_partitioning(lake.PREDICTIONS_TABLE)
-    assert not lake.uses_dynamic_partitioning(lake.RAW_TABLE)
+    assert not any(lake.table(t).event_time for t in lake.FIREHOSE_TABLES)
     assert lake.firehose_prefix(lake.RAW_TABLE) == (
         "raw/telemetry/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
     )

@@ -20,17 +20,19 @@ def _rel(root: Path, paths: list[Path]) -> list[str]:
     return sorted(str(p.relative_to(root)) for p in paths)
 
 
-def test_features_are_parquet_in_event_time_partitions(tmp_path: Path) -> None:
+def test_features_are_parquet_in_arrival_time_partitions(tmp_path: Path) -> None:
     records = [
         {
             "device_id": "m1",
-            "ts": T0_MS,
+            "ts": T0_MS - 3_600_000,  # measured an hour before it arrived: arrival decides
+            "received_at": T0_MS,
             "seq": 1,
             "velocity_rms_mm_s": 1.5,
             "n_samples": 4096,
             "extra": "x",
         },
-        {"device_id": "m1", "ts": T0_MS + 30 * 60_000, "seq": 2, "velocity_rms_mm_s": 2.5},  # 07:10
+        # 07:10
+        {"device_id": "m1", "ts": T0_MS, "received_at": T0_MS + 30 * 60_000, "seq": 2},
     ]
     written = write_table(tmp_path, lake.FEATURES_TABLE, records)
     assert [p.rsplit("/", 1)[0] for p in _rel(tmp_path, written)] == [
@@ -51,7 +53,10 @@ def test_buffer_flushes_into_several_objects(tmp_path: Path) -> None:
     fh = LocalFirehose(tmp_path, buffer_records=2)
     fh.put_records(
         lake.PREDICTIONS_TABLE,
-        [{"device_id": "m", "ts": T0_MS + i, "seq": i, "state": "HEALTHY"} for i in range(5)],
+        [
+            {"device_id": "m", "ts": T0_MS + i, "seq": i, "state": "HEALTHY", "scored_at": T0_MS}
+            for i in range(5)
+        ],
     )
     assert len(fh.written) == 2  # two full buffers so far
     fh.flush()
@@ -70,7 +75,9 @@ def test_bad_records_go_to_the_error_prefix_not_lost(tmp_path: Path) -> None:
         [{"device_id": "m", "ts": T0_MS, "seq": "not-a-number", "state": "HEALTHY"}],
     )
     fh.flush()
-    assert len(fh.written) == 1
+    # Only the records that cannot be converted are diverted; the good one is written.
+    (written,) = fh.written
+    assert pq.read_table(written).column("seq").to_pylist() == [2]
     errors = [json.loads(line) for p in fh.errors for line in p.read_text().splitlines()]
     assert {e["rawData"]["seq"] for e in errors} == {1, "not-a-number"}
     assert all(
