@@ -29,6 +29,18 @@ FIREHOSE_ERRORS_PREFIX: Final = "errors/firehose/"
 QUARANTINE_PREFIX: Final = "quarantine/"
 
 GLUE_DATABASE: Final = "rotorwatch"
+
+
+def glue_database(stage: str) -> str:
+    """The deployed Glue database of a stage (Glue names allow no '-')."""
+    return f"{GLUE_DATABASE}_{stage.replace('-', '_')}"
+
+
+def athena_workgroup(stage: str) -> str:
+    """The deployed Athena workgroup of a stage."""
+    return f"{GLUE_DATABASE}-{stage}"
+
+
 RAW_TABLE: Final = "telemetry_raw"
 FEATURES_TABLE: Final = "features"
 PREDICTIONS_TABLE: Final = "predictions"

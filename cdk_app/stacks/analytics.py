@@ -95,7 +95,7 @@ class AnalyticsStack(Stack):
         s3_root = f"s3://{bucket.bucket_name}/"
 
         # ---- Glue Data Catalog -------------------------------------------------------------
-        self.database_name = f"{lake.GLUE_DATABASE}_{config.stage.replace('-', '_')}"
+        self.database_name = lake.glue_database(config.stage)
         self.database = glue.CfnDatabase(
             self,
             "Database",
@@ -160,7 +160,7 @@ class AnalyticsStack(Stack):
             )
 
         # ---- Athena ------------------------------------------------------------------------
-        self.workgroup_name = f"rotorwatch-{config.stage}"
+        self.workgroup_name = lake.athena_workgroup(config.stage)
         self.workgroup = athena.CfnWorkGroup(
             self,
             "Workgroup",

@@ -121,10 +121,15 @@ def query_command(
     athena: Annotated[
         bool, typer.Option("--athena", help="Run on Athena instead of locally.")
     ] = False,
-    workgroup: Annotated[str | None, typer.Option(help="Athena workgroup (with --athena).")] = None,
+    stage: Annotated[
+        str, typer.Option(help="Deployed stage (with --athena): names its database and workgroup.")
+    ] = "dev",
+    workgroup: Annotated[
+        str | None, typer.Option(help="Athena workgroup (with --athena; default: the stage's).")
+    ] = None,
     database: Annotated[
-        str, typer.Option(help="Glue database (with --athena).")
-    ] = lake.GLUE_DATABASE,
+        str | None, typer.Option(help="Glue database (with --athena; default: the stage's).")
+    ] = None,
     show_sql: Annotated[
         bool, typer.Option("--sql", help="Print the rendered SQL, do not run.")
     ] = False,
@@ -152,14 +157,14 @@ def query_command(
         typer.echo(sql)
         return
     if athena:
-        if not workgroup:
-            typer.echo("error: --athena needs --workgroup", err=True)
-            raise typer.Exit(2)
         import boto3
 
         try:
             columns, rows = run_athena(
-                boto3.client("athena"), sql, workgroup=workgroup, database=database
+                boto3.client("athena"),
+                sql,
+                workgroup=workgroup or lake.athena_workgroup(stage),
+                database=database or lake.glue_database(stage),
             )
         except AthenaQueryFailed as exc:
             typer.echo(f"error: {exc}", err=True)

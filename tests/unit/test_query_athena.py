@@ -85,6 +85,10 @@ def test_cli_athena_path(athena_client) -> None:  # type: ignore[no-untyped-def]
     assert query.placeholders(sent) == []  # every :name bound before it left
     assert "10 AS top_n" in sent
     assert "7 AS BIGINT" in sent.upper()
-    missing = runner.invoke(app, ["query", "top_offenders", "--athena"])
-    assert missing.exit_code == 2
-    assert "--workgroup" in missing.output
+    # Without --workgroup/--database the stage names them, as the CDK app does.
+    athena_client.create_work_group(Name=lake.athena_workgroup("prod"))
+    staged = runner.invoke(app, ["query", "top_offenders", "--athena", "--stage", "prod"])
+    assert staged.exit_code == 0, staged.output
+    (qid,) = athena_client.list_query_executions(WorkGroup="rotorwatch-prod")["QueryExecutionIds"]
+    context = athena_client.get_query_execution(QueryExecutionId=qid)["QueryExecution"]
+    assert context["QueryExecutionContext"]["Database"] == "rotorwatch_prod"
