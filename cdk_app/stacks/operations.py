@@ -11,6 +11,7 @@ from typing import Any
 from aws_cdk import CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_lambda as lambda_
@@ -78,6 +79,24 @@ class OperationsStack(Stack):
         key = refs.data_key(self, config)
         self.ops_topic = sns.Topic(
             self, "Ops", display_name="rotorwatch ops", master_key=key, enforce_ssl=True
+        )
+        # enforce_ssl gives the topic a resource policy, which replaces SNS's default one: without
+        # an explicit allow, CloudWatch (a service principal, not an IAM role of ours) is refused
+        # with "no resource-based policy allows the SNS:Publish action" and no alarm reaches anyone.
+        self.ops_topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowThisAccountsAlarms",
+                actions=["sns:Publish"],
+                principals=[iam.ServicePrincipal("cloudwatch.amazonaws.com")],
+                resources=[self.ops_topic.topic_arn],
+                conditions={
+                    "StringEquals": {"aws:SourceAccount": self.account},
+                    "ArnLike": {
+                        "aws:SourceArn": f"arn:{self.partition}:cloudwatch:{self.region}:"
+                        f"{self.account}:alarm:*"
+                    },
+                },
+            )
         )
         for email in config.ops_emails:
             self.ops_topic.add_subscription(subs.EmailSubscription(email))

@@ -80,3 +80,19 @@ def test_key_lets_cloudwatch_alarms_publish_to_encrypted_topics(synth: Synth) ->
     key = only(synth.template("Storage"), "AWS::KMS::Key")
     principals = [json.dumps(s.get("Principal")) for s in key["KeyPolicy"]["Statement"]]
     assert any("cloudwatch.amazonaws.com" in p for p in principals)
+
+
+def test_ops_topic_policy_lets_this_accounts_alarms_publish(synth: Synth) -> None:
+    # A topic policy replaces SNS's default one: CloudWatch needs its own allow, scoped to our
+    # account's alarms, next to the TLS-only deny.
+    (policy,) = of_type(synth.template("Operations"), "AWS::SNS::TopicPolicy").values()
+    statements = policy["Properties"]["PolicyDocument"]["Statement"]
+    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
+    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    assert allow["Action"] == "sns:Publish"
+    assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
+    assert ":alarm:*" in json.dumps(allow["Condition"]["ArnLike"]["aws:SourceArn"])
+    assert any(
+        s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+        for s in statements
+    )
