@@ -61,13 +61,19 @@ def simulated_fleet_features(
     duration_h: float = 24.0,
     interval_s: float = 600.0,
     prefix: str = "m",
+    n_healthy: int | None = None,
 ) -> tuple[Scenario, list[dict[str, Any]]]:
     """A seeded random fleet (:func:`simulator.scenario.random_fleet`) and its labelled features.
 
     Different seeds give different machines, bearings, speeds, fault onsets and severities.
     """
     scenario = random_fleet(
-        n_machines, seed=seed, name=f"random-{seed}", horizon_h=duration_h, prefix=prefix
+        n_machines,
+        seed=seed,
+        name=f"random-{seed}",
+        horizon_h=duration_h,
+        prefix=prefix,
+        n_healthy=n_healthy,
     )
     rows = labelled_features(
         scenario, seed=seed, duration_s=duration_h * 3600.0, interval_s=interval_s
