@@ -80,9 +80,14 @@ _TINY: Final = 1e-9
 
 
 def _column(records: Sequence[Mapping[str, Any]], name: str) -> F64:
+    values = [rec.get(name) for rec in records]
+    if all(type(v) is float or v is None for v in values):
+        # Fast path (the usual case): numpy turns None into NaN.
+        out = np.array(values, dtype=np.float64)
+        out[~np.isfinite(out)] = np.nan
+        return out
     out = np.full(len(records), np.nan)
-    for i, rec in enumerate(records):
-        v = rec.get(name)
+    for i, v in enumerate(values):
         if isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v):
             out[i] = float(v)
     return out

@@ -40,6 +40,16 @@ class Forest:
     value: F64  # (n_nodes,) leaf value (0 for split nodes)
     max_depth: int
 
+    def __post_init__(self) -> None:
+        # Serving layouts, derived once: children[2 i] / [2 i + 1] are node i's left / right
+        # child (one gather a level), and the tree -> class one-hot sums leaves per class.
+        children = np.stack([self.left, self.right], axis=1).reshape(-1).astype(np.intp)
+        one_hot = np.equal.outer(self.tree_class, np.arange(self.baseline.size))
+        object.__setattr__(self, "_children", children)
+        object.__setattr__(self, "_feature", self.feature.astype(np.intp))
+        object.__setattr__(self, "_roots", self.roots.astype(np.intp))
+        object.__setattr__(self, "_one_hot", one_hot.astype(np.float64))
+
     @property
     def n_classes(self) -> int:
         return int(self.baseline.size)
@@ -127,17 +137,20 @@ def raw_scores(forest: Forest, x: F64) -> F64:
     n, k = x.shape
     # Gather from the flattened matrix: row r, feature f is at r * k + f.
     flat = np.ascontiguousarray(x, dtype=np.float64).reshape(-1)
-    base = (np.arange(n, dtype=np.int64) * k)[:, None]
-    node = np.broadcast_to(forest.roots, (n, forest.roots.size)).copy()
+    base = (np.arange(n, dtype=np.intp) * k)[:, None]
+    children: npt.NDArray[np.intp] = forest._children  # type: ignore[attr-defined]
+    feature: npt.NDArray[np.intp] = forest._feature  # type: ignore[attr-defined]
+    node = np.broadcast_to(forest._roots, (n, forest.roots.size))  # type: ignore[attr-defined]
+    has_nan = bool(np.isnan(flat).any())
     for _ in range(forest.max_depth):
-        xv = flat.take(base + forest.feature.take(node))
-        go_left = xv <= forest.threshold.take(node)
-        nan = np.isnan(xv)
-        if nan.any():
-            go_left = np.where(nan, forest.missing_left.take(node), go_left)
-        node = np.where(go_left, forest.left.take(node), forest.right.take(node))
-    one_hot = np.equal.outer(forest.tree_class, np.arange(forest.n_classes)).astype(np.float64)
-    out = forest.value.take(node) @ one_hot
+        xv = flat.take(base + feature.take(node))
+        go_right = xv > forest.threshold.take(node)
+        if has_nan:
+            # NaN compares False: send it where training sent missing values.
+            nan = np.isnan(xv)
+            go_right = np.where(nan, ~forest.missing_left.take(node), go_right)
+        node = children.take(2 * node + go_right)
+    out = forest.value.take(node) @ forest._one_hot  # type: ignore[attr-defined]
     return np.asarray(out + forest.baseline[None, :])
 
 

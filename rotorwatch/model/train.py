@@ -29,9 +29,9 @@ F64 = npt.NDArray[np.float64]
 MIN_LABEL_SEVERITY: Final = 0.05
 RANDOM_STATE: Final = 20261123
 #: Classifier size: small enough to score 500 windows in a few milliseconds in numpy.
-MAX_ITER: Final = 40
+MAX_ITER: Final = 20
 MAX_DEPTH: Final = 4
-LEARNING_RATE: Final = 0.15
+LEARNING_RATE: Final = 0.3
 
 
 class TrainingError(ValueError):
