@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import sys
 import tarfile
 import tempfile
@@ -121,6 +122,8 @@ def launch(
     wait: bool = True,
 ) -> dict[str, Any]:
     """Train on the lake's features and register the model; returns what was registered."""
+    # SDK v2 is what the container images and this code target; its v3 notice is noise here.
+    os.environ.setdefault("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     from sagemaker.model_card import ModelPackageModelCard
     from sagemaker.model_metrics import MetricsSource, ModelMetrics
     from sagemaker.session import Session
