@@ -79,6 +79,10 @@ def main() -> None:
             "  recall per class: "
             + ", ".join(f"{k} {v:.3f}" for k, v in m["per_class_recall"].items())
         )
+        print(
+            "  fault recall by severity: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in m["fault_recall_by_severity"].items())
+        )
         print(f"  anomaly ROC AUC (healthy vs faults past 0.05): {m['anomaly_roc_auc']:.4f}")
         r = alert_replay(model, records)
         print(

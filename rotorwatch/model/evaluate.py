@@ -13,6 +13,9 @@ from rotorwatch.model.train import labels_of, trainable
 
 F64 = npt.NDArray[np.float64]
 
+#: Severity ranges (0..1 of the way to end of life) for recall by fault stage.
+SEVERITY_BUCKETS = ((0.05, 0.1), (0.1, 0.25), (0.25, 1.01))
+
 
 def roc_auc(score: F64, positive: npt.NDArray[np.bool_]) -> float:
     """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
@@ -66,6 +69,11 @@ def metrics(model: Model, records: Sequence[Mapping[str, Any]]) -> dict[str, Any
         "macro_f1": macro_f1(truth[keep].tolist(), pred[keep].tolist(), model.classes),
         "accuracy_all_windows": float(np.mean(pred == truth)),
         "anomaly_roc_auc": roc_auc(score[auc_rows], ~healthy[auc_rows]),
+        "fault_recall_by_severity": {
+            f"{lo:g}-{hi:g}": float(np.mean(pred[sel] == truth[sel]))
+            for lo, hi in SEVERITY_BUCKETS
+            if np.any(sel := (truth != "normal") & (severity >= lo) & (severity < hi))
+        },
         "per_class_recall": {
             c: float(np.mean(pred[keep & (truth == c)] == c))
             for c in model.classes

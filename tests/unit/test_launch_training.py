@@ -43,10 +43,16 @@ def _card() -> dict[str, Any]:
     }
 
 
-def test_trains_on_the_lake_features_and_registers_with_metrics(tmp_path: Path) -> None:
+def test_trains_on_the_lake_features_and_registers_with_metrics(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     import boto3
+    import sagemaker.session
     from moto import mock_aws
 
+    # The SDK polls the job every 5 s; moto's job is already complete, so skip the nap.
+    monkeypatch.setattr(sagemaker.session.time, "sleep", lambda _s: None)
+    monkeypatch.setenv("SAGEMAKER_SUPPRESS_V2_WARNING", "1")
     launcher = _launcher()
     with mock_aws():
         session = boto3.Session(region_name=REGION)
