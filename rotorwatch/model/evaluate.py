@@ -105,6 +105,7 @@ def alert_replay(
     healthy_alerts = 0
     early_alerts = 0
     leads_h: list[float] = []
+    iso_leads_h: list[float] = []
     missed_before_d = 0
     faulty = 0
     for device, recs in sorted(by_device.items()):
@@ -129,12 +130,16 @@ def alert_replay(
         first_d = min((r["ts"] for r in recs if r.get("iso_zone") == "D"), default=None)
         if first_d is None:
             continue
+        # What ISO rules alone would give: zone C (WARNING) before zone D.
+        first_c = min((r["ts"] for r in recs if r.get("iso_zone") in ("C", "D")), default=first_d)
+        iso_leads_h.append((first_d - first_c) / _MS_PER_H)
         if first_alert is None or first_alert > first_d:
             missed_before_d += 1
             leads_h.append(0.0 if first_alert is None else (first_d - first_alert) / _MS_PER_H)
         else:
             leads_h.append((first_d - first_alert) / _MS_PER_H)
     leads = np.asarray(leads_h) if leads_h else np.asarray([np.nan])
+    iso_leads = np.asarray(iso_leads_h) if iso_leads_h else np.asarray([np.nan])
     return {
         "healthy_machine_days": healthy_days,
         "false_alarms_healthy": healthy_alerts,
@@ -149,5 +154,9 @@ def alert_replay(
             "median": float(np.median(leads)),
             "min": float(np.min(leads)),
             "max": float(np.max(leads)),
+        },
+        "iso_zone_c_lead_time_before_zone_d_h": {
+            "median": float(np.median(iso_leads)),
+            "min": float(np.min(iso_leads)),
         },
     }
