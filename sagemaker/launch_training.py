@@ -48,9 +48,15 @@ METRIC_DEFINITIONS = [
 ]
 
 
+#: Installed by the container from source_dir/requirements.txt before train.py runs: reading the
+#: lake's Parquet needs pyarrow, and 20.0.0 is the newest with wheels for the image's Python 3.10.
+TRAINING_REQUIREMENTS = "pyarrow==20.0.0\n"
+
+
 def stage_source(dest: Path) -> Path:
     """The training job's source_dir: train.py, inference.py and the rotorwatch subset."""
     write_code(dest, [HERE / "train.py", HERE / "inference.py"], TRAINING_MODULES)
+    (dest / "requirements.txt").write_text(TRAINING_REQUIREMENTS, encoding="utf-8")
     return dest
 
 

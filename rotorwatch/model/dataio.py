@@ -3,6 +3,7 @@ Athena UNLOAD write them) and labels (ground-truth rows joined on device and win
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -10,17 +11,22 @@ from typing import Any
 
 from rotorwatch.model.train import TrainingError
 
-#: File name endings read as data (others, such as _SUCCESS markers, are skipped).
-JSON_SUFFIXES = (".jsonl", ".json", ".ndjson")
-PARQUET_SUFFIXES = (".parquet", ".pq")
+#: Parquet files start (and end) with this magic; Firehose names its objects without an
+#: extension, so files are told apart by content, not by name.
+PARQUET_MAGIC = b"PAR1"
+GZIP_MAGIC = b"\x1f\x8b"
 
 
 def data_files(paths: Iterable[Path]) -> list[Path]:
-    """Data files under the given files or directories, sorted (deterministic order)."""
+    """Data files under the given files or directories, sorted (deterministic order).
+
+    Hidden files and markers such as ``_SUCCESS`` (names starting with ``.`` or ``_``) are
+    skipped.
+    """
     out: list[Path] = []
     for p in paths:
         candidates = sorted(q for q in p.rglob("*") if q.is_file()) if p.is_dir() else [p]
-        out.extend(q for q in candidates if q.name.endswith(JSON_SUFFIXES + PARQUET_SUFFIXES))
+        out.extend(q for q in candidates if not q.name.startswith((".", "_")))
     return out
 
 
@@ -44,15 +50,23 @@ def read_json_records(text: str, where: str) -> list[dict[str, Any]]:
 
 
 def read_records(paths: Iterable[Path]) -> list[dict[str, Any]]:
-    """All records in the given files/directories (JSON lines, JSON array, Parquet)."""
+    """All records under the given files/directories: Parquet, or JSON lines / a JSON array
+    (plain or gzipped)."""
     rows: list[dict[str, Any]] = []
     for f in data_files(paths):
-        if f.name.endswith(PARQUET_SUFFIXES):
+        data = f.read_bytes()
+        if data[:4] == PARQUET_MAGIC:
             import pyarrow.parquet as pq
 
             rows.extend(pq.read_table(f).to_pylist())
-        else:
-            rows.extend(read_json_records(f.read_text(encoding="utf-8"), str(f)))
+            continue
+        if data[:2] == GZIP_MAGIC:
+            data = gzip.decompress(data)
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            raise TrainingError(f"{f}: neither Parquet nor UTF-8 JSON") from None
+        rows.extend(read_json_records(text, str(f)))
     return rows
 
 

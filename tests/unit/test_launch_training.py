@@ -101,7 +101,12 @@ def test_trains_on_the_lake_features_and_registers_with_metrics(
         src = s3.get_object(Bucket=src_bucket, Key=src_key)["Body"].read()
         with tarfile.open(fileobj=io.BytesIO(src)) as tar:
             names = set(tar.getnames())
-        assert {"train.py", "inference.py", "rotorwatch/model/train.py"} <= names
+        assert {
+            "train.py",
+            "inference.py",
+            "requirements.txt",
+            "rotorwatch/model/train.py",
+        } <= names
         assert "rotorwatch/telemetry.py" not in names
 
         package = sm.describe_model_package(ModelPackageName=result["model_package_arn"])

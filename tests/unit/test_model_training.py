@@ -237,7 +237,8 @@ def test_sagemaker_train_entry_point_reads_parquet_with_sm_paths(
     train_dir.mkdir(parents=True)
     half = len(fleet) // 2
     for i, part in enumerate((fleet[:half], fleet[half:])):
-        pq.write_table(pa.Table.from_pylist(part), train_dir / f"part-{i}.parquet")
+        # Firehose names its Parquet objects without an extension.
+        pq.write_table(pa.Table.from_pylist(part), train_dir / f"rw-features-1-2026-{i}")
     (train_dir / "_SUCCESS").write_text("")
     monkeypatch.setenv("SM_CHANNEL_TRAIN", str(tmp_path / "train"))
     monkeypatch.setenv("SM_MODEL_DIR", str(tmp_path / "model"))
