@@ -1,0 +1,135 @@
+"""Held-out evaluation of a model artifact (prints figures; `make eval`).
+
+The evaluation fleet is a seeded random fleet whose seed, machines (speeds, bearings, sizes,
+resonances) and fault severities/onsets differ from the training fleet's.
+
+PYTHONPATH=. python benchmarks/eval_model.py --model sagemaker/bootstrap/model.tar.gz
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import tarfile
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from rotorwatch.model.evaluate import alert_replay, metrics
+from simulator.dataset import simulated_fleet_features
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load_inference(code_dir: Path) -> object:
+    spec = importlib.util.spec_from_file_location("rw_eval_inference", code_dir / "inference.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path, default=ROOT / "sagemaker/bootstrap/model.tar.gz")
+    p.add_argument("--machines", type=int, default=35)
+    p.add_argument("--healthy", type=int, default=14)
+    p.add_argument("--hours", type=float, default=48.0)
+    p.add_argument("--interval-s", type=float, default=600.0)
+    p.add_argument("--seed", type=int, default=2027)
+    args = p.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        model_dir = Path(tmp)
+        with tarfile.open(args.model) as tar:
+            tar.extractall(model_dir, filter="data")
+        inference = _load_inference(model_dir / "code")
+        model = inference.model_fn(str(model_dir))  # type: ignore[attr-defined]
+
+        t0 = time.perf_counter()
+        _sc, records = simulated_fleet_features(
+            args.machines,
+            seed=args.seed,
+            duration_h=args.hours,
+            interval_s=args.interval_s,
+            prefix="eval-",
+            n_healthy=args.healthy,
+        )
+        sim_s = time.perf_counter() - t0
+        print(
+            f"held-out fleet: seed {args.seed}, {args.machines} machines ({args.healthy} healthy),"
+            f" {args.hours:g} h, {len(records)} windows (simulated in {sim_s:.1f} s)"
+        )
+        m = metrics(model, records)
+        print(f"  model {model.version}")
+        print(
+            f"  fault classification (normal + faults past severity 0.05, "
+            f"{m['windows_judged']} windows): accuracy {m['accuracy']:.4f}, "
+            f"macro-F1 {m['macro_f1']:.4f}"
+        )
+        print(
+            f"  accuracy over every window (incl. barely started faults): "
+            f"{m['accuracy_all_windows']:.4f}"
+        )
+        print(
+            "  recall per class: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in m["per_class_recall"].items())
+        )
+        print(
+            "  fault recall by severity: "
+            + ", ".join(f"{k} {v:.3f}" for k, v in m["fault_recall_by_severity"].items())
+        )
+        print(f"  anomaly ROC AUC (healthy vs faults past 0.05): {m['anomaly_roc_auc']:.4f}")
+        r = alert_replay(model, records)
+        print(
+            f"  false alarms on healthy machines: {r['false_alarms_healthy']} in "
+            f"{r['healthy_machine_days']:.1f} machine-days = "
+            f"{r['false_alarms_per_healthy_machine_day']:.3f} per machine-day"
+        )
+        print(
+            f"  alerts before onset on faulty machines: "
+            f"{r['alerts_before_onset_on_faulty_machines']}"
+        )
+        lead = r["lead_time_before_zone_d_h"]
+        print(
+            f"  lead time first alert -> ISO zone D ({r['faulty_machines_reaching_zone_d']} of "
+            f"{r['faulty_machines']} faulty machines reach D): median {lead['median']:.1f} h, "
+            f"min {lead['min']:.1f} h, max {lead['max']:.1f} h; alerted only at/after D: "
+            f"{r['alerted_only_at_or_after_zone_d']}"
+        )
+
+        iso = r["iso_zone_c_lead_time_before_zone_d_h"]
+        print(
+            f"  (ISO rules alone, zone C -> D: median {iso['median']:.1f} h, "
+            f"min {iso['min']:.1f} h)"
+        )
+
+        batch = records[:500]
+        body = json.dumps(batch).encode()
+        times, predict_only = [], []
+        data = inference.input_fn(body, "application/json")  # type: ignore[attr-defined]
+        for _ in range(30):
+            t = time.perf_counter()
+            inference.predict_fn(data, model)  # type: ignore[attr-defined]
+            predict_only.append(time.perf_counter() - t)
+        for _ in range(30):
+            t = time.perf_counter()
+            data = inference.input_fn(body, "application/json")  # type: ignore[attr-defined]
+            rows = inference.predict_fn(data, model)  # type: ignore[attr-defined]
+            inference.output_fn(rows, "application/json")  # type: ignore[attr-defined]
+            times.append(time.perf_counter() - t)
+        ms = np.asarray(times) * 1000
+        print(
+            f"  500-row batch through input_fn/predict_fn/output_fn: median {np.median(ms):.1f} ms,"
+            f" p90 {np.percentile(ms, 90):.1f} ms (predict_fn alone: median "
+            f"{np.median(predict_only) * 1000:.1f} ms; load average {os.getloadavg()[0]:.1f})"
+        )
+
+
+if __name__ == "__main__":
+    main()

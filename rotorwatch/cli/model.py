@@ -1,0 +1,122 @@
+"""`rotorwatch train` and `rotorwatch score`: the model, locally, with the serving code.
+
+``train`` runs the same training routine as sagemaker/train.py; ``score`` loads a model
+directory (or model.tar.gz) the way the endpoint does and answers with the same rows.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from rotorwatch.cli import app
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+INFERENCE_SCRIPT = REPO_ROOT / "sagemaker" / "inference.py"
+DEFAULT_MODEL_DIR = Path("out/model")
+
+
+@app.command("train")
+def train_command(
+    features: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Feature files/directories (JSON lines, JSON array, Parquet)."),
+    ] = None,
+    labels: Annotated[
+        Path | None, typer.Option(help="Ground-truth rows {device_id, ts, seq, fault, severity}.")
+    ] = None,
+    simulate: Annotated[
+        int, typer.Option(help="Train on a simulated random fleet of this many machines instead.")
+    ] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the simulated fleet.")] = 7,
+    hours: Annotated[float, typer.Option(help="Simulated hours.")] = 24.0,
+    interval_s: Annotated[float, typer.Option(help="Seconds between windows (simulated).")] = 600.0,
+    model_dir: Annotated[Path, typer.Option(help="Where to write the model directory.")] = (
+        DEFAULT_MODEL_DIR
+    ),
+    artifact: Annotated[
+        Path | None, typer.Option(help="Also pack a deterministic model.tar.gz here.")
+    ] = None,
+) -> None:
+    """Train the anomaly model and fault classifier; write model.json, model_card.json, code/."""
+    from rotorwatch.model.artifact import pack, write_model_dir
+    from rotorwatch.model.dataio import join_labels, read_records
+    from rotorwatch.model.train import TrainingError, train_with_card
+
+    try:
+        if simulate:
+            from simulator.dataset import simulated_fleet_features
+
+            _sc, records = simulated_fleet_features(
+                simulate, seed=seed, duration_h=hours, interval_s=interval_s
+            )
+        elif features:
+            records = read_records(features)
+            if labels is not None:
+                records = join_labels(records, read_records([labels]))
+        else:
+            typer.echo("error: give feature files or --simulate N", err=True)
+            raise typer.Exit(2)
+        model, card = train_with_card(records)
+    except TrainingError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    write_model_dir(model, card, model_dir, INFERENCE_SCRIPT)
+    typer.echo(f"model {model.version} -> {model_dir}", err=True)
+    valid = card["metrics"]["validation_held_out_machines"]
+    if valid:
+        typer.echo(
+            f"held-out machines: accuracy {valid['accuracy']:.3f}, "
+            f"macro-F1 {valid['macro_f1']:.3f}, anomaly ROC AUC {valid['anomaly_roc_auc']:.3f}",
+            err=True,
+        )
+    if artifact is not None:
+        data = pack(model_dir, artifact)
+        typer.echo(f"artifact {artifact} ({len(data)} bytes)", err=True)
+
+
+def _load(model: Path) -> object:
+    from rotorwatch.model import MODEL_FILE, Model
+
+    if model.is_file() and model.name.endswith(".tar.gz"):
+        with tempfile.TemporaryDirectory() as tmp, tarfile.open(model) as tar:
+            tar.extract(tar.getmember(MODEL_FILE), tmp, filter="data")
+            return Model.from_json((Path(tmp) / MODEL_FILE).read_text(encoding="utf-8"))
+    return Model.from_json((model / MODEL_FILE).read_text(encoding="utf-8"))
+
+
+@app.command("score")
+def score_command(
+    source: Annotated[
+        str, typer.Argument(help="Feature records: JSON lines or a JSON array; '-' for stdin.")
+    ] = "-",
+    model: Annotated[
+        Path, typer.Option(help="Model directory or model.tar.gz.")
+    ] = DEFAULT_MODEL_DIR,
+) -> None:
+    """Score feature records with a model: one JSON line of model output per record."""
+    from rotorwatch.model import Model, ModelError
+    from rotorwatch.model.dataio import read_json_records
+    from rotorwatch.model.train import TrainingError
+    from rotorwatch.scoring import encode_response
+
+    try:
+        m = _load(model)
+    except (OSError, KeyError, ModelError) as exc:
+        typer.echo(f"error: cannot load model from {model}: {exc}", err=True)
+        raise typer.Exit(2) from None
+    assert isinstance(m, Model)
+    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    try:
+        records = read_json_records(text, source)
+    except TrainingError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    for row in json.loads(encode_response(m.score(records))):
+        sys.stdout.write(json.dumps(row, separators=(",", ":")) + "\n")

@@ -1,0 +1,162 @@
+"""Model metrics on labelled feature records (pure numpy; no scikit-learn at serving time)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from rotorwatch.model.model import Model
+from rotorwatch.model.train import labels_of, trainable
+
+F64 = npt.NDArray[np.float64]
+
+#: Severity ranges (0..1 of the way to end of life) for recall by fault stage.
+SEVERITY_BUCKETS = ((0.05, 0.1), (0.1, 0.25), (0.25, 1.01))
+
+
+def roc_auc(score: F64, positive: npt.NDArray[np.bool_]) -> float:
+    """Area under the ROC curve (Mann-Whitney U with average ranks for ties)."""
+    pos, neg = int(positive.sum()), int((~positive).sum())
+    if pos == 0 or neg == 0:
+        return float("nan")
+    order = np.argsort(score, kind="mergesort")
+    ranks = np.empty(score.size)
+    sorted_scores = score[order]
+    # Average ranks over ties.
+    _, first, counts = np.unique(sorted_scores, return_index=True, return_counts=True)
+    avg = first + (counts - 1) / 2.0 + 1.0
+    ranks[order] = np.repeat(avg, counts)
+    return float((ranks[positive].sum() - pos * (pos + 1) / 2.0) / (pos * neg))
+
+
+def macro_f1(truth: Sequence[str], pred: Sequence[str], classes: Sequence[str]) -> float:
+    """Unweighted mean of per-class F1 over the classes present in the truth."""
+    t, p = np.asarray(truth), np.asarray(pred)
+    scores = []
+    for c in classes:
+        if not np.any(t == c):
+            continue
+        tp = float(np.sum((t == c) & (p == c)))
+        fp = float(np.sum((t != c) & (p == c)))
+        fn = float(np.sum((t == c) & (p != c)))
+        scores.append(0.0 if tp == 0 else 2 * tp / (2 * tp + fp + fn))
+    return float(np.mean(scores)) if scores else float("nan")
+
+
+def metrics(model: Model, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Classification accuracy / macro-F1 and anomaly ROC AUC on labelled records.
+
+    Classification is judged on the rows training would use (normal, or a fault past
+    MIN_LABEL_SEVERITY); ``accuracy_all_windows`` also counts the barely-started faults. The
+    anomaly AUC separates truly healthy windows (label normal) from fault windows past
+    MIN_LABEL_SEVERITY.
+    """
+    faults, severity = labels_of(records)
+    rows = model.score(records)
+    pred = np.asarray([r["fault"] for r in rows])
+    score = np.asarray([r["anomaly_score"] for r in rows])
+    truth = np.asarray(faults)
+    keep = trainable(faults, severity)
+    healthy = truth == "normal"
+    auc_rows = keep
+    return {
+        "windows": len(records),
+        "windows_judged": int(keep.sum()),
+        "accuracy": float(np.mean(pred[keep] == truth[keep])),
+        "macro_f1": macro_f1(truth[keep].tolist(), pred[keep].tolist(), model.classes),
+        "accuracy_all_windows": float(np.mean(pred == truth)),
+        "anomaly_roc_auc": roc_auc(score[auc_rows], ~healthy[auc_rows]),
+        "fault_recall_by_severity": {
+            f"{lo:g}-{hi:g}": float(np.mean(pred[sel] == truth[sel]))
+            for lo, hi in SEVERITY_BUCKETS
+            if np.any(sel := (truth != "normal") & (severity >= lo) & (severity < hi))
+        },
+        "per_class_recall": {
+            c: float(np.mean(pred[keep & (truth == c)] == c))
+            for c in model.classes
+            if np.any(keep & (truth == c))
+        },
+    }
+
+
+_MS_PER_DAY = 86_400_000
+_MS_PER_H = 3_600_000
+
+
+def alert_replay(
+    model: Model, records: Sequence[Mapping[str, Any]], policy: Any = None
+) -> dict[str, Any]:
+    """Replay each machine's windows through the alert state machine (rotorwatch.alerts).
+
+    Returns false alarms per machine-day on machines that never develop a fault, alerts raised
+    before a fault's onset, and for each faulty machine that reaches ISO zone D the lead time
+    (hours) between the first alert and the first zone-D window.
+    """
+    from rotorwatch.alerts import DEFAULT_POLICY, DeviceState, step
+    from rotorwatch.scoring import combine
+
+    by_device: dict[str, list[Mapping[str, Any]]] = {}
+    for rec in records:
+        by_device.setdefault(str(rec["device_id"]), []).append(rec)
+    healthy_days = 0.0
+    healthy_alerts = 0
+    early_alerts = 0
+    leads_h: list[float] = []
+    iso_leads_h: list[float] = []
+    missed_before_d = 0
+    faulty = 0
+    for device, recs in sorted(by_device.items()):
+        recs = sorted(recs, key=lambda r: (r["ts"], r["seq"]))
+        rows = model.score(recs)
+        st = DeviceState(device_id=device)
+        alerts = []
+        for rec, row in zip(recs, rows, strict=True):
+            st, alert = step(st, combine(row, rec), policy or DEFAULT_POLICY)
+            if alert is not None and alert.kind == "ALERT":
+                alerts.append(alert)
+        ever_faulty = any(r["fault"] != "normal" for r in recs)
+        if not ever_faulty:
+            span = recs[-1]["ts"] - recs[0]["ts"]
+            healthy_days += span / _MS_PER_DAY
+            healthy_alerts += len(alerts)
+            continue
+        faulty += 1
+        onset = min(r["ts"] for r in recs if r["fault"] != "normal")
+        early_alerts += sum(a.ts < onset for a in alerts)
+        first_alert = min((a.ts for a in alerts if a.ts >= onset), default=None)
+        first_d = min((r["ts"] for r in recs if r.get("iso_zone") == "D"), default=None)
+        if first_d is None:
+            continue
+        # What ISO rules alone would give: zone C (WARNING) before zone D.
+        first_c = min((r["ts"] for r in recs if r.get("iso_zone") in ("C", "D")), default=first_d)
+        iso_leads_h.append((first_d - first_c) / _MS_PER_H)
+        if first_alert is None or first_alert > first_d:
+            missed_before_d += 1
+            leads_h.append(0.0 if first_alert is None else (first_d - first_alert) / _MS_PER_H)
+        else:
+            leads_h.append((first_d - first_alert) / _MS_PER_H)
+    leads = np.asarray(leads_h) if leads_h else np.asarray([np.nan])
+    iso_leads = np.asarray(iso_leads_h) if iso_leads_h else np.asarray([np.nan])
+    return {
+        "healthy_machine_days": healthy_days,
+        "false_alarms_healthy": healthy_alerts,
+        "false_alarms_per_healthy_machine_day": (
+            healthy_alerts / healthy_days if healthy_days else float("nan")
+        ),
+        "alerts_before_onset_on_faulty_machines": early_alerts,
+        "faulty_machines": faulty,
+        "faulty_machines_reaching_zone_d": len(leads_h),
+        "alerted_only_at_or_after_zone_d": missed_before_d,
+        "lead_time_before_zone_d_h": {
+            "median": float(np.median(leads)),
+            "min": float(np.min(leads)),
+            "max": float(np.max(leads)),
+        },
+        "iso_zone_c_lead_time_before_zone_d_h": {
+            "median": float(np.median(iso_leads)),
+            "min": float(np.min(iso_leads)),
+        },
+    }

@@ -1,0 +1,194 @@
+"""The scoring model: an anomaly distance from healthy behaviour plus a fault classifier.
+
+* **Anomaly score** (0-1, higher is worse): robust z-scores of the model inputs against healthy
+  windows (median and scaled MAD per input), combined as the root mean square of the
+  ``ANOMALY_TOP_K`` largest ones (one fault moves a few inputs a lot; averaging over all of them
+  would dilute it), then mapped by ``1 - 0.5 ** (d / d_ref)`` where ``d_ref`` is the healthy
+  windows' ``ANOMALY_REF_QUANTILE`` quantile: 0.5 at the edge of healthy behaviour, towards 1
+  far beyond it. Inputs are scale-free (see :mod:`rotorwatch.model.features`), so one set of
+  statistics serves machines of every size.
+* **Fault classifier**: gradient-boosted trees over :data:`rotorwatch.predictions.FAULTS`,
+  stored as plain arrays (:mod:`rotorwatch.model.forest`).
+* **State**: WARNING when the window is outside healthy behaviour (score >= ``WARNING_SCORE``)
+  and the classifier names a fault; ALARM at ``ALARM_SCORE``; never better than the ISO zone's
+  state (:func:`rotorwatch.scoring.iso_state`), so zone C warns and zone D alarms regardless.
+
+Serving needs numpy only. Training (:mod:`rotorwatch.model.train`) needs scikit-learn.
+This module must run on Python 3.10 (the SageMaker scikit-learn 1.4-2 image).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
+from rotorwatch.model.forest import Forest, predict_proba
+from rotorwatch.predictions import FAULTS, STATES
+from rotorwatch.scoring import iso_state, worse
+
+F64 = npt.NDArray[np.float64]
+HEALTHY, WARNING, ALARM = STATES
+
+#: Version of the model file layout (model.json).
+MODEL_FORMAT: Final = 1
+MODEL_FILE: Final = "model.json"
+CARD_FILE: Final = "model_card.json"
+
+ANOMALY_TOP_K: Final = 3
+ANOMALY_REF_QUANTILE: Final = 0.995
+#: Score at d = d_ref is 0.5; at 2 d_ref 0.75; at 3.3 d_ref 0.9.
+WARNING_SCORE: Final = 0.6
+ALARM_SCORE: Final = 0.9
+#: Normalised MAD of a Gaussian (MAD * 1.4826 estimates sigma).
+_MAD_TO_SIGMA: Final = 1.4826
+
+
+@dataclass(frozen=True)
+class AnomalyModel:
+    """Healthy-behaviour statistics per model input."""
+
+    center: F64
+    scale: F64
+    d_ref: float
+    top_k: int = ANOMALY_TOP_K
+
+    def distance(self, x: F64) -> F64:
+        """Root mean square of the ``top_k`` largest |z| per row (NaN inputs ignored)."""
+        z = np.abs((x - self.center[None, :]) / self.scale[None, :])
+        z = np.where(np.isnan(z), 0.0, z)
+        k = min(self.top_k, z.shape[1])
+        top = -np.partition(-z, k - 1, axis=1)[:, :k]
+        return np.asarray(np.sqrt(np.mean(top * top, axis=1)))
+
+    def score(self, x: F64) -> F64:
+        """0-1 anomaly score per row."""
+        return np.asarray(1.0 - np.power(0.5, self.distance(x) / self.d_ref))
+
+    @classmethod
+    def fit(cls, x_healthy: F64, top_k: int = ANOMALY_TOP_K) -> AnomalyModel:
+        center = np.nanmedian(x_healthy, axis=0)
+        mad = np.nanmedian(np.abs(x_healthy - center[None, :]), axis=0) * _MAD_TO_SIGMA
+        # An input that never varies on healthy machines (or is always missing) must not
+        # divide by zero; its spread floor is a small fraction of a log unit.
+        scale = np.where(np.isfinite(mad) & (mad > 1e-3), mad, 1e-3)
+        center = np.where(np.isfinite(center), center, 0.0)
+        partial = cls(center=center, scale=scale, d_ref=1.0, top_k=top_k)
+        d_ref = float(np.quantile(partial.distance(x_healthy), ANOMALY_REF_QUANTILE))
+        return cls(center=center, scale=scale, d_ref=max(d_ref, 1e-6), top_k=top_k)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "center": self.center.tolist(),
+            "scale": self.scale.tolist(),
+            "d_ref": self.d_ref,
+            "top_k": self.top_k,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AnomalyModel:
+        return cls(
+            center=np.asarray(d["center"], dtype=np.float64),
+            scale=np.asarray(d["scale"], dtype=np.float64),
+            d_ref=float(d["d_ref"]),
+            top_k=int(d["top_k"]),
+        )
+
+
+class ModelError(ValueError):
+    """A model file that cannot be used."""
+
+
+@dataclass(frozen=True)
+class Model:
+    """The serving model (anomaly statistics + classifier); see the module docstring."""
+
+    anomaly: AnomalyModel
+    forest: Forest
+    classes: tuple[str, ...]
+    features: tuple[str, ...] = MODEL_FEATURES
+    warning_score: float = WARNING_SCORE
+    alarm_score: float = ALARM_SCORE
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": MODEL_FORMAT,
+            "features": list(self.features),
+            "classes": list(self.classes),
+            "warning_score": self.warning_score,
+            "alarm_score": self.alarm_score,
+            "anomaly": self.anomaly.to_dict(),
+            "forest": self.forest.to_dict(),
+        }
+
+    def to_json(self) -> str:
+        """Canonical JSON (sorted keys): the same model always gives the same bytes."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+    @functools.cached_property
+    def version(self) -> str:
+        """Content hash of the model: the ``model_version`` of every prediction it makes."""
+        return "rw-" + hashlib.sha256(self.to_json().encode("utf-8")).hexdigest()[:12]
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Model:
+        if d.get("format") != MODEL_FORMAT:
+            raise ModelError(f"model format {d.get('format')!r} is not {MODEL_FORMAT}")
+        if tuple(d["features"]) != MODEL_FEATURES:
+            raise ModelError("model was trained on different inputs than this code computes")
+        classes = tuple(d["classes"])
+        if not set(classes) <= set(FAULTS) or "normal" not in classes:
+            raise ModelError(f"model classes {classes} are not fault names")
+        return cls(
+            anomaly=AnomalyModel.from_dict(d["anomaly"]),
+            forest=Forest.from_dict(d["forest"]),
+            classes=classes,
+            features=tuple(d["features"]),
+            warning_score=float(d["warning_score"]),
+            alarm_score=float(d["alarm_score"]),
+        )
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> Model:
+        try:
+            return cls.from_dict(json.loads(text))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ModelError(f"cannot read model: {exc}") from None
+
+    def predict_arrays(self, x: F64) -> tuple[F64, F64]:
+        """(anomaly score (n,), class probabilities (n, n_classes)) for model inputs ``x``."""
+        return self.anomaly.score(x), predict_proba(self.forest, x)
+
+    def score(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Model rows (:data:`rotorwatch.scoring.MODEL_OUTPUT_FIELDS`) for feature records."""
+        if not records:
+            return []
+        x = feature_matrix(records)
+        anomaly, proba = self.predict_arrays(x)
+        best = np.argmax(proba, axis=1)
+        version = self.version
+        normal = self.classes.index("normal")
+        out = []
+        for i, rec in enumerate(records):
+            a = float(anomaly[i])
+            k = int(best[i])
+            state = HEALTHY
+            if k != normal and a >= self.warning_score:
+                state = ALARM if a >= self.alarm_score else WARNING
+            out.append(
+                {
+                    "anomaly_score": a,
+                    "fault": self.classes[k],
+                    "fault_confidence": float(proba[i, k]),
+                    "state": worse(state, iso_state(rec)),
+                    "model_version": version,
+                }
+            )
+        return out
