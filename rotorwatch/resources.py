@@ -18,6 +18,8 @@ FEATURES_STREAM: Final = "features"
 # way the Lambda runtime does, so the core never imports an adapter.
 EXTRACT_FEATURES_HANDLER: Final = "lambdas.extract_features.app.handler"
 SCORE_AND_ALERT_HANDLER: Final = "lambdas.score_and_alert.app.handler"
+#: Scheduled (EventBridge rate rule): NO_DATA alerts for devices that stopped reporting.
+WATCHDOG_HANDLER: Final = "lambdas.watchdog.app.handler"
 
 
 class EnvKey:
@@ -35,6 +37,8 @@ class EnvKey:
     GLUE_DATABASE: Final = "RW_GLUE_DATABASE"
     #: Optional: seconds an asset record is trusted before it is read again (default 300).
     ASSETS_CACHE_TTL_S: Final = "RW_ASSETS_CACHE_TTL_S"
+    #: Optional: seconds without new data before a device gets a NO_DATA alert (default 1800).
+    SILENCE_AFTER_S: Final = "RW_SILENCE_AFTER_S"
 
 
 # Powertools conventions (one namespace for every custom metric the app emits).
@@ -50,10 +54,13 @@ POWERTOOLS_SERVICE: Final = APP_NAME
 #: Custom metric names (namespace METRICS_NAMESPACE).
 QUARANTINED_RECORDS_METRIC: Final = "QuarantinedRecords"
 ALERTS_SENT_METRIC: Final = "AlertsSent"
+#: Watchdog: devices silent longer than the configured gap at its last run (a level, not a sum).
+SILENT_DEVICES_METRIC: Final = "SilentDevices"
 
 #: SNS message attribute on every alert, and its values. Subscriptions filter on it:
-#: SMS gets ALARM only (pages people), e-mail gets every state change including recovery.
+#: SMS gets ALARM only (pages people), e-mail gets every state change including recovery, and
+#: NO_DATA (a device stopped reporting: rotorwatch.silence; a connectivity matter, not a page).
 SEVERITY_ATTRIBUTE: Final = "severity"
-ALERT_SEVERITIES: Final[tuple[str, ...]] = ("WARNING", "ALARM", "RECOVERY")
+ALERT_SEVERITIES: Final[tuple[str, ...]] = ("WARNING", "ALARM", "RECOVERY", "NO_DATA")
 SMS_SEVERITIES: Final[tuple[str, ...]] = ("ALARM",)
 EMAIL_SEVERITIES: Final[tuple[str, ...]] = ALERT_SEVERITIES
