@@ -108,9 +108,19 @@ class Pipeline:
         self.ledger.features += [json.loads(d) for d in new]
         return redeliveries, new
 
-    def score(self, module: ModuleType, payloads: Sequence[bytes], **kw: Any) -> int:
+    def score(
+        self,
+        module: ModuleType,
+        payloads: Sequence[bytes],
+        *,
+        arrival_s: float = 1_763_900_000.987,
+        **kw: Any,
+    ) -> int:
+        """Run feature payloads through score_and_alert (arriving on the stream at arrival_s)."""
         keys = [str(json.loads(p)["device_id"]) if _is_obj(p) else "x" for p in payloads]
-        event = self.event(payloads, template="kinesis_features", partition_keys=keys)
+        event = self.event(
+            payloads, template="kinesis_features", partition_keys=keys, arrival_s=arrival_s
+        )
         return deliver(module.handler, event, self.context, **kw)
 
     def collect(self) -> Ledger:
