@@ -16,6 +16,7 @@ Order of work and why:
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -40,6 +41,7 @@ from rotorwatch.alerts import (
     step,
     subject,
 )
+from rotorwatch.features import FEATURE_FIELDS
 from rotorwatch.resources import STATE_TABLE_PARTITION_KEY, EnvKey
 from rotorwatch.scoring import (
     ACCEPT,
@@ -205,7 +207,29 @@ class Outcome:
     )
 
 
+def _conforms(value: Any, glue_type: str) -> bool:
+    """A JSON value fits its feature column (None fits every nullable column)."""
+    if value is None:
+        return True
+    if glue_type == "string":
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if glue_type in ("bigint", "int"):
+        return isinstance(value, int)
+    return math.isfinite(value)  # double: the feature engine never writes NaN or infinities
+
+
+_FEATURE_TYPES = {f.name: f.type for f in FEATURE_FIELDS}
+
+
 def _feature_record(data: bytes) -> dict[str, Any] | None:
+    """The record if it has the feature schema's shape, else None (skipped and counted).
+
+    Every column is type-checked, not only the keys: one record with, say, a list where the ISO
+    zone belongs would otherwise raise inside scoring and fail the whole batch on every retry
+    (found by the handler fuzz run).
+    """
     try:
         rec = json.loads(data)
     except ValueError:
@@ -213,6 +237,8 @@ def _feature_record(data: bytes) -> dict[str, Any] | None:
     if not isinstance(rec, dict) or not isinstance(rec.get("device_id"), str):
         return None
     if any(isinstance(rec.get(k), bool) or not isinstance(rec.get(k), int) for k in ("ts", "seq")):
+        return None
+    if not all(_conforms(rec.get(name), t) for name, t in _FEATURE_TYPES.items()):
         return None
     return rec
 

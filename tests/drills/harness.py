@@ -13,7 +13,7 @@ from typing import Any
 
 from rotorwatch.lake import QUARANTINE_PREFIX
 from tests.events import kinesis_event
-from tests.handlers.conftest import Aws, FakeContext
+from tests.handlers.conftest import BUCKET, FEATURES_STREAM, Aws, FakeContext
 
 Window = tuple[str, int, int]  # (device_id, ts, seq)
 
@@ -82,7 +82,7 @@ class Pipeline:
     def __init__(self, aws: Aws, context: FakeContext) -> None:
         self.aws = aws
         self.context = context
-        self._features_read = 0
+        self._iterator: str | None = None
         self._events = 0
         self.ledger = Ledger()
 
@@ -93,10 +93,27 @@ class Pipeline:
         return kinesis_event(payloads, first_sequence=first + self._events * 10**9, **kw)
 
     def new_feature_records(self) -> list[dict[str, Any]]:
-        records = self.aws.feature_records()
-        new = records[self._features_read :]
-        self._features_read = len(records)
-        return new
+        """Records put on the features stream since the last call (one shard, read onwards)."""
+        kinesis = self.aws.kinesis
+        if self._iterator is None:
+            shard = kinesis.describe_stream(StreamName=FEATURES_STREAM)["StreamDescription"][
+                "Shards"
+            ][0]
+            self._iterator = kinesis.get_shard_iterator(
+                StreamName=FEATURES_STREAM,
+                ShardId=shard["ShardId"],
+                ShardIteratorType="TRIM_HORIZON",
+            )["ShardIterator"]
+        got = kinesis.get_records(ShardIterator=self._iterator, Limit=10_000)
+        self._iterator = got["NextShardIterator"]
+        records: list[dict[str, Any]] = got["Records"]
+        return records
+
+    def quarantined_count(self) -> int:
+        pages = self.aws.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=BUCKET, Prefix=QUARANTINE_PREFIX
+        )
+        return sum(page.get("KeyCount", 0) for page in pages)
 
     def extract(
         self, module: ModuleType, payloads: Sequence[bytes], **kw: Any
