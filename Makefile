@@ -112,3 +112,14 @@ node_modules/.package-lock.json: package.json package-lock.json
 
 infra-test: $(STAMP)
 	$(BIN)/pytest tests/infra
+
+.PHONY: drills drills-fuzz
+# Failure drills on moto (poison, duplicates, SageMaker/SNS/Firehose faults, state races, device
+# clocks, silent devices, handler fuzz): prints the figure table and writes out/drills.md.
+drills: $(STAMP)
+	$(BIN)/pytest tests/drills -q --show-capture=no
+
+# A longer handler fuzz run (RW_FUZZ_EXAMPLES batches per handler).
+RW_FUZZ_EXAMPLES ?= 1000
+drills-fuzz: $(STAMP)
+	RW_FUZZ_EXAMPLES=$(RW_FUZZ_EXAMPLES) $(BIN)/pytest tests/drills/test_fuzz_handlers.py -q --show-capture=no

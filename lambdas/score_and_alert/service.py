@@ -11,6 +11,10 @@ Order of work and why:
    Alerts are committed in the same item (``pending_alert``, an outbox) BEFORE they are published
    and cleared after, so a crash between the two re-sends them on retry instead of losing them,
    and a redelivered batch (its windows already applied) changes nothing and sends nothing.
+   If the conditional put loses to another writer, the state is read again and the fold redone
+   (the other writer's windows are late by then), so no window is dropped. The state also
+   records ``last_seen_ms`` (when the cloud received the newest applied window), which the
+   watchdog (``lambdas/watchdog``) measures device silence by.
 """
 
 from __future__ import annotations
