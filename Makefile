@@ -128,3 +128,14 @@ model: $(STAMP)
 # severities): accuracy, macro-F1, ROC AUC, false alarms, lead time, 500-row latency.
 eval: $(STAMP)
 	$(PY) benchmarks/eval_model.py --model $(MODEL_ARTIFACT)
+
+.PHONY: drills drills-fuzz
+# Failure drills on moto (poison, duplicates, SageMaker/SNS/Firehose faults, state races, device
+# clocks, silent devices, handler fuzz): prints the figure table and writes out/drills.md.
+drills: $(STAMP)
+	$(BIN)/pytest tests/drills -q --show-capture=no
+
+# A longer handler fuzz run (RW_FUZZ_EXAMPLES batches per handler).
+RW_FUZZ_EXAMPLES ?= 1000
+drills-fuzz: $(STAMP)
+	RW_FUZZ_EXAMPLES=$(RW_FUZZ_EXAMPLES) $(BIN)/pytest tests/drills/test_fuzz_handlers.py -q --show-capture=no

@@ -51,6 +51,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     },
     "endpoint": {"memory_mb": 2048, "max_concurrency": 5},
     "glue": {"schedule_hours": 6, "workers": 2},
+    # Device-silent alert: NO_DATA after silence_after_s without new data, checked every
+    # rate_minutes (so an alert comes between silence_after_s and silence_after_s + rate).
+    "watchdog": {"silence_after_s": 1800, "rate_minutes": 5},
     "athena": {"bytes_scanned_cutoff_mib": 10240},
     "alarms": {
         "iterator_age_ms": 60000,
@@ -145,6 +148,12 @@ class GlueConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class WatchdogConfig:
+    silence_after_s: int
+    rate_minutes: int
+
+
+@dataclass(frozen=True, slots=True)
 class AlarmConfig:
     iterator_age_ms: int
     lambda_errors: int
@@ -171,6 +180,7 @@ class StageConfig:
     score_and_alert: BatchConfig
     endpoint: EndpointConfig
     glue: GlueConfig
+    watchdog: WatchdogConfig
     athena_bytes_scanned_cutoff_mib: int
     alarms: AlarmConfig
     tags: Mapping[str, str]
@@ -302,6 +312,10 @@ def parse_stage(
         glue=GlueConfig(
             schedule_hours=_int(glue, "schedule_hours", "glue", 1, 24),
             workers=_int(glue, "workers", "glue", 2, 100),
+        ),
+        watchdog=WatchdogConfig(
+            silence_after_s=_int(raw["watchdog"], "silence_after_s", "watchdog", 60, 7 * 86400),
+            rate_minutes=_int(raw["watchdog"], "rate_minutes", "watchdog", 1, 1440),
         ),
         athena_bytes_scanned_cutoff_mib=_int(
             raw["athena"], "bytes_scanned_cutoff_mib", "athena", 10, 10_000_000

@@ -95,6 +95,11 @@ class DeviceState:
     last_alert_severity: str | None = None
     #: An alert committed with this state but not yet confirmed sent (outbox): see the handler.
     pending_alert: str | None = None
+    #: When the cloud last received a window that was applied (IoT Core's clock, epoch ms; not
+    #: the device's ``ts``, so a device clock far off cannot hide or fake a silence).
+    last_seen_ms: int | None = None
+    #: The ``last_seen_ms`` a NO_DATA alert was sent for (see :mod:`rotorwatch.silence`).
+    no_data_for_ms: int | None = None
 
     @property
     def window(self) -> tuple[int, int]:
@@ -138,6 +143,8 @@ class DeviceState:
             last_alert_ms=opt_int("last_alert_ms"),
             last_alert_severity=item.get("last_alert_severity"),
             pending_alert=item.get("pending_alert"),
+            last_seen_ms=opt_int("last_seen_ms"),
+            no_data_for_ms=opt_int("no_data_for_ms"),
         )
 
 

@@ -18,6 +18,8 @@ FEATURES_STREAM: Final = "features"
 # way the Lambda runtime does, so the core never imports an adapter.
 EXTRACT_FEATURES_HANDLER: Final = "lambdas.extract_features.app.handler"
 SCORE_AND_ALERT_HANDLER: Final = "lambdas.score_and_alert.app.handler"
+#: Scheduled (EventBridge rate rule): NO_DATA alerts for devices that stopped reporting.
+WATCHDOG_HANDLER: Final = "lambdas.watchdog.app.handler"
 
 
 class EnvKey:
@@ -35,6 +37,8 @@ class EnvKey:
     GLUE_DATABASE: Final = "RW_GLUE_DATABASE"
     #: Optional: seconds an asset record is trusted before it is read again (default 300).
     ASSETS_CACHE_TTL_S: Final = "RW_ASSETS_CACHE_TTL_S"
+    #: Optional: seconds without new data before a device gets a NO_DATA alert (default 1800).
+    SILENCE_AFTER_S: Final = "RW_SILENCE_AFTER_S"
 
 
 # Powertools conventions (one namespace for every custom metric the app emits).
@@ -51,11 +55,21 @@ POWERTOOLS_SERVICE: Final = APP_NAME
 QUARANTINED_RECORDS_METRIC: Final = "RecordsQuarantined"
 ALERTS_SENT_METRIC: Final = "AlertsSent"
 #: AlertsSent is also written per severity (dimensions service + severity) for the dashboard.
+#: Watchdog: devices silent longer than the configured gap at its last run (a level, not a sum).
+SILENT_DEVICES_METRIC: Final = "SilentDevices"
 
 #: SNS message attribute on every alert, and its values. Subscriptions filter on it:
 #: SMS gets ALARM and RECOVERY (= rotorwatch.alerts.PAGING_SEVERITIES: whoever was paged also
-#: learns it is over), e-mail gets every state change. A test keeps the two equal.
+#: learns it is over; a test keeps the two equal). E-mail gets every state change, plus NO_DATA
+#: and DATA_RESUMED (a device stopped / started reporting again, rotorwatch.silence: a
+#: connectivity matter, not a page).
 SEVERITY_ATTRIBUTE: Final = "severity"
-ALERT_SEVERITIES: Final[tuple[str, ...]] = ("WARNING", "ALARM", "RECOVERY")
+ALERT_SEVERITIES: Final[tuple[str, ...]] = (
+    "WARNING",
+    "ALARM",
+    "RECOVERY",
+    "NO_DATA",
+    "DATA_RESUMED",
+)
 SMS_SEVERITIES: Final[tuple[str, ...]] = ("ALARM", "RECOVERY")
 EMAIL_SEVERITIES: Final[tuple[str, ...]] = ALERT_SEVERITIES

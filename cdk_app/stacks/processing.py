@@ -11,6 +11,8 @@ from typing import Any
 
 from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -197,6 +199,8 @@ class ProcessingStack(Stack):
             )
         self._consume(self.score_and_alert.function, features_stream, config.score_and_alert)
 
+        self.watchdog = self._watchdog(config, code, layer, key)
+
         for role in (ef_role, sa_role):
             # DynamoDB and Kinesis read grants from CDK use KMS action wildcards.
             for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
@@ -221,6 +225,49 @@ class ProcessingStack(Stack):
             description="Subscribe more people: aws sns subscribe --topic-arn ...",
         )
         CfnOutput(self, "FailedBatchesQueueUrl", value=self.failures.queue_url)
+
+    def _watchdog(
+        self, config: StageConfig, code: lambda_.Code, layer: lambda_.ILayerVersion, key: Any
+    ) -> RotorwatchFunction:
+        """The device-silent alert: a scheduled scan of the state table (rotorwatch.silence)."""
+        wd = config.watchdog
+        fn = RotorwatchFunction(
+            self,
+            "Watchdog",
+            handler=resources.WATCHDOG_HANDLER,
+            description="Scheduled: one NO_DATA alert per device that stopped reporting",
+            code=code,
+            layer=layer,
+            config=config,
+            key=key,
+            environment={
+                EnvKey.STATE_TABLE: self.state_table.table_name,
+                EnvKey.ALERTS_TOPIC_ARN: self.alerts_topic.topic_arn,
+                EnvKey.SILENCE_AFTER_S: str(wd.silence_after_s),
+            },
+        )
+        # Reads every device's state and records one attribute per silence: Scan + UpdateItem
+        # on the state table, nothing else (no PutItem/DeleteItem, no other table).
+        iam.Grant.add_to_principal(
+            grantee=fn.role,
+            actions=["dynamodb:Scan", "dynamodb:UpdateItem"],
+            resource_arns=[self.state_table.table_arn],
+        )
+        iam.Grant.add_to_principal(
+            grantee=fn.role, actions=["sns:Publish"], resource_arns=[self.alerts_topic.topic_arn]
+        )
+        # The table and the topic are encrypted with the data key.
+        refs.grant_key_encrypt(fn.role, key)
+        refs.grant_key_decrypt(fn.role, key)
+        events.Rule(
+            self,
+            "WatchdogSchedule",
+            description="rotorwatch watchdog: look for devices that stopped reporting",
+            schedule=events.Schedule.rate(Duration.minutes(wd.rate_minutes)),
+            # A failed run is retried by the next scheduled one as well; two retries are plenty.
+            targets=[targets.LambdaFunction(fn.function, retry_attempts=2)],
+        )
+        return fn
 
     def _consume(self, fn: lambda_.Function, stream: kinesis.IStream, batch: BatchConfig) -> None:
         fn.add_event_source(

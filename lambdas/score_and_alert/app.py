@@ -54,6 +54,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         "DegradedPredictions", MetricUnit.Count, outcome.scored if outcome.degraded else 0
     )
     metrics.add_metric("LateWindows", MetricUnit.Count, outcome.late_windows)
+    # Windows stamped far in the future (device clock): in the lake, kept out of the state.
+    metrics.add_metric("FutureWindows", MetricUnit.Count, outcome.future_windows)
     metrics.add_metric("StateConflicts", MetricUnit.Count, outcome.state_conflicts)
     metrics.add_metric(ALERTS_SENT_METRIC, MetricUnit.Count, len(outcome.alerts))
     # Per severity too: the dashboard's "Alerts sent by severity" searches this series.

@@ -11,11 +11,16 @@ Order of work and why:
    Alerts are committed in the same item (``pending_alert``, an outbox) BEFORE they are published
    and cleared after, so a crash between the two re-sends them on retry instead of losing them,
    and a redelivered batch (its windows already applied) changes nothing and sends nothing.
+   If the conditional put loses to another writer, the state is read again and the fold redone
+   (the other writer's windows are late by then), so no window is dropped. The state also
+   records ``last_seen_ms`` (when the cloud received the newest applied window), which the
+   watchdog (``lambdas/watchdog``) measures device silence by.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
@@ -28,6 +33,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.common.batch import SourceRecord, put_record_batch
 from lambdas.common.dynamo import from_attributes, to_attributes
 from lambdas.common.settings import optional, required
+from lambdas.common.sns import publish as sns_publish
 from rotorwatch.alerts import (
     DEFAULT_POLICY,
     Alert,
@@ -39,6 +45,7 @@ from rotorwatch.alerts import (
     step,
     subject,
 )
+from rotorwatch.features import FEATURE_FIELDS
 from rotorwatch.resources import STATE_TABLE_PARTITION_KEY, EnvKey
 from rotorwatch.scoring import (
     ACCEPT,
@@ -50,6 +57,16 @@ from rotorwatch.scoring import (
 )
 
 _BATCH_GET_MAX_KEYS = 100
+#: A window stamped further ahead of the processing clock than this is not applied to the device
+#: state (its prediction still reaches the lake): one window from a clock set to 2099 would
+#: otherwise make every later, correct window look old and silence the device's alerts for good.
+DEFAULT_MAX_FUTURE_SKEW_MS = 10 * 60 * 1000
+#: Optimistic-concurrency attempts per device and batch before the device's records are retried.
+STATE_ATTEMPTS = 3
+
+
+class StateConflictError(RuntimeError):
+    """Another writer kept moving the device's state; the records are retried by Lambda."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,19 +168,14 @@ class AlertPublisher:
         self._workgroup = workgroup
 
     def publish(self, alert: Alert) -> str:
-        long_text = message(alert, workgroup=self._workgroup)
-        body = {"default": long_text, "email": long_text, "sms": short_message(alert)}
-        response = self._sns.publish(
-            TopicArn=self._topic_arn,
-            Subject=subject(alert),
-            Message=json.dumps(body),
-            MessageStructure="json",
-            MessageAttributes={
-                k: {"DataType": "String", "StringValue": v}
-                for k, v in message_attributes(alert).items()
-            },
+        return sns_publish(
+            self._sns,
+            self._topic_arn,
+            subject=subject(alert),
+            text=message(alert, workgroup=self._workgroup),
+            sms=short_message(alert),
+            attributes=message_attributes(alert),
         )
-        return str(response.get("MessageId", ""))
 
 
 @dataclass
@@ -177,6 +189,7 @@ class Deps:
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
     sleep: Callable[[float], None] = time.sleep
     max_workers: int = 8
+    max_future_skew_ms: int = DEFAULT_MAX_FUTURE_SKEW_MS
 
 
 @dataclass
@@ -189,6 +202,7 @@ class Outcome:
     degraded_reason: str | None = None
     predictions_put: int = 0
     late_windows: int = 0
+    future_windows: int = 0
     state_conflicts: int = 0
     alerts: list[Alert] = field(default_factory=list)
     failed_positions: list[int] = field(default_factory=list)
@@ -197,7 +211,29 @@ class Outcome:
     )
 
 
+def _conforms(value: Any, glue_type: str) -> bool:
+    """A JSON value fits its feature column (None fits every nullable column)."""
+    if value is None:
+        return True
+    if glue_type == "string":
+        return isinstance(value, str)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if glue_type in ("bigint", "int"):
+        return isinstance(value, int)
+    return math.isfinite(value)  # double: the feature engine never writes NaN or infinities
+
+
+_FEATURE_TYPES = {f.name: f.type for f in FEATURE_FIELDS}
+
+
 def _feature_record(data: bytes) -> dict[str, Any] | None:
+    """The record if it has the feature schema's shape, else None (skipped and counted).
+
+    Every column is type-checked, not only the keys: one record with, say, a list where the ISO
+    zone belongs would otherwise raise inside scoring and fail the whole batch on every retry
+    (found by the handler fuzz run).
+    """
     try:
         rec = json.loads(data)
     except ValueError:
@@ -205,6 +241,8 @@ def _feature_record(data: bytes) -> dict[str, Any] | None:
     if not isinstance(rec, dict) or not isinstance(rec.get("device_id"), str):
         return None
     if any(isinstance(rec.get(k), bool) or not isinstance(rec.get(k), int) for k in ("ts", "seq")):
+        return None
+    if not all(_conforms(rec.get(name), t) for name, t in _FEATURE_TYPES.items()):
         return None
     return rec
 
@@ -277,6 +315,12 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     by_device: dict[str, list[int]] = defaultdict(list)
     for j, p in enumerate(predictions):
         by_device[p["device_id"]].append(j)
+    # When the cloud received each window (IoT Core's clock; the stream's arrival time if the
+    # rule did not stamp it): what the watchdog measures silence by.
+    received = [
+        r if isinstance(r := f.get("received_at"), int) and not isinstance(r, bool) else a
+        for f, a in zip(features, (records[i].arrival_ms for i in positions), strict=True)
+    ]
     try:
         states = deps.store.load(sorted(by_device))
     except (BotoCoreError, ClientError):
@@ -288,18 +332,24 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     with ThreadPoolExecutor(max_workers=deps.max_workers) as pool:
         futures = {
             device_id: pool.submit(
-                _apply_device, deps, states.get(device_id), device_id, [predictions[j] for j in idx]
+                _apply_device,
+                deps,
+                states.get(device_id),
+                device_id,
+                [(predictions[j], received[j]) for j in idx],
+                scored_at,
             )
             for device_id, idx in by_device.items()
         }
     for device_id, future in futures.items():
         try:
             result = future.result()
-        except (BotoCoreError, ClientError):
+        except (BotoCoreError, ClientError, StateConflictError):
             out.failed_positions.append(min(positions[j] for j in by_device[device_id]))
             continue
         out.late_windows += result.late_windows
-        out.state_conflicts += result.conflict
+        out.future_windows += result.future_windows
+        out.state_conflicts += result.conflicts
         out.alerts.extend(result.alerts)
     out.timings_s["io"] += time.perf_counter() - t2
     return out
@@ -308,7 +358,8 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
 @dataclass
 class DeviceResult:
     late_windows: int = 0
-    conflict: bool = False
+    future_windows: int = 0
+    conflicts: int = 0
     alerts: list[Alert] = field(default_factory=list)
 
 
@@ -316,34 +367,60 @@ def _apply_device(
     deps: Deps,
     stored: DeviceState | None,
     device_id: str,
-    predictions: list[dict[str, Any]],
+    windows: list[tuple[dict[str, Any], int]],
+    now_ms: int,
 ) -> DeviceResult:
+    """Fold one device's predictions into its state, commit, then publish (optimistic locking).
+
+    ``windows`` pairs each prediction with when the cloud received it (epoch ms). If another
+    writer moved the state between our read and our conditional write (two batches of the same
+    device at once: a replay next to the live mapping, a retried batch still running), the state
+    is read again and the fold redone, so windows only we hold are not dropped; the ones the
+    other writer applied are late by then and change nothing.
+    """
     out = DeviceResult()
-    before = stored or DeviceState(device_id=device_id)
-    resend = (
-        [Alert.from_json(a) for a in json.loads(before.pending_alert)]
-        if before.pending_alert
-        else []
-    )
-    state = before
-    new_alerts: list[Alert] = []
-    for p in sorted(predictions, key=lambda p: (p["ts"], p["seq"])):
-        if (p["ts"], p["seq"]) <= state.window:
-            out.late_windows += 1  # already applied (redelivery) or arrived after a later window
-            continue
-        state, alert = step(state, p, deps.policy)
-        if alert is not None:
-            new_alerts.append(alert)
-    to_send = resend + new_alerts
-    if state != before:
-        outbox = json.dumps([a.to_json() for a in to_send]) if to_send else None
-        state = replace(state, pending_alert=outbox)
-        if not deps.store.save(state, before.window if stored is not None else None):
-            out.conflict = True  # another invocation applied these windows and owns the alerts
-            return out
-    for alert in to_send:
-        deps.publisher.publish(alert)
-        out.alerts.append(alert)
-    if to_send:
-        deps.store.clear_pending(device_id, state.window)
-    return out
+    horizon = now_ms + deps.max_future_skew_ms
+    usable = []
+    for p, seen in windows:
+        if int(p["ts"]) > horizon:
+            out.future_windows += 1  # device clock far ahead: kept in the lake, not in the state
+        else:
+            usable.append((p, seen))
+    usable.sort(key=lambda w: (w[0]["ts"], w[0]["seq"]))
+    for attempt in range(STATE_ATTEMPTS):
+        if attempt:
+            stored = deps.store.load([device_id]).get(device_id)
+        before = stored or DeviceState(device_id=device_id)
+        # The outbox of the item we read: ours to re-send only on the first read. On a re-read
+        # it belongs to the writer that just won, which is publishing it itself.
+        resend = (
+            [Alert.from_json(a) for a in json.loads(before.pending_alert)]
+            if before.pending_alert and attempt == 0
+            else []
+        )
+        state = before
+        late = 0
+        new_alerts: list[Alert] = []
+        for p, seen in usable:
+            if (p["ts"], p["seq"]) <= state.window:
+                late += 1  # already applied (redelivery) or arrived after a later window
+                continue
+            state, alert = step(state, p, deps.policy)
+            state = replace(state, last_seen_ms=max(seen, state.last_seen_ms or seen))
+            if alert is not None:
+                new_alerts.append(alert)
+        to_send = resend + new_alerts
+        if state != before:
+            outbox = json.dumps([a.to_json() for a in to_send]) if to_send else None
+            state = replace(state, pending_alert=outbox)
+            if not deps.store.save(state, before.window if stored is not None else None):
+                out.conflicts += 1
+                continue
+        out.late_windows += late
+        for alert in to_send:
+            deps.publisher.publish(alert)
+            out.alerts.append(alert)
+        if to_send:
+            deps.store.clear_pending(device_id, state.window)
+        return out
+    raise StateConflictError(f"state of {device_id} kept changing under {STATE_ATTEMPTS} attempts")

@@ -24,6 +24,7 @@ from rotorwatch.resources import (
     EXTRACT_FEATURES_HANDLER,
     SCORE_AND_ALERT_HANDLER,
     STATE_TABLE_PARTITION_KEY,
+    WATCHDOG_HANDLER,
     EnvKey,
 )
 from tests.signals import ASSET_RECORD
@@ -189,3 +190,8 @@ def score_and_alert(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 @pytest.fixture
 def context() -> FakeContext:
     return FakeContext()
+
+
+@pytest.fixture
+def watchdog(aws: Aws) -> ModuleType:
+    return load_handler_module(WATCHDOG_HANDLER)

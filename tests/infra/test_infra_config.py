@@ -39,6 +39,8 @@ def test_overrides_merge_over_defaults() -> None:
     cfg = parse_stage("dev", {"streams": {"telemetry": {"mode": "provisioned", "shards": 4}}})
     assert (cfg.telemetry_stream.mode, cfg.telemetry_stream.shards) == ("provisioned", 4)
     assert cfg.features_stream.mode == "on-demand"
+    wd = parse_stage("dev", {"watchdog": {"silence_after_s": 600}}).watchdog
+    assert (wd.silence_after_s, wd.rate_minutes) == (600, 5)
 
 
 @pytest.mark.parametrize(
@@ -52,6 +54,7 @@ def test_overrides_merge_over_defaults() -> None:
         ({"lambda": {"log_retention_days": 10}}, "log_retention_days"),
         ({"endpoint": {"memory_mb": 1500}}, "memory_mb"),
         ({"shards": 3}, "unknown setting"),
+        ({"watchdog": {"silence_after_s": 10}}, "silence_after_s"),
     ],
 )
 def test_bad_values_are_rejected_with_the_setting_named(

@@ -53,7 +53,11 @@ def _actions(statements: list[dict[str, Any]]) -> set[str]:
 def test_both_handlers_use_the_factory_defaults(synth: Synth) -> None:
     t = synth.template("Processing")
     fns = _functions(t)
-    assert set(fns) == {resources.EXTRACT_FEATURES_HANDLER, resources.SCORE_AND_ALERT_HANDLER}
+    assert set(fns) == {
+        resources.EXTRACT_FEATURES_HANDLER,
+        resources.SCORE_AND_ALERT_HANDLER,
+        resources.WATCHDOG_HANDLER,
+    }
     for props in fns.values():
         assert props["Runtime"] == "python3.12"
         assert props["Architectures"] == ["arm64"]
@@ -146,7 +150,7 @@ def test_alerts_topic_filters_sms_to_paging_and_email_to_all_severities(synth: S
     assert resources.SMS_SEVERITIES == PAGING_SEVERITIES
     assert subs["sms"]["FilterPolicy"] == {resources.SEVERITY_ATTRIBUTE: ["ALARM", "RECOVERY"]}
     assert subs["email"]["FilterPolicy"] == {
-        resources.SEVERITY_ATTRIBUTE: ["WARNING", "ALARM", "RECOVERY"]
+        resources.SEVERITY_ATTRIBUTE: ["WARNING", "ALARM", "RECOVERY", "NO_DATA", "DATA_RESUMED"]
     }
     assert subs["sms"]["Endpoint"] == "+441234567890"
     # Filter on message attributes (the handler sets them), not the body.
@@ -278,3 +282,36 @@ def test_synthesized_bundle_mirrors_the_sources(synth: Synth) -> None:
     for pkg in ("lambdas", "rotorwatch"):
         assert py_files(asset, pkg) == py_files(ROOT, pkg)
     assert not (asset / "numpy").exists()  # the unit synth skips pip
+
+
+def test_watchdog_runs_on_a_schedule_with_the_configured_gap(synth: Synth) -> None:
+    t = synth.template("Processing")
+    env = _functions(t)[resources.WATCHDOG_HANDLER]["Environment"]["Variables"]
+    assert env[EnvKey.SILENCE_AFTER_S] == "1800"  # default: 30 min
+    assert {EnvKey.STATE_TABLE, EnvKey.ALERTS_TOPIC_ARN} <= set(env)
+    (rule,) = of_type(t, "AWS::Events::Rule").values()
+    assert rule["Properties"]["ScheduleExpression"] == "rate(5 minutes)"
+    (target,) = rule["Properties"]["Targets"]
+    assert "Watchdog" in json.dumps(target["Arn"])
+    assert target["RetryPolicy"]["MaximumRetryAttempts"] == 2
+    perms = [
+        p["Properties"]
+        for p in of_type(t, "AWS::Lambda::Permission").values()
+        if p["Properties"]["Principal"] == "events.amazonaws.com"
+    ]
+    assert len(perms) == 1
+
+
+def test_watchdog_may_only_scan_and_update_state_and_publish(synth: Synth) -> None:
+    t = synth.template("Processing")
+    wd = _statements(t, "WatchdogRole")
+    ddb = {a for a in _actions(wd) if a.startswith("dynamodb:")}
+    assert ddb == {"dynamodb:Scan", "dynamodb:UpdateItem"}
+    assert "sns:Publish" in _actions(wd)
+    assert not any(a.split(":")[0] in ("s3", "kinesis", "firehose") for a in _actions(wd))
+    scans = [st for st in wd if "dynamodb:Scan" in json.dumps(st["Action"])]
+    assert all(
+        "StateE" in json.dumps(st["Resource"]) or "State" in json.dumps(st["Resource"])
+        for st in scans
+    )
+    assert not any("Assets" in json.dumps(st["Resource"]) for st in wd)
