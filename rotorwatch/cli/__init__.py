@@ -31,6 +31,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "simulate",
     "query",
     "cost",
+    "demo",
 )
 
 for _module in COMMAND_MODULES:

@@ -223,6 +223,11 @@ class LocalServices:
             self.firehose.put_records(table, records)
             self.records_in[table] = self.records_in.get(table, 0) + len(records)
 
+    def flush(self) -> list[Path]:
+        """Write every buffered Firehose record to the lake now (end of a run)."""
+        with self._lock:
+            return self.firehose.flush()
+
     def start(self) -> LocalServices:
         self._thread.start()
         return self
