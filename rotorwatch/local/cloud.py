@@ -19,6 +19,8 @@ import json
 import logging
 import os
 import re
+import sys
+import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,7 +30,12 @@ from typing import IO, Any
 
 from rotorwatch import lake
 from rotorwatch.local.firehose import LocalFirehose
-from rotorwatch.local.lambda_runtime import EventSourceMapping, StreamRecord, load_handler
+from rotorwatch.local.lambda_runtime import (
+    EventSourceMapping,
+    Handler,
+    StreamRecord,
+    load_handler,
+)
 from rotorwatch.local.poller import DEFAULT_IDLE_POLL_S, ShardPoller
 from rotorwatch.local.services import LocalModel, LocalServices
 from rotorwatch.resources import (
@@ -92,6 +99,51 @@ class StreamClock:
     features_s: dict[tuple[str, int, int], float] = field(default_factory=dict)
 
 
+class _FunctionStdout:
+    """sys.stdout that sends what a function prints while it runs (Powertools' EMF metrics go to
+    stdout unconditionally) to that function's log file, like CloudWatch Logs, and everything
+    else to the real stdout (the demo's console)."""
+
+    def __init__(self, real: Any) -> None:
+        self.real = real
+        self.local = threading.local()
+
+    def write(self, text: str) -> int:
+        target = getattr(self.local, "target", None)
+        if target is None:
+            return int(self.real.write(text))
+        return int(target.write(text))
+
+    def flush(self) -> None:
+        target = getattr(self.local, "target", None)
+        (target or self.real).flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+
+_SHARD_LOCK = threading.RLock()
+
+
+def _serialise_moto_shards() -> None:
+    """moto's Kinesis shard iterates its record dict in GetRecords while PutRecords appends to it
+    ("OrderedDict mutated during iteration" under concurrent consumers); Kinesis itself has no
+    such race, so the in-process server's shard calls are serialised."""
+    from moto.kinesis.models import Shard
+
+    if getattr(Shard, "_rotorwatch_locked", False):
+        return
+    for name in ("get_records", "put_record"):
+        original = getattr(Shard, name)
+
+        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
+            with _SHARD_LOCK:
+                return _original(self, *args, **kwargs)
+
+        setattr(Shard, name, locked)
+    Shard._rotorwatch_locked = True  # type: ignore[attr-defined]
+
+
 def _ddb_item(record: Mapping[str, Any]) -> dict[str, Any]:
     from boto3.dynamodb.types import TypeSerializer
 
@@ -145,6 +197,7 @@ class LocalCloud:
         self._moto: Any = None
         self._saved_env: dict[str, str | None] = {}
         self._log_files: list[IO[str]] = []
+        self._stdout: _FunctionStdout | None = None
         self.clients: dict[str, Any] = {}
         self.topic_arn = ""
         self.inbox_url = ""
@@ -167,6 +220,7 @@ class LocalCloud:
 
         # werkzeug logs every request at INFO: the moto server is plumbing, not the demo.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        _serialise_moto_shards()
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
         host, port = self._moto.get_host_and_port()
@@ -258,8 +312,7 @@ class LocalCloud:
 
     def _wire(self, stream: str, handler_string: str, batch: BatchSettings) -> None:
         name = FUNCTION_NAMES[handler_string]
-        function = load_handler(handler_string)
-        self._redirect_logs(name)
+        function = self._logged(name, load_handler(handler_string))
         arn, shards = self._shards(stream)
 
         def on_failure(records: Sequence[StreamRecord], reason: str) -> None:
@@ -319,17 +372,30 @@ class LocalCloud:
                 )
             )
 
-    def _redirect_logs(self, name: str) -> None:
-        # Powertools loggers print JSON to stdout; locally that is the function's CloudWatch log
-        # group, so it goes to <log_dir>/<function>.log instead of the demo's console.
+    def _logged(self, name: str, function: Handler) -> Handler:
+        """Send the function's log lines and metrics to ``<log_dir>/<function>.log`` (its
+        CloudWatch log group) instead of the demo's console."""
         if self.log_dir is None:
-            return
+            return function
         self.log_dir.mkdir(parents=True, exist_ok=True)
         stream = (self.log_dir / f"{name}.log").open("a", encoding="utf-8")
         self._log_files.append(stream)
         for h in logging.getLogger(name).handlers:
             if isinstance(h, logging.StreamHandler):
                 h.setStream(stream)
+        if self._stdout is None:
+            self._stdout = _FunctionStdout(sys.stdout)
+            sys.stdout = self._stdout
+        routed = self._stdout
+
+        def invoke(event: dict[str, Any], context: Any) -> Any:
+            routed.local.target = stream
+            try:
+                return function(event, context)
+            finally:
+                routed.local.target = None
+
+        return invoke
 
     def drain(self, timeout_s: float = 120.0) -> bool:
         """Wait until nothing is in flight: every record put so far has been delivered by every
@@ -389,6 +455,9 @@ class LocalCloud:
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
+        if self._stdout is not None and sys.stdout is self._stdout:
+            sys.stdout = self._stdout.real
+        self._stdout = None
         for f in self._log_files:
             f.close()
         for k, v in self._saved_env.items():

@@ -195,7 +195,7 @@ class EventSourceMapping:
             ident = f.get("itemIdentifier") if isinstance(f, Mapping) else None
             if ident not in index:
                 # Lambda treats a null, empty or unknown identifier as a failure of the batch.
-                return 0, f"invalid itemIdentifier {ident!r}"
+                return 0, f"batchItemFailures: invalid itemIdentifier {ident!r}"
             positions.append(index[ident])
         self.stats.partial_failures += 1
         return min(positions), "batchItemFailures"
@@ -216,7 +216,7 @@ class EventSourceMapping:
                 continue
             self.stats.records_done += failed_at  # checkpointed before the failed record
             rest = recs[failed_at:]
-            function_error = reason is not None and reason != "batchItemFailures"
+            function_error = reason is not None and not reason.startswith("batchItemFailures")
             if function_error and self.bisect_on_error and len(rest) > 1:
                 self.stats.bisections += 1
                 half = len(rest) // 2
