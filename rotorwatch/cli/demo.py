@@ -126,7 +126,8 @@ def demo_command(
     from rotorwatch.local import demo as run_demo
     from simulator.scenario import ScenarioError, load_scenario
 
-    console = Console()
+    # Piped output (CI logs) gets report-wide tables instead of rich's 80-column default.
+    console = Console(width=None if sys.stdout.isatty() else 150)
     try:
         sc = load_scenario(scenario)
     except ScenarioError as exc:
