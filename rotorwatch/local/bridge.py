@@ -24,8 +24,9 @@ from typing import Any
 from rotorwatch import lake
 from rotorwatch.iot_rule import TELEMETRY_TOPIC_FILTER, project
 
-#: PutRecords takes at most 500 records per call.
+#: PutRecords takes at most 500 records and 5 MiB (data + partition keys) per call.
 _PUT_MAX = 500
+_PUT_MAX_BYTES = 5 * 1024 * 1024
 
 
 class RuleBridge:
@@ -88,7 +89,13 @@ class RuleBridge:
     def _flush_locked(self) -> None:
         t0 = time.perf_counter()
         while self._buffer:
-            chunk, self._buffer = self._buffer[:_PUT_MAX], self._buffer[_PUT_MAX:]
+            n, size = 0, 0
+            for data, key in self._buffer[:_PUT_MAX]:
+                size += len(data) + len(key.encode())
+                if n and size > _PUT_MAX_BYTES:
+                    break
+                n += 1
+            chunk, self._buffer = self._buffer[:n], self._buffer[n:]
             pending = chunk
             for attempt in range(5):
                 resp = self.kinesis.put_records(

@@ -226,6 +226,9 @@ class LocalCloud:
         host, port = self._moto.get_host_and_port()
         self.services.start()
         self.moto_url = f"http://{host}:{port}"
+        # moto's backends are process-global: a cloud started earlier in this process (a test,
+        # a benchmark's second run) would still own its streams and tables. Start empty.
+        self._reset_moto()
         self._setenv(
             {
                 "AWS_ACCESS_KEY_ID": "testing",
@@ -305,6 +308,13 @@ class LocalCloud:
         for p in self.pollers:
             p.start()
         return self
+
+    def _reset_moto(self) -> None:
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.moto_url}/moto-api/reset", method="POST")
+        with urllib.request.urlopen(request, timeout=10) as response:
+            response.read()
 
     def _shards(self, stream: str) -> tuple[str, list[str]]:
         desc = self.clients["kinesis"].describe_stream(StreamName=stream)["StreamDescription"]
@@ -453,6 +463,7 @@ class LocalCloud:
         self.firehose.flush()
         self.services.stop()
         if self._moto is not None:
+            self._reset_moto()
             self._moto.stop()
             self._moto = None
         if self._stdout is not None and sys.stdout is self._stdout:
