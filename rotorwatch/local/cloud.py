@@ -198,6 +198,7 @@ class LocalCloud:
         self._saved_env: dict[str, str | None] = {}
         self._log_files: list[IO[str]] = []
         self._stdout: _FunctionStdout | None = None
+        self._log_handlers: list[tuple[logging.StreamHandler[Any], Any]] = []
         self.clients: dict[str, Any] = {}
         self.topic_arn = ""
         self.inbox_url = ""
@@ -392,7 +393,8 @@ class LocalCloud:
         self._log_files.append(stream)
         for h in logging.getLogger(name).handlers:
             if isinstance(h, logging.StreamHandler):
-                h.setStream(stream)
+                self._log_handlers.append((h, h.stream))
+                h.stream = stream  # not setStream: it would flush a stream a past cloud closed
         if self._stdout is None:
             self._stdout = _FunctionStdout(sys.stdout)
             sys.stdout = self._stdout
@@ -469,6 +471,9 @@ class LocalCloud:
         if self._stdout is not None and sys.stdout is self._stdout:
             sys.stdout = self._stdout.real
         self._stdout = None
+        for h, original in self._log_handlers:
+            h.stream = original
+        self._log_handlers.clear()
         for f in self._log_files:
             f.close()
         for k, v in self._saved_env.items():
