@@ -7,6 +7,7 @@ simulator ▶ IoT-rule bridge ▶ Kinesis (moto) ▶ extract_features ▶ Kinesi
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -115,6 +116,12 @@ def demo_command(
         Path, typer.Option(help="Model artifact (make model); missing: the rules score.")
     ] = DEFAULT_MODEL,
     samples: Annotated[int, typer.Option(help="Samples per vibration window.")] = 4096,
+    batch_window: Annotated[
+        float | None,
+        typer.Option(
+            help="Event source mapping batching window, s (default: the deployed one, 5 s)."
+        ),
+    ] = None,
 ) -> None:
     """Run rotorwatch end to end on this machine (no AWS account) and write a report.
 
@@ -137,6 +144,11 @@ def demo_command(
     if duration_s is None or interval_s is None or duration_s <= 0 or interval_s <= 0:
         raise typer.BadParameter("--duration and --interval must be positive durations")
     extract_batch, score_batch = batch_settings()
+    if batch_window is not None:
+        if batch_window < 0:
+            raise typer.BadParameter("--batch-window must be >= 0")
+        extract_batch = dataclasses.replace(extract_batch, window_s=batch_window)
+        score_batch = dataclasses.replace(score_batch, window_s=batch_window)
     if out.exists():
         shutil.rmtree(out / "lake", ignore_errors=True)
         shutil.rmtree(out / "logs", ignore_errors=True)
