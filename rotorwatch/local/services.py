@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import importlib.util
 import json
+import sys
 import tarfile
 import tempfile
 import threading
@@ -49,7 +50,12 @@ def load_inference_module(path: str | Path) -> ModuleType:
     if spec is None or spec.loader is None:
         raise ModelError(f"cannot import {p}")
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    # The serving container puts code/ on sys.path, so a script may import its sibling modules.
+    sys.path.insert(0, str(p.parent))
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(p.parent))
     missing = [f for f in _INFERENCE_FUNCTIONS if not callable(getattr(module, f, None))]
     if missing:
         raise ModelError(f"{p} lacks {', '.join(missing)} (the serving container needs all four)")
