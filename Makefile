@@ -47,22 +47,14 @@ system-deps:
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-# Until the local cloud (issue 8) lands, the demo is the offline half of the pipeline: the
-# simulator plays a 24-machine fleet for a day, the feature engine turns every window into a
-# feature record with its ISO zone, and the ISO-zone counts per machine are printed.
+# The whole pipeline on this machine (no AWS account): a 24-machine fleet over an accelerated
+# day through the deployed handlers on a local cloud, the Glue job on local Spark, the saved
+# queries on DuckDB, then a report (DEMO_OUT/report.html). DEMO_ARGS passes options, e.g.
+# DEMO_ARGS="--scenario small --duration 6h --skip-glue" or "--mqtt" (real mosquitto broker).
 DEMO_OUT ?= out/demo
+DEMO_ARGS ?=
 demo: $(STAMP)
-	mkdir -p $(DEMO_OUT)
-	$(BIN)/rotorwatch simulate --scenario fleet-24 --start 2026-01-01T00:00:00Z --duration 1d \
-	  --interval 10m --out $(DEMO_OUT)/telemetry.jsonl --truth $(DEMO_OUT)/truth.jsonl
-	$(BIN)/rotorwatch features --assets simulator/scenarios/fleet-24.json \
-	  $(DEMO_OUT)/telemetry.jsonl > $(DEMO_OUT)/features.jsonl
-	$(PY) -c "import collections, json, sys; z = collections.defaultdict(collections.Counter); \
-	  [z[r['device_id']].update([r['iso_zone']]) for r in map(json.loads, open(sys.argv[1]))]; \
-	  print('device           A    B    C    D'); \
-	  [print(f'{d:14s}', *(f'{c[k]:4d}' for k in 'ABCD')) for d, c in sorted(z.items())]" \
-	  $(DEMO_OUT)/features.jsonl
-	@echo "telemetry, ground truth and features are in $(DEMO_OUT)/"
+	$(BIN)/rotorwatch demo --out $(DEMO_OUT) $(DEMO_ARGS)
 
 # The machine-health Glue job on local PySpark over ./lake (GLUE_ARGS="--window_start 2026-11-23T00:00Z").
 glue-local: $(STAMP)
@@ -86,6 +78,11 @@ cost: $(STAMP)
 
 clean:
 	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache lake out
+
+.PHONY: bench-e2e
+# Local pipeline end to end: sustained records/s and p50/p95 rule bridge -> alert, by hop.
+bench-e2e: $(STAMP)
+	$(PY) benchmarks/bench_e2e.py $(BENCH_E2E_ARGS)
 
 .PHONY: bench-handlers
 # Real-time handlers: one 500-record batch in process, AWS answered on the wire (no moto, no network).

@@ -32,6 +32,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "query",
     "cost",
     "model",
+    "demo",
 )
 
 for _module in COMMAND_MODULES:

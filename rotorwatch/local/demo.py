@@ -1,0 +1,425 @@
+"""The demo run and its report (the CLI brings the fleet: messages, ground truth, assets)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rotorwatch import lake
+from rotorwatch.assets import Asset
+from rotorwatch.local import report as rp
+from rotorwatch.local.athena import Result, connect, run_saved, run_sql
+from rotorwatch.local.bridge import MqttBridge, RuleBridge
+from rotorwatch.local.cloud import BatchSettings, LocalCloud, ReceivedAlert
+from rotorwatch.local.pipeline import Progress, RunFigures, alert_key, play
+from rotorwatch.query import list_queries
+from rotorwatch.resources import TELEMETRY_STREAM
+
+_TIME = "%Y-%m-%d %H:%M"
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    start_ms: int
+    end_ms: int
+    figures: RunFigures
+    alerts: list[ReceivedAlert]
+    truth: list[rp.FaultTruth]
+    detection: rp.Detection
+    states: dict[str, dict[str, Any]]
+    assets: dict[str, Asset]
+    model_note: str
+    glue: dict[str, Any] | None = None
+    queries: dict[str, Result] = field(default_factory=dict)
+    plots: list[Path] = field(default_factory=list)
+    summary: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.out / "lake"
+
+
+def _utc(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).strftime(_TIME)
+
+
+def run(
+    *,
+    out: Path,
+    asset_records: Sequence[Mapping[str, Any]],
+    assets: Mapping[str, Asset],
+    messages: Iterable[tuple[str, bytes, int]],
+    truth_rows: list[dict[str, Any]],
+    life_h: Mapping[str, float],
+    start_ms: int,
+    end_ms: int,
+    speed: float | None,
+    model_artifact: Path | None,
+    extract_batch: BatchSettings,
+    score_batch: BatchSettings,
+    send: Callable[[str, bytes], None] | None = None,
+    close_sink: Callable[[], None] | None = None,
+    mqtt_port: int | None = None,
+    console: Any = None,
+    inference_script: Path | None = None,
+) -> DemoResult:
+    """Play the fleet through the local cloud; returns everything the report needs."""
+    from rich.console import Console
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    con = console or Console()
+    model = model_artifact if model_artifact is not None and model_artifact.exists() else None
+    if model is None:
+        note = (
+            f"no model artifact at {model_artifact} (run `make model`): the endpoint is missing, "
+            "so score_and_alert scores with the ISO/envelope rules and marks predictions degraded"
+        )
+        con.print(f"[yellow]{note}[/]")
+    else:
+        note = f"model {model} served through its inference script (code/inference.py)"
+    cloud = LocalCloud(
+        out / "lake",
+        asset_records,
+        model_artifact=model,
+        inference_script=inference_script,
+        extract_batch=extract_batch,
+        score_batch=score_batch,
+        log_dir=out / "logs",
+    )
+    with cloud:
+        con.print(
+            f"local cloud up: moto {cloud.moto_url}, InvokeEndpoint/Firehose {cloud.services.url}"
+        )
+        bridge = RuleBridge(
+            cloud.clients["kinesis"],
+            TELEMETRY_STREAM,
+            cloud.lake_dir,
+            bridged_s=cloud.clock.bridged_s,
+        )
+        mqtt_bridge = MqttBridge(bridge, "127.0.0.1", mqtt_port).start() if mqtt_port else None
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("{task.fields[sim]}"),
+            TextColumn("{task.fields[counts]}"),
+            TimeElapsedColumn(),
+        )
+        with Bar(*columns, console=con, transient=False) as bar:
+            task = bar.add_task("fleet day", total=end_ms - start_ms, sim="", counts="")
+
+            def progress(p: Progress) -> None:
+                for a in p.alerts:
+                    colour = {"ALARM": "red", "WARNING": "yellow"}.get(a.severity, "green")
+                    bar.console.print(f"[{colour}]{a.subject}[/]")
+                bar.update(
+                    task,
+                    completed=max(0, p.sim_ms - start_ms),
+                    sim=_utc(p.sim_ms),
+                    counts=f"msgs {p.published}  features {p.features}  "
+                    f"predictions {p.predictions}  alerts {len(cloud.alerts)}",
+                )
+
+            try:
+                figures = play(
+                    cloud,
+                    messages,
+                    start_ms=start_ms,
+                    speed=speed,
+                    send=send,
+                    on_progress=progress,
+                    bridge=bridge,
+                )
+            finally:
+                if close_sink is not None:
+                    close_sink()
+                if mqtt_bridge is not None:
+                    mqtt_bridge.stop()
+            bar.update(task, completed=end_ms - start_ms)
+        states = cloud.device_states()
+        alerts = list(cloud.alerts)
+    truth = rp.truth_from_rows(truth_rows, life_h)
+    return DemoResult(
+        out=out,
+        start_ms=start_ms,
+        end_ms=end_ms,
+        figures=figures,
+        alerts=alerts,
+        truth=truth,
+        detection=rp.score(truth, alerts),
+        states=states,
+        assets=dict(assets),
+        model_note=note,
+    )
+
+
+def _query_params(name: str, result: DemoResult, featured: str | None) -> dict[str, str]:
+    if name == "machine_trend" and featured:
+        return {"device_id": featured}
+    return {}
+
+
+def run_queries(result: DemoResult, featured: str | None) -> dict[str, Result]:
+    con = connect(result.lake_dir)
+    out = {}
+    for q in list_queries():
+        needs = [p.name for p in q.params if p.default is None]
+        params = _query_params(q.name, result, featured)
+        if any(n not in params for n in needs):
+            continue
+        out[q.name] = run_saved(q, result.lake_dir, params, con=con)
+    return out
+
+
+def _featured(result: DemoResult) -> rp.MachineScore | None:
+    """The machine to plot: a caught bearing fault if any (its envelope spectrum tells the story)."""
+    caught = result.detection.caught
+    for prefix in ("bearing_outer", "bearing_inner", "bearing_ball", ""):
+        for m in caught:
+            if m.fault.startswith(prefix):
+                return m
+    return result.detection.faulty[0] if result.detection.faulty else None
+
+
+def _fleet_rows(result: DemoResult) -> list[list[Any]]:
+    con = connect(result.lake_dir)
+    rows = run_sql(
+        con,
+        "SELECT device_id, "
+        + ", ".join(f"count_if(iso_zone = '{z}') AS {z.lower()}" for z in "ABCD")
+        + ", arg_max(iso_zone, ts) AS last_zone, arg_max(velocity_rms_mm_s, ts) AS last_v, "
+        "max(velocity_rms_mm_s) AS max_v FROM features GROUP BY device_id ORDER BY device_id",
+    ).records()
+    truth = {t.device_id: t for t in result.truth}
+    out = []
+    for r in rows:
+        st = result.states.get(r["device_id"], {})
+        t = truth.get(r["device_id"])
+        out.append(
+            [
+                r["device_id"],
+                r["a"],
+                r["b"],
+                r["c"],
+                r["d"],
+                r["last_zone"],
+                f"{r['last_v']:.2f}" if r["last_v"] is not None else "",
+                f"{r['max_v']:.2f}" if r["max_v"] is not None else "",
+                st.get("state", "HEALTHY"),
+                st.get("fault") or "",
+                t.fault if t else "",
+            ]
+        )
+    return out
+
+
+FLEET_COLUMNS = (
+    "machine",
+    "A",
+    "B",
+    "C",
+    "D",
+    "zone now",
+    "v now mm/s",
+    "v max mm/s",
+    "state (sustained)",
+    "fault (pipeline)",
+    "fault (truth)",
+)
+
+
+def make_plots(result: DemoResult, featured: rp.MachineScore | None) -> list[Path]:
+    plots = []
+    devices = sorted(result.assets)
+    plots.append(
+        rp.plot_fleet_health(
+            devices, result.alerts, result.start_ms, result.end_ms, result.out / "fleet_health.png"
+        )
+    )
+    if featured is None:
+        return plots
+    asset = result.assets[featured.device_id]
+    ts = featured.first_alarm_ms or featured.first_alert_ms
+    msg = rp.raw_window(result.lake_dir, featured.device_id, ts)
+    if msg is not None and msg.vibration is not None and msg.rpm and asset.bearing is not None:
+        plots.append(rp.plot_spectra(msg, asset, featured.fault, result.out / "spectrum.png"))
+    rows = run_sql(
+        connect(result.lake_dir),
+        "SELECT ts, velocity_rms_mm_s FROM features WHERE device_id = "
+        f"'{featured.device_id}' ORDER BY ts",
+    ).records()
+    device_alerts = [
+        a for a in result.alerts if (k := alert_key(a.alert_id)) and k[0] == featured.device_id
+    ]
+    truth = next((t for t in result.truth if t.device_id == featured.device_id), None)
+    plots.append(
+        rp.plot_velocity_trend(rows, asset, device_alerts, truth, result.out / "velocity_trend.png")
+    )
+    return plots
+
+
+def report(result: DemoResult, console: Any = None) -> DemoResult:
+    """Print the report, write the plots, report.html and report.json into ``result.out``."""
+    from rich.console import Console
+    from rich.table import Table
+
+    con = console or Console()
+    featured = _featured(result)
+    result.queries = run_queries(result, featured.device_id if featured else None)
+    result.plots = make_plots(result, featured)
+    f = result.figures
+    det = result.detection
+    summary = det.summary()
+    sections: list[rp.Section] = []
+
+    # 1. alerts as received
+    t = Table(title="Alerts as the technicians received them (SNS -> SQS inbox)")
+    for c in ("window", "severity", "machine", "subject"):
+        t.add_column(c)
+    rows = []
+    for a in sorted(result.alerts, key=lambda a: (alert_key(a.alert_id) or ("", 0, 0))[1]):
+        k = alert_key(a.alert_id)
+        row = [_utc(k[1]) if k else "", a.severity, a.device_id, a.subject or ""]
+        rows.append(row)
+        t.add_row(*row)
+    con.print(t)
+    example = next(
+        (a for a in result.alerts if a.severity == "ALARM"),
+        result.alerts[0] if result.alerts else None,
+    )
+    if example is not None:
+        con.print(f"[bold]One of them in full:[/]\n{example.body}\n")
+    sections.append(
+        rp.Section(
+            f"Alerts as technicians received them ({len(result.alerts)})",
+            rp.table_html(("window", "severity", "machine", "subject"), rows)
+            + (f"<p>One in full:</p><pre>{rp.escape(example.body)}</pre>" if example else ""),
+        )
+    )
+
+    # 2. fleet by ISO zone
+    fleet = _fleet_rows(result)
+    t = Table(title="Fleet by ISO 10816-3 zone (windows per zone over the run)")
+    for c in FLEET_COLUMNS:
+        t.add_column(c)
+    for r in fleet:
+        t.add_row(*(str(x) for x in r))
+    con.print(t)
+    zone_q = result.queries.get("machines_by_iso_zone")
+    sections.append(
+        rp.Section(
+            "Fleet by ISO 10816-3 zone",
+            rp.table_html(FLEET_COLUMNS, fleet)
+            + (rp.table_html(zone_q.columns, zone_q.rows) if zone_q else ""),
+        )
+    )
+
+    # 3. detection vs ground truth
+    t = Table(title="Detection scored against the simulator's ground truth")
+    for c in rp.SCORE_COLUMNS:
+        t.add_column(c)
+    srows = rp.score_rows(det)
+    for r in srows:
+        t.add_row(*(str(x) for x in r))
+    con.print(t)
+    lead = summary["median_lead_time_h"]
+    verdict = (
+        f"caught {summary['caught']}/{summary['faulty_machines']} faults "
+        f"({summary['fault_named_correctly']} with the right fault named), "
+        f"false alarms {summary['false_alarms']} "
+        f"(on {summary['healthy_machines']} healthy machines and before onsets), "
+        f"median lead time before end of life {lead:.1f} h"
+        if lead is not None
+        else "no fault caught"
+    )
+    con.print(f"[bold]{verdict}[/]")
+    sections.append(
+        rp.Section(
+            "Detection vs ground truth",
+            f"<p>{rp.escape(verdict)}</p>" + rp.table_html(rp.SCORE_COLUMNS, srows),
+        )
+    )
+
+    # 4. throughput and latency
+    t = Table(title="Pipeline throughput and latency")
+    t.add_column("figure")
+    t.add_column("value")
+    perf = [
+        ("messages", f"{f.messages}"),
+        ("wall time, first message -> drained", f"{f.total_wall_s:.1f} s"),
+        ("sustained throughput", f"{f.records_per_s:.1f} records/s"),
+        (
+            "lake records (raw / features / predictions)",
+            " / ".join(
+                str(f.lake_records.get(k, 0))
+                for k in (lake.RAW_TABLE, lake.FEATURES_TABLE, lake.PREDICTIONS_TABLE)
+            ),
+        ),
+        (
+            "quarantined / failed batches / rule errors",
+            f"{f.quarantined} / {f.failed_batches} / {f.bridge.get('rule_errors', 0)}",
+        ),
+        ("model", result.model_note),
+    ]
+    for s in f.alert_latency:
+        if not math.isnan(s.p50_s):
+            perf.append((s.name, f"p50 {s.p50_s:.2f} s, p95 {s.p95_s:.2f} s, max {s.max_s:.2f} s"))
+    for name, st in f.functions.items():
+        perf.append(
+            (
+                f"{name}",
+                f"{st['invocations']} invocations, mean batch {st['mean_batch']}, "
+                f"p50 {st['duration_p50_ms']} ms, p95 {st['duration_p95_ms']} ms, "
+                f"{st['ms_per_record']} ms/record, errors {st['function_errors']}, "
+                f"partial {st['partial_failures']}",
+            )
+        )
+    if result.glue:
+        perf.append(
+            ("Glue job (local Spark)", ", ".join(f"{k}={v}" for k, v in result.glue.items()))
+        )
+    for name, value in perf:
+        t.add_row(name, value)
+    con.print(t)
+    sections.append(rp.Section("Throughput and latency", rp.table_html(("figure", "value"), perf)))
+
+    # 5. saved queries
+    qhtml = []
+    t = Table(title="Saved Athena queries on DuckDB (rows)")
+    t.add_column("query")
+    t.add_column("rows")
+    for name, res in result.queries.items():
+        t.add_row(name, str(len(res.rows)))
+        qhtml.append(f"<h3>{rp.escape(name)}</h3>" + rp.table_html(res.columns, res.rows[:30]))
+    con.print(t)
+    sections.append(rp.Section("Saved queries (Athena SQL on DuckDB)", "".join(qhtml)))
+
+    # 6. plots
+    sections.insert(
+        0,
+        rp.Section(
+            "Plots", "".join(f"<p><img src='{p.name}' alt='{p.stem}'></p>" for p in result.plots)
+        ),
+    )
+    html_path = rp.write_html(result.out / "report.html", "rotorwatch demo", sections)
+    result.summary = {
+        "detection": summary,
+        "machines": det.machines,
+        "figures": f.to_dict(),
+        "glue": result.glue,
+        "queries": {n: len(r.rows) for n, r in result.queries.items()},
+        "states": {d: s.get("state") for d, s in result.states.items()},
+        "model": result.model_note,
+        "plots": [p.name for p in result.plots],
+    }
+    rp.dump_json(result.out / "report.json", result.summary)
+    con.print(
+        f"report: {html_path}  plots: {', '.join(p.name for p in result.plots)}  "
+        f"lake: {result.lake_dir}  function logs: {result.out / 'logs'}"
+    )
+    return result

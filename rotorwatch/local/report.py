@@ -1,0 +1,483 @@
+"""The demo report: detection scored against ground truth, fleet tables, plots, one HTML page.
+
+Plots are PNG (matplotlib, Agg backend): the spectrum and envelope spectrum of a faulty machine
+with its bearing defect frequencies marked, its velocity trend over the ISO 10816-3 zone bands,
+and the fleet's sustained health over time as the technicians' alerts describe it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import html
+import json
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from rotorwatch import lake
+from rotorwatch.assets import Asset
+from rotorwatch.features.engine import ENVELOPE_BAND_FS
+from rotorwatch.features.iso import zone_boundaries_mm_s
+from rotorwatch.local.cloud import ReceivedAlert
+from rotorwatch.local.pipeline import alert_key
+from rotorwatch.predictions import STATES
+from rotorwatch.telemetry import Telemetry, TelemetryError, decode
+
+HEALTHY, WARNING, ALARM = STATES
+_FAULT_RE = re.compile(r"Probable fault: (\w+)")
+
+
+@dataclass(frozen=True, slots=True)
+class FaultTruth:
+    """What the simulator really did to one machine."""
+
+    device_id: str
+    fault: str  # "normal" for a healthy machine
+    onset_ms: int | None
+    failure_ms: int | None  # end of life (severity 1)
+    max_severity: float  # reached within the run, 0-1
+
+
+@dataclass(frozen=True, slots=True)
+class MachineScore:
+    device_id: str
+    fault: str
+    onset_ms: int | None
+    failure_ms: int | None
+    max_severity: float
+    first_alert_ms: int | None  # window ts of the first WARNING/ALARM after onset
+    first_alert_severity: str | None
+    alerted_fault: str | None  # what the alert said was wrong
+    first_alarm_ms: int | None
+    detection_delay_h: float | None  # onset -> first alert
+    lead_time_h: float | None  # first alert -> end of life
+    false_alarms: int  # alerts with no fault present (healthy machine, or before onset)
+
+    @property
+    def caught(self) -> bool:
+        return self.fault != "normal" and self.first_alert_ms is not None
+
+
+@dataclass(frozen=True, slots=True)
+class Detection:
+    machines: list[MachineScore]
+
+    @property
+    def faulty(self) -> list[MachineScore]:
+        return [m for m in self.machines if m.fault != "normal"]
+
+    @property
+    def caught(self) -> list[MachineScore]:
+        return [m for m in self.faulty if m.caught]
+
+    @property
+    def false_alarms(self) -> int:
+        return sum(m.false_alarms for m in self.machines)
+
+    def summary(self) -> dict[str, Any]:
+        leads = [m.lead_time_h for m in self.caught if m.lead_time_h is not None]
+        delays = [m.detection_delay_h for m in self.caught if m.detection_delay_h is not None]
+        right = [m for m in self.caught if m.alerted_fault == m.fault]
+        return {
+            "faulty_machines": len(self.faulty),
+            "caught": len(self.caught),
+            "fault_named_correctly": len(right),
+            "healthy_machines": len(self.machines) - len(self.faulty),
+            "false_alarms": self.false_alarms,
+            "median_lead_time_h": float(np.median(leads)) if leads else None,
+            "median_detection_delay_h": float(np.median(delays)) if delays else None,
+        }
+
+
+def truth_from_rows(
+    rows: Iterable[Mapping[str, Any]], life_h: Mapping[str, float]
+) -> list[FaultTruth]:
+    """Per-machine truth from the simulator's ground-truth rows (``life_h``: fault life by device)."""
+    seen: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        d = seen.setdefault(
+            r["device_id"], {"fault": "normal", "onset_ms": r.get("onset_ms"), "sev": 0.0}
+        )
+        if r.get("fault", "normal") != "normal":
+            d["fault"] = r["fault"]
+        d["sev"] = max(d["sev"], float(r.get("severity") or 0.0))
+    out = []
+    for device_id, d in sorted(seen.items()):
+        onset = d["onset_ms"]
+        fault = d["fault"]
+        if onset is not None and fault == "normal" and device_id in life_h:
+            fault = "not yet"  # onset after the end of the run
+        failure = (
+            None
+            if onset is None or device_id not in life_h
+            else int(onset + life_h[device_id] * 3.6e6)
+        )
+        out.append(FaultTruth(device_id, fault, onset, failure, d["sev"]))
+    return out
+
+
+def score(truth: Sequence[FaultTruth], alerts: Sequence[ReceivedAlert]) -> Detection:
+    """Which faults were caught and how early; alerts without a fault present are false alarms."""
+    by_device: dict[str, list[tuple[int, ReceivedAlert]]] = {}
+    for a in alerts:
+        k = alert_key(a.alert_id)
+        if k is not None:
+            by_device.setdefault(k[0], []).append((k[1], a))
+    machines = []
+    for t in truth:
+        rises = sorted(
+            ((ts, a) for ts, a in by_device.get(t.device_id, []) if a.severity != "RECOVERY"),
+            key=lambda x: x[0],
+        )
+        faulty = t.fault not in ("normal", "not yet") and t.onset_ms is not None
+        onset = t.onset_ms if faulty and t.onset_ms is not None else None
+        after = [(ts, a) for ts, a in rises if onset is not None and ts >= onset]
+        false = len(rises) - len(after)
+        first = after[0] if after else None
+        alarm = next((ts for ts, a in after if a.severity == ALARM), None)
+        fault_text = _FAULT_RE.search(first[1].body) if first else None
+        machines.append(
+            MachineScore(
+                device_id=t.device_id,
+                fault=t.fault if faulty else ("normal" if t.fault == "normal" else t.fault),
+                onset_ms=t.onset_ms,
+                failure_ms=t.failure_ms,
+                max_severity=t.max_severity,
+                first_alert_ms=first[0] if first else None,
+                first_alert_severity=first[1].severity if first else None,
+                alerted_fault=fault_text.group(1) if fault_text else None,
+                first_alarm_ms=alarm,
+                detection_delay_h=(first[0] - onset) / 3.6e6 if first and onset else None,
+                lead_time_h=(t.failure_ms - first[0]) / 3.6e6 if first and t.failure_ms else None,
+                false_alarms=false,
+            )
+        )
+    return Detection(machines)
+
+
+# -- data from the lake -------------------------------------------------------------------
+
+
+def raw_window(lake_dir: Path, device_id: str, ts: int | None = None) -> Telemetry | None:
+    """A device's raw telemetry window from the lake's raw table (``ts`` or its latest)."""
+    best: tuple[int, str] | None = None
+    for path in sorted((lake_dir / lake.RAW_PREFIX).rglob("*.gz")):
+        with gzip.open(path, "rt", encoding="utf-8") as fh:
+            for line in fh:
+                if f'"device_id":"{device_id}"' not in line:
+                    continue
+                rec = json.loads(line)
+                if rec.get("device_id") != device_id:
+                    continue
+                if ts is not None and rec.get("ts") == ts:
+                    best = (rec["ts"], line)
+                    break
+                if ts is None and (best is None or rec["ts"] > best[0]):
+                    best = (rec["ts"], line)
+    if best is None:
+        return None
+    try:
+        return decode(best[1])
+    except TelemetryError:
+        return None
+
+
+# -- plots --------------------------------------------------------------------------------
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def spectra(
+    samples_g: np.ndarray, fs_hz: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Amplitude spectrum (g, Hann window) and envelope spectrum of the band the feature engine
+    demodulates ([0.2 fs, 0.45 fs)); returns (f, amp, f_env, env_amp)."""
+    x = np.asarray(samples_g, dtype=np.float64)
+    n = x.size
+    w = np.hanning(n)
+    spec = np.fft.rfft((x - x.mean()) * w)
+    f = np.fft.rfftfreq(n, 1.0 / fs_hz)
+    amp = 2.0 * np.abs(spec) / w.sum()
+    full = np.fft.fft(x - x.mean())
+    lo, hi = round(ENVELOPE_BAND_FS[0] * n), round(ENVELOPE_BAND_FS[1] * n)
+    analytic = np.zeros(n, dtype=np.complex128)
+    analytic[lo:hi] = 2.0 * full[lo:hi]  # one-sided band: |ifft| is the band's envelope
+    env = np.abs(np.fft.ifft(analytic))
+    env -= env.mean()
+    env_spec = 2.0 * np.abs(np.fft.rfft(env * w)) / w.sum()
+    return f, amp, f, env_spec
+
+
+def plot_spectra(msg: Telemetry, asset: Asset, fault: str, path: Path) -> Path:
+    plt = _plt()
+    if msg.vibration is None or msg.rpm is None or asset.bearing is None:
+        raise ValueError(f"{msg.device_id}: no vibration, rpm or bearing to plot")
+    fs = msg.vibration.fs_hz
+    f, amp, fe, env = spectra(msg.vibration.samples_g(), fs)
+    defects = asset.bearing.defect_frequencies_hz(msg.rpm)
+    shaft = msg.rpm / 60.0
+    fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 7.5))
+    ax1.semilogy(f, np.maximum(amp, 1e-7), lw=0.6, color="#1f4e79")
+    ax1.axvspan(
+        ENVELOPE_BAND_FS[0] * fs,
+        ENVELOPE_BAND_FS[1] * fs,
+        color="#ffd27f",
+        alpha=0.3,
+        label="envelope band",
+    )
+    for k in (1, 2, 3):
+        ax1.axvline(k * shaft, color="grey", ls=":", lw=0.8)
+    ax1.set(
+        xlabel="frequency (Hz)",
+        ylabel="acceleration (g)",
+        title=f"{msg.device_id}: spectrum ({fault}), {msg.rpm:.0f} rpm, "
+        f"{datetime.fromtimestamp(msg.ts / 1000, UTC):%Y-%m-%d %H:%M} UTC",
+    )
+    ax1.legend(loc="upper right")
+    f_max = min(fs / 8, 6 * max(defects.values()))
+    sel = (fe > 0) & (fe <= f_max)
+    ax2.plot(fe[sel], env[sel], lw=0.8, color="#1f4e79")
+    colours = {"ftf": "#7f7f7f", "bpfo": "#d62728", "bpfi": "#2ca02c", "bsf": "#9467bd"}
+    for name, fd in defects.items():
+        for h in (1, 2, 3):
+            if h * fd <= f_max:
+                ax2.axvline(
+                    h * fd,
+                    color=colours.get(name, "k"),
+                    ls="-" if h == 1 else "--",
+                    lw=1.0 if h == 1 else 0.6,
+                    alpha=0.8,
+                    label=f"{name.upper()} {fd:.1f} Hz" if h == 1 else None,
+                )
+    ax2.axvline(shaft, color="grey", ls=":", lw=0.8, label=f"1x {shaft:.1f} Hz")
+    ax2.set(
+        xlabel="frequency (Hz)",
+        ylabel="envelope amplitude (g)",
+        title="envelope spectrum, defect frequencies marked (dashed: 2x, 3x)",
+    )
+    ax2.legend(loc="upper right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_velocity_trend(
+    rows: Sequence[Mapping[str, Any]],
+    asset: Asset,
+    alerts: Sequence[ReceivedAlert],
+    truth: FaultTruth | None,
+    path: Path,
+) -> Path:
+    plt = _plt()
+    ts = [datetime.fromtimestamp(r["ts"] / 1000, UTC) for r in rows]
+    v = [r["velocity_rms_mm_s"] for r in rows]
+    ab, bc, cd = zone_boundaries_mm_s(asset.machine_group, asset.foundation)
+    top = max([cd * 1.3, *(x for x in v if x is not None)]) * 1.05
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    for lo, hi, name, colour in (
+        (0, ab, "A", "#2ca02c"),
+        (ab, bc, "B", "#bcbd22"),
+        (bc, cd, "C", "#ff7f0e"),
+        (cd, top, "D", "#d62728"),
+    ):
+        ax.axhspan(lo, hi, color=colour, alpha=0.15)
+        ax.text(
+            ts[0] if ts else 0, (lo + min(hi, top)) / 2, f" zone {name}", va="center", fontsize=8
+        )
+    ax.plot(ts, v, marker=".", ms=3, lw=1, color="#1f4e79", label="velocity RMS 10-1000 Hz")
+    if truth is not None and truth.onset_ms is not None:
+        ax.axvline(
+            datetime.fromtimestamp(truth.onset_ms / 1000, UTC),
+            color="k",
+            ls="--",
+            lw=1,
+            label=f"fault onset ({truth.fault})",
+        )
+    colours = {WARNING: "#ff7f0e", ALARM: "#d62728", "RECOVERY": "#2ca02c"}
+    for a in alerts:
+        k = alert_key(a.alert_id)
+        if k is None:
+            continue
+        ax.axvline(
+            datetime.fromtimestamp(k[1] / 1000, UTC),
+            color=colours.get(a.severity, "k"),
+            lw=1.5,
+            alpha=0.8,
+            label=f"{a.severity} alert",
+        )
+    handles, labels = ax.get_legend_handles_labels()
+    uniq = dict(zip(labels, handles, strict=True))
+    ax.legend(uniq.values(), uniq.keys(), loc="upper left", fontsize=8)
+    ax.set(
+        ylim=(0, top),
+        ylabel="mm/s",
+        title=f"{asset.device_id}: velocity trend, "
+        f"ISO 10816-3 group {asset.machine_group} {asset.foundation}",
+    )
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def fleet_states(
+    devices: Sequence[str], alerts: Sequence[ReceivedAlert], times_ms: Sequence[int]
+) -> dict[str, list[int]]:
+    """Machines in each sustained state at each time, as the alerts tell it."""
+    changes: dict[str, list[tuple[int, str]]] = {d: [] for d in devices}
+    for a in alerts:
+        k = alert_key(a.alert_id)
+        if k is not None and k[0] in changes:
+            changes[k[0]].append((k[1], HEALTHY if a.severity == "RECOVERY" else a.severity))
+    counts = {s: [0] * len(times_ms) for s in STATES}
+    for _d, ch in changes.items():
+        ch.sort()
+        for i, t in enumerate(times_ms):
+            state = HEALTHY
+            for ts, s in ch:
+                if ts <= t:
+                    state = s
+            counts[state][i] += 1
+    return counts
+
+
+def plot_fleet_health(
+    devices: Sequence[str], alerts: Sequence[ReceivedAlert], start_ms: int, end_ms: int, path: Path
+) -> Path:
+    plt = _plt()
+    times = list(range(start_ms, end_ms + 1, max(60_000, (end_ms - start_ms) // 300)))
+    counts = fleet_states(devices, alerts, times)
+    x = [datetime.fromtimestamp(t / 1000, UTC) for t in times]
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.stackplot(
+        x,
+        counts[HEALTHY],
+        counts[WARNING],
+        counts[ALARM],
+        labels=["HEALTHY", "WARNING", "ALARM"],
+        colors=["#2ca02c", "#ff7f0e", "#d62728"],
+        alpha=0.8,
+    )
+    ax.set(
+        ylabel="machines",
+        ylim=(0, len(devices)),
+        title="fleet health over time (sustained state, from the alerts technicians received)",
+    )
+    ax.legend(loc="upper left")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+# -- HTML ---------------------------------------------------------------------------------
+
+
+def _table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    body = "".join(
+        "<tr>"
+        + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in r)
+        + "</tr>"
+        for r in rows
+    )
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+@dataclass
+class Section:
+    title: str
+    html: str
+
+
+def write_html(path: Path, title: str, sections: Sequence[Section]) -> Path:
+    style = (
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
+        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#eee}"
+        "pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}img{max-width:100%}"
+    )
+    parts = [
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
+    ]
+    for s in sections:
+        parts.append(f"<h2>{html.escape(s.title)}</h2>{s.html}")
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts), encoding="utf-8")
+    return path
+
+
+def escape(text: str) -> str:
+    return html.escape(text)
+
+
+def table_html(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    return _table(columns, rows)
+
+
+def score_rows(detection: Detection) -> list[list[Any]]:
+    def t(ms: int | None) -> str:
+        return "" if ms is None else datetime.fromtimestamp(ms / 1000, UTC).strftime("%m-%d %H:%M")
+
+    def h(x: float | None) -> str:
+        return "" if x is None else f"{x:.1f}"
+
+    return [
+        [
+            m.device_id,
+            m.fault,
+            t(m.onset_ms),
+            f"{m.max_severity:.2f}",
+            "yes" if m.caught else ("-" if m.fault == "normal" else "no"),
+            m.first_alert_severity or "",
+            t(m.first_alert_ms),
+            m.alerted_fault or "",
+            h(m.detection_delay_h),
+            h(m.lead_time_h),
+            m.false_alarms,
+        ]
+        for m in detection.machines
+    ]
+
+
+SCORE_COLUMNS = (
+    "machine",
+    "true fault",
+    "onset",
+    "max severity",
+    "caught",
+    "first alert",
+    "alert window",
+    "alert says",
+    "delay h",
+    "lead h",
+    "false alarms",
+)
+
+
+def dump_json(path: Path, data: Mapping[str, Any]) -> Path:
+    def default(o: Any) -> Any:
+        if hasattr(o, "__dataclass_fields__"):
+            return asdict(o)
+        if isinstance(o, float | np.floating) and not np.isfinite(o):
+            return None
+        return str(o)
+
+    path.write_text(json.dumps(data, indent=1, default=default), encoding="utf-8")
+    return path

@@ -1,0 +1,162 @@
+"""A shortened `rotorwatch demo`: the small fleet through the local cloud, end to end.
+
+The small scenario's fault schedule is compressed (onset after 30 min, end of life after 5 h)
+so a 5-hour run shows every fault growing to the end; everything else is the bundled scenario.
+The model is a stand-in inference script (tests/e2e/standin_inference.py) packaged the way
+`make model` packages the real one, so predictions travel InvokeEndpoint -> inference script.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from rotorwatch import lake
+from rotorwatch.local import demo
+from rotorwatch.local.athena import connect, run_saved, run_sql
+from rotorwatch.local.cloud import BatchSettings
+from simulator.fleet import generate_windows
+from simulator.scenario import SCENARIO_DIR, parse_scenario
+
+pytestmark = pytest.mark.slow
+
+START_MS = 1_767_225_600_000  # 2026-01-01T00:00Z
+DURATION_S = 5 * 3600.0
+INTERVAL_S = 600.0
+STANDIN_VERSION = "standin-rules-1"
+#: Short batching windows: the test waits for results, not for realism of the 5 s default.
+FAST = BatchSettings(batch_size=500, window_s=0.2, retry_attempts=3)
+
+
+def compressed_small() -> dict[str, Any]:
+    data = json.loads((SCENARIO_DIR / "small.json").read_text(encoding="utf-8"))
+    for f in data["faults"]:
+        f["onset_h"], f["life_h"] = 0.5, 5.0
+    return dict(data)
+
+
+def build_model(root: Path) -> Path:
+    """model.tar.gz with model.json and code/inference.py, as the serving container expects."""
+    path = root / "model.tar.gz"
+    with tarfile.open(path, "w:gz") as tar:
+        for name, data in (
+            ("model.json", json.dumps({"version": STANDIN_VERSION}).encode()),
+            ("code/inference.py", (Path(__file__).parent / "standin_inference.py").read_bytes()),
+        ):
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return path
+
+
+def play_fleet(out: Path, data: dict[str, Any], model: Path | None) -> demo.DemoResult:
+    sc = parse_scenario(data)
+    truth: list[dict[str, Any]] = []
+
+    def messages() -> Any:
+        for w in generate_windows(
+            sc, start_ms=START_MS, duration_s=DURATION_S, interval_s=INTERVAL_S, seed=3
+        ):
+            truth.append(w.truth)
+            yield w.topic, w.payload, w.truth["ts"]
+
+    return demo.run(
+        out=out,
+        asset_records=data["assets"],
+        assets=sc.assets,
+        messages=messages(),
+        truth_rows=truth,
+        life_h={m.device_id: m.fault.life_h for m in sc.machines if m.fault is not None},
+        start_ms=START_MS,
+        end_ms=START_MS + int(DURATION_S * 1000),
+        speed=None,
+        model_artifact=model,
+        extract_batch=FAST,
+        score_batch=FAST,
+    )
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> demo.DemoResult:
+    root = tmp_path_factory.mktemp("demo")
+    result = play_fleet(root / "out", compressed_small(), build_model(root))
+    return demo.report(result)
+
+
+N_MESSAGES = 4 * int(DURATION_S / INTERVAL_S)
+
+
+def test_every_window_reaches_every_table(run: demo.DemoResult) -> None:
+    f = run.figures
+    assert f.drained
+    assert not f.poller_errors
+    assert f.messages == N_MESSAGES
+    assert f.lake_records == {
+        lake.RAW_TABLE: N_MESSAGES,
+        lake.FEATURES_TABLE: N_MESSAGES,
+        lake.PREDICTIONS_TABLE: N_MESSAGES,
+    }
+    con = connect(run.lake_dir)
+    for table in (lake.RAW_TABLE, lake.FEATURES_TABLE, lake.PREDICTIONS_TABLE):
+        (n,) = run_sql(con, f'SELECT count(DISTINCT (device_id, ts, seq)) FROM "{table}"').rows[0]
+        assert n == N_MESSAGES, table
+    assert f.failed_batches == 0
+    assert f.quarantined == 0
+
+
+def test_predictions_came_from_the_endpoint(run: demo.DemoResult) -> None:
+    rows = run_sql(
+        connect(run.lake_dir),
+        "SELECT model_version, degraded, count(*) AS n FROM predictions GROUP BY 1, 2",
+    ).rows
+    assert rows == [(STANDIN_VERSION, False, N_MESSAGES)]
+    assert run.figures.model is not None
+    assert run.figures.model["invocations"] >= 1
+
+
+def test_injected_faults_alerted_and_healthy_machine_quiet(run: demo.DemoResult) -> None:
+    det = run.detection
+    faulty = {m.device_id: m for m in det.faulty}
+    assert set(faulty) == {"pump-02", "fan-03", "comp-04"}
+    for m in faulty.values():
+        assert m.caught, f"{m.device_id} ({m.fault}) was not alerted"
+        assert m.first_alert_ms is not None
+        assert m.onset_ms is not None
+        assert m.first_alert_ms >= m.onset_ms
+    assert det.false_alarms == 0
+    assert not [a for a in run.alerts if a.device_id == "pump-01"]
+    assert run.states["pump-01"]["state"] == "HEALTHY"
+    # The alert a technician reads names the machine, the fault and where to look next.
+    alarm = next(a for a in run.alerts if a.device_id == "pump-02")
+    assert "pump-02" in alarm.body
+    assert "machine_trend" in alarm.body
+
+
+def test_saved_queries_answer_from_the_lake(run: demo.DemoResult) -> None:
+    # The run is in the past (2026-01-01): ask the "now" queries for a long enough look-back.
+    fleet = run_saved("fleet_health_now", run.lake_dir, {"lookback_hours": "100000"}).records()
+    assert sorted(r["device_id"] for r in fleet) == ["comp-04", "fan-03", "pump-01", "pump-02"]
+    trend = run_saved("machine_trend", run.lake_dir, {"device_id": "pump-02", "days": "10000"})
+    assert len(trend.rows) == 1  # one UTC day of data
+    history = run_saved("alert_history", run.lake_dir, {"days": "10000"}).records()
+    assert {r["device_id"] for r in history} >= {"pump-02", "fan-03", "comp-04"}
+
+
+def test_report_files(run: demo.DemoResult) -> None:
+    for name in ("report.html", "report.json", "fleet_health.png", "velocity_trend.png"):
+        assert (run.out / name).stat().st_size > 1000, name
+    assert "spectrum.png" in [p.name for p in run.plots]
+    summary = json.loads((run.out / "report.json").read_text())
+    assert summary["detection"]["caught"] == 3
+
+
+def test_latency_breakdown_adds_up(run: demo.DemoResult) -> None:
+    total, *hops = run.figures.alert_latency
+    assert total.p50_s > 0
+    assert all(h.p50_s >= 0 for h in hops)
+    assert len(run.figures.alert_latencies_s) == len(run.alerts)
