@@ -148,6 +148,7 @@ def build_app(
                 "extract_features": processing.extract_features.function,
                 "score_and_alert": processing.score_and_alert.function,
             },
+            scheduled={"watchdog": processing.watchdog.function},
             deliveries={
                 "raw": analytics.raw_delivery,
                 "features": analytics.features_delivery,

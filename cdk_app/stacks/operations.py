@@ -33,6 +33,8 @@ class Monitored:
 
     streams: dict[str, kinesis.IStream]
     functions: dict[str, lambda_.IFunction]
+    #: Scheduled functions (no stream): watched for errors only.
+    scheduled: dict[str, lambda_.IFunction]
     deliveries: dict[str, firehose.IDeliveryStream]
     telemetry_rule: str
     errors_rule: str
@@ -228,6 +230,14 @@ class OperationsStack(Stack):
                 fn.metric_throttles(period=FIVE_MIN),
                 1,
                 f"{name} was throttled (account concurrency)",
+            )
+        for name, fn in watch.scheduled.items():
+            camel = "".join(p.capitalize() for p in name.split("_"))
+            alarm(
+                f"{camel}Errors",
+                fn.metric_errors(period=FIVE_MIN),
+                1,
+                f"{name} failed: its checks stop until it succeeds again",
             )
         alarm(
             "QuarantinedRecords",
