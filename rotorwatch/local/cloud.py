@@ -159,6 +159,21 @@ def _key(rec: Mapping[str, Any]) -> tuple[str, int, int] | None:
     return None
 
 
+class SimClock:
+    """The simulation's "now" in epoch ms: the time of the window being published.
+
+    The rule bridge stamps ``received_at`` with it (not the wall clock), so a replayed or
+    accelerated day lands in the lake's arrival-time partitions where a real day would, and
+    silence is measured in simulated time.
+    """
+
+    def __init__(self, now_ms: int) -> None:
+        self.now_ms = now_ms
+
+    def __call__(self) -> int:
+        return self.now_ms
+
+
 class LocalCloud:
     """Start with :meth:`start` (or ``with LocalCloud(...) as cloud``); stop restores the env."""
 
@@ -186,7 +201,9 @@ class LocalCloud:
         self.shards = shards
         self.log_dir = Path(log_dir) if log_dir else None
         self.idle_poll_s = idle_poll_s
-        self.firehose = LocalFirehose(self.lake_dir)
+        #: The simulation's now: the rule bridge's and Firehose's clock (see :class:`SimClock`).
+        self.sim_clock = SimClock(int(time.time() * 1000))
+        self.firehose = LocalFirehose(self.lake_dir, clock_ms=self.sim_clock)
         self.services = LocalServices(self.firehose)
         self.model: LocalModel | None = None
         self.clock = StreamClock()

@@ -96,10 +96,12 @@ def run(
         con.print(
             f"local cloud up: moto {cloud.moto_url}, InvokeEndpoint/Firehose {cloud.services.url}"
         )
+        sim_clock = cloud.sim_clock
         bridge = RuleBridge(
             cloud.clients["kinesis"],
             TELEMETRY_STREAM,
             cloud.lake_dir,
+            clock_ms=sim_clock,
             bridged_s=cloud.clock.bridged_s,
         )
         mqtt_bridge = MqttBridge(bridge, "127.0.0.1", mqtt_port).start() if mqtt_port else None
@@ -134,6 +136,7 @@ def run(
                     send=send,
                     on_progress=progress,
                     bridge=bridge,
+                    sim_clock=sim_clock,
                 )
             finally:
                 if close_sink is not None:

@@ -22,7 +22,7 @@ import io
 import json
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +56,21 @@ class LocalFirehose:
     """
 
     def __init__(
-        self, lake_dir: str | Path, *, buffer_records: int = DEFAULT_BUFFER_RECORDS
+        self,
+        lake_dir: str | Path,
+        *,
+        buffer_records: int = DEFAULT_BUFFER_RECORDS,
+        clock_ms: Callable[[], int] | None = None,
     ) -> None:
+        """``clock_ms`` is Firehose's clock (e.g. a simulation's); without it each record's
+        :data:`rotorwatch.lake.ARRIVAL_CLOCK_FIELDS` stand in for its arrival."""
         if buffer_records < 1:
             raise ValueError(f"buffer_records must be >= 1, got {buffer_records}")
         self.lake_dir = Path(lake_dir)
         self.buffer_records = buffer_records
-        self._buffers: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.clock_ms = clock_ms
+        # (arrival ms, record) per table: arrival is stamped when the record is put.
+        self._buffers: dict[str, list[tuple[int, dict[str, Any]]]] = defaultdict(list)
         self.written: list[Path] = []
         self.errors: list[Path] = []
 
@@ -78,7 +86,8 @@ class LocalFirehose:
             )
         for record in records:
             buf = self._buffers[table_name]
-            buf.append(dict(record))
+            arrival = self.clock_ms() if self.clock_ms is not None else _arrival_clock(record)
+            buf.append((arrival, dict(record)))
             if len(buf) >= self.buffer_records:
                 self._flush_table(table_name)
 
@@ -105,8 +114,8 @@ class LocalFirehose:
         by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
         first_ts: dict[str, int] = {}
         bad: list[tuple[dict[str, Any], str]] = []
-        for rec in records:
-            clock = rec.get("ts") if t.event_time else _arrival_clock(rec)
+        for arrival, rec in records:
+            clock = rec.get("ts") if t.event_time else arrival
             if isinstance(clock, bool) or not isinstance(clock, int):
                 bad.append((rec, "DynamicPartitioning.MetadataExtractionFailed: no integer ts"))
                 continue
