@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import os
 import tarfile
 import tempfile
@@ -20,6 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from rotorwatch.model.evaluate import alert_replay, metrics
+from rotorwatch.model.features import INPUT_FIELDS
+from rotorwatch.scoring import encode_request
 from simulator.dataset import simulated_fleet_features
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +111,8 @@ def main() -> None:
         )
 
         batch = records[:500]
-        body = json.dumps(batch).encode()
+        # The request exactly as score_and_alert sends it (the fields the model reads).
+        body = encode_request(batch, INPUT_FIELDS)
         times, predict_only = [], []
         data = inference.input_fn(body, "application/json")  # type: ignore[attr-defined]
         for _ in range(30):

@@ -3,7 +3,10 @@
 Endpoint contract
 -----------------
 Request: ``CONTENT_TYPE`` body, a JSON array of feature records (names from
-:data:`rotorwatch.features.FEATURE_NAMES`, missing values as ``null``), one per window.
+:data:`rotorwatch.features.FEATURE_NAMES`, missing values as ``null``), one per window. The
+scorer sends only the fields the model reads (``rotorwatch.model.features.INPUT_FIELDS``): less
+than half the bytes to serialise, send, bill as SageMaker data processed and parse; the
+endpoint ignores any other field, so whole records are accepted too.
 Response: ``ACCEPT`` body, a JSON array of the same length and order, each an object with
 :data:`MODEL_OUTPUT_FIELDS`: ``anomaly_score`` (0-1), ``fault`` (one of
 :data:`rotorwatch.predictions.FAULTS`), ``fault_confidence`` (0-1), ``state`` (one of
@@ -106,9 +109,14 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def encode_request(features: Sequence[Mapping[str, Any]]) -> bytes:
-    """The endpoint request body for a batch of feature records."""
-    rows = [{k: _clean(v) for k, v in rec.items()} for rec in features]
+def encode_request(
+    features: Sequence[Mapping[str, Any]], fields: Sequence[str] | None = None
+) -> bytes:
+    """The endpoint request body for a batch of feature records (only ``fields`` if given)."""
+    if fields is None:
+        rows = [{k: _clean(v) for k, v in rec.items()} for rec in features]
+    else:
+        rows = [{k: _clean(rec.get(k)) for k in fields} for rec in features]
     return json.dumps(rows, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 

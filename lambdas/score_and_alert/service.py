@@ -46,6 +46,7 @@ from rotorwatch.alerts import (
     subject,
 )
 from rotorwatch.features import FEATURE_FIELDS
+from rotorwatch.model.features import INPUT_FIELDS as REQUEST_FIELDS
 from rotorwatch.resources import STATE_TABLE_PARTITION_KEY, EnvKey
 from rotorwatch.scoring import (
     ACCEPT,
@@ -258,7 +259,7 @@ def invoke_model(
             EndpointName=deps.settings.endpoint_name,
             ContentType=CONTENT_TYPE,
             Accept=ACCEPT,
-            Body=encode_request(features),
+            Body=encode_request(features, REQUEST_FIELDS),
         )
         return decode_response(response["Body"].read(), len(features)), None
     except (BotoCoreError, ClientError) as exc:
