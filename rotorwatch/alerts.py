@@ -100,6 +100,9 @@ class DeviceState:
     last_seen_ms: int | None = None
     #: The ``last_seen_ms`` a NO_DATA alert was sent for (see :mod:`rotorwatch.silence`).
     no_data_for_ms: int | None = None
+    #: When the cloud last received any window, applied or not (a window older than the last
+    #: applied one, or far ahead, is not applied): tells a silent device from a wrong clock.
+    last_received_ms: int | None = None
 
     @property
     def window(self) -> tuple[int, int]:
@@ -145,6 +148,7 @@ class DeviceState:
             pending_alert=item.get("pending_alert"),
             last_seen_ms=opt_int("last_seen_ms"),
             no_data_for_ms=opt_int("no_data_for_ms"),
+            last_received_ms=opt_int("last_received_ms"),
         )
 
 

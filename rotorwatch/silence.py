@@ -11,8 +11,10 @@ A watchdog (a scheduled function) looks at every device's state every few minute
 Silence is measured on the cloud's clock (``last_seen_ms``: when IoT Core received the newest
 window that was applied), never on the device's own ``ts``: a device whose clock runs far ahead
 must not look alive forever, and one whose clock runs behind must not look silent while it talks.
-A device that only re-sends windows already applied (a clock stuck in the past, a replay) has
-given nothing new, so it does count as silent.
+A device that only sends windows that cannot be applied (its clock jumped back or runs far ahead)
+has given nothing usable, so it does count as silent: otherwise its health alerts would stop
+without a sound. Its alert names the clock (``clock_suspect``) when windows still arrive
+(``last_received_ms`` recent) while none apply.
 
 Devices never seen have no state and are not watched (the asset registry says what should exist).
 """
@@ -69,6 +71,9 @@ class SilenceNotice:
     silent_since_ms: int  # the last_seen_ms the silence began after
     last_ts: int  # the device's newest window (its own clock), -1 if none
     machine_state: str  # sustained health state when it went silent / now
+    #: NO_DATA only: windows still arrive but none can be applied (the device clock jumped
+    #: back, or runs far ahead): the device is not silent, its clock is wrong.
+    clock_suspect: bool = False
 
     @property
     def severity(self) -> str:
@@ -106,6 +111,7 @@ def decide(
         kind, since = "DATA_RESUMED", flagged
     else:
         return None
+    received = state.last_received_ms
     return SilenceNotice(
         kind=kind,
         device_id=state.device_id,
@@ -115,6 +121,9 @@ def decide(
         silent_since_ms=since,
         last_ts=state.last_ts,
         machine_state=state.state,
+        clock_suspect=kind == "NO_DATA"
+        and received is not None
+        and now_ms - received < policy.silence_after_ms,
     )
 
 
@@ -134,7 +143,9 @@ def _machine(n: SilenceNotice) -> str:
 
 def subject(n: SilenceNotice) -> str:
     """E-mail subject (SNS allows 100 ASCII characters)."""
-    if n.kind == "NO_DATA":
+    if n.kind == "NO_DATA" and n.clock_suspect:
+        text = f"[rotorwatch] NO USABLE DATA from {n.device_id}: check its clock"
+    elif n.kind == "NO_DATA":
         text = f"[rotorwatch] NO DATA from {n.device_id} for {_duration(n.gap_ms)}"
     else:
         text = f"[rotorwatch] DATA RESUMED from {n.device_id}"
@@ -143,7 +154,18 @@ def subject(n: SilenceNotice) -> str:
 
 def message(n: SilenceNotice) -> str:
     """The full message for e-mail: which machine, since when, what to check."""
-    if n.kind == "NO_DATA":
+    if n.kind == "NO_DATA" and n.clock_suspect:
+        lines = [
+            f"NO USABLE DATA: {_machine(n)} is still sending, but none of its windows for "
+            f"{_duration(n.gap_ms)} could be applied: their timestamps are older than the last "
+            "window applied, or far ahead of the cloud's clock. The device clock jumped.",
+            f"Last window applied: received {_utc(n.last_seen_ms)}, stamped {_utc(n.last_ts)}",
+            f"Machine state before: {n.machine_state}",
+            "Check: the device's clock (NTP / RTC battery). Its windows still reach the lake; "
+            "health alerts resume once its timestamps are right.",
+            "This alert is sent once per episode; a notice follows when data is usable again.",
+        ]
+    elif n.kind == "NO_DATA":
         lines = [
             f"NO DATA: rotorwatch has received nothing new from {_machine(n)} "
             f"for {_duration(n.gap_ms)}.",
@@ -168,7 +190,9 @@ def message(n: SilenceNotice) -> str:
 def short_message(n: SilenceNotice) -> str:
     """One SMS segment (at most :data:`~rotorwatch.alerts.SMS_MAX_CHARS` characters)."""
     where = f"@{n.site}" if n.site else ""
-    if n.kind == "NO_DATA":
+    if n.kind == "NO_DATA" and n.clock_suspect:
+        text = f"RW NO USABLE DATA {n.device_id}{where}: device clock wrong"
+    elif n.kind == "NO_DATA":
         text = f"RW NO DATA {n.device_id}{where} since {_utc(n.last_seen_ms)[5:]}"
     else:
         text = f"RW DATA RESUMED {n.device_id}{where} at {_utc(n.last_seen_ms)[5:]}"

@@ -380,6 +380,10 @@ def _apply_device(
     other writer applied are late by then and change nothing.
     """
     out = DeviceResult()
+    # Any window received, applied or not: the watchdog tells a wrong device clock (windows
+    # arrive, none apply) from a silent device by it. A redelivered batch carries its original
+    # receive times, so it cannot refresh this.
+    newest_received = max(seen for _, seen in windows)
     horizon = now_ms + deps.max_future_skew_ms
     usable = []
     for p, seen in windows:
@@ -410,6 +414,8 @@ def _apply_device(
             state = replace(state, last_seen_ms=max(seen, state.last_seen_ms or seen))
             if alert is not None:
                 new_alerts.append(alert)
+        if state.last_received_ms is None or newest_received > state.last_received_ms:
+            state = replace(state, last_received_ms=newest_received)
         to_send = resend + new_alerts
         if state != before:
             outbox = json.dumps([a.to_json() for a in to_send]) if to_send else None

@@ -37,7 +37,7 @@ from rotorwatch.silence import (
 )
 
 #: Only what the decision needs is read (a state item also holds the alert history windows).
-_PROJECTION = "#k, site, last_ts, last_seq, #s, last_seen_ms, no_data_for_ms"
+_PROJECTION = "#k, site, last_ts, last_seq, #s, last_seen_ms, no_data_for_ms, last_received_ms"
 _NAMES = {"#k": STATE_TABLE_PARTITION_KEY, "#s": "state"}
 
 

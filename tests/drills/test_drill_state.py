@@ -206,9 +206,12 @@ def test_device_clock_far_in_the_past(
     for a in ledger.alerts:
         by_device.setdefault(a["attributes"]["device_id"], []).append(a["attributes"]["severity"])
     assert by_device["pump-02"] == ["WARNING", "ALARM"]  # a wrong but steady clock works
-    # pump-01's backwards windows cannot be ordered after what was applied: they count as
-    # nothing new, so the watchdog reports it silent and a person looks at the device.
+    # pump-01's backwards windows cannot be ordered after what was applied, so its health
+    # alerts would stop without a sound: the watchdog sends a NO_DATA that names the clock
+    # (windows still arrive, none apply), and a person looks at the device.
     assert by_device["pump-01"] == [NO_DATA]
+    (clock_alert,) = [a for a in ledger.alerts if a["attributes"]["device_id"] == "pump-01"]
+    assert "clock jumped" in clock_alert["body"]
     record(
         Figure(
             "device clock in 1970 (from start / jumping back)",
@@ -219,7 +222,7 @@ def test_device_clock_far_in_the_past(
             lake_rows=len(ledger.predictions),
             duplicated=ledger.duplicated_alerts,
             note="steady 1970 clock: alerts as usual; clock jumping back: LateWindows=5, "
-            "then one NO_DATA",
+            "then one NO_DATA naming the device clock",
         )
     )
 

@@ -93,3 +93,22 @@ def test_messages_and_attributes() -> None:
 def test_state_item_round_trip_keeps_silence_fields() -> None:
     s = state(no_data_for_ms=SEEN - 1)
     assert DeviceState.from_item(s.to_item()) == s
+
+
+def test_windows_that_arrive_but_cannot_be_applied_point_at_the_device_clock() -> None:
+    now = SEEN + 45 * MIN_MS
+    # Windows kept arriving (received 2 min ago) but none applied for 45 min: a clock jump.
+    n = decide(state(last_received_ms=now - 2 * MIN_MS), now, POLICY)
+    assert n is not None
+    assert n.kind == "NO_DATA"
+    assert n.clock_suspect
+    assert n.severity == NO_DATA  # same e-mail channel: somebody looks at the device
+    assert "clock" in subject(n)
+    assert "clock jumped" in message(n)
+    assert "clock" in short_message(n)
+    assert len(short_message(n)) <= SMS_MAX_CHARS
+    # Nothing received either: a silent device, not a clock.
+    quiet = decide(state(last_received_ms=SEEN), now, POLICY)
+    assert quiet is not None
+    assert not quiet.clock_suspect
+    assert "NO DATA from pump-01 for 45 min" in subject(quiet)
