@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from rotorwatch import lake
+from rotorwatch.local.bridge import RuleBridge
 from rotorwatch.local.firehose import LocalFirehose
 from rotorwatch.local.lambda_runtime import (
     EventSourceMapping,
@@ -221,6 +222,17 @@ class LocalCloud:
         self.inbox_url = ""
 
     # -- lifecycle ------------------------------------------------------------------------
+
+    def rule_bridge(self) -> RuleBridge:
+        """The IoT-rule bridge onto this cloud's telemetry stream, stamping ``received_at``
+        with the simulated clock (:attr:`sim_clock`) and recording when each window entered."""
+        return RuleBridge(
+            self.clients["kinesis"],
+            TELEMETRY_STREAM,
+            self.lake_dir,
+            clock_ms=self.sim_clock,
+            bridged_s=self.clock.bridged_s,
+        )
 
     def __enter__(self) -> LocalCloud:
         return self.start()

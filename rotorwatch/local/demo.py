@@ -13,11 +13,10 @@ from rotorwatch import lake
 from rotorwatch.assets import Asset
 from rotorwatch.local import report as rp
 from rotorwatch.local.athena import Result, connect, run_saved, run_sql
-from rotorwatch.local.bridge import MqttBridge, RuleBridge
+from rotorwatch.local.bridge import MqttBridge
 from rotorwatch.local.cloud import BatchSettings, LocalCloud, ReceivedAlert
 from rotorwatch.local.pipeline import Progress, RunFigures, alert_key, play
 from rotorwatch.query import list_queries
-from rotorwatch.resources import TELEMETRY_STREAM
 
 _TIME = "%Y-%m-%d %H:%M"
 
@@ -96,14 +95,7 @@ def run(
         con.print(
             f"local cloud up: moto {cloud.moto_url}, InvokeEndpoint/Firehose {cloud.services.url}"
         )
-        sim_clock = cloud.sim_clock
-        bridge = RuleBridge(
-            cloud.clients["kinesis"],
-            TELEMETRY_STREAM,
-            cloud.lake_dir,
-            clock_ms=sim_clock,
-            bridged_s=cloud.clock.bridged_s,
-        )
+        bridge = cloud.rule_bridge()
         mqtt_bridge = MqttBridge(bridge, "127.0.0.1", mqtt_port).start() if mqtt_port else None
         columns = (
             TextColumn("[bold]{task.description}"),
@@ -136,7 +128,6 @@ def run(
                     send=send,
                     on_progress=progress,
                     bridge=bridge,
-                    sim_clock=sim_clock,
                 )
             finally:
                 if close_sink is not None:

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from rotorwatch.local.bridge import RuleBridge
-from rotorwatch.local.cloud import LocalCloud, ReceivedAlert, SimClock
+from rotorwatch.local.cloud import LocalCloud, ReceivedAlert
 
 #: How often the driver looks into the alerts inbox and reports progress (wall seconds).
 _POLL_S = 0.5
@@ -135,28 +135,18 @@ def play(
     on_progress: Callable[[Progress], None] | None = None,
     drain_timeout_s: float = 300.0,
     bridge: RuleBridge | None = None,
-    sim_clock: SimClock | None = None,
 ) -> RunFigures:
     """Feed ``messages`` to the pipeline and wait until it has processed all of them.
 
     ``send`` publishes a message somewhere the bridge listens (an MQTT sink); without it the
     messages go straight to ``bridge`` (made here if not given). ``speed`` is simulated seconds
-    per wall second (None: as fast as possible). ``sim_clock`` (the bridge's and Firehose's
-    clock, default the cloud's) follows the published windows' times.
+    per wall second (None: as fast as possible). The cloud's simulated clock (the bridge's and
+    Firehose's) follows the published windows' times.
     """
-    from rotorwatch.resources import TELEMETRY_STREAM
-
-    if sim_clock is None:
-        sim_clock = cloud.sim_clock
+    sim_clock = cloud.sim_clock
     sim_clock.now_ms = start_ms
     if bridge is None:
-        bridge = RuleBridge(
-            cloud.clients["kinesis"],
-            TELEMETRY_STREAM,
-            cloud.lake_dir,
-            clock_ms=sim_clock,
-            bridged_s=cloud.clock.bridged_s,
-        )
+        bridge = cloud.rule_bridge()
     direct = send is None
     publish = bridge.publish if send is None else send
     figures = RunFigures()
