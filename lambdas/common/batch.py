@@ -132,6 +132,39 @@ def _backoff(attempt: int, base_s: float, sleep: Callable[[float], None]) -> Non
     sleep(random.uniform(0.0, base_s * 2**attempt))
 
 
+def _put_with_retries(
+    chunks: list[list[int]],
+    send: Callable[[list[int]], tuple[int, list[Any]]],
+    *,
+    max_attempts: int,
+    backoff_base_s: float,
+    sleep: Callable[[float], None],
+) -> PutResult:
+    """Send each chunk of entry indices; re-send only the entries the service failed.
+
+    ``send`` returns (failed count, per-entry results in request order). Errors of the call
+    itself (after the client's own retries) leave its whole chunk failed.
+    """
+    result = PutResult(failed=[], retried=0, calls=0)
+    for chunk in chunks:
+        pending = chunk
+        for attempt in range(max_attempts):
+            if attempt:
+                _backoff(attempt, backoff_base_s, sleep)
+                result.retried += len(pending)
+            result.calls += 1
+            try:
+                failed_count, entries = send(pending)
+            except (BotoCoreError, ClientError):
+                break  # the client already retried the call: the chunk stays failed
+            if not failed_count:
+                pending = []
+                break
+            pending = [i for i, r in zip(pending, entries, strict=True) if r.get("ErrorCode")]
+        result.failed.extend(pending)
+    return result
+
+
 def put_records(
     kinesis: Any,
     stream_name: str,
@@ -142,34 +175,20 @@ def put_records(
     backoff_base_s: float = 0.05,
     sleep: Callable[[float], None] = time.sleep,
 ) -> PutResult:
-    """PutRecords with retries of only the failed entries (throttling is per entry).
+    """PutRecords with retries of only the failed entries (throttling is per entry)."""
 
-    Errors of the call itself (after the client's own retries) mark its whole chunk failed.
-    """
-    result = PutResult(failed=[], retried=0, calls=0)
+    def send(pending: list[int]) -> tuple[int, list[Any]]:
+        response = kinesis.put_records(
+            StreamName=stream_name,
+            Records=[{"Data": data[i], "PartitionKey": partition_keys[i]} for i in pending],
+        )
+        return response.get("FailedRecordCount", 0), response["Records"]
+
     pk_bytes = [len(k.encode()) for k in partition_keys]
-    for chunk in _chunks(data, KINESIS_MAX_ENTRIES, KINESIS_MAX_BYTES, lambda i: pk_bytes[i]):
-        pending = chunk
-        for attempt in range(max_attempts):
-            if attempt:
-                _backoff(attempt, backoff_base_s, sleep)
-                result.retried += len(pending)
-            result.calls += 1
-            try:
-                response = kinesis.put_records(
-                    StreamName=stream_name,
-                    Records=[{"Data": data[i], "PartitionKey": partition_keys[i]} for i in pending],
-                )
-            except (BotoCoreError, ClientError):
-                break  # the client already retried the call: the chunk stays failed
-            if not response.get("FailedRecordCount"):
-                pending = []
-                break
-            pending = [
-                i for i, r in zip(pending, response["Records"], strict=True) if r.get("ErrorCode")
-            ]
-        result.failed.extend(pending)
-    return result
+    chunks = _chunks(data, KINESIS_MAX_ENTRIES, KINESIS_MAX_BYTES, lambda i: pk_bytes[i])
+    return _put_with_retries(
+        chunks, send, max_attempts=max_attempts, backoff_base_s=backoff_base_s, sleep=sleep
+    )
 
 
 def put_record_batch(
@@ -182,28 +201,14 @@ def put_record_batch(
     sleep: Callable[[float], None] = time.sleep,
 ) -> PutResult:
     """Firehose PutRecordBatch with retries of only the failed entries."""
-    result = PutResult(failed=[], retried=0, calls=0)
-    for chunk in _chunks(data, FIREHOSE_MAX_ENTRIES, FIREHOSE_MAX_BYTES, lambda _i: 0):
-        pending = chunk
-        for attempt in range(max_attempts):
-            if attempt:
-                _backoff(attempt, backoff_base_s, sleep)
-                result.retried += len(pending)
-            result.calls += 1
-            try:
-                response = firehose.put_record_batch(
-                    DeliveryStreamName=delivery_stream,
-                    Records=[{"Data": data[i]} for i in pending],
-                )
-            except (BotoCoreError, ClientError):
-                break  # the client already retried the call: the chunk stays failed
-            if not response.get("FailedPutCount"):
-                pending = []
-                break
-            pending = [
-                i
-                for i, r in zip(pending, response["RequestResponses"], strict=True)
-                if r.get("ErrorCode")
-            ]
-        result.failed.extend(pending)
-    return result
+
+    def send(pending: list[int]) -> tuple[int, list[Any]]:
+        response = firehose.put_record_batch(
+            DeliveryStreamName=delivery_stream, Records=[{"Data": data[i]} for i in pending]
+        )
+        return response.get("FailedPutCount", 0), response["RequestResponses"]
+
+    chunks = _chunks(data, FIREHOSE_MAX_ENTRIES, FIREHOSE_MAX_BYTES, lambda _i: 0)
+    return _put_with_retries(
+        chunks, send, max_attempts=max_attempts, backoff_base_s=backoff_base_s, sleep=sleep
+    )
