@@ -4,15 +4,14 @@ What it reproduces (from :mod:`rotorwatch.lake`, the one home of the layout):
 
 * features/ and predictions/: Parquet with the Glue table's schema; raw/telemetry/: GZIP JSON
   lines. All three are partitioned by arrival time, like the deployed Firehose
-  ``!{timestamp:...}`` prefixes. Firehose's clock is stood in for by the record's time stamped
-  closest to arrival (:data:`rotorwatch.lake.ARRIVAL_CLOCK_FIELDS`: the IoT rule's
-  ``received_at``, the scorer's ``scored_at``), so an accelerated simulation lands where a real
-  one would; a record without one takes the wall clock;
+  ``!{timestamp:...}`` prefixes. Firehose's clock is the one given (the local cloud's simulated
+  clock), else the record's time stamped closest to arrival
+  (:data:`rotorwatch.lake.ARRIVAL_CLOCK_FIELDS`: the IoT rule's ``received_at``, the scorer's
+  ``scored_at``), else the wall clock;
 * object names ``<stream>-1-YYYY-MM-DD-HH-MM-SS-<id>``, one object per partition per flush.
   The id is a content hash, so re-delivering the same batch rewrites the same file.
 
-Records that Firehose would divert (a record the Parquet schema cannot hold; no integer ``ts``
-on an event-time table) go to ``errors/firehose/<table>/...`` with the reason, never lost.
+Records that Firehose would divert (a record the Parquet schema cannot hold) go to ``errors/firehose/<table>/...`` with the reason, never lost.
 """
 
 from __future__ import annotations
@@ -114,14 +113,11 @@ class LocalFirehose:
         by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
         first_ts: dict[str, int] = {}
         bad: list[tuple[dict[str, Any], str]] = []
+        # Every Firehose table is partitioned by arrival time (rotorwatch.lake).
         for arrival, rec in records:
-            clock = rec.get("ts") if t.event_time else arrival
-            if isinstance(clock, bool) or not isinstance(clock, int):
-                bad.append((rec, "DynamicPartitioning.MetadataExtractionFailed: no integer ts"))
-                continue
-            part = lake.partition_path(clock, t.partition_keys)
+            part = lake.partition_path(arrival, t.partition_keys)
             by_partition[part].append(rec)
-            first_ts.setdefault(part, clock)
+            first_ts.setdefault(part, arrival)
         for part in sorted(by_partition):
             rows = by_partition[part]
             try:
