@@ -50,20 +50,16 @@ HEALTH_DAILY_TABLE: Final = "machine_health_daily"
 # --------------------------------------------------------------------------------------------
 # Partitioning: which clock decides the partition, and why.
 #
-# features/ and predictions/ are partitioned by EVENT time (the record's `ts`, window start, UTC)
-# through Firehose dynamic partitioning with the jq 1.6 query below. Devices buffer telemetry
-# while offline and Kinesis/Lambda retries delay records; with arrival-time prefixes a late
-# window would land in a later hour, so `WHERE day = ...` would silently miss it and the Glue
-# job's window would need a guessed lateness margin. With event-time partitions the hourly and
-# daily health of a partition is computed from exactly that partition, and late data simply
-# makes the next (idempotent) run recompute the same day. Both streams carry records our own
-# Lambdas validated, so `ts` is always an integer and the query cannot fail on them.
-#
-# raw/telemetry/ uses Firehose TIMESTAMP prefixes (arrival time). Raw keeps every message the
-# IoT rule forwarded, including ones that break the contract (no `ts`, not JSON): a jq query
-# would fail on those and Firehose would divert them to the error prefix, the opposite of what
-# an archive is for. Raw is read for replay and forensics, by arrival, so arrival time is the
-# right clock there (and it costs no dynamic-partitioning charge for the largest stream).
+# Every Firehose-written table (raw/telemetry/, features/, predictions/) is partitioned by
+# ARRIVAL time: Firehose TIMESTAMP prefixes, the UTC hour Firehose received the record, seconds
+# after the device measured it. No per-GB dynamic-partitioning charge and no jq on the hot path;
+# a device with a wrong clock cannot spray partitions (Firehose caps active partitions at 500);
+# raw keeps every message the IoT rule forwarded, even ones without a usable `ts`. A window that
+# arrives late lands in a later hour: queries filter `ts` inside a partition range widened by
+# ARRIVAL_LAG_MAX_MS, and the Glue job reads that much more of arrival partitions, then writes
+# the curated tables (compacted features/predictions, machine health) by EVENT time `ts`, where
+# a partition's health is computed from exactly that partition and late data makes the next
+# (idempotent) run recompute the same day.
 # --------------------------------------------------------------------------------------------
 
 
@@ -89,11 +85,8 @@ DEFAULT_LOOKBACK_HOURS: Final = 30
 #: How often the CDK trigger runs the job (cron, UTC).
 JOB_SCHEDULE_CRON: Final = "cron(15 0/6 * * ? *)"
 
-#: Firehose-written tables are partitioned by *arrival* time (Firehose's clock, seconds after the
-#: device measured the window): no per-GB dynamic-partitioning charge, no jq on the hot path, and
-#: a device with a wrong clock cannot spray partitions (Firehose caps active partitions at 500).
-#: Queries filter ``ts`` inside a partition range widened by this much; the Glue job's curated
-#: tables are re-partitioned by event time ``ts``.
+#: How much later than its ``ts`` a window may arrive and still be counted by the Glue job (see
+#: "Partitioning" above).
 ARRIVAL_LAG_MAX_MS: Final = 24 * 3_600_000
 #: S3 lifecycle of raw telemetry (the bulky waveforms): Standard-IA after 30 days, Glacier
 #: Flexible Retrieval after 180 (replays of old raw data are rare and can wait hours). Features,
