@@ -55,8 +55,10 @@ HEALTH_DAILY_TABLE: Final = "machine_health_daily"
 # after the device measured it. No per-GB dynamic-partitioning charge and no jq on the hot path;
 # a device with a wrong clock cannot spray partitions (Firehose caps active partitions at 500);
 # raw keeps every message the IoT rule forwarded, even ones without a usable `ts`. A window that
-# arrives late lands in a later hour: queries filter `ts` inside a partition range widened by
-# ARRIVAL_LAG_MAX_MS, and the Glue job reads that much more of arrival partitions, then writes
+# arrives late lands in a later hour: a window arrives after it was measured, so a partition
+# filter from below at `ts`'s hour loses nothing (the saved queries do this); an upper bound
+# must be widened by ARRIVAL_LAG_MAX_MS. The Glue job reads that much more of arrival
+# partitions, then writes
 # the curated tables (compacted features/predictions, machine health) by EVENT time `ts`, where
 # a partition's health is computed from exactly that partition and late data makes the next
 # (idempotent) run recompute the same day.
