@@ -58,10 +58,9 @@ HEALTH_DAILY_TABLE: Final = "machine_health_daily"
 # arrives late lands in a later hour: a window arrives after it was measured, so a partition
 # filter from below at `ts`'s hour loses nothing (the saved queries do this); an upper bound
 # must be widened by ARRIVAL_LAG_MAX_MS. The Glue job reads that much more of arrival
-# partitions, then writes
-# the curated tables (compacted features/predictions, machine health) by EVENT time `ts`, where
-# a partition's health is computed from exactly that partition and late data makes the next
-# (idempotent) run recompute the same day.
+# partitions, then writes the curated tables (compacted features/predictions, machine health)
+# by EVENT time `ts`, where a partition's health is computed from exactly that partition and
+# late data makes the next (idempotent) run recompute the same day.
 # --------------------------------------------------------------------------------------------
 
 
