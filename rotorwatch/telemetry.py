@@ -356,6 +356,7 @@ _DATA_KEY: Final = b'"data":"'
 #: Stands in for the base64 text while the rest of the message is parsed. Not in the base64
 #: alphabet, so the only way it can appear in the parsed message is where it was put.
 _DATA_SENTINEL: Final = "#"
+_DATA_SENTINEL_BYTES: Final = _DATA_SENTINEL.encode()
 
 
 def _decode_compact(payload: bytes) -> Telemetry | None:
@@ -380,8 +381,8 @@ def _decode_compact(payload: bytes) -> Telemetry | None:
         raw = binascii.a2b_base64(payload[start:end], strict_mode=True)
     except (binascii.Error, ValueError):
         return None
-    rest = payload[:start] + _DATA_SENTINEL.encode() + payload[end:]
-    if b"\\" in rest or rest.count(_DATA_SENTINEL.encode()) != 1:
+    rest = payload[:start] + _DATA_SENTINEL_BYTES + payload[end:]
+    if b"\\" in rest or rest.count(_DATA_SENTINEL_BYTES) != 1:
         return None
     try:
         obj = json.loads(rest.decode("utf-8"))

@@ -35,7 +35,6 @@ from rotorwatch.features.schema import BANDS_HZ, DEFECTS, ORDERS, VIBRATION_FEAT
 from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, Telemetry
 
 F64 = npt.NDArray[np.float64]
-I64 = npt.NDArray[np.int64]
 
 VELOCITY_BAND_HZ: Final = (10.0, 1000.0)
 #: Lowest frequency considered for the dominant peak (below it lies DC and window leakage).
