@@ -286,12 +286,23 @@ def step(
     return updated, alert
 
 
-def _utc(ms: int) -> str:
+def utc_text(ms: int) -> str:
+    """Epoch ms as people read it in a notification: ``2026-11-23 06:40 UTC``."""
     return datetime.fromtimestamp(ms / 1000.0, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _machine(alert: Alert) -> str:
-    return f"{alert.device_id} at {alert.site}" if alert.site else alert.device_id
+def machine_text(device_id: str, site: str | None) -> str:
+    """``pump-01 at plant-a`` (or the device id alone)."""
+    return f"{device_id} at {site}" if site else device_id
+
+
+def notification_attributes(severity: str, device_id: str, site: str | None) -> dict[str, str]:
+    """SNS message attributes (string values) that subscriptions filter on, for every kind of
+    notification (health alerts and the device-silent ones share one filter policy)."""
+    attrs = {ATTR_SEVERITY: severity, ATTR_DEVICE_ID: device_id}
+    if site:
+        attrs[ATTR_SITE] = site
+    return attrs
 
 
 def trend_query(alert: Alert) -> dict[str, Any]:
@@ -327,15 +338,15 @@ def message(alert: Alert, *, workgroup: str | None = None) -> str:
         f" ({alert.fault_confidence:.0%} confidence)" if alert.fault_confidence is not None else ""
     )
     if alert.kind == "RECOVERY":
-        head = f"RECOVERED: {_machine(alert)} is HEALTHY again (was {alert.previous_state})."
+        head = f"RECOVERED: {machine_text(alert.device_id, alert.site)} is HEALTHY again (was {alert.previous_state})."
     else:
-        head = f"{alert.state}: {_machine(alert)} (was {alert.previous_state})."
+        head = f"{alert.state}: {machine_text(alert.device_id, alert.site)} (was {alert.previous_state})."
     lines = [
         head,
         f"Probable fault: {alert.fault or 'unknown'}{confidence}",
         f"ISO 10816-3 zone: {alert.iso_zone or 'unknown (no asset record)'}, velocity RMS {velocity}",
-        f"{'Problem began' if alert.kind == 'RECOVERY' else 'Since'}: {_utc(alert.since_ms)}",
-        f"Latest window: {_utc(alert.ts)} (seq {alert.seq})",
+        f"{'Problem began' if alert.kind == 'RECOVERY' else 'Since'}: {utc_text(alert.since_ms)}",
+        f"Latest window: {utc_text(alert.ts)} (seq {alert.seq})",
         f"Trend: {alert.trend}",
     ]
     if alert.degraded:
@@ -353,21 +364,18 @@ def short_message(alert: Alert) -> str:
     """One SMS segment (at most :data:`SMS_MAX_CHARS` characters)."""
     where = f"@{alert.site}" if alert.site else ""
     if alert.kind == "RECOVERY":
-        text = f"RW RECOVERED {alert.device_id}{where} healthy since {_utc(alert.ts)[11:]}"
+        text = f"RW RECOVERED {alert.device_id}{where} healthy since {utc_text(alert.ts)[11:]}"
     else:
         velocity = (
             f" {alert.velocity_rms_mm_s:.1f}mm/s" if alert.velocity_rms_mm_s is not None else ""
         )
         text = (
             f"RW {alert.state} {alert.device_id}{where}: {alert.fault or 'unknown'}, "
-            f"ISO {alert.iso_zone or '?'}{velocity}, since {_utc(alert.since_ms)[5:]}"
+            f"ISO {alert.iso_zone or '?'}{velocity}, since {utc_text(alert.since_ms)[5:]}"
         )
     return text[:SMS_MAX_CHARS]
 
 
 def message_attributes(alert: Alert) -> dict[str, str]:
     """SNS message attributes (string values) that subscriptions filter on."""
-    attrs = {ATTR_SEVERITY: alert.severity, ATTR_DEVICE_ID: alert.device_id}
-    if alert.site:
-        attrs[ATTR_SITE] = alert.site
-    return attrs
+    return notification_attributes(alert.severity, alert.device_id, alert.site)

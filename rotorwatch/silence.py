@@ -23,15 +23,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from typing import Final, Literal
 
 from rotorwatch.alerts import (
-    ATTR_DEVICE_ID,
-    ATTR_SEVERITY,
-    ATTR_SITE,
     SMS_MAX_CHARS,
     DeviceState,
+    machine_text,
+    notification_attributes,
+    utc_text,
 )
 
 #: Severity message attribute of the silence alert (SNS filter policies select on it).
@@ -127,18 +126,10 @@ def decide(
     )
 
 
-def _utc(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000.0, tz=UTC).strftime("%Y-%m-%d %H:%M UTC")
-
-
 def _duration(ms: int) -> str:
     minutes = ms // 60_000
     hours, minutes = divmod(minutes, 60)
     return f"{hours} h {minutes:02d} min" if hours else f"{minutes} min"
-
-
-def _machine(n: SilenceNotice) -> str:
-    return f"{n.device_id} at {n.site}" if n.site else n.device_id
 
 
 def subject(n: SilenceNotice) -> str:
@@ -156,10 +147,10 @@ def message(n: SilenceNotice) -> str:
     """The full message for e-mail: which machine, since when, what to check."""
     if n.kind == "NO_DATA" and n.clock_suspect:
         lines = [
-            f"NO USABLE DATA: {_machine(n)} is still sending, but none of its windows for "
+            f"NO USABLE DATA: {machine_text(n.device_id, n.site)} is still sending, but none of its windows for "
             f"{_duration(n.gap_ms)} could be applied: their timestamps are older than the last "
             "window applied, or far ahead of the cloud's clock. The device clock jumped.",
-            f"Last window applied: received {_utc(n.last_seen_ms)}, stamped {_utc(n.last_ts)}",
+            f"Last window applied: received {utc_text(n.last_seen_ms)}, stamped {utc_text(n.last_ts)}",
             f"Machine state before: {n.machine_state}",
             "Check: the device's clock (NTP / RTC battery). Its windows still reach the lake; "
             "health alerts resume once its timestamps are right.",
@@ -167,9 +158,9 @@ def message(n: SilenceNotice) -> str:
         ]
     elif n.kind == "NO_DATA":
         lines = [
-            f"NO DATA: rotorwatch has received nothing new from {_machine(n)} "
+            f"NO DATA: rotorwatch has received nothing new from {machine_text(n.device_id, n.site)} "
             f"for {_duration(n.gap_ms)}.",
-            f"Last data received: {_utc(n.last_seen_ms)}",
+            f"Last data received: {utc_text(n.last_seen_ms)}",
             f"Machine state when it went silent: {n.machine_state}",
             "Check: device power and network, its IoT Core connection (thing and certificate), "
             "and its clock (windows older than the last one applied count as nothing new).",
@@ -177,10 +168,10 @@ def message(n: SilenceNotice) -> str:
         ]
     else:
         lines = [
-            f"DATA RESUMED: {_machine(n)} is reporting again after {_duration(n.gap_ms)} "
+            f"DATA RESUMED: {machine_text(n.device_id, n.site)} is reporting again after {_duration(n.gap_ms)} "
             "without data.",
-            f"Silent since: {_utc(n.silent_since_ms)}",
-            f"Data received again: {_utc(n.last_seen_ms)}",
+            f"Silent since: {utc_text(n.silent_since_ms)}",
+            f"Data received again: {utc_text(n.last_seen_ms)}",
             f"Machine state now: {n.machine_state}",
         ]
     lines.append(f"Alert id: {n.notice_id}")
@@ -193,15 +184,12 @@ def short_message(n: SilenceNotice) -> str:
     if n.kind == "NO_DATA" and n.clock_suspect:
         text = f"RW NO USABLE DATA {n.device_id}{where}: device clock wrong"
     elif n.kind == "NO_DATA":
-        text = f"RW NO DATA {n.device_id}{where} since {_utc(n.last_seen_ms)[5:]}"
+        text = f"RW NO DATA {n.device_id}{where} since {utc_text(n.last_seen_ms)[5:]}"
     else:
-        text = f"RW DATA RESUMED {n.device_id}{where} at {_utc(n.last_seen_ms)[5:]}"
+        text = f"RW DATA RESUMED {n.device_id}{where} at {utc_text(n.last_seen_ms)[5:]}"
     return text[:SMS_MAX_CHARS]
 
 
 def message_attributes(n: SilenceNotice) -> dict[str, str]:
     """SNS message attributes (the same names as health alerts, so one filter policy fits)."""
-    attrs = {ATTR_SEVERITY: n.severity, ATTR_DEVICE_ID: n.device_id}
-    if n.site:
-        attrs[ATTR_SITE] = n.site
-    return attrs
+    return notification_attributes(n.severity, n.device_id, n.site)
