@@ -59,33 +59,9 @@ class ProcessingStack(Stack):
         lake_bucket = refs.lake_bucket(self, config, key)
 
         # Tables keep what the pipeline cannot rebuild (asset registry, alert state): retained.
-        self.assets_table = dynamodb.Table(
-            self,
-            "Assets",
-            partition_key=dynamodb.Attribute(name="device_id", type=dynamodb.AttributeType.STRING),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
-        self.state_table = dynamodb.Table(
-            self,
-            "State",
-            # One item per device, keyed as the handler reads and writes it (no sort key).
-            partition_key=dynamodb.Attribute(
-                name=resources.STATE_TABLE_PARTITION_KEY, type=dynamodb.AttributeType.STRING
-            ),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
-            encryption_key=key,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            removal_policy=RemovalPolicy.RETAIN,
-        )
+        # One item per device in each, keyed as the handlers read and write them (no sort key).
+        self.assets_table = self._device_table("Assets", resources.ASSETS_TABLE_PARTITION_KEY, key)
+        self.state_table = self._device_table("State", resources.STATE_TABLE_PARTITION_KEY, key)
 
         self.alerts_topic = sns.Topic(
             self, "Alerts", display_name="rotorwatch alerts", master_key=key, enforce_ssl=True
@@ -225,6 +201,22 @@ class ProcessingStack(Stack):
             description="Subscribe more people: aws sns subscribe --topic-arn ...",
         )
         CfnOutput(self, "FailedBatchesQueueUrl", value=self.failures.queue_url)
+
+    def _device_table(self, cid: str, partition_key: str, key: Any) -> dynamodb.Table:
+        return dynamodb.Table(
+            self,
+            cid,
+            partition_key=dynamodb.Attribute(
+                name=partition_key, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.CUSTOMER_MANAGED,
+            encryption_key=key,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            removal_policy=RemovalPolicy.RETAIN,
+        )
 
     def _watchdog(
         self, config: StageConfig, code: lambda_.Code, layer: lambda_.ILayerVersion, key: Any
