@@ -36,6 +36,7 @@ class RaceProxy:
         self.first_written = threading.Event()
         self.conditional_failures = 0
         self._lock = threading.Lock()
+        self._write_lock = threading.Lock()
 
     def batch_get_item(self, **kw: Any) -> Any:
         response = self.real.batch_get_item(**kw)
@@ -50,9 +51,14 @@ class RaceProxy:
         if self.goes_second(kw["Item"]):
             assert self.first_written.wait(20)
         try:
-            return self.real.put_item(**kw)
+            # DynamoDB checks a condition and writes an item atomically; moto does not lock
+            # between the two, so two threads could both pass the check. Serialise the writes
+            # as the service does.
+            with self._write_lock:
+                return self.real.put_item(**kw)
         except self.real.exceptions.ConditionalCheckFailedException:
-            self.conditional_failures += 1
+            with self._lock:
+                self.conditional_failures += 1
             raise
         finally:
             self.first_written.set()
