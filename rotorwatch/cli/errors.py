@@ -45,6 +45,10 @@ def _botocore_message(exc: BaseException) -> str | None:
 
 def user_error_message(exc: BaseException) -> str | None:
     """The one line for a user's mistake, or None if ``exc`` is not one."""
+    if isinstance(exc, typer.BadParameter):
+        # Raised by a command's own checks (a bad scenario, a bad duration): click would draw
+        # a usage box around it; one line says the same.
+        return str(exc.message)
     if isinstance(exc, IsADirectoryError):
         return f"{exc.filename} is a folder; give a file"
     if isinstance(exc, NotADirectoryError):
