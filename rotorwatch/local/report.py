@@ -436,14 +436,20 @@ def _table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
 
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = "".join(
-        "<tr>"
-        + "".join(
-            f"<td>{html.escape(cell(str(c), v))}</td>" for c, v in zip(columns, r, strict=True)
-        )
-        + "</tr>"
+        "<tr>" + "".join(_td(cell(str(c), v)) for c, v in zip(columns, r, strict=True)) + "</tr>"
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+#: Cells up to this many characters never wrap (numbers, zones, times); longer text (machine
+#: lists, alert subjects) wraps anywhere, so wide tables fit a narrow window.
+_NOWRAP_CHARS = 16
+
+
+def _td(text: str) -> str:
+    cls = " class='w'" if len(text) > _NOWRAP_CHARS else ""
+    return f"<td{cls}>{html.escape(text)}</td>"
 
 
 def image_html(path: Path, alt: str) -> str:
@@ -467,8 +473,9 @@ def write_html(path: Path, title: str, sections: Sequence[Section]) -> Path:
         "body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;"
         "color:#222}"
         "table{border-collapse:collapse;margin:1em 0;font-size:12px;max-width:100%}"
-        "td,th{border:1px solid #ccc;padding:2px 5px;text-align:left;overflow-wrap:anywhere}"
-        "th{background:#eee}.summary td{font-size:14px}"
+        "td,th{border:1px solid #ccc;padding:2px 4px;text-align:left;white-space:nowrap}"
+        "td.w{white-space:normal;overflow-wrap:anywhere}"
+        "th{background:#eee;white-space:normal;overflow-wrap:anywhere}.summary td{font-size:14px;white-space:normal}"
         "pre{background:#f6f6f6;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere}"
         "img{max-width:100%;height:auto}"
     )
