@@ -306,8 +306,9 @@ def plot_spectra(msg: Telemetry, asset: Asset, fault: str, path: Path) -> Path:
     ax2.set(
         xlabel="frequency (Hz)",
         ylabel="envelope amplitude (g)",
-        title="envelope spectrum: defect frequencies marked (dashed: 2x, 3x); bearings slip, "
-        f"so peaks sit up to {BEARING_SLIP_MAX:.0%} below the kinematic frequency",
+        title="envelope spectrum: defect frequencies marked (dashed: 2x, 3x); bearings slip, so "
+        f"peaks sit up to {BEARING_SLIP_MAX:.0%} below the kinematic frequency "
+        f"(resolution {fe[1] - fe[0]:.1f} Hz)",
     )
     ax2.title.set_fontsize(9)
     ax2.legend(loc="upper right", fontsize=8)
