@@ -33,6 +33,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cost",
     "model",
     "demo",
+    "baseline",
 )
 
 for _module in COMMAND_MODULES:
