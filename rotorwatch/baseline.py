@@ -42,7 +42,7 @@ This module must run on Python 3.10 like the rest of the serving subset.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -270,6 +270,17 @@ def update(baseline: Baseline, record: Mapping[str, Any]) -> Baseline:
         for spec, s, x in zip(INPUTS, baseline.stats, xs, strict=True)
     )
     return replace(baseline, count=baseline.count + 1, stats=stats, top_d=top_d)
+
+
+def fleet_progress(items: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+    """(devices whose baseline is learned, devices) over state items as the table holds them."""
+    learned = total = 0
+    for item in items:
+        total += 1
+        stored = item.get("baseline")
+        b = Baseline.from_dict(stored) if isinstance(stored, Mapping) else None
+        learned += b is not None and b.learned
+    return learned, total
 
 
 def _escalate(prediction: Mapping[str, Any]) -> bool:
