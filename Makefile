@@ -56,9 +56,14 @@ DEMO_ARGS ?=
 demo: $(STAMP)
 	$(BIN)/rotorwatch demo --out $(DEMO_OUT) $(DEMO_ARGS)
 
-# The machine-health Glue job on local PySpark over ./lake (GLUE_ARGS="--window_start 2026-11-23T00:00Z").
+# The machine-health Glue job on local PySpark over the lake `make demo` wrote (GLUE_LAKE,
+# default $(DEMO_OUT)/lake; GLUE_ARGS="--window_start 2026-11-23T00:00Z"). It fails, saying why,
+# when there is no lake or the job found no feature rows in its window.
+GLUE_LAKE ?= $(DEMO_OUT)/lake
 glue-local: $(STAMP)
-	$(PY) glue_jobs/machine_health.py --lake_uri file://$(CURDIR)/lake/ $(GLUE_ARGS)
+	@test -d $(GLUE_LAKE)/features || { echo "glue-local: no lake at $(GLUE_LAKE) (run make demo first, or GLUE_LAKE=<dir>)" >&2; exit 2; }
+	set -o pipefail; $(PY) glue_jobs/machine_health.py --lake_uri file://$(abspath $(GLUE_LAKE))/ $(GLUE_ARGS) | tee $(GLUE_LAKE)/../glue-local.json
+	@$(PY) -c 'import json, sys; s = json.loads(open(sys.argv[1]).read().splitlines()[-1]); sys.exit(0 if s["features_in"] else "glue-local: 0 feature rows in " + s["window_start"] + " .. " + s["window_end"] + " (the lake holds other days: pass GLUE_ARGS=\"--window_start ... --window_end ...\")")' $(GLUE_LAKE)/../glue-local.json
 
 glue-test: $(STAMP)
 	$(BIN)/pytest tests/glue
@@ -125,6 +130,13 @@ model: $(STAMP)
 # severities): accuracy, macro-F1, ROC AUC, false alarms, lead time, 500-row latency.
 eval: $(STAMP)
 	$(PY) benchmarks/eval_model.py --model $(MODEL_ARTIFACT)
+
+.PHONY: eval-real
+# The served model on real bearing recordings (../shared/data/real: CWRU faults, IMS healthy),
+# each recording one device with no history, as recorded and resampled to 48 kHz (16384-sample
+# windows): flagged, named right, false alarms, ROC AUC. Exits non-zero without the recordings.
+eval-real: $(STAMP)
+	$(PY) benchmarks/eval_real.py --model $(MODEL_ARTIFACT) --fs 48000
 
 .PHONY: drills drills-fuzz
 # Failure drills on moto (poison, duplicates, SageMaker/SNS/Firehose faults, state races, device

@@ -27,6 +27,7 @@ from typing import Any, Final, Literal
 
 from rotorwatch.baseline import Baseline
 from rotorwatch.predictions import STATES
+from rotorwatch.query import command_line, format_time
 from rotorwatch.scoring import state_rank
 
 HEALTHY, WARNING, ALARM = STATES
@@ -42,9 +43,10 @@ PAGING_SEVERITIES: Final[tuple[str, ...]] = (ALARM, RECOVERY)
 ATTR_SEVERITY: Final = "severity"
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_SITE: Final = "site"
-#: Athena saved query a technician runs to look closer, and its parameters (in order).
+#: Saved query a technician runs to look closer (rotorwatch/queries/<name>.sql), and how far
+#: before the episode's start it looks (the baseline).
 TREND_QUERY_NAME: Final = "machine_trend"
-TREND_QUERY_PARAMETERS: Final[tuple[str, ...]] = ("device_id", "since")
+TREND_BASELINE_MS: Final = 86_400_000
 #: SMS segments are 160 GSM characters; one segment per alert.
 SMS_MAX_CHARS: Final = 160
 #: Relative velocity change over the trend history that counts as rising / falling.
@@ -332,17 +334,19 @@ def notification_attributes(severity: str, device_id: str, site: str | None) -> 
 
 
 def trend_query(alert: Alert) -> dict[str, Any]:
-    """The saved Athena query to look closer, with its parameters for this machine."""
-    since = datetime.fromtimestamp(alert.since_ms / 1000.0, tz=UTC) if alert.since_ms else None
-    # Look back a day before the episode began, so the baseline is in the picture.
-    since_text = (
-        datetime.fromtimestamp((alert.since_ms - 86_400_000) / 1000.0, tz=UTC).strftime(
-            "%Y-%m-%d %H:%M:%S"
-        )
-        if since
-        else ""
-    )
-    return {"name": TREND_QUERY_NAME, "parameters": [alert.device_id, since_text]}
+    """The saved query to look closer, with its parameter values for this machine, by name.
+
+    ``since`` starts a day before the episode began, so the baseline is in the picture. The
+    names are the query file's own parameters: :func:`rotorwatch.query.command_line` checks
+    them against its header, and a test runs the pointer exactly as :func:`message` words it.
+    """
+    return {
+        "name": TREND_QUERY_NAME,
+        "parameters": {
+            "device_id": alert.device_id,
+            "since": format_time(alert.since_ms - TREND_BASELINE_MS),
+        },
+    }
 
 
 def subject(alert: Alert) -> str:
@@ -377,11 +381,13 @@ def message(alert: Alert, *, workgroup: str | None = None) -> str:
     ]
     if alert.degraded:
         lines.append("Note: the model was unavailable; the ISO and envelope rules decided.")
-    params = ", ".join(
-        f"{k}='{v}'" for k, v in zip(TREND_QUERY_PARAMETERS, query["parameters"], strict=True)
-    )
+    values: dict[str, str] = query["parameters"]
+    params = ", ".join(f"{k}='{v}'" for k, v in values.items())
     where = f" in workgroup {workgroup}" if workgroup else ""
     lines.append(f"Look closer: Athena saved query '{query['name']}'{where} with {params}")
+    lines.append(
+        "  or run: " + command_line(query["name"], values, athena=True, workgroup=workgroup)
+    )
     lines.append(f"Alert id: {alert.alert_id}")
     return "\n".join(lines)
 

@@ -114,10 +114,14 @@ class Fleet:
     encoding: Encoding = "int16le+base64"
     basic_ingest: bool = True
     kinesis_mode: KinesisMode = "on-demand"
-    #: Lambda event-source batch size for both functions (records per invocation, at most).
-    batch_size: int = 100
-    #: MaximumBatchingWindowInSeconds of both event sources (0 = Lambda polls each shard ~1/s).
+    #: Lambda event-source batch size (records per invocation, at most) of extract_features,
+    #: and of score_and_alert unless ``score_batch_size`` says otherwise. The deployed value
+    #: comes from the CDK stage config (``rotorwatch cost --stage``).
+    batch_size: int = 500
+    #: MaximumBatchingWindowInSeconds of the event sources (0 = Lambda polls each shard ~1/s).
     batch_window_s: float = 5.0
+    score_batch_size: int | None = None
+    score_batch_window_s: float | None = None
     #: One SageMaker InvokeEndpoint per Lambda batch (True) or one per feature record (False).
     sagemaker_per_batch: bool = True
     #: Days raw waveforms, features and predictions are kept in S3 (lifecycle expiry).
@@ -138,10 +142,14 @@ class Fleet:
             raise CostModelError(
                 f"kinesis_mode must be on-demand or provisioned, got {self.kinesis_mode!r}"
             )
-        if not 1 <= self.batch_size <= 10_000:
-            raise CostModelError(f"batch_size must be in [1, 10000], got {self.batch_size}")
-        if self.batch_window_s < 0:
-            raise CostModelError(f"batch_window_s must be >= 0, got {self.batch_window_s}")
+        for name in ("batch_size", "score_batch_size"):
+            size = getattr(self, name)
+            if size is not None and not 1 <= size <= 10_000:
+                raise CostModelError(f"{name} must be in [1, 10000], got {size}")
+        for name in ("batch_window_s", "score_batch_window_s"):
+            window = getattr(self, name)
+            if window is not None and window < 0:
+                raise CostModelError(f"{name} must be >= 0, got {window}")
         if self.retention_days < 1:
             raise CostModelError(f"retention_days must be >= 1, got {self.retention_days}")
 
@@ -452,7 +460,12 @@ def estimate(
 
     # Lambda --------------------------------------------------------------------------------
     ext_batch = achieved_batch(msg_per_s, tel_shards, fleet.batch_size, fleet.batch_window_s)
-    score_batch = achieved_batch(feat_per_s, feat_shards, fleet.batch_size, fleet.batch_window_s)
+    score_batch = achieved_batch(
+        feat_per_s,
+        feat_shards,
+        fleet.batch_size if fleet.score_batch_size is None else fleet.score_batch_size,
+        fleet.batch_window_s if fleet.score_batch_window_s is None else fleet.score_batch_window_s,
+    )
     sm_calls_per_batch = 1.0 if fleet.sagemaker_per_batch else score_batch
     sm_call_ms_batch = (
         sm_calls_per_batch * a.sagemaker_overhead_ms + score_batch * a.sagemaker_ms_per_record

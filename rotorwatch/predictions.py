@@ -19,7 +19,15 @@ FAULTS: Final[tuple[str, ...]] = (
     "bearing_outer",
     "bearing_inner",
     "bearing_ball",
+    # Impacts the envelope cannot attribute: two defect families equally clear, or strong
+    # impulsiveness with no family at all. An honest "bearing, type unclear" beats a confident
+    # wrong name.
+    "bearing_unclear",
 )
+
+#: What can really be wrong with a machine (ground-truth labels, simulated faults): every
+#: prediction but the diagnosis-only ``bearing_unclear``.
+FAULT_CAUSES: Final[tuple[str, ...]] = tuple(f for f in FAULTS if f != "bearing_unclear")
 
 #: Machine health states, in order of severity (as Monitron names them).
 STATES: Final[tuple[str, ...]] = ("HEALTHY", "WARNING", "ALARM")

@@ -3,7 +3,11 @@
 Each file is Athena (Trino) SQL. It starts with a comment header: free text describing the
 query, then one line per parameter::
 
-    -- @param <name> <string|integer|double> [= <default>] <what it means>
+    -- @param <name> <string|integer|double|time> [= <default>] <what it means>
+
+A ``time`` is a UTC time (``2026-11-22 06:40:00``, ``2026-11-22``, ISO 8601 with a zone) or a
+look-back in days (``7d``); it is checked here and reaches the SQL as a normalised string
+(``YYYY-MM-DD HH:MM:SS`` or ``Nd``), which the query turns into epoch ms.
 
 Parameters appear in the SQL as ``:name`` (named placeholders, each used exactly once, usually
 in a ``params`` CTE). Named rather than ``{name}`` placeholders because the file stays valid SQL
@@ -17,18 +21,24 @@ sqlglot is imported inside the functions that need it: the core package stays nu
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final, Literal
 
 QUERIES_DIR: Final = Path(__file__).parent / "queries"
 
-ParamType = Literal["string", "integer", "double"]
+ParamType = Literal["string", "integer", "double", "time"]
 _PARAM_RE: Final = re.compile(
-    r"^--\s*@param\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>string|integer|double)"
+    r"^--\s*@param\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>string|integer|double|time)"
     r"(?:\s*=\s*(?P<default>\S+))?\s*(?P<doc>.*)$"
 )
+#: A ``time`` parameter's look-back form: whole days back from now.
+_LOOKBACK_RE: Final = re.compile(r"^[0-9]+d$")
+#: How a ``time`` parameter reaches the SQL (Trino casts it to timestamp; UTC session).
+TIME_FORMAT: Final = "%Y-%m-%d %H:%M:%S"
 #: A ``:name`` placeholder outside comments (``::`` casts and ``'...:00'`` do not match).
 _PLACEHOLDER_RE: Final = re.compile(r"(?<![\w:']):([a-z_][a-z0-9_]*)\b")
 
@@ -114,13 +124,65 @@ def resolve_params(query: SavedQuery, values: Mapping[str, str]) -> dict[str, st
             raise QueryError(f"{query.name}: parameter {p.name!r} is required ({p.doc})")
         try:
             out[p.name] = (
-                int(raw) if p.type == "integer" else float(raw) if p.type == "double" else raw
+                int(raw)
+                if p.type == "integer"
+                else float(raw)
+                if p.type == "double"
+                else parse_time(raw)
+                if p.type == "time"
+                else raw
             )
         except ValueError:
             raise QueryError(
-                f"{query.name}: parameter {p.name!r} must be {p.type}, got {raw!r}"
+                f"{query.name}: parameter {p.name!r} must be "
+                + (
+                    "a UTC time (2026-11-22 06:40:00) or days back (7d)"
+                    if p.type == "time"
+                    else p.type
+                )
+                + f", got {raw!r}"
             ) from None
     return out
+
+
+def format_time(ms: int) -> str:
+    """Epoch ms as a ``time`` parameter value (UTC, :data:`TIME_FORMAT`)."""
+    return datetime.fromtimestamp(ms / 1000.0, tz=UTC).strftime(TIME_FORMAT)
+
+
+def parse_time(text: str) -> str:
+    """A ``time`` parameter value, normalised: ``Nd`` as is, any ISO 8601 time as UTC
+    :data:`TIME_FORMAT` (a time without a zone is UTC). ``ValueError`` otherwise."""
+    text = text.strip()
+    if _LOOKBACK_RE.match(text):
+        return text
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(text) from None
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
+    return t.strftime(TIME_FORMAT)
+
+
+def command_line(
+    name: str, values: Mapping[str, str], *, athena: bool = False, workgroup: str | None = None
+) -> str:
+    """The ``rotorwatch query`` command that runs saved query ``name`` with ``values``.
+
+    The values are checked against the query's own header first (:func:`resolve_params`), so
+    a pointer built here (an alert's "Look closer") always names parameters the query takes.
+    """
+    q = load(name)
+    resolve_params(q, values)
+    words = ["rotorwatch", "query", q.name]
+    if athena:
+        words.append("--athena")
+        if workgroup:
+            words += ["--workgroup", workgroup]
+    for key in (p.name for p in q.params):
+        if key in values:
+            words += ["-p", f"{key}={values[key]}"]
+    return shlex.join(words)
 
 
 def render(

@@ -409,6 +409,14 @@ def decode(payload: bytes | bytearray | memoryview | str) -> Telemetry:
         raise _fail(Reason.OVERSIZE, f"message is {size} bytes, the limit is {MAX_MESSAGE_BYTES}")
     if isinstance(payload, str):
         text = payload
+        try:
+            # Lone surrogates are bytes that were not UTF-8, smuggled in by a lenient reader
+            # (Python's surrogateescape on stdin): name them so, not by where they break JSON.
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise _fail(
+                Reason.NOT_UTF8, f"message is not UTF-8: {exc.reason} at character {exc.start}"
+            ) from None
     else:
         fast = _decode_compact(bytes(payload))
         if fast is not None:

@@ -37,7 +37,7 @@ import numpy.typing as npt
 
 from rotorwatch.assets import Asset
 from rotorwatch.features.iso import zone_boundaries_mm_s
-from rotorwatch.predictions import FAULTS
+from rotorwatch.predictions import FAULT_CAUSES as FAULTS
 from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2
 
 F64 = npt.NDArray[np.float64]

@@ -33,7 +33,7 @@ from typing import Any, Final
 import numpy as np
 
 from rotorwatch.assets import Asset, AssetError, parse_asset
-from rotorwatch.predictions import FAULTS
+from rotorwatch.predictions import FAULT_CAUSES as FAULTS
 from simulator.physics import BEARING_FAULTS, MachinePhysics
 
 SCENARIO_DIR: Final = Path(__file__).parent / "scenarios"

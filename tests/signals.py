@@ -127,6 +127,7 @@ def impulse_train_g(
     amp_g: float = 1.0,
     noise_g: float = 0.05,
     modulation_hz: float | None = None,
+    jitter: float = 0.01,
     seed: int = 0,
     n: int = N_SAMPLES,
     fs_hz: float = ANALYTIC_FS_HZ,
@@ -134,12 +135,18 @@ def impulse_train_g(
     """Decaying resonance rings repeated at ``rate_hz`` (a bearing defect), plus white noise.
 
     With ``modulation_hz`` the impact amplitude is modulated as (1 + cos 2 pi f t) / 2, as an
-    inner-race defect passing through the load zone once per shaft turn.
+    inner-race defect passing through the load zone once per shaft turn. ``jitter`` is the
+    standard deviation of each interval, relative: rolling elements slip, so real impacts are
+    never exactly periodic (a strictly periodic train is a set of discrete tones, which
+    pre-whitening rightly flattens).
     """
     rng = np.random.default_rng(seed)
     t = t_s(n, fs_hz)
     x = noise_g * rng.standard_normal(n)
-    for t0 in np.arange(0.0, t[-1], 1.0 / rate_hz):
+    intervals = (1.0 + jitter * rng.standard_normal(int(t[-1] * rate_hz * 1.5) + 2)) / rate_hz
+    for t0 in np.concatenate([[0.0], np.cumsum(intervals)]):
+        if t0 >= t[-1]:
+            break
         gain = 1.0 if modulation_hz is None else 0.5 * (1 + np.cos(2 * np.pi * modulation_hz * t0))
         m = t >= t0
         d = t[m] - t0

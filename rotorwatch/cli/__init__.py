@@ -11,6 +11,8 @@ import importlib
 
 import typer
 
+from rotorwatch.cli.errors import guard
+
 app = typer.Typer(
     name="rotorwatch",
     help="Predictive maintenance for rotating machines: simulate, extract features, score, query.",
@@ -38,6 +40,11 @@ COMMAND_MODULES: tuple[str, ...] = (
 
 for _module in COMMAND_MODULES:
     importlib.import_module(f"rotorwatch.cli.{_module}")
+
+# Every command answers a user's mistake (missing file, no credentials...) with one line.
+for _info in app.registered_commands:
+    if _info.callback is not None:
+        _info.callback = guard(_info.callback)
 
 
 def main() -> None:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 from dataclasses import asdict
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from rotorwatch.cli import app
 from rotorwatch.cost import (
+    Architecture,
     Assumptions,
     CostModelError,
     Fleet,
@@ -22,12 +23,62 @@ from rotorwatch.cost import (
 from rotorwatch.telemetry import Encoding
 
 _ENCODINGS: dict[str, Encoding] = {"int16": "int16le+base64", "float32": "float32le+base64"}
+REPO_ROOT = Path(__file__).resolve().parents[2]
+#: The deployed functions' architecture (cdk_app/constructs/function.py; a test checks) and the
+#: DPUs one Glue G.1X worker bills (cdk_app/stacks/analytics.py deploys G.1X workers).
+DEPLOYED_ARCHITECTURE: Architecture = "arm64"
+DPU_PER_G1X_WORKER = 1.0
+
+
+def stage_config(stage: str | None, cdk_json: Path | None = None) -> Any:
+    """The CDK app's validated config of ``stage`` (cdk.json's default stage if None)."""
+    from cdk_app.config import from_context
+
+    context = dict(json.loads((cdk_json or REPO_ROOT / "cdk.json").read_text())["context"])
+    if stage is not None:
+        context["stage"] = stage
+    return from_context(context, env={})
+
+
+def deployed_settings(cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fleet fields and Assumptions fields a stage deploys (what the bill depends on), from a
+    :class:`cdk_app.config.StageConfig`: batch sizes and windows, stream mode, Lambda and
+    endpoint memory, Firehose buffering, lake tiering, the Glue schedule and workers."""
+    ef, sa = cfg.extract_features, cfg.score_and_alert
+    fleet = {
+        "batch_size": ef.batch_size,
+        "batch_window_s": float(ef.window_s),
+        "score_batch_size": sa.batch_size,
+        "score_batch_window_s": float(sa.window_s),
+        "kinesis_mode": cfg.telemetry_stream.mode,
+    }
+    assumptions = {
+        "extract_memory_mb": cfg.function.memory_mb,
+        "score_memory_mb": cfg.function.memory_mb,
+        "lambda_architecture": DEPLOYED_ARCHITECTURE,
+        "parallelization_factor": ef.parallelization,
+        "sagemaker_memory_mb": cfg.endpoint.memory_mb,
+        "firehose_buffer_mb": cfg.firehose.parquet_buffer_mib,
+        "firehose_buffer_s": cfg.firehose.buffer_interval_s,
+        "s3_ia_after_days": cfg.lake.raw_ia_after_days,
+        "s3_glacier_after_days": cfg.lake.raw_glacier_after_days,
+        "glue_runs_per_day": 24.0 / cfg.glue.schedule_hours,
+        "glue_dpu": cfg.glue.workers * DPU_PER_G1X_WORKER,
+    }
+    return fleet, assumptions
 
 
 @app.command("cost")
 def cost_command(
     devices: Annotated[int, typer.Option(help="Devices publishing telemetry.")],
     interval: Annotated[float, typer.Option(help="Seconds between two windows of one device.")],
+    stage: Annotated[
+        str | None,
+        typer.Option(
+            help="Price what this cdk.json stage deploys (batching, stream mode, memory, Glue "
+            "schedule...; default: cdk.json's default stage)."
+        ),
+    ] = None,
     samples: Annotated[int, typer.Option(help="Vibration samples per window.")] = 4096,
     encoding: Annotated[str, typer.Option(help="Sample encoding: int16 or float32.")] = "int16",
     region: Annotated[str, typer.Option(help="Packaged price table to use.")] = "us-east-1",
@@ -38,10 +89,17 @@ def cost_command(
         bool, typer.Option(help="Devices publish via Basic Ingest (no IoT messaging charge).")
     ] = True,
     kinesis: Annotated[
-        str, typer.Option(help="Kinesis capacity mode: on-demand or provisioned.")
-    ] = "on-demand",
-    batch_size: Annotated[int, typer.Option(help="Lambda Kinesis batch size (records).")] = 100,
-    batch_window: Annotated[float, typer.Option(help="Lambda batching window (s).")] = 5.0,
+        str | None,
+        typer.Option(
+            help="Kinesis capacity mode: on-demand or provisioned (default: the stage's)."
+        ),
+    ] = None,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Lambda Kinesis batch size (default: the stage's).")
+    ] = None,
+    batch_window: Annotated[
+        float | None, typer.Option(help="Lambda batching window, s (default: the stage's).")
+    ] = None,
     sagemaker_per_batch: Annotated[
         bool, typer.Option(help="One SageMaker call per Lambda batch (else one per record).")
     ] = True,
@@ -57,29 +115,37 @@ def cost_command(
 ) -> None:
     """Estimate the monthly AWS bill per service and the Kinesis shards / Lambda concurrency a
     fleet needs. List prices, no free tier: check them against the sources printed below."""
+    from cdk_app.config import ConfigError
+
     try:
+        cfg = stage_config(stage)
+        deployed_fleet, deployed_assumptions = deployed_settings(cfg)
         if encoding not in _ENCODINGS:
             raise CostModelError(f"encoding must be int16 or float32, got {encoding!r}")
+        kinesis = kinesis or deployed_fleet["kinesis_mode"]
         if kinesis not in ("on-demand", "provisioned"):
             raise CostModelError(f"kinesis must be on-demand or provisioned, got {kinesis!r}")
         mode: KinesisMode = "provisioned" if kinesis == "provisioned" else "on-demand"
+        overrides: dict[str, Any] = {"kinesis_mode": mode}
+        if batch_size is not None:
+            overrides.update(batch_size=batch_size, score_batch_size=batch_size)
+        if batch_window is not None:
+            overrides.update(batch_window_s=batch_window, score_batch_window_s=batch_window)
         fleet = Fleet(
             devices=devices,
             interval_s=interval,
             samples=samples,
             encoding=_ENCODINGS[encoding],
             basic_ingest=basic_ingest,
-            kinesis_mode=mode,
-            batch_size=batch_size,
-            batch_window_s=batch_window,
             sagemaker_per_batch=sagemaker_per_batch,
             retention_days=retention_days,
+            **{**deployed_fleet, **overrides},
         )
         table = load_prices(region, prices)
-        assumptions = Assumptions(dynamic_partitioning=dynamic_partitioning)
+        assumptions = Assumptions(dynamic_partitioning=dynamic_partitioning, **deployed_assumptions)
         report = estimate(fleet, table, assumptions)
         compared = comparisons(fleet, table, assumptions)
-    except CostModelError as exc:
+    except (CostModelError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
 
@@ -88,6 +154,7 @@ def cost_command(
         out["comparisons"] = [{**asdict(c), "saving_usd": c.saving_usd} for c in compared]
         out["price_sources"] = table.sources
         out["price_status"] = table.status
+        out["stage"] = cfg.stage
         typer.echo(json.dumps(out, indent=2))
         return
 
@@ -95,23 +162,11 @@ def cost_command(
     from rich.table import Table
 
     console = Console()
-    lines = Table(
-        title=f"Monthly cost, {devices} devices every {interval:g} s, {samples} samples ({encoding})"
+    # The answer first: what the month costs (a narrow terminal sees it before any table).
+    console.print(
+        f"[b]Total: ${report.total_usd:,.2f}/month[/b] for {devices} device(s), a window every "
+        f"{interval:g} s ({samples} {encoding} samples), as stage {cfg.stage!r} deploys it"
     )
-    for col, justify in (
-        ("service", "left"),
-        ("item", "left"),
-        ("quantity", "right"),
-        ("unit", "left"),
-        ("USD/month", "right"),
-    ):
-        lines.add_column(col, justify=justify)  # type: ignore[arg-type]
-    for line in report.lines:
-        lines.add_row(
-            line.service, line.item, f"{line.quantity:,.2f}", line.unit, f"{line.usd:,.2f}"
-        )
-    console.print(lines)
-
     summary = Table(title="Per service")
     summary.add_column("service")
     summary.add_column("USD/month", justify="right")
@@ -160,6 +215,20 @@ def cost_command(
             f"{c.saving_usd:,.2f}",
         )
     console.print(versus)
+    lines = Table(title="Every billed item")
+    for col, justify in (
+        ("service", "left"),
+        ("item", "left"),
+        ("quantity", "right"),
+        ("unit", "left"),
+        ("USD/month", "right"),
+    ):
+        lines.add_column(col, justify=justify)  # type: ignore[arg-type]
+    for line in report.lines:
+        lines.add_row(
+            line.service, line.item, f"{line.quantity:,.2f}", line.unit, f"{line.usd:,.2f}"
+        )
+    console.print(lines)
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(

@@ -26,6 +26,10 @@ from rotorwatch.cli import app
 
 #: Where `make model` leaves the bootstrap artifact (code/inference.py inside).
 DEFAULT_MODEL = Path("sagemaker/bootstrap/model.tar.gz")
+#: Where the demo writes (the Makefile's DEMO_OUT default), and so its lake: the default of
+#: `rotorwatch query --lake` and `make glue-local`, so the commands after `make demo` meet.
+DEMO_OUT = Path("out/demo")
+DEMO_LAKE = DEMO_OUT / "lake"
 
 
 def _free_port() -> int:
@@ -105,7 +109,7 @@ def demo_command(
     ] = 1440.0,
     out: Annotated[
         Path, typer.Option(help="Output folder: lake/, logs/, plots, report.html.")
-    ] = Path("out/demo"),
+    ] = DEMO_OUT,
     mqtt: Annotated[
         bool, typer.Option(help="Publish through a real MQTT broker (a local mosquitto).")
     ] = False,

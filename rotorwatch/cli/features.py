@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, TextIO
+from typing import Annotated, BinaryIO
 
 import typer
 
-from rotorwatch.assets import AssetError, load_assets
+from rotorwatch.assets import Asset, AssetError, load_assets
 from rotorwatch.cli import app
 from rotorwatch.features import compute_features
 from rotorwatch.telemetry import Telemetry, TelemetryError, decode
@@ -18,41 +18,78 @@ from rotorwatch.telemetry import Telemetry, TelemetryError, decode
 BATCH_LINES = 500
 
 
+def registry_path(assets: str) -> Path:
+    """An asset file, or a bundled scenario by name (``small``): scenarios double as registries."""
+    p = Path(assets)
+    if not p.exists() and p.suffix == "" and "/" not in assets:
+        from simulator.scenario import SCENARIO_DIR
+
+        bundled = SCENARIO_DIR / f"{p.name}.json"
+        if bundled.is_file():
+            return bundled
+    return p
+
+
+def _no_asset_note(device_id: str, source: str | None) -> str:
+    where, fix = (
+        (f"no asset record in {source}", "add one to the registry")
+        if source
+        else ("no --assets registry given", "give --assets FILE or a scenario name like small")
+    )
+    return (
+        f"note: {device_id}: {where}; its lines get no ISO 10816-3 zone and no bearing "
+        f"indicators ({fix})"
+    )
+
+
 @app.command("features")
 def features_command(
     source: Annotated[
         str, typer.Argument(help="Telemetry v1 JSON lines file, or '-' for standard input.")
     ] = "-",
     assets: Annotated[
-        Path | None,
-        typer.Option(help="Asset registry JSON file (enables ISO zones and bearing indicators)."),
+        str | None,
+        typer.Option(
+            help="Asset registry JSON file, or a bundled scenario name (small, fleet-24): "
+            "enables ISO zones and bearing indicators."
+        ),
     ] = None,
 ) -> None:
     """Compute vibration features for telemetry v1 messages, one JSON line per message.
 
-    A bad line is reported on stderr with its line number and reason code; good lines are still
-    processed, and the exit status is 1 if any line was bad.
+    A bad line is reported on stderr with its line number and reason code (bytes that are not
+    UTF-8 too); good lines are still processed, and the exit status is 1 if any line was bad.
+    A device without an asset record is named once on stderr.
     """
-    try:
-        registry = load_assets(assets) if assets else {}
-    except AssetError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    stream: TextIO = sys.stdin if source == "-" else open(source, encoding="utf-8")  # noqa: SIM115
+    registry: dict[str, Asset] = {}
+    if assets:
+        try:
+            registry = load_assets(registry_path(assets))
+        except AssetError as exc:
+            typer.echo(f"error: {exc}", err=True)
+            raise typer.Exit(2) from None
+    # Bytes, not text: a line that is not UTF-8 is one bad line, not the end of the file.
+    stream: BinaryIO = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
     bad = 0
     batch: list[Telemetry] = []
+    noted: set[str] = set()
 
     def flush() -> None:
+        for msg in batch:
+            if msg.device_id not in registry and msg.device_id not in noted:
+                noted.add(msg.device_id)
+                typer.echo(_no_asset_note(msg.device_id, assets), err=True)
         for record in compute_features(batch, registry):
             sys.stdout.write(json.dumps(record, separators=(",", ":")) + "\n")
         batch.clear()
 
     with stream:
         for line_no, line in enumerate(stream, start=1):
-            if not line.strip():
+            payload = line.rstrip(b"\r\n")
+            if not payload.strip():
                 continue
             try:
-                batch.append(decode(line.rstrip("\n")))
+                batch.append(decode(payload))
             except TelemetryError as exc:
                 bad += 1
                 typer.echo(f"line {line_no}: {exc.reason}: {exc}", err=True)

@@ -19,7 +19,13 @@ from rotorwatch.cli import app
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 INFERENCE_SCRIPT = REPO_ROOT / "sagemaker" / "inference.py"
+#: Where `rotorwatch train` writes by default (`make model` too, before packing the artifact).
 DEFAULT_MODEL_DIR = Path("out/model")
+#: What `score` loads by default: the committed bootstrap artifact, so it works on a fresh
+#: clone (the same file the demo serves and `cdk deploy` ships).
+DEFAULT_SCORE_MODEL = REPO_ROOT / "sagemaker" / "bootstrap" / "model.tar.gz"
+#: Fields that tie a score back to its machine and window (copied to every output row).
+KEY_FIELDS = ("device_id", "ts", "seq")
 
 
 @app.command("train")
@@ -91,16 +97,40 @@ def _load(model: Path) -> object:
     return Model.from_json((model / MODEL_FILE).read_text(encoding="utf-8"))
 
 
+def unscorable_reason(record: dict[str, object]) -> str | None:
+    """Why ``record`` is not a feature record the model can score, or None if it is one.
+
+    A feature record (``rotorwatch features``, the features stream, the lake) names its machine
+    and window and carries vibration features; raw telemetry or an empty object is a mistake
+    that would otherwise score as a confident HEALTHY.
+    """
+    from rotorwatch.features.schema import VIBRATION_FEATURES
+
+    missing = [k for k in KEY_FIELDS if record.get(k) is None]
+    if "vibration" in record and isinstance(record.get("vibration"), dict):
+        return "raw telemetry, not a feature record (run `rotorwatch features` on it first)"
+    if missing:
+        return f"not a feature record: no {', '.join(missing)}"
+    if all(record.get(k) is None for k in VIBRATION_FEATURES):
+        return "no vibration features (a window without vibration cannot be scored)"
+    return None
+
+
 @app.command("score")
 def score_command(
     source: Annotated[
         str, typer.Argument(help="Feature records: JSON lines or a JSON array; '-' for stdin.")
     ] = "-",
     model: Annotated[
-        Path, typer.Option(help="Model directory or model.tar.gz.")
-    ] = DEFAULT_MODEL_DIR,
+        Path,
+        typer.Option(
+            help="Model directory or model.tar.gz (default: the committed bootstrap one)."
+        ),
+    ] = DEFAULT_SCORE_MODEL,
 ) -> None:
-    """Score feature records with a model: one JSON line of model output per record."""
+    """Score feature records with a model: one JSON line per record (device_id, ts, seq and the
+    endpoint's answer). Records that are not feature records are named on stderr; the exit
+    status is 1 if any was skipped and nothing was scored."""
     from rotorwatch.model import Model, ModelError
     from rotorwatch.model.dataio import read_json_records
     from rotorwatch.model.train import TrainingError
@@ -118,5 +148,23 @@ def score_command(
     except TrainingError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
-    for row in json.loads(encode_response(m.score(records))):
-        sys.stdout.write(json.dumps(row, separators=(",", ":")) + "\n")
+    scorable = []
+    skipped_by_reason: dict[str, list[int]] = {}
+    for n, record in enumerate(records, start=1):
+        reason = unscorable_reason(record)
+        if reason is None:
+            scorable.append(record)
+        else:
+            skipped_by_reason.setdefault(reason, []).append(n)
+    for reason, numbers in skipped_by_reason.items():
+        first = ", ".join(str(n) for n in numbers[:5]) + (", ..." if len(numbers) > 5 else "")
+        typer.echo(f"skipped {len(numbers)} record(s) ({first}): {reason}", err=True)
+    for record, row in zip(scorable, json.loads(encode_response(m.score(scorable))), strict=True):
+        keys = {k: record[k] for k in KEY_FIELDS}
+        sys.stdout.write(json.dumps({**keys, **row}, separators=(",", ":")) + "\n")
+    skipped = len(records) - len(scorable)
+    if skipped:
+        typer.echo(f"{len(scorable)} scored, {skipped} skipped", err=True)
+    if not scorable:
+        typer.echo("error: nothing to score", err=True)
+        raise typer.Exit(1)

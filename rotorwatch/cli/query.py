@@ -12,6 +12,7 @@ import typer
 
 from rotorwatch import lake
 from rotorwatch.cli import app
+from rotorwatch.cli.demo import DEMO_LAKE
 from rotorwatch.query import QueryError, SavedQuery, list_queries, load, render
 
 #: Athena states after which a query will not change any more.
@@ -104,9 +105,14 @@ def _print(columns: list[str], rows: list[Any], fmt: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(*columns)
+    from rotorwatch.display import cell
+
+    table = Table()
+    for c in columns:
+        # Fold rather than cut: a truncated date or number is a wrong one.
+        table.add_column(c, overflow="fold")
     for row in rows:
-        table.add_row(*("" if v is None else str(v) for v in row))
+        table.add_row(*(cell(c, v) for c, v in zip(columns, row, strict=True)))
     Console().print(table)
 
 
@@ -114,7 +120,10 @@ def _print(columns: list[str], rows: list[Any], fmt: str) -> None:
 def query_command(
     name: Annotated[str | None, typer.Argument(help="Saved query name (see --list).")] = None,
     list_: Annotated[bool, typer.Option("--list", help="List the saved queries and exit.")] = False,
-    lake_dir: Annotated[Path, typer.Option("--lake", help="Local lake folder.")] = Path("lake"),
+    lake_dir: Annotated[
+        Path,
+        typer.Option("--lake", help="Local lake folder (default: the one `make demo` writes)."),
+    ] = DEMO_LAKE,
     param: Annotated[
         list[str] | None, typer.Option("--param", "-p", help="Parameter key=value.")
     ] = None,
@@ -129,6 +138,10 @@ def query_command(
     ] = None,
     database: Annotated[
         str | None, typer.Option(help="Glue database (with --athena; default: the stage's).")
+    ] = None,
+    region: Annotated[
+        str | None,
+        typer.Option(help="AWS region (with --athena; default: your AWS configuration)."),
     ] = None,
     show_sql: Annotated[
         bool, typer.Option("--sql", help="Print the rendered SQL, do not run.")
@@ -161,7 +174,7 @@ def query_command(
 
         try:
             columns, rows = run_athena(
-                boto3.client("athena"),
+                boto3.client("athena", region_name=region),
                 sql,
                 workgroup=workgroup or lake.athena_workgroup(stage),
                 database=database or lake.glue_database(stage),
@@ -170,11 +183,29 @@ def query_command(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         _print(columns, rows, fmt)
+        _note_empty(rows, values)
         return
     from rotorwatch.local.athena import connect, run_sql
 
     if not lake_dir.is_dir():
-        typer.echo(f"error: no local lake at {lake_dir} (run the demo, or pass --lake)", err=True)
+        typer.echo(
+            f"error: no local lake at {lake_dir} (run `make demo` first, or pass --lake DIR)",
+            err=True,
+        )
         raise typer.Exit(2)
     result = run_sql(connect(lake_dir), sql)
     _print(result.columns, result.rows, fmt)
+    _note_empty(result.rows, values)
+
+
+def _note_empty(rows: list[Any], values: dict[str, str]) -> None:
+    """An empty answer is said on stderr (stdout stays machine-readable): usually a device id
+    that does not exist or a look-back that misses the data."""
+    if rows:
+        return
+    given = ", ".join(f"{k}={v}" for k, v in values.items())
+    hint = f" for {given}" if given else ""
+    typer.echo(
+        f"note: no rows{hint}; check the device id (fleet_health_now lists them) and the look-back",
+        err=True,
+    )

@@ -48,6 +48,56 @@ def parse_start_ms(text: str) -> int:
     return int(t.timestamp() * 1000)
 
 
+#: How far ahead of the cloud's clock a window may be stamped before score_and_alert sets it
+#: aside as a FutureWindow (its max_future_skew default, 10 min), with a margin for clock skew.
+LIVE_FUTURE_TOLERANCE_MS = 5 * 60 * 1000
+
+
+def live_start_ms(
+    start: str, duration_s: float | None, speed: float, now_ms: int
+) -> tuple[int, str | None]:
+    """The first window's time for a feed to a real broker, and a note if it was moved.
+
+    Paced at ``speed`` simulated seconds per second, a window ``t`` into the run is published
+    ``t / speed`` after the start; a deployed stack refuses windows stamped in its future. So
+    an accelerated run given ``--start now`` replays the period that ends now instead, and an
+    explicit start whose windows would be in the future when sent is an error.
+    """
+    if duration_s is None:
+        if speed != 1 or start != "now":
+            raise typer.BadParameter(
+                "a live feed to a broker (--duration forever) runs in real time: "
+                "use --speed 1 and --start now"
+            )
+        return now_ms, None
+    duration_ms = round(duration_s * 1000)
+    sent_by_ms = now_ms + (duration_ms / speed if speed else 0.0)
+    if start == "now" and speed != 1:
+        start_ms = now_ms - duration_ms
+        note = (
+            f"accelerated feed (--speed {speed:g}): windows stamped from "
+            f"{_iso(start_ms)} to now, so none is in the stack's future when it is sent"
+        )
+        return start_ms, note
+    start_ms = now_ms if start == "now" else parse_start_ms(start)
+    ahead_ms = start_ms + duration_ms - sent_by_ms
+    if ahead_ms > LIVE_FUTURE_TOLERANCE_MS:
+        raise typer.BadParameter(
+            f"the last window would be stamped {ahead_ms / 60000:.0f} min ahead of the clock when "
+            "sent, and a deployed stack sets future windows aside: use --start now, an earlier "
+            "--start, or --speed 1"
+        )
+    return start_ms, None
+
+
+def stdout_is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def _iso(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _fail(message: str, code: int = 2) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(code)
@@ -147,6 +197,8 @@ def simulate_command(
     Example: rotorwatch simulate --scenario small --duration 6h --start 2026-01-01T00:00:00Z > telemetry.jsonl
 
     Example: rotorwatch simulate --credentials-dir credentials --speed 1440 --duration 1d
+    (accelerated against a broker: the windows are stamped from a day ago up to now, so a
+    deployed stack never receives a window from its future)
     """
     from simulator.fleet import generate_windows
     from simulator.mqtt import PublishError
@@ -161,13 +213,23 @@ def simulate_command(
     interval_s = parse_duration_s(interval)
     if interval_s is None or interval_s <= 0:
         raise _fail("--interval must be a positive duration")
-    start_ms = parse_start_ms(start)
     manifest: dict[str, Any] = {}
     if credentials_dir is not None and (credentials_dir / "devices.json").exists():
         manifest = json.loads((credentials_dir / "devices.json").read_text(encoding="utf-8"))
     host = mqtt_host or manifest.get("endpoint")
     if host is not None and out is not None:
         raise _fail("choose one output: --out or MQTT")
+    if host is None:
+        start_ms = parse_start_ms(start)
+        if out in (None, "-") and stdout_is_terminal():
+            raise _fail(
+                "telemetry is megabytes of base64: give --out FILE, pipe it (| head), "
+                "or --mqtt-host to publish"
+            )
+    else:
+        start_ms, note = live_start_ms(start, duration_s, speed, int(time.time() * 1000))
+        if note:
+            typer.echo(f"note: {note}", err=True)
     if (cert is None) != (key is None):
         raise _fail("--cert and --key go together")
     ca_path = str(ca) if ca else manifest.get("ca_path")

@@ -9,11 +9,23 @@ Pipeline per batch (B windows of N samples, in g):
 2. Bands are slice sums of ``p_k``; velocity divides each bin by ``2 pi f`` (integration in the
    frequency domain) and sums 10-1000 Hz, in mm/s; shaft-order amplitudes sum the Hann main
    lobe around each order, gathered with per-row index arrays (never a Python loop over rows).
-3. Envelope: the band [0.2 fs, 0.45 fs) of the same spectrum, shifted to baseband and inverted
-   with an FFT a quarter as long (complex demodulation: the magnitude of the analytic signal at
-   a quarter of the sample rate), then the envelope's own spectrum. Bearing impacts ring a
-   structural resonance up there; their repetition rate shows up in the envelope spectrum.
+3. Bearing envelope analysis, per window, for machines nobody tuned it to:
 
+   a. **Cepstral pre-whitening**: the spectrum divided by its own magnitude (the real cepstrum
+      with everything but the zero quefrency removed). Shaft orders, gear and vane tones and
+      the transmission path's colouring all become flat, so they cannot mask the impacts.
+   b. **Demodulation band chosen per window**: :data:`ENVELOPE_BANDS_FS` are a few candidate
+      bands a quarter of the sample rate wide; each is shifted to baseband and inverted with
+      an FFT a quarter as long (complex demodulation), and the band whose envelope is the
+      most impulsive (spectral kurtosis of the complex envelope) is kept: bearing impacts
+      ring a structural resonance wherever it happens to be on that machine.
+   c. **Envelope spectrum** of that band, and per defect family (BPFO, BPFI, BSF, FTF) the
+      lines physics predicts (:data:`ENVELOPE_LINES`): harmonics, an inner race's 1x
+      sidebands (BPFI +- fr, the defect turns with the shaft through the load zone), a ball's
+      2 x BSF (it strikes both races) with cage sidebands. Each line is a peak within a
+      slip/rpm tolerance over the envelope spectrum's median; a family scores its strongest
+      weighted line. A harmonic that falls on another family's line (3 x BPFO ~ 2 x BPFI on
+      common bearings) is evidence for neither and is skipped.
 Arithmetic is float64 (numpy's pocketfft runs faster in double than in single precision); the
 envelope's short inverse FFT runs in complex64, where single precision is faster.
 """
@@ -39,16 +51,42 @@ F64 = npt.NDArray[np.float64]
 VELOCITY_BAND_HZ: Final = (10.0, 1000.0)
 #: Lowest frequency considered for the dominant peak (below it lies DC and window leakage).
 DOMINANT_MIN_HZ: Final = 2.0
-#: Envelope demodulation band as fractions of the sample rate.
-ENVELOPE_BAND_FS: Final = (0.2, 0.45)
+#: Candidate envelope demodulation bands as fractions of the sample rate, each a quarter of it
+#: wide (the baseband FFT is a quarter as long). The first is the default when no band is more
+#: impulsive than another (a healthy machine). Together they cover 0.05-0.5 fs, so a resonance
+#: anywhere above the shaft-order region is found at 12 kHz as at 48 kHz.
+ENVELOPE_BANDS_FS: Final = ((0.2, 0.45), (0.05, 0.3), (0.125, 0.375), (0.25, 0.5))
+#: The default candidate band (what a healthy machine's envelope is demodulated in).
+ENVELOPE_BAND_FS: Final = ENVELOPE_BANDS_FS[0]
 #: The envelope is computed at fs / ENVELOPE_DECIMATION (its spectrum reaches fs / 8).
 ENVELOPE_DECIMATION: Final = 4
-#: Harmonics of each defect frequency and their weights: the fundamental counts most because
-#: harmonics of different defects can fall close together (3 x BPFO ~ 2 x BPFI).
-ENVELOPE_HARMONIC_WEIGHTS: Final = (1.0, 0.5, 0.25)
-#: Search half-width around a defect line: bearings slip (1-2 %), rpm is not exact.
-ENVELOPE_TOLERANCE_REL: Final = 0.02
+#: Lines of each defect family in the envelope spectrum, as (family, harmonic of the defect
+#: frequency, multiple of shaft speed added, multiple of FTF added, weight). The fundamental
+#: weighs most: harmonics of different defects can fall together.
+ENVELOPE_LINES: Final[tuple[tuple[str, int, int, int, float], ...]] = (
+    ("bpfo", 1, 0, 0, 1.0),
+    ("bpfo", 2, 0, 0, 0.5),
+    ("bpfo", 3, 0, 0, 0.5),
+    ("bpfi", 1, 0, 0, 1.0),
+    ("bpfi", 2, 0, 0, 0.5),
+    ("bpfi", 3, 0, 0, 0.5),
+    ("bpfi", 1, -1, 0, 0.5),  # inner race: amplitude-modulated at 1x
+    ("bpfi", 1, 1, 0, 0.5),
+    ("bsf", 2, 0, 0, 1.0),  # a ball defect strikes inner and outer race once per spin
+    ("bsf", 1, 0, 0, 0.5),
+    ("bsf", 4, 0, 0, 0.5),
+    ("bsf", 2, 0, -1, 0.5),  # the ball is carried through the load zone at the cage rate
+    ("bsf", 2, 0, 1, 0.5),
+    ("ftf", 1, 0, 0, 1.0),
+    ("ftf", 2, 0, 0, 0.5),
+)
+#: Search half-width around a line: races slip 1-2 % against the shaft and rpm is not exact;
+#: balls roll and skid, so their lines wander further.
+ENVELOPE_TOLERANCE_REL: Final = {"bpfo": 0.02, "bpfi": 0.02, "bsf": 0.04, "ftf": 0.02}
 ENVELOPE_TOLERANCE_BINS: Final = 1.5
+#: Lines closer to DC than this (in envelope bins) sit in the leakage of the window and are
+#: not read (a cage line on a short window).
+ENVELOPE_MIN_BIN: Final = 6
 #: Half-width in bins of the Hann main lobe summed for a tone's amplitude.
 ORDER_HALF_WIDTH_BINS: Final = 2
 
@@ -83,14 +121,18 @@ def _window(n: int) -> tuple[F64, float]:
 BLOCK_ROWS: Final = 32
 
 
-def _envelope_band(n: int) -> tuple[int, int, int]:
-    """(first bin, end bin, length M of the baseband) of the envelope demodulation band."""
+def _envelope_bands(n: int) -> tuple[tuple[int, int], ...]:
+    """(first bin, end bin) of each candidate demodulation band (at most n / 4 bins wide)."""
     m = n // ENVELOPE_DECIMATION
-    k_lo = round(ENVELOPE_BAND_FS[0] * n)
-    return k_lo, min(round(ENVELOPE_BAND_FS[1] * n), k_lo + m), m
+    out = []
+    for lo, hi in ENVELOPE_BANDS_FS:
+        k_lo = max(round(lo * n), 1)
+        out.append((k_lo, min(round(hi * n), k_lo + m, n // 2)))
+    return tuple(out)
 
 
 _SCRATCH = threading.local()
+_BAND_BUFFERS: Final = frozenset({"base", "analytic", "envelope"})
 
 
 class _Scratch:
@@ -105,9 +147,9 @@ class _Scratch:
         self.ms = np.empty((rows, k))
         self.tmp = np.empty((rows, k))
         # complex64: the envelope's short inverse FFT is twice as fast in single precision.
-        self.base = np.zeros((rows, m), dtype=np.complex64)
-        self.analytic = np.empty((rows, m), dtype=np.complex64)
-        self.envelope = np.empty((rows, m), dtype=np.float32)
+        self.base = np.zeros((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
+        self.analytic = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
+        self.envelope = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.float32)
         self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
 
     @staticmethod
@@ -123,7 +165,8 @@ class _Scratch:
         """The first ``rows`` rows of every buffer (the batch's last, shorter block)."""
         part = object.__new__(_Scratch)
         for name, buf in vars(self).items():
-            setattr(part, name, buf[:rows])
+            # The envelope buffers carry the candidate band first, then the rows.
+            setattr(part, name, buf[:, :rows] if name in _BAND_BUFFERS else buf[:rows])
         return part
 
 
@@ -230,15 +273,7 @@ def _block_features(s: _Scratch, df_hz: F64, shaft_hz: F64, env_spec: Any) -> di
     k_count = ms_per_bin.shape[1]
     last_bin = k_count - 2  # the Nyquist bin is excluded from bands
 
-    # Envelope: the band [0.2 fs, 0.45 fs) shifted to baseband, inverted with an FFT a quarter
-    # as long (complex demodulation), its magnitude's spectrum kept for the indicators.
-    k_lo, k_hi, _m = _envelope_band(n)
-    s.base[:, : k_hi - k_lo] = spec[:, k_lo:k_hi]
-    # numpy's stubs type fft ``out`` as complex128 only; single precision works at run time.
-    np.fft.ifft(s.base, axis=1, out=s.analytic)  # type: ignore[arg-type]
-    np.abs(s.analytic, out=s.envelope)
-    s.envelope -= s.envelope.mean(axis=1, keepdims=True)
-    np.abs(np.fft.rfft(s.envelope, axis=1, out=s.env_spec), out=env_spec)  # type: ignore[arg-type]
+    _envelope_spectrum(s, spec, env_spec)
 
     # Bands and velocity: rows sharing a sample rate share bin edges, so each band is a slice
     # sum (a batch usually holds one sample rate; mixed rates loop over the few distinct ones).
@@ -296,6 +331,28 @@ def _block_features(s: _Scratch, df_hz: F64, shaft_hz: F64, env_spec: Any) -> di
     return out
 
 
+def _envelope_spectrum(s: _Scratch, spec: Any, env_spec: Any) -> None:
+    """Pre-whiten, demodulate every candidate band, keep the most impulsive band's envelope
+    and write its magnitude spectrum into ``env_spec`` (see the module docstring, step 3)."""
+    b = spec.shape[0]
+    # Cepstral pre-whitening: unit magnitude, phase kept (the impacts' timing is in the phase).
+    mag = np.abs(spec)
+    floor = np.maximum(mag.max(axis=1, keepdims=True) * 1e-12, 1e-300)
+    white = spec / np.maximum(mag, floor)
+    sk = np.empty((len(ENVELOPE_BANDS_FS), b))
+    for c, (k_lo, k_hi) in enumerate(_envelope_bands(2 * (spec.shape[1] - 1))):
+        s.base[c, :, : k_hi - k_lo] = white[:, k_lo:k_hi]
+        np.fft.ifft(s.base[c], axis=1, out=s.analytic[c])
+        np.abs(s.analytic[c], out=s.envelope[c])
+        # Spectral kurtosis of the band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise).
+        e2 = np.square(s.envelope[c], dtype=np.float64)
+        sk[c] = np.mean(e2 * e2, axis=1) / np.maximum(np.mean(e2, axis=1) ** 2, 1e-300) - 2.0
+    best = np.argmax(sk, axis=0)
+    envelope = s.envelope[best, np.arange(b)]
+    envelope -= envelope.mean(axis=1, keepdims=True)
+    np.abs(np.fft.rfft(envelope, axis=1), out=env_spec)
+
+
 @functools.lru_cache(maxsize=64)
 def _velocity_gain(k_lo: int, k_hi: int, df_hz: float) -> F64:
     # |V(f)|^2 / |A(f)|^2 for A in g and V in mm/s: (g0 * 1000 / (2 pi f))^2 per bin.
@@ -305,6 +362,20 @@ def _velocity_gain(k_lo: int, k_hi: int, df_hz: float) -> F64:
     return gain
 
 
+def _line_table() -> tuple[npt.NDArray[np.int64], F64, F64, F64, F64, F64]:
+    """:data:`ENVELOPE_LINES` as arrays: family index (into DEFECTS), harmonic, shaft and cage
+    multiples, weight, relative tolerance."""
+    keys = [key for _, key in DEFECTS]
+    fam = np.array([keys.index(f) for f, *_ in ENVELOPE_LINES], dtype=np.int64)
+    cols = np.array([line[1:] for line in ENVELOPE_LINES], dtype=np.float64)
+    tol = np.array([ENVELOPE_TOLERANCE_REL[f] for f, *_ in ENVELOPE_LINES])
+    return fam, cols[:, 0], cols[:, 1], cols[:, 2], cols[:, 3], tol
+
+
+_LINES: Final = _line_table()
+_FTF_INDEX: Final = [key for _, key in DEFECTS].index("ftf")
+
+
 def _envelope_indicators(
     env_spec: npt.NDArray[np.float32],
     df_hz: F64,
@@ -312,35 +383,47 @@ def _envelope_indicators(
     defect_orders: F64,
     out: dict[str, F64],
 ) -> None:
-    """Bearing indicators from the envelope magnitude spectra (bin spacing df_hz, up to fs / 8)."""
-    b = env_spec.shape[0]
-    k_env = env_spec.shape[1]
+    """Defect-family scores from the envelope magnitude spectra (bin spacing df_hz, up to fs / 8).
+
+    A line's score is its peak within tolerance over the median of the envelope spectrum (a
+    healthy bearing's lines sit at 1.5-2.5, the noise's own spread); a family scores its
+    largest weighted line, NaN where no line of it can be read (no rpm or geometry, or every
+    line beyond the spectrum or too close to DC).
+    """
+    b, k_env = env_spec.shape
     # Median by partition: np.median costs ~5x more for the same answer on odd-length rows.
     body = env_spec[:, 1:] if (k_env - 1) % 2 else env_spec[:, 2:]
     mid = body.shape[1] // 2
     median = np.partition(body, mid, axis=1)[:, mid].astype(np.float64)
 
-    weights = np.asarray(ENVELOPE_HARMONIC_WEIGHTS)
-    harmonics = np.arange(1, len(weights) + 1, dtype=np.float64)
-    max_halfwidth = int(np.ceil(ENVELOPE_TOLERANCE_BINS + ENVELOPE_TOLERANCE_REL * k_env)) + 1
-    offsets = np.arange(-max_halfwidth, max_halfwidth + 1)
-    # Every defect (D) of every row at once: centre bins (B, D, H), search windows (B, D, H, W).
+    fam, harmonic, shaft_mult, cage_mult, weight, tol_rel = _LINES
     f_defect = shaft_hz[:, None] * defect_orders  # (B, D), NaN where unknown
-    ok_row = (np.isfinite(shaft_hz) & (median > 0))[:, None] & np.isfinite(f_defect)
-    ok_row &= np.where(ok_row, f_defect, 0.0) > 0
-    kc = np.where(ok_row, f_defect, 0.0)[:, :, None] * harmonics / df_hz[:, None, None]
-    half = ENVELOPE_TOLERANCE_BINS + ENVELOPE_TOLERANCE_REL * kc
-    idx = np.rint(kc)[..., None].astype(np.int64) + offsets  # (B, D, H, W)
+    f_line = harmonic * f_defect[:, fam] + shaft_mult * shaft_hz[:, None]
+    f_line = f_line + cage_mult * f_defect[:, [_FTF_INDEX]]  # (B, L)
+    ok = np.isfinite(f_line) & (median > 0)[:, None]
+    kc = np.where(ok, f_line, 0.0) / df_hz[:, None]
+    half = ENVELOPE_TOLERANCE_BINS + tol_rel * kc
+    ok &= (kc >= ENVELOPE_MIN_BIN) & (kc + half < k_env)
+    # A harmonic or sideband within tolerance of another family's harmonic is ambiguous.
+    main = (shaft_mult == 0) & (cage_mult == 0)
+    other = fam[:, None] != fam[None, :]  # (L, L): line j belongs to another family than i
+    near = np.abs(kc[:, :, None] - kc[:, None, :]) <= half[:, :, None]  # (B, L, L)
+    shared = (near & (other & main[None, :])[None]).any(axis=2)
+    fundamental = (harmonic == 1) & main  # a family's own fundamental is always read
+    ok &= ~(shared & ~fundamental[None, :])
+    max_half = int(np.ceil(np.max(half, initial=0.0))) + 1
+    offsets = np.arange(-max_half, max_half + 1)
+    idx = np.rint(kc)[..., None].astype(np.int64) + offsets  # (B, L, W)
     inside = (np.abs(idx - kc[..., None]) <= half[..., None]) & (idx >= 1) & (idx < k_env)
     vals = np.take_along_axis(env_spec, np.clip(idx, 0, k_env - 1).reshape(b, -1), axis=1)
-    peaks = np.where(inside.reshape(b, -1), vals, 0.0).reshape(idx.shape).max(axis=3)
-    present = (kc + half < k_env) & (kc >= 1)  # harmonic lies inside the envelope spectrum
-    wsum = (present * weights).sum(axis=2)  # (B, D)
+    peaks = np.where(inside.reshape(b, -1), vals, 0.0).reshape(idx.shape).max(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = (peaks * weights * present).sum(axis=2) / (wsum * median[:, None])
-    indicators = np.where(ok_row & (wsum > 0), ratio, np.nan)
+        score = np.where(ok, weight * peaks / median[:, None], np.nan)  # (B, L)
     for j, (name, _key) in enumerate(DEFECTS):
-        out[name] = indicators[:, j]
+        cols = score[:, fam == j]
+        has = np.isfinite(cols).any(axis=1)
+        best = np.max(np.where(np.isfinite(cols), cols, -np.inf), axis=1, initial=-np.inf)
+        out[name] = np.where(has, best, np.nan)
 
 
 @functools.lru_cache(maxsize=4096)

@@ -40,6 +40,7 @@ class RuleBridge:
         *,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
         bridged_s: dict[tuple[str, int, int], float] | None = None,
+        wall_s: Callable[[], float] = time.time,
         max_buffer: int = _PUT_MAX,
     ) -> None:
         self.kinesis = kinesis
@@ -47,6 +48,10 @@ class RuleBridge:
         self.lake_dir = Path(lake_dir)
         self.clock_ms = clock_ms
         self.bridged_s = bridged_s if bridged_s is not None else {}
+        # Latency is measured on the wall clock, as every later hop stamps it (Kinesis arrival,
+        # SQS SentTimestamp); ``clock_ms`` may be simulated time and is only IoT Core's
+        # ``received_at`` (a day played in a minute would otherwise read as hours of latency).
+        self.wall_s = wall_s
         self.max_buffer = max_buffer
         self.received = 0
         self.forwarded = 0
@@ -76,7 +81,7 @@ class RuleBridge:
             device_id = row["device_id"]
             ts, seq = row.get("ts"), row.get("seq")
             if isinstance(ts, int) and isinstance(seq, int):
-                self.bridged_s.setdefault((device_id, ts, seq), now_ms / 1000.0)
+                self.bridged_s.setdefault((device_id, ts, seq), self.wall_s())
             self._buffer.append((json.dumps(row, separators=(",", ":")).encode(), device_id))
             if len(self._buffer) >= self.max_buffer:
                 self._flush_locked()

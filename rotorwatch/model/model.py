@@ -9,9 +9,14 @@
   statistics serves machines of every size.
 * **Fault classifier**: gradient-boosted trees over :data:`rotorwatch.predictions.FAULTS`,
   stored as plain arrays (:mod:`rotorwatch.model.forest`).
-* **State**: WARNING when the window is outside healthy behaviour (score >= ``WARNING_SCORE``)
-  and the classifier names a fault; ALARM at ``ALARM_SCORE``; never better than the ISO zone's
-  state (:func:`rotorwatch.scoring.iso_state`), so zone C warns and zone D alarms regardless.
+* **Physics first** (:func:`rotorwatch.scoring.bearing_evidence`): a clear defect family in the
+  pre-whitened envelope (or strong impulsiveness) names and raises a bearing fault on any
+  machine, with no history; the classifier names what physics leaves.
+* **State**: the bearing evidence's state; WARNING when the window is outside healthy
+  behaviour (score >= ``WARNING_SCORE``), the classifier names a fault and the ISO zone is B or
+  worse (a distance to the simulated training fleet is no evidence on a zone-A machine unlike
+  it); ALARM at ``ALARM_SCORE``; never better than the ISO zone's state
+  (:func:`rotorwatch.scoring.iso_state`), so zone C warns and zone D alarms regardless.
 
 Serving needs numpy only. Training (:mod:`rotorwatch.model.train`) needs scikit-learn.
 This module must run on Python 3.10 (the SageMaker scikit-learn 1.4-2 image).
@@ -32,7 +37,7 @@ import numpy.typing as npt
 from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
 from rotorwatch.model.forest import Forest, predict_proba
 from rotorwatch.predictions import FAULTS, STATES
-from rotorwatch.scoring import iso_state, worse
+from rotorwatch.scoring import bearing_evidence, envelope_state, iso_state, worse
 
 F64 = npt.NDArray[np.float64]
 HEALTHY, WARNING, ALARM = STATES
@@ -174,19 +179,29 @@ class Model:
         anomaly, proba = self.predict_arrays(x)
         best = np.argmax(proba, axis=1)
         version = self.version
-        normal = self.classes.index("normal")
         out = []
         for i, rec in enumerate(records):
             a = float(anomaly[i])
             k = int(best[i])
+            fault, confidence = self.classes[k], float(proba[i, k])
+            # Physics first: a clear defect family in the envelope names the bearing fault on
+            # any machine; the classifier learned the simulator and names what physics leaves.
+            evidence = bearing_evidence(rec)
+            if evidence is not None:
+                fault, confidence = evidence[0], max(confidence, 0.5)
             state = HEALTHY
-            if k != normal and a >= self.warning_score:
+            # The statistical distance is measured to the training fleet's healthy windows: on
+            # a machine unlike them it is large without a fault. It may raise a state only
+            # where the ISO zone already says the machine is outside new-machine condition.
+            zone_known_not_a = rec.get("iso_zone") in ("B", "C", "D")
+            if fault != "normal" and a >= self.warning_score and zone_known_not_a:
                 state = ALARM if a >= self.alarm_score else WARNING
+            state = worse(state, envelope_state(rec))
             out.append(
                 {
                     "anomaly_score": a,
-                    "fault": self.classes[k],
-                    "fault_confidence": float(proba[i, k]),
+                    "fault": fault,
+                    "fault_confidence": confidence,
                     "state": worse(state, iso_state(rec)),
                     "model_version": version,
                 }

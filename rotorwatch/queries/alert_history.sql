@@ -7,6 +7,16 @@
 WITH params AS (
   SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:days AS bigint) * 86400000 AS since_ms
 ),
+bounds AS (
+  -- The look-back start as partition values: the partition filters below compare the
+  -- partition columns directly, so Athena prunes projected partitions before it lists S3.
+  SELECT
+    params.*,
+    date_format(from_unixtime(params.since_ms / 1000), '%Y') AS since_year,
+    date_format(from_unixtime(params.since_ms / 1000), '%m') AS since_month,
+    date_format(from_unixtime(params.since_ms / 1000), '%d') AS since_day
+  FROM params
+),
 ordered AS (
   SELECT
     p.device_id,
@@ -19,9 +29,11 @@ ordered AS (
     p.anomaly_score,
     lag(p.state) OVER (PARTITION BY p.device_id ORDER BY p.ts, p.seq) AS previous_state
   FROM predictions AS p
-  CROSS JOIN params
-  WHERE concat(p.year, p.month, p.day, p.hour) >= date_format(from_unixtime(params.since_ms / 1000), '%Y%m%d%H')
-    AND p.ts >= params.since_ms
+  CROSS JOIN bounds AS b
+  WHERE (p.year > b.since_year
+      OR (p.year = b.since_year AND p.month > b.since_month)
+      OR (p.year = b.since_year AND p.month = b.since_month AND p.day >= b.since_day))
+    AND p.ts >= b.since_ms
 )
 SELECT
   device_id,

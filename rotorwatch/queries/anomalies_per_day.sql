@@ -1,13 +1,25 @@
 -- Anomalies per day: for each UTC day and machine, scored windows, anomalous windows (state
 -- WARNING or ALARM), alarms, the anomaly rate and the mean anomaly score. Covers today and the
 -- :days - 1 days before it; machine-days without anomalies are listed too (rate 0).
--- Reads predictions (partitioned by window time, so a day here is the day the data describes).
+-- Reads predictions. Its partitions are by ARRIVAL time (the hour Firehose received a record),
+-- so days here are taken from each window's own ts (the day the data describes); partitions
+-- are pruned from the first day on, since a window arrives after it was measured.
 -- @param days integer = 7 number of UTC days, today included
 WITH params AS (
-  SELECT date_format(current_timestamp - (:days - 1) * INTERVAL '1' DAY, '%Y%m%d') AS first_day
+  SELECT CAST(to_unixtime(date_trunc('day', current_timestamp - (:days - 1) * INTERVAL '1' DAY)) * 1000 AS bigint) AS since_ms
+),
+bounds AS (
+  -- The first day as partition values: the partition filter below compares the partition
+  -- columns directly, so Athena prunes projected partitions before it lists S3.
+  SELECT
+    params.*,
+    date_format(from_unixtime(params.since_ms / 1000), '%Y') AS since_year,
+    date_format(from_unixtime(params.since_ms / 1000), '%m') AS since_month,
+    date_format(from_unixtime(params.since_ms / 1000), '%d') AS since_day
+  FROM params
 )
 SELECT
-  concat(p.year, '-', p.month, '-', p.day) AS utc_date,
+  date_format(from_unixtime(p.ts / 1000), '%Y-%m-%d') AS utc_date,
   p.device_id,
   count(*) AS windows,
   count_if(p.state <> 'HEALTHY') AS anomalies,
@@ -15,7 +27,10 @@ SELECT
   round(CAST(count_if(p.state <> 'HEALTHY') AS double) / count(*), 4) AS anomaly_rate,
   avg(p.anomaly_score) AS anomaly_score_mean
 FROM predictions AS p
-CROSS JOIN params
-WHERE concat(p.year, p.month, p.day) >= params.first_day
-GROUP BY p.year, p.month, p.day, p.device_id
+CROSS JOIN bounds AS b
+WHERE (p.year > b.since_year
+    OR (p.year = b.since_year AND p.month > b.since_month)
+    OR (p.year = b.since_year AND p.month = b.since_month AND p.day >= b.since_day))
+  AND p.ts >= b.since_ms
+GROUP BY 1, 2
 ORDER BY utc_date DESC, anomalies DESC, p.device_id

@@ -11,6 +11,16 @@ WITH params AS (
     CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:lookback_days AS bigint) * 86400000 AS since_ms,
     :stale_minutes AS stale_minutes
 ),
+bounds AS (
+  -- The look-back start as partition values: the partition filters below compare the
+  -- partition columns directly, so Athena prunes projected partitions before it lists S3.
+  SELECT
+    params.*,
+    date_format(from_unixtime(params.since_ms / 1000), '%Y') AS since_year,
+    date_format(from_unixtime(params.since_ms / 1000), '%m') AS since_month,
+    date_format(from_unixtime(params.since_ms / 1000), '%d') AS since_day
+  FROM params
+),
 f AS (
   SELECT
     ft.device_id,
@@ -19,17 +29,21 @@ f AS (
     max_by(ft.received_at - ft.ts, ft.ts) AS last_ingest_lag_ms,
     count(*) AS windows
   FROM features AS ft
-  CROSS JOIN params
-  WHERE concat(ft.year, ft.month, ft.day, ft.hour) >= date_format(from_unixtime(params.since_ms / 1000), '%Y%m%d%H')
-    AND ft.ts >= params.since_ms
+  CROSS JOIN bounds AS b
+  WHERE (ft.year > b.since_year
+      OR (ft.year = b.since_year AND ft.month > b.since_month)
+      OR (ft.year = b.since_year AND ft.month = b.since_month AND ft.day >= b.since_day))
+    AND ft.ts >= b.since_ms
   GROUP BY ft.device_id
 ),
 p AS (
   SELECT pr.device_id, max(pr.ts) AS last_scored_ts
   FROM predictions AS pr
-  CROSS JOIN params
-  WHERE concat(pr.year, pr.month, pr.day, pr.hour) >= date_format(from_unixtime(params.since_ms / 1000), '%Y%m%d%H')
-    AND pr.ts >= params.since_ms
+  CROSS JOIN bounds AS b
+  WHERE (pr.year > b.since_year
+      OR (pr.year = b.since_year AND pr.month > b.since_month)
+      OR (pr.year = b.since_year AND pr.month = b.since_month AND pr.day >= b.since_day))
+    AND pr.ts >= b.since_ms
   GROUP BY pr.device_id
 )
 SELECT

@@ -6,6 +6,16 @@
 WITH params AS (
   SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:lookback_hours AS bigint) * 3600000 AS since_ms
 ),
+bounds AS (
+  -- The look-back start as partition values: the partition filters below compare the
+  -- partition columns directly, so Athena prunes projected partitions before it lists S3.
+  SELECT
+    params.*,
+    date_format(from_unixtime(params.since_ms / 1000), '%Y') AS since_year,
+    date_format(from_unixtime(params.since_ms / 1000), '%m') AS since_month,
+    date_format(from_unixtime(params.since_ms / 1000), '%d') AS since_day
+  FROM params
+),
 latest AS (
   SELECT
     p.device_id,
@@ -19,9 +29,11 @@ latest AS (
     max_by(p.anomaly_score, p.ts) AS anomaly_score,
     max_by(p.degraded, p.ts) AS degraded
   FROM predictions AS p
-  CROSS JOIN params
-  WHERE concat(p.year, p.month, p.day, p.hour) >= date_format(from_unixtime(params.since_ms / 1000), '%Y%m%d%H')
-    AND p.ts >= params.since_ms
+  CROSS JOIN bounds AS b
+  WHERE (p.year > b.since_year
+      OR (p.year = b.since_year AND p.month > b.since_month)
+      OR (p.year = b.since_year AND p.month = b.since_month AND p.day >= b.since_day))
+    AND p.ts >= b.since_ms
   GROUP BY p.device_id
 )
 SELECT

@@ -2,21 +2,43 @@
 -- RMS (mm/s), the worst ISO zone and mean temperature, plus the least-squares slope of velocity
 -- RMS over the whole period in mm/s per day (null with fewer than two distinct times).
 -- A steadily positive slope on a machine still in zone B is the early warning to act on.
--- p95 is Athena's approx_percentile (approximate by design).
+-- p95 is Athena's approx_percentile (approximate by design). The "Look closer" line of every
+-- alert names this query with the machine and a since time a day before the problem began.
 -- @param device_id string the machine (thing name)
--- @param days integer = 30 how many days back from now
+-- @param since time = 30d first window to include: a UTC time (2026-11-22 06:40:00 or 2026-11-22) or a look-back in days (7d)
 WITH params AS (
+  SELECT :device_id AS device_id, trim(:since) AS since
+),
+start AS (
   SELECT
-    :device_id AS device_id,
-    CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:days AS bigint) * 86400000 AS since_ms
+    device_id,
+    CASE
+      WHEN regexp_like(since, '^[0-9]+d$')
+        THEN CAST(to_unixtime(current_timestamp) * 1000 AS bigint)
+          - CAST(regexp_extract(since, '^([0-9]+)d$', 1) AS bigint) * 86400000
+      ELSE CAST(to_unixtime(try_cast(since AS timestamp)) * 1000 AS bigint)
+    END AS since_ms
+  FROM params
+),
+bounds AS (
+  -- The start as partition values: the partition filter below compares the partition
+  -- columns directly, so Athena prunes projected partitions before it lists S3.
+  SELECT
+    start.*,
+    date_format(from_unixtime(start.since_ms / 1000), '%Y') AS since_year,
+    date_format(from_unixtime(start.since_ms / 1000), '%m') AS since_month,
+    date_format(from_unixtime(start.since_ms / 1000), '%d') AS since_day
+  FROM start
 ),
 w AS (
-  SELECT f.year, f.month, f.day, f.ts, f.velocity_rms_mm_s, f.iso_zone, f.temperature_c
+  SELECT f.ts, f.velocity_rms_mm_s, f.iso_zone, f.temperature_c
   FROM features AS f
-  CROSS JOIN params
-  WHERE f.device_id = params.device_id
-    AND concat(f.year, f.month, f.day, f.hour) >= date_format(from_unixtime(params.since_ms / 1000), '%Y%m%d%H')
-    AND f.ts >= params.since_ms
+  CROSS JOIN bounds AS b
+  WHERE f.device_id = b.device_id
+    AND (f.year > b.since_year
+      OR (f.year = b.since_year AND f.month > b.since_month)
+      OR (f.year = b.since_year AND f.month = b.since_month AND f.day >= b.since_day))
+    AND f.ts >= b.since_ms
     AND f.velocity_rms_mm_s IS NOT NULL
 ),
 fit AS (
@@ -26,7 +48,8 @@ fit AS (
   FROM w
 )
 SELECT
-  concat(w.year, '-', w.month, '-', w.day) AS utc_date,
+  -- The day the window was measured (partitions are by arrival, seconds later).
+  date_format(from_unixtime(w.ts / 1000), '%Y-%m-%d') AS utc_date,
   count(*) AS windows,
   avg(w.velocity_rms_mm_s) AS velocity_rms_mean_mm_s,
   approx_percentile(w.velocity_rms_mm_s, 0.95) AS velocity_rms_p95_mm_s,
@@ -36,5 +59,5 @@ SELECT
   max(fit.slope_mm_s_per_day) AS period_slope_mm_s_per_day
 FROM w
 CROSS JOIN fit
-GROUP BY w.year, w.month, w.day
+GROUP BY 1
 ORDER BY utc_date

@@ -6,12 +6,24 @@
 WITH params AS (
   SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:lookback_hours AS bigint) * 3600000 AS since_ms
 ),
+bounds AS (
+  -- The look-back start as partition values: the partition filters below compare the
+  -- partition columns directly, so Athena prunes projected partitions before it lists S3.
+  SELECT
+    params.*,
+    date_format(from_unixtime(params.since_ms / 1000), '%Y') AS since_year,
+    date_format(from_unixtime(params.since_ms / 1000), '%m') AS since_month,
+    date_format(from_unixtime(params.since_ms / 1000), '%d') AS since_day
+  FROM params
+),
 windows AS (
   SELECT f.device_id, f.ts, f.iso_zone, f.velocity_rms_mm_s
   FROM features AS f
-  CROSS JOIN params
-  WHERE concat(f.year, f.month, f.day, f.hour) >= date_format(from_unixtime(params.since_ms / 1000), '%Y%m%d%H')
-    AND f.ts >= params.since_ms
+  CROSS JOIN bounds AS b
+  WHERE (f.year > b.since_year
+      OR (f.year = b.since_year AND f.month > b.since_month)
+      OR (f.year = b.since_year AND f.month = b.since_month AND f.day >= b.since_day))
+    AND f.ts >= b.since_ms
     AND f.iso_zone IS NOT NULL
 ),
 latest AS (

@@ -9,12 +9,24 @@ WITH params AS (
     CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:days AS bigint) * 86400000 AS since_ms,
     :top_n AS top_n
 ),
+bounds AS (
+  -- The look-back start as partition values: the partition filters below compare the
+  -- partition columns directly, so Athena prunes projected partitions before it lists S3.
+  SELECT
+    params.*,
+    date_format(from_unixtime(params.since_ms / 1000), '%Y') AS since_year,
+    date_format(from_unixtime(params.since_ms / 1000), '%m') AS since_month,
+    date_format(from_unixtime(params.since_ms / 1000), '%d') AS since_day
+  FROM params
+),
 p AS (
   SELECT pr.*
   FROM predictions AS pr
-  CROSS JOIN params
-  WHERE concat(pr.year, pr.month, pr.day, pr.hour) >= date_format(from_unixtime(params.since_ms / 1000), '%Y%m%d%H')
-    AND pr.ts >= params.since_ms
+  CROSS JOIN bounds AS b
+  WHERE (pr.year > b.since_year
+      OR (pr.year = b.since_year AND pr.month > b.since_month)
+      OR (pr.year = b.since_year AND pr.month = b.since_month AND pr.day >= b.since_day))
+    AND pr.ts >= b.since_ms
 ),
 fault_counts AS (
   SELECT

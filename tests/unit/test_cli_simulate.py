@@ -7,11 +7,12 @@ from pathlib import Path
 
 import boto3
 import pytest
+import typer
 from moto import mock_aws
 from typer.testing import CliRunner
 
 from rotorwatch.cli import app
-from rotorwatch.cli.simulate import parse_duration_s, parse_start_ms
+from rotorwatch.cli.simulate import live_start_ms, parse_duration_s, parse_start_ms
 from rotorwatch.telemetry import decode
 
 runner = CliRunner()
@@ -117,3 +118,43 @@ def test_provision_and_deprovision_commands(
             boto3.resource("dynamodb", region_name="eu-west-1").Table("assets").scan()["Items"]
             == []
         )
+
+
+NOW_MS = 1_795_000_000_000
+DAY_MS = 86_400_000
+
+
+@pytest.mark.parametrize("speed", [1440.0, 60.0, 0.0])
+def test_an_accelerated_feed_to_a_broker_never_stamps_the_future(speed: float) -> None:
+    """The help's own example (--speed 1440 --duration 1d) against a deployed stack: every
+    window's ts is at or before the wall time it is published at (pacing: t / speed)."""
+    start_ms, note = live_start_ms("now", 86400.0, speed, NOW_MS)
+    assert note is not None
+    assert "to now" in note
+    for t_ms in range(0, DAY_MS + 1, 600_000):
+        sent_ms = NOW_MS + (t_ms / speed if speed else 0)
+        assert start_ms + t_ms <= sent_ms
+
+
+def test_real_time_feeds_start_now_and_explicit_future_starts_are_refused() -> None:
+    assert live_start_ms("now", 86400.0, 1.0, NOW_MS) == (NOW_MS, None)
+    assert live_start_ms("now", None, 1.0, NOW_MS) == (NOW_MS, None)
+    with pytest.raises(typer.BadParameter, match="ahead of the clock"):
+        live_start_ms(str(NOW_MS), 86400.0, 1440.0, NOW_MS)
+    with pytest.raises(typer.BadParameter, match="real time"):
+        live_start_ms("now", None, 1440.0, NOW_MS)
+    # A replay of the past is fine at any speed.
+    assert live_start_ms(str(NOW_MS - 2 * DAY_MS), 86400.0, 0.0, NOW_MS)[0] == NOW_MS - 2 * DAY_MS
+
+
+def test_telemetry_is_not_poured_onto_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Not a terminal (a pipe, a file): the JSON lines flow.
+    result = runner.invoke(app, ["simulate", "--duration", "10m"])
+    assert result.exit_code == 0
+    assert result.stdout.startswith('{"v":1')
+    # A terminal gets one line saying where to send them instead.
+    monkeypatch.setattr("rotorwatch.cli.simulate.stdout_is_terminal", lambda: True)
+    tty = runner.invoke(app, ["simulate", "--duration", "10m"])
+    assert tty.exit_code == 2
+    assert tty.stdout == ""
+    assert "give --out FILE" in tty.stderr

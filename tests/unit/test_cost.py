@@ -134,7 +134,7 @@ def test_basic_ingest_saves_exactly_the_messaging_line() -> None:
 
 def test_one_sagemaker_call_per_batch_vs_per_record() -> None:
     # 1000 devices every second: the features stream fits one shard, Lambda batches fill to 100.
-    fleet = Fleet(devices=1000, interval_s=1.0, samples=4096)
+    fleet = Fleet(devices=1000, interval_s=1.0, samples=4096, batch_size=100)
     per_batch = estimate(fleet, PRICES)
     per_record = estimate(replace(fleet, sagemaker_per_batch=False), PRICES)
     assert per_batch.capacity.score_batch_records == 100

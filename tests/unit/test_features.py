@@ -10,6 +10,7 @@ from rotorwatch.assets import parse_asset
 from rotorwatch.features import FEATURE_NAMES, compute_features, iso_zone, zone_boundaries_mm_s
 from rotorwatch.features.engine import window_features
 from rotorwatch.features.schema import DEFECTS
+from rotorwatch.scoring import ENV_WARNING_RATIO
 from tests.signals import ANALYTIC_FS_HZ as FS_HZ
 from tests.signals import N_SAMPLES as N
 from tests.signals import impulse_train_g, sine_g
@@ -166,8 +167,59 @@ def test_outer_race_impulses_raise_env_bpfo_not_env_bpfi() -> None:
 def test_inner_race_impulses_modulated_at_shaft_speed_raise_env_bpfi() -> None:
     x = impulse_train_g(DEFECT_HZ["bpfi"], amp_g=0.5, noise_g=0.1, modulation_hz=RPM / 60.0)
     rec = one(x, rpm=RPM)
-    assert rec["env_bpfi"] > 8.0
+    assert rec["env_bpfi"] > ENV_WARNING_RATIO
     assert rec["env_bpfi"] > 2.0 * rec["env_bpfo"]
+
+
+def test_prewhitening_finds_impacts_under_strong_shaft_and_mesh_tones() -> None:
+    """Tones 30x stronger than the impacts (1x, 2x and a 2.1 kHz mesh line ringing in the
+    default band) mask a plain envelope; the whitened one still shows the outer race."""
+    x = impulse_train_g(DEFECT_HZ["bpfo"], amp_g=0.3, noise_g=0.05)
+    x = x + sine_g(RPM / 60.0, amp_g=3.0) + sine_g(RPM / 30.0, amp_g=1.5)
+    x = x + sine_g(2100.0, amp_g=2.0) * (1.0 + 0.5 * sine_g(RPM / 60.0, amp_g=1.0))
+    rec = one(x, rpm=RPM)
+    assert rec["env_bpfo"] > ENV_WARNING_RATIO
+    assert rec["env_bpfo"] > 2.0 * max(rec["env_bpfi"], rec["env_bsf"])
+
+
+@pytest.mark.parametrize("resonance_fs", [0.12, 0.3, 0.44])
+def test_demodulation_band_follows_the_resonance(resonance_fs: float) -> None:
+    """Impacts ringing a resonance below, inside or at the top of the default band are found:
+    the most impulsive candidate band is demodulated, not a fixed fraction of fs."""
+    x = impulse_train_g(
+        DEFECT_HZ["bpfi"], resonance_hz=resonance_fs * FS_HZ, amp_g=0.5, noise_g=0.05, seed=3
+    )
+    rec = one(x, rpm=RPM)
+    assert rec["env_bpfi"] > ENV_WARNING_RATIO
+    assert rec["env_bpfi"] > 2.0 * rec["env_bpfo"]
+
+
+def test_ball_impacts_at_twice_bsf_name_the_ball() -> None:
+    """A ball defect strikes both races once per spin: impacts at 2 x BSF."""
+    x = impulse_train_g(2.0 * DEFECT_HZ["bsf"], amp_g=0.5, noise_g=0.1, jitter=0.02)
+    rec = one(x, rpm=RPM)
+    assert rec["env_bsf"] > ENV_WARNING_RATIO
+    assert rec["env_bsf"] > 1.5 * max(rec["env_bpfo"], rec["env_bpfi"])
+
+
+def test_a_harmonic_shared_by_two_families_is_evidence_for_neither() -> None:
+    """On a 6205, 2 x BPFI (10.83x) and 3 x BPFO (10.75x) fall in each other's tolerance: a
+    lone line there must not name the outer race through its third harmonic."""
+    x = impulse_train_g(2.0 * DEFECT_HZ["bpfi"], amp_g=0.5, noise_g=0.1)
+    rec = one(x, rpm=RPM)
+    assert rec["env_bpfo"] < ENV_WARNING_RATIO
+    assert rec["env_bpfi"] < ENV_WARNING_RATIO
+
+
+def test_long_windows_at_48_khz() -> None:
+    """16384 samples at 48 kHz (the contract allows up to 32768): same answer as at 10 kHz."""
+    fs = 48_000.0
+    x = impulse_train_g(
+        DEFECT_HZ["bpfo"], amp_g=0.5, noise_g=0.1, n=16384, fs_hz=fs, resonance_hz=9000.0
+    )
+    rec = compute_features([message(x, rpm=RPM, fs_hz=fs)], ASSETS)[0]
+    assert rec["n_samples"] == 16384
+    assert rec["env_bpfo"] > ENV_WARNING_RATIO
 
 
 def test_envelope_matches_scipy_hilbert_on_the_band() -> None:

@@ -222,7 +222,12 @@ def test_cli_train_and_score_match_the_endpoint(
     res = runner.invoke(app, ["score", "--model", str(artifact), str(feats)])
     assert res.exit_code == 0, res.output
     rows = [json.loads(x) for x in res.stdout.splitlines()]
-    assert rows == json.loads(json.dumps(model.score(fleet)))
+    # Each row is the endpoint's answer plus the record's device_id/ts/seq (to join it back).
+    keys = ("device_id", "ts", "seq")
+    assert [{k: r[k] for k in keys} for r in rows] == [{k: f[k] for k in keys} for f in fleet]
+    assert [{k: v for k, v in r.items() if k not in keys} for r in rows] == json.loads(
+        json.dumps(model.score(fleet))
+    )
     res = runner.invoke(app, ["score", "--model", str(tmp_path / "nope"), str(feats)])
     assert res.exit_code == 2
 

@@ -175,13 +175,58 @@ def test_anomalies_per_day(con) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_machine_trend_slope(con) -> None:  # type: ignore[no-untyped-def]
-    rows = _run(con, "machine_trend", device_id="pump-1", days="2")
+    rows = _run(con, "machine_trend", device_id="pump-1", since="2d")
     assert sum(r["windows"] for r in rows) == 10
     assert max(r["velocity_rms_max_mm_s"] for r in rows) == pytest.approx(2.9)
     assert max(r["worst_zone"] for r in rows) == "D"
     # 0.1 mm/s per 10 minutes is 14.4 mm/s per day.
     assert rows[0]["period_slope_mm_s_per_day"] == pytest.approx(14.4, rel=1e-6)
     assert _run(con, "machine_trend", device_id="no-such-machine") == []
+
+
+@pytest.mark.parametrize(
+    "form", ["%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S+00:00"]
+)
+def test_machine_trend_since_an_absolute_utc_time(con, form: str) -> None:  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+
+    pump_end = NOW_MS - 5 * MIN_MS
+    # Since the 7th of pump-1's 10 windows: exactly the last 4 windows.
+    since = datetime.fromtimestamp((pump_end - 3 * STEP_MS) / 1000, UTC).strftime(form)
+    rows = _run(con, "machine_trend", device_id="pump-1", since=since)
+    assert sum(r["windows"] for r in rows) == 4
+    assert min(r["velocity_rms_mean_mm_s"] for r in rows) >= 2.6
+
+
+def test_time_parameters_are_normalised_to_utc() -> None:
+    assert query.parse_time("2026-11-22T07:40:00+01:00") == "2026-11-22 06:40:00"
+    assert query.parse_time("2026-11-22") == "2026-11-22 00:00:00"
+    assert query.parse_time(" 7d ") == "7d"
+    assert query.format_time(1_795_329_600_000) == "2026-11-22 06:40:00"
+    for bad in ("yesterday", "7 days", "-7d", "2026-13-01"):
+        with pytest.raises(ValueError, match=r"."):
+            query.parse_time(bad)
+
+
+PARTITION_COLUMNS = set(lake.PARTITION_KEYS)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_partition_filters_compare_partition_columns_directly(name: str) -> None:
+    """Athena prunes projected partitions on predicates over the partition columns themselves;
+    a function over them (concat(year, month, ...)) makes it enumerate every projected one."""
+    tree = sqlglot.parse_one(query.load(name).text, read="trino")
+    filtered = set()
+    for where in tree.find_all(sqlglot.exp.Where):
+        for col in where.find_all(sqlglot.exp.Column):
+            if col.name not in PARTITION_COLUMNS:
+                continue
+            filtered.add(col.name)
+            parent = col.parent
+            assert isinstance(parent, sqlglot.exp.EQ | sqlglot.exp.GT | sqlglot.exp.GTE), (
+                f"{name}: partition column {col.sql()} inside {parent.sql()}"
+            )
+    assert {"year", "month", "day"} <= filtered, f"{name} does not prune partitions"
 
 
 def test_alert_history_lists_state_changes_newest_first(con) -> None:  # type: ignore[no-untyped-def]
@@ -229,8 +274,10 @@ def test_bad_parameters_are_clear_errors() -> None:
     q = query.load("machine_trend")
     with pytest.raises(query.QueryError, match="'device_id' is required"):
         query.render(q, {})
+    with pytest.raises(query.QueryError, match="must be a UTC time"):
+        query.render(q, {"device_id": "m", "since": "last tuesday"})
     with pytest.raises(query.QueryError, match="must be integer"):
-        query.render(q, {"device_id": "m", "days": "many"})
+        query.render(query.load("top_offenders"), {"days": "many"})
     with pytest.raises(query.QueryError, match="unknown parameter"):
         query.render(q, {"device_id": "m", "limit": "1"})
     with pytest.raises(query.QueryError, match="no saved query"):
@@ -252,7 +299,7 @@ def test_cli_runs_a_saved_query_on_the_local_lake(lake_dir: Path) -> None:
     runner = CliRunner()
     listed = runner.invoke(app, ["query", "--list"])
     assert listed.exit_code == 0
-    assert "machine_trend(device_id, days=30)" in listed.output
+    assert "machine_trend(device_id, since=30d)" in listed.output
     out = runner.invoke(
         app, ["query", "fleet_health_now", "--lake", str(lake_dir), "--format", "json"]
     )

@@ -14,7 +14,7 @@ import pytest
 from rotorwatch.assets import load_assets
 from rotorwatch.features import compute_features
 from rotorwatch.iot_rule import parse_topic
-from rotorwatch.predictions import FAULTS
+from rotorwatch.predictions import FAULT_CAUSES, FAULTS
 from rotorwatch.telemetry import MAX_MESSAGE_BYTES, decode
 from simulator.fleet import (
     generate,
@@ -213,7 +213,7 @@ def test_random_fleet_round_trips_through_a_file(tmp_path: Path) -> None:
     sc = random_fleet(12, seed=5, name="t", n_healthy=2)
     faults = [m.fault.fault for m in sc.machines if m.fault]
     assert len(faults) == 10
-    assert set(faults) == set(FAULTS) - {"normal"}
+    assert set(faults) == set(FAULT_CAUSES) - {"normal"}
     path = tmp_path / "t.json"
     path.write_text(json.dumps(sc.to_dict()))
     assert load_scenario(path) == sc

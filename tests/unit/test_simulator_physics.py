@@ -109,14 +109,15 @@ def test_inner_race_defect_raises_env_bpfi_not_env_bpfo() -> None:
     assert _median(faulty, "env_bpfi") > 2.5 * _median(faulty, "env_bpfo")
 
 
-def test_ball_defect_raises_env_bsf_and_env_ftf() -> None:
+def test_ball_defect_raises_bearing_evidence() -> None:
     healthy = _features(_asset(), "normal", np.zeros(8))
     faulty = _features(_asset(), "bearing_ball", np.full(8, 0.1))
-    assert _median(faulty, "env_bsf") > 5.0
-    assert _median(faulty, "env_bsf") > 3.0 * _median(healthy, "env_bsf")
-    assert _median(faulty, "env_ftf") > 1.5 * _median(healthy, "env_ftf")
-    # (2 x BSF and its FTF sidebands lie within a few % of BPFO and BPFI for this geometry, so
-    # those indicators may rise too: the classifier, not one ratio, must tell them apart.)
+    assert _median(faulty, "env_bsf") > 2.0 * _median(healthy, "env_bsf")
+    families = ("env_bpfo", "env_bpfi", "env_bsf")
+    assert max(_median(faulty, k) for k in families) > 6.0
+    # 2 x BSF and its FTF sidebands lie within a few % of BPFO and BPFI for this geometry: the
+    # pre-whitened envelope cannot tell them apart (its shared lines count for no family), so
+    # the physics says "bearing, type unclear" and the classifier names what it learned.
 
 
 def test_imbalance_raises_order_1x() -> None:

@@ -1,0 +1,128 @@
+"""The served model on real bearing recordings (`make eval-real`): what a device's windows get.
+
+Every recording in ../shared/data/real (or RW_REAL_DATA) is its own device with no history: its
+windows go as telemetry v1 messages through the decoder, ``compute_features`` (with the bearing
+geometry in the asset registry), the artifact's own ``code/inference.py`` and
+``rotorwatch.scoring.combine`` exactly as score_and_alert runs them. A window is *flagged* when
+its point state is WARNING or ALARM; *right* when it is flagged and its fault is the
+recording's label (``bearing_unclear`` is flagged as a bearing fault but not named).
+
+PYTHONPATH=. python benchmarks/eval_real.py [--model sagemaker/bootstrap/model.tar.gz]
+  [--fs 48000]   also resample every recording to this rate (windows per WINDOW_SAMPLES)
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+import tarfile
+import tempfile
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from benchmarks import real_recordings as rr
+from rotorwatch.features import compute_features
+from rotorwatch.model.evaluate import roc_auc
+from rotorwatch.model.features import INPUT_FIELDS
+from rotorwatch.scoring import combine, encode_request
+from rotorwatch.telemetry import decode
+
+ROOT = Path(__file__).resolve().parents[1]
+BEARING = ("bearing_outer", "bearing_inner", "bearing_ball", "bearing_unclear")
+
+
+def load_inference(artifact: Path, tmp: Path) -> tuple[Any, Any]:
+    """(inference module, loaded model) from a model.tar.gz, as the endpoint loads them."""
+    with tarfile.open(artifact) as tar:
+        tar.extractall(tmp, filter="data")
+    spec = importlib.util.spec_from_file_location("rw_real_inference", tmp / "code/inference.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module, module.model_fn(str(tmp))
+
+
+def predictions(rec: rr.Recording, inference: Any, model: Any, n: int | None = None) -> list[dict]:
+    """Prediction records for every window of one recording (one device, no history)."""
+    messages = [decode(m) for m in rr.messages(rec, n)]
+    feats = compute_features(messages, {rec.device_id: rec.asset()})
+    body = encode_request(feats, INPUT_FIELDS)
+    rows = inference.predict_fn(inference.input_fn(body, "application/json"), model)
+    return [combine(row, f) for row, f in zip(rows, feats, strict=True)]
+
+
+def _group(rec: rr.Recording) -> str:
+    if rec.rig == "IMS":
+        return "healthy (IMS)"
+    return rec.name.split("_")[0].replace("@6", "")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--model", type=Path, default=ROOT / "sagemaker/bootstrap/model.tar.gz")
+    p.add_argument("--fs", type=float, default=None, help="also run resampled to this rate (Hz)")
+    args = p.parse_args()
+    try:
+        recordings = rr.load()
+    except rr.MissingDataError as exc:
+        print(
+            f"eval-real: {exc}; set RW_REAL_DATA to the folder of real recordings", file=sys.stderr
+        )
+        return 2
+    runs = [("as recorded", recordings)]
+    if args.fs:
+        runs.append(
+            (f"resampled to {args.fs:g} Hz", [rr.resampled(r, args.fs) for r in recordings])
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        inference, model = load_inference(args.model, Path(tmp))
+        print(f"model {model.version} ({args.model.name}); each recording one device, no history")
+        for title, recs in runs:
+            _report(title, recs, inference, model)
+    return 0
+
+
+def _report(title: str, recs: list[rr.Recording], inference: Any, model: Any) -> None:
+    per_group: dict[str, list[dict]] = defaultdict(list)
+    per_class: dict[str, list[dict]] = defaultdict(list)
+    print(f"\n== {title}")
+    print(f"{'recording':30s} {'label':14s} {'n':>4s} {'flagged':>8s} {'right':>6s}  most named")
+    for rec in recs:
+        preds = predictions(rec, inference, model)
+        for pr in preds:
+            pr["label"] = rec.label
+        per_group[_group(rec)] += preds
+        per_class[rec.label] += preds
+        flagged = np.mean([pr["state"] != "HEALTHY" for pr in preds])
+        right = np.mean([pr["state"] != "HEALTHY" and pr["fault"] == rec.label for pr in preds])
+        names: dict[str, int] = defaultdict(int)
+        for pr in preds:
+            names[pr["fault"]] += 1
+        top = ", ".join(f"{k} {v}" for k, v in sorted(names.items(), key=lambda kv: -kv[1])[:3])
+        print(f"{rec.name:30s} {rec.label:14s} {len(preds):4d} {flagged:8.2f} {right:6.2f}  {top}")
+    print(
+        f"\n{'group / class':22s} {'windows':>7s} {'flagged':>8s} {'as bearing':>10s} {'right':>6s}"
+    )
+    for key, preds in [*sorted(per_group.items()), *sorted(per_class.items())]:
+        label = preds[0]["label"]
+        flagged = np.mean([p["state"] != "HEALTHY" for p in preds])
+        as_bearing = np.mean([p["state"] != "HEALTHY" and p["fault"] in BEARING for p in preds])
+        right = (
+            np.mean([p["state"] != "HEALTHY" and p["fault"] == label for p in preds])
+            if label != "normal"
+            else float("nan")
+        )
+        print(f"{key:22s} {len(preds):7d} {flagged:8.2f} {as_bearing:10.2f} {right:6.2f}")
+    every = [p for preds in per_class.values() for p in preds]
+    y = np.array([p["label"] != "normal" for p in every])
+    s = np.array([p["anomaly_score"] for p in every])
+    print(f"anomaly_score ROC AUC, faulty vs healthy windows: {roc_auc(s, y):.3f}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

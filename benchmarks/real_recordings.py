@@ -1,0 +1,173 @@
+"""Real bearing recordings (../shared/data/real) as a device would send them.
+
+Each recording becomes one device with no history: its windows are cut as a real sensor
+would (4096 samples at 12 kHz, 8192 at 20 kHz, hop half a window), encoded as telemetry v1
+messages (int16 + scale, as firmware sends), and its bearing geometry and shaft speed go in the
+asset registry and the ``rpm`` field. Nothing here knows a label beyond reporting it: the
+pipeline sees only what a device and its asset record would give it.
+
+Sources, channels, speeds and geometry: the folder's README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from scipy import io as sio
+from scipy import signal
+
+from rotorwatch.assets import Asset, Bearing
+from rotorwatch.telemetry import encode, encode_samples
+
+ROOT: Final = Path(__file__).resolve().parents[1]
+#: Where the recordings live unless RW_REAL_DATA says otherwise (the shared folder beside the repo).
+DEFAULT_DIR: Final = ROOT.parent / "shared" / "data" / "real"
+
+#: Drive-end bearing of the CWRU rig: SKF 6205-2RS JEM (README: 9 balls, 7.94 / 39.04 mm, 0 deg).
+CWRU_BEARING: Final = Bearing(
+    n_balls=9, ball_diameter_mm=7.94, pitch_diameter_mm=39.04, contact_angle_deg=0.0
+)
+CWRU_FS_HZ: Final = 12_000.0
+#: Rexnord ZA-2115 of the IMS rig (16 rollers per row, 8.41 / 71.5 mm, 15.17 deg), 2000 rpm.
+IMS_BEARING: Final = Bearing(
+    n_balls=16, ball_diameter_mm=8.41, pitch_diameter_mm=71.5, contact_angle_deg=15.17
+)
+IMS_FS_HZ: Final = 20_000.0
+IMS_RPM: Final = 2000.0
+
+#: File-name prefix of a CWRU record -> the fault it carries.
+_CWRU_LABELS: Final = {"B": "bearing_ball", "IR": "bearing_inner", "OR": "bearing_outer"}
+_CWRU_NAME: Final = re.compile(r"^(B|IR|OR)(\d{3})(?:@\d+)?_(\d)_(\d+)\.mat$")
+
+#: Samples per window a real device would send at each sample rate (the contract allows up to
+#: 32768): about a third of a second of signal.
+WINDOW_SAMPLES: Final = {12_000.0: 4096, 20_000.0: 8192, 48_000.0: 16384}
+
+
+@dataclass(frozen=True)
+class Recording:
+    """One real recording: acceleration in g at ``fs_hz``, its machine and its label."""
+
+    name: str
+    rig: str
+    label: str  # a rotorwatch.predictions.FAULTS name ("normal" for healthy)
+    detail: str  # defect size / load / channel, for the table
+    fs_hz: float
+    rpm: float
+    bearing: Bearing
+    signal_g: npt.NDArray[np.float64]
+
+    @property
+    def device_id(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_-]", "-", f"real-{self.name}")
+
+    def asset(self) -> Asset:
+        # Both rigs are small motors (ISO 10816-3 group 2 is the nearest class), rigidly mounted.
+        return Asset(
+            device_id=self.device_id,
+            machine_group=2,
+            foundation="rigid",
+            rated_rpm=self.rpm,
+            bearing=self.bearing,
+        )
+
+
+class MissingDataError(RuntimeError):
+    """The shared recordings folder is absent."""
+
+
+def data_dir() -> Path:
+    return Path(os.environ.get("RW_REAL_DATA", DEFAULT_DIR))
+
+
+def load(root: Path | None = None) -> list[Recording]:
+    """Every recording in ``root`` (CWRU .mat files and IMS snapshots, one per channel)."""
+    root = root or data_dir()
+    if not (root / "cwru").is_dir() and not (root / "ims").is_dir():
+        raise MissingDataError(f"no real recordings at {root} (expected cwru/ and ims/)")
+    out: list[Recording] = []
+    for path in sorted((root / "cwru").glob("*.mat")):
+        m = _CWRU_NAME.match(path.name)
+        if m is None:
+            continue
+        kind, size, load_hp, number = m.groups()
+        mat = sio.loadmat(path)
+        de = next(k for k in mat if k.endswith("_DE_time"))
+        rpm_key = next(k for k in mat if k.endswith("RPM"))
+        out.append(
+            Recording(
+                name=path.stem,
+                rig="CWRU",
+                label=_CWRU_LABELS[kind],
+                detail=f"0.{size} in, {load_hp} hp, record {number}",
+                fs_hz=CWRU_FS_HZ,
+                rpm=float(np.asarray(mat[rpm_key]).ravel()[0]),
+                bearing=CWRU_BEARING,
+                signal_g=np.asarray(mat[de], dtype=np.float64).ravel(),
+            )
+        )
+    for path in sorted((root / "ims").glob("*.txt")):
+        data = np.loadtxt(path)
+        snapshot = path.stem.split("_", 1)[-1]
+        for ch in range(data.shape[1]):
+            out.append(
+                Recording(
+                    name=f"ims-{snapshot}-b{ch + 1}",
+                    rig="IMS",
+                    label="normal",
+                    detail=f"bearing {ch + 1}, snapshot {snapshot}",
+                    fs_hz=IMS_FS_HZ,
+                    rpm=IMS_RPM,
+                    bearing=IMS_BEARING,
+                    signal_g=data[:, ch].astype(np.float64),
+                )
+            )
+    return out
+
+
+def resampled(rec: Recording, fs_hz: float) -> Recording:
+    """The recording as a sensor sampling at ``fs_hz`` would have seen it (polyphase, anti-aliased)."""
+    if fs_hz == rec.fs_hz:
+        return rec
+    from fractions import Fraction
+
+    ratio = Fraction(fs_hz / rec.fs_hz).limit_denominator(1000)
+    x = signal.resample_poly(rec.signal_g, ratio.numerator, ratio.denominator)
+    return Recording(
+        rec.name, rec.rig, rec.label, rec.detail, fs_hz, rec.rpm, rec.bearing, np.asarray(x)
+    )
+
+
+def windows(rec: Recording, n: int | None = None, *, limit: int | None = None) -> list[np.ndarray]:
+    """Windows of ``n`` samples (default: what a device sends at this rate), hop n / 2."""
+    n = n or WINDOW_SAMPLES[rec.fs_hz]
+    hop = n // 2
+    starts = range(0, rec.signal_g.size - n + 1, hop)
+    out = [rec.signal_g[s : s + n] for s in starts]
+    return out[:limit] if limit is not None else out
+
+
+def messages(
+    rec: Recording,
+    n: int | None = None,
+    *,
+    limit: int | None = None,
+    t0_ms: int = 1_767_225_600_000,
+) -> Iterator[bytes]:
+    """Telemetry v1 messages for the recording's windows (int16 + scale, as firmware sends)."""
+    n = n or WINDOW_SAMPLES[rec.fs_hz]
+    for seq, w in enumerate(windows(rec, n, limit=limit)):
+        yield encode(
+            device_id=rec.device_id,
+            ts=t0_ms + int(seq * (n // 2) / rec.fs_hz * 1000),
+            seq=seq,
+            rpm=rec.rpm,
+            vibration=encode_samples(w, fs_hz=rec.fs_hz, unit="g", encoding="int16le+base64"),
+        )

@@ -1,0 +1,48 @@
+"""An Athena client stand-in that answers StartQueryExecution with DuckDB over a local lake.
+
+moto's Athena returns no rows, so a test that must run a command exactly as a user types it
+(``rotorwatch query ... --athena``) gets this instead of ``boto3.client("athena")``: the Trino
+SQL the command sends is transpiled the way the local runner does it (sqlglot, Trino ▶ DuckDB)
+and run over the lake; results come back in Athena's GetQueryResults shape (header row first,
+every value a string).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import sqlglot
+
+from rotorwatch.local.athena import connect, run_sql
+
+
+class DuckDbAthena:
+    def __init__(self, lake_dir: Path) -> None:
+        self.lake_dir = lake_dir
+        self.calls: list[dict[str, Any]] = []
+        self._results: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
+
+    def start_query_execution(self, **kwargs: Any) -> dict[str, str]:
+        self.calls.append(kwargs)
+        sql = sqlglot.transpile(kwargs["QueryString"], read="trino", write="duckdb")[0]
+        result = run_sql(connect(self.lake_dir), sql)
+        qid = f"q{len(self.calls)}"
+        self._results[qid] = (result.columns, result.rows)
+        return {"QueryExecutionId": qid}
+
+    def get_query_execution(self, QueryExecutionId: str) -> dict[str, Any]:
+        return {"QueryExecution": {"Status": {"State": "SUCCEEDED"}}}
+
+    def get_query_results(self, QueryExecutionId: str, **_: Any) -> dict[str, Any]:
+        columns, rows = self._results[QueryExecutionId]
+
+        def row(values: Any) -> dict[str, Any]:
+            return {"Data": [{} if v is None else {"VarCharValue": str(v)} for v in values]}
+
+        return {
+            "ResultSet": {
+                "ResultSetMetadata": {"ColumnInfo": [{"Name": c} for c in columns]},
+                "Rows": [row(columns), *(row(r) for r in rows)],
+            }
+        }
