@@ -20,7 +20,8 @@ Order of work and why:
 4. Predictions to Firehose (the lake keeps every window, degraded or not), as the baseline left
    them: after the fold, because the baseline lives in the state the fold reads. A window the
    state had already applied (a redelivery) is scored against the baseline but not learned
-   again, so its row matches the first one.
+   again, so its row matches the first one. If the states cannot be read at all, the batch is
+   retried before any of its rows reach the lake.
 """
 
 from __future__ import annotations
