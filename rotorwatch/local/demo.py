@@ -11,6 +11,7 @@ from typing import Any
 
 from rotorwatch import lake
 from rotorwatch.assets import Asset
+from rotorwatch.baseline import fleet_progress
 from rotorwatch.local import report as rp
 from rotorwatch.local.athena import Result, connect, run_saved, run_sql
 from rotorwatch.local.bridge import MqttBridge
@@ -373,6 +374,8 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
         else "no fault caught"
     )
     con.print(f"[bold]{verdict}[/]")
+    learned, devices = fleet_progress(result.states.values())
+    con.print(f"baselines: {learned}/{devices} devices finished learning (docs/baseline.md)")
     sections.append(
         rp.Section(
             "Detection vs ground truth",
@@ -447,6 +450,7 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
         "glue": result.glue,
         "queries": {n: len(r.rows) for n, r in result.queries.items()},
         "states": {d: s.get("state") for d, s in result.states.items()},
+        "baselines_learned": learned,
         "model": result.model_note,
         "plots": [p.name for p in result.plots],
     }
