@@ -98,6 +98,9 @@ RAW_GLACIER_AFTER_DAYS: Final = 180
 #: chooses it per stage (cdk.json ``lake.raw_expire_days``): after it an analyst can no longer
 #: replay a window's waveform, only read its features and prediction (kept in Standard).
 RAW_EXPIRE_DAYS: Final[int | None] = None
+#: Days an expired raw object lingers as a noncurrent version (the lake is versioned) before
+#: the raw lifecycle rule deletes it for good.
+RAW_NONCURRENT_EXPIRE_DAYS: Final = 1
 
 #: Firehose limits (PutRecordBatch): one record at most 1,000 KiB before base64; the service
 #: bills every record in 5 KB increments, so one ~400 B prediction per record bills 5 KB.

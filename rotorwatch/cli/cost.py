@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from rotorwatch import lake
 from rotorwatch.cli import app
 from rotorwatch.cost import (
     Architecture,
@@ -51,6 +52,11 @@ def deployed_settings(cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "score_batch_size": sa.batch_size,
         "score_batch_window_s": float(sa.window_s),
         "kinesis_mode": cfg.telemetry_stream.mode,
+        # The lake is versioned: an expired raw object stays as a noncurrent version for
+        # RAW_NONCURRENT_EXPIRE_DAYS more (cdk_app/stacks/storage.py), billed until then.
+        "raw_expire_days": None
+        if cfg.lake.raw_expire_days is None
+        else cfg.lake.raw_expire_days + lake.RAW_NONCURRENT_EXPIRE_DAYS,
     }
     assumptions = {
         "extract_memory_mb": cfg.function.memory_mb,
@@ -131,8 +137,14 @@ def cost_command(
             overrides.update(batch_size=batch_size, score_batch_size=batch_size)
         if batch_window is not None:
             overrides.update(batch_window_s=batch_window, score_batch_window_s=batch_window)
+        # The state table is written once per device per score batch: a batching window of W s
+        # holds W / interval windows of each device (the features shards are sized for it).
+        windows_per_batch = max(1, int(cfg.score_and_alert.window_s // interval))
+        if batch_window is not None:
+            windows_per_batch = max(1, int(batch_window // interval))
         fleet = Fleet(
             devices=devices,
+            windows_per_device_batch=windows_per_batch,
             interval_s=interval,
             samples=samples,
             encoding=_ENCODINGS[encoding],
@@ -155,6 +167,10 @@ def cost_command(
         out["price_sources"] = table.sources
         out["price_status"] = table.status
         out["stage"] = cfg.stage
+        out["deployed_shards"] = {
+            "telemetry": cfg.telemetry_stream.shards,
+            "features": cfg.features_stream.shards,
+        }
         typer.echo(json.dumps(out, indent=2))
         return
 
@@ -229,6 +245,16 @@ def cost_command(
             line.service, line.item, f"{line.quantity:,.2f}", line.unit, f"{line.usd:,.2f}"
         )
     console.print(lines)
+    if report.fleet.kinesis_mode == "provisioned":
+        deployed = (cfg.telemetry_stream.shards, cfg.features_stream.shards)
+        sized = (cap.telemetry_shards, cap.features_shards)
+        if deployed != sized:
+            console.print(
+                f"[yellow]note:[/yellow] priced with the shards this fleet needs "
+                f"(telemetry {sized[0]}, features {sized[1]}); stage {cfg.stage!r} deploys "
+                f"{deployed[0]} / {deployed[1]}: set streams.telemetry.shards and "
+                "streams.features.shards in cdk.json"
+            )
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(

@@ -287,6 +287,7 @@ def test_predictions_travel_aggregated_and_the_rows_are_unchanged(
 
     monkeypatch.setattr(rules_only.DEPS.firehose, "put_record_batch", spy)
     assert rules_only.handler(event, context) == {"batchItemFailures": []}
-    assert len(sent) == 1 and len(sent[0]) == 1  # four windows, one 5 KB-billed record
+    assert len(sent) == 1
+    assert len(sent[0]) == 1  # four windows, one 5 KB-billed record
     rows = [json.loads(line) for line in sent[0][0].splitlines()]
     assert [(r["device_id"], r["seq"]) for r in rows] == [("pump-01", i) for i in range(4)]
