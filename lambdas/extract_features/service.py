@@ -12,7 +12,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -25,7 +25,8 @@ from rotorwatch.assets import Asset, AssetError, parse_asset
 from rotorwatch.features import compute_features
 from rotorwatch.lake import PARTITION_KEYS, QUARANTINE_PREFIX
 from rotorwatch.resources import ASSETS_TABLE_PARTITION_KEY, EnvKey
-from rotorwatch.telemetry import Reason, Telemetry, TelemetryError, decode
+from rotorwatch.telemetry import Reason, Telemetry, TelemetryError
+from rotorwatch.telemetry_v2 import decode_any, is_v2
 
 DEFAULT_ASSETS_CACHE_TTL_S = 300.0
 #: BatchGetItem takes at most 100 keys per call.
@@ -182,7 +183,12 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     seen: set[tuple[str, int, int]] = set()
     for i, rec in enumerate(records):
         try:
-            msg = decode(rec.data)
+            # v1 JSON names its device and the rule stamps received_at; a v2 binary message
+            # passes the rule unchanged: its device is the partition key (the topic's) and
+            # its arrival is the Kinesis record's.
+            msg = decode_any(rec.data, rec.partition_key)
+            if is_v2(rec.data):
+                msg = replace(msg, received_at=rec.arrival_ms)
             check_publisher(msg, rec)
         except TelemetryError as exc:
             bad.append((i, exc))
