@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 
 from rotorwatch import lake
 from rotorwatch.telemetry import ENCODINGS, N_SAMPLES_MAX, N_SAMPLES_MIN, Encoding
+from rotorwatch.telemetry_v2 import message_bytes_v2
 
 HOURS_PER_MONTH: Final = 730.0
 SECONDS_PER_MONTH: Final = HOURS_PER_MONTH * 3600.0
@@ -31,9 +32,12 @@ DAYS_PER_MONTH: Final = HOURS_PER_MONTH / 24.0
 GB: Final = 1024**3
 TB: Final = 1024**4
 _BYTES_PER_SAMPLE: Final = {"int16le+base64": 2, "float32le+base64": 4}
-#: Kinesis streams the app deploys and how many consumers read each (Lambda + Firehose).
+#: Kinesis streams the app deploys and how many consumers read each: telemetry is read by
+#: extract_features only (it writes the raw lake itself), features by score_and_alert and the
+#: features Firehose.
 KINESIS_STREAMS: Final = 2
-CONSUMERS_PER_STREAM: Final = 2
+TELEMETRY_CONSUMERS: Final = 1
+FEATURES_CONSUMERS: Final = 2
 
 #: A Lambda invocation's payload limit (6 MB, synchronous): Lambda cuts a Kinesis batch there,
 #: whatever the batch size. Each record travels base64-encoded with ~300 B of event metadata.
@@ -117,6 +121,10 @@ class Fleet:
     interval_s: float
     samples: int = 4096
     encoding: Encoding = "int16le+base64"
+    #: Telemetry contract the devices publish: 1 (JSON, base64 window) or 2 (binary int16,
+    #: rotorwatch.telemetry_v2; ``encoding`` does not apply). extract_features decodes both;
+    #: the IoT rule path for v2 is not deployed yet (docs/telemetry.md), so 2 is a what-if.
+    contract: Literal[1, 2] = 1
     basic_ingest: bool = True
     kinesis_mode: KinesisMode = "on-demand"
     #: Lambda event-source batch size (records per invocation, at most) of extract_features,
@@ -151,6 +159,8 @@ class Fleet:
             raise CostModelError(
                 f"samples must be in [{N_SAMPLES_MIN}, {N_SAMPLES_MAX}] (telemetry v1), got {self.samples}"
             )
+        if self.contract not in (1, 2):
+            raise CostModelError(f"contract must be 1 or 2, got {self.contract!r}")
         if self.encoding not in ENCODINGS:
             raise CostModelError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
         if self.kinesis_mode not in ("on-demand", "provisioned"):
@@ -418,7 +428,13 @@ def estimate(
     msg_per_s = fleet.devices / fleet.interval_s
     messages = msg_per_s * SECONDS_PER_MONTH
     msg_bytes = message_bytes(fleet.samples, fleet.encoding, a.envelope_bytes)
-    record_bytes = msg_bytes + a.rule_added_bytes  # what reaches Kinesis and the raw lake
+    # What reaches Kinesis: the rule adds site and received_at to a v1 message; a v2 message
+    # passes unchanged. The raw lake line is v1-shaped JSON either way (extract_features).
+    record_bytes = msg_bytes + a.rule_added_bytes
+    raw_line_bytes = record_bytes
+    if fleet.contract == 2:
+        msg_bytes = message_bytes_v2(fleet.samples)
+        record_bytes = msg_bytes
 
     # IoT Core ------------------------------------------------------------------------------
     minutes = fleet.devices * MINUTES_PER_MONTH
@@ -461,8 +477,8 @@ def estimate(
     feat_per_s = msg_per_s  # one feature record per window
     tel_bps = msg_per_s * record_bytes
     feat_bps = feat_per_s * a.feature_record_bytes
-    tel_shards = shards_needed(msg_per_s, tel_bps, CONSUMERS_PER_STREAM, p)
-    feat_shards = shards_needed(feat_per_s, feat_bps, CONSUMERS_PER_STREAM, p)
+    tel_shards = shards_needed(msg_per_s, tel_bps, TELEMETRY_CONSUMERS, p)
+    feat_shards = shards_needed(feat_per_s, feat_bps, FEATURES_CONSUMERS, p)
     score_batch_size = (
         fleet.batch_size if fleet.score_batch_size is None else fleet.score_batch_size
     )
@@ -507,12 +523,9 @@ def estimate(
             stream_hours * p.rate(k, "on_demand_stream_hour_usd"),
         )
         kb = p.rate(k, "on_demand_record_rounding_bytes")
-        in_gb = (
-            messages
-            * (increments(record_bytes, kb) + increments(a.feature_record_bytes, kb))
-            * kb
-            / GB
-        )
+        tel_in_gb = messages * increments(record_bytes, kb) * kb / GB
+        feat_in_gb = messages * increments(a.feature_record_bytes, kb) * kb / GB
+        in_gb = tel_in_gb + feat_in_gb
         add(
             "Kinesis",
             "data in (on-demand, 1 KB rounding)",
@@ -520,10 +533,10 @@ def estimate(
             "GB",
             in_gb * p.rate(k, "on_demand_ingest_usd_per_gb"),
         )
-        out_gb = in_gb * CONSUMERS_PER_STREAM
+        out_gb = tel_in_gb * TELEMETRY_CONSUMERS + feat_in_gb * FEATURES_CONSUMERS
         add(
             "Kinesis",
-            "data out (on-demand, 2 consumers per stream)",
+            "data out (on-demand, 1 consumer on telemetry, 2 on features)",
             out_gb,
             "GB",
             out_gb * p.rate(k, "on_demand_retrieval_usd_per_gb"),
@@ -643,20 +656,28 @@ def estimate(
     # Firehose ------------------------------------------------------------------------------
     fh_inc = p.rate("firehose", "ingest_increment_bytes")
     deliveries = (
-        ("raw", record_bytes, False, record_bytes * a.raw_compression_ratio),
+        ("raw", raw_line_bytes, False, raw_line_bytes * a.raw_compression_ratio),
         ("features", a.feature_record_bytes, True, float(a.feature_parquet_bytes)),
         ("predictions", a.prediction_record_bytes, True, float(a.prediction_parquet_bytes)),
     )
     billed_gb = {
         name: messages * increments(size, fh_inc) * fh_inc / GB for name, size, _, _ in deliveries
     }
+
+    def aggregated_gb(batch_records: float, line_bytes: float, invocations_per_s: float) -> float:
+        """A batch's lines as newline-delimited records of <= 1,000 KiB, each rounded up to
+        5 KB once (lake.aggregate_lines)."""
+        batch_bytes = batch_records * line_bytes
+        records = math.ceil(batch_bytes / lake.FIREHOSE_RECORD_MAX_BYTES)
+        billed = records * increments(batch_bytes / records, fh_inc)
+        return invocations_per_s * SECONDS_PER_MONTH * billed * fh_inc / GB
+
+    # extract_features puts the raw lines of its batch to the raw Firehose (deployed).
+    billed_gb["raw"] = aggregated_gb(ext_batch, raw_line_bytes, ext_inv_s)
     if fleet.aggregate_predictions:
-        # A batch's predictions travel as newline-delimited records of <= 1,000 KiB, each
-        # rounded up to 5 KB once (lake.aggregate_lines).
-        batch_bytes = score_batch * a.prediction_record_bytes
-        records_per_batch = math.ceil(batch_bytes / lake.FIREHOSE_RECORD_MAX_BYTES)
-        billed_per_batch = records_per_batch * increments(batch_bytes / records_per_batch, fh_inc)
-        billed_gb["predictions"] = score_inv_s * SECONDS_PER_MONTH * billed_per_batch * fh_inc / GB
+        billed_gb["predictions"] = aggregated_gb(
+            score_batch, a.prediction_record_bytes, score_inv_s
+        )
     total_billed_gb = sum(billed_gb.values())
     add(
         "Firehose",

@@ -32,6 +32,7 @@ offset  bytes  field               meaning
 from __future__ import annotations
 
 import binascii
+import json
 import math
 import re
 import struct
@@ -250,6 +251,32 @@ def from_v1(msg: Telemetry) -> bytes:
         temperature_c=msg.temperature_c,
         pressure_bar=msg.pressure_bar,
     )
+
+
+def raw_line(msg: Telemetry, received_at_ms: int) -> bytes:
+    """The raw lake's JSON line for a decoded v2 message (``telemetry_raw``'s columns, the
+    window as base64 int16 as v1 carries it, ``v`` = 2, device from the partition key,
+    ``received_at`` = arrival in Kinesis). A v1 line is the record as the rule made it."""
+    out: dict[str, object] = {"v": CONTRACT_VERSION, "device_id": msg.device_id, "ts": msg.ts}
+    out["seq"] = msg.seq
+    for name, value in (
+        ("rpm", msg.rpm),
+        ("temperature_c", msg.temperature_c),
+        ("pressure_bar", msg.pressure_bar),
+    ):
+        if value is not None:
+            out[name] = value
+    vib = msg.vibration
+    if vib is not None:
+        out["vibration"] = {
+            "fs_hz": vib.fs_hz,
+            "unit": vib.unit,
+            "encoding": vib.encoding,
+            "scale": vib.scale,
+            "data": binascii.b2a_base64(vib.raw, newline=False).decode("ascii"),
+        }
+    out["received_at"] = received_at_ms
+    return json.dumps(out, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n"
 
 
 #: Files (the simulator's output, ``rotorwatch features`` input) hold one message per line; a

@@ -86,7 +86,6 @@ class AnalyticsStack(Stack):
         cid: str,
         *,
         config: StageConfig,
-        telemetry_stream: kinesis.IStream,
         features_stream: kinesis.IStream,
         glue_script: Path | None,
         **kwargs: Any,
@@ -116,10 +115,13 @@ class AnalyticsStack(Stack):
 
         # ---- Firehose ----------------------------------------------------------------------
         interval = Duration.seconds(config.firehose.buffer_interval_s)
+        # Direct PUT: extract_features writes the raw lake (few newline-delimited records per
+        # batch: Firehose bills each record as >= 5 KB; and a v2 binary window needs the
+        # partition key, which a Kinesis-sourced Firehose does not keep, to name its device).
         self.raw_delivery = firehose.DeliveryStream(
             self,
             "RawDelivery",
-            source=firehose.KinesisStreamSource(telemetry_stream),
+            encryption=firehose.StreamEncryption.customer_managed_key(key),
             destination=firehose.S3Bucket(
                 bucket,
                 data_output_prefix=lake.firehose_prefix(lake.RAW_TABLE),
@@ -130,8 +132,6 @@ class AnalyticsStack(Stack):
                 buffering_interval=interval,
                 buffering_size=Size.mebibytes(config.firehose.raw_buffer_mib),
                 encryption_key=key,
-                # IoT rule records carry no newline: add one so the objects are JSON lines.
-                processors=[firehose.AppendDelimiterToRecordProcessor()],
                 logging_config=self._delivery_logs("RawDeliveryLogs"),
             ),
         )
@@ -149,7 +149,7 @@ class AnalyticsStack(Stack):
         )
         for delivery in (self.raw_delivery, self.features_delivery, self.predictions_delivery):
             self._acknowledge_firehose(delivery)
-        for delivery in (self.raw_delivery, self.features_delivery):
+        for delivery in (self.features_delivery,):
             acknowledge(
                 delivery,
                 "AwsSolutions-KDF1",

@@ -86,6 +86,13 @@ def cost_command(
         ),
     ] = None,
     samples: Annotated[int, typer.Option(help="Vibration samples per window.")] = 4096,
+    contract: Annotated[
+        int,
+        typer.Option(
+            help="Telemetry contract the devices publish: 1 (JSON) or 2 (binary; what-if: its "
+            "IoT rule is not deployed yet, docs/telemetry.md)."
+        ),
+    ] = 1,
     encoding: Annotated[str, typer.Option(help="Sample encoding: int16 or float32.")] = "int16",
     region: Annotated[str, typer.Option(help="Packaged price table to use.")] = "us-east-1",
     prices: Annotated[
@@ -126,6 +133,8 @@ def cost_command(
     try:
         cfg = stage_config(stage)
         deployed_fleet, deployed_assumptions = deployed_settings(cfg)
+        if contract not in (1, 2):
+            raise CostModelError(f"contract must be 1 or 2, got {contract}")
         if encoding not in _ENCODINGS:
             raise CostModelError(f"encoding must be int16 or float32, got {encoding!r}")
         kinesis = kinesis or deployed_fleet["kinesis_mode"]
@@ -148,6 +157,7 @@ def cost_command(
             interval_s=interval,
             samples=samples,
             encoding=_ENCODINGS[encoding],
+            contract=2 if contract == 2 else 1,
             basic_ingest=basic_ingest,
             sagemaker_per_batch=sagemaker_per_batch,
             retention_days=retention_days,

@@ -192,7 +192,7 @@ def test_v1_and_v2_side_by_side_give_the_same_features(
 ) -> None:
     """Contract v2 (binary) in the same batch as v1: the device comes from the partition key,
     the arrival time from the Kinesis record, and the features match v1's for the same window."""
-    from rotorwatch.telemetry_v2 import encode_v2
+    from rotorwatch.telemetry_v2 import HEADER_BYTES, encode_v2
     from tests.signals import FS_HZ, RPM, window
 
     x = window(v1x_mm_s=3.5)
@@ -216,4 +216,11 @@ def test_v1_and_v2_side_by_side_give_the_same_features(
     assert f2["iso_zone"] == f1["iso_zone"] == "C"
     (body,) = aws.objects(QUARANTINE_PREFIX).values()
     assert json.loads(body)["reason"] == "too_few_samples"
+    # The raw lake: the v1 record as it came, the v2 window as a v1-shaped line (same samples,
+    # device from the partition key); the broken v2 record only in quarantine.
+    raw_v1, raw_v2 = aws.raw_rows()
+    assert raw_v1 == json.loads(v1)
+    assert (raw_v2["v"], raw_v2["device_id"], raw_v2["seq"]) == (2, "pump-02", 1)
+    assert raw_v2["received_at"] == f2["received_at"]
+    assert base64.b64decode(raw_v2["vibration"]["data"]) == v2[HEADER_BYTES:]
     assert emf_metrics(capsys.readouterr().out)["RecordsQuarantined"] == 1

@@ -116,3 +116,33 @@ def test_issue_15_targets_for_the_deployed_prod_stage() -> None:
     pilot = _cli(10, 60)
     assert pilot["total_usd"] <= 40.0
     assert pilot["fleet"]["kinesis_mode"] == "provisioned"
+
+
+def test_raw_lines_are_billed_aggregated_per_extract_batch() -> None:
+    fleet = Fleet(devices=1000, interval_s=1, kinesis_mode="provisioned")
+    r = estimate(fleet, PRICES)
+    batch = r.capacity.extract_batch_records
+    line = 11_148 + 48
+    records = math.ceil(batch * line / FIREHOSE_RECORD_MAX_BYTES)
+    billed = records * math.ceil(batch * line / records / 5120) * 5120
+    raw_gb = 1000 * MONTH_S / batch * billed / 1024**3
+    features_gb = 1000 * MONTH_S * 5120 / 1024**3  # features: one Kinesis-sourced record each
+    agg = r.capacity.score_batch_records
+    predictions_gb = 1000 * MONTH_S / agg * math.ceil(agg * 400 / 5120) * 5120 / 1024**3
+    fh = r.line("Firehose", "ingestion (5 KB rounding, 3 streams)")
+    assert fh.quantity == pytest.approx(raw_gb + features_gb + predictions_gb)
+    # Against one 5 KB-rounded record per window (3 increments of an 11.2 KB line):
+    assert raw_gb < 1000 * MONTH_S * 3 * 5120 / 1024**3 * 0.75
+
+
+def test_contract_2_bills_two_iot_units_and_fewer_kinesis_bytes() -> None:
+    v1 = estimate(Fleet(devices=10_000, interval_s=10, kinesis_mode="provisioned"), PRICES)
+    v2 = estimate(
+        Fleet(devices=10_000, interval_s=10, kinesis_mode="provisioned", contract=2), PRICES
+    )
+    assert v2.capacity.message_bytes == 8240
+    rules = "rules triggered"
+    assert v2.line("IoT Core", rules).quantity == pytest.approx(
+        v1.line("IoT Core", rules).quantity * 2 / 3
+    )
+    assert v2.capacity.telemetry_shards < v1.capacity.telemetry_shards
