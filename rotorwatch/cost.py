@@ -146,6 +146,10 @@ class Fleet:
     #: for it): the state table is written once per device per batch, so k windows of a device
     #: in one batch cost one write instead of k (the stage's score_and_alert window / interval).
     windows_per_device_batch: int = 1
+    #: Provisioned shards to price (the stage's ``streams.*.shards``), at least what the fleet
+    #: needs; None: exactly what the fleet needs.
+    telemetry_shards: int | None = None
+    features_shards: int | None = None
     #: score_and_alert puts a batch's predictions to Firehose as few newline-delimited records
     #: (lake.aggregate_lines; deployed) rather than one record per window.
     aggregate_predictions: bool = True
@@ -483,6 +487,9 @@ def estimate(
         fleet.batch_size if fleet.score_batch_size is None else fleet.score_batch_size
     )
     score_max_records = min(score_batch_size, event_max_records(a.feature_record_bytes))
+    if fleet.kinesis_mode == "provisioned":
+        tel_shards = max(tel_shards, fleet.telemetry_shards or 0)
+        feat_shards = max(feat_shards, fleet.features_shards or 0)
     if fleet.kinesis_mode == "provisioned" and fleet.windows_per_device_batch > 1:
         # More features shards (each ~$11/month) so a batch holds k windows per device: the
         # state table's one write per device per batch then covers k windows.

@@ -54,7 +54,8 @@ HEALTH_DAILY_TABLE: Final = "machine_health_daily"
 # ARRIVAL time: Firehose TIMESTAMP prefixes, the UTC hour Firehose received the record, seconds
 # after the device measured it. No per-GB dynamic-partitioning charge and no jq on the hot path;
 # a device with a wrong clock cannot spray partitions (Firehose caps active partitions at 500);
-# raw keeps every message the IoT rule forwarded, even ones without a usable `ts`. A window that
+# raw keeps every message the IoT rule forwarded (extract_features writes it, issue 15), even
+# ones without a usable `ts`. A window that
 # arrives late lands in a later hour: a window arrives after it was measured, so a partition
 # filter from below at `ts`'s hour loses nothing (the saved queries do this); an upper bound
 # must be widened by ARRIVAL_LAG_MAX_MS. The Glue job reads that much more of arrival

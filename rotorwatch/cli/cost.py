@@ -124,6 +124,13 @@ def cost_command(
             "stack uses arrival-time prefixes instead)."
         ),
     ] = False,
+    deployed_shards: Annotated[
+        bool,
+        typer.Option(
+            help="Provisioned streams: price the stage's configured shards (at least what the "
+            "fleet needs) instead of exactly what the fleet needs."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Estimate the monthly AWS bill per service and the Kinesis shards / Lambda concurrency a
@@ -142,6 +149,11 @@ def cost_command(
             raise CostModelError(f"kinesis must be on-demand or provisioned, got {kinesis!r}")
         mode: KinesisMode = "provisioned" if kinesis == "provisioned" else "on-demand"
         overrides: dict[str, Any] = {"kinesis_mode": mode}
+        if deployed_shards:
+            overrides.update(
+                telemetry_shards=cfg.telemetry_stream.shards,
+                features_shards=cfg.features_stream.shards,
+            )
         if batch_size is not None:
             overrides.update(batch_size=batch_size, score_batch_size=batch_size)
         if batch_window is not None:

@@ -146,3 +146,18 @@ def test_contract_2_bills_two_iot_units_and_fewer_kinesis_bytes() -> None:
         v1.line("IoT Core", rules).quantity * 2 / 3
     )
     assert v2.capacity.telemetry_shards < v1.capacity.telemetry_shards
+
+
+def test_deployed_shards_price_the_stages_configured_streams() -> None:
+    """prod's cdk.json is sized for 10,000 devices: a pilot on it pays for those shards."""
+    result = CliRunner().invoke(
+        app,
+        ["cost", "--devices", "10", "--interval", "60", "--stage", "prod", "--deployed-shards",
+         "--json"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    shards = out["deployed_shards"]["telemetry"] + out["deployed_shards"]["features"]
+    kinesis = [line for line in out["lines"] if line["item"] == "shard-hours (provisioned)"]
+    assert kinesis[0]["usd"] == pytest.approx(shards * 730 * 0.015)
+    assert out["total_usd"] > _cli(10, 60)["total_usd"]
