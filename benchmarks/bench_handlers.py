@@ -57,6 +57,7 @@ os.environ.update(
         EnvKey.ALERTS_TOPIC_ARN: "arn:aws:sns:eu-west-1:123456789012:alerts",
         EnvKey.PREDICTIONS_DELIVERY_STREAM: "predictions",
         EnvKey.RAW_DELIVERY_STREAM: "raw",
+        EnvKey.FEATURES_DELIVERY_STREAM: "features-lake",
         EnvKey.ENDPOINT_NAME: "model",
     }
 )

@@ -33,11 +33,11 @@ GB: Final = 1024**3
 TB: Final = 1024**4
 _BYTES_PER_SAMPLE: Final = {"int16le+base64": 2, "float32le+base64": 4}
 #: Kinesis streams the app deploys and how many consumers read each: telemetry is read by
-#: extract_features only (it writes the raw lake itself), features by score_and_alert and the
-#: features Firehose.
+#: extract_features only (it writes the raw and features lakes itself), features by
+#: score_and_alert only.
 KINESIS_STREAMS: Final = 2
 TELEMETRY_CONSUMERS: Final = 1
-FEATURES_CONSUMERS: Final = 2
+FEATURES_CONSUMERS: Final = 1
 
 #: A Lambda invocation's payload limit (6 MB, synchronous): Lambda cuts a Kinesis batch there,
 #: whatever the batch size. Each record travels base64-encoded with ~300 B of event metadata.
@@ -543,7 +543,7 @@ def estimate(
         out_gb = tel_in_gb * TELEMETRY_CONSUMERS + feat_in_gb * FEATURES_CONSUMERS
         add(
             "Kinesis",
-            "data out (on-demand, 1 consumer on telemetry, 2 on features)",
+            "data out (on-demand, 1 consumer per stream)",
             out_gb,
             "GB",
             out_gb * p.rate(k, "on_demand_retrieval_usd_per_gb"),
@@ -679,8 +679,9 @@ def estimate(
         billed = records * increments(batch_bytes / records, fh_inc)
         return invocations_per_s * SECONDS_PER_MONTH * billed * fh_inc / GB
 
-    # extract_features puts the raw lines of its batch to the raw Firehose (deployed).
+    # extract_features puts the raw and feature lines of its batch to their Firehoses.
     billed_gb["raw"] = aggregated_gb(ext_batch, raw_line_bytes, ext_inv_s)
+    billed_gb["features"] = aggregated_gb(ext_batch, a.feature_record_bytes, ext_inv_s)
     if fleet.aggregate_predictions:
         billed_gb["predictions"] = aggregated_gb(
             score_batch, a.prediction_record_bytes, score_inv_s

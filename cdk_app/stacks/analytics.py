@@ -22,7 +22,6 @@ from aws_cdk import Annotations, ArnFormat, CfnOutput, Duration, RemovalPolicy, 
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -86,7 +85,6 @@ class AnalyticsStack(Stack):
         cid: str,
         *,
         config: StageConfig,
-        features_stream: kinesis.IStream,
         glue_script: Path | None,
         **kwargs: Any,
     ) -> None:
@@ -135,13 +133,15 @@ class AnalyticsStack(Stack):
                 logging_config=self._delivery_logs("RawDeliveryLogs"),
             ),
         )
+        # Direct PUT, like raw: extract_features writes a batch's feature rows as few records
+        # (a Kinesis-sourced Firehose bills every ~1 KB feature record as 5 KB).
         self.features_delivery = self._parquet_delivery(
             "FeaturesDelivery",
             lake.FEATURES_TABLE,
-            source=firehose.KinesisStreamSource(features_stream),
+            source=None,
         )
         # Direct PUT: the score_and_alert function writes predictions here (Processing gets
-        # the name through a stack reference; this stack knows nothing of Processing).
+        # the names through stack references; this stack knows nothing of Processing).
         self.predictions_delivery = self._parquet_delivery(
             "PredictionsDelivery",
             lake.PREDICTIONS_TABLE,
@@ -149,13 +149,6 @@ class AnalyticsStack(Stack):
         )
         for delivery in (self.raw_delivery, self.features_delivery, self.predictions_delivery):
             self._acknowledge_firehose(delivery)
-        for delivery in (self.features_delivery,):
-            acknowledge(
-                delivery,
-                "AwsSolutions-KDF1",
-                "Kinesis-sourced delivery streams cannot enable server-side encryption; the "
-                "source stream and the S3 destination are both encrypted with our KMS key.",
-            )
         for delivery in (self.features_delivery, self.predictions_delivery):
             acknowledge(
                 delivery,

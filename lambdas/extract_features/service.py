@@ -40,6 +40,7 @@ class Settings:
     assets_table: str
     assets_cache_ttl_s: float
     raw_delivery_stream: str
+    features_delivery_stream: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -51,6 +52,7 @@ class Settings:
                 env, EnvKey.ASSETS_CACHE_TTL_S, DEFAULT_ASSETS_CACHE_TTL_S
             ),
             raw_delivery_stream=required(env, EnvKey.RAW_DELIVERY_STREAM),
+            features_delivery_stream=required(env, EnvKey.FEATURES_DELIVERY_STREAM),
         )
 
 
@@ -124,6 +126,9 @@ class Outcome:
     #: Raw lake lines put to Firehose, and the (aggregated) Firehose records they took.
     raw_put: int = 0
     raw_records: int = 0
+    #: Feature lake lines put to Firehose, and the (aggregated) Firehose records they took.
+    features_lake_put: int = 0
+    features_lake_records: int = 0
     put_retried: int = 0
     failed_positions: list[int] = field(default_factory=list)
     timings_s: dict[str, float] = field(
@@ -234,17 +239,9 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
             continue
         out.quarantined[str(err.reason)] += 1
     if raw:
-        # Few newline-delimited records, not one 5 KB-rounded record per window.
-        packed = aggregate_lines(raw)
-        put = put_record_batch(
-            deps.firehose,
-            deps.settings.raw_delivery_stream,
-            [record for record, _ in packed],
-            sleep=deps.sleep,
-        )
-        failed_lines = [j for k in put.failed for j in packed[k][1]]
+        records_used, failed_lines = _put_lines(deps, deps.settings.raw_delivery_stream, raw)
         out.raw_put = len(raw) - len(failed_lines)
-        out.raw_records = len(packed)
+        out.raw_records = records_used
         out.failed_positions.extend(raw_positions[j] for j in failed_lines)
     assets = deps.assets.get(m.device_id for m in messages) if messages else {}
     t2 = time.perf_counter()
@@ -270,5 +267,22 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
         out.put_retried = result.retried
         out.features_put = len(data) - len(result.failed)
         out.failed_positions.extend(positions[j] for j in result.failed)
+    if data:
+        # The features lake (Parquet via Firehose): the same rows, as few records per batch.
+        lines = [d + b"\n" for d in data]
+        records_used, failed_lines = _put_lines(deps, deps.settings.features_delivery_stream, lines)
+        out.features_lake_put = len(lines) - len(failed_lines)
+        out.features_lake_records = records_used
+        out.failed_positions.extend(positions[j] for j in failed_lines)
     out.timings_s["io"] += time.perf_counter() - t3
     return out
+
+
+def _put_lines(deps: Deps, stream: str, lines: list[bytes]) -> tuple[int, list[int]]:
+    """Put newline-terminated lines as few Firehose records (Firehose bills each record as at
+    least 5 KB); returns the records used and the indices of the lines that failed."""
+    packed = aggregate_lines(lines)
+    put = put_record_batch(
+        deps.firehose, stream, [record for record, _ in packed], sleep=deps.sleep
+    )
+    return len(packed), [j for k in put.failed for j in packed[k][1]]

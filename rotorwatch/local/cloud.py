@@ -60,6 +60,7 @@ ALERTS_INBOX_QUEUE = f"{APP_NAME}-alerts-inbox"
 FAILED_BATCHES_QUEUE = f"{APP_NAME}-failed-batches"
 PREDICTIONS_DELIVERY_STREAM = f"{APP_NAME}-predictions"
 RAW_DELIVERY_STREAM = f"{APP_NAME}-raw"
+FEATURES_DELIVERY_STREAM = f"{APP_NAME}-features"
 ENDPOINT_NAME = f"{APP_NAME}-model"
 ATHENA_WORKGROUP = f"{APP_NAME}-analysts"
 GLUE_DATABASE = APP_NAME
@@ -316,6 +317,7 @@ class LocalCloud:
 
         self.services.delivery_streams[PREDICTIONS_DELIVERY_STREAM] = lake.PREDICTIONS_TABLE
         self.services.delivery_streams[RAW_DELIVERY_STREAM] = lake.RAW_TABLE
+        self.services.delivery_streams[FEATURES_DELIVERY_STREAM] = lake.FEATURES_TABLE
         endpoint: str | None = None
         if self.model_artifact is not None:
             self.model = LocalModel(self.model_artifact, inference_script=self.inference_script)
@@ -330,6 +332,7 @@ class LocalCloud:
             EnvKey.ALERTS_TOPIC_ARN: self.topic_arn,
             EnvKey.PREDICTIONS_DELIVERY_STREAM: PREDICTIONS_DELIVERY_STREAM,
             EnvKey.RAW_DELIVERY_STREAM: RAW_DELIVERY_STREAM,
+            EnvKey.FEATURES_DELIVERY_STREAM: FEATURES_DELIVERY_STREAM,
             # Empty, as the CDK app deploys it before a model exists: the rules score.
             EnvKey.ENDPOINT_NAME: endpoint or "",
             EnvKey.ATHENA_WORKGROUP: ATHENA_WORKGROUP,
@@ -340,10 +343,10 @@ class LocalCloud:
 
         self._wire(TELEMETRY_STREAM, EXTRACT_FEATURES_HANDLER, self.extract_batch)
         self._wire(FEATURES_STREAM, SCORE_AND_ALERT_HANDLER, self.score_batch)
-        # extract_features writes the raw lake (Direct PUT, as deployed): on the telemetry
-        # stream this reader only times arrivals for the latency report.
+        # extract_features writes the raw and features lakes (Direct PUT, as deployed): on the
+        # streams these readers only time arrivals for the latency report.
         self._firehose_source(TELEMETRY_STREAM, None, self.clock.telemetry_s)
-        self._firehose_source(FEATURES_STREAM, lake.FEATURES_TABLE, self.clock.features_s)
+        self._firehose_source(FEATURES_STREAM, None, self.clock.features_s)
         for p in self.pollers:
             p.start()
         return self

@@ -36,6 +36,7 @@ ASSETS_TABLE = "rw-assets-test"
 STATE_TABLE = "rw-state-test"
 DELIVERY_STREAM = "rw-predictions-test"
 RAW_DELIVERY_STREAM = "rw-raw-test"
+FEATURES_DELIVERY_STREAM = "rw-features-lake-test"
 ENDPOINT = "rw-model-test"
 WORKGROUP = "rw-analysts"
 
@@ -137,7 +138,11 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
                 TableName=ASSETS_TABLE, Item=to_attributes({**ASSET_RECORD, "device_id": device})
             )
         firehose = boto3.client("firehose", region_name=REGION)
-        for name, prefix in ((DELIVERY_STREAM, "predictions/"), (RAW_DELIVERY_STREAM, "raw/")):
+        for name, prefix in (
+            (DELIVERY_STREAM, "predictions/"),
+            (RAW_DELIVERY_STREAM, "raw/"),
+            (FEATURES_DELIVERY_STREAM, "features/"),
+        ):
             firehose.create_delivery_stream(
                 DeliveryStreamName=name,
                 ExtendedS3DestinationConfiguration={
@@ -167,6 +172,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             EnvKey.ALERTS_TOPIC_ARN: topic_arn,
             EnvKey.PREDICTIONS_DELIVERY_STREAM: DELIVERY_STREAM,
             EnvKey.RAW_DELIVERY_STREAM: RAW_DELIVERY_STREAM,
+            EnvKey.FEATURES_DELIVERY_STREAM: FEATURES_DELIVERY_STREAM,
             EnvKey.ENDPOINT_NAME: ENDPOINT,
             EnvKey.ATHENA_WORKGROUP: WORKGROUP,
         }

@@ -223,4 +223,9 @@ def test_v1_and_v2_side_by_side_give_the_same_features(
     assert (raw_v2["v"], raw_v2["device_id"], raw_v2["seq"]) == (2, "pump-02", 1)
     assert raw_v2["received_at"] == f2["received_at"]
     assert base64.b64decode(raw_v2["vibration"]["data"]) == v2[HEADER_BYTES:]
+    # The features lake gets the very rows the features stream got (Direct PUT, aggregated).
+    lake_rows = [
+        json.loads(line) for body in aws.objects("features/").values() for line in body.splitlines()
+    ]
+    assert lake_rows == [f1, f2]
     assert emf_metrics(capsys.readouterr().out)["RecordsQuarantined"] == 1

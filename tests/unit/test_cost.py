@@ -98,9 +98,9 @@ def test_on_demand_kinesis_by_hand() -> None:
     data_in = r.line("Kinesis", "data in (on-demand, 1 KB rounding)")
     assert data_in.quantity == pytest.approx(438_000 * 4 / 1024**2)
     assert data_in.usd == pytest.approx(data_in.quantity * 0.08)
-    # Telemetry is read by extract_features only (3 KB x 1), features by two readers (1 KB x 2).
-    out = r.line("Kinesis", "data out (on-demand, 1 consumer on telemetry, 2 on features)")
-    assert out.quantity == pytest.approx(438_000 * (3 + 2) / 1024**2)
+    # Each stream has one reader: extract_features (3 KB), score_and_alert (1 KB).
+    out = r.line("Kinesis", "data out (on-demand, 1 consumer per stream)")
+    assert out.quantity == pytest.approx(438_000 * (3 + 1) / 1024**2)
     assert out.usd == pytest.approx(out.quantity * 0.04)
 
 

@@ -126,7 +126,9 @@ def test_raw_lines_are_billed_aggregated_per_extract_batch() -> None:
     records = math.ceil(batch * line / FIREHOSE_RECORD_MAX_BYTES)
     billed = records * math.ceil(batch * line / records / 5120) * 5120
     raw_gb = 1000 * MONTH_S / batch * billed / 1024**3
-    features_gb = 1000 * MONTH_S * 5120 / 1024**3  # features: one Kinesis-sourced record each
+    fbilled = math.ceil(batch * 1000 / FIREHOSE_RECORD_MAX_BYTES)
+    fbilled *= math.ceil(batch * 1000 / fbilled / 5120) * 5120
+    features_gb = 1000 * MONTH_S / batch * fbilled / 1024**3
     agg = r.capacity.score_batch_records
     predictions_gb = 1000 * MONTH_S / agg * math.ceil(agg * 400 / 5120) * 5120 / 1024**3
     fh = r.line("Firehose", "ingestion (5 KB rounding, 3 streams)")
