@@ -29,6 +29,12 @@ FAULTS: Final[tuple[str, ...]] = (
 #: prediction but the diagnosis-only ``bearing_unclear``.
 FAULT_CAUSES: Final[tuple[str, ...]] = tuple(f for f in FAULTS if f != "bearing_unclear")
 
+#: Why the scalar sensors raised a window's state (:mod:`rotorwatch.sensors`): a cause code
+#: next to the vibration ``fault``, null when temperature and pressure are within limits.
+#: ``overheating``: bearing temperature at or above the asset's warning/alarm limit;
+#: ``pressure_low`` / ``pressure_high``: pressure outside the asset's normal operating range.
+SENSOR_CAUSES: Final[tuple[str, ...]] = ("overheating", "pressure_low", "pressure_high")
+
 #: Machine health states, in order of severity (as Monitron names them).
 STATES: Final[tuple[str, ...]] = ("HEALTHY", "WARNING", "ALARM")
 
@@ -42,6 +48,13 @@ PREDICTION_FIELDS: Final[tuple[Field, ...]] = (
     Field("fault_confidence", "double", "", "classifier probability of `fault`, 0-1"),
     Field("state", "string", "", "point-by-point state HEALTHY / WARNING / ALARM", nullable=False),
     Field("iso_zone", "string", "", "ISO 10816-3 zone A-D"),
+    Field(
+        "sensor_cause",
+        "string",
+        "",
+        f"temperature/pressure cause, one of {', '.join(SENSOR_CAUSES)}",
+    ),
+    Field("sensor_reason", "string", "", "the sensor, its value and the limit it crossed"),
     Field("velocity_rms_mm_s", "double", "mm/s", "velocity RMS 10-1000 Hz"),
     Field("degraded", "boolean", "", "true when the model was unavailable and rules decided"),
     Field("model_version", "string", "", "model artifact version, or 'rules' when degraded"),
