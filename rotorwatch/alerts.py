@@ -12,7 +12,10 @@ Monitron-style semantics, applied one prediction (window) at a time by :func:`st
   back, and not before ``cooldown_ms`` after the last alert (a short dip below the boundary is
   not a recovery);
 * **idempotency**: a prediction at or before the last window seen (by ``(ts, seq)``) changes
-  nothing, so a redelivered batch cannot raise a second alert.
+  nothing, so a redelivered batch cannot raise a second alert;
+* **sensors**: when temperature or pressure raised a window (the prediction's ``sensor_cause``
+  and ``sensor_reason``, see :mod:`rotorwatch.sensors`), the message names the sensor, its
+  value, its limit and since when that sensor has been out of bounds in this episode.
 
 Time is the windows' own ``ts`` (event time), so replaying the same data gives the same alerts.
 """
@@ -105,6 +108,12 @@ class DeviceState:
     #: When the cloud last received any window, applied or not (a window older than the last
     #: applied one, or far ahead, is not applied): tells a silent device from a wrong clock.
     last_received_ms: int | None = None
+    #: The temperature/pressure cause of this episode, its latest reason and the window ts it
+    #: first appeared at (kept while the episode lasts, so "since" survives a reading that dips
+    #: back inside the limit for one window).
+    sensor_cause: str | None = None
+    sensor_reason: str | None = None
+    sensor_since_ms: int | None = None
 
     @property
     def window(self) -> tuple[int, int]:
@@ -151,6 +160,9 @@ class DeviceState:
             last_seen_ms=opt_int("last_seen_ms"),
             no_data_for_ms=opt_int("no_data_for_ms"),
             last_received_ms=opt_int("last_received_ms"),
+            sensor_cause=item.get("sensor_cause"),
+            sensor_reason=item.get("sensor_reason"),
+            sensor_since_ms=opt_int("sensor_since_ms"),
         )
 
 
@@ -172,6 +184,10 @@ class Alert:
     velocity_rms_mm_s: float | None
     trend: str
     degraded: bool
+    # Defaults: an alert committed to the outbox by an earlier version still reads back.
+    sensor_cause: str | None = None
+    sensor_reason: str | None = None
+    sensor_since_ms: int | None = None
 
     @property
     def severity(self) -> str:
@@ -210,6 +226,26 @@ def trend_text(velocities_mm_s: tuple[float, ...]) -> str:
     return f"{word}: {first:.1f} -> {last:.1f} mm/s over {len(velocities_mm_s)} windows"
 
 
+def _sensor_episode(
+    state: DeviceState, prediction: Mapping[str, Any], ongoing: bool, ts: int
+) -> tuple[str | None, str | None, int | None]:
+    """(cause, latest reason, since) of the scalar sensors after one window.
+
+    A new cause starts at this window; the same cause keeps its start; a window inside the
+    limits keeps the cause while the episode is ``ongoing`` (the sustained state or a point the
+    k-of-n window still remembers is not HEALTHY: one reading just under a limit does not
+    reset "since"), and forgets it once the machine is healthy again."""
+    cause = prediction.get("sensor_cause")
+    if isinstance(cause, str):
+        reason = prediction.get("sensor_reason")
+        reason = reason if isinstance(reason, str) else state.sensor_reason
+        since = state.sensor_since_ms if cause == state.sensor_cause else None
+        return cause, reason, since if since is not None else ts
+    if not ongoing:
+        return None, None, None
+    return state.sensor_cause, state.sensor_reason, state.sensor_since_ms
+
+
 def step(
     state: DeviceState, prediction: Mapping[str, Any], policy: AlertPolicy = DEFAULT_POLICY
 ) -> tuple[DeviceState, Alert | None]:
@@ -245,6 +281,8 @@ def step(
     elif state_rank(candidate) > state_rank(current):
         new = candidate
 
+    ongoing = new != HEALTHY or any(p != HEALTHY for p in points)
+    sensor_cause, sensor_reason, sensor_since = _sensor_episode(state, prediction, ongoing, ts)
     updated = replace(
         state,
         site=prediction.get("site") or state.site,
@@ -260,6 +298,9 @@ def step(
         iso_zone=prediction.get("iso_zone"),
         velocity_rms_mm_s=velocity if isinstance(velocity, int | float) else None,
         degraded=bool(prediction.get("degraded", False)),
+        sensor_cause=sensor_cause,
+        sensor_reason=sensor_reason,
+        sensor_since_ms=sensor_since,
     )
     if new == current:
         return updated, None
@@ -283,6 +324,9 @@ def step(
         velocity_rms_mm_s=updated.velocity_rms_mm_s,
         trend=trend_text(velocities),
         degraded=updated.degraded,
+        sensor_cause=sensor_cause,
+        sensor_reason=sensor_reason,
+        sensor_since_ms=sensor_since,
     )
     updated = replace(updated, last_alert_ms=ts, last_alert_severity=alert.severity)
     return updated, alert
@@ -328,8 +372,15 @@ def subject(alert: Alert) -> str:
     if alert.kind == "RECOVERY":
         text = f"[rotorwatch] RECOVERED {alert.device_id}: healthy again"
     else:
-        text = f"[rotorwatch] {alert.state} {alert.device_id}: {alert.fault or 'unknown fault'}"
+        text = f"[rotorwatch] {alert.state} {alert.device_id}: {_what(alert)}"
     return text.encode("ascii", "replace").decode("ascii")[:100]
+
+
+def _what(alert: Alert) -> str:
+    """What is wrong in a few words: a sensor out of bounds first (it is a measured fact; the
+    vibration diagnosis of a machine the sensors raised may be a weak guess, and the e-mail
+    body gives it with its confidence), else the probable fault."""
+    return alert.sensor_cause or alert.fault or "unknown fault"
 
 
 def message(alert: Alert, *, workgroup: str | None = None) -> str:
@@ -348,6 +399,7 @@ def message(alert: Alert, *, workgroup: str | None = None) -> str:
     lines = [
         head,
         f"Probable fault: {alert.fault or 'unknown'}{confidence}",
+        *_sensor_lines(alert),
         f"ISO 10816-3 zone: {alert.iso_zone or 'unknown (no asset record)'}, velocity RMS {velocity}",
         f"{'Problem began' if alert.kind == 'RECOVERY' else 'Since'}: {utc_text(alert.since_ms)}",
         f"Latest window: {utc_text(alert.ts)} (seq {alert.seq})",
@@ -366,6 +418,13 @@ def message(alert: Alert, *, workgroup: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def _sensor_lines(alert: Alert) -> list[str]:
+    if not alert.sensor_cause:
+        return []
+    since = f", since {utc_text(alert.sensor_since_ms)}" if alert.sensor_since_ms else ""
+    return [f"Sensor: {alert.sensor_reason or alert.sensor_cause} ({alert.sensor_cause}){since}"]
+
+
 def short_message(alert: Alert) -> str:
     """One SMS segment (at most :data:`SMS_MAX_CHARS` characters)."""
     where = f"@{alert.site}" if alert.site else ""
@@ -376,9 +435,12 @@ def short_message(alert: Alert) -> str:
             f" {alert.velocity_rms_mm_s:.1f}mm/s" if alert.velocity_rms_mm_s is not None else ""
         )
         text = (
-            f"RW {alert.state} {alert.device_id}{where}: {alert.fault or 'unknown'}, "
+            f"RW {alert.state} {alert.device_id}{where}: {_what(alert)}, "
             f"ISO {alert.iso_zone or '?'}{velocity}, since {utc_text(alert.since_ms)[5:]}"
         )
+        if alert.sensor_reason:
+            # The reading and its limit matter more than the tail of a long site name.
+            text = f"{text}; {alert.sensor_reason}"
     return text[:SMS_MAX_CHARS]
 
 

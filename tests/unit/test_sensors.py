@@ -12,7 +12,15 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.alerts import DeviceState, step
+from rotorwatch.alerts import (
+    SMS_MAX_CHARS,
+    DeviceState,
+    short_message,
+    step,
+    subject,
+    utc_text,
+)
+from rotorwatch.alerts import message as alert_message
 from rotorwatch.assets import AssetError, limit_fields, parse_asset
 from rotorwatch.features import FEATURE_NAMES, compute_features
 from rotorwatch.model import MODEL_FILE, Model
@@ -214,3 +222,37 @@ def test_an_endpoint_without_sensor_rules_still_gets_them_applied() -> None:
     assert (p["state"], p["sensor_cause"]) == ("ALARM", "overheating")
     assert list(p) == list(PREDICTION_NAMES)
     assert rules_row(rec)["state"] == "ALARM"
+
+
+def test_the_alert_names_the_sensor_value_limit_and_since_when(model: Model) -> None:
+    """E-mail and SMS say which sensor, its value, its limit and since when; a reading that
+    dips back under the limit for one window does not restart "since"."""
+    temps = [40.0, 40.0, 95.0, 92.0, 97.0, 99.0, 101.0]
+    recs = [{**r, "temperature_c": t} for r, t in zip(_windows(40.0, n=7), temps, strict=True)]
+    rows = model.score(recs)
+    st, alerts = DeviceState(device_id="pump-01"), []
+    for rec, row in zip(recs, rows, strict=True):
+        st, alert = step(st, combine(row, rec))
+        alerts += [alert] if alert is not None else []
+    assert [a.state for a in alerts] == ["WARNING"]
+    first_hot = recs[2]["ts"]
+    assert st.sensor_since_ms == first_hot  # 92 degC at window 3 did not reset it
+    assert st.sensor_reason == "temperature 101.0 degC >= warning limit 93 degC"
+    alert = alerts[0]
+    assert subject(alert) == "[rotorwatch] WARNING pump-01: overheating"
+    text = alert_message(alert)
+    assert (
+        "Sensor: temperature 97.0 degC >= warning limit 93 degC (overheating), "
+        f"since {utc_text(first_hot)}"
+    ) in text
+    sms = short_message(alert)
+    assert len(sms) <= SMS_MAX_CHARS
+    assert sms.startswith("RW WARNING pump-01: overheating, ISO A")
+    assert sms.endswith("; temperature 97.0 degC >= warning limit 93 degC")
+    # The state item keeps the episode (DynamoDB round trip) and forgets it once healthy.
+    assert DeviceState.from_item(st.to_item()) == st
+    cool = _windows(40.0, n=20)
+    for i, rec in enumerate(cool):
+        rec.update(ts=recs[-1]["ts"] + (i + 1) * 600_000, seq=100 + i)
+        st, _ = step(st, combine(None, rec))
+    assert (st.state, st.sensor_cause, st.sensor_since_ms) == ("HEALTHY", None, None)
