@@ -29,6 +29,15 @@ FAULTS: Final[tuple[str, ...]] = (
 #: prediction but the diagnosis-only ``bearing_unclear``.
 FAULT_CAUSES: Final[tuple[str, ...]] = tuple(f for f in FAULTS if f != "bearing_unclear")
 
+#: Simulated faults that show first in temperature or pressure, not in vibration (ground-truth
+#: labels only; the classifier does not learn them), and the sensor cause that reports each:
+#: lubrication loss heats the bearing hours before its vibration changes; a worn impeller loses
+#: head (discharge pressure) while the pump still runs smoothly.
+SENSOR_FAULTS: Final[dict[str, str]] = {
+    "lubrication_loss": "overheating",
+    "impeller_wear": "pressure_low",
+}
+
 #: Why the scalar sensors raised a window's state (:mod:`rotorwatch.sensors`): a cause code
 #: next to the vibration ``fault``, null when temperature and pressure are within limits.
 #: ``overheating``: bearing temperature at or above the asset's warning/alarm limit;
