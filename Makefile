@@ -118,11 +118,11 @@ infra-test: $(STAMP)
 # --- model (issue 6) ----------------------------------------------------------------------------
 .PHONY: model eval
 MODEL_ARTIFACT := sagemaker/bootstrap/model.tar.gz
-# The bootstrap model: a deterministic simulated fleet (seed 7, 48 machines, one day, a window
+# The bootstrap model: a deterministic simulated fleet (seed 7, 96 machines, one day, a window
 # every 5 min) -> out/model and a byte-for-byte reproducible model.tar.gz (committed; the ml
 # stack serves it on day one).
 model: $(STAMP)
-	$(BIN)/rotorwatch train --simulate 48 --seed 7 --hours 24 --interval-s 300 \
+	$(BIN)/rotorwatch train --simulate 96 --seed 7 --hours 24 --interval-s 300 \
 	  --model-dir out/model --artifact $(MODEL_ARTIFACT)
 	sha256sum $(MODEL_ARTIFACT)
 

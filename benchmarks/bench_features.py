@@ -110,6 +110,9 @@ def main() -> None:
     print(
         f"ratio to bare rfft : {t_rfft64 / t_total:.2f} (float64 rfft), {t_rfft32 / t_total:.2f} (float32 rfft)"
     )
+    # The feature engine alone against the bare float64 rfft of the same run: the figure that
+    # travels between machines (target >= 0.10 with pre-whitening and band selection).
+    print(f"features only / bare rfft float64: {t_rfft64 / t_features:.3f} (target >= 0.10)")
     print(
         f"floors (C, per window): base64 decode {t_b64 / n * 1e6:.1f} us, full json.loads "
         f"{t_json / n * 1e6:.1f} us (the decoder parses around the window: base64 is its floor)"

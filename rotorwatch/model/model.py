@@ -190,7 +190,9 @@ class Model:
             # Physics first: a clear defect family in the envelope names the bearing fault on
             # any machine; the classifier learned the simulator and names what physics leaves.
             evidence = bearing_evidence(rec)
-            if evidence is not None:
+            # Impacts with no defect family (bearing_unclear) keep a fault the classifier names:
+            # looseness rattles too.
+            if evidence is not None and (evidence[0] != "bearing_unclear" or fault == "normal"):
                 fault, confidence = evidence[0], max(confidence, 0.5)
             state = HEALTHY
             # The statistical distance is measured to the training fleet's healthy windows: on
