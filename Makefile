@@ -36,13 +36,19 @@ typecheck: $(STAMP)
 test: system-deps lint typecheck
 	$(BIN)/pytest
 
-# The MQTT end-to-end test needs a real broker (tests/e2e/test_mqtt_mosquitto.py skips without).
+# The MQTT end-to-end test needs a real broker (tests/e2e/test_mqtt_mosquitto.py skips without);
+# the report's browser test needs Debian's chromium (tests/e2e/test_local_demo.py skips without).
 system-deps:
 	@command -v mosquitto >/dev/null || test -x /usr/sbin/mosquitto || \
 	  if [ "$$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends mosquitto || \
 	    { apt-get update && apt-get install -y --no-install-recommends mosquitto; } || \
 	    echo "system-deps: apt-get could not install mosquitto; the MQTT e2e test will be skipped"; \
 	  else echo "system-deps: not root, cannot apt-get install mosquitto (run: sudo apt-get install mosquitto); the MQTT e2e test will be skipped"; fi
+	@command -v chromium >/dev/null || \
+	  if [ "$$(id -u)" = 0 ]; then apt-get install -y --no-install-recommends chromium || \
+	    { apt-get update && apt-get install -y --no-install-recommends chromium; } || \
+	    echo "system-deps: apt-get could not install chromium; the report's browser test will be skipped"; \
+	  else echo "system-deps: not root, cannot apt-get install chromium (run: sudo apt-get install chromium); the report's browser test will be skipped"; fi
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
@@ -55,6 +61,13 @@ DEMO_OUT ?= out/demo
 DEMO_ARGS ?=
 demo: $(STAMP)
 	$(BIN)/rotorwatch demo --out $(DEMO_OUT) $(DEMO_ARGS)
+
+# The demo report as a browser shows it: Debian's chromium, headless, 800 px wide, into
+# $(DEMO_OUT)/report-800px.png (after `make demo`); fails if the page scrolls sideways.
+.PHONY: report-screenshot
+report-screenshot: $(STAMP) system-deps
+	@test -f $(DEMO_OUT)/report.html || { echo "report-screenshot: no $(DEMO_OUT)/report.html (run make demo first)" >&2; exit 2; }
+	$(PY) -c 'import sys; from pathlib import Path; from tests.e2e import chromium; p = Path(sys.argv[1]); w = chromium.scroll_width_px(p); png = chromium.screenshot(p, p.with_name("report-800px.png")); print(f"{png} (page width {w} px at 800 px)"); sys.exit(0 if w <= 800 else "report-screenshot: the page scrolls sideways at 800 px")' $(DEMO_OUT)/report.html
 
 # The machine-health Glue job on local PySpark over the lake `make demo` wrote (GLUE_LAKE,
 # default $(DEMO_OUT)/lake; GLUE_ARGS="--window_start 2026-11-23T00:00Z"). It fails, saying why,

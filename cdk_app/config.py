@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 
 from rotorwatch import lake
+from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS
 
 STAGES_KEY: Final = "rotorwatch:stages"
 STAGE_KEY: Final = "stage"
@@ -54,6 +55,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     # Device-silent alert: NO_DATA after silence_after_s without new data, checked every
     # rate_minutes (so an alert comes between silence_after_s and silence_after_s + rate).
     "watchdog": {"silence_after_s": 1800, "rate_minutes": 5},
+    # Per-device baseline (docs/baseline.md): healthy windows a device learns before its
+    # anomaly score is measured against its own history (144 = a day at one window per 10 min).
+    "baseline": {"learning_windows": DEFAULT_LEARNING_WINDOWS},
     "athena": {"bytes_scanned_cutoff_mib": 10240},
     "alarms": {
         "iterator_age_ms": 60000,
@@ -181,6 +185,7 @@ class StageConfig:
     endpoint: EndpointConfig
     glue: GlueConfig
     watchdog: WatchdogConfig
+    baseline_learning_windows: int
     athena_bytes_scanned_cutoff_mib: int
     alarms: AlarmConfig
     tags: Mapping[str, str]
@@ -317,6 +322,8 @@ def parse_stage(
             silence_after_s=_int(raw["watchdog"], "silence_after_s", "watchdog", 60, 7 * 86400),
             rate_minutes=_int(raw["watchdog"], "rate_minutes", "watchdog", 1, 1440),
         ),
+        # At least one window; at most about a year of windows every 10 minutes.
+        baseline_learning_windows=_int(raw["baseline"], "learning_windows", "baseline", 1, 52_560),
         athena_bytes_scanned_cutoff_mib=_int(
             raw["athena"], "bytes_scanned_cutoff_mib", "athena", 10, 10_000_000
         ),

@@ -28,6 +28,7 @@ from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from rotorwatch.baseline import Baseline
 from rotorwatch.predictions import STATES
 from rotorwatch.query import command_line, format_time
 from rotorwatch.scoring import state_rank
@@ -78,6 +79,12 @@ class AlertPolicy:
 DEFAULT_POLICY: Final = AlertPolicy()
 
 
+#: State item attributes an operator's baseline restart touches (``rotorwatch baseline reset``);
+#: they are :class:`DeviceState` field names (a test keeps them so).
+BASELINE_ATTRIBUTE: Final = "baseline"
+BASELINE_RESETS_ATTRIBUTE: Final = "baseline_resets"
+
+
 @dataclass(frozen=True, slots=True)
 class DeviceState:
     """What the pipeline remembers about one machine between batches (one DynamoDB item)."""
@@ -114,6 +121,12 @@ class DeviceState:
     sensor_cause: str | None = None
     sensor_reason: str | None = None
     sensor_since_ms: int | None = None
+    #: What the device has learned of its own healthy behaviour (:mod:`rotorwatch.baseline`);
+    #: None before its first window, or after an operator restarted learning.
+    baseline: Baseline | None = None
+    #: How often an operator restarted the learning (``rotorwatch baseline reset``). The state
+    #: is written on the condition that this is unchanged, so a restart racing a batch wins.
+    baseline_resets: int = 0
 
     @property
     def window(self) -> tuple[int, int]:
@@ -125,6 +138,7 @@ class DeviceState:
         item = asdict(self)
         item["points"] = list(self.points)
         item["velocities_mm_s"] = list(self.velocities_mm_s)
+        item["baseline"] = None if self.baseline is None else self.baseline.to_dict()
         return {k: v for k, v in item.items() if v is not None}
 
     @classmethod
@@ -163,7 +177,19 @@ class DeviceState:
             sensor_cause=item.get("sensor_cause"),
             sensor_reason=item.get("sensor_reason"),
             sensor_since_ms=opt_int("sensor_since_ms"),
+            baseline=_stored_baseline(item.get("baseline")),
+            baseline_resets=int(item.get("baseline_resets", 0)),
         )
+
+
+def _stored_baseline(value: Any) -> Baseline | None:
+    """The stored baseline, or None (learn again) when there is none or it cannot be read."""
+    if not isinstance(value, Mapping):
+        return None
+    try:
+        return Baseline.from_dict(value)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ class EnvKey:
     ASSETS_CACHE_TTL_S: Final = "RW_ASSETS_CACHE_TTL_S"
     #: Optional: seconds without new data before a device gets a NO_DATA alert (default 1800).
     SILENCE_AFTER_S: Final = "RW_SILENCE_AFTER_S"
+    #: Optional: windows a device's baseline learns before it scores (rotorwatch.baseline).
+    BASELINE_WINDOWS: Final = "RW_BASELINE_WINDOWS"
 
 
 # Powertools conventions (one namespace for every custom metric the app emits).

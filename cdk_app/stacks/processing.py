@@ -133,6 +133,7 @@ class ProcessingStack(Stack):
             EnvKey.GLUE_DATABASE: glue_database,
             # Empty when the ml stack is not deployed: the handler scores with the rules.
             EnvKey.ENDPOINT_NAME: endpoint_name or "",
+            EnvKey.BASELINE_WINDOWS: str(config.baseline_learning_windows),
         }
         self.score_and_alert = RotorwatchFunction(
             self,

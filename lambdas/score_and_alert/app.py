@@ -57,6 +57,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Windows stamped far in the future (device clock): in the lake, kept out of the state.
     metrics.add_metric("FutureWindows", MetricUnit.Count, outcome.future_windows)
     metrics.add_metric("StateConflicts", MetricUnit.Count, outcome.state_conflicts)
+    # Per-device baselines (rotorwatch.baseline): learning progress and what they changed.
+    metrics.add_metric("BaselineWindowsLearned", MetricUnit.Count, outcome.baseline_learned)
+    metrics.add_metric("BaselinesCompleted", MetricUnit.Count, outcome.baselines_completed)
+    metrics.add_metric("BaselineWarnings", MetricUnit.Count, outcome.baseline_warnings)
     metrics.add_metric(ALERTS_SENT_METRIC, MetricUnit.Count, len(outcome.alerts))
     # Per severity too: the dashboard's "Alerts sent by severity" searches this series.
     for severity, count in sorted(Counter(a.severity for a in outcome.alerts).items()):

@@ -5,9 +5,11 @@ Order of work and why:
 1. Parse and de-duplicate the feature records (a redelivered tail repeats windows).
 2. ONE InvokeEndpoint for the batch; if it fails, the rules decide (``degraded``): scoring never
    stops because the model is away.
-3. Predictions to Firehose (the lake keeps every window, degraded or not).
-4. Per device, fold the predictions through :func:`rotorwatch.alerts.step` and write the new state
-   with a conditional put keyed on the window the state was read at (optimistic concurrency).
+3. Per device, fold the predictions through the device's baseline
+   (:func:`rotorwatch.baseline.apply_baseline`: learning, or scoring against the device's own
+   history) and :func:`rotorwatch.alerts.step`, and write the new state with a conditional put
+   keyed on the window the state was read at and on the baseline's reset count (optimistic
+   concurrency; an operator's ``rotorwatch baseline reset`` racing a batch is never overwritten).
    Alerts are committed in the same item (``pending_alert``, an outbox) BEFORE they are published
    and cleared after, so a crash between the two re-sends them on retry instead of losing them,
    and a redelivered batch (its windows already applied) changes nothing and sends nothing.
@@ -15,6 +17,11 @@ Order of work and why:
    (the other writer's windows are late by then), so no window is dropped. The state also
    records ``last_seen_ms`` (when the cloud received the newest applied window), which the
    watchdog (``lambdas/watchdog``) measures device silence by.
+4. Predictions to Firehose (the lake keeps every window, degraded or not), as the baseline left
+   them: after the fold, because the baseline lives in the state the fold reads. A window the
+   state had already applied (a redelivery) is scored against the baseline but not learned
+   again, so its row matches the first one. If the states cannot be read at all, the batch is
+   retried before any of its rows reach the lake.
 """
 
 from __future__ import annotations
@@ -32,9 +39,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common.batch import SourceRecord, put_record_batch
 from lambdas.common.dynamo import from_attributes, to_attributes
-from lambdas.common.settings import optional, required
+from lambdas.common.settings import SettingsError, optional, required
 from lambdas.common.sns import publish as sns_publish
 from rotorwatch.alerts import (
+    BASELINE_RESETS_ATTRIBUTE,
     DEFAULT_POLICY,
     Alert,
     AlertPolicy,
@@ -45,6 +53,7 @@ from rotorwatch.alerts import (
     step,
     subject,
 )
+from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS, apply_baseline
 from rotorwatch.features import FEATURE_FIELDS
 from rotorwatch.model.features import INPUT_FIELDS as REQUEST_FIELDS
 from rotorwatch.resources import STATE_TABLE_PARTITION_KEY, EnvKey
@@ -77,6 +86,8 @@ class Settings:
     predictions_delivery_stream: str
     endpoint_name: str | None  # None: no model deployed yet, the rules score everything
     athena_workgroup: str | None
+    #: Windows a device's baseline learns before it scores (the learning period).
+    baseline_windows: int = DEFAULT_LEARNING_WINDOWS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -86,7 +97,17 @@ class Settings:
             predictions_delivery_stream=required(env, EnvKey.PREDICTIONS_DELIVERY_STREAM),
             endpoint_name=optional(env, EnvKey.ENDPOINT_NAME),
             athena_workgroup=optional(env, EnvKey.ATHENA_WORKGROUP),
+            baseline_windows=_positive_int(env, EnvKey.BASELINE_WINDOWS, DEFAULT_LEARNING_WINDOWS),
         )
+
+
+def _positive_int(env: Mapping[str, str], key: str, default: int) -> int:
+    raw = env.get(key, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1:
+        raise SettingsError(f"environment variable {key} must be an integer >= 1, got {raw!r}")
+    return int(raw)
 
 
 class StateStore:
@@ -112,18 +133,27 @@ class StateStore:
                 request = response.get("UnprocessedKeys") or {}
         return states
 
-    def save(self, state: DeviceState, read_window: tuple[int, int] | None) -> bool:
-        """Write ``state`` if the item still holds ``read_window`` (None: no item yet).
+    def save(self, state: DeviceState, read: DeviceState | None) -> bool:
+        """Write ``state`` if the item still holds the window and the baseline reset count of
+        ``read``, the state it was folded from (None: no item yet).
 
-        Returns False when another writer got there first (the condition failed).
+        Returns False when another writer got there first (the condition failed): another batch
+        moved the window, or an operator restarted the baseline.
         """
         names = {"#k": STATE_TABLE_PARTITION_KEY}
-        if read_window is None:
+        if read is None:
             condition = "attribute_not_exists(#k)"
             values: dict[str, Any] = {}
         else:
-            condition = "last_ts = :ts AND last_seq = :seq"
-            values = {":ts": {"N": str(read_window[0])}, ":seq": {"N": str(read_window[1])}}
+            resets = f"{BASELINE_RESETS_ATTRIBUTE} = :resets"
+            if read.baseline_resets == 0:  # items from before baselines have no reset count
+                resets = f"(attribute_not_exists({BASELINE_RESETS_ATTRIBUTE}) OR {resets})"
+            condition = f"last_ts = :ts AND last_seq = :seq AND {resets}"
+            values = {
+                ":ts": {"N": str(read.last_ts)},
+                ":seq": {"N": str(read.last_seq)},
+                ":resets": {"N": str(read.baseline_resets)},
+            }
             names = {}
         kwargs: dict[str, Any] = {
             "TableName": self._table,
@@ -205,6 +235,11 @@ class Outcome:
     late_windows: int = 0
     future_windows: int = 0
     state_conflicts: int = 0
+    #: Windows learned into a device baseline, and devices whose learning period ended.
+    baseline_learned: int = 0
+    baselines_completed: int = 0
+    #: Windows whose point state the baseline raised to WARNING.
+    baseline_warnings: int = 0
     alerts: list[Alert] = field(default_factory=list)
     failed_positions: list[int] = field(default_factory=list)
     timings_s: dict[str, float] = field(
@@ -303,16 +338,6 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     t2 = time.perf_counter()
     out.timings_s["score"] += t2 - t1
 
-    lines = [
-        json.dumps(p, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n"
-        for p in predictions
-    ]
-    put = put_record_batch(
-        deps.firehose, deps.settings.predictions_delivery_stream, lines, sleep=deps.sleep
-    )
-    out.predictions_put = len(lines) - len(put.failed)
-    out.failed_positions.extend(positions[j] for j in put.failed)
-
     by_device: dict[str, list[int]] = defaultdict(list)
     for j, p in enumerate(predictions):
         by_device[p["device_id"]].append(j)
@@ -337,23 +362,77 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
                 deps,
                 states.get(device_id),
                 device_id,
-                [(predictions[j], received[j]) for j in idx],
+                [Window(predictions[j], received[j], features[j]) for j in idx],
                 scored_at,
             )
             for device_id, idx in by_device.items()
         }
+    final = list(predictions)
     for device_id, future in futures.items():
+        idx = by_device[device_id]
         try:
             result = future.result()
         except (BotoCoreError, ClientError, StateConflictError):
-            out.failed_positions.append(min(positions[j] for j in by_device[device_id]))
+            out.failed_positions.append(min(positions[j] for j in idx))
+            # Its windows are retried; their rows are scored against the stored baseline.
+            stored = states.get(device_id)
+            for j in idx:
+                final[j] = score_only(predictions[j], features[j], stored, deps)
             continue
+        for j in idx:
+            final[j] = result.predictions.get(
+                (predictions[j]["ts"], predictions[j]["seq"]), final[j]
+            )
         out.late_windows += result.late_windows
         out.future_windows += result.future_windows
         out.state_conflicts += result.conflicts
+        out.baseline_learned += result.baseline_learned
+        out.baselines_completed += result.baselines_completed
+        out.baseline_warnings += result.baseline_warnings
         out.alerts.extend(result.alerts)
+
+    lines = [
+        json.dumps(p, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n" for p in final
+    ]
+    put = put_record_batch(
+        deps.firehose, deps.settings.predictions_delivery_stream, lines, sleep=deps.sleep
+    )
+    out.predictions_put = len(lines) - len(put.failed)
+    out.failed_positions.extend(positions[j] for j in put.failed)
     out.timings_s["io"] += time.perf_counter() - t2
     return out
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    """One window of a device in a batch: its prediction, when the cloud received it (epoch
+    ms) and its feature record (what the baseline reads)."""
+
+    prediction: dict[str, Any]
+    received_ms: int
+    features: dict[str, Any]
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (int(self.prediction["ts"]), int(self.prediction["seq"]))
+
+
+def score_only(
+    prediction: dict[str, Any], features: dict[str, Any], state: DeviceState | None, deps: Deps
+) -> dict[str, Any]:
+    """The prediction against the device's baseline without learning the window (a window the
+    state does not take: already applied, or stamped in the future)."""
+    baseline = None if state is None else state.baseline
+    if baseline is None:
+        return prediction
+    scored, _ = apply_baseline(
+        prediction,
+        features,
+        baseline,
+        learning_windows=deps.settings.baseline_windows,
+        learn=False,
+    )
+    return scored
 
 
 @dataclass
@@ -361,37 +440,46 @@ class DeviceResult:
     late_windows: int = 0
     future_windows: int = 0
     conflicts: int = 0
+    baseline_learned: int = 0
+    baselines_completed: int = 0
+    baseline_warnings: int = 0
     alerts: list[Alert] = field(default_factory=list)
+    #: The device's prediction records after its baseline, by window (ts, seq).
+    predictions: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
 
 
 def _apply_device(
     deps: Deps,
     stored: DeviceState | None,
     device_id: str,
-    windows: list[tuple[dict[str, Any], int]],
+    windows: list[Window],
     now_ms: int,
 ) -> DeviceResult:
     """Fold one device's predictions into its state, commit, then publish (optimistic locking).
 
-    ``windows`` pairs each prediction with when the cloud received it (epoch ms). If another
-    writer moved the state between our read and our conditional write (two batches of the same
-    device at once: a replay next to the live mapping, a retried batch still running), the state
-    is read again and the fold redone, so windows only we hold are not dropped; the ones the
-    other writer applied are late by then and change nothing.
+    Each window the state takes goes through the device's baseline first (learned while the
+    baseline is learning, scored against it after), then through the alert state machine. If
+    another writer moved the state between our read and our conditional write (two batches of
+    the same device at once: a replay next to the live mapping, a retried batch still running;
+    or an operator restarting the baseline), the state is read again and the fold redone, so
+    windows only we hold are not dropped; the ones the other writer applied are late by then and
+    change nothing (and are not learned twice).
     """
     out = DeviceResult()
     # Any window received, applied or not: the watchdog tells a wrong device clock (windows
     # arrive, none apply) from a silent device by it. A redelivered batch carries its original
     # receive times, so it cannot refresh this.
-    newest_received = max(seen for _, seen in windows)
+    newest_received = max(w.received_ms for w in windows)
     horizon = now_ms + deps.max_future_skew_ms
     usable = []
-    for p, seen in windows:
-        if int(p["ts"]) > horizon:
+    for w in windows:
+        if w.key[0] > horizon:
             out.future_windows += 1  # device clock far ahead: kept in the lake, not in the state
+            out.predictions[w.key] = score_only(w.prediction, w.features, stored, deps)
         else:
-            usable.append((p, seen))
-    usable.sort(key=lambda w: (w[0]["ts"], w[0]["seq"]))
+            usable.append(w)
+    usable.sort(key=lambda w: w.key)
+    learning_windows = deps.settings.baseline_windows
     for attempt in range(STATE_ATTEMPTS):
         if attempt:
             stored = deps.store.load([device_id]).get(device_id)
@@ -404,14 +492,26 @@ def _apply_device(
             else []
         )
         state = before
-        late = 0
+        late = learned = raised = 0
+        scored: dict[tuple[int, int], dict[str, Any]] = {}
         new_alerts: list[Alert] = []
-        for p, seen in usable:
-            if (p["ts"], p["seq"]) <= state.window:
+        for w in usable:
+            if w.key <= state.window:
                 late += 1  # already applied (redelivery) or arrived after a later window
+                scored[w.key] = score_only(w.prediction, w.features, state, deps)
                 continue
+            p, baseline = apply_baseline(
+                w.prediction, w.features, state.baseline, learning_windows=learning_windows
+            )
+            learned += baseline.count - (state.baseline.count if state.baseline else 0)
+            raised += p["state"] != w.prediction["state"]
+            scored[w.key] = p
             state, alert = step(state, p, deps.policy)
-            state = replace(state, last_seen_ms=max(seen, state.last_seen_ms or seen))
+            state = replace(
+                state,
+                baseline=baseline,
+                last_seen_ms=max(w.received_ms, state.last_seen_ms or w.received_ms),
+            )
             if alert is not None:
                 new_alerts.append(alert)
         if state.last_received_ms is None or newest_received > state.last_received_ms:
@@ -420,10 +520,17 @@ def _apply_device(
         if state != before:
             outbox = json.dumps([a.to_json() for a in to_send]) if to_send else None
             state = replace(state, pending_alert=outbox)
-            if not deps.store.save(state, before.window if stored is not None else None):
+            if not deps.store.save(state, before if stored is not None else None):
                 out.conflicts += 1
                 continue
         out.late_windows += late
+        out.baseline_learned += learned
+        out.baseline_warnings += raised
+        was_learned = before.baseline is not None and before.baseline.learned
+        out.baselines_completed += int(
+            not was_learned and state.baseline is not None and state.baseline.learned
+        )
+        out.predictions.update(scored)
         for alert in to_send:
             deps.publisher.publish(alert)
             out.alerts.append(alert)

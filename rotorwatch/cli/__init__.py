@@ -35,6 +35,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "cost",
     "model",
     "demo",
+    "baseline",
 )
 
 for _module in COMMAND_MODULES:

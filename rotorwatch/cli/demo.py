@@ -205,6 +205,8 @@ def demo_command(
                 close_sink=sink.close if sink else None,
                 mqtt_port=broker[1] if broker else None,
                 console=console,
+                scenario=scenario,
+                seed=seed,
             )
             if not skip_glue:
                 with console.status("Glue job (machine_health) on local Spark ..."):

@@ -335,7 +335,7 @@ def _block_features(s: _Scratch, df_hz: F64, shaft_hz: F64, env_spec: Any) -> di
     return out
 
 
-def _envelope_spectrum(s: _Scratch, spec: Any, env_spec: Any) -> None:
+def _envelope_spectrum(s: _Scratch, spec: Any, env_spec: Any) -> npt.NDArray[np.intp]:
     """Pre-whiten, demodulate every candidate band, keep the most impulsive band's envelope
     and write its magnitude spectrum into ``env_spec`` (see the module docstring, step 3)."""
     b = spec.shape[0]
@@ -351,10 +351,33 @@ def _envelope_spectrum(s: _Scratch, spec: Any, env_spec: Any) -> None:
         # Spectral kurtosis of the band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise).
         e2 = np.square(s.envelope[c], dtype=np.float64)
         sk[c] = np.mean(e2 * e2, axis=1) / np.maximum(np.mean(e2, axis=1) ** 2, 1e-300) - 2.0
-    best = np.argmax(sk, axis=0)
+    best: npt.NDArray[np.intp] = np.argmax(sk, axis=0)
     envelope = s.envelope[best, np.arange(b)]
     envelope -= envelope.mean(axis=1, keepdims=True)
     np.abs(np.fft.rfft(envelope, axis=1), out=env_spec)
+    return best
+
+
+def envelope_spectrum(x_g: npt.ArrayLike, fs_hz: float) -> tuple[F64, F64, tuple[float, float]]:
+    """The envelope spectrum the bearing indicators read, for one window (plots, reports).
+
+    Returns (frequency in Hz, magnitude over the spectrum's median, demodulation band in Hz):
+    the same pre-whitening, band choice and demodulation as :func:`window_features`.
+    """
+    x = np.asarray(x_g, dtype=np.float64)
+    if x.ndim != 1 or x.size < 256:
+        raise ValueError(f"x_g must be one window of at least 256 samples, got shape {x.shape}")
+    n = x.size
+    s = _Scratch(1, n)
+    s.x[0] = x - x.mean()
+    w, _sum_w2 = _window(n)
+    spec = np.fft.rfft(s.x * w, axis=1)
+    env = np.empty((1, n // ENVELOPE_DECIMATION // 2 + 1), dtype=np.float32)
+    band = _envelope_spectrum(s, spec, env)
+    k_lo, k_hi = _envelope_bands(n)[int(band[0])]
+    mag = env[0].astype(np.float64)
+    mag /= max(float(np.median(mag[ENVELOPE_MIN_BIN:])), 1e-300)
+    return np.arange(mag.size) * fs_hz / n, mag, (k_lo * fs_hz / n, k_hi * fs_hz / n)
 
 
 @functools.lru_cache(maxsize=64)

@@ -62,6 +62,9 @@ PREDICTIONS_DELIVERY_STREAM = f"{APP_NAME}-predictions"
 ENDPOINT_NAME = f"{APP_NAME}-model"
 ATHENA_WORKGROUP = f"{APP_NAME}-analysts"
 GLUE_DATABASE = APP_NAME
+#: The demo's baseline learning period (windows): 2 h at the demo's 10-min windows, so every
+#: machine has learned its own healthy behaviour before the first fault starts (2.7 h in).
+DEMO_BASELINE_WINDOWS = 12
 #: Function names (log files, context) per handler string.
 FUNCTION_NAMES = {
     EXTRACT_FEATURES_HANDLER: "extract_features",
@@ -328,6 +331,7 @@ class LocalCloud:
             EnvKey.ENDPOINT_NAME: endpoint or "",
             EnvKey.ATHENA_WORKGROUP: ATHENA_WORKGROUP,
             EnvKey.GLUE_DATABASE: GLUE_DATABASE,
+            EnvKey.BASELINE_WINDOWS: str(DEMO_BASELINE_WINDOWS),
         }
         self._setenv(env)
 

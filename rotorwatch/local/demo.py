@@ -11,6 +11,7 @@ from typing import Any
 
 from rotorwatch import lake
 from rotorwatch.assets import Asset
+from rotorwatch.baseline import fleet_progress
 from rotorwatch.local import report as rp
 from rotorwatch.local.athena import Result, connect, run_saved, run_sql
 from rotorwatch.local.bridge import MqttBridge
@@ -34,6 +35,8 @@ class DemoResult:
     states: dict[str, dict[str, Any]]
     assets: dict[str, Asset]
     model_note: str
+    scenario: str = ""
+    seed: int | None = None
     glue: dict[str, Any] | None = None
     queries: dict[str, Result] = field(default_factory=dict)
     plots: list[Path] = field(default_factory=list)
@@ -67,6 +70,8 @@ def run(
     mqtt_port: int | None = None,
     console: Any = None,
     inference_script: Path | None = None,
+    scenario: str = "",
+    seed: int | None = None,
 ) -> DemoResult:
     """Play the fleet through the local cloud; returns everything the report needs."""
     from rich.console import Console
@@ -150,6 +155,8 @@ def run(
         states=states,
         assets=dict(assets),
         model_note=note,
+        scenario=scenario,
+        seed=seed,
     )
 
 
@@ -280,6 +287,37 @@ def make_plots(result: DemoResult, featured: rp.MachineScore | None) -> list[Pat
     return plots
 
 
+def summary_rows(result: DemoResult, summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """What a reliability engineer wants first: what ran, and how well it caught the faults."""
+    lead = summary["median_lead_time_h"]
+    delay = summary["median_detection_delay_h"]
+    return [
+        ("scenario", result.scenario or "(given by the caller)"),
+        ("seed", "" if result.seed is None else str(result.seed)),
+        ("simulated period", f"{_utc(result.start_ms)} to {_utc(result.end_ms)} UTC"),
+        ("model", result.model_note),
+        ("faults caught", f"{summary['caught']} of {summary['faulty_machines']}"),
+        ("fault named right", f"{summary['fault_named_correctly']} of {summary['caught']} caught"),
+        (
+            "false alarms",
+            f"{summary['false_alarms']} (on {summary['healthy_machines']} healthy machines "
+            "and before onsets)",
+        ),
+        ("median first alert after onset", "" if delay is None else f"{delay:.1f} h"),
+        ("median lead time before end of life", "" if lead is None else f"{lead:.1f} h"),
+        ("alerts sent", str(len(result.alerts))),
+        ("messages", str(result.figures.messages)),
+    ]
+
+
+def _summary_html(result: DemoResult, summary: Mapping[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th>{rp.escape(k)}</th><td>{rp.escape(v)}</td></tr>"
+        for k, v in summary_rows(result, summary)
+    )
+    return f"<table class='summary'>{rows}</table>"
+
+
 def report(result: DemoResult, console: Any = None) -> DemoResult:
     """Print the report, write the plots, report.html and report.json into ``result.out``."""
     from rich.console import Console
@@ -293,6 +331,10 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
     det = result.detection
     summary = det.summary()
     sections: list[rp.Section] = []
+    t = Table(title="Summary", show_header=False)
+    for name, value in summary_rows(result, summary):
+        t.add_row(name, value)
+    con.print(t)
 
     # 1. alerts as received
     t = Table(title="Alerts as the technicians received them (SNS -> SQS inbox)")
@@ -355,6 +397,8 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
         else "no fault caught"
     )
     con.print(f"[bold]{verdict}[/]")
+    learned, devices = fleet_progress(result.states.values())
+    con.print(f"baselines: {learned}/{devices} devices finished learning (docs/baseline.md)")
     sections.append(
         rp.Section(
             "Detection vs ground truth",
@@ -416,21 +460,20 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
     con.print(t)
     sections.append(rp.Section("Saved queries (Athena SQL on DuckDB)", "".join(qhtml)))
 
-    # 6. plots
-    sections.insert(
-        0,
-        rp.Section(
-            "Plots", "".join(f"<p><img src='{p.name}' alt='{p.stem}'></p>" for p in result.plots)
-        ),
-    )
+    # 6. plots, embedded (report.html is one shareable file), after the summary at the top
+    sections.insert(0, rp.Section("Plots", "".join(rp.image_html(p, p.stem) for p in result.plots)))
+    sections.insert(0, rp.Section("Summary", _summary_html(result, summary)))
     html_path = rp.write_html(result.out / "report.html", "rotorwatch demo", sections)
     result.summary = {
+        "scenario": result.scenario,
+        "seed": result.seed,
         "detection": summary,
         "machines": det.machines,
         "figures": f.to_dict(),
         "glue": result.glue,
         "queries": {n: len(r.rows) for n, r in result.queries.items()},
         "states": {d: s.get("state") for d, s in result.states.items()},
+        "baselines_learned": learned,
         "model": result.model_note,
         "plots": [p.name for p in result.plots],
     }

@@ -212,6 +212,31 @@ def _plt() -> Any:
     return plt
 
 
+#: Rolling-element bearings slip: impacts come up to ~2 % slower than the kinematic defect
+#: frequency (the simulator models 0.5-1.5 %), so a defect's peak sits just below its line.
+BEARING_SLIP_MAX = 0.02
+
+
+def _time_axis(ax: Any) -> None:
+    """Dates with the year, in UTC, and an axis label that says so."""
+    import matplotlib.dates as mdates
+
+    formatter = mdates.DateFormatter("%Y-%m-%d\n%H:%M", tz=UTC)  # type: ignore[no-untyped-call]
+    ax.xaxis.set_major_formatter(formatter)
+    ax.set_xlabel("time (UTC)")
+
+
+def defect_peak_hz(f_hz: np.ndarray, amp: np.ndarray, kinematic_hz: float) -> float | None:
+    """The envelope peak within the slip band below a kinematic defect frequency, if any."""
+    band = (f_hz >= kinematic_hz * (1.0 - BEARING_SLIP_MAX - 0.005)) & (
+        f_hz <= kinematic_hz * 1.005
+    )
+    if not band.any():
+        return None
+    i = int(np.argmax(np.where(band, amp, -np.inf)))
+    return float(f_hz[i])
+
+
 def spectra(
     samples_g: np.ndarray, fs_hz: float
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -251,35 +276,54 @@ def plot_spectra(msg: Telemetry, asset: Asset, fault: str, path: Path) -> Path:
         label="envelope band",
     )
     for k in (1, 2, 3):
-        ax1.axvline(k * shaft, color="grey", ls=":", lw=0.8)
+        ax1.axvline(
+            k * shaft,
+            color="grey",
+            ls=":",
+            lw=0.8,
+            label=f"shaft orders 1x/2x/3x ({shaft:.1f} Hz)" if k == 1 else None,
+        )
     ax1.set(
         xlabel="frequency (Hz)",
         ylabel="acceleration (g)",
         title=f"{msg.device_id}: spectrum ({fault}), {msg.rpm:.0f} rpm, "
         f"{datetime.fromtimestamp(msg.ts / 1000, UTC):%Y-%m-%d %H:%M} UTC",
     )
-    ax1.legend(loc="upper right")
+    ax1.legend(loc="upper right", fontsize=8)
     f_max = min(fs / 8, 6 * max(defects.values()))
     sel = (fe > 0) & (fe <= f_max)
     ax2.plot(fe[sel], env[sel], lw=0.8, color="#1f4e79")
     colours = {"ftf": "#7f7f7f", "bpfo": "#d62728", "bpfi": "#2ca02c", "bsf": "#9467bd"}
+    own = {"bearing_outer": "bpfo", "bearing_inner": "bpfi", "bearing_ball": "bsf"}.get(fault)
     for name, fd in defects.items():
+        # The faulty defect's line goes where its peak is (within the slip band below the
+        # kinematic frequency), and says both; the others sit at their kinematic frequency.
+        peak = defect_peak_hz(fe, env, fd) if name == own else None
+        line_hz = peak if peak is not None else fd
+        label = (
+            f"{name.upper()} peak {peak:.1f} Hz (kinematic {fd:.1f} Hz, slip {1 - peak / fd:.1%})"
+            if peak is not None
+            else f"{name.upper()} {fd:.1f} Hz"
+        )
         for h in (1, 2, 3):
-            if h * fd <= f_max:
+            if h * line_hz <= f_max:
                 ax2.axvline(
-                    h * fd,
+                    h * line_hz,
                     color=colours.get(name, "k"),
                     ls="-" if h == 1 else "--",
                     lw=1.0 if h == 1 else 0.6,
                     alpha=0.8,
-                    label=f"{name.upper()} {fd:.1f} Hz" if h == 1 else None,
+                    label=label if h == 1 else None,
                 )
-    ax2.axvline(shaft, color="grey", ls=":", lw=0.8, label=f"1x {shaft:.1f} Hz")
+    ax2.axvline(shaft, color="grey", ls=":", lw=0.8, label=f"shaft 1x {shaft:.1f} Hz")
     ax2.set(
         xlabel="frequency (Hz)",
         ylabel="envelope amplitude (g)",
-        title="envelope spectrum, defect frequencies marked (dashed: 2x, 3x)",
+        title="envelope spectrum: defect frequencies marked (dashed: 2x, 3x); bearings slip, so "
+        f"peaks sit up to {BEARING_SLIP_MAX:.0%} below the kinematic frequency "
+        f"(resolution {fe[1] - fe[0]:.1f} Hz)",
     )
+    ax2.title.set_fontsize(9)
     ax2.legend(loc="upper right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -340,7 +384,7 @@ def plot_velocity_trend(
         title=f"{asset.device_id}: velocity trend, "
         f"ISO 10816-3 group {asset.machine_group} {asset.foundation}",
     )
-    fig.autofmt_xdate()
+    _time_axis(ax)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -443,7 +487,7 @@ def plot_fleet_health(
         title="fleet health over time (sustained state, from the alerts technicians received)",
     )
     ax.legend(loc="upper left")
-    fig.autofmt_xdate()
+    _time_axis(ax)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -454,14 +498,32 @@ def plot_fleet_health(
 
 
 def _table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
+    from rotorwatch.display import cell
+
     head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
     body = "".join(
-        "<tr>"
-        + "".join(f"<td>{html.escape('' if v is None else str(v))}</td>" for v in r)
-        + "</tr>"
+        "<tr>" + "".join(_td(cell(str(c), v)) for c, v in zip(columns, r, strict=True)) + "</tr>"
         for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+
+
+#: Cells up to this many characters never wrap (numbers, zones, times); longer text (machine
+#: lists, alert subjects) wraps anywhere, so wide tables fit a narrow window.
+_NOWRAP_CHARS = 16
+
+
+def _td(text: str) -> str:
+    cls = " class='w'" if len(text) > _NOWRAP_CHARS else ""
+    return f"<td{cls}>{html.escape(text)}</td>"
+
+
+def image_html(path: Path, alt: str) -> str:
+    """A PNG embedded as a data URI, so report.html is one file that can be mailed around."""
+    import base64
+
+    data = base64.b64encode(path.read_bytes()).decode("ascii")
+    return f"<p><img src='data:image/png;base64,{data}' alt='{html.escape(alt)}'></p>"
 
 
 @dataclass
@@ -471,14 +533,22 @@ class Section:
 
 
 def write_html(path: Path, title: str, sections: Sequence[Section]) -> Path:
+    # Readable from 800 px up without sideways scrolling: tables shrink their font and wrap
+    # long cells (machine lists, alert subjects) instead of widening the page.
     style = (
-        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-        "table{border-collapse:collapse;margin:1em 0;font-size:13px}"
-        "td,th{border:1px solid #ccc;padding:3px 8px;text-align:left}th{background:#eee}"
-        "pre{background:#f6f6f6;padding:1em;white-space:pre-wrap}img{max-width:100%}"
+        "body{font-family:system-ui,sans-serif;max-width:1100px;margin:1.5em auto;padding:0 1em;"
+        "color:#222}"
+        "table{border-collapse:collapse;margin:1em 0;font-size:12px;max-width:100%}"
+        "td,th{border:1px solid #ccc;padding:2px 4px;text-align:left;white-space:nowrap}"
+        "td.w{white-space:normal;overflow-wrap:anywhere}"
+        "th{background:#eee;white-space:normal;overflow-wrap:anywhere}.summary td{font-size:14px;white-space:normal}"
+        "pre{background:#f6f6f6;padding:1em;white-space:pre-wrap;overflow-wrap:anywhere}"
+        "img{max-width:100%;height:auto}"
     )
     parts = [
-        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>"
+        f"<title>{html.escape(title)}</title>"
         f"<style>{style}</style></head><body><h1>{html.escape(title)}</h1>"
     ]
     for s in sections:

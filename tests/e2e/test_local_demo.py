@@ -10,18 +10,23 @@ from __future__ import annotations
 
 import io
 import json
+import shlex
 import tarfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from typer.testing import CliRunner
 
 from rotorwatch import lake
+from rotorwatch.cli import app
 from rotorwatch.local import demo
 from rotorwatch.local.athena import connect, run_saved, run_sql
 from rotorwatch.local.cloud import BatchSettings
 from simulator.fleet import generate_windows
 from simulator.scenario import SCENARIO_DIR, parse_scenario
+from tests.athena_duckdb import DuckDbAthena
+from tests.e2e import chromium
 
 pytestmark = pytest.mark.slow
 
@@ -141,10 +146,30 @@ def test_saved_queries_answer_from_the_lake(run: demo.DemoResult) -> None:
     # The run is in the past (2026-01-01): ask the "now" queries for a long enough look-back.
     fleet = run_saved("fleet_health_now", run.lake_dir, {"lookback_hours": "100000"}).records()
     assert sorted(r["device_id"] for r in fleet) == ["comp-04", "fan-03", "pump-01", "pump-02"]
-    trend = run_saved("machine_trend", run.lake_dir, {"device_id": "pump-02", "days": "10000"})
+    trend = run_saved(
+        "machine_trend", run.lake_dir, {"device_id": "pump-02", "since": "2026-01-01"}
+    )
     assert len(trend.rows) == 1  # one UTC day of data
     history = run_saved("alert_history", run.lake_dir, {"days": "10000"}).records()
     assert {r["device_id"] for r in history} >= {"pump-02", "fan-03", "comp-04"}
+
+
+def test_every_alerts_look_closer_command_runs_as_worded(
+    run: demo.DemoResult, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The command each delivered alert names, run word for word (Athena answered by DuckDB
+    over the demo's lake), shows that machine's trend."""
+    athena = DuckDbAthena(run.lake_dir)
+    monkeypatch.setattr("boto3.client", lambda *a, **k: athena)
+    rises = [a for a in run.alerts if a.severity != "RECOVERY"]
+    assert rises
+    for alert in rises:
+        (line,) = [x for x in alert.body.splitlines() if x.strip().startswith("or run:")]
+        words = shlex.split(line.split("or run:", 1)[1])
+        result = CliRunner().invoke(app, [*words[1:], "--format", "json"])
+        assert result.exit_code == 0, result.output
+        rows = [json.loads(x) for x in result.stdout.splitlines()]
+        assert sum(int(r["windows"]) for r in rows) > 0, (alert.device_id, line)
 
 
 def test_report_files(run: demo.DemoResult) -> None:
@@ -153,6 +178,13 @@ def test_report_files(run: demo.DemoResult) -> None:
     assert "spectrum.png" in [p.name for p in run.plots]
     summary = json.loads((run.out / "report.json").read_text())
     assert summary["detection"]["caught"] == 3
+    # One shareable file: every image is embedded, none points at a file beside it.
+    page = (run.out / "report.html").read_text()
+    assert page.count("src='data:image/png;base64,") == len(run.plots)
+    assert ".png'" not in page
+    # The summary comes first: what ran and how well it caught the faults.
+    assert page.index("<h2>Summary</h2>") < page.index("<h2>Plots</h2>")
+    assert "faults caught</th><td>3 of 3" in page
 
 
 #: What one window may spend in the pipeline besides the two batching windows: the handlers,
@@ -174,3 +206,19 @@ def test_latency_per_hop_is_positive_and_bounded_by_the_batching_windows(
     assert sum(h.p50_s for h in hops) == pytest.approx(total.p50_s, abs=bound_s)
     assert len(run.figures.alert_latencies_s) == len(run.alerts)
     assert all(0 < s < bound_s for s in run.figures.alert_latencies_s)
+
+
+@pytest.mark.skipif(
+    chromium.executable() is None, reason="chromium not installed (make system-deps)"
+)
+def test_report_in_a_real_browser_fits_800_px(run: demo.DemoResult) -> None:
+    """Debian's chromium, headless: the report lays out at 800 px without sideways scrolling,
+    and renders (a screenshot of a real page, not an empty one)."""
+    page = run.out / "report.html"
+    assert chromium.scroll_width_px(page, width_px=800) <= 800
+    png = chromium.screenshot(page, run.out / "report-800px.png", width_px=800, height_px=3000)
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    assert (width, height) == (800, 3000)
+    assert len(data) > 100_000  # text, tables and plots, not a blank page

@@ -85,3 +85,13 @@ def test_deployed_architecture_and_glue_worker_match_the_cdk_app() -> None:
     assert ARCHITECTURE.name == DEPLOYED_ARCHITECTURE
     # DPU_PER_G1X_WORKER prices G.1X workers: the job must deploy that worker type.
     assert "WorkerType.G_1X" in inspect.getsource(analytics)
+
+
+def test_at_80_columns_the_total_comes_first() -> None:
+    result = CliRunner().invoke(
+        app, ["cost", "--devices", "100", "--interval", "10"], env={"COLUMNS": "80"}
+    )
+    assert result.exit_code == 0, result.output
+    first = result.stdout.splitlines()[0]
+    assert first.startswith("Total: $")
+    assert max(len(line) for line in result.stdout.splitlines()) <= 80

@@ -313,3 +313,19 @@ def test_silent_window_gives_zeros_not_errors() -> None:
     assert rec["crest_factor"] is None
     assert rec["kurtosis"] is None
     assert rec["velocity_rms_mm_s"] == 0.0
+
+
+def test_envelope_spectrum_for_plots_is_what_the_indicators_read() -> None:
+    from rotorwatch.features.engine import envelope_spectrum
+
+    x = impulse_train_g(DEFECT_HZ["bpfo"], amp_g=0.5, noise_g=0.1)
+    f_hz, mag, (lo_hz, hi_hz) = envelope_spectrum(x, FS_HZ)
+    assert 0.0 < lo_hz < hi_hz <= FS_HZ / 2
+    k = int(np.argmin(np.abs(f_hz - DEFECT_HZ["bpfo"])))
+    peak = mag[k - 2 : k + 3].max()
+    # The plotted line over the plotted median is the indicator (same spectrum, same median
+    # up to the indicator's background span).
+    assert peak == pytest.approx(one(x, rpm=RPM)["env_bpfo"], rel=0.35)
+    assert peak > ENV_WARNING_RATIO
+    with pytest.raises(ValueError, match="one window"):
+        envelope_spectrum(np.zeros((2, 512)), FS_HZ)
