@@ -32,6 +32,7 @@ from rotorwatch.baseline import Baseline
 from rotorwatch.predictions import STATES
 from rotorwatch.query import command_line, format_time
 from rotorwatch.scoring import state_rank
+from rotorwatch.sensors import SensorHistory
 
 HEALTHY, WARNING, ALARM = STATES
 
@@ -121,6 +122,9 @@ class DeviceState:
     sensor_cause: str | None = None
     sensor_reason: str | None = None
     sensor_since_ms: int | None = None
+    #: The device's own temperature and pressure (:class:`rotorwatch.sensors.SensorHistory`),
+    #: learned with the baseline and restarted with it.
+    sensor_history: SensorHistory | None = None
     #: What the device has learned of its own healthy behaviour (:mod:`rotorwatch.baseline`);
     #: None before its first window, or after an operator restarted learning.
     baseline: Baseline | None = None
@@ -139,6 +143,9 @@ class DeviceState:
         item["points"] = list(self.points)
         item["velocities_mm_s"] = list(self.velocities_mm_s)
         item["baseline"] = None if self.baseline is None else self.baseline.to_dict()
+        item["sensor_history"] = (
+            None if self.sensor_history is None else self.sensor_history.to_dict()
+        )
         return {k: v for k, v in item.items() if v is not None}
 
     @classmethod
@@ -177,9 +184,20 @@ class DeviceState:
             sensor_cause=item.get("sensor_cause"),
             sensor_reason=item.get("sensor_reason"),
             sensor_since_ms=opt_int("sensor_since_ms"),
+            sensor_history=_stored_history(item.get("sensor_history")),
             baseline=_stored_baseline(item.get("baseline")),
             baseline_resets=int(item.get("baseline_resets", 0)),
         )
+
+
+def _stored_history(value: Any) -> SensorHistory | None:
+    """The stored sensor history, or None (learn again) when there is none or it is unreadable."""
+    if not isinstance(value, Mapping):
+        return None
+    try:
+        return SensorHistory.from_dict(value)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
 
 
 def _stored_baseline(value: Any) -> Baseline | None:

@@ -30,19 +30,29 @@ FAULTS: Final[tuple[str, ...]] = (
 FAULT_CAUSES: Final[tuple[str, ...]] = tuple(f for f in FAULTS if f != "bearing_unclear")
 
 #: Simulated faults that show first in temperature or pressure, not in vibration (ground-truth
-#: labels only; the classifier does not learn them), and the sensor cause that reports each:
-#: lubrication loss heats the bearing hours before its vibration changes; a worn impeller loses
-#: head (discharge pressure) while the pump still runs smoothly.
-SENSOR_FAULTS: Final[dict[str, str]] = {
-    "lubrication_loss": "overheating",
-    "impeller_wear": "pressure_low",
+#: labels only; the classifier does not learn them), and the sensor causes that report each
+#: (see SENSOR_CAUSES below): lubrication loss heats the bearing hours before its vibration
+#: changes; a worn impeller loses head (discharge pressure) while the pump still runs smoothly.
+SENSOR_FAULTS: Final[dict[str, tuple[str, ...]]] = {
+    "lubrication_loss": ("overheating", "temperature_rise", "temperature_rate"),
+    "impeller_wear": ("pressure_low", "pressure_drift"),
 }
 
 #: Why the scalar sensors raised a window's state (:mod:`rotorwatch.sensors`): a cause code
 #: next to the vibration ``fault``, null when temperature and pressure are within limits.
 #: ``overheating``: bearing temperature at or above the asset's warning/alarm limit;
-#: ``pressure_low`` / ``pressure_high``: pressure outside the asset's normal operating range.
-SENSOR_CAUSES: Final[tuple[str, ...]] = ("overheating", "pressure_low", "pressure_high")
+#: ``pressure_low`` / ``pressure_high``: pressure outside the asset's normal operating range;
+#: against the device's own learned history (after its learning period): ``temperature_rise``
+#: (far above its normal temperature), ``temperature_rate`` (heating fast while above it),
+#: ``pressure_drift`` (pressure at the same speed far from its normal).
+SENSOR_CAUSES: Final[tuple[str, ...]] = (
+    "overheating",
+    "pressure_low",
+    "pressure_high",
+    "temperature_rise",
+    "temperature_rate",
+    "pressure_drift",
+)
 
 #: Machine health states, in order of severity (as Monitron names them).
 STATES: Final[tuple[str, ...]] = ("HEALTHY", "WARNING", "ALARM")

@@ -29,6 +29,15 @@ perfectly at 110 degC still warns. Cause codes (``sensor_cause`` in the row and 
 * ``pressure_low``: pressure below the asset's normal range (ALARM 20 % below its minimum);
 * ``pressure_high``: pressure above the asset's normal range (ALARM 20 % above its maximum).
 
+Once a device has learned its own normal (the score_and_alert Lambda keeps it next to the
+vibration baseline, :func:`rotorwatch.sensors.apply_history`; the endpoint is stateless and
+never returns these), three more causes can raise a prediction to WARNING:
+
+* ``temperature_rise``: 28 degC (50 degF) or more above its own normal temperature;
+* ``temperature_rate``: heating 10 degC/h or faster (over the last hour) while 15 degC or more
+  above its own normal;
+* ``pressure_drift``: pressure at the same speed (affinity law) 15 % or more from its own normal.
+
 The prediction's ``sensor_reason`` names the sensor, its value and the limit, e.g.
 ``temperature 112.0 degC >= warning limit 93 degC``. A missing reading judges nothing.
 

@@ -36,14 +36,23 @@ __all__ = [
     "DEFAULT_LIMITS",
     "LIMIT_FIELDS",
     "SENSOR_FIELDS",
+    "SensorHistory",
     "SensorLimits",
     "SensorVerdict",
+    "apply_history",
     "judge",
     "limits_of",
 ]
 
 HEALTHY, WARNING, ALARM = STATES
-OVERHEATING, PRESSURE_LOW, PRESSURE_HIGH = SENSOR_CAUSES[:3]
+(
+    OVERHEATING,
+    PRESSURE_LOW,
+    PRESSURE_HIGH,
+    TEMPERATURE_RISE,
+    TEMPERATURE_RATE,
+    PRESSURE_DRIFT,
+) = SENSOR_CAUSES
 
 #: Every feature-record field the sensor rules read (the endpoint request must carry them).
 SENSOR_FIELDS: Final[tuple[str, ...]] = ("temperature_c", "pressure_bar", *LIMIT_FIELDS)
@@ -172,3 +181,243 @@ def judge(record: Mapping[str, Any], limits: SensorLimits | None = None) -> Sens
         temperature_verdict(_value(record, "temperature_c"), lim),
         pressure_verdict(_value(record, "pressure_bar"), lim),
     )
+
+
+# -- against the device's own history --------------------------------------------------------
+#
+# Absolute limits catch a bearing that is hot by any standard; a bearing running 30 degC over
+# its own normal is in trouble long before that on a machine that normally runs at 40 degC. So,
+# like the vibration baseline (rotorwatch.baseline, whose learning period and reset it shares),
+# each device learns its normal temperature and pressure from windows the cold-start path calls
+# HEALTHY, then is judged against it. Kept small (a few numbers and at most
+# RECENT_MAX samples) because it lives in the device's state item.
+
+#: A rise this far above the device's learned temperature warns (``temperature_rise``): "a
+#: temperature change of more than 50 degF [28 degC] is of concern no matter what condition
+#: range the absolute temperature falls in" (Machinery Lubrication, Sept-Oct 2016, the source of
+#: the default limits above). A device whose own temperature spread is wide (load, ambient)
+#: gets RISE_SPREADS of its spread instead, when that is larger.
+TEMPERATURE_RISE_WARNING_C: Final = 28.0
+RISE_SPREADS: Final = 4.0
+#: Heating this fast (least-squares slope over the recent samples, degC per hour) while already
+#: TEMPERATURE_RATE_MIN_RISE_C over its own normal warns (``temperature_rate``). A start-up or
+#: a load step heats a machine quickly too, but from or towards its normal level; the rise
+#: condition keeps those out. 10 degC/h is our choice: above the 8 degC/h the simulated healthy
+#: fleet reaches with load swings, and a bearing heating that fast for an hour without a new
+#: duty is not normal on any machine.
+TEMPERATURE_RATE_WARNING_C_PER_H: Final = 10.0
+TEMPERATURE_RATE_MIN_RISE_C: Final = 15.0
+#: Recent samples the rate is fitted on: one kept per RECENT_SPACING_MS, back RECENT_SPAN_MS;
+#: a rate needs at least RATE_MIN_SPAN_MS of them (shorter is a transient).
+RECENT_SPACING_MS: Final = 9 * 60_000
+RECENT_SPAN_MS: Final = 65 * 60_000
+RECENT_MAX: Final = 8
+RATE_MIN_SPAN_MS: Final = 45 * 60_000
+#: A pump's discharge pressure this far from its own normal at the same speed warns
+#: (``pressure_drift``): pressure is normalised by the affinity law (head ~ speed squared) when
+#: the device reports ``rpm``, so a variable-speed pump turning slower is not a drift; without
+#: ``rpm`` there is no drift rule. 15 % is our choice (no standard gives one): several times the
+#: scatter a healthy pump's head shows at one speed with load (up to 8 % in the simulated
+#: fleet), well before a worn impeller or a blocked suction costs the process its duty point.
+PRESSURE_DRIFT_WARNING: Final = 0.15
+#: Significant digits kept in the stored numbers (DynamoDB; a stored history reads back exactly).
+_DIGITS: Final = 9
+_PRESSURE_FLOOR_BAR: Final = 1e-3
+
+
+def _round(x: float) -> float:
+    return float(f"{x:.{_DIGITS}g}")
+
+
+@dataclass(frozen=True, slots=True)
+class _Stat:
+    """Welford's running mean and sum of squared deviations."""
+
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+
+    @property
+    def std(self) -> float:
+        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
+
+    def add(self, x: float) -> _Stat:
+        n = self.n + 1
+        delta = x - self.mean
+        mean = self.mean + delta / n
+        return _Stat(n, _round(mean), _round(self.m2 + delta * (x - mean)))
+
+
+@dataclass(frozen=True, slots=True)
+class SensorHistory:
+    """A device's learned temperature and pressure (``count`` of ``target`` windows learned),
+    and its recent temperatures ``(ts ms, degC)`` the rate is fitted on."""
+
+    target: int
+    count: int = 0
+    temperature: _Stat = _Stat()
+    #: log(pressure_bar) - 2 log(rpm): pressure at the same speed (pump affinity law).
+    pressure: _Stat = _Stat()
+    recent: tuple[tuple[int, float], ...] = ()
+
+    @property
+    def learned(self) -> bool:
+        return self.count >= self.target
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON/DynamoDB-safe record (finite numbers only, well under 300 bytes)."""
+        t, p = self.temperature, self.pressure
+        return {
+            "target": self.target,
+            "count": self.count,
+            "temperature": [t.n, t.mean, t.m2],
+            "pressure": [p.n, p.mean, p.m2],
+            "recent": [[ts, c] for ts, c in self.recent],
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> SensorHistory:
+        """Rebuild from :meth:`to_dict` (numbers may come back as Decimal)."""
+        t, p = d.get("temperature", (0, 0, 0)), d.get("pressure", (0, 0, 0))
+        return cls(
+            target=int(d["target"]),
+            count=int(d.get("count", 0)),
+            temperature=_Stat(int(t[0]), float(t[1]), float(t[2])),
+            pressure=_Stat(int(p[0]), float(p[1]), float(p[2])),
+            recent=tuple((int(ts), float(c)) for ts, c in d.get("recent", ())),
+        )
+
+
+def _pressure_at_speed(record: Mapping[str, Any]) -> float | None:
+    p, rpm = _value(record, "pressure_bar"), _value(record, "rpm")
+    if p is None or rpm is None or p <= _PRESSURE_FLOOR_BAR or rpm <= 0:
+        return None
+    return math.log(p) - 2.0 * math.log(rpm)
+
+
+def _remember(h: SensorHistory, ts: int, temperature_c: float | None) -> SensorHistory:
+    if temperature_c is None:
+        return h
+    recent = h.recent
+    if recent and ts - recent[-1][0] < RECENT_SPACING_MS:
+        return h  # one sample per spacing: the state stays small at any message rate
+    recent = tuple(s for s in (*recent, (ts, _round(temperature_c))) if ts - s[0] <= RECENT_SPAN_MS)
+    return SensorHistory(h.target, h.count, h.temperature, h.pressure, recent[-RECENT_MAX:])
+
+
+def learn(h: SensorHistory, record: Mapping[str, Any]) -> SensorHistory:
+    """Learn one window assumed healthy (unchanged once learned, or without a reading)."""
+    if h.learned:
+        return h
+    t, x = _value(record, "temperature_c"), _pressure_at_speed(record)
+    if t is None and x is None:
+        return h
+    return SensorHistory(
+        h.target,
+        h.count + 1,
+        h.temperature if t is None else h.temperature.add(t),
+        h.pressure if x is None else h.pressure.add(x),
+        h.recent,
+    )
+
+
+def temperature_rate_c_per_h(recent: tuple[tuple[int, float], ...]) -> float | None:
+    """Least-squares slope of the recent temperatures, degC per hour (None: too short a span)."""
+    if len(recent) < 3 or recent[-1][0] - recent[0][0] < RATE_MIN_SPAN_MS:
+        return None
+    hs = [(ts - recent[0][0]) / 3_600_000.0 for ts, _ in recent]
+    cs = [c for _, c in recent]
+    mh, mc = sum(hs) / len(hs), sum(cs) / len(cs)
+    sxx = sum((h - mh) ** 2 for h in hs)
+    return sum((h - mh) * (c - mc) for h, c in zip(hs, cs, strict=True)) / sxx
+
+
+def history_verdict(h: SensorHistory, record: Mapping[str, Any]) -> SensorVerdict:
+    """``temperature_rise`` / ``temperature_rate`` / ``pressure_drift`` against a learned
+    history (nothing while learning, or for a reading the history has no statistics of)."""
+    if not h.learned:
+        return NO_VERDICT
+    verdicts = []
+    t = _value(record, "temperature_c")
+    if t is not None and h.temperature.n >= 2:
+        normal = h.temperature.mean
+        rise = t - normal
+        limit = max(TEMPERATURE_RISE_WARNING_C, RISE_SPREADS * h.temperature.std)
+        rate = temperature_rate_c_per_h(h.recent)
+        trend = "" if rate is None else f", rising {rate:.1f} degC/h"
+        if rise >= limit:
+            verdicts.append(
+                SensorVerdict(
+                    WARNING,
+                    TEMPERATURE_RISE,
+                    f"temperature {_fmt(t)} degC is {rise:.1f} degC above its own normal "
+                    f"{_fmt(normal)} degC (limit +{limit:.0f} degC){trend}",
+                )
+            )
+        elif (
+            rate is not None
+            and rate >= TEMPERATURE_RATE_WARNING_C_PER_H
+            and rise >= TEMPERATURE_RATE_MIN_RISE_C
+        ):
+            verdicts.append(
+                SensorVerdict(
+                    WARNING,
+                    TEMPERATURE_RATE,
+                    f"temperature rising {rate:.1f} degC/h (limit "
+                    f"{TEMPERATURE_RATE_WARNING_C_PER_H:g} degC/h), {_fmt(t)} degC is "
+                    f"{rise:.1f} degC above its own normal {_fmt(normal)} degC",
+                )
+            )
+    x = _pressure_at_speed(record)
+    if x is not None and h.pressure.n >= 2:
+        drift = math.expm1(x - h.pressure.mean)
+        limit = max(PRESSURE_DRIFT_WARNING, math.expm1(RISE_SPREADS * h.pressure.std))
+        if abs(drift) >= limit:
+            p = _value(record, "pressure_bar")
+            assert p is not None
+            normal_bar = p / (1.0 + drift)
+            verdicts.append(
+                SensorVerdict(
+                    WARNING,
+                    PRESSURE_DRIFT,
+                    f"pressure {_fmt(p)} bar is {abs(drift):.0%} "
+                    f"{'below' if drift < 0 else 'above'} its own normal {_fmt(normal_bar)} bar "
+                    f"at this speed (limit {limit:.0%})",
+                )
+            )
+    return worst(*verdicts)
+
+
+def apply_history(
+    prediction: Mapping[str, Any],
+    record: Mapping[str, Any],
+    history: SensorHistory | None,
+    *,
+    learning_windows: int,
+    learn_window: bool = True,
+) -> tuple[dict[str, Any], SensorHistory]:
+    """The prediction for one window judged also against the device's own temperature and
+    pressure, and the history after it.
+
+    ``prediction`` is :func:`rotorwatch.scoring.combine`'s record for ``record`` (after the
+    vibration baseline). While learning, the window is learned if its point state is HEALTHY;
+    once learned, the point state is at least the history verdict's, and ``sensor_cause`` /
+    ``sensor_reason`` are the worse of the absolute limits' verdict and the history's (the
+    absolute one on equal states: a limit is the stronger statement). ``learn_window=False``
+    judges without changing the history (a window replayed after the state moved on).
+    """
+    h = history if history is not None else SensorHistory(target=learning_windows)
+    if not h.learned and h.target != learning_windows:
+        h = SensorHistory(max(learning_windows, 1), h.count, h.temperature, h.pressure, h.recent)
+    if learn_window:
+        if prediction.get("state") == HEALTHY:
+            h = learn(h, record)
+        h = _remember(h, int(record["ts"]), _value(record, "temperature_c"))
+    out = dict(prediction)
+    verdict = history_verdict(h, record)
+    if verdict.cause is None:
+        return out, h
+    final = worst(judge(record), verdict)
+    out["state"] = STATES[max(_RANK[str(out.get("state", HEALTHY))], _RANK[final.state])]
+    out["sensor_cause"], out["sensor_reason"] = final.cause, final.reason
+    return out, h

@@ -237,9 +237,10 @@ FLEET_COLUMNS = (
 
 def _overheating(result: DemoResult) -> str | None:
     """The machine whose temperature to plot: one the simulator overheated (else one an alert
-    called overheating)."""
-    hot = [t.device_id for t in result.truth if SENSOR_FAULTS.get(t.fault) == "overheating"]
-    hot += [m.device_id for m in result.detection.caught if m.alerted_cause == "overheating"]
+    called hot)."""
+    thermal = SENSOR_FAULTS["lubrication_loss"]
+    hot = [t.device_id for t in result.truth if t.fault == "lubrication_loss"]
+    hot += [m.device_id for m in result.detection.caught if m.alerted_cause in thermal]
     return hot[0] if hot else None
 
 

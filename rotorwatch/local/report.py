@@ -70,7 +70,7 @@ class MachineScore:
     def named_right(self) -> bool:
         """The alert named the fault, or for a temperature/pressure fault, its sensor cause."""
         if self.fault in SENSOR_FAULTS:
-            return self.alerted_cause == SENSOR_FAULTS[self.fault]
+            return self.alerted_cause in SENSOR_FAULTS[self.fault]
         return self.alerted_fault == self.fault
 
 

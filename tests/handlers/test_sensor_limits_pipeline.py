@@ -25,7 +25,7 @@ DEVICE = "pump-07"
 LIMITS = {"temperature_warning_c": 60, "temperature_alarm_c": 75}
 
 
-def _telemetry(temps: list[float]) -> dict[str, Any]:
+def _telemetry(temps: list[float], first_seq: int = 0) -> dict[str, Any]:
     payloads = [
         encode(
             device_id=DEVICE,
@@ -36,22 +36,27 @@ def _telemetry(temps: list[float]) -> dict[str, Any]:
             pressure_bar=4.0,
             vibration=encode_samples(window(v1x_mm_s=0.8, seed=i), fs_hz=FS_HZ),
         )
-        for i, t in enumerate(temps)
+        for i, t in enumerate(temps, start=first_seq)
     ]
     return kinesis_event(payloads, partition_keys=[DEVICE] * len(payloads))
 
 
 def _features(
-    extract_features: ModuleType, aws: Aws, context: FakeContext, temps: list[float]
+    extract_features: ModuleType,
+    aws: Aws,
+    context: FakeContext,
+    temps: list[float],
+    limits: dict[str, float] | None = LIMITS,
+    first_seq: int = 0,
 ) -> dict[str, Any]:
-    aws.dynamodb.put_item(
-        TableName=ASSETS_TABLE,
-        Item=to_attributes({**ASSET_RECORD, "device_id": DEVICE, "limits": LIMITS}),
-    )
-    assert extract_features.handler(_telemetry(temps), context) == {"batchItemFailures": []}
-    records = [r["Data"] for r in aws.feature_records()]
+    record = {**ASSET_RECORD, "device_id": DEVICE} | ({"limits": limits} if limits else {})
+    aws.dynamodb.put_item(TableName=ASSETS_TABLE, Item=to_attributes(record))
+    event = _telemetry(temps, first_seq)
+    assert extract_features.handler(event, context) == {"batchItemFailures": []}
+    records = [r["Data"] for r in aws.feature_records()][-len(temps) :]
     feats = [json.loads(r) for r in records]
-    assert {(f["temperature_warning_c"], f["temperature_alarm_c"]) for f in feats} == {(60, 75)}
+    expected = (None, None) if limits is None else (60, 75)
+    assert {(f["temperature_warning_c"], f["temperature_alarm_c"]) for f in feats} == {expected}
     assert {f["iso_zone"] for f in feats} == {"A"}  # vibrating like new
     return kinesis_event(
         records, template="kinesis_features", partition_keys=[DEVICE] * len(records)
@@ -114,3 +119,45 @@ def test_the_endpoint_gets_the_readings_and_limits_and_an_old_endpoint_cannot_hi
     assert {(p["state"], p["sensor_cause"], p["degraded"]) for p in preds} == {
         ("ALARM", "overheating", False)
     }
+
+
+def test_a_rise_above_the_devices_own_normal_warns_and_restarts_with_the_baseline(
+    extract_features: ModuleType,
+    score_and_alert: ModuleType,
+    aws: Aws,
+    context: FakeContext,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After its learning period a machine at 72 degC, far under the default 93 degC limit but
+    32 degC over its own normal, warns; `rotorwatch baseline reset` restarts that history."""
+    settings = dataclasses.replace(
+        score_and_alert.DEPS.settings, endpoint_name=None, baseline_windows=4
+    )
+    monkeypatch.setattr(score_and_alert.DEPS, "settings", settings)
+    event = _features(extract_features, aws, context, [40.0] * 4 + [72.0] * 3, limits=None)
+    assert score_and_alert.handler(event, context) == {"batchItemFailures": []}
+    preds = sorted(aws.predictions(), key=lambda p: p["seq"])
+    assert [p["sensor_cause"] for p in preds] == [None] * 4 + ["temperature_rise"] * 3
+    assert preds[-1]["sensor_reason"] == (
+        "temperature 72.0 degC is 32.0 degC above its own normal 40.0 degC (limit +28 degC)"
+    )
+    (alert,) = aws.alerts()
+    assert (
+        "Sensor: temperature 72.0 degC is 32.0 degC above its own normal 40.0 degC "
+        "(limit +28 degC) (temperature_rise), since "
+    ) in alert["body"]
+    item = aws.dynamodb.get_item(
+        TableName=score_and_alert.DEPS.settings.state_table, Key={"device_id": {"S": DEVICE}}
+    )["Item"]
+    assert item["sensor_history"]["M"]["count"] == {"N": "4"}
+    # The operator restarts learning after maintenance (what `rotorwatch baseline reset` does).
+    aws.dynamodb.update_item(
+        TableName=settings.state_table,
+        Key={"device_id": {"S": DEVICE}},
+        UpdateExpression="REMOVE baseline SET baseline_resets = :one",
+        ExpressionAttributeValues={":one": {"N": "1"}},
+    )
+    event = _features(extract_features, aws, context, [72.0], limits=None, first_seq=7)
+    assert score_and_alert.handler(event, context) == {"batchItemFailures": []}
+    last = max(aws.predictions(), key=lambda p: p["seq"])
+    assert (last["seq"], last["sensor_cause"]) == (7, None)  # learning again

@@ -7,6 +7,7 @@ import dataclasses
 import json
 import math
 import tarfile
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,9 @@ from rotorwatch.sensors import (
     DEFAULT_TEMPERATURE_WARNING_C,
     LIMIT_FIELDS,
     SENSOR_FIELDS,
+    SensorHistory,
     SensorLimits,
+    apply_history,
     judge,
     limits_of,
 )
@@ -256,3 +259,118 @@ def test_the_alert_names_the_sensor_value_limit_and_since_when(model: Model) -> 
         rec.update(ts=recs[-1]["ts"] + (i + 1) * 600_000, seq=100 + i)
         st, _ = step(st, combine(None, rec))
     assert (st.state, st.sensor_cause, st.sensor_since_ms) == ("HEALTHY", None, None)
+
+
+# -- against the device's own history ---------------------------------------------------------
+
+H0 = 1_763_900_000_000
+TEN_MIN = 600_000
+
+
+def _rec(i: int, temperature_c: float | None, pressure_bar: float | None = None, **kw: Any) -> dict:
+    return {
+        "device_id": "pump-01",
+        "ts": H0 + i * TEN_MIN,
+        "seq": i,
+        "temperature_c": temperature_c,
+        "pressure_bar": pressure_bar,
+        "rpm": kw.pop("rpm", 1780.0),
+        **kw,
+    }
+
+
+def _fold(
+    recs: list[dict], target: int = 6, state: str = "HEALTHY"
+) -> tuple[list[dict], SensorHistory]:
+    h: SensorHistory | None = None
+    out = []
+    for r in recs:
+        p, h = apply_history({"state": state, "sensor_cause": None}, r, h, learning_windows=target)
+        out.append(p)
+    assert h is not None
+    return out, h
+
+
+def test_history_learns_healthy_windows_then_warns_on_a_rise_above_its_own_normal() -> None:
+    learning = [_rec(i, 40.0 + (i % 2)) for i in range(6)]  # normal: 40.5 degC
+    _, h = _fold(learning)
+    assert h.learned
+    assert h.temperature.mean == pytest.approx(40.5)
+    # Hours later (no recent samples, so no rate): 68 degC is 27.5 over its normal, inside;
+    # 69 degC is 28.5 over: temperature_rise.
+    (p,), _ = _fold_from(h, [_rec(100, 68.0)])
+    assert (p["state"], p.get("sensor_cause")) == ("HEALTHY", None)
+    (p,), _ = _fold_from(h, [_rec(200, 69.0)])
+    assert (p["state"], p["sensor_cause"]) == ("WARNING", "temperature_rise")
+    assert p["sensor_reason"] == (
+        "temperature 69.0 degC is 28.5 degC above its own normal 40.5 degC (limit +28 degC)"
+    )
+    # The absolute limit is the stronger statement on an equal state; ALARM beats WARNING.
+    (p,), _ = _fold_from(h, [_rec(300, 95.0)])
+    assert (p["state"], p["sensor_cause"]) == ("WARNING", "overheating")
+    (p,), _ = _fold_from(h, [_rec(400, 125.0)])
+    assert (p["state"], p["sensor_cause"]) == ("ALARM", "overheating")
+
+
+def _fold_from(h: SensorHistory, recs: list[dict]) -> tuple[list[dict], SensorHistory]:
+    out = []
+    for r in recs:
+        p, h = apply_history({"state": "HEALTHY"}, r, h, learning_windows=h.target)
+        out.append(p)
+    return out, h
+
+
+def test_history_learns_only_healthy_windows_and_stops_when_learned() -> None:
+    _, h = _fold([_rec(i, 90.0) for i in range(6)], state="WARNING")
+    assert (h.count, h.learned) == (0, False)  # a flagged window is not the device's normal
+    _, h = _fold([_rec(i, 40.0) for i in range(10)])
+    assert (h.count, h.temperature.n, h.temperature.mean) == (6, 6, 40.0)
+    # Missing readings are neither learned nor judged, and never raise.
+    p, h2 = apply_history({"state": "HEALTHY"}, _rec(20, None), h, learning_windows=6)
+    assert (p["state"], h2.temperature) == ("HEALTHY", h.temperature)
+    # Judging a replayed window does not change the history.
+    p, h3 = apply_history(
+        {"state": "HEALTHY"}, _rec(21, 80.0), h, learning_windows=6, learn_window=False
+    )
+    assert p["sensor_cause"] == "temperature_rise"
+    assert h3 == h
+
+
+def test_fast_heating_above_its_normal_warns_on_the_rate() -> None:
+    _, h = _fold([_rec(i, 40.0) for i in range(6)])
+    # 12 degC/h (2 degC per 10 min) from 48 degC, hours after learning: 15 degC over its normal
+    # from the 5th window (56 degC), a rate once the samples span 45 min (the 6th).
+    recs = [_rec(20 + i, 48.0 + 2.0 * i) for i in range(8)]
+    out, h = _fold_from(h, recs)
+    causes = [p.get("sensor_cause") for p in out]
+    assert causes == [None] * 5 + ["temperature_rate"] * 3  # 58..62 degC: under the +28 rise
+    assert out[-1]["sensor_reason"].startswith("temperature rising 12.0 degC/h (limit 10 degC/h)")
+    # The same rate below its normal (warming up after a start) says nothing.
+    _, h = _fold([_rec(i, 60.0) for i in range(6)])
+    out, _ = _fold_from(h, [_rec(20 + i, 30.0 + 2.0 * i) for i in range(8)])
+    assert {p.get("sensor_cause") for p in out} == {None}
+
+
+def test_pressure_drift_is_judged_at_the_same_speed() -> None:
+    _, h = _fold([_rec(i, 40.0, 4.0, rpm=1500.0) for i in range(6)])
+    # A variable-speed pump at 80 % speed: head falls to 64 %, by the affinity law: no drift.
+    (p,), _ = _fold_from(h, [_rec(100, 40.0, 4.0 * 0.64, rpm=1200.0)])
+    assert p.get("sensor_cause") is None
+    (p,), _ = _fold_from(h, [_rec(101, 40.0, 3.3, rpm=1500.0)])
+    assert (p["state"], p["sensor_cause"]) == ("WARNING", "pressure_drift")
+    assert p["sensor_reason"] == (
+        "pressure 3.30 bar is 18% below its own normal 4.00 bar at this speed (limit 15%)"
+    )
+    (p,), _ = _fold_from(h, [_rec(102, 40.0, 3.3, rpm=None)])  # no speed: no drift rule
+    assert p.get("sensor_cause") is None
+
+
+def test_history_is_small_and_survives_the_state_item() -> None:
+    recs = [_rec(i, 40.0 + 0.1 * i, 4.0) for i in range(200)]
+    _, h = _fold(recs, target=144)
+    assert len(h.recent) <= 8
+    assert len(json.dumps(h.to_dict())) < 400
+    st = DeviceState(device_id="pump-01", sensor_history=h)
+    item = json.loads(json.dumps(st.to_item()), parse_float=Decimal)  # DynamoDB numbers
+    assert DeviceState.from_item(item).sensor_history == h
+    assert DeviceState.from_item({**item, "sensor_history": {"bad": 1}}).sensor_history is None
