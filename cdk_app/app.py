@@ -22,9 +22,9 @@ from cdk_app import nag
 from cdk_app.config import StageConfig, from_context
 from cdk_app.stacks.analytics import AnalyticsStack
 from cdk_app.stacks.ingestion import IngestionStack
-from cdk_app.stacks.ml import MODEL_ARTIFACT, MissingModelError, MlStack
-from cdk_app.stacks.operations import Monitored, OperationsStack
-from cdk_app.stacks.processing import ProcessingStack
+from cdk_app.stacks.ml import MODEL_ARTIFACT, MissingModelError, MlStack, UnsupportedRegionError
+from cdk_app.stacks.operations import NO_OPS_RECIPIENTS, Monitored, OperationsStack
+from cdk_app.stacks.processing import NO_ALERT_RECIPIENTS, ProcessingStack
 from cdk_app.stacks.storage import StorageStack
 from rotorwatch import lake
 
@@ -44,6 +44,8 @@ class RotorwatchApp:
     stacks: list[Stack]
     #: Why a stack or resource was left out (only when strict_artifacts=False).
     skipped: dict[str, str]
+    #: What a deploy of this stage would get wrong without being told (also stack warnings).
+    warnings: list[str]
 
 
 def load_cdk_json_context(root: Path = ROOT) -> dict[str, Any]:
@@ -155,7 +157,6 @@ def build_app(
                 "predictions": analytics.predictions_delivery,
             },
             telemetry_rule=ingestion.rule_name,
-            errors_rule=ingestion.errors_rule_name,
             alerts_topic=processing.alerts_topic,
             failed_batches=processing.failures,
             endpoint_name=ml.endpoint_name if ml else None,
@@ -187,7 +188,30 @@ def build_app(
         operations=operations,
         stacks=stacks,
         skipped=skipped,
+        warnings=stage_warnings(config),
     )
+
+
+def stage_warnings(config: StageConfig) -> list[str]:
+    """What ``rotorwatch synth`` says about a stage before it is deployed."""
+    out = []
+    if not (config.alert_emails or config.alert_phone_numbers):
+        out.append(NO_ALERT_RECIPIENTS.format(stage=config.stage))
+    if not config.ops_emails:
+        out.append(NO_OPS_RECIPIENTS.format(stage=config.stage))
+    if config.alert_phone_numbers:
+        out.append(
+            f"stage {config.stage} sends SMS: a new account is in the SNS SMS sandbox (texts "
+            "reach verified numbers only) with a USD 1.00 monthly spend limit; see README, "
+            "Deploy"
+        )
+    if config.reserved_concurrency:
+        out.append(
+            f"stage {config.stage} reserves {config.reserved_concurrency} Lambda concurrency: "
+            f"the account's concurrency quota must be at least "
+            f"{config.account_concurrency_needed} (a new account has 10)"
+        )
+    return out
 
 
 def main() -> None:
@@ -195,10 +219,12 @@ def main() -> None:
     # runs on the ISO/envelope rules, marked degraded) and say so, instead of refusing to synth.
     try:
         built = build_app(strict_artifacts=False)
-    except (MissingModelError, FileNotFoundError) as exc:
+    except (MissingModelError, FileNotFoundError, UnsupportedRegionError) as exc:
         raise SystemExit(f"rotorwatch synth: {exc}") from None
     for what, why in built.skipped.items():
         print(f"rotorwatch synth: left out {what}: {why}", file=sys.stderr)
+    for warning in built.warnings:
+        print(f"rotorwatch synth: warning: {warning}", file=sys.stderr)
     built.app.synth()
 
 

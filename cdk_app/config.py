@@ -36,12 +36,17 @@ DEFAULTS: Final[dict[str, Any]] = {
         "noncurrent_expire_days": 30,
     },
     "lambda": {"memory_mb": 1769, "timeout_s": 60, "log_retention_days": 30},
+    # reserved_concurrency (functions): null = none. A reservation caps a runaway function and
+    # guarantees it capacity, but Lambda keeps 100 of the account's concurrency unreserved, so
+    # the account quota must be >= the stage's reservations + 100 (new accounts start at 10:
+    # the deploy fails). The prod example reserves; dev does not.
     "extract_features": {
         "batch_size": 500,
         "window_s": 5,
         "retry_attempts": 3,
         "max_record_age_s": 3600,
         "parallelization": 1,
+        "reserved_concurrency": None,
     },
     "score_and_alert": {
         "batch_size": 500,
@@ -49,12 +54,13 @@ DEFAULTS: Final[dict[str, Any]] = {
         "retry_attempts": 3,
         "max_record_age_s": 3600,
         "parallelization": 1,
+        "reserved_concurrency": None,
     },
     "endpoint": {"memory_mb": 2048, "max_concurrency": 5},
     "glue": {"schedule_hours": 6, "workers": 2},
     # Device-silent alert: NO_DATA after silence_after_s without new data, checked every
     # rate_minutes (so an alert comes between silence_after_s and silence_after_s + rate).
-    "watchdog": {"silence_after_s": 1800, "rate_minutes": 5},
+    "watchdog": {"silence_after_s": 1800, "rate_minutes": 5, "reserved_concurrency": None},
     # Per-device baseline (docs/baseline.md): healthy windows a device learns before its
     # anomaly score is measured against its own history (144 = a day at one window per 10 min).
     "baseline": {"learning_windows": DEFAULT_LEARNING_WINDOWS},
@@ -66,6 +72,9 @@ DEFAULTS: Final[dict[str, Any]] = {
         "firehose_freshness_s": 900,
         "endpoint_errors": 5,
         "iot_rule_errors": 1,
+        # Month-to-date SMS spend (USD) that alarms: set it below the account's SNS SMS spend
+        # limit (USD 1.00 in a new account), since texts beyond the limit are not sent.
+        "sms_spend_usd": 0.8,
     },
     "tags": {},
 }
@@ -90,6 +99,9 @@ LOG_RETENTION_DAYS: Final = (
     1827,
     3653,
 )
+
+#: Concurrency Lambda keeps unreserved in every account (a reservation that would leave less fails).
+LAMBDA_UNRESERVED_MIN: Final = 100
 
 _EMAIL_RE: Final = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _PHONE_RE: Final = re.compile(r"^\+[1-9][0-9]{6,14}$")  # E.164, what SNS SMS requires
@@ -116,6 +128,7 @@ class BatchConfig:
     retry_attempts: int
     max_record_age_s: int
     parallelization: int
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -155,6 +168,7 @@ class GlueConfig:
 class WatchdogConfig:
     silence_after_s: int
     rate_minutes: int
+    reserved_concurrency: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +179,7 @@ class AlarmConfig:
     firehose_freshness_s: int
     endpoint_errors: int
     iot_rule_errors: int
+    sms_spend_usd: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -195,6 +210,24 @@ class StageConfig:
         """``Rotorwatch-<stage>``: stacks of two stages can live in one account."""
         return f"Rotorwatch-{self.stage}"
 
+    @property
+    def reserved_concurrency(self) -> int:
+        """Lambda concurrency the stage's functions reserve (0: none)."""
+        return sum(
+            r or 0
+            for r in (
+                self.extract_features.reserved_concurrency,
+                self.score_and_alert.reserved_concurrency,
+                self.watchdog.reserved_concurrency,
+            )
+        )
+
+    @property
+    def account_concurrency_needed(self) -> int:
+        """The smallest Lambda concurrency quota the account must have for the deploy to succeed:
+        Lambda refuses a reservation that leaves fewer than 100 unreserved."""
+        return self.reserved_concurrency + LAMBDA_UNRESERVED_MIN if self.reserved_concurrency else 0
+
 
 def _merge(base: dict[str, Any], over: Mapping[str, Any], path: str = "") -> dict[str, Any]:
     out = copy.deepcopy(base)
@@ -216,6 +249,35 @@ def _int(raw: Mapping[str, Any], key: str, where: str, lo: int, hi: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
         raise ConfigError(f"{where}.{key} must be an integer in [{lo}, {hi}], got {value!r}")
     return value
+
+
+def _optional_int(raw: Mapping[str, Any], key: str, where: str, lo: int, hi: int) -> int | None:
+    return None if raw[key] is None else _int(raw, key, where, lo, hi)
+
+
+def _float(raw: Mapping[str, Any], key: str, where: str, lo: float, hi: float) -> float:
+    value = raw[key]
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lo < value <= hi:
+        raise ConfigError(f"{where}.{key} must be a number in ({lo:g}, {hi:g}], got {value!r}")
+    return float(value)
+
+
+#: Shards a new on-demand stream starts with (4 MiB/s of write capacity).
+ON_DEMAND_INITIAL_SHARDS: Final = 4
+
+
+def _reservation_fits(batch: BatchConfig, stream: StreamConfig, where: str) -> None:
+    """A reservation below the stream's shards x parallelization throttles from the start."""
+    if batch.reserved_concurrency is None:
+        return
+    shards = stream.shards if stream.mode == "provisioned" else ON_DEMAND_INITIAL_SHARDS
+    needed = shards * batch.parallelization
+    if batch.reserved_concurrency < needed:
+        raise ConfigError(
+            f"{where}.reserved_concurrency {batch.reserved_concurrency} is below the "
+            f"{needed} concurrent batches its stream needs ({shards} shards x parallelization "
+            f"{batch.parallelization})"
+        )
 
 
 def _log_days(value: Any) -> int:
@@ -244,6 +306,7 @@ def _batch(raw: Mapping[str, Any], where: str) -> BatchConfig:
         retry_attempts=_int(raw, "retry_attempts", where, 0, 10000),
         max_record_age_s=_int(raw, "max_record_age_s", where, 60, 604800),
         parallelization=_int(raw, "parallelization", where, 1, 10),
+        reserved_concurrency=_optional_int(raw, "reserved_concurrency", where, 1, 10000),
     )
 
 
@@ -290,6 +353,12 @@ def parse_stage(
     ep, glue, alarms = raw["endpoint"], raw["glue"], raw["alarms"]
     if ep["memory_mb"] not in (1024, 2048, 3072, 4096, 5120, 6144):
         raise ConfigError("endpoint.memory_mb must be one of 1024..6144 in 1024 MB steps")
+    telemetry_stream = _stream(raw["streams"]["telemetry"], "streams.telemetry")
+    features_stream = _stream(raw["streams"]["features"], "streams.features")
+    extract_features = _batch(raw["extract_features"], "extract_features")
+    score_and_alert = _batch(raw["score_and_alert"], "score_and_alert")
+    _reservation_fits(extract_features, telemetry_stream, "extract_features")
+    _reservation_fits(score_and_alert, features_stream, "score_and_alert")
     return StageConfig(
         stage=stage,
         account=account,
@@ -299,8 +368,8 @@ def parse_stage(
             raw["alert_phone_numbers"], "alert_phone_numbers", _PHONE_RE, "an E.164 number"
         ),
         ops_emails=_strings(raw["ops_emails"], "ops_emails", _EMAIL_RE, "an e-mail address"),
-        telemetry_stream=_stream(raw["streams"]["telemetry"], "streams.telemetry"),
-        features_stream=_stream(raw["streams"]["features"], "streams.features"),
+        telemetry_stream=telemetry_stream,
+        features_stream=features_stream,
         firehose=firehose,
         lake=lake_cfg,
         function=LambdaConfig(
@@ -308,8 +377,8 @@ def parse_stage(
             timeout_s=_int(fn, "timeout_s", "lambda", 3, 900),
             log_retention_days=_log_days(fn["log_retention_days"]),
         ),
-        extract_features=_batch(raw["extract_features"], "extract_features"),
-        score_and_alert=_batch(raw["score_and_alert"], "score_and_alert"),
+        extract_features=extract_features,
+        score_and_alert=score_and_alert,
         endpoint=EndpointConfig(
             memory_mb=ep["memory_mb"],
             max_concurrency=_int(ep, "max_concurrency", "endpoint", 1, 200),
@@ -321,6 +390,9 @@ def parse_stage(
         watchdog=WatchdogConfig(
             silence_after_s=_int(raw["watchdog"], "silence_after_s", "watchdog", 60, 7 * 86400),
             rate_minutes=_int(raw["watchdog"], "rate_minutes", "watchdog", 1, 1440),
+            reserved_concurrency=_optional_int(
+                raw["watchdog"], "reserved_concurrency", "watchdog", 1, 10000
+            ),
         ),
         # At least one window; at most about a year of windows every 10 minutes.
         baseline_learning_windows=_int(raw["baseline"], "learning_windows", "baseline", 1, 52_560),
@@ -334,6 +406,7 @@ def parse_stage(
             firehose_freshness_s=_int(alarms, "firehose_freshness_s", "alarms", 60, 86400),
             endpoint_errors=_int(alarms, "endpoint_errors", "alarms", 1, 1_000_000),
             iot_rule_errors=_int(alarms, "iot_rule_errors", "alarms", 1, 1_000_000),
+            sms_spend_usd=_float(alarms, "sms_spend_usd", "alarms", 0.0, 1_000_000.0),
         ),
         tags=dict(tags),
     )

@@ -14,7 +14,12 @@ idempotent, and late data is picked up by the next run that covers its day. That
 is an explicit window instead of job bookmarks: a bookmark would hand the job only the files
 that are new since the last run, not the whole day the health figures describe.
 
-Locally: ``python glue_jobs/machine_health.py --lake_uri file://$PWD/lake/`` (make glue-local).
+On Glue the script runs on its own: Glue puts on ``sys.path`` only what ``--extra-py-files``
+ships (the CDK app zips every package in ``rotorwatch.lake.GLUE_JOB_PY_PACKAGES``), so this file
+imports nothing from the repository that is not in that zip (tests/glue/test_glue_packaging.py
+runs the synthesized asset that way). Locally, with the repository on PYTHONPATH (the
+Makefile exports it): ``make glue-local``, or ``python -m glue_jobs.machine_health --lake_uri
+file://$PWD/lake/``.
 """
 
 from __future__ import annotations
@@ -24,12 +29,7 @@ import json
 import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
-
-if __package__ in (None, ""):
-    # Run as a script (Glue runs the file itself): make the repository root importable.
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from pyspark.sql import DataFrame, SparkSession
 
@@ -59,7 +59,9 @@ def parse_args(argv: Sequence[str]) -> dict[str, str | None]:
     try:
         from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
     except ImportError:
-        parser = argparse.ArgumentParser(prog="machine_health")
+        # Exact names only: a prefix ("--lake" for --lake_uri) works by argparse's abbreviation
+        # matching alone, and breaks as soon as another option shares the prefix.
+        parser = argparse.ArgumentParser(prog="machine_health", allow_abbrev=False)
         parser.add_argument(f"--{lake.JOB_ARG_LAKE_URI}", required=True)
         for name in OPTIONAL_ARGS:
             parser.add_argument(f"--{name}")

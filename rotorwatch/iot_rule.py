@@ -16,13 +16,21 @@ TELEMETRY_TOPIC_FILTER: Final = f"{TOPIC_ROOT}/+/+/{TELEMETRY_LEAF}"
 DEVICE_TOPIC_LEVEL: Final = 3  # IoT SQL topic(n) counts from 1
 SITE_TOPIC_LEVEL: Final = 2
 
-#: The rule's SQL. Selecting device_id from the topic *after* `*` overrides any device_id in
-#: the payload, so a device cannot speak for another (the IoT policy pins the topic to the thing).
+#: The rule's SQL. It projects nothing over the payload's own ``device_id``: with
+#: ``SELECT *, topic(3) AS device_id`` the payload and the topic would both name a
+#: ``device_id`` and which one wins is undocumented. The device the IoT policy authorised (the
+#: topic's) travels as the Kinesis partition key instead (:data:`PARTITION_KEY_TEMPLATE`), and
+#: ``extract_features`` quarantines a record whose payload names another device
+#: (``device_mismatch``), so a device cannot speak for another. ``site`` and ``received_at``
+#: are labels the contract tells devices not to send (docs/telemetry.md); they identify no one.
 TELEMETRY_RULE_SQL: Final = (
-    f"SELECT *, topic({DEVICE_TOPIC_LEVEL}) AS device_id, topic({SITE_TOPIC_LEVEL}) AS site, "
-    f"timestamp() AS received_at FROM '{TELEMETRY_TOPIC_FILTER}'"
+    f"SELECT *, topic({SITE_TOPIC_LEVEL}) AS site, timestamp() AS received_at "
+    f"FROM '{TELEMETRY_TOPIC_FILTER}'"
 )
 IOT_SQL_VERSION: Final = "2016-03-23"
+#: The Kinesis action's partition key (an IoT substitution template): the topic's device, so
+#: each device's records stay in order on one shard and the handler knows who published.
+PARTITION_KEY_TEMPLATE: Final = f"${{topic({DEVICE_TOPIC_LEVEL})}}"
 
 #: Basic Ingest: publishing to $aws/rules/<rule>/<topic> reaches the rule without the broker's
 #: messaging charge; topic() sees the topic without the $aws/rules/<rule>/ prefix.
@@ -49,23 +57,23 @@ def parse_topic(topic: str) -> tuple[str, str] | None:
     return (m.group(1), m.group(2)) if m else None
 
 
+def partition_key(topic: str) -> str | None:
+    """What :data:`PARTITION_KEY_TEMPLATE` gives for ``topic``: the publishing device."""
+    parsed = parse_topic(topic)
+    return parsed[1] if parsed else None
+
+
 def project(topic: str, message: dict[str, Any], received_at_ms: int) -> dict[str, Any] | None:
     """Apply the rule's SELECT to a decoded JSON message, as IoT Core does.
 
     Returns None when the topic does not match the rule's FROM clause (the rule does not fire).
+    The payload's ``device_id`` is left as the device sent it (see :data:`TELEMETRY_RULE_SQL`).
     """
     parsed = parse_topic(topic)
     if parsed is None:
         return None
-    site, device_id = parsed
+    site, _device_id = parsed
     out = dict(message)
-    out["device_id"] = device_id
     out["site"] = site
     out["received_at"] = received_at_ms
     return out
-
-
-#: The telemetry rule's error action republishes failures here; a second rule stores them in
-#: S3 (lake.IOT_ERRORS_PREFIX) and CloudWatch Logs (a rule has only one error action). Devices
-#: cannot publish here: their policy allows only their own telemetry topic.
-RULE_ERRORS_TOPIC: Final = "rw-errors/telemetry-rule"

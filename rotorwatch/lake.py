@@ -98,14 +98,15 @@ RAW_GLACIER_AFTER_DAYS: Final = 180
 #: clock: the IoT rule's ``received_at`` (raw, features), then ``scored_at`` (predictions).
 ARRIVAL_CLOCK_FIELDS: Final[tuple[str, ...]] = ("received_at", "scored_at")
 
-#: Raw telemetry as it sits in the Kinesis stream (the IoT rule's SELECT *, topic(3) AS
-#: device_id, topic(2) AS site, timestamp() AS received_at), one JSON object per line.
+#: Raw telemetry as it sits in the Kinesis stream (the IoT rule's SELECT *, topic(2) AS site,
+#: timestamp() AS received_at), one JSON object per line. Firehose keeps the payload only, not
+#: the record's partition key (the topic's device), so device_id here is the device's claim.
 VIBRATION_STRUCT: Final = (
     "struct<fs_hz:double,unit:string,encoding:string,scale:double,data:string>"
 )
 RAW_FIELDS: Final[tuple[Field, ...]] = (
     Field("v", "int", "", "contract version"),
-    Field("device_id", "string", "", "thing name (from the topic)"),
+    Field("device_id", "string", "", "thing name as the device sent it"),
     Field("site", "string", "", "site (from the topic)"),
     Field("ts", "bigint", "ms", "window start, epoch milliseconds UTC"),
     Field("seq", "bigint", "", "per-device message counter"),

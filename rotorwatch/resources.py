@@ -55,6 +55,9 @@ STATE_TABLE_PARTITION_KEY: Final = "device_id"
 POWERTOOLS_SERVICE: Final = APP_NAME
 #: Custom metric names (namespace METRICS_NAMESPACE).
 QUARANTINED_RECORDS_METRIC: Final = "RecordsQuarantined"
+#: The same count per reason code (dimensions service + QUARANTINE_REASON_DIMENSION).
+QUARANTINED_BY_REASON_METRIC: Final = "RecordsQuarantinedByReason"
+QUARANTINE_REASON_DIMENSION: Final = "reason"
 ALERTS_SENT_METRIC: Final = "AlertsSent"
 #: AlertsSent is also written per severity (dimensions service + severity) for the dashboard.
 #: Watchdog: devices silent longer than the configured gap at its last run (a level, not a sum).

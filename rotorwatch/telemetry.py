@@ -107,6 +107,9 @@ class Reason(StrEnum):
     TOO_FEW_SAMPLES = "too_few_samples"
     TOO_MANY_SAMPLES = "too_many_samples"
     NON_FINITE_SAMPLES = "non_finite_samples"
+    #: Set by extract_features, not by :func:`decode`: the payload's ``device_id`` is not the
+    #: device whose topic carried it (the Kinesis partition key the IoT rule set).
+    DEVICE_MISMATCH = "device_mismatch"
 
 
 class TelemetryError(ValueError):

@@ -1,9 +1,11 @@
 """The one Lambda function factory, and the Docker-free bundle both functions share.
 
-Defaults every rotorwatch function gets: Python 3.12 on arm64, the Powertools layer (resolved
-from its SSM public parameter at deploy time, never looked up at synth), active X-Ray tracing,
-JSON logs into a KMS-encrypted log group with a retention, and a role that may write only its
-own logs.
+Defaults every rotorwatch function gets: Python 3.12 on arm64, the Powertools layer of the
+version the tests ran (``aws-lambda-powertools`` in pyproject's ``lambda`` extra; resolved from
+its versioned SSM public parameter at deploy time, never looked up at synth, never ``latest``,
+which moves under a running stack), active X-Ray tracing, JSON logs into a KMS-encrypted log
+group with a retention, a role that may write only its own logs, and the stage's reserved
+concurrency when it sets one.
 
 arm64, not x86_64: Graviton costs about 20 % less per GB-second, and the hot path (a batched
 numpy FFT) runs as fast there; numpy publishes aarch64 wheels for every version we pin.
@@ -35,7 +37,7 @@ from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
 from cdk_app.config import StageConfig
-from cdk_app.nag import acknowledge
+from cdk_app.nag import acknowledge, skip_checkov
 from cdk_app.retention import retention
 from rotorwatch import resources
 
@@ -47,8 +49,24 @@ RUNTIME: Final = lambda_.Runtime.PYTHON_3_12
 PYTHON_VERSION: Final = "3.12"
 ARCHITECTURE: Final = lambda_.Architecture.ARM_64
 PIP_PLATFORM: Final = "manylinux_2_28_aarch64"
+
+
+def pinned_version(package: str, extra: str, pyproject: Path = ROOT / "pyproject.toml") -> str:
+    """The exact version pyproject pins ``package`` to in the optional dependency ``extra``."""
+    import tomllib
+
+    deps = tomllib.loads(pyproject.read_text())["project"]["optional-dependencies"][extra]
+    for dep in deps:
+        name, sep, version = dep.partition("==")
+        if name.strip().lower() == package and sep:
+            return version.strip()
+    raise ValueError(f"{package} is not pinned (name==version) in the {extra!r} extra")
+
+
+#: The Powertools the handlers were tested with is the layer they run with.
+POWERTOOLS_VERSION: Final = pinned_version("aws-lambda-powertools", "lambda")
 POWERTOOLS_LAYER_PARAMETER: Final = (
-    f"/aws/service/powertools/python/arm64/python{PYTHON_VERSION}/latest"
+    f"/aws/service/powertools/python/arm64/python{PYTHON_VERSION}/{POWERTOOLS_VERSION}"
 )
 #: Folders copied into the bundle (handlers import rotorwatch; Lambda imports lambdas.*).
 PACKAGES: Final = ("rotorwatch", "lambdas")
@@ -184,6 +202,7 @@ class RotorwatchFunction(Construct):
         config: StageConfig,
         key: kms.IKey,
         environment: Mapping[str, str],
+        reserved_concurrency: int | None = None,
     ) -> None:
         super().__init__(scope, cid)
         self.log_group = logs.LogGroup(
@@ -214,6 +233,7 @@ class RotorwatchFunction(Construct):
             logging_format=lambda_.LoggingFormat.JSON,
             log_group=self.log_group,
             role=self.role,
+            reserved_concurrent_executions=reserved_concurrency,
             environment={
                 resources.EnvKey.STAGE: config.stage,
                 "POWERTOOLS_SERVICE_NAME": resources.POWERTOOLS_SERVICE,
@@ -225,6 +245,18 @@ class RotorwatchFunction(Construct):
             self.role,
             "AwsSolutions-IAM5[Resource::*]",
             "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions.",
+        )
+        skip_checkov(
+            self.function,
+            "CKV_AWS_117",
+            "No VPC resources to reach: the functions call AWS service endpoints only (Kinesis, "
+            "S3, DynamoDB, SNS, Firehose, SageMaker); a VPC would add NAT or endpoint cost.",
+        )
+        skip_checkov(
+            self.function,
+            "CKV_AWS_173",
+            "The environment holds resource names and settings, no secrets; Lambda encrypts it "
+            "at rest with its AWS-managed key.",
         )
         acknowledge(
             self.function,

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Annotations, ArnFormat, CfnOutput, Duration, Size, Stack
+from aws_cdk import Annotations, ArnFormat, CfnOutput, Duration, RemovalPolicy, Size, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
@@ -31,23 +31,28 @@ from cdk_app import refs
 from cdk_app.config import StageConfig
 from cdk_app.nag import acknowledge
 from cdk_app.retention import retention
-from rotorwatch import lake
+from rotorwatch import lake, query
 from rotorwatch.features.schema import Field
 
 ROOT = Path(__file__).resolve().parents[2]
-QUERIES_DIR = ROOT / "rotorwatch" / "queries"
+QUERIES_DIR = query.QUERIES_DIR
+#: The library zip Glue puts on the job's sys.path (--extra-py-files): every package the script
+#: imports (lake.GLUE_JOB_PY_PACKAGES); Glue ships nothing of ours but this and the script.
+GLUE_LIBRARY_ZIP = "glue_libs.zip"
 
 
-def deterministic_zip(root: Path, package: str) -> bytes:
-    """Zip ``package`` with fixed timestamps and order: same sources, same bytes, same asset."""
+def deterministic_zip(root: Path, packages: Sequence[str]) -> bytes:
+    """Zip ``packages`` (their ``*.py``, at the archive root) with fixed timestamps and order:
+    same sources, same bytes, same asset."""
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
-        for path in sorted((root / package).rglob("*.py")):
-            if "__pycache__" in path.parts:
-                continue
-            info = zipfile.ZipInfo(path.relative_to(root).as_posix(), (1980, 1, 1, 0, 0, 0))
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
+        for package in packages:
+            for path in sorted((root / package).rglob("*.py")):
+                if "__pycache__" in path.parts:
+                    continue
+                info = zipfile.ZipInfo(path.relative_to(root).as_posix(), (1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
     return buf.getvalue()
 
 
@@ -183,22 +188,22 @@ class AnalyticsStack(Stack):
                 ),
             ),
         )
+        # Saved queries as the Athena console runs them: ``?`` execution parameters (the console
+        # prompts for them in order), not the files' ``:name`` placeholders, which Athena
+        # cannot bind.
         self.named_queries: dict[str, athena.CfnNamedQuery] = {}
-        for sql_file in sorted(QUERIES_DIR.glob("*.sql")):
-            text = sql_file.read_text()
-            first = text.lstrip().splitlines()[0] if text.strip() else ""
-            description = first.lstrip("- ").strip() if first.startswith("--") else sql_file.stem
-            query = athena.CfnNamedQuery(
+        for saved in query.list_queries():
+            named = athena.CfnNamedQuery(
                 self,
-                f"Query-{sql_file.stem}",
-                name=sql_file.stem,
+                f"Query-{saved.name}",
+                name=saved.name,
                 database=self.database_name,
                 work_group=self.workgroup.ref,
-                description=description[:1024],
-                query_string=text,
+                description=saved.description.replace("\n", " ")[:1024],
+                query_string=query.athena_text(saved),
             )
-            query.node.add_dependency(self.workgroup)
-            self.named_queries[sql_file.stem] = query
+            named.node.add_dependency(self.workgroup)
+            self.named_queries[saved.name] = named
 
         # ---- Glue job ----------------------------------------------------------------------
         self.job: glue.PySparkEtlJob | None = None
@@ -386,13 +391,16 @@ class AnalyticsStack(Stack):
             cloud_watch_encryption=glue.CloudWatchEncryption.kms(key),
             job_bookmarks_encryption=glue.JobBookmarksEncryption.client_side_kms(key),
         )
-        package_zip = self._rotorwatch_zip()
+        # It holds no data, and its Name is fixed: a retained one would make the next deploy of
+        # this stage (after `cdk destroy`) fail on "already exists".
+        security.apply_removal_policy(RemovalPolicy.DESTROY)
+        self.job_libraries = self._job_libraries_zip()
         self.job = glue.PySparkEtlJob(
             self,
             "MachineHealthJob",
             role=role,
             script=glue.Code.from_asset(str(script)),
-            extra_python_files=[glue.Code.from_asset(str(package_zip))],
+            extra_python_files=[glue.Code.from_asset(str(self.job_libraries))],
             glue_version=glue.GlueVersion.V5_0,
             worker_configuration=glue.WorkerConfiguration(
                 worker_type=glue.WorkerType.G_1X, number_of_workers=config.glue.workers
@@ -402,10 +410,12 @@ class AnalyticsStack(Stack):
             security_configuration=security,
             description="Hourly/daily machine health and compaction (dynamic partition overwrite)",
             default_arguments={
-                "--lake": f"s3://{bucket.bucket_name}/",
-                "--database": self.database_name,
-                # Bookmarks make each scheduled run process only what arrived since the last.
-                "--job-bookmark-option": "job-bookmark-enable",
+                # The exact name the script asks for; "--lake" only worked through argparse's
+                # prefix matching, which the script's own parser no longer allows.
+                f"--{lake.JOB_ARG_LAKE_URI}": f"s3://{bucket.bucket_name}/",
+                # No bookmarks: each run recomputes whole UTC days over an explicit window
+                # (glue_jobs/machine_health.py says why); a bookmark would hand it only new files.
+                "--job-bookmark-option": "job-bookmark-disable",
                 "--enable-continuous-cloudwatch-log": "true",
             },
         )
@@ -454,9 +464,10 @@ class AnalyticsStack(Stack):
                 "CDK's read grant on the script and library assets in the bootstrap bucket.",
             )
 
-    def _rotorwatch_zip(self) -> Path:
-        data = deterministic_zip(ROOT, "rotorwatch")
-        out = ROOT / "build" / "glue" / hashlib.sha256(data).hexdigest()[:16] / "rotorwatch.zip"
+    def _job_libraries_zip(self) -> Path:
+        data = deterministic_zip(ROOT, lake.GLUE_JOB_PY_PACKAGES)
+        digest = hashlib.sha256(data).hexdigest()[:16]
+        out = ROOT / "build" / "glue" / digest / GLUE_LIBRARY_ZIP
         if not out.exists():
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(data)

@@ -15,19 +15,31 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_iot as iot
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kms as kms
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_app import refs
 from cdk_app.config import StageConfig, StreamConfig
 from cdk_app.nag import acknowledge
-from cdk_app.retention import retention
 from rotorwatch import iot_rule, lake
 from rotorwatch.iot_policy import device_policy_document
 
-#: IoT substitution template for the partition key: the device id from the topic, so each
-#: device's records stay in order on one shard.
-PARTITION_KEY = f"${{topic({iot_rule.DEVICE_TOPIC_LEVEL})}}"
+#: IoT substitution template for the partition key: the device id from the topic (the one the
+#: device policy authorised), so each device's records stay in order on one shard and
+#: extract_features can check the payload's claim against it.
+PARTITION_KEY = iot_rule.PARTITION_KEY_TEMPLATE
+
+
+def error_object_key() -> str:
+    """S3 key template of a failed message: errors/iot-rule/year=…/hour=…/<uuid>.json (UTC)."""
+    ts = "timestamp()"
+    return (
+        f"{lake.IOT_ERRORS_PREFIX}"
+        + "/".join(
+            f"{k}=${{parse_time('{fmt}', {ts})}}"
+            for k, fmt in zip(lake.PARTITION_KEYS, ("yyyy", "MM", "dd", "HH"), strict=True)
+        )
+        + "/${newuuid()}.json"
+    )
 
 
 def rule_name(stage: str, leaf: str) -> str:
@@ -71,26 +83,20 @@ class IngestionStack(Stack):
         self.telemetry_stream = _stream(self, "TelemetryStream", config.telemetry_stream, key)
         self.features_stream = _stream(self, "FeaturesStream", config.features_stream, key)
         self.rule_name = rule_name(config.stage, "telemetry")
-        self.errors_rule_name = rule_name(config.stage, "telemetry_errors")
 
-        self.rule_error_logs = logs.LogGroup(
-            self,
-            "RuleErrors",
-            retention=retention(config.function.log_retention_days),
-            encryption_key=key,
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-
-        # Telemetry rule: one Kinesis action; failures are republished to the errors rule.
+        # Telemetry rule: one Kinesis action, keyed by the topic's device. A message the Kinesis
+        # action fails on goes, as IoT Core's error-action document (failures + the original
+        # payload in base64), straight to S3: an error action that republished it to MQTT would
+        # lose every message over ~96 KB (base64 plus metadata exceed the 128 KB publish limit).
         rule_role = iam.Role(
             self, "TelemetryRuleRole", assumed_by=iam.ServicePrincipal("iot.amazonaws.com")
         )
         refs.grant_stream_put(rule_role, self.telemetry_stream, key)
-        errors_topic_arn = self.format_arn(
-            service="iot", resource="topic", resource_name=iot_rule.RULE_ERRORS_TOPIC
-        )
-        rule_role.add_to_principal_policy(
-            iam.PolicyStatement(actions=["iot:Publish"], resources=[errors_topic_arn])
+        refs.grant_lake_put(rule_role, lake_bucket, lake.IOT_ERRORS_PREFIX, key)
+        acknowledge(
+            rule_role,
+            refs.lake_prefix_finding(config, lake.IOT_ERRORS_PREFIX),
+            "Error objects get unique keys under the errors prefix; the grant is limited to it.",
         )
         self.telemetry_rule = iot.CfnTopicRule(
             self,
@@ -111,58 +117,12 @@ class IngestionStack(Stack):
                     )
                 ],
                 error_action=iot.CfnTopicRule.ActionProperty(
-                    republish=iot.CfnTopicRule.RepublishActionProperty(
-                        topic=iot_rule.RULE_ERRORS_TOPIC, role_arn=rule_role.role_arn, qos=1
+                    s3=iot.CfnTopicRule.S3ActionProperty(
+                        bucket_name=lake_bucket.bucket_name,
+                        key=error_object_key(),
+                        role_arn=rule_role.role_arn,
                     )
                 ),
-            ),
-        )
-
-        # Errors rule: keep the failed message (S3) and log the error (CloudWatch Logs).
-        errors_role = iam.Role(
-            self, "ErrorsRuleRole", assumed_by=iam.ServicePrincipal("iot.amazonaws.com")
-        )
-        refs.grant_lake_put(errors_role, lake_bucket, lake.IOT_ERRORS_PREFIX, key)
-        self.rule_error_logs.grant_write(errors_role)
-        acknowledge(
-            errors_role,
-            refs.lake_prefix_finding(config, lake.IOT_ERRORS_PREFIX),
-            "Error objects get unique keys under the errors prefix; the grant is limited to it.",
-        )
-        ts = "timestamp()"
-        error_key = (
-            f"{lake.IOT_ERRORS_PREFIX}"
-            + "/".join(
-                f"{k}=${{parse_time('{fmt}', {ts})}}"
-                for k, fmt in zip(lake.PARTITION_KEYS, ("yyyy", "MM", "dd", "HH"), strict=True)
-            )
-            + "/${newuuid()}.json"
-        )
-        log_action = iot.CfnTopicRule.ActionProperty(
-            cloudwatch_logs=iot.CfnTopicRule.CloudwatchLogsActionProperty(
-                log_group_name=self.rule_error_logs.log_group_name, role_arn=errors_role.role_arn
-            )
-        )
-        self.errors_rule = iot.CfnTopicRule(
-            self,
-            "TelemetryErrorsRule",
-            rule_name=self.errors_rule_name,
-            topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
-                sql=f"SELECT * FROM '{iot_rule.RULE_ERRORS_TOPIC}'",
-                aws_iot_sql_version=iot_rule.IOT_SQL_VERSION,
-                rule_disabled=False,
-                description="Failed telemetry deliveries: kept in S3 and logged",
-                actions=[
-                    iot.CfnTopicRule.ActionProperty(
-                        s3=iot.CfnTopicRule.S3ActionProperty(
-                            bucket_name=lake_bucket.bucket_name,
-                            key=error_key,
-                            role_arn=errors_role.role_arn,
-                        )
-                    ),
-                    log_action,
-                ],
-                error_action=log_action,
             ),
         )
 

@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any, Final
 
-from aws_cdk import ArnFormat, Aws, CfnMapping, CfnOutput, Fn, Stack
+from aws_cdk import ArnFormat, Aws, CfnMapping, CfnOutput, CfnRule, Fn, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_s3_assets as s3_assets
 from aws_cdk import aws_sagemaker as sagemaker
@@ -22,7 +22,7 @@ from constructs import Construct
 
 from cdk_app import refs
 from cdk_app.config import StageConfig
-from cdk_app.nag import acknowledge
+from cdk_app.nag import acknowledge, skip_checkov
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_ARTIFACT: Final = ROOT / "sagemaker" / "bootstrap" / "model.tar.gz"
@@ -32,6 +32,20 @@ SKLEARN_REPOSITORY: Final = "sagemaker-scikit-learn"
 IMAGE_TAG: Final = f"{SKLEARN_IMAGE_VERSION}-cpu-py3"
 #: The inference script inside the artifact (model.tar.gz: code/inference.py + model files).
 INFERENCE_PROGRAM: Final = "inference.py"
+
+
+class UnsupportedRegionError(RuntimeError):
+    """The serving image is not published in the region the stack is deployed to."""
+
+
+def check_region(region: str | None, accounts: dict[str, str]) -> None:
+    """Fail the synth, naming the regions that work, when ``region`` has no serving image."""
+    if region is not None and not Token.is_unresolved(region) and region not in accounts:
+        raise UnsupportedRegionError(
+            f"the SageMaker scikit-learn image {SKLEARN_REPOSITORY}:{IMAGE_TAG} is not "
+            f"published in {region}, so the ml stack cannot be deployed there; deploy to one of "
+            f"{', '.join(sorted(accounts))}"
+        )
 
 
 class MissingModelError(RuntimeError):
@@ -82,12 +96,27 @@ class MlStack(Stack):
             raise MissingModelError(artifact)
         model_asset = s3_assets.Asset(self, "ModelArtifact", path=str(artifact))
 
+        registries = sklearn_image_accounts()
+        # A concrete region (the CLI sets one from your credentials) is checked now; an
+        # environment-agnostic template checks it before CloudFormation creates anything.
+        check_region(self.region, registries)
+        CfnRule(
+            self,
+            "SupportedRegion",
+            assertions=[
+                {
+                    "assert": Fn.condition_contains(sorted(registries), Aws.REGION),
+                    "assertDescription": (
+                        f"{SKLEARN_REPOSITORY}:{IMAGE_TAG} is not published in this region; "
+                        f"deploy the ml stack to one of {', '.join(sorted(registries))}"
+                    )[:1024],
+                }
+            ],
+        )
         accounts = CfnMapping(
             self,
             "SklearnImageAccount",
-            mapping={
-                region: {"account": account} for region, account in sklearn_image_accounts().items()
-            },
+            mapping={region: {"account": account} for region, account in registries.items()},
         )
         image_account = accounts.find_in_map(Aws.REGION, "account")
         image = Fn.join(
@@ -194,6 +223,13 @@ class MlStack(Stack):
         serverless = (
             "Serverless inference does not support this feature (no VPC config, "
             "network isolation or storage KMS key on serverless endpoints)."
+        )
+        skip_checkov(
+            self.model,
+            "CKV_AWS_370",
+            "Serverless inference does not support network isolation (SageMaker developer "
+            "guide, serverless endpoints, feature exclusions): enabling it on the model of a "
+            "serverless endpoint would break the deploy. The inference code makes no calls.",
         )
         acknowledge(self.model, "AwsSolutions-SM1", serverless)
         acknowledge(self.model, "AwsSolutions-SM3", serverless)

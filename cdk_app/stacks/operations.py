@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, Stack
+from aws_cdk import Annotations, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_iam as iam
@@ -23,8 +23,16 @@ from constructs import Construct
 from cdk_app import refs
 from cdk_app.config import StageConfig
 from rotorwatch import resources
+from rotorwatch.telemetry import Reason
 
 FIVE_MIN = Duration.minutes(5)
+#: The IoT rule action type the telemetry rule's Failure metric carries (dimension ActionType).
+KINESIS_ACTION_TYPE = "Kinesis"
+#: Said at synth time when a stage would deploy alarms nobody receives.
+NO_OPS_RECIPIENTS = (
+    "stage {stage} has no ops_emails: CloudWatch alarms will notify nobody (subscribe later "
+    "with `aws sns subscribe --topic-arn <OpsTopicArn> --protocol email ...`)"
+)
 
 
 @dataclass(frozen=True)
@@ -37,20 +45,38 @@ class Monitored:
     scheduled: dict[str, lambda_.IFunction]
     deliveries: dict[str, firehose.IDeliveryStream]
     telemetry_rule: str
-    errors_rule: str
     alerts_topic: sns.ITopic
     failed_batches: sqs.IQueue
     endpoint_name: str | None
 
 
-def custom_metric(name: str) -> cw.Metric:
-    # Powertools EMF metrics carry one dimension: service=<POWERTOOLS_SERVICE_NAME>.
+def custom_metric(name: str, **dimensions: str) -> cw.Metric:
+    # Powertools EMF metrics carry the dimension service=<POWERTOOLS_SERVICE_NAME>, plus any a
+    # single_metric added (e.g. reason=...).
     return cw.Metric(
         namespace=resources.METRICS_NAMESPACE,
         metric_name=name,
-        dimensions_map={"service": resources.POWERTOOLS_SERVICE},
+        dimensions_map={"service": resources.POWERTOOLS_SERVICE, **dimensions},
         statistic="Sum",
         period=FIVE_MIN,
+    )
+
+
+def device_mismatch_metric() -> cw.Metric:
+    """Records whose payload named another device than the topic that carried them."""
+    return custom_metric(
+        resources.QUARANTINED_BY_REASON_METRIC,
+        **{resources.QUARANTINE_REASON_DIMENSION: Reason.DEVICE_MISMATCH.value},
+    )
+
+
+def sms_spend_metric() -> cw.Metric:
+    # Account-wide, no dimensions; SNS updates it a few times an hour, so an hour's maximum.
+    return cw.Metric(
+        namespace="AWS/SNS",
+        metric_name="SMSMonthToDateSpentUSD",
+        statistic="Maximum",
+        period=Duration.hours(1),
     )
 
 
@@ -102,6 +128,10 @@ class OperationsStack(Stack):
         )
         for email in config.ops_emails:
             self.ops_topic.add_subscription(subs.EmailSubscription(email))
+        if not config.ops_emails:
+            Annotations.of(self).add_warning_v2(
+                "rotorwatch:no-ops-recipients", NO_OPS_RECIPIENTS.format(stage=config.stage)
+            )
         action = cw_actions.SnsAction(self.ops_topic)
         th = config.alarms
         self.alarms: list[cw.Alarm] = []
@@ -143,11 +173,11 @@ class OperationsStack(Stack):
             cw.GraphWidget(
                 title="IoT rule errors",
                 left=[
-                    iot_metric("Failure", watch.telemetry_rule, "Kinesis").with_(
-                        label="Kinesis action failures"
+                    iot_metric("Failure", watch.telemetry_rule, KINESIS_ACTION_TYPE).with_(
+                        label="Kinesis action failures (kept in errors/iot-rule/)"
                     ),
-                    iot_metric("TopicMatch", watch.errors_rule).with_(
-                        label="failed messages stored in errors/"
+                    iot_metric("ErrorActionFailure", watch.telemetry_rule).with_(
+                        label="error action failures (messages lost)"
                     ),
                 ],
                 width=12,
@@ -155,9 +185,15 @@ class OperationsStack(Stack):
         )
         alarm(
             "IotRuleErrors",
-            iot_metric("TopicMatch", watch.errors_rule),
+            iot_metric("Failure", watch.telemetry_rule, KINESIS_ACTION_TYPE),
             th.iot_rule_errors,
             "Telemetry the IoT rule could not put into Kinesis (kept under errors/iot-rule/)",
+        )
+        alarm(
+            "IotRuleErrorActionFailures",
+            iot_metric("ErrorActionFailure", watch.telemetry_rule),
+            1,
+            "The IoT rule's error action could not store failed telemetry in S3: it is lost",
         )
 
         # Stream consumers: iterator age = how far behind each function reads.
@@ -246,6 +282,12 @@ class OperationsStack(Stack):
             "Many telemetry records broke the contract (see quarantine/)",
         )
         alarm(
+            "DeviceMismatch",
+            device_mismatch_metric(),
+            1,
+            "A device published windows naming another device (quarantined as device_mismatch)",
+        )
+        alarm(
             "FailedBatches",
             watch.failed_batches.metric_approximate_number_of_messages_visible(period=FIVE_MIN),
             1,
@@ -275,6 +317,31 @@ class OperationsStack(Stack):
                 width=12,
             )
         ]
+        alarm(
+            "AlertDeliveriesFailed",
+            watch.alerts_topic.metric_number_of_notifications_failed(period=FIVE_MIN),
+            1,
+            "SNS could not deliver machine alerts (SMS: sandbox, unverified number, opt-out or "
+            "spend limit; e-mail: bounced)",
+        )
+        if config.alert_phone_numbers:
+            alert_widgets.append(
+                cw.GraphWidget(
+                    title="SMS spend this month (USD)",
+                    left=[sms_spend_metric()],
+                    left_annotations=[
+                        cw.HorizontalAnnotation(value=th.sms_spend_usd, label="alarm")
+                    ],
+                    width=12,
+                )
+            )
+            alarm(
+                "SmsMonthToDateSpend",
+                sms_spend_metric(),
+                th.sms_spend_usd,
+                "Month-to-date SMS spend is near the account's SNS spend limit: beyond it no "
+                "text is sent",
+            )
         if watch.endpoint_name:
             ep = watch.endpoint_name
             alert_widgets.append(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_cdk import CfnOutput, Duration, RemovalPolicy, Stack
+from aws_cdk import Annotations, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -26,9 +26,15 @@ from constructs import Construct
 from cdk_app import refs
 from cdk_app.config import BatchConfig, StageConfig
 from cdk_app.constructs.function import RotorwatchFunction, bundle_code, powertools_layer
-from cdk_app.nag import acknowledge
+from cdk_app.nag import acknowledge, skip_checkov
 from rotorwatch import lake, resources
 from rotorwatch.resources import EnvKey
+
+#: Said at synth time when a stage would deploy an alerts topic nobody receives.
+NO_ALERT_RECIPIENTS = (
+    "stage {stage} has no alert_emails and no alert_phone_numbers: machine alerts will reach "
+    "nobody (subscribe later with `aws sns subscribe --topic-arn <AlertsTopicArn> ...`)"
+)
 
 
 def severity_filter(severities: tuple[str, ...]) -> dict[str, sns.SubscriptionFilter]:
@@ -76,6 +82,10 @@ class ProcessingStack(Stack):
             self.alerts_topic.add_subscription(
                 subs.SmsSubscription(phone, filter_policy=severity_filter(resources.SMS_SEVERITIES))
             )
+        if not (config.alert_emails or config.alert_phone_numbers):
+            Annotations.of(self).add_warning_v2(
+                "rotorwatch:no-alert-recipients", NO_ALERT_RECIPIENTS.format(stage=config.stage)
+            )
 
         # Batches that exhausted their retries land here (metadata only: shard and sequence
         # range), so they can be replayed from the stream or the raw lake.
@@ -111,6 +121,7 @@ class ProcessingStack(Stack):
                 EnvKey.QUARANTINE_BUCKET: lake_bucket.bucket_name,
                 EnvKey.ASSETS_TABLE: self.assets_table.table_name,
             },
+            reserved_concurrency=config.extract_features.reserved_concurrency,
         )
         ef_role = self.extract_features.role
         refs.grant_stream_put(ef_role, features_stream, key)
@@ -145,6 +156,7 @@ class ProcessingStack(Stack):
             config=config,
             key=key,
             environment=score_env,
+            reserved_concurrency=config.score_and_alert.reserved_concurrency,
         )
         sa_role = self.score_and_alert.role
         self.state_table.grant_read_write_data(sa_role)
@@ -238,6 +250,13 @@ class ProcessingStack(Stack):
                 EnvKey.ALERTS_TOPIC_ARN: self.alerts_topic.topic_arn,
                 EnvKey.SILENCE_AFTER_S: str(wd.silence_after_s),
             },
+            reserved_concurrency=wd.reserved_concurrency,
+        )
+        skip_checkov(
+            fn.function,
+            "CKV_AWS_116",
+            "Scheduled, carrying no data: EventBridge retries a failed run twice, the next run "
+            "redoes its work, and the WatchdogErrors alarm reports it; a DLQ would hold nothing.",
         )
         # Reads every device's state and records one attribute per silence: Scan + UpdateItem
         # on the state table, nothing else (no PutItem/DeleteItem, no other table).
@@ -263,6 +282,13 @@ class ProcessingStack(Stack):
         return fn
 
     def _consume(self, fn: lambda_.Function, stream: kinesis.IStream, batch: BatchConfig) -> None:
+        skip_checkov(
+            fn,
+            "CKV_AWS_116",
+            "Stream-triggered: a function DLQ applies to asynchronous invocations only; batches "
+            "that exhaust their retries go to the event source mapping's on-failure "
+            "destination (the FailedBatches queue).",
+        )
         fn.add_event_source(
             sources.KinesisEventSource(
                 stream,

@@ -16,7 +16,7 @@ from constructs import Construct
 
 from cdk_app import refs
 from cdk_app.config import StageConfig
-from cdk_app.nag import acknowledge
+from cdk_app.nag import acknowledge, skip_checkov
 from rotorwatch import lake
 
 
@@ -80,6 +80,11 @@ class StorageStack(Stack):
             "AwsSolutions-S1",
             "This is the server access log bucket itself; logging it into itself would loop.",
         )
+        skip_checkov(
+            self.access_logs,
+            "CKV_AWS_18",
+            "This is the server access log bucket itself; logging it into itself would loop.",
+        )
 
         self.lake = s3.Bucket(
             self,
@@ -116,6 +121,14 @@ class StorageStack(Stack):
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
+        # A retained bucket must keep its TLS-only policy: the policy is a resource of its own,
+        # which CloudFormation would otherwise delete with the stack and leave the bucket open
+        # to plain-HTTP requests.
+        for bucket in (self.access_logs, self.lake):
+            if bucket.policy is None:  # enforce_ssl=True creates it
+                raise RuntimeError(f"{bucket.node.path} has no bucket policy to retain")
+            bucket.policy.apply_removal_policy(RemovalPolicy.RETAIN)
+
         # Exported under names we choose: see cdk_app.refs for why.
         CfnOutput(
             self,

@@ -20,6 +20,8 @@ from lambdas.extract_features.service import AssetCache, Deps, Settings, process
 from rotorwatch.resources import (
     METRICS_NAMESPACE,
     POWERTOOLS_SERVICE,
+    QUARANTINE_REASON_DIMENSION,
+    QUARANTINED_BY_REASON_METRIC,
     QUARANTINED_RECORDS_METRIC,
 )
 
@@ -63,15 +65,16 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(f"{phase.capitalize()}Time", MetricUnit.Milliseconds, seconds * 1000.0)
     for reason, count in outcome.quarantined.items():
         logger.warning("quarantined invalid telemetry", extra={"reason": reason, "count": count})
-        # Per-reason series: a firmware bug shows up as one reason climbing.
+        # Per-reason series: a firmware bug shows up as one reason climbing; device_mismatch
+        # (a device speaking for another) has an alarm of its own.
         with single_metric(
-            name="RecordsQuarantinedByReason",
+            name=QUARANTINED_BY_REASON_METRIC,
             unit=MetricUnit.Count,
             value=count,
             namespace=METRICS_NAMESPACE,
             default_dimensions={"service": POWERTOOLS_SERVICE},
         ) as metric:
-            metric.add_dimension(name="reason", value=reason)
+            metric.add_dimension(name=QUARANTINE_REASON_DIMENSION, value=reason)
     tail = failed_tail(records, outcome.failed_positions)
     metrics.add_metric("RecordsRetried", MetricUnit.Count, len(tail))
     if tail:

@@ -25,7 +25,7 @@ from rotorwatch.assets import Asset, AssetError, parse_asset
 from rotorwatch.features import compute_features
 from rotorwatch.lake import PARTITION_KEYS, QUARANTINE_PREFIX
 from rotorwatch.resources import ASSETS_TABLE_PARTITION_KEY, EnvKey
-from rotorwatch.telemetry import Telemetry, TelemetryError, decode
+from rotorwatch.telemetry import Reason, Telemetry, TelemetryError, decode
 
 DEFAULT_ASSETS_CACHE_TTL_S = 300.0
 #: BatchGetItem takes at most 100 keys per call.
@@ -125,6 +125,21 @@ class Outcome:
     )
 
 
+def check_publisher(msg: Telemetry, record: SourceRecord) -> None:
+    """Raise ``device_mismatch`` unless the payload's device is the one that published it.
+
+    The IoT rule keys each record by the device of its topic (``${topic(3)}``), which the IoT
+    policy pins to the publishing thing; the payload's ``device_id`` is only the device's claim.
+    """
+    if msg.device_id != record.partition_key:
+        raise TelemetryError(
+            Reason.DEVICE_MISMATCH,
+            f"payload device_id {msg.device_id!r:.140} was published on the topic of "
+            f"{record.partition_key!r:.140}",
+            "device_id",
+        )
+
+
 def quarantine_key(record: SourceRecord, reason: str) -> str:
     """quarantine/reason=<code>/year=/month=/day=/hour=/<sequence number>.json (arrival time, UTC)."""
     t = datetime.fromtimestamp(record.arrival_ms / 1000.0, tz=UTC)
@@ -168,6 +183,7 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     for i, rec in enumerate(records):
         try:
             msg = decode(rec.data)
+            check_publisher(msg, rec)
         except TelemetryError as exc:
             bad.append((i, exc))
             continue

@@ -41,10 +41,19 @@ COMMAND_MODULES: tuple[str, ...] = (
 for _module in COMMAND_MODULES:
     importlib.import_module(f"rotorwatch.cli.{_module}")
 
-# Every command answers a user's mistake (missing file, no credentials...) with one line.
-for _info in app.registered_commands:
-    if _info.callback is not None:
-        _info.callback = guard(_info.callback)
+
+def _guard_all(typer_app: typer.Typer) -> None:
+    """Every command, sub-command groups' too, answers a user's mistake (missing file, no
+    credentials...) with one line."""
+    for info in typer_app.registered_commands:
+        if info.callback is not None:
+            info.callback = guard(info.callback)
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None:
+            _guard_all(group.typer_instance)
+
+
+_guard_all(app)
 
 
 def main() -> None:

@@ -56,8 +56,6 @@ DOMINANT_MIN_HZ: Final = 2.0
 #: impulsive than another (a healthy machine). Together they cover 0.05-0.5 fs, so a resonance
 #: anywhere above the shaft-order region is found at 12 kHz as at 48 kHz.
 ENVELOPE_BANDS_FS: Final = ((0.2, 0.45), (0.05, 0.3), (0.125, 0.375), (0.25, 0.5))
-#: The default candidate band (what a healthy machine's envelope is demodulated in).
-ENVELOPE_BAND_FS: Final = ENVELOPE_BANDS_FS[0]
 #: The envelope is computed at fs / ENVELOPE_DECIMATION (its spectrum reaches fs / 8).
 ENVELOPE_DECIMATION: Final = 4
 #: Lines of each defect family in the envelope spectrum, as (family, harmonic of the defect

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rotorwatch import lake
-from rotorwatch.iot_rule import TELEMETRY_TOPIC_FILTER, project
+from rotorwatch.iot_rule import TELEMETRY_TOPIC_FILTER, partition_key, project
 
 #: PutRecords takes at most 500 records and 5 MiB (data + partition keys) per call.
 _PUT_MAX = 500
@@ -78,7 +78,7 @@ class RuleBridge:
             if row is None:
                 self.not_matched += 1  # the rule's FROM clause does not match: it does not fire
                 return False
-            device_id = row["device_id"]
+            device_id = partition_key(topic) or ""  # the Kinesis action's ${topic(3)}
             ts, seq = row.get("ts"), row.get("seq")
             if isinstance(ts, int) and isinstance(seq, int):
                 self.bridged_s.setdefault((device_id, ts, seq), self.wall_s())

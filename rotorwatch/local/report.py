@@ -22,7 +22,7 @@ import numpy as np
 
 from rotorwatch import lake
 from rotorwatch.assets import Asset
-from rotorwatch.features.engine import ENVELOPE_BAND_FS
+from rotorwatch.features.engine import envelope_spectrum
 from rotorwatch.features.iso import zone_boundaries_mm_s
 from rotorwatch.local.cloud import ReceivedAlert
 from rotorwatch.local.pipeline import alert_key
@@ -239,23 +239,18 @@ def defect_peak_hz(f_hz: np.ndarray, amp: np.ndarray, kinematic_hz: float) -> fl
 
 def spectra(
     samples_g: np.ndarray, fs_hz: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Amplitude spectrum (g, Hann window) and envelope spectrum of the band the feature engine
-    demodulates ([0.2 fs, 0.45 fs)); returns (f, amp, f_env, env_amp)."""
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, tuple[float, float]]:
+    """Amplitude spectrum (g, Hann window), and the envelope spectrum the bearing indicators
+    read (pre-whitened, in the band the engine chose for this window, over its median); returns
+    (f, amp, f_env, env_ratio, band_hz)."""
     x = np.asarray(samples_g, dtype=np.float64)
     n = x.size
     w = np.hanning(n)
     spec = np.fft.rfft((x - x.mean()) * w)
     f = np.fft.rfftfreq(n, 1.0 / fs_hz)
     amp = 2.0 * np.abs(spec) / w.sum()
-    full = np.fft.fft(x - x.mean())
-    lo, hi = round(ENVELOPE_BAND_FS[0] * n), round(ENVELOPE_BAND_FS[1] * n)
-    analytic = np.zeros(n, dtype=np.complex128)
-    analytic[lo:hi] = 2.0 * full[lo:hi]  # one-sided band: |ifft| is the band's envelope
-    env = np.abs(np.fft.ifft(analytic))
-    env -= env.mean()
-    env_spec = 2.0 * np.abs(np.fft.rfft(env * w)) / w.sum()
-    return f, amp, f, env_spec
+    f_env, env_ratio, band_hz = envelope_spectrum(x, fs_hz)
+    return f, amp, f_env, env_ratio, band_hz
 
 
 def plot_spectra(msg: Telemetry, asset: Asset, fault: str, path: Path) -> Path:
@@ -263,17 +258,16 @@ def plot_spectra(msg: Telemetry, asset: Asset, fault: str, path: Path) -> Path:
     if msg.vibration is None or msg.rpm is None or asset.bearing is None:
         raise ValueError(f"{msg.device_id}: no vibration, rpm or bearing to plot")
     fs = msg.vibration.fs_hz
-    f, amp, fe, env = spectra(msg.vibration.samples_g(), fs)
+    f, amp, fe, env, band_hz = spectra(msg.vibration.samples_g(), fs)
     defects = asset.bearing.defect_frequencies_hz(msg.rpm)
     shaft = msg.rpm / 60.0
     fig, (ax1, ax2) = plt.subplots(2, 1, figsize=(10, 7.5))
     ax1.semilogy(f, np.maximum(amp, 1e-7), lw=0.6, color="#1f4e79")
     ax1.axvspan(
-        ENVELOPE_BAND_FS[0] * fs,
-        ENVELOPE_BAND_FS[1] * fs,
+        *band_hz,
         color="#ffd27f",
         alpha=0.3,
-        label="envelope band",
+        label="envelope band (most impulsive of the candidates)",
     )
     for k in (1, 2, 3):
         ax1.axvline(
@@ -318,7 +312,7 @@ def plot_spectra(msg: Telemetry, asset: Asset, fault: str, path: Path) -> Path:
     ax2.axvline(shaft, color="grey", ls=":", lw=0.8, label=f"shaft 1x {shaft:.1f} Hz")
     ax2.set(
         xlabel="frequency (Hz)",
-        ylabel="envelope amplitude (g)",
+        ylabel="line / median (pre-whitened)",
         title="envelope spectrum: defect frequencies marked (dashed: 2x, 3x); bearings slip, so "
         f"peaks sit up to {BEARING_SLIP_MAX:.0%} below the kinematic frequency "
         f"(resolution {fe[1] - fe[0]:.1f} Hz)",

@@ -35,8 +35,10 @@ def kinesis_event(
 ) -> dict[str, Any]:
     """A Kinesis event with one record per payload, in order, from the stored template.
 
-    Sequence numbers increase with the position (as within a shard); partition keys default to
-    the template's.
+    Sequence numbers increase with the position (as within a shard). Partition keys default to
+    what the deployed producers set: the payload's ``device_id`` (the IoT rule keys by the
+    topic's device, which an honest device also names in its payload; extract_features keys the
+    features stream by device), else the template's.
     """
     base = load_event(template)["Records"][0]
     shard = base["eventID"].split(":", 1)[0]
@@ -49,9 +51,20 @@ def kinesis_event(
         rec["kinesis"]["approximateArrivalTimestamp"] = arrival_s + i * 0.001
         if partition_keys is not None:
             rec["kinesis"]["partitionKey"] = partition_keys[i]
+        elif (device := _device_id(data)) is not None:
+            rec["kinesis"]["partitionKey"] = device
         rec["eventID"] = f"{shard}:{seq}"
         records.append(rec)
     return {"Records": records}
+
+
+def _device_id(data: bytes) -> str | None:
+    try:
+        obj = json.loads(data)
+    except (ValueError, RecursionError):
+        return None
+    device = obj.get("device_id") if isinstance(obj, dict) else None
+    return device if isinstance(device, str) and device else None
 
 
 def sequence_numbers(event: dict[str, Any]) -> list[str]:

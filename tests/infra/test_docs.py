@@ -45,3 +45,54 @@ def test_readme_and_docs_link_only_to_files_that_exist() -> None:
             if target.startswith(("http://", "https://")):
                 continue
             assert (doc.parent / target).exists(), f"{doc.name} links to missing {target}"
+
+
+def _alarm_ids(synth: Synth) -> set[str]:
+    """Construct ids of every alarm (the logical id less CDK's 8-character hash)."""
+    alarms = of_type(synth.template("Operations"), "AWS::CloudWatch::Alarm")
+    return {rid[:-8] for rid in alarms}
+
+
+def _section(text: str, heading: str) -> str:
+    start = text.index(f"\n## {heading}\n")
+    end = text.find("\n## ", start + 1)
+    return text[start : end if end > 0 else None]
+
+
+def test_runbook_readme_and_security_describe_every_function(synth: Synth) -> None:
+    from rotorwatch import resources
+
+    functions = {
+        h.split(".")[1]
+        for h in (
+            resources.EXTRACT_FEATURES_HANDLER,
+            resources.SCORE_AND_ALERT_HANDLER,
+            resources.WATCHDOG_HANDLER,
+        )
+    }
+    deployed = of_type(synth.template("Processing"), "AWS::Lambda::Function")
+    assert len(deployed) == len(functions) == 3
+    readme = (DOCS.parent / "README.md").read_text()
+    for doc, text in (
+        ("runbook", (DOCS / "runbook.md").read_text()),
+        ("security", (DOCS / "security.md").read_text()),
+        ("README Operations", _section(readme, "Operations")),
+        ("README Security", _section(readme, "Security")),
+        ("README Deploy", _section(readme, "Deploy")),
+    ):
+        for name in functions:
+            assert name in text, f"{doc} does not mention {name}"
+
+
+def test_runbook_table_and_readme_list_every_alarm(synth: Synth) -> None:
+    # The test stage has SMS recipients and (with the bootstrap model) the ml stack: all alarms.
+    ids = _alarm_ids(synth)
+    runbook = (DOCS / "runbook.md").read_text()
+    table = runbook[: runbook.index("## Finding things")]
+    operations = _section((DOCS.parent / "README.md").read_text(), "Operations")
+    for alarm in ids:
+        assert f"[{alarm}](#{alarm.lower()})" in table, f"runbook table lacks {alarm}"
+        assert f"`{alarm}`" in operations, f"README Operations lacks {alarm}"
+    if "ml" not in synth.built.skipped:
+        (count,) = re.findall(r"and (\d+)\s+alarms", operations)[:1]
+        assert int(count) == len(ids)

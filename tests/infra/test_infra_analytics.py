@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from cdk_app.stacks.analytics import QUERIES_DIR, deterministic_zip
-from rotorwatch import lake
+from cdk_app.stacks.analytics import deterministic_zip
+from rotorwatch import lake, query
 from rotorwatch.features.schema import FEATURE_FIELDS
 from rotorwatch.predictions import PREDICTION_FIELDS
 from tests.infra.cdk_helpers import Synth, only
@@ -174,14 +174,15 @@ def test_every_saved_query_file_becomes_a_named_query(synth: Synth) -> None:
         v["Properties"]["Name"]: v["Properties"]
         for v in of_type(t, "AWS::Athena::NamedQuery").values()
     }
-    files = {p.stem: p.read_text() for p in QUERIES_DIR.glob("*.sql")}
-    assert set(named) == set(files)
+    saved = {q.name: q for q in query.list_queries()}
+    assert set(named) == set(saved)
     for name, props in named.items():
-        assert props["QueryString"] == files[name]
+        # As the Athena console runs it: `?` execution parameters, in the header's order.
+        assert props["QueryString"] == query.athena_text(saved[name])
         assert props["Database"] == "rotorwatch_dev"
 
 
-def test_glue_job_runs_glue_5_on_a_schedule_with_bookmarks(synth: Synth) -> None:
+def test_glue_job_runs_glue_5_on_a_schedule_over_explicit_windows(synth: Synth) -> None:
     if "glue_job" in synth.built.skipped:
         pytest.skip(
             f"{lake.GLUE_JOB_SCRIPT} not in this tree yet (lake branch): "
@@ -191,8 +192,11 @@ def test_glue_job_runs_glue_5_on_a_schedule_with_bookmarks(synth: Synth) -> None
     job = only(t, "AWS::Glue::Job")
     assert job["GlueVersion"] == "5.0"
     assert job["Command"]["Name"] == "glueetl"
-    assert job["DefaultArguments"]["--job-bookmark-option"] == "job-bookmark-enable"
-    assert "--extra-py-files" in job["DefaultArguments"]
+    args = job["DefaultArguments"]
+    # The job recomputes whole days over an explicit window: no bookmarks.
+    assert args["--job-bookmark-option"] == "job-bookmark-disable"
+    assert f"--{lake.JOB_ARG_LAKE_URI}" in args
+    assert "--extra-py-files" in args
     assert "SecurityConfiguration" in job
     trigger = only(t, "AWS::Glue::Trigger")
     hours = synth.built.config.glue.schedule_hours
@@ -202,7 +206,8 @@ def test_glue_job_runs_glue_5_on_a_schedule_with_bookmarks(synth: Synth) -> None
 
 
 def test_glue_library_zip_is_deterministic() -> None:
-    assert deterministic_zip(ROOT, "rotorwatch") == deterministic_zip(ROOT, "rotorwatch")
+    packages = lake.GLUE_JOB_PY_PACKAGES
+    assert deterministic_zip(ROOT, packages) == deterministic_zip(ROOT, packages)
 
 
 def test_every_lake_table_is_in_the_glue_catalog(synth: Synth) -> None:

@@ -55,6 +55,18 @@ def test_overrides_merge_over_defaults() -> None:
         ({"endpoint": {"memory_mb": 1500}}, "memory_mb"),
         ({"shards": 3}, "unknown setting"),
         ({"watchdog": {"silence_after_s": 10}}, "silence_after_s"),
+        # A reservation below what the stream needs throttles from the first batch: an
+        # on-demand stream starts with 4 shards, a provisioned one has its own.
+        ({"extract_features": {"reserved_concurrency": 3}}, "4 shards x parallelization 1"),
+        (
+            {
+                "streams": {"features": {"mode": "provisioned", "shards": 2}},
+                "score_and_alert": {"parallelization": 3, "reserved_concurrency": 5},
+            },
+            "below the 6 concurrent batches",
+        ),
+        ({"watchdog": {"reserved_concurrency": 0}}, "reserved_concurrency"),
+        ({"alarms": {"sms_spend_usd": 0}}, "sms_spend_usd"),
     ],
 )
 def test_bad_values_are_rejected_with_the_setting_named(
@@ -62,6 +74,20 @@ def test_bad_values_are_rejected_with_the_setting_named(
 ) -> None:
     with pytest.raises(ConfigError, match=message):
         parse_stage("dev", override)
+
+
+def test_reserved_concurrency_is_summed_with_the_unreserved_floor() -> None:
+    dev = parse_stage("dev", {})
+    assert (dev.reserved_concurrency, dev.account_concurrency_needed) == (0, 0)
+    cfg = parse_stage(
+        "prod",
+        {
+            "extract_features": {"reserved_concurrency": 8},
+            "score_and_alert": {"reserved_concurrency": 4},
+            "watchdog": {"reserved_concurrency": 1},
+        },
+    )
+    assert (cfg.reserved_concurrency, cfg.account_concurrency_needed) == (13, 113)
 
 
 def test_unknown_stage_is_a_clear_error() -> None:

@@ -63,7 +63,16 @@ def test_alarms_use_config_thresholds_and_notify_the_ops_topic(synth: Synth) -> 
     assert _by_prefix(alarms, "FeaturesFreshness")["Threshold"] == th.firehose_freshness_s
     iot = _by_prefix(alarms, "IotRuleErrors")
     assert iot["Threshold"] == th.iot_rule_errors
-    assert iot["Dimensions"] == [{"Name": "RuleName", "Value": "rotorwatch_dev_telemetry_errors"}]
+    assert (iot["Namespace"], iot["MetricName"]) == ("AWS/IoT", "Failure")
+    assert {d["Name"]: d["Value"] for d in iot["Dimensions"]} == {
+        "RuleName": "rotorwatch_dev_telemetry",
+        "ActionType": "Kinesis",
+    }
+    lost = _by_prefix(alarms, "IotRuleErrorActionFailures")
+    assert (lost["MetricName"], lost["Dimensions"]) == (
+        "ErrorActionFailure",
+        [{"Name": "RuleName", "Value": "rotorwatch_dev_telemetry"}],
+    )
     assert _by_prefix(alarms, "FailedBatches")["Threshold"] == 1
     endpoint = [k for k in alarms if k.startswith("EndpointErrors")]
     assert len(endpoint) == (0 if "ml" in synth.built.skipped else 1)

@@ -62,6 +62,7 @@ MISSING = "/no/such/file.jsonl"
         ["demo", "--scenario", MISSING],
         ["query", "top_offenders", "--lake", "/no/such/lake"],
         ["deprovision", "--out", "/no/such/credentials"],
+        ["cost", "--devices", "1", "--interval", "60", "--prices", "/no/such/prices.json"],
     ],
     ids=lambda a: "-".join(a[:2]),
 )
@@ -76,6 +77,13 @@ def test_a_missing_path_is_one_line(args: list[str]) -> None:
 )
 def test_a_folder_where_a_file_belongs_is_one_line(args: list[str], tmp_path: Path) -> None:
     _one_line_error([a.format(dir=tmp_path) for a in args], contains=str(tmp_path))
+
+
+def test_cost_of_a_stage_that_does_not_exist() -> None:
+    _one_line_error(
+        ["cost", "--devices", "1", "--interval", "60", "--stage", "nosuch"],
+        contains="stage 'nosuch' is not defined",
+    )
 
 
 def test_provision_without_a_region(no_aws: pytest.MonkeyPatch) -> None:
@@ -105,3 +113,23 @@ def test_query_on_athena_without_credentials(no_aws: pytest.MonkeyPatch) -> None
         ["query", "top_offenders", "--athena", "--region", "eu-west-1"],
         contains="no AWS credentials",
     )
+
+
+@pytest.mark.parametrize("sub", ["status", "reset"])
+def test_baseline_without_a_region_or_credentials(no_aws: pytest.MonkeyPatch, sub: str) -> None:
+    args = ["baseline", sub, "--device-id", "pump-7", "--state-table", "State"]
+    _one_line_error(args, contains="region")
+    no_aws.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    _one_line_error(args, contains="credentials")
+
+
+def test_every_command_is_fed_a_mistake_here() -> None:
+    """A new command gets its own case above: the class of mistake is checked per command."""
+    import typer
+
+    from rotorwatch.cli import app
+
+    here = Path(__file__).read_text()
+    group = typer.main.get_command(app)
+    for name in group.commands:  # type: ignore[attr-defined]
+        assert f'"{name}"' in here, f"rotorwatch {name} is not fed a mistake in this file"

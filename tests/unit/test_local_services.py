@@ -114,7 +114,9 @@ def test_bridge_projects_partitions_and_keeps_rule_errors(tmp_path: Path) -> Non
         got = k.get_records(ShardIterator=it["ShardIterator"], Limit=10_000)["Records"]
     assert len(got) == 60
     first = json.loads(got[0]["Data"])
-    assert first["device_id"] == "pump-01"  # the topic wins over the payload, as in the rule
+    # As the rule: the payload keeps its own claim, the topic's device is the partition key
+    # (extract_features quarantines the mismatch as device_mismatch).
+    assert first["device_id"] == "spoof"
     assert first["site"] == "plant-a"
     assert first["received_at"] == 1_767_225_600_123
     assert got[0]["PartitionKey"] == "pump-01"

@@ -1,0 +1,126 @@
+"""A device cannot inject windows for another device through its own topic.
+
+The chain, each link as deployed: the IoT policy lets a certificate publish only on its own
+thing's topic; the IoT rule (here its local twin, the rule bridge: same SQL, same partition
+key ``${topic(3)}``) keys the Kinesis record by that topic's device and leaves the payload as
+sent; extract_features compares the payload's ``device_id`` with the partition key and
+quarantines a mismatch as ``device_mismatch``, counted in the series the DeviceMismatch alarm
+selects.
+"""
+
+from __future__ import annotations
+
+import json
+from types import ModuleType
+from typing import Any
+
+import boto3
+import pytest
+
+from rotorwatch import iot_rule
+from rotorwatch.iot_policy import device_policy_document, is_allowed
+from rotorwatch.lake import QUARANTINE_PREFIX
+from rotorwatch.local.bridge import RuleBridge
+from rotorwatch.resources import (
+    METRICS_NAMESPACE,
+    POWERTOOLS_SERVICE,
+    QUARANTINE_REASON_DIMENSION,
+    QUARANTINED_BY_REASON_METRIC,
+)
+from rotorwatch.telemetry import Reason
+from tests.events import kinesis_event
+from tests.handlers.conftest import REGION, Aws, FakeContext
+from tests.handlers.test_metrics_match_alarms import series
+from tests.signals import message
+
+pytestmark = pytest.mark.deploy_contract
+
+TS0 = 1_763_900_000_000
+SITE = "plant-a"
+TELEMETRY_STREAM = "rw-telemetry-test"
+ARN = "arn:aws:iot:eu-west-1:123456789012"
+
+
+def _through_the_rule(tmp_path: Any, published: list[tuple[str, bytes]]) -> dict[str, Any]:
+    """Publish through the rule bridge, then read the telemetry stream back as a Lambda event."""
+    kinesis = boto3.client("kinesis", region_name=REGION)
+    kinesis.create_stream(StreamName=TELEMETRY_STREAM, ShardCount=1)
+    bridge = RuleBridge(kinesis, TELEMETRY_STREAM, tmp_path, clock_ms=lambda: TS0 + 500)
+    for topic, payload in published:
+        assert bridge.publish(topic, payload)
+    bridge.flush()
+    shard = kinesis.describe_stream(StreamName=TELEMETRY_STREAM)["StreamDescription"]["Shards"][0]
+    it = kinesis.get_shard_iterator(
+        StreamName=TELEMETRY_STREAM, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = kinesis.get_records(ShardIterator=it)["Records"]
+    return kinesis_event(
+        [r["Data"] for r in records], partition_keys=[r["PartitionKey"] for r in records]
+    )
+
+
+def test_a_device_cannot_inject_windows_for_another_through_its_own_topic(
+    extract_features: ModuleType,
+    aws: Aws,
+    context: FakeContext,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    policy = device_policy_document(region="eu-west-1", account_id="123456789012")
+    own_topic = iot_rule.telemetry_topic(SITE, "pump-01")
+    # The policy: pump-01 may publish on its own topic only, never on pump-02's.
+    for topic, allowed in ((own_topic, True), (iot_rule.telemetry_topic(SITE, "pump-02"), False)):
+        assert (
+            is_allowed(
+                policy,
+                action="iot:Publish",
+                resource=f"{ARN}:topic/{topic}",
+                thing_name="pump-01",
+                site=SITE,
+            )
+            is allowed
+        )
+    honest = message("pump-01", TS0, 1, v1x_mm_s=1.0)
+    forged = message("pump-02", TS0, 1, v1x_mm_s=9.0)  # pump-01 claiming to be pump-02
+    event = _through_the_rule(tmp_path, [(own_topic, honest), (own_topic, forged)])
+    assert [r["kinesis"]["partitionKey"] for r in event["Records"]] == ["pump-01", "pump-01"]
+
+    capsys.readouterr()
+    assert extract_features.handler(event, context) == {"batchItemFailures": []}
+
+    features = [json.loads(r["Data"]) for r in aws.feature_records()]
+    assert [f["device_id"] for f in features] == ["pump-01"]  # nothing reached pump-02's state
+    (body,) = aws.objects(f"{QUARANTINE_PREFIX}reason=device_mismatch/").values()
+    kept = json.loads(body)
+    assert (kept["reason"], kept["field"], kept["partition_key"]) == (
+        Reason.DEVICE_MISMATCH.value,
+        "device_id",
+        "pump-01",
+    )
+    assert "'pump-02'" in kept["message"]
+    # Counted in the series the operations stack alarms on.
+    got = series(capsys.readouterr().out)
+    alarmed = (
+        METRICS_NAMESPACE,
+        QUARANTINED_BY_REASON_METRIC,
+        tuple(
+            sorted(
+                (
+                    ("service", POWERTOOLS_SERVICE),
+                    (QUARANTINE_REASON_DIMENSION, Reason.DEVICE_MISMATCH.value),
+                )
+            )
+        ),
+    )
+    assert got[alarmed] == 1
+
+
+def test_basic_ingest_keys_by_the_same_device() -> None:
+    # topic() sees the Basic Ingest topic without its $aws/rules/<rule>/ prefix.
+    topic = iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", SITE, "pump-01")
+    assert iot_rule.partition_key(topic) == "pump-01"
+    assert iot_rule.project(topic, {"device_id": "pump-02"}, 1) == {
+        "device_id": "pump-02",  # left as sent: the handler checks it against the key
+        "site": SITE,
+        "received_at": 1,
+    }
