@@ -18,10 +18,12 @@ from pathlib import Path
 
 import numpy as np
 
-from rotorwatch.model.evaluate import alert_replay, metrics
+from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS
+from rotorwatch.model.evaluate import alert_replay, metrics, sensor_fault_replay
 from rotorwatch.model.features import INPUT_FIELDS
 from rotorwatch.scoring import encode_request
-from simulator.dataset import simulated_fleet_features
+from simulator.dataset import labelled_features, simulated_fleet_features
+from simulator.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -43,6 +45,18 @@ def main() -> None:
     p.add_argument("--hours", type=float, default=48.0)
     p.add_argument("--interval-s", type=float, default=600.0)
     p.add_argument("--seed", type=int, default=2027)
+    p.add_argument(
+        "--sensor-scenario",
+        default="sensor-faults",
+        help="scenario of faults that show first in temperature/pressure ('' to skip)",
+    )
+    p.add_argument("--sensor-hours", type=float, default=62.0)
+    p.add_argument(
+        "--history-windows",
+        type=int,
+        default=DEFAULT_LEARNING_WINDOWS,
+        help="learning period of the device baseline and sensor history (windows)",
+    )
     args = p.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -109,6 +123,19 @@ def main() -> None:
             f"  (ISO rules alone, zone C -> D: median {iso['median']:.1f} h, "
             f"min {iso['min']:.1f} h)"
         )
+        h = alert_replay(model, records, history_windows=args.history_windows)
+        lead = h["lead_time_before_zone_d_h"]
+        print(
+            f"  with device history as score_and_alert folds it (vibration baseline + "
+            f"temperature/pressure history, learning {args.history_windows} windows): false "
+            f"alarms on healthy machines {h['false_alarms_healthy']} "
+            f"({h['false_alarms_healthy_by_sensors']} by a sensor cause), alerts before onset "
+            f"{h['alerts_before_onset_on_faulty_machines']}, lead time -> zone D median "
+            f"{lead['median']:.1f} h"
+        )
+
+        if args.sensor_scenario:
+            _sensor_faults(model, args)
 
         batch = records[:500]
         # The request exactly as score_and_alert sends it (the fields the model reads).
@@ -131,6 +158,60 @@ def main() -> None:
             f" p90 {np.percentile(ms, 90):.1f} ms (predict_fn alone: median "
             f"{np.median(predict_only) * 1000:.1f} ms; load average {os.getloadavg()[0]:.1f})"
         )
+
+
+def _sensor_faults(model: object, args: argparse.Namespace) -> None:
+    """Thermal and pressure faults (simulator/scenarios/sensor-faults.json): caught before their
+    failure point, with which cause, and false alarms on that scenario's healthy machines."""
+    scenario = load_scenario(args.sensor_scenario)
+    records = labelled_features(
+        scenario,
+        seed=args.seed,
+        duration_s=args.sensor_hours * 3600.0,
+        interval_s=args.interval_s,
+    )
+    print(
+        f"sensor faults ({scenario.name}: {len(scenario.machines)} machines, "
+        f"{args.sensor_hours:g} h, {len(records)} windows):"
+    )
+    for title, windows in (
+        ("absolute limits only (cold start)", None),
+        (f"with device history (learning {args.history_windows} windows)", args.history_windows),
+    ):
+        print(f" {title}:")
+        r = sensor_fault_replay(model, records, history_windows=windows)  # type: ignore[arg-type]
+        _print_sensor_faults(r)
+
+
+def _print_sensor_faults(r: dict[str, object]) -> None:
+    machines: dict[str, dict[str, object]] = r["machines"]  # type: ignore[assignment]
+    for device, m in machines.items():
+        first = m["first_alert_h_after_onset"]
+        lead = m["lead_time_before_failure_h"]
+        fail = m["failure_h_after_onset"]
+        named = m["first_alert_cause"] or "no sensor cause"
+        print(
+            f"  {device} {m['fault']}: "
+            + (
+                "not alerted"
+                if first is None
+                else f"{m['first_alert_state']} {first:.1f} h after onset ({named}"
+                f"{', right' if named in m['expected_causes'] else ''}), "  # type: ignore[operator]
+                + (
+                    f"{lead:.1f} h before the failure point"
+                    if lead is not None
+                    else "failure point after the run"
+                )
+            )
+            + (f" (fails {fail:.1f} h after onset)" if fail is not None else "")
+            + f"; alerts before onset {m['alerts_before_onset']}"
+        )
+    caught = sum(bool(m["caught_before_failure"]) for m in machines.values())
+    print(
+        f"  caught before the failure point: {caught} of {len(machines)}; false alarms on "
+        f"its healthy machines: {r['false_alarms_healthy']} in "
+        f"{r['healthy_machine_days']:.1f} machine-days"
+    )
 
 
 if __name__ == "__main__":

@@ -17,8 +17,9 @@ that are new since the last run, not the whole day the health figures describe.
 On Glue the script runs on its own: Glue puts on ``sys.path`` only what ``--extra-py-files``
 ships (the CDK app zips every package in ``rotorwatch.lake.GLUE_JOB_PY_PACKAGES``), so this file
 imports nothing from the repository that is not in that zip (tests/glue/test_glue_packaging.py
-runs the synthesized asset that way). Locally, with the repository on the path:
-``python -m glue_jobs.machine_health --lake_uri file://$PWD/lake/`` (make glue-local).
+runs the synthesized asset that way). Locally, with the repository on PYTHONPATH (the
+Makefile exports it): ``make glue-local``, or ``python -m glue_jobs.machine_health --lake_uri
+file://$PWD/lake/``.
 """
 
 from __future__ import annotations

@@ -82,13 +82,21 @@ def _zone_count(zone: str) -> Column:
     return F.sum(F.when(F.col("iso_zone") == zone, 1).otherwise(0)).cast("bigint")
 
 
+def _slope(col: str, per_ms: int) -> Column:
+    """Least-squares slope of ``col`` against time, per ``per_ms`` (null when time or the value
+    does not vary enough to fit: fewer than two windows with a reading)."""
+    return F.expr(f"regr_slope({col}, ts / {float(per_ms)})")
+
+
 def feature_health(features: DataFrame, period: Literal["hour", "day"]) -> DataFrame:
     """Vibration health per device and period from feature records.
 
     Columns: device_id, period_start_ms, site, n_windows, n_vibration, velocity RMS p50/p95
     (exact percentiles, linear interpolation), max and mean (mm/s), zone_a..d counts, worst
-    zone, mean temperature, least-squares slope of velocity RMS against time in mm/s per day
-    (null with fewer than two distinct window times), last_ts.
+    zone, temperature mean / max (degC) and trend (degC per hour), pressure mean / lowest /
+    highest (bar) and trend (bar per hour), least-squares slope of velocity RMS against time in
+    mm/s per day (null with fewer than two distinct window times), last_ts. Missing sensor
+    readings are left out of their aggregates (null when a period has none), never read as 0.
     """
     v = "velocity_rms_mm_s"
     return (
@@ -105,6 +113,12 @@ def feature_health(features: DataFrame, period: Literal["hour", "day"]) -> DataF
             *(_zone_count(z).alias(f"zone_{z.lower()}_count") for z in ZONES),
             F.max("iso_zone").alias("worst_zone"),  # zone letters sort by severity
             F.avg("temperature_c").alias("temperature_mean_c"),
+            F.max("temperature_c").alias("temperature_max_c"),
+            _slope("temperature_c", MS_PER_HOUR).alias("temperature_trend_c_per_h"),
+            F.avg("pressure_bar").alias("pressure_mean_bar"),
+            F.min("pressure_bar").alias("pressure_lowest_bar"),
+            F.max("pressure_bar").alias("pressure_highest_bar"),
+            _slope("pressure_bar", MS_PER_HOUR).alias("pressure_trend_bar_per_h"),
             F.expr(f"regr_slope({v}, ts / {float(MS_PER_DAY)})").alias("trend_slope_mm_s_per_day"),
             F.max("ts").alias("last_ts"),
         )
@@ -116,7 +130,9 @@ def prediction_health(predictions: DataFrame, period: Literal["hour", "day"]) ->
 
     Columns: device_id, period_start_ms, p_site, n_predictions, anomaly_count (WARNING or
     ALARM), alarm_count, anomaly_score_mean, dominant_fault (most frequent fault other than
-    'normal', ties broken alphabetically; 'normal' when there is none), p_last_ts.
+    'normal', ties broken alphabetically; 'normal' when there is none), sensor_count (windows
+    with temperature or pressure outside limits), dominant_sensor_cause (most frequent sensor
+    cause, ties alphabetically; null when none), p_last_ts.
     """
     p = predictions.withColumn("period_start_ms", _period_start(period))
     counts = p.groupBy("device_id", "period_start_ms").agg(
@@ -129,6 +145,7 @@ def prediction_health(predictions: DataFrame, period: Literal["hour", "day"]) ->
         .cast("bigint")
         .alias("alarm_count"),
         F.avg("anomaly_score").alias("anomaly_score_mean"),
+        F.count("sensor_cause").cast("bigint").alias("sensor_count"),
         F.max("ts").alias("p_last_ts"),
     )
     rank = Window.partitionBy("device_id", "period_start_ms").orderBy(F.desc("n"), F.asc("fault"))
@@ -140,8 +157,23 @@ def prediction_health(predictions: DataFrame, period: Literal["hour", "day"]) ->
         .where("_rank = 1")
         .select("device_id", "period_start_ms", F.col("fault").alias("dominant_fault"))
     )
-    return counts.join(dominant, ["device_id", "period_start_ms"], "left").withColumn(
-        "dominant_fault", F.coalesce("dominant_fault", F.lit(NORMAL_FAULT))
+    cause_rank = Window.partitionBy("device_id", "period_start_ms").orderBy(
+        F.desc("n"), F.asc("sensor_cause")
+    )
+    dominant_cause = (
+        p.where(F.col("sensor_cause").isNotNull())
+        .groupBy("device_id", "period_start_ms", "sensor_cause")
+        .agg(F.count(F.lit(1)).alias("n"))
+        .withColumn("_rank", F.row_number().over(cause_rank))
+        .where("_rank = 1")
+        .select(
+            "device_id", "period_start_ms", F.col("sensor_cause").alias("dominant_sensor_cause")
+        )
+    )
+    return (
+        counts.join(dominant, ["device_id", "period_start_ms"], "left")
+        .withColumn("dominant_fault", F.coalesce("dominant_fault", F.lit(NORMAL_FAULT)))
+        .join(dominant_cause, ["device_id", "period_start_ms"], "left")
     )
 
 
@@ -167,6 +199,7 @@ def machine_health(
         .withColumn("n_predictions", F.coalesce("n_predictions", zero))
         .withColumn("anomaly_count", F.coalesce("anomaly_count", zero))
         .withColumn("alarm_count", F.coalesce("alarm_count", zero))
+        .withColumn("sensor_count", F.coalesce("sensor_count", zero))
         .withColumn(
             "anomaly_rate",
             F.when(F.col("n_predictions") > 0, F.col("anomaly_count") / F.col("n_predictions")),

@@ -12,7 +12,10 @@ Monitron-style semantics, applied one prediction (window) at a time by :func:`st
   back, and not before ``cooldown_ms`` after the last alert (a short dip below the boundary is
   not a recovery);
 * **idempotency**: a prediction at or before the last window seen (by ``(ts, seq)``) changes
-  nothing, so a redelivered batch cannot raise a second alert.
+  nothing, so a redelivered batch cannot raise a second alert;
+* **sensors**: when temperature or pressure raised a window (the prediction's ``sensor_cause``
+  and ``sensor_reason``, see :mod:`rotorwatch.sensors`), the message names the sensor, its
+  value, its limit and since when that sensor has been out of bounds in this episode.
 
 Time is the windows' own ``ts`` (event time), so replaying the same data gives the same alerts.
 """
@@ -29,6 +32,7 @@ from rotorwatch.baseline import Baseline
 from rotorwatch.predictions import STATES
 from rotorwatch.query import command_line, format_time
 from rotorwatch.scoring import state_rank
+from rotorwatch.sensors import SensorHistory
 
 HEALTHY, WARNING, ALARM = STATES
 
@@ -112,6 +116,15 @@ class DeviceState:
     #: When the cloud last received any window, applied or not (a window older than the last
     #: applied one, or far ahead, is not applied): tells a silent device from a wrong clock.
     last_received_ms: int | None = None
+    #: The temperature/pressure cause of this episode, its latest reason and the window ts it
+    #: first appeared at (kept while the episode lasts, so "since" survives a reading that dips
+    #: back inside the limit for one window).
+    sensor_cause: str | None = None
+    sensor_reason: str | None = None
+    sensor_since_ms: int | None = None
+    #: The device's own temperature and pressure (:class:`rotorwatch.sensors.SensorHistory`),
+    #: learned with the baseline and restarted with it.
+    sensor_history: SensorHistory | None = None
     #: What the device has learned of its own healthy behaviour (:mod:`rotorwatch.baseline`);
     #: None before its first window, or after an operator restarted learning.
     baseline: Baseline | None = None
@@ -130,6 +143,9 @@ class DeviceState:
         item["points"] = list(self.points)
         item["velocities_mm_s"] = list(self.velocities_mm_s)
         item["baseline"] = None if self.baseline is None else self.baseline.to_dict()
+        item["sensor_history"] = (
+            None if self.sensor_history is None else self.sensor_history.to_dict()
+        )
         return {k: v for k, v in item.items() if v is not None}
 
     @classmethod
@@ -165,9 +181,23 @@ class DeviceState:
             last_seen_ms=opt_int("last_seen_ms"),
             no_data_for_ms=opt_int("no_data_for_ms"),
             last_received_ms=opt_int("last_received_ms"),
+            sensor_cause=item.get("sensor_cause"),
+            sensor_reason=item.get("sensor_reason"),
+            sensor_since_ms=opt_int("sensor_since_ms"),
+            sensor_history=_stored_history(item.get("sensor_history")),
             baseline=_stored_baseline(item.get("baseline")),
             baseline_resets=int(item.get("baseline_resets", 0)),
         )
+
+
+def _stored_history(value: Any) -> SensorHistory | None:
+    """The stored sensor history, or None (learn again) when there is none or it is unreadable."""
+    if not isinstance(value, Mapping):
+        return None
+    try:
+        return SensorHistory.from_dict(value)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
 
 
 def _stored_baseline(value: Any) -> Baseline | None:
@@ -198,6 +228,10 @@ class Alert:
     velocity_rms_mm_s: float | None
     trend: str
     degraded: bool
+    # Defaults: an alert committed to the outbox by an earlier version still reads back.
+    sensor_cause: str | None = None
+    sensor_reason: str | None = None
+    sensor_since_ms: int | None = None
 
     @property
     def severity(self) -> str:
@@ -236,6 +270,26 @@ def trend_text(velocities_mm_s: tuple[float, ...]) -> str:
     return f"{word}: {first:.1f} -> {last:.1f} mm/s over {len(velocities_mm_s)} windows"
 
 
+def _sensor_episode(
+    state: DeviceState, prediction: Mapping[str, Any], ongoing: bool, ts: int
+) -> tuple[str | None, str | None, int | None]:
+    """(cause, latest reason, since) of the scalar sensors after one window.
+
+    A new cause starts at this window; the same cause keeps its start; a window inside the
+    limits keeps the cause while the episode is ``ongoing`` (the sustained state or a point the
+    k-of-n window still remembers is not HEALTHY: one reading just under a limit does not
+    reset "since"), and forgets it once the machine is healthy again."""
+    cause = prediction.get("sensor_cause")
+    if isinstance(cause, str):
+        reason = prediction.get("sensor_reason")
+        reason = reason if isinstance(reason, str) else state.sensor_reason
+        since = state.sensor_since_ms if cause == state.sensor_cause else None
+        return cause, reason, since if since is not None else ts
+    if not ongoing:
+        return None, None, None
+    return state.sensor_cause, state.sensor_reason, state.sensor_since_ms
+
+
 def step(
     state: DeviceState, prediction: Mapping[str, Any], policy: AlertPolicy = DEFAULT_POLICY
 ) -> tuple[DeviceState, Alert | None]:
@@ -271,6 +325,8 @@ def step(
     elif state_rank(candidate) > state_rank(current):
         new = candidate
 
+    ongoing = new != HEALTHY or any(p != HEALTHY for p in points)
+    sensor_cause, sensor_reason, sensor_since = _sensor_episode(state, prediction, ongoing, ts)
     updated = replace(
         state,
         site=prediction.get("site") or state.site,
@@ -286,6 +342,9 @@ def step(
         iso_zone=prediction.get("iso_zone"),
         velocity_rms_mm_s=velocity if isinstance(velocity, int | float) else None,
         degraded=bool(prediction.get("degraded", False)),
+        sensor_cause=sensor_cause,
+        sensor_reason=sensor_reason,
+        sensor_since_ms=sensor_since,
     )
     if new == current:
         return updated, None
@@ -309,6 +368,9 @@ def step(
         velocity_rms_mm_s=updated.velocity_rms_mm_s,
         trend=trend_text(velocities),
         degraded=updated.degraded,
+        sensor_cause=sensor_cause,
+        sensor_reason=sensor_reason,
+        sensor_since_ms=sensor_since,
     )
     updated = replace(updated, last_alert_ms=ts, last_alert_severity=alert.severity)
     return updated, alert
@@ -354,8 +416,15 @@ def subject(alert: Alert) -> str:
     if alert.kind == "RECOVERY":
         text = f"[rotorwatch] RECOVERED {alert.device_id}: healthy again"
     else:
-        text = f"[rotorwatch] {alert.state} {alert.device_id}: {alert.fault or 'unknown fault'}"
+        text = f"[rotorwatch] {alert.state} {alert.device_id}: {_what(alert)}"
     return text.encode("ascii", "replace").decode("ascii")[:100]
+
+
+def _what(alert: Alert) -> str:
+    """What is wrong in a few words: a sensor out of bounds first (it is a measured fact; the
+    vibration diagnosis of a machine the sensors raised may be a weak guess, and the e-mail
+    body gives it with its confidence), else the probable fault."""
+    return alert.sensor_cause or alert.fault or "unknown fault"
 
 
 def message(alert: Alert, *, workgroup: str | None = None) -> str:
@@ -374,6 +443,7 @@ def message(alert: Alert, *, workgroup: str | None = None) -> str:
     lines = [
         head,
         f"Probable fault: {alert.fault or 'unknown'}{confidence}",
+        *_sensor_lines(alert),
         f"ISO 10816-3 zone: {alert.iso_zone or 'unknown (no asset record)'}, velocity RMS {velocity}",
         f"{'Problem began' if alert.kind == 'RECOVERY' else 'Since'}: {utc_text(alert.since_ms)}",
         f"Latest window: {utc_text(alert.ts)} (seq {alert.seq})",
@@ -392,6 +462,13 @@ def message(alert: Alert, *, workgroup: str | None = None) -> str:
     return "\n".join(lines)
 
 
+def _sensor_lines(alert: Alert) -> list[str]:
+    if not alert.sensor_cause:
+        return []
+    since = f", since {utc_text(alert.sensor_since_ms)}" if alert.sensor_since_ms else ""
+    return [f"Sensor: {alert.sensor_reason or alert.sensor_cause} ({alert.sensor_cause}){since}"]
+
+
 def short_message(alert: Alert) -> str:
     """One SMS segment (at most :data:`SMS_MAX_CHARS` characters)."""
     where = f"@{alert.site}" if alert.site else ""
@@ -402,9 +479,12 @@ def short_message(alert: Alert) -> str:
             f" {alert.velocity_rms_mm_s:.1f}mm/s" if alert.velocity_rms_mm_s is not None else ""
         )
         text = (
-            f"RW {alert.state} {alert.device_id}{where}: {alert.fault or 'unknown'}, "
+            f"RW {alert.state} {alert.device_id}{where}: {_what(alert)}, "
             f"ISO {alert.iso_zone or '?'}{velocity}, since {utc_text(alert.since_ms)[5:]}"
         )
+        if alert.sensor_reason:
+            # The reading and its limit matter more than the tail of a long site name.
+            text = f"{text}; {alert.sensor_reason}"
     return text[:SMS_MAX_CHARS]
 
 

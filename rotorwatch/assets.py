@@ -5,10 +5,17 @@ locally they come from a JSON file holding a list of records (or ``{"assets": [.
 
     {"device_id": "pump-01", "machine_group": 2, "foundation": "rigid", "rated_rpm": 1780,
      "bearing": {"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04,
-                 "contact_angle_deg": 0}}
+                 "contact_angle_deg": 0},
+     "limits": {"temperature_warning_c": 85, "temperature_alarm_c": 105,
+                "pressure_min_bar": 3.2, "pressure_max_bar": 5.5}}
 
 ``machine_group`` and ``foundation`` select the ISO 10816-3 zone table: group 1 is large
 machines (rated power above 300 kW), group 2 medium machines (15 kW to 300 kW).
+
+``limits`` (optional, every key optional) are the machine's own sensor limits: bearing
+temperature warning / alarm (degC) and its normal operating pressure range (bar). Temperature
+limits the asset leaves out come from common practice (:data:`rotorwatch.sensors.DEFAULT_LIMITS`);
+pressure has no default (see :mod:`rotorwatch.sensors`).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from rotorwatch.sensor_limits import LIMIT_FIELDS, SensorLimits
 from rotorwatch.telemetry import DEVICE_ID_PATTERN
 
 Foundation = Literal["rigid", "flexible"]
@@ -83,10 +91,22 @@ class Asset:
     bearing: Bearing | None = None
     site: str | None = None
     name: str | None = None
+    limits: SensorLimits | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as stored (JSON file, DynamoDB item); None fields are left out."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        out = {k: v for k, v in asdict(self).items() if v is not None}
+        if self.limits is not None:
+            out["limits"] = {k: v for k, v in self.limits.fields().items() if v is not None}
+        return out
+
+
+def limit_fields(asset: Asset | None) -> dict[str, float | None]:
+    """The feature-record limit fields (:data:`rotorwatch.sensors.LIMIT_FIELDS`) of a device:
+    the asset's limits, None for every one it (or a missing asset record) does not give."""
+    if asset is None or asset.limits is None:
+        return dict.fromkeys(LIMIT_FIELDS)
+    return asset.limits.fields()
 
 
 def _num(obj: Mapping[str, Any], key: str, where: str, *, positive: bool = True) -> float:
@@ -130,6 +150,27 @@ def parse_bearing(obj: Any, where: str = "bearing") -> Bearing:
     return Bearing(int(n_balls), d, pitch, angle)
 
 
+def parse_limits(obj: Any, where: str = "limits") -> SensorLimits:
+    """Validate a sensor-limits record (every key optional, at least one given)."""
+    if not isinstance(obj, Mapping):
+        raise AssetError("wrong_type", f"{where}: must be an object")
+    unknown = sorted(set(obj) - set(LIMIT_FIELDS))
+    if unknown:
+        # A misspelt limit would otherwise silently leave the machine on the defaults.
+        raise AssetError(
+            "unknown_field", f"{where}: unknown key(s) {unknown}; known: {list(LIMIT_FIELDS)}"
+        )
+    values = {k: _num(obj, k, where, positive=False) for k in LIMIT_FIELDS if k in obj}
+    if not values:
+        raise AssetError("missing_field", f"{where}: give at least one of {list(LIMIT_FIELDS)}")
+    limits = SensorLimits(**values)
+    try:
+        limits.check()
+    except ValueError as exc:
+        raise AssetError("out_of_range", f"{where}: {exc}") from None
+    return limits
+
+
 def parse_asset(obj: Any) -> Asset:
     """Validate one asset record (from JSON or a DynamoDB item)."""
     if not isinstance(obj, Mapping):
@@ -151,6 +192,7 @@ def parse_asset(obj: Any) -> Asset:
             f"{where}: 'foundation' must be one of {FOUNDATIONS}, got {foundation!r:.40}",
         )
     bearing = obj.get("bearing")
+    limits = obj.get("limits")
     site = obj.get("site")
     name = obj.get("name")
     return Asset(
@@ -161,6 +203,7 @@ def parse_asset(obj: Any) -> Asset:
         bearing=None if bearing is None else parse_bearing(bearing, f"{where} bearing"),
         site=site if isinstance(site, str) else None,
         name=name if isinstance(name, str) else None,
+        limits=None if limits is None else parse_limits(limits, f"{where} limits"),
     )
 
 

@@ -29,6 +29,31 @@ FAULTS: Final[tuple[str, ...]] = (
 #: prediction but the diagnosis-only ``bearing_unclear``.
 FAULT_CAUSES: Final[tuple[str, ...]] = tuple(f for f in FAULTS if f != "bearing_unclear")
 
+#: Simulated faults that show first in temperature or pressure, not in vibration (ground-truth
+#: labels only; the classifier does not learn them), and the sensor causes that report each
+#: (see SENSOR_CAUSES below): lubrication loss heats the bearing hours before its vibration
+#: changes; a worn impeller loses head (discharge pressure) while the pump still runs smoothly.
+SENSOR_FAULTS: Final[dict[str, tuple[str, ...]]] = {
+    "lubrication_loss": ("overheating", "temperature_rise", "temperature_rate"),
+    "impeller_wear": ("pressure_low", "pressure_drift"),
+}
+
+#: Why the scalar sensors raised a window's state (:mod:`rotorwatch.sensors`): a cause code
+#: next to the vibration ``fault``, null when temperature and pressure are within limits.
+#: ``overheating``: bearing temperature at or above the asset's warning/alarm limit;
+#: ``pressure_low`` / ``pressure_high``: pressure outside the asset's normal operating range;
+#: against the device's own learned history (after its learning period): ``temperature_rise``
+#: (far above its normal temperature), ``temperature_rate`` (heating fast while above it),
+#: ``pressure_drift`` (pressure at the same speed far from its normal).
+SENSOR_CAUSES: Final[tuple[str, ...]] = (
+    "overheating",
+    "pressure_low",
+    "pressure_high",
+    "temperature_rise",
+    "temperature_rate",
+    "pressure_drift",
+)
+
 #: Machine health states, in order of severity (as Monitron names them).
 STATES: Final[tuple[str, ...]] = ("HEALTHY", "WARNING", "ALARM")
 
@@ -42,6 +67,13 @@ PREDICTION_FIELDS: Final[tuple[Field, ...]] = (
     Field("fault_confidence", "double", "", "classifier probability of `fault`, 0-1"),
     Field("state", "string", "", "point-by-point state HEALTHY / WARNING / ALARM", nullable=False),
     Field("iso_zone", "string", "", "ISO 10816-3 zone A-D"),
+    Field(
+        "sensor_cause",
+        "string",
+        "",
+        f"temperature/pressure cause, one of {', '.join(SENSOR_CAUSES)}",
+    ),
+    Field("sensor_reason", "string", "", "the sensor, its value and the limit it crossed"),
     Field("velocity_rms_mm_s", "double", "mm/s", "velocity RMS 10-1000 Hz"),
     Field("degraded", "boolean", "", "true when the model was unavailable and rules decided"),
     Field("model_version", "string", "", "model artifact version, or 'rules' when degraded"),

@@ -7,10 +7,39 @@ Request: ``CONTENT_TYPE`` body, a JSON array of feature records (names from
 scorer sends only the fields the model reads (``rotorwatch.model.features.INPUT_FIELDS``): less
 than half the bytes to serialise, send, bill as SageMaker data processed and parse; the
 endpoint ignores any other field, so whole records are accepted too.
+The request also carries the scalar sensors and the asset's limits
+(:data:`rotorwatch.sensors.SENSOR_FIELDS`: ``temperature_c``, ``pressure_bar``,
+``temperature_warning_c``, ``temperature_alarm_c``, ``pressure_min_bar``, ``pressure_max_bar``).
 Response: ``ACCEPT`` body, a JSON array of the same length and order, each an object with
 :data:`MODEL_OUTPUT_FIELDS`: ``anomaly_score`` (0-1), ``fault`` (one of
 :data:`rotorwatch.predictions.FAULTS`), ``fault_confidence`` (0-1), ``state`` (one of
-:data:`rotorwatch.predictions.STATES`) and ``model_version`` (string).
+:data:`rotorwatch.predictions.STATES`), ``model_version`` (string) and ``sensor_cause`` (one
+of :data:`rotorwatch.predictions.SENSOR_CAUSES`, or null; optional in a response, so an
+endpoint deployed before it existed still answers within the contract).
+
+Temperature and pressure
+------------------------
+Vibration is not the only evidence: :func:`rotorwatch.sensors.judge` reads ``temperature_c``
+and ``pressure_bar`` against the asset's limits (temperature defaults from common practice for
+rolling-element bearings; pressure only against the asset's own normal range). Its state enters
+every path with :func:`worse` (endpoint, rules, :func:`combine`), so a machine vibrating
+perfectly at 110 degC still warns. Cause codes (``sensor_cause`` in the row and the prediction):
+
+* ``overheating``: temperature at or above the warning (WARNING) or alarm (ALARM) limit;
+* ``pressure_low``: pressure below the asset's normal range (ALARM 20 % below its minimum);
+* ``pressure_high``: pressure above the asset's normal range (ALARM 20 % above its maximum).
+
+Once a device has learned its own normal (the score_and_alert Lambda keeps it next to the
+vibration baseline, :func:`rotorwatch.sensors.apply_history`; the endpoint is stateless and
+never returns these), three more causes can raise a prediction to WARNING:
+
+* ``temperature_rise``: 28 degC (50 degF) or more above its own normal temperature;
+* ``temperature_rate``: heating 10 degC/h or faster (over the last hour) while 15 degC or more
+  above its own normal;
+* ``pressure_drift``: pressure at the same speed (affinity law) 15 % or more from its own normal.
+
+The prediction's ``sensor_reason`` names the sensor, its value and the limit, e.g.
+``temperature 112.0 degC >= warning limit 93 degC``. A missing reading judges nothing.
 
 Rules fallback
 --------------
@@ -31,7 +60,8 @@ from typing import Any, Final
 
 import numpy as np
 
-from rotorwatch.predictions import FAULTS, PREDICTION_NAMES, STATES
+from rotorwatch.predictions import FAULTS, PREDICTION_NAMES, SENSOR_CAUSES, STATES
+from rotorwatch.sensors import judge
 
 CONTENT_TYPE: Final = "application/json"
 ACCEPT: Final = "application/json"
@@ -41,6 +71,7 @@ MODEL_OUTPUT_FIELDS: Final[tuple[str, ...]] = (
     "fault_confidence",
     "state",
     "model_version",
+    "sensor_cause",
 )
 #: ``model_version`` of predictions the rules made (the model was not consulted).
 RULES_MODEL_VERSION: Final = "rules"
@@ -182,6 +213,11 @@ def decode_response(body: bytes | str, n_expected: int) -> list[dict[str, Any]]:
         version = row.get("model_version")
         if not isinstance(version, str) or not version:
             raise ScoringError(f"row {i}: 'model_version' must be a non-empty string")
+        cause = row.get("sensor_cause")
+        if cause is not None and cause not in SENSOR_CAUSES:
+            raise ScoringError(
+                f"row {i}: 'sensor_cause' must be null or one of {SENSOR_CAUSES}, got {cause!r:.40}"
+            )
         out.append(
             {
                 "anomaly_score": _unit(row.get("anomaly_score"), "anomaly_score", i),
@@ -189,6 +225,7 @@ def decode_response(body: bytes | str, n_expected: int) -> list[dict[str, Any]]:
                 "fault_confidence": _unit(row.get("fault_confidence"), "fault_confidence", i),
                 "state": row["state"],
                 "model_version": version,
+                "sensor_cause": cause,
             }
         )
     return out
@@ -292,12 +329,14 @@ def rules_anomaly_score(features: Mapping[str, Any]) -> float:
 def rules_row(features: Mapping[str, Any]) -> dict[str, Any]:
     """A model-shaped row (:data:`MODEL_OUTPUT_FIELDS`) decided by the rules alone."""
     fault, confidence = probable_fault(features)
+    sensors = judge(features)
     return {
         "anomaly_score": rules_anomaly_score(features),
         "fault": fault,
         "fault_confidence": confidence,
-        "state": rules_state(features),
+        "state": worse(rules_state(features), sensors.state),
         "model_version": RULES_MODEL_VERSION,
+        "sensor_cause": sensors.cause,
     }
 
 
@@ -312,10 +351,14 @@ def combine(
     ``model_row`` is one decoded endpoint row, or None when the model could not be consulted:
     the rules then decide and the record is marked ``degraded``. With a model, the state is the
     worse of the model's and the ISO zone's, so a zone-D machine alarms whatever the model says.
+    The temperature/pressure verdict (:func:`rotorwatch.sensors.judge`) is applied here too, on
+    both paths: an endpoint deployed before the sensor rules cannot hide an overheating machine.
     """
     degraded = model_row is None
     row = rules_row(features) if model_row is None else model_row
     state = row["state"] if degraded else worse(row["state"], iso_state(features))
+    sensors = judge(features)
+    state = worse(state, sensors.state)
     values = {
         "device_id": features["device_id"],
         "site": features.get("site"),
@@ -327,6 +370,8 @@ def combine(
         "state": state,
         "iso_zone": features.get("iso_zone"),
         "velocity_rms_mm_s": _num(features, "velocity_rms_mm_s"),
+        "sensor_cause": sensors.cause,
+        "sensor_reason": sensors.reason,
         "degraded": degraded,
         "model_version": row["model_version"],
         "scored_at": scored_at_ms,

@@ -56,9 +56,27 @@ FAULT_HEAT_C: Final = {
     "bearing_outer": 12.0,
     "bearing_inner": 15.0,
     "bearing_ball": 10.0,
+    # Dry running heats a bearing far more than any defect does: by end of life (seizure) it
+    # runs about 80 degC over its normal temperature.
+    "lubrication_loss": 80.0,
+    "impeller_wear": 1.0,
 }
 #: Efficiency lost at severity 1 (discharge pressure falls) and pressure pulsation, by fault.
-FAULT_PRESSURE_LOSS: Final = {"imbalance": 0.03, "misalignment": 0.04, "looseness": 0.06}
+#: A worn impeller (eroded vanes, opened wear-ring clearances) loses head: 45 % at end of life.
+FAULT_PRESSURE_LOSS: Final = {
+    "imbalance": 0.03,
+    "misalignment": 0.04,
+    "looseness": 0.06,
+    "impeller_wear": 0.45,
+}
+#: Faults the vibration physics does not model itself (rotorwatch.predictions.SENSOR_FAULTS):
+#: (vibration fault they show as, life fraction where it starts, its severity at end of life).
+#: Lubrication loss: metal contact and surface distress only late, after the heat; a worn
+#: impeller wears unevenly and unbalances the rotor a little.
+SENSOR_FAULT_VIBRATION: Final = {
+    "lubrication_loss": ("bearing_outer", 0.7, 1.0),
+    "impeller_wear": ("imbalance", 0.0, 0.1),
+}
 FAULT_PULSATION: Final = {"misalignment": 0.02, "looseness": 0.05}
 
 
@@ -252,6 +270,15 @@ def generate_windows(
         k0 = k1
 
 
+def _vibration_fault(label: str, sev: F64) -> tuple[str, F64]:
+    """The vibration physics' fault and severity for a ground-truth fault (a sensor fault shows
+    as a late or weak vibration fault, see :data:`SENSOR_FAULT_VIBRATION`)."""
+    if label not in SENSOR_FAULT_VIBRATION:
+        return label, sev
+    fault, start, top = SENSOR_FAULT_VIBRATION[label]
+    return fault, np.asarray(top * np.clip((sev - start) / (1.0 - start), 0.0, 1.0))
+
+
 def _device_chunk(
     st: _DeviceState,
     start_ms: int,
@@ -268,12 +295,13 @@ def _device_chunk(
     rows, sev, label = _truth_rows(st, start_ms, ts, seqs)
     load = _loads(st, ts)
     rpm = _speeds(st, load)
+    vib_fault, vib_sev = _vibration_fault(label, sev)
     x = synthesize(
         m.asset,
         m.physics,
         rpm=rpm,
-        fault=label,
-        severity=sev,
+        fault=vib_fault,
+        severity=vib_sev,
         rng=st.rng,
         fs_hz=fs_hz,
         n_samples=n_samples,

@@ -18,6 +18,10 @@ the :mod:`rotorwatch.assets` format, so ``rotorwatch features --assets scenario.
 whole entry) left out is drawn deterministically from the device id, so hand-written files stay
 short. A fault starts ``onset_h`` hours after the start of a simulation and reaches severity 1
 ``life_h`` hours later (see :func:`simulator.physics.severity_curve`); a device has at most one.
+Besides the vibration faults a scenario may schedule ``lubrication_loss`` (the bearing heats up,
+its vibration changes late) and ``impeller_wear`` (a pump's discharge pressure falls); see
+:data:`rotorwatch.predictions.SENSOR_FAULTS`. An asset may carry ``limits`` (sensor limits,
+:mod:`rotorwatch.assets`).
 """
 
 from __future__ import annotations
@@ -34,7 +38,16 @@ import numpy as np
 
 from rotorwatch.assets import Asset, AssetError, parse_asset
 from rotorwatch.predictions import FAULT_CAUSES as FAULTS
+from rotorwatch.predictions import SENSOR_FAULTS
 from simulator.physics import BEARING_FAULTS, MachinePhysics
+
+#: Every fault a scenario may schedule: the vibration faults and those that show first in
+#: temperature or pressure (see simulator.fleet.SENSOR_FAULT_VIBRATION).
+SCHEDULABLE_FAULTS: Final[tuple[str, ...]] = (*FAULTS[1:], *SENSOR_FAULTS)
+#: Sensor faults that need a pressure to degrade.
+_NEEDS_PRESSURE: Final = ("impeller_wear",)
+#: Sensor faults whose late vibration is a bearing defect (they need a bearing geometry).
+_NEEDS_BEARING: Final = ("lubrication_loss",)
 
 SCENARIO_DIR: Final = Path(__file__).parent / "scenarios"
 
@@ -238,14 +251,17 @@ def parse_scenario(data: Any) -> Scenario:
         except (TypeError, ValueError) as exc:
             raise ScenarioError(f"{dev}: {exc}") from None
         if fault is not None:
-            if fault.fault not in FAULTS or fault.fault == "normal":
+            if fault.fault not in SCHEDULABLE_FAULTS:
                 raise ScenarioError(
-                    f"{dev}: fault must be one of {FAULTS[1:]}, got {fault.fault!r}"
+                    f"{dev}: fault must be one of {SCHEDULABLE_FAULTS}, got {fault.fault!r}"
                 )
             if fault.onset_h < 0 or fault.life_h <= 0:
                 raise ScenarioError(f"{dev}: onset_h must be >= 0 and life_h > 0")
-            if fault.fault in BEARING_FAULTS and asset.bearing is None:
+            needs_bearing = (*BEARING_FAULTS, *_NEEDS_BEARING)
+            if fault.fault in needs_bearing and asset.bearing is None:
                 raise ScenarioError(f"{dev}: a {fault.fault} fault needs a bearing geometry")
+            if fault.fault in _NEEDS_PRESSURE and ph.pressure_bar <= 0.0:
+                raise ScenarioError(f"{dev}: a {fault.fault} fault needs a machine with pressure")
         if not 0.0 < load.base <= 1.0 or load.daily_amplitude < 0 or load.wander < 0:
             raise ScenarioError(f"{dev}: load base must be in (0, 1], amplitudes >= 0")
         machines.append(Machine(asset=asset, physics=ph, load=load, fault=fault))

@@ -66,6 +66,7 @@ from rotorwatch.scoring import (
     decode_response,
     encode_request,
 )
+from rotorwatch.sensors import SensorHistory, apply_history
 
 _BATCH_GET_MAX_KEYS = 100
 #: A window stamped further ahead of the processing clock than this is not applied to the device
@@ -443,7 +444,21 @@ def score_only(
         learning_windows=deps.settings.baseline_windows,
         learn=False,
     )
+    assert state is not None
+    scored, _ = apply_history(
+        scored,
+        features,
+        _sensor_history(state),
+        learning_windows=deps.settings.baseline_windows,
+        learn_window=False,
+    )
     return scored
+
+
+def _sensor_history(state: DeviceState) -> SensorHistory | None:
+    """The device's temperature/pressure history; restarted with its baseline (an operator's
+    ``rotorwatch baseline reset`` after maintenance removes the baseline)."""
+    return state.sensor_history if state.baseline is not None else None
 
 
 @dataclass
@@ -514,6 +529,9 @@ def _apply_device(
             p, baseline = apply_baseline(
                 w.prediction, w.features, state.baseline, learning_windows=learning_windows
             )
+            p, history = apply_history(
+                p, w.features, _sensor_history(state), learning_windows=learning_windows
+            )
             learned += baseline.count - (state.baseline.count if state.baseline else 0)
             raised += p["state"] != w.prediction["state"]
             scored[w.key] = p
@@ -521,6 +539,7 @@ def _apply_device(
             state = replace(
                 state,
                 baseline=baseline,
+                sensor_history=history,
                 last_seen_ms=max(w.received_ms, state.last_seen_ms or w.received_ms),
             )
             if alert is not None:

@@ -53,6 +53,12 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
     Field("rpm", "double", "rev/min", "shaft speed reported by the device"),
     Field("temperature_c", "double", "degC", "temperature"),
     Field("pressure_bar", "double", "bar", "pressure"),
+    # The asset's sensor limits (registry ``limits``), null where it gives none: the scorer
+    # judges temperature and pressure against them (rotorwatch.sensors) without a registry read.
+    Field("temperature_warning_c", "double", "degC", "asset's bearing temperature warning limit"),
+    Field("temperature_alarm_c", "double", "degC", "asset's bearing temperature alarm limit"),
+    Field("pressure_min_bar", "double", "bar", "asset's normal operating pressure, minimum"),
+    Field("pressure_max_bar", "double", "bar", "asset's normal operating pressure, maximum"),
     Field("fs_hz", "double", "Hz", "sample rate"),
     Field("n_samples", "int", "", "samples in the window"),
     Field("accel_rms_g", "double", "g", "acceleration RMS, DC removed, full band"),

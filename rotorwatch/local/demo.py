@@ -17,6 +17,7 @@ from rotorwatch.local.athena import Result, connect, run_saved, run_sql
 from rotorwatch.local.bridge import MqttBridge
 from rotorwatch.local.cloud import BatchSettings, LocalCloud, ReceivedAlert
 from rotorwatch.local.pipeline import Progress, RunFigures, alert_key, play
+from rotorwatch.predictions import SENSOR_FAULTS
 from rotorwatch.query import list_queries
 
 _TIME = "%Y-%m-%d %H:%M"
@@ -234,6 +235,15 @@ FLEET_COLUMNS = (
 )
 
 
+def _overheating(result: DemoResult) -> str | None:
+    """The machine whose temperature to plot: one the simulator overheated (else one an alert
+    called hot)."""
+    thermal = SENSOR_FAULTS["lubrication_loss"]
+    hot = [t.device_id for t in result.truth if t.fault == "lubrication_loss"]
+    hot += [m.device_id for m in result.detection.caught if m.alerted_cause in thermal]
+    return hot[0] if hot else None
+
+
 def make_plots(result: DemoResult, featured: rp.MachineScore | None) -> list[Path]:
     plots = []
     devices = sorted(result.assets)
@@ -242,6 +252,20 @@ def make_plots(result: DemoResult, featured: rp.MachineScore | None) -> list[Pat
             devices, result.alerts, result.start_ms, result.end_ms, result.out / "fleet_health.png"
         )
     )
+    hot = _overheating(result)
+    if hot is not None:
+        rows = run_sql(
+            connect(result.lake_dir),
+            "SELECT ts, temperature_c, temperature_warning_c, temperature_alarm_c FROM features "
+            f"WHERE device_id = '{hot}' ORDER BY ts",
+        ).records()
+        hot_alerts = [a for a in result.alerts if (k := alert_key(a.alert_id)) and k[0] == hot]
+        hot_truth = next((t for t in result.truth if t.device_id == hot), None)
+        plots.append(
+            rp.plot_temperature_trend(
+                rows, hot, hot_alerts, hot_truth, result.out / "temperature_trend.png"
+            )
+        )
     if featured is None:
         return plots
     asset = result.assets[featured.device_id]

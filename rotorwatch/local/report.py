@@ -2,7 +2,8 @@
 
 Plots are PNG (matplotlib, Agg backend): the spectrum and envelope spectrum of a faulty machine
 with its bearing defect frequencies marked, its velocity trend over the ISO 10816-3 zone bands,
-and the fleet's sustained health over time as the technicians' alerts describe it.
+the temperature trend of a machine that overheats against its limits, and the fleet's
+sustained health over time as the technicians' alerts describe it.
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ from rotorwatch.features.engine import envelope_spectrum
 from rotorwatch.features.iso import zone_boundaries_mm_s
 from rotorwatch.local.cloud import ReceivedAlert
 from rotorwatch.local.pipeline import alert_key
-from rotorwatch.predictions import STATES
+from rotorwatch.predictions import SENSOR_FAULTS, STATES
+from rotorwatch.sensors import limits_of
 from rotorwatch.telemetry import Telemetry, TelemetryError, decode
 
 HEALTHY, WARNING, ALARM = STATES
 _FAULT_RE = re.compile(r"Probable fault: (\w+)")
+_SENSOR_RE = re.compile(r"^Sensor: .*\((\w+)\)(?:, since [^\n]*)?$", re.MULTILINE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,10 +60,18 @@ class MachineScore:
     detection_delay_h: float | None  # onset -> first alert
     lead_time_h: float | None  # first alert -> end of life
     false_alarms: int  # alerts with no fault present (healthy machine, or before onset)
+    alerted_cause: str | None = None  # the temperature/pressure cause the alert named
 
     @property
     def caught(self) -> bool:
         return self.fault != "normal" and self.first_alert_ms is not None
+
+    @property
+    def named_right(self) -> bool:
+        """The alert named the fault, or for a temperature/pressure fault, its sensor cause."""
+        if self.fault in SENSOR_FAULTS:
+            return self.alerted_cause in SENSOR_FAULTS[self.fault]
+        return self.alerted_fault == self.fault
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,7 +93,7 @@ class Detection:
     def summary(self) -> dict[str, Any]:
         leads = [m.lead_time_h for m in self.caught if m.lead_time_h is not None]
         delays = [m.detection_delay_h for m in self.caught if m.detection_delay_h is not None]
-        right = [m for m in self.caught if m.alerted_fault == m.fault]
+        right = [m for m in self.caught if m.named_right]
         return {
             "faulty_machines": len(self.faulty),
             "caught": len(self.caught),
@@ -141,6 +152,7 @@ def score(truth: Sequence[FaultTruth], alerts: Sequence[ReceivedAlert]) -> Detec
         first = after[0] if after else None
         alarm = next((ts for ts, a in after if a.severity == ALARM), None)
         fault_text = _FAULT_RE.search(first[1].body) if first else None
+        cause_text = _SENSOR_RE.search(first[1].body) if first else None
         machines.append(
             MachineScore(
                 device_id=t.device_id,
@@ -155,6 +167,7 @@ def score(truth: Sequence[FaultTruth], alerts: Sequence[ReceivedAlert]) -> Detec
                 detection_delay_h=(first[0] - onset) / 3.6e6 if first and onset else None,
                 lead_time_h=(t.failure_ms - first[0]) / 3.6e6 if first and t.failure_ms else None,
                 false_alarms=false,
+                alerted_cause=cause_text.group(1) if cause_text else None,
             )
         )
     return Detection(machines)
@@ -372,6 +385,58 @@ def plot_velocity_trend(
     return path
 
 
+def plot_temperature_trend(
+    rows: Sequence[Mapping[str, Any]],
+    device_id: str,
+    alerts: Sequence[ReceivedAlert],
+    truth: FaultTruth | None,
+    path: Path,
+) -> Path:
+    """Temperature of one machine over the run against the limits it was judged by (the
+    feature records' own limits, defaults where the asset gives none), with its alerts."""
+    plt = _plt()
+    pts = [(r["ts"], r["temperature_c"]) for r in rows if r.get("temperature_c") is not None]
+    ts = [datetime.fromtimestamp(t / 1000, UTC) for t, _ in pts]
+    temp = [c for _, c in pts]
+    limits = limits_of(rows[-1] if rows else {})
+    fig, ax = plt.subplots(figsize=(10, 4.5))
+    ax.plot(ts, temp, marker=".", ms=3, lw=1, color="#1f4e79", label="temperature")
+    for value, name, colour in (
+        (limits.temperature_warning_c, "warning limit", "#ff7f0e"),
+        (limits.temperature_alarm_c, "alarm limit", "#d62728"),
+    ):
+        if value is not None:
+            ax.axhline(value, color=colour, ls=":", lw=1.5, label=f"{name} {value:g} degC")
+    if truth is not None and truth.onset_ms is not None:
+        ax.axvline(
+            datetime.fromtimestamp(truth.onset_ms / 1000, UTC),
+            color="k",
+            ls="--",
+            lw=1,
+            label=f"fault onset ({truth.fault})",
+        )
+    colours = {WARNING: "#ff7f0e", ALARM: "#d62728", "RECOVERY": "#2ca02c"}
+    for a in alerts:
+        k = alert_key(a.alert_id)
+        if k is not None:
+            ax.axvline(
+                datetime.fromtimestamp(k[1] / 1000, UTC),
+                color=colours.get(a.severity, "k"),
+                lw=1.5,
+                alpha=0.8,
+                label=f"{a.severity} alert",
+            )
+    handles, labels = ax.get_legend_handles_labels()
+    uniq = dict(zip(labels, handles, strict=True))
+    ax.legend(uniq.values(), uniq.keys(), loc="upper left", fontsize=8)
+    ax.set(ylabel="degC", title=f"{device_id}: temperature trend")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def fleet_states(
     devices: Sequence[str], alerts: Sequence[ReceivedAlert], times_ms: Sequence[int]
 ) -> dict[str, list[int]]:
@@ -511,7 +576,7 @@ def score_rows(detection: Detection) -> list[list[Any]]:
             "yes" if m.caught else ("-" if m.fault == "normal" else "no"),
             m.first_alert_severity or "",
             t(m.first_alert_ms),
-            m.alerted_fault or "",
+            ", ".join(x for x in (m.alerted_cause, m.alerted_fault) if x),
             h(m.detection_delay_h),
             h(m.lead_time_h),
             m.false_alarms,

@@ -32,6 +32,8 @@ SERVING_MODULES: Final[tuple[str, ...]] = (
     "__init__.py",
     "predictions.py",
     "scoring.py",
+    "sensor_limits.py",
+    "sensors.py",
     "features/schema.py",
     "model/__init__.py",
     "model/features.py",

@@ -28,6 +28,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rotorwatch.features.schema import FEATURE_NAMES
+from rotorwatch.sensors import SENSOR_FIELDS
 
 F64 = npt.NDArray[np.float64]
 
@@ -50,8 +51,8 @@ MODEL_FEATURES: Final[tuple[str, ...]] = (
     "log_band_1_5k_over_accel_rms",
 )
 
-#: Feature-record fields the model reads (all defined in rotorwatch.features.schema).
-INPUT_FIELDS: Final[tuple[str, ...]] = (
+#: Feature-record fields the classifier and anomaly score read (rotorwatch.features.schema).
+MODEL_INPUT_FIELDS: Final[tuple[str, ...]] = (
     "iso_zone",
     "velocity_rms_mm_s",
     "order_0_5x_g",
@@ -70,6 +71,9 @@ INPUT_FIELDS: Final[tuple[str, ...]] = (
     "band_100_1000hz_g",
     "band_1_5khz_g",
 )
+#: Feature-record fields the endpoint reads (what score_and_alert sends): the model's inputs
+#: and those of the temperature/pressure rules Model.score applies (rotorwatch.sensors).
+INPUT_FIELDS: Final[tuple[str, ...]] = (*MODEL_INPUT_FIELDS, *SENSOR_FIELDS)
 assert set(INPUT_FIELDS) <= set(FEATURE_NAMES)
 
 _ZONE_INDEX: Final = {"A": 0.0, "B": 1.0, "C": 2.0, "D": 3.0}
@@ -107,7 +111,7 @@ def _log(x: F64) -> F64:
 def feature_matrix(records: Sequence[Mapping[str, Any]]) -> F64:
     """Model inputs (n_records, len(MODEL_FEATURES)) from feature records (NaN where unknown)."""
     n = len(records)
-    col = {name: _column(records, name) for name in INPUT_FIELDS if name != "iso_zone"}
+    col = {name: _column(records, name) for name in MODEL_INPUT_FIELDS if name != "iso_zone"}
     zone = np.array([_ZONE_INDEX.get(str(r.get("iso_zone")), np.nan) for r in records])
     shaft_hz = col["rpm"] / 60.0
     a1 = col["order_1x_g"]

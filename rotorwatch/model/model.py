@@ -16,7 +16,9 @@
   behaviour (score >= ``WARNING_SCORE``), the classifier names a fault and the ISO zone is B or
   worse (a distance to the simulated training fleet is no evidence on a zone-A machine unlike
   it); ALARM at ``ALARM_SCORE``; never better than the ISO zone's state
-  (:func:`rotorwatch.scoring.iso_state`), so zone C warns and zone D alarms regardless.
+  (:func:`rotorwatch.scoring.iso_state`), so zone C warns and zone D alarms regardless; and
+  never better than the temperature/pressure verdict (:func:`rotorwatch.sensors.judge`, its
+  cause in ``sensor_cause``).
 
 Serving needs numpy only. Training (:mod:`rotorwatch.model.train`) needs scikit-learn.
 This module must run on Python 3.10 (the SageMaker scikit-learn 1.4-2 image).
@@ -38,6 +40,7 @@ from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
 from rotorwatch.model.forest import Forest, predict_proba
 from rotorwatch.predictions import FAULTS, STATES
 from rotorwatch.scoring import bearing_evidence, envelope_state, iso_state, worse
+from rotorwatch.sensors import judge
 
 F64 = npt.NDArray[np.float64]
 HEALTHY, WARNING, ALARM = STATES
@@ -199,6 +202,8 @@ class Model:
             if fault != "normal" and a >= self.warning_score and zone_known_not_a:
                 state = ALARM if a >= self.alarm_score else WARNING
             state = worse(state, envelope_state(rec))
+            sensors = judge(rec)  # temperature / pressure against the asset's limits
+            state = worse(state, sensors.state)
             out.append(
                 {
                     "anomaly_score": a,
@@ -206,6 +211,7 @@ class Model:
                     "fault_confidence": confidence,
                     "state": worse(state, iso_state(rec)),
                     "model_version": version,
+                    "sensor_cause": sensors.cause,
                 }
             )
         return out

@@ -1,6 +1,9 @@
 -- A machine's vibration trend: one row per UTC day with window count, mean / p95 / max velocity
--- RMS (mm/s), the worst ISO zone and mean temperature, plus the least-squares slope of velocity
--- RMS over the whole period in mm/s per day (null with fewer than two distinct times).
+-- RMS (mm/s), the worst ISO zone, temperature mean / max (degC) and its trend within the day
+-- (degC per hour), pressure lowest / highest (bar) and its trend (bar per hour), plus the
+-- least-squares slope of velocity RMS over the whole period in mm/s per day (null with fewer
+-- than two distinct times). A temperature climbing for hours while the velocity is still flat
+-- is lubrication going; a pressure drifting down, a pump losing head.
 -- A steadily positive slope on a machine still in zone B is the early warning to act on.
 -- p95 is Athena's approx_percentile (approximate by design). The "Look closer" line of every
 -- alert names this query with the machine and a since time a day before the problem began.
@@ -31,7 +34,7 @@ bounds AS (
   FROM start
 ),
 w AS (
-  SELECT f.ts, f.velocity_rms_mm_s, f.iso_zone, f.temperature_c
+  SELECT f.ts, f.velocity_rms_mm_s, f.iso_zone, f.temperature_c, f.pressure_bar
   FROM features AS f
   CROSS JOIN bounds AS b
   WHERE f.device_id = b.device_id
@@ -56,6 +59,14 @@ SELECT
   max(w.velocity_rms_mm_s) AS velocity_rms_max_mm_s,
   max(w.iso_zone) AS worst_zone,
   avg(w.temperature_c) AS temperature_mean_c,
+  max(w.temperature_c) AS temperature_max_c,
+  -- Fitted only on two or more readings (one reading has no slope: NULL here, NaN elsewhere).
+  CASE WHEN count(w.temperature_c) > 1
+    THEN regr_slope(w.temperature_c, w.ts / 3600000.0) END AS temperature_trend_c_per_h,
+  min(w.pressure_bar) AS pressure_lowest_bar,
+  max(w.pressure_bar) AS pressure_highest_bar,
+  CASE WHEN count(w.pressure_bar) > 1
+    THEN regr_slope(w.pressure_bar, w.ts / 3600000.0) END AS pressure_trend_bar_per_h,
   max(fit.slope_mm_s_per_day) AS period_slope_mm_s_per_day
 FROM w
 CROSS JOIN fit

@@ -13,7 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from rotorwatch.assets import parse_asset
 from rotorwatch.iot_policy import device_policy_document
+from rotorwatch.sensors import SensorLimits
 from simulator.fleet import load_scenario
 from simulator.provision import MANIFEST_FILE, Device, deprovision, provision
 
@@ -122,3 +124,23 @@ def test_deprovision_removes_everything(aws: dict[str, Any], tmp_path: Path) -> 
     assert aws["table"].scan()["Items"] == []
     assert not (tmp_path / MANIFEST_FILE).exists()
     assert not any((tmp_path / t["thing_name"]).exists() for t in manifest["things"])
+
+
+def test_provision_writes_the_assets_sensor_limits(aws: dict[str, Any], tmp_path: Path) -> None:
+    """The registry item carries the machine's limits; the pipeline reads them back as given."""
+    sc = load_scenario("sensor-faults")
+    provision(
+        [Device(m.device_id, sc.site_of(m), m.asset) for m in sc.machines],
+        iot=aws["iot"],
+        out_dir=tmp_path,
+        region=REGION,
+        account_id=aws["account"],
+        assets_table=aws["table"],
+    )
+    item = aws["table"].get_item(Key={"device_id": "lube-02"})["Item"]
+    assert item["limits"] == {"temperature_warning_c": 80, "temperature_alarm_c": 95}
+    assert parse_asset(item) == sc.assets["lube-02"]
+    assert parse_asset(aws["table"].get_item(Key={"device_id": "pump-03"})["Item"]).limits == (
+        SensorLimits(pressure_min_bar=4.2, pressure_max_bar=5.6)
+    )
+    assert "limits" not in aws["table"].get_item(Key={"device_id": "motor-06"})["Item"]

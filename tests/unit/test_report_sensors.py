@@ -1,0 +1,71 @@
+"""The demo report on a machine that overheats: the alert counts as named right when it names
+the sensor cause, and its temperature trend is plotted against the limits it was judged by."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from rotorwatch.alerts import DeviceState, message, step, subject
+from rotorwatch.local import report as rp
+from rotorwatch.local.cloud import ReceivedAlert
+from rotorwatch.scoring import combine
+
+pytest.importorskip("matplotlib")
+
+T0 = 1_767_225_600_000
+STEP = 600_000
+
+
+def _rows(n: int = 30) -> list[dict]:
+    # Healthy vibration (zone A), temperature climbing 3 degC per window from 60 degC.
+    return [
+        {
+            "device_id": "m25",
+            "ts": T0 + i * STEP,
+            "seq": i,
+            "iso_zone": "A",
+            "velocity_rms_mm_s": 0.8,
+            "temperature_c": 60.0 + 3.0 * i,
+            "temperature_warning_c": None,
+            "temperature_alarm_c": None,
+        }
+        for i in range(n)
+    ]
+
+
+def _received(rows: list[dict]) -> list[ReceivedAlert]:
+    st, out = DeviceState(device_id="m25"), []
+    for r in rows:
+        st, alert = step(st, combine(None, r))
+        if alert is not None:
+            out.append(
+                ReceivedAlert(
+                    alert.alert_id, "m25", alert.severity, subject(alert), message(alert), r["ts"]
+                )
+            )
+    return out
+
+
+def test_a_sensor_fault_is_named_right_by_its_cause() -> None:
+    alerts = _received(_rows())
+    assert [a.severity for a in alerts] == ["WARNING", "ALARM"]
+    truth = rp.FaultTruth("m25", "lubrication_loss", T0, T0 + 40 * STEP, 0.9)
+    m = rp.score([truth], alerts).machines[0]
+    assert (m.alerted_cause, m.alerted_fault) == ("overheating", "normal")
+    assert m.caught
+    assert m.named_right
+    assert rp.score_rows(rp.Detection([m]))[0][7] == "overheating, normal"
+    # Called by the wrong cause (or only by a vibration fault), it is not named right.
+    wrong = rp.FaultTruth("m25", "impeller_wear", T0, T0 + 40 * STEP, 0.9)
+    assert not rp.score([wrong], alerts).machines[0].named_right
+
+
+def test_temperature_trend_plot(tmp_path: Path) -> None:
+    rows = _rows()
+    path = rp.plot_temperature_trend(
+        rows, "m25", _received(rows), None, tmp_path / "temperature_trend.png"
+    )
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert path.stat().st_size > 10_000  # a drawn figure, not an empty canvas
