@@ -3,7 +3,7 @@
 Order of work and why:
 
 1. Parse and de-duplicate the feature records (a redelivered tail repeats windows).
-2. ONE InvokeEndpoint for the batch; if it fails, the rules decide (``degraded``): scoring never
+2. One InvokeEndpoint per body the endpoint's 4 MB payload limit allows (one for a usual batch); if any fails, the rules decide (``degraded``): scoring never
    stops because the model is away.
 3. Per device, fold the predictions through the device's baseline
    (:func:`rotorwatch.baseline.apply_baseline`: learning, or scoring against the device's own
@@ -64,7 +64,7 @@ from rotorwatch.scoring import (
     ScoringError,
     combine,
     decode_response,
-    encode_request,
+    encode_requests,
 )
 from rotorwatch.sensors import SensorHistory, apply_history
 
@@ -290,17 +290,24 @@ def _feature_record(data: bytes) -> dict[str, Any] | None:
 def invoke_model(
     deps: Deps, features: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """Model rows for the batch, or (None, reason) when the rules must decide."""
+    """Model rows for the batch, or (None, reason) when the rules must decide.
+
+    One InvokeEndpoint per request body the endpoint's payload limit allows (one for a usual
+    batch); if any part fails, the rules decide the whole batch (one consistent answer).
+    """
     if deps.settings.endpoint_name is None:
         return None, "no_endpoint"
+    rows: list[dict[str, Any]] = []
     try:
-        response = deps.sagemaker.invoke_endpoint(
-            EndpointName=deps.settings.endpoint_name,
-            ContentType=CONTENT_TYPE,
-            Accept=ACCEPT,
-            Body=encode_request(features, REQUEST_FIELDS),
-        )
-        return decode_response(response["Body"].read(), len(features)), None
+        for start, end, body in encode_requests(features, REQUEST_FIELDS):
+            response = deps.sagemaker.invoke_endpoint(
+                EndpointName=deps.settings.endpoint_name,
+                ContentType=CONTENT_TYPE,
+                Accept=ACCEPT,
+                Body=body,
+            )
+            rows += decode_response(response["Body"].read(), end - start)
+        return rows, None
     except (BotoCoreError, ClientError) as exc:
         return None, f"endpoint_error:{type(exc).__name__}"
     except ScoringError:
