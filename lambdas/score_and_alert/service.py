@@ -3,8 +3,9 @@
 Order of work and why:
 
 1. Parse and de-duplicate the feature records (a redelivered tail repeats windows).
-2. One InvokeEndpoint per body the endpoint's 4 MB payload limit allows (one for a usual batch); if any fails, the rules decide (``degraded``): scoring never
-   stops because the model is away.
+2. One InvokeEndpoint per body the endpoint's 4 MB payload limit allows (one for a usual
+   batch); if any fails, the rules decide (``degraded``): scoring never stops because the
+   model is away.
 3. Per device, fold the predictions through the device's baseline
    (:func:`rotorwatch.baseline.apply_baseline`: learning, or scoring against the device's own
    history) and :func:`rotorwatch.alerts.step`, and write the new state with a conditional put
