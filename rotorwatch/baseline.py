@@ -46,7 +46,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from rotorwatch.features.schema import FEATURE_NAMES
+from rotorwatch.features.schema import FEATURE_NAMES, number
 from rotorwatch.model.model import ANOMALY_TOP_K, WARNING_SCORE
 from rotorwatch.predictions import STATES
 from rotorwatch.running_stat import RunningStat as Stat
@@ -112,20 +112,13 @@ BASELINE_WARNING_SCORE: Final = WARNING_SCORE
 _TINY: Final = 1e-12
 
 
-def _value(record: Mapping[str, Any], name: str) -> float | None:
-    v = record.get(name)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        return None
-    return float(v)
-
-
 def inputs(record: Mapping[str, Any]) -> tuple[float | None, ...]:
     """The baseline inputs of one feature record (None where a value is missing or not positive:
     the log of an amplitude of 0 says "below the noise", not "minus infinity")."""
     out: list[float | None] = []
     for spec in INPUTS:
-        num = _value(record, spec.numerator)
-        den = 1.0 if spec.denominator is None else _value(record, spec.denominator)
+        num = number(record, spec.numerator)
+        den = 1.0 if spec.denominator is None else number(record, spec.denominator)
         if num is None or den is None or num <= _TINY or den <= _TINY:
             out.append(None)
         else:

@@ -60,6 +60,7 @@ from typing import Any, Final
 
 import numpy as np
 
+from rotorwatch.features.schema import number
 from rotorwatch.predictions import FAULTS, PREDICTION_NAMES, SENSOR_CAUSES, STATES
 from rotorwatch.sensors import judge
 
@@ -268,13 +269,6 @@ def decode_response(body: bytes | str, n_expected: int) -> list[dict[str, Any]]:
     return out
 
 
-def _num(features: Mapping[str, Any], name: str) -> float | None:
-    value = features.get(name)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        return None
-    return float(value)
-
-
 def iso_state(features: Mapping[str, Any]) -> str:
     """Point state from the ISO zone alone (HEALTHY when the zone is unknown: no asset record)."""
     return ISO_ZONE_STATE.get(features.get("iso_zone") or "", HEALTHY)
@@ -283,7 +277,7 @@ def iso_state(features: Mapping[str, Any]) -> str:
 def _envelope_peak(features: Mapping[str, Any]) -> tuple[float, str] | None:
     best: tuple[float, str] | None = None
     for name, fault in ENV_FAULTS:
-        ratio = _num(features, name)
+        ratio = number(features, name)
         if ratio is not None and (best is None or ratio > best[0]):
             best = (ratio, fault)
     return best
@@ -297,11 +291,11 @@ def bearing_evidence(features: Mapping[str, Any]) -> tuple[str, float] | None:
     if peak is not None and peak[0] >= ENV_WARNING_RATIO:
         ratio, fault = peak
         rival = max(
-            (_num(features, n) or 0.0 for n, f in ENV_FAULTS if f != fault),
+            (number(features, n) or 0.0 for n, f in ENV_FAULTS if f != fault),
             default=0.0,
         )
         return (fault if ratio >= ENV_NAMING_MARGIN * rival else "bearing_unclear"), ratio
-    kurtosis = _num(features, "kurtosis")
+    kurtosis = number(features, "kurtosis")
     if kurtosis is not None and kurtosis >= IMPULSIVE_KURTOSIS:
         return "bearing_unclear", peak[0] if peak is not None else 0.0
     return None
@@ -335,14 +329,14 @@ def probable_fault(features: Mapping[str, Any]) -> tuple[str, float]:
             return fault, 0.5
         return fault, min(0.99, max(0.5, 1.0 - ENV_HEALTHY_TYPICAL / ratio))
     zone = features.get("iso_zone")
-    a1 = _num(features, "order_1x_g")
+    a1 = number(features, "order_1x_g")
     if zone in (None, "A") or a1 is None or a1 <= 0.0:
         # No evidence of a fault (or no shaft speed to read orders at).
         return "normal", 0.5 if zone is None else 0.8
     lo, hi = ORDER_RULE_CONFIDENCE
-    v_half = (_num(features, "order_0_5x_g") or 0.0) / 0.5 / a1
-    v2 = (_num(features, "order_2x_g") or 0.0) / 2.0 / a1
-    v3 = (_num(features, "order_3x_g") or 0.0) / 3.0 / a1
+    v_half = (number(features, "order_0_5x_g") or 0.0) / 0.5 / a1
+    v2 = (number(features, "order_2x_g") or 0.0) / 2.0 / a1
+    v3 = (number(features, "order_3x_g") or 0.0) / 3.0 / a1
     if v_half >= LOOSENESS_HALF_ORDER_RATIO or min(v2, v3) >= LOOSENESS_HARMONIC_RATIO:
         strength = max(v_half / LOOSENESS_HALF_ORDER_RATIO, min(v2, v3) / LOOSENESS_HARMONIC_RATIO)
         return "looseness", min(hi, lo + 0.2 * (strength - 1.0) + 0.1)
@@ -406,7 +400,7 @@ def combine(
         "fault_confidence": row["fault_confidence"],
         "state": state,
         "iso_zone": features.get("iso_zone"),
-        "velocity_rms_mm_s": _num(features, "velocity_rms_mm_s"),
+        "velocity_rms_mm_s": number(features, "velocity_rms_mm_s"),
         "sensor_cause": sensors.cause,
         "sensor_reason": sensors.reason,
         "degraded": degraded,

@@ -29,6 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+from rotorwatch.features.schema import number
 from rotorwatch.predictions import SENSOR_CAUSES, STATES
 from rotorwatch.running_stat import RunningStat, stored
 from rotorwatch.sensor_limits import LIMIT_FIELDS, SensorLimits
@@ -91,19 +92,12 @@ _RANK: Final = {s: i for i, s in enumerate(STATES)}
 NO_VERDICT: Final = SensorVerdict()
 
 
-def _value(record: Mapping[str, Any], name: str) -> float | None:
-    v = record.get(name)
-    if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v):
-        return None
-    return float(v)
-
-
 def limits_of(record: Mapping[str, Any]) -> SensorLimits:
     """The limits that apply to a feature record: the asset's (carried in the record), the
     defaults for temperature where the asset gives none. A limit pair the asset leaves half
     open is completed so that warning <= alarm holds."""
-    w = _value(record, "temperature_warning_c")
-    a = _value(record, "temperature_alarm_c")
+    w = number(record, "temperature_warning_c")
+    a = number(record, "temperature_alarm_c")
     if w is None and a is None:
         w, a = DEFAULT_TEMPERATURE_WARNING_C, DEFAULT_TEMPERATURE_ALARM_C
     elif w is None:
@@ -111,8 +105,8 @@ def limits_of(record: Mapping[str, Any]) -> SensorLimits:
         w = min(DEFAULT_TEMPERATURE_WARNING_C, a)
     elif a is None:
         a = max(DEFAULT_TEMPERATURE_ALARM_C, w)
-    lo = _value(record, "pressure_min_bar")
-    hi = _value(record, "pressure_max_bar")
+    lo = number(record, "pressure_min_bar")
+    hi = number(record, "pressure_max_bar")
     if lo is not None and hi is not None and lo >= hi:
         lo = hi = None  # a contradictory range judges nothing (the registry refuses one anyway)
     return SensorLimits(min(w, a), a, lo, hi)
@@ -179,8 +173,8 @@ def judge(record: Mapping[str, Any], limits: SensorLimits | None = None) -> Sens
     """
     lim = limits_of(record) if limits is None else limits
     return worst(
-        temperature_verdict(_value(record, "temperature_c"), lim),
-        pressure_verdict(_value(record, "pressure_bar"), lim),
+        temperature_verdict(number(record, "temperature_c"), lim),
+        pressure_verdict(number(record, "pressure_bar"), lim),
     )
 
 
@@ -264,7 +258,7 @@ class SensorHistory:
 
 
 def _pressure_at_speed(record: Mapping[str, Any]) -> float | None:
-    p, rpm = _value(record, "pressure_bar"), _value(record, "rpm")
+    p, rpm = number(record, "pressure_bar"), number(record, "rpm")
     if p is None or rpm is None or p <= _PRESSURE_FLOOR_BAR or rpm <= 0:
         return None
     return math.log(p) - 2.0 * math.log(rpm)
@@ -284,7 +278,7 @@ def learn(h: SensorHistory, record: Mapping[str, Any]) -> SensorHistory:
     """Learn one window assumed healthy (unchanged once learned, or without a reading)."""
     if h.learned:
         return h
-    t, x = _value(record, "temperature_c"), _pressure_at_speed(record)
+    t, x = number(record, "temperature_c"), _pressure_at_speed(record)
     if t is None and x is None:
         return h
     return SensorHistory(
@@ -313,7 +307,7 @@ def history_verdict(h: SensorHistory, record: Mapping[str, Any]) -> SensorVerdic
     if not h.learned:
         return NO_VERDICT
     verdicts = []
-    t = _value(record, "temperature_c")
+    t = number(record, "temperature_c")
     if t is not None and h.temperature.n >= 2:
         normal = h.temperature.mean
         rise = t - normal
@@ -348,7 +342,7 @@ def history_verdict(h: SensorHistory, record: Mapping[str, Any]) -> SensorVerdic
         drift = math.expm1(x - h.pressure.mean)
         limit = max(PRESSURE_DRIFT_WARNING, math.expm1(RISE_SPREADS * h.pressure.std))
         if abs(drift) >= limit:
-            p = _value(record, "pressure_bar")
+            p = number(record, "pressure_bar")
             assert p is not None
             normal_bar = p / (1.0 + drift)
             verdicts.append(
@@ -387,7 +381,7 @@ def apply_history(
     if learn_window:
         if prediction.get("state") == HEALTHY:
             h = learn(h, record)
-        h = _remember(h, int(record["ts"]), _value(record, "temperature_c"))
+        h = _remember(h, int(record["ts"]), number(record, "temperature_c"))
     out = dict(prediction)
     verdict = history_verdict(h, record)
     if verdict.cause is None:

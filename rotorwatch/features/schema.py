@@ -6,8 +6,10 @@ The Glue table, the Firehose Parquet conversion, the model's input and the tests
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,3 +88,12 @@ FEATURE_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURE_FIELDS)
 
 #: Columns that describe the vibration window (null when a message carries no window).
 VIBRATION_FEATURES: Final[tuple[str, ...]] = FEATURE_NAMES[FEATURE_NAMES.index("fs_hz") :]
+
+
+def number(record: Mapping[str, Any], name: str) -> float | None:
+    """A numeric field of a record as a float; None where it is missing, not a number (JSON
+    true/false included) or not finite: a value that could not be computed stays missing."""
+    value = record.get(name)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        return None
+    return float(value)
