@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from rotorwatch.cli import app
+from cli import app
 from rotorwatch.cost import (
     Architecture,
     Assumptions,
@@ -23,7 +23,7 @@ from rotorwatch.cost import (
 from rotorwatch.telemetry import Encoding
 
 _ENCODINGS: dict[str, Encoding] = {"int16": "int16le+base64", "float32": "float32le+base64"}
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 #: The deployed functions' architecture (cdk_app/constructs/function.py; a test checks) and the
 #: DPUs one Glue G.1X worker bills (cdk_app/stacks/analytics.py deploys G.1X workers).
 DEPLOYED_ARCHITECTURE: Architecture = "arm64"

@@ -15,9 +15,9 @@ from typing import Annotated
 
 import typer
 
-from rotorwatch.cli import app
+from cli import app
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 INFERENCE_SCRIPT = REPO_ROOT / "sagemaker" / "inference.py"
 #: Where `rotorwatch train` writes by default (`make model` too, before packing the artifact).
 DEFAULT_MODEL_DIR = Path("out/model")

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from rotorwatch.cli import app
+from cli import app
 from rotorwatch.cost import (
     Assumptions,
     CostModelError,

@@ -9,8 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cdk_app.config import from_context
-from rotorwatch.cli import app
-from rotorwatch.cli.cost import (
+from cli import app
+from cli.cost import (
     DEPLOYED_ARCHITECTURE,
     DPU_PER_G1X_WORKER,
     REPO_ROOT,

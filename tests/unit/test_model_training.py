@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from rotorwatch.cli import app
+from cli import app
 from rotorwatch.model import CARD_FILE, MODEL_FILE, Model
 from rotorwatch.model.artifact import PACKAGE_ROOT, SERVING_MODULES, pack, write_model_dir
 from rotorwatch.model.train import TrainingError, fit, train_with_card
