@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 from cli import app
 from rotorwatch.model import CARD_FILE, MODEL_FILE, Model
 from rotorwatch.model.artifact import PACKAGE_ROOT, SERVING_MODULES, pack, write_model_dir
-from rotorwatch.model.train import TrainingError, fit, train_with_card
+from rotorwatch.model.labels import TrainingError
+from rotorwatch.model.train import fit, train_with_card
 from rotorwatch.scoring import MODEL_OUTPUT_FIELDS, ScoringError, decode_response
 
 ROOT = Path(__file__).resolve().parents[2]
