@@ -56,6 +56,8 @@ os.environ.update(
         EnvKey.STATE_TABLE: "state",
         EnvKey.ALERTS_TOPIC_ARN: "arn:aws:sns:eu-west-1:123456789012:alerts",
         EnvKey.PREDICTIONS_DELIVERY_STREAM: "predictions",
+        EnvKey.RAW_DELIVERY_STREAM: "raw",
+        EnvKey.FEATURES_DELIVERY_STREAM: "features-lake",
         EnvKey.ENDPOINT_NAME: "model",
     }
 )
@@ -161,6 +163,7 @@ def main() -> None:
 
     answer(ef.DEPS.kinesis, kinesis_ok)
     answer(ef.DEPS.s3, lambda _r: (200, b""))
+    answer(ef.DEPS.firehose, firehose_ok)  # the raw lake lines (Direct PUT)
     answer(ef.DEPS.assets._dynamodb, assets_table)
     ctx = FakeContext()
 

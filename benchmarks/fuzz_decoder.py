@@ -1,4 +1,4 @@
-"""Large random fuzz run over the telemetry v1 decoder (no hypothesis: plain seeded random).
+"""Large random fuzz run over the telemetry v1 and v2 decoders (no hypothesis: plain seeded random).
 
 Prints how many inputs were tried, how many decoded, the reason-code histogram, and any input
 that raised something other than TelemetryError (exit status 1 if there was one).
@@ -30,6 +30,7 @@ from rotorwatch.telemetry import (
     encode,
     encode_samples,
 )
+from rotorwatch.telemetry_v2 import HEADER_BYTES, MAGIC, decode_any, encode_v2
 
 TOP_KEYS = FIELDS
 VIB_KEYS = VIBRATION_FIELDS
@@ -76,7 +77,25 @@ def valid_pool(rng: random.Random, n: int = 64) -> list[bytes]:
     return pool
 
 
-def make_generators(rng: random.Random, pool: list[bytes]) -> dict[str, Callable[[], bytes | str]]:
+def valid_v2_pool(rng: random.Random, n: int = 64) -> list[bytes]:
+    nrng = np.random.default_rng(rng.randrange(2**32))
+    return [
+        encode_v2(
+            ts=1763900000000 + i,
+            seq=i,
+            samples=nrng.normal(scale=0.5, size=int(nrng.integers(256, 4097))),
+            fs_hz=float(nrng.uniform(256, 100_000)),
+            unit=rng.choice(UNITS),
+            rpm=1480.0,
+            temperature_c=rng.choice([None, 40.0]),
+        )
+        for i in range(n)
+    ]
+
+
+def make_generators(
+    rng: random.Random, pool: list[bytes], pool_v2: list[bytes]
+) -> dict[str, Callable[[], bytes | str]]:
     def random_bytes() -> bytes:
         return rng.randbytes(rng.randrange(600))
 
@@ -114,7 +133,26 @@ def make_generators(rng: random.Random, pool: list[bytes]) -> dict[str, Callable
     def oversize() -> bytes:
         return b'{"v":1,"pad":"' + b"A" * MAX_MESSAGE_BYTES + b'"}'
 
+    def v2_corrupted_header() -> bytes:
+        payload = bytearray(rng.choice(pool_v2))
+        for _ in range(rng.randrange(1, 4)):
+            payload[rng.randrange(HEADER_BYTES)] = rng.randrange(256)
+        return bytes(payload)
+
+    def v2_truncated_or_padded() -> bytes:
+        payload = rng.choice(pool_v2)
+        if rng.random() < 0.5:
+            return payload[: rng.randrange(len(payload) + 1)]
+        return payload + rng.randbytes(rng.randrange(1, 70_000))
+
+    def v2_random_after_magic() -> bytes:
+        return MAGIC + rng.randbytes(rng.randrange(600))
+
     return {
+        "v2_corrupted_header": v2_corrupted_header,
+        "v2_truncated_or_padded": v2_truncated_or_padded,
+        "v2_random_after_magic": v2_random_after_magic,
+        "v2_valid": lambda: rng.choice(pool_v2),
         "random_bytes": random_bytes,
         "corrupted_valid": corrupted_valid,
         "truncated_valid": truncated_valid,
@@ -126,7 +164,8 @@ def make_generators(rng: random.Random, pool: list[bytes]) -> dict[str, Callable
     }
 
 
-WEIGHTS = {"random_bytes": 15, "corrupted_valid": 20, "truncated_valid": 10, "field_mutated": 30,
+WEIGHTS = {"v2_corrupted_header": 12, "v2_truncated_or_padded": 8, "v2_random_after_magic": 6,
+           "v2_valid": 2, "random_bytes": 15, "corrupted_valid": 20, "truncated_valid": 10, "field_mutated": 30,
            "random_structure": 10, "contract_keys": 10, "valid": 4, "oversize": 1}  # fmt: skip
 
 
@@ -137,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seconds", type=float, default=600.0, help="stop earlier after this long")
     args = ap.parse_args(argv)
     rng = random.Random(args.seed)
-    gens = make_generators(rng, valid_pool(rng))
+    gens = make_generators(rng, valid_pool(rng), valid_v2_pool(rng))
     names, weights = list(WEIGHTS), list(WEIGHTS.values())
     outcomes: Counter[str] = Counter()
     by_generator: Counter[str] = Counter()
@@ -149,7 +188,14 @@ def main(argv: list[str] | None = None) -> int:
         payload = gens[name]()
         by_generator[name] += 1
         try:
-            decode(payload)
+            # What extract_features calls: v2 by its magic (device from the partition key), else v1.
+            if isinstance(payload, bytes):
+                decode_any(
+                    payload,
+                    "dev-1" if rng.random() < 0.9 else rng.choice(["", "bad/key", "x" * 200]),
+                )
+            else:
+                decode(payload)
             outcomes["(decoded)"] += 1
         except TelemetryError as exc:
             outcomes[str(exc.reason)] += 1

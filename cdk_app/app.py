@@ -108,8 +108,6 @@ def build_app(
         app,
         f"{prefix}-Analytics",
         config=config,
-        telemetry_stream=ingestion.telemetry_stream,
-        features_stream=ingestion.features_stream,
         glue_script=script,
         env=stack_env,
     )
@@ -128,6 +126,8 @@ def build_app(
         telemetry_stream=ingestion.telemetry_stream,
         features_stream=ingestion.features_stream,
         predictions_stream=analytics.predictions_delivery,
+        raw_stream=analytics.raw_delivery,
+        features_lake_stream=analytics.features_delivery,
         glue_database=analytics.database_name,
         athena_workgroup=analytics.workgroup_name,
         endpoint_name=ml.endpoint_name if ml else None,

@@ -34,6 +34,9 @@ DEFAULTS: Final[dict[str, Any]] = {
         "raw_ia_after_days": lake.RAW_IA_AFTER_DAYS,
         "raw_glacier_after_days": lake.RAW_GLACIER_AFTER_DAYS,
         "noncurrent_expire_days": 30,
+        # Days raw waveforms are kept before the lifecycle deletes them (null: never). After
+        # it an analyst can no longer replay a window; its features and prediction stay.
+        "raw_expire_days": lake.RAW_EXPIRE_DAYS,
     },
     "lambda": {"memory_mb": 1769, "timeout_s": 60, "log_retention_days": 30},
     # reserved_concurrency (functions): null = none. A reservation caps a runaway function and
@@ -143,6 +146,7 @@ class LakeConfig:
     raw_ia_after_days: int
     raw_glacier_after_days: int
     noncurrent_expire_days: int
+    raw_expire_days: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -341,6 +345,7 @@ def parse_stage(
         raw_ia_after_days=_int(lake, "raw_ia_after_days", "lake", 30, 3650),
         raw_glacier_after_days=_int(lake, "raw_glacier_after_days", "lake", 31, 3650),
         noncurrent_expire_days=_int(lake, "noncurrent_expire_days", "lake", 1, 3650),
+        raw_expire_days=_optional_int(lake, "raw_expire_days", "lake", 1, 3650),
     )
     # S3 requires objects to stay 30 days in Standard-IA before moving on to Glacier.
     if lake_cfg.raw_glacier_after_days < lake_cfg.raw_ia_after_days + 30:

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from cli import app
+from rotorwatch import lake
 from rotorwatch.cost import (
     Architecture,
     Assumptions,
@@ -51,6 +52,11 @@ def deployed_settings(cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
         "score_batch_size": sa.batch_size,
         "score_batch_window_s": float(sa.window_s),
         "kinesis_mode": cfg.telemetry_stream.mode,
+        # The lake is versioned: an expired raw object stays as a noncurrent version for
+        # RAW_NONCURRENT_EXPIRE_DAYS more (cdk_app/stacks/storage.py), billed until then.
+        "raw_expire_days": None
+        if cfg.lake.raw_expire_days is None
+        else cfg.lake.raw_expire_days + lake.RAW_NONCURRENT_EXPIRE_DAYS,
     }
     assumptions = {
         "extract_memory_mb": cfg.function.memory_mb,
@@ -80,6 +86,13 @@ def cost_command(
         ),
     ] = None,
     samples: Annotated[int, typer.Option(help="Vibration samples per window.")] = 4096,
+    contract: Annotated[
+        int,
+        typer.Option(
+            help="Telemetry contract the devices publish: 1 (JSON) or 2 (binary; what-if: its "
+            "IoT rule is not deployed yet, docs/telemetry.md)."
+        ),
+    ] = 1,
     encoding: Annotated[str, typer.Option(help="Sample encoding: int16 or float32.")] = "int16",
     region: Annotated[str, typer.Option(help="Packaged price table to use.")] = "us-east-1",
     prices: Annotated[
@@ -111,6 +124,13 @@ def cost_command(
             "stack uses arrival-time prefixes instead)."
         ),
     ] = False,
+    deployed_shards: Annotated[
+        bool,
+        typer.Option(
+            help="Provisioned streams: price the stage's configured shards (at least what the "
+            "fleet needs) instead of exactly what the fleet needs."
+        ),
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
 ) -> None:
     """Estimate the monthly AWS bill per service and the Kinesis shards / Lambda concurrency a
@@ -120,6 +140,8 @@ def cost_command(
     try:
         cfg = stage_config(stage)
         deployed_fleet, deployed_assumptions = deployed_settings(cfg)
+        if contract not in (1, 2):
+            raise CostModelError(f"contract must be 1 or 2, got {contract}")
         if encoding not in _ENCODINGS:
             raise CostModelError(f"encoding must be int16 or float32, got {encoding!r}")
         kinesis = kinesis or deployed_fleet["kinesis_mode"]
@@ -127,15 +149,27 @@ def cost_command(
             raise CostModelError(f"kinesis must be on-demand or provisioned, got {kinesis!r}")
         mode: KinesisMode = "provisioned" if kinesis == "provisioned" else "on-demand"
         overrides: dict[str, Any] = {"kinesis_mode": mode}
+        if deployed_shards:
+            overrides.update(
+                telemetry_shards=cfg.telemetry_stream.shards,
+                features_shards=cfg.features_stream.shards,
+            )
         if batch_size is not None:
             overrides.update(batch_size=batch_size, score_batch_size=batch_size)
         if batch_window is not None:
             overrides.update(batch_window_s=batch_window, score_batch_window_s=batch_window)
+        # The state table is written once per device per score batch: a batching window of W s
+        # holds W / interval windows of each device (the features shards are sized for it).
+        windows_per_batch = max(1, int(cfg.score_and_alert.window_s // interval))
+        if batch_window is not None:
+            windows_per_batch = max(1, int(batch_window // interval))
         fleet = Fleet(
             devices=devices,
+            windows_per_device_batch=windows_per_batch,
             interval_s=interval,
             samples=samples,
             encoding=_ENCODINGS[encoding],
+            contract=2 if contract == 2 else 1,
             basic_ingest=basic_ingest,
             sagemaker_per_batch=sagemaker_per_batch,
             retention_days=retention_days,
@@ -155,6 +189,10 @@ def cost_command(
         out["price_sources"] = table.sources
         out["price_status"] = table.status
         out["stage"] = cfg.stage
+        out["deployed_shards"] = {
+            "telemetry": cfg.telemetry_stream.shards,
+            "features": cfg.features_stream.shards,
+        }
         typer.echo(json.dumps(out, indent=2))
         return
 
@@ -229,6 +267,16 @@ def cost_command(
             line.service, line.item, f"{line.quantity:,.2f}", line.unit, f"{line.usd:,.2f}"
         )
     console.print(lines)
+    if report.fleet.kinesis_mode == "provisioned":
+        deployed = (cfg.telemetry_stream.shards, cfg.features_stream.shards)
+        sized = (cap.telemetry_shards, cap.features_shards)
+        if deployed != sized:
+            console.print(
+                f"[yellow]note:[/yellow] priced with the shards this fleet needs "
+                f"(telemetry {sized[0]}, features {sized[1]}); stage {cfg.stage!r} deploys "
+                f"{deployed[0]} / {deployed[1]}: set streams.telemetry.shards and "
+                "streams.features.shards in cdk.json"
+            )
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
     console.print(

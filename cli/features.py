@@ -12,7 +12,8 @@ import typer
 from cli import app
 from rotorwatch.assets import Asset, AssetError, load_assets
 from rotorwatch.features import compute_features
-from rotorwatch.telemetry import Telemetry, TelemetryError, decode
+from rotorwatch.telemetry import Telemetry, TelemetryError
+from rotorwatch.telemetry_v2 import decode_line
 
 #: Lines decoded before one vectorised feature pass (bounded memory for long files).
 BATCH_LINES = 500
@@ -45,7 +46,10 @@ def _no_asset_note(device_id: str, source: str | None) -> str:
 @app.command("features")
 def features_command(
     source: Annotated[
-        str, typer.Argument(help="Telemetry v1 JSON lines file, or '-' for standard input.")
+        str,
+        typer.Argument(
+            help="Telemetry lines (v1 JSON, or 'v2 <device_id> <base64>'), or '-' for stdin."
+        ),
     ] = "-",
     assets: Annotated[
         str | None,
@@ -55,7 +59,7 @@ def features_command(
         ),
     ] = None,
 ) -> None:
-    """Compute vibration features for telemetry v1 messages, one JSON line per message.
+    """Compute vibration features for telemetry v1 and v2 messages, one JSON line per message.
 
     A bad line is reported on stderr with its line number and reason code (bytes that are not
     UTF-8 too); good lines are still processed, and the exit status is 1 if any line was bad.
@@ -89,7 +93,7 @@ def features_command(
             if not payload.strip():
                 continue
             try:
-                batch.append(decode(payload))
+                batch.append(decode_line(payload))
             except TelemetryError as exc:
                 bad += 1
                 typer.echo(f"line {line_no}: {exc.reason}: {exc}", err=True)

@@ -187,6 +187,13 @@ def simulate_command(
     seq_start: Annotated[
         int, typer.Option(help="First seq of every device (to resume a feed).")
     ] = 0,
+    contract: Annotated[
+        int,
+        typer.Option(
+            help="Telemetry contract: 1 (JSON, base64 window) or 2 (binary int16, docs/"
+            "telemetry.md); files hold v2 as 'v2 <device_id> <base64>' lines."
+        ),
+    ] = 1,
 ) -> None:
     """Simulate a fleet of rotating machines and publish their telemetry v1 messages.
 
@@ -209,6 +216,8 @@ def simulate_command(
         sc = load_scenario(scenario)
     except ScenarioError as exc:
         raise _fail(str(exc)) from None
+    if contract not in (1, 2):
+        raise _fail(f"--contract must be 1 or 2, got {contract}")
     duration_s = parse_duration_s(duration)
     interval_s = parse_duration_s(interval)
     if interval_s is None or interval_s <= 0:
@@ -268,10 +277,20 @@ def simulate_command(
     )
 
     def messages() -> Any:
+        from rotorwatch.iot_rule import partition_key
+        from rotorwatch.telemetry import decode
+        from rotorwatch.telemetry_v2 import from_v1, to_line
+
         for w in windows:
             if truth_stream is not None:
                 truth_stream.write(json.dumps(w.truth, separators=(",", ":")) + "\n")
-            yield w.topic, w.payload, w.truth["ts"]
+            payload = w.payload
+            if contract == 2:
+                # Same window, binary: on MQTT the topic names the device, in a file the line.
+                payload = from_v1(decode(payload))
+                if host is None:
+                    payload = to_line(partition_key(w.topic) or "", payload)
+            yield w.topic, payload, w.truth["ts"]
 
     t0 = time.monotonic()
     try:

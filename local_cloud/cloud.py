@@ -59,6 +59,8 @@ ALERTS_TOPIC = f"{APP_NAME}-alerts"
 ALERTS_INBOX_QUEUE = f"{APP_NAME}-alerts-inbox"
 FAILED_BATCHES_QUEUE = f"{APP_NAME}-failed-batches"
 PREDICTIONS_DELIVERY_STREAM = f"{APP_NAME}-predictions"
+RAW_DELIVERY_STREAM = f"{APP_NAME}-raw"
+FEATURES_DELIVERY_STREAM = f"{APP_NAME}-features"
 ENDPOINT_NAME = f"{APP_NAME}-model"
 ATHENA_WORKGROUP = f"{APP_NAME}-analysts"
 GLUE_DATABASE = APP_NAME
@@ -314,6 +316,8 @@ class LocalCloud:
         )
 
         self.services.delivery_streams[PREDICTIONS_DELIVERY_STREAM] = lake.PREDICTIONS_TABLE
+        self.services.delivery_streams[RAW_DELIVERY_STREAM] = lake.RAW_TABLE
+        self.services.delivery_streams[FEATURES_DELIVERY_STREAM] = lake.FEATURES_TABLE
         endpoint: str | None = None
         if self.model_artifact is not None:
             self.model = LocalModel(self.model_artifact, inference_script=self.inference_script)
@@ -327,6 +331,8 @@ class LocalCloud:
             EnvKey.STATE_TABLE: STATE_TABLE,
             EnvKey.ALERTS_TOPIC_ARN: self.topic_arn,
             EnvKey.PREDICTIONS_DELIVERY_STREAM: PREDICTIONS_DELIVERY_STREAM,
+            EnvKey.RAW_DELIVERY_STREAM: RAW_DELIVERY_STREAM,
+            EnvKey.FEATURES_DELIVERY_STREAM: FEATURES_DELIVERY_STREAM,
             # Empty, as the CDK app deploys it before a model exists: the rules score.
             EnvKey.ENDPOINT_NAME: endpoint or "",
             EnvKey.ATHENA_WORKGROUP: ATHENA_WORKGROUP,
@@ -337,8 +343,10 @@ class LocalCloud:
 
         self._wire(TELEMETRY_STREAM, EXTRACT_FEATURES_HANDLER, self.extract_batch)
         self._wire(FEATURES_STREAM, SCORE_AND_ALERT_HANDLER, self.score_batch)
-        self._firehose_source(TELEMETRY_STREAM, lake.RAW_TABLE, self.clock.telemetry_s)
-        self._firehose_source(FEATURES_STREAM, lake.FEATURES_TABLE, self.clock.features_s)
+        # extract_features writes the raw and features lakes (Direct PUT, as deployed): on the
+        # streams these readers only time arrivals for the latency report.
+        self._firehose_source(TELEMETRY_STREAM, None, self.clock.telemetry_s)
+        self._firehose_source(FEATURES_STREAM, None, self.clock.features_s)
         for p in self.pollers:
             p.start()
         return self
@@ -388,19 +396,24 @@ class LocalCloud:
             )
 
     def _firehose_source(
-        self, stream: str, table: str, arrivals: dict[tuple[str, int, int], float]
+        self, stream: str, table: str | None, arrivals: dict[tuple[str, int, int], float]
     ) -> None:
+        """A Kinesis-sourced Firehose into ``table`` (None: only time the arrivals)."""
         _arn, shards = self._shards(stream)
 
         def deliver(records: Sequence[StreamRecord]) -> None:
             rows = []
             for r in records:
-                rec = json.loads(r.data)
-                k = _key(rec)
+                try:
+                    rec = json.loads(r.data)
+                except ValueError:  # a binary (v2) window: not timed
+                    continue
+                k = _key(rec) if isinstance(rec, dict) else None
                 if k is not None:
                     arrivals.setdefault(k, r.arrival_s)
                 rows.append(rec)
-            self.services.put(table, rows)
+            if table is not None:
+                self.services.put(table, rows)
 
         for shard in shards:
             self.pollers.append(

@@ -23,6 +23,7 @@ from typing import Any, Final, Literal
 
 from rotorwatch import lake
 from rotorwatch.telemetry import ENCODINGS, N_SAMPLES_MAX, N_SAMPLES_MIN, Encoding
+from rotorwatch.telemetry_v2 import message_bytes_v2
 
 HOURS_PER_MONTH: Final = 730.0
 SECONDS_PER_MONTH: Final = HOURS_PER_MONTH * 3600.0
@@ -31,9 +32,17 @@ DAYS_PER_MONTH: Final = HOURS_PER_MONTH / 24.0
 GB: Final = 1024**3
 TB: Final = 1024**4
 _BYTES_PER_SAMPLE: Final = {"int16le+base64": 2, "float32le+base64": 4}
-#: Kinesis streams the app deploys and how many consumers read each (Lambda + Firehose).
+#: Kinesis streams the app deploys and how many consumers read each: telemetry is read by
+#: extract_features only (it writes the raw and features lakes itself), features by
+#: score_and_alert only.
 KINESIS_STREAMS: Final = 2
-CONSUMERS_PER_STREAM: Final = 2
+TELEMETRY_CONSUMERS: Final = 1
+FEATURES_CONSUMERS: Final = 1
+
+#: A Lambda invocation's payload limit (6 MB, synchronous): Lambda cuts a Kinesis batch there,
+#: whatever the batch size. Each record travels base64-encoded with ~300 B of event metadata.
+LAMBDA_EVENT_MAX_BYTES: Final = 6 * 1024 * 1024
+KINESIS_EVENT_RECORD_OVERHEAD_BYTES: Final = 300
 
 KinesisMode = Literal["on-demand", "provisioned"]
 Architecture = Literal["x86_64", "arm64"]
@@ -112,6 +121,10 @@ class Fleet:
     interval_s: float
     samples: int = 4096
     encoding: Encoding = "int16le+base64"
+    #: Telemetry contract the devices publish: 1 (JSON, base64 window) or 2 (binary int16,
+    #: rotorwatch.telemetry_v2; ``encoding`` does not apply). extract_features decodes both;
+    #: the IoT rule path for v2 is not deployed yet (docs/telemetry.md), so 2 is a what-if.
+    contract: Literal[1, 2] = 1
     basic_ingest: bool = True
     kinesis_mode: KinesisMode = "on-demand"
     #: Lambda event-source batch size (records per invocation, at most) of extract_features,
@@ -126,6 +139,20 @@ class Fleet:
     sagemaker_per_batch: bool = True
     #: Days raw waveforms, features and predictions are kept in S3 (lifecycle expiry).
     retention_days: int = 365
+    #: Days raw waveforms are kept (the stage's ``lake.raw_expire_days``; None: as long as the
+    #: rest, ``retention_days``). Features and predictions are kept ``retention_days``.
+    raw_expire_days: int | None = None
+    #: Windows per device a score batch should hold (provisioned mode sizes the features stream
+    #: for it): the state table is written once per device per batch, so k windows of a device
+    #: in one batch cost one write instead of k (the stage's score_and_alert window / interval).
+    windows_per_device_batch: int = 1
+    #: Provisioned shards to price (the stage's ``streams.*.shards``), at least what the fleet
+    #: needs; None: exactly what the fleet needs.
+    telemetry_shards: int | None = None
+    features_shards: int | None = None
+    #: score_and_alert puts a batch's predictions to Firehose as few newline-delimited records
+    #: (lake.aggregate_lines; deployed) rather than one record per window.
+    aggregate_predictions: bool = True
 
     def __post_init__(self) -> None:
         if self.devices < 1:
@@ -136,6 +163,8 @@ class Fleet:
             raise CostModelError(
                 f"samples must be in [{N_SAMPLES_MIN}, {N_SAMPLES_MAX}] (telemetry v1), got {self.samples}"
             )
+        if self.contract not in (1, 2):
+            raise CostModelError(f"contract must be 1 or 2, got {self.contract!r}")
         if self.encoding not in ENCODINGS:
             raise CostModelError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
         if self.kinesis_mode not in ("on-demand", "provisioned"):
@@ -152,6 +181,12 @@ class Fleet:
                 raise CostModelError(f"{name} must be >= 0, got {window}")
         if self.retention_days < 1:
             raise CostModelError(f"retention_days must be >= 1, got {self.retention_days}")
+        if self.raw_expire_days is not None and self.raw_expire_days < 1:
+            raise CostModelError(f"raw_expire_days must be >= 1, got {self.raw_expire_days}")
+        if self.windows_per_device_batch < 1:
+            raise CostModelError(
+                f"windows_per_device_batch must be >= 1, got {self.windows_per_device_batch}"
+            )
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +225,9 @@ class Assumptions:
     #: Bytes per scored record in the request and in the response body.
     sagemaker_request_bytes_per_record: int = 700
     sagemaker_response_bytes_per_record: int = 80
-    #: DynamoDB state table: request units per feature record.
+    #: DynamoDB state table: request units per state read (BatchGetItem, one per device per
+    #: batch) and per conditional write (PutItem, one per device per batch: score_and_alert
+    #: folds all of a device's windows of a batch into one write). An item under 1 KB / 4 KB.
     dynamodb_reads_per_record: float = 1.0
     dynamodb_writes_per_record: float = 1.0
     #: Alerts (state changes, recoveries, no-data) per device per month, and their recipients.
@@ -331,14 +368,49 @@ def shards_needed(
     )
 
 
-def achieved_batch(records_per_s: float, shards: int, batch_size: int, window_s: float) -> float:
+def event_max_records(record_bytes: float) -> int:
+    """Records of ``record_bytes`` that fit one Lambda invocation payload (6 MB)."""
+    per_record = base64_len(math.ceil(record_bytes)) + KINESIS_EVENT_RECORD_OVERHEAD_BYTES
+    return max(1, LAMBDA_EVENT_MAX_BYTES // per_record)
+
+
+def achieved_batch(
+    records_per_s: float,
+    shards: int,
+    batch_size: int,
+    window_s: float,
+    max_records: int | None = None,
+) -> float:
     """Mean records per Lambda invocation from a Kinesis event source.
 
     Lambda reads each shard about once a second, or waits up to the batching window to fill a
-    batch; a quiet stream therefore invokes with fewer records than ``batch_size``.
+    batch; a quiet stream therefore invokes with fewer records than ``batch_size``. A batch
+    also stops at the 6 MB payload (``max_records``, :func:`event_max_records`).
     """
     per_shard = records_per_s / shards
-    return max(1.0, min(float(batch_size), per_shard * max(window_s, 1.0)))
+    cap = float(batch_size if max_records is None else min(batch_size, max_records))
+    return max(1.0, min(cap, per_shard * max(window_s, 1.0)))
+
+
+def state_writes_per_s(
+    records_per_s: float, devices: int, shards: int, batch_records: float
+) -> float:
+    """DynamoDB state writes per second: one per device per score batch.
+
+    A batch holds ``batch_records`` of the ``devices / shards`` devices of its shard; each
+    device with a window in the batch is written once, so writes = invocations × the devices
+    a batch touches (at most one per record).
+    """
+    invocations_per_s = records_per_s / batch_records
+    return invocations_per_s * min(batch_records, devices / shards)
+
+
+def features_shards_for_batching(
+    devices: int, windows_per_device_batch: int, max_batch_records: int
+) -> int:
+    """Shards the features stream needs so that one score batch (at most ``max_batch_records``)
+    holds ``windows_per_device_batch`` windows of every device of its shard."""
+    return max(1, math.ceil(devices * windows_per_device_batch / max_batch_records))
 
 
 def _gb(n_bytes: float) -> float:
@@ -360,7 +432,13 @@ def estimate(
     msg_per_s = fleet.devices / fleet.interval_s
     messages = msg_per_s * SECONDS_PER_MONTH
     msg_bytes = message_bytes(fleet.samples, fleet.encoding, a.envelope_bytes)
-    record_bytes = msg_bytes + a.rule_added_bytes  # what reaches Kinesis and the raw lake
+    # What reaches Kinesis: the rule adds site and received_at to a v1 message; a v2 message
+    # passes unchanged. The raw lake line is v1-shaped JSON either way (extract_features).
+    record_bytes = msg_bytes + a.rule_added_bytes
+    raw_line_bytes = record_bytes
+    if fleet.contract == 2:
+        msg_bytes = message_bytes_v2(fleet.samples)
+        record_bytes = msg_bytes
 
     # IoT Core ------------------------------------------------------------------------------
     minutes = fleet.devices * MINUTES_PER_MONTH
@@ -403,8 +481,24 @@ def estimate(
     feat_per_s = msg_per_s  # one feature record per window
     tel_bps = msg_per_s * record_bytes
     feat_bps = feat_per_s * a.feature_record_bytes
-    tel_shards = shards_needed(msg_per_s, tel_bps, CONSUMERS_PER_STREAM, p)
-    feat_shards = shards_needed(feat_per_s, feat_bps, CONSUMERS_PER_STREAM, p)
+    tel_shards = shards_needed(msg_per_s, tel_bps, TELEMETRY_CONSUMERS, p)
+    feat_shards = shards_needed(feat_per_s, feat_bps, FEATURES_CONSUMERS, p)
+    score_batch_size = (
+        fleet.batch_size if fleet.score_batch_size is None else fleet.score_batch_size
+    )
+    score_max_records = min(score_batch_size, event_max_records(a.feature_record_bytes))
+    if fleet.kinesis_mode == "provisioned":
+        tel_shards = max(tel_shards, fleet.telemetry_shards or 0)
+        feat_shards = max(feat_shards, fleet.features_shards or 0)
+    if fleet.kinesis_mode == "provisioned" and fleet.windows_per_device_batch > 1:
+        # More features shards (each ~$11/month) so a batch holds k windows per device: the
+        # state table's one write per device per batch then covers k windows.
+        feat_shards = max(
+            feat_shards,
+            features_shards_for_batching(
+                fleet.devices, fleet.windows_per_device_batch, score_max_records
+            ),
+        )
     k = "kinesis"
     if fleet.kinesis_mode == "provisioned":
         shard_hours = (tel_shards + feat_shards) * HOURS_PER_MONTH
@@ -436,12 +530,9 @@ def estimate(
             stream_hours * p.rate(k, "on_demand_stream_hour_usd"),
         )
         kb = p.rate(k, "on_demand_record_rounding_bytes")
-        in_gb = (
-            messages
-            * (increments(record_bytes, kb) + increments(a.feature_record_bytes, kb))
-            * kb
-            / GB
-        )
+        tel_in_gb = messages * increments(record_bytes, kb) * kb / GB
+        feat_in_gb = messages * increments(a.feature_record_bytes, kb) * kb / GB
+        in_gb = tel_in_gb + feat_in_gb
         add(
             "Kinesis",
             "data in (on-demand, 1 KB rounding)",
@@ -449,22 +540,29 @@ def estimate(
             "GB",
             in_gb * p.rate(k, "on_demand_ingest_usd_per_gb"),
         )
-        out_gb = in_gb * CONSUMERS_PER_STREAM
+        out_gb = tel_in_gb * TELEMETRY_CONSUMERS + feat_in_gb * FEATURES_CONSUMERS
         add(
             "Kinesis",
-            "data out (on-demand, 2 consumers per stream)",
+            "data out (on-demand, 1 consumer per stream)",
             out_gb,
             "GB",
             out_gb * p.rate(k, "on_demand_retrieval_usd_per_gb"),
         )
 
     # Lambda --------------------------------------------------------------------------------
-    ext_batch = achieved_batch(msg_per_s, tel_shards, fleet.batch_size, fleet.batch_window_s)
+    ext_batch = achieved_batch(
+        msg_per_s,
+        tel_shards,
+        fleet.batch_size,
+        fleet.batch_window_s,
+        event_max_records(record_bytes),
+    )
     score_batch = achieved_batch(
         feat_per_s,
         feat_shards,
-        fleet.batch_size if fleet.score_batch_size is None else fleet.score_batch_size,
+        score_batch_size,
         fleet.batch_window_s if fleet.score_batch_window_s is None else fleet.score_batch_window_s,
+        score_max_records,
     )
     sm_calls_per_batch = 1.0 if fleet.sagemaker_per_batch else score_batch
     sm_call_ms_batch = (
@@ -523,11 +621,13 @@ def estimate(
     )
 
     # DynamoDB state ------------------------------------------------------------------------
-    wru = messages * a.dynamodb_writes_per_record
-    rru = messages * a.dynamodb_reads_per_record
+    # One BatchGetItem read and one conditional write per device per batch (not per window).
+    state_ops = state_writes_per_s(feat_per_s, fleet.devices, feat_shards, score_batch)
+    wru = state_ops * SECONDS_PER_MONTH * a.dynamodb_writes_per_record
+    rru = state_ops * SECONDS_PER_MONTH * a.dynamodb_reads_per_record
     add(
         "DynamoDB",
-        "state writes (on-demand)",
+        "state writes (on-demand, one per device per batch)",
         wru,
         "WRU",
         wru / 1e6 * p.rate("dynamodb", "on_demand_write_usd_per_million"),
@@ -563,13 +663,29 @@ def estimate(
     # Firehose ------------------------------------------------------------------------------
     fh_inc = p.rate("firehose", "ingest_increment_bytes")
     deliveries = (
-        ("raw", record_bytes, False, record_bytes * a.raw_compression_ratio),
+        ("raw", raw_line_bytes, False, raw_line_bytes * a.raw_compression_ratio),
         ("features", a.feature_record_bytes, True, float(a.feature_parquet_bytes)),
         ("predictions", a.prediction_record_bytes, True, float(a.prediction_parquet_bytes)),
     )
     billed_gb = {
         name: messages * increments(size, fh_inc) * fh_inc / GB for name, size, _, _ in deliveries
     }
+
+    def aggregated_gb(batch_records: float, line_bytes: float, invocations_per_s: float) -> float:
+        """A batch's lines as newline-delimited records of <= 1,000 KiB, each rounded up to
+        5 KB once (lake.aggregate_lines)."""
+        batch_bytes = batch_records * line_bytes
+        records = math.ceil(batch_bytes / lake.FIREHOSE_RECORD_MAX_BYTES)
+        billed = records * increments(batch_bytes / records, fh_inc)
+        return invocations_per_s * SECONDS_PER_MONTH * billed * fh_inc / GB
+
+    # extract_features puts the raw and feature lines of its batch to their Firehoses.
+    billed_gb["raw"] = aggregated_gb(ext_batch, raw_line_bytes, ext_inv_s)
+    billed_gb["features"] = aggregated_gb(ext_batch, a.feature_record_bytes, ext_inv_s)
+    if fleet.aggregate_predictions:
+        billed_gb["predictions"] = aggregated_gb(
+            score_batch, a.prediction_record_bytes, score_inv_s
+        )
     total_billed_gb = sum(billed_gb.values())
     add(
         "Firehose",
@@ -626,9 +742,11 @@ def estimate(
     raw_per_day_gb = stored_gb_month["raw"] / DAYS_PER_MONTH
     other_per_day_gb = sum(v for k, v in stored_gb_month.items() if k != "raw") / DAYS_PER_MONTH
     days = float(fleet.retention_days)
-    ia_days = max(0.0, min(days, a.s3_glacier_after_days) - a.s3_ia_after_days)
-    glacier_days = max(0.0, days - a.s3_glacier_after_days)
-    std_gb = raw_per_day_gb * min(days, a.s3_ia_after_days) + other_per_day_gb * days
+    # Raw windows expire after raw_expire_days (the stage's lifecycle) when that comes first.
+    raw_days = days if fleet.raw_expire_days is None else min(days, fleet.raw_expire_days)
+    ia_days = max(0.0, min(raw_days, a.s3_glacier_after_days) - a.s3_ia_after_days)
+    glacier_days = max(0.0, raw_days - a.s3_glacier_after_days)
+    std_gb = raw_per_day_gb * min(raw_days, a.s3_ia_after_days) + other_per_day_gb * days
     add(
         "S3",
         "Standard storage",
@@ -744,7 +862,9 @@ class Comparison:
 def comparisons(
     fleet: Fleet, prices: PriceTable, assumptions: Assumptions | None = None
 ) -> list[Comparison]:
-    """Basic Ingest vs broker messaging; one SageMaker call per batch vs per record; Kinesis modes."""
+    """Each lever against its baseline, the rest of the fleet unchanged: Basic Ingest vs broker
+    messaging; one SageMaker call per batch vs per record; aggregated Firehose predictions; state
+    writes per device per batch; raw waveform expiry; Kinesis modes."""
 
     def total(variant: Fleet) -> float:
         return estimate(variant, prices, assumptions).total_usd
@@ -763,6 +883,27 @@ def comparisons(
             "one call per batch",
             total(replace(fleet, sagemaker_per_batch=False)),
             total(replace(fleet, sagemaker_per_batch=True)),
+        ),
+        Comparison(
+            "Firehose predictions",
+            "one record per window",
+            "newline-delimited records per batch",
+            total(replace(fleet, aggregate_predictions=False)),
+            total(replace(fleet, aggregate_predictions=True)),
+        ),
+        Comparison(
+            "State writes",
+            "one window per device per batch",
+            f"{fleet.windows_per_device_batch} windows per device per batch",
+            total(replace(fleet, windows_per_device_batch=1)),
+            total(fleet),
+        ),
+        Comparison(
+            "Raw waveforms",
+            f"kept {fleet.retention_days} days",
+            f"kept {fleet.raw_expire_days or fleet.retention_days} days",
+            total(replace(fleet, raw_expire_days=None)),
+            total(fleet),
         ),
         Comparison(
             "Kinesis capacity",

@@ -54,7 +54,8 @@ HEALTH_DAILY_TABLE: Final = "machine_health_daily"
 # ARRIVAL time: Firehose TIMESTAMP prefixes, the UTC hour Firehose received the record, seconds
 # after the device measured it. No per-GB dynamic-partitioning charge and no jq on the hot path;
 # a device with a wrong clock cannot spray partitions (Firehose caps active partitions at 500);
-# raw keeps every message the IoT rule forwarded, even ones without a usable `ts`. A window that
+# raw keeps every message the IoT rule forwarded (extract_features writes it, issue 15), even
+# ones without a usable `ts`. A window that
 # arrives late lands in a later hour: a window arrives after it was measured, so a partition
 # filter from below at `ts`'s hour loses nothing (the saved queries do this); an upper bound
 # must be widened by ARRIVAL_LAG_MAX_MS. The Glue job reads that much more of arrival
@@ -94,6 +95,17 @@ ARRIVAL_LAG_MAX_MS: Final = 24 * 3_600_000
 #: predictions and curated tables stay in Standard: Athena reads them.
 RAW_IA_AFTER_DAYS: Final = 30
 RAW_GLACIER_AFTER_DAYS: Final = 180
+#: Days raw telemetry is kept before the lifecycle deletes it (None: kept forever). The operator
+#: chooses it per stage (cdk.json ``lake.raw_expire_days``): after it an analyst can no longer
+#: replay a window's waveform, only read its features and prediction (kept in Standard).
+RAW_EXPIRE_DAYS: Final[int | None] = None
+#: Days an expired raw object lingers as a noncurrent version (the lake is versioned) before
+#: the raw lifecycle rule deletes it for good.
+RAW_NONCURRENT_EXPIRE_DAYS: Final = 1
+
+#: Firehose limits (PutRecordBatch): one record at most 1,000 KiB before base64; the service
+#: bills every record in 5 KB increments, so one ~400 B prediction per record bills 5 KB.
+FIREHOSE_RECORD_MAX_BYTES: Final = 1000 * 1024
 #: The record field stamped closest to arrival, used by the local Firehose stand-in as Firehose's
 #: clock: the IoT rule's ``received_at`` (raw, features), then ``scored_at`` (predictions).
 ARRIVAL_CLOCK_FIELDS: Final[tuple[str, ...]] = ("received_at", "scored_at")
@@ -417,3 +429,35 @@ HEALTH_DAILY_PARTITION_KEYS: Final[tuple[str, ...]] = TABLES[HEALTH_DAILY_TABLE]
 
 #: Athena query results (the workgroup enforces this location, SSE-KMS).
 ATHENA_RESULTS_PREFIX: Final = "athena-results/"
+
+
+def aggregate_lines(
+    lines: list[bytes], max_record_bytes: int = FIREHOSE_RECORD_MAX_BYTES
+) -> list[tuple[bytes, list[int]]]:
+    """Pack newline-terminated JSON lines into few Firehose records of at most
+    ``max_record_bytes`` each; returns ``(record, indices of the lines it holds)`` in order.
+
+    Firehose bills each record in 5 KB increments, so one row per record pays for 5 KB whatever
+    its size. Its JSON-to-Parquet conversion reads several JSON documents concatenated in one
+    record as several rows (AWS: "Convert input data format", combining multiple JSON documents
+    into the same record; an array of documents is NOT valid), so the lake rows are the same.
+    Every line must end with ``\n``; a line larger than the limit is an error, not split.
+    """
+    records: list[tuple[bytes, list[int]]] = []
+    current: list[bytes] = []
+    idx: list[int] = []
+    size = 0
+    for i, line in enumerate(lines):
+        if not line.endswith(b"\n"):
+            raise ValueError(f"line {i} does not end with a newline")
+        if len(line) > max_record_bytes:
+            raise ValueError(f"line {i} is {len(line)} bytes, above the {max_record_bytes} limit")
+        if current and size + len(line) > max_record_bytes:
+            records.append((b"".join(current), idx))
+            current, idx, size = [], [], 0
+        current.append(line)
+        idx.append(i)
+        size += len(line)
+    if current:
+        records.append((b"".join(current), idx))
+    return records

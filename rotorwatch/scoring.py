@@ -160,6 +160,43 @@ def encode_request(
     return json.dumps(rows, separators=(",", ":"), allow_nan=False).encode("utf-8")
 
 
+#: The largest request and response payload of a SageMaker serverless invocation (4 MB,
+#: "Invoke a serverless endpoint" in the SageMaker developer guide; real-time endpoints take
+#: more, so this bound serves both).
+ENDPOINT_MAX_PAYLOAD_BYTES: Final = 4 * 1024 * 1024
+
+
+def encode_requests(
+    features: Sequence[Mapping[str, Any]],
+    fields: Sequence[str] | None = None,
+    *,
+    max_bytes: int = ENDPOINT_MAX_PAYLOAD_BYTES,
+) -> list[tuple[int, int, bytes]]:
+    """The batch's request bodies, split so none exceeds ``max_bytes``: a list of
+    (first record, end record, body), in order, covering every record once.
+
+    A Lambda batch can hold thousands of feature records (prod reads up to 4000); the endpoint
+    refuses a body over its payload limit, so one InvokeEndpoint per chunk, not per batch.
+    """
+    if fields is None:
+        rows = [{k: _clean(v) for k, v in rec.items()} for rec in features]
+    else:
+        rows = [{k: _clean(rec.get(k)) for k in fields} for rec in features]
+    parts = [json.dumps(r, separators=(",", ":"), allow_nan=False).encode("utf-8") for r in rows]
+    out: list[tuple[int, int, bytes]] = []
+    start, size = 0, 2  # the brackets
+    for i, part in enumerate(parts):
+        if len(part) + 2 > max_bytes:
+            raise ScoringError(f"record {i}: {len(part)} bytes alone exceed the endpoint's limit")
+        if i > start and size + 1 + len(part) > max_bytes:
+            out.append((start, i, b"[" + b",".join(parts[start:i]) + b"]"))
+            start, size = i, 2
+        size += len(part) + (1 if i > start else 0)
+    if parts:
+        out.append((start, len(parts), b"[" + b",".join(parts[start:]) + b"]"))
+    return out
+
+
 def decode_request(body: bytes | str) -> list[dict[str, Any]]:
     """Parse an endpoint request body (used by the inference script)."""
     try:

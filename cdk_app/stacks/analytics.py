@@ -22,7 +22,6 @@ from aws_cdk import Annotations, ArnFormat, CfnOutput, Duration, RemovalPolicy, 
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
-from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_logs as logs
 from constructs import Construct
@@ -86,8 +85,6 @@ class AnalyticsStack(Stack):
         cid: str,
         *,
         config: StageConfig,
-        telemetry_stream: kinesis.IStream,
-        features_stream: kinesis.IStream,
         glue_script: Path | None,
         **kwargs: Any,
     ) -> None:
@@ -116,10 +113,13 @@ class AnalyticsStack(Stack):
 
         # ---- Firehose ----------------------------------------------------------------------
         interval = Duration.seconds(config.firehose.buffer_interval_s)
+        # Direct PUT: extract_features writes the raw lake (few newline-delimited records per
+        # batch: Firehose bills each record as >= 5 KB; and a v2 binary window needs the
+        # partition key, which a Kinesis-sourced Firehose does not keep, to name its device).
         self.raw_delivery = firehose.DeliveryStream(
             self,
             "RawDelivery",
-            source=firehose.KinesisStreamSource(telemetry_stream),
+            encryption=firehose.StreamEncryption.customer_managed_key(key),
             destination=firehose.S3Bucket(
                 bucket,
                 data_output_prefix=lake.firehose_prefix(lake.RAW_TABLE),
@@ -130,18 +130,18 @@ class AnalyticsStack(Stack):
                 buffering_interval=interval,
                 buffering_size=Size.mebibytes(config.firehose.raw_buffer_mib),
                 encryption_key=key,
-                # IoT rule records carry no newline: add one so the objects are JSON lines.
-                processors=[firehose.AppendDelimiterToRecordProcessor()],
                 logging_config=self._delivery_logs("RawDeliveryLogs"),
             ),
         )
+        # Direct PUT, like raw: extract_features writes a batch's feature rows as few records
+        # (a Kinesis-sourced Firehose bills every ~1 KB feature record as 5 KB).
         self.features_delivery = self._parquet_delivery(
             "FeaturesDelivery",
             lake.FEATURES_TABLE,
-            source=firehose.KinesisStreamSource(features_stream),
+            source=None,
         )
         # Direct PUT: the score_and_alert function writes predictions here (Processing gets
-        # the name through a stack reference; this stack knows nothing of Processing).
+        # the names through stack references; this stack knows nothing of Processing).
         self.predictions_delivery = self._parquet_delivery(
             "PredictionsDelivery",
             lake.PREDICTIONS_TABLE,
@@ -149,13 +149,6 @@ class AnalyticsStack(Stack):
         )
         for delivery in (self.raw_delivery, self.features_delivery, self.predictions_delivery):
             self._acknowledge_firehose(delivery)
-        for delivery in (self.raw_delivery, self.features_delivery):
-            acknowledge(
-                delivery,
-                "AwsSolutions-KDF1",
-                "Kinesis-sourced delivery streams cannot enable server-side encryption; the "
-                "source stream and the S3 destination are both encrypted with our KMS key.",
-            )
         for delivery in (self.features_delivery, self.predictions_delivery):
             acknowledge(
                 delivery,

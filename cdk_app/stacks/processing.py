@@ -55,6 +55,8 @@ class ProcessingStack(Stack):
         telemetry_stream: kinesis.IStream,
         features_stream: kinesis.IStream,
         predictions_stream: firehose.IDeliveryStream,
+        raw_stream: firehose.IDeliveryStream,
+        features_lake_stream: firehose.IDeliveryStream,
         glue_database: str,
         athena_workgroup: str,
         endpoint_name: str | None,
@@ -120,10 +122,20 @@ class ProcessingStack(Stack):
                 EnvKey.FEATURES_STREAM_NAME: features_stream.stream_name,
                 EnvKey.QUARANTINE_BUCKET: lake_bucket.bucket_name,
                 EnvKey.ASSETS_TABLE: self.assets_table.table_name,
+                EnvKey.RAW_DELIVERY_STREAM: raw_stream.delivery_stream_name,
+                EnvKey.FEATURES_DELIVERY_STREAM: features_lake_stream.delivery_stream_name,
             },
             reserved_concurrency=config.extract_features.reserved_concurrency,
         )
         ef_role = self.extract_features.role
+        iam.Grant.add_to_principal(
+            grantee=ef_role,
+            actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
+            resource_arns=[
+                raw_stream.delivery_stream_arn,
+                features_lake_stream.delivery_stream_arn,
+            ],
+        )
         refs.grant_stream_put(ef_role, features_stream, key)
         self.assets_table.grant_read_data(ef_role)
         refs.grant_lake_put(ef_role, lake_bucket, lake.QUARANTINE_PREFIX, key)

@@ -15,9 +15,10 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app import refs
-from cdk_app.config import StageConfig
+from cdk_app.config import LakeConfig, StageConfig
 from cdk_app.nag import acknowledge, skip_checkov
 from rotorwatch import lake
+from rotorwatch.lake import RAW_NONCURRENT_EXPIRE_DAYS
 
 
 class StorageStack(Stack):
@@ -99,20 +100,7 @@ class StorageStack(Stack):
             server_access_logs_bucket=self.access_logs,
             server_access_logs_prefix="lake/",
             lifecycle_rules=[
-                s3.LifecycleRule(
-                    id="raw-tiering",
-                    prefix=lake.RAW_PREFIX,
-                    transitions=[
-                        s3.Transition(
-                            storage_class=s3.StorageClass.INFREQUENT_ACCESS,
-                            transition_after=Duration.days(config.lake.raw_ia_after_days),
-                        ),
-                        s3.Transition(
-                            storage_class=s3.StorageClass.GLACIER,
-                            transition_after=Duration.days(config.lake.raw_glacier_after_days),
-                        ),
-                    ],
-                ),
+                raw_lifecycle_rule(config.lake),
                 s3.LifecycleRule(
                     id="housekeeping",
                     abort_incomplete_multipart_upload_after=Duration.days(7),
@@ -148,3 +136,30 @@ class StorageStack(Stack):
             value=self.lake.bucket_name,
             description="Data lake bucket (raw/, features/, predictions/, curated/)",
         )
+
+
+def raw_lifecycle_rule(cfg: LakeConfig) -> s3.LifecycleRule:
+    """Raw telemetry: tiered down, and deleted after ``raw_expire_days`` when the stage sets it
+    (the bulkiest data in the lake; features and predictions stay). Only the transitions that
+    come before the expiry are kept: S3 refuses a transition at or after the expiration."""
+    expire = cfg.raw_expire_days
+    transitions = [
+        s3.Transition(storage_class=storage_class, transition_after=Duration.days(days))
+        for storage_class, days in (
+            (s3.StorageClass.INFREQUENT_ACCESS, cfg.raw_ia_after_days),
+            (s3.StorageClass.GLACIER, cfg.raw_glacier_after_days),
+        )
+        if expire is None or days < expire
+    ]
+    return s3.LifecycleRule(
+        id="raw-tiering",
+        prefix=lake.RAW_PREFIX,
+        transitions=transitions or None,
+        expiration=None if expire is None else Duration.days(expire),
+        # The lake is versioned: an expired raw object becomes a noncurrent version. Removing it
+        # a day later (not after the lake's noncurrent_expire_days) is what makes the expiry
+        # save the storage; the operator chose to let raw go.
+        noncurrent_version_expiration=None
+        if expire is None
+        else Duration.days(RAW_NONCURRENT_EXPIRE_DAYS),
+    )

@@ -12,20 +12,21 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common.batch import SourceRecord, put_records
+from lambdas.common.batch import SourceRecord, put_record_batch, put_records
 from lambdas.common.dynamo import from_attributes
 from lambdas.common.settings import positive_float, required
 from rotorwatch.assets import Asset, AssetError, parse_asset
 from rotorwatch.features import compute_features
-from rotorwatch.lake import PARTITION_KEYS, QUARANTINE_PREFIX
+from rotorwatch.lake import PARTITION_KEYS, QUARANTINE_PREFIX, aggregate_lines
 from rotorwatch.resources import ASSETS_TABLE_PARTITION_KEY, EnvKey
-from rotorwatch.telemetry import Reason, Telemetry, TelemetryError, decode
+from rotorwatch.telemetry import Reason, Telemetry, TelemetryError
+from rotorwatch.telemetry_v2 import decode_any, is_v2, raw_line
 
 DEFAULT_ASSETS_CACHE_TTL_S = 300.0
 #: BatchGetItem takes at most 100 keys per call.
@@ -38,6 +39,8 @@ class Settings:
     quarantine_bucket: str
     assets_table: str
     assets_cache_ttl_s: float
+    raw_delivery_stream: str
+    features_delivery_stream: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -48,6 +51,8 @@ class Settings:
             assets_cache_ttl_s=positive_float(
                 env, EnvKey.ASSETS_CACHE_TTL_S, DEFAULT_ASSETS_CACHE_TTL_S
             ),
+            raw_delivery_stream=required(env, EnvKey.RAW_DELIVERY_STREAM),
+            features_delivery_stream=required(env, EnvKey.FEATURES_DELIVERY_STREAM),
         )
 
 
@@ -118,6 +123,12 @@ class Outcome:
     duplicates: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
     features_put: int = 0
+    #: Raw lake lines put to Firehose, and the (aggregated) Firehose records they took.
+    raw_put: int = 0
+    raw_records: int = 0
+    #: Feature lake lines put to Firehose, and the (aggregated) Firehose records they took.
+    features_lake_put: int = 0
+    features_lake_records: int = 0
     put_retried: int = 0
     failed_positions: list[int] = field(default_factory=list)
     timings_s: dict[str, float] = field(
@@ -169,6 +180,7 @@ class Deps:
     s3: Any
     kinesis: Any
     assets: AssetCache
+    firehose: Any
     sleep: Callable[[float], None] = time.sleep
 
 
@@ -180,9 +192,24 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     positions: list[int] = []
     bad: list[tuple[int, TelemetryError]] = []
     seen: set[tuple[str, int, int]] = set()
+    # The raw lake (telemetry_raw, JSON lines): a v1 record as the rule made it, invalid ones
+    # too (as the Kinesis-sourced Firehose kept them); a valid v2 record as its v1-shaped line.
+    raw: list[bytes] = []
+    raw_positions: list[int] = []
     for i, rec in enumerate(records):
+        v2 = is_v2(rec.data)
+        if not v2:
+            raw.append(rec.data.rstrip(b"\n") + b"\n")
+            raw_positions.append(i)
         try:
-            msg = decode(rec.data)
+            # v1 JSON names its device and the rule stamps received_at; a v2 binary message
+            # passes the rule unchanged: its device is the partition key (the topic's) and
+            # its arrival is the Kinesis record's.
+            msg = decode_any(rec.data, rec.partition_key)
+            if v2:
+                msg = replace(msg, received_at=rec.arrival_ms)
+                raw.append(raw_line(msg, rec.arrival_ms))
+                raw_positions.append(i)
             check_publisher(msg, rec)
         except TelemetryError as exc:
             bad.append((i, exc))
@@ -211,6 +238,11 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
             out.failed_positions.append(i)  # not lost: retried with the tail
             continue
         out.quarantined[str(err.reason)] += 1
+    if raw:
+        records_used, failed_lines = _put_lines(deps, deps.settings.raw_delivery_stream, raw)
+        out.raw_put = len(raw) - len(failed_lines)
+        out.raw_records = records_used
+        out.failed_positions.extend(raw_positions[j] for j in failed_lines)
     assets = deps.assets.get(m.device_id for m in messages) if messages else {}
     t2 = time.perf_counter()
     out.timings_s["io"] += t2 - t1
@@ -235,5 +267,22 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
         out.put_retried = result.retried
         out.features_put = len(data) - len(result.failed)
         out.failed_positions.extend(positions[j] for j in result.failed)
+    if data:
+        # The features lake (Parquet via Firehose): the same rows, as few records per batch.
+        lines = [d + b"\n" for d in data]
+        records_used, failed_lines = _put_lines(deps, deps.settings.features_delivery_stream, lines)
+        out.features_lake_put = len(lines) - len(failed_lines)
+        out.features_lake_records = records_used
+        out.failed_positions.extend(positions[j] for j in failed_lines)
     out.timings_s["io"] += time.perf_counter() - t3
     return out
+
+
+def _put_lines(deps: Deps, stream: str, lines: list[bytes]) -> tuple[int, list[int]]:
+    """Put newline-terminated lines as few Firehose records (Firehose bills each record as at
+    least 5 KB); returns the records used and the indices of the lines that failed."""
+    packed = aggregate_lines(lines)
+    put = put_record_batch(
+        deps.firehose, stream, [record for record, _ in packed], sleep=deps.sleep
+    )
+    return len(packed), [j for k in put.failed for j in packed[k][1]]

@@ -3,8 +3,9 @@
 Order of work and why:
 
 1. Parse and de-duplicate the feature records (a redelivered tail repeats windows).
-2. ONE InvokeEndpoint for the batch; if it fails, the rules decide (``degraded``): scoring never
-   stops because the model is away.
+2. One InvokeEndpoint per body the endpoint's 4 MB payload limit allows (one for a usual
+   batch); if any fails, the rules decide (``degraded``): scoring never stops because the
+   model is away.
 3. Per device, fold the predictions through the device's baseline
    (:func:`rotorwatch.baseline.apply_baseline`: learning, or scoring against the device's own
    history) and :func:`rotorwatch.alerts.step`, and write the new state with a conditional put
@@ -55,6 +56,7 @@ from rotorwatch.alerts import (
 )
 from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS, apply_baseline
 from rotorwatch.features import FEATURE_FIELDS
+from rotorwatch.lake import aggregate_lines
 from rotorwatch.model.features import INPUT_FIELDS as REQUEST_FIELDS
 from rotorwatch.resources import STATE_TABLE_PARTITION_KEY, EnvKey
 from rotorwatch.scoring import (
@@ -63,7 +65,7 @@ from rotorwatch.scoring import (
     ScoringError,
     combine,
     decode_response,
-    encode_request,
+    encode_requests,
 )
 from rotorwatch.sensors import SensorHistory, apply_history
 
@@ -233,6 +235,8 @@ class Outcome:
     degraded: bool = False
     degraded_reason: str | None = None
     predictions_put: int = 0
+    #: Firehose records the predictions travelled in (newline-delimited, several rows each).
+    predictions_records: int = 0
     late_windows: int = 0
     future_windows: int = 0
     state_conflicts: int = 0
@@ -287,17 +291,24 @@ def _feature_record(data: bytes) -> dict[str, Any] | None:
 def invoke_model(
     deps: Deps, features: list[dict[str, Any]]
 ) -> tuple[list[dict[str, Any]] | None, str | None]:
-    """Model rows for the batch, or (None, reason) when the rules must decide."""
+    """Model rows for the batch, or (None, reason) when the rules must decide.
+
+    One InvokeEndpoint per request body the endpoint's payload limit allows (one for a usual
+    batch); if any part fails, the rules decide the whole batch (one consistent answer).
+    """
     if deps.settings.endpoint_name is None:
         return None, "no_endpoint"
+    rows: list[dict[str, Any]] = []
     try:
-        response = deps.sagemaker.invoke_endpoint(
-            EndpointName=deps.settings.endpoint_name,
-            ContentType=CONTENT_TYPE,
-            Accept=ACCEPT,
-            Body=encode_request(features, REQUEST_FIELDS),
-        )
-        return decode_response(response["Body"].read(), len(features)), None
+        for start, end, body in encode_requests(features, REQUEST_FIELDS):
+            response = deps.sagemaker.invoke_endpoint(
+                EndpointName=deps.settings.endpoint_name,
+                ContentType=CONTENT_TYPE,
+                Accept=ACCEPT,
+                Body=body,
+            )
+            rows += decode_response(response["Body"].read(), end - start)
+        return rows, None
     except (BotoCoreError, ClientError) as exc:
         return None, f"endpoint_error:{type(exc).__name__}"
     except ScoringError:
@@ -395,11 +406,19 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     lines = [
         json.dumps(p, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n" for p in final
     ]
+    # Few newline-delimited records instead of one per window: Firehose bills each record as
+    # at least 5 KB, and its Parquet conversion still reads one row per line (lake.aggregate_lines).
+    packed = aggregate_lines(lines)
     put = put_record_batch(
-        deps.firehose, deps.settings.predictions_delivery_stream, lines, sleep=deps.sleep
+        deps.firehose,
+        deps.settings.predictions_delivery_stream,
+        [record for record, _ in packed],
+        sleep=deps.sleep,
     )
-    out.predictions_put = len(lines) - len(put.failed)
-    out.failed_positions.extend(positions[j] for j in put.failed)
+    failed_lines = [j for k in put.failed for j in packed[k][1]]
+    out.predictions_put = len(lines) - len(failed_lines)
+    out.predictions_records = len(packed)
+    out.failed_positions.extend(positions[j] for j in failed_lines)
     out.timings_s["io"] += time.perf_counter() - t2
     return out
 

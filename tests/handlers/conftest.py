@@ -35,6 +35,8 @@ FEATURES_STREAM = "rw-features-test"
 ASSETS_TABLE = "rw-assets-test"
 STATE_TABLE = "rw-state-test"
 DELIVERY_STREAM = "rw-predictions-test"
+RAW_DELIVERY_STREAM = "rw-raw-test"
+FEATURES_DELIVERY_STREAM = "rw-features-lake-test"
 ENDPOINT = "rw-model-test"
 WORKGROUP = "rw-analysts"
 
@@ -86,6 +88,13 @@ class Aws:
             rows += [json.loads(line) for line in body.decode().splitlines() if line]
         return rows
 
+    def raw_rows(self) -> list[dict[str, Any]]:
+        """Every raw lake line extract_features put to the raw Firehose (moto: bytes to S3)."""
+        rows = []
+        for body in self.objects("raw/").values():
+            rows += [json.loads(line) for line in body.decode().splitlines() if line]
+        return rows
+
     def alerts(self) -> list[dict[str, Any]]:
         """SNS messages received by the test subscription (raw delivery): body + attributes."""
         out = []
@@ -129,14 +138,19 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
                 TableName=ASSETS_TABLE, Item=to_attributes({**ASSET_RECORD, "device_id": device})
             )
         firehose = boto3.client("firehose", region_name=REGION)
-        firehose.create_delivery_stream(
-            DeliveryStreamName=DELIVERY_STREAM,
-            ExtendedS3DestinationConfiguration={
-                "RoleARN": "arn:aws:iam::123456789012:role/firehose",
-                "BucketARN": f"arn:aws:s3:::{BUCKET}",
-                "Prefix": "predictions/",
-            },
-        )
+        for name, prefix in (
+            (DELIVERY_STREAM, "predictions/"),
+            (RAW_DELIVERY_STREAM, "raw/"),
+            (FEATURES_DELIVERY_STREAM, "features/"),
+        ):
+            firehose.create_delivery_stream(
+                DeliveryStreamName=name,
+                ExtendedS3DestinationConfiguration={
+                    "RoleARN": "arn:aws:iam::123456789012:role/firehose",
+                    "BucketARN": f"arn:aws:s3:::{BUCKET}",
+                    "Prefix": prefix,
+                },
+            )
         sns = boto3.client("sns", region_name=REGION)
         topic_arn = sns.create_topic(Name="rw-alerts")["TopicArn"]
         sqs = boto3.client("sqs", region_name=REGION)
@@ -157,6 +171,8 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             EnvKey.STATE_TABLE: STATE_TABLE,
             EnvKey.ALERTS_TOPIC_ARN: topic_arn,
             EnvKey.PREDICTIONS_DELIVERY_STREAM: DELIVERY_STREAM,
+            EnvKey.RAW_DELIVERY_STREAM: RAW_DELIVERY_STREAM,
+            EnvKey.FEATURES_DELIVERY_STREAM: FEATURES_DELIVERY_STREAM,
             EnvKey.ENDPOINT_NAME: ENDPOINT,
             EnvKey.ATHENA_WORKGROUP: WORKGROUP,
         }

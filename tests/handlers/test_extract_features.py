@@ -185,3 +185,47 @@ def test_assets_are_read_once_and_cached_until_ttl(
     now[0] += cache._ttl_s + 1.0
     extract_features.handler(kinesis_event([message("pump-01", TS0 + 9, 9)]), context)
     assert len(calls) == 2
+
+
+def test_v1_and_v2_side_by_side_give_the_same_features(
+    extract_features: ModuleType, aws: Aws, context: FakeContext, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Contract v2 (binary) in the same batch as v1: the device comes from the partition key,
+    the arrival time from the Kinesis record, and the features match v1's for the same window."""
+    from rotorwatch.telemetry_v2 import HEADER_BYTES, encode_v2
+    from tests.signals import FS_HZ, RPM, window
+
+    x = window(v1x_mm_s=3.5)
+    v1 = message("pump-01", TS0, 1, v1x_mm_s=3.5)
+    v2 = encode_v2(
+        ts=TS0, seq=1, samples=x, fs_hz=FS_HZ, rpm=RPM, temperature_c=41.5, pressure_bar=2.1
+    )
+    bad_v2 = v2[:60]  # a header and 6 samples: too few
+    event = kinesis_event([v1, v2, bad_v2], partition_keys=["pump-01", "pump-02", "pump-02"])
+    capsys.readouterr()
+
+    assert extract_features.handler(event, context) == {"batchItemFailures": []}
+
+    f1, f2 = (json.loads(r["Data"]) for r in aws.feature_records())
+    assert (f1["device_id"], f2["device_id"]) == ("pump-01", "pump-02")
+    assert f2["received_at"] == int(
+        event["Records"][1]["kinesis"]["approximateArrivalTimestamp"] * 1000
+    )
+    for name in ("velocity_rms_mm_s", "accel_rms_g", "crest_factor"):
+        assert f2[name] == pytest.approx(f1[name], rel=1e-3), name
+    assert f2["iso_zone"] == f1["iso_zone"] == "C"
+    (body,) = aws.objects(QUARANTINE_PREFIX).values()
+    assert json.loads(body)["reason"] == "too_few_samples"
+    # The raw lake: the v1 record as it came, the v2 window as a v1-shaped line (same samples,
+    # device from the partition key); the broken v2 record only in quarantine.
+    raw_v1, raw_v2 = aws.raw_rows()
+    assert raw_v1 == json.loads(v1)
+    assert (raw_v2["v"], raw_v2["device_id"], raw_v2["seq"]) == (2, "pump-02", 1)
+    assert raw_v2["received_at"] == f2["received_at"]
+    assert base64.b64decode(raw_v2["vibration"]["data"]) == v2[HEADER_BYTES:]
+    # The features lake gets the very rows the features stream got (Direct PUT, aggregated).
+    lake_rows = [
+        json.loads(line) for body in aws.objects("features/").values() for line in body.splitlines()
+    ]
+    assert lake_rows == [f1, f2]
+    assert emf_metrics(capsys.readouterr().out)["RecordsQuarantined"] == 1

@@ -257,20 +257,37 @@ def test_alert_publish_failure_is_retried_and_sent_once(
     assert aws.alerts() == []
 
 
-def test_firehose_throttling_reports_the_failed_tail(
+def test_firehose_throttling_reports_every_window_of_the_failed_record(
     rules_only: ModuleType, context: FakeContext
 ) -> None:
+    # The batch's predictions travel in ONE aggregated Firehose record: if Firehose keeps
+    # throttling it, every window in it is retried (none is lost, none checkpointed early).
     event = features_event(zones(0, "AAAA"))
     seqs = sequence_numbers(event)
-    ok = {"RecordId": "r"}
     throttled = {"ErrorCode": "ServiceUnavailableException", "ErrorMessage": "Slow down."}
     with Stubber(rules_only.DEPS.firehose) as stub:
-        stub.add_response(
-            "put_record_batch", {"FailedPutCount": 1, "RequestResponses": [ok, ok, throttled, ok]}
-        )
-        for _ in range(3):
+        for _ in range(4):
             stub.add_response(
                 "put_record_batch", {"FailedPutCount": 1, "RequestResponses": [throttled]}
             )
         response = rules_only.handler(event, context)
-    assert response == {"batchItemFailures": [{"itemIdentifier": s} for s in seqs[2:]]}
+    assert response == {"batchItemFailures": [{"itemIdentifier": s} for s in seqs]}
+
+
+def test_predictions_travel_aggregated_and_the_rows_are_unchanged(
+    rules_only: ModuleType, context: FakeContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event = features_event(zones(0, "AAAA"))
+    sent: list[list[bytes]] = []
+    real = rules_only.DEPS.firehose.put_record_batch
+
+    def spy(**kwargs: Any) -> Any:
+        sent.append([r["Data"] for r in kwargs["Records"]])
+        return real(**kwargs)
+
+    monkeypatch.setattr(rules_only.DEPS.firehose, "put_record_batch", spy)
+    assert rules_only.handler(event, context) == {"batchItemFailures": []}
+    assert len(sent) == 1
+    assert len(sent[0]) == 1  # four windows, one 5 KB-billed record
+    rows = [json.loads(line) for line in sent[0][0].splitlines()]
+    assert [(r["device_id"], r["seq"]) for r in rows] == [("pump-01", i) for i in range(4)]

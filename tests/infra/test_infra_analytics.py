@@ -14,6 +14,7 @@ from cdk_app.stacks.analytics import deterministic_zip
 from rotorwatch import lake, query
 from rotorwatch.features.schema import FEATURE_FIELDS
 from rotorwatch.predictions import PREDICTION_FIELDS
+from rotorwatch.resources import EnvKey
 from tests.infra.cdk_helpers import Synth, only
 from tests.infra.cdk_helpers import resources as of_type
 
@@ -76,15 +77,32 @@ def test_three_deliveries_with_hive_prefixes_and_error_prefixes(synth: Synth) ->
         )
 
 
-def test_raw_is_gzip_json_lines_from_the_telemetry_stream(synth: Synth) -> None:
+def test_raw_is_gzip_json_lines_put_by_extract_features(synth: Synth) -> None:
+    """Direct PUT (issue 15): extract_features writes newline-terminated, aggregated lines, so
+    no delimiter processor, and the function may put to this stream only."""
     raw = _deliveries(synth.template("Analytics"))[lake.RAW_PREFIX]
-    assert raw["DeliveryStreamType"] == "KinesisStreamAsSource"
+    assert raw["DeliveryStreamType"] == "DirectPut"
     dest = raw["ExtendedS3DestinationConfiguration"]
     assert dest["CompressionFormat"] == "GZIP"
     assert "DataFormatConversionConfiguration" not in dest
-    procs = [p["Type"] for p in dest["ProcessingConfiguration"]["Processors"]]
-    assert procs == ["AppendDelimiterToRecord"]
+    assert "ProcessingConfiguration" not in dest
     assert dest["BufferingHints"]["SizeInMBs"] == synth.built.config.firehose.raw_buffer_mib
+    processing = synth.template("Processing")
+    fn = next(
+        v["Properties"]
+        for k, v in of_type(processing, "AWS::Lambda::Function").items()
+        if k.startswith("ExtractFeatures")
+    )
+    assert EnvKey.RAW_DELIVERY_STREAM in fn["Environment"]["Variables"]
+    statements = [
+        s
+        for p in of_type(processing, "AWS::IAM::Policy").values()
+        for s in p["Properties"]["PolicyDocument"]["Statement"]
+        if "firehose:PutRecordBatch" in s["Action"]
+    ]
+    # extract_features may put to the raw and features streams, score_and_alert to predictions.
+    sizes = sorted(len(s["Resource"]) if isinstance(s["Resource"], list) else 1 for s in statements)
+    assert sizes == [1, 2]
 
 
 def test_features_and_predictions_are_parquet_via_their_glue_tables(synth: Synth) -> None:
@@ -94,7 +112,7 @@ def test_features_and_predictions_are_parquet_via_their_glue_tables(synth: Synth
         v["Properties"]["TableInput"]["Name"]: k for k, v in of_type(t, "AWS::Glue::Table").items()
     }
     for prefix, table, source in (
-        (lake.FEATURES_PREFIX, lake.FEATURES_TABLE, "KinesisStreamAsSource"),
+        (lake.FEATURES_PREFIX, lake.FEATURES_TABLE, "DirectPut"),  # put by extract_features
         (lake.PREDICTIONS_PREFIX, lake.PREDICTIONS_TABLE, "DirectPut"),
     ):
         props = d[prefix]

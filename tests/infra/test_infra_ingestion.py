@@ -167,3 +167,25 @@ def test_provisioned_mode_sets_the_configured_shards() -> None:
             "StreamModeDetails": {"StreamMode": "PROVISIONED"},
         },
     )
+
+
+def test_prod_expires_raw_waveforms_and_provisions_its_streams(prod_synth: Synth) -> None:
+    """Issue 15: what prod deploys is what `rotorwatch cost --stage prod` prices."""
+    cfg = prod_synth.built.config
+    assert cfg.lake.raw_expire_days is not None
+    buckets = resources(prod_synth.template("Storage"), "AWS::S3::Bucket")
+    lake_bucket = next(v["Properties"] for k, v in buckets.items() if k.startswith("Lake"))
+    raw = {r["Id"]: r for r in lake_bucket["LifecycleConfiguration"]["Rules"]}["raw-tiering"]
+    assert raw["ExpirationInDays"] == cfg.lake.raw_expire_days
+    assert raw["NoncurrentVersionExpiration"] == {"NoncurrentDays": lake.RAW_NONCURRENT_EXPIRE_DAYS}
+    # S3 refuses a transition at or after the expiration: only earlier ones are kept.
+    assert all(
+        tr["TransitionInDays"] < cfg.lake.raw_expire_days for tr in raw.get("Transitions", [])
+    )
+    streams = resources(prod_synth.template("Ingestion"), "AWS::Kinesis::Stream")
+    shards = sorted(s["Properties"]["ShardCount"] for s in streams.values())
+    assert shards == sorted([cfg.telemetry_stream.shards, cfg.features_stream.shards])
+    assert all(
+        s["Properties"]["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
+        for s in streams.values()
+    )

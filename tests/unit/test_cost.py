@@ -98,9 +98,10 @@ def test_on_demand_kinesis_by_hand() -> None:
     data_in = r.line("Kinesis", "data in (on-demand, 1 KB rounding)")
     assert data_in.quantity == pytest.approx(438_000 * 4 / 1024**2)
     assert data_in.usd == pytest.approx(data_in.quantity * 0.08)
-    assert r.line("Kinesis", "data out (on-demand, 2 consumers per stream)").usd == pytest.approx(
-        data_in.quantity * 2 * 0.04
-    )
+    # Each stream has one reader: extract_features (3 KB), score_and_alert (1 KB).
+    out = r.line("Kinesis", "data out (on-demand, 1 consumer per stream)")
+    assert out.quantity == pytest.approx(438_000 * (3 + 1) / 1024**2)
+    assert out.usd == pytest.approx(out.quantity * 0.04)
 
 
 def test_five_kb_rounding_of_iot_messages() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from rotorwatch.features import compute_features
 from rotorwatch.predictions import PREDICTION_NAMES
 from rotorwatch.scoring import (
+    ENDPOINT_MAX_PAYLOAD_BYTES,
     ENV_ALARM_RATIO,
     ENV_WARNING_RATIO,
     MODEL_OUTPUT_FIELDS,
@@ -20,6 +22,7 @@ from rotorwatch.scoring import (
     decode_request,
     decode_response,
     encode_request,
+    encode_requests,
     encode_response,
     probable_fault,
     rules_row,
@@ -185,3 +188,34 @@ def test_response_round_trip() -> None:
 def test_bad_responses_are_typed_errors(body: bytes, match: str) -> None:
     with pytest.raises(ScoringError, match=match):
         decode_response(body, 1)
+
+
+def test_endpoint_requests_split_at_the_payload_limit(cases: dict[str, dict[str, Any]]) -> None:
+    batch = [dict(cases["bpfo"], seq=i) for i in range(50)]
+    one = len(encode_request(batch[:1]))
+    parts = encode_requests(batch, max_bytes=5 * one)
+    assert len(parts) > 1
+    assert parts[0][0] == 0
+    assert parts[-1][1] == len(batch)
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(parts))
+    assert all(len(body) <= 5 * one for _, _, body in parts)
+    assert [r["seq"] for _, _, body in parts for r in decode_request(body)] == list(range(50))
+    with pytest.raises(ScoringError, match="alone exceed"):
+        encode_requests(batch, max_bytes=one // 2)
+
+
+def test_the_largest_configurable_batch_fits_the_serverless_endpoint(
+    cases: dict[str, dict[str, Any]],
+) -> None:
+    """cdk_app/config.py accepts Lambda batches of up to 10,000 records; a serverless endpoint
+    refuses request or response bodies over 4 MB. Every body score_and_alert sends, and the
+    answer to it, fits."""
+    from rotorwatch.model.features import INPUT_FIELDS
+
+    batch = [dict(cases["bsf"], seq=i) for i in range(10_000)]
+    parts = encode_requests(batch, INPUT_FIELDS)
+    assert all(len(body) <= ENDPOINT_MAX_PAYLOAD_BYTES for _, _, body in parts)
+    assert sum(end - start for start, end, _ in parts) == len(batch)
+    start, end, _ = max(parts, key=lambda p: p[1] - p[0])
+    answer = encode_response([rules_row(r) for r in batch[start:end]])
+    assert len(answer) <= ENDPOINT_MAX_PAYLOAD_BYTES
