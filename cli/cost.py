@@ -21,6 +21,7 @@ from rotorwatch.cost import (
     estimate,
     load_prices,
 )
+from rotorwatch.stage import ConfigError, StageConfig, from_context
 from rotorwatch.telemetry import Encoding
 
 _ENCODINGS: dict[str, Encoding] = {"int16": "int16le+base64", "float32": "float32le+base64"}
@@ -31,19 +32,17 @@ DEPLOYED_ARCHITECTURE: Architecture = "arm64"
 DPU_PER_G1X_WORKER = 1.0
 
 
-def stage_config(stage: str | None, cdk_json: Path | None = None) -> Any:
-    """The CDK app's validated config of ``stage`` (cdk.json's default stage if None)."""
-    from cdk_app.config import from_context
-
+def stage_config(stage: str | None, cdk_json: Path | None = None) -> StageConfig:
+    """The validated config of ``stage`` in cdk.json (its default stage if None)."""
     context = dict(json.loads((cdk_json or REPO_ROOT / "cdk.json").read_text())["context"])
     if stage is not None:
         context["stage"] = stage
     return from_context(context, env={})
 
 
-def deployed_settings(cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+def deployed_settings(cfg: StageConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fleet fields and Assumptions fields a stage deploys (what the bill depends on), from a
-    :class:`cdk_app.config.StageConfig`: batch sizes and windows, stream mode, Lambda and
+    :class:`rotorwatch.stage.StageConfig`: batch sizes and windows, stream mode, Lambda and
     endpoint memory, Firehose buffering, lake tiering, the Glue schedule and workers."""
     ef, sa = cfg.extract_features, cfg.score_and_alert
     fleet = {
@@ -135,8 +134,6 @@ def cost_command(
 ) -> None:
     """Estimate the monthly AWS bill per service and the Kinesis shards / Lambda concurrency a
     fleet needs. List prices, no free tier: check them against the sources printed below."""
-    from cdk_app.config import ConfigError
-
     try:
         cfg = stage_config(stage)
         deployed_fleet, deployed_assumptions = deployed_settings(cfg)

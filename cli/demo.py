@@ -23,6 +23,7 @@ from typing import Annotated, Any
 import typer
 
 from cli import app
+from rotorwatch.stage import DEFAULTS
 
 #: Where `make model` leaves the bootstrap artifact (code/inference.py inside).
 DEFAULT_MODEL = Path("sagemaker/bootstrap/model.tar.gz")
@@ -60,8 +61,7 @@ def _mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def batch_settings() -> tuple[Any, Any]:
-    """The event source mapping settings the CDK app deploys (cdk_app/config.py defaults)."""
-    from cdk_app.config import DEFAULTS
+    """The event source mapping settings the CDK app deploys (rotorwatch/stage.py defaults)."""
     from local_cloud.cloud import BatchSettings
 
     def one(key: str) -> BatchSettings:

@@ -27,11 +27,11 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_app import refs
-from cdk_app.config import StageConfig
 from cdk_app.nag import acknowledge
 from cdk_app.retention import retention
 from rotorwatch import lake, query
 from rotorwatch.features.schema import Field
+from rotorwatch.stage import StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES_DIR = query.QUERIES_DIR
