@@ -11,17 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from rotorwatch.cost import (
-    Assumptions,
-    CostModelError,
-    Fleet,
-    base64_len,
-    comparisons,
-    estimate,
-    increments,
-    load_prices,
-    message_bytes,
-)
+from rotorwatch.cost.estimate import comparisons, estimate
+from rotorwatch.cost.fleet import Assumptions, Fleet, base64_len, increments, message_bytes
+from rotorwatch.cost.prices import CostModelError, load_prices
 from rotorwatch.telemetry import encode, encode_samples
 
 PRICES = load_prices("us-east-1")

@@ -9,13 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from cli.cost import (
-    DEPLOYED_ARCHITECTURE,
-    DPU_PER_G1X_WORKER,
-    REPO_ROOT,
-    deployed_settings,
-)
-from rotorwatch.cost import Fleet
+from cli.cost import REPO_ROOT
+from rotorwatch.cost.deployed import DEPLOYED_ARCHITECTURE, DPU_PER_G1X_WORKER, deployed_settings
+from rotorwatch.cost.fleet import Fleet
 from rotorwatch.stage import from_context
 
 CONTEXT = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
