@@ -76,7 +76,7 @@ system-deps:
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-# The whole pipeline on this machine (no AWS account): a 24-machine fleet over an accelerated
+# The whole pipeline on this machine (no AWS account): a 26-machine fleet over an accelerated
 # day through the deployed handlers on a local cloud, the Glue job on local Spark, the saved
 # queries on DuckDB, then a report (DEMO_OUT/report.html). DEMO_ARGS passes options, e.g.
 # DEMO_ARGS="--scenario small --duration 6h --skip-glue" or "--mqtt" (real mosquitto broker).

@@ -49,6 +49,8 @@ from typing import Any, Final
 from rotorwatch.features.schema import FEATURE_NAMES
 from rotorwatch.model.model import ANOMALY_TOP_K, WARNING_SCORE
 from rotorwatch.predictions import STATES
+from rotorwatch.running_stat import RunningStat as Stat
+from rotorwatch.running_stat import stored
 
 HEALTHY, WARNING, ALARM = STATES
 
@@ -104,17 +106,10 @@ D_REF_MIN: Final = 3.0
 #: of that input are in (before that the spread itself is not known).
 CLIP_Z: Final = 4.0
 CLIP_AFTER: Final = 8
-#: Significant digits kept in the stored statistics (DynamoDB numbers; the item stays small and
-#: a stored baseline reads back exactly).
-DIGITS: Final = 9
 #: The baseline score at which a window is outside the device's own healthy behaviour enough
 #: to warn (when something is named, see :func:`apply_baseline`): the model's warning level.
 BASELINE_WARNING_SCORE: Final = WARNING_SCORE
 _TINY: Final = 1e-12
-
-
-def _round(x: float) -> float:
-    return float(f"{x:.{DIGITS}g}")
 
 
 def _value(record: Mapping[str, Any], name: str) -> float | None:
@@ -138,26 +133,13 @@ def inputs(record: Mapping[str, Any]) -> tuple[float | None, ...]:
     return tuple(out)
 
 
-@dataclass(frozen=True, slots=True)
-class Stat:
-    """Welford's running mean and sum of squared deviations of one input."""
-
-    n: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
-
-    @property
-    def std(self) -> float:
-        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
-
-    def add(self, x: float, floor: float) -> Stat:
-        if self.n >= CLIP_AFTER:
-            reach = CLIP_Z * max(self.std, floor)
-            x = min(max(x, self.mean - reach), self.mean + reach)
-        n = self.n + 1
-        delta = x - self.mean
-        mean = self.mean + delta / n
-        return Stat(n, _round(mean), _round(self.m2 + delta * (x - mean)))
+def _add_clipped(stat: Stat, x: float, floor: float) -> Stat:
+    """Learn ``x``, clipped to CLIP_Z spreads of the mean once the spread is known, so one odd
+    window cannot drag a device's normal."""
+    if stat.n >= CLIP_AFTER:
+        reach = CLIP_Z * max(stat.std, floor)
+        x = min(max(x, stat.mean - reach), stat.mean + reach)
+    return stat.add(x)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,9 +179,7 @@ class Baseline:
             "count": self.count,
             "top_d": list(self.top_d),
             "stats": {
-                spec.name: [s.n, s.mean, s.m2]
-                for spec, s in zip(INPUTS, self.stats, strict=True)
-                if s.n
+                spec.name: s.to_list() for spec, s in zip(INPUTS, self.stats, strict=True) if s.n
             },
         }
 
@@ -208,10 +188,9 @@ class Baseline:
         """Rebuild from :meth:`to_dict` (numbers may be Decimal); None for another format."""
         if int(d.get("format", -1)) != BASELINE_FORMAT:
             return None
-        stored = d.get("stats", {})
+        kept = d.get("stats", {})
         stats = tuple(
-            Stat(int(v[0]), float(v[1]), float(v[2])) if (v := stored.get(spec.name)) else Stat()
-            for spec in INPUTS
+            Stat.from_list(v) if (v := kept.get(spec.name)) else Stat() for spec in INPUTS
         )
         d1, d2 = (float(x) for x in d.get("top_d", (0.0, 0.0)))
         return cls(target=int(d["target"]), count=int(d["count"]), stats=stats, top_d=(d1, d2))
@@ -263,10 +242,10 @@ def update(baseline: Baseline, record: Mapping[str, Any]) -> Baseline:
         # Score the window as a new one would be scored, before it joins the statistics.
         d = distance(baseline, record)
         if d is not None:
-            d1, d2 = sorted((*top_d, _round(d)), reverse=True)[:2]
+            d1, d2 = sorted((*top_d, stored(d)), reverse=True)[:2]
             top_d = (d1, d2)
     stats = tuple(
-        s if x is None else s.add(x, spec.floor)
+        s if x is None else _add_clipped(s, x, spec.floor)
         for spec, s, x in zip(INPUTS, baseline.stats, xs, strict=True)
     )
     return replace(baseline, count=baseline.count + 1, stats=stats, top_d=top_d)

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from rotorwatch.predictions import SENSOR_CAUSES, STATES
+from rotorwatch.running_stat import RunningStat, stored
 from rotorwatch.sensor_limits import LIMIT_FIELDS, SensorLimits
 
 __all__ = [
@@ -220,32 +221,7 @@ RATE_MIN_SPAN_MS: Final = 45 * 60_000
 #: scatter a healthy pump's head shows at one speed with load (up to 8 % in the simulated
 #: fleet), well before a worn impeller or a blocked suction costs the process its duty point.
 PRESSURE_DRIFT_WARNING: Final = 0.15
-#: Significant digits kept in the stored numbers (DynamoDB; a stored history reads back exactly).
-_DIGITS: Final = 9
 _PRESSURE_FLOOR_BAR: Final = 1e-3
-
-
-def _round(x: float) -> float:
-    return float(f"{x:.{_DIGITS}g}")
-
-
-@dataclass(frozen=True, slots=True)
-class _Stat:
-    """Welford's running mean and sum of squared deviations."""
-
-    n: int = 0
-    mean: float = 0.0
-    m2: float = 0.0
-
-    @property
-    def std(self) -> float:
-        return math.sqrt(self.m2 / (self.n - 1)) if self.n > 1 else 0.0
-
-    def add(self, x: float) -> _Stat:
-        n = self.n + 1
-        delta = x - self.mean
-        mean = self.mean + delta / n
-        return _Stat(n, _round(mean), _round(self.m2 + delta * (x - mean)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -255,9 +231,9 @@ class SensorHistory:
 
     target: int
     count: int = 0
-    temperature: _Stat = _Stat()
+    temperature: RunningStat = field(default_factory=RunningStat)
     #: log(pressure_bar) - 2 log(rpm): pressure at the same speed (pump affinity law).
-    pressure: _Stat = _Stat()
+    pressure: RunningStat = field(default_factory=RunningStat)
     recent: tuple[tuple[int, float], ...] = ()
 
     @property
@@ -266,12 +242,11 @@ class SensorHistory:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON/DynamoDB-safe record (finite numbers only, well under 300 bytes)."""
-        t, p = self.temperature, self.pressure
         return {
             "target": self.target,
             "count": self.count,
-            "temperature": [t.n, t.mean, t.m2],
-            "pressure": [p.n, p.mean, p.m2],
+            "temperature": self.temperature.to_list(),
+            "pressure": self.pressure.to_list(),
             "recent": [[ts, c] for ts, c in self.recent],
         }
 
@@ -282,8 +257,8 @@ class SensorHistory:
         return cls(
             target=int(d["target"]),
             count=int(d.get("count", 0)),
-            temperature=_Stat(int(t[0]), float(t[1]), float(t[2])),
-            pressure=_Stat(int(p[0]), float(p[1]), float(p[2])),
+            temperature=RunningStat.from_list(t),
+            pressure=RunningStat.from_list(p),
             recent=tuple((int(ts), float(c)) for ts, c in d.get("recent", ())),
         )
 
@@ -301,7 +276,7 @@ def _remember(h: SensorHistory, ts: int, temperature_c: float | None) -> SensorH
     recent = h.recent
     if recent and ts - recent[-1][0] < RECENT_SPACING_MS:
         return h  # one sample per spacing: the state stays small at any message rate
-    recent = tuple(s for s in (*recent, (ts, _round(temperature_c))) if ts - s[0] <= RECENT_SPAN_MS)
+    recent = tuple(s for s in (*recent, (ts, stored(temperature_c))) if ts - s[0] <= RECENT_SPAN_MS)
     return SensorHistory(h.target, h.count, h.temperature, h.pressure, recent[-RECENT_MAX:])
 
 

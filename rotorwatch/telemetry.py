@@ -437,6 +437,25 @@ def decode(payload: bytes | bytearray | memoryview | str) -> Telemetry:
     return from_dict(obj)
 
 
+def checked_window(samples: npt.ArrayLike, unit: str) -> npt.NDArray[np.float64]:
+    """A window a device may send: one-dimensional, finite, within the sensor range."""
+    x = np.asarray(samples, dtype=np.float64)
+    if x.ndim != 1:
+        raise ValueError(f"samples must be one-dimensional, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("samples must be finite")
+    if x.size and float(np.max(np.abs(x))) > SAMPLE_ABS_MAX:
+        raise ValueError(f"samples must be within +-{SAMPLE_ABS_MAX:g} {unit}")
+    return x
+
+
+def auto_scale(x: npt.NDArray[np.float64]) -> float:
+    """The smallest int16 scale that fits the window's peak with 10 % headroom (the resolution
+    a 16-bit ADC with auto-ranging would give)."""
+    peak = float(np.max(np.abs(x))) if x.size else 0.0
+    return max(peak * 1.1 / 32767.0, 1e-9)
+
+
 def encode_samples(
     samples: npt.ArrayLike,
     *,
@@ -450,18 +469,11 @@ def encode_samples(
     For ``int16le+base64`` the scale defaults to the smallest that fits the window's peak into
     int16 with 10 % headroom (the resolution a 16-bit ADC with auto-ranging would give).
     """
-    x = np.asarray(samples, dtype=np.float64)
-    if x.ndim != 1:
-        raise ValueError(f"samples must be one-dimensional, got shape {x.shape}")
-    if not np.isfinite(x).all():
-        raise ValueError("samples must be finite")
-    if x.size and float(np.max(np.abs(x))) > SAMPLE_ABS_MAX:
-        raise ValueError(f"samples must be within +-{SAMPLE_ABS_MAX:g} {unit}")
+    x = checked_window(samples, unit)
     out: dict[str, Any] = {"fs_hz": fs_hz, "unit": unit, "encoding": encoding}
     if encoding == "int16le+base64":
         if scale is None:
-            peak = float(np.max(np.abs(x))) if x.size else 0.0
-            scale = max(peak * 1.1 / 32767.0, 1e-9)
+            scale = auto_scale(x)
         raw = np.clip(np.rint(x / scale), -32768, 32767).astype("<i2").tobytes()
         out["scale"] = scale
     elif encoding == "float32le+base64":

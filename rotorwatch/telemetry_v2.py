@@ -48,13 +48,14 @@ from rotorwatch.telemetry import (
     MAX_MESSAGE_BYTES,
     N_SAMPLES_MAX,
     N_SAMPLES_MIN,
-    SAMPLE_ABS_MAX,
     SCALE_MAX,
     Reason,
     Telemetry,
     TelemetryError,
     Unit,
     Vibration,
+    auto_scale,
+    checked_window,
     decode,
 )
 
@@ -192,16 +193,9 @@ def encode_v2(
         raise ValueError(f"seq must be in [0, {SEQ_MAX}] in contract v2, got {seq}")
     raw = b""
     if samples is not None:
-        x = np.asarray(samples, dtype=np.float64)
-        if x.ndim != 1:
-            raise ValueError(f"samples must be one-dimensional, got shape {x.shape}")
-        if not np.isfinite(x).all():
-            raise ValueError("samples must be finite")
-        if x.size and float(np.max(np.abs(x))) > SAMPLE_ABS_MAX:
-            raise ValueError(f"samples must be within +-{SAMPLE_ABS_MAX:g} {unit}")
+        x = checked_window(samples, unit)
         if scale is None:
-            peak = float(np.max(np.abs(x))) if x.size else 0.0
-            scale = max(peak * 1.1 / 32767.0, 1e-9)
+            scale = auto_scale(x)
         # The header carries scale as float32: quantise with the value the decoder will read.
         scale = float(np.float32(scale))
         raw = np.clip(np.rint(x / scale), -32768, 32767).astype("<i2").tobytes()

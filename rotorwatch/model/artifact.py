@@ -31,6 +31,7 @@ PACKAGE_ROOT: Final = Path(__file__).resolve().parents[1]
 SERVING_MODULES: Final[tuple[str, ...]] = (
     "__init__.py",
     "predictions.py",
+    "running_stat.py",
     "scoring.py",
     "sensor_limits.py",
     "sensors.py",
