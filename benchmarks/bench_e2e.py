@@ -29,9 +29,9 @@ from typing import Any
 
 from rich.console import Console
 
-from rotorwatch.cli.demo import DEFAULT_MODEL, batch_settings
-from rotorwatch.local import demo
-from rotorwatch.local.cloud import BatchSettings
+from cli.demo import DEFAULT_MODEL, batch_settings
+from local_cloud import demo
+from local_cloud.cloud import BatchSettings
 from simulator.fleet import generate_windows
 from simulator.scenario import load_scenario
 

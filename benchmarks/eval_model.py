@@ -19,8 +19,9 @@ from pathlib import Path
 import numpy as np
 
 from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS
-from rotorwatch.model.evaluate import alert_replay, metrics, sensor_fault_replay
+from rotorwatch.model.evaluate import metrics
 from rotorwatch.model.features import INPUT_FIELDS
+from rotorwatch.replay import alert_replay, sensor_fault_replay
 from rotorwatch.scoring import encode_request
 from simulator.dataset import labelled_features, simulated_fleet_features
 from simulator.scenario import load_scenario

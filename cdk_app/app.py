@@ -19,7 +19,6 @@ from typing import Any
 from aws_cdk import App, Environment, Stack, Tags
 
 from cdk_app import nag
-from cdk_app.config import StageConfig, from_context
 from cdk_app.stacks.analytics import AnalyticsStack
 from cdk_app.stacks.ingestion import IngestionStack
 from cdk_app.stacks.ml import MODEL_ARTIFACT, MissingModelError, MlStack, UnsupportedRegionError
@@ -27,6 +26,7 @@ from cdk_app.stacks.operations import NO_OPS_RECIPIENTS, Monitored, OperationsSt
 from cdk_app.stacks.processing import NO_ALERT_RECIPIENTS, ProcessingStack
 from cdk_app.stacks.storage import StorageStack
 from rotorwatch import lake
+from rotorwatch.stage import StageConfig, from_context
 
 ROOT = Path(__file__).resolve().parent.parent
 

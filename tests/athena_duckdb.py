@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlglot
 
-from rotorwatch.local.athena import connect, run_sql
+from local_cloud.athena import connect, run_sql
 
 
 class DuckDbAthena:

@@ -36,10 +36,10 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_ssm as ssm
 from constructs import Construct
 
-from cdk_app.config import StageConfig
 from cdk_app.nag import acknowledge, skip_checkov
 from cdk_app.retention import retention
 from rotorwatch import resources
+from rotorwatch.stage import StageConfig
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 #: Context flag: bundle sources but skip pip (offline unit synth). Never set it for a deploy.

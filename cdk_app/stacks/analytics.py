@@ -18,20 +18,19 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from aws_cdk import Annotations, ArnFormat, CfnOutput, Duration, RemovalPolicy, Size, Stack
+from aws_cdk import Annotations, ArnFormat, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesisfirehose as firehose
-from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from cdk_app import refs
-from cdk_app.config import StageConfig
+from cdk_app.constructs.lake_delivery import LakeDelivery
+from cdk_app.constructs.lake_table import LakeTable
 from cdk_app.nag import acknowledge
-from cdk_app.retention import retention
 from rotorwatch import lake, query
-from rotorwatch.features.schema import Field
+from rotorwatch.stage import StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 QUERIES_DIR = query.QUERIES_DIR
@@ -53,29 +52,6 @@ def deterministic_zip(root: Path, packages: Sequence[str]) -> bytes:
                 info.external_attr = 0o644 << 16
                 zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
     return buf.getvalue()
-
-
-#: Hive storage of each lake format (what Athena and Firehose's conversion read the tables as).
-_STORAGE: dict[str, dict[str, str]] = {
-    "parquet": {
-        "input_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
-        "output_format": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetOutputFormat",
-        "serde": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe",
-        "classification": "parquet",
-    },
-    "json.gz": {
-        "input_format": "org.apache.hadoop.mapred.TextInputFormat",
-        "output_format": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat",
-        "serde": "org.openx.data.jsonserde.JsonSerDe",
-        "classification": "json",
-    },
-}
-
-
-def _columns(fields: Sequence[Field]) -> list[glue.CfnTable.ColumnProperty]:
-    return [
-        glue.CfnTable.ColumnProperty(name=f.name, type=f.type, comment=f.doc[:255]) for f in fields
-    ]
 
 
 class AnalyticsStack(Stack):
@@ -107,55 +83,38 @@ class AnalyticsStack(Stack):
             ),
         )
         # One Glue table per lake table (rotorwatch/lake.py is the layout's one home).
-        self.tables: dict[str, glue.CfnTable] = {}
-        for t in lake.TABLES.values():
-            self._table(t)
+        self.tables: dict[str, glue.CfnTable] = {
+            t.name: LakeTable(
+                self,
+                f"Table-{t.name}",
+                t=t,
+                bucket_name=bucket.bucket_name,
+                database=self.database,
+                database_name=self.database_name,
+            ).table
+            for t in lake.TABLES.values()
+        }
 
         # ---- Firehose ----------------------------------------------------------------------
-        interval = Duration.seconds(config.firehose.buffer_interval_s)
-        # Direct PUT: extract_features writes the raw lake (few newline-delimited records per
-        # batch: Firehose bills each record as >= 5 KB; and a v2 binary window needs the
-        # partition key, which a Kinesis-sourced Firehose does not keep, to name its device).
-        self.raw_delivery = firehose.DeliveryStream(
-            self,
-            "RawDelivery",
-            encryption=firehose.StreamEncryption.customer_managed_key(key),
-            destination=firehose.S3Bucket(
-                bucket,
-                data_output_prefix=lake.firehose_prefix(lake.RAW_TABLE),
-                error_output_prefix=lake.firehose_error_prefix(lake.RAW_TABLE),
-                # The waveform is kept as delivered (JSON), gzip'd: ~3-4x smaller, still
-                # readable by Athena's JSON SerDe and by zcat.
-                compression=firehose.Compression.GZIP,
-                buffering_interval=interval,
-                buffering_size=Size.mebibytes(config.firehose.raw_buffer_mib),
-                encryption_key=key,
-                logging_config=self._delivery_logs("RawDeliveryLogs"),
-            ),
-        )
-        # Direct PUT, like raw: extract_features writes a batch's feature rows as few records
-        # (a Kinesis-sourced Firehose bills every ~1 KB feature record as 5 KB).
-        self.features_delivery = self._parquet_delivery(
-            "FeaturesDelivery",
-            lake.FEATURES_TABLE,
-            source=None,
-        )
-        # Direct PUT: the score_and_alert function writes predictions here (Processing gets
-        # the names through stack references; this stack knows nothing of Processing).
-        self.predictions_delivery = self._parquet_delivery(
-            "PredictionsDelivery",
-            lake.PREDICTIONS_TABLE,
-            source=None,
-        )
-        for delivery in (self.raw_delivery, self.features_delivery, self.predictions_delivery):
-            self._acknowledge_firehose(delivery)
-        for delivery in (self.features_delivery, self.predictions_delivery):
-            acknowledge(
-                delivery,
-                "AwsSolutions-IAM5[Resource::*]",
-                "glue:GetSchemaVersion, added by the Firehose L2 for Parquet conversion, has no "
-                "resource-level permissions.",
-            )
+        # All Direct PUT: extract_features writes the raw and features lakes, score_and_alert
+        # the predictions, each a batch as few newline-delimited records (Firehose bills every
+        # record as >= 5 KB; a v2 binary window needs the Kinesis partition key, which a
+        # Kinesis-sourced Firehose does not keep, to name its device). Processing gets the
+        # stream names through stack references; this stack knows nothing of Processing.
+        def delivery(cid: str, table: str) -> firehose.DeliveryStream:
+            return LakeDelivery(
+                self,
+                cid,
+                config=config,
+                table=lake.table(table),
+                bucket=bucket,
+                key=key,
+                glue_table=self.tables.get(table),
+            ).stream
+
+        self.raw_delivery = delivery("RawDelivery", lake.RAW_TABLE)
+        self.features_delivery = delivery("FeaturesDelivery", lake.FEATURES_TABLE)
+        self.predictions_delivery = delivery("PredictionsDelivery", lake.PREDICTIONS_TABLE)
 
         # ---- Athena ------------------------------------------------------------------------
         self.workgroup_name = lake.athena_workgroup(config.stage)
@@ -220,100 +179,6 @@ class AnalyticsStack(Stack):
         )
 
     # ---------------------------------------------------------------------------------------
-    def _table(self, t: lake.Table) -> glue.CfnTable:
-        fmt = _STORAGE[t.format]
-        params = lake.projection_parameters(t.name, self.bucket.bucket_name)
-        params["classification"] = fmt["classification"]
-        if t.format == "json.gz":
-            params["compressionType"] = "gzip"
-        location = f"s3://{self.bucket.bucket_name}/{t.prefix}"
-        name, fields, keys = t.name, t.fields, t.partition_keys
-        table = glue.CfnTable(
-            self,
-            f"Table-{name}",
-            catalog_id=self.account,
-            database_name=self.database_name,
-            table_input=glue.CfnTable.TableInputProperty(
-                name=name,
-                table_type="EXTERNAL_TABLE",
-                parameters=params,
-                # Partition values stay strings ("07"), as in the S3 paths and local Spark.
-                partition_keys=[glue.CfnTable.ColumnProperty(name=k, type="string") for k in keys],
-                storage_descriptor=glue.CfnTable.StorageDescriptorProperty(
-                    location=location,
-                    columns=_columns(fields),
-                    input_format=fmt["input_format"],
-                    output_format=fmt["output_format"],
-                    serde_info=glue.CfnTable.SerdeInfoProperty(
-                        serialization_library=fmt["serde"],
-                        # A bad value in one JSON line becomes NULL instead of failing the query.
-                        parameters={"ignore.malformed.json": "true"}
-                        if t.format == "json.gz"
-                        else {},
-                    ),
-                ),
-            ),
-        )
-        table.node.add_dependency(self.database)
-        self.tables[name] = table
-        return table
-
-    def _parquet_delivery(
-        self, cid: str, table: str, *, source: firehose.ISource | None
-    ) -> firehose.DeliveryStream:
-        return firehose.DeliveryStream(
-            self,
-            cid,
-            source=source,
-            # Direct PUT streams hold records at rest in Firehose: encrypt with our key.
-            encryption=None if source else firehose.StreamEncryption.customer_managed_key(self.key),
-            destination=firehose.S3Bucket(
-                self.bucket,
-                data_output_prefix=lake.firehose_prefix(table),
-                error_output_prefix=lake.firehose_error_prefix(table),
-                # No S3-level compression: Parquet compresses its own pages (Snappy, default).
-                buffering_interval=Duration.seconds(self.config.firehose.buffer_interval_s),
-                buffering_size=Size.mebibytes(self.config.firehose.parquet_buffer_mib),
-                encryption_key=self.key,
-                logging_config=self._delivery_logs(f"{cid}Logs"),
-                data_format_conversion=firehose.DataFormatConversionProps(
-                    schema_configuration=firehose.SchemaConfiguration.from_cfn_table(
-                        self.tables[table]
-                    ),
-                    input_format=firehose.InputFormat.OPENX_JSON,
-                    output_format=firehose.OutputFormat.PARQUET,
-                ),
-            ),
-        )
-
-    def _delivery_logs(self, cid: str) -> firehose.EnableLogging:
-        """Delivery error logs in a log group of ours: KMS-encrypted with the data key and with
-        the stage's retention (the L2's default group has neither: 2 years, service key)."""
-        group = logs.LogGroup(
-            self,
-            cid,
-            retention=retention(self.config.function.log_retention_days),
-            encryption_key=self.key,
-        )
-        return firehose.EnableLogging(group)
-
-    def _acknowledge_firehose(self, delivery: firehose.DeliveryStream) -> None:
-        reason = (
-            "Grant generated by the Firehose L2 for its S3 destination / log group / Glue "
-            "schema: scoped to the lake bucket, our key and its own log group."
-        )
-        for finding in (
-            "Action::s3:Abort*",
-            "Action::s3:DeleteObject*",
-            "Action::s3:GetBucket*",
-            "Action::s3:GetObject*",
-            "Action::s3:List*",
-            "Action::kms:GenerateDataKey*",
-            "Action::kms:ReEncrypt*",
-            f"Resource::{refs.export_name(self.config, refs.LAKE_BUCKET_ARN)}/*",
-        ):
-            acknowledge(delivery, f"AwsSolutions-IAM5[{finding}]", reason)
-
     def _glue_job(self, script: Path) -> None:
         config, bucket, key = self.config, self.bucket, self.key
         role = iam.Role(

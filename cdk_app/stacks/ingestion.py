@@ -18,10 +18,10 @@ from aws_cdk import aws_kms as kms
 from constructs import Construct
 
 from cdk_app import refs
-from cdk_app.config import StageConfig, StreamConfig
 from cdk_app.nag import acknowledge
 from rotorwatch import iot_rule, lake
 from rotorwatch.iot_policy import device_policy_document
+from rotorwatch.stage import StageConfig, StreamConfig
 
 #: IoT substitution template for the partition key: the device id from the topic (the one the
 #: device policy authorised), so each device's records stay in order on one shard and

@@ -21,8 +21,8 @@ from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
 from cdk_app import refs
-from cdk_app.config import StageConfig
 from cdk_app.nag import acknowledge, skip_checkov
+from rotorwatch.stage import StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_ARTIFACT: Final = ROOT / "sagemaker" / "bootstrap" / "model.tar.gz"

@@ -21,8 +21,8 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app import refs
-from cdk_app.config import StageConfig
 from rotorwatch import resources
+from rotorwatch.stage import StageConfig
 from rotorwatch.telemetry import Reason
 
 FIVE_MIN = Duration.minutes(5)

@@ -24,11 +24,11 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app import refs
-from cdk_app.config import BatchConfig, StageConfig
 from cdk_app.constructs.function import RotorwatchFunction, bundle_code, powertools_layer
 from cdk_app.nag import acknowledge, skip_checkov
 from rotorwatch import lake, resources
 from rotorwatch.resources import EnvKey
+from rotorwatch.stage import BatchConfig, StageConfig
 
 #: Said at synth time when a stage would deploy an alerts topic nobody receives.
 NO_ALERT_RECIPIENTS = (

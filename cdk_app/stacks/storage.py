@@ -15,10 +15,10 @@ from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
 from cdk_app import refs
-from cdk_app.config import LakeConfig, StageConfig
 from cdk_app.nag import acknowledge, skip_checkov
 from rotorwatch import lake
 from rotorwatch.lake import RAW_NONCURRENT_EXPIRE_DAYS
+from rotorwatch.stage import LakeConfig, StageConfig
 
 
 class StorageStack(Stack):

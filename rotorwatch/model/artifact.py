@@ -47,6 +47,7 @@ TRAINING_MODULES: Final[tuple[str, ...]] = (
     "model/artifact.py",
     "model/dataio.py",
     "model/evaluate.py",
+    "model/labels.py",
     "model/train.py",
 )
 SERVING_FEATURES_INIT: Final = (

@@ -1,10 +1,7 @@
 """Training: labelled feature records in, a :class:`~rotorwatch.model.model.Model` and metrics out.
 
-Labels come from the simulator's ground truth (or any labelled source): each record carries
-``fault`` (one of :data:`rotorwatch.predictions.FAULTS`, "normal" before a fault's onset) and
-optionally ``severity`` (0..1). A fault in its first moments is physically invisible, so fault
-windows below ``MIN_LABEL_SEVERITY`` are left out of training (labelling them as a fault would
-teach the classifier noise; labelling them normal would be a lie). Training is deterministic:
+Which records are labelled how, and which of them training uses, is
+:mod:`rotorwatch.model.labels` (evaluation reads the same). Training is deterministic:
 fixed ``random_state``, no early stopping, and one thread (a parallel float reduction could sum
 in a different order and change the last bits of a leaf value).
 """
@@ -16,45 +13,19 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Final
 
 import numpy as np
-import numpy.typing as npt
 
+from rotorwatch.model.evaluate import metrics
 from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
 from rotorwatch.model.forest import export_hist_gradient_boosting
+from rotorwatch.model.labels import MIN_LABEL_SEVERITY, TrainingError, labels_of, trainable
 from rotorwatch.model.model import AnomalyModel, Model
 from rotorwatch.predictions import FAULTS
 
-F64 = npt.NDArray[np.float64]
-
-#: Fault windows with a smaller severity (0..1 of the way to end of life) are not trained on.
-MIN_LABEL_SEVERITY: Final = 0.05
 RANDOM_STATE: Final = 20261123
 #: Classifier size: small enough to score 500 windows in a few milliseconds in numpy.
 MAX_ITER: Final = 20
 MAX_DEPTH: Final = 4
 LEARNING_RATE: Final = 0.3
-
-
-class TrainingError(ValueError):
-    """Training data that cannot make a model."""
-
-
-def labels_of(records: Sequence[Mapping[str, Any]]) -> tuple[list[str], F64]:
-    """(fault label, severity) per record; severity defaults to 1 for a labelled fault."""
-    faults, sev = [], np.zeros(len(records))
-    for i, rec in enumerate(records):
-        fault = rec.get("fault")
-        if fault not in FAULTS:
-            raise TrainingError(f"record {i}: 'fault' must be one of {FAULTS}, got {fault!r:.40}")
-        faults.append(str(fault))
-        s = rec.get("severity")
-        sev[i] = float(s) if isinstance(s, int | float) else (0.0 if fault == "normal" else 1.0)
-    return faults, sev
-
-
-def trainable(faults: Sequence[str], severity: F64) -> npt.NDArray[np.bool_]:
-    """Rows the classifier trains on (normal, or a fault past MIN_LABEL_SEVERITY)."""
-    f = np.asarray(faults)
-    return np.asarray((f == "normal") | (severity >= MIN_LABEL_SEVERITY))
 
 
 def fit(records: Sequence[Mapping[str, Any]]) -> Model:
@@ -141,8 +112,6 @@ def train_with_card(records: Sequence[Mapping[str, Any]]) -> tuple[Model, dict[s
 
     Returns the model and its card (training data summary, metrics, inputs, versions).
     """
-    from rotorwatch.model.evaluate import metrics
-
     train, valid = validation_split(records)
     validation: dict[str, Any] | None = None
     if valid and len({str(r["fault"]) for r in train}) >= 3:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rotorwatch.cli import app
-from rotorwatch.local.athena import connect, run_sql
+from cli import app
+from local_cloud.athena import connect, run_sql
 
 pytestmark = pytest.mark.slow
 

@@ -18,11 +18,11 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from cli import app
+from local_cloud import demo
+from local_cloud.athena import connect, run_saved, run_sql
+from local_cloud.cloud import BatchSettings
 from rotorwatch import lake
-from rotorwatch.cli import app
-from rotorwatch.local import demo
-from rotorwatch.local.athena import connect, run_saved, run_sql
-from rotorwatch.local.cloud import BatchSettings
 from simulator.fleet import generate_windows
 from simulator.scenario import SCENARIO_DIR, parse_scenario
 from tests.athena_duckdb import DuckDbAthena

@@ -13,8 +13,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from rotorwatch.cli.demo import _mosquitto
-from rotorwatch.local.bridge import MqttBridge, RuleBridge
+from cli.demo import _mosquitto
+from local_cloud.bridge import MqttBridge, RuleBridge
 from simulator.fleet import generate, load_scenario
 from simulator.run import MqttFleetSink, run
 

@@ -9,15 +9,15 @@ from typing import Any
 import pytest
 
 from glue_jobs.machine_health import main
+from local_cloud.athena import connect, run_sql
 from rotorwatch import lake
-from rotorwatch.local.athena import connect, run_sql
 from tests.e2e.test_local_demo import FAST, START_MS, compressed_small
 
 pytestmark = pytest.mark.slow
 
 
 def test_glue_job_on_the_pipeline_lake(spark: Any, tmp_path: Path) -> None:
-    from rotorwatch.local import demo
+    from local_cloud import demo
     from simulator.fleet import generate_windows
     from simulator.scenario import parse_scenario
 

@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 
 from glue_jobs.machine_health import day_window, main, parse_args
+from local_cloud import athena
+from local_cloud.firehose import LocalFirehose
 from rotorwatch import lake
 from rotorwatch.assets import Asset
 from rotorwatch.features import compute_features
-from rotorwatch.local import athena
-from rotorwatch.local.firehose import LocalFirehose
 from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, decode, encode, encode_samples
 
 DAY0_MS = 1_795_392_000_000  # 2026-11-23 00:00:00 UTC

@@ -17,10 +17,10 @@ from typing import Any
 import boto3
 import pytest
 
+from local_cloud.bridge import RuleBridge
 from rotorwatch import iot_rule
 from rotorwatch.iot_policy import device_policy_document, is_allowed
 from rotorwatch.lake import QUARANTINE_PREFIX
-from rotorwatch.local.bridge import RuleBridge
 from rotorwatch.resources import (
     METRICS_NAMESPACE,
     POWERTOOLS_SERVICE,

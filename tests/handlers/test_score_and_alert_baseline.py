@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
+from cli.baseline import reset
 from lambdas.common.dynamo import from_attributes
 from lambdas.common.settings import SettingsError
 from rotorwatch.alerts import DeviceState
 from rotorwatch.baseline import BASELINE_WARNING_SCORE, DEFAULT_LEARNING_WINDOWS
-from rotorwatch.cli.baseline import reset
 from rotorwatch.features import compute_features
 from rotorwatch.resources import SCORE_AND_ALERT_HANDLER, STATE_TABLE_PARTITION_KEY, EnvKey
 from rotorwatch.telemetry import decode

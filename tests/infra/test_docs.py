@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 from rotorwatch.telemetry import Reason
@@ -96,3 +97,13 @@ def test_runbook_table_and_readme_list_every_alarm(synth: Synth) -> None:
     if "ml" not in synth.built.skipped:
         (count,) = re.findall(r"and (\d+)\s+alarms", operations)[:1]
         assert int(count) == len(ids)
+
+
+def test_architecture_doc_names_every_import_contract() -> None:
+    """docs/architecture.md tells the rule in words; pyproject.toml's contracts enforce it. Every
+    contract is in the page's table, and the table names no contract that is gone."""
+    config = tomllib.loads((DOCS.parent / "pyproject.toml").read_text())["tool"]["importlinter"]
+    ids = {c["id"] for c in config["contracts"]}
+    table = _section((DOCS / "architecture.md").read_text(), "The contracts")
+    assert set(re.findall(r"^\| `([\w-]+)` \|", table, flags=re.MULTILINE)) == ids
+    assert all(c.get("broken_contract_guidance", "").strip() for c in config["contracts"])

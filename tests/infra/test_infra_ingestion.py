@@ -154,8 +154,8 @@ def test_provisioned_mode_sets_the_configured_shards() -> None:
     from aws_cdk import App, Stack, aws_kms
     from aws_cdk.assertions import Template
 
-    from cdk_app.config import StreamConfig
     from cdk_app.stacks.ingestion import _stream
+    from rotorwatch.stage import StreamConfig
 
     stack = Stack(App(), "S")
     _stream(stack, "T", StreamConfig("provisioned", 4, 48), aws_kms.Key(stack, "K"))

@@ -41,8 +41,8 @@ def templates(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> dict[st
         from aws_cdk import App
 
         from cdk_app.app import load_cdk_json_context
-        from cdk_app.config import from_context
         from cdk_app.stacks.ml import MlStack
+        from rotorwatch.stage import from_context
 
         tmp = tmp_path_factory.mktemp("ml")
         (tmp / "code").mkdir()

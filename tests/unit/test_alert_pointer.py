@@ -14,9 +14,9 @@ pytest.importorskip("duckdb")
 
 from typer.testing import CliRunner
 
+from cli import app
+from local_cloud.firehose import LocalFirehose
 from rotorwatch import alerts, lake
-from rotorwatch.cli import app
-from rotorwatch.local.firehose import LocalFirehose
 from tests.athena_duckdb import DuckDbAthena
 
 STEP_MS = 10 * 60_000

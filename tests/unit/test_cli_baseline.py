@@ -12,10 +12,10 @@ import pytest
 from moto import mock_aws
 from typer.testing import CliRunner
 
+from cli import app
 from lambdas.common.dynamo import from_attributes, to_attributes
 from rotorwatch.alerts import BASELINE_ATTRIBUTE, BASELINE_RESETS_ATTRIBUTE, DeviceState
 from rotorwatch.baseline import Baseline, update
-from rotorwatch.cli import app
 from rotorwatch.resources import STATE_TABLE_PARTITION_KEY
 from tests.unit.test_baseline import noisy
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import typer
 
-from rotorwatch.cli import app
-from rotorwatch.cli.demo import DEMO_LAKE, DEMO_OUT
-from rotorwatch.cli.model import DEFAULT_SCORE_MODEL
+from cli import app
+from cli.demo import DEMO_LAKE, DEMO_OUT
+from cli.model import DEFAULT_SCORE_MODEL
 
 REPO = Path(__file__).resolve().parents[2]
 MAKEFILE = (REPO / "Makefile").read_text()

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rotorwatch.cli import app
+from cli import app
 
 
 @pytest.fixture
@@ -127,7 +127,7 @@ def test_every_command_is_fed_a_mistake_here() -> None:
     """A new command gets its own case above: the class of mistake is checked per command."""
     import typer
 
-    from rotorwatch.cli import app
+    from cli import app
 
     here = Path(__file__).read_text()
     group = typer.main.get_command(app)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rotorwatch.cli import app
+from cli import app
 from rotorwatch.telemetry import TelemetryError, decode, encode, encode_samples
 from tests.signals import sine_g
 

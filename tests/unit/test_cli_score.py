@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from rotorwatch.cli import app
-from rotorwatch.cli.model import DEFAULT_SCORE_MODEL, KEY_FIELDS
+from cli import app
+from cli.model import DEFAULT_SCORE_MODEL, KEY_FIELDS
 from rotorwatch.telemetry import encode, encode_samples
 from tests.signals import sine_g
 

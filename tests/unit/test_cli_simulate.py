@@ -11,8 +11,8 @@ import typer
 from moto import mock_aws
 from typer.testing import CliRunner
 
-from rotorwatch.cli import app
-from rotorwatch.cli.simulate import live_start_ms, parse_duration_s, parse_start_ms
+from cli import app
+from cli.simulate import live_start_ms, parse_duration_s, parse_start_ms
 from rotorwatch.telemetry import decode
 
 runner = CliRunner()
@@ -153,7 +153,7 @@ def test_telemetry_is_not_poured_onto_a_terminal(monkeypatch: pytest.MonkeyPatch
     assert result.exit_code == 0
     assert result.stdout.startswith('{"v":1')
     # A terminal gets one line saying where to send them instead.
-    monkeypatch.setattr("rotorwatch.cli.simulate.stdout_is_terminal", lambda: True)
+    monkeypatch.setattr("cli.simulate.stdout_is_terminal", lambda: True)
     tty = runner.invoke(app, ["simulate", "--duration", "10m"])
     assert tty.exit_code == 2
     assert tty.stdout == ""

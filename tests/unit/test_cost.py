@@ -10,18 +10,10 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from rotorwatch.cli import app
-from rotorwatch.cost import (
-    Assumptions,
-    CostModelError,
-    Fleet,
-    base64_len,
-    comparisons,
-    estimate,
-    increments,
-    load_prices,
-    message_bytes,
-)
+from cli import app
+from rotorwatch.cost.estimate import comparisons, estimate
+from rotorwatch.cost.fleet import Assumptions, Fleet, base64_len, increments, message_bytes
+from rotorwatch.cost.prices import CostModelError, load_prices
 from rotorwatch.telemetry import encode, encode_samples
 
 PRICES = load_prices("us-east-1")

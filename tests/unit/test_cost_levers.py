@@ -9,16 +9,16 @@ from dataclasses import replace
 import pytest
 from typer.testing import CliRunner
 
-from rotorwatch.cli import app
-from rotorwatch.cost import (
+from cli import app
+from rotorwatch.cost.estimate import estimate
+from rotorwatch.cost.fleet import (
     LAMBDA_EVENT_MAX_BYTES,
     Fleet,
-    estimate,
     event_max_records,
     features_shards_for_batching,
-    load_prices,
     state_writes_per_s,
 )
+from rotorwatch.cost.prices import load_prices
 from rotorwatch.lake import FIREHOSE_RECORD_MAX_BYTES
 
 PRICES = load_prices("us-east-1")

@@ -10,8 +10,8 @@ import pytest
 
 pq = pytest.importorskip("pyarrow.parquet")
 
+from local_cloud.firehose import LocalFirehose, write_table  # noqa: E402
 from rotorwatch import lake  # noqa: E402
-from rotorwatch.local.firehose import LocalFirehose, write_table  # noqa: E402
 
 T0_MS = 1_795_416_000_000  # 2026-11-23 06:40:00 UTC
 

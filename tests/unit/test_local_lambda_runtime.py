@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.local.lambda_runtime import EventSourceMapping, StreamRecord, kinesis_event
+from local_cloud.lambda_runtime import EventSourceMapping, StreamRecord, kinesis_event
 
 ARN = "arn:aws:kinesis:eu-west-1:123456789012:stream/telemetry"
 

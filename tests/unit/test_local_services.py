@@ -13,11 +13,11 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
+from local_cloud.athena import connect, run_sql
+from local_cloud.bridge import RuleBridge
+from local_cloud.firehose import LocalFirehose
+from local_cloud.services import LocalModel, LocalServices, ModelError
 from rotorwatch import lake
-from rotorwatch.local.athena import connect, run_sql
-from rotorwatch.local.bridge import RuleBridge
-from rotorwatch.local.firehose import LocalFirehose
-from rotorwatch.local.services import LocalModel, LocalServices, ModelError
 from rotorwatch.scoring import ACCEPT, CONTENT_TYPE, decode_response, encode_request, rules_row
 from tests.e2e.test_local_demo import STANDIN_VERSION, build_model
 

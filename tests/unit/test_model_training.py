@@ -16,10 +16,18 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from rotorwatch.cli import app
+from cli import app
 from rotorwatch.model import CARD_FILE, MODEL_FILE, Model
-from rotorwatch.model.artifact import PACKAGE_ROOT, SERVING_MODULES, pack, write_model_dir
-from rotorwatch.model.train import TrainingError, fit, train_with_card
+from rotorwatch.model.artifact import (
+    PACKAGE_ROOT,
+    SERVING_MODULES,
+    TRAINING_MODULES,
+    pack,
+    write_code,
+    write_model_dir,
+)
+from rotorwatch.model.labels import TrainingError
+from rotorwatch.model.train import fit, train_with_card
 from rotorwatch.scoring import MODEL_OUTPUT_FIELDS, ScoringError, decode_response
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -255,6 +263,46 @@ def test_sagemaker_train_entry_point_reads_parquet_with_sm_paths(
     assert (tmp_path / "model" / "code" / "inference.py").read_bytes() == INFERENCE.read_bytes()
     metrics = json.loads((tmp_path / "output" / "metrics.json").read_text())
     assert set(metrics) >= {"accuracy", "macro_f1", "anomaly_roc_auc"}
+
+
+_TRAINING_JOB_SCRIPT = """
+import runpy, sys
+code = sys.argv[1]
+# Only the staged source may answer for rotorwatch: not the repository's editable install.
+sys.meta_path[:] = [f for f in sys.meta_path if "Editable" not in getattr(f, "__name__", "")]
+sys.path.insert(0, code)
+assert runpy.run_path(code + "/train.py")["main"]([]) == 0
+outside = [m.__name__ for n, m in list(sys.modules.items())
+           if n.split(".")[0] == "rotorwatch" and not (m.__file__ or "").startswith(code)]
+assert not outside, outside
+"""
+
+
+def test_training_job_source_trains_on_its_own(tmp_path: Path, fleet: list[dict[str, Any]]) -> None:
+    """The source launch_training.py stages (train.py + TRAINING_MODULES) trains in a fresh
+    interpreter with nothing else of the repository: a module the training code imports but
+    the list leaves out fails here, not in a SageMaker training job."""
+    code = tmp_path / "code"
+    write_code(code, [ROOT / "sagemaker" / "train.py", INFERENCE], TRAINING_MODULES)
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "features.json").write_text("\n".join(json.dumps(r) for r in fleet))
+    env = {
+        "SM_CHANNEL_TRAIN": str(tmp_path / "train"),
+        "SM_MODEL_DIR": str(tmp_path / "model"),
+        "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"),
+        "PATH": "/usr/bin:/bin",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", _TRAINING_JOB_SCRIPT, str(code)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert (tmp_path / "model" / MODEL_FILE).is_file()
 
 
 def test_committed_bootstrap_artifact_is_current() -> None:

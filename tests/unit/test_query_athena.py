@@ -8,8 +8,8 @@ boto3 = pytest.importorskip("boto3")
 moto = pytest.importorskip("moto")
 requests = pytest.importorskip("requests")
 
+from cli.query import run_athena  # noqa: E402
 from rotorwatch import lake, query  # noqa: E402
-from rotorwatch.cli.query import run_athena  # noqa: E402
 
 REGION = "eu-west-1"
 # moto's way to give the next query a result set (Athena itself does not run on moto).
@@ -72,7 +72,7 @@ def test_run_athena_drops_the_header_row(athena_client) -> None:  # type: ignore
 def test_cli_athena_path(athena_client) -> None:  # type: ignore[no-untyped-def]
     from typer.testing import CliRunner
 
-    from rotorwatch.cli import app
+    from cli import app
 
     runner = CliRunner()
     out = runner.invoke(

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from local_cloud import report as rp
+from local_cloud.cloud import ReceivedAlert
 from rotorwatch.alerts import DeviceState, message, step, subject
-from rotorwatch.local import report as rp
-from rotorwatch.local.cloud import ReceivedAlert
 from rotorwatch.scoring import combine
 
 pytest.importorskip("matplotlib")

@@ -17,9 +17,9 @@ pytest.importorskip("sqlglot")
 
 import sqlglot
 
+from local_cloud import athena
+from local_cloud.firehose import LocalFirehose
 from rotorwatch import lake, query
-from rotorwatch.local import athena
-from rotorwatch.local.firehose import LocalFirehose
 
 MIN_MS = 60_000
 STEP_MS = 10 * MIN_MS
@@ -294,7 +294,7 @@ def test_string_parameters_are_bound_as_literals_not_spliced(con) -> None:  # ty
 def test_cli_runs_a_saved_query_on_the_local_lake(lake_dir: Path) -> None:
     from typer.testing import CliRunner
 
-    from rotorwatch.cli import app
+    from cli import app
 
     runner = CliRunner()
     listed = runner.invoke(app, ["query", "--list"])

@@ -12,9 +12,9 @@ import pytest
 
 pytest.importorskip("duckdb")
 
+from local_cloud import athena
+from local_cloud.firehose import LocalFirehose
 from rotorwatch import lake
-from rotorwatch.local import athena
-from rotorwatch.local.firehose import LocalFirehose
 
 MIN_MS = 60_000
 NOW_MS = int(time.time() * 1000) // MIN_MS * MIN_MS

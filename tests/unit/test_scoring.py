@@ -207,7 +207,7 @@ def test_endpoint_requests_split_at_the_payload_limit(cases: dict[str, dict[str,
 def test_the_largest_configurable_batch_fits_the_serverless_endpoint(
     cases: dict[str, dict[str, Any]],
 ) -> None:
-    """cdk_app/config.py accepts Lambda batches of up to 10,000 records; a serverless endpoint
+    """rotorwatch/stage.py accepts Lambda batches of up to 10,000 records; a serverless endpoint
     refuses request or response bodies over 4 MB. Every body score_and_alert sends, and the
     answer to it, fits."""
     from rotorwatch.model.features import INPUT_FIELDS

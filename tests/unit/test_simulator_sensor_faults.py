@@ -12,8 +12,8 @@ import pytest
 
 from rotorwatch.features.iso import zone_boundaries_mm_s
 from rotorwatch.model import MODEL_FILE, Model
-from rotorwatch.model.evaluate import sensor_fault_replay
 from rotorwatch.predictions import SENSOR_FAULTS
+from rotorwatch.replay import sensor_fault_replay
 from rotorwatch.sensors import DEFAULT_TEMPERATURE_WARNING_C
 from simulator.dataset import labelled_features
 from simulator.scenario import SCENARIO_DIR, ScenarioError, load_scenario, parse_scenario

@@ -157,7 +157,7 @@ def test_simulate_contract_2_and_features_give_v1s_features(tmp_path: Path) -> N
 
     from typer.testing import CliRunner
 
-    from rotorwatch.cli import app
+    from cli import app
 
     runner = CliRunner()
     out: dict[int, list[dict[str, object]]] = {}

@@ -9,8 +9,8 @@ from typing import Annotated, BinaryIO
 
 import typer
 
+from cli import app
 from rotorwatch.assets import Asset, AssetError, load_assets
-from rotorwatch.cli import app
 from rotorwatch.features import compute_features
 from rotorwatch.telemetry import Telemetry, TelemetryError
 from rotorwatch.telemetry_v2 import decode_line

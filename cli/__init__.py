@@ -1,8 +1,8 @@
-"""The `rotorwatch` command line: a thin adapter over the domain package.
+"""The `rotorwatch` command line: an adapter over the domain package (rotorwatch/).
 
 Each sub-command lives in its own module and registers itself on :data:`app`. Commands that
-drive an adapter (the simulator, AWS APIs, Spark) import it inside the command, so importing
-the CLI stays cheap and the core never depends on an adapter at import time.
+drive another adapter (the simulator, the local cloud, AWS APIs) import it inside the command,
+so `rotorwatch --help` stays fast; the direction of every import is in docs/architecture.md.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import importlib
 
 import typer
 
-from rotorwatch.cli.errors import guard
+from cli.errors import guard
 
 app = typer.Typer(
     name="rotorwatch",
@@ -27,7 +27,8 @@ def _root() -> None:
     """rotorwatch: predictive maintenance for rotating machines."""
 
 
-#: Modules under rotorwatch.cli that register commands (one line per command family).
+#: Modules of this package that register commands (one line per command family), in the
+#: order `rotorwatch --help` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "features",
     "simulate",
@@ -39,7 +40,7 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 for _module in COMMAND_MODULES:
-    importlib.import_module(f"rotorwatch.cli.{_module}")
+    importlib.import_module(f"{__name__}.{_module}")
 
 
 def _guard_all(typer_app: typer.Typer) -> None:

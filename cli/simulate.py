@@ -15,7 +15,7 @@ from typing import IO, Annotated, Any
 
 import typer
 
-from rotorwatch.cli import app
+from cli import app
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}

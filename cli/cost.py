@@ -9,69 +9,24 @@ from typing import Annotated, Any
 
 import typer
 
-from rotorwatch import lake
-from rotorwatch.cli import app
-from rotorwatch.cost import (
-    Architecture,
-    Assumptions,
-    CostModelError,
-    Fleet,
-    KinesisMode,
-    comparisons,
-    estimate,
-    load_prices,
-)
+from cli import app
+from rotorwatch.cost.deployed import deployed_settings
+from rotorwatch.cost.estimate import comparisons, estimate
+from rotorwatch.cost.fleet import Assumptions, Fleet, KinesisMode
+from rotorwatch.cost.prices import CostModelError, load_prices
+from rotorwatch.stage import ConfigError, StageConfig, from_context
 from rotorwatch.telemetry import Encoding
 
 _ENCODINGS: dict[str, Encoding] = {"int16": "int16le+base64", "float32": "float32le+base64"}
-REPO_ROOT = Path(__file__).resolve().parents[2]
-#: The deployed functions' architecture (cdk_app/constructs/function.py; a test checks) and the
-#: DPUs one Glue G.1X worker bills (cdk_app/stacks/analytics.py deploys G.1X workers).
-DEPLOYED_ARCHITECTURE: Architecture = "arm64"
-DPU_PER_G1X_WORKER = 1.0
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 
-def stage_config(stage: str | None, cdk_json: Path | None = None) -> Any:
-    """The CDK app's validated config of ``stage`` (cdk.json's default stage if None)."""
-    from cdk_app.config import from_context
-
+def stage_config(stage: str | None, cdk_json: Path | None = None) -> StageConfig:
+    """The validated config of ``stage`` in cdk.json (its default stage if None)."""
     context = dict(json.loads((cdk_json or REPO_ROOT / "cdk.json").read_text())["context"])
     if stage is not None:
         context["stage"] = stage
     return from_context(context, env={})
-
-
-def deployed_settings(cfg: Any) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Fleet fields and Assumptions fields a stage deploys (what the bill depends on), from a
-    :class:`cdk_app.config.StageConfig`: batch sizes and windows, stream mode, Lambda and
-    endpoint memory, Firehose buffering, lake tiering, the Glue schedule and workers."""
-    ef, sa = cfg.extract_features, cfg.score_and_alert
-    fleet = {
-        "batch_size": ef.batch_size,
-        "batch_window_s": float(ef.window_s),
-        "score_batch_size": sa.batch_size,
-        "score_batch_window_s": float(sa.window_s),
-        "kinesis_mode": cfg.telemetry_stream.mode,
-        # The lake is versioned: an expired raw object stays as a noncurrent version for
-        # RAW_NONCURRENT_EXPIRE_DAYS more (cdk_app/stacks/storage.py), billed until then.
-        "raw_expire_days": None
-        if cfg.lake.raw_expire_days is None
-        else cfg.lake.raw_expire_days + lake.RAW_NONCURRENT_EXPIRE_DAYS,
-    }
-    assumptions = {
-        "extract_memory_mb": cfg.function.memory_mb,
-        "score_memory_mb": cfg.function.memory_mb,
-        "lambda_architecture": DEPLOYED_ARCHITECTURE,
-        "parallelization_factor": ef.parallelization,
-        "sagemaker_memory_mb": cfg.endpoint.memory_mb,
-        "firehose_buffer_mb": cfg.firehose.parquet_buffer_mib,
-        "firehose_buffer_s": cfg.firehose.buffer_interval_s,
-        "s3_ia_after_days": cfg.lake.raw_ia_after_days,
-        "s3_glacier_after_days": cfg.lake.raw_glacier_after_days,
-        "glue_runs_per_day": 24.0 / cfg.glue.schedule_hours,
-        "glue_dpu": cfg.glue.workers * DPU_PER_G1X_WORKER,
-    }
-    return fleet, assumptions
 
 
 @app.command("cost")
@@ -135,8 +90,6 @@ def cost_command(
 ) -> None:
     """Estimate the monthly AWS bill per service and the Kinesis shards / Lambda concurrency a
     fleet needs. List prices, no free tier: check them against the sources printed below."""
-    from cdk_app.config import ConfigError
-
     try:
         cfg = stage_config(stage)
         deployed_fleet, deployed_assumptions = deployed_settings(cfg)

@@ -22,7 +22,8 @@ from typing import Annotated, Any
 
 import typer
 
-from rotorwatch.cli import app
+from cli import app
+from rotorwatch.stage import DEFAULTS
 
 #: Where `make model` leaves the bootstrap artifact (code/inference.py inside).
 DEFAULT_MODEL = Path("sagemaker/bootstrap/model.tar.gz")
@@ -60,9 +61,8 @@ def _mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def batch_settings() -> tuple[Any, Any]:
-    """The event source mapping settings the CDK app deploys (cdk_app/config.py defaults)."""
-    from cdk_app.config import DEFAULTS
-    from rotorwatch.local.cloud import BatchSettings
+    """The event source mapping settings the CDK app deploys (rotorwatch/stage.py defaults)."""
+    from local_cloud.cloud import BatchSettings
 
     def one(key: str) -> BatchSettings:
         c = DEFAULTS[key]
@@ -73,7 +73,7 @@ def batch_settings() -> tuple[Any, Any]:
 
 def run_glue(lake_dir: Path, start_ms: int, end_ms: int) -> dict[str, Any]:
     """The machine-health Glue job on local Spark (its own process: the JVM goes away after)."""
-    root = Path(__file__).resolve().parents[2]
+    root = Path(__file__).resolve().parents[1]
     env = dict(
         os.environ, PYTHONPATH=os.pathsep.join([str(root), os.environ.get("PYTHONPATH", "")])
     )
@@ -133,8 +133,8 @@ def demo_command(
     """
     from rich.console import Console
 
-    from rotorwatch.cli.simulate import parse_duration_s
-    from rotorwatch.local import demo as run_demo
+    from cli.simulate import parse_duration_s
+    from local_cloud import demo as run_demo
     from simulator.scenario import ScenarioError, load_scenario
 
     # Piped output (CI logs) gets report-wide tables instead of rich's 80-column default.

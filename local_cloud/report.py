@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
+from local_cloud.cloud import ReceivedAlert
+from local_cloud.pipeline import alert_key
 from rotorwatch import lake
 from rotorwatch.assets import Asset
 from rotorwatch.features.engine import envelope_spectrum
 from rotorwatch.features.iso import zone_boundaries_mm_s
-from rotorwatch.local.cloud import ReceivedAlert
-from rotorwatch.local.pipeline import alert_key
 from rotorwatch.predictions import SENSOR_FAULTS, STATES
 from rotorwatch.sensors import limits_of
 from rotorwatch.telemetry import Telemetry, TelemetryError, decode

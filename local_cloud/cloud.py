@@ -4,11 +4,11 @@ Pieces (each stands in only for what AWS runs for us):
 
 * an in-process moto server (Kinesis, S3, DynamoDB, SNS, SQS) holding the resources the
   processing stack creates, named from :mod:`rotorwatch.resources`;
-* :class:`~rotorwatch.local.services.LocalServices` for SageMaker Runtime InvokeEndpoint (the
+* :class:`~local_cloud.services.LocalServices` for SageMaker Runtime InvokeEndpoint (the
   model's own inference script) and Firehose (the lake layout on a folder);
 * the handlers, imported by their deployed handler strings after the environment the CDK app
   gives them is set (``EnvKey`` variables, ``AWS_ENDPOINT_URL*`` pointing here);
-* one :class:`~rotorwatch.local.poller.ShardPoller` per shard and consumer: the two event source
+* one :class:`~local_cloud.poller.ShardPoller` per shard and consumer: the two event source
   mappings and the two Firehose streams that read Kinesis (raw telemetry, features);
 * an SQS queue subscribed to the alerts topic: the technicians' inbox.
 """
@@ -28,17 +28,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
-from rotorwatch import lake
-from rotorwatch.local.bridge import RuleBridge
-from rotorwatch.local.firehose import LocalFirehose
-from rotorwatch.local.lambda_runtime import (
+from local_cloud.bridge import RuleBridge
+from local_cloud.firehose import LocalFirehose
+from local_cloud.lambda_runtime import (
     EventSourceMapping,
     Handler,
     StreamRecord,
     load_handler,
 )
-from rotorwatch.local.poller import DEFAULT_IDLE_POLL_S, ShardPoller
-from rotorwatch.local.services import LocalModel, LocalServices
+from local_cloud.poller import DEFAULT_IDLE_POLL_S, ShardPoller
+from local_cloud.services import LocalModel, LocalServices
+from rotorwatch import lake
 from rotorwatch.resources import (
     APP_NAME,
     ASSETS_TABLE_PARTITION_KEY,

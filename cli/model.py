@@ -15,9 +15,9 @@ from typing import Annotated
 
 import typer
 
-from rotorwatch.cli import app
+from cli import app
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 INFERENCE_SCRIPT = REPO_ROOT / "sagemaker" / "inference.py"
 #: Where `rotorwatch train` writes by default (`make model` too, before packing the artifact).
 DEFAULT_MODEL_DIR = Path("out/model")
@@ -53,7 +53,8 @@ def train_command(
     """Train the anomaly model and fault classifier; write model.json, model_card.json, code/."""
     from rotorwatch.model.artifact import pack, write_model_dir
     from rotorwatch.model.dataio import join_labels, read_records
-    from rotorwatch.model.train import TrainingError, train_with_card
+    from rotorwatch.model.labels import TrainingError
+    from rotorwatch.model.train import train_with_card
 
     try:
         if simulate:
@@ -133,7 +134,7 @@ def score_command(
     status is 1 if any was skipped and nothing was scored."""
     from rotorwatch.model import Model, ModelError
     from rotorwatch.model.dataio import read_json_records
-    from rotorwatch.model.train import TrainingError
+    from rotorwatch.model.labels import TrainingError
     from rotorwatch.scoring import encode_response
 
     try:

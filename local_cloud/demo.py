@@ -9,14 +9,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local_cloud import report as rp
+from local_cloud.athena import Result, connect, run_saved, run_sql
+from local_cloud.bridge import MqttBridge
+from local_cloud.cloud import BatchSettings, LocalCloud, ReceivedAlert
+from local_cloud.pipeline import Progress, RunFigures, alert_key, play
 from rotorwatch import lake
 from rotorwatch.assets import Asset
 from rotorwatch.baseline import fleet_progress
-from rotorwatch.local import report as rp
-from rotorwatch.local.athena import Result, connect, run_saved, run_sql
-from rotorwatch.local.bridge import MqttBridge
-from rotorwatch.local.cloud import BatchSettings, LocalCloud, ReceivedAlert
-from rotorwatch.local.pipeline import Progress, RunFigures, alert_key, play
 from rotorwatch.predictions import SENSOR_FAULTS
 from rotorwatch.query import list_queries
 

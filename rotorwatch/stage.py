@@ -1,4 +1,9 @@
-"""Typed per-stage configuration for the CDK app, read from cdk.json context.
+"""The stage settings: what one deployment (a stage) of rotorwatch is configured to do.
+
+Batch sizes and windows, stream modes and shards, buffering, schedules, retention, memory,
+alarm thresholds. One home, pure: the CDK app deploys these settings, the cost model prices
+them (``rotorwatch cost --stage``) and the local demo batches as they say, so what is priced
+and demonstrated is what is deployed, without the core importing the CDK app.
 
 cdk.json holds ``"stage"`` (the default stage) and ``"rotorwatch:stages"``: a mapping from stage
 name to overrides of :data:`DEFAULTS`. Select a stage with ``-c stage=prod``. Account and region

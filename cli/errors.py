@@ -3,7 +3,7 @@
 A missing file, a folder where a file was expected, no AWS credentials or region, or AWS
 refusing a call are not bugs in rotorwatch: the user gets one line that says what to do and a
 non-zero exit, never a traceback. :func:`guard` wraps each registered command (see
-``rotorwatch.cli``); anything else still raises, because that would be a bug worth a traceback.
+``cli/__init__.py``); anything else still raises, because that would be a bug worth a traceback.
 """
 
 from __future__ import annotations

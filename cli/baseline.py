@@ -13,8 +13,8 @@ from typing import Annotated, Any
 
 import typer
 
+from cli import app
 from rotorwatch.alerts import BASELINE_ATTRIBUTE, BASELINE_RESETS_ATTRIBUTE, DeviceState
-from rotorwatch.cli import app
 from rotorwatch.resources import STATE_TABLE_PARTITION_KEY
 
 baseline_app = typer.Typer(

@@ -5,7 +5,7 @@
   ``model_fn(model_dir)`` once, then ``input_fn(body, content_type)`` ▶
   ``predict_fn(data, model)`` ▶ ``output_fn(prediction, accept)`` per request.
 * **Firehose PutRecordBatch / PutRecord** (JSON protocol, ``X-Amz-Target: Firehose_20150804.*``):
-  the records go to :class:`~rotorwatch.local.firehose.LocalFirehose` (the lake layout).
+  the records go to :class:`~local_cloud.firehose.LocalFirehose` (the lake layout).
 
 The handlers reach them through botocore (``AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`` and
 ``AWS_ENDPOINT_URL_FIREHOSE``), so the deployed client code, serialisation and error handling
@@ -29,7 +29,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from rotorwatch.local.firehose import LocalFirehose
+from local_cloud.firehose import LocalFirehose
 
 #: Where the model artifact keeps its inference script (the SageMaker framework convention).
 INFERENCE_SCRIPT = "code/inference.py"

@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from rotorwatch.local.bridge import RuleBridge
-from rotorwatch.local.cloud import LocalCloud, ReceivedAlert
+from local_cloud.bridge import RuleBridge
+from local_cloud.cloud import LocalCloud, ReceivedAlert
 
 #: How often the driver looks into the alerts inbox and reports progress (wall seconds).
 _POLL_S = 0.5

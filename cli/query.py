@@ -10,9 +10,9 @@ from typing import Annotated, Any
 
 import typer
 
+from cli import app
+from cli.demo import DEMO_LAKE
 from rotorwatch import lake
-from rotorwatch.cli import app
-from rotorwatch.cli.demo import DEMO_LAKE
 from rotorwatch.query import QueryError, SavedQuery, list_queries, load, render
 
 #: Athena states after which a query will not change any more.
@@ -185,7 +185,7 @@ def query_command(
         _print(columns, rows, fmt)
         _note_empty(rows, values)
         return
-    from rotorwatch.local.athena import connect, run_sql
+    from local_cloud.athena import connect, run_sql
 
     if not lake_dir.is_dir():
         typer.echo(

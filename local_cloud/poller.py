@@ -3,7 +3,7 @@
 A :class:`ShardPoller` follows one shard from TRIM_HORIZON with GetRecords (through the moto
 server, so every byte crosses the same API a real consumer uses), collects records until the
 batch is full or the batching window has passed since the first one arrived, and hands them to
-``deliver`` (an :class:`~rotorwatch.local.lambda_runtime.EventSourceMapping`'s ``process``, or
+``deliver`` (an :class:`~local_cloud.lambda_runtime.EventSourceMapping`'s ``process``, or
 the Firehose stand-in). It runs in its own thread, as each shard's poller does on AWS.
 """
 
@@ -15,7 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from rotorwatch.local.lambda_runtime import StreamRecord
+from local_cloud.lambda_runtime import StreamRecord
 
 #: Lambda polls each shard about once a second when it is idle; locally a shorter pause keeps
 #: an accelerated demo's latency figures about the pipeline rather than the idle poll. Not much

@@ -1,0 +1,49 @@
+"""What a stage deploys, as the cost model's inputs: so ``rotorwatch cost --stage`` prices the
+batching, stream mode, memory, buffering, lake tiering and Glue schedule that the CDK app
+deploys from the same :mod:`rotorwatch.stage` settings."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rotorwatch import lake
+from rotorwatch.cost.fleet import Architecture
+from rotorwatch.stage import StageConfig
+
+#: The deployed functions' architecture (cdk_app/constructs/function.py; a test checks) and the
+#: DPUs one Glue G.1X worker bills (cdk_app/stacks/analytics.py deploys G.1X workers).
+DEPLOYED_ARCHITECTURE: Architecture = "arm64"
+DPU_PER_G1X_WORKER = 1.0
+
+
+def deployed_settings(cfg: StageConfig) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Fleet fields and Assumptions fields a stage deploys (what the bill depends on), from a
+    :class:`~rotorwatch.stage.StageConfig`: batch sizes and windows, stream mode, Lambda and
+    endpoint memory, Firehose buffering, lake tiering, the Glue schedule and workers."""
+    ef, sa = cfg.extract_features, cfg.score_and_alert
+    fleet = {
+        "batch_size": ef.batch_size,
+        "batch_window_s": float(ef.window_s),
+        "score_batch_size": sa.batch_size,
+        "score_batch_window_s": float(sa.window_s),
+        "kinesis_mode": cfg.telemetry_stream.mode,
+        # The lake is versioned: an expired raw object stays as a noncurrent version for
+        # RAW_NONCURRENT_EXPIRE_DAYS more (cdk_app/stacks/storage.py), billed until then.
+        "raw_expire_days": None
+        if cfg.lake.raw_expire_days is None
+        else cfg.lake.raw_expire_days + lake.RAW_NONCURRENT_EXPIRE_DAYS,
+    }
+    assumptions = {
+        "extract_memory_mb": cfg.function.memory_mb,
+        "score_memory_mb": cfg.function.memory_mb,
+        "lambda_architecture": DEPLOYED_ARCHITECTURE,
+        "parallelization_factor": ef.parallelization,
+        "sagemaker_memory_mb": cfg.endpoint.memory_mb,
+        "firehose_buffer_mb": cfg.firehose.parquet_buffer_mib,
+        "firehose_buffer_s": cfg.firehose.buffer_interval_s,
+        "s3_ia_after_days": cfg.lake.raw_ia_after_days,
+        "s3_glacier_after_days": cfg.lake.raw_glacier_after_days,
+        "glue_runs_per_day": 24.0 / cfg.glue.schedule_hours,
+        "glue_dpu": cfg.glue.workers * DPU_PER_G1X_WORKER,
+    }
+    return fleet, assumptions

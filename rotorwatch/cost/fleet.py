@@ -1,0 +1,253 @@
+"""What the fleet sends, what the model assumes, and the capacity arithmetic it implies.
+
+:class:`Fleet` holds the fleet and the deployment choices that change the bill; everything the
+price pages cannot tell is an explicit field of :class:`Assumptions`. The functions below size
+messages, Kinesis shards and Lambda batches from them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from rotorwatch import lake
+from rotorwatch.cost.prices import CostModelError, PriceTable
+from rotorwatch.telemetry import ENCODINGS, N_SAMPLES_MAX, N_SAMPLES_MIN, Encoding
+
+HOURS_PER_MONTH: Final = 730.0
+SECONDS_PER_MONTH: Final = HOURS_PER_MONTH * 3600.0
+MINUTES_PER_MONTH: Final = HOURS_PER_MONTH * 60.0
+DAYS_PER_MONTH: Final = HOURS_PER_MONTH / 24.0
+GB: Final = 1024**3
+TB: Final = 1024**4
+_BYTES_PER_SAMPLE: Final = {"int16le+base64": 2, "float32le+base64": 4}
+#: Kinesis streams the app deploys and how many consumers read each: telemetry is read by
+#: extract_features only (it writes the raw and features lakes itself), features by
+#: score_and_alert only.
+KINESIS_STREAMS: Final = 2
+TELEMETRY_CONSUMERS: Final = 1
+FEATURES_CONSUMERS: Final = 1
+
+#: A Lambda invocation's payload limit (6 MB, synchronous): Lambda cuts a Kinesis batch there,
+#: whatever the batch size. Each record travels base64-encoded with ~300 B of event metadata.
+LAMBDA_EVENT_MAX_BYTES: Final = 6 * 1024 * 1024
+KINESIS_EVENT_RECORD_OVERHEAD_BYTES: Final = 300
+
+KinesisMode = Literal["on-demand", "provisioned"]
+Architecture = Literal["x86_64", "arm64"]
+
+
+@dataclass(frozen=True, slots=True)
+class Fleet:
+    """What the fleet sends and the deployment choices that change the bill."""
+
+    devices: int
+    interval_s: float
+    samples: int = 4096
+    encoding: Encoding = "int16le+base64"
+    #: Telemetry contract the devices publish: 1 (JSON, base64 window) or 2 (binary int16,
+    #: rotorwatch.telemetry_v2; ``encoding`` does not apply). extract_features decodes both;
+    #: the IoT rule path for v2 is not deployed yet (docs/telemetry.md), so 2 is a what-if.
+    contract: Literal[1, 2] = 1
+    basic_ingest: bool = True
+    kinesis_mode: KinesisMode = "on-demand"
+    #: Lambda event-source batch size (records per invocation, at most) of extract_features,
+    #: and of score_and_alert unless ``score_batch_size`` says otherwise. The deployed value
+    #: comes from the CDK stage config (``rotorwatch cost --stage``).
+    batch_size: int = 500
+    #: MaximumBatchingWindowInSeconds of the event sources (0 = Lambda polls each shard ~1/s).
+    batch_window_s: float = 5.0
+    score_batch_size: int | None = None
+    score_batch_window_s: float | None = None
+    #: One SageMaker InvokeEndpoint per Lambda batch (True) or one per feature record (False).
+    sagemaker_per_batch: bool = True
+    #: Days raw waveforms, features and predictions are kept in S3 (lifecycle expiry).
+    retention_days: int = 365
+    #: Days raw waveforms are kept (the stage's ``lake.raw_expire_days``; None: as long as the
+    #: rest, ``retention_days``). Features and predictions are kept ``retention_days``.
+    raw_expire_days: int | None = None
+    #: Windows per device a score batch should hold (provisioned mode sizes the features stream
+    #: for it): the state table is written once per device per batch, so k windows of a device
+    #: in one batch cost one write instead of k (the stage's score_and_alert window / interval).
+    windows_per_device_batch: int = 1
+    #: Provisioned shards to price (the stage's ``streams.*.shards``), at least what the fleet
+    #: needs; None: exactly what the fleet needs.
+    telemetry_shards: int | None = None
+    features_shards: int | None = None
+    #: score_and_alert puts a batch's predictions to Firehose as few newline-delimited records
+    #: (lake.aggregate_lines; deployed) rather than one record per window.
+    aggregate_predictions: bool = True
+
+    def __post_init__(self) -> None:
+        if self.devices < 1:
+            raise CostModelError(f"devices must be >= 1, got {self.devices}")
+        if not self.interval_s > 0:
+            raise CostModelError(f"interval_s must be > 0, got {self.interval_s}")
+        if not N_SAMPLES_MIN <= self.samples <= N_SAMPLES_MAX:
+            raise CostModelError(
+                f"samples must be in [{N_SAMPLES_MIN}, {N_SAMPLES_MAX}] (telemetry v1), got {self.samples}"
+            )
+        if self.contract not in (1, 2):
+            raise CostModelError(f"contract must be 1 or 2, got {self.contract!r}")
+        if self.encoding not in ENCODINGS:
+            raise CostModelError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        if self.kinesis_mode not in ("on-demand", "provisioned"):
+            raise CostModelError(
+                f"kinesis_mode must be on-demand or provisioned, got {self.kinesis_mode!r}"
+            )
+        for name in ("batch_size", "score_batch_size"):
+            size = getattr(self, name)
+            if size is not None and not 1 <= size <= 10_000:
+                raise CostModelError(f"{name} must be in [1, 10000], got {size}")
+        for name in ("batch_window_s", "score_batch_window_s"):
+            window = getattr(self, name)
+            if window is not None and window < 0:
+                raise CostModelError(f"{name} must be >= 0, got {window}")
+        if self.retention_days < 1:
+            raise CostModelError(f"retention_days must be >= 1, got {self.retention_days}")
+        if self.raw_expire_days is not None and self.raw_expire_days < 1:
+            raise CostModelError(f"raw_expire_days must be >= 1, got {self.raw_expire_days}")
+        if self.windows_per_device_batch < 1:
+            raise CostModelError(
+                f"windows_per_device_batch must be >= 1, got {self.windows_per_device_batch}"
+            )
+
+
+@dataclass(frozen=True, slots=True)
+class Assumptions:
+    """Everything the price pages cannot tell: measured or guessed, always stated (docs/cost.md)."""
+
+    #: JSON around the base64 samples in a telemetry v1 message (measured with telemetry.encode
+    #: for device "pump-0001", 13-digit ts, 6-digit seq, rpm/temperature/pressure, int16 scale).
+    envelope_bytes: int = 224
+    #: What the IoT rule's SELECT adds (`"site":"site-01","received_at":<13 digits>`).
+    rule_added_bytes: int = 48
+    #: One feature record as JSON on the features stream (compute_features output ≈ 0.8–1 KB).
+    feature_record_bytes: int = 1000
+    #: One prediction record as JSON into the predictions Firehose.
+    prediction_record_bytes: int = 400
+    #: Parquet bytes per row in S3 after conversion (columnar + Snappy).
+    feature_parquet_bytes: int = 250
+    prediction_parquet_bytes: int = 120
+    #: Raw JSON in S3 / bytes ingested (1.0 = stored as delivered; base64 noise barely compresses).
+    raw_compression_ratio: float = 1.0
+    #: Lambda extract_features: memory, fixed time per invocation, time per record.
+    extract_memory_mb: int = 1024
+    extract_overhead_ms: float = 30.0
+    extract_ms_per_record: float = 1.0
+    #: Lambda score_and_alert: memory, fixed time per invocation, own time per record.
+    score_memory_mb: int = 512
+    score_overhead_ms: float = 30.0
+    score_ms_per_record: float = 0.3
+    lambda_architecture: Architecture = "x86_64"
+    #: Kinesis event-source ParallelizationFactor (concurrent batches per shard, 1–10).
+    parallelization_factor: int = 1
+    #: SageMaker serverless endpoint: memory size, fixed latency per call, time per record.
+    sagemaker_memory_mb: int = 2048
+    sagemaker_overhead_ms: float = 40.0
+    sagemaker_ms_per_record: float = 0.2
+    #: Bytes per scored record in the request and in the response body.
+    sagemaker_request_bytes_per_record: int = 700
+    sagemaker_response_bytes_per_record: int = 80
+    #: DynamoDB state table: request units per state read (BatchGetItem, one per device per
+    #: batch) and per conditional write (PutItem, one per device per batch: score_and_alert
+    #: folds all of a device's windows of a batch into one write). An item under 1 KB / 4 KB.
+    dynamodb_reads_per_record: float = 1.0
+    dynamodb_writes_per_record: float = 1.0
+    #: Alerts (state changes, recoveries, no-data) per device per month, and their recipients.
+    alerts_per_device_month: float = 2.0
+    email_subscribers: int = 2
+    sms_subscribers: int = 1
+    #: Firehose buffering (Parquet conversion needs >= 64 MiB). Dynamic partitioning is off in
+    #: the deployed stack (arrival-time prefixes, rotorwatch.lake); on here prices the option.
+    firehose_buffer_mb: int = 128
+    firehose_buffer_s: int = 900
+    dynamic_partitioning: bool = False
+    #: jq time per record when dynamic partitioning runs the jq extraction (billed per hour).
+    jq_us_per_record: float = 20.0
+    #: S3 lifecycle of raw telemetry (the deployed rule): days in Standard before Standard-IA,
+    #: days before Glacier Flexible Retrieval. Features and predictions stay in Standard.
+    s3_ia_after_days: int = lake.RAW_IA_AFTER_DAYS
+    s3_glacier_after_days: int = lake.RAW_GLACIER_AFTER_DAYS
+    #: Glue job: runs per day, billed duration per run, DPUs (2 × G.1X workers).
+    glue_runs_per_day: float = 24.0
+    glue_minutes_per_run: float = 4.0
+    glue_dpu: float = 2.0
+    #: Athena: queries per month and data scanned per query (partition pruning keeps it small).
+    athena_queries_per_month: int = 3000
+    athena_mb_scanned_per_query: float = 200.0
+
+
+def base64_len(n_bytes: int) -> int:
+    """Characters of standard padded base64 for ``n_bytes`` bytes."""
+    return 4 * math.ceil(n_bytes / 3)
+
+
+def message_bytes(samples: int, encoding: Encoding, envelope_bytes: int = 224) -> int:
+    """Size in bytes of one telemetry v1 message carrying ``samples`` vibration samples."""
+    return base64_len(samples * _BYTES_PER_SAMPLE[encoding]) + envelope_bytes
+
+
+def increments(size_bytes: float, increment_bytes: float) -> int:
+    """How many metering increments one item of ``size_bytes`` is billed as (at least one)."""
+    return max(1, math.ceil(size_bytes / increment_bytes))
+
+
+def shards_needed(
+    records_per_s: float, bytes_per_s: float, consumers: int, prices: PriceTable
+) -> int:
+    """Provisioned shards for a stream: write limits (1 MB/s, 1000 rec/s) and the 2 MB/s read
+    limit shared by ``consumers`` standard (non-fan-out) consumers."""
+    k = "kinesis"
+    return max(
+        1,
+        math.ceil(bytes_per_s / prices.rate(k, "shard_write_bytes_per_s")),
+        math.ceil(records_per_s / prices.rate(k, "shard_write_records_per_s")),
+        math.ceil(consumers * bytes_per_s / prices.rate(k, "shard_read_bytes_per_s")),
+    )
+
+
+def event_max_records(record_bytes: float) -> int:
+    """Records of ``record_bytes`` that fit one Lambda invocation payload (6 MB)."""
+    per_record = base64_len(math.ceil(record_bytes)) + KINESIS_EVENT_RECORD_OVERHEAD_BYTES
+    return max(1, LAMBDA_EVENT_MAX_BYTES // per_record)
+
+
+def achieved_batch(
+    records_per_s: float,
+    shards: int,
+    batch_size: int,
+    window_s: float,
+    max_records: int | None = None,
+) -> float:
+    """Mean records per Lambda invocation from a Kinesis event source.
+
+    Lambda reads each shard about once a second, or waits up to the batching window to fill a
+    batch; a quiet stream therefore invokes with fewer records than ``batch_size``. A batch
+    also stops at the 6 MB payload (``max_records``, :func:`event_max_records`).
+    """
+    per_shard = records_per_s / shards
+    cap = float(batch_size if max_records is None else min(batch_size, max_records))
+    return max(1.0, min(cap, per_shard * max(window_s, 1.0)))
+
+
+def state_writes_per_s(
+    records_per_s: float, devices: int, shards: int, batch_records: float
+) -> float:
+    """DynamoDB state writes per second: one per device per score batch.
+
+    A batch holds ``batch_records`` of the ``devices / shards`` devices of its shard; each
+    device with a window in the batch is written once, so writes = invocations × the devices
+    a batch touches (at most one per record).
+    """
+    invocations_per_s = records_per_s / batch_records
+    return invocations_per_s * min(batch_records, devices / shards)
+
+
+def features_shards_for_batching(
+    devices: int, windows_per_device_batch: int, max_batch_records: int
+) -> int:
+    """Shards the features stream needs so that one score batch (at most ``max_batch_records``)
+    holds ``windows_per_device_batch`` windows of every device of its shard."""
+    return max(1, math.ceil(devices * windows_per_device_batch / max_batch_records))

@@ -1,0 +1,180 @@
+"""The deployed alert path replayed over a labelled fleet: what a technician would have received.
+
+Each machine's time-ordered feature records go through the model, :func:`rotorwatch.scoring.combine`
+and, as score_and_alert folds them, the device's baseline and sensor history, then the alert
+state machine (:mod:`rotorwatch.alerts`). The simulator's ground truth then says which alerts
+were false alarms and how long before the machine reached ISO zone D or failure they came
+(``make eval``, benchmarks/eval_model.py). Model-only metrics are :mod:`rotorwatch.model.evaluate`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+
+from rotorwatch.alerts import DEFAULT_POLICY, DeviceState, step
+from rotorwatch.baseline import apply_baseline
+from rotorwatch.model.model import Model
+from rotorwatch.predictions import SENSOR_FAULTS
+from rotorwatch.scoring import combine
+from rotorwatch.sensors import apply_history
+
+_MS_PER_DAY = 86_400_000
+_MS_PER_H = 3_600_000
+
+
+def device_alerts(
+    model: Model,
+    recs: Sequence[Mapping[str, Any]],
+    policy: Any = None,
+    history_windows: int | None = None,
+) -> list[Any]:
+    """The alerts (rises, not recoveries) one device's time-ordered windows raise.
+
+    Without ``history_windows`` the cold-start path alone (model, ISO zone, absolute sensor
+    limits: :func:`rotorwatch.scoring.combine`); with it, as score_and_alert folds them: then
+    also the device's vibration baseline and temperature/pressure history, each learning
+    ``history_windows`` windows.
+    """
+    st = DeviceState(device_id=str(recs[0]["device_id"]))
+    alerts = []
+    for rec, row in zip(recs, model.score(recs), strict=True):
+        p = combine(row, rec)
+        if history_windows is not None:
+            p, baseline = apply_baseline(p, rec, st.baseline, learning_windows=history_windows)
+            p, history = apply_history(p, rec, st.sensor_history, learning_windows=history_windows)
+            st = replace(st, baseline=baseline, sensor_history=history)
+        st, alert = step(st, p, policy or DEFAULT_POLICY)
+        if alert is not None and alert.kind == "ALERT":
+            alerts.append(alert)
+    return alerts
+
+
+def alert_replay(
+    model: Model,
+    records: Sequence[Mapping[str, Any]],
+    policy: Any = None,
+    history_windows: int | None = None,
+) -> dict[str, Any]:
+    """Replay each machine's windows through the alert state machine (rotorwatch.alerts).
+
+    Returns false alarms per machine-day on machines that never develop a fault (and how many
+    of those a temperature/pressure cause raised), alerts raised before a fault's onset, and
+    for each faulty machine that reaches ISO zone D the lead time (hours) between the first
+    alert and the first zone-D window. ``history_windows``: see :func:`device_alerts`.
+    """
+    by_device: dict[str, list[Mapping[str, Any]]] = {}
+    for rec in records:
+        by_device.setdefault(str(rec["device_id"]), []).append(rec)
+    healthy_days = 0.0
+    healthy_alerts = 0
+    healthy_sensor_alerts = 0
+    early_alerts = 0
+    leads_h: list[float] = []
+    iso_leads_h: list[float] = []
+    missed_before_d = 0
+    faulty = 0
+    for _device, recs in sorted(by_device.items()):
+        recs = sorted(recs, key=lambda r: (r["ts"], r["seq"]))
+        alerts = device_alerts(model, recs, policy, history_windows)
+        ever_faulty = any(r["fault"] != "normal" for r in recs)
+        if not ever_faulty:
+            span = recs[-1]["ts"] - recs[0]["ts"]
+            healthy_days += span / _MS_PER_DAY
+            healthy_alerts += len(alerts)
+            healthy_sensor_alerts += sum(a.sensor_cause is not None for a in alerts)
+            continue
+        faulty += 1
+        onset = min(r["ts"] for r in recs if r["fault"] != "normal")
+        early_alerts += sum(a.ts < onset for a in alerts)
+        first_alert = min((a.ts for a in alerts if a.ts >= onset), default=None)
+        first_d = min((r["ts"] for r in recs if r.get("iso_zone") == "D"), default=None)
+        if first_d is None:
+            continue
+        # What ISO rules alone would give: zone C (WARNING) before zone D.
+        first_c = min((r["ts"] for r in recs if r.get("iso_zone") in ("C", "D")), default=first_d)
+        iso_leads_h.append((first_d - first_c) / _MS_PER_H)
+        if first_alert is None or first_alert > first_d:
+            missed_before_d += 1
+            leads_h.append(0.0 if first_alert is None else (first_d - first_alert) / _MS_PER_H)
+        else:
+            leads_h.append((first_d - first_alert) / _MS_PER_H)
+    leads = np.asarray(leads_h) if leads_h else np.asarray([np.nan])
+    iso_leads = np.asarray(iso_leads_h) if iso_leads_h else np.asarray([np.nan])
+    return {
+        "healthy_machine_days": healthy_days,
+        "false_alarms_healthy": healthy_alerts,
+        "false_alarms_healthy_by_sensors": healthy_sensor_alerts,
+        "false_alarms_per_healthy_machine_day": (
+            healthy_alerts / healthy_days if healthy_days else float("nan")
+        ),
+        "alerts_before_onset_on_faulty_machines": early_alerts,
+        "faulty_machines": faulty,
+        "faulty_machines_reaching_zone_d": len(leads_h),
+        "alerted_only_at_or_after_zone_d": missed_before_d,
+        "lead_time_before_zone_d_h": {
+            "median": float(np.median(leads)),
+            "min": float(np.min(leads)),
+            "max": float(np.max(leads)),
+        },
+        "iso_zone_c_lead_time_before_zone_d_h": {
+            "median": float(np.median(iso_leads)),
+            "min": float(np.min(iso_leads)),
+        },
+    }
+
+
+def sensor_fault_replay(
+    model: Model,
+    records: Sequence[Mapping[str, Any]],
+    policy: Any = None,
+    history_windows: int | None = None,
+) -> dict[str, Any]:
+    """Faults that show first in temperature or pressure (rotorwatch.predictions.SENSOR_FAULTS),
+    replayed per machine through the model, :func:`rotorwatch.scoring.combine` and the alert
+    state machine, as :func:`alert_replay` does for vibration faults.
+
+    Per faulty machine: the first alert after onset, the sensor cause it named (right when it is
+    the fault's cause), and its lead time before the failure point (the first window at
+    severity 1; None when the run ends first). Alerts on machines that never develop a fault
+    are false alarms. ``history_windows``: see :func:`device_alerts`.
+    """
+    by_device: dict[str, list[Mapping[str, Any]]] = {}
+    for rec in records:
+        by_device.setdefault(str(rec["device_id"]), []).append(rec)
+    machines: dict[str, dict[str, Any]] = {}
+    healthy_alerts = 0
+    healthy_days = 0.0
+    for device, recs in sorted(by_device.items()):
+        recs = sorted(recs, key=lambda r: (r["ts"], r["seq"]))
+        alerts = device_alerts(model, recs, policy, history_windows)
+        faults = {str(r["fault"]) for r in recs} - {"normal"}
+        if not faults:
+            healthy_alerts += len(alerts)
+            healthy_days += (recs[-1]["ts"] - recs[0]["ts"]) / _MS_PER_DAY
+            continue
+        fault = faults.pop()
+        onset = min(r["ts"] for r in recs if r["fault"] != "normal")
+        failure = next((r["ts"] for r in recs if float(r["severity"]) >= 1.0 - 1e-9), None)
+        first = next((a for a in alerts if a.ts >= onset), None)
+        machines[device] = {
+            "fault": fault,
+            "expected_causes": SENSOR_FAULTS.get(fault, ()),
+            "alerts_before_onset": sum(a.ts < onset for a in alerts),
+            "first_alert_h_after_onset": None if first is None else (first.ts - onset) / _MS_PER_H,
+            "first_alert_state": None if first is None else first.state,
+            "first_alert_cause": None if first is None else first.sensor_cause,
+            "failure_h_after_onset": None if failure is None else (failure - onset) / _MS_PER_H,
+            "lead_time_before_failure_h": (
+                None if first is None or failure is None else (failure - first.ts) / _MS_PER_H
+            ),
+            "caught_before_failure": first is not None and (failure is None or first.ts < failure),
+        }
+    return {
+        "machines": machines,
+        "false_alarms_healthy": healthy_alerts,
+        "healthy_machine_days": healthy_days,
+    }
