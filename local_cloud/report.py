@@ -325,6 +325,35 @@ def plot_spectra(msg: Telemetry, asset: Asset, fault: str, path: Path) -> Path:
     return path
 
 
+def _mark_onset_and_alerts(
+    ax: Any, truth: FaultTruth | None, alerts: Sequence[ReceivedAlert]
+) -> None:
+    """The fault's onset (dashed) and every alert (by severity) on a trend plot, one legend
+    entry each kind."""
+    if truth is not None and truth.onset_ms is not None:
+        ax.axvline(
+            datetime.fromtimestamp(truth.onset_ms / 1000, UTC),
+            color="k",
+            ls="--",
+            lw=1,
+            label=f"fault onset ({truth.fault})",
+        )
+    colours = {WARNING: "#ff7f0e", ALARM: "#d62728", "RECOVERY": "#2ca02c"}
+    for a in alerts:
+        k = alert_key(a.alert_id)
+        if k is not None:
+            ax.axvline(
+                datetime.fromtimestamp(k[1] / 1000, UTC),
+                color=colours.get(a.severity, "k"),
+                lw=1.5,
+                alpha=0.8,
+                label=f"{a.severity} alert",
+            )
+    handles, labels = ax.get_legend_handles_labels()
+    uniq = dict(zip(labels, handles, strict=True))
+    ax.legend(uniq.values(), uniq.keys(), loc="upper left", fontsize=8)
+
+
 def plot_velocity_trend(
     rows: Sequence[Mapping[str, Any]],
     asset: Asset,
@@ -349,29 +378,7 @@ def plot_velocity_trend(
             ts[0] if ts else 0, (lo + min(hi, top)) / 2, f" zone {name}", va="center", fontsize=8
         )
     ax.plot(ts, v, marker=".", ms=3, lw=1, color="#1f4e79", label="velocity RMS 10-1000 Hz")
-    if truth is not None and truth.onset_ms is not None:
-        ax.axvline(
-            datetime.fromtimestamp(truth.onset_ms / 1000, UTC),
-            color="k",
-            ls="--",
-            lw=1,
-            label=f"fault onset ({truth.fault})",
-        )
-    colours = {WARNING: "#ff7f0e", ALARM: "#d62728", "RECOVERY": "#2ca02c"}
-    for a in alerts:
-        k = alert_key(a.alert_id)
-        if k is None:
-            continue
-        ax.axvline(
-            datetime.fromtimestamp(k[1] / 1000, UTC),
-            color=colours.get(a.severity, "k"),
-            lw=1.5,
-            alpha=0.8,
-            label=f"{a.severity} alert",
-        )
-    handles, labels = ax.get_legend_handles_labels()
-    uniq = dict(zip(labels, handles, strict=True))
-    ax.legend(uniq.values(), uniq.keys(), loc="upper left", fontsize=8)
+    _mark_onset_and_alerts(ax, truth, alerts)
     ax.set(
         ylim=(0, top),
         ylabel="mm/s",
@@ -407,28 +414,7 @@ def plot_temperature_trend(
     ):
         if value is not None:
             ax.axhline(value, color=colour, ls=":", lw=1.5, label=f"{name} {value:g} degC")
-    if truth is not None and truth.onset_ms is not None:
-        ax.axvline(
-            datetime.fromtimestamp(truth.onset_ms / 1000, UTC),
-            color="k",
-            ls="--",
-            lw=1,
-            label=f"fault onset ({truth.fault})",
-        )
-    colours = {WARNING: "#ff7f0e", ALARM: "#d62728", "RECOVERY": "#2ca02c"}
-    for a in alerts:
-        k = alert_key(a.alert_id)
-        if k is not None:
-            ax.axvline(
-                datetime.fromtimestamp(k[1] / 1000, UTC),
-                color=colours.get(a.severity, "k"),
-                lw=1.5,
-                alpha=0.8,
-                label=f"{a.severity} alert",
-            )
-    handles, labels = ax.get_legend_handles_labels()
-    uniq = dict(zip(labels, handles, strict=True))
-    ax.legend(uniq.values(), uniq.keys(), loc="upper left", fontsize=8)
+    _mark_onset_and_alerts(ax, truth, alerts)
     ax.set(ylabel="degC", title=f"{device_id}: temperature trend")
     fig.autofmt_xdate()
     fig.tight_layout()
