@@ -301,12 +301,16 @@ def bearing_evidence(features: Mapping[str, Any]) -> tuple[str, float] | None:
     return None
 
 
-def envelope_state(features: Mapping[str, Any]) -> str:
-    """Point state from the bearing evidence (envelope indicators and impulsiveness)."""
-    evidence = bearing_evidence(features)
+def evidence_state(evidence: tuple[str, float] | None) -> str:
+    """Point state of what :func:`bearing_evidence` found."""
     if evidence is None:
         return HEALTHY
     return ALARM if evidence[1] >= ENV_ALARM_RATIO else WARNING
+
+
+def envelope_state(features: Mapping[str, Any]) -> str:
+    """Point state from the bearing evidence (envelope indicators and impulsiveness)."""
+    return evidence_state(bearing_evidence(features))
 
 
 def rules_state(features: Mapping[str, Any]) -> str:

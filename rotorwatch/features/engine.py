@@ -417,6 +417,8 @@ def _background(env_spec: npt.NDArray[np.float32], f_line: F64, df_hz: F64) -> F
         body = env_spec[:, ENVELOPE_MIN_BIN:]
         return np.median(body, axis=1).astype(np.float64)
     # Rows keep their own span: bins above it sort last, the median is read at each row's middle.
+    # (Sorted before masking: the second sort then runs over nearly sorted rows, which measured
+    # faster in make bench than one sort of the masked rows.)
     body = np.sort(env_spec[:, ENVELOPE_MIN_BIN : int(k_hi.max())], axis=1)
     cols = np.arange(body.shape[1])
     body = np.where(cols[None, :] < (k_hi - ENVELOPE_MIN_BIN)[:, None], body, np.inf)

@@ -39,7 +39,7 @@ import numpy.typing as npt
 from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
 from rotorwatch.model.forest import Forest, predict_proba
 from rotorwatch.predictions import FAULTS, STATES
-from rotorwatch.scoring import bearing_evidence, envelope_state, iso_state, worse
+from rotorwatch.scoring import bearing_evidence, evidence_state, iso_state, worse
 from rotorwatch.sensors import judge
 
 F64 = npt.NDArray[np.float64]
@@ -201,7 +201,7 @@ class Model:
             zone_known_not_a = rec.get("iso_zone") in ("B", "C", "D")
             if fault != "normal" and a >= self.warning_score and zone_known_not_a:
                 state = ALARM if a >= self.alarm_score else WARNING
-            state = worse(state, envelope_state(rec))
+            state = worse(state, evidence_state(evidence))
             sensors = judge(rec)  # temperature / pressure against the asset's limits
             state = worse(state, sensors.state)
             out.append(
