@@ -97,23 +97,53 @@ def _describe(q: SavedQuery) -> str:
     return f"{q.name}({params}): {q.title}"
 
 
+#: Output formats of `rotorwatch query`.
+FORMATS = ("table", "records", "json")
+
+
 def _print(columns: list[str], rows: list[Any], fmt: str) -> None:
     if fmt == "json":
         for row in rows:
             typer.echo(json.dumps(dict(zip(columns, row, strict=True)), default=str))
         return
     from rich.console import Console
-    from rich.table import Table
 
     from rotorwatch.display import cell
+
+    console = Console()
+    texts = [[cell(c, v) for c, v in zip(columns, row, strict=True)] for row in rows]
+    if fmt == "records" or _table_width(columns, texts) > console.width:
+        # Wider than the terminal: a table would fold every value across lines (an 80-column
+        # terminal turned "bearing_ball" into "beari/ng_ba/ll"), so one block per row, one
+        # "column  value" line each, as psql's expanded display does.
+        _print_records(console, columns, texts)
+        return
+    from rich.table import Table
 
     table = Table()
     for c in columns:
         # Fold rather than cut: a truncated date or number is a wrong one.
         table.add_column(c, overflow="fold")
-    for row in rows:
-        table.add_row(*(cell(c, v) for c, v in zip(columns, row, strict=True)))
-    Console().print(table)
+    for row_texts in texts:
+        table.add_row(*row_texts)
+    console.print(table)
+
+
+def _table_width(columns: list[str], texts: list[list[str]]) -> int:
+    """Characters a rich table of these cells needs unfolded: each column as wide as its
+    widest cell or header, plus a border and one space of padding either side."""
+    widths = [max([len(c), *(len(row[j]) for row in texts)]) for j, c in enumerate(columns)]
+    return sum(widths) + 3 * len(columns) + 1
+
+
+def _print_records(console: Any, columns: list[str], texts: list[list[str]]) -> None:
+    label = max((len(c) for c in columns), default=0)
+    for i, row_texts in enumerate(texts, start=1):
+        console.print(f"-[ row {i} ]-", markup=False, highlight=False)
+        for c, text in zip(columns, row_texts, strict=True):
+            console.print(
+                f"{c.ljust(label)}  {text}", markup=False, highlight=False, soft_wrap=True
+            )
 
 
 @app.command("query")
@@ -147,7 +177,12 @@ def query_command(
         bool, typer.Option("--sql", help="Print the rendered SQL, do not run.")
     ] = False,
     fmt: Annotated[
-        str, typer.Option("--format", help="table or json (one object per line).")
+        str,
+        typer.Option(
+            "--format",
+            help="table (one row per line; records when wider than the terminal), records "
+            "(one block per row) or json (one object per line).",
+        ),
     ] = "table",
 ) -> None:
     """Run a saved analyst query: locally through sqlglot (Trino ▶ DuckDB) over the local lake,
@@ -158,6 +193,9 @@ def query_command(
         return
     if name is None:
         typer.echo("error: give a query NAME or --list", err=True)
+        raise typer.Exit(2)
+    if fmt not in FORMATS:
+        typer.echo(f"error: --format must be one of {', '.join(FORMATS)}, got {fmt!r}", err=True)
         raise typer.Exit(2)
     try:
         q = load(name)

@@ -86,6 +86,12 @@ def test_cost_of_a_stage_that_does_not_exist() -> None:
     )
 
 
+def test_query_with_an_unknown_output_format() -> None:
+    _one_line_error(
+        ["query", "top_offenders", "--format", "xml"], contains="--format must be one of"
+    )
+
+
 def test_provision_without_a_region(no_aws: pytest.MonkeyPatch) -> None:
     _one_line_error(["provision", "--scenario", "small"], contains="no AWS region")
 

@@ -1,0 +1,88 @@
+"""`rotorwatch query` output stays readable at any terminal width.
+
+The class of mistake: a table wider than the terminal, which rich folds cell by cell ("beari" /
+"ng_ba" / "ll" on an 80-column terminal). Whatever the width and the number of columns, every
+value must appear whole on one line, and a table that fits stays a table.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli.query import _print
+
+COLUMNS = [
+    "offender_rank",
+    "device_id",
+    "site",
+    "windows",
+    "anomalies",
+    "alarms",
+    "anomaly_rate",
+    "dominant_fault",
+    "worst_zone",
+    "max_velocity_rms_mm_s",
+]
+ROWS = [
+    [1, "m21", "plant-a", 144, 118, 106, 0.819, "bearing_inner", "D", 13.72],
+    [2, "pump-7-north", "site-with-a-long-name", 144, 98, 92, 0.681, "misalignment", "C", 8.43],
+]
+
+
+def _output(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    width: int,
+    columns: list[str],
+    rows: list[list[object]],
+    fmt: str = "table",
+) -> str:
+    monkeypatch.setenv("COLUMNS", str(width))
+    _print(columns, rows, fmt)
+    return capsys.readouterr().out
+
+
+@pytest.mark.parametrize("width", [40, 60, 80, 120, 200])
+@pytest.mark.parametrize("n_columns", [2, 5, 10])
+def test_every_value_is_whole_on_one_line(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    width: int,
+    n_columns: int,
+) -> None:
+    columns = COLUMNS[:n_columns]
+    rows = [row[:n_columns] for row in ROWS]
+    lines = _output(capsys, monkeypatch, width, columns, rows).splitlines()
+    for text in [*columns, *(str(v) for row in rows for v in row)]:
+        assert any(text in line for line in lines), (text, width, "\n".join(lines))
+
+
+def test_a_table_that_fits_stays_a_table(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _output(capsys, monkeypatch, 200, COLUMNS, ROWS)
+    header = next(line for line in out.splitlines() if "offender_rank" in line)
+    assert all(c in header for c in COLUMNS)  # one header line: a table, not records
+    assert "-[ row" not in out
+
+
+def test_a_wide_table_on_a_narrow_terminal_becomes_one_block_per_row(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = _output(capsys, monkeypatch, 80, COLUMNS, ROWS)
+    assert out.count("-[ row") == len(ROWS)
+    assert any(line.split() == ["dominant_fault", "bearing_inner"] for line in out.splitlines())
+    assert max(len(line) for line in out.splitlines()) <= 80
+
+
+def test_records_on_request_and_json_untouched(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rows = [row[:2] for row in ROWS]
+    assert _output(capsys, monkeypatch, 200, COLUMNS[:2], rows, "records").count("-[ row") == 2
+    lines = _output(capsys, monkeypatch, 40, COLUMNS[:2], rows, "json").splitlines()
+    assert [json.loads(line) for line in lines] == [
+        dict(zip(COLUMNS[:2], row, strict=True)) for row in rows
+    ]
