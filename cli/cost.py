@@ -195,7 +195,10 @@ def cost_command(
 
     versus = Table(title="Comparisons (whole bill)")
     for col in ("choice", "baseline", "USD/month", "alternative", "USD/month ", "saving"):
-        versus.add_column(col, justify="right" if "USD" in col or col == "saving" else "left")
+        # Fold, never cut: "newline-del…" on an 80-column terminal hid what the choice was.
+        versus.add_column(
+            col, justify="right" if "USD" in col or col == "saving" else "left", overflow="fold"
+        )
     for c in compared:
         versus.add_row(
             c.title,
@@ -214,7 +217,7 @@ def cost_command(
         ("unit", "left"),
         ("USD/month", "right"),
     ):
-        lines.add_column(col, justify=justify)  # type: ignore[arg-type]
+        lines.add_column(col, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for line in report.lines:
         lines.add_row(
             line.service, line.item, f"{line.quantity:,.2f}", line.unit, f"{line.usd:,.2f}"

@@ -340,7 +340,7 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
     # 1. alerts as received
     t = Table(title="Alerts as the technicians received them (SNS -> SQS inbox)")
     for c in ("window", "severity", "machine", "subject"):
-        t.add_column(c)
+        t.add_column(c, overflow="fold")
     rows = []
     for a in sorted(result.alerts, key=lambda a: (alert_key(a.alert_id) or ("", 0, 0))[1]):
         k = alert_key(a.alert_id)
@@ -366,7 +366,7 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
     fleet = _fleet_rows(result)
     t = Table(title="Fleet by ISO 10816-3 zone (windows per zone over the run)")
     for c in FLEET_COLUMNS:
-        t.add_column(c)
+        t.add_column(c, overflow="fold")
     for r in fleet:
         t.add_row(*(str(x) for x in r))
     con.print(t)
@@ -382,7 +382,7 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
     # 3. detection vs ground truth
     t = Table(title="Detection scored against the simulator's ground truth")
     for c in rp.SCORE_COLUMNS:
-        t.add_column(c)
+        t.add_column(c, overflow="fold")
     srows = rp.score_rows(det)
     for r in srows:
         t.add_row(*(str(x) for x in r))
@@ -409,8 +409,8 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
 
     # 4. throughput and latency
     t = Table(title="Pipeline throughput and latency")
-    t.add_column("figure")
-    t.add_column("value")
+    t.add_column("figure", overflow="fold")
+    t.add_column("value", overflow="fold")
     perf = [
         ("messages", f"{f.messages}"),
         ("wall time, first message -> drained", f"{f.total_wall_s:.1f} s"),

@@ -37,8 +37,10 @@ def test_demo_without_a_model(tmp_path: Path) -> None:
             "--out",
             str(out),
         ],
+        env={"COLUMNS": "80"},
     )
     assert result.exit_code == 0, result.output
+    assert "…" not in result.output  # an 80-column terminal: tables fold, never cut a value
     assert "no model artifact" in result.output
     assert "Detection scored against" in result.output
     summary = json.loads((out / "report.json").read_text())

@@ -1,8 +1,9 @@
-"""`rotorwatch query` output stays readable at any terminal width.
+"""The CLI's tables stay readable on a narrow terminal.
 
 The class of mistake: a table wider than the terminal, which rich folds cell by cell ("beari" /
-"ng_ba" / "ll" on an 80-column terminal). Whatever the width and the number of columns, every
-value must appear whole on one line, and a table that fits stays a table.
+"ng_ba" / "ll" on an 80-column terminal) or cuts ("newline-del…"). `rotorwatch query`: whatever
+the width and the number of columns, every value appears whole on one line, and a table that fits
+stays a table. Every other table: nothing is cut off with an ellipsis.
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from typer.testing import CliRunner
 
+from cli import app
 from cli.query import _print
 
 COLUMNS = [
@@ -86,3 +89,14 @@ def test_records_on_request_and_json_untouched(
     assert [json.loads(line) for line in lines] == [
         dict(zip(COLUMNS[:2], row, strict=True)) for row in rows
     ]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["cost", "--devices", "1000", "--interval", "10", "--stage", "prod"]],
+    ids=lambda a: a[0],
+)
+def test_no_table_cuts_a_value_at_80_columns(args: list[str]) -> None:
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output, result.output
