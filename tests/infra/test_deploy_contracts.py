@@ -461,3 +461,32 @@ def test_checkov_finds_nothing_unacknowledged_in_the_prod_templates(prod_synth: 
     for skipped in report["results"]["skipped_checks"]:
         reason = skipped["check_result"].get("suppress_comment") or ""
         assert len(reason.split()) >= 4, skipped["check_id"]
+
+
+# ---- CDK's built-in template validation -----------------------------------------------------
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_cdk_builtin_validation_reports_nothing_unacknowledged(tmp_path: Path, stage: str) -> None:
+    """Every synth runs CDK's CloudFormation validation; what it reports is either fixed or
+    acknowledged next to the construct with a reason (`Validations.of(scope).acknowledge`), so
+    a new finding shows up as a failure here instead of as one more line users learn to skip."""
+    from cdk_app.app import build_app, load_cdk_json_context
+    from cdk_app.constructs.function import SKIP_PIP_CONTEXT
+
+    context = {**load_cdk_json_context(), SKIP_PIP_CONTEXT: True, "stage": stage}
+    built = build_app(
+        context, outdir=str(tmp_path), builtin_validation=True, env={}, strict_artifacts=False
+    )
+    built.app.synth()
+    report = json.loads((tmp_path / "validation-report.json").read_text())
+    plugins = report["pluginReports"]
+    assert plugins, "CDK's built-in validation did not run"
+    found = [
+        f"{v['severity']} {v['ruleName']} in "
+        f"{[c['constructPath'] for c in v['violatingConstructs']]}: {v['description']}"
+        for plugin in plugins
+        for v in plugin["violations"]
+    ]
+    assert found == [], "\n".join(found)
