@@ -172,7 +172,7 @@ eval: $(STAMP)
 # each recording one device with no history, as recorded and resampled to 48 kHz (16384-sample
 # windows): flagged, named right, false alarms, ROC AUC. Exits non-zero without the recordings.
 eval-real: $(STAMP)
-	$(PY) benchmarks/eval_real.py --model $(MODEL_ARTIFACT) --fs 48000
+	$(PY) benchmarks/eval_real.py --model $(MODEL_ARTIFACT) --fs 25600 --fs 48000 --fs 64000 --fs 97656
 
 .PHONY: drills drills-fuzz
 # Failure drills on moto (poison, duplicates, SageMaker/SNS/Firehose faults, state races, device

@@ -8,7 +8,8 @@ its point state is WARNING or ALARM; *right* when it is flagged and its fault is
 recording's label (``bearing_unclear`` is flagged as a bearing fault but not named).
 
 PYTHONPATH=. python benchmarks/eval_real.py [--model sagemaker/bootstrap/model.tar.gz]
-  [--fs 48000]   also resample every recording to this rate (windows per WINDOW_SAMPLES)
+  [--fs 48000 [--fs 97656 ...]]   also resample every recording to these rates (window length
+                 per real_recordings.window_samples), then a summary line per rate
 """
 
 from __future__ import annotations
@@ -65,7 +66,9 @@ def _group(rec: rr.Recording) -> str:
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--model", type=Path, default=ROOT / "sagemaker/bootstrap/model.tar.gz")
-    p.add_argument("--fs", type=float, default=None, help="also run resampled to this rate (Hz)")
+    p.add_argument(
+        "--fs", type=float, action="append", default=[], help="also run resampled to this rate (Hz)"
+    )
     args = p.parse_args()
     try:
         recordings = rr.load()
@@ -75,19 +78,21 @@ def main() -> int:
         )
         return 2
     runs = [("as recorded", recordings)]
-    if args.fs:
-        runs.append(
-            (f"resampled to {args.fs:g} Hz", [rr.resampled(r, args.fs) for r in recordings])
-        )
+    for fs in args.fs:
+        runs.append((f"resampled to {fs:g} Hz", [rr.resampled(r, fs) for r in recordings]))
     with tempfile.TemporaryDirectory() as tmp:
         inference, model = load_inference(args.model, Path(tmp))
         print(f"model {model.version} ({args.model.name}); each recording one device, no history")
-        for title, recs in runs:
-            _report(title, recs, inference, model)
+        summaries = [(title, _report(title, recs, inference, model)) for title, recs in runs]
+    print("\n== per sample rate: flagged / named right (healthy: flagged)")
+    print(f"{'run':24s} {'inner':>11s} {'outer':>11s} {'ball':>11s} {'healthy':>8s} {'AUC':>6s}")
+    for title, row in summaries:
+        print(f"{title:24s} {row}")
     return 0
 
 
-def _report(title: str, recs: list[rr.Recording], inference: Any, model: Any) -> None:
+def _report(title: str, recs: list[rr.Recording], inference: Any, model: Any) -> str:
+    """Print the tables of one run; return its one-line summary."""
     per_group: dict[str, list[dict]] = defaultdict(list)
     per_class: dict[str, list[dict]] = defaultdict(list)
     print(f"\n== {title}")
@@ -121,7 +126,21 @@ def _report(title: str, recs: list[rr.Recording], inference: Any, model: Any) ->
     every = [p for preds in per_class.values() for p in preds]
     y = np.array([p["label"] != "normal" for p in every])
     s = np.array([p["anomaly_score"] for p in every])
-    print(f"anomaly_score ROC AUC, faulty vs healthy windows: {roc_auc(s, y):.3f}")
+    auc = roc_auc(s, y)
+    print(f"anomaly_score ROC AUC, faulty vs healthy windows: {auc:.3f}")
+    cells = []
+    for label in ("bearing_inner", "bearing_outer", "bearing_ball"):
+        preds = per_class.get(label, [])
+        flagged = np.mean([p["state"] != "HEALTHY" for p in preds]) if preds else float("nan")
+        right = (
+            np.mean([p["state"] != "HEALTHY" and p["fault"] == label for p in preds])
+            if preds
+            else float("nan")
+        )
+        cells.append(f"{flagged:5.2f}/{right:4.2f}")
+    healthy = per_class.get("normal", [])
+    fa = np.mean([p["state"] != "HEALTHY" for p in healthy]) if healthy else float("nan")
+    return " ".join(f"{c:>11s}" for c in cells) + f" {fa:8.2f} {auc:6.3f}"
 
 
 if __name__ == "__main__":

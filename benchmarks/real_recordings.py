@@ -11,6 +11,7 @@ Sources, channels, speeds and geometry: the folder's README.md.
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from collections.abc import Iterator
@@ -24,7 +25,7 @@ from scipy import io as sio
 from scipy import signal
 
 from rotorwatch.assets import Asset, Bearing
-from rotorwatch.telemetry import encode, encode_samples
+from rotorwatch.telemetry import N_SAMPLES_MAX, encode, encode_samples
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 #: Where the recordings live unless RW_REAL_DATA says otherwise (the shared folder beside the repo).
@@ -46,9 +47,15 @@ IMS_RPM: Final = 2000.0
 _CWRU_LABELS: Final = {"B": "bearing_ball", "IR": "bearing_inner", "OR": "bearing_outer"}
 _CWRU_NAME: Final = re.compile(r"^(B|IR|OR)(\d{3})(?:@\d+)?_(\d)_(\d+)\.mat$")
 
-#: Samples per window a real device would send at each sample rate (the contract allows up to
-#: 32768): about a third of a second of signal.
-WINDOW_SAMPLES: Final = {12_000.0: 4096, 20_000.0: 8192, 48_000.0: 16384}
+#: A real device sends about a third of a second of signal per window: the smallest power of two
+#: covering WINDOW_MIN_S (4096 samples at 12 kHz, 8192 at 20 and 25.6 kHz, 16384 at 48 kHz),
+#: at most what the contract allows.
+WINDOW_MIN_S: Final = 0.3
+
+
+def window_samples(fs_hz: float) -> int:
+    """Samples per window a device sampling at ``fs_hz`` would send."""
+    return min(1 << math.ceil(math.log2(WINDOW_MIN_S * fs_hz)), N_SAMPLES_MAX)
 
 
 @dataclass(frozen=True)
@@ -147,7 +154,7 @@ def resampled(rec: Recording, fs_hz: float) -> Recording:
 
 def windows(rec: Recording, n: int | None = None, *, limit: int | None = None) -> list[np.ndarray]:
     """Windows of ``n`` samples (default: what a device sends at this rate), hop n / 2."""
-    n = n or WINDOW_SAMPLES[rec.fs_hz]
+    n = n or window_samples(rec.fs_hz)
     hop = n // 2
     starts = range(0, rec.signal_g.size - n + 1, hop)
     out = [rec.signal_g[s : s + n] for s in starts]
@@ -162,7 +169,7 @@ def messages(
     t0_ms: int = 1_767_225_600_000,
 ) -> Iterator[bytes]:
     """Telemetry v1 messages for the recording's windows (int16 + scale, as firmware sends)."""
-    n = n or WINDOW_SAMPLES[rec.fs_hz]
+    n = n or window_samples(rec.fs_hz)
     for seq, w in enumerate(windows(rec, n, limit=limit)):
         yield encode(
             device_id=rec.device_id,

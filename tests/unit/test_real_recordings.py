@@ -36,7 +36,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, Any]:
 
 def _first(rec: rr.Recording, n: int = WINDOWS) -> rr.Recording:
     # The first few windows (hop half a window) of the recording.
-    size = rr.WINDOW_SAMPLES[rec.fs_hz] // 2 * (n + 1)
+    size = rr.window_samples(rec.fs_hz) // 2 * (n + 1)
     return rr.Recording(
         rec.name,
         rec.rig,
