@@ -169,10 +169,12 @@ eval: $(STAMP)
 
 .PHONY: eval-real
 # The served model on real bearing recordings (../shared/data/real: CWRU faults, IMS healthy),
-# each recording one device with no history, as recorded and resampled to 48 kHz (16384-sample
-# windows): flagged, named right, false alarms, ROC AUC. Exits non-zero without the recordings.
+# each recording one device with no history, as recorded, resampled to 25.6-97.7 kHz, and with
+# half- and double-length windows: flagged, named right, false alarms, ROC AUC, then a summary
+# line per run. Exits non-zero without the recordings.
 eval-real: $(STAMP)
-	$(PY) benchmarks/eval_real.py --model $(MODEL_ARTIFACT) --fs 25600 --fs 48000 --fs 64000 --fs 97656
+	$(PY) benchmarks/eval_real.py --model $(MODEL_ARTIFACT) --fs 25600 --fs 48000 --fs 64000 --fs 97656 \
+	  --window-scale 0.5 --window-scale 2
 
 .PHONY: drills drills-fuzz
 # Failure drills on moto (poison, duplicates, SageMaker/SNS/Firehose faults, state races, device

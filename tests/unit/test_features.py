@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import signal, stats
 
 from rotorwatch.assets import parse_asset
 from rotorwatch.features import FEATURE_NAMES, compute_features, iso_zone, zone_boundaries_mm_s
-from rotorwatch.features.engine import window_features
+from rotorwatch.features.engine import _envelope_segments, envelope_spectrum, window_features
 from rotorwatch.features.schema import DEFECTS
 from rotorwatch.scoring import ENV_WARNING_RATIO
 from tests.signals import ANALYTIC_FS_HZ as FS_HZ
@@ -222,6 +224,54 @@ def test_long_windows_at_48_khz() -> None:
     assert rec["env_bpfo"] > ENV_WARNING_RATIO
 
 
+def test_a_defect_line_reads_the_same_ratio_whatever_window_a_device_sends() -> None:
+    """The envelope thresholds hold for any window length (ENVELOPE_SEGMENT_S): a steady
+    defect under the warning ratio on a 0.5 s window stays there on 1 s and 2 s windows. Read
+    whole, the same signal rose to 6.7 and 11.4, warning and nearly alarming on the device's
+    choice of window alone."""
+    x = impulse_train_g(DEFECT_HZ["bpfo"], amp_g=0.3, noise_g=0.1, n=4 * N, seed=5)
+    ratios = [one(x[: k * N], rpm=RPM)["env_bpfo"] for k in (1, 2, 4)]
+    assert 3.0 < ratios[0] < ENV_WARNING_RATIO
+    for ratio in ratios[1:]:
+        assert ratio == pytest.approx(ratios[0], rel=0.2)
+    # A clear defect stays clear, and the plot of a long window shows what its indicator reads.
+    strong = impulse_train_g(DEFECT_HZ["bpfo"], amp_g=0.5, noise_g=0.1, n=4 * N, seed=6)
+    rec = one(strong, rpm=RPM)
+    assert rec["env_bpfo"] > ENV_WARNING_RATIO
+    f_hz, mag, _band = envelope_spectrum(strong, FS_HZ)
+    k = int(np.argmin(np.abs(f_hz - DEFECT_HZ["bpfo"])))
+    assert mag[k - 2 : k + 3].max() == pytest.approx(rec["env_bpfo"], rel=0.35)
+
+
+@pytest.mark.parametrize(
+    ("n", "fs_hz", "segments"),
+    [
+        (4096, 12_000.0, 1),  # 0.34 s: read whole
+        (8192, 12_000.0, 2),
+        (16384, 12_000.0, 4),
+        (32768, 25_600.0, 4),
+        (32768, 64_000.0, 1),  # 0.51 s
+        (2048, 2048.0, 2),  # 1 s, but segments keep at least 1024 samples
+        (256, 256.0, 1),
+    ],
+)
+def test_envelope_segments(n: int, fs_hz: float, segments: int) -> None:
+    assert _envelope_segments(n, np.array([fs_hz])).tolist() == [segments]
+
+
+def test_a_batch_mixing_whole_and_segmented_windows_matches_each_alone() -> None:
+    """Same length, different rates: one window read whole, one in segments, one batch."""
+    x = impulse_train_g(DEFECT_HZ["bpfo"], amp_g=0.5, noise_g=0.1, n=8192, seed=7)
+    rates = np.array([12_000.0, 25_600.0])
+    orders = np.tile([ASSET.bearing.defect_orders()[k] for _, k in DEFECTS], (2, 1))  # type: ignore[union-attr]
+    shaft = np.full(2, RPM / 60.0)
+    batch = window_features(np.vstack([x, x]), rates, shaft, orders)
+    for i in range(2):
+        alone = window_features(x[None, :], rates[i : i + 1], shaft[:1], orders[:1])
+        for name, _ in DEFECTS:
+            assert batch[name][i] == pytest.approx(alone[name][0], rel=1e-6), name
+
+
 def test_envelope_matches_scipy_hilbert_on_the_band() -> None:
     """The complex-demodulated envelope equals |hilbert| of the band-passed signal."""
     x = impulse_train_g(DEFECT_HZ["bpfo"], amp_g=0.5, noise_g=0.1)
@@ -298,6 +348,68 @@ def test_mixed_batch_keeps_order_and_matches_single_records() -> None:
     for msg, rec in zip(msgs, batch, strict=True):
         assert rec == compute_features([msg], ASSETS)[0]
     assert batch[4]["velocity_rms_mm_s"] == pytest.approx(0.5 * 22.07, rel=0.01)
+
+
+#: Bearings of other sizes, for batches of unlike machines: a 6205, the IMS rig's ZA-2115 and a
+#: large 8-ball bearing.
+BEARINGS = (
+    {"n_balls": 9, "ball_diameter_mm": 7.94, "pitch_diameter_mm": 39.04, "contact_angle_deg": 0},
+    {
+        "n_balls": 16,
+        "ball_diameter_mm": 8.41,
+        "pitch_diameter_mm": 71.5,
+        "contact_angle_deg": 15.17,
+    },
+    {"n_balls": 8, "ball_diameter_mm": 22.2, "pitch_diameter_mm": 95.0, "contact_angle_deg": 0},
+)
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, len(BEARINGS) - 1),
+            st.floats(600.0, 3600.0),
+            st.sampled_from([8192.0, 12_000.0, 25_600.0]),
+            st.sampled_from([4096, 16384]),
+            st.integers(0, 2**16),
+        ),
+        min_size=2,
+        max_size=6,
+    )
+)
+def test_a_record_gets_the_same_features_in_any_batch(
+    rows: list[tuple[int, float, float, int, int]],
+) -> None:
+    """extract_features batches many machines at once: each record's features must be those
+    it gets alone, whatever shares its batch (speeds, bearings, sample rates, lengths). A
+    background median that leaked between rows read inner-race ratios 1.6x too high."""
+    assets, msgs = {}, []
+    for i, (bearing, rpm, fs_hz, n, seed) in enumerate(rows):
+        device = f"dev-{i}"
+        asset = parse_asset(
+            {
+                "device_id": device,
+                "machine_group": 2,
+                "foundation": "rigid",
+                "rated_rpm": rpm,
+                "bearing": BEARINGS[bearing],
+            }
+        )
+        assets[device] = asset
+        rate_hz = asset.bearing.defect_frequencies_hz(rpm)["bpfi"]  # type: ignore[union-attr]
+        x = impulse_train_g(rate_hz, amp_g=0.3, noise_g=0.1, n=n, fs_hz=fs_hz, seed=seed)
+        msgs.append(message(x, device_id=device, rpm=rpm, fs_hz=fs_hz, seq=i))
+    batch = compute_features(msgs, assets)
+    for msg, rec in zip(msgs, batch, strict=True):
+        alone = compute_features([msg], assets)[0]
+        assert rec.keys() == alone.keys()
+        for name, value in rec.items():
+            # Equal up to rounding: a matrix product over two rows may sum in another order.
+            expected = (
+                pytest.approx(alone[name], rel=1e-9) if isinstance(value, float) else alone[name]
+            )
+            assert value == expected, name
 
 
 def test_window_features_checks_shapes() -> None:
