@@ -190,8 +190,9 @@ def simulate_command(
     contract: Annotated[
         int,
         typer.Option(
-            help="Telemetry contract: 1 (JSON, base64 window) or 2 (binary int16, docs/"
-            "telemetry.md); files hold v2 as 'v2 <device_id> <base64>' lines."
+            help="Telemetry contract: 1 (JSON, base64 window, to rw/<site>/<device>/telemetry) "
+            "or 2 (binary int16, to .../telemetry/v2; docs/telemetry.md); files hold v2 as "
+            "'v2 <device_id> <base64>' lines."
         ),
     ] = 1,
 ) -> None:
@@ -274,22 +275,19 @@ def simulate_command(
         n_samples=samples,
         seq_start=seq_start,
         basic_ingest_rule=basic_ingest,
+        contract=contract,
     )
 
     def messages() -> Any:
-        from rotorwatch.iot_rule import partition_key
-        from rotorwatch.telemetry import decode
-        from rotorwatch.telemetry_v2 import from_v1, to_line
+        from rotorwatch.telemetry_v2 import to_line
 
         for w in windows:
             if truth_stream is not None:
                 truth_stream.write(json.dumps(w.truth, separators=(",", ":")) + "\n")
             payload = w.payload
-            if contract == 2:
-                # Same window, binary: on MQTT the topic names the device, in a file the line.
-                payload = from_v1(decode(payload))
-                if host is None:
-                    payload = to_line(partition_key(w.topic) or "", payload)
+            if contract == 2 and host is None:
+                # On MQTT the v2 topic names the device; in a file the line does.
+                payload = to_line(w.device_id, payload)
             yield w.topic, payload, w.truth["ts"]
 
     t0 = time.monotonic()
