@@ -173,7 +173,8 @@ def simulate_command(
     basic_ingest: Annotated[
         str | None,
         typer.Option(
-            help="Publish to IoT Basic Ingest $aws/rules/<RULE>/rw/... (no messaging charge)."
+            help="Publish to IoT Basic Ingest $aws/rules/<RULE>/rw/... (no messaging charge); "
+            "RULE is the stack output TelemetryRuleName (a v2 device uses the v2 rule)."
         ),
     ] = None,
     iot_core_limits: Annotated[
@@ -219,6 +220,7 @@ def simulate_command(
         raise _fail(str(exc)) from None
     if contract not in (1, 2):
         raise _fail(f"--contract must be 1 or 2, got {contract}")
+    _check_rule_name(basic_ingest)
     duration_s = parse_duration_s(duration)
     interval_s = parse_duration_s(interval)
     if interval_s is None or interval_s <= 0:
@@ -310,6 +312,16 @@ def simulate_command(
     )
 
 
+def _check_rule_name(basic_ingest: str | None) -> None:
+    from rotorwatch.iot_rule import rule_names
+
+    if basic_ingest is not None:
+        try:
+            rule_names(basic_ingest)
+        except ValueError as exc:
+            raise _fail(f"--basic-ingest: {exc}") from None
+
+
 def _iot_session(region: str | None) -> tuple[Any, str, str, str]:
     import boto3
 
@@ -337,7 +349,10 @@ def provision_command(
     ] = "rotorwatch-fleet",
     basic_ingest: Annotated[
         str | None,
-        typer.Option(help="Also allow publishing to the Basic Ingest topic of this IoT rule."),
+        typer.Option(
+            help="Also allow publishing to the Basic Ingest topics of the telemetry rules "
+            "(stack output TelemetryRuleName; each contract behind its own rule)."
+        ),
     ] = None,
     assets_table: Annotated[
         str | None,
@@ -360,6 +375,7 @@ def provision_command(
         sc = load_scenario(scenario)
     except ScenarioError as exc:
         raise _fail(str(exc)) from None
+    _check_rule_name(basic_ingest)
     session, region_name, account, partition = _iot_session(region)
     table = session.resource("dynamodb").Table(assets_table) if assets_table else None
     manifest = provision(

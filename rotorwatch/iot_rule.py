@@ -119,15 +119,18 @@ def rule_for(contract: int) -> TelemetryRule:
     raise ValueError(f"no telemetry rule for contract {contract} (contracts: {CONTRACTS})")
 
 
-def rule_names(v1_rule_name: str) -> dict[int, str]:
-    """Every telemetry rule's name by contract, from the v1 rule's (stack output
-    TelemetryRuleName, ``rotorwatch_<stage>_telemetry``): the stack names each rule
-    ``rotorwatch_<stage>_<leaf>``, so the others differ from it by their leaf alone."""
-    v1 = rule_for(1).leaf
-    if not v1_rule_name.endswith(v1):
-        raise ValueError(f"{v1_rule_name!r} is not a telemetry rule name (…{v1})")
-    stem = v1_rule_name[: -len(v1)]
-    return {r.contract: stem + r.leaf for r in RULES}
+def rule_names(rule_name: str) -> dict[int, str]:
+    """Every telemetry rule's name by contract, from any one of them (stack outputs
+    TelemetryRuleName, TelemetryV2RuleName): the stack names each rule
+    ``rotorwatch_<stage>_<leaf>``, so they differ by their leaf alone."""
+    for leaf in sorted((r.leaf for r in RULES), key=len, reverse=True):
+        if rule_name.endswith(leaf):
+            stem = rule_name[: -len(leaf)]
+            return {r.contract: stem + r.leaf for r in RULES}
+    raise ValueError(
+        f"{rule_name!r} is not a telemetry rule name (it ends in one of "
+        f"{', '.join(r.leaf for r in RULES)}: stack output TelemetryRuleName)"
+    )
 
 
 def telemetry_topic(site: str, device_id: str, contract: int = 1) -> str:

@@ -84,6 +84,7 @@ def test_rule_names_follow_the_stacks_naming() -> None:
         1: "rotorwatch_prod_eu_telemetry",
         2: "rotorwatch_prod_eu_telemetry_v2",
     }
+    assert iot_rule.rule_names("rw_telemetry_v2") == {1: "rw_telemetry", 2: "rw_telemetry_v2"}
     with pytest.raises(ValueError, match="not a telemetry rule name"):
         iot_rule.rule_names("something_else")
 
