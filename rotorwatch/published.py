@@ -8,8 +8,6 @@ the cloud received a v2 message (the v2 rule can add nothing to a binary payload
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from rotorwatch.iot_rule import V2_LEAF, parse_partition_key, telemetry_topic
 from rotorwatch.telemetry import Reason, Telemetry, TelemetryError, decode
 from rotorwatch.telemetry_v2 import decode_v2, is_v2
@@ -43,7 +41,7 @@ def decode_published(data: bytes, partition_key: str, arrival_ms: int) -> Teleme
                 f"a binary v2 message came through the v1 rule ({_V1_TOPIC}); "
                 f"publish v2 to {_V1_TOPIC}/{V2_LEAF}",
             )
-        return replace(decode_v2(data, device_id), site=site, received_at=arrival_ms)
+        return decode_v2(data, device_id, site=site, received_at=arrival_ms)
     if site is not None:
         raise TelemetryError(
             Reason.WRONG_TOPIC,

@@ -93,9 +93,17 @@ def _optional(value: float, name: str) -> float | None:
     return value
 
 
-def decode_v2(payload: bytes | bytearray | memoryview, device_id: str) -> Telemetry:
+def decode_v2(
+    payload: bytes | bytearray | memoryview,
+    device_id: str,
+    *,
+    site: str | None = None,
+    received_at: int | None = None,
+) -> Telemetry:
     """Decode one v2 message published by ``device_id`` (the topic's device, from the Kinesis
-    partition key). Raises :class:`TelemetryError` for every way it breaks the contract."""
+    partition key), stamped with the ``site`` of that key and its Kinesis arrival
+    (``received_at``, epoch ms). Raises :class:`TelemetryError` for every way it breaks the
+    contract."""
     data = bytes(payload)
     if not _DEVICE_ID_RE.fullmatch(device_id):
         raise _fail(Reason.BAD_DEVICE_ID, f"device id {device_id!r:.140} from the topic is invalid")
@@ -161,6 +169,8 @@ def decode_v2(payload: bytes | bytearray | memoryview, device_id: str) -> Teleme
         temperature_c=temperature_c,
         pressure_bar=pressure_bar,
         vibration=vibration,
+        site=site,
+        received_at=received_at,
     )
 
 
