@@ -1,4 +1,5 @@
-"""Run a fleet scenario: telemetry v1 messages in time order, plus the ground truth behind them.
+"""Run a fleet scenario: telemetry messages in time order (contract v1 JSON, or v2 binary for
+the devices asked to, each on its contract's topic), plus the ground truth behind them.
 
 Every device publishes one window every ``interval_s`` seconds; devices are staggered evenly
 across the interval so a fleet does not publish in bursts. For each device the generator keeps
@@ -347,7 +348,8 @@ def generate(
     basic_ingest_rule: str | None = None,
     truth: IO[str] | Callable[[dict[str, Any]], None] | None = None,
 ) -> Iterator[tuple[str, bytes]]:
-    """(topic, telemetry v1 payload) for the fleet in timestamp order; see :func:`generate_windows`.
+    """(topic, telemetry v1 payload) for the fleet in timestamp order (contract v1 only; per-device
+    contracts: :func:`generate_windows`).
 
     ``truth``: a text stream that receives one ground-truth JSON line per message, or a callable
     that receives the row, called just before the message is yielded.
