@@ -30,6 +30,14 @@ from rotorwatch.stage import StageConfig, StreamConfig
 PARTITION_KEY = iot_rule.PARTITION_KEY_TEMPLATE
 
 
+#: Each rule's description (v1's as first deployed, so adding v2 leaves the v1 rule untouched).
+_RULE_DESCRIPTIONS = {
+    1: "Device telemetry to the Kinesis telemetry stream, keyed by device",
+    2: "Telemetry contract v2 (binary, passed through) to the Kinesis telemetry stream, "
+    "keyed by site/device",
+}
+
+
 def error_object_key() -> str:
     """S3 key template of a failed message: errors/iot-rule/year=…/hour=…/<uuid>.json (UTC)."""
     ts = "timestamp()"
@@ -173,8 +181,7 @@ class IngestionStack(Stack):
                 sql=rule.sql,
                 aws_iot_sql_version=iot_rule.IOT_SQL_VERSION,
                 rule_disabled=False,
-                description=f"Telemetry contract v{rule.contract} to the Kinesis telemetry "
-                f"stream, keyed by {rule.partition_key_template}",
+                description=_RULE_DESCRIPTIONS[rule.contract],
                 actions=[
                     iot.CfnTopicRule.ActionProperty(
                         kinesis=iot.CfnTopicRule.KinesisActionProperty(
