@@ -156,7 +156,7 @@ def build_app(
                 "features": analytics.features_delivery,
                 "predictions": analytics.predictions_delivery,
             },
-            telemetry_rule=ingestion.rule_name,
+            telemetry_rules=ingestion.rule_names,
             alerts_topic=processing.alerts_topic,
             failed_batches=processing.failures,
             endpoint_name=ml.endpoint_name if ml else None,

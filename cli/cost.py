@@ -44,8 +44,8 @@ def cost_command(
     contract: Annotated[
         int,
         typer.Option(
-            help="Telemetry contract the devices publish: 1 (JSON) or 2 (binary; what-if: its "
-            "IoT rule is not deployed yet, docs/telemetry.md)."
+            help="Telemetry contract the devices publish: 1 (JSON) or 2 (binary, to "
+            ".../telemetry/v2 through its own IoT rule; docs/telemetry.md)."
         ),
     ] = 1,
     encoding: Annotated[str, typer.Option(help="Sample encoding: int16 or float32.")] = "int16",

@@ -60,6 +60,14 @@ def _mosquitto(workdir: Path) -> tuple[subprocess.Popen[bytes], int]:
     raise RuntimeError("mosquitto did not start")
 
 
+def contract_mix(device_ids: list[str], v2_share: float) -> dict[str, int]:
+    """Telemetry contract per device: ``v2_share`` of them on v2, spread evenly over the list
+    (with 0.5, every second machine), so both contracts meet every kind of fault."""
+    return {
+        d: 2 if int((i + 1) * v2_share) > int(i * v2_share) else 1 for i, d in enumerate(device_ids)
+    }
+
+
 def batch_settings() -> tuple[Any, Any]:
     """The event source mapping settings the CDK app deploys (rotorwatch/stage.py defaults)."""
     from local_cloud.cloud import BatchSettings
@@ -120,6 +128,13 @@ def demo_command(
         Path, typer.Option(help="Model artifact (make model); missing: the rules score.")
     ] = DEFAULT_MODEL,
     samples: Annotated[int, typer.Option(help="Samples per vibration window.")] = 4096,
+    v2_share: Annotated[
+        float,
+        typer.Option(
+            help="Share of the machines that publish telemetry contract v2 (binary, to "
+            ".../telemetry/v2); the others publish v1 (JSON). 0: all v1, 1: all v2."
+        ),
+    ] = 0.5,
     batch_window: Annotated[
         float | None,
         typer.Option(
@@ -153,6 +168,9 @@ def demo_command(
             raise typer.BadParameter("--batch-window must be >= 0")
         extract_batch = dataclasses.replace(extract_batch, window_s=batch_window)
         score_batch = dataclasses.replace(score_batch, window_s=batch_window)
+    if not 0.0 <= v2_share <= 1.0:
+        raise typer.BadParameter("--v2-share must be between 0 and 1")
+    contracts = contract_mix([m.device_id for m in sc.machines], v2_share)
     if out.exists():
         shutil.rmtree(out / "lake", ignore_errors=True)
         shutil.rmtree(out / "logs", ignore_errors=True)
@@ -175,6 +193,7 @@ def demo_command(
             interval_s=interval_s,
             seed=seed,
             n_samples=samples,
+            contract=contracts,
         ):
             truth_rows.append(w.truth)
             yield w.topic, w.payload, w.truth["ts"]
@@ -207,6 +226,7 @@ def demo_command(
                 console=console,
                 scenario=scenario,
                 seed=seed,
+                v2_devices=[d for d, c in contracts.items() if c == 2],
             )
             if not skip_glue:
                 with console.status("Glue job (machine_health) on local Spark ..."):

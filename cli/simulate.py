@@ -173,7 +173,8 @@ def simulate_command(
     basic_ingest: Annotated[
         str | None,
         typer.Option(
-            help="Publish to IoT Basic Ingest $aws/rules/<RULE>/rw/... (no messaging charge)."
+            help="Publish to IoT Basic Ingest $aws/rules/<RULE>/rw/... (no messaging charge); "
+            "RULE is the stack output TelemetryRuleName (a v2 device uses the v2 rule)."
         ),
     ] = None,
     iot_core_limits: Annotated[
@@ -190,8 +191,9 @@ def simulate_command(
     contract: Annotated[
         int,
         typer.Option(
-            help="Telemetry contract: 1 (JSON, base64 window) or 2 (binary int16, docs/"
-            "telemetry.md); files hold v2 as 'v2 <device_id> <base64>' lines."
+            help="Telemetry contract: 1 (JSON, base64 window, to rw/<site>/<device>/telemetry) "
+            "or 2 (binary int16, to .../telemetry/v2; docs/telemetry.md); files hold v2 as "
+            "'v2 <device_id> <base64>' lines."
         ),
     ] = 1,
 ) -> None:
@@ -218,6 +220,7 @@ def simulate_command(
         raise _fail(str(exc)) from None
     if contract not in (1, 2):
         raise _fail(f"--contract must be 1 or 2, got {contract}")
+    _check_rule_name(basic_ingest)
     duration_s = parse_duration_s(duration)
     interval_s = parse_duration_s(interval)
     if interval_s is None or interval_s <= 0:
@@ -274,22 +277,19 @@ def simulate_command(
         n_samples=samples,
         seq_start=seq_start,
         basic_ingest_rule=basic_ingest,
+        contract=contract,
     )
 
     def messages() -> Any:
-        from rotorwatch.iot_rule import partition_key
-        from rotorwatch.telemetry import decode
-        from rotorwatch.telemetry_v2 import from_v1, to_line
+        from rotorwatch.telemetry_v2 import to_line
 
         for w in windows:
             if truth_stream is not None:
                 truth_stream.write(json.dumps(w.truth, separators=(",", ":")) + "\n")
             payload = w.payload
-            if contract == 2:
-                # Same window, binary: on MQTT the topic names the device, in a file the line.
-                payload = from_v1(decode(payload))
-                if host is None:
-                    payload = to_line(partition_key(w.topic) or "", payload)
+            if contract == 2 and host is None:
+                # On MQTT the v2 topic names the device; in a file the line does.
+                payload = to_line(w.device_id, payload)
             yield w.topic, payload, w.truth["ts"]
 
     t0 = time.monotonic()
@@ -310,6 +310,16 @@ def simulate_command(
         f"in {time.monotonic() - t0:.1f} s",
         err=True,
     )
+
+
+def _check_rule_name(basic_ingest: str | None) -> None:
+    from rotorwatch.iot_rule import rule_names
+
+    if basic_ingest is not None:
+        try:
+            rule_names(basic_ingest)
+        except ValueError as exc:
+            raise _fail(f"--basic-ingest: {exc}") from None
 
 
 def _iot_session(region: str | None) -> tuple[Any, str, str, str]:
@@ -339,7 +349,10 @@ def provision_command(
     ] = "rotorwatch-fleet",
     basic_ingest: Annotated[
         str | None,
-        typer.Option(help="Also allow publishing to the Basic Ingest topic of this IoT rule."),
+        typer.Option(
+            help="Also allow publishing to the Basic Ingest topics of the telemetry rules "
+            "(stack output TelemetryRuleName; each contract behind its own rule)."
+        ),
     ] = None,
     assets_table: Annotated[
         str | None,
@@ -362,6 +375,7 @@ def provision_command(
         sc = load_scenario(scenario)
     except ScenarioError as exc:
         raise _fail(str(exc)) from None
+    _check_rule_name(basic_ingest)
     session, region_name, account, partition = _iot_session(region)
     table = session.resource("dynamodb").Table(assets_table) if assets_table else None
     manifest = provision(

@@ -1,10 +1,19 @@
-"""The IoT-rule bridge: what the telemetry topic rule does, applied to local MQTT messages.
+"""The IoT-rule bridge: what the telemetry topic rules do, applied to local MQTT messages.
 
-Each message on ``rw/<site>/<device_id>/telemetry`` (or its Basic Ingest form) is parsed as JSON,
-projected by :func:`rotorwatch.iot_rule.project` (the deployed rule's SELECT, from the same
-definition) and written to the telemetry stream with the device id as partition key, as the
-rule's Kinesis action does. A payload the rule cannot evaluate (not a JSON object) goes where the
-rule's error action sends it (the lake's ``errors/iot-rule/`` prefix), never dropped silently.
+Each message on ``rw/<site>/<device_id>/telemetry`` (v1, or its Basic Ingest form) is parsed as
+JSON, projected by :func:`rotorwatch.iot_rule.project` (the deployed v1 rule's SELECT, from the
+same definition) and written to the telemetry stream with the device id as partition key, as the
+rule's Kinesis action does. A message on ``rw/<site>/<device_id>/telemetry/v2`` passes unchanged
+(the v2 rule's ``SELECT *``) with ``<site>/<device_id>`` as partition key. The partition key
+comes from :func:`rotorwatch.iot_rule.partition_key` either way. A message a rule cannot
+evaluate or deliver (not a JSON object on the v1 topic, a partition key Kinesis refuses) goes
+where the rules' error action sends it (the lake's ``errors/iot-rule/`` prefix), never dropped
+silently.
+
+Kinesis stamps each record's arrival when it is put; here the bridge's clock (the simulation's,
+in the demo) stands in for it: :attr:`RuleBridge.arrivals_ms` maps each sequence number put to
+the clock at publish, for the local event source mapping to report as
+``approximateArrivalTimestamp`` (a v2 window's ``received_at``), as v1's ``timestamp()`` is.
 
 Messages come from :meth:`RuleBridge.publish` (the simulator in process) or from a real MQTT
 broker (:class:`MqttBridge`, subscribed to the rule's topic filter).
@@ -22,7 +31,19 @@ from pathlib import Path
 from typing import Any
 
 from rotorwatch import lake
-from rotorwatch.iot_rule import TELEMETRY_TOPIC_FILTER, partition_key, project
+from rotorwatch.iot_rule import (
+    KINESIS_PARTITION_KEY_MAX_CHARS,
+    RULES,
+    parse_topic,
+    partition_key,
+    project,
+    rule_for,
+    topic_contract,
+)
+from rotorwatch.telemetry_v2 import HEADER, HEADER_BYTES, is_v2
+
+#: The topic filter of every telemetry rule (what the bridge subscribes to on a broker).
+TOPIC_FILTERS = tuple(r.topic_filter for r in RULES)
 
 #: PutRecords takes at most 500 records and 5 MiB (data + partition keys) per call.
 _PUT_MAX = 500
@@ -42,6 +63,7 @@ class RuleBridge:
         bridged_s: dict[tuple[str, int, int], float] | None = None,
         wall_s: Callable[[], float] = time.time,
         max_buffer: int = _PUT_MAX,
+        arrivals_ms: dict[str, int] | None = None,
     ) -> None:
         self.kinesis = kinesis
         self.stream_name = stream_name
@@ -53,36 +75,55 @@ class RuleBridge:
         # ``received_at`` (a day played in a minute would otherwise read as hours of latency).
         self.wall_s = wall_s
         self.max_buffer = max_buffer
+        #: Sequence number -> ``clock_ms`` when the message was published (Kinesis' arrival).
+        self.arrivals_ms = arrivals_ms if arrivals_ms is not None else {}
         self.received = 0
         self.forwarded = 0
         self.not_matched = 0
         self.rule_errors = 0
         self.put_seconds = 0.0
-        self._buffer: list[tuple[bytes, str]] = []
+        self._buffer: list[tuple[bytes, str, int]] = []
         self._lock = threading.Lock()
 
     def publish(self, topic: str, payload: bytes) -> bool:
-        """One MQTT message; returns False if the rule did not fire or failed on it."""
+        """One MQTT message; returns False if no rule fired or the rule failed on it."""
         now_ms = self.clock_ms()
         with self._lock:
             self.received += 1
-            try:
-                message = json.loads(payload)
-            except ValueError as exc:
-                self._error(topic, payload, f"payload is not JSON: {exc}", now_ms)
+            contract = topic_contract(topic)
+            if contract is None:
+                self.not_matched += 1  # no rule's FROM clause matches: none fires
                 return False
-            if not isinstance(message, dict):
-                self._error(topic, payload, "payload is not a JSON object", now_ms)
+            key = partition_key(topic) or ""  # the Kinesis action's partition key template
+            if len(key) > KINESIS_PARTITION_KEY_MAX_CHARS:
+                self._error(
+                    topic,
+                    payload,
+                    f"partition key of {len(key)} characters: Kinesis takes at most "
+                    f"{KINESIS_PARTITION_KEY_MAX_CHARS}",
+                    now_ms,
+                )
                 return False
-            row = project(topic, message, now_ms)
-            if row is None:
-                self.not_matched += 1  # the rule's FROM clause does not match: it does not fire
-                return False
-            device_id = partition_key(topic) or ""  # the Kinesis action's ${topic(3)}
-            ts, seq = row.get("ts"), row.get("seq")
-            if isinstance(ts, int) and isinstance(seq, int):
-                self.bridged_s.setdefault((device_id, ts, seq), self.wall_s())
-            self._buffer.append((json.dumps(row, separators=(",", ":")).encode(), device_id))
+            if contract == 2:
+                data = bytes(payload)  # SELECT *: the binary payload as published
+                window = _v2_window(topic, data)
+            else:
+                try:
+                    message = json.loads(payload)
+                except ValueError as exc:
+                    self._error(topic, payload, f"payload is not JSON: {exc}", now_ms)
+                    return False
+                if not isinstance(message, dict):
+                    self._error(topic, payload, "payload is not a JSON object", now_ms)
+                    return False
+                row = project(topic, message, now_ms)
+                assert row is not None  # topic_contract said the v1 rule fires
+                data = json.dumps(row, separators=(",", ":")).encode()
+                ts, seq = row.get("ts"), row.get("seq")
+                window = (key, ts, seq) if isinstance(ts, int) and isinstance(seq, int) else None
+            if window is not None:
+                self.bridged_s.setdefault(window, self.wall_s())
+            self._buffer.append((data, key, now_ms))
             if len(self._buffer) >= self.max_buffer:
                 self._flush_locked()
             return True
@@ -95,7 +136,7 @@ class RuleBridge:
         t0 = time.perf_counter()
         while self._buffer:
             n, size = 0, 0
-            for data, key in self._buffer[:_PUT_MAX]:
+            for data, key, _ms in self._buffer[:_PUT_MAX]:
                 size += len(data) + len(key.encode())
                 if n and size > _PUT_MAX_BYTES:
                     break
@@ -105,24 +146,27 @@ class RuleBridge:
             for attempt in range(5):
                 resp = self.kinesis.put_records(
                     StreamName=self.stream_name,
-                    Records=[{"Data": d, "PartitionKey": k} for d, k in pending],
+                    Records=[{"Data": d, "PartitionKey": k} for d, k, _ms in pending],
                 )
-                failed = [
-                    p for p, r in zip(pending, resp["Records"], strict=True) if r.get("ErrorCode")
-                ]
+                failed = []
+                for p, r in zip(pending, resp["Records"], strict=True):
+                    if r.get("ErrorCode"):
+                        failed.append(p)
+                    else:
+                        self.arrivals_ms[r["SequenceNumber"]] = p[2]
                 self.forwarded += len(pending) - len(failed)
                 pending = failed
                 if not pending:
                     break
                 time.sleep(0.05 * 2**attempt)
-            for data, _key in pending:
+            for data, _key, _ms in pending:
                 self._error_record(data, "Kinesis PutRecords failed after retries")
         self.put_seconds += time.perf_counter() - t0
 
     def _error(self, topic: str, payload: bytes, reason: str, now_ms: int) -> None:
         self.rule_errors += 1
         body = {
-            "ruleName": "telemetry",
+            "ruleName": rule_for(topic_contract(topic) or 1).leaf,
             "topic": topic,
             "clientId": "local",
             "failures": [{"failedAction": "KinesisAction", "errorMessage": reason}],
@@ -142,8 +186,19 @@ class RuleBridge:
         self._error("", data, reason, self.clock_ms())
 
 
+def _v2_window(topic: str, data: bytes) -> tuple[str, int, int] | None:
+    """(device_id, ts, seq) of a v2 message, for the latency clock only (None if unreadable:
+    extract_features decides what is valid)."""
+    parsed = parse_topic(topic)
+    if parsed is None or len(data) < HEADER_BYTES or not is_v2(data):
+        return None
+    _magic, _version, _flags, seq, ts, *_ = HEADER.unpack_from(data)
+    return (parsed[1], int(ts), int(seq))
+
+
 class MqttBridge:
-    """Subscribe to the telemetry topic filter on an MQTT 5 broker and feed a :class:`RuleBridge`.
+    """Subscribe to every telemetry rule's topic filter on an MQTT 5 broker and feed a
+    :class:`RuleBridge`.
 
     Plain TCP (a local mosquitto). Messages are flushed to Kinesis every ``flush_s`` seconds.
     """
@@ -183,7 +238,9 @@ class MqttBridge:
             raise RuntimeError(f"cannot connect to MQTT broker {self.host}:{self.port}")
         self._client.subscribe(
             mqtt5.SubscribePacket(
-                subscriptions=[mqtt5.Subscription(TELEMETRY_TOPIC_FILTER, mqtt5.QoS.AT_LEAST_ONCE)]
+                subscriptions=[
+                    mqtt5.Subscription(f, mqtt5.QoS.AT_LEAST_ONCE) for f in TOPIC_FILTERS
+                ]
             )
         ).result(timeout_s)
         self._flusher.start()

@@ -15,6 +15,7 @@ Pieces (each stands in only for what AWS runs for us):
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -22,7 +23,7 @@ import re
 import sys
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -39,6 +40,7 @@ from local_cloud.lambda_runtime import (
 from local_cloud.poller import DEFAULT_IDLE_POLL_S, ShardPoller
 from local_cloud.services import LocalModel, LocalServices
 from rotorwatch import lake
+from rotorwatch.iot_rule import parse_partition_key
 from rotorwatch.resources import (
     APP_NAME,
     ASSETS_TABLE_PARTITION_KEY,
@@ -49,6 +51,7 @@ from rotorwatch.resources import (
     TELEMETRY_STREAM,
     EnvKey,
 )
+from rotorwatch.telemetry_v2 import HEADER, HEADER_BYTES, is_v2
 
 REGION = "eu-west-1"
 #: Physical names of the local resources (logical names from rotorwatch.resources).
@@ -165,6 +168,30 @@ def _key(rec: Mapping[str, Any]) -> tuple[str, int, int] | None:
     return None
 
 
+def _v2_key(r: StreamRecord) -> tuple[str, int, int] | None:
+    key = parse_partition_key(r.partition_key)
+    if key is None or len(r.data) < HEADER_BYTES:
+        return None
+    _magic, _version, _flags, seq, ts, *_ = HEADER.unpack_from(r.data)
+    return (key[1], int(ts), int(seq))
+
+
+def _restamped(
+    deliver: Callable[[Sequence[StreamRecord]], None], arrivals_ms: Mapping[str, int]
+) -> Callable[[Sequence[StreamRecord]], None]:
+    def restamp(records: Sequence[StreamRecord]) -> None:
+        deliver(
+            [
+                dataclasses.replace(r, arrival_s=ms / 1000.0)
+                if (ms := arrivals_ms.get(r.sequence_number)) is not None
+                else r
+                for r in records
+            ]
+        )
+
+    return restamp
+
+
 class SimClock:
     """The simulation's "now" in epoch ms: the time of the window being published.
 
@@ -213,6 +240,10 @@ class LocalCloud:
         self.services = LocalServices(self.firehose)
         self.model: LocalModel | None = None
         self.clock = StreamClock()
+        #: Telemetry sequence number -> arrival on the simulated clock (the rule bridge's), which
+        #: the extract_features mapping reports as approximateArrivalTimestamp: moto stamps the
+        #: wall clock, and a v2 window's received_at is its arrival (see RuleBridge).
+        self.kinesis_arrival_ms: dict[str, int] = {}
         self.mappings: dict[str, EventSourceMapping] = {}
         self.pollers: list[ShardPoller] = []
         self.failed_batches: list[tuple[str, str]] = []
@@ -237,6 +268,7 @@ class LocalCloud:
             self.lake_dir,
             clock_ms=self.sim_clock,
             bridged_s=self.clock.bridged_s,
+            arrivals_ms=self.kinesis_arrival_ms,
         )
 
     def __enter__(self) -> LocalCloud:
@@ -341,7 +373,9 @@ class LocalCloud:
         }
         self._setenv(env)
 
-        self._wire(TELEMETRY_STREAM, EXTRACT_FEATURES_HANDLER, self.extract_batch)
+        self._wire(
+            TELEMETRY_STREAM, EXTRACT_FEATURES_HANDLER, self.extract_batch, self.kinesis_arrival_ms
+        )
         self._wire(FEATURES_STREAM, SCORE_AND_ALERT_HANDLER, self.score_batch)
         # extract_features writes the raw and features lakes (Direct PUT, as deployed): on the
         # streams these readers only time arrivals for the latency report.
@@ -362,7 +396,15 @@ class LocalCloud:
         desc = self.clients["kinesis"].describe_stream(StreamName=stream)["StreamDescription"]
         return desc["StreamARN"], [s["ShardId"] for s in desc["Shards"]]
 
-    def _wire(self, stream: str, handler_string: str, batch: BatchSettings) -> None:
+    def _wire(
+        self,
+        stream: str,
+        handler_string: str,
+        batch: BatchSettings,
+        arrivals_ms: Mapping[str, int] | None = None,
+    ) -> None:
+        """An event source mapping per shard; ``arrivals_ms`` (sequence number -> ms) replaces
+        moto's wall-clock arrival with the simulated one where known."""
         name = FUNCTION_NAMES[handler_string]
         function = self._logged(name, load_handler(handler_string))
         arn, shards = self._shards(stream)
@@ -387,7 +429,9 @@ class LocalCloud:
                     self.clients["kinesis"],
                     stream,
                     shard,
-                    mapping.process,
+                    _restamped(mapping.process, arrivals_ms)
+                    if arrivals_ms is not None
+                    else mapping.process,
                     name=f"{name}:{shard}",
                     batch_size=batch.batch_size,
                     batching_window_s=batch.window_s,
@@ -404,9 +448,14 @@ class LocalCloud:
         def deliver(records: Sequence[StreamRecord]) -> None:
             rows = []
             for r in records:
+                if is_v2(r.data):  # a binary window: timed by its header and publisher
+                    k = _v2_key(r)
+                    if k is not None:
+                        arrivals.setdefault(k, r.arrival_s)
+                    continue
                 try:
                     rec = json.loads(r.data)
-                except ValueError:  # a binary (v2) window: not timed
+                except ValueError:
                     continue
                 k = _key(rec) if isinstance(rec, dict) else None
                 if k is not None:

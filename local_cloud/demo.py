@@ -41,6 +41,8 @@ class DemoResult:
     queries: dict[str, Result] = field(default_factory=dict)
     plots: list[Path] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
+    #: Devices that published telemetry contract v2 (binary); the others v1 (JSON).
+    v2_devices: list[str] = field(default_factory=list)
 
     @property
     def lake_dir(self) -> Path:
@@ -72,6 +74,7 @@ def run(
     inference_script: Path | None = None,
     scenario: str = "",
     seed: int | None = None,
+    v2_devices: Sequence[str] = (),
 ) -> DemoResult:
     """Play the fleet through the local cloud; returns everything the report needs."""
     from rich.console import Console
@@ -157,6 +160,7 @@ def run(
         model_note=note,
         scenario=scenario,
         seed=seed,
+        v2_devices=list(v2_devices),
     )
 
 
@@ -297,6 +301,7 @@ def summary_rows(result: DemoResult, summary: Mapping[str, Any]) -> list[tuple[s
         ("seed", "" if result.seed is None else str(result.seed)),
         ("simulated period", f"{_utc(result.start_ms)} to {_utc(result.end_ms)} UTC"),
         ("model", result.model_note),
+        ("telemetry contracts", _contracts(result)),
         ("faults caught", f"{summary['caught']} of {summary['faulty_machines']}"),
         ("fault named right", f"{summary['fault_named_correctly']} of {summary['caught']} caught"),
         (
@@ -309,6 +314,14 @@ def summary_rows(result: DemoResult, summary: Mapping[str, Any]) -> list[tuple[s
         ("alerts sent", str(len(result.alerts))),
         ("messages", str(result.figures.messages)),
     ]
+
+
+def _contracts(result: DemoResult) -> str:
+    n_v2 = len(result.v2_devices)
+    n_v1 = len(result.assets) - n_v2
+    return f"v1 JSON: {n_v1} machines; v2 binary: {n_v2}" + (
+        f" ({', '.join(sorted(result.v2_devices))})" if result.v2_devices else ""
+    )
 
 
 def _summary_html(result: DemoResult, summary: Mapping[str, Any]) -> str:

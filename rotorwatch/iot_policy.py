@@ -4,8 +4,10 @@ One document, used by ``rotorwatch provision`` and by the CDK app. A device may
 
 * connect only with client id = its own thing name, and only while its certificate is attached
   to that thing (``iot:Connection.Thing.IsAttached``);
-* publish only to its own telemetry topic ``rw/<site>/<thing name>/telemetry`` and the Basic
-  Ingest form of it ``$aws/rules/<rule>/rw/<site>/<thing name>/telemetry``.
+* publish only to its own telemetry topics, one per contract: ``rw/<site>/<thing name>/telemetry``
+  (v1) and ``rw/<site>/<thing name>/telemetry/v2`` (v2), and to the Basic Ingest form of each
+  behind its own rule only (``$aws/rules/<v1 rule>/rw/.../telemetry``,
+  ``$aws/rules/<v2 rule>/rw/.../telemetry/v2``).
 
 With ``pin_site`` (default) the site level is the thing's ``site`` attribute, so the topic is
 exact. Without it the site level is ``*``; IoT policy ``*`` also matches ``/``, which is why the
@@ -19,7 +21,13 @@ import fnmatch
 import re
 from typing import Any, Final
 
-from rotorwatch.iot_rule import BASIC_INGEST_PREFIX, TELEMETRY_LEAF, TOPIC_ROOT
+from rotorwatch.iot_rule import (
+    BASIC_INGEST_PREFIX,
+    CONTRACTS,
+    TOPIC_ROOT,
+    rule_names,
+    telemetry_topic,
+)
 
 POLICY_VERSION: Final = "2012-10-17"
 #: Thing attribute holding the device's site (the second topic level).
@@ -28,10 +36,12 @@ THING_NAME_VAR: Final = "${iot:Connection.Thing.ThingName}"
 SITE_VAR: Final = "${iot:Connection.Thing.Attributes[" + SITE_ATTRIBUTE + "]}"
 
 
-def device_topic_pattern(*, pin_site: bool = True) -> str:
-    """The topic a connected device may publish to, with IoT policy variables."""
+def device_topic_pattern(*, pin_site: bool = True, contract: int = 1) -> str:
+    """The topic a connected device may publish ``contract`` to, with IoT policy variables."""
     site = SITE_VAR if pin_site else "*"
-    return f"{TOPIC_ROOT}/{site}/{THING_NAME_VAR}/{TELEMETRY_LEAF}"
+    topic = telemetry_topic(site, THING_NAME_VAR, contract)
+    assert topic.startswith(f"{TOPIC_ROOT}/")
+    return topic
 
 
 def device_policy_document(
@@ -45,14 +55,18 @@ def device_policy_document(
     """The device policy as a JSON-ready dict.
 
     ``region``/``account_id``/``partition`` may be CDK tokens (``Aws.REGION`` ...): they are only
-    interpolated. ``basic_ingest_rule`` adds the Basic Ingest topic of that topic rule.
+    interpolated. ``basic_ingest_rule`` (the v1 rule's name, stack output TelemetryRuleName)
+    adds, per contract, the Basic Ingest form of that contract's topic behind that contract's
+    rule only (:func:`rotorwatch.iot_rule.rule_names`).
     """
     arn = f"arn:{partition}:iot:{region}:{account_id}"
-    topics = [f"{arn}:topic/{device_topic_pattern(pin_site=pin_site)}"]
+    topics = [
+        f"{arn}:topic/{device_topic_pattern(pin_site=pin_site, contract=c)}" for c in CONTRACTS
+    ]
     if basic_ingest_rule:
-        topics.append(
-            f"{arn}:topic/{BASIC_INGEST_PREFIX}/{basic_ingest_rule}/{device_topic_pattern(pin_site=pin_site)}"
-        )
+        for contract, rule in rule_names(basic_ingest_rule).items():
+            pattern = device_topic_pattern(pin_site=pin_site, contract=contract)
+            topics.append(f"{arn}:topic/{BASIC_INGEST_PREFIX}/{rule}/{pattern}")
     return {
         "Version": POLICY_VERSION,
         "Statement": [

@@ -13,6 +13,7 @@ from typing import Any, Final, Literal
 
 from rotorwatch.features.schema import FEATURE_FIELDS, Field
 from rotorwatch.predictions import PREDICTION_FIELDS
+from rotorwatch.telemetry_v2 import RAW_CONTRACT_FIELD
 
 #: Hive-style partition keys, in path order: year=YYYY/month=MM/day=DD/hour=HH (UTC).
 PARTITION_KEYS: Final[tuple[str, ...]] = ("year", "month", "day", "hour")
@@ -113,6 +114,8 @@ ARRIVAL_CLOCK_FIELDS: Final[tuple[str, ...]] = ("received_at", "scored_at")
 #: Raw telemetry as it sits in the Kinesis stream (the IoT rule's SELECT *, topic(2) AS site,
 #: timestamp() AS received_at), one JSON object per line. Firehose keeps the payload only, not
 #: the record's partition key (the topic's device), so device_id here is the device's claim.
+#: A contract v2 window is written as its v1 form (device and site from the v2 partition key,
+#: rotorwatch.telemetry_v2.raw_line), so both replay the same way.
 VIBRATION_STRUCT: Final = (
     "struct<fs_hz:double,unit:string,encoding:string,scale:double,data:string>"
 )
@@ -127,6 +130,9 @@ RAW_FIELDS: Final[tuple[Field, ...]] = (
     Field("temperature_c", "double", "degC", "temperature"),
     Field("pressure_bar", "double", "bar", "pressure"),
     Field("vibration", VIBRATION_STRUCT, "", "acceleration window, still encoded (telemetry v1)"),
+    Field(
+        RAW_CONTRACT_FIELD, "int", "", "2: sent as binary v2, this line is its v1 form; null: v1"
+    ),
 )
 
 #: Curated machine health per device and period (hour or UTC day), written by the Glue job.

@@ -110,6 +110,9 @@ class Reason(StrEnum):
     #: Set by extract_features, not by :func:`decode`: the payload's ``device_id`` is not the
     #: device whose topic carried it (the Kinesis partition key the IoT rule set).
     DEVICE_MISMATCH = "device_mismatch"
+    #: Set by extract_features: the message's contract is not the one its topic's rule carries
+    #: (a binary v2 message through the v1 rule, anything but v2 through the v2 rule).
+    WRONG_TOPIC = "wrong_topic"
 
 
 class TelemetryError(ValueError):

@@ -5,10 +5,11 @@ rule's action and Firehose bill in 5 KB units and Kinesis per byte, so the base6
 money at every hop, and decoding base64 is most of extract_features' decode time. A v2 message
 is the same window in 48 + 2 × n bytes (8,240 for 4096 samples: two 5 KB units, not three).
 
-The device id is NOT in the message: it is the MQTT topic's device (``rw/<site>/<device>/...``),
-which the IoT policy pins to the publishing thing and the rule's Kinesis action sets as the
-partition key (:data:`rotorwatch.iot_rule.PARTITION_KEY_TEMPLATE`). The cloud's arrival time
-comes from the Kinesis record. So a v2 message cannot speak for another device.
+The device id is NOT in the message: it is the MQTT topic's device
+(``rw/<site>/<device>/telemetry/v2``), which the IoT policy pins to the publishing thing and the
+v2 rule's Kinesis action puts, with the site, in the partition key
+(:data:`rotorwatch.iot_rule.PARTITION_KEY_V2_TEMPLATE`). The cloud's arrival time comes from
+the Kinesis record. So a v2 message cannot speak for another device.
 
 Byte layout (little-endian, no padding; :data:`HEADER` is the one home of it):
 
@@ -92,9 +93,17 @@ def _optional(value: float, name: str) -> float | None:
     return value
 
 
-def decode_v2(payload: bytes | bytearray | memoryview, device_id: str) -> Telemetry:
+def decode_v2(
+    payload: bytes | bytearray | memoryview,
+    device_id: str,
+    *,
+    site: str | None = None,
+    received_at: int | None = None,
+) -> Telemetry:
     """Decode one v2 message published by ``device_id`` (the topic's device, from the Kinesis
-    partition key). Raises :class:`TelemetryError` for every way it breaks the contract."""
+    partition key), stamped with the ``site`` of that key and its Kinesis arrival
+    (``received_at``, epoch ms). Raises :class:`TelemetryError` for every way it breaks the
+    contract."""
     data = bytes(payload)
     if not _DEVICE_ID_RE.fullmatch(device_id):
         raise _fail(Reason.BAD_DEVICE_ID, f"device id {device_id!r:.140} from the topic is invalid")
@@ -160,6 +169,8 @@ def decode_v2(payload: bytes | bytearray | memoryview, device_id: str) -> Teleme
         temperature_c=temperature_c,
         pressure_bar=pressure_bar,
         vibration=vibration,
+        site=site,
+        received_at=received_at,
     )
 
 
@@ -247,12 +258,20 @@ def from_v1(msg: Telemetry) -> bytes:
     )
 
 
+#: The raw lake's ``contract`` field: which contract the device published a line's window in
+#: (absent on a v1 line, which is the record as the v1 rule made it).
+RAW_CONTRACT_FIELD: Final = "contract"
+
+
 def raw_line(msg: Telemetry, received_at_ms: int) -> bytes:
-    """The raw lake's JSON line for a decoded v2 message (``telemetry_raw``'s columns, the
-    window as base64 int16 as v1 carries it, ``v`` = 2, device from the partition key,
-    ``received_at`` = arrival in Kinesis). A v1 line is the record as the rule made it."""
-    out: dict[str, object] = {"v": CONTRACT_VERSION, "device_id": msg.device_id, "ts": msg.ts}
-    out["seq"] = msg.seq
+    """The raw lake's JSON line for a decoded v2 message: the same window as a valid v1 message
+    (``v`` = 1, the int16 samples as base64, the device and site from the partition key,
+    ``received_at`` = arrival in Kinesis), plus ``contract`` = 2. Being v1, the line replays
+    like any other raw line (put back on the telemetry stream keyed by its ``device_id``,
+    docs/runbook.md) and gives the same feature row; ``contract`` is ignored by the decoder."""
+    out: dict[str, object] = {"v": 1, "device_id": msg.device_id, "ts": msg.ts, "seq": msg.seq}
+    if msg.site is not None:
+        out["site"] = msg.site
     for name, value in (
         ("rpm", msg.rpm),
         ("temperature_c", msg.temperature_c),
@@ -270,6 +289,7 @@ def raw_line(msg: Telemetry, received_at_ms: int) -> bytes:
             "data": binascii.b2a_base64(vib.raw, newline=False).decode("ascii"),
         }
     out["received_at"] = received_at_ms
+    out[RAW_CONTRACT_FIELD] = CONTRACT_VERSION
     return json.dumps(out, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n"
 
 

@@ -1,4 +1,5 @@
-"""Run a fleet scenario: telemetry v1 messages in time order, plus the ground truth behind them.
+"""Run a fleet scenario: telemetry messages in time order (contract v1 JSON, or v2 binary for
+the devices asked to, each on its contract's topic), plus the ground truth behind them.
 
 Every device publishes one window every ``interval_s`` seconds; devices are staggered evenly
 across the interval so a fleet does not publish in bursts. For each device the generator keeps
@@ -19,15 +20,16 @@ from __future__ import annotations
 import json
 import math
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import IO, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.iot_rule import basic_ingest_topic, telemetry_topic
+from rotorwatch.iot_rule import basic_ingest_topic, rule_names, telemetry_topic
 from rotorwatch.telemetry import encode, encode_samples
+from rotorwatch.telemetry_v2 import encode_v2
 from simulator.physics import DEFAULT_FS_HZ, DEFAULT_N_SAMPLES, severity_curve, synthesize
 from simulator.scenario import Machine, Scenario, load_scenario
 
@@ -100,6 +102,7 @@ class _DeviceState:
     offset_ms: int
     rng: np.random.Generator
     seq: int
+    contract: int = 1
     temperature_c: float = math.nan
     wander: float = 0.0
 
@@ -146,18 +149,20 @@ def _states(
     interval_ms: int,
     seq_start: int,
     basic_ingest_rule: str | None,
+    contract: int | Mapping[str, int] = 1,
 ) -> list[_DeviceState]:
     n = len(scenario.machines)
     out = []
     for i, m in enumerate(scenario.machines):
         site = scenario.site_of(m)
+        c = contract if isinstance(contract, int) else contract.get(m.device_id, 1)
         topic = (
-            basic_ingest_topic(basic_ingest_rule, site, m.device_id)
+            basic_ingest_topic(rule_names(basic_ingest_rule)[c], site, m.device_id, c)
             if basic_ingest_rule
-            else telemetry_topic(site, m.device_id)
+            else telemetry_topic(site, m.device_id, c)
         )
         rng = np.random.default_rng([seed, zlib.crc32(m.device_id.encode("utf-8"))])
-        out.append(_DeviceState(i, m, site, topic, (i * interval_ms) // n, rng, seq_start))
+        out.append(_DeviceState(i, m, site, topic, (i * interval_ms) // n, rng, seq_start, c))
     return out
 
 
@@ -227,6 +232,7 @@ def generate_windows(
     n_samples: int = DEFAULT_N_SAMPLES,
     seq_start: int = 0,
     basic_ingest_rule: str | None = None,
+    contract: int | Mapping[str, int] = 1,
 ) -> Iterator[SimulatedWindow]:
     """Messages of the whole fleet in timestamp order, each with its ground-truth row.
 
@@ -239,7 +245,10 @@ def generate_windows(
     seed : the same seed and arguments give byte-identical messages.
     fs_hz, n_samples : sample rate and window length (defaults 8192 Hz, 4096 samples).
     seq_start : first ``seq`` of every device (resume a feed without reusing counters).
-    basic_ingest_rule : publish to ``$aws/rules/<rule>/rw/...`` (IoT Basic Ingest) instead.
+    basic_ingest_rule : publish to ``$aws/rules/<rule>/rw/...`` (IoT Basic Ingest) instead;
+        the v1 rule's name (each contract's topic goes behind its own rule).
+    contract : telemetry contract of every device (1 JSON, 2 binary), or per device id (1 for a
+        device not named): each publishes its contract's payload to its contract's topic.
     """
     if interval_s <= 0:
         raise ValueError(f"interval_s must be > 0, got {interval_s}")
@@ -254,6 +263,7 @@ def generate_windows(
         interval_ms=interval_ms,
         seq_start=seq_start,
         basic_ingest_rule=basic_ingest_rule,
+        contract=contract,
     )
     n_windows = None if duration_s is None else math.ceil(duration_s * 1000.0 / interval_ms)
     k0 = 0
@@ -309,15 +319,19 @@ def _device_chunk(
     temp = _temperatures(st, ts, load, label, sev, interval_ms / 1000.0)
     pressure = _pressures(st, rpm, load, label, sev)
     for j, row in enumerate(rows):
-        payload = encode(
-            device_id=m.device_id,
-            ts=row["ts"],
-            seq=row["seq"],
-            rpm=round(float(rpm[j]), 1),
-            temperature_c=round(float(temp[j]), 2),
-            pressure_bar=None if pressure is None else round(float(pressure[j]), 3),
-            vibration=encode_samples(x[j], fs_hz=fs_hz),
-        )
+        scalars = {
+            "ts": row["ts"],
+            "seq": row["seq"],
+            "rpm": round(float(rpm[j]), 1),
+            "temperature_c": round(float(temp[j]), 2),
+            "pressure_bar": None if pressure is None else round(float(pressure[j]), 3),
+        }
+        if st.contract == 2:
+            payload = encode_v2(samples=x[j], fs_hz=fs_hz, **scalars)
+        else:
+            payload = encode(
+                device_id=m.device_id, vibration=encode_samples(x[j], fs_hz=fs_hz), **scalars
+            )
         yield SimulatedWindow(m.device_id, st.site, st.topic, payload, row)
 
 
@@ -334,7 +348,8 @@ def generate(
     basic_ingest_rule: str | None = None,
     truth: IO[str] | Callable[[dict[str, Any]], None] | None = None,
 ) -> Iterator[tuple[str, bytes]]:
-    """(topic, telemetry v1 payload) for the fleet in timestamp order; see :func:`generate_windows`.
+    """(topic, telemetry v1 payload) for the fleet in timestamp order (contract v1 only; per-device
+    contracts: :func:`generate_windows`).
 
     ``truth``: a text stream that receives one ground-truth JSON line per message, or a callable
     that receives the row, called just before the message is yielded.

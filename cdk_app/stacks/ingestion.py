@@ -1,9 +1,10 @@
 """IngestionStack: IoT Core (rule, policy, thing group) into the Kinesis streams.
 
-Devices publish to rw/<site>/<device_id>/telemetry, or to the same topic behind Basic Ingest
-($aws/rules/<TelemetryRuleName>/rw/<site>/<device_id>/telemetry), which reaches the rule
-without the broker's messaging charge. Both go through the one rule below; its SQL comes from
-rotorwatch.iot_rule so the local bridge applies the same projection.
+Devices publish contract v1 (JSON) to rw/<site>/<device_id>/telemetry and contract v2 (binary)
+to rw/<site>/<device_id>/telemetry/v2, or to the same topics behind Basic Ingest
+($aws/rules/<rule name>/rw/...), which reaches the rule without the broker's messaging charge.
+One rule per contract (rotorwatch.iot_rule.RULES: SQL, topic filter, partition key), both onto
+the telemetry stream, so the local bridge applies the same projections.
 """
 
 from __future__ import annotations
@@ -23,10 +24,18 @@ from rotorwatch import iot_rule, lake
 from rotorwatch.iot_policy import device_policy_document
 from rotorwatch.stage import StageConfig, StreamConfig
 
-#: IoT substitution template for the partition key: the device id from the topic (the one the
-#: device policy authorised), so each device's records stay in order on one shard and
-#: extract_features can check the payload's claim against it.
+#: IoT substitution template for the v1 partition key: the device id from the topic (the one
+#: the device policy authorised), so each device's records stay in order on one shard and
+#: extract_features can check the payload's claim against it. (v2: iot_rule.RULES.)
 PARTITION_KEY = iot_rule.PARTITION_KEY_TEMPLATE
+
+
+#: Each rule's description (v1's as first deployed, so adding v2 leaves the v1 rule untouched).
+_RULE_DESCRIPTIONS = {
+    1: "Device telemetry to the Kinesis telemetry stream, keyed by device",
+    2: "Telemetry contract v2 (binary, passed through) to the Kinesis telemetry stream, "
+    "keyed by site/device",
+}
 
 
 def error_object_key() -> str:
@@ -82,12 +91,15 @@ class IngestionStack(Stack):
         lake_bucket = refs.lake_bucket(self, config, key)
         self.telemetry_stream = _stream(self, "TelemetryStream", config.telemetry_stream, key)
         self.features_stream = _stream(self, "FeaturesStream", config.features_stream, key)
-        self.rule_name = rule_name(config.stage, "telemetry")
+        #: Every telemetry rule's name by contract (v1 JSON, v2 binary: rotorwatch.iot_rule).
+        self.rule_names = {r.contract: rule_name(config.stage, r.leaf) for r in iot_rule.RULES}
+        self.rule_name = self.rule_names[1]
 
-        # Telemetry rule: one Kinesis action, keyed by the topic's device. A message the Kinesis
-        # action fails on goes, as IoT Core's error-action document (failures + the original
-        # payload in base64), straight to S3: an error action that republished it to MQTT would
-        # lose every message over ~96 KB (base64 plus metadata exceed the 128 KB publish limit).
+        # One role for the rules: each may put to the telemetry stream and store a failed
+        # message under the errors prefix. A message a Kinesis action fails on goes, as IoT
+        # Core's error-action document (failures + the original payload in base64), straight to
+        # S3: an error action that republished it to MQTT would lose every message over ~96 KB
+        # (base64 plus metadata exceed the 128 KB publish limit).
         rule_role = iam.Role(
             self, "TelemetryRuleRole", assumed_by=iam.ServicePrincipal("iot.amazonaws.com")
         )
@@ -98,33 +110,11 @@ class IngestionStack(Stack):
             refs.lake_prefix_finding(config, lake.IOT_ERRORS_PREFIX),
             "Error objects get unique keys under the errors prefix; the grant is limited to it.",
         )
-        self.telemetry_rule = iot.CfnTopicRule(
-            self,
-            "TelemetryRule",
-            rule_name=self.rule_name,
-            topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
-                sql=iot_rule.TELEMETRY_RULE_SQL,
-                aws_iot_sql_version=iot_rule.IOT_SQL_VERSION,
-                rule_disabled=False,
-                description="Device telemetry to the Kinesis telemetry stream, keyed by device",
-                actions=[
-                    iot.CfnTopicRule.ActionProperty(
-                        kinesis=iot.CfnTopicRule.KinesisActionProperty(
-                            stream_name=self.telemetry_stream.stream_name,
-                            partition_key=PARTITION_KEY,
-                            role_arn=rule_role.role_arn,
-                        )
-                    )
-                ],
-                error_action=iot.CfnTopicRule.ActionProperty(
-                    s3=iot.CfnTopicRule.S3ActionProperty(
-                        bucket_name=lake_bucket.bucket_name,
-                        key=error_object_key(),
-                        role_arn=rule_role.role_arn,
-                    )
-                ),
-            ),
-        )
+        self.telemetry_rules = {
+            r.contract: self._telemetry_rule(r, self.rule_names[r.contract], rule_role, lake_bucket)
+            for r in iot_rule.RULES
+        }
+        self.telemetry_rule = self.telemetry_rules[1]
 
         # One policy for the whole fleet; IoT Core substitutes the thing name at connect time.
         self.device_policy = iot.CfnPolicy(
@@ -152,13 +142,21 @@ class IngestionStack(Stack):
             self,
             "TelemetryRuleName",
             value=self.rule_name,
-            description="Basic Ingest: publish to $aws/rules/<this>/rw/<site>/<device>/telemetry",
+            description="Contract v1 (JSON) Basic Ingest: publish to "
+            "$aws/rules/<this>/rw/<site>/<device>/telemetry",
         )
         CfnOutput(
             self,
             "DevicePolicyName",
             value=self.device_policy.ref,
             description="Attach to each device certificate (rotorwatch provision does)",
+        )
+        CfnOutput(
+            self,
+            "TelemetryV2RuleName",
+            value=self.rule_names[2],
+            description="Contract v2 (binary) Basic Ingest: publish to "
+            "$aws/rules/<this>/rw/<site>/<device>/telemetry/v2",
         )
         CfnOutput(self, "ThingGroupName", value=self.thing_group.ref)
         CfnOutput(
@@ -167,4 +165,38 @@ class IngestionStack(Stack):
             value="aws iot describe-endpoint --endpoint-type iot:Data-ATS "
             "--query endpointAddress --output text",
             description="Run this to get the MQTT endpoint to point devices/simulator at",
+        )
+
+    def _telemetry_rule(
+        self, rule: iot_rule.TelemetryRule, name: str, role: iam.IRole, bucket: Any
+    ) -> iot.CfnTopicRule:
+        """One telemetry rule: its contract's SQL, a Kinesis action onto the telemetry stream
+        keyed by its partition key template, and the shared S3 error action."""
+        suffix = "" if rule.contract == 1 else f"V{rule.contract}"
+        return iot.CfnTopicRule(
+            self,
+            f"TelemetryRule{suffix}",
+            rule_name=name,
+            topic_rule_payload=iot.CfnTopicRule.TopicRulePayloadProperty(
+                sql=rule.sql,
+                aws_iot_sql_version=iot_rule.IOT_SQL_VERSION,
+                rule_disabled=False,
+                description=_RULE_DESCRIPTIONS[rule.contract],
+                actions=[
+                    iot.CfnTopicRule.ActionProperty(
+                        kinesis=iot.CfnTopicRule.KinesisActionProperty(
+                            stream_name=self.telemetry_stream.stream_name,
+                            partition_key=rule.partition_key_template,
+                            role_arn=role.role_arn,
+                        )
+                    )
+                ],
+                error_action=iot.CfnTopicRule.ActionProperty(
+                    s3=iot.CfnTopicRule.S3ActionProperty(
+                        bucket_name=bucket.bucket_name,
+                        key=error_object_key(),
+                        role_arn=role.role_arn,
+                    )
+                ),
+            ),
         )

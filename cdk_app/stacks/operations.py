@@ -44,7 +44,9 @@ class Monitored:
     #: Scheduled functions (no stream): watched for errors only.
     scheduled: dict[str, lambda_.IFunction]
     deliveries: dict[str, firehose.IDeliveryStream]
-    telemetry_rule: str
+    #: Every telemetry topic rule's name by contract (IngestionStack.rule_names): each gets
+    #: the same alarms, so a rule added there is watched without being listed here.
+    telemetry_rules: dict[int, str]
     alerts_topic: sns.ITopic
     failed_batches: sqs.IQueue
     endpoint_name: str | None
@@ -155,12 +157,14 @@ class OperationsStack(Stack):
         dash = cw.Dashboard(self, "Dashboard", default_interval=Duration.hours(6))
 
         # Messages in: rule matches and stream records.
+        rules = sorted(watch.telemetry_rules.items())
         dash.add_widgets(
             cw.TextWidget(markdown=f"# rotorwatch {config.stage}", width=24, height=1),
             cw.GraphWidget(
                 title="Messages in",
                 left=[
-                    iot_metric("TopicMatch", watch.telemetry_rule).with_(label="IoT rule matches")
+                    iot_metric("TopicMatch", rule).with_(label=f"IoT rule v{c} matches")
+                    for c, rule in rules
                 ]
                 + [
                     s.metric_incoming_records(
@@ -173,28 +177,37 @@ class OperationsStack(Stack):
             cw.GraphWidget(
                 title="IoT rule errors",
                 left=[
-                    iot_metric("Failure", watch.telemetry_rule, KINESIS_ACTION_TYPE).with_(
-                        label="Kinesis action failures (kept in errors/iot-rule/)"
-                    ),
-                    iot_metric("ErrorActionFailure", watch.telemetry_rule).with_(
-                        label="error action failures (messages lost)"
-                    ),
+                    m
+                    for c, rule in rules
+                    for m in (
+                        iot_metric("Failure", rule, KINESIS_ACTION_TYPE).with_(
+                            label=f"v{c} Kinesis action failures (kept in errors/iot-rule/)"
+                        ),
+                        iot_metric("ErrorActionFailure", rule).with_(
+                            label=f"v{c} error action failures (messages lost)"
+                        ),
+                    )
                 ],
                 width=12,
             ),
         )
-        alarm(
-            "IotRuleErrors",
-            iot_metric("Failure", watch.telemetry_rule, KINESIS_ACTION_TYPE),
-            th.iot_rule_errors,
-            "Telemetry the IoT rule could not put into Kinesis (kept under errors/iot-rule/)",
-        )
-        alarm(
-            "IotRuleErrorActionFailures",
-            iot_metric("ErrorActionFailure", watch.telemetry_rule),
-            1,
-            "The IoT rule's error action could not store failed telemetry in S3: it is lost",
-        )
+        for contract, rule in rules:
+            # v1's alarms keep the ids they were deployed with; a later contract's get a suffix.
+            suffix = "" if contract == 1 else f"V{contract}"
+            alarm(
+                f"IotRuleErrors{suffix}",
+                iot_metric("Failure", rule, KINESIS_ACTION_TYPE),
+                th.iot_rule_errors,
+                f"Telemetry v{contract} the IoT rule could not put into Kinesis (kept under "
+                "errors/iot-rule/)",
+            )
+            alarm(
+                f"IotRuleErrorActionFailures{suffix}",
+                iot_metric("ErrorActionFailure", rule),
+                1,
+                f"The telemetry v{contract} IoT rule's error action could not store failed "
+                "telemetry in S3: it is lost",
+            )
 
         # Stream consumers: iterator age = how far behind each function reads.
         dash.add_widgets(

@@ -12,7 +12,7 @@ import json
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,9 +24,10 @@ from lambdas.common.settings import positive_float, required
 from rotorwatch.assets import Asset, AssetError, parse_asset
 from rotorwatch.features import compute_features
 from rotorwatch.lake import PARTITION_KEYS, QUARANTINE_PREFIX, aggregate_lines
+from rotorwatch.published import decode_published
 from rotorwatch.resources import ASSETS_TABLE_PARTITION_KEY, EnvKey
-from rotorwatch.telemetry import Reason, Telemetry, TelemetryError
-from rotorwatch.telemetry_v2 import decode_any, is_v2, raw_line
+from rotorwatch.telemetry import Telemetry, TelemetryError
+from rotorwatch.telemetry_v2 import is_v2, raw_line
 
 DEFAULT_ASSETS_CACHE_TTL_S = 300.0
 #: BatchGetItem takes at most 100 keys per call.
@@ -136,21 +137,6 @@ class Outcome:
     )
 
 
-def check_publisher(msg: Telemetry, record: SourceRecord) -> None:
-    """Raise ``device_mismatch`` unless the payload's device is the one that published it.
-
-    The IoT rule keys each record by the device of its topic (``${topic(3)}``), which the IoT
-    policy pins to the publishing thing; the payload's ``device_id`` is only the device's claim.
-    """
-    if msg.device_id != record.partition_key:
-        raise TelemetryError(
-            Reason.DEVICE_MISMATCH,
-            f"payload device_id {msg.device_id!r:.140} was published on the topic of "
-            f"{record.partition_key!r:.140}",
-            "device_id",
-        )
-
-
 def quarantine_key(record: SourceRecord, reason: str) -> str:
     """quarantine/reason=<code>/year=/month=/day=/hour=/<sequence number>.json (arrival time, UTC)."""
     t = datetime.fromtimestamp(record.arrival_ms / 1000.0, tz=UTC)
@@ -193,7 +179,7 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     bad: list[tuple[int, TelemetryError]] = []
     seen: set[tuple[str, int, int]] = set()
     # The raw lake (telemetry_raw, JSON lines): a v1 record as the rule made it, invalid ones
-    # too (as the Kinesis-sourced Firehose kept them); a valid v2 record as its v1-shaped line.
+    # too (as the Kinesis-sourced Firehose kept them); a valid v2 record as its v1 form.
     raw: list[bytes] = []
     raw_positions: list[int] = []
     for i, rec in enumerate(records):
@@ -202,18 +188,15 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
             raw.append(rec.data.rstrip(b"\n") + b"\n")
             raw_positions.append(i)
         try:
-            # v1 JSON names its device and the rule stamps received_at; a v2 binary message
-            # passes the rule unchanged: its device is the partition key (the topic's) and
-            # its arrival is the Kinesis record's.
-            msg = decode_any(rec.data, rec.partition_key)
-            if v2:
-                msg = replace(msg, received_at=rec.arrival_ms)
-                raw.append(raw_line(msg, rec.arrival_ms))
-                raw_positions.append(i)
-            check_publisher(msg, rec)
+            # Who published is the partition key the rule set from the topic (v1: device,
+            # v2: site/device); a v2 message's arrival is the Kinesis record's.
+            msg = decode_published(rec.data, rec.partition_key, rec.arrival_ms)
         except TelemetryError as exc:
             bad.append((i, exc))
             continue
+        if v2:
+            raw.append(raw_line(msg, rec.arrival_ms))
+            raw_positions.append(i)
         key = (msg.device_id, msg.ts, msg.seq)
         if key in seen:
             out.duplicates += 1  # IoT QoS 1 redelivers: the same window twice is one window

@@ -29,7 +29,10 @@ from rotorwatch.cost.fleet import (
 )
 from rotorwatch.cost.prices import PriceTable
 from rotorwatch.cost.report import Capacity, CostLine, CostReport
-from rotorwatch.telemetry_v2 import message_bytes_v2
+from rotorwatch.telemetry_v2 import CONTRACT_VERSION, RAW_CONTRACT_FIELD, message_bytes_v2
+
+#: What a v2 window's raw line carries beyond its v1 form: ``,"contract":2``.
+RAW_CONTRACT_LINE_BYTES = len(f',"{RAW_CONTRACT_FIELD}":{CONTRACT_VERSION}')
 
 
 def estimate(
@@ -47,13 +50,15 @@ def estimate(
     msg_per_s = fleet.devices / fleet.interval_s
     messages = msg_per_s * SECONDS_PER_MONTH
     msg_bytes = message_bytes(fleet.samples, fleet.encoding, a.envelope_bytes)
-    # What reaches Kinesis: the rule adds site and received_at to a v1 message; a v2 message
-    # passes unchanged. The raw lake line is v1-shaped JSON either way (extract_features).
+    # What reaches Kinesis: the v1 rule adds site and received_at to a v1 message; the v2 rule
+    # passes a v2 message unchanged. The raw lake line is the v1 form either way
+    # (extract_features), a v2 window's with its "contract" field.
     record_bytes = msg_bytes + a.rule_added_bytes
     raw_line_bytes = record_bytes
     if fleet.contract == 2:
         msg_bytes = message_bytes_v2(fleet.samples)
         record_bytes = msg_bytes
+        raw_line_bytes += RAW_CONTRACT_LINE_BYTES
 
     # IoT Core ------------------------------------------------------------------------------
     minutes = fleet.devices * MINUTES_PER_MONTH

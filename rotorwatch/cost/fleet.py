@@ -47,8 +47,8 @@ class Fleet:
     samples: int = 4096
     encoding: Encoding = "int16le+base64"
     #: Telemetry contract the devices publish: 1 (JSON, base64 window) or 2 (binary int16,
-    #: rotorwatch.telemetry_v2; ``encoding`` does not apply). extract_features decodes both;
-    #: the IoT rule path for v2 is not deployed yet (docs/telemetry.md), so 2 is a what-if.
+    #: rotorwatch.telemetry_v2; ``encoding`` does not apply). Both are deployed, each on its
+    #: own topic and IoT rule (rotorwatch.iot_rule.RULES); a device chooses.
     contract: Literal[1, 2] = 1
     basic_ingest: bool = True
     kinesis_mode: KinesisMode = "on-demand"

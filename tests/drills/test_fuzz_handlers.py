@@ -18,7 +18,9 @@ from hypothesis import strategies as st
 
 from lambdas.common.batch import source_records
 from rotorwatch.features import FEATURE_FIELDS
+from rotorwatch.published import decode_published
 from rotorwatch.telemetry import TelemetryError, decode, encode, encode_samples
+from rotorwatch.telemetry_v2 import HEADER_BYTES, from_v1
 from tests.drills.figures import Figure, record
 from tests.drills.harness import Pipeline
 from tests.drills.test_drill_aws_faults import rules  # noqa: F401  (fixture)
@@ -171,6 +173,77 @@ def test_fuzz_extract_features(
             quarantined=totals["quarantined"],
             alerts=0,
             note=f"{totals['duplicates']} same-batch duplicates merged; never raised",
+        )
+    )
+
+
+VALID_V2 = from_v1(decode(dumps(VALID)))
+
+
+@st.composite
+def _v2_mutant(draw: st.DrawFn) -> bytes:
+    """A good v2 message cut short, grown, or with a few bytes overwritten (header mostly)."""
+    data = bytearray(VALID_V2)
+    kind = draw(st.sampled_from(["keep", "cut", "grow", "poke", "poke"]))
+    if kind == "cut":
+        del data[draw(st.integers(0, len(data) - 1)) :]
+    elif kind == "grow":
+        data += draw(st.binary(min_size=1, max_size=9))
+    elif kind == "poke":
+        for _ in range(draw(st.integers(1, 3))):
+            data[draw(st.integers(0, HEADER_BYTES + 3))] = draw(st.integers(0, 255))
+    return bytes(data)
+
+
+#: Partition keys as the two rules set them, and keys no rule sets (a replay by hand).
+v2_keys = st.sampled_from(["plant-a/pump-01", "plant-a/pump-02", "pump-01", "a/b/c", "", "x y"])
+v2_records = st.tuples(st.one_of(_v2_mutant(), telemetry_payloads), v2_keys)
+
+
+def _published(data: bytes, key: str) -> tuple[str, int, int] | None:
+    try:
+        m = decode_published(data, key, 0)
+    except TelemetryError:
+        return None
+    return (m.device_id, m.ts, m.seq)
+
+
+@pytest.mark.slow
+def test_fuzz_extract_features_with_v2_and_partition_keys(
+    extract_features: ModuleType, aws: Aws, context: FakeContext
+) -> None:
+    """Contract v2 is identified by its partition key (site/device) and magic: mutated v2
+    messages under every kind of key are output or quarantined, never raise, never fail the
+    batch."""
+    pipe = Pipeline(aws, context)
+    totals = {"in": 0, "out": 0, "quarantined": 0}
+
+    @FUZZ
+    @given(batch=st.lists(v2_records, min_size=1, max_size=5))
+    def run(batch: list[tuple[bytes, str]]) -> None:
+        before = pipe.quarantined_count()
+        event = pipe.event([d for d, _ in batch], partition_keys=[k for _, k in batch])
+        assert extract_features.handler(event, context) == {"batchItemFailures": []}
+        out = len(pipe.new_feature_records())
+        quarantined = pipe.quarantined_count() - before
+        valid = [k for d, key in batch if (k := _published(d, key)) is not None]
+        assert quarantined == len(batch) - len(valid)
+        assert out == len(set(valid))
+        totals["in"] += len(batch)
+        totals["out"] += out
+        totals["quarantined"] += quarantined
+
+    run()
+    assert totals["out"] > 0
+    assert totals["quarantined"] > 0
+    record(
+        Figure(
+            f"fuzz extract_features, v2 and partition keys ({EXAMPLES} batches)",
+            records_in=totals["in"],
+            records_out=totals["out"],
+            quarantined=totals["quarantined"],
+            alerts=0,
+            note="mutated v2 headers and lengths under v1, v2 and foreign keys; never raised",
         )
     )
 

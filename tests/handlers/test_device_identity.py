@@ -124,3 +124,88 @@ def test_basic_ingest_keys_by_the_same_device() -> None:
         "site": SITE,
         "received_at": 1,
     }
+
+
+def test_contract_v2_a_device_speaks_only_for_itself_through_its_v2_topic(
+    extract_features: ModuleType,
+    aws: Aws,
+    context: FakeContext,
+    tmp_path: Any,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """v2 carries no device id: the topic is the whole identity. The policy lets pump-01 publish
+    on its own v2 topics only (direct and Basic Ingest of the v2 rule); the v2 rule (the bridge)
+    keys the record site/device from that topic; extract_features takes device and site from
+    the key. A JSON message forged onto the v2 topic, or a binary one onto the v1 topic, gets
+    nowhere."""
+    from rotorwatch.telemetry import decode
+    from rotorwatch.telemetry_v2 import from_v1
+
+    rule = "rotorwatch_dev_telemetry"
+    v2_rule = iot_rule.rule_names(rule)[2]
+    policy = device_policy_document(
+        region="eu-west-1", account_id="123456789012", basic_ingest_rule=rule
+    )
+    own_v2 = iot_rule.telemetry_topic(SITE, "pump-01", contract=2)
+    for topic, allowed in (
+        (own_v2, True),
+        (iot_rule.basic_ingest_topic(v2_rule, SITE, "pump-01", contract=2), True),
+        (iot_rule.telemetry_topic(SITE, "pump-02", contract=2), False),
+        (iot_rule.telemetry_topic("plant-b", "pump-01", contract=2), False),
+        (iot_rule.basic_ingest_topic(v2_rule, SITE, "pump-02", contract=2), False),
+        # Each contract's topic only behind its own rule.
+        (iot_rule.basic_ingest_topic(rule, SITE, "pump-01", contract=2), False),
+        (iot_rule.basic_ingest_topic(v2_rule, SITE, "pump-01", contract=1), False),
+    ):
+        got = is_allowed(
+            policy,
+            action="iot:Publish",
+            resource=f"{ARN}:topic/{topic}",
+            thing_name="pump-01",
+            site=SITE,
+        )
+        assert got is allowed, topic
+
+    honest = from_v1(decode(message("pump-01", TS0, 1, v1x_mm_s=1.0)))
+    forged_json = message("pump-02", TS0, 2, v1x_mm_s=9.0)  # JSON claiming pump-02, on v2
+    binary_on_v1 = from_v1(decode(message("pump-01", TS0, 3)))
+    kinesis = boto3.client("kinesis", region_name=REGION)
+    kinesis.create_stream(StreamName=TELEMETRY_STREAM, ShardCount=1)
+    bridge = RuleBridge(kinesis, TELEMETRY_STREAM, tmp_path, clock_ms=lambda: TS0 + 500)
+    assert bridge.publish(own_v2, honest)
+    assert bridge.publish(own_v2, forged_json)  # SELECT * passes anything: the handler judges
+    # The v1 rule cannot evaluate a binary payload: its error action keeps it, nothing is keyed.
+    assert not bridge.publish(iot_rule.telemetry_topic(SITE, "pump-01"), binary_on_v1)
+    assert bridge.rule_errors == 1
+    bridge.flush()
+    shard = kinesis.describe_stream(StreamName=TELEMETRY_STREAM)["StreamDescription"]["Shards"][0]
+    it = kinesis.get_shard_iterator(
+        StreamName=TELEMETRY_STREAM, ShardId=shard["ShardId"], ShardIteratorType="TRIM_HORIZON"
+    )["ShardIterator"]
+    records = kinesis.get_records(ShardIterator=it)["Records"]
+    assert [r["PartitionKey"] for r in records] == [f"{SITE}/pump-01"] * 2
+    assert records[0]["Data"] == honest  # passed through unchanged
+    event = kinesis_event(
+        [r["Data"] for r in records],
+        partition_keys=[r["PartitionKey"] for r in records],
+        arrival_s=1_763_900_001.25,
+    )
+
+    assert extract_features.handler(event, context) == {"batchItemFailures": []}
+
+    (features,) = [json.loads(r["Data"]) for r in aws.feature_records()]
+    assert (features["device_id"], features["site"], features["received_at"]) == (
+        "pump-01",
+        SITE,
+        1_763_900_001_250,
+    )
+    (body,) = aws.objects(f"{QUARANTINE_PREFIX}reason=wrong_topic/").values()
+    assert json.loads(body)["partition_key"] == f"{SITE}/pump-01"
+
+
+def test_v2_topics_key_by_site_and_device_and_v1_rule_ignores_them() -> None:
+    topic = iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry_v2", SITE, "pump-01", 2)
+    assert iot_rule.partition_key(topic) == f"{SITE}/pump-01"
+    assert iot_rule.parse_partition_key(f"{SITE}/pump-01") == (SITE, "pump-01")
+    assert iot_rule.parse_partition_key("pump-01") == (None, "pump-01")
+    assert iot_rule.project(topic, {"device_id": "pump-01"}, 1) is None  # not the v1 rule's

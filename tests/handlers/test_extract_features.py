@@ -190,8 +190,9 @@ def test_assets_are_read_once_and_cached_until_ttl(
 def test_v1_and_v2_side_by_side_give_the_same_features(
     extract_features: ModuleType, aws: Aws, context: FakeContext, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Contract v2 (binary) in the same batch as v1: the device comes from the partition key,
-    the arrival time from the Kinesis record, and the features match v1's for the same window."""
+    """Contract v2 (binary) in the same batch as v1: the device and site come from the v2
+    rule's partition key, the arrival time from the Kinesis record, and the features match
+    v1's for the same window."""
     from rotorwatch.telemetry_v2 import HEADER_BYTES, encode_v2
     from tests.signals import FS_HZ, RPM, window
 
@@ -201,13 +202,16 @@ def test_v1_and_v2_side_by_side_give_the_same_features(
         ts=TS0, seq=1, samples=x, fs_hz=FS_HZ, rpm=RPM, temperature_c=41.5, pressure_bar=2.1
     )
     bad_v2 = v2[:60]  # a header and 6 samples: too few
-    event = kinesis_event([v1, v2, bad_v2], partition_keys=["pump-01", "pump-02", "pump-02"])
+    event = kinesis_event(
+        [v1, v2, bad_v2], partition_keys=["pump-01", "plant-a/pump-02", "plant-a/pump-02"]
+    )
     capsys.readouterr()
 
     assert extract_features.handler(event, context) == {"batchItemFailures": []}
 
     f1, f2 = (json.loads(r["Data"]) for r in aws.feature_records())
     assert (f1["device_id"], f2["device_id"]) == ("pump-01", "pump-02")
+    assert f2["site"] == "plant-a"
     assert f2["received_at"] == int(
         event["Records"][1]["kinesis"]["approximateArrivalTimestamp"] * 1000
     )
@@ -216,11 +220,18 @@ def test_v1_and_v2_side_by_side_give_the_same_features(
     assert f2["iso_zone"] == f1["iso_zone"] == "C"
     (body,) = aws.objects(QUARANTINE_PREFIX).values()
     assert json.loads(body)["reason"] == "too_few_samples"
-    # The raw lake: the v1 record as it came, the v2 window as a v1-shaped line (same samples,
-    # device from the partition key); the broken v2 record only in quarantine.
+    # The raw lake: the v1 record as it came, the v2 window as its v1 form (same samples,
+    # device and site from the partition key, contract 2); the broken v2 record only in
+    # quarantine.
     raw_v1, raw_v2 = aws.raw_rows()
     assert raw_v1 == json.loads(v1)
-    assert (raw_v2["v"], raw_v2["device_id"], raw_v2["seq"]) == (2, "pump-02", 1)
+    assert (raw_v2["v"], raw_v2["contract"], raw_v2["device_id"], raw_v2["site"]) == (
+        1,
+        2,
+        "pump-02",
+        "plant-a",
+    )
+    assert raw_v2["seq"] == 1
     assert raw_v2["received_at"] == f2["received_at"]
     assert base64.b64decode(raw_v2["vibration"]["data"]) == v2[HEADER_BYTES:]
     # The features lake gets the very rows the features stream got (Direct PUT, aggregated).
@@ -228,4 +239,98 @@ def test_v1_and_v2_side_by_side_give_the_same_features(
         json.loads(line) for body in aws.objects("features/").values() for line in body.splitlines()
     ]
     assert lake_rows == [f1, f2]
+    assert emf_metrics(capsys.readouterr().out)["RecordsQuarantined"] == 1
+
+
+def _v1_as_the_rule_made_it(received_at_ms: int) -> bytes:
+    """pump-01's window as contract v1 through the v1 rule (site and received_at added), with a
+    scale a float32 holds exactly, so v2's float32 header carries the very same scale."""
+    from rotorwatch import iot_rule
+    from rotorwatch.telemetry import encode, encode_samples
+    from tests.signals import FS_HZ, RPM, window
+
+    sent = encode(
+        device_id="pump-01",
+        ts=TS0,
+        seq=7,
+        rpm=RPM,
+        temperature_c=41.5,
+        pressure_bar=2.1,
+        vibration=encode_samples(window(v1x_mm_s=3.5), fs_hz=FS_HZ, scale=2.0**-12),
+    )
+    topic = iot_rule.telemetry_topic("plant-a", "pump-01")
+    row = iot_rule.project(topic, json.loads(sent), received_at_ms)
+    assert row is not None
+    return json.dumps(row).encode()
+
+
+def test_the_same_window_as_v1_and_as_v2_gives_the_same_feature_row(
+    extract_features: ModuleType, aws: Aws, context: FakeContext
+) -> None:
+    """Issue 15: a device switching contracts changes nothing downstream. The whole row is
+    equal: the device and site come from the v2 key, received_at from the Kinesis arrival (here
+    the same instant the v1 rule stamped)."""
+    from rotorwatch.telemetry import decode
+    from rotorwatch.telemetry_v2 import from_v1
+
+    arrival_s = 1_763_900_000.5
+    v1 = _v1_as_the_rule_made_it(int(arrival_s * 1000))
+    v2 = from_v1(decode(v1))
+    assert len(v2) < len(v1) * 0.75
+    # Two invocations: in one batch the second would be a duplicate (same device, ts, seq).
+    assert extract_features.handler(kinesis_event([v1]), context) == {"batchItemFailures": []}
+    event_v2 = kinesis_event([v2], partition_keys=["plant-a/pump-01"], arrival_s=arrival_s)
+    assert extract_features.handler(event_v2, context) == {"batchItemFailures": []}
+
+    row_v1, row_v2 = (json.loads(r["Data"]) for r in aws.feature_records())
+    assert row_v2 == row_v1
+
+
+def test_a_v2_window_replays_from_the_raw_lake_to_the_same_features(
+    extract_features: ModuleType, aws: Aws, context: FakeContext
+) -> None:
+    """The runbook's replay (a raw line put back on the telemetry stream, keyed by its
+    device_id) works for a window a device sent as v2: its raw line is its v1 form."""
+    from rotorwatch.telemetry import decode
+    from rotorwatch.telemetry_v2 import from_v1
+
+    v2 = from_v1(decode(_v1_as_the_rule_made_it(0)))
+    event = kinesis_event([v2], partition_keys=["plant-a/pump-01"])
+    assert extract_features.handler(event, context) == {"batchItemFailures": []}
+    (row,) = aws.raw_rows()
+    line = json.dumps(row).encode()
+    replayed = kinesis_event([line], partition_keys=[row["device_id"]])
+    assert extract_features.handler(replayed, context) == {"batchItemFailures": []}
+
+    first, again = (json.loads(r["Data"]) for r in aws.feature_records())
+    assert again == first
+    assert aws.objects(QUARANTINE_PREFIX) == {}
+
+
+@pytest.mark.parametrize(
+    ("payload_kind", "key"),
+    [("v2", "pump-01"), ("v1", "plant-a/pump-01")],
+    ids=["binary-through-the-v1-rule", "json-through-the-v2-rule"],
+)
+def test_a_contract_through_the_other_contracts_rule_is_quarantined_as_wrong_topic(
+    extract_features: ModuleType,
+    aws: Aws,
+    context: FakeContext,
+    payload_kind: str,
+    key: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from rotorwatch.telemetry_v2 import from_v1
+
+    v1 = message("pump-01", TS0, 1)
+    payload = from_v1(decode(v1)) if payload_kind == "v2" else v1
+    capsys.readouterr()
+    event = kinesis_event(
+        [payload, message("pump-01", TS0 + 1, 2)], partition_keys=[key, "pump-01"]
+    )
+    assert extract_features.handler(event, context) == {"batchItemFailures": []}
+
+    assert len(aws.feature_records()) == 1  # the batch goes on
+    (body,) = aws.objects(f"{QUARANTINE_PREFIX}reason=wrong_topic/").values()
+    assert "telemetry" in json.loads(body)["message"]
     assert emf_metrics(capsys.readouterr().out)["RecordsQuarantined"] == 1

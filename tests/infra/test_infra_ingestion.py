@@ -54,7 +54,7 @@ def test_rule_uses_shared_sql_and_partitions_by_device(synth: Synth) -> None:
         r["Properties"]["RuleName"]: r["Properties"]
         for r in resources(t, "AWS::IoT::TopicRule").values()
     }
-    assert set(rules) == {"rotorwatch_dev_telemetry"}
+    assert set(rules) == {"rotorwatch_dev_telemetry", "rotorwatch_dev_telemetry_v2"}
     rule = rules["rotorwatch_dev_telemetry"]["TopicRulePayload"]
     assert rule["Sql"] == iot_rule.TELEMETRY_RULE_SQL
     # Nothing is projected over the payload's own device_id (which one would win is
@@ -72,6 +72,31 @@ def test_rule_uses_shared_sql_and_partitions_by_device(synth: Synth) -> None:
     key = rule["ErrorAction"]["S3"]["Key"]
     assert key.startswith(f"{lake.IOT_ERRORS_PREFIX}year=${{parse_time('yyyy'")
     assert key.endswith("/${newuuid()}.json")
+
+
+def test_the_v2_rule_passes_binary_through_onto_the_same_stream_keyed_by_site_and_device(
+    synth: Synth,
+) -> None:
+    """Issue 15: contract v2 is deployed. Its rule is a bare `SELECT *` (what AWS documents for a
+    binary payload), on its own topic filter, with v1's SQL version, stream, role and error
+    action; only the partition key (site/device) differs."""
+    t = synth.template("Ingestion")
+    rules = {
+        r["Properties"]["RuleName"]: r["Properties"]["TopicRulePayload"]
+        for r in resources(t, "AWS::IoT::TopicRule").values()
+    }
+    v1, v2 = rules["rotorwatch_dev_telemetry"], rules["rotorwatch_dev_telemetry_v2"]
+    assert v2["Sql"] == "SELECT * FROM 'rw/+/+/telemetry/v2'" == iot_rule.TELEMETRY_V2_RULE_SQL
+    assert v2["AwsIotSqlVersion"] == v1["AwsIotSqlVersion"]
+    assert v2["RuleDisabled"] is False
+    (a1,), (a2,) = v1["Actions"], v2["Actions"]
+    assert a2["Kinesis"]["PartitionKey"] == "${topic(2)}/${topic(3)}"
+    assert {k: v for k, v in a2["Kinesis"].items() if k != "PartitionKey"} == {
+        k: v for k, v in a1["Kinesis"].items() if k != "PartitionKey"
+    }
+    assert v2["ErrorAction"] == v1["ErrorAction"]
+    outputs = t["Outputs"]
+    assert outputs["TelemetryV2RuleName"]["Value"] == "rotorwatch_dev_telemetry_v2"
 
 
 def test_rule_role_may_only_put_to_the_stream_and_errors_prefix(synth: Synth) -> None:
@@ -109,6 +134,20 @@ def test_device_policy_lets_a_device_publish_only_as_itself(synth: Synth) -> Non
     assert allowed("iot:Publish", topic + basic_own)
     assert not allowed("iot:Publish", topic + other)
     assert not allowed("iot:Publish", topic + basic_other)
+    # Contract v2: its own topics, each behind its own rule.
+    v2_rule = "rotorwatch_dev_telemetry_v2"
+    assert allowed("iot:Publish", topic + iot_rule.telemetry_topic("plant-1", "pump-7", 2))
+    assert allowed(
+        "iot:Publish", topic + iot_rule.basic_ingest_topic(v2_rule, "plant-1", "pump-7", 2)
+    )
+    assert not allowed("iot:Publish", topic + iot_rule.telemetry_topic("plant-1", "pump-8", 2))
+    assert not allowed(
+        "iot:Publish", topic + iot_rule.basic_ingest_topic(v2_rule, "plant-1", "pump-8", 2)
+    )
+    assert not allowed(
+        "iot:Publish",
+        topic + iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", "plant-1", "pump-7", 2),
+    )
     assert not allowed("iot:Publish", topic + "rw/plant-1/pump-7/commands")
     assert not allowed("iot:Publish", topic + "rw-errors/telemetry-rule")
     assert not allowed("iot:Subscribe", f"arn:aws:iot:{REGION}:{ACCOUNT}:topicfilter/rw/#")

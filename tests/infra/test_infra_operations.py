@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from rotorwatch import resources
@@ -15,7 +16,8 @@ def _alarms(t: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def _by_prefix(alarms: dict[str, dict[str, Any]], prefix: str) -> dict[str, Any]:
-    (found,) = [v for k, v in alarms.items() if k.startswith(prefix)]
+    # The construct id plus CDK's 8-hex-digit hash: IotRuleErrors is not IotRuleErrorsV2.
+    (found,) = [v for k, v in alarms.items() if re.fullmatch(f"{prefix}[0-9A-F]{{8}}", k)]
     return found
 
 
@@ -73,6 +75,14 @@ def test_alarms_use_config_thresholds_and_notify_the_ops_topic(synth: Synth) -> 
         "ErrorActionFailure",
         [{"Name": "RuleName", "Value": "rotorwatch_dev_telemetry"}],
     )
+    # The v2 rule gets the same pair (from IngestionStack.rule_names, not a list here).
+    iot_v2 = _by_prefix(alarms, "IotRuleErrorsV2")
+    assert {d["Name"]: d["Value"] for d in iot_v2["Dimensions"]} == {
+        "RuleName": "rotorwatch_dev_telemetry_v2",
+        "ActionType": "Kinesis",
+    }
+    lost_v2 = _by_prefix(alarms, "IotRuleErrorActionFailuresV2")
+    assert lost_v2["Dimensions"] == [{"Name": "RuleName", "Value": "rotorwatch_dev_telemetry_v2"}]
     assert _by_prefix(alarms, "FailedBatches")["Threshold"] == 1
     endpoint = [k for k in alarms if k.startswith("EndpointErrors")]
     assert len(endpoint) == (0 if "ml" in synth.built.skipped else 1)

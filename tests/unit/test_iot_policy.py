@@ -48,7 +48,10 @@ def test_device_may_connect_only_as_itself_and_do_nothing_else() -> None:
 def test_unpinned_site_still_pins_the_thing_name() -> None:
     doc = device_policy_document(region="r", account_id="a", partition="aws-cn", pin_site=False)
     publish = next(s for s in doc["Statement"] if s["Action"] == "iot:Publish")
-    assert publish["Resource"] == [f"arn:aws-cn:iot:r:a:topic/rw/*/{THING_NAME_VAR}/telemetry"]
+    assert publish["Resource"] == [
+        f"arn:aws-cn:iot:r:a:topic/rw/*/{THING_NAME_VAR}/telemetry",
+        f"arn:aws-cn:iot:r:a:topic/rw/*/{THING_NAME_VAR}/telemetry/v2",
+    ]
 
 
 # The fleet IoT policy evaluated: a device may connect and publish only as itself.
@@ -75,6 +78,28 @@ def test_policy_scopes_every_resource_to_the_connected_thing() -> None:
     ]
     assert all(THING_NAME_VAR in r for r in resources)
     assert {a for s in DOC["Statement"] for a in [s["Action"]]} == {"iot:Connect", "iot:Publish"}
+
+
+V2_RULE = iot_rule.rule_names("rotorwatch_dev_telemetry")[2]
+
+
+@given(me=names, other=names, site=names)
+def test_contract_v2_a_device_publishes_as_itself_and_never_as_another(
+    me: str, other: str, site: str
+) -> None:
+    """The v2 topics (direct, Basic Ingest of the v2 rule) are pinned as v1's are: the thing
+    name and its site attribute. The topic is all the identity a v2 message has."""
+    assert publish(me, iot_rule.telemetry_topic(site, me, 2), site)
+    assert publish(me, iot_rule.basic_ingest_topic(V2_RULE, site, me, 2), site)
+    # Each contract's topic behind its own rule only.
+    assert not publish(
+        me, iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", site, me, 2), site
+    )
+    assert not publish(me, iot_rule.basic_ingest_topic(V2_RULE, site, me, 1), site)
+    if other != me:
+        assert not publish(me, iot_rule.telemetry_topic(site, other, 2), site)
+        assert not publish(me, iot_rule.basic_ingest_topic(V2_RULE, site, other, 2), site)
+        assert not publish(me, iot_rule.telemetry_topic(site + "x", me, 2), site)
 
 
 @given(me=names, other=names, site=names)

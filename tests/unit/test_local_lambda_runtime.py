@@ -139,3 +139,16 @@ def test_unknown_item_identifier_fails_the_whole_batch() -> None:
 def test_invalid_settings_rejected() -> None:
     with pytest.raises(ValueError, match="batch_size"):
         mapping(Recorder(), batch_size=0)
+
+
+def test_the_local_telemetry_mapping_reports_arrival_on_the_bridges_clock() -> None:
+    """Kinesis stamps arrival at put time; locally the rule bridge's (simulated) clock stands in
+    for it, so a v2 window's received_at lands where a v1 window's timestamp() does."""
+    from local_cloud.cloud import _restamped
+    from local_cloud.lambda_runtime import StreamRecord
+
+    got: list[StreamRecord] = []
+    deliver = _restamped(got.extend, {"2": 1_700_000_000_000})
+    recs = [StreamRecord(str(i), "plant-a/pump-1", b"RW", 1_800_000_000.0, "s0") for i in (1, 2)]
+    deliver(recs)
+    assert [r.arrival_s for r in got] == [1_800_000_000.0, 1_700_000_000.0]

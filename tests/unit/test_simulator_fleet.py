@@ -7,6 +7,7 @@ import itertools
 import json
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,6 +19,7 @@ from rotorwatch.predictions import FAULT_CAUSES, FAULTS, SENSOR_FAULTS
 from rotorwatch.telemetry import MAX_MESSAGE_BYTES, decode
 from simulator.fleet import (
     generate,
+    generate_windows,
     ground_truth,
     load_scenario,
     write_ground_truth,
@@ -176,6 +178,35 @@ def test_basic_ingest_topics() -> None:
     )
     assert topic == "$aws/rules/rw_telemetry/rw/plant-a/pump-01/telemetry"
     assert parse_topic(topic) == ("plant-a", "pump-01")
+
+
+def test_a_v2_device_publishes_binary_to_its_v2_topic_behind_the_v2_rule() -> None:
+    """Per-device contracts: pump-01 on v2, the others v1; each to its own contract's topic
+    (Basic Ingest: behind that contract's rule), the v2 payload the same window in binary."""
+    from rotorwatch.telemetry_v2 import decode_v2, is_v2
+
+    sc = load_scenario("small")
+    kw: dict[str, Any] = {"start_ms": START_MS, "duration_s": 600, "interval_s": 600, "seed": 0}
+    v1 = {w.device_id: w for w in generate_windows(sc, **kw)}
+    mixed = {
+        w.device_id: w
+        for w in generate_windows(
+            sc, basic_ingest_rule="rw_telemetry", contract={"pump-01": 2}, **kw
+        )
+    }
+    w2 = mixed["pump-01"]
+    assert w2.topic == "$aws/rules/rw_telemetry_v2/rw/plant-a/pump-01/telemetry/v2"
+    assert is_v2(w2.payload)
+    got, sent = decode_v2(w2.payload, "pump-01"), decode(v1["pump-01"].payload)
+    assert (got.ts, got.seq, got.rpm, got.temperature_c) == (
+        sent.ts,
+        sent.seq,
+        sent.rpm,
+        sent.temperature_c,
+    )
+    others = [w for d, w in mixed.items() if d != "pump-01"]
+    assert all(w.topic.startswith("$aws/rules/rw_telemetry/") for w in others)
+    assert all(w.payload == v1[w.device_id].payload for w in others)  # v1 devices unchanged
 
 
 def test_pacing_releases_messages_at_simulated_time() -> None:

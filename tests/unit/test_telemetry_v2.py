@@ -6,6 +6,7 @@ import math
 import random
 import re
 import struct
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -182,3 +183,34 @@ def test_simulate_contract_2_and_features_give_v1s_features(tmp_path: Path) -> N
             b["rpm"],
         )
         assert b["velocity_rms_mm_s"] == pytest.approx(a["velocity_rms_mm_s"], rel=1e-4)
+
+
+# ---- payload limits (issue 15: the deployed v2 path) ------------------------------------------
+
+#: AWS IoT Core: "Message size: 128 KB" per publish (AWS IoT Core endpoints and quotas,
+#: https://docs.aws.amazon.com/general/latest/gr/iot-core.html#message-broker-limits).
+IOT_CORE_MESSAGE_MAX_BYTES = 128 * 1024
+#: Kinesis Data Streams: the data blob plus the partition key may not exceed a record's 1 MiB
+#: (PutRecordsRequestEntry, https://docs.aws.amazon.com/kinesis/latest/APIReference/API_PutRecordsRequestEntry.html).
+KINESIS_RECORD_MAX_BYTES = 1024 * 1024
+
+
+def test_the_largest_v2_window_the_decoder_accepts_fits_iot_core_and_kinesis() -> None:
+    """Stated against AWS's documented numbers, not moto's (moto takes larger records)."""
+    from rotorwatch.iot_rule import KINESIS_PARTITION_KEY_MAX_CHARS
+    from rotorwatch.lake import FIREHOSE_RECORD_MAX_BYTES
+    from rotorwatch.telemetry_v2 import raw_line
+
+    x = np.sin(np.arange(N_SAMPLES_MAX) / 7.0)
+    largest = encode_v2(ts=1, seq=1, samples=x, fs_hz=100_000, rpm=1.0, temperature_c=1.0)
+    assert decode_v2(largest, "d").vibration is not None
+    with pytest.raises(TelemetryError) as one_more:  # one sample more is refused
+        decode_v2(largest + b"\0\0", "d")
+    assert one_more.value.reason == Reason.TOO_MANY_SAMPLES
+    assert len(largest) == message_bytes_v2(N_SAMPLES_MAX) == 65_584
+    assert len(largest) <= IOT_CORE_MESSAGE_MAX_BYTES
+    # The v2 rule passes it unchanged; the key is at most 256 single-byte characters.
+    assert len(largest) + KINESIS_PARTITION_KEY_MAX_CHARS <= KINESIS_RECORD_MAX_BYTES
+    # Its raw-lake line (the v1 form) is one Firehose record too.
+    msg = replace(decode_v2(largest, "d" * 128), site="s" * 127, received_at=2**41)
+    assert len(raw_line(msg, 2**41)) <= FIREHOSE_RECORD_MAX_BYTES
