@@ -34,12 +34,11 @@ from glue_jobs.machine_health import SPARK_CONF, read_days
 from glue_jobs.transforms import with_partition_columns
 from rotorwatch import lake, raw_keep
 
-JOB_ARG_RAW_EXPIRE_DAYS = "raw_expire_days"
 OPTIONAL_ARGS = (
     lake.JOB_ARG_DAY,
     lake.JOB_ARG_KEEP_MINUTES,
     lake.JOB_ARG_SAMPLES_PER_HOUR,
-    JOB_ARG_RAW_EXPIRE_DAYS,
+    lake.JOB_ARG_RAW_EXPIRE_DAYS,
 )
 
 
@@ -82,15 +81,17 @@ def plan(args: dict[str, str | None], now: datetime | None = None) -> tuple[int,
         try:
             d = date.fromisoformat(text)
         except ValueError:
-            raise JobArgumentError(f"--{lake.JOB_ARG_DAY} must be YYYY-MM-DD, got {text!r}") from None
+            raise JobArgumentError(
+                f"--{lake.JOB_ARG_DAY} must be YYYY-MM-DD, got {text!r}"
+            ) from None
         day = datetime(d.year, d.month, d.day, tzinfo=UTC)
     else:
         day = today - timedelta(days=raw_keep.SAMPLE_DELAY_DAYS)
     if day + timedelta(days=1) > today:
         raise JobArgumentError(f"{day.date()} is not over yet: sample a day before {today.date()}")
-    expire = args.get(JOB_ARG_RAW_EXPIRE_DAYS)
+    expire = args.get(lake.JOB_ARG_RAW_EXPIRE_DAYS)
     if expire:
-        oldest = today - timedelta(days=_int_arg(args, JOB_ARG_RAW_EXPIRE_DAYS, 0) - 1)
+        oldest = today - timedelta(days=_int_arg(args, lake.JOB_ARG_RAW_EXPIRE_DAYS, 0) - 1)
         if day < oldest:
             raise JobArgumentError(
                 f"{day.date()} is older than raw expiry allows ({oldest.date()} is the oldest "

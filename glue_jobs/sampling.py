@@ -38,7 +38,9 @@ def day_windows(raw: DataFrame, day_start_ms: int) -> DataFrame:
         & F.col("seq").isNotNull()
         & F.col("vibration").isNotNull()
     )
-    return within_window(keyed, day_start_ms, day_start_ms + MS_PER_DAY).select(*RECORD_KEY).distinct()
+    return (
+        within_window(keyed, day_start_ms, day_start_ms + MS_PER_DAY).select(*RECORD_KEY).distinct()
+    )
 
 
 def kept_keys(windows: DataFrame, changes: DataFrame, rule: KeepRule) -> DataFrame:

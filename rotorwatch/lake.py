@@ -82,6 +82,8 @@ GLUE_JOB_SCRIPTS: Final[tuple[str, ...]] = (GLUE_JOB_SCRIPT, RAW_KEEP_JOB_SCRIPT
 JOB_ARG_DAY: Final = "day"
 JOB_ARG_KEEP_MINUTES: Final = "keep_minutes"
 JOB_ARG_SAMPLES_PER_HOUR: Final = "samples_per_hour"
+#: The stage's raw expiry: the job refuses a day whose raw expiry may already have thinned.
+JOB_ARG_RAW_EXPIRE_DAYS: Final = "raw_expire_days"
 
 #: Packages the job script imports (ship them with --extra-py-files; Glue 5 provides numpy).
 GLUE_JOB_PY_PACKAGES: Final[tuple[str, ...]] = ("rotorwatch", "glue_jobs")

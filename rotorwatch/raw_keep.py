@@ -19,6 +19,7 @@ column-wise and its test checks both agree) and the arithmetic the cost model pr
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Final
@@ -75,7 +76,7 @@ def change_times(predictions: Iterable[tuple[int, int, str]]) -> list[int]:
     """
     ordered = sorted(set(predictions))
     out: list[int] = []
-    for (_, _, before), (ts, _, state) in zip(ordered, ordered[1:], strict=False):
+    for (_, _, before), (ts, _, state) in itertools.pairwise(ordered):
         if state != before:
             out.append(ts)
     return out
@@ -108,9 +109,7 @@ def kept_windows(
     return kept
 
 
-def kept_fraction(
-    interval_s: float, rule: KeepRule, changes_per_device_day: float
-) -> float:
+def kept_fraction(interval_s: float, rule: KeepRule, changes_per_device_day: float) -> float:
     """Expected share of a device's windows the rule keeps, for the cost model.
 
     ``samples_per_hour`` windows per hour, plus for each state change the windows within
@@ -138,4 +137,3 @@ def predictions_range_ms(day_start_ms: int, rule: KeepRule) -> tuple[int, int]:
     """``[start, end)`` of prediction ``ts`` the job reads for a day: the whole day before (the
     device's previous state at midnight, and changes up to K before it) to K after the day."""
     return day_start_ms - MS_PER_DAY, day_start_ms + MS_PER_DAY + rule.keep_ms + 1
-

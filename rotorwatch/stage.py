@@ -392,9 +392,7 @@ def parse_stage(
         raw_expire_days=_optional_int(lake, "raw_expire_days", "lake", 1, 3650),
         raw_keep_enabled=_bool(lake, "raw_keep_enabled", "lake"),
         raw_keep_minutes=_int(lake, "raw_keep_minutes", "lake", 0, raw_keep.KEEP_MINUTES_MAX),
-        raw_keep_per_hour=_int(
-            lake, "raw_keep_per_hour", "lake", 1, raw_keep.SAMPLES_PER_HOUR_MAX
-        ),
+        raw_keep_per_hour=_int(lake, "raw_keep_per_hour", "lake", 1, raw_keep.SAMPLES_PER_HOUR_MAX),
     )
     _raw_keep_fits(lake_cfg)
     # S3 requires objects to stay 30 days in Standard-IA before moving on to Glacier.

@@ -25,7 +25,9 @@ DATA = base64.b64encode(bytes(512)).decode("ascii")
 
 def _state(device: str, ts: int) -> str:
     if device == "pump-1":  # WARNING from 09:20 to 14:00 on the day
-        return "WARNING" if DAY + 9 * 3_600_000 + 20 * MIN <= ts < DAY + 14 * 3_600_000 else "HEALTHY"
+        return (
+            "WARNING" if DAY + 9 * 3_600_000 + 20 * MIN <= ts < DAY + 14 * 3_600_000 else "HEALTHY"
+        )
     if device == "fan-2":  # ALARM all of the day before, recovers at midnight
         return "ALARM" if ts < DAY else "HEALTHY"
     return "HEALTHY"
@@ -47,14 +49,25 @@ def _raw(device: str, ts: int, seq: int) -> dict[str, Any]:
         "seq": seq,
         "received_at": ts + LAG,
         "rpm": 1480.0,
-        "vibration": {"fs_hz": 4096.0, "unit": "g", "encoding": "int16le+base64",
-                      "scale": 0.001, "data": DATA},
+        "vibration": {
+            "fs_hz": 4096.0,
+            "unit": "g",
+            "encoding": "int16le+base64",
+            "scale": 0.001,
+            "data": DATA,
+        },
     }
 
 
 def _prediction(device: str, ts: int, seq: int) -> dict[str, Any]:
-    return {"device_id": device, "site": "plant", "ts": ts, "seq": seq,
-            "state": _state(device, ts), "scored_at": ts + LAG + 1000}
+    return {
+        "device_id": device,
+        "site": "plant",
+        "ts": ts,
+        "seq": seq,
+        "state": _state(device, ts),
+        "scored_at": ts + LAG + 1000,
+    }
 
 
 DEVICES = ("pump-1", "fan-2", "lone-3")
@@ -107,7 +120,8 @@ def test_the_job_keeps_exactly_the_rule_s_windows_and_a_rerun_changes_nothing(
     # The rule did select: 24 samples a device-hour, the 7 windows around each of pump-1's two
     # changes, fan-2's first 30 minutes (its recovery at midnight) and lone-3's one window.
     pump = [ts for d, ts, _ in kept if d == "pump-1"]
-    assert DAY + 9 * 3_600_000 + 50 * MIN in pump and DAY + 8 * 3_600_000 + 40 * MIN not in pump
+    assert DAY + 9 * 3_600_000 + 50 * MIN in pump
+    assert DAY + 8 * 3_600_000 + 40 * MIN not in pump
     fan = sorted(ts for d, ts, _ in kept if d == "fan-2" and ts < DAY + 3_600_000)
     assert fan == [DAY, DAY + STEP, DAY + 2 * STEP, DAY + 3 * STEP]
     assert [ts for d, ts, _ in kept if d == "lone-3"] == [DAY + 17 * 3_600_000 + 7 * MIN]
@@ -137,7 +151,8 @@ def test_a_day_without_raw_writes_nothing(spark: Any, tmp_path: Path) -> None:
 def test_plan_defaults_to_two_days_back_and_refuses_days_it_cannot_sample() -> None:
     now = datetime(2026, 11, 25, 1, 45, tzinfo=UTC)
     day, rule = plan(parse_args(["job", "--lake_uri", "file:///x"]), now)
-    assert day == DAY and rule == KeepRule()
+    assert day == DAY
+    assert rule == KeepRule()
     assert raw_keep.SAMPLE_DELAY_DAYS == 2
     for extra, message in (
         (["--day", "2026-11-25"], "not over yet"),
@@ -149,5 +164,9 @@ def test_plan_defaults_to_two_days_back_and_refuses_days_it_cannot_sample() -> N
         with pytest.raises(JobArgumentError, match=message):
             plan(parse_args(["job", "--lake_uri", "file:///x", *extra]), now)
     # The oldest day raw expiry leaves whole is still sampled.
-    plan(parse_args(["job", "--lake_uri", "file:///x", "--day", "2026-11-12",
-                     "--raw_expire_days", "14"]), now)
+    plan(
+        parse_args(
+            ["job", "--lake_uri", "file:///x", "--day", "2026-11-12", "--raw_expire_days", "14"]
+        ),
+        now,
+    )

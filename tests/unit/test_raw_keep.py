@@ -56,7 +56,12 @@ def test_a_change_at_midnight_counts_across_the_day_boundary() -> None:
     today = [(ts, seq + 1000) for ts, seq in _every(10)]
     preds = _states(yesterday, lambda ts: "ALARM") + _states(today, lambda ts: "HEALTHY")
     kept = kept_windows(today, preds, DAY, KeepRule(30, 1))
-    assert {ts for ts, _ in kept if ts < DAY + H} == {DAY, DAY + 10 * MIN, DAY + 20 * MIN, DAY + 30 * MIN}
+    assert {ts for ts, _ in kept if ts < DAY + H} == {
+        DAY,
+        DAY + 10 * MIN,
+        DAY + 20 * MIN,
+        DAY + 30 * MIN,
+    }
     # Without yesterday's predictions the first window has no previous state: no change.
     alone = kept_windows(today, _states(today, lambda ts: "HEALTHY"), DAY, KeepRule(30, 1))
     assert {ts for ts, _ in alone if ts < DAY + H} == {DAY}
