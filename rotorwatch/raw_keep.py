@@ -47,6 +47,9 @@ MIN_RAW_EXPIRE_DAYS: Final = SAMPLE_DELAY_DAYS + RERUN_MARGIN_DAYS
 #: When the daily run starts (UTC): after the machine-health run at 00:15 has compacted the
 #: day before, and long before raw of the sampled day expires.
 JOB_SCHEDULE_CRON: Final = "cron(45 1 * * ? *)"
+#: A run that has not finished by then is stopped (and the next day's run samples its own day:
+#: rerun a stopped day by hand, with --day, before raw expires).
+JOB_TIMEOUT_HOURS: Final = 4
 
 
 @dataclass(frozen=True, slots=True)

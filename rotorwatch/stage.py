@@ -48,6 +48,9 @@ DEFAULTS: Final[dict[str, Any]] = {
         "raw_keep_enabled": False,
         "raw_keep_minutes": raw_keep.DEFAULT_KEEP_MINUTES,
         "raw_keep_per_hour": raw_keep.DEFAULT_SAMPLES_PER_HOUR,
+        # G.1X workers of the sampling job: it reads a whole day of raw (about 1 TB at 10,000
+        # devices every 10 s); size it so a run ends well inside its 4 h timeout (docs/cost.md).
+        "raw_keep_workers": 2,
     },
     "lambda": {"memory_mb": 1769, "timeout_s": 60, "log_retention_days": 30},
     # reserved_concurrency (functions): null = none. A reservation caps a runaway function and
@@ -161,6 +164,7 @@ class LakeConfig:
     raw_keep_enabled: bool = False
     raw_keep_minutes: int = raw_keep.DEFAULT_KEEP_MINUTES
     raw_keep_per_hour: int = raw_keep.DEFAULT_SAMPLES_PER_HOUR
+    raw_keep_workers: int = 2
 
     @property
     def keep_rule(self) -> raw_keep.KeepRule:
@@ -393,6 +397,7 @@ def parse_stage(
         raw_keep_enabled=_bool(lake, "raw_keep_enabled", "lake"),
         raw_keep_minutes=_int(lake, "raw_keep_minutes", "lake", 0, raw_keep.KEEP_MINUTES_MAX),
         raw_keep_per_hour=_int(lake, "raw_keep_per_hour", "lake", 1, raw_keep.SAMPLES_PER_HOUR_MAX),
+        raw_keep_workers=_int(lake, "raw_keep_workers", "lake", 2, 299),
     )
     _raw_keep_fits(lake_cfg)
     # S3 requires objects to stay 30 days in Standard-IA before moving on to Glacier.

@@ -379,10 +379,11 @@ class AnalyticsStack(Stack):
             extra_python_files=[glue.Code.from_asset(str(libraries))],
             glue_version=glue.GlueVersion.V5_0,
             worker_configuration=glue.WorkerConfiguration(
-                worker_type=glue.WorkerType.G_1X, number_of_workers=config.glue.workers
+                worker_type=glue.WorkerType.G_1X,
+                number_of_workers=config.lake.raw_keep_workers,
             ),
             max_concurrent_runs=1,  # two runs of one day would replace each other's files
-            timeout=Duration.hours(4),
+            timeout=Duration.hours(raw_keep.JOB_TIMEOUT_HOURS),
             security_configuration=self._glue_security(),
             description="Copies a day's raw windows near state changes + one per device-hour to raw_kept/",
             default_arguments={

@@ -4,6 +4,7 @@ the windows rotorwatch.raw_keep keeps land in raw_kept/, once, and a rerun chang
 from __future__ import annotations
 
 import base64
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -170,3 +171,24 @@ def test_plan_defaults_to_two_days_back_and_refuses_days_it_cannot_sample() -> N
         ),
         now,
     )
+
+
+def test_a_window_raw_expiry_removed_is_replayed_from_raw_kept(spark: Any, lake_dir: Path) -> None:
+    from local_cloud.report import raw_window
+
+    onset = DAY + 9 * 3_600_000 + 20 * MIN  # pump-1's change: kept
+    quiet = DAY + 3 * 3_600_000 + 30 * MIN  # mid-hour, no change near: not kept
+    before = raw_window(lake_dir, "pump-1", quiet)
+    assert before is not None
+    assert before.ts == quiet
+    _run(spark, lake_dir)
+    shutil.rmtree(lake_dir / lake.RAW_PREFIX)  # what raw_expire_days does to raw/
+    msg = raw_window(lake_dir, "pump-1", onset)
+    assert msg is not None
+    assert msg.ts == onset
+    assert msg.vibration is not None
+    assert msg.vibration.fs_hz == 4096.0
+    assert raw_window(lake_dir, "pump-1", quiet) is None  # what an analyst can no longer replay
+    latest = raw_window(lake_dir, "pump-1")
+    assert latest is not None
+    assert latest.ts < DAY + 86_400_000
