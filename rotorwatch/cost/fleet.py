@@ -191,9 +191,9 @@ class Assumptions:
     glue_dpu: float = 2.0
     #: Raw-sampling job: raw GB (JSON lines, uncompressed) it samples per DPU-hour, and the
     #: fixed time of a run (Spark start, listing) billed on every DPU. Grounded on
-    #: benchmarks/bench_raw_keep.py: 27 GB per core-hour on this machine's local Spark (10
-    #: devices, one day at 60 s, 9.9 s on 2 cores); a G.1X DPU has 4 vCPUs, so 108 GB per
-    #: DPU-hour if it scaled, halved here for reading from S3 instead of a local disk.
+    #: benchmarks/bench_raw_keep.py, local Spark on 2 cores: 27 GB per core-hour for one day of
+    #: 10 devices at 60 s (0.15 GB, 9.9 s), 34 for 10 devices at 10 s (0.9 GB, 47.7 s). A G.1X
+    #: DPU has 4 vCPUs: 108 GB per DPU-hour if it scaled, halved here for reading from S3.
     raw_keep_gb_per_dpu_hour: float = 54.0
     raw_keep_fixed_minutes_per_run: float = 2.0
     raw_keep_dpu: float = 2.0
