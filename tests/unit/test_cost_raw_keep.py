@@ -23,9 +23,7 @@ def _lines(fleet: Fleet, a: Assumptions | None = None) -> dict[str, float]:
 
 
 def _kept_gb_month(fleet: Fleet) -> float:
-    return sum(
-        line.quantity for line in estimate(fleet, PRICES).lines if "(raw kept" in line.item
-    )
+    return sum(line.quantity for line in estimate(fleet, PRICES).lines if "(raw kept" in line.item)
 
 
 def test_sampling_adds_kept_storage_and_the_job_and_nothing_when_off() -> None:
@@ -83,8 +81,9 @@ def test_cli_prices_prod_s_sampling_with_the_state_change_option() -> None:
     ia = "Standard-IA storage (raw kept)"
     assert ia in default
     assert busy[ia] > 3 * default[ia]
-    bad = CliRunner().invoke(app, ["cost", "--devices", "1", "--interval", "10",
-                                   "--state-changes-per-day", "-1"])
+    bad = CliRunner().invoke(
+        app, ["cost", "--devices", "1", "--interval", "10", "--state-changes-per-day", "-1"]
+    )
     assert bad.exit_code == 2
     assert "state changes per device-day must be >= 0" in bad.output
     assert "Traceback" not in bad.output
