@@ -169,6 +169,10 @@ def spark_session() -> SparkSession:
 def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> dict[str, Any]:
     """Entry point: parse arguments, sample one day, print the summary as JSON."""
     args = parse_args(sys.argv if argv is None else argv)
+    try:
+        plan(args)  # a wrong day or rule: one line, before Spark starts (the run fails)
+    except JobArgumentError as exc:
+        raise SystemExit(f"raw_keep: {exc}") from None
     summary = run(spark or spark_session(), args)
     print(json.dumps(summary, sort_keys=True))
     return summary
