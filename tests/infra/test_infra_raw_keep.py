@@ -144,3 +144,19 @@ def test_synth_refuses_an_expiry_that_leaves_the_job_no_day(tmp_path: Any) -> No
         build_app(
             context, outdir=str(tmp_path), builtin_validation=False, env={}, strict_artifacts=False
         )
+
+
+def test_cdk_synth_says_in_one_line_why_the_expiry_is_too_short(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from cdk_app import app as cdk_app_main
+
+    context = cdk_app_main.load_cdk_json_context()
+    context["stage"] = "prod"
+    context["rotorwatch:stages"]["prod"]["lake"]["raw_expire_days"] = 3
+    monkeypatch.setattr(cdk_app_main, "load_cdk_json_context", lambda: context)
+    with pytest.raises(SystemExit) as exited:
+        cdk_app_main.main()
+    message = str(exited.value.code)
+    assert message.startswith("rotorwatch synth: lake.raw_expire_days (3) must be >= 4")
+    assert "\n" not in message
