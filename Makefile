@@ -101,6 +101,14 @@ glue-local: $(STAMP)
 	set -o pipefail; $(PY) -m glue_jobs.machine_health --lake_uri file://$(abspath $(GLUE_LAKE))/ $(GLUE_ARGS) | tee $(GLUE_LAKE)/../glue-local.json
 	@$(PY) -c 'import json, sys; s = json.loads(open(sys.argv[1]).read().splitlines()[-1]); sys.exit(0 if s["features_in"] else "glue-local: 0 feature rows in " + s["window_start"] + " .. " + s["window_end"] + " (the lake holds other days: pass GLUE_ARGS=\"--window_start ... --window_end ...\")")' $(GLUE_LAKE)/../glue-local.json
 
+# The raw-sampling Glue job (rotorwatch/raw_keep.py) on the same lake, for one UTC day of it:
+# make raw-keep-local RAW_KEEP_DAY=2026-11-23 (the windows it keeps land in $(GLUE_LAKE)/raw_kept).
+.PHONY: raw-keep-local
+raw-keep-local: $(STAMP)
+	@test -d $(GLUE_LAKE)/raw || { echo "raw-keep-local: no lake at $(GLUE_LAKE) (run make demo first, or GLUE_LAKE=<dir>)" >&2; exit 2; }
+	@test -n "$(RAW_KEEP_DAY)" || { echo "raw-keep-local: name the UTC day to sample: RAW_KEEP_DAY=YYYY-MM-DD (a day of the lake)" >&2; exit 2; }
+	$(PY) -m glue_jobs.raw_keep --lake_uri file://$(abspath $(GLUE_LAKE))/ --day $(RAW_KEEP_DAY)
+
 glue-test: $(STAMP)
 	$(BIN)/pytest tests/glue
 

@@ -26,7 +26,7 @@ from cdk_app.stacks.operations import NO_OPS_RECIPIENTS, Monitored, OperationsSt
 from cdk_app.stacks.processing import NO_ALERT_RECIPIENTS, ProcessingStack
 from cdk_app.stacks.storage import StorageStack
 from rotorwatch import lake
-from rotorwatch.stage import StageConfig, from_context
+from rotorwatch.stage import ConfigError, StageConfig, from_context
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -219,7 +219,7 @@ def main() -> None:
     # runs on the ISO/envelope rules, marked degraded) and say so, instead of refusing to synth.
     try:
         built = build_app(strict_artifacts=False)
-    except (MissingModelError, FileNotFoundError, UnsupportedRegionError) as exc:
+    except (MissingModelError, FileNotFoundError, UnsupportedRegionError, ConfigError) as exc:
         raise SystemExit(f"rotorwatch synth: {exc}") from None
     for what, why in built.skipped.items():
         print(f"rotorwatch synth: left out {what}: {why}", file=sys.stderr)

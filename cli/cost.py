@@ -72,6 +72,13 @@ def cost_command(
         bool, typer.Option(help="One SageMaker call per Lambda batch (else one per record).")
     ] = True,
     retention_days: Annotated[int, typer.Option(help="Days the lake keeps data.")] = 365,
+    state_changes_per_day: Annotated[
+        float,
+        typer.Option(
+            help="Assumed changes of a device's predicted state per day (raw sampling keeps "
+            "the windows around each; lake.raw_keep_enabled)."
+        ),
+    ] = 1.0,
     dynamic_partitioning: Annotated[
         bool,
         typer.Option(
@@ -126,6 +133,7 @@ def cost_command(
             basic_ingest=basic_ingest,
             sagemaker_per_batch=sagemaker_per_batch,
             retention_days=retention_days,
+            state_changes_per_device_day=state_changes_per_day,
             **{**deployed_fleet, **overrides},
         )
         table = load_prices(region, prices)

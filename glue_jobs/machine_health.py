@@ -121,7 +121,9 @@ def read_days(
     schema = lake.ddl_columns(t.fields) + "".join(f", `{k}` string" for k in t.partition_keys)
     if not paths:
         return spark.createDataFrame([], schema)
-    df = spark.read.schema(schema).option("basePath", root).parquet(*paths)
+    reader = spark.read.schema(schema).option("basePath", root)
+    # Firehose writes telemetry_raw as gzip'd JSON lines (Spark decompresses by extension).
+    df = reader.json(paths) if t.format == "json.gz" else reader.parquet(*paths)
     return transforms.within_window(df, start_ms, end_ms)
 
 

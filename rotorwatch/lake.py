@@ -19,6 +19,9 @@ from rotorwatch.telemetry_v2 import RAW_CONTRACT_FIELD
 PARTITION_KEYS: Final[tuple[str, ...]] = ("year", "month", "day", "hour")
 
 RAW_PREFIX: Final = "raw/telemetry/"
+#: Raw windows kept past raw expiry (rotorwatch.raw_keep): a prefix of its own, outside the
+#: raw lifecycle rule's ``raw/telemetry/``, with its own rule (no expiry).
+RAW_KEPT_PREFIX: Final = "raw_kept/telemetry/"
 FEATURES_PREFIX: Final = "features/"
 PREDICTIONS_PREFIX: Final = "predictions/"
 CURATED_PREFIX: Final = "curated/"
@@ -43,6 +46,7 @@ def athena_workgroup(stage: str) -> str:
 
 
 RAW_TABLE: Final = "telemetry_raw"
+RAW_KEPT_TABLE: Final = "telemetry_raw_kept"
 FEATURES_TABLE: Final = "features"
 PREDICTIONS_TABLE: Final = "predictions"
 HEALTH_HOURLY_TABLE: Final = "machine_health_hourly"
@@ -69,6 +73,18 @@ HEALTH_DAILY_TABLE: Final = "machine_health_daily"
 #: The Glue PySpark job script, relative to the repository root (the CDK app uploads it as an
 #: asset; `make glue-local` runs the same file).
 GLUE_JOB_SCRIPT: Final = "glue_jobs/machine_health.py"
+
+#: The raw-sampling Glue job (rotorwatch.raw_keep): copies the windows a day keeps to raw_kept/.
+RAW_KEEP_JOB_SCRIPT: Final = "glue_jobs/raw_keep.py"
+#: Every Glue job script the CDK app deploys (each ships with the same library zip).
+GLUE_JOB_SCRIPTS: Final[tuple[str, ...]] = (GLUE_JOB_SCRIPT, RAW_KEEP_JOB_SCRIPT)
+#: raw_keep job arguments: the UTC day to sample (YYYY-MM-DD; default: the run day minus
+#: raw_keep.SAMPLE_DELAY_DAYS) and the rule (the stage's lake.raw_keep_* settings).
+JOB_ARG_DAY: Final = "day"
+JOB_ARG_KEEP_MINUTES: Final = "keep_minutes"
+JOB_ARG_SAMPLES_PER_HOUR: Final = "samples_per_hour"
+#: The stage's raw expiry: the job refuses a day whose raw expiry may already have thinned.
+JOB_ARG_RAW_EXPIRE_DAYS: Final = "raw_expire_days"
 
 #: Packages the job script imports (ship them with --extra-py-files; Glue 5 provides numpy).
 GLUE_JOB_PY_PACKAGES: Final[tuple[str, ...]] = ("rotorwatch", "glue_jobs")
@@ -226,6 +242,17 @@ TABLES: Final[dict[str, Table]] = {
             PARTITION_KEYS,
             False,
             "firehose",
+        ),
+        # Partitioned by the window's UTC day (event time): the raw_keep job replaces exactly
+        # the day it sampled, so a rerun gives the same partition.
+        Table(
+            RAW_KEPT_TABLE,
+            RAW_KEPT_PREFIX,
+            RAW_FIELDS,
+            "parquet",
+            DAY_PARTITION_KEYS,
+            True,
+            "glue",
         ),
         Table(
             FEATURES_COMPACT_TABLE,

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from rotorwatch import lake
+from rotorwatch import lake, raw_keep
 from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS
 
 STAGES_KEY: Final = "rotorwatch:stages"
@@ -42,6 +42,15 @@ DEFAULTS: Final[dict[str, Any]] = {
         # Days raw waveforms are kept before the lifecycle deletes them (null: never). After
         # it an analyst can no longer replay a window; its features and prediction stay.
         "raw_expire_days": lake.RAW_EXPIRE_DAYS,
+        # Before raw expires, a daily Glue job copies the windows near a predicted state change
+        # (within raw_keep_minutes) and the first raw_keep_per_hour windows of each device-hour
+        # to raw_kept/, which does not expire (rotorwatch/raw_keep.py, docs/cost.md).
+        "raw_keep_enabled": False,
+        "raw_keep_minutes": raw_keep.DEFAULT_KEEP_MINUTES,
+        "raw_keep_per_hour": raw_keep.DEFAULT_SAMPLES_PER_HOUR,
+        # G.1X workers of the sampling job: it reads a whole day of raw (about 1 TB at 10,000
+        # devices every 10 s); size it so a run ends well inside its 4 h timeout (docs/cost.md).
+        "raw_keep_workers": 2,
     },
     "lambda": {"memory_mb": 1769, "timeout_s": 60, "log_retention_days": 30},
     # reserved_concurrency (functions): null = none. A reservation caps a runaway function and
@@ -152,6 +161,14 @@ class LakeConfig:
     raw_glacier_after_days: int
     noncurrent_expire_days: int
     raw_expire_days: int | None = None
+    raw_keep_enabled: bool = False
+    raw_keep_minutes: int = raw_keep.DEFAULT_KEEP_MINUTES
+    raw_keep_per_hour: int = raw_keep.DEFAULT_SAMPLES_PER_HOUR
+    raw_keep_workers: int = 2
+
+    @property
+    def keep_rule(self) -> raw_keep.KeepRule:
+        return raw_keep.KeepRule(self.raw_keep_minutes, self.raw_keep_per_hour)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,6 +281,13 @@ def _optional_int(raw: Mapping[str, Any], key: str, where: str, lo: int, hi: int
     return None if raw[key] is None else _int(raw, key, where, lo, hi)
 
 
+def _bool(raw: Mapping[str, Any], key: str, where: str) -> bool:
+    value = raw[key]
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}.{key} must be true or false, got {value!r}")
+    return value
+
+
 def _float(raw: Mapping[str, Any], key: str, where: str, lo: float, hi: float) -> float:
     value = raw[key]
     if isinstance(value, bool) or not isinstance(value, int | float) or not lo < value <= hi:
@@ -286,6 +310,25 @@ def _reservation_fits(batch: BatchConfig, stream: StreamConfig, where: str) -> N
             f"{where}.reserved_concurrency {batch.reserved_concurrency} is below the "
             f"{needed} concurrent batches its stream needs ({shards} shards x parallelization "
             f"{batch.parallelization})"
+        )
+
+
+def _raw_keep_fits(cfg: LakeConfig) -> None:
+    """Sampling needs raw to expire (else there is nothing to save) and to live long enough
+    for the daily job to read a finished day (rotorwatch.raw_keep.MIN_RAW_EXPIRE_DAYS)."""
+    if not cfg.raw_keep_enabled:
+        return
+    if cfg.raw_expire_days is None:
+        raise ConfigError(
+            "lake.raw_keep_enabled needs lake.raw_expire_days: raw that never expires "
+            "needs no sampled copy"
+        )
+    if cfg.raw_expire_days < raw_keep.MIN_RAW_EXPIRE_DAYS:
+        raise ConfigError(
+            f"lake.raw_expire_days ({cfg.raw_expire_days}) must be >= "
+            f"{raw_keep.MIN_RAW_EXPIRE_DAYS} with lake.raw_keep_enabled: the job samples day D "
+            f"on D+{raw_keep.SAMPLE_DELAY_DAYS} (late arrivals) and keeps "
+            f"{raw_keep.RERUN_MARGIN_DAYS} days to rerun a failed run before raw expires"
         )
 
 
@@ -351,7 +394,12 @@ def parse_stage(
         raw_glacier_after_days=_int(lake, "raw_glacier_after_days", "lake", 31, 3650),
         noncurrent_expire_days=_int(lake, "noncurrent_expire_days", "lake", 1, 3650),
         raw_expire_days=_optional_int(lake, "raw_expire_days", "lake", 1, 3650),
+        raw_keep_enabled=_bool(lake, "raw_keep_enabled", "lake"),
+        raw_keep_minutes=_int(lake, "raw_keep_minutes", "lake", 0, raw_keep.KEEP_MINUTES_MAX),
+        raw_keep_per_hour=_int(lake, "raw_keep_per_hour", "lake", 1, raw_keep.SAMPLES_PER_HOUR_MAX),
+        raw_keep_workers=_int(lake, "raw_keep_workers", "lake", 2, 299),
     )
+    _raw_keep_fits(lake_cfg)
     # S3 requires objects to stay 30 days in Standard-IA before moving on to Glacier.
     if lake_cfg.raw_glacier_after_days < lake_cfg.raw_ia_after_days + 30:
         raise ConfigError("lake.raw_glacier_after_days must be >= raw_ia_after_days + 30")

@@ -29,7 +29,7 @@ from cdk_app import refs
 from cdk_app.constructs.lake_delivery import LakeDelivery
 from cdk_app.constructs.lake_table import LakeTable
 from cdk_app.nag import acknowledge
-from rotorwatch import lake, query
+from rotorwatch import lake, query, raw_keep
 from rotorwatch.stage import StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -166,6 +166,10 @@ class AnalyticsStack(Stack):
             )
         else:
             self._glue_job(glue_script)
+        # Raw sampling (lake.raw_keep_enabled): its script beside the machine-health one.
+        self.raw_keep_job: glue.PySparkEtlJob | None = None
+        if config.lake.raw_keep_enabled and glue_script is not None:
+            self._raw_keep_job(glue_script.parent / Path(lake.RAW_KEEP_JOB_SCRIPT).name)
 
         CfnOutput(self, "GlueDatabase", value=self.database_name)
         CfnOutput(
@@ -223,35 +227,8 @@ class AnalyticsStack(Stack):
             ],
             resource_arns=catalog,
         )
-        logs_arn = self.format_arn(
-            service="logs",
-            resource="log-group",
-            resource_name="/aws-glue/*",
-            arn_format=ArnFormat.COLON_RESOURCE_NAME,
-        )
-        iam.Grant.add_to_principal(
-            grantee=role,
-            actions=[
-                "logs:CreateLogGroup",
-                "logs:CreateLogStream",
-                "logs:PutLogEvents",
-                "logs:AssociateKmsKey",
-            ],
-            resource_arns=[logs_arn],
-        )
-        iam.Grant.add_to_principal(
-            grantee=role, actions=["cloudwatch:PutMetricData"], resource_arns=["*"]
-        )
-        security = glue.SecurityConfiguration(
-            self,
-            "GlueSecurity",
-            s3_encryption=glue.S3Encryption.kms(key),
-            cloud_watch_encryption=glue.CloudWatchEncryption.kms(key),
-            job_bookmarks_encryption=glue.JobBookmarksEncryption.client_side_kms(key),
-        )
-        # It holds no data, and its Name is fixed: a retained one would make the next deploy of
-        # this stage (after `cdk destroy`) fail on "already exists".
-        security.apply_removal_policy(RemovalPolicy.DESTROY)
+        self._job_logging(role)
+        security = self._glue_security()
         self.job_libraries = self._job_libraries_zip()
         self.job = glue.PySparkEtlJob(
             self,
@@ -310,6 +287,142 @@ class AnalyticsStack(Stack):
             ("Resource::*", "cloudwatch:PutMetricData has no resource-level permissions"),
         ):
             acknowledge(role, f"AwsSolutions-IAM5[{finding}]", f"The Glue job {why}.")
+        acknowledge(
+            role,
+            refs.bootstrap_assets_finding(self),
+            "CDK's read grant on the job script and library assets (bootstrap bucket).",
+        )
+        for action in ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"):
+            acknowledge(
+                role,
+                f"AwsSolutions-IAM5[{action}]",
+                "CDK's read grant on the script and library assets in the bootstrap bucket.",
+            )
+
+    def _job_logging(self, role: iam.Role) -> None:
+        """What a Glue job's continuous logging and metrics need."""
+        logs_arn = self.format_arn(
+            service="logs",
+            resource="log-group",
+            resource_name="/aws-glue/*",
+            arn_format=ArnFormat.COLON_RESOURCE_NAME,
+        )
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=[
+                "logs:CreateLogGroup",
+                "logs:CreateLogStream",
+                "logs:PutLogEvents",
+                "logs:AssociateKmsKey",
+            ],
+            resource_arns=[logs_arn],
+        )
+        iam.Grant.add_to_principal(
+            grantee=role, actions=["cloudwatch:PutMetricData"], resource_arns=["*"]
+        )
+
+    def _glue_security(self) -> glue.SecurityConfiguration:
+        """One security configuration for the stack's jobs (logs, S3 output, bookmarks: KMS)."""
+        existing = self.node.try_find_child("GlueSecurity")
+        if isinstance(existing, glue.SecurityConfiguration):
+            return existing
+        key = self.key
+        security = glue.SecurityConfiguration(
+            self,
+            "GlueSecurity",
+            s3_encryption=glue.S3Encryption.kms(key),
+            cloud_watch_encryption=glue.CloudWatchEncryption.kms(key),
+            job_bookmarks_encryption=glue.JobBookmarksEncryption.client_side_kms(key),
+        )
+        # It holds no data, and its Name is fixed: a retained one would make the next deploy of
+        # this stage (after `cdk destroy`) fail on "already exists".
+        security.apply_removal_policy(RemovalPolicy.DESTROY)
+        return security
+
+    def _raw_keep_job(self, script: Path) -> None:
+        """The daily raw-sampling job (rotorwatch/raw_keep.py): reads raw and predictions,
+        writes raw_kept only; runs on day D + 2 for day D, long before raw expires (the stage
+        refuses an expiry that leaves it no day)."""
+        config, bucket, key = self.config, self.bucket, self.key
+        role = iam.Role(
+            self,
+            "RawKeepJobRole",
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description="raw-sampling job: read raw and predictions, write raw_kept",
+        )
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["s3:GetObject"],
+            resource_arns=[
+                bucket.arn_for_objects(f"{p}*")
+                for p in (lake.RAW_PREFIX, lake.PREDICTIONS_PREFIX, lake.RAW_KEPT_PREFIX)
+            ],
+        )
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["s3:PutObject", "s3:DeleteObject"],  # the day's partition is replaced
+            resource_arns=[bucket.arn_for_objects(f"{lake.RAW_KEPT_PREFIX}*")],
+        )
+        iam.Grant.add_to_principal(
+            grantee=role, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn]
+        )
+        refs.grant_key_encrypt(role, key)
+        refs.grant_key_decrypt(role, key)
+        self._job_logging(role)
+        libraries = getattr(self, "job_libraries", None) or self._job_libraries_zip()
+        rule = config.lake.keep_rule
+        self.raw_keep_job = glue.PySparkEtlJob(
+            self,
+            "RawKeepJob",
+            role=role,
+            script=glue.Code.from_asset(str(script)),
+            extra_python_files=[glue.Code.from_asset(str(libraries))],
+            glue_version=glue.GlueVersion.V5_0,
+            worker_configuration=glue.WorkerConfiguration(
+                worker_type=glue.WorkerType.G_1X,
+                number_of_workers=config.lake.raw_keep_workers,
+            ),
+            max_concurrent_runs=1,  # two runs of one day would replace each other's files
+            timeout=Duration.hours(raw_keep.JOB_TIMEOUT_HOURS),
+            security_configuration=self._glue_security(),
+            description="Copies a day's raw windows near state changes + one per device-hour to raw_kept/",
+            default_arguments={
+                f"--{lake.JOB_ARG_LAKE_URI}": f"s3://{bucket.bucket_name}/",
+                f"--{lake.JOB_ARG_KEEP_MINUTES}": str(rule.keep_minutes),
+                f"--{lake.JOB_ARG_SAMPLES_PER_HOUR}": str(rule.samples_per_hour),
+                # The job refuses a day whose raw may already be thinned by expiry.
+                f"--{lake.JOB_ARG_RAW_EXPIRE_DAYS}": str(config.lake.raw_expire_days),
+                "--job-bookmark-option": "job-bookmark-disable",
+                "--enable-continuous-cloudwatch-log": "true",
+            },
+        )
+        glue.CfnTrigger(
+            self,
+            "RawKeepSchedule",
+            type="SCHEDULED",
+            schedule=raw_keep.JOB_SCHEDULE_CRON,
+            start_on_creation=True,
+            description=(
+                f"raw sampling daily: day D on D+{raw_keep.SAMPLE_DELAY_DAYS}, raw expires "
+                f"after {config.lake.raw_expire_days} days"
+            ),
+            actions=[glue.CfnTrigger.ActionProperty(job_name=self.raw_keep_job.job_name)],
+        )
+        lake_arn = refs.export_name(config, refs.LAKE_BUCKET_ARN)
+        for finding, why in (
+            (f"Resource::{lake_arn}/{lake.RAW_PREFIX}*", "reads the raw prefix only"),
+            (
+                f"Resource::{lake_arn}/{lake.PREDICTIONS_PREFIX}*",
+                "reads the predictions prefix only",
+            ),
+            (f"Resource::{lake_arn}/{lake.RAW_KEPT_PREFIX}*", "rewrites its own raw_kept day only"),
+            (
+                "Resource::" + refs.nag_arn(self, "logs", "log-group:/aws-glue/*"),
+                "Glue writes to log groups it names under /aws-glue/",
+            ),
+            ("Resource::*", "cloudwatch:PutMetricData has no resource-level permissions"),
+        ):
+            acknowledge(role, f"AwsSolutions-IAM5[{finding}]", f"The raw-sampling job {why}.")
         acknowledge(
             role,
             refs.bootstrap_assets_finding(self),

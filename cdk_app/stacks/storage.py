@@ -101,6 +101,7 @@ class StorageStack(Stack):
             server_access_logs_prefix="lake/",
             lifecycle_rules=[
                 raw_lifecycle_rule(config.lake),
+                *raw_kept_lifecycle_rules(config.lake),
                 s3.LifecycleRule(
                     id="housekeeping",
                     abort_incomplete_multipart_upload_after=Duration.days(7),
@@ -163,3 +164,26 @@ def raw_lifecycle_rule(cfg: LakeConfig) -> s3.LifecycleRule:
         if expire is None
         else Duration.days(RAW_NONCURRENT_EXPIRE_DAYS),
     )
+
+
+def raw_kept_lifecycle_rules(cfg: LakeConfig) -> list[s3.LifecycleRule]:
+    """The windows the raw_keep job keeps (lake.raw_keep_enabled) stay as long as features and
+    predictions (no expiry): Standard-IA after ``raw_ia_after_days`` (an analyst replays them
+    rarely), never Glacier (Athena skips objects in Glacier Flexible Retrieval, so a replay
+    query would silently miss them:
+    https://docs.aws.amazon.com/athena/latest/ug/querying-glacier.html). Raw's expiry does not
+    reach them: another prefix."""
+    if not cfg.raw_keep_enabled:
+        return []
+    return [
+        s3.LifecycleRule(
+            id="raw-kept-tiering",
+            prefix=lake.RAW_KEPT_PREFIX,
+            transitions=[
+                s3.Transition(
+                    storage_class=s3.StorageClass.INFREQUENT_ACCESS,
+                    transition_after=Duration.days(cfg.raw_ia_after_days),
+                )
+            ],
+        )
+    ]

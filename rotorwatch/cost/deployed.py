@@ -32,6 +32,9 @@ def deployed_settings(cfg: StageConfig) -> tuple[dict[str, Any], dict[str, Any]]
         "raw_expire_days": None
         if cfg.lake.raw_expire_days is None
         else cfg.lake.raw_expire_days + lake.RAW_NONCURRENT_EXPIRE_DAYS,
+        "raw_keep": cfg.lake.raw_keep_enabled,
+        "raw_keep_minutes": cfg.lake.raw_keep_minutes,
+        "raw_keep_per_hour": cfg.lake.raw_keep_per_hour,
     }
     assumptions = {
         "extract_memory_mb": cfg.function.memory_mb,
@@ -45,5 +48,6 @@ def deployed_settings(cfg: StageConfig) -> tuple[dict[str, Any], dict[str, Any]]
         "s3_glacier_after_days": cfg.lake.raw_glacier_after_days,
         "glue_runs_per_day": 24.0 / cfg.glue.schedule_hours,
         "glue_dpu": cfg.glue.workers * DPU_PER_G1X_WORKER,
+        "raw_keep_dpu": cfg.lake.raw_keep_workers * DPU_PER_G1X_WORKER,
     }
     return fleet, assumptions

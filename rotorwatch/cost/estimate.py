@@ -4,9 +4,10 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
-from rotorwatch import lake
+from rotorwatch import lake, raw_keep
 from rotorwatch.cost.fleet import (
     DAYS_PER_MONTH,
     FEATURES_CONSUMERS,
@@ -410,6 +411,16 @@ def estimate(
     run_h = max(a.glue_minutes_per_run * 60.0, p.rate("glue", "minimum_billed_s")) / 3600.0
     dpu_h = runs * run_h * a.glue_dpu
     add("Glue", "ETL job DPU-hours", dpu_h, "DPU-hours", dpu_h * p.rate("glue", "etl_dpu_hour_usd"))
+    if fleet.raw_keep:
+        run_h = _raw_keep_lines(
+            fleet, a, p, add, messages * raw_line_bytes / GB / DAYS_PER_MONTH, lake_std_gb=std_gb
+        )
+        if run_h > raw_keep.JOB_TIMEOUT_HOURS:
+            warnings.append(
+                f"the raw sampling job needs about {run_h:.1f} h a day on {a.raw_keep_dpu:g} "
+                f"DPUs, beyond its {raw_keep.JOB_TIMEOUT_HOURS} h timeout: raise "
+                "lake.raw_keep_workers"
+            )
 
     # Athena --------------------------------------------------------------------------------
     scan_b = max(
@@ -479,6 +490,58 @@ class Comparison:
         return self.baseline_usd - self.alternative_usd
 
 
+def _raw_keep_lines(
+    fleet: Fleet,
+    a: Assumptions,
+    p: PriceTable,
+    add: Callable[[str, str, float, str, float], None],
+    raw_gb_per_day: float,
+    *,
+    lake_std_gb: float,
+) -> float:
+    """What raw sampling adds: the kept windows' storage (kept as long as the lake, Standard-IA
+    after the raw tiering's days, no Glacier) and the daily job's DPU-hours. Returns the hours
+    a run takes."""
+    rule = raw_keep.KeepRule(fleet.raw_keep_minutes, fleet.raw_keep_per_hour)
+    share = raw_keep.kept_fraction(fleet.interval_s, rule, fleet.state_changes_per_device_day)
+    kept_per_day_gb = raw_gb_per_day * share * a.raw_kept_bytes_ratio
+    days = float(fleet.retention_days)
+    std_days = min(days, a.s3_ia_after_days)
+    ia_days = max(0.0, days - a.s3_ia_after_days)
+    std_gb = kept_per_day_gb * std_days
+    # On top of the rest of the lake's Standard GB: the tier the kept bytes fall in.
+    tiers = "standard_tiers_usd_per_gb_month"
+    add(
+        "S3",
+        f"Standard storage (raw kept: {share:.1%} of windows)",
+        std_gb,
+        "GB-month",
+        p.tiered("s3", tiers, lake_std_gb + std_gb) - p.tiered("s3", tiers, lake_std_gb),
+    )
+    add(
+        "S3",
+        "Standard-IA storage (raw kept)",
+        kept_per_day_gb * ia_days,
+        "GB-month",
+        kept_per_day_gb * ia_days * p.rate("s3", "standard_ia_usd_per_gb_month"),
+    )
+    min_h = p.rate("glue", "minimum_billed_s") / 3600.0
+    run_h = max(
+        raw_gb_per_day / (a.raw_keep_gb_per_dpu_hour * a.raw_keep_dpu)
+        + a.raw_keep_fixed_minutes_per_run / 60.0,
+        min_h,
+    )
+    dpu_h = DAYS_PER_MONTH * run_h * a.raw_keep_dpu
+    add(
+        "Glue",
+        "raw sampling job DPU-hours",
+        dpu_h,
+        "DPU-hours",
+        dpu_h * p.rate("glue", "etl_dpu_hour_usd"),
+    )
+    return run_h
+
+
 def comparisons(
     fleet: Fleet, prices: PriceTable, assumptions: Assumptions | None = None
 ) -> list[Comparison]:
@@ -521,8 +584,14 @@ def comparisons(
         Comparison(
             "Raw waveforms",
             f"kept {fleet.retention_days} days",
-            f"kept {fleet.raw_expire_days or fleet.retention_days} days",
-            total(replace(fleet, raw_expire_days=None)),
+            f"kept {fleet.raw_expire_days or fleet.retention_days} days"
+            + (
+                f", then {fleet.raw_keep_per_hour}/device-hour + "
+                f"±{fleet.raw_keep_minutes} min of state changes"
+                if fleet.raw_keep
+                else ""
+            ),
+            total(replace(fleet, raw_expire_days=None, raw_keep=False)),
             total(fleet),
         ),
         Comparison(

@@ -13,6 +13,7 @@ from typing import Final, Literal
 
 from rotorwatch import lake
 from rotorwatch.cost.prices import CostModelError, PriceTable
+from rotorwatch.raw_keep import DEFAULT_KEEP_MINUTES, DEFAULT_SAMPLES_PER_HOUR
 from rotorwatch.telemetry import ENCODINGS, N_SAMPLES_MAX, N_SAMPLES_MIN, Encoding
 
 HOURS_PER_MONTH: Final = 730.0
@@ -67,6 +68,16 @@ class Fleet:
     #: Days raw waveforms are kept (the stage's ``lake.raw_expire_days``; None: as long as the
     #: rest, ``retention_days``). Features and predictions are kept ``retention_days``.
     raw_expire_days: int | None = None
+    #: Raw sampling (the stage's ``lake.raw_keep_*``, rotorwatch.raw_keep): a daily Glue job
+    #: keeps, past raw expiry and for ``retention_days``, the windows within
+    #: ``raw_keep_minutes`` of a predicted state change and ``raw_keep_per_hour`` a device-hour.
+    raw_keep: bool = False
+    raw_keep_minutes: int = DEFAULT_KEEP_MINUTES
+    raw_keep_per_hour: int = DEFAULT_SAMPLES_PER_HOUR
+    #: ASSUMED changes of a device's predicted state (point by point, any direction) per day,
+    #: fleet average (most machines never change, a degrading one flickers): each keeps
+    #: 2 x raw_keep_minutes of windows. Measure yours in the predictions table.
+    state_changes_per_device_day: float = 1.0
     #: Windows per device a score batch should hold (provisioned mode sizes the features stream
     #: for it): the state table is written once per device per batch, so k windows of a device
     #: in one batch cost one write instead of k (the stage's score_and_alert window / interval).
@@ -106,6 +117,10 @@ class Fleet:
                 raise CostModelError(f"{name} must be >= 0, got {window}")
         if self.retention_days < 1:
             raise CostModelError(f"retention_days must be >= 1, got {self.retention_days}")
+        if self.state_changes_per_device_day < 0:
+            raise CostModelError(
+                f"state changes per device-day must be >= 0, got {self.state_changes_per_device_day}"
+            )
         if self.raw_expire_days is not None and self.raw_expire_days < 1:
             raise CostModelError(f"raw_expire_days must be >= 1, got {self.raw_expire_days}")
         if self.windows_per_device_batch < 1:
@@ -174,6 +189,17 @@ class Assumptions:
     glue_runs_per_day: float = 24.0
     glue_minutes_per_run: float = 4.0
     glue_dpu: float = 2.0
+    #: Raw-sampling job: raw GB (JSON lines, uncompressed) it samples per DPU-hour, and the
+    #: fixed time of a run (Spark start, listing) billed on every DPU. Grounded on
+    #: benchmarks/bench_raw_keep.py, local Spark on 2 cores: 27 GB per core-hour for one day of
+    #: 10 devices at 60 s (0.15 GB, 9.9 s), 34 for 10 devices at 10 s (0.9 GB, 47.7 s). A G.1X
+    #: DPU has 4 vCPUs: 108 GB per DPU-hour if it scaled, halved here for reading from S3.
+    raw_keep_gb_per_dpu_hour: float = 54.0
+    raw_keep_fixed_minutes_per_run: float = 2.0
+    raw_keep_dpu: float = 2.0
+    #: Bytes a kept window takes in raw_kept/ (Parquet, snappy) per byte of its raw JSON line:
+    #: 0.98 measured by the same benchmark (base64 samples compress little).
+    raw_kept_bytes_ratio: float = 1.0
     #: Athena: queries per month and data scanned per query (partition pruning keeps it small).
     athena_queries_per_month: int = 3000
     athena_mb_scanned_per_query: float = 200.0
