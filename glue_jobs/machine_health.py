@@ -183,15 +183,16 @@ def run(
     return summary
 
 
-def spark_session() -> SparkSession:
-    """Glue's session when running on Glue, else a local one (file:// paths)."""
+def spark_session(app_name: str = "machine_health") -> SparkSession:
+    """Glue's session when running on Glue, else a local one (file:// paths); every job of
+    this package starts its session here."""
     try:
         from awsglue.context import GlueContext  # type: ignore[import-not-found]
         from pyspark.context import SparkContext
     except ImportError:
         builder = (
             SparkSession.builder.master("local[2]")
-            .appName("machine_health")
+            .appName(app_name)
             # A local lake is small: 200 shuffle tasks per stage would dominate the run time.
             .config("spark.sql.shuffle.partitions", "4")
             .config("spark.ui.showConsoleProgress", "false")

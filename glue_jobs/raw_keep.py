@@ -30,7 +30,7 @@ from typing import Any
 from pyspark.sql import SparkSession
 
 from glue_jobs import sampling
-from glue_jobs.machine_health import SPARK_CONF, read_days
+from glue_jobs.machine_health import SPARK_CONF, read_days, spark_session
 from glue_jobs.transforms import with_partition_columns
 from rotorwatch import lake, raw_keep
 
@@ -148,24 +148,6 @@ def run(
     return summary
 
 
-def spark_session() -> SparkSession:
-    """Glue's session when running on Glue, else a local one (file:// paths)."""
-    try:
-        from awsglue.context import GlueContext
-        from pyspark.context import SparkContext
-    except ImportError:
-        builder = (
-            SparkSession.builder.master("local[2]")
-            .appName("raw_keep")
-            .config("spark.sql.shuffle.partitions", "4")
-            .config("spark.ui.showConsoleProgress", "false")
-        )
-        for key, value in SPARK_CONF.items():
-            builder = builder.config(key, value)
-        return builder.getOrCreate()
-    return GlueContext(SparkContext.getOrCreate()).spark_session
-
-
 def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -> dict[str, Any]:
     """Entry point: parse arguments, sample one day, print the summary as JSON."""
     args = parse_args(sys.argv if argv is None else argv)
@@ -173,7 +155,7 @@ def main(argv: Sequence[str] | None = None, spark: SparkSession | None = None) -
         plan(args)  # a wrong day or rule: one line, before Spark starts (the run fails)
     except JobArgumentError as exc:
         raise SystemExit(f"raw_keep: {exc}") from None
-    summary = run(spark or spark_session(), args)
+    summary = run(spark or spark_session("raw_keep"), args)
     print(json.dumps(summary, sort_keys=True))
     return summary
 

@@ -184,31 +184,13 @@ class AnalyticsStack(Stack):
 
     # ---------------------------------------------------------------------------------------
     def _glue_job(self, script: Path) -> None:
-        config, bucket, key = self.config, self.bucket, self.key
-        role = iam.Role(
-            self,
+        config, bucket = self.config, self.bucket
+        role = self._job_role(
             "GlueJobRole",
-            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-            description="machine-health job: read features/predictions, write curated",
+            "machine-health job: read features/predictions, write curated",
+            reads=(lake.FEATURES_PREFIX, lake.PREDICTIONS_PREFIX, lake.CURATED_PREFIX),
+            writes=lake.CURATED_PREFIX,
         )
-        iam.Grant.add_to_principal(
-            grantee=role,
-            actions=["s3:GetObject"],
-            resource_arns=[
-                bucket.arn_for_objects(f"{p}*")
-                for p in (lake.FEATURES_PREFIX, lake.PREDICTIONS_PREFIX, lake.CURATED_PREFIX)
-            ],
-        )
-        iam.Grant.add_to_principal(
-            grantee=role,
-            actions=["s3:PutObject", "s3:DeleteObject"],  # dynamic partition overwrite
-            resource_arns=[bucket.arn_for_objects(f"{lake.CURATED_PREFIX}*")],
-        )
-        iam.Grant.add_to_principal(
-            grantee=role, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn]
-        )
-        refs.grant_key_encrypt(role, key)
-        refs.grant_key_decrypt(role, key)
         catalog = [
             self.format_arn(service="glue", resource="catalog"),
             self.format_arn(service="glue", resource="database", resource_name=self.database_name),
@@ -263,41 +245,19 @@ class AnalyticsStack(Stack):
             description=f"machine-health every {config.glue.schedule_hours} h",
             actions=[glue.CfnTrigger.ActionProperty(job_name=self.job.job_name)],
         )
-        for finding, why in (
+        self._acknowledge_job_role(
+            role,
+            "The Glue job",
             (
-                f"Resource::{refs.export_name(config, refs.LAKE_BUCKET_ARN)}/features/*",
-                "reads the features prefix only",
-            ),
-            (
-                f"Resource::{refs.export_name(config, refs.LAKE_BUCKET_ARN)}/predictions/*",
-                "reads the predictions prefix only",
-            ),
-            (
-                f"Resource::{refs.export_name(config, refs.LAKE_BUCKET_ARN)}/curated/*",
-                "rewrites its own curated partitions only",
+                (lake.FEATURES_PREFIX, "reads the features prefix only"),
+                (lake.PREDICTIONS_PREFIX, "reads the predictions prefix only"),
+                (lake.CURATED_PREFIX, "rewrites its own curated partitions only"),
             ),
             (
                 "Resource::" + refs.nag_arn(self, "glue", f"table/{self.database_name}/*"),
                 "tables of this stage's database only",
             ),
-            (
-                "Resource::" + refs.nag_arn(self, "logs", "log-group:/aws-glue/*"),
-                "Glue writes to log groups it names under /aws-glue/",
-            ),
-            ("Resource::*", "cloudwatch:PutMetricData has no resource-level permissions"),
-        ):
-            acknowledge(role, f"AwsSolutions-IAM5[{finding}]", f"The Glue job {why}.")
-        acknowledge(
-            role,
-            refs.bootstrap_assets_finding(self),
-            "CDK's read grant on the job script and library assets (bootstrap bucket).",
         )
-        for action in ("Action::s3:GetObject*", "Action::s3:GetBucket*", "Action::s3:List*"):
-            acknowledge(
-                role,
-                f"AwsSolutions-IAM5[{action}]",
-                "CDK's read grant on the script and library assets in the bootstrap bucket.",
-            )
 
     def _job_logging(self, role: iam.Role) -> None:
         """What a Glue job's continuous logging and metrics need."""
@@ -343,31 +303,13 @@ class AnalyticsStack(Stack):
         """The daily raw-sampling job (rotorwatch/raw_keep.py): reads raw and predictions,
         writes raw_kept only; runs on day D + 2 for day D, long before raw expires (the stage
         refuses an expiry that leaves it no day)."""
-        config, bucket, key = self.config, self.bucket, self.key
-        role = iam.Role(
-            self,
+        config, bucket = self.config, self.bucket
+        role = self._job_role(
             "RawKeepJobRole",
-            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
-            description="raw-sampling job: read raw and predictions, write raw_kept",
+            "raw-sampling job: read raw and predictions, write raw_kept",
+            reads=(lake.RAW_PREFIX, lake.PREDICTIONS_PREFIX, lake.RAW_KEPT_PREFIX),
+            writes=lake.RAW_KEPT_PREFIX,
         )
-        iam.Grant.add_to_principal(
-            grantee=role,
-            actions=["s3:GetObject"],
-            resource_arns=[
-                bucket.arn_for_objects(f"{p}*")
-                for p in (lake.RAW_PREFIX, lake.PREDICTIONS_PREFIX, lake.RAW_KEPT_PREFIX)
-            ],
-        )
-        iam.Grant.add_to_principal(
-            grantee=role,
-            actions=["s3:PutObject", "s3:DeleteObject"],  # the day's partition is replaced
-            resource_arns=[bucket.arn_for_objects(f"{lake.RAW_KEPT_PREFIX}*")],
-        )
-        iam.Grant.add_to_principal(
-            grantee=role, actions=["s3:ListBucket"], resource_arns=[bucket.bucket_arn]
-        )
-        refs.grant_key_encrypt(role, key)
-        refs.grant_key_decrypt(role, key)
         self._job_logging(role)
         libraries = getattr(self, "job_libraries", None) or self._job_libraries_zip()
         rule = config.lake.keep_rule
@@ -408,21 +350,65 @@ class AnalyticsStack(Stack):
             ),
             actions=[glue.CfnTrigger.ActionProperty(job_name=self.raw_keep_job.job_name)],
         )
-        lake_arn = refs.export_name(config, refs.LAKE_BUCKET_ARN)
-        for finding, why in (
-            (f"Resource::{lake_arn}/{lake.RAW_PREFIX}*", "reads the raw prefix only"),
+        self._acknowledge_job_role(
+            role,
+            "The raw-sampling job",
             (
-                f"Resource::{lake_arn}/{lake.PREDICTIONS_PREFIX}*",
-                "reads the predictions prefix only",
+                (lake.RAW_PREFIX, "reads the raw prefix only"),
+                (lake.PREDICTIONS_PREFIX, "reads the predictions prefix only"),
+                (lake.RAW_KEPT_PREFIX, "rewrites its own raw_kept day only"),
             ),
-            (f"Resource::{lake_arn}/{lake.RAW_KEPT_PREFIX}*", "rewrites its own raw_kept day only"),
+        )
+
+    def _job_role(
+        self, construct_id: str, description: str, *, reads: Sequence[str], writes: str
+    ) -> iam.Role:
+        """A Glue job's role: read objects under ``reads``, replace objects under ``writes``
+        (each run rewrites whole partitions), list the bucket, use the lake's key."""
+        role = iam.Role(
+            self,
+            construct_id,
+            assumed_by=iam.ServicePrincipal("glue.amazonaws.com"),
+            description=description,
+        )
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["s3:GetObject"],
+            resource_arns=[self.bucket.arn_for_objects(f"{p}*") for p in reads],
+        )
+        iam.Grant.add_to_principal(
+            grantee=role,
+            actions=["s3:PutObject", "s3:DeleteObject"],
+            resource_arns=[self.bucket.arn_for_objects(f"{writes}*")],
+        )
+        iam.Grant.add_to_principal(
+            grantee=role, actions=["s3:ListBucket"], resource_arns=[self.bucket.bucket_arn]
+        )
+        refs.grant_key_encrypt(role, self.key)
+        refs.grant_key_decrypt(role, self.key)
+        return role
+
+    def _acknowledge_job_role(
+        self,
+        role: iam.Role,
+        job: str,
+        prefixes: Sequence[tuple[str, str]],
+        *other: tuple[str, str],
+    ) -> None:
+        """cdk-nag's wildcard findings on a Glue job's role, each with its reason: the lake
+        prefixes it reads or rewrites, ``other`` findings, its logs and metrics, and CDK's
+        grant on the script assets."""
+        lake_arn = refs.export_name(self.config, refs.LAKE_BUCKET_ARN)
+        for finding, why in (
+            *((f"Resource::{lake_arn}/{prefix}*", why) for prefix, why in prefixes),
+            *other,
             (
                 "Resource::" + refs.nag_arn(self, "logs", "log-group:/aws-glue/*"),
                 "Glue writes to log groups it names under /aws-glue/",
             ),
             ("Resource::*", "cloudwatch:PutMetricData has no resource-level permissions"),
         ):
-            acknowledge(role, f"AwsSolutions-IAM5[{finding}]", f"The raw-sampling job {why}.")
+            acknowledge(role, f"AwsSolutions-IAM5[{finding}]", f"{job} {why}.")
         acknowledge(
             role,
             refs.bootstrap_assets_finding(self),
