@@ -160,6 +160,9 @@ def build_app(
             alerts_topic=processing.alerts_topic,
             failed_batches=processing.failures,
             endpoint_name=ml.endpoint_name if ml else None,
+            glue_jobs=tuple(
+                job.job_name for job in (analytics.job, analytics.raw_keep_job) if job is not None
+            ),
         ),
         env=stack_env,
     )

@@ -8,9 +8,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import jsii
 from aws_cdk import Annotations, CfnOutput, Duration, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
@@ -35,6 +37,11 @@ NO_OPS_RECIPIENTS = (
 )
 
 
+#: Ends of a Glue job run that need someone ("Glue Job State Change" detail.state; the others
+#: are SUCCEEDED and the running states).
+GLUE_RUN_FAILED_STATES: tuple[str, ...] = ("FAILED", "TIMEOUT", "STOPPED", "ERROR")
+
+
 @dataclass(frozen=True)
 class Monitored:
     """What the operations stack watches (created by the other stacks)."""
@@ -50,6 +57,9 @@ class Monitored:
     alerts_topic: sns.ITopic
     failed_batches: sqs.IQueue
     endpoint_name: str | None
+    #: The scheduled Glue jobs by name (machine health, raw sampling): a run that fails, times
+    #: out or is stopped is told to the ops topic (CloudWatch has no metric for it).
+    glue_jobs: tuple[str, ...] = ()
 
 
 def custom_metric(name: str, **dimensions: str) -> cw.Metric:
@@ -431,6 +441,9 @@ class OperationsStack(Stack):
                 f"Firehose {name} records failed Parquet conversion (see errors/firehose/)",
             )
 
+        if watch.glue_jobs:
+            self._glue_job_failures(config, watch.glue_jobs)
+
         self.dashboard = dash
         CfnOutput(self, "DashboardName", value=dash.dashboard_name)
         CfnOutput(
@@ -439,3 +452,57 @@ class OperationsStack(Stack):
             value=self.ops_topic.topic_arn,
             description="Alarms go here: aws sns subscribe --protocol email ...",
         )
+
+    def _glue_job_failures(self, config: StageConfig, job_names: tuple[str, ...]) -> None:
+        """Glue reports a job run's end only as an EventBridge event ("Glue Job State Change"),
+        not as a CloudWatch metric, so a rule forwards the runs that did not succeed to the ops
+        topic, one line each. Without it a failed run is silent: the curated tables or the
+        day's kept raw windows are simply missing."""
+        self.glue_job_failures = events.Rule(
+            self,
+            "GlueJobFailures",
+            description=f"rotorwatch {config.stage}: a Glue job run failed, timed out or stopped",
+            event_pattern=events.EventPattern(
+                source=["aws.glue"],
+                detail_type=["Glue Job State Change"],
+                detail={"jobName": list(job_names), "state": list(GLUE_RUN_FAILED_STATES)},
+            ),
+        )
+        self.glue_job_failures.add_target(
+            _OwnRuleTopicTarget(
+                self.ops_topic,
+                events.RuleTargetInput.from_text(
+                    f"rotorwatch {config.stage}: Glue job "
+                    f"{events.EventField.from_path('$.detail.jobName')} run "
+                    f"{events.EventField.from_path('$.detail.jobRunId')} ended "
+                    f"{events.EventField.from_path('$.detail.state')}: "
+                    f"{events.EventField.from_path('$.detail.message')} (docs/runbook.md, "
+                    "Glue job run failed)"
+                ),
+            )
+        )
+
+
+@jsii.implements(events.IRuleTarget)
+class _OwnRuleTopicTarget:
+    """An SNS topic as an EventBridge rule's target, which only that rule may publish to.
+
+    CDK's ``targets.SnsTopic`` grants ``events.amazonaws.com`` publishing with no condition, that
+    is to any rule of any account that knows the topic's ARN; this grant names the rule.
+    """
+
+    def __init__(self, topic: sns.Topic, message: events.RuleTargetInput) -> None:
+        self.topic = topic
+        self.message = message
+
+    def bind(self, rule: events.IRule, _id: str | None = None) -> events.RuleTargetConfig:
+        self.topic.add_to_resource_policy(
+            iam.PolicyStatement(
+                sid="AllowGlueJobFailureRule",
+                actions=["sns:Publish"],
+                principals=[iam.ServicePrincipal("events.amazonaws.com")],
+                resources=[self.topic.topic_arn],
+                conditions={"ArnEquals": {"aws:SourceArn": rule.rule_arn}},
+            )
+        )
+        return events.RuleTargetConfig(arn=self.topic.topic_arn, input=self.message)

@@ -95,10 +95,53 @@ def test_ops_topic_is_encrypted_and_subscribed(synth: Synth) -> None:
     assert (sub["Protocol"], sub["Endpoint"]) == ("email", "oncall@example.com")
 
 
-def test_key_lets_cloudwatch_alarms_publish_to_encrypted_topics(synth: Synth) -> None:
+def _services(principal: Any) -> set[str]:
+    if not isinstance(principal, dict) or "Service" not in principal:
+        return set()
+    services = (
+        principal["Service"] if isinstance(principal["Service"], list) else [principal["Service"]]
+    )
+    # A regional principal (logs.<region>.amazonaws.com) is an Fn::Join: kept as its JSON.
+    return {s if isinstance(s, str) else json.dumps(s, sort_keys=True) for s in services}
+
+
+def test_every_service_that_publishes_to_an_encrypted_topic_may_use_its_key(
+    synth: Synth,
+) -> None:
+    """An AWS service publishing to a KMS-encrypted topic needs kms:GenerateDataKey* and
+    kms:Decrypt in the key policy, or SNS drops the message (moto does not check). The class:
+    every service a topic policy allows, CloudWatch for every alarm action, EventBridge for
+    every rule target, on every encrypted topic of the app."""
     key = only(synth.template("Storage"), "AWS::KMS::Key")
-    principals = [json.dumps(s.get("Principal")) for s in key["KeyPolicy"]["Statement"]]
-    assert any("cloudwatch.amazonaws.com" in p for p in principals)
+    allowed: dict[str, set[str]] = {}
+    for st in key["KeyPolicy"]["Statement"]:
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        for service in _services(st.get("Principal")):
+            allowed.setdefault(service, set()).update(actions)
+    publishers: set[str] = set()
+    for template in synth.templates.values():
+        encrypted = {
+            rid
+            for rid, r in of_type(template, "AWS::SNS::Topic").items()
+            if "KmsMasterKeyId" in r["Properties"]
+        }
+        refs = [{"Ref": rid} for rid in encrypted]
+        for policy in of_type(template, "AWS::SNS::TopicPolicy").values():
+            if any(t in refs for t in policy["Properties"]["Topics"]):
+                for st in policy["Properties"]["PolicyDocument"]["Statement"]:
+                    if st["Effect"] == "Allow":
+                        publishers |= _services(st.get("Principal"))
+        for alarm in of_type(template, "AWS::CloudWatch::Alarm").values():
+            if any(a in refs for a in alarm["Properties"].get("AlarmActions", [])):
+                publishers.add("cloudwatch.amazonaws.com")
+        for rule in of_type(template, "AWS::Events::Rule").values():
+            if any(t["Arn"] in refs for t in rule["Properties"].get("Targets", [])):
+                publishers.add("events.amazonaws.com")
+    assert publishers >= {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    for service in publishers:
+        actions = allowed.get(service, set())
+        assert "kms:GenerateDataKey*" in actions, service
+        assert "kms:Decrypt" in actions, service
 
 
 def test_ops_topic_policy_lets_this_accounts_alarms_publish(synth: Synth) -> None:
@@ -106,8 +149,8 @@ def test_ops_topic_policy_lets_this_accounts_alarms_publish(synth: Synth) -> Non
     # account's alarms, next to the TLS-only deny.
     (policy,) = of_type(synth.template("Operations"), "AWS::SNS::TopicPolicy").values()
     statements = policy["Properties"]["PolicyDocument"]["Statement"]
-    (allow,) = [s for s in statements if s["Effect"] == "Allow"]
-    assert allow["Principal"] == {"Service": "cloudwatch.amazonaws.com"}
+    allows = [s for s in statements if s["Effect"] == "Allow"]
+    (allow,) = [s for s in allows if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
     assert allow["Action"] == "sns:Publish"
     assert allow["Condition"]["StringEquals"]["aws:SourceAccount"] == {"Ref": "AWS::AccountId"}
     assert ":alarm:*" in json.dumps(allow["Condition"]["ArnLike"]["aws:SourceArn"])
@@ -115,3 +158,37 @@ def test_ops_topic_policy_lets_this_accounts_alarms_publish(synth: Synth) -> Non
         s["Effect"] == "Deny" and s["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         for s in statements
     )
+    # Nothing else may publish but the Glue-failure rule, named by its ARN.
+    others = [s for s in allows if s is not allow]
+    assert [s["Principal"] for s in others] == [{"Service": "events.amazonaws.com"}]
+    assert "aws:SourceArn" in others[0]["Condition"]["ArnEquals"]
+
+
+def test_a_failed_glue_job_run_reaches_the_ops_topic(synth: Synth) -> None:
+    """Glue reports a run's end only to EventBridge: every scheduled job's failed, timed-out or
+    stopped run goes to the ops topic, and only that rule may publish there."""
+    from cdk_app.stacks.operations import GLUE_RUN_FAILED_STATES
+
+    ops = synth.template("Operations")
+    jobs = of_type(synth.template("Analytics"), "AWS::Glue::Job")
+    (rule,) = of_type(ops, "AWS::Events::Rule").values()
+    pattern = rule["Properties"]["EventPattern"]
+    assert pattern["source"] == ["aws.glue"]
+    assert pattern["detail-type"] == ["Glue Job State Change"]
+    assert set(pattern["detail"]["state"]) == set(GLUE_RUN_FAILED_STATES)
+    # One entry per job of the stage (an import of each job's name from the analytics stack).
+    assert len(pattern["detail"]["jobName"]) == len(jobs) >= 1
+    (target,) = rule["Properties"]["Targets"]
+    (topic_id,) = of_type(ops, "AWS::SNS::Topic")
+    assert target["Arn"] == {"Ref": topic_id}
+    paths = target["InputTransformer"]["InputPathsMap"]
+    assert {paths[k] for k in paths} >= {"$.detail.jobName", "$.detail.jobRunId", "$.detail.state"}
+    assert "Glue job run failed" in target["InputTransformer"]["InputTemplate"]  # runbook section
+    (policy,) = of_type(ops, "AWS::SNS::TopicPolicy").values()
+    (grant,) = [
+        s
+        for s in policy["Properties"]["PolicyDocument"]["Statement"]
+        if s.get("Principal") == {"Service": "events.amazonaws.com"}
+    ]
+    rule_id = next(iter(of_type(ops, "AWS::Events::Rule")))
+    assert grant["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
