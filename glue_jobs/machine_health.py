@@ -48,28 +48,31 @@ SPARK_CONF = {
 }
 
 
-def parse_args(argv: Sequence[str]) -> dict[str, str | None]:
-    """Job arguments: Glue's getResolvedOptions when awsglue is present, else argparse.
+def parse_args(
+    argv: Sequence[str], optional: Sequence[str] = OPTIONAL_ARGS, prog: str = "machine_health"
+) -> dict[str, str | None]:
+    """Job arguments (``--lake_uri`` and the ``optional`` ones): Glue's getResolvedOptions when
+    awsglue is present, else argparse. Every job of this package parses its arguments here.
 
     getResolvedOptions fails on a missing option, so optional ones are only asked for when the
     caller passed them (the usual Glue idiom).
     """
     argv = list(argv)
-    wanted = [lake.JOB_ARG_LAKE_URI] + [a for a in OPTIONAL_ARGS if f"--{a}" in argv]
+    wanted = [lake.JOB_ARG_LAKE_URI] + [a for a in optional if f"--{a}" in argv]
     try:
         from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
     except ImportError:
         # Exact names only: a prefix ("--lake" for --lake_uri) works by argparse's abbreviation
         # matching alone, and breaks as soon as another option shares the prefix.
-        parser = argparse.ArgumentParser(prog="machine_health", allow_abbrev=False)
+        parser = argparse.ArgumentParser(prog=prog, allow_abbrev=False)
         parser.add_argument(f"--{lake.JOB_ARG_LAKE_URI}", required=True)
-        for name in OPTIONAL_ARGS:
+        for name in optional:
             parser.add_argument(f"--{name}")
         known, _ = parser.parse_known_args(argv[1:])  # Glue adds its own --JOB_NAME etc.
         resolved: dict[str, str | None] = vars(known)
     else:
         resolved = dict(getResolvedOptions(argv, wanted))
-    return {name: resolved.get(name) for name in (lake.JOB_ARG_LAKE_URI, *OPTIONAL_ARGS)}
+    return {name: resolved.get(name) for name in (lake.JOB_ARG_LAKE_URI, *optional)}
 
 
 def _parse_time(text: str) -> datetime:

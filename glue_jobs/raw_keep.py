@@ -20,7 +20,6 @@ shipped zip holds (tests/glue/test_glue_packaging.py). Locally: ``python -m glue
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -29,7 +28,7 @@ from typing import Any
 
 from pyspark.sql import SparkSession
 
-from glue_jobs import sampling
+from glue_jobs import machine_health, sampling
 from glue_jobs.machine_health import SPARK_CONF, read_days, spark_session
 from glue_jobs.transforms import with_partition_columns
 from rotorwatch import lake, raw_keep
@@ -47,21 +46,8 @@ class JobArgumentError(ValueError):
 
 
 def parse_args(argv: Sequence[str]) -> dict[str, str | None]:
-    """Job arguments: Glue's getResolvedOptions when awsglue is present, else argparse."""
-    argv = list(argv)
-    wanted = [lake.JOB_ARG_LAKE_URI] + [a for a in OPTIONAL_ARGS if f"--{a}" in argv]
-    try:
-        from awsglue.utils import getResolvedOptions  # type: ignore[import-not-found]
-    except ImportError:
-        parser = argparse.ArgumentParser(prog="raw_keep", allow_abbrev=False)
-        parser.add_argument(f"--{lake.JOB_ARG_LAKE_URI}", required=True)
-        for name in OPTIONAL_ARGS:
-            parser.add_argument(f"--{name}")
-        known, _ = parser.parse_known_args(argv[1:])  # Glue adds its own --JOB_NAME etc.
-        resolved: dict[str, str | None] = vars(known)
-    else:
-        resolved = dict(getResolvedOptions(argv, wanted))
-    return {name: resolved.get(name) for name in (lake.JOB_ARG_LAKE_URI, *OPTIONAL_ARGS)}
+    """Job arguments, parsed as the machine-health job parses its own."""
+    return machine_health.parse_args(argv, OPTIONAL_ARGS, prog="raw_keep")
 
 
 def _int_arg(args: dict[str, str | None], name: str, default: int) -> int:
