@@ -100,8 +100,6 @@ def cost_command(
     try:
         cfg = stage_config(stage)
         deployed_fleet, deployed_assumptions = deployed_settings(cfg)
-        if contract not in (1, 2):
-            raise CostModelError(f"contract must be 1 or 2, got {contract}")
         if encoding not in _ENCODINGS:
             raise CostModelError(f"encoding must be int16 or float32, got {encoding!r}")
         kinesis = kinesis or deployed_fleet["kinesis_mode"]
@@ -129,7 +127,7 @@ def cost_command(
             interval_s=interval,
             samples=samples,
             encoding=_ENCODINGS[encoding],
-            contract=2 if contract == 2 else 1,
+            contract=contract,
             basic_ingest=basic_ingest,
             sagemaker_per_batch=sagemaker_per_batch,
             retention_days=retention_days,

@@ -16,6 +16,7 @@ from typing import IO, Annotated, Any
 import typer
 
 from cli import app
+from rotorwatch.iot_rule import CONTRACTS
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -218,8 +219,8 @@ def simulate_command(
         sc = load_scenario(scenario)
     except ScenarioError as exc:
         raise _fail(str(exc)) from None
-    if contract not in (1, 2):
-        raise _fail(f"--contract must be 1 or 2, got {contract}")
+    if contract not in CONTRACTS:
+        raise _fail(f"--contract must be one of {CONTRACTS}, got {contract}")
     _check_rule_name(basic_ingest)
     duration_s = parse_duration_s(duration)
     interval_s = parse_duration_s(interval)

@@ -13,6 +13,7 @@ from typing import Final, Literal
 
 from rotorwatch import lake
 from rotorwatch.cost.prices import CostModelError, PriceTable
+from rotorwatch.iot_rule import CONTRACTS
 from rotorwatch.raw_keep import DEFAULT_KEEP_MINUTES, DEFAULT_SAMPLES_PER_HOUR
 from rotorwatch.telemetry import ENCODINGS, N_SAMPLES_MAX, N_SAMPLES_MIN, Encoding
 
@@ -50,7 +51,7 @@ class Fleet:
     #: Telemetry contract the devices publish: 1 (JSON, base64 window) or 2 (binary int16,
     #: rotorwatch.telemetry_v2; ``encoding`` does not apply). Both are deployed, each on its
     #: own topic and IoT rule (rotorwatch.iot_rule.RULES); a device chooses.
-    contract: Literal[1, 2] = 1
+    contract: int = 1
     basic_ingest: bool = True
     kinesis_mode: KinesisMode = "on-demand"
     #: Lambda event-source batch size (records per invocation, at most) of extract_features,
@@ -99,8 +100,8 @@ class Fleet:
             raise CostModelError(
                 f"samples must be in [{N_SAMPLES_MIN}, {N_SAMPLES_MAX}] (telemetry v1), got {self.samples}"
             )
-        if self.contract not in (1, 2):
-            raise CostModelError(f"contract must be 1 or 2, got {self.contract!r}")
+        if self.contract not in CONTRACTS:
+            raise CostModelError(f"contract must be one of {CONTRACTS}, got {self.contract!r}")
         if self.encoding not in ENCODINGS:
             raise CostModelError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
         if self.kinesis_mode not in ("on-demand", "provisioned"):
