@@ -1,5 +1,5 @@
 # rotorwatch — every command a developer or CI needs. `make test` works on a fresh clone:
-# it creates .venv, installs the pinned dependencies, then lints, type-checks and tests.
+# it creates .venv, installs the locked dependency tree (requirements/), then lints, type-checks and tests.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV ?= .venv
@@ -20,11 +20,28 @@ export PYTHONPATH := $(CURDIR)
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
+# Dependencies: pyproject.toml declares the direct ones; requirements/*.txt lock the whole tree
+# (pip-compile, with hashes). Installs come only from the lock, hash-checked and without
+# resolving (--no-deps): a fresh machine gets exactly what was tested. `make lock` after editing
+# pyproject; tests/unit/test_lock.py fails when pyproject, the lock and the virtualenv disagree.
+LOCK := requirements/dev.txt
+CHECKOV_LOCK := requirements/checkov.txt
+PIP_LOCKED := -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps
+PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --unsafe-package rotorwatch \
+  --no-emit-index-url --no-emit-find-links
+
+$(STAMP): $(LOCK)
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip==25.3
-	$(PY) -m pip install --quiet -e '.[dev]'
+	$(PY) $(PIP_LOCKED) -r $(LOCK)
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
 	touch $(STAMP)
+
+# Re-resolve both locks from pyproject.toml (keeps every pin that still fits; to move one:
+# make lock LOCK_ARGS="--upgrade-package botocore").
+.PHONY: lock
+lock: $(STAMP)
+	$(PIP_COMPILE) $(LOCK_ARGS) --extra dev -o $(LOCK) pyproject.toml
+	$(PIP_COMPILE) $(LOCK_ARGS) --extra scan -o $(CHECKOV_LOCK) pyproject.toml
 
 # ruff, then the import contracts (pyproject.toml [tool.importlinter]; docs/architecture.md).
 lint: $(STAMP)
@@ -51,11 +68,10 @@ check-deploy: $(STAMP) $(CHECKOV_STAMP)
 	RW_CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov RW_REQUIRE_CHECKOV=1 \
 	  $(BIN)/pytest -m deploy_contract
 
-$(CHECKOV_STAMP): pyproject.toml
+$(CHECKOV_STAMP): $(CHECKOV_LOCK)
 	test -n "$(CHECKOV_PIN)" || { echo "no checkov==<version> pin in pyproject.toml"; exit 1; }
 	test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --upgrade pip==25.3
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet '$(CHECKOV_PIN)'
+	$(CHECKOV_VENV)/bin/python $(PIP_LOCKED) -r $(CHECKOV_LOCK)
 	rm -f $(CHECKOV_VENV)/.installed-*
 	touch $@
 
