@@ -12,10 +12,10 @@ import base64
 import hashlib
 import json
 import re
-from collections import defaultdict
 import subprocess
 import sys
 import tomllib
+from collections import defaultdict
 from importlib import metadata
 from pathlib import Path
 
