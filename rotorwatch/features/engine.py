@@ -333,6 +333,7 @@ def _block_features(s: _Scratch, df_hz: F64, shaft_hz: F64, env_spec: Any) -> di
     # line), every order of every row in one gather.
     known = np.isfinite(shaft_hz)
     kc = np.rint(np.where(known, shaft_hz, 0.0)[:, None] * _ORDER_VALUES / df_hz[:, None])
+    kc = np.minimum(kc, last_bin + ORDER_HALF_WIDTH_BINS + 1)  # beyond the spectrum: not read
     kc_i = kc.astype(np.int64)  # (B, orders)
     ok = known[:, None] & (kc_i - ORDER_HALF_WIDTH_BINS >= 1)
     ok &= kc_i + ORDER_HALF_WIDTH_BINS <= last_bin
@@ -505,6 +506,9 @@ def _envelope_indicators(
     shared = (near & rivals[None]).any(axis=2)
     fundamental = (harmonic == 1) & main  # a family's own fundamental is always read
     ok &= ~(shared & ~fundamental[None, :])
+    # Only lines that are read size the gather: a line far beyond the spectrum (a wrong rpm)
+    # would otherwise widen it for the whole batch (rpm 1e6 on one row: 261 MiB, not 47).
+    kc, half = np.where(ok, kc, 0.0), np.where(ok, half, 0.0)
     max_half = int(np.ceil(np.max(half, initial=0.0))) + 1
     offsets = np.arange(-max_half, max_half + 1)
     idx = np.rint(kc)[..., None].astype(np.int64) + offsets  # (B, L, W)
