@@ -56,6 +56,7 @@ from rotorwatch.alerts import (
 )
 from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS, apply_baseline
 from rotorwatch.features import FEATURE_FIELDS
+from rotorwatch.features.sensor_health import SENSOR_PROBLEMS
 from rotorwatch.lake import aggregate_lines
 from rotorwatch.model.features import INPUT_FIELDS as REQUEST_FIELDS
 from rotorwatch.resources import STATE_TABLE_PARTITION_KEY, EnvKey
@@ -274,6 +275,8 @@ class Outcome:
     baselines_completed: int = 0
     #: Windows whose point state the baseline raised to WARNING.
     baseline_warnings: int = 0
+    #: Windows whose accelerometer is dead, saturated or clipped (never scored HEALTHY).
+    sensor_problems: int = 0
     alerts: list[Alert] = field(default_factory=list)
     failed_positions: list[int] = field(default_factory=list)
     timings_s: dict[str, float] = field(
@@ -386,6 +389,7 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
         for j, f in enumerate(features)
     ]
     out.scored = len(predictions)
+    out.sensor_problems = sum(p["sensor_cause"] in SENSOR_PROBLEMS for p in predictions)
     t2 = time.perf_counter()
     out.timings_s["score"] += t2 - t1
 

@@ -43,6 +43,7 @@ import numpy.typing as npt
 
 from rotorwatch.assets import Asset, Bearing, limit_fields
 from rotorwatch.features.iso import ZONES, zone_boundaries_mm_s, zone_index
+from rotorwatch.features.sensor_health import sensor_problems
 from rotorwatch.features.schema import BANDS_HZ, DEFECTS, ORDERS, VIBRATION_FEATURES
 from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, Telemetry
 
@@ -624,4 +625,7 @@ def compute_features(
         columns += [_none_if_nan(values) for values in cols.values()]
         for i, row in zip(idx, zip(*columns, strict=True), strict=True):
             records[i].update(zip(names, row, strict=True))
+        # A dead, saturated or clipped sensor (its features would read a healthy machine).
+        for i, problem in zip(idx, sensor_problems(raw, gain_g), strict=True):
+            records[i]["vibration_sensor"] = problem
     return records
