@@ -118,8 +118,8 @@ def _readable_outbox(text: Any) -> str | None:
 def read_state(item: Mapping[str, Any]) -> StoredState:
     """The device state of a stored item of any released format, older or newer (see the
     module docstring); numbers may be Decimal, as DynamoDB returns them."""
-    fmt = item.get(FORMAT_ATTRIBUTE)
-    version = int(fmt) if _number(fmt) is not None else 1
+    fmt = _number(item.get(FORMAT_ATTRIBUTE))
+    version = int(fmt) if fmt is not None else 1
     plain = dict(item)
     healed = []
     if not _history_is_possible(plain.get("sensor_history")):

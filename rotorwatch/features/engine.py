@@ -43,8 +43,8 @@ import numpy.typing as npt
 
 from rotorwatch.assets import Asset, Bearing, limit_fields
 from rotorwatch.features.iso import ZONES, zone_boundaries_mm_s, zone_index
-from rotorwatch.features.sensor_health import sensor_problems
 from rotorwatch.features.schema import BANDS_HZ, DEFECTS, ORDERS, VIBRATION_FEATURES
+from rotorwatch.features.sensor_health import sensor_problems
 from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, Telemetry
 
 F64 = npt.NDArray[np.float64]

@@ -76,7 +76,8 @@ def test_an_absurd_value_is_quarantined_and_its_batch_neighbours_go_on(
     (quarantined,) = aws.objects(QUARANTINE_PREFIX).items()
     assert "reason=implausible/" in quarantined[0]
     body = json.loads(quarantined[1])
-    assert body["field"] == name and "not physically possible" in body["message"]
+    assert body["field"] == name
+    assert "not physically possible" in body["message"]
     (row,) = [json.loads(r["Data"]) for r in aws.feature_records()]
     assert row["device_id"] == "pump-01"
 
@@ -177,7 +178,8 @@ def test_a_state_item_of_every_released_shape_is_updated_again(
     assert (after["last_ts"], after["last_seq"]) == (TS0 + 4 * 300_000, 4)
     assert len(aws.predictions()) == rows_before + 2  # no retry wrote a row twice
     if keep is None:  # a newer release's attributes survive a write by this one (rollback)
-        assert after["rul_days"] == 12 and after["rul_model"] == {"v": 3}
+        assert after["rul_days"] == 12
+        assert after["rul_model"] == {"v": 3}
         assert after[FORMAT_ATTRIBUTE] == STATE_FORMAT + 1
     else:
         assert after[FORMAT_ATTRIBUTE] == STATE_FORMAT

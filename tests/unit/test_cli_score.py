@@ -105,7 +105,8 @@ def test_one_bad_line_skips_that_line_not_the_file(
     assert result.exit_code == 0, result.stderr
     assert len(result.stdout.splitlines()) == 3  # every good record scored
     assert reason in result.stderr
-    assert "Traceback" not in result.stderr and "Error:" not in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Error:" not in result.stderr
     assert "3 scored, 1 skipped" in result.stderr
 
 
