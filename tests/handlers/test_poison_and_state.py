@@ -9,6 +9,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
+import numpy as np
 import pytest
 
 from cli.baseline import reset
@@ -18,7 +19,7 @@ from rotorwatch.features import compute_features
 from rotorwatch.lake import QUARANTINE_PREFIX
 from rotorwatch.silence import DATA_RESUMED, DEFAULT_SILENCE_AFTER_MS, NO_DATA
 from rotorwatch.state_item import FORMAT_ATTRIBUTE, STATE_FORMAT, read_state
-from rotorwatch.telemetry import decode
+from rotorwatch.telemetry import decode, encode, encode_samples
 from tests.events import kinesis_event
 from tests.handlers.conftest import STATE_TABLE, Aws, FakeContext
 from tests.handlers.test_score_and_alert import TS0, ZONE_V, features_event, zones
@@ -358,3 +359,38 @@ def test_a_failed_raw_record_writes_no_feature_twice(
     raw = [r["seq"] for r in aws.raw_rows()]
     assert sorted(stream) == sorted(lake) == sorted(raw) == list(range(6))
     _ = zones, features_event  # (shared helpers of the handler tests)
+
+
+# --- item 9: a dead accelerometer reaches the technician ------------------------------------
+
+
+def test_a_dead_sensor_is_a_warning_that_names_the_sensor_not_a_healthy_machine(
+    extract_features: ModuleType,
+    rules: ModuleType,  # noqa: F811
+    aws: Aws,
+    context: FakeContext,
+) -> None:
+    dead = [
+        encode(
+            device_id="pump-01",
+            ts=TS0 + s * 300_000,
+            seq=s,
+            rpm=1780.0,
+            temperature_c=41.5,
+            vibration=encode_samples(np.zeros(4096), fs_hz=8192.0, scale=1e-4),
+        )
+        for s in range(3)
+    ]
+    assert extract_features.handler(kinesis_event(dead), context) == OK
+    feats = [json.loads(r["Data"]) for r in aws.feature_records()]
+    assert {f["vibration_sensor"] for f in feats} == {"sensor_flat_line"}
+    assert rules.handler(score_event(feats), context) == OK
+    predictions = aws.predictions()
+    assert {p["state"] for p in predictions} == {"WARNING"}  # never HEALTHY
+    assert {p["sensor_cause"] for p in predictions} == {"sensor_flat_line"}
+    (alert,) = aws.alerts()
+    assert alert["attributes"]["severity"] == "WARNING"
+    assert "sensor_flat_line" in alert["body"]
+    assert "check its cable" in alert["body"]
+    state = read_state(state_item(aws)).state
+    assert state.baseline is None or state.baseline.count == 0  # a dead sensor is not learned
