@@ -12,6 +12,9 @@ PYTHONPATH=. python benchmarks/eval_real.py [--model sagemaker/bootstrap/model.t
                  per real_recordings.window_samples), then a summary line per run
   [--window-scale 0.5 [--window-scale 2 ...]]   also run as recorded with windows this many
                  times the default length (a device that sends shorter or longer windows)
+  [--no-rpm]     also run as recorded with no ``rpm`` in any message and the rig's nameplate
+                 speed (real_recordings.NAMEPLATE_RPM, a few per cent off) as ``rated_rpm``:
+                 sensors with no tachometer
 """
 
 from __future__ import annotations
@@ -50,10 +53,13 @@ def load_inference(artifact: Path, tmp: Path) -> tuple[Any, Any]:
     return module, module.model_fn(str(tmp))
 
 
-def predictions(rec: rr.Recording, inference: Any, model: Any, n: int | None = None) -> list[dict]:
-    """Prediction records for every window of one recording (one device, no history)."""
-    messages = [decode(m) for m in rr.messages(rec, n)]
-    feats = compute_features(messages, {rec.device_id: rec.asset()})
+def predictions(
+    rec: rr.Recording, inference: Any, model: Any, n: int | None = None, *, rpm: bool = True
+) -> list[dict]:
+    """Prediction records for every window of one recording (one device, no history); without
+    ``rpm``, no speed in the messages and the nameplate speed in the registry."""
+    messages = [decode(m) for m in rr.messages(rec, n, rpm=rpm)]
+    feats = compute_features(messages, {rec.device_id: rec.asset(nameplate=not rpm)})
     body = encode_request(feats, INPUT_FIELDS)
     rows = inference.predict_fn(inference.input_fn(body, "application/json"), model)
     return [combine(row, f) for row, f in zip(rows, feats, strict=True)]
@@ -78,6 +84,11 @@ def main() -> int:
         default=[],
         help="also run as recorded with windows this many times the default length",
     )
+    p.add_argument(
+        "--no-rpm",
+        action="store_true",
+        help="also run as recorded with no rpm in the messages and nameplate speeds",
+    )
     args = p.parse_args()
     try:
         recordings = rr.load()
@@ -86,16 +97,23 @@ def main() -> int:
             f"eval-real: {exc}; set RW_REAL_DATA to the folder of real recordings", file=sys.stderr
         )
         return 2
-    runs: list[tuple[str, list[rr.Recording], float]] = [("as recorded", recordings, 1.0)]
+    runs: list[tuple[str, list[rr.Recording], float, bool]] = [
+        ("as recorded", recordings, 1.0, True)
+    ]
+    if args.no_rpm:
+        runs.append(("no rpm, nameplate speed", recordings, 1.0, False))
     for fs in args.fs:
-        runs.append((f"resampled to {fs:g} Hz", [rr.resampled(r, fs) for r in recordings], 1.0))
+        runs.append(
+            (f"resampled to {fs:g} Hz", [rr.resampled(r, fs) for r in recordings], 1.0, True)
+        )
     for scale in args.window_scale:
-        runs.append((f"windows x{scale:g}", recordings, scale))
+        runs.append((f"windows x{scale:g}", recordings, scale, True))
     with tempfile.TemporaryDirectory() as tmp:
         inference, model = load_inference(args.model, Path(tmp))
         print(f"model {model.version} ({args.model.name}); each recording one device, no history")
         summaries = [
-            (title, _report(title, recs, inference, model, scale)) for title, recs, scale in runs
+            (title, _report(title, recs, inference, model, scale, rpm))
+            for title, recs, scale, rpm in runs
         ]
     print("\n== per run: flagged / named right (healthy: flagged)")
     print(f"{'run':24s} {'inner':>11s} {'outer':>11s} {'ball':>11s} {'healthy':>8s} {'AUC':>6s}")
@@ -105,7 +123,12 @@ def main() -> int:
 
 
 def _report(
-    title: str, recs: list[rr.Recording], inference: Any, model: Any, scale: float = 1.0
+    title: str,
+    recs: list[rr.Recording],
+    inference: Any,
+    model: Any,
+    scale: float = 1.0,
+    rpm: bool = True,
 ) -> str:
     """Print the tables of one run; return its one-line summary."""
     per_group: dict[str, list[dict]] = defaultdict(list)
@@ -113,7 +136,8 @@ def _report(
     print(f"\n== {title}")
     print(f"{'recording':30s} {'label':14s} {'n':>4s} {'flagged':>8s} {'right':>6s}  most named")
     for rec in recs:
-        preds = predictions(rec, inference, model, int(rr.window_samples(rec.fs_hz) * scale))
+        n = int(rr.window_samples(rec.fs_hz) * scale)
+        preds = predictions(rec, inference, model, n, rpm=rpm)
         for pr in preds:
             pr["label"] = rec.label
         per_group[_group(rec)] += preds

@@ -43,6 +43,12 @@ IMS_BEARING: Final = Bearing(
 IMS_FS_HZ: Final = 20_000.0
 IMS_RPM: Final = 2000.0
 
+#: The speed a user would type into the asset registry's ``rated_rpm`` for each rig when its
+#: sensors send no ``rpm`` (the no-tachometer runs): a nameplate, never the measured speed.
+#: CWRU: its 2 hp 4-pole 60 Hz induction motor's class of full-load speed, 1750 (measured 1721-1797
+#: with the load). IMS: the 2000 rpm set speed written down 3 % high.
+NAMEPLATE_RPM: Final[dict[str, float]] = {"CWRU": 1750.0, "IMS": 2060.0}
+
 #: File-name prefix of a CWRU record -> the fault it carries.
 _CWRU_LABELS: Final = {"B": "bearing_ball", "IR": "bearing_inner", "OR": "bearing_outer"}
 _CWRU_NAME: Final = re.compile(r"^(B|IR|OR)(\d{3})(?:@\d+)?_(\d)_(\d+)\.mat$")
@@ -75,13 +81,19 @@ class Recording:
     def device_id(self) -> str:
         return re.sub(r"[^A-Za-z0-9_-]", "-", f"real-{self.name}")
 
-    def asset(self) -> Asset:
-        # Both rigs are small motors (ISO 10816-3 group 2 is the nearest class), rigidly mounted.
+    @property
+    def nameplate_rpm(self) -> float:
+        """The rig's nameplate speed (:data:`NAMEPLATE_RPM`), not this recording's measured one."""
+        return NAMEPLATE_RPM[self.rig]
+
+    def asset(self, *, nameplate: bool = False) -> Asset:
+        # Small motors (ISO 10816-3 group 2 is the nearest class), rigidly mounted. The rated
+        # speed is the measured one unless ``nameplate`` (a device with no tachometer).
         return Asset(
             device_id=self.device_id,
             machine_group=2,
             foundation="rigid",
-            rated_rpm=self.rpm,
+            rated_rpm=self.nameplate_rpm if nameplate else self.rpm,
             bearing=self.bearing,
         )
 
@@ -167,14 +179,16 @@ def messages(
     *,
     limit: int | None = None,
     t0_ms: int = 1_767_225_600_000,
+    rpm: bool = True,
 ) -> Iterator[bytes]:
-    """Telemetry v1 messages for the recording's windows (int16 + scale, as firmware sends)."""
+    """Telemetry v1 messages for the recording's windows (int16 + scale, as firmware sends);
+    without ``rpm`` as a sensor with no tachometer sends them."""
     n = n or window_samples(rec.fs_hz)
     for seq, w in enumerate(windows(rec, n, limit=limit)):
         yield encode(
             device_id=rec.device_id,
             ts=t0_ms + int(seq * (n // 2) / rec.fs_hz * 1000),
             seq=seq,
-            rpm=rec.rpm,
+            rpm=rec.rpm if rpm else None,
             vibration=encode_samples(w, fs_hz=rec.fs_hz, unit="g", encoding="int16le+base64"),
         )
