@@ -15,7 +15,9 @@ Response: ``ACCEPT`` body, a JSON array of the same length and order, each an ob
 :data:`rotorwatch.predictions.FAULTS`), ``fault_confidence`` (0-1), ``state`` (one of
 :data:`rotorwatch.predictions.STATES`), ``model_version`` (string) and ``sensor_cause`` (one
 of :data:`rotorwatch.predictions.SENSOR_CAUSES`, or null; optional in a response, so an
-endpoint deployed before it existed still answers within the contract).
+endpoint deployed before it existed still answers within the contract) and ``fault_leaning``
+(optional too: where the window's vibration is healthy, ``fault`` is ``normal`` and this is the
+fault the classifier leant to, see :func:`rotorwatch.predictions.window_fault`).
 
 Temperature and pressure
 ------------------------
@@ -61,7 +63,14 @@ from typing import Any, Final
 import numpy as np
 
 from rotorwatch.features.schema import number
-from rotorwatch.predictions import FAULTS, PREDICTION_NAMES, SENSOR_CAUSES, STATES
+from rotorwatch.predictions import (
+    FAULTS,
+    NORMAL_FAULT,
+    PREDICTION_NAMES,
+    SENSOR_CAUSES,
+    STATES,
+    window_fault,
+)
 from rotorwatch.sensors import judge
 
 CONTENT_TYPE: Final = "application/json"
@@ -73,6 +82,7 @@ MODEL_OUTPUT_FIELDS: Final[tuple[str, ...]] = (
     "state",
     "model_version",
     "sensor_cause",
+    "fault_leaning",
 )
 #: ``model_version`` of predictions the rules made (the model was not consulted).
 RULES_MODEL_VERSION: Final = "rules"
@@ -256,6 +266,11 @@ def decode_response(body: bytes | str, n_expected: int) -> list[dict[str, Any]]:
             raise ScoringError(
                 f"row {i}: 'sensor_cause' must be null or one of {SENSOR_CAUSES}, got {cause!r:.40}"
             )
+        leaning = row.get("fault_leaning")
+        if leaning is not None and leaning not in FAULTS:
+            raise ScoringError(
+                f"row {i}: 'fault_leaning' must be null or one of {FAULTS}, got {leaning!r:.40}"
+            )
         out.append(
             {
                 "anomaly_score": _unit(row.get("anomaly_score"), "anomaly_score", i),
@@ -264,6 +279,7 @@ def decode_response(body: bytes | str, n_expected: int) -> list[dict[str, Any]]:
                 "state": row["state"],
                 "model_version": version,
                 "sensor_cause": cause,
+                "fault_leaning": leaning,
             }
         )
     return out
@@ -364,14 +380,20 @@ def rules_anomaly_score(features: Mapping[str, Any]) -> float:
 def rules_row(features: Mapping[str, Any]) -> dict[str, Any]:
     """A model-shaped row (:data:`MODEL_OUTPUT_FIELDS`) decided by the rules alone."""
     fault, confidence = probable_fault(features)
+    state = rules_state(features)
+    leaning = None
+    if window_fault(state, fault) != fault:
+        # Healthy vibration names no fault; the rules have no probability of "normal" to give.
+        fault, confidence, leaning = NORMAL_FAULT, 0.5, fault
     sensors = judge(features)
     return {
         "anomaly_score": rules_anomaly_score(features),
         "fault": fault,
         "fault_confidence": confidence,
-        "state": worse(rules_state(features), sensors.state),
+        "state": worse(state, sensors.state),
         "model_version": RULES_MODEL_VERSION,
         "sensor_cause": sensors.cause,
+        "fault_leaning": leaning,
     }
 
 
@@ -386,22 +408,34 @@ def combine(
     ``model_row`` is one decoded endpoint row, or None when the model could not be consulted:
     the rules then decide and the record is marked ``degraded``. With a model, the state is the
     worse of the model's and the ISO zone's, so a zone-D machine alarms whatever the model says.
+    The fault is :func:`rotorwatch.predictions.window_fault` of the vibration state: ``normal``
+    when the vibration is healthy, even where temperature or pressure raise the state (their
+    cause is ``sensor_cause``).
     The temperature/pressure verdict (:func:`rotorwatch.sensors.judge`) is applied here too, on
     both paths: an endpoint deployed before the sensor rules cannot hide an overheating machine.
     """
     degraded = model_row is None
     row = rules_row(features) if model_row is None else model_row
-    state = row["state"] if degraded else worse(row["state"], iso_state(features))
+    vibration = rules_state(features) if degraded else worse(row["state"], iso_state(features))
+    fault, confidence = row["fault"], row["fault_confidence"]
+    leaning = row.get("fault_leaning")
+    if window_fault(vibration, fault) != fault:
+        # An endpoint deployed before the fault of a healthy window was "normal" answers with the
+        # classifier's leaning: the same definition applies here, whatever answered.
+        # (Such an endpoint's row raised by temperature alone still carries its leaning: the
+        # vibration state cannot be told from its row.)
+        fault, confidence, leaning = NORMAL_FAULT, None, fault
     sensors = judge(features)
-    state = worse(state, sensors.state)
+    state = worse(vibration if degraded else row["state"], sensors.state)
+    state = worse(state, iso_state(features))
     values = {
         "device_id": features["device_id"],
         "site": features.get("site"),
         "ts": features["ts"],
         "seq": features["seq"],
         "anomaly_score": row["anomaly_score"],
-        "fault": row["fault"],
-        "fault_confidence": row["fault_confidence"],
+        "fault": fault,
+        "fault_confidence": confidence,
         "state": state,
         "iso_zone": features.get("iso_zone"),
         "velocity_rms_mm_s": number(features, "velocity_rms_mm_s"),
@@ -410,5 +444,6 @@ def combine(
         "degraded": degraded,
         "model_version": row["model_version"],
         "scored_at": scored_at_ms,
+        "fault_leaning": leaning,
     }
     return {name: values[name] for name in PREDICTION_NAMES}

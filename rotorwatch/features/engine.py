@@ -47,7 +47,8 @@ from rotorwatch.features.schema import (
     BANDS_HZ,
     DEFECTS,
     ORDERS,
-    SPEED_FIELDS,
+    SCHEMA_2_FIELDS,
+    UNRESOLVED,
     VIBRATION_FEATURES,
 )
 from rotorwatch.features.speed import MIN_CONFIDENCE, estimate_shaft_hz, search_range_hz
@@ -110,6 +111,12 @@ ENVELOPE_SEGMENT_MIN_SAMPLES: Final = 1024
 ENVELOPE_MIN_BIN: Final = 6
 #: Half-width in bins of the Hann main lobe summed for a tone's amplitude.
 ORDER_HALF_WIDTH_BINS: Final = 2
+#: Lines one shaft rate apart are resolved when they are at least a Hann main lobe (4 bins)
+#: apart: closer, each line's lobe holds its neighbour's. Shaft-fault calls rest on 0.5x-3x
+#: and bearing calls on defect lines told from the shaft-rate lines and sidebands beside them
+#: (BPFI +- 1x); a window that cannot resolve the shaft rate reads neither (a 0.1 s window's
+#: 10 Hz bins put a 30 Hz shaft's 1x and 2x 3 bins apart).
+RESOLVE_MIN_BINS: Final = 2 * ORDER_HALF_WIDTH_BINS
 
 _MM_PER_M: Final = 1000.0
 _ORDER_VALUES: Final = np.array([order for _, order in ORDERS])
@@ -225,7 +232,9 @@ def window_features(
     -------
     dict of name -> ndarray (B,), float64, NaN for values that cannot be computed. Besides the
     features: ``shaft_hz`` (the speed every order and envelope line was read at, NaN where none
-    was) and ``speed_confidence`` (0-1 for an estimated speed, NaN where none was estimated).
+    was), ``speed_confidence`` (0-1 for an estimated speed, NaN where none was estimated) and
+    ``resolution`` (2: every line resolved at that speed; 1: all but the 0.5x; 0: not the
+    shaft rate, so no orders and no bearing lines, see :data:`RESOLVE_MIN_BINS`; NaN: no speed).
     """
     if x_g.ndim != 2:
         raise ValueError(f"x_g must have shape (B, N), got {x_g.shape}")
@@ -277,6 +286,16 @@ def window_features(
         )
         for name, _key in DEFECTS:
             out[name][rows] = np.median(parts[name].reshape(rows.size, count), axis=1)
+    # What the window's resolution cannot separate at its speed: read nothing that rests on it.
+    with np.errstate(invalid="ignore"):
+        shaft_bins = out["shaft_hz"] / df_hz
+        rate_ok = shaft_bins >= RESOLVE_MIN_BINS
+        half_ok = 0.5 * shaft_bins >= RESOLVE_MIN_BINS
+    for name in (*(name for name, _ in ORDERS), *(name for name, _ in DEFECTS)):
+        out[name][~rate_ok] = np.nan
+    out[ORDERS[0][0]][~half_ok] = np.nan  # the 0.5x sub-harmonic
+    known = np.isfinite(shaft_bins)
+    out["resolution"] = np.where(known, np.where(rate_ok, np.where(half_ok, 2.0, 1.0), 0.0), np.nan)
     return out
 
 
@@ -736,7 +755,9 @@ def _raw_batch(messages: Sequence[Telemetry]) -> tuple[npt.NDArray[Any], F64]:
 _ENGINE_FEATURES: Final = tuple(
     name for name in VIBRATION_FEATURES if name not in ("fs_hz", "n_samples", "iso_zone")
 )
-_SPEED_NAMES: Final = tuple(f.name for f in SPEED_FIELDS)
+_SPEED_NAMES: Final = tuple(f.name for f in SCHEMA_2_FIELDS)
+#: ``resolution`` (see :func:`window_features`) -> the record's ``unresolved``.
+_UNRESOLVED: Final[dict[float, str]] = {0.0: UNRESOLVED[0], 1.0: UNRESOLVED[1]}
 
 
 def _none_if_nan(values: F64) -> list[float | None]:
@@ -773,6 +794,7 @@ def compute_features(
                 "rpm_used": msg.rpm,
                 "rpm_source": "none" if msg.rpm is None else "message",
                 "rpm_confidence": None,
+                "unresolved": None,
             }
         )
         if msg.vibration is not None:
@@ -805,6 +827,7 @@ def compute_features(
             _none_if_nan(rpm_used),
             source.tolist(),
             _none_if_nan(np.where(searched, cols["speed_confidence"], np.nan)),
+            [_UNRESOLVED.get(r) for r in cols["resolution"].tolist()],
         ]
         for i, row in zip(idx, zip(*columns, strict=True), strict=True):
             records[i].update(zip(names, row, strict=True))

@@ -53,11 +53,18 @@ RPM_SOURCES: Final[tuple[str, ...]] = ("message", "estimated", "none")
 
 #: Version of the feature record. A new version only adds nullable columns at the end, so a
 #: reader of an older one (the served model, saved queries, Parquet readers: all read by name)
-#: reads a newer record unchanged. 2: rpm_used, rpm_source, rpm_confidence.
+#: reads a newer record unchanged. 2: rpm_used, rpm_source, rpm_confidence, unresolved.
 FEATURE_SCHEMA_VERSION: Final = 2
 
-#: Fields added by schema version 2 (the shaft speed the window was read at).
-SPEED_FIELDS: Final[tuple[Field, ...]] = (
+#: What a window's frequency resolution cannot separate (``unresolved``): ``shaft_rate``, lines
+#: one shaft rate apart share a Hann main lobe (fewer than RESOLVE_MIN_BINS bins apart: no
+#: shaft orders, no bearing lines, so no shaft-fault or bearing call rests on them);
+#: ``half_order``, only the 0.5x sub-harmonic is that close to 1x (order_0_5x_g null).
+UNRESOLVED: Final[tuple[str, ...]] = ("shaft_rate", "half_order")
+
+#: Fields added by schema version 2 (the shaft speed the window was read at, and what the
+#: window could not resolve at it).
+SCHEMA_2_FIELDS: Final[tuple[Field, ...]] = (
     Field(
         "rpm_used",
         "double",
@@ -66,6 +73,12 @@ SPEED_FIELDS: Final[tuple[Field, ...]] = (
     ),
     Field("rpm_source", "string", "", f"where rpm_used came from: {', '.join(RPM_SOURCES)}"),
     Field("rpm_confidence", "double", "", "0-1 confidence of an estimated speed (null otherwise)"),
+    Field(
+        "unresolved",
+        "string",
+        "",
+        f"what the window's resolution cannot separate at rpm_used: {', '.join(UNRESOLVED)}",
+    ),
 )
 
 FEATURE_FIELDS: Final[tuple[Field, ...]] = (
@@ -104,14 +117,14 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
         Field(name, "double", "", f"envelope-spectrum peak at {key.upper()} and harmonics / median")
         for name, key in DEFECTS
     ),
-    *SPEED_FIELDS,
+    *SCHEMA_2_FIELDS,
 )
 
 FEATURE_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURE_FIELDS)
 
 #: Columns that describe the vibration window (null when a message carries no window).
 VIBRATION_FEATURES: Final[tuple[str, ...]] = FEATURE_NAMES[
-    FEATURE_NAMES.index("fs_hz") : FEATURE_NAMES.index(SPEED_FIELDS[0].name)
+    FEATURE_NAMES.index("fs_hz") : FEATURE_NAMES.index(SCHEMA_2_FIELDS[0].name)
 ]
 
 

@@ -38,7 +38,7 @@ import numpy.typing as npt
 
 from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
 from rotorwatch.model.forest import Forest, predict_proba
-from rotorwatch.predictions import FAULTS, STATES
+from rotorwatch.predictions import FAULTS, NORMAL_FAULT, STATES, window_fault
 from rotorwatch.scoring import bearing_evidence, evidence_state, iso_state, worse
 from rotorwatch.sensors import judge
 
@@ -174,6 +174,10 @@ class Model:
         """(anomaly score (n,), class probabilities (n, n_classes)) for model inputs ``x``."""
         return self.anomaly.score(x), predict_proba(self.forest, x)
 
+    def _p_normal(self, proba: F64) -> float:
+        """The classifier's probability of ``normal`` (every model has the class)."""
+        return float(proba[self.classes.index(NORMAL_FAULT)])
+
     def score(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Model rows (:data:`rotorwatch.scoring.MODEL_OUTPUT_FIELDS`) for feature records."""
         if not records:
@@ -201,7 +205,11 @@ class Model:
             zone_known_not_a = rec.get("iso_zone") in ("B", "C", "D")
             if fault != "normal" and a >= self.warning_score and zone_known_not_a:
                 state = ALARM if a >= self.alarm_score else WARNING
-            state = worse(state, evidence_state(evidence))
+            state = worse(worse(state, evidence_state(evidence)), iso_state(rec))
+            leaning = None
+            if window_fault(state, fault) != fault:
+                # Healthy vibration: no fault, however the classifier leans (kept apart).
+                fault, confidence, leaning = NORMAL_FAULT, self._p_normal(proba[i]), fault
             sensors = judge(rec)  # temperature / pressure against the asset's limits
             state = worse(state, sensors.state)
             out.append(
@@ -209,9 +217,10 @@ class Model:
                     "anomaly_score": a,
                     "fault": fault,
                     "fault_confidence": confidence,
-                    "state": worse(state, iso_state(rec)),
+                    "state": state,
                     "model_version": version,
                     "sensor_cause": sensors.cause,
+                    "fault_leaning": leaning,
                 }
             )
         return out
