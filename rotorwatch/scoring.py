@@ -329,6 +329,24 @@ def envelope_state(features: Mapping[str, Any]) -> str:
     return evidence_state(bearing_evidence(features))
 
 
+#: Faults named from the shaft orders (0.5x-3x), and the feature each needs read.
+SHAFT_FAULTS: Final[tuple[str, ...]] = ("imbalance", "misalignment", "looseness")
+
+
+def readable(fault: str, features: Mapping[str, Any]) -> bool:
+    """Whether the window carries what ``fault`` rests on: shaft faults the shaft orders (a
+    known speed the window resolves, see the feature record's ``unresolved``), bearing faults
+    an envelope line of their family. A classifier trained on simulated machines names a fault
+    from whatever it has; on a window that cannot show that fault's own lines the name is a
+    guess, on a rig unlike the simulated ones a confident wrong one."""
+    if fault in SHAFT_FAULTS:
+        return number(features, "order_1x_g") is not None
+    families = [name for name, f in ENV_FAULTS if f == fault]
+    if families:
+        return any(number(features, name) is not None for name in families)
+    return True  # normal, bearing_unclear (impacts need no line)
+
+
 def rules_state(features: Mapping[str, Any]) -> str:
     """Point state by the rules: the worse of the ISO zone and the envelope indicators."""
     return worse(iso_state(features), envelope_state(features))
