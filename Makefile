@@ -201,7 +201,7 @@ eval: $(STAMP)
 # line per run. Exits non-zero without the recordings.
 eval-real: $(STAMP)
 	$(PY) benchmarks/eval_real.py --model $(MODEL_ARTIFACT) --fs 25600 --fs 48000 --fs 64000 --fs 97656 \
-	  --window-scale 0.5 --window-scale 2
+	  --window-scale 0.5 --window-scale 2 --no-rpm
 
 .PHONY: drills drills-fuzz
 # Failure drills on moto (poison, duplicates, SageMaker/SNS/Firehose faults, state races, device

@@ -15,6 +15,7 @@ from pyspark.sql import functions as F
 
 from rotorwatch.features.iso import ZONES
 from rotorwatch.lake import HEALTH_FIELDS, PARTITION_KEYS
+from rotorwatch.predictions import FAULTY_WINDOW_SQL, NORMAL_FAULT
 
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
@@ -24,7 +25,6 @@ RECORD_KEY: tuple[str, ...] = ("device_id", "ts", "seq")
 #: Point-by-point states that count as anomalous (everything but HEALTHY).
 HEALTHY_STATE = "HEALTHY"
 ALARM_STATE = "ALARM"
-NORMAL_FAULT = "normal"
 
 _PARTITION_FORMATS = {"year": "yyyy", "month": "MM", "day": "dd", "hour": "HH"}
 
@@ -129,8 +129,9 @@ def prediction_health(predictions: DataFrame, period: Literal["hour", "day"]) ->
     """Model health per device and period from prediction records.
 
     Columns: device_id, period_start_ms, p_site, n_predictions, anomaly_count (WARNING or
-    ALARM), alarm_count, anomaly_score_mean, dominant_fault (most frequent fault other than
-    'normal', ties broken alphabetically; 'normal' when there is none), sensor_count (windows
+    ALARM), alarm_count, anomaly_score_mean, dominant_fault (most frequent fault of the
+    WARNING/ALARM windows other than 'normal', ties broken alphabetically; 'normal' when there is
+    none: :data:`rotorwatch.predictions.FAULTY_WINDOW_SQL`), sensor_count (windows
     with temperature or pressure outside limits), dominant_sensor_cause (most frequent sensor
     cause, ties alphabetically; null when none), p_last_ts.
     """
@@ -150,7 +151,7 @@ def prediction_health(predictions: DataFrame, period: Literal["hour", "day"]) ->
     )
     rank = Window.partitionBy("device_id", "period_start_ms").orderBy(F.desc("n"), F.asc("fault"))
     dominant = (
-        p.where(F.col("fault").isNotNull() & (F.col("fault") != NORMAL_FAULT))
+        p.where(F.expr(FAULTY_WINDOW_SQL))
         .groupBy("device_id", "period_start_ms", "fault")
         .agg(F.count(F.lit(1)).alias("n"))
         .withColumn("_rank", F.row_number().over(rank))

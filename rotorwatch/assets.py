@@ -12,6 +12,11 @@ locally they come from a JSON file holding a list of records (or ``{"assets": [.
 ``machine_group`` and ``foundation`` select the ISO 10816-3 zone table: group 1 is large
 machines (rated power above 300 kW), group 2 medium machines (15 kW to 300 kW).
 
+``rpm_range`` (optional, ``[min, max]`` rev/min) is the speed range of a variable-speed drive:
+a device that sends no ``rpm`` has its shaft speed estimated from its vibration within it (for a
+fixed-speed machine the search spans the nameplate ``rated_rpm``: see
+:mod:`rotorwatch.features.speed`).
+
 ``limits`` (optional, every key optional) are the machine's own sensor limits: bearing
 temperature warning / alarm (degC) and its normal operating pressure range (bar). Temperature
 limits the asset leaves out come from common practice (:data:`rotorwatch.sensors.DEFAULT_LIMITS`);
@@ -92,12 +97,16 @@ class Asset:
     site: str | None = None
     name: str | None = None
     limits: SensorLimits | None = None
+    #: (min, max) shaft speed of a variable-speed drive, rev/min; None: fixed speed near rated_rpm.
+    rpm_range: tuple[float, float] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as stored (JSON file, DynamoDB item); None fields are left out."""
         out = {k: v for k, v in asdict(self).items() if v is not None}
         if self.limits is not None:
             out["limits"] = {k: v for k, v in self.limits.fields().items() if v is not None}
+        if self.rpm_range is not None:
+            out["rpm_range"] = list(self.rpm_range)
         return out
 
 
@@ -171,6 +180,26 @@ def parse_limits(obj: Any, where: str = "limits") -> SensorLimits:
     return limits
 
 
+#: Largest max / min of an ``rpm_range``: the comb that finds the speed tells a shaft from its
+#: second order by its half-orders, which a range wider than a few octaves would let it confuse
+#: with slower machines' harmonics (a 10:1 drive is rare; 3:1 covers the usual pump and fan VFD).
+RPM_RANGE_MAX_RATIO: Final = 10.0
+
+
+def parse_rpm_range(obj: Any, where: str = "rpm_range") -> tuple[float, float]:
+    """Validate a variable-speed drive's ``[min, max]`` shaft speed (rev/min)."""
+    if not isinstance(obj, list | tuple) or len(obj) != 2:
+        raise AssetError("wrong_type", f"{where}: must be [min_rpm, max_rpm]")
+    lo = _num({"min": obj[0]}, "min", where)
+    hi = _num({"max": obj[1]}, "max", where)
+    if hi <= lo or hi / lo > RPM_RANGE_MAX_RATIO:
+        raise AssetError(
+            "out_of_range",
+            f"{where}: need min < max <= {RPM_RANGE_MAX_RATIO:g} x min, got [{lo:g}, {hi:g}]",
+        )
+    return lo, hi
+
+
 def parse_asset(obj: Any) -> Asset:
     """Validate one asset record (from JSON or a DynamoDB item)."""
     if not isinstance(obj, Mapping):
@@ -193,6 +222,7 @@ def parse_asset(obj: Any) -> Asset:
         )
     bearing = obj.get("bearing")
     limits = obj.get("limits")
+    rpm_range = obj.get("rpm_range")
     site = obj.get("site")
     name = obj.get("name")
     return Asset(
@@ -204,6 +234,7 @@ def parse_asset(obj: Any) -> Asset:
         site=site if isinstance(site, str) else None,
         name=name if isinstance(name, str) else None,
         limits=None if limits is None else parse_limits(limits, f"{where} limits"),
+        rpm_range=None if rpm_range is None else parse_rpm_range(rpm_range, f"{where} rpm_range"),
     )
 
 

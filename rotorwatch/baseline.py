@@ -256,10 +256,11 @@ def fleet_progress(items: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
 
 
 def _escalate(prediction: Mapping[str, Any]) -> bool:
-    """A baseline exceedance may warn only when something is named: a fault other than normal,
-    or an ISO zone beyond A. A device merely unlike its own history, with nothing named, is a
-    question for the dashboard, not a page."""
-    fault = prediction.get("fault")
+    """A baseline exceedance may warn only when something is named: a fault other than normal
+    (the one a healthy window's classifier leans to, ``fault_leaning``, counts: the device's
+    own history now says the window is not healthy), or an ISO zone beyond A. A device merely
+    unlike its own history, with nothing named, is a question for the dashboard, not a page."""
+    fault = prediction.get("fault_leaning") or prediction.get("fault")
     zone = prediction.get("iso_zone")
     return (fault is not None and fault != "normal") or (zone is not None and zone != "A")
 
@@ -302,4 +303,9 @@ def apply_baseline(
     out["anomaly_score"] = s if model_score is None else max(float(model_score), s)
     if s >= BASELINE_WARNING_SCORE and out.get("state") == HEALTHY and _escalate(out):
         out["state"] = WARNING
+        leaning = out.get("fault_leaning")
+        if leaning is not None:
+            # No longer healthy: what the classifier leant to is the window's fault
+            # (rotorwatch.predictions.window_fault), its probability unknown here.
+            out["fault"], out["fault_confidence"], out["fault_leaning"] = leaning, None, None
     return out, b

@@ -58,14 +58,45 @@ SENSOR_CAUSES: Final[tuple[str, ...]] = (
 #: Machine health states, in order of severity (as Monitron names them).
 STATES: Final[tuple[str, ...]] = ("HEALTHY", "WARNING", "ALARM")
 
+#: The fault of a window with nothing wrong in its vibration.
+NORMAL_FAULT: Final = FAULTS[0]
+
+
+def window_fault(vibration_state: str, fault: str) -> str:
+    """The fault of a window: the named fault where the window's *vibration* state (the model's
+    or the rules', with the ISO zone) is WARNING or ALARM, else ``normal``.
+
+    One definition for every path: the endpoint's rows (:meth:`rotorwatch.model.Model.score`),
+    the rules fallback (:func:`rotorwatch.scoring.rules_row`), the prediction record
+    (:func:`rotorwatch.scoring.combine`), and, as :data:`FAULTY_WINDOW_SQL`, the lake's saved
+    queries and the machine-health Glue job. A classifier always leans towards some class;
+    on a healthy window that leaning is no finding, and a temperature or pressure cause is
+    reported as ``sensor_cause``, not as a vibration fault.
+    """
+    return fault if vibration_state != STATES[0] else NORMAL_FAULT
+
+
+#: :func:`window_fault` over stored prediction rows, as a SQL predicate (Athena, Spark SQL,
+#: DuckDB): the windows whose ``fault`` is a finding. ``state <> 'HEALTHY'`` also keeps out
+#: rows written before the fault of a healthy window was ``normal`` (they carried the
+#: classifier's leaning). Every saved query that counts faults filters on exactly this text.
+FAULTY_WINDOW_SQL: Final = (
+    f"state <> '{STATES[0]}' AND fault IS NOT NULL AND fault <> '{NORMAL_FAULT}'"
+)
+
 PREDICTION_FIELDS: Final[tuple[Field, ...]] = (
     Field("device_id", "string", "", "thing name", nullable=False),
     Field("site", "string", "", "site from the topic"),
     Field("ts", "bigint", "ms", "window start, epoch milliseconds UTC", nullable=False),
     Field("seq", "bigint", "", "per-device message counter", nullable=False),
     Field("anomaly_score", "double", "", "0-1, distance from healthy behaviour (higher is worse)"),
-    Field("fault", "string", "", f"probable fault, one of {', '.join(FAULTS)}"),
-    Field("fault_confidence", "double", "", "classifier probability of `fault`, 0-1"),
+    Field(
+        "fault",
+        "string",
+        "",
+        f"fault of the window (normal whenever its vibration is healthy), one of {', '.join(FAULTS)}",
+    ),
+    Field("fault_confidence", "double", "", "probability of `fault`, 0-1 (null if unknown)"),
     Field("state", "string", "", "point-by-point state HEALTHY / WARNING / ALARM", nullable=False),
     Field("iso_zone", "string", "", "ISO 10816-3 zone A-D"),
     Field(
@@ -80,6 +111,13 @@ PREDICTION_FIELDS: Final[tuple[Field, ...]] = (
     Field("degraded", "boolean", "", "true when the model was unavailable and rules decided"),
     Field("model_version", "string", "", "model artifact version, or 'rules' when degraded"),
     Field("scored_at", "bigint", "ms", "when the prediction was made, epoch ms"),
+    Field(
+        "fault_leaning",
+        "string",
+        "",
+        "where the vibration is healthy (fault normal): the fault the classifier or rules lean"
+        " to, no finding; null otherwise",
+    ),
 )
 
 PREDICTION_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in PREDICTION_FIELDS)

@@ -15,7 +15,9 @@ Response: ``ACCEPT`` body, a JSON array of the same length and order, each an ob
 :data:`rotorwatch.predictions.FAULTS`), ``fault_confidence`` (0-1), ``state`` (one of
 :data:`rotorwatch.predictions.STATES`), ``model_version`` (string) and ``sensor_cause`` (one
 of :data:`rotorwatch.predictions.SENSOR_CAUSES`, or null; optional in a response, so an
-endpoint deployed before it existed still answers within the contract).
+endpoint deployed before it existed still answers within the contract) and ``fault_leaning``
+(optional too: where the window's vibration is healthy, ``fault`` is ``normal`` and this is the
+fault the classifier leant to, see :func:`rotorwatch.predictions.window_fault`).
 
 Temperature and pressure
 ------------------------
@@ -62,7 +64,14 @@ import numpy as np
 
 from rotorwatch.features.schema import number
 from rotorwatch.features.sensor_health import ADVICE, SENSOR_PROBLEMS
-from rotorwatch.predictions import FAULTS, PREDICTION_NAMES, SENSOR_CAUSES, STATES
+from rotorwatch.predictions import (
+    FAULTS,
+    NORMAL_FAULT,
+    PREDICTION_NAMES,
+    SENSOR_CAUSES,
+    STATES,
+    window_fault,
+)
 from rotorwatch.sensors import judge
 
 CONTENT_TYPE: Final = "application/json"
@@ -74,6 +83,7 @@ MODEL_OUTPUT_FIELDS: Final[tuple[str, ...]] = (
     "state",
     "model_version",
     "sensor_cause",
+    "fault_leaning",
 )
 #: ``model_version`` of predictions the rules made (the model was not consulted).
 RULES_MODEL_VERSION: Final = "rules"
@@ -257,6 +267,11 @@ def decode_response(body: bytes | str, n_expected: int) -> list[dict[str, Any]]:
             raise ScoringError(
                 f"row {i}: 'sensor_cause' must be null or one of {SENSOR_CAUSES}, got {cause!r:.40}"
             )
+        leaning = row.get("fault_leaning")
+        if leaning is not None and leaning not in FAULTS:
+            raise ScoringError(
+                f"row {i}: 'fault_leaning' must be null or one of {FAULTS}, got {leaning!r:.40}"
+            )
         out.append(
             {
                 "anomaly_score": _unit(row.get("anomaly_score"), "anomaly_score", i),
@@ -265,6 +280,7 @@ def decode_response(body: bytes | str, n_expected: int) -> list[dict[str, Any]]:
                 "state": row["state"],
                 "model_version": version,
                 "sensor_cause": cause,
+                "fault_leaning": leaning,
             }
         )
     return out
@@ -312,6 +328,24 @@ def evidence_state(evidence: tuple[str, float] | None) -> str:
 def envelope_state(features: Mapping[str, Any]) -> str:
     """Point state from the bearing evidence (envelope indicators and impulsiveness)."""
     return evidence_state(bearing_evidence(features))
+
+
+#: Faults named from the shaft orders (0.5x-3x), and the feature each needs read.
+SHAFT_FAULTS: Final[tuple[str, ...]] = ("imbalance", "misalignment", "looseness")
+
+
+def readable(fault: str, features: Mapping[str, Any]) -> bool:
+    """Whether the window carries what ``fault`` rests on: shaft faults the shaft orders (a
+    known speed the window resolves, see the feature record's ``unresolved``), bearing faults
+    an envelope line of their family. A classifier trained on simulated machines names a fault
+    from whatever it has; on a window that cannot show that fault's own lines the name is a
+    guess, on a rig unlike the simulated ones a confident wrong one."""
+    if fault in SHAFT_FAULTS:
+        return number(features, "order_1x_g") is not None
+    families = [name for name, f in ENV_FAULTS if f == fault]
+    if families:
+        return any(number(features, name) is not None for name in families)
+    return True  # normal, bearing_unclear (impacts need no line)
 
 
 def rules_state(features: Mapping[str, Any]) -> str:
@@ -365,14 +399,20 @@ def rules_anomaly_score(features: Mapping[str, Any]) -> float:
 def rules_row(features: Mapping[str, Any]) -> dict[str, Any]:
     """A model-shaped row (:data:`MODEL_OUTPUT_FIELDS`) decided by the rules alone."""
     fault, confidence = probable_fault(features)
+    state = rules_state(features)
+    leaning = None
+    if window_fault(state, fault) != fault:
+        # Healthy vibration names no fault; the rules have no probability of "normal" to give.
+        fault, confidence, leaning = NORMAL_FAULT, 0.5, fault
     sensors = judge(features)
     return {
         "anomaly_score": rules_anomaly_score(features),
         "fault": fault,
         "fault_confidence": confidence,
-        "state": worse(rules_state(features), sensors.state),
+        "state": worse(state, sensors.state),
         "model_version": RULES_MODEL_VERSION,
         "sensor_cause": sensors.cause,
+        "fault_leaning": leaning,
     }
 
 
@@ -387,14 +427,26 @@ def combine(
     ``model_row`` is one decoded endpoint row, or None when the model could not be consulted:
     the rules then decide and the record is marked ``degraded``. With a model, the state is the
     worse of the model's and the ISO zone's, so a zone-D machine alarms whatever the model says.
+    The fault is :func:`rotorwatch.predictions.window_fault` of the vibration state: ``normal``
+    when the vibration is healthy, even where temperature or pressure raise the state (their
+    cause is ``sensor_cause``).
     The temperature/pressure verdict (:func:`rotorwatch.sensors.judge`) is applied here too, on
     both paths: an endpoint deployed before the sensor rules cannot hide an overheating machine.
     """
     degraded = model_row is None
     row = rules_row(features) if model_row is None else model_row
-    state = row["state"] if degraded else worse(row["state"], iso_state(features))
+    vibration = rules_state(features) if degraded else worse(row["state"], iso_state(features))
+    fault, confidence = row["fault"], row["fault_confidence"]
+    leaning = row.get("fault_leaning")
+    if window_fault(vibration, fault) != fault:
+        # An endpoint deployed before the fault of a healthy window was "normal" answers with the
+        # classifier's leaning: the same definition applies here, whatever answered.
+        # (Such an endpoint's row raised by temperature alone still carries its leaning: the
+        # vibration state cannot be told from its row.)
+        fault, confidence, leaning = NORMAL_FAULT, None, fault
     sensors = judge(features)
-    state = worse(state, sensors.state)
+    state = worse(vibration if degraded else row["state"], sensors.state)
+    state = worse(state, iso_state(features))
     cause, reason = sensors.cause, sensors.reason
     problem = features.get("vibration_sensor")
     if problem in SENSOR_PROBLEMS:
@@ -409,8 +461,8 @@ def combine(
         "ts": features["ts"],
         "seq": features["seq"],
         "anomaly_score": row["anomaly_score"],
-        "fault": row["fault"],
-        "fault_confidence": row["fault_confidence"],
+        "fault": fault,
+        "fault_confidence": confidence,
         "state": state,
         "iso_zone": features.get("iso_zone"),
         "velocity_rms_mm_s": number(features, "velocity_rms_mm_s"),
@@ -419,5 +471,6 @@ def combine(
         "degraded": degraded,
         "model_version": row["model_version"],
         "scored_at": scored_at_ms,
+        "fault_leaning": leaning,
     }
     return {name: values[name] for name in PREDICTION_NAMES}

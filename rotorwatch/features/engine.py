@@ -43,8 +43,16 @@ import numpy.typing as npt
 
 from rotorwatch.assets import Asset, Bearing, limit_fields
 from rotorwatch.features.iso import ZONES, zone_boundaries_mm_s, zone_index
-from rotorwatch.features.schema import BANDS_HZ, DEFECTS, ORDERS, VIBRATION_FEATURES
+from rotorwatch.features.schema import (
+    BANDS_HZ,
+    DEFECTS,
+    ORDERS,
+    SCHEMA_2_FIELDS,
+    UNRESOLVED,
+    VIBRATION_FEATURES,
+)
 from rotorwatch.features.sensor_health import sensor_problems
+from rotorwatch.features.speed import MIN_CONFIDENCE, estimate_shaft_hz, search_range_hz
 from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, Telemetry
 
 F64 = npt.NDArray[np.float64]
@@ -104,6 +112,12 @@ ENVELOPE_SEGMENT_MIN_SAMPLES: Final = 1024
 ENVELOPE_MIN_BIN: Final = 6
 #: Half-width in bins of the Hann main lobe summed for a tone's amplitude.
 ORDER_HALF_WIDTH_BINS: Final = 2
+#: Lines one shaft rate apart are resolved when they are at least a Hann main lobe (4 bins)
+#: apart: closer, each line's lobe holds its neighbour's. Shaft-fault calls rest on 0.5x-3x
+#: and bearing calls on defect lines told from the shaft-rate lines and sidebands beside them
+#: (BPFI +- 1x); a window that cannot resolve the shaft rate reads neither (a 0.1 s window's
+#: 10 Hz bins put a 30 Hz shaft's 1x and 2x 3 bins apart).
+RESOLVE_MIN_BINS: Final = 2 * ORDER_HALF_WIDTH_BINS
 
 _MM_PER_M: Final = 1000.0
 _ORDER_VALUES: Final = np.array([order for _, order in ORDERS])
@@ -192,6 +206,7 @@ def window_features(
     defect_orders: F64,
     *,
     gain_g: F64 | None = None,
+    search_hz: F64 | None = None,
 ) -> dict[str, F64]:
     """Features of a batch of equal-length acceleration windows.
 
@@ -209,10 +224,18 @@ def window_features(
     gain_g : ndarray, shape (B,), optional
         g per count of each row of ``x_g`` (the message's scale and unit conversion); the
         float64 conversion then happens block by block, never for the whole batch at once.
+    search_hz : ndarray, shape (B, 2), optional
+        Where ``shaft_hz`` is NaN and this row is finite, the (low, high) shaft frequency in Hz
+        to estimate the speed within, from the window itself (:mod:`rotorwatch.features.speed`,
+        cross-checked against the bearing lines where the geometry is known).
 
     Returns
     -------
-    dict of name -> ndarray (B,), float64, NaN for values that cannot be computed.
+    dict of name -> ndarray (B,), float64, NaN for values that cannot be computed. Besides the
+    features: ``shaft_hz`` (the speed every order and envelope line was read at, NaN where none
+    was), ``speed_confidence`` (0-1 for an estimated speed, NaN where none was estimated) and
+    ``resolution`` (2: every line resolved at that speed; 1: all but the 0.5x; 0: not the
+    shaft rate, so no orders and no bearing lines, see :data:`RESOLVE_MIN_BINS`; NaN: no speed).
     """
     if x_g.ndim != 2:
         raise ValueError(f"x_g must have shape (B, N), got {x_g.shape}")
@@ -221,6 +244,14 @@ def window_features(
         raise ValueError("fs_hz, shaft_hz and defect_orders must match the batch size")
     if gain_g is not None and gain_g.shape != (b,):
         raise ValueError("gain_g must match the batch size")
+    if search_hz is not None and search_hz.shape != (b, 2):
+        raise ValueError("search_hz must have shape (B, 2)")
+    estimate = np.isnan(shaft_hz)
+    if search_hz is not None:
+        estimate &= np.isfinite(search_hz).all(axis=1)
+    else:
+        estimate[:] = False
+    search = search_hz if search_hz is not None else np.full((b, 2), np.nan)
     out: dict[str, F64] = {name: np.empty(b) for name in _BLOCK_FEATURES}
     env_spec = np.empty((b, n // ENVELOPE_DECIMATION // 2 + 1), dtype=np.float32)
     df_hz = fs_hz / n  # (B,) bin spacing
@@ -232,10 +263,15 @@ def window_features(
             scratch.x[...] = x_g[s:e]
         else:
             np.multiply(x_g[s:e], gain_g[s:e, None], out=scratch.x)
-        block = _block_features(scratch, df_hz[s:e], shaft_hz[s:e], env_spec[s:e])
+        block = _block_features(
+            scratch, df_hz[s:e], shaft_hz[s:e], env_spec[s:e], search[s:e], estimate[s:e]
+        )
         for name, values in block.items():
             out[name][s:e] = values
-    _envelope_indicators(env_spec, df_hz, shaft_hz, defect_orders, out)
+    _envelope_indicators(env_spec, df_hz, out["shaft_hz"], defect_orders, out)
+    if estimate.any():
+        # The speed each window's envelope lines were read at.
+        shaft_hz = _cross_check(env_spec, df_hz, search, defect_orders, estimate, out)
     segments = _envelope_segments(n, fs_hz)
     for count in np.unique(segments[segments > 1]).tolist():
         # Long windows: the envelope indicators of their segments (see ENVELOPE_SEGMENT_S).
@@ -251,6 +287,16 @@ def window_features(
         )
         for name, _key in DEFECTS:
             out[name][rows] = np.median(parts[name].reshape(rows.size, count), axis=1)
+    # What the window's resolution cannot separate at its speed: read nothing that rests on it.
+    with np.errstate(invalid="ignore"):
+        shaft_bins = out["shaft_hz"] / df_hz
+        rate_ok = shaft_bins >= RESOLVE_MIN_BINS
+        half_ok = 0.5 * shaft_bins >= RESOLVE_MIN_BINS
+    for name in (*(name for name, _ in ORDERS), *(name for name, _ in DEFECTS)):
+        out[name][~rate_ok] = np.nan
+    out[ORDERS[0][0]][~half_ok] = np.nan  # the 0.5x sub-harmonic
+    known = np.isfinite(shaft_bins)
+    out["resolution"] = np.where(known, np.where(rate_ok, np.where(half_ok, 2.0, 1.0), 0.0), np.nan)
     return out
 
 
@@ -271,12 +317,23 @@ _BLOCK_FEATURES: Final[tuple[str, ...]] = (
     "velocity_rms_mm_s",
     *(name for name, _ in ORDERS),
     "dominant_freq_hz",
+    "shaft_hz",
+    "speed_confidence",
+    "comb_confidence",
 )
 
 
-def _block_features(s: _Scratch, df_hz: F64, shaft_hz: F64, env_spec: Any) -> dict[str, F64]:
+def _block_features(
+    s: _Scratch,
+    df_hz: F64,
+    shaft_hz: F64,
+    env_spec: Any,
+    search_hz: F64,
+    estimate: npt.NDArray[np.bool_],
+) -> dict[str, F64]:
     """Every feature but the envelope indicators for one block (``s.x``: windows in g, consumed),
-    and the block's envelope magnitude spectrum into ``env_spec``."""
+    and the block's envelope magnitude spectrum into ``env_spec``. Rows in ``estimate`` get
+    their speed from the harmonic comb within ``search_hz`` (NaN where it is not confident)."""
     b, n = s.x.shape
     out: dict[str, F64] = {}
 
@@ -329,6 +386,20 @@ def _block_features(s: _Scratch, df_hz: F64, shaft_hz: F64, env_spec: Any) -> di
             out["velocity_rms_mm_s"][rows] = np.sqrt(
                 sub[:, k_lo : k_hi + 1] @ _velocity_gain(k_lo, k_hi, float(df))
             )
+
+    # No tachometer: the speed from the comb of shaft orders (before the power spectrum is
+    # masked for the dominant peak below).
+    shaft_hz = shaft_hz.copy()
+    comb = np.full(b, np.nan)
+    if estimate.any():
+        rows_e = np.flatnonzero(estimate)
+        est, comb[rows_e] = estimate_shaft_hz(
+            ms_per_bin[rows_e], df_hz[rows_e], search_hz[rows_e, 0], search_hz[rows_e, 1]
+        )
+        shaft_hz[rows_e] = np.where(comb[rows_e] >= MIN_CONFIDENCE, est, np.nan)
+    out["shaft_hz"] = shaft_hz
+    out["comb_confidence"] = comb
+    out["speed_confidence"] = comb
 
     # Shaft orders: peak amplitude = sqrt(2 x mean-square in the Hann main lobe around the
     # line), every order of every row in one gather.
@@ -487,6 +558,36 @@ def _envelope_indicators(
     largest weighted line, NaN where no line of it can be read (no rpm or geometry, or every
     line beyond the spectrum or too close to DC).
     """
+    for name, values in zip(
+        (name for name, _ in DEFECTS),
+        _family_scores(_line_scores(env_spec, df_hz, shaft_hz, defect_orders)),
+        strict=True,
+    ):
+        out[name] = values
+
+
+def _family_scores(score: F64) -> list[F64]:
+    """Each family's largest weighted line score (NaN where none of its lines was read)."""
+    fam = _LINES[0]
+    families = []
+    for j in range(len(DEFECTS)):
+        cols = score[:, fam == j]
+        has = np.isfinite(cols).any(axis=1)
+        best = np.max(np.where(np.isfinite(cols), cols, -np.inf), axis=1, initial=-np.inf)
+        families.append(np.where(has, best, np.nan))
+    return families
+
+
+def _line_scores(
+    env_spec: npt.NDArray[np.float32],
+    df_hz: F64,
+    shaft_hz: F64,
+    defect_orders: F64,
+    offsets_out: F64 | None = None,
+) -> F64:
+    """Weighted score of every line of :data:`ENVELOPE_LINES` (B, L), NaN where not read; and,
+    into ``offsets_out`` (B, L) if given, how far each line's peak sits from where the speed
+    puts it, as a fraction of the line's tolerance (0 on the line, 1 at the window's edge)."""
     b, k_env = env_spec.shape
     fam, harmonic, shaft_mult, cage_mult, weight, tol_rel = _LINES
     f_defect = shaft_hz[:, None] * defect_orders  # (B, D), NaN where unknown
@@ -515,17 +616,97 @@ def _envelope_indicators(
     idx = np.rint(kc)[..., None].astype(np.int64) + offsets  # (B, L, W)
     inside = (np.abs(idx - kc[..., None]) <= half[..., None]) & (idx >= 1) & (idx < k_env)
     vals = np.take_along_axis(env_spec, np.clip(idx, 0, k_env - 1).reshape(b, -1), axis=1)
-    peaks = np.where(inside.reshape(b, -1), vals, 0.0).reshape(idx.shape).max(axis=2)
+    windowed = np.where(inside.reshape(b, -1), vals, 0.0).reshape(idx.shape)
+    peaks = windowed.max(axis=2)
+    if offsets_out is not None:
+        at = np.take_along_axis(idx, windowed.argmax(axis=2)[..., None], axis=2)[..., 0]
+        with np.errstate(invalid="ignore"):
+            offsets_out[...] = np.abs(at - kc) / half
     with np.errstate(divide="ignore", invalid="ignore"):
         # A family scores its strongest weighted line. (Adding up every line's log excess over
         # the noise made ball faults a little clearer on the CWRU records but blurred the race
         # names and raised healthy windows as much: measured in benchmarks/eval_real.py.)
-        score = np.where(ok, weight * peaks / median[:, None], np.nan)  # (B, L)
-    for j, (name, _key) in enumerate(DEFECTS):
-        cols = score[:, fam == j]
-        has = np.isfinite(cols).any(axis=1)
-        best = np.max(np.where(np.isfinite(cols), cols, -np.inf), axis=1, initial=-np.inf)
-        out[name] = np.where(has, best, np.nan)
+        return np.asarray(np.where(ok, weight * peaks / median[:, None], np.nan))
+
+
+#: Speeds the envelope cross-check tries, as a relative step (log-spaced): half a line's
+#: tolerance (:data:`ENVELOPE_TOLERANCE_REL`), so no line falls between two tries.
+CROSS_CHECK_STEP_REL: Final = 0.01
+#: A bearing line this many times its envelope spectrum's median confirms the speed it was read
+#: at. An envelope spectrum of noise is Rayleigh-distributed: a bin exceeds t x its median with
+#: probability 2^(-t^2), 1 in 65,000 at t = 4, so the few hundred bins a search range covers do
+#: not reach it by chance; a bearing's defect line (lines at 2-2.5 on healthy bearings) does.
+ENVELOPE_SPEED_MIN_RATIO: Final = 4.0
+#: Where the comb is confident, the envelope tries speeds this far either side of it: the comb
+#: of an induction motor can sit on synchronous speed (the mains' lines), a slip of a few per
+#: cent above the shaft. A confident comb keeps the envelope from reading one family's line as
+#: another's at a speed the shaft's own orders rule out (2 x BSF is 13 % below BPFI on many
+#: bearings: a whole nameplate range could hold both readings of one line).
+COMB_SLIP_REL: Final = 0.03
+#: Rows per chunk of the cross-check (each tried at every speed of its range at once).
+_CROSS_CHECK_ROWS: Final = 64
+
+
+def _cross_check(
+    env_spec: npt.NDArray[np.float32],
+    df_hz: F64,
+    search_hz: F64,
+    defect_orders: F64,
+    estimate: npt.NDArray[np.bool_],
+    out: dict[str, F64],
+) -> F64:
+    """The bearing lines' word on an estimated speed (rows in ``estimate``), in ``out``.
+
+    The comb reads the shaft's own orders, which induction motors blur: the mains' lines sit on
+    the comb of synchronous speed, a few per cent above the shaft's, and a strong defect line's
+    harmonics form a comb of their own. Where the bearing geometry is known, every speed of the
+    search range (within :data:`COMB_SLIP_REL` of a confident comb) is tried on the envelope
+    spectrum and the one where one defect family's lines
+    stand highest together (the sum of their log excess over the median, each weighted by how
+    near its peak sits to its predicted place: several lines agreeing on a speed, not one line
+    anywhere) is the speed the envelope indicators are read at. A line
+    of :data:`ENVELOPE_SPEED_MIN_RATIO` confirms that speed on its own (a defect line is speed
+    evidence no noise gives); otherwise the comb must be confident, else nothing is read.
+
+    Returns the speed each row's envelope lines were read at (the input speed elsewhere).
+    """
+    comb = out["comb_confidence"]
+    env_shaft = out["shaft_hz"].copy()
+    centre = np.where(comb >= MIN_CONFIDENCE, out["shaft_hz"], np.nan)
+    near_lo = np.fmax(search_hz[:, 0], centre / (1.0 + COMB_SLIP_REL))  # fmax: NaN -> range
+    near_hi = np.fmin(search_hz[:, 1], centre * (1.0 + COMB_SLIP_REL))
+    geometry = np.isfinite(defect_orders).all(axis=1)
+    rows = np.flatnonzero(estimate & geometry)
+    for start in range(0, rows.size, _CROSS_CHECK_ROWS):
+        r = rows[start : start + _CROSS_CHECK_ROWS]
+        lo, hi = near_lo[r], np.fmax(near_hi[r], near_lo[r])
+        steps = max(int(np.ceil(np.max(np.log(hi / lo)) / np.log1p(CROSS_CHECK_STEP_REL))), 1)
+        grid = lo[:, None] * (hi / lo)[:, None] ** (np.arange(steps + 1) / steps)  # (R, J)
+        each = np.repeat(r, steps + 1)
+        offset = np.empty((each.size, len(ENVELOPE_LINES)))
+        lines = _line_scores(env_spec[each], df_hz[each], grid.ravel(), defect_orders[each], offset)
+        fam = _LINES[0]
+        with np.errstate(invalid="ignore"):
+            # A line counts as it stands and as near as it sits to where the speed puts it:
+            # one line read as two families' at two speeds sits at the edge of one window.
+            excess = np.log(np.maximum(np.nan_to_num(lines, nan=1.0), 1.0))
+            excess *= np.clip(1.0 - np.nan_to_num(offset, nan=1.0) ** 2, 0.0, 1.0)
+        support = np.stack([excess[:, fam == j].sum(axis=1) for j in range(len(DEFECTS))])
+        best = np.argmax(support.max(axis=0).reshape(r.size, steps + 1), axis=1)
+        pick = np.arange(r.size) * (steps + 1) + best
+        families = _family_scores(lines[pick])
+        top = np.nanmax(np.column_stack(families), axis=1, initial=0.0)
+        env_conf = np.clip(MIN_CONFIDENCE * top / ENVELOPE_SPEED_MIN_RATIO, 0.0, 1.0)
+        comb_ok = comb[r] >= MIN_CONFIDENCE
+        env_ok = env_conf >= MIN_CONFIDENCE
+        speed = grid[np.arange(r.size), best]
+        out["speed_confidence"][r] = np.fmax(comb[r], env_conf)
+        out["shaft_hz"][r] = np.where(comb_ok, out["shaft_hz"][r], np.where(env_ok, speed, np.nan))
+        read = comb_ok | env_ok
+        env_shaft[r] = np.where(read, speed, np.nan)
+        for (name, _key), values in zip(DEFECTS, families, strict=True):
+            out[name][r] = np.where(read, values, np.nan)
+    return env_shaft
 
 
 @functools.lru_cache(maxsize=4096)
@@ -536,12 +717,14 @@ def _defect_orders(bearing: Bearing) -> tuple[float, ...]:
 
 def _asset_arrays(
     device_ids: Sequence[str], rpms: Sequence[float | None], assets: Mapping[str, Asset]
-) -> tuple[F64, F64, F64]:
-    """Per-row shaft frequency (Hz), bearing defect orders and ISO boundaries (NaN if unknown)."""
+) -> tuple[F64, F64, F64, F64]:
+    """Per-row shaft frequency (Hz), bearing defect orders, ISO boundaries and the shaft
+    frequency range (Hz) to estimate the speed in where the message has none (NaN if unknown)."""
     b = len(device_ids)
     shaft_hz = np.full(b, np.nan)
     orders = np.full((b, len(DEFECTS)), np.nan)
     bounds = np.full((b, 3), np.nan)
+    search = np.full((b, 2), np.nan)
     for i, (dev, rpm) in enumerate(zip(device_ids, rpms, strict=True)):
         asset = assets.get(dev)
         if rpm is not None:
@@ -551,7 +734,9 @@ def _asset_arrays(
         bounds[i] = zone_boundaries_mm_s(asset.machine_group, asset.foundation)
         if asset.bearing is not None:
             orders[i] = _defect_orders(asset.bearing)
-    return shaft_hz, orders, bounds
+        if rpm is None:
+            search[i] = search_range_hz(asset.rated_rpm, asset.rpm_range)
+    return shaft_hz, orders, bounds, search
 
 
 def _raw_batch(messages: Sequence[Telemetry]) -> tuple[npt.NDArray[Any], F64]:
@@ -569,6 +754,15 @@ def _raw_batch(messages: Sequence[Telemetry]) -> tuple[npt.NDArray[Any], F64]:
         ],
     )
     return raw.reshape(len(messages), -1), gain_g
+
+
+#: Record fields written straight from :func:`window_features`' columns.
+_ENGINE_FEATURES: Final = tuple(
+    name for name in VIBRATION_FEATURES if name not in ("fs_hz", "n_samples", "iso_zone")
+)
+_SPEED_NAMES: Final = tuple(f.name for f in SCHEMA_2_FIELDS)
+#: ``resolution`` (see :func:`window_features`) -> the record's ``unresolved``.
+_UNRESOLVED: Final[dict[float, str]] = {0.0: UNRESOLVED[0], 1.0: UNRESOLVED[1]}
 
 
 def _none_if_nan(values: F64) -> list[float | None]:
@@ -601,6 +795,12 @@ def compute_features(
                 "pressure_bar": msg.pressure_bar,
                 **limit_fields(assets.get(msg.device_id)),
                 **dict.fromkeys(VIBRATION_FEATURES),
+                # Without a window the speed is the message's or none (estimates need a window).
+                "rpm_used": msg.rpm,
+                "rpm_source": "none" if msg.rpm is None else "message",
+                "rpm_confidence": None,
+                "unresolved": None,
+                "vibration_sensor": None,
             }
         )
         if msg.vibration is not None:
@@ -610,19 +810,31 @@ def compute_features(
         batch = [messages[i] for i in idx]
         raw, gain_g = _raw_batch(batch)
         fs_hz = np.array([m.vibration.fs_hz for m in batch if m.vibration], dtype=np.float64)
-        shaft_hz, orders, bounds = _asset_arrays(
+        shaft_hz, orders, bounds, search = _asset_arrays(
             [m.device_id for m in batch], [m.rpm for m in batch], assets
         )
-        cols = window_features(raw, fs_hz, shaft_hz, orders, gain_g=gain_g)
+        cols = window_features(raw, fs_hz, shaft_hz, orders, gain_g=gain_g, search_hz=search)
         zone_idx = zone_index(cols["velocity_rms_mm_s"], bounds).tolist()
         has_zone = np.isfinite(bounds[:, 0]) & np.isfinite(cols["velocity_rms_mm_s"])
         zones = [
             ZONES[z] if ok else None for z, ok in zip(zone_idx, has_zone.tolist(), strict=True)
         ]
+        rpm_used = cols["shaft_hz"] * 60.0
+        estimated = np.isnan(shaft_hz) & np.isfinite(rpm_used)
+        source = np.where(
+            np.isfinite(shaft_hz), "message", np.where(estimated, "estimated", "none")
+        )
+        searched = np.isfinite(search[:, 0])
         # Column lists transposed to rows in C (zip), one dict.update per record.
-        names = ("fs_hz", "n_samples", "iso_zone", *cols)
+        names = ("fs_hz", "n_samples", "iso_zone", *_ENGINE_FEATURES, *_SPEED_NAMES)
         columns = [fs_hz.tolist(), [n] * len(idx), zones]
-        columns += [_none_if_nan(values) for values in cols.values()]
+        columns += [_none_if_nan(cols[name]) for name in _ENGINE_FEATURES]
+        columns += [
+            _none_if_nan(rpm_used),
+            source.tolist(),
+            _none_if_nan(np.where(searched, cols["speed_confidence"], np.nan)),
+            [_UNRESOLVED.get(r) for r in cols["resolution"].tolist()],
+        ]
         for i, row in zip(idx, zip(*columns, strict=True), strict=True):
             records[i].update(zip(names, row, strict=True))
         # A dead, saturated or clipped sensor (its features would read a healthy machine).

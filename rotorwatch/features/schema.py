@@ -46,6 +46,42 @@ DEFECTS: Final[tuple[tuple[str, str], ...]] = (
     ("env_ftf", "ftf"),
 )
 
+#: Where a window's shaft speed came from (``rpm_source``): the message's ``rpm`` field; estimated
+#: from the window's own vibration (no tachometer); or none (no rpm and no confident estimate:
+#: nothing that needs the speed is diagnosed).
+RPM_SOURCES: Final[tuple[str, ...]] = ("message", "estimated", "none")
+
+#: Version of the feature record. A new version only adds nullable columns at the end, so a
+#: reader of an older one (the served model, saved queries, Parquet readers: all read by name)
+#: reads a newer record unchanged. 2: rpm_used, rpm_source, rpm_confidence, unresolved,
+#: vibration_sensor.
+FEATURE_SCHEMA_VERSION: Final = 2
+
+#: What a window's frequency resolution cannot separate (``unresolved``): ``shaft_rate``, lines
+#: one shaft rate apart share a Hann main lobe (fewer than RESOLVE_MIN_BINS bins apart: no
+#: shaft orders, no bearing lines, so no shaft-fault or bearing call rests on them);
+#: ``half_order``, only the 0.5x sub-harmonic is that close to 1x (order_0_5x_g null).
+UNRESOLVED: Final[tuple[str, ...]] = ("shaft_rate", "half_order")
+
+#: Fields added by schema version 2 (the shaft speed the window was read at, and what the
+#: window could not resolve at it).
+SCHEMA_2_FIELDS: Final[tuple[Field, ...]] = (
+    Field(
+        "rpm_used",
+        "double",
+        "rev/min",
+        "shaft speed the orders and bearing lines were read at (message or estimated)",
+    ),
+    Field("rpm_source", "string", "", f"where rpm_used came from: {', '.join(RPM_SOURCES)}"),
+    Field("rpm_confidence", "double", "", "0-1 confidence of an estimated speed (null otherwise)"),
+    Field(
+        "unresolved",
+        "string",
+        "",
+        f"what the window's resolution cannot separate at rpm_used: {', '.join(UNRESOLVED)}",
+    ),
+)
+
 FEATURE_FIELDS: Final[tuple[Field, ...]] = (
     Field("device_id", "string", "", "thing name", nullable=False),
     Field("site", "string", "", "site from the topic (rw/<site>/<device>/telemetry)"),
@@ -82,7 +118,8 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
         Field(name, "double", "", f"envelope-spectrum peak at {key.upper()} and harmonics / median")
         for name, key in DEFECTS
     ),
-    # Last, so every column before it keeps its position (rotorwatch.features.sensor_health).
+    *SCHEMA_2_FIELDS,
+    # Also new in version 2, last (rotorwatch.features.sensor_health).
     Field(
         "vibration_sensor",
         "string",
@@ -95,7 +132,9 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
 FEATURE_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURE_FIELDS)
 
 #: Columns that describe the vibration window (null when a message carries no window).
-VIBRATION_FEATURES: Final[tuple[str, ...]] = FEATURE_NAMES[FEATURE_NAMES.index("fs_hz") :]
+VIBRATION_FEATURES: Final[tuple[str, ...]] = FEATURE_NAMES[
+    FEATURE_NAMES.index("fs_hz") : FEATURE_NAMES.index(SCHEMA_2_FIELDS[0].name)
+]
 
 
 def number(record: Mapping[str, Any], name: str) -> float | None:

@@ -60,6 +60,7 @@ MODEL_INPUT_FIELDS: Final[tuple[str, ...]] = (
     "order_2x_g",
     "order_3x_g",
     "rpm",
+    "rpm_used",
     "env_bpfo",
     "env_bpfi",
     "env_bsf",
@@ -113,7 +114,9 @@ def feature_matrix(records: Sequence[Mapping[str, Any]]) -> F64:
     n = len(records)
     col = {name: _column(records, name) for name in MODEL_INPUT_FIELDS if name != "iso_zone"}
     zone = np.array([_ZONE_INDEX.get(str(r.get("iso_zone")), np.nan) for r in records])
-    shaft_hz = col["rpm"] / 60.0
+    # The speed the orders were read at (message or estimated, feature schema 2); a record
+    # written before schema 2 has only the message's rpm.
+    shaft_hz = np.where(np.isfinite(col["rpm_used"]), col["rpm_used"], col["rpm"]) / 60.0
     a1 = col["order_1x_g"]
     # Velocity amplitude of an order is acceleration / (2 pi f): ratios of velocity need only
     # acceleration / order.

@@ -1,6 +1,8 @@
 """The scoring model: an anomaly distance from healthy behaviour plus a fault classifier.
 
-* **Anomaly score** (0-1, higher is worse): robust z-scores of the model inputs against healthy
+* **Anomaly score** (0-1, higher is worse; the reported score is this distance where it raised
+  a finding, else half of it, and never below the physics score of
+  :func:`rotorwatch.scoring.rules_anomaly_score`, see :meth:`Model.score`): robust z-scores of the model inputs against healthy
   windows (median and scaled MAD per input), combined as the root mean square of the
   ``ANOMALY_TOP_K`` largest ones (one fault moves a few inputs a lot; averaging over all of them
   would dilute it), then mapped by ``1 - 0.5 ** (d / d_ref)`` where ``d_ref`` is the healthy
@@ -13,9 +15,13 @@
   pre-whitened envelope (or strong impulsiveness) names and raises a bearing fault on any
   machine, with no history; the classifier names what physics leaves.
 * **State**: the bearing evidence's state; WARNING when the window is outside healthy
-  behaviour (score >= ``WARNING_SCORE``), the classifier names a fault and the ISO zone is B or
-  worse (a distance to the simulated training fleet is no evidence on a zone-A machine unlike
-  it); ALARM at ``ALARM_SCORE``; never better than the ISO zone's state
+  behaviour (score >= ``WARNING_SCORE``), the classifier names a fault the window can show
+  (:func:`rotorwatch.scoring.readable`: shaft faults need resolved shaft orders, bearing faults
+  an envelope line of their family) and the ISO zone is B or worse (a distance to the simulated
+  training fleet is no evidence on a zone-A machine unlike it); never ALARM from the classifier
+  and the distance alone (the endpoint knows no device history: an ALARM needs evidence that
+  holds on any machine, the bearing lines, ISO zone D or the sensors); never better than the
+  ISO zone's state
   (:func:`rotorwatch.scoring.iso_state`), so zone C warns and zone D alarms regardless; and
   never better than the temperature/pressure verdict (:func:`rotorwatch.sensors.judge`, its
   cause in ``sensor_cause``).
@@ -38,8 +44,15 @@ import numpy.typing as npt
 
 from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
 from rotorwatch.model.forest import Forest, predict_proba
-from rotorwatch.predictions import FAULTS, STATES
-from rotorwatch.scoring import bearing_evidence, evidence_state, iso_state, worse
+from rotorwatch.predictions import FAULTS, NORMAL_FAULT, STATES, window_fault
+from rotorwatch.scoring import (
+    bearing_evidence,
+    evidence_state,
+    iso_state,
+    readable,
+    rules_anomaly_score,
+    worse,
+)
 from rotorwatch.sensors import judge
 
 F64 = npt.NDArray[np.float64]
@@ -174,6 +187,10 @@ class Model:
         """(anomaly score (n,), class probabilities (n, n_classes)) for model inputs ``x``."""
         return self.anomaly.score(x), predict_proba(self.forest, x)
 
+    def _p_normal(self, proba: F64) -> float:
+        """The classifier's probability of ``normal`` (every model has the class)."""
+        return float(proba[self.classes.index(NORMAL_FAULT)])
+
     def score(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         """Model rows (:data:`rotorwatch.scoring.MODEL_OUTPUT_FIELDS`) for feature records."""
         if not records:
@@ -187,31 +204,48 @@ class Model:
             a = float(anomaly[i])
             k = int(best[i])
             fault, confidence = self.classes[k], float(proba[i, k])
+            leaning = None
+            if not readable(fault, rec):
+                # The window cannot show that fault's own lines (no speed, or a resolution that
+                # cannot separate them): the classifier's name is no finding.
+                fault, confidence, leaning = NORMAL_FAULT, self._p_normal(proba[i]), fault
             # Physics first: a clear defect family in the envelope names the bearing fault on
             # any machine; the classifier learned the simulator and names what physics leaves.
             evidence = bearing_evidence(rec)
             # Impacts with no defect family (bearing_unclear) keep a fault the classifier names:
             # looseness rattles too.
             if evidence is not None and (evidence[0] != "bearing_unclear" or fault == "normal"):
-                fault, confidence = evidence[0], max(confidence, 0.5)
+                fault, confidence, leaning = evidence[0], max(confidence, 0.5), None
             state = HEALTHY
             # The statistical distance is measured to the training fleet's healthy windows: on
             # a machine unlike them it is large without a fault. It may raise a state only
-            # where the ISO zone already says the machine is outside new-machine condition.
+            # where the ISO zone already says the machine is outside new-machine condition,
+            # and to WARNING at most: this endpoint knows no device history, and an ALARM needs
+            # evidence that holds on any machine (bearing lines, the ISO zone, the sensors).
             zone_known_not_a = rec.get("iso_zone") in ("B", "C", "D")
-            if fault != "normal" and a >= self.warning_score and zone_known_not_a:
-                state = ALARM if a >= self.alarm_score else WARNING
-            state = worse(state, evidence_state(evidence))
+            finding = fault != "normal" and a >= self.warning_score and zone_known_not_a
+            if finding:
+                state = WARNING
+            state = worse(worse(state, evidence_state(evidence)), iso_state(rec))
+            if window_fault(state, fault) != fault:
+                # Healthy vibration: no fault, however the classifier leans (kept apart).
+                fault, confidence, leaning = NORMAL_FAULT, self._p_normal(proba[i]), fault
             sensors = judge(rec)  # temperature / pressure against the asset's limits
             state = worse(state, sensors.state)
             out.append(
                 {
-                    "anomaly_score": a,
+                    # Ranked by evidence that holds on any machine (the ISO zone, the bearing
+                    # lines: rotorwatch.scoring.rules_anomaly_score); the distance counts in full
+                    # where it raised a fault the window shows, else at half (0.5 at most: the
+                    # edge of healthy): a window of a rig unlike the training fleet is far from
+                    # it without being faulty.
+                    "anomaly_score": max(rules_anomaly_score(rec), a if finding else 0.5 * a),
                     "fault": fault,
                     "fault_confidence": confidence,
-                    "state": worse(state, iso_state(rec)),
+                    "state": state,
                     "model_version": version,
                     "sensor_cause": sensors.cause,
+                    "fault_leaning": leaning,
                 }
             )
         return out

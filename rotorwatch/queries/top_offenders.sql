@@ -1,6 +1,8 @@
 -- Top offenders: the machines with the highest anomaly rate over the last :days days (ties
--- broken by alarms, then peak velocity), with their dominant fault (most frequent fault other
--- than 'normal'; 'normal' when none) and worst ISO zone. At most :top_n machines.
+-- broken by alarms, then peak velocity), with their dominant fault (most frequent fault of
+-- their WARNING/ALARM windows other than 'normal'; 'normal' when none: a healthy window's
+-- fault is no finding), their temperature/pressure findings (windows with a sensor cause and
+-- the most frequent cause) and worst ISO zone. At most :top_n machines.
 -- Reads predictions.
 -- Rows are de-duplicated by (device_id, ts, seq): a batch redelivered after a partial failure
 -- can land a window twice (docs/architecture.md, "Exactly once where it counts").
@@ -41,8 +43,18 @@ fault_counts AS (
     fault,
     row_number() OVER (PARTITION BY device_id ORDER BY count(*) DESC, fault) AS fault_rank
   FROM p
-  WHERE fault IS NOT NULL AND fault <> 'normal'
+  -- rotorwatch.predictions.FAULTY_WINDOW_SQL (the fault of a window): keep it verbatim.
+  WHERE state <> 'HEALTHY' AND fault IS NOT NULL AND fault <> 'normal'
   GROUP BY device_id, fault
+),
+cause_counts AS (
+  SELECT
+    device_id,
+    sensor_cause,
+    row_number() OVER (PARTITION BY device_id ORDER BY count(*) DESC, sensor_cause) AS cause_rank
+  FROM p
+  WHERE sensor_cause IS NOT NULL
+  GROUP BY device_id, sensor_cause
 ),
 per_machine AS (
   SELECT
@@ -52,6 +64,7 @@ per_machine AS (
     count_if(p.state <> 'HEALTHY') AS anomalies,
     count_if(p.state = 'ALARM') AS alarms,
     CAST(count_if(p.state <> 'HEALTHY') AS double) / count(*) AS anomaly_rate,
+    count(p.sensor_cause) AS sensor_windows,
     max(p.velocity_rms_mm_s) AS max_velocity_rms_mm_s,
     max(p.iso_zone) AS worst_zone
   FROM p
@@ -61,11 +74,13 @@ ranked AS (
   SELECT
     m.*,
     coalesce(f.fault, 'normal') AS dominant_fault,
+    c.sensor_cause AS dominant_sensor_cause,
     row_number() OVER (
       ORDER BY m.anomaly_rate DESC, m.alarms DESC, m.max_velocity_rms_mm_s DESC, m.device_id
     ) AS offender_rank
   FROM per_machine AS m
   LEFT JOIN fault_counts AS f ON f.device_id = m.device_id AND f.fault_rank = 1
+  LEFT JOIN cause_counts AS c ON c.device_id = m.device_id AND c.cause_rank = 1
 )
 SELECT
   r.offender_rank,
@@ -76,6 +91,8 @@ SELECT
   r.alarms,
   round(r.anomaly_rate, 4) AS anomaly_rate,
   r.dominant_fault,
+  r.sensor_windows,
+  r.dominant_sensor_cause,
   r.worst_zone,
   r.max_velocity_rms_mm_s
 FROM ranked AS r

@@ -95,9 +95,10 @@ def test_device_learns_then_is_scored_against_its_own_history(
     learning.handler(event([(0, HEALTHY_V), (1, RAISED_V)], device="pump-02"), context)
     learning.handler(event([(LEARN, HEALTHY_V), (LEARN + 1, RAISED_V)]), context)
     rows, cold = by_seq(aws), by_seq(aws, "pump-02")
-    # Cold start: the rules alone decide, zone B is healthy.
+    # Cold start: the rules alone decide, zone B is healthy: no fault, only a leaning.
     assert cold[1]["iso_zone"] == "B"
-    assert cold[1]["fault"] != "normal"
+    assert cold[1]["fault"] == "normal"
+    assert cold[1]["fault_leaning"] not in (None, "normal")
     assert cold[1]["state"] == "HEALTHY"
     assert cold[1]["anomaly_score"] < BASELINE_WARNING_SCORE
     # Learned: a healthy window stays healthy, the raised one warns on the device's own history.
@@ -105,6 +106,9 @@ def test_device_learns_then_is_scored_against_its_own_history(
     assert rows[LEARN]["anomaly_score"] < 0.5
     assert rows[LEARN + 1]["state"] == "WARNING"
     assert rows[LEARN + 1]["anomaly_score"] >= BASELINE_WARNING_SCORE
+    # No longer healthy on its own history: the leaning is now the window's fault.
+    assert rows[LEARN + 1]["fault"] == cold[1]["fault_leaning"]
+    assert rows[LEARN + 1]["fault_leaning"] is None
     # While learning, the predictions were the cold-start path's own.
     assert all(r["state"] == "HEALTHY" for r in learned_rows.values())
     # Learned is frozen: scoring did not move the statistics.

@@ -133,8 +133,12 @@ def test_shaft_orders_are_peak_amplitudes() -> None:
     assert off["order_1x_g"] == pytest.approx(0.4, rel=0.01)
 
 
-def test_orders_and_envelope_are_null_without_rpm() -> None:
-    rec = one(sine_g(30.0), rpm=None)
+def test_orders_and_envelope_are_null_without_rpm_or_a_confident_speed() -> None:
+    # One shaft line in sensor noise is not a comb of orders: no speed, no guess.
+    noise = 1e-3 * np.random.default_rng(3).standard_normal(N)
+    rec = one(sine_g(30.0) + noise, rpm=None)
+    assert rec["rpm_source"] == "none"
+    assert rec["rpm_used"] is None
     for name in (
         "order_1x_g",
         "order_2x_g",
