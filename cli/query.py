@@ -208,11 +208,11 @@ def query_command(
         typer.echo(sql)
         return
     if athena:
-        import boto3
+        from cli.aws import client
 
         try:
             columns, rows = run_athena(
-                boto3.client("athena", region_name=region),
+                client("athena", region),
                 sql,
                 workgroup=workgroup or lake.athena_workgroup(stage),
                 database=database or lake.glue_database(stage),

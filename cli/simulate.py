@@ -324,11 +324,9 @@ def _check_rule_name(basic_ingest: str | None) -> None:
 
 
 def _iot_session(region: str | None) -> tuple[Any, str, str, str]:
-    import boto3
+    from cli.aws import session as aws_session
 
-    session = boto3.session.Session(region_name=region)
-    if session.region_name is None:
-        raise _fail("no AWS region: pass --region or set AWS_REGION")
+    session = aws_session(region)
     ident = session.client("sts").get_caller_identity()
     partition = ident["Arn"].split(":")[1]
     return session, session.region_name, ident["Account"], partition

@@ -164,10 +164,22 @@ def parse_time(text: str) -> str:
     return t.strftime(TIME_FORMAT)
 
 
+@dataclass(frozen=True, slots=True)
+class AthenaTarget:
+    """Where one deployed stage's saved queries run: its workgroup and Glue database, in its
+    region. A pointer that leaves any of them out runs against whatever the reader's defaults
+    are (a prod alert's pointer once queried the dev database and found no rows)."""
+
+    workgroup: str
+    database: str
+    region: str | None = None
+
+
 def command_line(
-    name: str, values: Mapping[str, str], *, athena: bool = False, workgroup: str | None = None
+    name: str, values: Mapping[str, str], *, athena: AthenaTarget | None = None
 ) -> str:
-    """The ``rotorwatch query`` command that runs saved query ``name`` with ``values``.
+    """The ``rotorwatch query`` command that runs saved query ``name`` with ``values``, on
+    ``athena`` (every option that names the stage's workgroup, database and region) or locally.
 
     The values are checked against the query's own header first (:func:`resolve_params`), so
     a pointer built here (an alert's "Look closer") always names parameters the query takes.
@@ -175,10 +187,10 @@ def command_line(
     q = load(name)
     resolve_params(q, values)
     words = ["rotorwatch", "query", q.name]
-    if athena:
-        words.append("--athena")
-        if workgroup:
-            words += ["--workgroup", workgroup]
+    if athena is not None:
+        words += ["--athena", "--workgroup", athena.workgroup, "--database", athena.database]
+        if athena.region:
+            words += ["--region", athena.region]
     for key in (p.name for p in q.params):
         if key in values:
             words += ["-p", f"{key}={values[key]}"]

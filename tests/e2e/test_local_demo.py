@@ -160,7 +160,7 @@ def test_every_alerts_look_closer_command_runs_as_worded(
     """The command each delivered alert names, run word for word (Athena answered by DuckDB
     over the demo's lake), shows that machine's trend."""
     athena = DuckDbAthena(run.lake_dir)
-    monkeypatch.setattr("boto3.client", lambda *a, **k: athena)
+    monkeypatch.setattr("cli.aws.client", lambda *a, **k: athena)
     rises = [a for a in run.alerts if a.severity != "RECOVERY"]
     assert rises
     for alert in rises:

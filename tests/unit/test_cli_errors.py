@@ -129,6 +129,45 @@ def test_baseline_without_a_region_or_credentials(no_aws: pytest.MonkeyPatch, su
     _one_line_error(args, contains="credentials")
 
 
+#: Every command that calls AWS (a new one joins here: the test below checks the list is whole).
+AWS_COMMANDS = [
+    ["provision", "--scenario", "small"],
+    ["deprovision", "--out", "{tmp}"],
+    ["query", "top_offenders", "--athena"],
+    ["baseline", "status", "--device-id", "pump-7", "--state-table", "State"],
+    ["baseline", "reset", "--device-id", "pump-7", "--state-table", "State"],
+]
+
+
+@pytest.mark.parametrize("args", AWS_COMMANDS, ids=lambda a: "-".join(a[:2]))
+@pytest.mark.parametrize("variable", ["AWS_REGION", "AWS_DEFAULT_REGION"])
+def test_the_region_comes_from_either_variable_and_is_missed_in_one_wording(
+    no_aws: pytest.MonkeyPatch, tmp_path: Path, args: list[str], variable: str
+) -> None:
+    """The README exports AWS_REGION; botocore alone reads only AWS_DEFAULT_REGION. Without
+    either, every command says the same line; with either, it gets as far as credentials."""
+    from cli.aws import NO_REGION_MESSAGE
+
+    (tmp_path / "devices.json").write_text("{}")
+    words = [a.format(tmp=tmp_path) for a in args]
+    result = CliRunner().invoke(app, words)
+    assert result.stderr.strip() == f"error: {NO_REGION_MESSAGE}", result.output
+    no_aws.setenv(variable, "eu-west-1")
+    _one_line_error(words, contains="no AWS credentials")
+
+
+def test_no_command_builds_its_own_aws_session() -> None:
+    """cli.aws is the one region resolution: a command calling boto3 directly would read the
+    region its own way (botocore alone skips AWS_REGION) and word its error its own way."""
+    cli_dir = Path(__file__).resolve().parents[2] / "cli"
+    for path in cli_dir.glob("*.py"):
+        if path.name == "aws.py":
+            continue
+        text = path.read_text()
+        for call in ("boto3.client(", "boto3.session", "boto3.Session(", "boto3.resource("):
+            assert call not in text, f"{path.name} calls {call}: use cli.aws.session/client"
+
+
 def test_every_command_is_fed_a_mistake_here() -> None:
     """A new command gets its own case above: the class of mistake is checked per command."""
     import typer
