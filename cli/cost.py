@@ -98,6 +98,8 @@ def cost_command(
     """Estimate the monthly AWS bill per service and the Kinesis shards / Lambda concurrency a
     fleet needs. List prices, no free tier: check them against the sources printed below."""
     try:
+        if not interval > 0:
+            raise CostModelError(f"--interval must be more than 0 s, got {interval:g}")
         cfg = stage_config(stage)
         deployed_fleet, deployed_assumptions = deployed_settings(cfg)
         if encoding not in _ENCODINGS:

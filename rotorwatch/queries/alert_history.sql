@@ -3,7 +3,7 @@
 -- A recovery (ALARM -> HEALTHY) is listed like any other change. The first window of the
 -- period has no predecessor and is not a change.
 -- Reads predictions.
--- @param days integer = 30 how many days back from now
+-- @param days integer = 30 in [1, 36500] how many days back from now
 WITH params AS (
   SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:days AS bigint) * 86400000 AS since_ms
 ),

@@ -4,7 +4,7 @@
 -- Reads predictions. Its partitions are by ARRIVAL time (the hour Firehose received a record),
 -- so days here are taken from each window's own ts (the day the data describes); partitions
 -- are pruned from the first day on, since a window arrives after it was measured.
--- @param days integer = 7 number of UTC days, today included
+-- @param days integer = 7 in [1, 36500] number of UTC days, today included
 WITH params AS (
   SELECT CAST(to_unixtime(date_trunc('day', current_timestamp - (:days - 1) * INTERVAL '1' DAY)) * 1000 AS bigint) AS since_ms
 ),

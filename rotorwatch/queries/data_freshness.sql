@@ -3,8 +3,8 @@
 -- device was last scored. status is STALE when nothing arrived for :stale_minutes minutes.
 -- A device silent for longer than the look-back does not appear: widen it to find those.
 -- Reads features and predictions.
--- @param lookback_days integer = 2 how many days back to look
--- @param stale_minutes integer = 60 silence after which a device is STALE
+-- @param lookback_days integer = 2 in [1, 36500] how many days back to look
+-- @param stale_minutes integer = 60 in [1, 20160] silence after which a device is STALE
 WITH params AS (
   SELECT
     CAST(to_unixtime(current_timestamp) * 1000 AS bigint) AS now_ms,

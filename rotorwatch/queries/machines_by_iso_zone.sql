@@ -2,7 +2,7 @@
 -- machine counted once, by its latest window), which ones, and how many windows of the last
 -- :lookback_hours hours fell in each zone (a machine hovering at a boundary shows in both).
 -- Reads features (velocity RMS 10-1000 Hz and the zone for the asset's group and foundation).
--- @param lookback_hours integer = 24 how far back to look
+-- @param lookback_hours integer = 24 in [1, 876000] how far back to look
 WITH params AS (
   SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:lookback_hours AS bigint) * 3600000 AS since_ms
 ),

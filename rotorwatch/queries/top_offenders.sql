@@ -2,8 +2,8 @@
 -- broken by alarms, then peak velocity), with their dominant fault (most frequent fault other
 -- than 'normal'; 'normal' when none) and worst ISO zone. At most :top_n machines.
 -- Reads predictions.
--- @param days integer = 7 how many days back from now
--- @param top_n integer = 10 how many machines to list
+-- @param days integer = 7 in [1, 36500] how many days back from now
+-- @param top_n integer = 10 in [1, 10000] how many machines to list
 WITH params AS (
   SELECT
     CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:days AS bigint) * 86400000 AS since_ms,
