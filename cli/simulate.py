@@ -137,7 +137,7 @@ def simulate_command(
     out: Annotated[
         str | None,
         typer.Option(
-            help="Write telemetry v1 JSON lines here ('-' = stdout). Default: stdout unless --mqtt-host."
+            help="Write telemetry lines here (v1 JSON, or 'v2 <device_id> <base64>' with --contract 2; '-' = stdout). Default: stdout unless --mqtt-host."
         ),
     ] = None,
     truth: Annotated[
@@ -203,7 +203,7 @@ def simulate_command(
         ),
     ] = 1,
 ) -> None:
-    """Simulate a fleet of rotating machines and publish their telemetry v1 messages.
+    """Simulate a fleet of rotating machines and publish their telemetry (contract v1 JSON, or v2 binary with --contract 2).
 
     Each machine vibrates according to its physics (shaft orders, bearing impacts ringing a structural resonance, noise) and may develop a fault (imbalance, misalignment, looseness, bearing outer/inner race or ball) that grows until ISO 10816-3 zone D. --truth records what was really wrong, window by window.
 
@@ -421,7 +421,7 @@ def provision_command(
 ) -> None:
     """Create IoT things, a thing group, keys and certificates and the least-privilege policy.
 
-    A device may connect only as its own thing name and publish only to rw/<site>/<thing>/telemetry (and its Basic Ingest form). Certificates and private keys are written to OUT/<thing>/; download Amazon Root CA 1 to OUT/AmazonRootCA1.pem. Safe to re-run.
+    A device may connect only as its own thing name and publish only to its own telemetry topics, rw/<site>/<thing>/telemetry (contract v1) and rw/<site>/<thing>/telemetry/v2 (contract v2), and their Basic Ingest forms. Certificates and private keys are written to OUT/<thing>/; download Amazon Root CA 1 to OUT/AmazonRootCA1.pem. Safe to re-run.
     """
     from simulator.provision import Device, provision
     from simulator.scenario import ScenarioError, load_scenario
