@@ -3,6 +3,7 @@ the sensor cause, and its temperature trend is plotted against the limits it was
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,33 @@ def test_temperature_trend_plot(tmp_path: Path) -> None:
     )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 10_000  # a drawn figure, not an empty canvas
+
+
+def test_a_page_that_drops_the_sensor_cause_is_not_named_right() -> None:
+    """m25's first alert said temperature_rise, and a page saying only bearing_outer would
+    send the technician to the wrong job: both must name the sensor cause."""
+    alerts = _received(_rows())
+    warning, alarm = alerts
+    without_cause = "\n".join(x for x in alarm.body.splitlines() if not x.startswith("Sensor:"))
+    paged_wrong = [
+        warning,
+        dataclasses.replace(alarm, body=without_cause.replace("normal", "bearing_outer")),
+    ]
+    truth = rp.FaultTruth("m25", "lubrication_loss", T0, T0 + 40 * STEP, 0.9)
+    assert rp.score([truth], alerts).machines[0].named_right
+    m = rp.score([truth], paged_wrong).machines[0]
+    assert m.caught
+    assert m.alerted_cause == "overheating"
+    assert not m.named_right
+
+
+def test_a_fault_that_begins_after_the_run_is_not_scored() -> None:
+    """A short run scored "caught 4 of 20" with 12 of the 20 not begun."""
+    alerts = _received(_rows())
+    began = rp.FaultTruth("m25", "lubrication_loss", T0, T0 + 40 * STEP, 0.9)
+    later = rp.FaultTruth("m30", rp.NOT_STARTED, T0 + 99 * STEP, T0 + 140 * STEP, 0.0)
+    summary = rp.score([began, later], alerts).summary()
+    assert summary["faulty_machines"] == 1
+    assert summary["faults_not_started"] == 1
+    assert summary["caught"] == 1
+    assert summary["healthy_machines"] == 0
