@@ -222,3 +222,22 @@ def test_report_in_a_real_browser_fits_800_px(run: demo.DemoResult) -> None:
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (800, 3000)
     assert len(data) > 100_000  # text, tables and plots, not a blank page
+
+
+#: The metric each function emits once per invocation (lambdas/*/app.py).
+PER_INVOCATION_METRIC = {"extract_features": "RecordsReceived", "score_and_alert": "Predictions"}
+
+
+def test_function_logs_hold_each_invocations_emf_metrics(run: demo.DemoResult) -> None:
+    """The README says logs/ holds Powertools JSON and EMF metrics: 11 lines for 17
+    invocations once said otherwise."""
+    invocations: dict[str, int] = {}
+    for name, stats in run.figures.functions.items():
+        fn = name.split("/", 1)[0]
+        invocations[fn] = invocations.get(fn, 0) + int(stats["invocations"])
+    assert set(invocations) == set(PER_INVOCATION_METRIC)
+    for fn, metric in PER_INVOCATION_METRIC.items():
+        lines = [json.loads(x) for x in (run.out / "logs" / f"{fn}.log").read_text().splitlines()]
+        emf = [x for x in lines if "_aws" in x and metric in x]
+        assert len(emf) == invocations[fn] > 0, fn
+        assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Rotorwatch"
