@@ -141,6 +141,12 @@ fuzz: $(STAMP)
 cost: $(STAMP)
 	$(BIN)/rotorwatch cost --devices 100 --interval 10 --samples 4096
 
+# Regenerate the cost figures README.md and docs/cost.md mark (<!--cost:...-->) from the cost
+# model after a price, config or model change (tests/unit/test_cost_docs.py fails while stale).
+.PHONY: cost-docs
+cost-docs: $(STAMP)
+	$(PY) -m cli.cost_docs --write
+
 clean:
 	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache lake out build
 
