@@ -18,7 +18,7 @@ from rotorwatch import lake
 from rotorwatch.assets import Asset
 from rotorwatch.baseline import fleet_progress
 from rotorwatch.predictions import SENSOR_FAULTS
-from rotorwatch.query import list_queries
+from rotorwatch.query import list_queries, load
 
 _TIME = "%Y-%m-%d %H:%M"
 
@@ -78,6 +78,7 @@ def run(
 ) -> DemoResult:
     """Play the fleet through the local cloud; returns everything the report needs."""
     from rich.console import Console
+    from rich.markup import escape
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn
     from rich.progress import Progress as Bar
 
@@ -119,7 +120,8 @@ def run(
             def progress(p: Progress) -> None:
                 for a in p.alerts:
                     colour = {"ALARM": "red", "WARNING": "yellow"}.get(a.severity, "green")
-                    bar.console.print(f"[{colour}]{a.subject}[/]")
+                    # Escaped: rich would read the "[rotorwatch]" prefix as a style tag and drop it.
+                    bar.console.print(f"[{colour}]{escape(a.subject or '')}[/]")
                 bar.update(
                     task,
                     completed=max(0, p.sim_ms - start_ms),
@@ -168,6 +170,58 @@ def _query_params(name: str, result: DemoResult, featured: str | None) -> dict[s
     if name == "machine_trend" and featured:
         return {"device_id": featured}
     return {}
+
+
+def _zone_hours() -> str:
+    """machines_by_iso_zone's look-back as the report runs it (its declared default)."""
+    (hours,) = [
+        p.default for p in load("machines_by_iso_zone").params if p.name == "lookback_hours"
+    ]
+    return str(hours)
+
+
+#: The saved query listing point-state changes (the report tells them from the alerts sent).
+ALERT_HISTORY_QUERY = "alert_history"
+
+
+def alerts_table(alerts: Sequence[ReceivedAlert]) -> tuple[Any, list[list[str]]]:
+    """The alerts as received, oldest window first: a console table and its rows."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    t = Table(title="Alerts as the technicians received them (SNS -> SQS inbox)")
+    for c in ("window", "severity", "machine", "subject"):
+        t.add_column(c, overflow="fold")
+    rows = []
+    for a in sorted(alerts, key=lambda a: (alert_key(a.alert_id) or ("", 0, 0))[1]):
+        k = alert_key(a.alert_id)
+        row = [_utc(k[1]) if k else "", a.severity, a.device_id, a.subject or ""]
+        rows.append(row)
+        # Escaped: rich read the subject's "[rotorwatch]" prefix as a style tag and dropped it.
+        t.add_row(*(escape(x) for x in row))
+    return t, rows
+
+
+def _query_html(name: str, res: Result, result: DemoResult, featured: str | None) -> str:
+    """One saved query's section: what it answers (its own header), the parameters it ran
+    with (machine_trend once did not say which machine), then its first rows."""
+    q = load(name)
+    given = _query_params(name, result, featured)
+    params = ", ".join(f"{p.name}={given.get(p.name, p.default)}" for p in q.params)
+    shown = f"first 30 of {len(res.rows)} rows" if len(res.rows) > 30 else f"{len(res.rows)} rows"
+    note = ""
+    if name == ALERT_HISTORY_QUERY:
+        note = (
+            f" These are changes of each window's own (point) state; the {len(result.alerts)} "
+            "alerts sent (above) follow the sustained state, which changes only when several "
+            "windows agree, so a machine flapping between WARNING and ALARM appears here many "
+            "times and pages once."
+        )
+    return (
+        f"<h3>{rp.escape(name)}</h3><p>{rp.escape(q.description.replace(chr(10), ' '))}"
+        f"{rp.escape(note)}</p><p>Ran with {rp.escape(params or 'no parameters')}; "
+        f"{shown}.</p>" + rp.table_html(res.columns, res.rows[:30])
+    )
 
 
 def run_queries(result: DemoResult, featured: str | None) -> dict[str, Result]:
@@ -365,22 +419,15 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
     con.print(t)
 
     # 1. alerts as received
-    t = Table(title="Alerts as the technicians received them (SNS -> SQS inbox)")
-    for c in ("window", "severity", "machine", "subject"):
-        t.add_column(c, overflow="fold")
-    rows = []
-    for a in sorted(result.alerts, key=lambda a: (alert_key(a.alert_id) or ("", 0, 0))[1]):
-        k = alert_key(a.alert_id)
-        row = [_utc(k[1]) if k else "", a.severity, a.device_id, a.subject or ""]
-        rows.append(row)
-        t.add_row(*row)
+    t, rows = alerts_table(result.alerts)
     con.print(t)
     example = next(
         (a for a in result.alerts if a.severity == "ALARM"),
         result.alerts[0] if result.alerts else None,
     )
     if example is not None:
-        con.print(f"[bold]One of them in full:[/]\n{example.body}\n")
+        con.print("[bold]One of them in full:[/]")
+        con.print(example.body + "\n", markup=False, highlight=False)
     sections.append(
         rp.Section(
             f"Alerts as technicians received them ({len(result.alerts)})",
@@ -401,8 +448,17 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
     sections.append(
         rp.Section(
             "Fleet by ISO 10816-3 zone",
-            rp.table_html(FLEET_COLUMNS, fleet)
-            + (rp.table_html(zone_q.columns, zone_q.rows) if zone_q else ""),
+            "<p>Windows per zone over the whole run, each machine's zone and state now.</p>"
+            + rp.table_html(FLEET_COLUMNS, fleet)
+            + (
+                # "0 machines, 235 windows" read as a contradiction without the two time frames.
+                "<p>Saved query machines_by_iso_zone: <b>machines</b> in each zone now (by "
+                f"their latest window), <b>windows</b> in it over the last {_zone_hours()} "
+                "hours; a zone machines passed through shows windows and no machines.</p>"
+                + rp.table_html(zone_q.columns, zone_q.rows)
+                if zone_q
+                else ""
+            ),
         )
     )
 
@@ -484,7 +540,7 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
     t.add_column("rows")
     for name, res in result.queries.items():
         t.add_row(name, str(len(res.rows)))
-        qhtml.append(f"<h3>{rp.escape(name)}</h3>" + rp.table_html(res.columns, res.rows[:30]))
+        qhtml.append(_query_html(name, res, result, featured.device_id if featured else None))
     con.print(t)
     sections.append(rp.Section("Saved queries (Athena SQL on DuckDB)", "".join(qhtml)))
 

@@ -364,7 +364,8 @@ def plot_spectra(msg: Telemetry, asset: Asset, fault: str, path: Path) -> Path:
     ax2.set(
         xlabel="frequency (Hz)",
         ylabel="line / median (pre-whitened)",
-        title="envelope spectrum: defect frequencies marked (dashed: 2x, 3x); bearings slip, so "
+        # Two lines: one line of this was wider than the figure and was cut off.
+        title="envelope spectrum: defect frequencies marked (dashed: 2x, 3x)\nbearings slip, so "
         f"peaks sit up to {BEARING_SLIP_MAX:.0%} below the kinematic frequency "
         f"(resolution {fe[1] - fe[0]:.1f} Hz)",
     )
@@ -528,13 +529,25 @@ def plot_fleet_health(
 # -- HTML ---------------------------------------------------------------------------------
 
 
+def shown_columns(columns: Sequence[str]) -> list[int]:
+    """Indexes of the columns a report table shows: an epoch-ms column beside its own UTC
+    rendering (``changed_at_ms`` and ``changed_at_utc``) is left out; shown, it read as a date
+    under a name that says milliseconds."""
+    names = [str(c) for c in columns]
+    return [
+        i
+        for i, c in enumerate(names)
+        if not (c.endswith("_ms") and f"{c.removesuffix('_ms')}_utc" in names)
+    ]
+
+
 def _table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     from rotorwatch.display import cell
 
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    keep = shown_columns(columns)
+    head = "".join(f"<th>{html.escape(str(columns[i]))}</th>" for i in keep)
     body = "".join(
-        "<tr>" + "".join(_td(cell(str(c), v)) for c, v in zip(columns, r, strict=True)) + "</tr>"
-        for r in rows
+        "<tr>" + "".join(_td(cell(str(columns[i]), r[i])) for i in keep) + "</tr>" for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -610,7 +623,7 @@ def score_rows(detection: Detection) -> list[list[Any]]:
             m.fault,
             t(m.onset_ms),
             f"{m.max_severity:.2f}",
-            "yes" if m.caught else ("-" if m.fault == "normal" else "no"),
+            "yes" if m.caught else ("no" if m.faulty else "-"),
             m.first_alert_severity or "",
             t(m.first_alert_ms),
             ", ".join(x for x in (m.alerted_cause, m.alerted_fault) if x),
@@ -626,7 +639,7 @@ SCORE_COLUMNS = (
     "machine",
     "true fault",
     "onset",
-    "max severity",
+    "max severity (0-1)",
     "caught",
     "first alert",
     "alert window",

@@ -100,3 +100,26 @@ def test_a_fault_that_begins_after_the_run_is_not_scored() -> None:
     assert summary["faults_not_started"] == 1
     assert summary["caught"] == 1
     assert summary["healthy_machines"] == 0
+
+
+def test_the_console_keeps_the_subjects_rotorwatch_prefix() -> None:
+    """rich read "[rotorwatch]" as a style tag and printed subjects without it."""
+    from rich.console import Console
+
+    from local_cloud.demo import alerts_table
+
+    table, rows = alerts_table(_received(_rows()))
+    console = Console(record=True, width=200)
+    console.print(table)
+    text = console.export_text()
+    assert rows[0][3].startswith("[rotorwatch] ")
+    assert text.count("[rotorwatch] ") == len(rows) == 2
+
+
+def test_an_epoch_ms_column_beside_its_utc_rendering_is_not_shown() -> None:
+    """alert_history's changed_at_ms showed a formatted date under a name saying ms."""
+    columns = ("device_id", "changed_at_ms", "changed_at_utc", "elapsed_ms")
+    assert rp.shown_columns(columns) == [0, 2, 3]
+    html = rp.table_html(columns, [("m1", 1_767_225_600_000, "2026-01-01 00:00 UTC", 5)])
+    assert "changed_at_ms" not in html
+    assert "elapsed_ms" in html
