@@ -188,7 +188,8 @@ def test_a_bad_option_refuses_in_one_line_and_leaves_existing_files_alone(
     assert result.exit_code != 0, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
     (line,) = [x for x in result.stderr.splitlines() if x.strip()]
-    assert line.startswith("error: ") and says in line, line
+    assert line.startswith("error: "), line
+    assert says in line, line
     assert keep.read_bytes() == b"precious telemetry\n"
     assert truth.read_bytes() == b"precious truth\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.jsonl", "truth.jsonl"]
@@ -201,5 +202,6 @@ def test_a_good_run_replaces_the_file_whole(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     lines = out.read_bytes().splitlines()
-    assert len(lines) == 4 and all(decode(x) for x in lines)
+    assert len(lines) == 4
+    assert all(decode(x) for x in lines)
     assert [p.name for p in tmp_path.iterdir()] == ["t.jsonl"]

@@ -324,7 +324,8 @@ def test_every_number_declares_its_range_and_runs_at_both_ends(
     if param.type == "time":
         ends, outside = ["0d", f"{query.MAX_LOOKBACK_DAYS}d"], [f"{query.MAX_LOOKBACK_DAYS + 1}d"]
     else:
-        assert param.min is not None and param.max is not None, f"{name}.{param.name}: no range"
+        assert param.min is not None, f"{name}.{param.name}: no range"
+        assert param.max is not None, f"{name}.{param.name}: no range"
         ends = [f"{param.min:g}", f"{param.max:g}"]
         outside = [f"{param.min - 1:g}", f"{param.max + 1:g}"]
     for value in ends:
