@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -207,7 +208,12 @@ def _query_html(name: str, res: Result, result: DemoResult, featured: str | None
     with (machine_trend once did not say which machine), then its first rows."""
     q = load(name)
     given = _query_params(name, result, featured)
-    params = ", ".join(f"{p.name}={given.get(p.name, p.default)}" for p in q.params)
+    values = {p.name: str(given.get(p.name, p.default)) for p in q.params}
+    params = ", ".join(f"{k}={v}" for k, v in values.items())
+    # The header speaks of ":days days"; the reader sees the value it ran with.
+    about = re.sub(
+        r":([a-z_]+)\b", lambda m: values.get(m[1], m[0]), q.description.replace("\n", " ")
+    )
     shown = f"first 30 of {len(res.rows)} rows" if len(res.rows) > 30 else f"{len(res.rows)} rows"
     note = ""
     if name == ALERT_HISTORY_QUERY:
@@ -218,7 +224,7 @@ def _query_html(name: str, res: Result, result: DemoResult, featured: str | None
             "times and pages once."
         )
     return (
-        f"<h3>{rp.escape(name)}</h3><p>{rp.escape(q.description.replace(chr(10), ' '))}"
+        f"<h3>{rp.escape(name)}</h3><p>{rp.escape(about)}"
         f"{rp.escape(note)}</p><p>Ran with {rp.escape(params or 'no parameters')}; "
         f"{shown}.</p>" + rp.table_html(res.columns, res.rows[:30])
     )

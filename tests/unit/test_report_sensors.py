@@ -123,3 +123,20 @@ def test_an_epoch_ms_column_beside_its_utc_rendering_is_not_shown() -> None:
     html = rp.table_html(columns, [("m1", 1_767_225_600_000, "2026-01-01 00:00 UTC", 5)])
     assert "changed_at_ms" not in html
     assert "elapsed_ms" in html
+
+
+def test_a_saved_query_section_says_what_it_ran_with() -> None:
+    """The machine_trend section did not say which machine; alert_history listed 91 point-state
+    changes beside 40 alerts sent without saying which is which."""
+    from local_cloud import demo
+    from local_cloud.athena import Result
+
+    class Run:
+        alerts = _received(_rows())
+
+    trend = demo._query_html("machine_trend", Result(["d"], [("x",)]), Run(), "m07")  # type: ignore[arg-type]
+    assert "device_id=m07" in trend
+    history = demo._query_html("alert_history", Result(["d"], []), Run(), None)  # type: ignore[arg-type]
+    assert "in the last 30 days" in history
+    assert ":days" not in history
+    assert "the 2 alerts sent" in history
