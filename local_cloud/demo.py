@@ -223,6 +223,12 @@ def _query_html(name: str, res: Result, result: DemoResult, featured: str | None
             "windows agree, so a machine flapping between WARNING and ALARM appears here many "
             "times and pages once."
         )
+    if "fault_confidence" in res.columns:
+        note += (
+            " fault_confidence is the classifier's probability for the fault it names; trained "
+            "on simulated machines and not calibrated on real ones, 1 says the simulated fault "
+            "classes separate cleanly, not that the diagnosis is certain."
+        )
     return (
         f"<h3>{rp.escape(name)}</h3><p>{rp.escape(about)}"
         f"{rp.escape(note)}</p><p>Ran with {rp.escape(params or 'no parameters')}; "

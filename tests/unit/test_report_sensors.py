@@ -140,3 +140,15 @@ def test_a_saved_query_section_says_what_it_ran_with() -> None:
     assert "in the last 30 days" in history
     assert ":days" not in history
     assert "the 2 alerts sent" in history
+
+
+def test_the_report_says_what_fault_confidence_is() -> None:
+    """It read 100 % almost everywhere, as if the diagnosis were certain."""
+    from local_cloud import demo
+    from local_cloud.athena import Result
+
+    class Run:
+        alerts: tuple[ReceivedAlert, ...] = ()
+
+    page = demo._query_html("fleet_health_now", Result(["fault_confidence"], [(1.0,)]), Run(), None)  # type: ignore[arg-type]
+    assert "not calibrated" in page
