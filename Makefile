@@ -56,7 +56,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 # The deploy contracts run first, on their own (check-deploy); pytest then runs the rest.
-test: system-deps lint typecheck check-deploy
+test: system-deps cdk-cli lint typecheck check-deploy
 	$(BIN)/pytest -m "not deploy_contract"
 
 # Deploy contracts: what a first `cdk deploy` breaks on and moto cannot show (README, Testing),
@@ -67,7 +67,7 @@ CHECKOV_PIN := $(shell sed -n 's/^ *"\(checkov==[0-9.]*\)",*$$/\1/p' pyproject.t
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(subst ==,-,$(CHECKOV_PIN))
 
 .PHONY: check-deploy
-check-deploy: $(STAMP) $(CHECKOV_STAMP)
+check-deploy: $(STAMP) $(CHECKOV_STAMP) cdk-cli
 	RW_CHECKOV=$(CURDIR)/$(CHECKOV_VENV)/bin/checkov RW_REQUIRE_CHECKOV=1 \
 	  $(BIN)/pytest -m deploy_contract
 
@@ -105,11 +105,11 @@ demo: $(STAMP)
 	$(BIN)/rotorwatch demo --out $(DEMO_OUT) $(DEMO_ARGS)
 
 # The demo report as a browser shows it: Debian's chromium, headless, 800 px wide, into
-# $(DEMO_OUT)/report-800px.png (after `make demo`); fails if the page scrolls sideways.
+# $(DEMO_OUT)/report-800px.png, the whole page (after `make demo`); fails if it scrolls sideways.
 .PHONY: report-screenshot
 report-screenshot: $(STAMP) system-deps
 	@test -f $(DEMO_OUT)/report.html || { echo "report-screenshot: no $(DEMO_OUT)/report.html (run make demo first)" >&2; exit 2; }
-	$(PY) -c 'import sys; from pathlib import Path; from tests.e2e import chromium; p = Path(sys.argv[1]); w = chromium.scroll_width_px(p); png = chromium.screenshot(p, p.with_name("report-800px.png")); print(f"{png} (page width {w} px at 800 px)"); sys.exit(0 if w <= 800 else "report-screenshot: the page scrolls sideways at 800 px")' $(DEMO_OUT)/report.html
+	$(PY) -c 'import sys; from pathlib import Path; from tests.e2e import chromium; p = Path(sys.argv[1]); w, h = chromium.layout_px(p); png = chromium.screenshot(p, p.with_name("report-800px.png"), height_px=h); print(f"{png} (the whole page: {w} x {h} px at 800 px)"); sys.exit(0 if w <= 800 else "report-screenshot: the page scrolls sideways at 800 px")' $(DEMO_OUT)/report.html
 
 # The machine-health Glue job on local PySpark over the lake `make demo` wrote (GLUE_LAKE,
 # default $(DEMO_OUT)/lake; GLUE_ARGS="--window_start 2026-11-23T00:00Z"). It fails, saying why,
@@ -144,6 +144,12 @@ fuzz: $(STAMP)
 cost: $(STAMP)
 	$(BIN)/rotorwatch cost --devices 100 --interval 10 --samples 4096
 
+# Regenerate the cost figures README.md and docs/cost.md mark (<!--cost:...-->) from the cost
+# model after a price, config or model change (tests/unit/test_cost_docs.py fails while stale).
+.PHONY: cost-docs
+cost-docs: $(STAMP)
+	$(PY) -m cli.cost_docs --write
+
 clean:
 	rm -rf cdk.out .mypy_cache .ruff_cache .pytest_cache lake out build
 
@@ -158,12 +164,15 @@ bench-handlers: $(STAMP)
 	$(PY) benchmarks/bench_handlers.py
 
 # --- infrastructure (CDK) ---------------------------------------------------------------------
-# jsii prints a banner on every process start while Node 20 is past end-of-life; silence it.
-export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION ?= 20
+# Node comes from the npm registry with the CDK CLI (package.json pins a supported LTS, `node`):
+# `npm ci` puts it in node_modules/.bin, first on the PATH of every target here, so the app's
+# jsii runtime and `npx --no-install cdk` run on it, not on the machine's Node (Debian 12 has
+# 18, NodeSource's 20 is past end-of-life and jsii printed so on every call).
+export PATH := $(CURDIR)/node_modules/.bin:$(PATH)
 .PHONY: synth lint-infra cdk-cli infra-test
 
 # Offline synth into cdk.out with CloudFormation validation and cdk-nag on (no Docker, no AWS).
-synth: $(STAMP)
+synth: $(STAMP) cdk-cli
 	rm -rf cdk.out
 	CDK_OUTDIR=cdk.out $(PY) -m cdk_app.app
 
@@ -175,7 +184,7 @@ cdk-cli: node_modules/.package-lock.json
 node_modules/.package-lock.json: package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-infra-test: $(STAMP)
+infra-test: $(STAMP) cdk-cli
 	$(BIN)/pytest tests/infra
 
 # --- model (issue 6) ----------------------------------------------------------------------------

@@ -56,17 +56,18 @@ def _call(what: str, table: str, fn: Any) -> Any:
             raise BaselineCommandError(f"state table {table!r} not found") from None
         raise BaselineCommandError(f"{what} failed: {code}: {error.get('Message', '')}") from None
     except BotoCoreError as exc:
+        from cli.errors import user_error_message
+
+        if user_error_message(exc) is not None:
+            raise  # no credentials, no region...: worded as every command words them
         raise BaselineCommandError(f"{what} failed: {exc}") from None
 
 
 def _client(region: str | None) -> Any:
-    import boto3
-    from botocore.exceptions import BotoCoreError
+    from cli.aws import client
 
-    try:
-        return boto3.session.Session(region_name=region).client("dynamodb")
-    except (BotoCoreError, ValueError) as exc:  # no or an empty region, a bad profile
-        raise BaselineCommandError(f"{exc} (pass --region?)") from None
+    # No region or a bad profile reach cli.errors.guard: the same line as every command's.
+    return client("dynamodb", region)
 
 
 def reset(dynamodb: Any, table: str, device_id: str) -> DeviceState:

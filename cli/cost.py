@@ -29,6 +29,20 @@ def stage_config(stage: str | None, cdk_json: Path | None = None) -> StageConfig
     return from_context(context, env={})
 
 
+def _shards_note(cfg: StageConfig, mode: str, deployed: bool, capacity: Any) -> str:
+    """Provisioned streams are priced at the shards the fleet needs unless --deployed-shards:
+    the headline says so when that is not what the stage deploys (prod deploys 11 + 8; a
+    one-device estimate priced 1 + 1 while claiming "as prod deploys it")."""
+    needed = (capacity.telemetry_shards, capacity.features_shards)
+    configured = (cfg.telemetry_stream.shards, cfg.features_stream.shards)
+    if mode != "provisioned" or deployed or needed == configured:
+        return ""
+    return (
+        f", but with the {needed[0]} + {needed[1]} provisioned shards this fleet needs "
+        f"(it deploys {configured[0]} + {configured[1]}: --deployed-shards prices those)"
+    )
+
+
 @app.command("cost")
 def cost_command(
     devices: Annotated[int, typer.Option(help="Devices publishing telemetry.")],
@@ -98,6 +112,8 @@ def cost_command(
     """Estimate the monthly AWS bill per service and the Kinesis shards / Lambda concurrency a
     fleet needs. List prices, no free tier: check them against the sources printed below."""
     try:
+        if not interval > 0:
+            raise CostModelError(f"--interval must be more than 0 s, got {interval:g}")
         cfg = stage_config(stage)
         deployed_fleet, deployed_assumptions = deployed_settings(cfg)
         if encoding not in _ENCODINGS:
@@ -163,6 +179,7 @@ def cost_command(
     console.print(
         f"[b]Total: ${report.total_usd:,.2f}/month[/b] for {devices} device(s), a window every "
         f"{interval:g} s ({samples} {encoding} samples), as stage {cfg.stage!r} deploys it"
+        + _shards_note(cfg, mode, deployed_shards, report.capacity)
     )
     summary = Table(title="Per service")
     summary.add_column("service")

@@ -33,6 +33,22 @@ DEMO_OUT = Path("out/demo")
 DEMO_LAKE = DEMO_OUT / "lake"
 
 
+#: What a machine without Java is told (the Glue job runs on local Spark, which needs a JVM).
+JAVA_MISSING = (
+    "the Glue job runs on local Spark, which needs Java 17: install it (Debian/Ubuntu: "
+    "sudo apt-get install openjdk-17-jre-headless) or run without it: "
+    'make demo DEMO_ARGS="--skip-glue" (rotorwatch demo --skip-glue)'
+)
+
+
+def java_missing() -> bool:
+    """No ``java`` where pyspark looks for it: ``$JAVA_HOME/bin/java``, else the PATH."""
+    home = os.environ.get("JAVA_HOME")
+    if home:
+        return not os.access(Path(home) / "bin" / "java", os.X_OK)
+    return shutil.which("java") is None
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -168,15 +184,42 @@ def demo_command(
             raise typer.BadParameter("--batch-window must be >= 0")
         extract_batch = dataclasses.replace(extract_batch, window_s=batch_window)
         score_batch = dataclasses.replace(score_batch, window_s=batch_window)
+    if speed < 0:
+        raise typer.BadParameter(f"--speed must be 0 (as fast as it goes) or more, got {speed:g}")
     if not 0.0 <= v2_share <= 1.0:
         raise typer.BadParameter("--v2-share must be between 0 and 1")
     contracts = contract_mix([m.device_id for m in sc.machines], v2_share)
+    if out.exists() and not out.is_dir():
+        raise typer.BadParameter(f"--out {out} is a file; give a folder (it is created)")
+    if not skip_glue and java_missing():
+        # Spark needs a JVM: without one the whole pipeline ran, then the Glue job died with
+        # JAVA_GATEWAY_EXITED and no report was written.
+        raise typer.BadParameter(JAVA_MISSING)
+    from simulator.fleet import generate_windows
+
+    try:
+        # The simulator checks its options on the first window: before anything starts.
+        next(
+            iter(
+                generate_windows(
+                    sc,
+                    start_ms=0,
+                    duration_s=interval_s,
+                    interval_s=interval_s,
+                    seed=seed,
+                    n_samples=samples,
+                    contract=contracts,
+                )
+            ),
+            None,
+        )
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
     if out.exists():
         shutil.rmtree(out / "lake", ignore_errors=True)
         shutil.rmtree(out / "logs", ignore_errors=True)
     out.mkdir(parents=True, exist_ok=True)
 
-    from simulator.fleet import generate_windows
     from simulator.run import MqttFleetSink
 
     interval_ms = round(interval_s * 1000)

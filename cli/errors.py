@@ -31,7 +31,9 @@ def _botocore_message(exc: BaseException) -> str | None:
             "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)"
         )
     if isinstance(exc, be.NoRegionError):
-        return "no AWS region: pass --region or set AWS_REGION"
+        from cli.aws import NO_REGION_MESSAGE
+
+        return NO_REGION_MESSAGE
     if isinstance(exc, be.ProfileNotFound):
         return f"{exc} (check AWS_PROFILE and ~/.aws/config)"
     if isinstance(exc, be.EndpointConnectionError):

@@ -65,8 +65,11 @@ def train_command(
             )
         elif features:
             records = read_records(features)
+            _check_trainable(records, features, labels)
             if labels is not None:
-                records = join_labels(records, read_records([labels]))
+                truth = read_records([labels])
+                _check_labels(truth, labels)
+                records = join_labels(records, truth)
         else:
             typer.echo("error: give feature files or --simulate N", err=True)
             raise typer.Exit(2)
@@ -86,6 +89,41 @@ def train_command(
     if artifact is not None:
         data = pack(model_dir, artifact)
         typer.echo(f"artifact {artifact} ({len(data)} bytes)", err=True)
+
+
+def _check_trainable(
+    records: list[dict[str, Any]], sources: list[Path], labels: Path | None
+) -> None:
+    """Training data is labelled feature records: raw telemetry trained a model that scored
+    every window 1.0 (and exit 0); unlabelled records died on a KeyError."""
+    from rotorwatch.model.labels import TrainingError
+
+    named = ", ".join(str(p) for p in sources)
+    if not records:
+        raise TrainingError(f"no records in {named}")
+    first = records[0]
+    if isinstance(first.get("vibration"), dict):
+        raise TrainingError(
+            f"{named} is raw telemetry: run `rotorwatch features {named} --assets <registry>` "
+            "and train on its output (with --labels from `rotorwatch simulate --truth`)"
+        )
+    if labels is None and "fault" not in first:
+        raise TrainingError(
+            f"{named} has no 'fault' labels: give --labels <truth file> "
+            "(`rotorwatch simulate --truth` writes one) or train with --simulate N"
+        )
+
+
+def _check_labels(truth: list[dict[str, Any]], labels: Path) -> None:
+    from rotorwatch.model.labels import TrainingError
+
+    wanted = ("device_id", "ts", "seq", "fault")
+    missing = [k for k in wanted if not truth or k not in truth[0]]
+    if missing:
+        raise TrainingError(
+            f"{labels} is not ground truth (no {', '.join(missing)}): --labels takes the rows "
+            "`rotorwatch simulate --truth` writes ({device_id, ts, seq, fault, severity})"
+        )
 
 
 def _load(model: Path) -> object:

@@ -208,11 +208,11 @@ def query_command(
         typer.echo(sql)
         return
     if athena:
-        import boto3
+        from cli.aws import client
 
         try:
             columns, rows = run_athena(
-                boto3.client("athena", region_name=region),
+                client("athena", region),
                 sql,
                 workgroup=workgroup or lake.athena_workgroup(stage),
                 database=database or lake.glue_database(stage),
@@ -221,7 +221,7 @@ def query_command(
             typer.echo(f"error: {exc}", err=True)
             raise typer.Exit(1) from None
         _print(columns, rows, fmt)
-        _note_empty(rows, values)
+        _note_empty(rows, values, q)
         return
     from local_cloud.athena import connect, run_sql
 
@@ -231,19 +231,24 @@ def query_command(
             err=True,
         )
         raise typer.Exit(2)
+    if not any((lake_dir / t.prefix).is_dir() for t in lake.TABLES.values()):
+        # Any folder would answer "no rows", which reads as "nothing wrong".
+        tables = ", ".join(sorted({t.prefix.split("/")[0] + "/" for t in lake.TABLES.values()}))
+        typer.echo(f"error: {lake_dir} is not a lake: it has none of {tables}", err=True)
+        raise typer.Exit(2)
     result = run_sql(connect(lake_dir), sql)
     _print(result.columns, result.rows, fmt)
-    _note_empty(result.rows, values)
+    _note_empty(result.rows, values, q)
 
 
-def _note_empty(rows: list[Any], values: dict[str, str]) -> None:
+def _note_empty(rows: list[Any], values: dict[str, str], q: SavedQuery) -> None:
     """An empty answer is said on stderr (stdout stays machine-readable): usually a device id
-    that does not exist or a look-back that misses the data."""
+    that does not exist or a look-back that misses the data (a query without a device id is
+    not told to check one)."""
     if rows:
         return
     given = ", ".join(f"{k}={v}" for k, v in values.items())
     hint = f" for {given}" if given else ""
-    typer.echo(
-        f"note: no rows{hint}; check the device id (fleet_health_now lists them) and the look-back",
-        err=True,
-    )
+    takes = {p.name for p in q.params}
+    check = "the device id (fleet_health_now lists them) and " if "device_id" in takes else ""
+    typer.echo(f"note: no rows{hint}; check {check}the look-back", err=True)

@@ -6,10 +6,15 @@ Thin adapters over ``simulator/`` (imported inside each command, so the CLI stay
 from __future__ import annotations
 
 import datetime as dt
+import errno
+import itertools
 import json
+import os
 import re
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -67,8 +72,8 @@ def live_start_ms(
     if duration_s is None:
         if speed != 1 or start != "now":
             raise typer.BadParameter(
-                "a live feed to a broker (--duration forever) runs in real time: "
-                "use --speed 1 and --start now"
+                "--duration forever is a live feed and runs in real time: "
+                "use --speed 1 and --start now, or give a duration"
             )
         return now_ms, None
     duration_ms = round(duration_s * 1000)
@@ -132,7 +137,7 @@ def simulate_command(
     out: Annotated[
         str | None,
         typer.Option(
-            help="Write telemetry v1 JSON lines here ('-' = stdout). Default: stdout unless --mqtt-host."
+            help="Write telemetry lines here (v1 JSON, or 'v2 <device_id> <base64>' with --contract 2; '-' = stdout). Default: stdout unless --mqtt-host."
         ),
     ] = None,
     truth: Annotated[
@@ -198,7 +203,7 @@ def simulate_command(
         ),
     ] = 1,
 ) -> None:
-    """Simulate a fleet of rotating machines and publish their telemetry v1 messages.
+    """Simulate a fleet of rotating machines and publish their telemetry (contract v1 JSON, or v2 binary with --contract 2).
 
     Each machine vibrates according to its physics (shaft orders, bearing impacts ringing a structural resonance, noise) and may develop a fault (imbalance, misalignment, looseness, bearing outer/inner race or ball) that grows until ISO 10816-3 zone D. --truth records what was really wrong, window by window.
 
@@ -226,6 +231,13 @@ def simulate_command(
     interval_s = parse_duration_s(interval)
     if interval_s is None or interval_s <= 0:
         raise _fail("--interval must be a positive duration")
+    if duration_s is not None and duration_s <= 0:
+        raise _fail("--duration must be more than 0 (or forever, for a live feed)")
+    if speed < 0:
+        raise _fail(f"--speed must be 0 (as fast as possible) or more, got {speed:g}")
+    if duration_s is None:
+        # An unpaced endless run wrote 88 MB in 15 s stamped weeks ahead: forever is real time.
+        live_start_ms(start, duration_s, speed, 0)
     manifest: dict[str, Any] = {}
     if credentials_dir is not None and (credentials_dir / "devices.json").exists():
         manifest = json.loads((credentials_dir / "devices.json").read_text(encoding="utf-8"))
@@ -251,23 +263,8 @@ def simulate_command(
             f"CA file {ca_path} not found (IoT Core: download it from https://www.amazontrust.com/repository/AmazonRootCA1.pem)"
         )
 
-    stream: IO[bytes] | None = None
-    sink: Sink
-    if host is None:
-        stream = sys.stdout.buffer if out in (None, "-") else open(out, "wb")  # noqa: SIM115
-        sink = JsonLinesSink(stream)
-    else:
-        sink = MqttFleetSink(
-            host,
-            mqtt_port,
-            ca_path=ca_path,
-            cert_path=str(cert) if cert else None,
-            key_path=str(key) if key else None,
-            credentials_dir=str(credentials_dir) if credentials_dir else None,
-            rate_per_s=rate,
-            iot_core_limits=iot_core_limits,
-        )
-    truth_stream = truth.open("w", encoding="utf-8") if truth else None
+    # The generator checks its own options (seq, samples, Nyquist...) on its first window:
+    # take that window before any output is opened, so a bad option never touches a file.
     windows = generate_windows(
         sc,
         start_ms=start_ms,
@@ -280,13 +277,40 @@ def simulate_command(
         basic_ingest_rule=basic_ingest,
         contract=contract,
     )
+    first: Iterator[Any]
+    try:
+        first = iter([next(windows)])
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    except StopIteration:
+        first = iter(())
+    windows = itertools.chain(first, windows)
+
+    stream: IO[bytes] | None = None
+    sink: Sink
+    files = _Outputs()
+    if host is None:
+        stream = sys.stdout.buffer if out in (None, "-") else files.open(Path(out))
+        sink = JsonLinesSink(stream)
+    else:
+        sink = MqttFleetSink(
+            host,
+            mqtt_port,
+            ca_path=ca_path,
+            cert_path=str(cert) if cert else None,
+            key_path=str(key) if key else None,
+            credentials_dir=str(credentials_dir) if credentials_dir else None,
+            rate_per_s=rate,
+            iot_core_limits=iot_core_limits,
+        )
+    truth_stream = files.open(truth) if truth else None
 
     def messages() -> Any:
         from rotorwatch.telemetry_v2 import to_line
 
         for w in windows:
             if truth_stream is not None:
-                truth_stream.write(json.dumps(w.truth, separators=(",", ":")) + "\n")
+                truth_stream.write(json.dumps(w.truth, separators=(",", ":")).encode() + b"\n")
             payload = w.payload
             if contract == 2 and host is None:
                 # On MQTT the v2 topic names the device; in a file the line does.
@@ -297,20 +321,52 @@ def simulate_command(
     try:
         count = run(paced(messages(), start_ms=start_ms, speedup=speed or None), sink)
     except (PublishError, FileNotFoundError, ValueError) as exc:
+        files.discard()
         raise _fail(str(exc), 1) from None
     except KeyboardInterrupt:
         count = -1
-    finally:
-        if truth_stream is not None:
-            truth_stream.close()
-        if stream is not None and stream is not sys.stdout.buffer:
-            stream.close()
+    except BaseException:
+        files.discard()
+        raise
+    # Complete, or interrupted by the user (what was written is whole lines, and theirs).
+    files.commit()
     where = f"mqtt://{host}:{mqtt_port}" if host else (out or "stdout")
     typer.echo(
         f"{count if count >= 0 else 'interrupted:'} messages from {len(sc.machines)} machines to {where} "
         f"in {time.monotonic() - t0:.1f} s",
         err=True,
     )
+
+
+class _Outputs:
+    """Files a run writes, each first to a temporary file beside it, renamed over the target
+    only when the run ends well: a run that fails (a bad option, a broker error) leaves an
+    existing file as it was. A bad option once emptied a 6.4 MB telemetry file."""
+
+    def __init__(self) -> None:
+        self._open: list[tuple[IO[bytes], Path, Path]] = []
+
+    def open(self, path: Path) -> IO[bytes]:
+        if path.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "Is a directory", str(path))
+        if not path.parent.is_dir():
+            raise FileNotFoundError(errno.ENOENT, "No such folder", str(path.parent))
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+        stream = os.fdopen(fd, "wb")
+        self._open.append((stream, Path(tmp), path))
+        return stream
+
+    def commit(self) -> None:
+        for stream, tmp, path in self._open:
+            stream.close()
+            os.replace(tmp, path)
+        self._open.clear()
+
+    def discard(self) -> None:
+        for stream, tmp, _path in self._open:
+            stream.close()
+            tmp.unlink(missing_ok=True)
+        self._open.clear()
 
 
 def _check_rule_name(basic_ingest: str | None) -> None:
@@ -324,11 +380,9 @@ def _check_rule_name(basic_ingest: str | None) -> None:
 
 
 def _iot_session(region: str | None) -> tuple[Any, str, str, str]:
-    import boto3
+    from cli.aws import session as aws_session
 
-    session = boto3.session.Session(region_name=region)
-    if session.region_name is None:
-        raise _fail("no AWS region: pass --region or set AWS_REGION")
+    session = aws_session(region)
     ident = session.client("sts").get_caller_identity()
     partition = ident["Arn"].split(":")[1]
     return session, session.region_name, ident["Account"], partition
@@ -367,7 +421,7 @@ def provision_command(
 ) -> None:
     """Create IoT things, a thing group, keys and certificates and the least-privilege policy.
 
-    A device may connect only as its own thing name and publish only to rw/<site>/<thing>/telemetry (and its Basic Ingest form). Certificates and private keys are written to OUT/<thing>/; download Amazon Root CA 1 to OUT/AmazonRootCA1.pem. Safe to re-run.
+    A device may connect only as its own thing name and publish only to its own telemetry topics, rw/<site>/<thing>/telemetry (contract v1) and rw/<site>/<thing>/telemetry/v2 (contract v2), and their Basic Ingest forms. Certificates and private keys are written to OUT/<thing>/; download Amazon Root CA 1 to OUT/AmazonRootCA1.pem. Safe to re-run.
     """
     from simulator.provision import Device, provision
     from simulator.scenario import ScenarioError, load_scenario

@@ -307,7 +307,9 @@ class LocalCloud:
                 "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME": self.services.url,
                 "AWS_ENDPOINT_URL_FIREHOSE": self.services.url,
                 "POWERTOOLS_TRACE_DISABLED": "true",
-                "POWERTOOLS_METRICS_DISABLED": "true",
+                # Each invocation's EMF metrics go to its log file (logs/<function>.log), as
+                # CloudWatch Logs receives them: the README promises them there.
+                "POWERTOOLS_METRICS_DISABLED": "false",
                 "POWERTOOLS_LOG_LEVEL": "WARNING",
                 "POWERTOOLS_DEV": "false",
             }

@@ -32,6 +32,9 @@ from rotorwatch.telemetry import Telemetry, TelemetryError, decode
 
 HEALTHY, WARNING, ALARM = STATES
 _FAULT_RE = re.compile(r"Probable fault: (\w+)")
+#: The truth of a machine whose fault is scheduled but begins after the run ends: healthy for
+#: the whole run, so neither a fault to catch nor a fault it missed.
+NOT_STARTED = "not yet"
 _SENSOR_RE = re.compile(r"^Sensor: .*\((\w+)\)(?:, since [^\n]*)?$", re.MULTILINE)
 
 
@@ -61,16 +64,27 @@ class MachineScore:
     lead_time_h: float | None  # first alert -> end of life
     false_alarms: int  # alerts with no fault present (healthy machine, or before onset)
     alerted_cause: str | None = None  # the temperature/pressure cause the alert named
+    #: The first ALARM's (the page's) sensor cause, and whether there was one.
+    alarm_cause: str | None = None
+
+    @property
+    def faulty(self) -> bool:
+        """A fault was present during the run (its onset fell inside it)."""
+        return self.fault not in ("normal", NOT_STARTED)
 
     @property
     def caught(self) -> bool:
-        return self.fault != "normal" and self.first_alert_ms is not None
+        return self.faulty and self.first_alert_ms is not None
 
     @property
     def named_right(self) -> bool:
         """The alert named the fault, or for a temperature/pressure fault, its sensor cause."""
         if self.fault in SENSOR_FAULTS:
-            return self.alerted_cause in SENSOR_FAULTS[self.fault]
+            # Both the first alert and the page must name the sensor cause: a page that called
+            # a lubrication loss a bearing defect sends the technician to the wrong job.
+            causes = SENSOR_FAULTS[self.fault]
+            page_ok = self.first_alarm_ms is None or self.alarm_cause in causes
+            return self.alerted_cause in causes and page_ok
         return self.alerted_fault == self.fault
 
 
@@ -80,7 +94,12 @@ class Detection:
 
     @property
     def faulty(self) -> list[MachineScore]:
-        return [m for m in self.machines if m.fault != "normal"]
+        """Machines with a fault present during the run (not those whose onset comes later)."""
+        return [m for m in self.machines if m.faulty]
+
+    @property
+    def not_started(self) -> list[MachineScore]:
+        return [m for m in self.machines if m.fault == NOT_STARTED]
 
     @property
     def caught(self) -> list[MachineScore]:
@@ -96,9 +115,10 @@ class Detection:
         right = [m for m in self.caught if m.named_right]
         return {
             "faulty_machines": len(self.faulty),
+            "faults_not_started": len(self.not_started),
             "caught": len(self.caught),
             "fault_named_correctly": len(right),
-            "healthy_machines": len(self.machines) - len(self.faulty),
+            "healthy_machines": len(self.machines) - len(self.faulty) - len(self.not_started),
             "false_alarms": self.false_alarms,
             "median_lead_time_h": float(np.median(leads)) if leads else None,
             "median_detection_delay_h": float(np.median(delays)) if delays else None,
@@ -122,7 +142,7 @@ def truth_from_rows(
         onset = d["onset_ms"]
         fault = d["fault"]
         if onset is not None and fault == "normal" and device_id in life_h:
-            fault = "not yet"  # onset after the end of the run
+            fault = NOT_STARTED  # onset after the end of the run
         failure = (
             None
             if onset is None or device_id not in life_h
@@ -145,12 +165,14 @@ def score(truth: Sequence[FaultTruth], alerts: Sequence[ReceivedAlert]) -> Detec
             ((ts, a) for ts, a in by_device.get(t.device_id, []) if a.severity != "RECOVERY"),
             key=lambda x: x[0],
         )
-        faulty = t.fault not in ("normal", "not yet") and t.onset_ms is not None
+        faulty = t.fault not in ("normal", NOT_STARTED) and t.onset_ms is not None
         onset = t.onset_ms if faulty and t.onset_ms is not None else None
         after = [(ts, a) for ts, a in rises if onset is not None and ts >= onset]
         false = len(rises) - len(after)
         first = after[0] if after else None
-        alarm = next((ts for ts, a in after if a.severity == ALARM), None)
+        alarm_alert = next(((ts, a) for ts, a in after if a.severity == ALARM), None)
+        alarm = alarm_alert[0] if alarm_alert else None
+        alarm_cause = _SENSOR_RE.search(alarm_alert[1].body) if alarm_alert else None
         fault_text = _FAULT_RE.search(first[1].body) if first else None
         cause_text = _SENSOR_RE.search(first[1].body) if first else None
         machines.append(
@@ -168,6 +190,7 @@ def score(truth: Sequence[FaultTruth], alerts: Sequence[ReceivedAlert]) -> Detec
                 lead_time_h=(t.failure_ms - first[0]) / 3.6e6 if first and t.failure_ms else None,
                 false_alarms=false,
                 alerted_cause=cause_text.group(1) if cause_text else None,
+                alarm_cause=alarm_cause.group(1) if alarm_cause else None,
             )
         )
     return Detection(machines)
@@ -341,7 +364,8 @@ def plot_spectra(msg: Telemetry, asset: Asset, fault: str, path: Path) -> Path:
     ax2.set(
         xlabel="frequency (Hz)",
         ylabel="line / median (pre-whitened)",
-        title="envelope spectrum: defect frequencies marked (dashed: 2x, 3x); bearings slip, so "
+        # Two lines: one line of this was wider than the figure and was cut off.
+        title="envelope spectrum: defect frequencies marked (dashed: 2x, 3x)\nbearings slip, so "
         f"peaks sit up to {BEARING_SLIP_MAX:.0%} below the kinematic frequency "
         f"(resolution {fe[1] - fe[0]:.1f} Hz)",
     )
@@ -505,13 +529,25 @@ def plot_fleet_health(
 # -- HTML ---------------------------------------------------------------------------------
 
 
+def shown_columns(columns: Sequence[str]) -> list[int]:
+    """Indexes of the columns a report table shows: an epoch-ms column beside its own UTC
+    rendering (``changed_at_ms`` and ``changed_at_utc``) is left out; shown, it read as a date
+    under a name that says milliseconds."""
+    names = [str(c) for c in columns]
+    return [
+        i
+        for i, c in enumerate(names)
+        if not (c.endswith("_ms") and f"{c.removesuffix('_ms')}_utc" in names)
+    ]
+
+
 def _table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
     from rotorwatch.display import cell
 
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in columns)
+    keep = shown_columns(columns)
+    head = "".join(f"<th>{html.escape(str(columns[i]))}</th>" for i in keep)
     body = "".join(
-        "<tr>" + "".join(_td(cell(str(c), v)) for c, v in zip(columns, r, strict=True)) + "</tr>"
-        for r in rows
+        "<tr>" + "".join(_td(cell(str(columns[i]), r[i])) for i in keep) + "</tr>" for r in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -587,7 +623,7 @@ def score_rows(detection: Detection) -> list[list[Any]]:
             m.fault,
             t(m.onset_ms),
             f"{m.max_severity:.2f}",
-            "yes" if m.caught else ("-" if m.fault == "normal" else "no"),
+            "yes" if m.caught else ("no" if m.faulty else "-"),
             m.first_alert_severity or "",
             t(m.first_alert_ms),
             ", ".join(x for x in (m.alerted_cause, m.alerted_fault) if x),
@@ -603,7 +639,7 @@ SCORE_COLUMNS = (
     "machine",
     "true fault",
     "onset",
-    "max severity",
+    "max severity (0-1)",
     "caught",
     "first alert",
     "alert window",

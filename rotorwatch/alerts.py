@@ -30,7 +30,7 @@ from typing import Any, Final, Literal
 
 from rotorwatch.baseline import Baseline
 from rotorwatch.predictions import STATES
-from rotorwatch.query import command_line, format_time
+from rotorwatch.query import AthenaTarget, command_line, format_time
 from rotorwatch.scoring import state_rank
 from rotorwatch.sensors import SensorHistory
 
@@ -430,8 +430,9 @@ def _what(alert: Alert) -> str:
     return alert.sensor_cause or alert.fault or "unknown fault"
 
 
-def message(alert: Alert, *, workgroup: str | None = None) -> str:
-    """The full message for e-mail: what, how bad, since when, trend, where to look."""
+def message(alert: Alert, *, athena: AthenaTarget | None = None) -> str:
+    """The full message for e-mail: what, how bad, since when, trend, where to look (on
+    ``athena``, the sending stage's workgroup, database and region; else a local lake)."""
     query = trend_query(alert)
     velocity = (
         f"{alert.velocity_rms_mm_s:.2f} mm/s" if alert.velocity_rms_mm_s is not None else "n/a"
@@ -456,11 +457,14 @@ def message(alert: Alert, *, workgroup: str | None = None) -> str:
         lines.append("Note: the model was unavailable; the ISO and envelope rules decided.")
     values: dict[str, str] = query["parameters"]
     params = ", ".join(f"{k}='{v}'" for k, v in values.items())
-    where = f" in workgroup {workgroup}" if workgroup else ""
-    lines.append(f"Look closer: Athena saved query '{query['name']}'{where} with {params}")
-    lines.append(
-        "  or run: " + command_line(query["name"], values, athena=True, workgroup=workgroup)
+    where = (
+        f" in workgroup {athena.workgroup} (database {athena.database})"
+        + (f", region {athena.region}" if athena.region else "")
+        if athena
+        else ""
     )
+    lines.append(f"Look closer: Athena saved query '{query['name']}'{where} with {params}")
+    lines.append("  or run: " + command_line(query["name"], values, athena=athena))
     lines.append(f"Alert id: {alert.alert_id}")
     return "\n".join(lines)
 

@@ -3,7 +3,10 @@
 Each file is Athena (Trino) SQL. It starts with a comment header: free text describing the
 query, then one line per parameter::
 
-    -- @param <name> <string|integer|double|time> [= <default>] <what it means>
+    -- @param <name> <string|integer|double|time> [= <default>] [in [<min>, <max>]] <what it means>
+
+A number's range, when declared, is checked before the query runs (a negative look-back once
+answered "no rows", and a huge one a DuckDB traceback).
 
 A ``time`` is a UTC time (``2026-11-22 06:40:00``, ``2026-11-22``, ISO 8601 with a zone) or a
 look-back in days (``7d``); it is checked here and reaches the SQL as a normalised string
@@ -31,10 +34,15 @@ from typing import Any, Final, Literal
 QUERIES_DIR: Final = Path(__file__).parent / "queries"
 
 ParamType = Literal["string", "integer", "double", "time"]
+_NUMBER: Final = r"-?[0-9]+(?:\.[0-9]+)?"
 _PARAM_RE: Final = re.compile(
     r"^--\s*@param\s+(?P<name>[a-z_][a-z0-9_]*)\s+(?P<type>string|integer|double|time)"
-    r"(?:\s*=\s*(?P<default>\S+))?\s*(?P<doc>.*)$"
+    r"(?:\s*=\s*(?P<default>\S+))?"
+    rf"(?:\s+in\s+\[(?P<min>{_NUMBER}),\s*(?P<max>{_NUMBER})\])?\s*(?P<doc>.*)$"
 )
+#: The longest look-back a ``time`` parameter takes (100 years): beyond it the epoch-ms
+#: arithmetic of the queries overflows (DuckDB said OutOfRange with a traceback).
+MAX_LOOKBACK_DAYS: Final = 36_500
 #: A ``time`` parameter's look-back form: whole days back from now.
 _LOOKBACK_RE: Final = re.compile(r"^[0-9]+d$")
 #: How a ``time`` parameter reaches the SQL (Trino casts it to timestamp; UTC session).
@@ -53,6 +61,9 @@ class Param:
     type: ParamType
     default: str | None
     doc: str
+    #: Inclusive bounds of an integer or double (None: unbounded).
+    min: float | None = None
+    max: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +88,8 @@ def _parse(name: str, text: str) -> SavedQuery:
             break
         m = _PARAM_RE.match(line)
         if m:
-            params.append(Param(m["name"], m["type"], m["default"], m["doc"].strip()))  # type: ignore[arg-type]
+            bounds = (float(m["min"]), float(m["max"])) if m["min"] is not None else (None, None)
+            params.append(Param(m["name"], m["type"], m["default"], m["doc"].strip(), *bounds))  # type: ignore[arg-type]
         else:
             desc.append(line[2:].strip())
     if not desc:
@@ -136,13 +148,23 @@ def resolve_params(query: SavedQuery, values: Mapping[str, str]) -> dict[str, st
             raise QueryError(
                 f"{query.name}: parameter {p.name!r} must be "
                 + (
-                    "a UTC time (2026-11-22 06:40:00) or days back (7d)"
+                    f"a UTC time (2026-11-22 06:40:00) or days back (7d, at most {MAX_LOOKBACK_DAYS}d)"
                     if p.type == "time"
                     else p.type
                 )
                 + f", got {raw!r}"
             ) from None
+        value = out[p.name]
+        if isinstance(value, int | float) and not _within(value, p):
+            raise QueryError(
+                f"{query.name}: parameter {p.name!r} must be in [{p.min:g}, {p.max:g}] "
+                f"({p.doc}), got {raw}"
+            )
     return out
+
+
+def _within(value: float, p: Param) -> bool:
+    return (p.min is None or value >= p.min) and (p.max is None or value <= p.max)
 
 
 def format_time(ms: int) -> str:
@@ -155,6 +177,8 @@ def parse_time(text: str) -> str:
     :data:`TIME_FORMAT` (a time without a zone is UTC). ``ValueError`` otherwise."""
     text = text.strip()
     if _LOOKBACK_RE.match(text):
+        if int(text[:-1]) > MAX_LOOKBACK_DAYS:
+            raise ValueError(text)
         return text
     try:
         t = datetime.fromisoformat(text)
@@ -164,10 +188,22 @@ def parse_time(text: str) -> str:
     return t.strftime(TIME_FORMAT)
 
 
+@dataclass(frozen=True, slots=True)
+class AthenaTarget:
+    """Where one deployed stage's saved queries run: its workgroup and Glue database, in its
+    region. A pointer that leaves any of them out runs against whatever the reader's defaults
+    are (a prod alert's pointer once queried the dev database and found no rows)."""
+
+    workgroup: str
+    database: str
+    region: str | None = None
+
+
 def command_line(
-    name: str, values: Mapping[str, str], *, athena: bool = False, workgroup: str | None = None
+    name: str, values: Mapping[str, str], *, athena: AthenaTarget | None = None
 ) -> str:
-    """The ``rotorwatch query`` command that runs saved query ``name`` with ``values``.
+    """The ``rotorwatch query`` command that runs saved query ``name`` with ``values``, on
+    ``athena`` (every option that names the stage's workgroup, database and region) or locally.
 
     The values are checked against the query's own header first (:func:`resolve_params`), so
     a pointer built here (an alert's "Look closer") always names parameters the query takes.
@@ -175,10 +211,10 @@ def command_line(
     q = load(name)
     resolve_params(q, values)
     words = ["rotorwatch", "query", q.name]
-    if athena:
-        words.append("--athena")
-        if workgroup:
-            words += ["--workgroup", workgroup]
+    if athena is not None:
+        words += ["--athena", "--workgroup", athena.workgroup, "--database", athena.database]
+        if athena.region:
+            words += ["--region", athena.region]
     for key in (p.name for p in q.params):
         if key in values:
             words += ["-p", f"{key}={values[key]}"]

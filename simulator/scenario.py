@@ -189,6 +189,14 @@ def default_physics(asset: Asset, rng: np.random.Generator | None = None) -> Mac
     )
 
 
+def kind_pressure_bar(kind: str, device_id: str) -> float:
+    """A discharge pressure for a machine of ``kind`` (drawn from its device id)."""
+    if kind not in PRESSURE_BAR_BY_KIND:
+        raise ValueError(f"kind must be one of {tuple(PRESSURE_BAR_BY_KIND)}, got {kind!r}")
+    p_lo, p_hi = PRESSURE_BAR_BY_KIND[kind]
+    return round(float(_device_rng(device_id, salt=1).uniform(p_lo, p_hi)), 3)
+
+
 def _fields(cls: type, obj: Mapping[str, Any], where: str) -> dict[str, Any]:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = set(obj) - names - {"device_id"}
@@ -240,9 +248,12 @@ def parse_scenario(data: Any) -> Scenario:
         dev = asset.device_id
         try:
             base = default_physics(asset)
-            ph = dataclasses.replace(
-                base, **_fields(MachinePhysics, physics.get(dev, {}), f"machine {dev}")
-            )
+            given = _fields(MachinePhysics, physics.get(dev, {}), f"machine {dev}")
+            if "kind" in given and "pressure_bar" not in given:
+                # The drawn pressure belongs to the drawn kind: a fan given by name once kept
+                # a pump's 0.025 bar... and a pump none. Draw it for the kind given.
+                given["pressure_bar"] = kind_pressure_bar(str(given["kind"]), dev)
+            ph = dataclasses.replace(base, **given)
             ph.validate()
             load = LoadProfile(**_fields(LoadProfile, loads.get(dev, {}), f"load {dev}"))
             fault = None

@@ -33,7 +33,7 @@ DEPS = Deps(
     sagemaker=client("sagemaker-runtime", max_attempts=3, read_timeout_s=10.0),
     firehose=client("firehose"),
     store=StateStore(client("dynamodb"), SETTINGS.state_table),
-    publisher=AlertPublisher(client("sns"), SETTINGS.alerts_topic_arn, SETTINGS.athena_workgroup),
+    publisher=AlertPublisher(client("sns"), SETTINGS.alerts_topic_arn, SETTINGS.athena),
 )
 
 

@@ -59,6 +59,7 @@ from rotorwatch.features import FEATURE_FIELDS
 from rotorwatch.features.sensor_health import SENSOR_PROBLEMS
 from rotorwatch.lake import aggregate_lines
 from rotorwatch.model.features import INPUT_FIELDS as REQUEST_FIELDS
+from rotorwatch.query import AthenaTarget
 from rotorwatch.resources import STATE_TABLE_PARTITION_KEY, EnvKey
 from rotorwatch.scoring import (
     ACCEPT,
@@ -97,8 +98,19 @@ class Settings:
     predictions_delivery_stream: str
     endpoint_name: str | None  # None: no model deployed yet, the rules score everything
     athena_workgroup: str | None
+    #: The stage's Glue database and the function's own region: an alert's "Look closer"
+    #: command names them, so it runs against the stage that sent it.
+    glue_database: str | None = None
+    region: str | None = None
     #: Windows a device's baseline learns before it scores (the learning period).
     baseline_windows: int = DEFAULT_LEARNING_WINDOWS
+
+    @property
+    def athena(self) -> AthenaTarget | None:
+        """Where this stage's saved queries run (None when no workgroup is configured)."""
+        if self.athena_workgroup is None or self.glue_database is None:
+            return None
+        return AthenaTarget(self.athena_workgroup, self.glue_database, self.region)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -108,6 +120,9 @@ class Settings:
             predictions_delivery_stream=required(env, EnvKey.PREDICTIONS_DELIVERY_STREAM),
             endpoint_name=optional(env, EnvKey.ENDPOINT_NAME),
             athena_workgroup=optional(env, EnvKey.ATHENA_WORKGROUP),
+            glue_database=optional(env, EnvKey.GLUE_DATABASE),
+            # Set by the Lambda runtime in every function.
+            region=optional(env, "AWS_REGION"),
             baseline_windows=_positive_int(env, EnvKey.BASELINE_WINDOWS, DEFAULT_LEARNING_WINDOWS),
         )
 
@@ -226,17 +241,17 @@ class StateStore:
 class AlertPublisher:
     """SNS: long form for e-mail, one SMS segment for SMS, attributes for filter policies."""
 
-    def __init__(self, sns: Any, topic_arn: str, workgroup: str | None) -> None:
+    def __init__(self, sns: Any, topic_arn: str, athena: AthenaTarget | None) -> None:
         self._sns = sns
         self._topic_arn = topic_arn
-        self._workgroup = workgroup
+        self._athena = athena
 
     def publish(self, alert: Alert) -> str:
         return sns_publish(
             self._sns,
             self._topic_arn,
             subject=subject(alert),
-            text=message(alert, workgroup=self._workgroup),
+            text=message(alert, athena=self._athena),
             sms=short_message(alert),
             attributes=message_attributes(alert),
         )

@@ -16,6 +16,7 @@ from rotorwatch.cost.prices import CostModelError, PriceTable
 from rotorwatch.iot_rule import CONTRACTS
 from rotorwatch.raw_keep import DEFAULT_KEEP_MINUTES, DEFAULT_SAMPLES_PER_HOUR
 from rotorwatch.telemetry import ENCODINGS, N_SAMPLES_MAX, N_SAMPLES_MIN, Encoding
+from rotorwatch.telemetry_v2 import SAMPLE_ENCODING as V2_SAMPLE_ENCODING
 
 HOURS_PER_MONTH: Final = 730.0
 SECONDS_PER_MONTH: Final = HOURS_PER_MONTH * 3600.0
@@ -104,6 +105,11 @@ class Fleet:
             raise CostModelError(f"contract must be one of {CONTRACTS}, got {self.contract!r}")
         if self.encoding not in ENCODINGS:
             raise CostModelError(f"encoding must be one of {ENCODINGS}, got {self.encoding!r}")
+        if self.contract == 2 and self.encoding != V2_SAMPLE_ENCODING:
+            # v2 carries raw int16 (docs/telemetry.md): a float32 v2 fleet does not exist.
+            raise CostModelError(
+                f"contract 2 carries {V2_SAMPLE_ENCODING} samples only, got {self.encoding!r}"
+            )
         if self.kinesis_mode not in ("on-demand", "provisioned"):
             raise CostModelError(
                 f"kinesis_mode must be on-demand or provisioned, got {self.kinesis_mode!r}"

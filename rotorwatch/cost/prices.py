@@ -59,11 +59,19 @@ def load_prices(region: str = "us-east-1", path: Path | None = None) -> PriceTab
                 f"no packaged price table for region {region!r}; pass one with a path"
             )
         text = resource.read_text(encoding="utf-8")
-    raw = json.loads(text)
-    return PriceTable(
-        region=raw["region"],
-        prices_as_of=raw["prices_as_of"],
-        status=raw["status"],
-        sources=dict(raw["sources"]),
-        data={k: v for k, v in raw.items() if isinstance(v, dict) and k != "sources"},
-    )
+    where = str(path) if path is not None else f"the packaged {region} table"
+    try:
+        raw = json.loads(text)
+        return PriceTable(
+            region=raw["region"],
+            prices_as_of=raw["prices_as_of"],
+            status=raw["status"],
+            sources=dict(raw["sources"]),
+            data={k: v for k, v in raw.items() if isinstance(v, dict) and k != "sources"},
+        )
+    except json.JSONDecodeError as exc:
+        raise CostModelError(f"{where} is not JSON ({exc}); give a price table") from None
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise CostModelError(
+            f"{where} is not a price table (no {exc}; the layout is rotorwatch/pricing/us-east-1.json's)"
+        ) from None

@@ -5,7 +5,7 @@
 -- Reads predictions.
 -- Rows are de-duplicated by (device_id, ts, seq): a batch redelivered after a partial failure
 -- can land a window twice (docs/architecture.md, "Exactly once where it counts").
--- @param days integer = 30 how many days back from now
+-- @param days integer = 30 in [1, 36500] how many days back from now
 WITH params AS (
   SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:days AS bigint) * 86400000 AS since_ms
 ),

@@ -6,7 +6,7 @@
 -- are pruned from the first day on, since a window arrives after it was measured.
 -- Rows are de-duplicated by (device_id, ts, seq): a batch redelivered after a partial failure
 -- can land a window twice (docs/architecture.md, "Exactly once where it counts").
--- @param days integer = 7 number of UTC days, today included
+-- @param days integer = 7 in [1, 36500] number of UTC days, today included
 WITH params AS (
   SELECT CAST(to_unixtime(date_trunc('day', current_timestamp - (:days - 1) * INTERVAL '1' DAY)) * 1000 AS bigint) AS since_ms
 ),

@@ -5,8 +5,8 @@
 -- Reads features and predictions.
 -- Rows are de-duplicated by (device_id, ts, seq): a batch redelivered after a partial failure
 -- can land a window twice (docs/architecture.md, "Exactly once where it counts").
--- @param lookback_days integer = 2 how many days back to look
--- @param stale_minutes integer = 60 silence after which a device is STALE
+-- @param lookback_days integer = 2 in [1, 36500] how many days back to look
+-- @param stale_minutes integer = 60 in [1, 20160] silence after which a device is STALE
 WITH params AS (
   SELECT
     CAST(to_unixtime(current_timestamp) * 1000 AS bigint) AS now_ms,

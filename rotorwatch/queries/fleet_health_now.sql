@@ -2,7 +2,7 @@
 -- Machines in ALARM come first, then WARNING, then HEALTHY; within a state, highest velocity
 -- first. States are the point-by-point model/rules states of the predictions table.
 -- Reads predictions of the last :lookback_hours hours only (partition-pruned).
--- @param lookback_hours integer = 24 how far back to look for a machine's latest window
+-- @param lookback_hours integer = 24 in [1, 876000] how far back to look for a machine's latest window
 WITH params AS (
   SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:lookback_hours AS bigint) * 3600000 AS since_ms
 ),

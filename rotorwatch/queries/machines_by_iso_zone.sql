@@ -4,7 +4,7 @@
 -- Reads features (velocity RMS 10-1000 Hz and the zone for the asset's group and foundation).
 -- Rows are de-duplicated by (device_id, ts, seq): a batch redelivered after a partial failure
 -- can land a window twice (docs/architecture.md, "Exactly once where it counts").
--- @param lookback_hours integer = 24 how far back to look
+-- @param lookback_hours integer = 24 in [1, 876000] how far back to look
 WITH params AS (
   SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:lookback_hours AS bigint) * 3600000 AS since_ms
 ),

@@ -50,19 +50,24 @@ def _run(page: Path, *extra: str, width_px: int, height_px: int) -> str:
     return proc.stdout
 
 
-def screenshot(page: Path, png: Path, *, width_px: int = 800, height_px: int = 4000) -> Path:
-    _run(page, f"--screenshot={png.resolve()}", width_px=width_px, height_px=height_px)
+def screenshot(page: Path, png: Path, *, width_px: int = 800, height_px: int | None = None) -> Path:
+    """The page as chromium draws it ``width_px`` wide; the whole page unless ``height_px``
+    (a fixed 4000 px once cut the report's second half off)."""
+    height = height_px if height_px is not None else layout_px(page, width_px=width_px)[1]
+    _run(page, f"--screenshot={png.resolve()}", width_px=width_px, height_px=height)
     return png
 
 
-def scroll_width_px(page: Path, *, width_px: int = 800) -> int:
-    """The laid-out document width in a ``width_px`` window (> width: sideways scrolling)."""
+def layout_px(page: Path, *, width_px: int = 800) -> tuple[int, int]:
+    """The laid-out document (width, height) in a ``width_px`` window (width > ``width_px``:
+    sideways scrolling)."""
     probe = page.with_name(page.stem + ".probe.html")
     probe.write_text(
         page.read_text(encoding="utf-8").replace(
             "</body>",
-            "<script>document.body.setAttribute('data-scroll-width',"
-            " document.documentElement.scrollWidth)</script></body>",
+            "<script>document.body.setAttribute('data-scroll-size',"
+            " document.documentElement.scrollWidth + 'x' + document.documentElement.scrollHeight)"
+            "</script></body>",
         ),
         encoding="utf-8",
     )
@@ -70,7 +75,12 @@ def scroll_width_px(page: Path, *, width_px: int = 800) -> int:
         dom = _run(probe, "--dump-dom", width_px=width_px, height_px=1000)
     finally:
         probe.unlink()
-    m = re.search(r'data-scroll-width="(\d+)"', dom)
+    m = re.search(r'data-scroll-size="(\d+)x(\d+)"', dom)
     if m is None:
         raise RuntimeError("chromium did not lay out the page")
-    return int(m.group(1))
+    return int(m.group(1)), int(m.group(2))
+
+
+def scroll_width_px(page: Path, *, width_px: int = 800) -> int:
+    """The laid-out document width in a ``width_px`` window (> width: sideways scrolling)."""
+    return layout_px(page, width_px=width_px)[0]

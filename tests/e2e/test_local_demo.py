@@ -160,7 +160,7 @@ def test_every_alerts_look_closer_command_runs_as_worded(
     """The command each delivered alert names, run word for word (Athena answered by DuckDB
     over the demo's lake), shows that machine's trend."""
     athena = DuckDbAthena(run.lake_dir)
-    monkeypatch.setattr("boto3.client", lambda *a, **k: athena)
+    monkeypatch.setattr("cli.aws.client", lambda *a, **k: athena)
     rises = [a for a in run.alerts if a.severity != "RECOVERY"]
     assert rises
     for alert in rises:
@@ -215,10 +215,32 @@ def test_report_in_a_real_browser_fits_800_px(run: demo.DemoResult) -> None:
     """Debian's chromium, headless: the report lays out at 800 px without sideways scrolling,
     and renders (a screenshot of a real page, not an empty one)."""
     page = run.out / "report.html"
-    assert chromium.scroll_width_px(page, width_px=800) <= 800
-    png = chromium.screenshot(page, run.out / "report-800px.png", width_px=800, height_px=3000)
+    page_width, page_height = chromium.layout_px(page, width_px=800)
+    assert page_width <= 800
+    # The whole page (a fixed 4000 px once cut the report's second half off).
+    png = chromium.screenshot(page, run.out / "report-800px.png", width_px=800)
     data = png.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n"
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    assert (width, height) == (800, 3000)
+    assert (width, height) == (800, page_height)
+    assert page_height > 4000
     assert len(data) > 100_000  # text, tables and plots, not a blank page
+
+
+#: The metric each function emits once per invocation (lambdas/*/app.py).
+PER_INVOCATION_METRIC = {"extract_features": "RecordsReceived", "score_and_alert": "Predictions"}
+
+
+def test_function_logs_hold_each_invocations_emf_metrics(run: demo.DemoResult) -> None:
+    """The README says logs/ holds Powertools JSON and EMF metrics: 11 lines for 17
+    invocations once said otherwise."""
+    invocations: dict[str, int] = {}
+    for name, stats in run.figures.functions.items():
+        fn = name.split("/", 1)[0]
+        invocations[fn] = invocations.get(fn, 0) + int(stats["invocations"])
+    assert set(invocations) == set(PER_INVOCATION_METRIC)
+    for fn, metric in PER_INVOCATION_METRIC.items():
+        lines = [json.loads(x) for x in (run.out / "logs" / f"{fn}.log").read_text().splitlines()]
+        emf = [x for x in lines if "_aws" in x and metric in x]
+        assert len(emf) == invocations[fn] > 0, fn
+        assert emf[0]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Rotorwatch"

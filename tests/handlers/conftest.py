@@ -39,6 +39,7 @@ RAW_DELIVERY_STREAM = "rw-raw-test"
 FEATURES_DELIVERY_STREAM = "rw-features-lake-test"
 ENDPOINT = "rw-model-test"
 WORKGROUP = "rw-analysts"
+GLUE_DATABASE = "rw_lake_test"
 
 
 @dataclass
@@ -175,6 +176,9 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             EnvKey.FEATURES_DELIVERY_STREAM: FEATURES_DELIVERY_STREAM,
             EnvKey.ENDPOINT_NAME: ENDPOINT,
             EnvKey.ATHENA_WORKGROUP: WORKGROUP,
+            EnvKey.GLUE_DATABASE: GLUE_DATABASE,
+            # The Lambda runtime sets it in every function.
+            "AWS_REGION": REGION,
         }
         for k, v in env.items():
             monkeypatch.setenv(k, v)

@@ -20,7 +20,14 @@ from rotorwatch.resources import SCORE_AND_ALERT_HANDLER, EnvKey
 from rotorwatch.scoring import ACCEPT, CONTENT_TYPE
 from rotorwatch.telemetry import decode
 from tests.events import kinesis_event, load_event, sequence_numbers
-from tests.handlers.conftest import ENDPOINT, WORKGROUP, Aws, FakeContext, load_handler_module
+from tests.handlers.conftest import (
+    ENDPOINT,
+    GLUE_DATABASE,
+    WORKGROUP,
+    Aws,
+    FakeContext,
+    load_handler_module,
+)
 from tests.signals import SITE, asset, message
 
 TS0 = 1_763_900_000_000
@@ -198,9 +205,12 @@ def test_machine_going_a_d_a_gives_one_alarm_then_one_recovery(
     assert "Since: 2025-11-23 12:33 UTC" in text  # the first D window (seq 4)
     assert "Trend: rising" in text
     assert (
-        f"Athena saved query 'machine_trend' in workgroup {WORKGROUP} with device_id='pump-01'"
+        f"Athena saved query 'machine_trend' in workgroup {WORKGROUP} (database {GLUE_DATABASE})"
         in text
     )
+    # The command names the stage that sent it: its workgroup, database and the function's region.
+    (run,) = [x for x in text.splitlines() if x.strip().startswith("or run:")]
+    assert f"--workgroup {WORKGROUP} --database {GLUE_DATABASE} --region " in run
     assert "healthy again" in recovery["body"].lower()
 
 

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 from cli import app
 from local_cloud.firehose import LocalFirehose
 from rotorwatch import alerts, lake
+from rotorwatch.query import AthenaTarget
 from tests.athena_duckdb import DuckDbAthena
 
 STEP_MS = 10 * 60_000
@@ -63,8 +64,12 @@ def _alarm() -> alerts.Alert:
     return raised[-1]
 
 
+#: A prod stack in another region than the reader's default: the pointer must carry all three.
+PROD = AthenaTarget(lake.athena_workgroup("prod"), lake.glue_database("prod"), "eu-central-1")
+
+
 def test_the_pointer_names_only_parameters_the_query_takes() -> None:
-    text = alerts.message(_alarm(), workgroup="rotorwatch-dev")
+    text = alerts.message(_alarm(), athena=PROD)
     (line,) = [x for x in text.splitlines() if x.startswith("Look closer:")]
     named = dict(p.split("=", 1) for p in line.split(" with ", 1)[1].split(", "))
     from rotorwatch.query import load
@@ -73,22 +78,33 @@ def test_the_pointer_names_only_parameters_the_query_takes() -> None:
     assert "device_id" in named
 
 
-def test_the_alert_command_runs_as_worded_and_shows_the_episode(
+def test_a_prod_alert_command_runs_as_worded_against_prod_and_shows_the_episode(
     lake_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """The account has only prod's workgroup and database, in prod's region; the reader's own
+    defaults (the dev stage, eu-west-1) would find nothing."""
     alarm = _alarm()
-    text = alerts.message(alarm, workgroup="rotorwatch-dev")
+    text = alerts.message(alarm, athena=PROD)
     (line,) = [x for x in text.splitlines() if x.strip().startswith("or run:")]
     words = shlex.split(line.split("or run:", 1)[1])
     assert words[:3] == ["rotorwatch", "query", alerts.TREND_QUERY_NAME]
     assert "--athena" in words
     # Athena answered by DuckDB over the local lake: the command itself runs unchanged.
-    athena = DuckDbAthena(lake_dir)
-    monkeypatch.setattr("boto3.client", lambda *a, **k: athena)
+    athena = DuckDbAthena(lake_dir, workgroup=PROD.workgroup, database=PROD.database)
+    regions: list[str | None] = []
+
+    def prod_region_only(service: str, region: str | None = None) -> DuckDbAthena:
+        regions.append(region)
+        return athena
+
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    monkeypatch.setattr("cli.aws.client", prod_region_only)
     result = CliRunner().invoke(app, [*words[1:], "--format", "json"])
     assert result.exit_code == 0, result.output
+    assert regions == [PROD.region]
     rows = [json.loads(x) for x in result.stdout.splitlines()]
-    assert athena.calls[0]["WorkGroup"] == "rotorwatch-dev"
+    assert athena.calls[0]["WorkGroup"] == "rotorwatch-prod"
+    assert athena.calls[0]["QueryExecutionContext"]["Database"] == "rotorwatch_prod"
     # A day of baseline before the episode, and the episode itself up to the alert.
     windows = sum(int(r["windows"]) for r in rows)
     episode_start = alarm.since_ms

@@ -20,6 +20,7 @@ from rotorwatch.alerts import (
     step,
     subject,
 )
+from rotorwatch.query import AthenaTarget
 
 TS0 = 1_763_900_000_000
 MIN = 60_000
@@ -124,14 +125,14 @@ def test_trend_and_message_contents() -> None:
     _, alerts = run("HHHHAAAA")
     alarm = alerts[-1]
     assert alarm.trend.startswith("rising: 1.0 -> 6.0 mm/s")
-    text = message(alarm, workgroup="analysts")
+    text = message(alarm, athena=AthenaTarget("analysts", "rotorwatch_dev"))
     for expected in (
         "ALARM: fan-7 at plant-b (was WARNING)",
         "Probable fault: imbalance (70% confidence)",
         "ISO 10816-3 zone: D, velocity RMS 6.00 mm/s",
         "Since: 2025-11-23 12:33 UTC",  # the first ALARM point (seq 4)
         "Trend: rising",
-        f"Athena saved query '{TREND_QUERY_NAME}' in workgroup analysts with device_id='fan-7', since='2025-11-22 12:33:20'",
+        f"Athena saved query '{TREND_QUERY_NAME}' in workgroup analysts (database rotorwatch_dev) with device_id='fan-7', since='2025-11-22 12:33:20'",
     ):
         assert expected in text
     assert subject(alarm) == "[rotorwatch] ALARM fan-7: imbalance"

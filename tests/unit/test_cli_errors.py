@@ -6,6 +6,7 @@ wanted, no AWS credentials, no AWS region. Each command that can meet one is fed
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -127,6 +128,146 @@ def test_baseline_without_a_region_or_credentials(no_aws: pytest.MonkeyPatch, su
     _one_line_error(args, contains="region")
     no_aws.setenv("AWS_DEFAULT_REGION", "eu-west-1")
     _one_line_error(args, contains="credentials")
+
+
+#: Every command that calls AWS (a new one joins here: the test below checks the list is whole).
+AWS_COMMANDS = [
+    ["provision", "--scenario", "small"],
+    ["deprovision", "--out", "{tmp}"],
+    ["query", "top_offenders", "--athena"],
+    ["baseline", "status", "--device-id", "pump-7", "--state-table", "State"],
+    ["baseline", "reset", "--device-id", "pump-7", "--state-table", "State"],
+]
+
+
+@pytest.mark.parametrize("args", AWS_COMMANDS, ids=lambda a: "-".join(a[:2]))
+@pytest.mark.parametrize("variable", ["AWS_REGION", "AWS_DEFAULT_REGION"])
+def test_the_region_comes_from_either_variable_and_is_missed_in_one_wording(
+    no_aws: pytest.MonkeyPatch, tmp_path: Path, args: list[str], variable: str
+) -> None:
+    """The README exports AWS_REGION; botocore alone reads only AWS_DEFAULT_REGION. Without
+    either, every command says the same line; with either, it gets as far as credentials."""
+    from cli.aws import NO_REGION_MESSAGE
+
+    (tmp_path / "devices.json").write_text("{}")
+    words = [a.format(tmp=tmp_path) for a in args]
+    result = CliRunner().invoke(app, words)
+    assert result.stderr.strip() == f"error: {NO_REGION_MESSAGE}", result.output
+    no_aws.setenv(variable, "eu-west-1")
+    _one_line_error(words, contains="no AWS credentials")
+
+
+def test_no_command_builds_its_own_aws_session() -> None:
+    """cli.aws is the one region resolution: a command calling boto3 directly would read the
+    region its own way (botocore alone skips AWS_REGION) and word its error its own way."""
+    cli_dir = Path(__file__).resolve().parents[2] / "cli"
+    for path in cli_dir.glob("*.py"):
+        if path.name == "aws.py":
+            continue
+        text = path.read_text()
+        for call in ("boto3.client(", "boto3.session", "boto3.Session(", "boto3.resource("):
+            assert call not in text, f"{path.name} calls {call}: use cli.aws.session/client"
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _telemetry(tmp_path: Path) -> tuple[Path, Path]:
+    """A small simulated file and its feature records."""
+    tel, feat = tmp_path / "t.jsonl", tmp_path / "f.jsonl"
+    assert (
+        CliRunner().invoke(app, ["simulate", "--duration", "20m", "--out", str(tel)]).exit_code == 0
+    )
+    result = CliRunner().invoke(app, ["features", str(tel), "--assets", "small"])
+    feat.write_text(result.stdout)
+    return tel, feat
+
+
+#: Mistakes whose output would be wrong (exit 0 with a useless answer) or a traceback: each
+#: is refused in one line saying why. {tel}: telemetry, {feat}: feature records, {dir}: a
+#: folder that is not a lake, {readme}/{cdk}: files of the wrong kind.
+WRONG_OUTPUT = [
+    (["train", "{tel}"], "is raw telemetry"),
+    (["train", "{feat}"], "no 'fault' labels"),
+    (["train", "{feat}", "--labels", "{feat}"], "is not ground truth"),
+    (
+        ["cost", "--devices", "1", "--interval", "60", "--contract", "2", "--encoding", "float32"],
+        "contract 2 carries",
+    ),
+    (["cost", "--devices", "1", "--interval", "0"], "--interval must be more than 0"),
+    (["cost", "--devices", "1", "--interval", "60", "--prices", "{readme}"], "is not JSON"),
+    (["cost", "--devices", "1", "--interval", "60", "--prices", "{cdk}"], "is not a price table"),
+    (["query", "top_offenders", "-p", "days=-1"], "must be in [1, "),
+    (["query", "top_offenders", "-p", "top_n=-5"], "must be in [1, "),
+    (["query", "fleet_health_now", "-p", "lookback_hours=0"], "must be in [1, "),
+    (["query", "data_freshness", "-p", "stale_minutes=-10"], "must be in [1, "),
+    (["query", "top_offenders", "-p", "days=99999999999999"], "must be in [1, "),
+    (["query", "machine_trend", "-p", "device_id=m", "-p", "since=99999999d"], "at most"),
+    (["query", "top_offenders", "--lake", "{dir}"], "is not a lake"),
+    (["features", "/dev/null"], "is empty"),
+    (["features", "{feat}"], "holds feature records"),
+    (["features", "{array}"], "is a JSON array"),
+    (["simulate", "--speed", "-1", "--out", "{dir}/x"], "--speed must be 0"),
+    (["simulate", "--duration", "0", "--out", "{dir}/x"], "--duration must be more than 0"),
+    (["simulate", "--duration", "forever", "--out", "{dir}/x"], "forever is a live feed"),
+    (["demo", "--samples", "100", "--out", "{dir}/d", "--skip-glue"], "at least 256"),
+    (["demo", "--out", "{readme}"], "is a file; give a folder"),
+    (["demo", "--speed", "-1", "--out", "{dir}/d"], "--speed must be 0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "says"), WRONG_OUTPUT, ids=lambda a: " ".join(a) if isinstance(a, list) else None
+)
+def test_a_mistake_that_would_give_wrong_output_is_refused_in_one_line(
+    tmp_path: Path, args: list[str], says: str
+) -> None:
+    lake_dir = tmp_path / "not-a-lake"
+    lake_dir.mkdir()
+    array = tmp_path / "a.json"
+    array.write_text('[{"v": 1}]')
+    needs = " ".join(args)
+    tel, feat = _telemetry(tmp_path) if "{tel}" in needs or "{feat}" in needs else (None, None)
+    words = [
+        a.format(
+            tel=tel,
+            feat=feat,
+            dir=lake_dir,
+            array=array,
+            readme=REPO / "README.md",
+            cdk=REPO / "cdk.json",
+        )
+        for a in args
+    ]
+    _one_line_error(words, contains=says)
+
+
+def test_demo_without_java_stops_before_it_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without Java the whole pipeline once ran, then the Glue job died and no report came."""
+    monkeypatch.setenv("PATH", str(tmp_path))
+    monkeypatch.delenv("JAVA_HOME", raising=False)
+    _one_line_error(["demo", "--out", str(tmp_path / "d")], contains="--skip-glue")
+    assert not (tmp_path / "d").exists()
+
+
+def test_a_raw_v2_capture_is_read_directly(tmp_path: Path) -> None:
+    """docs/telemetry.md tells firmware engineers to capture with mosquitto_sub -F '%p': the
+    binary messages, each followed by a newline (263 not_utf8 lines before)."""
+    import base64
+
+    lines = tmp_path / "v2.txt"
+    args = ["simulate", "--duration", "30m", "--contract", "2", "--out", str(lines)]
+    assert CliRunner().invoke(app, args).exit_code == 0
+    messages = [base64.b64decode(x.split(b" ")[2]) for x in lines.read_bytes().splitlines()]
+    capture = tmp_path / "capture.bin"
+    capture.write_bytes(b"".join(m + b"\n" for m in messages))
+    result = CliRunner().invoke(app, ["features", str(capture), "--device-id", "pump-01"])
+    assert result.exit_code == 0, result.stderr
+    records = [json.loads(x) for x in result.stdout.splitlines()]
+    assert len(records) == len(messages) == 12
+    assert {r["device_id"] for r in records} == {"pump-01"}
 
 
 def test_every_command_is_fed_a_mistake_here() -> None:

@@ -158,3 +158,50 @@ def test_telemetry_is_not_poured_onto_a_terminal(monkeypatch: pytest.MonkeyPatch
     assert tty.exit_code == 2
     assert tty.stdout == ""
     assert "give --out FILE" in tty.stderr
+
+
+@pytest.mark.parametrize(
+    ("option", "says"),
+    [
+        (["--seq-start", "-3"], "'seq' must be >= 0"),
+        (["--samples", "100"], "at least 256"),
+        (["--fs-hz", "0"], "Nyquist"),
+        (["--speed", "-1"], "--speed must be 0"),
+        (["--duration", "0"], "--duration must be more than 0"),
+        (["--duration", "forever"], "--duration forever is a live feed"),
+        (["--duration", "forever", "--speed", "1440"], "--duration forever is a live feed"),
+        (["--interval", "0"], "--interval must be a positive duration"),
+        (["--contract", "3"], "--contract must be one of"),
+    ],
+    ids=lambda o: " ".join(o) if isinstance(o, list) else None,
+)
+def test_a_bad_option_refuses_in_one_line_and_leaves_existing_files_alone(
+    tmp_path: Path, option: list[str], says: str
+) -> None:
+    """A bad option once emptied a 6.4 MB telemetry file (and --duration forever at full
+    speed wrote 88 MB in 15 s stamped weeks ahead): it is refused before anything is opened."""
+    keep, truth = tmp_path / "keep.jsonl", tmp_path / "truth.jsonl"
+    keep.write_bytes(b"precious telemetry\n")
+    truth.write_bytes(b"precious truth\n")
+    args = ["simulate", "--duration", "30m", "--out", str(keep), "--truth", str(truth), *option]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code != 0, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    (line,) = [x for x in result.stderr.splitlines() if x.strip()]
+    assert line.startswith("error: "), line
+    assert says in line, line
+    assert keep.read_bytes() == b"precious telemetry\n"
+    assert truth.read_bytes() == b"precious truth\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["keep.jsonl", "truth.jsonl"]
+
+
+def test_a_good_run_replaces_the_file_whole(tmp_path: Path) -> None:
+    out = tmp_path / "t.jsonl"
+    out.write_bytes(b"old\n" * 10_000)
+    args = ["simulate", "--duration", "10m", "--seed", "1", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    lines = out.read_bytes().splitlines()
+    assert len(lines) == 4
+    assert all(decode(x) for x in lines)
+    assert [p.name for p in tmp_path.iterdir()] == ["t.jsonl"]

@@ -3,6 +3,7 @@ the sensor cause, and its temperature trend is plotted against the limits it was
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
@@ -69,3 +70,85 @@ def test_temperature_trend_plot(tmp_path: Path) -> None:
     )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert path.stat().st_size > 10_000  # a drawn figure, not an empty canvas
+
+
+def test_a_page_that_drops_the_sensor_cause_is_not_named_right() -> None:
+    """m25's first alert said temperature_rise, and a page saying only bearing_outer would
+    send the technician to the wrong job: both must name the sensor cause."""
+    alerts = _received(_rows())
+    warning, alarm = alerts
+    without_cause = "\n".join(x for x in alarm.body.splitlines() if not x.startswith("Sensor:"))
+    paged_wrong = [
+        warning,
+        dataclasses.replace(alarm, body=without_cause.replace("normal", "bearing_outer")),
+    ]
+    truth = rp.FaultTruth("m25", "lubrication_loss", T0, T0 + 40 * STEP, 0.9)
+    assert rp.score([truth], alerts).machines[0].named_right
+    m = rp.score([truth], paged_wrong).machines[0]
+    assert m.caught
+    assert m.alerted_cause == "overheating"
+    assert not m.named_right
+
+
+def test_a_fault_that_begins_after_the_run_is_not_scored() -> None:
+    """A short run scored "caught 4 of 20" with 12 of the 20 not begun."""
+    alerts = _received(_rows())
+    began = rp.FaultTruth("m25", "lubrication_loss", T0, T0 + 40 * STEP, 0.9)
+    later = rp.FaultTruth("m30", rp.NOT_STARTED, T0 + 99 * STEP, T0 + 140 * STEP, 0.0)
+    summary = rp.score([began, later], alerts).summary()
+    assert summary["faulty_machines"] == 1
+    assert summary["faults_not_started"] == 1
+    assert summary["caught"] == 1
+    assert summary["healthy_machines"] == 0
+
+
+def test_the_console_keeps_the_subjects_rotorwatch_prefix() -> None:
+    """rich read "[rotorwatch]" as a style tag and printed subjects without it."""
+    from rich.console import Console
+
+    from local_cloud.demo import alerts_table
+
+    table, rows = alerts_table(_received(_rows()))
+    console = Console(record=True, width=200)
+    console.print(table)
+    text = console.export_text()
+    assert rows[0][3].startswith("[rotorwatch] ")
+    assert text.count("[rotorwatch] ") == len(rows) == 2
+
+
+def test_an_epoch_ms_column_beside_its_utc_rendering_is_not_shown() -> None:
+    """alert_history's changed_at_ms showed a formatted date under a name saying ms."""
+    columns = ("device_id", "changed_at_ms", "changed_at_utc", "elapsed_ms")
+    assert rp.shown_columns(columns) == [0, 2, 3]
+    html = rp.table_html(columns, [("m1", 1_767_225_600_000, "2026-01-01 00:00 UTC", 5)])
+    assert "changed_at_ms" not in html
+    assert "elapsed_ms" in html
+
+
+def test_a_saved_query_section_says_what_it_ran_with() -> None:
+    """The machine_trend section did not say which machine; alert_history listed 91 point-state
+    changes beside 40 alerts sent without saying which is which."""
+    from local_cloud import demo
+    from local_cloud.athena import Result
+
+    class Run:
+        alerts = _received(_rows())
+
+    trend = demo._query_html("machine_trend", Result(["d"], [("x",)]), Run(), "m07")  # type: ignore[arg-type]
+    assert "device_id=m07" in trend
+    history = demo._query_html("alert_history", Result(["d"], []), Run(), None)  # type: ignore[arg-type]
+    assert "in the last 30 days" in history
+    assert ":days" not in history
+    assert "the 2 alerts sent" in history
+
+
+def test_the_report_says_what_fault_confidence_is() -> None:
+    """It read 100 % almost everywhere, as if the diagnosis were certain."""
+    from local_cloud import demo
+    from local_cloud.athena import Result
+
+    class Run:
+        alerts: tuple[ReceivedAlert, ...] = ()
+
+    page = demo._query_html("fleet_health_now", Result(["fault_confidence"], [(1.0,)]), Run(), None)  # type: ignore[arg-type]
+    assert "not calibrated" in page

@@ -309,3 +309,27 @@ def test_cli_runs_a_saved_query_on_the_local_lake(lake_dir: Path) -> None:
     bad = runner.invoke(app, ["query", "machine_trend", "--lake", str(lake_dir)])
     assert bad.exit_code == 2
     assert "required" in bad.output
+
+
+NUMBERS = [(q.name, p) for q in query.list_queries() for p in q.params if p.type != "string"]
+
+
+@pytest.mark.parametrize(("name", "param"), NUMBERS, ids=lambda x: getattr(x, "name", x))
+def test_every_number_declares_its_range_and_runs_at_both_ends(
+    name: str, param: query.Param, con
+) -> None:  # type: ignore[no-untyped-def]
+    """A negative look-back answered "no rows" and a huge one a DuckDB traceback: each number
+    declares its range beside its declaration, the ends run, one step outside is refused."""
+    base = {"device_id": "pump-1"} if name == "machine_trend" else {}
+    if param.type == "time":
+        ends, outside = ["0d", f"{query.MAX_LOOKBACK_DAYS}d"], [f"{query.MAX_LOOKBACK_DAYS + 1}d"]
+    else:
+        assert param.min is not None, f"{name}.{param.name}: no range"
+        assert param.max is not None, f"{name}.{param.name}: no range"
+        ends = [f"{param.min:g}", f"{param.max:g}"]
+        outside = [f"{param.min - 1:g}", f"{param.max + 1:g}"]
+    for value in ends:
+        _run(con, name, **base, **{param.name: value})
+    for value in outside:
+        with pytest.raises(query.QueryError, match=param.name):
+            query.render(query.load(name), {**base, param.name: value})

@@ -25,7 +25,13 @@ from simulator.fleet import (
     write_ground_truth,
 )
 from simulator.run import JsonLinesSink, paced, run
-from simulator.scenario import SCENARIO_DIR, ScenarioError, parse_scenario, random_fleet
+from simulator.scenario import (
+    PRESSURE_BAR_BY_KIND,
+    SCENARIO_DIR,
+    ScenarioError,
+    parse_scenario,
+    random_fleet,
+)
 
 START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
@@ -283,3 +289,19 @@ def test_bad_scenarios_are_refused_with_a_reason(mutate, message: str) -> None: 
 def test_unreadable_scenario_file(tmp_path: Path) -> None:
     with pytest.raises(ScenarioError, match="cannot read"):
         load_scenario(tmp_path / "missing.json")
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in SCENARIO_DIR.glob("*.json")))
+def test_every_bundled_machine_has_the_pressure_of_its_kind(name: str) -> None:
+    """small once gave its fan a pump's drawn 0.025 bar and a pump none: the pressure was
+    drawn for a random kind, then the kind was set by name."""
+    for m in load_scenario(name).machines:
+        low, high = PRESSURE_BAR_BY_KIND[m.physics.kind]
+        assert low <= m.physics.pressure_bar <= high, (m.device_id, m.physics.kind)
+
+
+def test_the_small_scenario_says_what_machines_it_has() -> None:
+    sc = load_scenario("small")
+    assert "four pumps" not in sc.description.lower()
+    for kind in {m.physics.kind for m in sc.machines}:
+        assert kind in sc.description, kind
