@@ -34,11 +34,11 @@ def _lake(root: Path, copies: int) -> Path:
 def _answer(root: Path, name: str) -> list[dict[str, Any]]:
     params = {"device_id": "pump-1"} if name == "machine_trend" else {}
     # Sums over rows read in another order differ in the last bits (0.1 vs 0.0999...): compare
-    # doubles to 12 significant digits, everything else exactly, but for ages measured from
+    # doubles to 9 significant digits, everything else exactly, but for ages measured from
     # the query's own clock (two runs a moment apart read another "now").
     return [
         {
-            k: float(f"{v:.12g}") if isinstance(v, float) else v
+            k: float(f"{v:.9g}") if isinstance(v, float) else v
             for k, v in row.items()
             if k not in NOW_RELATIVE
         }
