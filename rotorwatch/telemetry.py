@@ -129,8 +129,16 @@ def implausible(name: str, value: float) -> str | None:
         return None
     too_low = value <= bound.low if name == "rpm" else value < bound.low
     if too_low or value > bound.high or value != value:
-        return f"'{name}' = {value:.6g} is not physically possible: {bound.why}"
+        return f"'{name}' = {_show(value)} is not physically possible: {bound.why}"
     return None
+
+
+def _show(value: float) -> str:
+    """A number for a one-line message: JSON integers may be far beyond float range."""
+    try:
+        return f"{float(value):.6g}"
+    except OverflowError:
+        return f"an integer of {int(value).bit_length()} bits"
 
 
 DEVICE_ID_PATTERN: Final = r"[A-Za-z0-9_-]{1,128}"

@@ -87,7 +87,12 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
     Field("site", "string", "", "site from the topic (rw/<site>/<device>/telemetry)"),
     Field("ts", "bigint", "ms", "window start, epoch milliseconds UTC", nullable=False),
     Field("seq", "bigint", "", "per-device message counter", nullable=False),
-    Field("received_at", "bigint", "ms", "when IoT Core received the message, epoch ms"),
+    Field(
+        "received_at",
+        "bigint",
+        "ms",
+        "when the cloud received the message (its arrival in Kinesis), epoch ms",
+    ),
     Field("rpm", "double", "rev/min", "shaft speed reported by the device"),
     Field("temperature_c", "double", "degC", "temperature"),
     Field("pressure_bar", "double", "bar", "pressure"),

@@ -144,3 +144,11 @@ def test_a_full_size_message_is_not_oversize_after_the_rule_adds_its_fields() ->
             vibration={**BASE["vibration"], "data": "A" * MAX_MESSAGE_BYTES},
         )
     assert err.value.reason == Reason.OVERSIZE
+
+
+def test_an_integer_beyond_float_range_is_implausible_in_one_line() -> None:
+    """Found by the decoder fuzz: formatting 10**400 as a float raised OverflowError."""
+    with pytest.raises(TelemetryError) as err:
+        decode(_v1("ts", 0).replace(b'"ts": 0', b'"ts": 1' + b"0" * 400))
+    assert err.value.reason == Reason.IMPLAUSIBLE
+    assert "bits" in str(err.value)
