@@ -26,6 +26,11 @@ Pipeline per batch (B windows of N samples, in g):
       slip/rpm tolerance over the envelope spectrum's median; a family scores its strongest
       weighted line. A harmonic that falls on another family's line (3 x BPFO ~ 2 x BPFI on
       common bearings) is evidence for neither and is skipped.
+4. **No tachometer**: where a message has no ``rpm``, the speed comes from the window's own
+   spectrum (a harmonic comb of shaft orders, :mod:`rotorwatch.features.speed`) and is
+   cross-checked against the bearing lines of step 3 (:func:`_cross_check`).
+5. **Resolution**: orders and bearing lines are read only where lines one shaft rate apart are
+   a Hann main lobe apart (:data:`RESOLVE_MIN_BINS`).
 Arithmetic is float64 (numpy's pocketfft runs faster in double than in single precision); the
 envelope's short inverse FFT runs in complex64, where single precision is faster.
 """
@@ -772,7 +777,11 @@ def compute_features(
     Windows of equal length and encoding are processed together in one vectorised pass.
     Messages without a vibration window give a record whose vibration fields are None.
     ``iso_zone`` needs the device's asset record; the envelope indicators need its bearing
-    geometry and the message's ``rpm`` (the shaft-order amplitudes need only ``rpm``).
+    geometry and a shaft speed (the shaft-order amplitudes need only the speed): the message's
+    ``rpm``, or, without one, the speed estimated from the window around the asset's
+    ``rated_rpm`` / ``rpm_range`` (:mod:`rotorwatch.features.speed`; ``rpm_used``,
+    ``rpm_source``, ``rpm_confidence`` say which). Orders and bearing lines are not read where
+    the window cannot resolve the shaft rate (``unresolved``, :data:`RESOLVE_MIN_BINS`).
     """
     assets = assets or {}
     records: list[dict[str, Any]] = []
