@@ -59,9 +59,8 @@ FEATURE_SCHEMA_VERSION: Final = 2
 
 #: What a window's frequency resolution cannot separate (``unresolved``): ``shaft_rate``, lines
 #: one shaft rate apart share a Hann main lobe (fewer than RESOLVE_MIN_BINS bins apart: no
-#: shaft orders, no bearing lines, so no shaft-fault or bearing call rests on them);
-#: ``half_order``, only the 0.5x sub-harmonic is that close to 1x (order_0_5x_g null).
-UNRESOLVED: Final[tuple[str, ...]] = ("shaft_rate", "half_order")
+#: shaft orders, no bearing lines, so no shaft-fault or bearing call rests on them).
+UNRESOLVED: Final[tuple[str, ...]] = ("shaft_rate",)
 
 #: Fields added by schema version 2 (the shaft speed the window was read at, and what the
 #: window could not resolve at it).

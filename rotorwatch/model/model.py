@@ -1,8 +1,9 @@
 """The scoring model: an anomaly distance from healthy behaviour plus a fault classifier.
 
-* **Anomaly score** (0-1, higher is worse; the reported score is this distance where it raised
-  a finding, else half of it, and never below the physics score of
-  :func:`rotorwatch.scoring.rules_anomaly_score`, see :meth:`Model.score`): robust z-scores of the model inputs against healthy
+* **Anomaly score** (0-1, higher is worse; the reported score combines this distance with the
+  physics score of :func:`rotorwatch.scoring.rules_anomaly_score` where the window shows a
+  finding, and is the physics score or half the distance where it does not, see
+  :meth:`Model.score`): robust z-scores of the model inputs against healthy
   windows (median and scaled MAD per input), combined as the root mean square of the
   ``ANOMALY_TOP_K`` largest ones (one fault moves a few inputs a lot; averaging over all of them
   would dilute it), then mapped by ``1 - 0.5 ** (d / d_ref)`` where ``d_ref`` is the healthy
@@ -226,20 +227,26 @@ class Model:
             finding = fault != "normal" and a >= self.warning_score and zone_known_not_a
             if finding:
                 state = WARNING
+            # A named defect line is a finding on any machine, like a fault the window shows.
+            finding = finding or (evidence is not None and evidence[0] != "bearing_unclear")
             state = worse(worse(state, evidence_state(evidence)), iso_state(rec))
             if window_fault(state, fault) != fault:
                 # Healthy vibration: no fault, however the classifier leans (kept apart).
                 fault, confidence, leaning = NORMAL_FAULT, self._p_normal(proba[i]), fault
             sensors = judge(rec)  # temperature / pressure against the asset's limits
             state = worse(state, sensors.state)
+            physics = rules_anomaly_score(rec)
             out.append(
                 {
                     # Ranked by evidence that holds on any machine (the ISO zone, the bearing
-                    # lines: rotorwatch.scoring.rules_anomaly_score); the distance counts in full
-                    # where it raised a fault the window shows, else at half (0.5 at most: the
-                    # edge of healthy): a window of a rig unlike the training fleet is far from
-                    # it without being faulty.
-                    "anomaly_score": max(rules_anomaly_score(rec), a if finding else 0.5 * a),
+                    # lines: rotorwatch.scoring.rules_anomaly_score); where the window shows a
+                    # finding (a named defect line, or a fault it raised with its own lines) the
+                    # distance adds to it as independent evidence (1 - (1 - p)(1 - a)), else it
+                    # counts at half (0.5 at most: the edge of healthy): a window of a rig unlike
+                    # the training fleet is far from it, not faulty.
+                    "anomaly_score": 1.0 - (1.0 - physics) * (1.0 - a)
+                    if finding
+                    else max(physics, 0.5 * a),
                     "fault": fault,
                     "fault_confidence": confidence,
                     "state": state,

@@ -8,6 +8,7 @@ is the full table). Skipped only where the shared folder is absent (a clone with
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -86,3 +87,47 @@ def test_16384_sample_windows_at_48_khz(served: tuple[Any, Any]) -> None:
     preds = predictions(rec, *served)
     assert len(preds) == 3
     assert all(p["fault"] == "bearing_outer" and p["state"] != "HEALTHY" for p in preds)
+
+
+# --- no tachometer: rpm left out of every message, the rig's nameplate speed in the registry ---
+
+
+@pytest.mark.parametrize(
+    ("name", "fault"),
+    [
+        ("IR007_1_106", "bearing_inner"),
+        ("IR021_3_212", "bearing_inner"),
+        ("OR007@6_1_131", "bearing_outer"),
+        ("OR021@6_3_237", "bearing_outer"),
+    ],
+)
+def test_race_faults_are_named_without_rpm(served: tuple[Any, Any], name: str, fault: str) -> None:
+    rec = _first(RECORDINGS[name])
+    assert abs(rec.nameplate_rpm / rec.rpm - 1.0) > 0.01  # a nameplate, not the measured speed
+    preds = predictions(rec, *served, rpm=False)
+    assert len(preds) == WINDOWS
+    assert all(p["state"] != "HEALTHY" and p["fault"] == fault for p in preds)
+
+
+@pytest.mark.parametrize("name", [n for n in RECORDINGS if n.startswith("ims-")])
+def test_healthy_bearings_stay_healthy_without_rpm(served: tuple[Any, Any], name: str) -> None:
+    preds = predictions(RECORDINGS[name], *served, rpm=False)
+    assert preds
+    assert all(p["state"] == "HEALTHY" and p["fault"] == "normal" for p in preds)
+
+
+@pytest.mark.parametrize("name", [n for n in RECORDINGS if n.startswith("femto-")])
+def test_a_new_rigs_healthy_bearings_never_alarm_nor_name_a_shaft_fault(
+    served: tuple[Any, Any], name: str
+) -> None:
+    # FEMTO's first minutes: 0.1 s windows cannot resolve a 25-30 Hz shaft's orders; a model
+    # trained on simulated machines must not call misalignment or imbalance on them.
+    rec = RECORDINGS[name]
+    assert rec.snapshots_g is not None
+    first = replace(rec, snapshots_g=rec.snapshots_g[:30])
+    for rpm in (True, False):
+        preds = predictions(first, *served, rpm=rpm)
+        assert len(preds) == 30
+        assert all(p["state"] != "ALARM" for p in preds)
+        assert not {p["fault"] for p in preds} & {"imbalance", "misalignment", "looseness"}
+        assert all(p["fault"] == "normal" for p in preds if p["state"] == "HEALTHY")

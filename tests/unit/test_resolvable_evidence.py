@@ -66,13 +66,6 @@ def test_a_longer_window_of_the_same_machine_reads_them() -> None:
     assert rec["env_bpfo"] > 6.0  # type: ignore[operator]
 
 
-def test_only_the_half_order_unresolved() -> None:
-    rec = _features(4096)  # 6.25 Hz bins: 1x 4.8 bins from 2x, 0.5x 2.4 bins from 1x
-    assert rec["unresolved"] == "half_order"
-    assert rec["order_0_5x_g"] is None
-    assert rec["order_1x_g"] == pytest.approx(0.2, rel=0.05)
-
-
 def test_shaft_and_bearing_names_need_their_own_lines() -> None:
     assert not readable("misalignment", {"order_1x_g": None})
     assert readable("misalignment", {"order_1x_g": 0.1})
