@@ -625,7 +625,7 @@ def _line_scores(
     peaks = windowed.max(axis=2)
     if offsets_out is not None:
         at = np.take_along_axis(idx, windowed.argmax(axis=2)[..., None], axis=2)[..., 0]
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", divide="ignore"):  # a zero-width line: offset inf
             offsets_out[...] = np.abs(at - kc) / half
     with np.errstate(divide="ignore", invalid="ignore"):
         # A family scores its strongest weighted line. (Adding up every line's log excess over
@@ -691,7 +691,7 @@ def _cross_check(
         offset = np.empty((each.size, len(ENVELOPE_LINES)))
         lines = _line_scores(env_spec[each], df_hz[each], grid.ravel(), defect_orders[each], offset)
         fam = _LINES[0]
-        with np.errstate(invalid="ignore"):
+        with np.errstate(invalid="ignore", over="ignore"):  # an inf offset squares to inf: 0
             # A line counts as it stands and as near as it sits to where the speed puts it:
             # one line read as two families' at two speeds sits at the edge of one window.
             excess = np.log(np.maximum(np.nan_to_num(lines, nan=1.0), 1.0))
