@@ -109,6 +109,7 @@ def build_app(
         f"{prefix}-Analytics",
         config=config,
         glue_script=script,
+        features_stream=ingestion.features_stream,
         env=stack_env,
     )
     analytics.node.add_dependency(storage)
@@ -126,8 +127,6 @@ def build_app(
         telemetry_stream=ingestion.telemetry_stream,
         features_stream=ingestion.features_stream,
         predictions_stream=analytics.predictions_delivery,
-        raw_stream=analytics.raw_delivery,
-        features_lake_stream=analytics.features_delivery,
         glue_database=analytics.database_name,
         athena_workgroup=analytics.workgroup_name,
         endpoint_name=ml.endpoint_name if ml else None,
@@ -152,7 +151,6 @@ def build_app(
             },
             scheduled={"watchdog": processing.watchdog.function},
             deliveries={
-                "raw": analytics.raw_delivery,
                 "features": analytics.features_delivery,
                 "predictions": analytics.predictions_delivery,
             },

@@ -203,7 +203,8 @@ class Table:
     format: Format
     partition_keys: tuple[str, ...]
     event_time: bool  # partitioned by the record's ts (True) or by arrival time (False)
-    writer: Literal["firehose", "glue"]
+    #: firehose: a delivery stream; raw_object: extract_features, one object per batch; glue: a job
+    writer: Literal["firehose", "raw_object", "glue"]
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -224,7 +225,7 @@ DAY_PARTITION_KEYS: Final = PARTITION_KEYS[:3]
 TABLES: Final[dict[str, Table]] = {
     t.name: t
     for t in (
-        Table(RAW_TABLE, RAW_PREFIX, RAW_FIELDS, "json.gz", PARTITION_KEYS, False, "firehose"),
+        Table(RAW_TABLE, RAW_PREFIX, RAW_FIELDS, "json.gz", PARTITION_KEYS, False, "raw_object"),
         Table(
             FEATURES_TABLE,
             FEATURES_PREFIX,
@@ -296,7 +297,9 @@ TABLES: Final[dict[str, Table]] = {
 }
 
 #: Firehose-written tables and the logical delivery-stream names used in object keys.
-FIREHOSE_TABLES: Final[tuple[str, ...]] = (RAW_TABLE, FEATURES_TABLE, PREDICTIONS_TABLE)
+FIREHOSE_TABLES: Final[tuple[str, ...]] = (FEATURES_TABLE, PREDICTIONS_TABLE)
+#: Tables partitioned by arrival time: the Firehose ones and raw (extract_features, same layout).
+ARRIVAL_TABLES: Final[tuple[str, ...]] = (RAW_TABLE, *FIREHOSE_TABLES)
 
 
 def table(name: str) -> Table:
@@ -340,6 +343,22 @@ def firehose_object_name(stream: str, first_ts_ms: int, content: bytes, extensio
     """
     stamp = datetime.fromtimestamp(first_ts_ms / 1000.0, tz=UTC).strftime("%Y-%m-%d-%H-%M-%S")
     return f"{stream}-1-{stamp}-{hashlib.sha256(content).hexdigest()[:16]}{extension}"
+
+
+def raw_object_key(arrival_ms: int, shard_id: str, first_sequence: str, last_sequence: str) -> str:
+    """Key of the raw object one extract_features batch writes: ``raw/telemetry/<arrival
+    partition of the batch's first record>/<shard>-<first>-<last sequence number>.gz``.
+
+    Why one object per batch, not Firehose: at 10,000 devices raw is about 10.7 MB/s, above
+    Firehose's Direct PUT quota (5 MiB/s in the largest Regions, 1 MiB/s in most others:
+    rotorwatch.cost.quotas), and a Kinesis-sourced stream bills each ~11 KB window as 15 KB
+    and cannot name a v2 window's device. The key is a function of the batch (shard and its
+    sequence range), so a retried batch overwrites its own object: no duplicate rows. ``.gz``:
+    Athena and Spark decompress gzip by the extension.
+    """
+    return (
+        f"{RAW_PREFIX}{partition_path(arrival_ms)}/{shard_id}-{first_sequence}-{last_sequence}.gz"
+    )
 
 
 _FIREHOSE_TIMESTAMP: Final = {"year": "yyyy", "month": "MM", "day": "dd", "hour": "HH"}

@@ -22,6 +22,7 @@ from aws_cdk import Annotations, ArnFormat, CfnOutput, Duration, RemovalPolicy, 
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
 from constructs import Construct
 
@@ -62,6 +63,7 @@ class AnalyticsStack(Stack):
         *,
         config: StageConfig,
         glue_script: Path | None,
+        features_stream: kinesis.IStream,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, cid, **kwargs)
@@ -96,12 +98,16 @@ class AnalyticsStack(Stack):
         }
 
         # ---- Firehose ----------------------------------------------------------------------
-        # All Direct PUT: extract_features writes the raw and features lakes, score_and_alert
-        # the predictions, each a batch as few newline-delimited records (Firehose bills every
-        # record as >= 5 KB; a v2 binary window needs the Kinesis partition key, which a
-        # Kinesis-sourced Firehose does not keep, to name its device). Processing gets the
-        # stream names through stack references; this stack knows nothing of Processing.
-        def delivery(cid: str, table: str) -> firehose.DeliveryStream:
+        # Raw has no delivery stream: extract_features writes each batch's raw windows as one
+        # gzip'd object (lake.raw_object_key; at 10,000 devices raw is ~10.7 MB/s, above the
+        # Direct PUT quota, rotorwatch.cost.quotas). Features: Kinesis-sourced from the
+        # features stream, as first released (a Kinesis source has no Direct PUT quota, and
+        # its type and source are create-only: changing them replaces the stream,
+        # cdk_app/upgrade.py). Predictions: Direct PUT from score_and_alert, as few
+        # newline-delimited records per batch (~0.1 MB/s at 10,000 devices).
+        def delivery(
+            cid: str, table: str, source: kinesis.IStream | None = None
+        ) -> firehose.DeliveryStream:
             return LakeDelivery(
                 self,
                 cid,
@@ -110,10 +116,12 @@ class AnalyticsStack(Stack):
                 bucket=bucket,
                 key=key,
                 glue_table=self.tables.get(table),
+                source=source,
             ).stream
 
-        self.raw_delivery = delivery("RawDelivery", lake.RAW_TABLE)
-        self.features_delivery = delivery("FeaturesDelivery", lake.FEATURES_TABLE)
+        self.features_delivery = delivery(
+            "FeaturesDelivery", lake.FEATURES_TABLE, source=features_stream
+        )
         self.predictions_delivery = delivery("PredictionsDelivery", lake.PREDICTIONS_TABLE)
 
         # ---- Athena ------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_app import refs
+from cdk_app import publishers, refs
 from cdk_app.nag import acknowledge, skip_checkov
 from rotorwatch import lake
 from rotorwatch.lake import RAW_NONCURRENT_EXPIRE_DAYS
@@ -32,18 +32,17 @@ class StorageStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
         # CloudWatch alarms and EventBridge rules (Glue job failures) publish to the
-        # KMS-encrypted ops topic: SNS encrypts with the publisher's access to the key.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                principals=[
-                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                    iam.ServicePrincipal("events.amazonaws.com"),
-                ],
-                resources=["*"],  # in a key policy "*" means this key
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+        # KMS-encrypted ops topic: SNS encrypts with the publisher's access to the key
+        # (cdk_app.publishers.KEY_USE: who may, under which conditions, and the source).
+        for principal, conditions in publishers.key_policy_statements(self.account):
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    actions=list(publishers.KEY_ACTIONS),
+                    principals=[iam.ServicePrincipal(principal)],
+                    resources=["*"],  # in a key policy "*" means this key
+                    conditions=conditions or None,
+                )
             )
-        )
         # Log groups (IoT rule errors, functions) are encrypted with the key too.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(

@@ -8,6 +8,7 @@ records could not be completed, so the handler can report only the failed tail.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import time
 from collections import Counter
@@ -18,18 +19,21 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common.batch import SourceRecord, put_record_batch, put_records
+from lambdas.common.batch import SourceRecord, put_records
 from lambdas.common.dynamo import from_attributes
 from lambdas.common.settings import positive_float, required
 from rotorwatch.assets import Asset, AssetError, parse_asset
 from rotorwatch.features import compute_features
-from rotorwatch.lake import PARTITION_KEYS, QUARANTINE_PREFIX, aggregate_lines
+from rotorwatch.lake import PARTITION_KEYS, QUARANTINE_PREFIX, raw_object_key
 from rotorwatch.published import decode_published
 from rotorwatch.resources import ASSETS_TABLE_PARTITION_KEY, EnvKey
 from rotorwatch.telemetry import Telemetry, TelemetryError
 from rotorwatch.telemetry_v2 import is_v2, raw_line
 
 DEFAULT_ASSETS_CACHE_TTL_S = 300.0
+#: gzip level of the raw objects: 1 compresses a batch's base64 waveforms nearly as well as 6
+#: at several times the speed (benchmarks/bench_raw_gzip.py); the Lambda's time is billed.
+RAW_GZIP_LEVEL = 1
 #: BatchGetItem takes at most 100 keys per call.
 _BATCH_GET_MAX_KEYS = 100
 
@@ -37,11 +41,10 @@ _BATCH_GET_MAX_KEYS = 100
 @dataclass(frozen=True, slots=True)
 class Settings:
     features_stream_name: str
+    #: The lake bucket: quarantine/ and raw/telemetry/ objects.
     quarantine_bucket: str
     assets_table: str
     assets_cache_ttl_s: float
-    raw_delivery_stream: str
-    features_delivery_stream: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -52,8 +55,6 @@ class Settings:
             assets_cache_ttl_s=positive_float(
                 env, EnvKey.ASSETS_CACHE_TTL_S, DEFAULT_ASSETS_CACHE_TTL_S
             ),
-            raw_delivery_stream=required(env, EnvKey.RAW_DELIVERY_STREAM),
-            features_delivery_stream=required(env, EnvKey.FEATURES_DELIVERY_STREAM),
         )
 
 
@@ -124,12 +125,10 @@ class Outcome:
     duplicates: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
     features_put: int = 0
-    #: Raw lake lines put to Firehose, and the (aggregated) Firehose records they took.
+    #: Raw lake lines written, the raw object's key and its (gzip'd) size.
     raw_put: int = 0
-    raw_records: int = 0
-    #: Feature lake lines put to Firehose, and the (aggregated) Firehose records they took.
-    features_lake_put: int = 0
-    features_lake_records: int = 0
+    raw_key: str | None = None
+    raw_object_bytes: int = 0
     put_retried: int = 0
     failed_positions: list[int] = field(default_factory=list)
     timings_s: dict[str, float] = field(
@@ -178,8 +177,8 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     positions: list[int] = []
     bad: list[tuple[int, TelemetryError]] = []
     seen: set[tuple[str, int, int]] = set()
-    # The raw lake (telemetry_raw, JSON lines): a v1 record as the rule made it, invalid ones
-    # too (as the Kinesis-sourced Firehose kept them); a valid v2 record as its v1 form.
+    # The raw lake (telemetry_raw, gzip'd JSON lines, one object per batch): a v1 record as the
+    # rule made it, invalid ones too; a valid v2 record as its v1 form.
     raw: list[bytes] = []
     raw_positions: list[int] = []
     for i, rec in enumerate(records):
@@ -222,10 +221,28 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
             continue
         out.quarantined[str(err.reason)] += 1
     if raw:
-        records_used, failed_lines = _put_lines(deps, deps.settings.raw_delivery_stream, raw)
-        out.raw_put = len(raw) - len(failed_lines)
-        out.raw_records = records_used
-        out.failed_positions.extend(raw_positions[j] for j in failed_lines)
+        first, last = records[raw_positions[0]], records[raw_positions[-1]]
+        key = raw_object_key(
+            first.arrival_ms,
+            first.event_id.split(":", 1)[0],
+            first.sequence_number,
+            last.sequence_number,
+        )
+        body = gzip.compress(b"".join(raw), compresslevel=RAW_GZIP_LEVEL, mtime=0)
+        try:
+            deps.s3.put_object(
+                Bucket=deps.settings.quarantine_bucket,
+                Key=key,
+                Body=body,
+                # No Content-Encoding (as Firehose writes its .gz objects): a client that
+                # honours it would hand Spark or Athena already-decompressed bytes.
+                ContentType="application/gzip",
+            )
+        except (BotoCoreError, ClientError):
+            # Nothing of the batch is in the raw lake: retry it from its first raw line.
+            out.failed_positions.extend(raw_positions)
+        else:
+            out.raw_put, out.raw_key, out.raw_object_bytes = len(raw), key, len(body)
     assets = deps.assets.get(m.device_id for m in messages) if messages else {}
     t2 = time.perf_counter()
     out.timings_s["io"] += t2 - t1
@@ -250,22 +267,5 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
         out.put_retried = result.retried
         out.features_put = len(data) - len(result.failed)
         out.failed_positions.extend(positions[j] for j in result.failed)
-    if data:
-        # The features lake (Parquet via Firehose): the same rows, as few records per batch.
-        lines = [d + b"\n" for d in data]
-        records_used, failed_lines = _put_lines(deps, deps.settings.features_delivery_stream, lines)
-        out.features_lake_put = len(lines) - len(failed_lines)
-        out.features_lake_records = records_used
-        out.failed_positions.extend(positions[j] for j in failed_lines)
     out.timings_s["io"] += time.perf_counter() - t3
     return out
-
-
-def _put_lines(deps: Deps, stream: str, lines: list[bytes]) -> tuple[int, list[int]]:
-    """Put newline-terminated lines as few Firehose records (Firehose bills each record as at
-    least 5 KB); returns the records used and the indices of the lines that failed."""
-    packed = aggregate_lines(lines)
-    put = put_record_batch(
-        deps.firehose, stream, [record for record, _ in packed], sleep=deps.sleep
-    )
-    return len(packed), [j for k in put.failed for j in packed[k][1]]

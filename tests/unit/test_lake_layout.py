@@ -62,8 +62,9 @@ def test_firehose_prefixes_use_the_documented_clock() -> None:
         "features/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
     )
     assert not any(lake.table(t).event_time for t in lake.FIREHOSE_TABLES)
-    assert lake.firehose_prefix(lake.RAW_TABLE) == (
-        "raw/telemetry/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+    # Raw is not Firehose's (extract_features writes one object per batch) but keeps its layout.
+    assert lake.raw_object_key(1_796_602_813_932, "shardId-000000000003", "495", "497") == (
+        "raw/telemetry/year=2026/month=12/day=07/hour=00/shardId-000000000003-495-497.gz"
     )
     for t in lake.FIREHOSE_TABLES:
         assert "!{firehose:error-output-type}" in lake.firehose_error_prefix(t)
