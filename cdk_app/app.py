@@ -26,7 +26,14 @@ from cdk_app.stacks.operations import NO_OPS_RECIPIENTS, Monitored, OperationsSt
 from cdk_app.stacks.processing import NO_ALERT_RECIPIENTS, ProcessingStack
 from cdk_app.stacks.storage import StorageStack
 from rotorwatch import lake
-from rotorwatch.stage import ConfigError, StageConfig, from_context
+from rotorwatch.stage import (
+    ON_DEMAND_INITIAL_SHARDS,
+    ConfigError,
+    StageConfig,
+    from_context,
+    shard_steps,
+)
+from rotorwatch.version import VERSION, VERSION_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -110,6 +117,7 @@ def build_app(
         config=config,
         glue_script=script,
         features_stream=ingestion.features_stream,
+        telemetry_stream=ingestion.telemetry_stream,
         env=stack_env,
     )
     analytics.node.add_dependency(storage)
@@ -176,6 +184,8 @@ def build_app(
     ]
     for stack in stacks:
         Tags.of(stack).add("rotorwatch:stage", config.stage)
+        # Which release a deployed resource came from (CHANGELOG.md, "Upgrading").
+        Tags.of(stack).add(VERSION_TAG, VERSION)
         for k, v in config.tags.items():
             Tags.of(stack).add(k, v)
     return RotorwatchApp(
@@ -206,6 +216,18 @@ def stage_warnings(config: StageConfig) -> list[str]:
             "reach verified numbers only) with a USD 1.00 monthly spend limit; see README, "
             "Deploy"
         )
+    for name, stream in (
+        ("telemetry", config.telemetry_stream),
+        ("features", config.features_stream),
+    ):
+        if stream.mode == "provisioned" and stream.shards > 2 * ON_DEMAND_INITIAL_SHARDS:
+            steps = shard_steps(ON_DEMAND_INITIAL_SHARDS, stream.shards)
+            out.append(
+                f"stage {config.stage}: the {name} stream, if it was deployed on-demand "
+                f"({ON_DEMAND_INITIAL_SHARDS} shards), cannot reach {stream.shards} shards in one "
+                f"deploy (UpdateShardCount at most doubles): deploy shards "
+                f"{' then '.join(map(str, steps))} (CHANGELOG.md, Upgrading)"
+            )
     if config.reserved_concurrency:
         out.append(
             f"stage {config.stage} reserves {config.reserved_concurrency} Lambda concurrency: "

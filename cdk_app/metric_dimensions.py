@@ -16,7 +16,9 @@ from rotorwatch import resources
 
 _IOT = "https://docs.aws.amazon.com/iot/latest/developerguide/metrics_dimensions.html"
 _LAMBDA = "https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html"
-_FIREHOSE = "https://docs.aws.amazon.com/firehose/latest/dev/monitoring-with-cloudwatch-metrics.html"
+_FIREHOSE = (
+    "https://docs.aws.amazon.com/firehose/latest/dev/monitoring-with-cloudwatch-metrics.html"
+)
 _SNS = "https://docs.aws.amazon.com/sns/latest/dg/sns-monitoring-using-cloudwatch.html"
 _SQS = "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html"
 _SAGEMAKER = "https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html"

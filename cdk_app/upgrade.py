@@ -151,7 +151,9 @@ def compare(
                     findings.append(
                         Finding(suffix, lid, f"create-only {pointer} changed: replaced")
                     )
-    # An export another stack of the release imports cannot change or go away in one deploy.
+    replaced = {(f.stack, f.logical_id) for f in findings}
+    # An export another stack of the release imports cannot change or go away in one deploy;
+    # one whose value names a replaced resource changes (a new physical name or ARN).
     imported = _imports(released)
     new_exports: dict[str, tuple[str, Any]] = {}
     for t in current.values():
@@ -162,11 +164,30 @@ def compare(
                 continue
             if export not in new_exports:
                 findings.append(Finding(stack_suffix(name), oid, f"imported export {export} gone"))
-            elif new_exports[export][1] != value:
+            elif new_exports[export][1] != value or any(
+                (stack_suffix(name), lid) in replaced for lid in _referenced(value)
+            ):
                 findings.append(
                     Finding(stack_suffix(name), oid, f"imported export {export} value changed")
                 )
     return findings
+
+
+def _referenced(value: Any) -> set[str]:
+    """Logical ids a value refers to (Ref, Fn::GetAtt)."""
+    found: set[str] = set()
+    if isinstance(value, dict):
+        if isinstance(value.get("Ref"), str):
+            found.add(value["Ref"])
+        att = value.get("Fn::GetAtt")
+        if isinstance(att, list) and att:
+            found.add(str(att[0]))
+        for v in value.values():
+            found |= _referenced(v)
+    elif isinstance(value, list):
+        for v in value:
+            found |= _referenced(v)
+    return found
 
 
 def released_templates(version: str, stage: str) -> dict[str, dict[str, Any]]:

@@ -372,7 +372,8 @@ def firehose_prefix(table_name: str) -> str:
     """The S3 ``Prefix`` of a Firehose destination: the table's prefix, then one
     ``key=!{timestamp:...}`` folder per partition key (UTC, Firehose's arrival clock)."""
     t = table(table_name)
-    if t.writer != "firehose":
+    # Raw keeps the layout its retired delivery stream wrote (lake.raw_object_key).
+    if t.writer not in ("firehose", "raw_object"):
         raise ValueError(f"{table_name!r} is not written by Firehose")
     return t.prefix + _timestamp_path(t.partition_keys)
 

@@ -490,3 +490,21 @@ def from_context(context: Mapping[str, Any], env: Mapping[str, str] | None = Non
     account = context.get("account") or env.get("CDK_DEFAULT_ACCOUNT") or None
     region = context.get("region") or env.get("CDK_DEFAULT_REGION") or None
     return parse_stage(stage, stages[stage], account=account, region=region)
+
+
+def shard_steps(current: int, target: int) -> list[int]:
+    """Shard counts to deploy one after another to go from ``current`` to ``target``.
+
+    Kinesis UpdateShardCount (what CloudFormation calls for a ShardCount change) scales a
+    stream to at most double, or at least half, its shards per call ("You can't scale more than
+    double your current shard count" / "below half your current shard count", UpdateShardCount
+    API reference). Each step is one deploy.
+    """
+    if current < 1 or target < 1:
+        raise ValueError("shard counts must be >= 1")
+    steps: list[int] = []
+    n = current
+    while n != target:
+        n = min(target, n * 2) if target > n else max(target, -(-n // 2))
+        steps.append(n)
+    return steps

@@ -88,6 +88,11 @@ class LakeDelivery(Construct):
                 encryption_key=key,
                 logging_config=firehose.EnableLogging(self.log_group),
                 data_format_conversion=conversion,
+                # JSON records read from Kinesis carry no newline: add one so the objects are
+                # JSON lines (Parquet conversion splits records itself).
+                processors=[firehose.AppendDelimiterToRecordProcessor()]
+                if source is not None and not parquet
+                else None,
             ),
         )
         if source is not None:

@@ -34,6 +34,8 @@ from rotorwatch import lake, query, raw_keep
 from rotorwatch.stage import StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Context flag of the 0.1.0 -> 0.2.0 upgrade: keep the retired raw delivery stream one deploy.
+KEEP_RETIRED_RAW_DELIVERY = "rotorwatch:keep-retired-raw-delivery"
 QUERIES_DIR = query.QUERIES_DIR
 #: The library zip Glue puts on the job's sys.path (--extra-py-files): every package the script
 #: imports (lake.GLUE_JOB_PY_PACKAGES); Glue ships nothing of ours but this and the script.
@@ -64,6 +66,7 @@ class AnalyticsStack(Stack):
         config: StageConfig,
         glue_script: Path | None,
         features_stream: kinesis.IStream,
+        telemetry_stream: kinesis.IStream,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, cid, **kwargs)
@@ -123,6 +126,16 @@ class AnalyticsStack(Stack):
             "FeaturesDelivery", lake.FEATURES_TABLE, source=features_stream
         )
         self.predictions_delivery = delivery("PredictionsDelivery", lake.PREDICTIONS_TABLE)
+        # Upgrading from 0.1.0 only (CHANGELOG.md, 0.2.0 "Upgrading"): its raw delivery stream,
+        # exactly as released and retained on delete, with its export, while Operations stops
+        # importing the export; then a deploy without the flag drops it from the stack.
+        self.retired_raw_delivery: firehose.DeliveryStream | None = None
+        if self.node.try_get_context(KEEP_RETIRED_RAW_DELIVERY) in (True, "true"):
+            self.retired_raw_delivery = delivery(
+                "RawDelivery", lake.RAW_TABLE, source=telemetry_stream
+            )
+            self.retired_raw_delivery.apply_removal_policy(RemovalPolicy.RETAIN)
+            self.export_value(self.retired_raw_delivery.delivery_stream_name)
 
         # ---- Athena ------------------------------------------------------------------------
         self.workgroup_name = lake.athena_workgroup(config.stage)

@@ -71,10 +71,11 @@ def test_alarms_use_config_thresholds_and_notify_the_ops_topic(synth: Synth) -> 
         "ActionType": "Kinesis",
     }
     lost = _by_prefix(alarms, "IotRuleErrorActionFailures")
-    assert (lost["MetricName"], lost["Dimensions"]) == (
-        "ErrorActionFailure",
-        [{"Name": "RuleName", "Value": "rotorwatch_dev_telemetry"}],
-    )
+    assert lost["MetricName"] == "ErrorActionFailure"
+    assert {d["Name"]: d["Value"] for d in lost["Dimensions"]} == {
+        "RuleName": "rotorwatch_dev_telemetry",
+        "ActionType": "S3",
+    }
     # The v2 rule gets the same pair (from IngestionStack.rule_names, not a list here).
     iot_v2 = _by_prefix(alarms, "IotRuleErrorsV2")
     assert {d["Name"]: d["Value"] for d in iot_v2["Dimensions"]} == {
