@@ -482,6 +482,18 @@ HEALTH_DAILY_PARTITION_KEYS: Final[tuple[str, ...]] = TABLES[HEALTH_DAILY_TABLE]
 
 #: Athena query results (the workgroup enforces this location, SSE-KMS).
 ATHENA_RESULTS_PREFIX: Final = "athena-results/"
+#: Every top-level prefix of the lake, pairwise disjoint: the lifecycle gives each its rules so
+#: no two rules act on the same objects with the same kind of action (cdk_app/stacks/storage.py).
+TOP_PREFIXES: Final[tuple[str, ...]] = (
+    RAW_PREFIX,
+    RAW_KEPT_PREFIX,
+    FEATURES_PREFIX,
+    PREDICTIONS_PREFIX,
+    CURATED_PREFIX,
+    "errors/",
+    QUARANTINE_PREFIX,
+    ATHENA_RESULTS_PREFIX,
+)
 
 
 def aggregate_lines(

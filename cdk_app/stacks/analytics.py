@@ -240,6 +240,10 @@ class AnalyticsStack(Stack):
             script=glue.Code.from_asset(str(script)),
             extra_python_files=[glue.Code.from_asset(str(self.job_libraries))],
             glue_version=glue.GlueVersion.V5_0,
+            # Glue 5.0 logs every job in real time (/aws-glue/jobs/error and /output); the L2's
+            # default --enable-continuous-cloudwatch-log is a Glue 4.0-and-earlier option
+            # (https://docs.aws.amazon.com/glue/latest/dg/monitor-continuous-logging-enable.html).
+            continuous_logging=glue.ContinuousLoggingProps(enabled=False),
             worker_configuration=glue.WorkerConfiguration(
                 worker_type=glue.WorkerType.G_1X, number_of_workers=config.glue.workers
             ),
@@ -254,7 +258,6 @@ class AnalyticsStack(Stack):
                 # No bookmarks: each run recomputes whole UTC days over an explicit window
                 # (glue_jobs/machine_health.py says why); a bookmark would hand it only new files.
                 "--job-bookmark-option": "job-bookmark-disable",
-                "--enable-continuous-cloudwatch-log": "true",
             },
         )
         glue.CfnTrigger(
@@ -341,6 +344,10 @@ class AnalyticsStack(Stack):
             script=glue.Code.from_asset(str(script)),
             extra_python_files=[glue.Code.from_asset(str(libraries))],
             glue_version=glue.GlueVersion.V5_0,
+            # Glue 5.0 logs every job in real time (/aws-glue/jobs/error and /output); the L2's
+            # default --enable-continuous-cloudwatch-log is a Glue 4.0-and-earlier option
+            # (https://docs.aws.amazon.com/glue/latest/dg/monitor-continuous-logging-enable.html).
+            continuous_logging=glue.ContinuousLoggingProps(enabled=False),
             worker_configuration=glue.WorkerConfiguration(
                 worker_type=glue.WorkerType.G_1X,
                 number_of_workers=config.lake.raw_keep_workers,
@@ -356,7 +363,6 @@ class AnalyticsStack(Stack):
                 # The job refuses a day whose raw may already be thinned by expiry.
                 f"--{lake.JOB_ARG_RAW_EXPIRE_DAYS}": str(config.lake.raw_expire_days),
                 "--job-bookmark-option": "job-bookmark-disable",
-                "--enable-continuous-cloudwatch-log": "true",
             },
         )
         glue.CfnTrigger(

@@ -105,11 +105,7 @@ class StorageStack(Stack):
             lifecycle_rules=[
                 raw_lifecycle_rule(config.lake),
                 *raw_kept_lifecycle_rules(config.lake),
-                s3.LifecycleRule(
-                    id="housekeeping",
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                    noncurrent_version_expiration=Duration.days(config.lake.noncurrent_expire_days),
-                ),
+                *housekeeping_rules(config.lake),
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -163,10 +159,34 @@ def raw_lifecycle_rule(cfg: LakeConfig) -> s3.LifecycleRule:
         # The lake is versioned: an expired raw object becomes a noncurrent version. Removing it
         # a day later (not after the lake's noncurrent_expire_days) is what makes the expiry
         # save the storage; the operator chose to let raw go.
-        noncurrent_version_expiration=None
-        if expire is None
-        else Duration.days(RAW_NONCURRENT_EXPIRE_DAYS),
+        noncurrent_version_expiration=Duration.days(
+            cfg.noncurrent_expire_days if expire is None else RAW_NONCURRENT_EXPIRE_DAYS
+        ),
     )
+
+
+def housekeeping_rules(cfg: LakeConfig) -> list[s3.LifecycleRule]:
+    """Incomplete multipart uploads aborted bucket-wide (no other rule aborts them), and
+    noncurrent versions expired after ``noncurrent_expire_days`` under every top-level prefix
+    but raw's, whose rule sets its own. A bucket-wide noncurrent expiration would act on raw's
+    noncurrent versions beside raw-tiering's (overlapping filters with the same action:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-conflicts.html), so the
+    raw expiry's one day held only by S3's "the shorter expiration is honored"."""
+    return [
+        s3.LifecycleRule(
+            id="housekeeping",
+            abort_incomplete_multipart_upload_after=Duration.days(7),
+        ),
+        *(
+            s3.LifecycleRule(
+                id=f"noncurrent-{prefix.split('/')[0]}",
+                prefix=prefix,
+                noncurrent_version_expiration=Duration.days(cfg.noncurrent_expire_days),
+            )
+            for prefix in lake.TOP_PREFIXES
+            if prefix != lake.RAW_PREFIX
+        ),
+    ]
 
 
 def raw_kept_lifecycle_rules(cfg: LakeConfig) -> list[s3.LifecycleRule]:

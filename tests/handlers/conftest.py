@@ -140,9 +140,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
                 TableName=ASSETS_TABLE, Item=to_attributes({**ASSET_RECORD, "device_id": device})
             )
         firehose = boto3.client("firehose", region_name=REGION)
-        for name, prefix in (
-            (DELIVERY_STREAM, "predictions/"),
-        ):
+        for name, prefix in ((DELIVERY_STREAM, "predictions/"),):
             firehose.create_delivery_stream(
                 DeliveryStreamName=name,
                 ExtendedS3DestinationConfiguration={

@@ -83,7 +83,10 @@ def test_alarms_use_config_thresholds_and_notify_the_ops_topic(synth: Synth) -> 
         "ActionType": "Kinesis",
     }
     lost_v2 = _by_prefix(alarms, "IotRuleErrorActionFailuresV2")
-    assert lost_v2["Dimensions"] == [{"Name": "RuleName", "Value": "rotorwatch_dev_telemetry_v2"}]
+    assert {d["Name"]: d["Value"] for d in lost_v2["Dimensions"]} == {
+        "RuleName": "rotorwatch_dev_telemetry_v2",
+        "ActionType": "S3",
+    }
     assert _by_prefix(alarms, "FailedBatches")["Threshold"] == 1
     endpoint = [k for k in alarms if k.startswith("EndpointErrors")]
     assert len(endpoint) == (0 if "ml" in synth.built.skipped else 1)

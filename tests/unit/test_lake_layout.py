@@ -120,3 +120,16 @@ def test_arrow_schema_maps_glue_types() -> None:
     assert not feats.field("device_id").nullable
     with pytest.raises(ValueError, match="no pyarrow type"):
         lake.arrow_type("map<string,string>")
+
+
+def test_top_prefixes_are_disjoint_and_hold_every_prefix_of_the_lake() -> None:
+    # The lifecycle gives each top-level prefix its own rules: overlapping ones would act twice.
+    tops = lake.TOP_PREFIXES
+    for i, a in enumerate(tops):
+        for b in tops[i + 1 :]:
+            assert not (a.startswith(b) or b.startswith(a)), (a, b)
+    prefixes = {
+        v for k, v in vars(lake).items() if k.endswith("_PREFIX") and isinstance(v, str)
+    }
+    for p in prefixes:
+        assert any(p.startswith(t) for t in tops), p
