@@ -63,15 +63,19 @@ def test_small_fleet_lines_by_hand() -> None:
     assert r.line("Kinesis", "PUT payload units (25 KB)").usd == pytest.approx(
         876_000 * 0.014 / 1e6
     )
-    # Three Firehose deliveries, each record rounded up to 5 KB.
-    fh = r.line("Firehose", "ingestion (5 KB rounding, 3 streams)")
-    assert fh.quantity == pytest.approx(3 * 438_000 * 5 / 1024**2)
+    # Two Firehose deliveries (features Kinesis-sourced, predictions Direct PUT, one record per
+    # batch of one), each record rounded up to 5 KB; raw goes to S3 as one object per batch.
+    fh = r.line("Firehose", "ingestion (5 KB rounding)")
+    assert fh.quantity == pytest.approx(2 * 438_000 * 5 / 1024**2)
     assert fh.usd == pytest.approx(fh.quantity * 0.029)
     # 1/6 record/s on one shard, 5 s window: every Lambda batch holds one record.
     assert r.capacity.extract_batch_records == 1.0
+    puts = r.line("S3", "PUT requests (Firehose deliveries, a raw object per batch)")
+    assert puts.quantity == pytest.approx(438_000 + 2 * 730 * 3600 / 900)
     ext = r.line("Lambda", "extract_features compute")
-    assert ext.quantity == pytest.approx(438_000 * 0.031 * 1.0)  # 30 ms + 1 ms, 1 GB
-    assert ext.usd == pytest.approx(13_578 * 0.0000166667)
+    # 30 ms + 1 ms + 0.373 ms gzip, 1 GB
+    assert ext.quantity == pytest.approx(438_000 * 0.031373 * 1.0)
+    assert ext.usd == pytest.approx(438_000 * 0.031373 * 0.0000166667)
     score = r.line("Lambda", "score_and_alert compute")
     assert score.quantity == pytest.approx(438_000 * (0.030 + 0.0003 + 0.0402) * 0.5)
     glue = r.line("Glue", "ETL job DPU-hours")
@@ -90,9 +94,10 @@ def test_on_demand_kinesis_by_hand() -> None:
     data_in = r.line("Kinesis", "data in (on-demand, 1 KB rounding)")
     assert data_in.quantity == pytest.approx(438_000 * 4 / 1024**2)
     assert data_in.usd == pytest.approx(data_in.quantity * 0.08)
-    # Each stream has one reader: extract_features (3 KB), score_and_alert (1 KB).
-    out = r.line("Kinesis", "data out (on-demand, 1 consumer per stream)")
-    assert out.quantity == pytest.approx(438_000 * (3 + 1) / 1024**2)
+    # Telemetry has one reader, extract_features (3 KB); features two, score_and_alert and the
+    # features delivery stream (1 KB each).
+    out = r.line("Kinesis", "data out (on-demand, per consumer)")
+    assert out.quantity == pytest.approx(438_000 * (3 + 2 * 1) / 1024**2)
     assert out.usd == pytest.approx(out.quantity * 0.04)
 
 

@@ -128,8 +128,6 @@ def test_top_prefixes_are_disjoint_and_hold_every_prefix_of_the_lake() -> None:
     for i, a in enumerate(tops):
         for b in tops[i + 1 :]:
             assert not (a.startswith(b) or b.startswith(a)), (a, b)
-    prefixes = {
-        v for k, v in vars(lake).items() if k.endswith("_PREFIX") and isinstance(v, str)
-    }
+    prefixes = {v for k, v in vars(lake).items() if k.endswith("_PREFIX") and isinstance(v, str)}
     for p in prefixes:
         assert any(p.startswith(t) for t in tops), p
