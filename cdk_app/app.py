@@ -26,6 +26,8 @@ from cdk_app.stacks.operations import NO_OPS_RECIPIENTS, Monitored, OperationsSt
 from cdk_app.stacks.processing import NO_ALERT_RECIPIENTS, ProcessingStack
 from cdk_app.stacks.storage import StorageStack
 from rotorwatch import lake
+from rotorwatch.cost.deployed import stage_quota_checks
+from rotorwatch.cost.quotas import binding, describe
 from rotorwatch.stage import (
     ON_DEMAND_INITIAL_SHARDS,
     ConfigError,
@@ -228,6 +230,9 @@ def stage_warnings(config: StageConfig) -> list[str]:
                 f"deploy (UpdateShardCount at most doubles): deploy shards "
                 f"{' then '.join(map(str, steps))} (CHANGELOG.md, Upgrading)"
             )
+    # The stage's stated fleet against the documented quotas (rotorwatch.cost.quotas).
+    for q in binding(stage_quota_checks(config)):
+        out.append(f"stage {config.stage}: fleet.devices/interval_s exceed a quota: {describe(q)}")
     if config.reserved_concurrency:
         out.append(
             f"stage {config.stage} reserves {config.reserved_concurrency} Lambda concurrency: "
