@@ -31,7 +31,7 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-#: PutRecords: at most 500 entries and 5 MiB per call. PutRecordBatch (Firehose): 500 and 4 MiB.
+#: PutRecords: at most 500 entries and 5 MiB per call. PutRecordBatch (Firehose): 500 and 4 MB.
 KINESIS_MAX_ENTRIES = 500
 KINESIS_MAX_BYTES = 5 * 1024 * 1024
 FIREHOSE_MAX_ENTRIES = 500
