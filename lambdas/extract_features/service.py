@@ -177,8 +177,8 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     positions: list[int] = []
     bad: list[tuple[int, TelemetryError]] = []
     seen: set[tuple[str, int, int]] = set()
-    # The raw lake (telemetry_raw, gzip'd JSON lines, one object per batch): a v1 record as the
-    # rule made it, invalid ones too; a valid v2 record as its v1 form.
+    # The raw lake (telemetry_raw, gzip'd JSON lines, one object per invocation, written last):
+    # a v1 record as the rule made it, invalid ones too; a valid v2 record as its v1 form.
     raw: list[bytes] = []
     raw_positions: list[int] = []
     for i, rec in enumerate(records):
@@ -220,29 +220,6 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
             out.failed_positions.append(i)  # not lost: retried with the tail
             continue
         out.quarantined[str(err.reason)] += 1
-    if raw:
-        first, last = records[raw_positions[0]], records[raw_positions[-1]]
-        key = raw_object_key(
-            first.arrival_ms,
-            first.event_id.split(":", 1)[0],
-            first.sequence_number,
-            last.sequence_number,
-        )
-        body = gzip.compress(b"".join(raw), compresslevel=RAW_GZIP_LEVEL, mtime=0)
-        try:
-            deps.s3.put_object(
-                Bucket=deps.settings.quarantine_bucket,
-                Key=key,
-                Body=body,
-                # No Content-Encoding (as Firehose writes its .gz objects): a client that
-                # honours it would hand Spark or Athena already-decompressed bytes.
-                ContentType="application/gzip",
-            )
-        except (BotoCoreError, ClientError):
-            # Nothing of the batch is in the raw lake: retry it from its first raw line.
-            out.failed_positions.extend(raw_positions)
-        else:
-            out.raw_put, out.raw_key, out.raw_object_bytes = len(raw), key, len(body)
     assets = deps.assets.get(m.device_id for m in messages) if messages else {}
     t2 = time.perf_counter()
     out.timings_s["io"] += t2 - t1
@@ -267,5 +244,38 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
         out.put_retried = result.retried
         out.features_put = len(data) - len(result.failed)
         out.failed_positions.extend(positions[j] for j in result.failed)
-    out.timings_s["io"] += time.perf_counter() - t3
+    t4 = time.perf_counter()
+    out.timings_s["io"] += t4 - t3
+    # The raw object last, holding exactly the records this invocation commits: Lambda resumes
+    # from the earliest failed record, so the prefix before it is done and the rest comes
+    # again. A retried tail then writes its own raw lines once (no duplicate rows), and a
+    # batch retried whole rewrites the same key (shard and the prefix's sequence range).
+    done = min(out.failed_positions, default=len(records))
+    committed = [(line, i) for line, i in zip(raw, raw_positions, strict=True) if i < done]
+    if committed:
+        first, last = records[committed[0][1]], records[committed[-1][1]]
+        key = raw_object_key(
+            first.arrival_ms,
+            first.event_id.split(":", 1)[0],
+            first.sequence_number,
+            last.sequence_number,
+        )
+        body = gzip.compress(
+            b"".join(line for line, _ in committed), compresslevel=RAW_GZIP_LEVEL, mtime=0
+        )
+        try:
+            deps.s3.put_object(
+                Bucket=deps.settings.quarantine_bucket,
+                Key=key,
+                Body=body,
+                # No Content-Encoding (as Firehose writes its .gz objects): a client that
+                # honours it would hand Spark or Athena already-decompressed bytes.
+                ContentType="application/gzip",
+            )
+        except (BotoCoreError, ClientError):
+            # Nothing of the batch is in the raw lake: retry it from its first raw line.
+            out.failed_positions.append(committed[0][1])
+        else:
+            out.raw_put, out.raw_key, out.raw_object_bytes = len(committed), key, len(body)
+    out.timings_s["io"] += time.perf_counter() - t4
     return out
