@@ -352,9 +352,10 @@ def raw_object_key(arrival_ms: int, shard_id: str, first_sequence: str, last_seq
     Why one object per batch, not Firehose: at 10,000 devices raw is about 10.7 MB/s, above
     Firehose's Direct PUT quota (5 MiB/s in the largest Regions, 1 MiB/s in most others:
     rotorwatch.cost.quotas), and a Kinesis-sourced stream bills each ~11 KB window as 15 KB
-    and cannot name a v2 window's device. The key is a function of the batch (shard and its
-    sequence range), so a retried batch overwrites its own object: no duplicate rows. ``.gz``:
-    Athena and Spark decompress gzip by the extension.
+    and cannot name a v2 window's device. The object holds the records the invocation commits
+    (those before its earliest failure) and its key is a function of them (shard, sequence
+    range): a retried tail writes its own object, a batch retried whole rewrites the same one,
+    so no window is written twice. ``.gz``: Athena and Spark decompress gzip by the extension.
     """
     return (
         f"{RAW_PREFIX}{partition_path(arrival_ms)}/{shard_id}-{first_sequence}-{last_sequence}.gz"
