@@ -102,8 +102,8 @@ def estimate(
     tel_bps = msg_per_s * record_bytes
     feat_bps = feat_per_s * a.feature_record_bytes
     tel_consumers, feat_consumers = stream_consumers(fleet.raw_path, fleet.features_path)
-    tel_shards = shards_needed(msg_per_s, tel_bps, tel_consumers, p)
-    feat_shards = shards_needed(feat_per_s, feat_bps, feat_consumers, p)
+    tel_shards = shards_needed(msg_per_s, tel_bps, tel_consumers, p, fleet.devices)
+    feat_shards = shards_needed(feat_per_s, feat_bps, feat_consumers, p, fleet.devices)
     score_batch_size = (
         fleet.batch_size if fleet.score_batch_size is None else fleet.score_batch_size
     )

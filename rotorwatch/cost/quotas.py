@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from rotorwatch.cost.fleet import stream_consumers
+from rotorwatch.cost.fleet import HOT_SHARD_SIGMAS, hottest_shard_share, stream_consumers
 from rotorwatch.cost.report import CostReport
 from rotorwatch.lake import FIREHOSE_RECORD_MAX_BYTES
 
@@ -323,12 +323,14 @@ def check(
         ("features", cap.features_bytes_per_s, feat_n, feat_consumers),
     ):
         more = f"deploy more shards (streams.{stream}.shards: `rotorwatch cost` sizes them)"
-        add("kinesis_shard_write_bytes", bps / shards / MiB, f"{stream} stream", fix=more)
-        add("kinesis_shard_write_records", msg_per_s / shards, f"{stream} stream", fix=more)
+        hot = hottest_shard_share(shards, fleet.devices)
+        where = f"{stream} stream, busiest of {shards} shards (mean + {HOT_SHARD_SIGMAS:g} sd)"
+        add("kinesis_shard_write_bytes", bps * hot / MiB, where, fix=more)
+        add("kinesis_shard_write_records", msg_per_s * hot, where, fix=more)
         add(
             "kinesis_shard_read_bytes",
-            consumers * bps / shards / MiB,
-            f"{stream} stream, {consumers} reader(s)",
+            consumers * bps * hot / MiB,
+            f"{where}, {consumers} reader(s)",
             fix=more,
         )
     add(

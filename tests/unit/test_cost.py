@@ -12,7 +12,15 @@ from typer.testing import CliRunner
 
 from cli import app
 from rotorwatch.cost.estimate import comparisons, estimate
-from rotorwatch.cost.fleet import Assumptions, Fleet, base64_len, increments, message_bytes
+from rotorwatch.cost.fleet import (
+    Assumptions,
+    Fleet,
+    base64_len,
+    hottest_shard_share,
+    increments,
+    message_bytes,
+    shards_needed,
+)
 from rotorwatch.cost.prices import CostModelError, load_prices
 from rotorwatch.telemetry import encode, encode_samples
 
@@ -165,12 +173,19 @@ def test_one_sagemaker_call_per_batch_vs_per_record() -> None:
 def test_shards_follow_the_kinesis_limits() -> None:
     fleet = Fleet(devices=1000, interval_s=1.0, samples=4096)
     cap = estimate(fleet, PRICES).capacity
-    # 1000 × 11,196 B/s = 10.7 MB/s: the 1 MB/s write limit sets 11 shards.
-    assert cap.telemetry_shards == 11
+    # 1000 × 11,196 B/s = 10.7 MB/s: the 1 MB/s write limit sets 11 shards on the mean, but
+    # 1000 devices spread by key put mean + 2 sd = 20 % more on the busiest of 11 (issue 25):
+    # 14 shards keep the busiest under 1 MiB/s (13: 1.04 MiB/s).
+    assert shards_needed(1000, 11_196_000, 1, PRICES) == 11
+    assert cap.telemetry_shards == 14
+    assert 11_196_000 * hottest_shard_share(14, 1000) <= 1024**2
+    assert 11_196_000 * hottest_shard_share(13, 1000) > 1024**2
     assert cap.features_shards == 1
-    # 2000 small records/s: the 1000 records/s limit sets 2 shards.
+    # 2000 small records/s: the 1000 records/s limit sets 2 shards on the mean; the busiest of
+    # 2 takes 52.2 % of 2000 devices' records (1,045/s), so 3.
+    assert shards_needed(2000, 2_000_000, 1, PRICES) == 2
     tiny = estimate(Fleet(devices=2000, interval_s=1.0, samples=256), PRICES).capacity
-    assert tiny.features_shards == 2
+    assert tiny.features_shards == 3
 
 
 @pytest.mark.parametrize(

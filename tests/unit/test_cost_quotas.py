@@ -13,7 +13,7 @@ from cli import app
 from cli.cost import stage_config
 from rotorwatch.cost.deployed import stage_quota_checks
 from rotorwatch.cost.estimate import estimate
-from rotorwatch.cost.fleet import Fleet
+from rotorwatch.cost.fleet import Fleet, hottest_shard_share
 from rotorwatch.cost.prices import load_prices
 from rotorwatch.cost.quotas import LARGE_REGIONS, QUOTAS, binding, check
 
@@ -53,8 +53,8 @@ def test_direct_put_features_bind_the_small_regions_first() -> None:
 
 
 def test_kinesis_shard_quota_binds_on_the_shards_a_stage_deploys() -> None:
-    # prod deploys 11 telemetry shards, sized for 10,000 devices (0.97 MiB/s each); 12,000
-    # devices on the same shards write ~1.17 MiB/s per shard, over the 1 MiB/s a shard takes.
+    # prod deploys 12 telemetry shards, sized for 10,000 devices (0.89 MiB/s on the mean, 0.94
+    # on the busiest); 12,000 devices on the same shards put ~1.13 MiB/s on the busiest.
     prod = stage_config("prod")
     assert "kinesis_shard_write_bytes" not in {q.key for q in binding(stage_quota_checks(prod))}
     grown = dataclasses.replace(prod, fleet_devices=12_000)
@@ -76,8 +76,8 @@ def test_the_cli_lists_every_quota_in_json_and_prints_the_binding_ones() -> None
         env={"COLUMNS": "400"},
     )
     assert text.exit_code == 0, text.output
-    # prod's 11 telemetry shards carry 20x the fleet they were sized for.
-    assert "quota: Kinesis write per shard (telemetry stream)" in text.stdout
+    # prod's 12 telemetry shards carry 20x the fleet they were sized for.
+    assert "quota: Kinesis write per shard (telemetry stream" in text.stdout
     assert (
         "none binds"
         in CliRunner()
@@ -111,3 +111,16 @@ def test_kinesis_shard_limits_agree_with_the_price_tables_sizing_rates() -> None
     assert rate("kinesis", "shard_read_bytes_per_s") == pytest.approx(
         QUOTAS["kinesis_shard_read_bytes"].limit(None) * 1024**2
     )
+
+
+def test_the_busiest_shard_is_what_binds_not_the_mean() -> None:
+    """10,000 devices on 11 shards average 0.971 MiB/s per shard, but devices spread by
+    partition-key hash put mean + 2 sd (6.3 % more) on the busiest: 1.03 MiB/s, over the
+    1 MiB/s quota. prod therefore deploys 12 (issue 25)."""
+    report = estimate(replace(STATED, telemetry_shards=11), PRICES)
+    on_11 = check(report, "eu-west-1", deployed_shards=(11, 8))
+    (hot,) = [q for q in on_11 if q.key == "kinesis_shard_write_bytes" and "telemetry" in q.what]
+    assert hot.binds
+    assert hot.used == pytest.approx(11_196_000 / 1024**2 * hottest_shard_share(11, 10_000))
+    assert estimate(STATED, PRICES).capacity.telemetry_shards == 12
+    assert stage_config("prod").telemetry_stream.shards == 12
