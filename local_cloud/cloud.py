@@ -16,6 +16,7 @@ Pieces (each stands in only for what AWS runs for us):
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import logging
 import os
@@ -574,6 +575,18 @@ class LocalCloud:
             else:
                 os.environ[k] = v
         self._saved_env.clear()
+
+    def raw_lines(self) -> int:
+        """Raw lake lines in the objects extract_features wrote to the lake bucket so far."""
+        s3 = self.clients["s3"]
+        n = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=LAKE_BUCKET, Prefix=lake.RAW_PREFIX
+        ):
+            for obj in page.get("Contents", []):
+                body = s3.get_object(Bucket=LAKE_BUCKET, Key=obj["Key"])["Body"].read()
+                n += gzip.decompress(body).count(b"\n")
+        return n
 
     def _copy_raw_objects(self) -> None:
         """The raw objects extract_features wrote to the (moto) lake bucket, into the lake
