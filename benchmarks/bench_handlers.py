@@ -56,8 +56,6 @@ os.environ.update(
         EnvKey.STATE_TABLE: "state",
         EnvKey.ALERTS_TOPIC_ARN: "arn:aws:sns:eu-west-1:123456789012:alerts",
         EnvKey.PREDICTIONS_DELIVERY_STREAM: "predictions",
-        EnvKey.RAW_DELIVERY_STREAM: "raw",
-        EnvKey.FEATURES_DELIVERY_STREAM: "features-lake",
         EnvKey.ENDPOINT_NAME: "model",
     }
 )

@@ -26,7 +26,16 @@ from cdk_app.stacks.operations import NO_OPS_RECIPIENTS, Monitored, OperationsSt
 from cdk_app.stacks.processing import NO_ALERT_RECIPIENTS, ProcessingStack
 from cdk_app.stacks.storage import StorageStack
 from rotorwatch import lake
-from rotorwatch.stage import ConfigError, StageConfig, from_context
+from rotorwatch.cost.deployed import stage_quota_checks
+from rotorwatch.cost.quotas import binding, describe
+from rotorwatch.stage import (
+    ON_DEMAND_INITIAL_SHARDS,
+    ConfigError,
+    StageConfig,
+    from_context,
+    shard_steps,
+)
+from rotorwatch.version import VERSION, VERSION_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -109,6 +118,8 @@ def build_app(
         f"{prefix}-Analytics",
         config=config,
         glue_script=script,
+        features_stream=ingestion.features_stream,
+        telemetry_stream=ingestion.telemetry_stream,
         env=stack_env,
     )
     analytics.node.add_dependency(storage)
@@ -126,8 +137,6 @@ def build_app(
         telemetry_stream=ingestion.telemetry_stream,
         features_stream=ingestion.features_stream,
         predictions_stream=analytics.predictions_delivery,
-        raw_stream=analytics.raw_delivery,
-        features_lake_stream=analytics.features_delivery,
         glue_database=analytics.database_name,
         athena_workgroup=analytics.workgroup_name,
         endpoint_name=ml.endpoint_name if ml else None,
@@ -152,7 +161,6 @@ def build_app(
             },
             scheduled={"watchdog": processing.watchdog.function},
             deliveries={
-                "raw": analytics.raw_delivery,
                 "features": analytics.features_delivery,
                 "predictions": analytics.predictions_delivery,
             },
@@ -178,6 +186,8 @@ def build_app(
     ]
     for stack in stacks:
         Tags.of(stack).add("rotorwatch:stage", config.stage)
+        # Which release a deployed resource came from (CHANGELOG.md, "Upgrading").
+        Tags.of(stack).add(VERSION_TAG, VERSION)
         for k, v in config.tags.items():
             Tags.of(stack).add(k, v)
     return RotorwatchApp(
@@ -208,6 +218,21 @@ def stage_warnings(config: StageConfig) -> list[str]:
             "reach verified numbers only) with a USD 1.00 monthly spend limit; see README, "
             "Deploy"
         )
+    for name, stream in (
+        ("telemetry", config.telemetry_stream),
+        ("features", config.features_stream),
+    ):
+        if stream.mode == "provisioned" and stream.shards > 2 * ON_DEMAND_INITIAL_SHARDS:
+            steps = shard_steps(ON_DEMAND_INITIAL_SHARDS, stream.shards)
+            out.append(
+                f"stage {config.stage}: the {name} stream, if it was deployed on-demand "
+                f"({ON_DEMAND_INITIAL_SHARDS} shards), cannot reach {stream.shards} shards in one "
+                f"deploy (UpdateShardCount at most doubles): deploy shards "
+                f"{' then '.join(map(str, steps))} (CHANGELOG.md, Upgrading)"
+            )
+    # The stage's stated fleet against the documented quotas (rotorwatch.cost.quotas).
+    for q in binding(stage_quota_checks(config)):
+        out.append(f"stage {config.stage}: fleet.devices/interval_s exceed a quota: {describe(q)}")
     if config.reserved_concurrency:
         out.append(
             f"stage {config.stage} reserves {config.reserved_concurrency} Lambda concurrency: "

@@ -22,8 +22,24 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from rotorwatch.version import VERSION
+
+        typer.echo(f"rotorwatch {VERSION}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the version (pyproject.toml; CHANGELOG.md) and exit.",
+    ),
+) -> None:
     """rotorwatch: predictive maintenance for rotating machines."""
 
 

@@ -14,6 +14,7 @@ from rotorwatch.cost.deployed import deployed_settings
 from rotorwatch.cost.estimate import comparisons, estimate
 from rotorwatch.cost.fleet import Assumptions, Fleet, KinesisMode
 from rotorwatch.cost.prices import CostModelError, load_prices
+from rotorwatch.cost.quotas import binding, check, describe
 from rotorwatch.stage import ConfigError, StageConfig, from_context
 from rotorwatch.telemetry import Encoding
 
@@ -154,6 +155,17 @@ def cost_command(
         assumptions = Assumptions(dynamic_partitioning=dynamic_partitioning, **deployed_assumptions)
         report = estimate(fleet, table, assumptions)
         compared = comparisons(fleet, table, assumptions)
+        # Quotas of the stage's Region when cdk.json names one, else of the priced Region.
+        quota_region = cfg.region or region
+        quotas = check(
+            report,
+            quota_region,
+            endpoint_max_concurrency=cfg.endpoint.max_concurrency,
+            # Per-shard quotas on the shards the stage deploys, unless asked to price others.
+            deployed_shards=(cfg.telemetry_stream.shards, cfg.features_stream.shards)
+            if mode == "provisioned" and deployed_fleet["kinesis_mode"] == "provisioned"
+            else None,
+        )
     except (CostModelError, ConfigError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -164,6 +176,8 @@ def cost_command(
         out["price_sources"] = table.sources
         out["price_status"] = table.status
         out["stage"] = cfg.stage
+        out["quota_region"] = quota_region
+        out["quotas"] = [q.to_dict() for q in quotas]
         out["deployed_shards"] = {
             "telemetry": cfg.telemetry_stream.shards,
             "features": cfg.features_stream.shards,
@@ -258,6 +272,13 @@ def cost_command(
             )
     for warning in report.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}")
+    binds = binding(quotas)
+    console.print(
+        f"Quotas ({quota_region}): {len(quotas)} checked, "
+        + (f"{len(binds)} bind:" if binds else "none binds (--json lists them all)")
+    )
+    for q in binds:
+        console.print(f"[red]quota:[/red] {describe(q)}")
     console.print(
         f"Prices: {table.region} list prices as of {table.prices_as_of}; they change, check them: "
         + ", ".join(table.sources.values())

@@ -16,6 +16,7 @@ Pieces (each stands in only for what AWS runs for us):
 from __future__ import annotations
 
 import dataclasses
+import gzip
 import json
 import logging
 import os
@@ -62,8 +63,6 @@ ALERTS_TOPIC = f"{APP_NAME}-alerts"
 ALERTS_INBOX_QUEUE = f"{APP_NAME}-alerts-inbox"
 FAILED_BATCHES_QUEUE = f"{APP_NAME}-failed-batches"
 PREDICTIONS_DELIVERY_STREAM = f"{APP_NAME}-predictions"
-RAW_DELIVERY_STREAM = f"{APP_NAME}-raw"
-FEATURES_DELIVERY_STREAM = f"{APP_NAME}-features"
 ENDPOINT_NAME = f"{APP_NAME}-model"
 ATHENA_WORKGROUP = f"{APP_NAME}-analysts"
 GLUE_DATABASE = APP_NAME
@@ -350,8 +349,6 @@ class LocalCloud:
         )
 
         self.services.delivery_streams[PREDICTIONS_DELIVERY_STREAM] = lake.PREDICTIONS_TABLE
-        self.services.delivery_streams[RAW_DELIVERY_STREAM] = lake.RAW_TABLE
-        self.services.delivery_streams[FEATURES_DELIVERY_STREAM] = lake.FEATURES_TABLE
         endpoint: str | None = None
         if self.model_artifact is not None:
             self.model = LocalModel(self.model_artifact, inference_script=self.inference_script)
@@ -365,8 +362,6 @@ class LocalCloud:
             EnvKey.STATE_TABLE: STATE_TABLE,
             EnvKey.ALERTS_TOPIC_ARN: self.topic_arn,
             EnvKey.PREDICTIONS_DELIVERY_STREAM: PREDICTIONS_DELIVERY_STREAM,
-            EnvKey.RAW_DELIVERY_STREAM: RAW_DELIVERY_STREAM,
-            EnvKey.FEATURES_DELIVERY_STREAM: FEATURES_DELIVERY_STREAM,
             # Empty, as the CDK app deploys it before a model exists: the rules score.
             EnvKey.ENDPOINT_NAME: endpoint or "",
             EnvKey.ATHENA_WORKGROUP: ATHENA_WORKGROUP,
@@ -379,10 +374,11 @@ class LocalCloud:
             TELEMETRY_STREAM, EXTRACT_FEATURES_HANDLER, self.extract_batch, self.kinesis_arrival_ms
         )
         self._wire(FEATURES_STREAM, SCORE_AND_ALERT_HANDLER, self.score_batch)
-        # extract_features writes the raw and features lakes (Direct PUT, as deployed): on the
-        # streams these readers only time arrivals for the latency report.
+        # As deployed: extract_features writes raw objects to S3 (copied into the lake folder
+        # at stop), a Kinesis-sourced Firehose reads the features stream into the lake; the
+        # telemetry reader only times arrivals for the latency report.
         self._firehose_source(TELEMETRY_STREAM, None, self.clock.telemetry_s)
-        self._firehose_source(FEATURES_STREAM, None, self.clock.features_s)
+        self._firehose_source(FEATURES_STREAM, lake.FEATURES_TABLE, self.clock.features_s)
         for p in self.pollers:
             p.start()
         return self
@@ -560,6 +556,8 @@ class LocalCloud:
         for p in self.pollers:
             p.stop()
         self.firehose.flush()
+        if self._moto is not None:
+            self._copy_raw_objects()
         self.services.stop()
         if self._moto is not None:
             self._reset_moto()
@@ -579,6 +577,32 @@ class LocalCloud:
             else:
                 os.environ[k] = v
         self._saved_env.clear()
+
+    def raw_lines(self) -> int:
+        """Raw lake lines in the objects extract_features wrote to the lake bucket so far."""
+        s3 = self.clients["s3"]
+        n = 0
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=LAKE_BUCKET, Prefix=lake.RAW_PREFIX
+        ):
+            for obj in page.get("Contents", []):
+                body = s3.get_object(Bucket=LAKE_BUCKET, Key=obj["Key"])["Body"].read()
+                n += gzip.decompress(body).count(b"\n")
+        return n
+
+    def _copy_raw_objects(self) -> None:
+        """The raw objects extract_features wrote to the (moto) lake bucket, into the lake
+        folder under the same keys, where the local Glue jobs and DuckDB read them."""
+        s3 = self.clients["s3"]
+        for page in s3.get_paginator("list_objects_v2").paginate(
+            Bucket=LAKE_BUCKET, Prefix=lake.RAW_PREFIX
+        ):
+            for obj in page.get("Contents", []):
+                path = self.lake_dir / obj["Key"]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                body = s3.get_object(Bucket=LAKE_BUCKET, Key=obj["Key"])["Body"].read()
+                path.write_bytes(body)
+                self.firehose.written.append(path)
 
     # -- introspection --------------------------------------------------------------------
 

@@ -79,9 +79,9 @@ class LocalFirehose:
 
     def put_records(self, table_name: str, records: Iterable[Mapping[str, Any]]) -> None:
         """Buffer records for a Firehose-written table (flushes when the buffer is full)."""
-        if table_name not in lake.FIREHOSE_TABLES:
+        if table_name not in lake.ARRIVAL_TABLES:
             raise ValueError(
-                f"{table_name!r} is not a Firehose table; one of {', '.join(lake.FIREHOSE_TABLES)}"
+                f"{table_name!r} is not an arrival-time table; one of {', '.join(lake.ARRIVAL_TABLES)}"
             )
         for record in records:
             buf = self._buffers[table_name]

@@ -19,6 +19,7 @@ import numpy as np
 
 from local_cloud.bridge import RuleBridge
 from local_cloud.cloud import LocalCloud, ReceivedAlert
+from rotorwatch import lake
 
 #: How often the driver looks into the alerts inbox and reports progress (wall seconds).
 _POLL_S = 0.5
@@ -223,7 +224,8 @@ def play(
         "not_matched": bridge.not_matched,
         "put_seconds": round(bridge.put_seconds, 3),
     }
-    figures.lake_records = dict(cloud.services.records_in)
+    # Firehose tables from the stand-in's counters; raw from the objects extract_features wrote.
+    figures.lake_records = {**cloud.services.records_in, lake.RAW_TABLE: cloud.raw_lines()}
     figures.failed_batches = len(cloud.failed_batches)
     figures.quarantined = len(cloud.quarantined())
     figures.poller_errors = cloud.poller_errors()

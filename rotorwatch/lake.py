@@ -203,7 +203,8 @@ class Table:
     format: Format
     partition_keys: tuple[str, ...]
     event_time: bool  # partitioned by the record's ts (True) or by arrival time (False)
-    writer: Literal["firehose", "glue"]
+    #: firehose: a delivery stream; raw_object: extract_features, one object per batch; glue: a job
+    writer: Literal["firehose", "raw_object", "glue"]
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -224,7 +225,7 @@ DAY_PARTITION_KEYS: Final = PARTITION_KEYS[:3]
 TABLES: Final[dict[str, Table]] = {
     t.name: t
     for t in (
-        Table(RAW_TABLE, RAW_PREFIX, RAW_FIELDS, "json.gz", PARTITION_KEYS, False, "firehose"),
+        Table(RAW_TABLE, RAW_PREFIX, RAW_FIELDS, "json.gz", PARTITION_KEYS, False, "raw_object"),
         Table(
             FEATURES_TABLE,
             FEATURES_PREFIX,
@@ -296,7 +297,9 @@ TABLES: Final[dict[str, Table]] = {
 }
 
 #: Firehose-written tables and the logical delivery-stream names used in object keys.
-FIREHOSE_TABLES: Final[tuple[str, ...]] = (RAW_TABLE, FEATURES_TABLE, PREDICTIONS_TABLE)
+FIREHOSE_TABLES: Final[tuple[str, ...]] = (FEATURES_TABLE, PREDICTIONS_TABLE)
+#: Tables partitioned by arrival time: the Firehose ones and raw (extract_features, same layout).
+ARRIVAL_TABLES: Final[tuple[str, ...]] = (RAW_TABLE, *FIREHOSE_TABLES)
 
 
 def table(name: str) -> Table:
@@ -342,6 +345,23 @@ def firehose_object_name(stream: str, first_ts_ms: int, content: bytes, extensio
     return f"{stream}-1-{stamp}-{hashlib.sha256(content).hexdigest()[:16]}{extension}"
 
 
+def raw_object_key(arrival_ms: int, shard_id: str, first_sequence: str, last_sequence: str) -> str:
+    """Key of the raw object one extract_features batch writes: ``raw/telemetry/<arrival
+    partition of the batch's first record>/<shard>-<first>-<last sequence number>.gz``.
+
+    Why one object per batch, not Firehose: at 10,000 devices raw is about 10.7 MB/s, above
+    Firehose's Direct PUT quota (5 MiB/s in the largest Regions, 1 MiB/s in most others:
+    rotorwatch.cost.quotas), and a Kinesis-sourced stream bills each ~11 KB window as 15 KB
+    and cannot name a v2 window's device. The object holds the records the invocation commits
+    (those before its earliest failure) and its key is a function of them (shard, sequence
+    range): a retried tail writes its own object, a batch retried whole rewrites the same one,
+    so no window is written twice. ``.gz``: Athena and Spark decompress gzip by the extension.
+    """
+    return (
+        f"{RAW_PREFIX}{partition_path(arrival_ms)}/{shard_id}-{first_sequence}-{last_sequence}.gz"
+    )
+
+
 _FIREHOSE_TIMESTAMP: Final = {"year": "yyyy", "month": "MM", "day": "dd", "hour": "HH"}
 
 
@@ -353,7 +373,8 @@ def firehose_prefix(table_name: str) -> str:
     """The S3 ``Prefix`` of a Firehose destination: the table's prefix, then one
     ``key=!{timestamp:...}`` folder per partition key (UTC, Firehose's arrival clock)."""
     t = table(table_name)
-    if t.writer != "firehose":
+    # Raw keeps the layout its retired delivery stream wrote (lake.raw_object_key).
+    if t.writer not in ("firehose", "raw_object"):
         raise ValueError(f"{table_name!r} is not written by Firehose")
     return t.prefix + _timestamp_path(t.partition_keys)
 
@@ -462,6 +483,18 @@ HEALTH_DAILY_PARTITION_KEYS: Final[tuple[str, ...]] = TABLES[HEALTH_DAILY_TABLE]
 
 #: Athena query results (the workgroup enforces this location, SSE-KMS).
 ATHENA_RESULTS_PREFIX: Final = "athena-results/"
+#: Every top-level prefix of the lake, pairwise disjoint: the lifecycle gives each its rules so
+#: no two rules act on the same objects with the same kind of action (cdk_app/stacks/storage.py).
+TOP_PREFIXES: Final[tuple[str, ...]] = (
+    RAW_PREFIX,
+    RAW_KEPT_PREFIX,
+    FEATURES_PREFIX,
+    PREDICTIONS_PREFIX,
+    CURATED_PREFIX,
+    "errors/",
+    QUARANTINE_PREFIX,
+    ATHENA_RESULTS_PREFIX,
+)
 
 
 def aggregate_lines(

@@ -33,10 +33,6 @@ class EnvKey:
     ALERTS_TOPIC_ARN: Final = "RW_ALERTS_TOPIC_ARN"
     ENDPOINT_NAME: Final = "RW_ENDPOINT_NAME"
     PREDICTIONS_DELIVERY_STREAM: Final = "RW_PREDICTIONS_DELIVERY_STREAM"
-    #: The raw telemetry Firehose (Direct PUT): extract_features writes the raw lake.
-    RAW_DELIVERY_STREAM: Final = "RW_RAW_DELIVERY_STREAM"
-    #: The features Firehose (Direct PUT): extract_features writes the features lake too.
-    FEATURES_DELIVERY_STREAM: Final = "RW_FEATURES_DELIVERY_STREAM"
     ATHENA_WORKGROUP: Final = "RW_ATHENA_WORKGROUP"
     GLUE_DATABASE: Final = "RW_GLUE_DATABASE"
     #: Optional: seconds an asset record is trusted before it is read again (default 300).

@@ -174,8 +174,9 @@ def encode_request(
 
 #: The largest request and response payload of a SageMaker serverless invocation (4 MB,
 #: "Invoke a serverless endpoint" in the SageMaker developer guide; real-time endpoints take
-#: more, so this bound serves both).
-ENDPOINT_MAX_PAYLOAD_BYTES: Final = 4 * 1024 * 1024
+#: more, so this bound serves both). MB read as 10^6 bytes, the smaller reading: a body between
+#: 4,000,000 and 4 MiB (4,194,304) would be refused if the service counts in MB.
+ENDPOINT_MAX_PAYLOAD_BYTES: Final = 4_000_000
 
 
 def encode_requests(

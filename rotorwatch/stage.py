@@ -82,6 +82,9 @@ DEFAULTS: Final[dict[str, Any]] = {
     # anomaly score is measured against its own history (144 = a day at one window per 10 min).
     "baseline": {"learning_windows": DEFAULT_LEARNING_WINDOWS},
     "athena": {"bytes_scanned_cutoff_mib": 10240},
+    # The fleet the stage is sized for (null: none stated). `rotorwatch synth` checks it against
+    # the documented service quotas (rotorwatch.cost.quotas) and warns for each that binds.
+    "fleet": {"devices": None, "interval_s": None},
     "alarms": {
         "iterator_age_ms": 60000,
         "lambda_errors": 1,
@@ -230,6 +233,9 @@ class StageConfig:
     athena_bytes_scanned_cutoff_mib: int
     alarms: AlarmConfig
     tags: Mapping[str, str]
+    #: The fleet the stage is sized for: devices and seconds between a device's windows.
+    fleet_devices: int | None = None
+    fleet_interval_s: float | None = None
 
     @property
     def stack_prefix(self) -> str:
@@ -467,6 +473,10 @@ def parse_stage(
             sms_spend_usd=_float(alarms, "sms_spend_usd", "alarms", 0.0, 1_000_000.0),
         ),
         tags=dict(tags),
+        fleet_devices=_optional_int(raw["fleet"], "devices", "fleet", 1, 10_000_000),
+        fleet_interval_s=None
+        if raw["fleet"]["interval_s"] is None
+        else _float(raw["fleet"], "interval_s", "fleet", 0.0, 86_400.0),
     )
 
 
@@ -490,3 +500,21 @@ def from_context(context: Mapping[str, Any], env: Mapping[str, str] | None = Non
     account = context.get("account") or env.get("CDK_DEFAULT_ACCOUNT") or None
     region = context.get("region") or env.get("CDK_DEFAULT_REGION") or None
     return parse_stage(stage, stages[stage], account=account, region=region)
+
+
+def shard_steps(current: int, target: int) -> list[int]:
+    """Shard counts to deploy one after another to go from ``current`` to ``target``.
+
+    Kinesis UpdateShardCount (what CloudFormation calls for a ShardCount change) scales a
+    stream to at most double, or at least half, its shards per call ("You can't scale more than
+    double your current shard count" / "below half your current shard count", UpdateShardCount
+    API reference). Each step is one deploy.
+    """
+    if current < 1 or target < 1:
+        raise ValueError("shard counts must be >= 1")
+    steps: list[int] = []
+    n = current
+    while n != target:
+        n = min(target, n * 2) if target > n else max(target, -(-n // 2))
+        steps.append(n)
+    return steps

@@ -1,7 +1,8 @@
-"""A Firehose Direct PUT stream that writes one lake table, as ``rotorwatch.lake`` lays it out.
+"""A Firehose stream that writes one lake table, as ``rotorwatch.lake`` lays it out.
 
-Defaults: records at rest in Firehose encrypted with the lake's data key (a Direct PUT stream
-holds them until it delivers); objects under the table's Firehose prefix and failed deliveries
+``source``: a Kinesis stream it reads (no Direct PUT throughput quota; Firehose reads the
+stream's own KMS-encrypted records), or None for Direct PUT (records at rest in Firehose
+encrypted with the lake's data key: a Direct PUT stream holds them until it delivers). Objects under the table's Firehose prefix and failed deliveries
 under its error prefix, SSE-KMS with the same key; the stage's buffering interval; delivery
 error logs in a log group of ours (data key, the stage's retention; the L2's default group has
 neither: 2 years, service key). A Parquet table is converted from JSON with the schema of its
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 from aws_cdk import Acknowledgment, Duration, Size, Stack, Validations
 from aws_cdk import aws_glue as glue
+from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
 from aws_cdk import aws_kms as kms
 from aws_cdk import aws_logs as logs
@@ -39,6 +41,7 @@ class LakeDelivery(Construct):
         bucket: s3.IBucket,
         key: kms.IKey,
         glue_table: glue.CfnTable | None = None,
+        source: kinesis.IStream | None = None,
     ) -> None:
         super().__init__(scope, cid)
         parquet = table.format == "parquet"
@@ -69,7 +72,12 @@ class LakeDelivery(Construct):
         self.stream = firehose.DeliveryStream(
             self,
             "Default",
-            encryption=firehose.StreamEncryption.customer_managed_key(key),
+            source=None if source is None else firehose.KinesisStreamSource(source),
+            # Firehose refuses server-side encryption on a Kinesis-sourced stream: the source
+            # stream's own encryption (the data key) covers the records.
+            encryption=None
+            if source is not None
+            else firehose.StreamEncryption.customer_managed_key(key),
             destination=firehose.S3Bucket(
                 bucket,
                 data_output_prefix=lake.firehose_prefix(table.name),
@@ -80,8 +88,20 @@ class LakeDelivery(Construct):
                 encryption_key=key,
                 logging_config=firehose.EnableLogging(self.log_group),
                 data_format_conversion=conversion,
+                # JSON records read from Kinesis carry no newline: add one so the objects are
+                # JSON lines (Parquet conversion splits records itself).
+                processors=[firehose.AppendDelimiterToRecordProcessor()]
+                if source is not None and not parquet
+                else None,
             ),
         )
+        if source is not None:
+            acknowledge(
+                self.stream,
+                "AwsSolutions-KDF1",
+                "Kinesis-sourced delivery streams cannot enable server-side encryption; the "
+                "source stream and the S3 destination are both encrypted with our KMS key.",
+            )
         # The L2 adds a mapping of Firehose's per-region CIDR blocks to its stack, which only
         # network-restricted destinations (Redshift, OpenSearch in a VPC) read; for S3 it stays
         # unreferenced, and CDK's built-in template check reports that on every synth.

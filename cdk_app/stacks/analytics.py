@@ -22,6 +22,7 @@ from aws_cdk import Annotations, ArnFormat, CfnOutput, Duration, RemovalPolicy, 
 from aws_cdk import aws_athena as athena
 from aws_cdk import aws_glue as glue
 from aws_cdk import aws_iam as iam
+from aws_cdk import aws_kinesis as kinesis
 from aws_cdk import aws_kinesisfirehose as firehose
 from constructs import Construct
 
@@ -33,6 +34,8 @@ from rotorwatch import lake, query, raw_keep
 from rotorwatch.stage import StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
+#: Context flag of the 0.1.0 -> 0.2.0 upgrade: keep the retired raw delivery stream one deploy.
+KEEP_RETIRED_RAW_DELIVERY = "rotorwatch:keep-retired-raw-delivery"
 QUERIES_DIR = query.QUERIES_DIR
 #: The library zip Glue puts on the job's sys.path (--extra-py-files): every package the script
 #: imports (lake.GLUE_JOB_PY_PACKAGES); Glue ships nothing of ours but this and the script.
@@ -62,6 +65,8 @@ class AnalyticsStack(Stack):
         *,
         config: StageConfig,
         glue_script: Path | None,
+        features_stream: kinesis.IStream,
+        telemetry_stream: kinesis.IStream,
         **kwargs: Any,
     ) -> None:
         super().__init__(scope, cid, **kwargs)
@@ -96,12 +101,16 @@ class AnalyticsStack(Stack):
         }
 
         # ---- Firehose ----------------------------------------------------------------------
-        # All Direct PUT: extract_features writes the raw and features lakes, score_and_alert
-        # the predictions, each a batch as few newline-delimited records (Firehose bills every
-        # record as >= 5 KB; a v2 binary window needs the Kinesis partition key, which a
-        # Kinesis-sourced Firehose does not keep, to name its device). Processing gets the
-        # stream names through stack references; this stack knows nothing of Processing.
-        def delivery(cid: str, table: str) -> firehose.DeliveryStream:
+        # Raw has no delivery stream: extract_features writes each batch's raw windows as one
+        # gzip'd object (lake.raw_object_key; at 10,000 devices raw is ~10.7 MB/s, above the
+        # Direct PUT quota, rotorwatch.cost.quotas). Features: Kinesis-sourced from the
+        # features stream, as first released (a Kinesis source has no Direct PUT quota, and
+        # its type and source are create-only: changing them replaces the stream,
+        # cdk_app/upgrade.py). Predictions: Direct PUT from score_and_alert, as few
+        # newline-delimited records per batch (~0.1 MB/s at 10,000 devices).
+        def delivery(
+            cid: str, table: str, source: kinesis.IStream | None = None
+        ) -> firehose.DeliveryStream:
             return LakeDelivery(
                 self,
                 cid,
@@ -110,11 +119,23 @@ class AnalyticsStack(Stack):
                 bucket=bucket,
                 key=key,
                 glue_table=self.tables.get(table),
+                source=source,
             ).stream
 
-        self.raw_delivery = delivery("RawDelivery", lake.RAW_TABLE)
-        self.features_delivery = delivery("FeaturesDelivery", lake.FEATURES_TABLE)
+        self.features_delivery = delivery(
+            "FeaturesDelivery", lake.FEATURES_TABLE, source=features_stream
+        )
         self.predictions_delivery = delivery("PredictionsDelivery", lake.PREDICTIONS_TABLE)
+        # Upgrading from 0.1.0 only (CHANGELOG.md, 0.2.0 "Upgrading"): its raw delivery stream,
+        # exactly as released and retained on delete, with its export, while Operations stops
+        # importing the export; then a deploy without the flag drops it from the stack.
+        self.retired_raw_delivery: firehose.DeliveryStream | None = None
+        if self.node.try_get_context(KEEP_RETIRED_RAW_DELIVERY) in (True, "true"):
+            self.retired_raw_delivery = delivery(
+                "RawDelivery", lake.RAW_TABLE, source=telemetry_stream
+            )
+            self.retired_raw_delivery.apply_removal_policy(RemovalPolicy.RETAIN)
+            self.export_value(self.retired_raw_delivery.delivery_stream_name)
 
         # ---- Athena ------------------------------------------------------------------------
         self.workgroup_name = lake.athena_workgroup(config.stage)
@@ -219,6 +240,10 @@ class AnalyticsStack(Stack):
             script=glue.Code.from_asset(str(script)),
             extra_python_files=[glue.Code.from_asset(str(self.job_libraries))],
             glue_version=glue.GlueVersion.V5_0,
+            # Glue 5.0 logs every job in real time (/aws-glue/jobs/error and /output); the L2's
+            # default --enable-continuous-cloudwatch-log is a Glue 4.0-and-earlier option
+            # (https://docs.aws.amazon.com/glue/latest/dg/monitor-continuous-logging-enable.html).
+            continuous_logging=glue.ContinuousLoggingProps(enabled=False),
             worker_configuration=glue.WorkerConfiguration(
                 worker_type=glue.WorkerType.G_1X, number_of_workers=config.glue.workers
             ),
@@ -233,7 +258,6 @@ class AnalyticsStack(Stack):
                 # No bookmarks: each run recomputes whole UTC days over an explicit window
                 # (glue_jobs/machine_health.py says why); a bookmark would hand it only new files.
                 "--job-bookmark-option": "job-bookmark-disable",
-                "--enable-continuous-cloudwatch-log": "true",
             },
         )
         glue.CfnTrigger(
@@ -320,6 +344,10 @@ class AnalyticsStack(Stack):
             script=glue.Code.from_asset(str(script)),
             extra_python_files=[glue.Code.from_asset(str(libraries))],
             glue_version=glue.GlueVersion.V5_0,
+            # Glue 5.0 logs every job in real time (/aws-glue/jobs/error and /output); the L2's
+            # default --enable-continuous-cloudwatch-log is a Glue 4.0-and-earlier option
+            # (https://docs.aws.amazon.com/glue/latest/dg/monitor-continuous-logging-enable.html).
+            continuous_logging=glue.ContinuousLoggingProps(enabled=False),
             worker_configuration=glue.WorkerConfiguration(
                 worker_type=glue.WorkerType.G_1X,
                 number_of_workers=config.lake.raw_keep_workers,
@@ -335,7 +363,6 @@ class AnalyticsStack(Stack):
                 # The job refuses a day whose raw may already be thinned by expiry.
                 f"--{lake.JOB_ARG_RAW_EXPIRE_DAYS}": str(config.lake.raw_expire_days),
                 "--job-bookmark-option": "job-bookmark-disable",
-                "--enable-continuous-cloudwatch-log": "true",
             },
         )
         glue.CfnTrigger(

@@ -28,8 +28,12 @@ from rotorwatch.stage import StageConfig
 from rotorwatch.telemetry import Reason
 
 FIVE_MIN = Duration.minutes(5)
-#: The IoT rule action type the telemetry rule's Failure metric carries (dimension ActionType).
+#: The IoT rule action types the telemetry rules' action metrics carry (dimension ActionType):
+#: Failure is the Kinesis action's, ErrorActionFailure the S3 error action's. IoT publishes both
+#: with RuleName AND ActionType (cdk_app.metric_dimensions); an alarm on RuleName alone watches
+#: a metric that never gets a data point.
 KINESIS_ACTION_TYPE = "Kinesis"
+S3_ACTION_TYPE = "S3"
 #: Said at synth time when a stage would deploy alarms nobody receives.
 NO_OPS_RECIPIENTS = (
     "stage {stage} has no ops_emails: CloudWatch alarms will notify nobody (subscribe later "
@@ -193,7 +197,7 @@ class OperationsStack(Stack):
                         iot_metric("Failure", rule, KINESIS_ACTION_TYPE).with_(
                             label=f"v{c} Kinesis action failures (kept in errors/iot-rule/)"
                         ),
-                        iot_metric("ErrorActionFailure", rule).with_(
+                        iot_metric("ErrorActionFailure", rule, S3_ACTION_TYPE).with_(
                             label=f"v{c} error action failures (messages lost)"
                         ),
                     )
@@ -213,7 +217,7 @@ class OperationsStack(Stack):
             )
             alarm(
                 f"IotRuleErrorActionFailures{suffix}",
-                iot_metric("ErrorActionFailure", rule),
+                iot_metric("ErrorActionFailure", rule, S3_ACTION_TYPE),
                 1,
                 f"The telemetry v{contract} IoT rule's error action could not store failed "
                 "telemetry in S3: it is lost",

@@ -56,8 +56,6 @@ class ProcessingStack(Stack):
         telemetry_stream: kinesis.IStream,
         features_stream: kinesis.IStream,
         predictions_stream: firehose.IDeliveryStream,
-        raw_stream: firehose.IDeliveryStream,
-        features_lake_stream: firehose.IDeliveryStream,
         glue_database: str,
         athena_workgroup: str,
         endpoint_name: str | None,
@@ -124,20 +122,10 @@ class ProcessingStack(Stack):
                 EnvKey.FEATURES_STREAM_NAME: features_stream.stream_name,
                 EnvKey.QUARANTINE_BUCKET: lake_bucket.bucket_name,
                 EnvKey.ASSETS_TABLE: self.assets_table.table_name,
-                EnvKey.RAW_DELIVERY_STREAM: raw_stream.delivery_stream_name,
-                EnvKey.FEATURES_DELIVERY_STREAM: features_lake_stream.delivery_stream_name,
             },
             reserved_concurrency=config.extract_features.reserved_concurrency,
         )
         ef_role = self.extract_features.role
-        iam.Grant.add_to_principal(
-            grantee=ef_role,
-            actions=["firehose:PutRecord", "firehose:PutRecordBatch"],
-            resource_arns=[
-                raw_stream.delivery_stream_arn,
-                features_lake_stream.delivery_stream_arn,
-            ],
-        )
         refs.grant_stream_put(ef_role, features_stream, key)
         self.assets_table.grant_read_data(ef_role)
         refs.grant_lake_put(ef_role, lake_bucket, lake.QUARANTINE_PREFIX, key)
@@ -145,6 +133,14 @@ class ProcessingStack(Stack):
             ef_role,
             refs.lake_prefix_finding(config, lake.QUARANTINE_PREFIX),
             "Quarantined records get unique keys (reason/date/sequence) under the quarantine "
+            "prefix; the grant covers that prefix only.",
+        )
+        # The raw lake: one object per batch under raw/telemetry/ (lake.raw_object_key).
+        refs.grant_lake_put(ef_role, lake_bucket, lake.RAW_PREFIX, key)
+        acknowledge(
+            ef_role,
+            refs.lake_prefix_finding(config, lake.RAW_PREFIX),
+            "Raw objects get keys unique per batch (shard and sequence range) under the raw "
             "prefix; the grant covers that prefix only.",
         )
         self._consume(self.extract_features.function, telemetry_stream, config.extract_features)

@@ -14,7 +14,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from cdk_app import refs
+from cdk_app import publishers, refs
 from cdk_app.nag import acknowledge, skip_checkov
 from rotorwatch import lake
 from rotorwatch.lake import RAW_NONCURRENT_EXPIRE_DAYS
@@ -32,18 +32,17 @@ class StorageStack(Stack):
             removal_policy=RemovalPolicy.RETAIN,
         )
         # CloudWatch alarms and EventBridge rules (Glue job failures) publish to the
-        # KMS-encrypted ops topic: SNS encrypts with the publisher's access to the key.
-        self.key.add_to_resource_policy(
-            iam.PolicyStatement(
-                actions=["kms:Decrypt", "kms:GenerateDataKey*"],
-                principals=[
-                    iam.ServicePrincipal("cloudwatch.amazonaws.com"),
-                    iam.ServicePrincipal("events.amazonaws.com"),
-                ],
-                resources=["*"],  # in a key policy "*" means this key
-                conditions={"StringEquals": {"aws:SourceAccount": self.account}},
+        # KMS-encrypted ops topic: SNS encrypts with the publisher's access to the key
+        # (cdk_app.publishers.KEY_USE: who may, under which conditions, and the source).
+        for principal, conditions in publishers.key_policy_statements(self.account):
+            self.key.add_to_resource_policy(
+                iam.PolicyStatement(
+                    actions=list(publishers.KEY_ACTIONS),
+                    principals=[iam.ServicePrincipal(principal)],
+                    resources=["*"],  # in a key policy "*" means this key
+                    conditions=conditions or None,
+                )
             )
-        )
         # Log groups (IoT rule errors, functions) are encrypted with the key too.
         self.key.add_to_resource_policy(
             iam.PolicyStatement(
@@ -106,11 +105,7 @@ class StorageStack(Stack):
             lifecycle_rules=[
                 raw_lifecycle_rule(config.lake),
                 *raw_kept_lifecycle_rules(config.lake),
-                s3.LifecycleRule(
-                    id="housekeeping",
-                    abort_incomplete_multipart_upload_after=Duration.days(7),
-                    noncurrent_version_expiration=Duration.days(config.lake.noncurrent_expire_days),
-                ),
+                *housekeeping_rules(config.lake),
             ],
             removal_policy=RemovalPolicy.RETAIN,
         )
@@ -164,10 +159,34 @@ def raw_lifecycle_rule(cfg: LakeConfig) -> s3.LifecycleRule:
         # The lake is versioned: an expired raw object becomes a noncurrent version. Removing it
         # a day later (not after the lake's noncurrent_expire_days) is what makes the expiry
         # save the storage; the operator chose to let raw go.
-        noncurrent_version_expiration=None
-        if expire is None
-        else Duration.days(RAW_NONCURRENT_EXPIRE_DAYS),
+        noncurrent_version_expiration=Duration.days(
+            cfg.noncurrent_expire_days if expire is None else RAW_NONCURRENT_EXPIRE_DAYS
+        ),
     )
+
+
+def housekeeping_rules(cfg: LakeConfig) -> list[s3.LifecycleRule]:
+    """Incomplete multipart uploads aborted bucket-wide (no other rule aborts them), and
+    noncurrent versions expired after ``noncurrent_expire_days`` under every top-level prefix
+    but raw's, whose rule sets its own. A bucket-wide noncurrent expiration would act on raw's
+    noncurrent versions beside raw-tiering's (overlapping filters with the same action:
+    https://docs.aws.amazon.com/AmazonS3/latest/userguide/lifecycle-conflicts.html), so the
+    raw expiry's one day held only by S3's "the shorter expiration is honored"."""
+    return [
+        s3.LifecycleRule(
+            id="housekeeping",
+            abort_incomplete_multipart_upload_after=Duration.days(7),
+        ),
+        *(
+            s3.LifecycleRule(
+                id=f"noncurrent-{prefix.split('/')[0]}",
+                prefix=prefix,
+                noncurrent_version_expiration=Duration.days(cfg.noncurrent_expire_days),
+            )
+            for prefix in lake.TOP_PREFIXES
+            if prefix != lake.RAW_PREFIX
+        ),
+    ]
 
 
 def raw_kept_lifecycle_rules(cfg: LakeConfig) -> list[s3.LifecycleRule]:

@@ -31,11 +31,24 @@ from aws_lambda_powertools.utilities.data_classes.kinesis_stream_event import Ki
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from botocore.exceptions import BotoCoreError, ClientError
 
-#: PutRecords: at most 500 entries and 5 MiB per call. PutRecordBatch (Firehose): 500 and 4 MiB.
+#: PutRecords: at most 500 entries and 5 MiB per call. PutRecordBatch (Firehose): 500 and 4 MB.
 KINESIS_MAX_ENTRIES = 500
 KINESIS_MAX_BYTES = 5 * 1024 * 1024
 FIREHOSE_MAX_ENTRIES = 500
-FIREHOSE_MAX_BYTES = 4 * 1024 * 1024
+#: PutRecordBatch: "up to a limit of 4 MB for the entire request. These limits cannot be
+#: changed." (Firehose API reference, PutRecordBatch). MB read as 10^6 bytes, the smaller
+#: reading: a batch of 4 x 1,000 KiB records (4,096,000 bytes) is over it.
+FIREHOSE_MAX_BYTES = 4_000_000
+#: Error codes of a request the service refused as too large: split it and send the halves.
+_TOO_LARGE_CODES = frozenset(
+    {
+        "RequestEntityTooLarge",
+        "RequestEntityTooLargeException",
+        "ValidationException",
+        "InvalidArgumentException",
+        "413",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +159,9 @@ def _put_with_retries(
     itself (after the client's own retries) leave its whole chunk failed.
     """
     result = PutResult(failed=[], retried=0, calls=0)
-    for chunk in chunks:
-        pending = chunk
+    queue = list(chunks)
+    while queue:
+        pending = queue.pop(0)
         for attempt in range(max_attempts):
             if attempt:
                 _backoff(attempt, backoff_base_s, sleep)
@@ -155,8 +169,18 @@ def _put_with_retries(
             result.calls += 1
             try:
                 failed_count, entries = send(pending)
-            except (BotoCoreError, ClientError):
-                break  # the client already retried the call: the chunk stays failed
+            except ClientError as exc:
+                code = str(exc.response.get("Error", {}).get("Code", ""))
+                status = str(exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", ""))
+                if len(pending) > 1 and (code in _TOO_LARGE_CODES or status == "413"):
+                    # Refused as a whole (too large for the request limit, however counted):
+                    # the halves go back in order, nothing is lost or reported failed yet.
+                    half = len(pending) // 2
+                    queue[:0] = [pending[:half], pending[half:]]
+                    pending = []
+                break  # else the client already retried the call: the chunk stays failed
+            except BotoCoreError:
+                break
             if not failed_count:
                 pending = []
                 break

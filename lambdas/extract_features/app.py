@@ -52,7 +52,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric("RecordsReceived", MetricUnit.Count, outcome.received)
     metrics.add_metric("FeaturesPut", MetricUnit.Count, outcome.features_put)
     metrics.add_metric("RawLinesPut", MetricUnit.Count, outcome.raw_put)
-    metrics.add_metric("FeatureLinesPut", MetricUnit.Count, outcome.features_lake_put)
+    metrics.add_metric("RawObjectBytes", MetricUnit.Bytes, outcome.raw_object_bytes)
     metrics.add_metric("DuplicateRecords", MetricUnit.Count, outcome.duplicates)
     metrics.add_metric(
         QUARANTINED_RECORDS_METRIC, MetricUnit.Count, sum(outcome.quarantined.values())

@@ -8,6 +8,7 @@ records could not be completed, so the handler can report only the failed tail.
 from __future__ import annotations
 
 import base64
+import gzip
 import json
 import math
 import time
@@ -19,18 +20,21 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from lambdas.common.batch import SourceRecord, put_record_batch, put_records
+from lambdas.common.batch import SourceRecord, put_records
 from lambdas.common.dynamo import from_attributes
 from lambdas.common.settings import positive_float, required
 from rotorwatch.assets import Asset, AssetError, parse_asset
 from rotorwatch.features import compute_features
-from rotorwatch.lake import PARTITION_KEYS, QUARANTINE_PREFIX, aggregate_lines
+from rotorwatch.lake import PARTITION_KEYS, QUARANTINE_PREFIX, raw_object_key
 from rotorwatch.published import decode_published
 from rotorwatch.resources import ASSETS_TABLE_PARTITION_KEY, EnvKey
 from rotorwatch.telemetry import Telemetry, TelemetryError
 from rotorwatch.telemetry_v2 import is_v2, raw_line
 
 DEFAULT_ASSETS_CACHE_TTL_S = 300.0
+#: gzip level of the raw objects: 1 compresses a batch's base64 waveforms nearly as well as 6
+#: at several times the speed (benchmarks/bench_raw_gzip.py); the Lambda's time is billed.
+RAW_GZIP_LEVEL = 1
 #: BatchGetItem takes at most 100 keys per call.
 _BATCH_GET_MAX_KEYS = 100
 
@@ -38,11 +42,10 @@ _BATCH_GET_MAX_KEYS = 100
 @dataclass(frozen=True, slots=True)
 class Settings:
     features_stream_name: str
+    #: The lake bucket: quarantine/ and raw/telemetry/ objects.
     quarantine_bucket: str
     assets_table: str
     assets_cache_ttl_s: float
-    raw_delivery_stream: str
-    features_delivery_stream: str
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Settings:
@@ -53,8 +56,6 @@ class Settings:
             assets_cache_ttl_s=positive_float(
                 env, EnvKey.ASSETS_CACHE_TTL_S, DEFAULT_ASSETS_CACHE_TTL_S
             ),
-            raw_delivery_stream=required(env, EnvKey.RAW_DELIVERY_STREAM),
-            features_delivery_stream=required(env, EnvKey.FEATURES_DELIVERY_STREAM),
         )
 
 
@@ -125,12 +126,10 @@ class Outcome:
     duplicates: int = 0
     quarantined: Counter[str] = field(default_factory=Counter)
     features_put: int = 0
-    #: Raw lake lines put to Firehose, and the (aggregated) Firehose records they took.
+    #: Raw lake lines written, the raw object's key and its (gzip'd) size.
     raw_put: int = 0
-    raw_records: int = 0
-    #: Feature lake lines put to Firehose, and the (aggregated) Firehose records they took.
-    features_lake_put: int = 0
-    features_lake_records: int = 0
+    raw_key: str | None = None
+    raw_object_bytes: int = 0
     put_retried: int = 0
     failed_positions: list[int] = field(default_factory=list)
     timings_s: dict[str, float] = field(
@@ -179,8 +178,8 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     positions: list[int] = []
     bad: list[tuple[int, TelemetryError]] = []
     seen: set[tuple[str, int, int]] = set()
-    # The raw lake (telemetry_raw, JSON lines): a v1 record as the rule made it, invalid ones
-    # too (as the Kinesis-sourced Firehose kept them); a valid v2 record as its v1 form.
+    # The raw lake (telemetry_raw, gzip'd JSON lines, one object per invocation, written last):
+    # a v1 record as the rule made it, invalid ones too; a valid v2 record as its v1 form.
     raw: list[bytes] = []
     raw_positions: list[int] = []
     for i, rec in enumerate(records):
@@ -222,18 +221,10 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
             out.failed_positions.append(i)  # not lost: retried with the tail
             continue
         out.quarantined[str(err.reason)] += 1
-    # Each step goes only as far as the earliest record a step before it failed: Lambda
-    # redelivers from there, so what lies beyond is done once, on the redelivery, not twice
-    # (features, predictions and feature lake rows were written twice when the raw record of
-    # the batch's first window failed). Quarantine keys are the record's sequence number, so
-    # re-quarantining the tail overwrites the same object.
-    kept = [j for j, i in enumerate(raw_positions) if i < _cut(out)]
-    if kept:
-        raw = [raw[j] for j in kept]
-        records_used, failed_lines = _put_lines(deps, deps.settings.raw_delivery_stream, raw)
-        out.raw_put = len(raw) - len(failed_lines)
-        out.raw_records = records_used
-        out.failed_positions.extend(raw_positions[kept[j]] for j in failed_lines)
+    # The features step goes only as far as the earliest record a step before it failed:
+    # Lambda redelivers from there, so what lies beyond is done once, on the redelivery, not
+    # twice. Quarantine keys are the record's sequence number, so re-quarantining the tail
+    # overwrites the same object.
     cut = _cut(out)
     upto = sum(1 for i in positions if i < cut)  # positions rise: a prefix of the messages
     messages, positions = messages[:upto], positions[:upto]
@@ -261,31 +252,43 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
         out.put_retried = result.retried
         out.features_put = len(data) - len(result.failed)
         out.failed_positions.extend(positions[j] for j in result.failed)
-    # A feature the stream did not take is redelivered: its lake row waits for it.
-    cut = _cut(out)
-    upto = sum(1 for i in positions if i < cut)
-    data, positions = data[:upto], positions[:upto]
-    if data:
-        # The features lake (Parquet via Firehose): the same rows, as few records per batch.
-        lines = [d + b"\n" for d in data]
-        records_used, failed_lines = _put_lines(deps, deps.settings.features_delivery_stream, lines)
-        out.features_lake_put = len(lines) - len(failed_lines)
-        out.features_lake_records = records_used
-        out.failed_positions.extend(positions[j] for j in failed_lines)
-    out.timings_s["io"] += time.perf_counter() - t3
+    t4 = time.perf_counter()
+    out.timings_s["io"] += t4 - t3
+    # The raw object last, holding exactly the records this invocation commits: Lambda resumes
+    # from the earliest failed record, so the prefix before it is done and the rest comes
+    # again. A retried tail then writes its own raw lines once (no duplicate rows), and a
+    # batch retried whole rewrites the same key (shard and the prefix's sequence range).
+    done = min(out.failed_positions, default=len(records))
+    committed = [(line, i) for line, i in zip(raw, raw_positions, strict=True) if i < done]
+    if committed:
+        first, last = records[committed[0][1]], records[committed[-1][1]]
+        key = raw_object_key(
+            first.arrival_ms,
+            first.event_id.split(":", 1)[0],
+            first.sequence_number,
+            last.sequence_number,
+        )
+        body = gzip.compress(
+            b"".join(line for line, _ in committed), compresslevel=RAW_GZIP_LEVEL, mtime=0
+        )
+        try:
+            deps.s3.put_object(
+                Bucket=deps.settings.quarantine_bucket,
+                Key=key,
+                Body=body,
+                # No Content-Encoding (as Firehose writes its .gz objects): a client that
+                # honours it would hand Spark or Athena already-decompressed bytes.
+                ContentType="application/gzip",
+            )
+        except (BotoCoreError, ClientError):
+            # Nothing of the batch is in the raw lake: retry it from its first raw line.
+            out.failed_positions.append(committed[0][1])
+        else:
+            out.raw_put, out.raw_key, out.raw_object_bytes = len(committed), key, len(body)
+    out.timings_s["io"] += time.perf_counter() - t4
     return out
 
 
 def _cut(out: Outcome) -> float:
     """The earliest failed position so far (Lambda redelivers from it), or infinity."""
     return min(out.failed_positions, default=math.inf)
-
-
-def _put_lines(deps: Deps, stream: str, lines: list[bytes]) -> tuple[int, list[int]]:
-    """Put newline-terminated lines as few Firehose records (Firehose bills each record as at
-    least 5 KB); returns the records used and the indices of the lines that failed."""
-    packed = aggregate_lines(lines)
-    put = put_record_batch(
-        deps.firehose, stream, [record for record, _ in packed], sleep=deps.sleep
-    )
-    return len(packed), [j for k in put.failed for j in packed[k][1]]

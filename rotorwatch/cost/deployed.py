@@ -7,7 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from rotorwatch import lake
-from rotorwatch.cost.fleet import Architecture
+from rotorwatch.cost.estimate import estimate
+from rotorwatch.cost.fleet import Architecture, Assumptions, Fleet
+from rotorwatch.cost.prices import load_prices
+from rotorwatch.cost.quotas import QuotaCheck, check
 from rotorwatch.stage import StageConfig
 
 #: The deployed functions' architecture (cdk_app/constructs/function.py; a test checks) and the
@@ -51,3 +54,35 @@ def deployed_settings(cfg: StageConfig) -> tuple[dict[str, Any], dict[str, Any]]
         "raw_keep_dpu": cfg.lake.raw_keep_workers * DPU_PER_G1X_WORKER,
     }
     return fleet, assumptions
+
+
+def stage_quota_checks(cfg: StageConfig, prices_region: str = "us-east-1") -> list[QuotaCheck]:
+    """The stage's stated fleet (``fleet.devices`` / ``fleet.interval_s``) on what the stage
+    deploys (its shards, batching, memory), against every documented quota in the stage's
+    Region (the smallest values when it names none). Empty when the stage states no fleet."""
+    if cfg.fleet_devices is None or cfg.fleet_interval_s is None:
+        return []
+    fleet_fields, assumption_fields = deployed_settings(cfg)
+    shards: dict[str, Any] = {}
+    if cfg.telemetry_stream.mode == "provisioned":
+        shards = {
+            "telemetry_shards": cfg.telemetry_stream.shards,
+            "features_shards": cfg.features_stream.shards,
+        }
+    fleet = Fleet(
+        devices=cfg.fleet_devices,
+        interval_s=cfg.fleet_interval_s,
+        windows_per_device_batch=max(1, int(cfg.score_and_alert.window_s // cfg.fleet_interval_s)),
+        **fleet_fields,
+        **shards,
+    )
+    report = estimate(fleet, load_prices(prices_region, None), Assumptions(**assumption_fields))
+    return check(
+        report,
+        cfg.region,
+        endpoint_max_concurrency=cfg.endpoint.max_concurrency,
+        score_window_s=float(cfg.score_and_alert.window_s),
+        deployed_shards=(cfg.telemetry_stream.shards, cfg.features_stream.shards)
+        if shards
+        else None,
+    )

@@ -10,14 +10,12 @@ from dataclasses import dataclass, replace
 from rotorwatch import lake, raw_keep
 from rotorwatch.cost.fleet import (
     DAYS_PER_MONTH,
-    FEATURES_CONSUMERS,
     GB,
     HOURS_PER_MONTH,
     KINESIS_STREAMS,
     MINUTES_PER_MONTH,
     SECONDS_PER_MONTH,
     TB,
-    TELEMETRY_CONSUMERS,
     Assumptions,
     Fleet,
     achieved_batch,
@@ -27,6 +25,7 @@ from rotorwatch.cost.fleet import (
     message_bytes,
     shards_needed,
     state_writes_per_s,
+    stream_consumers,
 )
 from rotorwatch.cost.prices import PriceTable
 from rotorwatch.cost.report import Capacity, CostLine, CostReport
@@ -102,8 +101,9 @@ def estimate(
     feat_per_s = msg_per_s  # one feature record per window
     tel_bps = msg_per_s * record_bytes
     feat_bps = feat_per_s * a.feature_record_bytes
-    tel_shards = shards_needed(msg_per_s, tel_bps, TELEMETRY_CONSUMERS, p)
-    feat_shards = shards_needed(feat_per_s, feat_bps, FEATURES_CONSUMERS, p)
+    tel_consumers, feat_consumers = stream_consumers(fleet.raw_path, fleet.features_path)
+    tel_shards = shards_needed(msg_per_s, tel_bps, tel_consumers, p, fleet.devices)
+    feat_shards = shards_needed(feat_per_s, feat_bps, feat_consumers, p, fleet.devices)
     score_batch_size = (
         fleet.batch_size if fleet.score_batch_size is None else fleet.score_batch_size
     )
@@ -161,10 +161,10 @@ def estimate(
             "GB",
             in_gb * p.rate(k, "on_demand_ingest_usd_per_gb"),
         )
-        out_gb = tel_in_gb * TELEMETRY_CONSUMERS + feat_in_gb * FEATURES_CONSUMERS
+        out_gb = tel_in_gb * tel_consumers + feat_in_gb * feat_consumers
         add(
             "Kinesis",
-            "data out (on-demand, 1 consumer per stream)",
+            "data out (on-demand, per consumer)",
             out_gb,
             "GB",
             out_gb * p.rate(k, "on_demand_retrieval_usd_per_gb"),
@@ -189,7 +189,10 @@ def estimate(
     sm_call_ms_batch = (
         sm_calls_per_batch * a.sagemaker_overhead_ms + score_batch * a.sagemaker_ms_per_record
     )
-    ext_ms = a.extract_overhead_ms + ext_batch * a.extract_ms_per_record
+    ext_ms = a.extract_overhead_ms + ext_batch * (
+        a.extract_ms_per_record
+        + (a.raw_gzip_ms_per_record if fleet.raw_path == "s3_object" else 0.0)
+    )
     # score_and_alert waits for SageMaker synchronously: that wait is billed Lambda time too.
     score_ms = a.score_overhead_ms + score_batch * a.score_ms_per_record + sm_call_ms_batch
     ext_inv_s = msg_per_s / ext_batch
@@ -300,9 +303,15 @@ def estimate(
         billed = records * increments(batch_bytes / records, fh_inc)
         return invocations_per_s * SECONDS_PER_MONTH * billed * fh_inc / GB
 
-    # extract_features puts the raw and feature lines of its batch to their Firehoses.
-    billed_gb["raw"] = aggregated_gb(ext_batch, raw_line_bytes, ext_inv_s)
-    billed_gb["features"] = aggregated_gb(ext_batch, a.feature_record_bytes, ext_inv_s)
+    # Raw: one S3 object per extract batch (no Firehose), aggregated Direct PUT lines, or one
+    # Kinesis-sourced record per window (billed_gb's default). Features: one Kinesis-sourced
+    # record per window (default) or aggregated Direct PUT lines from extract_features.
+    if fleet.raw_path == "s3_object":
+        billed_gb["raw"] = 0.0
+    elif fleet.raw_path == "direct_put":
+        billed_gb["raw"] = aggregated_gb(ext_batch, raw_line_bytes, ext_inv_s)
+    if fleet.features_path == "direct_put":
+        billed_gb["features"] = aggregated_gb(ext_batch, a.feature_record_bytes, ext_inv_s)
     if fleet.aggregate_predictions:
         billed_gb["predictions"] = aggregated_gb(
             score_batch, a.prediction_record_bytes, score_inv_s
@@ -310,7 +319,7 @@ def estimate(
     total_billed_gb = sum(billed_gb.values())
     add(
         "Firehose",
-        "ingestion (5 KB rounding, 3 streams)",
+        "ingestion (5 KB rounding)",
         total_billed_gb,
         "GB",
         p.tiered("firehose", "ingest_tiers_usd_per_gb", total_billed_gb),
@@ -332,9 +341,16 @@ def estimate(
         )
         for name, size, _, _ in deliveries
     }
+    if fleet.raw_path == "s3_object":
+        # One object per extract_features batch (lake.raw_object_key).
+        objects_by_stream["raw"] = ext_inv_s * SECONDS_PER_MONTH
     objects = sum(objects_by_stream.values())
     if a.dynamic_partitioning:
-        dp_gb = sum(messages * size / GB for _, size, _, _ in deliveries)
+        dp_gb = sum(
+            messages * size / GB
+            for name, size, _, _ in deliveries
+            if name != "raw" or fleet.raw_path != "s3_object"
+        )
         add(
             "Firehose",
             "dynamic partitioning data",
@@ -391,7 +407,8 @@ def estimate(
     )
     add(
         "S3",
-        "PUT requests (Firehose deliveries)",
+        "PUT requests (Firehose deliveries"
+        + (", a raw object per batch)" if fleet.raw_path == "s3_object" else ")"),
         objects,
         "requests",
         objects / 1000 * p.rate("s3", "put_usd_per_1000"),
@@ -600,5 +617,28 @@ def comparisons(
             "provisioned (shards sized by the model)",
             total(replace(fleet, kinesis_mode="on-demand")),
             total(replace(fleet, kinesis_mode="provisioned")),
+        ),
+        # The raw path (issue 25): Firehose Direct PUT is over its quota at the stated fleet
+        # (rotorwatch.cost.quotas); a Kinesis source bills each window in 5 KB steps.
+        Comparison(
+            "Raw path",
+            "Firehose Direct PUT, aggregated lines",
+            "one gzip'd S3 object per batch",
+            total(replace(fleet, raw_path="direct_put")),
+            total(replace(fleet, raw_path="s3_object")),
+        ),
+        Comparison(
+            "Raw path",
+            "Kinesis-sourced Firehose",
+            "one gzip'd S3 object per batch",
+            total(replace(fleet, raw_path="kinesis_source")),
+            total(replace(fleet, raw_path="s3_object")),
+        ),
+        Comparison(
+            "Features path",
+            "Firehose Direct PUT, aggregated lines",
+            "Kinesis-sourced Firehose",
+            total(replace(fleet, features_path="direct_put")),
+            total(replace(fleet, features_path="kinesis_source")),
         ),
     ]

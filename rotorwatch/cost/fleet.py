@@ -25,12 +25,29 @@ DAYS_PER_MONTH: Final = HOURS_PER_MONTH / 24.0
 GB: Final = 1024**3
 TB: Final = 1024**4
 _BYTES_PER_SAMPLE: Final = {"int16le+base64": 2, "float32le+base64": 4}
-#: Kinesis streams the app deploys and how many consumers read each: telemetry is read by
-#: extract_features only (it writes the raw and features lakes itself), features by
-#: score_and_alert only.
+#: Kinesis streams the app deploys. Their consumers follow the lake paths
+#: (:func:`stream_consumers`): telemetry is read by extract_features (and by a raw delivery
+#: stream if raw were Kinesis-sourced), features by score_and_alert and the features delivery.
 KINESIS_STREAMS: Final = 2
-TELEMETRY_CONSUMERS: Final = 1
-FEATURES_CONSUMERS: Final = 1
+
+#: How the raw lake is written. s3_object (deployed): extract_features puts one gzip'd object
+#: per batch. direct_put: newline-delimited Firehose records per batch (0.2.0-dev, above the
+#: Direct PUT quota at the stated fleet). kinesis_source: a delivery stream reading the
+#: telemetry stream (0.1.0; every ~11 KB window billed as 15 KB).
+RawPath = Literal["s3_object", "direct_put", "kinesis_source"]
+#: How the features lake is written: kinesis_source (deployed, as 0.1.0) or direct_put.
+FeaturesPath = Literal["kinesis_source", "direct_put"]
+RAW_PATHS: Final[tuple[str, ...]] = ("s3_object", "direct_put", "kinesis_source")
+FEATURES_PATHS: Final[tuple[str, ...]] = ("kinesis_source", "direct_put")
+
+
+def stream_consumers(raw_path: str, features_path: str) -> tuple[int, int]:
+    """Standard consumers of (telemetry, features): each shares a shard's 2 MB/s of reads."""
+    return (
+        1 + (raw_path == "kinesis_source"),
+        1 + (features_path == "kinesis_source"),
+    )
+
 
 #: A Lambda invocation's payload limit (6 MB, synchronous): Lambda cuts a Kinesis batch there,
 #: whatever the batch size. Each record travels base64-encoded with ~300 B of event metadata.
@@ -91,6 +108,8 @@ class Fleet:
     #: score_and_alert puts a batch's predictions to Firehose as few newline-delimited records
     #: (lake.aggregate_lines; deployed) rather than one record per window.
     aggregate_predictions: bool = True
+    raw_path: RawPath = "s3_object"
+    features_path: FeaturesPath = "kinesis_source"
 
     def __post_init__(self) -> None:
         if self.devices < 1:
@@ -130,6 +149,12 @@ class Fleet:
             )
         if self.raw_expire_days is not None and self.raw_expire_days < 1:
             raise CostModelError(f"raw_expire_days must be >= 1, got {self.raw_expire_days}")
+        if self.raw_path not in RAW_PATHS:
+            raise CostModelError(f"raw_path must be one of {RAW_PATHS}, got {self.raw_path!r}")
+        if self.features_path not in FEATURES_PATHS:
+            raise CostModelError(
+                f"features_path must be one of {FEATURES_PATHS}, got {self.features_path!r}"
+            )
         if self.windows_per_device_batch < 1:
             raise CostModelError(
                 f"windows_per_device_batch must be >= 1, got {self.windows_per_device_batch}"
@@ -152,8 +177,13 @@ class Assumptions:
     #: Parquet bytes per row in S3 after conversion (columnar + Snappy).
     feature_parquet_bytes: int = 250
     prediction_parquet_bytes: int = 120
-    #: Raw JSON in S3 / bytes ingested (1.0 = stored as delivered; base64 noise barely compresses).
-    raw_compression_ratio: float = 1.0
+    #: Raw gzip'd in S3 / raw JSON lines: 0.759 measured at gzip level 1 on a 413-window batch
+    #: of simulated fleet-24 windows (benchmarks/bench_raw_gzip.py; level 6 gives 0.743). The
+    #: same ratio for every raw path (Firehose's GZIP too).
+    raw_compression_ratio: float = 0.759
+    #: extract_features CPU time gzip-ing one raw line (level 1) for its batch's object: 0.373 ms
+    #: measured (process time, one core of a shared, loaded 2-core box; bench_raw_gzip.py).
+    raw_gzip_ms_per_record: float = 0.373
     #: Lambda extract_features: memory, fixed time per invocation, time per record.
     extract_memory_mb: int = 1024
     extract_overhead_ms: float = 30.0
@@ -227,18 +257,48 @@ def increments(size_bytes: float, increment_bytes: float) -> int:
     return max(1, math.ceil(size_bytes / increment_bytes))
 
 
+#: Standard deviations above the mean share a stream's hottest shard is sized for.
+HOT_SHARD_SIGMAS: Final = 2.0
+
+
+def hottest_shard_share(shards: int, devices: int) -> float:
+    """Share of a stream's traffic its busiest shard carries, records keyed by device.
+
+    Kinesis maps a partition key's MD5 to a shard by hash range, so with equal ranges the
+    devices of a shard are binomial (n = devices, p = 1/shards); the busiest of several sits
+    above the mean. Sized at mean + HOT_SHARD_SIGMAS standard deviations (the expected maximum
+    of 11 normal shards is ~1.6): 10,000 devices on 11 shards put up to 6.3 % more than the
+    mean on one. One shard carries everything.
+    """
+    if shards <= 1:
+        return 1.0
+    p = 1.0 / shards
+    return min(1.0, p + HOT_SHARD_SIGMAS * math.sqrt(p * (1.0 - p) / max(devices, 1)))
+
+
 def shards_needed(
-    records_per_s: float, bytes_per_s: float, consumers: int, prices: PriceTable
+    records_per_s: float,
+    bytes_per_s: float,
+    consumers: int,
+    prices: PriceTable,
+    devices: int | None = None,
 ) -> int:
     """Provisioned shards for a stream: write limits (1 MB/s, 1000 rec/s) and the 2 MB/s read
-    limit shared by ``consumers`` standard (non-fan-out) consumers."""
+    limit shared by ``consumers`` standard (non-fan-out) consumers, on its busiest shard when
+    ``devices`` (the partition keys) are given (:func:`hottest_shard_share`), else on the mean."""
     k = "kinesis"
-    return max(
-        1,
-        math.ceil(bytes_per_s / prices.rate(k, "shard_write_bytes_per_s")),
-        math.ceil(records_per_s / prices.rate(k, "shard_write_records_per_s")),
-        math.ceil(consumers * bytes_per_s / prices.rate(k, "shard_read_bytes_per_s")),
+    limits = (
+        (bytes_per_s, prices.rate(k, "shard_write_bytes_per_s")),
+        (records_per_s, prices.rate(k, "shard_write_records_per_s")),
+        (consumers * bytes_per_s, prices.rate(k, "shard_read_bytes_per_s")),
     )
+    n = max(1, *(math.ceil(rate / limit) for rate, limit in limits))
+    if devices is not None:
+        while n < devices and any(
+            rate * hottest_shard_share(n, devices) > limit for rate, limit in limits
+        ):
+            n += 1
+    return n
 
 
 def event_max_records(record_bytes: float) -> int:

@@ -6,6 +6,7 @@ the environment is set and moto is active, so cold-start settings and clients bi
 
 from __future__ import annotations
 
+import gzip
 import importlib
 import json
 import sys
@@ -19,6 +20,7 @@ import pytest
 from moto import mock_aws
 
 from lambdas.common.dynamo import to_attributes
+from rotorwatch import lake
 from rotorwatch.resources import (
     ASSETS_TABLE_PARTITION_KEY,
     EXTRACT_FEATURES_HANDLER,
@@ -35,8 +37,6 @@ FEATURES_STREAM = "rw-features-test"
 ASSETS_TABLE = "rw-assets-test"
 STATE_TABLE = "rw-state-test"
 DELIVERY_STREAM = "rw-predictions-test"
-RAW_DELIVERY_STREAM = "rw-raw-test"
-FEATURES_DELIVERY_STREAM = "rw-features-lake-test"
 ENDPOINT = "rw-model-test"
 WORKGROUP = "rw-analysts"
 GLUE_DATABASE = "rw_lake_test"
@@ -90,10 +90,12 @@ class Aws:
         return rows
 
     def raw_rows(self) -> list[dict[str, Any]]:
-        """Every raw lake line extract_features put to the raw Firehose (moto: bytes to S3)."""
+        """Every raw lake line of the gzip'd objects extract_features wrote (one per batch)."""
         rows = []
-        for body in self.objects("raw/").values():
-            rows += [json.loads(line) for line in body.decode().splitlines() if line]
+        for key, body in self.objects(lake.RAW_PREFIX).items():
+            assert key.endswith(".gz"), key  # Athena and Spark pick gzip by the extension
+            lines = gzip.decompress(body).decode().splitlines()
+            rows += [json.loads(line) for line in lines if line]
         return rows
 
     def alerts(self) -> list[dict[str, Any]]:
@@ -139,11 +141,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
                 TableName=ASSETS_TABLE, Item=to_attributes({**ASSET_RECORD, "device_id": device})
             )
         firehose = boto3.client("firehose", region_name=REGION)
-        for name, prefix in (
-            (DELIVERY_STREAM, "predictions/"),
-            (RAW_DELIVERY_STREAM, "raw/"),
-            (FEATURES_DELIVERY_STREAM, "features/"),
-        ):
+        for name, prefix in ((DELIVERY_STREAM, "predictions/"),):
             firehose.create_delivery_stream(
                 DeliveryStreamName=name,
                 ExtendedS3DestinationConfiguration={
@@ -172,8 +170,6 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
             EnvKey.STATE_TABLE: STATE_TABLE,
             EnvKey.ALERTS_TOPIC_ARN: topic_arn,
             EnvKey.PREDICTIONS_DELIVERY_STREAM: DELIVERY_STREAM,
-            EnvKey.RAW_DELIVERY_STREAM: RAW_DELIVERY_STREAM,
-            EnvKey.FEATURES_DELIVERY_STREAM: FEATURES_DELIVERY_STREAM,
             EnvKey.ENDPOINT_NAME: ENDPOINT,
             EnvKey.ATHENA_WORKGROUP: WORKGROUP,
             EnvKey.GLUE_DATABASE: GLUE_DATABASE,

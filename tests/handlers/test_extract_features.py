@@ -159,6 +159,7 @@ def test_quarantine_write_failure_is_retried_not_lost(
     with Stubber(extract_features.DEPS.s3) as stub:
         # (a stubbed error skips the client's retries: it stands for the last attempt failing)
         stub.add_client_error("put_object", "InternalError", http_status_code=500)
+        stub.add_response("put_object", {})  # the batch's raw object
         response = extract_features.handler(event, context)
         stub.assert_no_pending_responses()
     assert response == {"batchItemFailures": [{"itemIdentifier": s} for s in seqs[1:]]}
@@ -234,11 +235,8 @@ def test_v1_and_v2_side_by_side_give_the_same_features(
     assert raw_v2["seq"] == 1
     assert raw_v2["received_at"] == f2["received_at"]
     assert base64.b64decode(raw_v2["vibration"]["data"]) == v2[HEADER_BYTES:]
-    # The features lake gets the very rows the features stream got (Direct PUT, aggregated).
-    lake_rows = [
-        json.loads(line) for body in aws.objects("features/").values() for line in body.splitlines()
-    ]
-    assert lake_rows == [f1, f2]
+    # The features lake is the features stream's (a Kinesis-sourced Firehose): nothing direct.
+    assert aws.objects("features/") == {}
     assert emf_metrics(capsys.readouterr().out)["RecordsQuarantined"] == 1
 
 
@@ -335,3 +333,48 @@ def test_a_contract_through_the_other_contracts_rule_is_quarantined_as_wrong_top
     (body,) = aws.objects(f"{QUARANTINE_PREFIX}reason=wrong_topic/").values()
     assert "telemetry" in json.loads(body)["message"]
     assert emf_metrics(capsys.readouterr().out)["RecordsQuarantined"] == 1
+
+
+def test_a_retried_tail_writes_each_raw_window_once(
+    extract_features: ModuleType, aws: Aws, context: FakeContext
+) -> None:
+    """Issue 25: the raw object holds exactly the records an invocation commits (those before
+    the earliest failure, from which Lambda resumes), so a throttled tail is retried into an
+    object of its own and no raw window is written twice."""
+    payloads = [message("pump-01", TS0 + i * 60_000, i) for i in range(4)]
+    event = kinesis_event(payloads)
+    seqs = sequence_numbers(event)
+    entry = {"Data": ANY, "PartitionKey": "pump-01"}
+    with Stubber(extract_features.DEPS.kinesis) as stub:
+        # Entry 2 stays throttled through every attempt: Lambda resumes from position 2.
+        stub.add_response(
+            "put_records",
+            _throttled(4, {2}),
+            {"StreamName": FEATURES_STREAM, "Records": [entry] * 4},
+        )
+        for _ in range(3):
+            stub.add_response(
+                "put_records",
+                _throttled(1, {0}),
+                {"StreamName": FEATURES_STREAM, "Records": [entry]},
+            )
+        response = extract_features.handler(event, context)
+        stub.assert_no_pending_responses()
+    assert response == {"batchItemFailures": [{"itemIdentifier": s} for s in seqs[2:]]}
+    assert [r["seq"] for r in aws.raw_rows()] == [0, 1]
+    # What Lambda redelivers: the tail, same shard, same sequence numbers.
+    tail = {"Records": event["Records"][2:]}
+    assert extract_features.handler(tail, context) == {"batchItemFailures": []}
+    assert sorted(r["seq"] for r in aws.raw_rows()) == [0, 1, 2, 3]
+    assert len(aws.objects("raw/telemetry/")) == 2
+
+
+def test_a_batch_retried_whole_rewrites_its_raw_object(
+    extract_features: ModuleType, aws: Aws, context: FakeContext
+) -> None:
+    event = kinesis_event([message("pump-01", TS0 + i * 60_000, i) for i in range(3)])
+    assert extract_features.handler(event, context) == {"batchItemFailures": []}
+    assert extract_features.handler(event, context) == {"batchItemFailures": []}
+    (key,) = aws.objects("raw/telemetry/")
+    assert [r["seq"] for r in aws.raw_rows()] == [0, 1, 2]
+    assert key.endswith(".gz")

@@ -62,9 +62,9 @@ def _tables(t: dict[str, Any]) -> dict[str, dict[str, Any]]:
     }
 
 
-def test_three_deliveries_with_hive_prefixes_and_error_prefixes(synth: Synth) -> None:
+def test_two_deliveries_with_hive_prefixes_and_error_prefixes(synth: Synth) -> None:
     d = _deliveries(synth.template("Analytics"))
-    assert set(d) == {lake.RAW_PREFIX, lake.FEATURES_PREFIX, lake.PREDICTIONS_PREFIX}
+    assert set(d) == {lake.FEATURES_PREFIX, lake.PREDICTIONS_PREFIX}
     for prefix, props in d.items():
         dest = props["ExtendedS3DestinationConfiguration"]
         assert render_firehose(dest["Prefix"]) == f"{prefix}year=2026/month=03/day=07/hour=05/"
@@ -77,32 +77,58 @@ def test_three_deliveries_with_hive_prefixes_and_error_prefixes(synth: Synth) ->
         )
 
 
-def test_raw_is_gzip_json_lines_put_by_extract_features(synth: Synth) -> None:
-    """Direct PUT (issue 15): extract_features writes newline-terminated, aggregated lines, so
-    no delimiter processor, and the function may put to this stream only."""
-    raw = _deliveries(synth.template("Analytics"))[lake.RAW_PREFIX]
-    assert raw["DeliveryStreamType"] == "DirectPut"
-    dest = raw["ExtendedS3DestinationConfiguration"]
-    assert dest["CompressionFormat"] == "GZIP"
-    assert "DataFormatConversionConfiguration" not in dest
-    assert "ProcessingConfiguration" not in dest
-    assert dest["BufferingHints"]["SizeInMBs"] == synth.built.config.firehose.raw_buffer_mib
+def test_features_lake_reads_the_features_stream_and_raw_has_no_delivery_stream(
+    synth: Synth,
+) -> None:
+    """Issue 25: at 10,000 devices raw (~10.7 MB/s) is above every Region's Direct PUT quota
+    and features (~1 MB/s) at the 1 MiB/s of most Regions. Features: the Kinesis-sourced
+    stream of 0.1.0 (no Direct PUT quota; type and source unchanged, so no replacement). Raw:
+    extract_features puts one object per batch under raw/telemetry/ and may put nowhere else."""
+    d = _deliveries(synth.template("Analytics"))
+    features = d[lake.FEATURES_PREFIX]
+    assert features["DeliveryStreamType"] == "KinesisStreamAsSource"
+    assert "FeaturesStream" in json.dumps(features["KinesisStreamSourceConfiguration"])
+    assert d[lake.PREDICTIONS_PREFIX]["DeliveryStreamType"] == "DirectPut"
     processing = synth.template("Processing")
     fn = next(
         v["Properties"]
         for k, v in of_type(processing, "AWS::Lambda::Function").items()
         if k.startswith("ExtractFeatures")
     )
-    assert EnvKey.RAW_DELIVERY_STREAM in fn["Environment"]["Variables"]
+    assert EnvKey.QUARANTINE_BUCKET in fn["Environment"]["Variables"]
     statements = [
         s
         for p in of_type(processing, "AWS::IAM::Policy").values()
         for s in p["Properties"]["PolicyDocument"]["Statement"]
         if "firehose:PutRecordBatch" in s["Action"]
     ]
-    # extract_features may put to the raw and features streams, score_and_alert to predictions.
-    sizes = sorted(len(s["Resource"]) if isinstance(s["Resource"], list) else 1 for s in statements)
-    assert sizes == [1, 2]
+    # Only score_and_alert puts to Firehose (predictions).
+    assert len(statements) == 1
+    puts = json.dumps(
+        [
+            s
+            for p in of_type(processing, "AWS::IAM::Policy").values()
+            if "ExtractFeatures" in json.dumps(p["Properties"]["Roles"])
+            for s in p["Properties"]["PolicyDocument"]["Statement"]
+            if "s3:PutObject" in s["Action"]
+        ]
+    )
+    assert f"/{lake.RAW_PREFIX}*" in puts
+
+
+def test_glue_5_jobs_carry_no_glue_4_logging_option(synth: Synth, prod_synth: Synth) -> None:
+    # "In AWS Glue 4.0 and earlier versions, continuous logging was an available feature ...
+    # with the introduction of AWS Glue 5.0, all jobs have real-time logging capability"
+    # (monitor-continuous-logging-enable.html): the argument does nothing on 5.0.
+    jobs = [
+        j["Properties"]
+        for s in (synth, prod_synth)
+        for j in of_type(s.template("Analytics"), "AWS::Glue::Job").values()
+    ]
+    assert jobs
+    for job in jobs:
+        assert job["GlueVersion"].startswith("5.")
+        assert "--enable-continuous-cloudwatch-log" not in job["DefaultArguments"]
 
 
 def test_features_and_predictions_are_parquet_via_their_glue_tables(synth: Synth) -> None:
@@ -112,7 +138,7 @@ def test_features_and_predictions_are_parquet_via_their_glue_tables(synth: Synth
         v["Properties"]["TableInput"]["Name"]: k for k, v in of_type(t, "AWS::Glue::Table").items()
     }
     for prefix, table, source in (
-        (lake.FEATURES_PREFIX, lake.FEATURES_TABLE, "DirectPut"),  # put by extract_features
+        (lake.FEATURES_PREFIX, lake.FEATURES_TABLE, "KinesisStreamAsSource"),
         (lake.PREDICTIONS_PREFIX, lake.PREDICTIONS_TABLE, "DirectPut"),
     ):
         props = d[prefix]
@@ -136,6 +162,10 @@ def test_glue_tables_project_the_same_partitions_firehose_writes(synth: Synth) -
         p: d["ExtendedS3DestinationConfiguration"]["Prefix"]
         for p, d in _deliveries(synth.template("Analytics")).items()
     }
+    # Raw's objects are extract_features' (lake.raw_object_key), in the same arrival layout.
+    lake_dests[lake.RAW_PREFIX] = lake.firehose_prefix(lake.RAW_TABLE)
+    key = lake.raw_object_key(1_772_860_000_000, "shardId-0", "1", "2")  # 2026-03-07 05:06 UTC
+    assert key.startswith(render_firehose(lake_dests[lake.RAW_PREFIX]))
     for name, prefix in (
         (lake.RAW_TABLE, lake.RAW_PREFIX),
         (lake.FEATURES_TABLE, lake.FEATURES_PREFIX),

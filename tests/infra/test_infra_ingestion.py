@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
 from cdk_app.stacks.ingestion import PARTITION_KEY
 from rotorwatch import iot_rule, lake
 from rotorwatch.iot_policy import is_allowed
@@ -228,3 +230,42 @@ def test_prod_expires_raw_waveforms_and_provisions_its_streams(prod_synth: Synth
         s["Properties"]["StreamModeDetails"] == {"StreamMode": "PROVISIONED"}
         for s in streams.values()
     )
+
+
+def _rule_actions(rule: dict[str, Any]) -> set[str]:
+    kinds = {
+        "ExpirationInDays": "expiration",
+        "ExpirationDate": "expiration",
+        "NoncurrentVersionExpiration": "noncurrent-expiration",
+        "NoncurrentVersionExpirationInDays": "noncurrent-expiration",
+        "Transitions": "transition",
+        "NoncurrentVersionTransitions": "noncurrent-transition",
+        "AbortIncompleteMultipartUpload": "abort-multipart",
+    }
+    return {v for k, v in kinds.items() if k in rule}
+
+
+def _prefix(rule: dict[str, Any]) -> str:
+    return str(rule.get("Prefix", rule.get("Filter", {}).get("Prefix", "")))
+
+
+@pytest.mark.parametrize("stage", ["dev", "prod"])
+def test_no_two_lifecycle_rules_act_alike_on_the_same_objects(
+    stage: str, synth: Synth, prod_synth: Synth
+) -> None:
+    """Overlapping filters with the same action conflict (S3 lifecycle-conflicts.html; the
+    legacy Prefix form CloudFormation sends refuses overlapping prefixes outright): raw's
+    noncurrent versions were under raw-tiering (1 day) and bucket-wide housekeeping (30)."""
+    s = prod_synth if stage == "prod" else synth
+    buckets = resources(s.template("Storage"), "AWS::S3::Bucket")
+    (lake_bucket,) = [b for k, b in buckets.items() if k.startswith("Lake")]
+    rules = lake_bucket["Properties"]["LifecycleConfiguration"]["Rules"]
+    for i, a in enumerate(rules):
+        for b in rules[i + 1 :]:
+            pa, pb = _prefix(a), _prefix(b)
+            if pa.startswith(pb) or pb.startswith(pa):
+                shared = _rule_actions(a) & _rule_actions(b)
+                assert not shared, (a["Id"], b["Id"], shared)
+    # Every top-level prefix still loses its noncurrent versions (raw after its own days).
+    covered = {_prefix(r) for r in rules if "noncurrent-expiration" in _rule_actions(r)}
+    assert covered == set(lake.TOP_PREFIXES)

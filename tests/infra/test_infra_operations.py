@@ -71,10 +71,11 @@ def test_alarms_use_config_thresholds_and_notify_the_ops_topic(synth: Synth) -> 
         "ActionType": "Kinesis",
     }
     lost = _by_prefix(alarms, "IotRuleErrorActionFailures")
-    assert (lost["MetricName"], lost["Dimensions"]) == (
-        "ErrorActionFailure",
-        [{"Name": "RuleName", "Value": "rotorwatch_dev_telemetry"}],
-    )
+    assert lost["MetricName"] == "ErrorActionFailure"
+    assert {d["Name"]: d["Value"] for d in lost["Dimensions"]} == {
+        "RuleName": "rotorwatch_dev_telemetry",
+        "ActionType": "S3",
+    }
     # The v2 rule gets the same pair (from IngestionStack.rule_names, not a list here).
     iot_v2 = _by_prefix(alarms, "IotRuleErrorsV2")
     assert {d["Name"]: d["Value"] for d in iot_v2["Dimensions"]} == {
@@ -82,7 +83,10 @@ def test_alarms_use_config_thresholds_and_notify_the_ops_topic(synth: Synth) -> 
         "ActionType": "Kinesis",
     }
     lost_v2 = _by_prefix(alarms, "IotRuleErrorActionFailuresV2")
-    assert lost_v2["Dimensions"] == [{"Name": "RuleName", "Value": "rotorwatch_dev_telemetry_v2"}]
+    assert {d["Name"]: d["Value"] for d in lost_v2["Dimensions"]} == {
+        "RuleName": "rotorwatch_dev_telemetry_v2",
+        "ActionType": "S3",
+    }
     assert _by_prefix(alarms, "FailedBatches")["Threshold"] == 1
     endpoint = [k for k in alarms if k.startswith("EndpointErrors")]
     assert len(endpoint) == (0 if "ml" in synth.built.skipped else 1)
@@ -112,11 +116,19 @@ def test_every_service_that_publishes_to_an_encrypted_topic_may_use_its_key(
     kms:Decrypt in the key policy, or SNS drops the message (moto does not check). The class:
     every service a topic policy allows, CloudWatch for every alarm action, EventBridge for
     every rule target, on every encrypted topic of the app."""
+    from cdk_app.publishers import KEY_USE
+
     key = only(synth.template("Storage"), "AWS::KMS::Key")
     allowed: dict[str, set[str]] = {}
     for st in key["KeyPolicy"]["Statement"]:
         actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        # Only a grant under conditions the service documents as supplied lets it encrypt
+        # (sns-key-management.html: no source conditions for EventBridge in the key policy).
+        condition_keys = {k for op in st.get("Condition", {}).values() for k in op}
         for service in _services(st.get("Principal")):
+            use = KEY_USE.get(service)
+            if use is not None and not condition_keys <= use.allowed_condition_keys:
+                continue
             allowed.setdefault(service, set()).update(actions)
     publishers: set[str] = set()
     for template in synth.templates.values():
@@ -192,3 +204,39 @@ def test_a_failed_glue_job_run_reaches_the_ops_topic(synth: Synth) -> None:
     ]
     rule_id = next(iter(of_type(ops, "AWS::Events::Rule")))
     assert grant["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": [rule_id, "Arn"]}
+
+
+def _alarm_metrics(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    if "MetricName" in alarm:
+        return [alarm]
+    return [m["MetricStat"]["Metric"] for m in alarm.get("Metrics", []) if "MetricStat" in m]
+
+
+def test_every_alarm_names_the_dimensions_its_metric_is_published_with(
+    synth: Synth, prod_synth: Synth
+) -> None:
+    """CloudWatch keys a metric by its full dimension set: an alarm naming another set watches
+    nothing and cannot fire (IoT ErrorActionFailure on RuleName alone: issue 25). Every alarm,
+    both stages, against the documented sets (cdk_app.metric_dimensions, with sources)."""
+    from cdk_app.metric_dimensions import PUBLISHED
+
+    checked = 0
+    for s in (synth, prod_synth):
+        for template in s.templates.values():
+            for lid, alarm in _alarms(template).items():
+                for metric in _alarm_metrics(alarm):
+                    key = (metric["Namespace"], metric["MetricName"])
+                    assert key in PUBLISHED, f"{lid}: {key} has no documented dimensions row"
+                    names = frozenset(d["Name"] for d in metric.get("Dimensions", []))
+                    sets, source = PUBLISHED[key]
+                    assert names in sets, f"{lid}: {key} published with {sets} ({source})"
+                    checked += 1
+    assert checked >= 20
+
+
+def test_iot_error_action_alarm_names_the_s3_action_type(synth: Synth) -> None:
+    alarms = _alarms(synth.template("Operations"))
+    for prefix in ("IotRuleErrorActionFailures", "IotRuleErrorActionFailuresV2"):
+        dims = {d["Name"]: d["Value"] for d in _by_prefix(alarms, prefix)["Dimensions"]}
+        assert dims["ActionType"] == "S3"
+        assert set(dims) == {"RuleName", "ActionType"}

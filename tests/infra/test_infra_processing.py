@@ -166,13 +166,15 @@ def test_grants_are_least_privilege(synth: Synth) -> None:
     sa = _statements(t, "ScoreAndAlertRole")
     ef_actions, sa_actions = _actions(ef), _actions(sa)
     assert not any(a in ("*", "s3:*", "kinesis:*", "dynamodb:*") for a in ef_actions | sa_actions)
-    # The feature function writes to the features stream and the quarantine prefix only.
+    # The feature function writes to the features stream and the quarantine and raw prefixes.
     assert {"kinesis:PutRecords", "s3:PutObject"} <= ef_actions
     assert "dynamodb:PutItem" not in ef_actions
+    assert not any(a.startswith("firehose:") for a in ef_actions)
     puts = [st for st in ef if "s3:PutObject" in json.dumps(st["Action"])]
-    assert [
-        json.dumps(st["Resource"]).endswith(f'"/{lake.QUARANTINE_PREFIX}*"]]}}') for st in puts
-    ] == [True]
+    resources = json.dumps([st["Resource"] for st in puts])
+    for prefix in (lake.QUARANTINE_PREFIX, lake.RAW_PREFIX):
+        assert f'"/{prefix}*"' in resources, prefix
+    assert resources.count('"/') == 2  # nothing else of the bucket
     # The scoring function writes state, alerts and predictions; it never writes to S3 directly.
     assert {"dynamodb:UpdateItem", "sns:Publish", "firehose:PutRecordBatch"} <= sa_actions
     assert not any(a.startswith("s3:") for a in sa_actions)

@@ -76,3 +76,51 @@ def test_failed_tail_starts_at_the_earliest_failure() -> None:
     recs = [SourceRecord(str(i), "k", b"", 0, "", "") for i in range(6)]
     assert failed_tail(recs, [4, 2]) == ["2", "3", "4", "5"]
     assert failed_tail(recs, []) == []
+
+
+class SizeLimitedFirehose:
+    """Refuses a whole request above ``limit`` bytes, as Firehose answers an oversized
+    PutRecordBatch (the call fails; no per-entry results)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.accepted: list[bytes] = []
+        self.refused = 0
+
+    def put_record_batch(
+        self, *, DeliveryStreamName: str, Records: list[dict[str, Any]]
+    ) -> dict[str, Any]:
+        from botocore.exceptions import ClientError
+
+        if sum(len(r["Data"]) for r in Records) > self.limit:
+            self.refused += 1
+            raise ClientError(
+                {
+                    "Error": {"Code": "ValidationException", "Message": "too large"},
+                    "ResponseMetadata": {"HTTPStatusCode": 400},
+                },
+                "PutRecordBatch",
+            )
+        self.accepted.extend(r["Data"] for r in Records)
+        return {"FailedPutCount": 0, "RequestResponses": [{"RecordId": "x"} for _ in Records]}
+
+
+def test_put_record_batch_stays_under_the_documented_4_mb_request_limit() -> None:
+    # "Each record ... can be as large as 1,000 KB ..., up to a limit of 4 MB for the entire
+    # request" (PutRecordBatch API reference): four 1,000 KiB records are 4,096,000 bytes.
+    firehose = SizeLimitedFirehose(limit=4_000_000)
+    data = [bytes([i]) * (1000 * 1024) for i in range(4)]
+    result = put_record_batch(firehose, "s", data, sleep=lambda _s: None)
+    assert result.failed == []
+    assert firehose.refused == 0
+    assert firehose.accepted == data
+
+
+def test_a_request_refused_as_too_large_is_split_and_retried_in_order() -> None:
+    # A service that counts the limit tighter than we do: halves are sent, order kept.
+    firehose = SizeLimitedFirehose(limit=2_500_000)
+    data = [bytes([i]) * 1_000_000 for i in range(4)]
+    result = put_record_batch(firehose, "s", data, sleep=lambda _s: None)
+    assert result.failed == []
+    assert firehose.refused == 1
+    assert firehose.accepted == data

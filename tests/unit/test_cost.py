@@ -12,7 +12,15 @@ from typer.testing import CliRunner
 
 from cli import app
 from rotorwatch.cost.estimate import comparisons, estimate
-from rotorwatch.cost.fleet import Assumptions, Fleet, base64_len, increments, message_bytes
+from rotorwatch.cost.fleet import (
+    Assumptions,
+    Fleet,
+    base64_len,
+    hottest_shard_share,
+    increments,
+    message_bytes,
+    shards_needed,
+)
 from rotorwatch.cost.prices import CostModelError, load_prices
 from rotorwatch.telemetry import encode, encode_samples
 
@@ -63,15 +71,19 @@ def test_small_fleet_lines_by_hand() -> None:
     assert r.line("Kinesis", "PUT payload units (25 KB)").usd == pytest.approx(
         876_000 * 0.014 / 1e6
     )
-    # Three Firehose deliveries, each record rounded up to 5 KB.
-    fh = r.line("Firehose", "ingestion (5 KB rounding, 3 streams)")
-    assert fh.quantity == pytest.approx(3 * 438_000 * 5 / 1024**2)
+    # Two Firehose deliveries (features Kinesis-sourced, predictions Direct PUT, one record per
+    # batch of one), each record rounded up to 5 KB; raw goes to S3 as one object per batch.
+    fh = r.line("Firehose", "ingestion (5 KB rounding)")
+    assert fh.quantity == pytest.approx(2 * 438_000 * 5 / 1024**2)
     assert fh.usd == pytest.approx(fh.quantity * 0.029)
     # 1/6 record/s on one shard, 5 s window: every Lambda batch holds one record.
     assert r.capacity.extract_batch_records == 1.0
+    puts = r.line("S3", "PUT requests (Firehose deliveries, a raw object per batch)")
+    assert puts.quantity == pytest.approx(438_000 + 2 * 730 * 3600 / 900)
     ext = r.line("Lambda", "extract_features compute")
-    assert ext.quantity == pytest.approx(438_000 * 0.031 * 1.0)  # 30 ms + 1 ms, 1 GB
-    assert ext.usd == pytest.approx(13_578 * 0.0000166667)
+    # 30 ms + 1 ms + 0.373 ms gzip, 1 GB
+    assert ext.quantity == pytest.approx(438_000 * 0.031373 * 1.0)
+    assert ext.usd == pytest.approx(438_000 * 0.031373 * 0.0000166667)
     score = r.line("Lambda", "score_and_alert compute")
     assert score.quantity == pytest.approx(438_000 * (0.030 + 0.0003 + 0.0402) * 0.5)
     glue = r.line("Glue", "ETL job DPU-hours")
@@ -90,9 +102,10 @@ def test_on_demand_kinesis_by_hand() -> None:
     data_in = r.line("Kinesis", "data in (on-demand, 1 KB rounding)")
     assert data_in.quantity == pytest.approx(438_000 * 4 / 1024**2)
     assert data_in.usd == pytest.approx(data_in.quantity * 0.08)
-    # Each stream has one reader: extract_features (3 KB), score_and_alert (1 KB).
-    out = r.line("Kinesis", "data out (on-demand, 1 consumer per stream)")
-    assert out.quantity == pytest.approx(438_000 * (3 + 1) / 1024**2)
+    # Telemetry has one reader, extract_features (3 KB); features two, score_and_alert and the
+    # features delivery stream (1 KB each).
+    out = r.line("Kinesis", "data out (on-demand, per consumer)")
+    assert out.quantity == pytest.approx(438_000 * (3 + 2 * 1) / 1024**2)
     assert out.usd == pytest.approx(out.quantity * 0.04)
 
 
@@ -160,12 +173,19 @@ def test_one_sagemaker_call_per_batch_vs_per_record() -> None:
 def test_shards_follow_the_kinesis_limits() -> None:
     fleet = Fleet(devices=1000, interval_s=1.0, samples=4096)
     cap = estimate(fleet, PRICES).capacity
-    # 1000 × 11,196 B/s = 10.7 MB/s: the 1 MB/s write limit sets 11 shards.
-    assert cap.telemetry_shards == 11
+    # 1000 × 11,196 B/s = 10.7 MB/s: the 1 MB/s write limit sets 11 shards on the mean, but
+    # 1000 devices spread by key put mean + 2 sd = 20 % more on the busiest of 11 (issue 25):
+    # 14 shards keep the busiest under 1 MiB/s (13: 1.04 MiB/s).
+    assert shards_needed(1000, 11_196_000, 1, PRICES) == 11
+    assert cap.telemetry_shards == 14
+    assert 11_196_000 * hottest_shard_share(14, 1000) <= 1024**2
+    assert 11_196_000 * hottest_shard_share(13, 1000) > 1024**2
     assert cap.features_shards == 1
-    # 2000 small records/s: the 1000 records/s limit sets 2 shards.
+    # 2000 small records/s: the 1000 records/s limit sets 2 shards on the mean; the busiest of
+    # 2 takes 52.2 % of 2000 devices' records (1,045/s), so 3.
+    assert shards_needed(2000, 2_000_000, 1, PRICES) == 2
     tiny = estimate(Fleet(devices=2000, interval_s=1.0, samples=256), PRICES).capacity
-    assert tiny.features_shards == 2
+    assert tiny.features_shards == 3
 
 
 @pytest.mark.parametrize(

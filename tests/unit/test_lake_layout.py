@@ -62,8 +62,9 @@ def test_firehose_prefixes_use_the_documented_clock() -> None:
         "features/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
     )
     assert not any(lake.table(t).event_time for t in lake.FIREHOSE_TABLES)
-    assert lake.firehose_prefix(lake.RAW_TABLE) == (
-        "raw/telemetry/year=!{timestamp:yyyy}/month=!{timestamp:MM}/day=!{timestamp:dd}/hour=!{timestamp:HH}/"
+    # Raw is not Firehose's (extract_features writes one object per batch) but keeps its layout.
+    assert lake.raw_object_key(1_796_602_813_932, "shardId-000000000003", "495", "497") == (
+        "raw/telemetry/year=2026/month=12/day=07/hour=00/shardId-000000000003-495-497.gz"
     )
     for t in lake.FIREHOSE_TABLES:
         assert "!{firehose:error-output-type}" in lake.firehose_error_prefix(t)
@@ -119,3 +120,15 @@ def test_arrow_schema_maps_glue_types() -> None:
     assert not feats.field("device_id").nullable
     with pytest.raises(ValueError, match="no pyarrow type"):
         lake.arrow_type("map<string,string>")
+
+
+def test_top_prefixes_are_disjoint_and_hold_every_prefix_of_the_lake() -> None:
+    # The lifecycle gives each top-level prefix its own rules: overlapping ones would act twice.
+    tops = lake.TOP_PREFIXES
+    for i, a in enumerate(tops):
+        for b in tops[i + 1 :]:
+            assert not a.startswith(b), (a, b)
+            assert not b.startswith(a), (a, b)
+    prefixes = {v for k, v in vars(lake).items() if k.endswith("_PREFIX") and isinstance(v, str)}
+    for p in prefixes:
+        assert any(p.startswith(t) for t in tops), p

@@ -96,5 +96,7 @@ def test_raw_is_gzip_json_lines_by_arrival_time(tmp_path: Path) -> None:
 
 
 def test_only_firehose_tables_accepted(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="not a Firehose table"):
+    # Arrival-time tables only: the Firehose ones and raw (its layout, written per batch by
+    # extract_features; the local lake takes raw rows through the same writer).
+    with pytest.raises(ValueError, match="not an arrival-time table"):
         LocalFirehose(tmp_path).put_record(lake.HEALTH_DAILY_TABLE, {})

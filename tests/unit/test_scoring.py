@@ -214,7 +214,9 @@ def test_the_largest_configurable_batch_fits_the_serverless_endpoint(
 
     batch = [dict(cases["bsf"], seq=i) for i in range(10_000)]
     parts = encode_requests(batch, INPUT_FIELDS)
-    assert all(len(body) <= ENDPOINT_MAX_PAYLOAD_BYTES for _, _, body in parts)
+    # 4 MB as documented, in the smaller (decimal) reading: not 4 MiB.
+    assert ENDPOINT_MAX_PAYLOAD_BYTES == 4_000_000
+    assert all(len(body) <= 4_000_000 for _, _, body in parts)
     assert sum(end - start for start, end, _ in parts) == len(batch)
     start, end, _ = max(parts, key=lambda p: p[1] - p[0])
     answer = encode_response([rules_row(r) for r in batch[start:end]])
