@@ -12,6 +12,11 @@ locally they come from a JSON file holding a list of records (or ``{"assets": [.
 ``machine_group`` and ``foundation`` select the ISO 10816-3 zone table: group 1 is large
 machines (rated power above 300 kW), group 2 medium machines (15 kW to 300 kW).
 
+``end_of_life`` (optional) is the limit the remaining-life estimate counts down to:
+``{"indicator": "<numeric feature-record field>", "limit": <number > 0 in its unit>}``, for
+example ``{"indicator": "accel_peak_g", "limit": 20}``. Without it, the ISO 10816-3 zone C/D
+boundary on velocity RMS for the machine's group and foundation (:mod:`rotorwatch.life`).
+
 ``limits`` (optional, every key optional) are the machine's own sensor limits: bearing
 temperature warning / alarm (degC) and its normal operating pressure range (bar). Temperature
 limits the asset leaves out come from common practice (:data:`rotorwatch.sensors.DEFAULT_LIMITS`);
@@ -28,6 +33,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from rotorwatch.life import EndOfLife, iso_end_of_life
 from rotorwatch.sensor_limits import LIMIT_FIELDS, SensorLimits
 from rotorwatch.telemetry import DEVICE_ID_PATTERN
 
@@ -92,13 +98,42 @@ class Asset:
     site: str | None = None
     name: str | None = None
     limits: SensorLimits | None = None
+    #: None: the ISO zone C/D boundary on velocity RMS (:func:`end_of_life_of`).
+    end_of_life: EndOfLife | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as stored (JSON file, DynamoDB item); None fields are left out."""
         out = {k: v for k, v in asdict(self).items() if v is not None}
         if self.limits is not None:
             out["limits"] = {k: v for k, v in self.limits.fields().items() if v is not None}
+        if self.end_of_life is not None:
+            out["end_of_life"] = self.end_of_life.to_dict()
         return out
+
+
+#: Feature-record fields carrying a device's end-of-life threshold, so the scorer needs no
+#: registry read (as :data:`rotorwatch.sensor_limits.LIMIT_FIELDS` carry its sensor limits).
+END_OF_LIFE_FIELDS: Final[tuple[str, str]] = ("end_of_life_indicator", "end_of_life_limit")
+
+
+def end_of_life_of(asset: Asset | None) -> EndOfLife | None:
+    """The asset's end-of-life threshold: its own, else ISO zone D on velocity RMS; None
+    without an asset record (no limit is known, so no remaining life is estimated)."""
+    if asset is None:
+        return None
+    if asset.end_of_life is not None:
+        return asset.end_of_life
+    return iso_end_of_life(asset.machine_group, asset.foundation)
+
+
+def end_of_life_fields(asset: Asset | None) -> dict[str, Any]:
+    """The feature-record fields (:data:`END_OF_LIFE_FIELDS`) of a device's threshold."""
+    eol = end_of_life_of(asset)
+    indicator, limit = END_OF_LIFE_FIELDS
+    return {
+        indicator: None if eol is None else eol.indicator,
+        limit: None if eol is None else eol.limit,
+    }
 
 
 def limit_fields(asset: Asset | None) -> dict[str, float | None]:
@@ -171,6 +206,31 @@ def parse_limits(obj: Any, where: str = "limits") -> SensorLimits:
     return limits
 
 
+def parse_end_of_life(obj: Any, where: str = "end_of_life") -> EndOfLife:
+    """Validate an end-of-life record: a numeric feature field and a limit > 0 in its unit."""
+    # Imported here: the feature engine imports this module, so a top-level import would cycle.
+    from rotorwatch.features.schema import FEATURE_FIELDS
+
+    if not isinstance(obj, Mapping):
+        raise AssetError("wrong_type", f"{where}: must be an object")
+    unknown = sorted(set(obj) - {"indicator", "limit"})
+    if unknown:
+        raise AssetError(
+            "unknown_field", f"{where}: unknown key(s) {unknown}; known: indicator, limit"
+        )
+    numeric = [f.name for f in FEATURE_FIELDS if f.type == "double"]
+    indicator = obj.get("indicator")
+    if indicator is None:
+        raise AssetError("missing_field", f"{where}: missing 'indicator'")
+    if indicator not in numeric:
+        raise AssetError(
+            "out_of_range",
+            f"{where}: 'indicator' must name a numeric feature field (e.g. velocity_rms_mm_s, "
+            f"accel_rms_g, accel_peak_g), got {indicator!r:.60}",
+        )
+    return EndOfLife(str(indicator), _num(obj, "limit", where))
+
+
 def parse_asset(obj: Any) -> Asset:
     """Validate one asset record (from JSON or a DynamoDB item)."""
     if not isinstance(obj, Mapping):
@@ -195,6 +255,7 @@ def parse_asset(obj: Any) -> Asset:
     limits = obj.get("limits")
     site = obj.get("site")
     name = obj.get("name")
+    end_of_life = obj.get("end_of_life")
     return Asset(
         device_id=device_id,
         machine_group=int(group),
@@ -204,6 +265,9 @@ def parse_asset(obj: Any) -> Asset:
         site=site if isinstance(site, str) else None,
         name=name if isinstance(name, str) else None,
         limits=None if limits is None else parse_limits(limits, f"{where} limits"),
+        end_of_life=(
+            None if end_of_life is None else parse_end_of_life(end_of_life, f"{where} end_of_life")
+        ),
     )
 
 

@@ -78,6 +78,17 @@ PREDICTION_FIELDS: Final[tuple[Field, ...]] = (
     Field("degraded", "boolean", "", "true when the model was unavailable and rules decided"),
     Field("model_version", "string", "", "model artifact version, or 'rules' when degraded"),
     Field("scored_at", "bigint", "ms", "when the prediction was made, epoch ms"),
+    # Remaining life (rotorwatch.life): null while no degradation is visible or no limit is known.
+    Field("remaining_life_s", "double", "s", "time until the end-of-life limit at this rate"),
+    Field("remaining_life_low_s", "double", "s", "remaining life, low end of the interval"),
+    Field("remaining_life_high_s", "double", "s", "remaining life, high end of the interval"),
+)
+
+#: The remaining-life columns: filled by the device's fold (rotorwatch.fold), not by scoring.
+REMAINING_LIFE_FIELDS: Final[tuple[str, str, str]] = (
+    "remaining_life_s",
+    "remaining_life_low_s",
+    "remaining_life_high_s",
 )
 
 PREDICTION_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in PREDICTION_FIELDS)

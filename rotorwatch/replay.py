@@ -10,17 +10,15 @@ were false alarms and how long before the machine reached ISO zone D or failure 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import replace
 from typing import Any
 
 import numpy as np
 
 from rotorwatch.alerts import DEFAULT_POLICY, DeviceState, step
-from rotorwatch.baseline import apply_baseline
+from rotorwatch.fold import fold_window
 from rotorwatch.model.model import Model
 from rotorwatch.predictions import SENSOR_FAULTS
 from rotorwatch.scoring import combine
-from rotorwatch.sensors import apply_history
 
 _MS_PER_DAY = 86_400_000
 _MS_PER_H = 3_600_000
@@ -35,19 +33,22 @@ def device_alerts(
     """The alerts (rises, not recoveries) one device's time-ordered windows raise.
 
     Without ``history_windows`` the cold-start path alone (model, ISO zone, absolute sensor
-    limits: :func:`rotorwatch.scoring.combine`); with it, as score_and_alert folds them: then
-    also the device's vibration baseline and temperature/pressure history, each learning
-    ``history_windows`` windows.
+    limits: :func:`rotorwatch.scoring.combine`); with it, through score_and_alert's own fold
+    (:func:`rotorwatch.fold.fold_window`): then also the device's vibration baseline,
+    temperature/pressure history and remaining-life trend, each learning ``history_windows``
+    windows.
     """
     st = DeviceState(device_id=str(recs[0]["device_id"]))
     alerts = []
     for rec, row in zip(recs, model.score(recs), strict=True):
         p = combine(row, rec)
-        if history_windows is not None:
-            p, baseline = apply_baseline(p, rec, st.baseline, learning_windows=history_windows)
-            p, history = apply_history(p, rec, st.sensor_history, learning_windows=history_windows)
-            st = replace(st, baseline=baseline, sensor_history=history)
-        st, alert = step(st, p, policy or DEFAULT_POLICY)
+        if history_windows is None:
+            st, alert = step(st, p, policy or DEFAULT_POLICY)
+        else:
+            folded = fold_window(
+                st, p, rec, learning_windows=history_windows, policy=policy or DEFAULT_POLICY
+            )
+            st, alert = folded.state, folded.alert
         if alert is not None and alert.kind == "ALERT":
             alerts.append(alert)
     return alerts

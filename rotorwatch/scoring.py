@@ -61,7 +61,13 @@ from typing import Any, Final
 import numpy as np
 
 from rotorwatch.features.schema import number
-from rotorwatch.predictions import FAULTS, PREDICTION_NAMES, SENSOR_CAUSES, STATES
+from rotorwatch.predictions import (
+    FAULTS,
+    PREDICTION_NAMES,
+    REMAINING_LIFE_FIELDS,
+    SENSOR_CAUSES,
+    STATES,
+)
 from rotorwatch.sensors import judge
 
 CONTENT_TYPE: Final = "application/json"
@@ -410,5 +416,7 @@ def combine(
         "degraded": degraded,
         "model_version": row["model_version"],
         "scored_at": scored_at_ms,
+        # A single window says nothing about a trend: the device's fold fills these.
+        **dict.fromkeys(REMAINING_LIFE_FIELDS),
     }
     return {name: values[name] for name in PREDICTION_NAMES}

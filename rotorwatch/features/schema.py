@@ -61,6 +61,10 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
     Field("temperature_alarm_c", "double", "degC", "asset's bearing temperature alarm limit"),
     Field("pressure_min_bar", "double", "bar", "asset's normal operating pressure, minimum"),
     Field("pressure_max_bar", "double", "bar", "asset's normal operating pressure, maximum"),
+    # The asset's end-of-life threshold (registry ``end_of_life``, by default ISO zone D on
+    # velocity RMS), null without an asset record: what the remaining life counts down to.
+    Field("end_of_life_indicator", "string", "", "feature field the end-of-life limit is on"),
+    Field("end_of_life_limit", "double", "", "asset's end-of-life limit, in its indicator's unit"),
     Field("fs_hz", "double", "Hz", "sample rate"),
     Field("n_samples", "int", "", "samples in the window"),
     Field("accel_rms_g", "double", "g", "acceleration RMS, DC removed, full band"),
