@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rotorwatch.alerts import DEFAULT_POLICY, Alert, AlertPolicy, DeviceState, step
+from rotorwatch.alerts import DEFAULT_POLICY, HEALTHY, Alert, AlertPolicy, DeviceState, step
 from rotorwatch.baseline import apply_baseline
 from rotorwatch.life import EndOfLife, LifeState, estimate, indicator_value, limit_text, update
 from rotorwatch.sensors import SensorHistory, apply_history
@@ -81,6 +81,7 @@ def fold_window(
             int(p["ts"]),
             indicator_value(features, eol.indicator),
             learning_windows=learning_windows,
+            healthy=p["state"] == HEALTHY,
         )
         est = estimate(life, learning_windows=learning_windows)
         limit = limit_text(eol.indicator, eol.limit)

@@ -19,7 +19,7 @@ event threshold), each small enough to live in the device's state item and cost 
 * **Threshold** (:class:`EndOfLife`): the asset's ``end_of_life`` limit, by default the ISO
   10816-3 zone C/D boundary on velocity RMS for the asset's machine group and foundation.
 
-No number is invented: until the learning period is over, while the indicator is not clearly
+No number is invented: before :data:`MIN_WINDOWS` windows, while the indicator is not clearly
 above the device's healthy level, or while its rise is not distinguishable from a flat line,
 :func:`estimate` returns None ("no degradation visible").
 
@@ -54,6 +54,10 @@ Z_TREND: Final = 2.0
 #: drifts inside its own normal noise is not degrading.
 MIN_LOG_RISE: Final = 0.2
 LEVEL_SIGMAS: Final = 3.0
+#: Windows seen before anything is estimated: the healthy level is the mean of the windows
+#: learned so far (up to the learning period), so a machine that starts degrading during its
+#: learning period still gets an estimate, judged against its first windows.
+MIN_WINDOWS: Final = HALF_LIFE_WINDOWS
 _H_PER_MS: Final = 1.0 / 3_600_000.0
 _S_PER_H: Final = 3600.0
 
@@ -172,9 +176,14 @@ def update(
     value: float | None,
     *,
     learning_windows: int,
+    healthy: bool = True,
 ) -> LifeState:
     """One window's indicator ``value`` into the device's state (O(1)).
 
+    Only ``healthy`` windows (the point state after the device's baseline) teach the healthy
+    level, up to ``learning_windows`` of them: a machine that starts to degrade during its
+    learning period must not learn its rise as normal (that would hide the rise it is judged
+    by), the same reason the vibration baseline learns only healthy windows.
     A new threshold (indicator or limit changed in the asset record) starts the state again:
     a trend of another quantity says nothing about this one. A missing or non-positive value,
     or a window not after the last one, leaves the state as it was.
@@ -189,7 +198,7 @@ def update(
         return state
     y = math.log(value)
     learned, mean, m2 = state.learned, state.level_mean, state.level_m2
-    if learned < learning_windows:
+    if healthy and learned < learning_windows:
         learned += 1
         delta = y - mean
         mean += delta / learned
@@ -230,7 +239,7 @@ def estimate(state: LifeState | None, *, learning_windows: int) -> Estimate | No
     ``(log(limit) - a) / b`` hours. Standard errors use the discounted fit's effective number
     of windows (``w^2 / w2``).
     """
-    if state is None or state.learned < learning_windows or state.w <= 0.0:
+    if state is None or state.learned < min(learning_windows, MIN_WINDOWS) or state.w <= 0.0:
         return None
     n_eff = state.w * state.w / state.w2
     if n_eff <= 3.0:
@@ -243,6 +252,9 @@ def estimate(state: LifeState | None, *, learning_windows: int) -> Estimate | No
     syy = state.syy - state.sy * y_bar
     b = sxy / sxx
     a = y_bar - b * t_bar  # fitted level now (t = 0)
+    y_limit = math.log(state.limit)
+    if a >= y_limit:
+        return Estimate(0.0, 0.0, 0.0)  # at or past the limit, whatever the trend does now
     # Weighted mean squared residual, corrected for the two fitted parameters.
     resid_var = max(syy - b * sxy, 0.0) / state.w * n_eff / (n_eff - 2.0)
     scale = n_eff / state.w  # weights -> effective windows
@@ -253,9 +265,6 @@ def estimate(state: LifeState | None, *, learning_windows: int) -> Estimate | No
         return None
     if b - Z_TREND * se_b <= 0.0:
         return None
-    y_limit = math.log(state.limit)
-    if a >= y_limit:
-        return Estimate(0.0, 0.0, 0.0)
     remaining_h = (y_limit - a) / b
     low_h = max(y_limit - (a + Z_INTERVAL * se_a), 0.0) / (b + Z_INTERVAL * se_b)
     flattest = b - Z_INTERVAL * se_b  # > 0: Z_TREND >= Z_INTERVAL

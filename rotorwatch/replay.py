@@ -1,4 +1,8 @@
-"""The deployed alert path replayed over a labelled fleet: what a technician would have received.
+"""The deployed alert path replayed: what a technician would have received.
+
+:class:`DeviceReplay` runs one device's windows through the deployed stateful path
+(``rotorwatch replay``, ``make eval-life``). The rest of this module replays a labelled
+simulated fleet:
 
 Each machine's time-ordered feature records go through the model, :func:`rotorwatch.scoring.combine`
 and, as score_and_alert folds them, the device's baseline and sensor history, then the alert
@@ -9,18 +13,70 @@ were false alarms and how long before the machine reached ISO zone D or failure 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from rotorwatch.alerts import DEFAULT_POLICY, DeviceState, step
+from rotorwatch.alerts import DEFAULT_POLICY, Alert, AlertPolicy, DeviceState, step
 from rotorwatch.fold import fold_window
 from rotorwatch.model.model import Model
 from rotorwatch.predictions import SENSOR_FAULTS
 from rotorwatch.scoring import combine
 
 _MS_PER_DAY = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """One window after the device's fold: its prediction (as the lake keeps it), the device's
+    sustained state after it, and the alert it raised (None for most windows)."""
+
+    prediction: dict[str, Any]
+    state: DeviceState
+    alert: Alert | None
+
+
+class DeviceReplay:
+    """One device's windows, fed in time order, through the deployed stateful path.
+
+    The model's rows (or None: the rules decide, as when no endpoint is deployed) are combined
+    with the feature records as score_and_alert combines them, then folded by
+    :func:`rotorwatch.fold.fold_window`, the handler's own fold. A window at or before the last
+    one applied is skipped, as the handler skips a redelivery (counted in ``skipped``).
+    """
+
+    def __init__(
+        self,
+        device_id: str,
+        *,
+        learning_windows: int,
+        policy: AlertPolicy = DEFAULT_POLICY,
+    ) -> None:
+        self.state = DeviceState(device_id=device_id)
+        self.learning_windows = learning_windows
+        self.policy = policy
+        self.skipped = 0
+
+    def feed(
+        self,
+        features: Sequence[Mapping[str, Any]],
+        rows: Sequence[Mapping[str, Any]] | None,
+    ) -> Iterator[Replayed]:
+        """Fold ``features`` (time-ordered) with the model's ``rows`` (None: rules only)."""
+        for i, rec in enumerate(features):
+            if (int(rec["ts"]), int(rec["seq"])) <= self.state.window:
+                self.skipped += 1
+                continue
+            p = combine(None if rows is None else rows[i], rec)
+            folded = fold_window(
+                self.state, p, rec, learning_windows=self.learning_windows, policy=self.policy
+            )
+            self.state = folded.state
+            yield Replayed(folded.prediction, folded.state, folded.alert)
+
+
 _MS_PER_H = 3_600_000
 
 
