@@ -5,10 +5,11 @@ event threshold), each small enough to live in the device's state item and cost 
 
 * **State estimation** (:class:`LifeState`, :func:`update`): the device's own healthy level of
   the indicator (mean and spread of its log over the learning period, Welford), and the trend of
-  the log indicator over recent windows: a least-squares line whose sums are discounted by
-  :data:`HALF_LIFE_WINDOWS` (recursive least squares with forgetting). Seven numbers, no list of
-  past values, so the item stays small however long the machine runs.
-* **Prediction** (:func:`estimate`): the line extrapolated to the limit. A log indicator that
+  the log indicator over recent windows: least-squares lines whose sums are discounted with a
+  long and a short half-life (recursive least squares with forgetting). Fourteen sums, no list
+  of past values, so the item stays small however long the machine runs.
+* **Prediction** (:func:`estimate`): a line extrapolated to the limit: the short trend when it
+  is significantly steeper than the long one (the wear accelerates), else the long one. A log indicator that
   rises on a straight line is an indicator growing exponentially, the usual shape of wear that
   feeds itself (a spall widens, the clearance grows, the impacts grow). The interval comes from
   the line's own uncertainty: the steepest and the flattest slope (and the highest and lowest
@@ -19,7 +20,7 @@ event threshold), each small enough to live in the device's state item and cost 
 * **Threshold** (:class:`EndOfLife`): the asset's ``end_of_life`` limit, by default the ISO
   10816-3 zone C/D boundary on velocity RMS for the asset's machine group and foundation.
 
-No number is invented: before :data:`MIN_WINDOWS` windows, while the indicator is not clearly
+No number is invented: before :data:`MIN_WINDOWS` healthy windows, while the indicator is not clearly
 above the device's healthy level, or while its rise is not distinguishable from a flat line,
 :func:`estimate` returns None ("no degradation visible").
 
@@ -39,25 +40,29 @@ from typing import Any, Final
 LIFE_FORMAT: Final = 1
 #: The default indicator: ISO 10816-3 judges a machine's condition by it.
 DEFAULT_INDICATOR: Final = "velocity_rms_mm_s"
-#: Windows after which an old window weighs half in the trend. Long enough that the slope of a
-#: noisy indicator has a usable standard error (about 2.9 x this many windows carry weight);
-#: short enough that a trend which steepens is followed within a few tens of windows.
-HALF_LIFE_WINDOWS: Final = 24
+#: Windows after which an old window weighs half in the two trends. The long one gives a slope
+#: precise enough to say a slow rise is real (about 2.9 x 48 windows carry weight); the short
+#: one follows a rise that steepens within tens of windows. Wear that feeds itself accelerates,
+#: and a line fitted over a long memory then lags it and promises time that is not there.
+LONG_HALF_LIFE_WINDOWS: Final = 48
+SHORT_HALF_LIFE_WINDOWS: Final = 12
 #: Standard errors each side of the fitted slope and level for the interval (about 90 % each
 #: side for a Gaussian fit; see the module docstring on what it does not promise).
 Z_INTERVAL: Final = 1.645
-#: The rise must be this many standard errors of the slope above flat before anything is
-#: estimated: a slope indistinguishable from zero says no degradation is visible.
+#: A rise must be this many standard errors of its slope above flat before anything is
+#: estimated (a slope indistinguishable from zero says no degradation is visible), and the
+#: short trend must be this many standard errors steeper than the long one to take over
+#: (acceleration, not noise).
 Z_TREND: Final = 2.0
 #: The indicator's current fitted level must be above the healthy level by at least this much
 #: (log units: 0.2 is 22 %) and by :data:`LEVEL_SIGMAS` of its healthy spread: a machine that
 #: drifts inside its own normal noise is not degrading.
 MIN_LOG_RISE: Final = 0.2
 LEVEL_SIGMAS: Final = 3.0
-#: Windows seen before anything is estimated: the healthy level is the mean of the windows
-#: learned so far (up to the learning period), so a machine that starts degrading during its
-#: learning period still gets an estimate, judged against its first windows.
-MIN_WINDOWS: Final = HALF_LIFE_WINDOWS
+#: Healthy windows learned before anything is estimated (or the whole learning period, if it
+#: is shorter): the healthy level is the mean of the healthy windows learned so far, so a machine
+#: that starts degrading during its learning period still gets an estimate.
+MIN_WINDOWS: Final = 24
 _H_PER_MS: Final = 1.0 / 3_600_000.0
 _S_PER_H: Final = 3600.0
 
@@ -97,20 +102,11 @@ def limit_text(indicator: str, limit: float) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class LifeState:
-    """What a device remembers of its health indicator (state estimation).
+class Trend:
+    """Discounted least-squares sums of the log indicator ``y`` against time ``t`` (hours
+    relative to the newest window, so older windows have negative t and the sums stay small
+    however long the device runs): weight, weight^2, t, t^2, y, t*y, y^2."""
 
-    Times of the trend sums are hours relative to ``last_ts_ms`` (the newest window is at 0), so
-    the sums stay small however long the device runs; weights are discounted per window.
-    """
-
-    indicator: str
-    limit: float
-    #: Healthy level: windows learned, mean and Welford M2 of the log indicator.
-    learned: int = 0
-    level_mean: float = 0.0
-    level_m2: float = 0.0
-    #: Discounted sums of weight, weight^2, t, t^2, y, t*y, y^2 (t in h, y the log indicator).
     w: float = 0.0
     w2: float = 0.0
     st: float = 0.0
@@ -118,6 +114,80 @@ class LifeState:
     sy: float = 0.0
     sty: float = 0.0
     syy: float = 0.0
+
+    def add(self, dt_h: float, y: float, discount: float) -> Trend:
+        """Move the time origin ``dt_h`` hours on, discount, and add ``y`` at t = 0."""
+        k = discount
+        st = self.st - dt_h * self.w
+        stt = self.stt - 2.0 * dt_h * self.st + dt_h * dt_h * self.w
+        sty = self.sty - dt_h * self.sy
+        return Trend(
+            w=k * self.w + 1.0,
+            w2=k * k * self.w2 + 1.0,
+            st=k * st,
+            stt=k * stt,
+            sy=k * self.sy + y,
+            sty=k * sty,
+            syy=k * self.syy + y * y,
+        )
+
+    def as_list(self) -> list[float]:
+        return [self.w, self.w2, self.st, self.stt, self.sy, self.sty, self.syy]
+
+
+@dataclass(frozen=True, slots=True)
+class Fit:
+    """A trend's line at the newest window: level ``a`` (log units) and slope ``b`` (log units
+    per hour), with their standard errors."""
+
+    a: float
+    b: float
+    se_a: float
+    se_b: float
+
+
+def fit(trend: Trend) -> Fit | None:
+    """The weighted least-squares line of a trend (None with too little spread in time).
+
+    Standard errors use the effective number of windows of the discounted sums (``w^2 / w2``)
+    and the weighted mean squared residual, corrected for the two fitted parameters.
+    """
+    if trend.w <= 0.0:
+        return None
+    n_eff = trend.w * trend.w / trend.w2
+    if n_eff <= 3.0:
+        return None
+    t_bar, y_bar = trend.st / trend.w, trend.sy / trend.w
+    sxx = trend.stt - trend.st * t_bar
+    if sxx <= 1e-12 * max(trend.stt, 1.0):
+        return None
+    sxy = trend.sty - trend.st * y_bar
+    syy = trend.syy - trend.sy * y_bar
+    b = sxy / sxx
+    a = y_bar - b * t_bar
+    resid_var = max(syy - b * sxy, 0.0) / trend.w * n_eff / (n_eff - 2.0)
+    sxx_eff = sxx * n_eff / trend.w  # weights -> effective windows
+    return Fit(
+        a=a,
+        b=b,
+        se_a=math.sqrt(resid_var * (1.0 / n_eff + t_bar * t_bar / sxx_eff)),
+        se_b=math.sqrt(resid_var / sxx_eff),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LifeState:
+    """What a device remembers of its health indicator (state estimation): its healthy level
+    and two trends of its log, a long and a short memory."""
+
+    indicator: str
+    limit: float
+    #: Healthy level: healthy windows learned, mean and Welford M2 of the log indicator.
+    learned: int = 0
+    level_mean: float = 0.0
+    level_m2: float = 0.0
+    long: Trend = Trend()
+    short: Trend = Trend()
     last_ts_ms: int = -1
 
     def to_dict(self) -> dict[str, Any]:
@@ -127,7 +197,7 @@ class LifeState:
             "limit": self.limit,
             "learned": self.learned,
             "level": [self.level_mean, self.level_m2],
-            "sums": [self.w, self.w2, self.st, self.stt, self.sy, self.sty, self.syy],
+            "sums": self.long.as_list() + self.short.as_list(),
             "last_ts_ms": self.last_ts_ms,
         }
 
@@ -138,7 +208,7 @@ class LifeState:
             return None
         level = [float(v) for v in d["level"]]
         sums = [float(v) for v in d["sums"]]
-        if len(level) != 2 or len(sums) != 7 or not all(map(math.isfinite, level + sums)):
+        if len(level) != 2 or len(sums) != 14 or not all(map(math.isfinite, level + sums)):
             raise ValueError("life state: wrong shape or non-finite values")
         return cls(
             indicator=str(d["indicator"]),
@@ -146,13 +216,8 @@ class LifeState:
             learned=int(d["learned"]),
             level_mean=level[0],
             level_m2=level[1],
-            w=sums[0],
-            w2=sums[1],
-            st=sums[2],
-            stt=sums[3],
-            sy=sums[4],
-            sty=sums[5],
-            syy=sums[6],
+            long=Trend(*sums[:7]),
+            short=Trend(*sums[7:]),
             last_ts_ms=int(d["last_ts_ms"]),
         )
 
@@ -166,7 +231,8 @@ class Estimate:
     high_s: float
 
 
-_DISCOUNT: Final = 0.5 ** (1.0 / HALF_LIFE_WINDOWS)
+_LONG_DISCOUNT: Final = 0.5 ** (1.0 / LONG_HALF_LIFE_WINDOWS)
+_SHORT_DISCOUNT: Final = 0.5 ** (1.0 / SHORT_HALF_LIFE_WINDOWS)
 
 
 def update(
@@ -203,72 +269,64 @@ def update(
         delta = y - mean
         mean += delta / learned
         m2 += delta * (y - mean)
-    # Move the time origin to this window (older windows get negative t), then discount.
     dt_h = 0.0 if state.last_ts_ms < 0 else (ts_ms - state.last_ts_ms) * _H_PER_MS
-    w, st, sy = state.w, state.st, state.sy
-    stt = state.stt - 2.0 * dt_h * st + dt_h * dt_h * w
-    sty = state.sty - dt_h * sy
-    st = st - dt_h * w
-    k = _DISCOUNT
     return replace(
         state,
         learned=learned,
         level_mean=mean,
         level_m2=m2,
-        w=k * w + 1.0,
-        w2=k * k * state.w2 + 1.0,
-        st=k * st,
-        stt=k * stt,
-        sy=k * sy + y,
-        sty=k * sty,
-        syy=k * state.syy + y * y,
+        long=state.long.add(dt_h, y, _LONG_DISCOUNT),
+        short=state.short.add(dt_h, y, _SHORT_DISCOUNT),
         last_ts_ms=ts_ms,
     )
 
 
 def healthy_spread(state: LifeState) -> float:
-    """Standard deviation of the log indicator over the learning period (0 before 2 windows)."""
+    """Standard deviation of the log indicator over the healthy windows learned (0 before 2)."""
     return math.sqrt(state.level_m2 / (state.learned - 1)) if state.learned > 1 else 0.0
+
+
+def _rising(f: Fit | None) -> bool:
+    return f is not None and f.b - Z_TREND * f.se_b > 0.0
+
+
+def prediction_fit(state: LifeState) -> Fit | None:
+    """The trend to extrapolate (prediction): the short one when it is significantly steeper
+    than the long one (the degradation accelerates), else the long one (more precise); None
+    when neither rises distinguishably from flat."""
+    long_fit, short_fit = fit(state.long), fit(state.short)
+    if _rising(short_fit) and long_fit is not None:
+        assert short_fit is not None
+        spread = math.hypot(short_fit.se_b, long_fit.se_b)
+        if short_fit.b - long_fit.b > Z_TREND * spread:
+            return short_fit
+    if _rising(long_fit):
+        return long_fit
+    return None
 
 
 def estimate(state: LifeState | None, *, learning_windows: int) -> Estimate | None:
     """Time to the limit from the newest window, or None while no degradation is visible.
 
-    The line through the discounted sums gives the current level ``a`` (log units, at the newest
-    window) and the slope ``b`` (log units per hour); the limit is reached after
-    ``(log(limit) - a) / b`` hours. Standard errors use the discounted fit's effective number
-    of windows (``w^2 / w2``).
+    The chosen trend's line (:func:`prediction_fit`) reaches ``log(limit)`` after
+    ``(log(limit) - a) / b`` hours; the interval takes the steepest slope with the highest level
+    and the flattest with the lowest, :data:`Z_INTERVAL` standard errors from the fit.
     """
-    if state is None or state.learned < min(learning_windows, MIN_WINDOWS) or state.w <= 0.0:
+    if state is None or state.learned < min(learning_windows, MIN_WINDOWS):
         return None
-    n_eff = state.w * state.w / state.w2
-    if n_eff <= 3.0:
-        return None
-    t_bar, y_bar = state.st / state.w, state.sy / state.w
-    sxx = state.stt - state.st * t_bar
-    if sxx <= 0.0:
-        return None
-    sxy = state.sty - state.st * y_bar
-    syy = state.syy - state.sy * y_bar
-    b = sxy / sxx
-    a = y_bar - b * t_bar  # fitted level now (t = 0)
     y_limit = math.log(state.limit)
-    if a >= y_limit:
+    level = fit(state.short) or fit(state.long)
+    if level is not None and level.a >= y_limit:
         return Estimate(0.0, 0.0, 0.0)  # at or past the limit, whatever the trend does now
-    # Weighted mean squared residual, corrected for the two fitted parameters.
-    resid_var = max(syy - b * sxy, 0.0) / state.w * n_eff / (n_eff - 2.0)
-    scale = n_eff / state.w  # weights -> effective windows
-    se_b = math.sqrt(resid_var / (sxx * scale))
-    se_a = math.sqrt(resid_var * (1.0 / n_eff + t_bar * t_bar / (sxx * scale)))
-    rise = a - state.level_mean
-    if rise < max(MIN_LOG_RISE, LEVEL_SIGMAS * healthy_spread(state)):
+    f = prediction_fit(state)
+    if f is None:
         return None
-    if b - Z_TREND * se_b <= 0.0:
+    if f.a - state.level_mean < max(MIN_LOG_RISE, LEVEL_SIGMAS * healthy_spread(state)):
         return None
-    remaining_h = (y_limit - a) / b
-    low_h = max(y_limit - (a + Z_INTERVAL * se_a), 0.0) / (b + Z_INTERVAL * se_b)
-    flattest = b - Z_INTERVAL * se_b  # > 0: Z_TREND >= Z_INTERVAL
-    high_h = (y_limit - (a - Z_INTERVAL * se_a)) / flattest
+    remaining_h = (y_limit - f.a) / f.b
+    low_h = max(y_limit - (f.a + Z_INTERVAL * f.se_a), 0.0) / (f.b + Z_INTERVAL * f.se_b)
+    flattest = f.b - Z_INTERVAL * f.se_b  # > 0: the slope is Z_TREND >= Z_INTERVAL errors up
+    high_h = (y_limit - (f.a - Z_INTERVAL * f.se_a)) / flattest
     return Estimate(remaining_h * _S_PER_H, low_h * _S_PER_H, high_h * _S_PER_H)
 
 
