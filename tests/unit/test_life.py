@@ -127,7 +127,8 @@ def test_unhealthy_windows_do_not_teach_the_healthy_level() -> None:
     state = None
     for i in range(LEARN):
         state = update(state, EOL, i * STEP_MS, 3.0, learning_windows=LEARN, healthy=False)
-    assert state is not None and state.learned == 0
+    assert state is not None
+    assert state.learned == 0
 
 
 def test_missing_or_repeated_values_leave_the_state() -> None:
@@ -138,10 +139,10 @@ def test_missing_or_repeated_values_leave_the_state() -> None:
 
 def test_a_new_threshold_starts_again() -> None:
     states = run(exponential(LEARN, 60))
-    other = update(
-        states[-1], EndOfLife("accel_peak_g", 20.0), 10**12, 1.0, learning_windows=LEARN
-    )
-    assert other.learned == 1 and other.long.w == 1.0 and other.short.w == 1.0
+    other = update(states[-1], EndOfLife("accel_peak_g", 20.0), 10**12, 1.0, learning_windows=LEARN)
+    assert other.learned == 1
+    assert other.long.w == 1.0
+    assert other.short.w == 1.0
 
 
 def test_state_is_small_and_constant_in_size() -> None:
@@ -154,7 +155,7 @@ def test_state_is_small_and_constant_in_size() -> None:
 def test_another_format_is_dropped() -> None:
     d = run(exponential(LEARN, 10))[-1].to_dict()
     assert LifeState.from_dict({**d, "format": LIFE_FORMAT + 1}) is None
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="wrong shape"):
         LifeState.from_dict({**d, "sums": [1.0, 2.0]})
 
 

@@ -187,7 +187,8 @@ def test_machines_by_remaining_life_orders_by_the_low_end(con) -> None:  # type:
     assert rows[0]["remaining_life_low_h"] == pytest.approx(1.0)
     assert rows[0]["remaining_life_high_h"] == pytest.approx(9.0)
     # No estimate: nulls, never a number.
-    assert rows[2]["remaining_life_h"] is None and rows[2]["remaining_life_low_h"] is None
+    assert rows[2]["remaining_life_h"] is None
+    assert rows[2]["remaining_life_low_h"] is None
 
 
 def test_anomalies_per_day(con) -> None:  # type: ignore[no-untyped-def]
