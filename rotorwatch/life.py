@@ -6,10 +6,12 @@ event threshold), each small enough to live in the device's state item and cost 
 * **State estimation** (:class:`LifeState`, :func:`update`): the device's own healthy level of
   the indicator (mean and spread of its log over the learning period, Welford), and the trend of
   the log indicator over recent windows: least-squares lines whose sums are discounted with a
-  long and a short half-life (recursive least squares with forgetting). Fourteen sums, no list
-  of past values, so the item stays small however long the machine runs.
-* **Prediction** (:func:`estimate`): a line extrapolated to the limit: the short trend when it
-  is significantly steeper than the long one (the wear accelerates), else the long one. A log indicator that
+  long and a short half-life (recursive least squares with forgetting), and a third from the
+  onset of degradation (a few windows in a row above the healthy level) on. Sums, no list of
+  past values, so the item stays small however long the machine runs.
+* **Prediction** (:func:`estimate`): a line extrapolated to the limit: the trend since the
+  onset when it rises, else the short trend when it is significantly steeper than the long one
+  (the wear accelerates), else the long one. A log indicator that
   rises on a straight line is an indicator growing exponentially, the usual shape of wear that
   feeds itself (a spall widens, the clearance grows, the impacts grow). The interval comes from
   the line's own uncertainty: the steepest and the flattest slope (and the highest and lowest
@@ -63,6 +65,12 @@ LEVEL_SIGMAS: Final = 3.0
 #: is shorter): the healthy level is the mean of the healthy windows learned so far, so a machine
 #: that starts degrading during its learning period still gets an estimate.
 MIN_WINDOWS: Final = 24
+#: Consecutive windows above the degradation threshold (the healthy level plus the rise above)
+#: that mark the onset of wear, and consecutive windows back below it that end it. From the
+#: onset a third trend fits the degradation alone: the discounted lines still remember the
+#: steady life before it, which flattens their slope for tens of windows after a kink.
+ONSET_WINDOWS: Final = 3
+OFFSET_WINDOWS: Final = 6
 _H_PER_MS: Final = 1.0 / 3_600_000.0
 _S_PER_H: Final = 3600.0
 
@@ -188,6 +196,11 @@ class LifeState:
     level_m2: float = 0.0
     long: Trend = Trend()
     short: Trend = Trend()
+    #: The degradation since its onset (empty before one), the windows that may start one, and
+    #: the current run of windows above (> 0) or below (< 0) the degradation threshold.
+    onset: Trend = Trend()
+    pending: Trend = Trend()
+    run: int = 0
     last_ts_ms: int = -1
 
     def to_dict(self) -> dict[str, Any]:
@@ -197,7 +210,13 @@ class LifeState:
             "limit": self.limit,
             "learned": self.learned,
             "level": [self.level_mean, self.level_m2],
-            "sums": self.long.as_list() + self.short.as_list(),
+            "sums": [
+                *self.long.as_list(),
+                *self.short.as_list(),
+                *self.onset.as_list(),
+                *self.pending.as_list(),
+            ],
+            "run": self.run,
             "last_ts_ms": self.last_ts_ms,
         }
 
@@ -208,7 +227,7 @@ class LifeState:
             return None
         level = [float(v) for v in d["level"]]
         sums = [float(v) for v in d["sums"]]
-        if len(level) != 2 or len(sums) != 14 or not all(map(math.isfinite, level + sums)):
+        if len(level) != 2 or len(sums) != 28 or not all(map(math.isfinite, level + sums)):
             raise ValueError("life state: wrong shape or non-finite values")
         return cls(
             indicator=str(d["indicator"]),
@@ -217,7 +236,10 @@ class LifeState:
             level_mean=level[0],
             level_m2=level[1],
             long=Trend(*sums[:7]),
-            short=Trend(*sums[7:]),
+            short=Trend(*sums[7:14]),
+            onset=Trend(*sums[14:21]),
+            pending=Trend(*sums[21:]),
+            run=int(d["run"]),
             last_ts_ms=int(d["last_ts_ms"]),
         )
 
@@ -270,6 +292,18 @@ def update(
         mean += delta / learned
         m2 += delta * (y - mean)
     dt_h = 0.0 if state.last_ts_ms < 0 else (ts_ms - state.last_ts_ms) * _H_PER_MS
+    onset, pending, run = state.onset, state.pending, state.run
+    threshold = _degradation_threshold(state, learning_windows)
+    above = threshold is not None and y > threshold
+    run = (max(run, 0) + 1) if above else (min(run, 0) - 1)
+    if onset.w > 0.0:
+        onset = Trend() if run <= -OFFSET_WINDOWS else onset.add(dt_h, y, _LONG_DISCOUNT)
+    elif above:
+        pending = (pending if run > 1 else Trend()).add(dt_h, y, _LONG_DISCOUNT)
+        if run >= ONSET_WINDOWS:
+            onset, pending = pending, Trend()
+    else:
+        pending = Trend()
     return replace(
         state,
         learned=learned,
@@ -277,8 +311,20 @@ def update(
         level_m2=m2,
         long=state.long.add(dt_h, y, _LONG_DISCOUNT),
         short=state.short.add(dt_h, y, _SHORT_DISCOUNT),
+        onset=onset,
+        pending=pending,
+        run=run,
         last_ts_ms=ts_ms,
     )
+
+
+def _degradation_threshold(state: LifeState, learning_windows: int) -> float | None:
+    """The log level above which the indicator is degraded: the healthy level plus
+    :data:`MIN_LOG_RISE` or :data:`LEVEL_SIGMAS` healthy spreads (None before enough healthy
+    windows are learned)."""
+    if state.learned < min(learning_windows, MIN_WINDOWS):
+        return None
+    return state.level_mean + max(MIN_LOG_RISE, LEVEL_SIGMAS * healthy_spread(state))
 
 
 def healthy_spread(state: LifeState) -> float:
@@ -291,9 +337,13 @@ def _rising(f: Fit | None) -> bool:
 
 
 def prediction_fit(state: LifeState) -> Fit | None:
-    """The trend to extrapolate (prediction): the short one when it is significantly steeper
-    than the long one (the degradation accelerates), else the long one (more precise); None
-    when neither rises distinguishably from flat."""
+    """The trend to extrapolate (prediction): the degradation since its onset when there is one
+    and it rises; else the short trend when it is significantly steeper than the long one (the
+    degradation accelerates); else the long one (more precise); None when none rises
+    distinguishably from flat."""
+    onset_fit = fit(state.onset)
+    if _rising(onset_fit):
+        return onset_fit
     long_fit, short_fit = fit(state.long), fit(state.short)
     if _rising(short_fit) and long_fit is not None:
         assert short_fit is not None
@@ -312,16 +362,22 @@ def estimate(state: LifeState | None, *, learning_windows: int) -> Estimate | No
     ``(log(limit) - a) / b`` hours; the interval takes the steepest slope with the highest level
     and the flattest with the lowest, :data:`Z_INTERVAL` standard errors from the fit.
     """
-    if state is None or state.learned < min(learning_windows, MIN_WINDOWS):
+    if state is None:
+        return None
+    threshold = _degradation_threshold(state, learning_windows)
+    if threshold is None:
         return None
     y_limit = math.log(state.limit)
-    level = fit(state.short) or fit(state.long)
+    f = prediction_fit(state)
+    level = f or fit(state.short) or fit(state.long)
     if level is not None and level.a >= y_limit:
         return Estimate(0.0, 0.0, 0.0)  # at or past the limit, whatever the trend does now
-    f = prediction_fit(state)
     if f is None:
         return None
-    if f.a - state.level_mean < max(MIN_LOG_RISE, LEVEL_SIGMAS * healthy_spread(state)):
+    # Degradation visible: the chosen line and the recent level (the short trend's, which a
+    # step that came and went cannot hold up) are both above the healthy level.
+    recent = fit(state.short)
+    if f.a < threshold or recent is None or recent.a < threshold:
         return None
     remaining_h = (y_limit - f.a) / f.b
     low_h = max(y_limit - (f.a + Z_INTERVAL * f.se_a), 0.0) / (f.b + Z_INTERVAL * f.se_b)

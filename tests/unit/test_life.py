@@ -12,9 +12,11 @@ import pytest
 from rotorwatch.life import (
     LIFE_FORMAT,
     MIN_WINDOWS,
+    OFFSET_WINDOWS,
     EndOfLife,
     LifeState,
     estimate,
+    fit,
     interval_text,
     iso_end_of_life,
     limit_text,
@@ -65,20 +67,32 @@ def test_exact_on_a_noise_free_exponential() -> None:
         assert est.high_s == pytest.approx(est.remaining_s, rel=1e-4)
 
 
-def test_after_a_kink_the_estimate_starts_late_and_catches_up() -> None:
-    # Flat, then wear sets in: the discounted lines still remember the flat part, so the first
-    # estimates promise too much time (late), less and less as it is forgotten.
+def test_after_a_kink_the_onset_trend_fits_the_wear_alone() -> None:
+    # Flat, then wear sets in. The discounted lines still remember the flat part and promise too
+    # much time for tens of windows; the trend since the onset does not.
     values = [v * 0.5 for v in exponential(LEARN, 125)]
     states = run(values)
-    truth = [math.log(EOL.limit / values[k]) / RATE_PER_H * 3600 for k in range(len(values))]
-    errors = []
-    for k in (LEARN + 40, LEARN + 80, LEARN + 120):
+    for k in (LEARN + 20, LEARN + 40, LEARN + 80, LEARN + 120):
+        assert states[k].onset.w > 0
         est = estimate(states[k], learning_windows=LEARN)
         assert est is not None
-        errors.append(est.remaining_s / truth[k] - 1.0)
-    assert all(e > 0 for e in errors)
-    assert errors == sorted(errors, reverse=True)
-    assert errors[-1] < 0.1
+        truth = math.log(EOL.limit / values[k]) / RATE_PER_H * 3600
+        assert est.remaining_s == pytest.approx(truth, rel=1e-6)
+        long_only = fit(states[k].long)
+        assert long_only is not None
+        assert long_only.b < RATE_PER_H  # what the long memory alone would have said: later
+    # A single window above the threshold is not an onset.
+    blip = [1.0] * LEARN + [3.0] + [1.0] * 10
+    assert all(s.onset.w == 0 for s in run(blip))
+
+
+def test_onset_ends_when_the_indicator_is_back_to_normal() -> None:
+    values = [1.0] * LEARN + [3.0] * 10 + [1.0] * 30
+    states = run(values)
+    assert states[LEARN + 9].onset.w > 0
+    assert states[LEARN + 10 + OFFSET_WINDOWS].onset.w == 0
+    # Once the short memory has seen the machine steady again, no estimate is left.
+    assert estimate(states[-1], learning_windows=LEARN) is None
 
 
 def test_interval_holds_the_truth_under_noise() -> None:
