@@ -13,7 +13,8 @@ locally they come from a JSON file holding a list of records (or ``{"assets": [.
 machines (rated power above 300 kW), group 2 medium machines (15 kW to 300 kW).
 
 ``end_of_life`` (optional) is the limit the remaining-life estimate counts down to:
-``{"indicator": "<numeric feature-record field>", "limit": <number > 0 in its unit>}``, for
+``{"indicator": "<feature-record field>", "limit": <number > 0 in its unit>}`` (the fields a
+remaining life may count down on: :data:`rotorwatch.end_of_life.INDICATORS`), for
 example ``{"indicator": "accel_peak_g", "limit": 20}``. Without it, the ISO 10816-3 zone C/D
 boundary on velocity RMS for the machine's group and foundation (:mod:`rotorwatch.life`).
 
@@ -33,7 +34,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from rotorwatch.life import EndOfLife, iso_end_of_life
+from rotorwatch.end_of_life import INDICATORS, EndOfLife
 from rotorwatch.sensor_limits import LIMIT_FIELDS, SensorLimits
 from rotorwatch.telemetry import DEVICE_ID_PATTERN
 
@@ -98,7 +99,7 @@ class Asset:
     site: str | None = None
     name: str | None = None
     limits: SensorLimits | None = None
-    #: None: the ISO zone C/D boundary on velocity RMS (:func:`end_of_life_of`).
+    #: None: the ISO zone C/D boundary on velocity RMS (rotorwatch.features.end_of_life).
     end_of_life: EndOfLife | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -109,31 +110,6 @@ class Asset:
         if self.end_of_life is not None:
             out["end_of_life"] = self.end_of_life.to_dict()
         return out
-
-
-#: Feature-record fields carrying a device's end-of-life threshold, so the scorer needs no
-#: registry read (as :data:`rotorwatch.sensor_limits.LIMIT_FIELDS` carry its sensor limits).
-END_OF_LIFE_FIELDS: Final[tuple[str, str]] = ("end_of_life_indicator", "end_of_life_limit")
-
-
-def end_of_life_of(asset: Asset | None) -> EndOfLife | None:
-    """The asset's end-of-life threshold: its own, else ISO zone D on velocity RMS; None
-    without an asset record (no limit is known, so no remaining life is estimated)."""
-    if asset is None:
-        return None
-    if asset.end_of_life is not None:
-        return asset.end_of_life
-    return iso_end_of_life(asset.machine_group, asset.foundation)
-
-
-def end_of_life_fields(asset: Asset | None) -> dict[str, Any]:
-    """The feature-record fields (:data:`END_OF_LIFE_FIELDS`) of a device's threshold."""
-    eol = end_of_life_of(asset)
-    indicator, limit = END_OF_LIFE_FIELDS
-    return {
-        indicator: None if eol is None else eol.indicator,
-        limit: None if eol is None else eol.limit,
-    }
 
 
 def limit_fields(asset: Asset | None) -> dict[str, float | None]:
@@ -207,10 +183,8 @@ def parse_limits(obj: Any, where: str = "limits") -> SensorLimits:
 
 
 def parse_end_of_life(obj: Any, where: str = "end_of_life") -> EndOfLife:
-    """Validate an end-of-life record: a numeric feature field and a limit > 0 in its unit."""
-    # Imported here: the feature engine imports this module, so a top-level import would cycle.
-    from rotorwatch.features.schema import FEATURE_FIELDS
-
+    """Validate an end-of-life record: an indicator remaining life can count down on
+    (:data:`rotorwatch.end_of_life.INDICATORS`) and a limit > 0 in its unit."""
     if not isinstance(obj, Mapping):
         raise AssetError("wrong_type", f"{where}: must be an object")
     unknown = sorted(set(obj) - {"indicator", "limit"})
@@ -218,15 +192,13 @@ def parse_end_of_life(obj: Any, where: str = "end_of_life") -> EndOfLife:
         raise AssetError(
             "unknown_field", f"{where}: unknown key(s) {unknown}; known: indicator, limit"
         )
-    numeric = [f.name for f in FEATURE_FIELDS if f.type == "double"]
     indicator = obj.get("indicator")
     if indicator is None:
         raise AssetError("missing_field", f"{where}: missing 'indicator'")
-    if indicator not in numeric:
+    if indicator not in INDICATORS:
         raise AssetError(
             "out_of_range",
-            f"{where}: 'indicator' must name a numeric feature field (e.g. velocity_rms_mm_s, "
-            f"accel_rms_g, accel_peak_g), got {indicator!r:.60}",
+            f"{where}: 'indicator' must be one of {', '.join(INDICATORS)}; got {indicator!r:.60}",
         )
     return EndOfLife(str(indicator), _num(obj, "limit", where))
 

@@ -17,7 +17,8 @@ from typing import Any
 
 from rotorwatch.alerts import DEFAULT_POLICY, HEALTHY, Alert, AlertPolicy, DeviceState, step
 from rotorwatch.baseline import apply_baseline
-from rotorwatch.life import EndOfLife, LifeState, estimate, indicator_value, limit_text, update
+from rotorwatch.end_of_life import EndOfLife
+from rotorwatch.life import LifeState, estimate, indicator_value, limit_text, update
 from rotorwatch.sensors import SensorHistory, apply_history
 
 

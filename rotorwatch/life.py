@@ -19,8 +19,9 @@ event threshold), each small enough to live in the device's state item and cost 
   time to the limit. Residuals of a real indicator are correlated, so the interval is an honest
   statement of the fit's uncertainty, not a calibrated probability; ``make eval-life`` measures
   how often it held the truth on real run-to-failure bearings.
-* **Threshold** (:class:`EndOfLife`): the asset's ``end_of_life`` limit, by default the ISO
-  10816-3 zone C/D boundary on velocity RMS for the asset's machine group and foundation.
+* **Threshold** (:class:`rotorwatch.end_of_life.EndOfLife`): the asset's ``end_of_life``
+  limit, by default the ISO 10816-3 zone C/D boundary on velocity RMS for the asset's machine
+  group and foundation (:mod:`rotorwatch.features.end_of_life`).
 
 No number is invented: before :data:`MIN_WINDOWS` healthy windows, while the indicator is not clearly
 above the device's healthy level, or while its rise is not distinguishable from a flat line,
@@ -37,11 +38,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
+from rotorwatch.end_of_life import DEFAULT_INDICATOR, INDICATORS, EndOfLife
+from rotorwatch.features.iso import ZONE_BOUNDARIES_MM_S
+from rotorwatch.features.schema import FEATURE_FIELDS
+
+_NUMERIC = {f.name for f in FEATURE_FIELDS if f.type == "double"}
+if not set(INDICATORS) <= _NUMERIC:  # a renamed feature must fail at import, not read as missing
+    raise ImportError(
+        f"end-of-life indicators name unknown feature fields: {sorted(set(INDICATORS) - _NUMERIC)}"
+    )
+
 #: Version of :meth:`LifeState.to_dict`'s layout. A stored state of another version is dropped
 #: (the device's trend starts again), never read as something it is not.
 LIFE_FORMAT: Final = 1
-#: The default indicator: ISO 10816-3 judges a machine's condition by it.
-DEFAULT_INDICATOR: Final = "velocity_rms_mm_s"
 #: Windows after which an old window weighs half in the two trends. The long one gives a slope
 #: precise enough to say a slow rise is real (about 2.9 x 48 windows carry weight); the short
 #: one follows a rise that steepens within tens of windows. Wear that feeds itself accelerates,
@@ -75,33 +84,8 @@ _H_PER_MS: Final = 1.0 / 3_600_000.0
 _S_PER_H: Final = 3600.0
 
 
-class EndOfLifeError(ValueError):
-    """An ``end_of_life`` record that cannot be used."""
-
-
-@dataclass(frozen=True, slots=True)
-class EndOfLife:
-    """The threshold: end of life when feature ``indicator`` reaches ``limit`` (its unit)."""
-
-    indicator: str
-    limit: float
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"indicator": self.indicator, "limit": self.limit}
-
-
-def iso_end_of_life(machine_group: int, foundation: str) -> EndOfLife:
-    """The default threshold: velocity RMS at the ISO 10816-3 zone C/D boundary."""
-    # Imported here: the feature package imports the asset registry, which imports this module.
-    from rotorwatch.features.iso import zone_boundaries_mm_s
-
-    return EndOfLife(DEFAULT_INDICATOR, zone_boundaries_mm_s(machine_group, foundation)[2])
-
-
 def limit_text(indicator: str, limit: float) -> str:
     """The limit as a technician reads it: ``zone D`` for an ISO C/D boundary on velocity."""
-    from rotorwatch.features.iso import ZONE_BOUNDARIES_MM_S  # see iso_end_of_life
-
     if indicator == DEFAULT_INDICATOR:
         if limit in {b[2] for b in ZONE_BOUNDARIES_MM_S.values()}:
             return "zone D"

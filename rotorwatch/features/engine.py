@@ -41,7 +41,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.assets import Asset, Bearing, end_of_life_fields, limit_fields
+from rotorwatch.assets import Asset, Bearing, limit_fields
+from rotorwatch.features.end_of_life import end_of_life_fields
 from rotorwatch.features.iso import ZONES, zone_boundaries_mm_s, zone_index
 from rotorwatch.features.schema import BANDS_HZ, DEFECTS, ORDERS, VIBRATION_FEATURES
 from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, Telemetry

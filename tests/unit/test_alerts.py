@@ -21,7 +21,8 @@ from rotorwatch.alerts import (
     step,
     subject,
 )
-from rotorwatch.life import EndOfLife, update
+from rotorwatch.end_of_life import EndOfLife
+from rotorwatch.life import update
 
 TS0 = 1_763_900_000_000
 MIN = 60_000

@@ -8,16 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rotorwatch.assets import (
-    END_OF_LIFE_FIELDS,
-    AssetError,
-    Bearing,
-    end_of_life_fields,
-    end_of_life_of,
-    load_assets,
-    parse_asset,
-)
-from rotorwatch.life import EndOfLife
+from rotorwatch.assets import AssetError, Bearing, load_assets, parse_asset
+from rotorwatch.end_of_life import FIELDS as END_OF_LIFE_FIELDS
+from rotorwatch.end_of_life import EndOfLife
+from rotorwatch.features.end_of_life import end_of_life_fields, end_of_life_of
 
 RECORD = {
     "device_id": "pump-01",

@@ -9,16 +9,17 @@ import math
 import numpy as np
 import pytest
 
+from rotorwatch.assets import parse_asset
+from rotorwatch.end_of_life import EndOfLife
+from rotorwatch.features.end_of_life import end_of_life_of
 from rotorwatch.life import (
     LIFE_FORMAT,
     MIN_WINDOWS,
     OFFSET_WINDOWS,
-    EndOfLife,
     LifeState,
     estimate,
     fit,
     interval_text,
-    iso_end_of_life,
     limit_text,
     update,
 )
@@ -174,7 +175,10 @@ def test_another_format_is_dropped() -> None:
 
 
 def test_iso_default_and_its_wording() -> None:
-    eol = iso_end_of_life(2, "rigid")
+    eol = end_of_life_of(
+        parse_asset({"device_id": "p", "machine_group": 2, "foundation": "rigid", "rated_rpm": 1})
+    )
+    assert eol is not None
     assert eol == EndOfLife("velocity_rms_mm_s", 4.5)
     assert limit_text(eol.indicator, eol.limit) == "zone D"
     assert limit_text("velocity_rms_mm_s", 6.0) == "velocity RMS 6 mm/s"
