@@ -21,12 +21,15 @@ export PYTHONPATH := $(CURDIR)
 install: $(STAMP)
 
 # Dependencies: pyproject.toml declares the direct ones; requirements/*.txt lock the whole tree
-# (pip-compile, with hashes). Installs come only from the lock, hash-checked and without
-# resolving (--no-deps): a fresh machine gets exactly what was tested. `make lock` after editing
-# pyproject; tests/unit/test_lock.py fails when pyproject, the lock and the virtualenv disagree.
+# (pip-compile, with hashes). Installs come only from the lock, hash-checked: in that mode pip
+# refuses any package the lock does not pin, so nothing is resolved from ranges. Not --no-deps:
+# pip then installs in file order instead of dependencies first, and where two packages ship the
+# same file (aws-cdk-lib and aws-cdk-cloud-assembly-schema) the wrong one wins. `make lock` after
+# editing pyproject; tests/unit/test_lock.py fails when pyproject, the lock and the virtualenv
+# disagree.
 LOCK := requirements/dev.txt
 CHECKOV_LOCK := requirements/checkov.txt
-PIP_LOCKED := -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps
+PIP_LOCKED := -m pip install --quiet --disable-pip-version-check --require-hashes
 PIP_COMPILE = $(BIN)/pip-compile --quiet --generate-hashes --strip-extras --unsafe-package rotorwatch \
   --no-emit-index-url --no-emit-find-links
 

@@ -11,7 +11,7 @@ import sys
 import tarfile
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -98,7 +98,40 @@ def _load(model: Path) -> object:
     return Model.from_json((model / MODEL_FILE).read_text(encoding="utf-8"))
 
 
-def unscorable_reason(record: dict[str, object]) -> str | None:
+class Unreadable(str):
+    """A record of the input that is not JSON at all: why, in one line."""
+
+
+def score_input(data: bytes) -> list[object]:
+    """The records of ``rotorwatch score``'s input: a JSON array, or JSON lines.
+
+    Bad records are kept (as what they are, or :class:`Unreadable`) for
+    :func:`unscorable_reason` to name, so one bad line skips that line, not the file: a line
+    that is not UTF-8 or not JSON, ``null``, a first line that starts with ``[`` but is not an
+    array of the whole input.
+    """
+    stripped = data.lstrip()
+    if stripped.startswith(b"["):
+        try:
+            whole = json.loads(stripped)
+        except ValueError:  # not UTF-8 or not JSON as a whole: read it line by line
+            whole = None
+        if isinstance(whole, list):
+            return list(whole)
+    records: list[object] = []
+    for line in data.split(b"\n"):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line.decode("utf-8")))
+        except UnicodeDecodeError as exc:
+            records.append(Unreadable(f"not UTF-8 text (byte {exc.start} of the line)"))
+        except ValueError as exc:
+            records.append(Unreadable(f"not JSON ({exc})"))
+    return records
+
+
+def unscorable_reason(record: object) -> str | None:
     """Why ``record`` is not a feature record the model can score, or None if it is one.
 
     A feature record (``rotorwatch features``, the features stream, the lake) names its machine
@@ -107,6 +140,10 @@ def unscorable_reason(record: dict[str, object]) -> str | None:
     """
     from rotorwatch.features.schema import VIBRATION_FEATURES
 
+    if isinstance(record, Unreadable):
+        return str(record)
+    if not isinstance(record, dict):
+        return f"not a JSON object ({type(record).__name__ if record is not None else 'null'})"
     missing = [k for k in KEY_FIELDS if record.get(k) is None]
     if "vibration" in record and isinstance(record.get("vibration"), dict):
         return "raw telemetry, not a feature record (run `rotorwatch features` on it first)"
@@ -133,8 +170,6 @@ def score_command(
     endpoint's answer). Records that are not feature records are named on stderr; the exit
     status is 1 if any was skipped and nothing was scored."""
     from rotorwatch.model import Model, ModelError
-    from rotorwatch.model.dataio import read_json_records
-    from rotorwatch.model.labels import TrainingError
     from rotorwatch.scoring import encode_response
 
     try:
@@ -143,24 +178,22 @@ def score_command(
         typer.echo(f"error: cannot load model from {model}: {exc}", err=True)
         raise typer.Exit(2) from None
     assert isinstance(m, Model)
-    text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    try:
-        records = read_json_records(text, source)
-    except TrainingError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from None
-    scorable = []
+    data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    records = score_input(data)
+    scorable: list[dict[str, Any]] = []
     skipped_by_reason: dict[str, list[int]] = {}
     for n, record in enumerate(records, start=1):
         reason = unscorable_reason(record)
         if reason is None:
+            assert isinstance(record, dict)
             scorable.append(record)
         else:
             skipped_by_reason.setdefault(reason, []).append(n)
     for reason, numbers in skipped_by_reason.items():
         first = ", ".join(str(n) for n in numbers[:5]) + (", ..." if len(numbers) > 5 else "")
         typer.echo(f"skipped {len(numbers)} record(s) ({first}): {reason}", err=True)
-    for record, row in zip(scorable, json.loads(encode_response(m.score(scorable))), strict=True):
+    rows = json.loads(encode_response(m.score(scorable))) if scorable else []
+    for record, row in zip(scorable, rows, strict=True):
         keys = {k: record[k] for k in KEY_FIELDS}
         sys.stdout.write(json.dumps({**keys, **row}, separators=(",", ":")) + "\n")
     skipped = len(records) - len(scorable)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
@@ -277,7 +277,10 @@ class Alert:
 
     @classmethod
     def from_json(cls, text: str) -> Alert:
-        return cls(**json.loads(text))
+        """Read an outbox entry; fields a newer release added are ignored, so a rollback still
+        sends the alerts that release queued (they carried ``runbook_url``: TypeError before)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
 
 
 def _count(points: tuple[str, ...], states: tuple[str, ...]) -> int:

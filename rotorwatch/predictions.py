@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Final
 
 from rotorwatch.features.schema import Field
+from rotorwatch.features.sensor_health import SENSOR_PROBLEMS
 
 #: Fault classes of the classifier ("normal" = no fault).
 FAULTS: Final[tuple[str, ...]] = (
@@ -71,7 +72,8 @@ PREDICTION_FIELDS: Final[tuple[Field, ...]] = (
         "sensor_cause",
         "string",
         "",
-        f"temperature/pressure cause, one of {', '.join(SENSOR_CAUSES)}",
+        f"temperature/pressure cause, one of {', '.join(SENSOR_CAUSES)}; or the vibration "
+        f"sensor's problem, one of {', '.join(SENSOR_PROBLEMS)}",
     ),
     Field("sensor_reason", "string", "", "the sensor, its value and the limit it crossed"),
     Field("velocity_rms_mm_s", "double", "mm/s", "velocity RMS 10-1000 Hz"),

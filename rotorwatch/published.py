@@ -8,6 +8,8 @@ the cloud received a v2 message (the v2 rule can add nothing to a binary payload
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from rotorwatch.iot_rule import V2_LEAF, parse_partition_key, telemetry_topic
 from rotorwatch.telemetry import Reason, Telemetry, TelemetryError, decode
 from rotorwatch.telemetry_v2 import decode_v2, is_v2
@@ -20,7 +22,7 @@ def decode_published(data: bytes, partition_key: str, arrival_ms: int) -> Teleme
 
     * v1 (JSON, through the v1 rule, key = device): the payload's ``device_id`` must be the
       key's device (``device_mismatch`` otherwise: a device cannot speak for another); the rule
-      added ``site`` and ``received_at``.
+      added ``site``; ``received_at`` is the Kinesis arrival, whatever the payload holds.
     * v2 (binary, through the v2 rule, key = site/device): the key names the device and the
       site, the Kinesis arrival time is ``received_at``.
 
@@ -49,6 +51,11 @@ def decode_published(data: bytes, partition_key: str, arrival_ms: int) -> Teleme
             f"publish JSON v1 to {_V1_TOPIC}",
         )
     msg = decode(data)
+    # When the cloud received it is the stream's arrival, as for v2, never the payload's
+    # ``received_at``: a device may send one, and whether the rule's ``timestamp() AS
+    # received_at`` or the device's value wins is undocumented. A device's future value
+    # would stick in the state's ``last_seen_ms`` (it only rises) and hide its silence.
+    msg = replace(msg, received_at=arrival_ms)
     if msg.device_id != device_id:
         raise TelemetryError(
             Reason.DEVICE_MISMATCH,

@@ -61,6 +61,7 @@ from typing import Any, Final
 import numpy as np
 
 from rotorwatch.features.schema import number
+from rotorwatch.features.sensor_health import ADVICE, SENSOR_PROBLEMS
 from rotorwatch.predictions import (
     FAULTS,
     PREDICTION_NAMES,
@@ -400,6 +401,14 @@ def combine(
     state = row["state"] if degraded else worse(row["state"], iso_state(features))
     sensors = judge(features)
     state = worse(state, sensors.state)
+    cause, reason = sensors.cause, sensors.reason
+    problem = features.get("vibration_sensor")
+    if problem in SENSOR_PROBLEMS:
+        # A dead or saturated accelerometer reads a healthy machine: never HEALTHY, and named
+        # (a temperature or pressure cause the scalar sensors found keeps the first word).
+        state = worse(state, STATES[1])
+        if cause is None:
+            cause, reason = problem, ADVICE[problem]
     values = {
         "device_id": features["device_id"],
         "site": features.get("site"),
@@ -411,8 +420,8 @@ def combine(
         "state": state,
         "iso_zone": features.get("iso_zone"),
         "velocity_rms_mm_s": number(features, "velocity_rms_mm_s"),
-        "sensor_cause": sensors.cause,
-        "sensor_reason": sensors.reason,
+        "sensor_cause": cause,
+        "sensor_reason": reason,
         "degraded": degraded,
         "model_version": row["model_version"],
         "scored_at": scored_at_ms,

@@ -12,15 +12,26 @@ field                       meaning
 ``rpm``                     number > 0, optional, shaft speed
 ``temperature_c``           number, optional
 ``pressure_bar``            number, optional
+==========================  ===========================================================
+
+Every number must also be physically possible (:data:`PLAUSIBLE`, reason code ``implausible``):
+a value the contract's types accept but no machine can produce (a temperature below absolute
+zero, a shaft at 10^7 rpm) is a broken sensor or firmware, and downstream it would overflow
+DynamoDB's number range or size arrays by itself. Both contracts check the same bounds.
+
+==========================  ===========================================================
+field                       meaning
+==========================  ===========================================================
 ``vibration``               object, optional, one acceleration window:
 ``vibration.fs_hz``         number, 256..100000, sample rate
 ``vibration.unit``          ``"g"`` or ``"m/s2"``
 ``vibration.encoding``      ``"int16le+base64"`` or ``"float32le+base64"``
-``vibration.scale``         number in (0, 30.52], int16 only: physical value = raw x scale
+``vibration.scale``         number in [1e-9, 30.52], int16 only: physical value = raw x scale
 ``vibration.data``          base64 string, 256..32768 samples
 ==========================  ===========================================================
 
-The whole message is at most 128 KB (IoT Core's limit). Fields the IoT rule adds on the way in
+The whole message is at most 128 KB (IoT Core's limit; a record on the stream may be longer by
+what the v1 rule adds, :data:`RULE_ADDED_BYTES_MAX`). Fields the IoT rule adds on the way in
 (``site``, ``received_at``) are accepted; other unknown fields are ignored so that a newer
 device does not break an older pipeline.
 
@@ -38,13 +49,21 @@ import math
 import re
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, TypeVar
 
 import numpy as np
 import numpy.typing as npt
 
 CONTRACT_VERSION: Final = 1
 MAX_MESSAGE_BYTES: Final = 128 * 1024
+#: What the v1 rule (``SELECT *, topic(2) AS site, timestamp() AS received_at``) may add to a
+#: message IoT Core accepted at :data:`MAX_MESSAGE_BYTES`: ``,"site":"<128 chars>"`` (138 bytes)
+#: and ``,"received_at":<up to 20 digits>`` (35 bytes) is 173; the rest is margin for the rule's
+#: re-serialisation of the JSON. The cloud decoder allows this much more (a device's 128 KB
+#: message must never be quarantined as oversize for what the rule added); encoders do not.
+RULE_ADDED_BYTES_MAX: Final = 1024
+#: The largest record the cloud decodes: a full-size message plus what the rule added.
+MAX_RECORD_BYTES: Final = MAX_MESSAGE_BYTES + RULE_ADDED_BYTES_MAX
 FS_HZ_MIN: Final = 256.0
 FS_HZ_MAX: Final = 100_000.0
 N_SAMPLES_MIN: Final = 256
@@ -55,6 +74,65 @@ N_SAMPLES_MAX: Final = 32_768
 SAMPLE_ABS_MAX: Final = 1.0e6
 #: int16 windows: the scale at which the largest count (-32768) reaches SAMPLE_ABS_MAX.
 SCALE_MAX: Final = SAMPLE_ABS_MAX / 32768.0
+#: int16 windows: the finest scale. One count of 1e-9 g is three orders of magnitude below the
+#: noise floor of any accelerometer (about 1e-6 g); a smaller scale is a units mistake, and its
+#: samples' fourth powers (kurtosis) would underflow to 0 / 0. auto_scale never goes below it.
+SCALE_MIN: Final = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Bound:
+    """The physically possible range of one message field (inclusive), and why."""
+
+    low: float
+    high: float
+    why: str
+
+
+#: Last instant a calendar date can name (9999-12-31T23:59:59.999Z), epoch ms: beyond it
+#: Python's datetime, Athena's timestamp and every alert's "since" text fail.
+TS_MS_MAX: Final = 253_402_300_799_999
+#: The lake's ``seq`` column is a bigint (int64); DynamoDB numbers hold 38 digits.
+SEQ_MAX: Final = 2**63 - 1
+#: Physical plausibility per field (both contracts, and score_and_alert for the feature
+#: records it reads): outside is ``implausible``, quarantined like a malformed message.
+PLAUSIBLE: Final[dict[str, Bound]] = {
+    "ts": Bound(0, TS_MS_MAX, "a window starts between 1970 and the end of year 9999"),
+    "received_at": Bound(0, TS_MS_MAX, "a receive time is a date (epoch ms) before year 10000"),
+    "seq": Bound(0, SEQ_MAX, "seq is stored as a 64-bit integer"),
+    "rpm": Bound(
+        0,
+        1.0e6,
+        "no machine shaft turns faster than 1,000,000 rev/min (turbomolecular pumps and dental "
+        "air turbines, the fastest in service, stay below 500,000)",
+    ),
+    "temperature_c": Bound(
+        -273.15,
+        2000.0,
+        "nothing is colder than absolute zero, and no contact sensor reads above 2000 degC "
+        "(a type B thermocouple's range ends at 1820)",
+    ),
+    "pressure_bar": Bound(
+        -1.01325,
+        10_000.0,
+        "a gauge reading cannot be below vacuum (-1 atm), and no industrial pump or compressor "
+        "reaches 10,000 bar (ultra-high-pressure water jets run at about 6,000)",
+    ),
+}
+
+
+def implausible(name: str, value: float) -> str | None:
+    """Why ``value`` cannot be a real reading of field ``name`` (None when it can, or when the
+    field has no bound). ``rpm`` must also be > 0."""
+    bound = PLAUSIBLE.get(name)
+    if bound is None:
+        return None
+    too_low = value <= bound.low if name == "rpm" else value < bound.low
+    if too_low or value > bound.high or value != value:
+        return f"'{name}' = {value:.6g} is not physically possible: {bound.why}"
+    return None
+
+
 DEVICE_ID_PATTERN: Final = r"[A-Za-z0-9_-]{1,128}"
 SITE_PATTERN: Final = r"[A-Za-z0-9_-]{1,128}"
 _DEVICE_ID_RE: Final = re.compile(DEVICE_ID_PATTERN)
@@ -86,6 +164,7 @@ _DTYPE: Final[dict[str, np.dtype[Any]]] = {
 }
 #: Standard gravity, m/s^2 per g (ISO 80000-3).
 STANDARD_GRAVITY_M_S2: Final = 9.80665
+_N = TypeVar("_N", int, float)
 
 
 class Reason(StrEnum):
@@ -107,6 +186,8 @@ class Reason(StrEnum):
     TOO_FEW_SAMPLES = "too_few_samples"
     TOO_MANY_SAMPLES = "too_many_samples"
     NON_FINITE_SAMPLES = "non_finite_samples"
+    #: Valid by type but not physically possible (:data:`PLAUSIBLE`, :data:`SCALE_MIN`).
+    IMPLAUSIBLE = "implausible"
     #: Set by extract_features, not by :func:`decode`: the payload's ``device_id`` is not the
     #: device whose topic carried it (the Kinesis partition key the IoT rule set).
     DEVICE_MISMATCH = "device_mismatch"
@@ -168,6 +249,15 @@ class Telemetry:
 
 def _fail(reason: Reason, message: str, field: str | None = None) -> TelemetryError:
     return TelemetryError(reason, message, field)
+
+
+def check_plausible(name: str, value: _N) -> _N:
+    """``value`` if it is a possible reading of ``name`` (:data:`PLAUSIBLE`), else raise
+    :class:`TelemetryError` ``implausible``."""
+    why = implausible(name, value)
+    if why is not None:
+        raise _fail(Reason.IMPLAUSIBLE, why, name)
+    return value
 
 
 def _require(obj: dict[str, Any], name: str, prefix: str = "") -> Any:
@@ -257,6 +347,13 @@ def _vibration(obj: Any, raw: bytes | None = None) -> Vibration:
                 f"'vibration.scale' must be in (0, {SCALE_MAX:g}], got {scale:g}",
                 "vibration.scale",
             )
+        if scale < SCALE_MIN:
+            raise _fail(
+                Reason.IMPLAUSIBLE,
+                f"'vibration.scale' {scale:g} is finer than any accelerometer resolves "
+                f"(at least {SCALE_MIN:g} {unit} per count)",
+                "vibration.scale",
+            )
     else:
         scale = 1.0
     data = _string(obj, "data", p)
@@ -330,8 +427,8 @@ def _from_dict(obj: Any, vibration_raw: bytes | None) -> Telemetry:
             f"'device_id' must match {DEVICE_ID_PATTERN}, got {device_id!r:.140}",
             "device_id",
         )
-    ts = _int(obj, "ts", minimum=0)
-    seq = _int(obj, "seq", minimum=0)
+    ts = check_plausible("ts", _int(obj, "ts", minimum=0))
+    seq = check_plausible("seq", _int(obj, "seq", minimum=0))
     rpm = _number(obj, "rpm")
     if rpm is not None and rpm <= 0:
         raise _fail(Reason.OUT_OF_RANGE, f"'rpm' must be > 0, got {rpm:g}", "rpm")
@@ -343,14 +440,25 @@ def _from_dict(obj: Any, vibration_raw: bytes | None) -> Telemetry:
         isinstance(received_at, bool) or not isinstance(received_at, int)
     ):
         raise _fail(Reason.WRONG_TYPE, "'received_at' must be an integer (epoch ms)", "received_at")
+    if received_at is not None:
+        check_plausible("received_at", received_at)
+    temperature_c = _number(obj, "temperature_c")
+    pressure_bar = _number(obj, "pressure_bar")
+    for name, value in (
+        ("rpm", rpm),
+        ("temperature_c", temperature_c),
+        ("pressure_bar", pressure_bar),
+    ):
+        if value is not None:
+            check_plausible(name, value)
     vib = obj.get("vibration")
     return Telemetry(
         device_id=device_id,
         ts=ts,
         seq=seq,
         rpm=rpm,
-        temperature_c=_number(obj, "temperature_c"),
-        pressure_bar=_number(obj, "pressure_bar"),
+        temperature_c=temperature_c,
+        pressure_bar=pressure_bar,
         vibration=None if vib is None else _vibration(vib, vibration_raw),
         site=site,
         received_at=received_at,
@@ -400,8 +508,13 @@ def _decode_compact(payload: bytes) -> Telemetry | None:
     return _from_dict(obj, raw)
 
 
-def decode(payload: bytes | bytearray | memoryview | str) -> Telemetry:
+def decode(
+    payload: bytes | bytearray | memoryview | str, *, max_bytes: int = MAX_RECORD_BYTES
+) -> Telemetry:
     """Decode one message (raw bytes or text) into a :class:`Telemetry`.
+
+    ``max_bytes`` defaults to what a record on the stream may hold (the device's 128 KB plus
+    what the v1 rule adds); an encoder checks its own message against :data:`MAX_MESSAGE_BYTES`.
 
     Raises
     ------
@@ -411,8 +524,8 @@ def decode(payload: bytes | bytearray | memoryview | str) -> Telemetry:
     size = (
         len(payload.encode("utf-8", "surrogatepass")) if isinstance(payload, str) else len(payload)
     )
-    if size > MAX_MESSAGE_BYTES:
-        raise _fail(Reason.OVERSIZE, f"message is {size} bytes, the limit is {MAX_MESSAGE_BYTES}")
+    if size > max_bytes:
+        raise _fail(Reason.OVERSIZE, f"message is {size} bytes, the limit is {max_bytes}")
     if isinstance(payload, str):
         text = payload
         try:
@@ -512,5 +625,6 @@ def encode(
     if vibration is not None:
         msg["vibration"] = vibration
     payload = json.dumps(msg, separators=(",", ":"), allow_nan=False).encode("utf-8")
-    decode(payload)  # a device must never publish what the pipeline would quarantine
+    # A device must never publish what IoT Core refuses or the pipeline would quarantine.
+    decode(payload, max_bytes=MAX_MESSAGE_BYTES)
     return payload

@@ -22,12 +22,15 @@ offset  bytes  field               meaning
 4       4      seq                 uint32, per-device counter
 8       8      ts                  int64, window start, epoch milliseconds UTC (>= 0)
 16      4      fs_hz               float32, sample rate, 256-100000
-20      4      scale               float32 > 0, physical value = raw int16 × scale
+20      4      scale               float32 in [1e-9, 30.52], physical value = raw int16 × scale
 24      8      rpm                 float64 > 0, NaN = not sent
 32      8      temperature_c       float64, NaN = not sent
 40      8      pressure_bar        float64, NaN = not sent
 48      2 × n  samples             int16 little-endian, n = 0 (no window) or 256-32768
 ======  =====  ==================  =========================================================
+
+``ts``, ``rpm``, ``temperature_c`` and ``pressure_bar`` must also be physically possible, by
+the same bounds as v1 (:data:`rotorwatch.telemetry.PLAUSIBLE`, reason ``implausible``).
 """
 
 from __future__ import annotations
@@ -50,12 +53,14 @@ from rotorwatch.telemetry import (
     N_SAMPLES_MAX,
     N_SAMPLES_MIN,
     SCALE_MAX,
+    SCALE_MIN,
     Reason,
     Telemetry,
     TelemetryError,
     Unit,
     Vibration,
     auto_scale,
+    check_plausible,
     checked_window,
     decode,
 )
@@ -124,11 +129,20 @@ def decode_v2(
         raise _fail(Reason.OUT_OF_RANGE, f"unknown flag bits 0x{flags:02x}", "flags")
     if ts < 0:
         raise _fail(Reason.OUT_OF_RANGE, f"'ts' must be >= 0, got {ts}", "ts")
+    check_plausible("ts", ts)
     rpm_value = _optional(rpm, "rpm")
     if rpm_value is not None and rpm_value <= 0:
         raise _fail(Reason.OUT_OF_RANGE, f"'rpm' must be > 0, got {rpm_value}", "rpm")
     temperature_c = _optional(temp, "temperature_c")
     pressure_bar = _optional(pressure, "pressure_bar")
+    # The same physical bounds as v1 (one home: rotorwatch.telemetry.PLAUSIBLE).
+    for name, value in (
+        ("rpm", rpm_value),
+        ("temperature_c", temperature_c),
+        ("pressure_bar", pressure_bar),
+    ):
+        if value is not None:
+            check_plausible(name, value)
     body = len(data) - HEADER_BYTES
     vibration = None
     if body:
@@ -151,6 +165,13 @@ def decode_v2(
             raise _fail(
                 Reason.OUT_OF_RANGE,
                 f"'scale' must be in (0, {SCALE_MAX:g}], got {scale:g}",
+                "scale",
+            )
+        if scale < SCALE_MIN:
+            raise _fail(
+                Reason.IMPLAUSIBLE,
+                f"'scale' {scale:g} is finer than any accelerometer resolves (at least "
+                f"{SCALE_MIN:g} per count)",
                 "scale",
             )
         unit: Unit = "m/s2" if flags & FLAG_UNIT_M_S2 else "g"

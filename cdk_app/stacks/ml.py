@@ -63,7 +63,9 @@ def sklearn_image_accounts(version: str = SKLEARN_IMAGE_VERSION) -> dict[str, st
     """
     spec = importlib.util.find_spec("sagemaker")
     if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("the sagemaker SDK is not installed (pip install -e '.[ml]')")
+        raise RuntimeError(
+            "the sagemaker SDK is not installed (make install: it installs requirements/dev.txt)"
+        )
     for location in spec.submodule_search_locations:
         path = Path(location) / "image_uri_config" / "sklearn.json"
         if path.exists():

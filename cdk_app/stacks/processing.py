@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import jsii
 from aws_cdk import Annotations, CfnOutput, Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
@@ -64,6 +65,7 @@ class ProcessingStack(Stack):
     ) -> None:
         super().__init__(scope, cid, **kwargs)
         key = refs.data_key(self, config)
+        self._key = key
         lake_bucket = refs.lake_bucket(self, config, key)
 
         # Tables keep what the pipeline cannot rebuild (asset registry, alert state): retained.
@@ -149,7 +151,6 @@ class ProcessingStack(Stack):
 
         score_env = {
             EnvKey.STATE_TABLE: self.state_table.table_name,
-            EnvKey.ASSETS_TABLE: self.assets_table.table_name,
             EnvKey.ALERTS_TOPIC_ARN: self.alerts_topic.topic_arn,
             EnvKey.PREDICTIONS_DELIVERY_STREAM: predictions_stream.delivery_stream_name,
             EnvKey.ATHENA_WORKGROUP: athena_workgroup,
@@ -171,14 +172,23 @@ class ProcessingStack(Stack):
             reserved_concurrency=config.score_and_alert.reserved_concurrency,
         )
         sa_role = self.score_and_alert.role
-        self.state_table.grant_read_write_data(sa_role)
-        self.assets_table.grant_read_data(sa_role)
+        # Exactly what the handler calls on the state table: BatchGetItem to read a batch's
+        # devices, UpdateItem to write its own attributes and clear the outbox. No PutItem,
+        # DeleteItem, BatchWriteItem or Scan (CDK's read-write grant gave all of them), and no
+        # assets table: extract_features puts an asset's limits in the feature record.
+        iam.Grant.add_to_principal(
+            grantee=sa_role,
+            actions=["dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
+            resource_arns=[self.state_table.table_arn],
+        )
         iam.Grant.add_to_principal(
             grantee=sa_role,
             actions=["sns:Publish"],
             resource_arns=[self.alerts_topic.topic_arn],
         )
-        # Publishing to a KMS-encrypted topic needs GenerateDataKey and Decrypt on its key.
+        # Publishing to a KMS-encrypted topic needs GenerateDataKey and Decrypt on its key; the
+        # state table's items are read and written under the same key (no ReEncrypt: nothing
+        # moves between keys).
         refs.grant_key_encrypt(sa_role, key)
         refs.grant_key_decrypt(sa_role, key)
         iam.Grant.add_to_principal(
@@ -202,7 +212,7 @@ class ProcessingStack(Stack):
 
         self.watchdog = self._watchdog(config, code, layer, key)
 
-        for role in (ef_role, sa_role):
+        for role in (ef_role,):
             # DynamoDB and Kinesis read grants from CDK use KMS action wildcards.
             for action in ("kms:GenerateDataKey*", "kms:ReEncrypt*"):
                 acknowledge(
@@ -314,6 +324,31 @@ class ProcessingStack(Stack):
                 retry_attempts=batch.retry_attempts,
                 max_record_age=Duration.seconds(batch.max_record_age_s),
                 parallelization_factor=batch.parallelization,
-                on_failure=sources.SqsDlq(self.failures),
+                on_failure=_FailedBatchesQueue(self.failures, self._key),
             )
         )
+
+
+@jsii.implements(lambda_.IEventSourceDlq)
+class _FailedBatchesQueue:
+    """The event source mappings' on-failure destination, granted only what sending to it
+    takes: ``sqs:SendMessage`` on the queue, and ``kms:GenerateDataKey`` and ``kms:Decrypt`` on
+    its key (what SQS server-side encryption asks of a producer). CDK's ``SqsDlq`` grants the
+    key's every encrypt action, ``kms:ReEncrypt*`` and ``kms:GenerateDataKey*`` included, to
+    every consuming function (issue 26 item 11)."""
+
+    def __init__(self, queue: sqs.IQueue, key: Any) -> None:
+        self._queue = queue
+        self._key = key
+
+    def bind(
+        self, _target: lambda_.IEventSourceMapping, target_handler: lambda_.IFunction
+    ) -> lambda_.DlqDestinationConfig:
+        iam.Grant.add_to_principal(
+            grantee=target_handler,
+            actions=["sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"],
+            resource_arns=[self._queue.queue_arn],
+        )
+        refs.grant_key_encrypt(target_handler, self._key)
+        refs.grant_key_decrypt(target_handler, self._key)
+        return lambda_.DlqDestinationConfig(destination=self._queue.queue_arn)

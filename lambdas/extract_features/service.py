@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
@@ -221,11 +222,21 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
             out.failed_positions.append(i)  # not lost: retried with the tail
             continue
         out.quarantined[str(err.reason)] += 1
-    if raw:
+    # Each step goes only as far as the earliest record a step before it failed: Lambda
+    # redelivers from there, so what lies beyond is done once, on the redelivery, not twice
+    # (features, predictions and feature lake rows were written twice when the raw record of
+    # the batch's first window failed). Quarantine keys are the record's sequence number, so
+    # re-quarantining the tail overwrites the same object.
+    kept = [j for j, i in enumerate(raw_positions) if i < _cut(out)]
+    if kept:
+        raw = [raw[j] for j in kept]
         records_used, failed_lines = _put_lines(deps, deps.settings.raw_delivery_stream, raw)
         out.raw_put = len(raw) - len(failed_lines)
         out.raw_records = records_used
-        out.failed_positions.extend(raw_positions[j] for j in failed_lines)
+        out.failed_positions.extend(raw_positions[kept[j]] for j in failed_lines)
+    cut = _cut(out)
+    upto = sum(1 for i in positions if i < cut)  # positions rise: a prefix of the messages
+    messages, positions = messages[:upto], positions[:upto]
     assets = deps.assets.get(m.device_id for m in messages) if messages else {}
     t2 = time.perf_counter()
     out.timings_s["io"] += t2 - t1
@@ -250,6 +261,10 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
         out.put_retried = result.retried
         out.features_put = len(data) - len(result.failed)
         out.failed_positions.extend(positions[j] for j in result.failed)
+    # A feature the stream did not take is redelivered: its lake row waits for it.
+    cut = _cut(out)
+    upto = sum(1 for i in positions if i < cut)
+    data, positions = data[:upto], positions[:upto]
     if data:
         # The features lake (Parquet via Firehose): the same rows, as few records per batch.
         lines = [d + b"\n" for d in data]
@@ -259,6 +274,11 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
         out.failed_positions.extend(positions[j] for j in failed_lines)
     out.timings_s["io"] += time.perf_counter() - t3
     return out
+
+
+def _cut(out: Outcome) -> float:
+    """The earliest failed position so far (Lambda redelivers from it), or infinity."""
+    return min(out.failed_positions, default=math.inf)
 
 
 def _put_lines(deps: Deps, stream: str, lines: list[bytes]) -> tuple[int, list[int]]:

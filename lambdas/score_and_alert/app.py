@@ -57,6 +57,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Windows stamped far in the future (device clock): in the lake, kept out of the state.
     metrics.add_metric("FutureWindows", MetricUnit.Count, outcome.future_windows)
     metrics.add_metric("StateConflicts", MetricUnit.Count, outcome.state_conflicts)
+    # Dead, saturated or clipped accelerometers (rotorwatch.features.sensor_health).
+    metrics.add_metric("SensorProblemWindows", MetricUnit.Count, outcome.sensor_problems)
     # Per-device baselines (rotorwatch.baseline): learning progress and what they changed.
     metrics.add_metric("BaselineWindowsLearned", MetricUnit.Count, outcome.baseline_learned)
     metrics.add_metric("BaselinesCompleted", MetricUnit.Count, outcome.baselines_completed)

@@ -56,6 +56,7 @@ from rotorwatch.alerts import (
 )
 from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS, apply_baseline
 from rotorwatch.features import FEATURE_FIELDS
+from rotorwatch.features.sensor_health import SENSOR_PROBLEMS
 from rotorwatch.fold import fold_window, sensor_history_of
 from rotorwatch.lake import aggregate_lines
 from rotorwatch.model.features import INPUT_FIELDS as REQUEST_FIELDS
@@ -69,6 +70,13 @@ from rotorwatch.scoring import (
     encode_requests,
 )
 from rotorwatch.sensors import apply_history
+from rotorwatch.state_item import (
+    FORMAT_ATTRIBUTE,
+    SCORE_AND_ALERT_ATTRIBUTES,
+    STATE_FORMAT,
+    read_state,
+)
+from rotorwatch.telemetry import implausible
 
 _BATCH_GET_MAX_KEYS = 100
 #: A window stamped further ahead of the processing clock than this is not applied to the device
@@ -132,8 +140,8 @@ class StateStore:
             while request:
                 response = self._dynamodb.batch_get_item(RequestItems=request)
                 for item in response.get("Responses", {}).get(self._table, []):
-                    state = DeviceState.from_item(from_attributes(item))
-                    states[state.device_id] = state
+                    stored = read_state(from_attributes(item))  # any release's item, healed
+                    states[stored.state.device_id] = stored.state
                 request = response.get("UnprocessedKeys") or {}
         return states
 
@@ -141,35 +149,57 @@ class StateStore:
         """Write ``state`` if the item still holds the window and the baseline reset count of
         ``read``, the state it was folded from (None: no item yet).
 
+        Only score_and_alert's own attributes are set or removed (an UpdateItem, not a whole
+        item): the watchdog's ``no_data_for_ms`` and attributes a newer release keeps are left
+        as they are, so a silence flag set between our read and our write survives (issue 26:
+        the "data resumed" notice was lost) and a rollback erases nothing.
+
         Returns False when another writer got there first (the condition failed): another batch
         moved the window, or an operator restarted the baseline.
         """
-        names = {"#k": STATE_TABLE_PARTITION_KEY}
+        item = to_attributes(state.to_item())
+        names = {"#k": STATE_TABLE_PARTITION_KEY, "#f": FORMAT_ATTRIBUTE}
+        values: dict[str, Any] = {":format": {"N": str(STATE_FORMAT)}}
+        sets, removes = ["#f = if_not_exists(#f, :format)"], []
+        for n, attr in enumerate(SCORE_AND_ALERT_ATTRIBUTES):
+            names[f"#a{n}"] = attr
+            if attr in item:
+                values[f":a{n}"] = item[attr]
+                sets.append(f"#a{n} = :a{n}")
+            else:
+                removes.append(f"#a{n}")
+        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
         if read is None:
             condition = "attribute_not_exists(#k)"
-            values: dict[str, Any] = {}
         else:
-            resets = f"{BASELINE_RESETS_ATTRIBUTE} = :resets"
-            if read.baseline_resets == 0:  # items from before baselines have no reset count
-                resets = f"(attribute_not_exists({BASELINE_RESETS_ATTRIBUTE}) OR {resets})"
-            condition = f"last_ts = :ts AND last_seq = :seq AND {resets}"
-            values = {
-                ":ts": {"N": str(read.last_ts)},
-                ":seq": {"N": str(read.last_seq)},
-                ":resets": {"N": str(read.baseline_resets)},
-            }
-            names = {}
-        kwargs: dict[str, Any] = {
-            "TableName": self._table,
-            "Item": to_attributes(state.to_item()),
-            "ConditionExpression": condition,
-        }
-        if names:
-            kwargs["ExpressionAttributeNames"] = names
-        if values:
-            kwargs["ExpressionAttributeValues"] = values
+            names.update({"#ts": "last_ts", "#seq": "last_seq", "#r": BASELINE_RESETS_ATTRIBUTE})
+            values.update(
+                {
+                    ":ts": {"N": str(read.last_ts)},
+                    ":seq": {"N": str(read.last_seq)},
+                    ":resets": {"N": str(read.baseline_resets)},
+                }
+            )
+            # An attribute the item did not hold reads as its default (-1, 0): the condition
+            # accepts its absence too, or an older item could never be written again.
+            parts = []
+            for attr, value, default in (
+                ("#ts", ":ts", read.last_ts == -1),
+                ("#seq", ":seq", read.last_seq == -1),
+                ("#r", ":resets", read.baseline_resets == 0),
+            ):
+                test = f"{attr} = {value}"
+                parts.append(f"(attribute_not_exists({attr}) OR {test})" if default else test)
+            condition = "attribute_exists(#k) AND " + " AND ".join(parts)
         try:
-            self._dynamodb.put_item(**kwargs)
+            self._dynamodb.update_item(
+                TableName=self._table,
+                Key={STATE_TABLE_PARTITION_KEY: {"S": state.device_id}},
+                UpdateExpression=expression,
+                ConditionExpression=condition,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values,
+            )
         except ClientError as exc:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return False
@@ -246,6 +276,8 @@ class Outcome:
     baselines_completed: int = 0
     #: Windows whose point state the baseline raised to WARNING.
     baseline_warnings: int = 0
+    #: Windows whose accelerometer is dead, saturated or clipped (never scored HEALTHY).
+    sensor_problems: int = 0
     alerts: list[Alert] = field(default_factory=list)
     failed_positions: list[int] = field(default_factory=list)
     timings_s: dict[str, float] = field(
@@ -267,6 +299,8 @@ def _conforms(value: Any, glue_type: str) -> bool:
 
 
 _FEATURE_TYPES = {f.name: f.type for f in FEATURE_FIELDS}
+#: Feature-record fields with a physical bound in the telemetry contract.
+_BOUNDED = ("ts", "seq", "received_at", "rpm", "temperature_c", "pressure_bar")
 
 
 def _feature_record(data: bytes) -> dict[str, Any] | None:
@@ -285,6 +319,14 @@ def _feature_record(data: bytes) -> dict[str, Any] | None:
     if any(isinstance(rec.get(k), bool) or not isinstance(rec.get(k), int) for k in ("ts", "seq")):
         return None
     if not all(_conforms(rec.get(name), t) for name, t in _FEATURE_TYPES.items()):
+        return None
+    # The contract's physical bounds again (an older extract_features did not check them): a
+    # temperature of 1e130 degC overflowed DynamoDB's numbers and failed the batch on every
+    # retry; -1e100 was learned into the device's state and failed every later batch.
+    if any(
+        isinstance(v := rec.get(name), int | float) and implausible(name, v) is not None
+        for name in _BOUNDED
+    ):
         return None
     return rec
 
@@ -348,6 +390,7 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
         for j, f in enumerate(features)
     ]
     out.scored = len(predictions)
+    out.sensor_problems = sum(p["sensor_cause"] in SENSOR_PROBLEMS for p in predictions)
     t2 = time.perf_counter()
     out.timings_s["score"] += t2 - t1
 

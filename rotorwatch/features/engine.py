@@ -45,6 +45,7 @@ from rotorwatch.assets import Asset, Bearing, limit_fields
 from rotorwatch.features.end_of_life import end_of_life_fields
 from rotorwatch.features.iso import ZONES, zone_boundaries_mm_s, zone_index
 from rotorwatch.features.schema import BANDS_HZ, DEFECTS, ORDERS, VIBRATION_FEATURES
+from rotorwatch.features.sensor_health import sensor_problems
 from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, Telemetry
 
 F64 = npt.NDArray[np.float64]
@@ -334,6 +335,7 @@ def _block_features(s: _Scratch, df_hz: F64, shaft_hz: F64, env_spec: Any) -> di
     # line), every order of every row in one gather.
     known = np.isfinite(shaft_hz)
     kc = np.rint(np.where(known, shaft_hz, 0.0)[:, None] * _ORDER_VALUES / df_hz[:, None])
+    kc = np.minimum(kc, last_bin + ORDER_HALF_WIDTH_BINS + 1)  # beyond the spectrum: not read
     kc_i = kc.astype(np.int64)  # (B, orders)
     ok = known[:, None] & (kc_i - ORDER_HALF_WIDTH_BINS >= 1)
     ok &= kc_i + ORDER_HALF_WIDTH_BINS <= last_bin
@@ -506,6 +508,9 @@ def _envelope_indicators(
     shared = (near & rivals[None]).any(axis=2)
     fundamental = (harmonic == 1) & main  # a family's own fundamental is always read
     ok &= ~(shared & ~fundamental[None, :])
+    # Only lines that are read size the gather: a line far beyond the spectrum (a wrong rpm)
+    # would otherwise widen it for the whole batch (rpm 1e6 on one row: 261 MiB, not 47).
+    kc, half = np.where(ok, kc, 0.0), np.where(ok, half, 0.0)
     max_half = int(np.ceil(np.max(half, initial=0.0))) + 1
     offsets = np.arange(-max_half, max_half + 1)
     idx = np.rint(kc)[..., None].astype(np.int64) + offsets  # (B, L, W)
@@ -622,4 +627,7 @@ def compute_features(
         columns += [_none_if_nan(values) for values in cols.values()]
         for i, row in zip(idx, zip(*columns, strict=True), strict=True):
             records[i].update(zip(names, row, strict=True))
+        # A dead, saturated or clipped sensor (its features would read a healthy machine).
+        for i, problem in zip(idx, sensor_problems(raw, gain_g), strict=True):
+            records[i]["vibration_sensor"] = problem
     return records

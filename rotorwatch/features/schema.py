@@ -86,6 +86,14 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
         Field(name, "double", "", f"envelope-spectrum peak at {key.upper()} and harmonics / median")
         for name, key in DEFECTS
     ),
+    # Last, so every column before it keeps its position (rotorwatch.features.sensor_health).
+    Field(
+        "vibration_sensor",
+        "string",
+        "",
+        "vibration sensor problem: sensor_flat_line, sensor_saturated or sensor_clipped; "
+        "null when the sensor looks alive",
+    ),
 )
 
 FEATURE_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURE_FIELDS)

@@ -36,6 +36,7 @@ SERVING_MODULES: Final[tuple[str, ...]] = (
     "sensor_limits.py",
     "sensors.py",
     "features/schema.py",
+    "features/sensor_health.py",
     "model/__init__.py",
     "model/features.py",
     "model/forest.py",

@@ -3,6 +3,8 @@
 -- A recovery (ALARM -> HEALTHY) is listed like any other change. The first window of the
 -- period has no predecessor and is not a change.
 -- Reads predictions.
+-- Rows are de-duplicated by (device_id, ts, seq): a batch redelivered after a partial failure
+-- can land a window twice (docs/architecture.md, "Exactly once where it counts").
 -- @param days integer = 30 how many days back from now
 WITH params AS (
   SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:days AS bigint) * 86400000 AS since_ms
@@ -17,6 +19,17 @@ bounds AS (
     date_format(from_unixtime(params.since_ms / 1000), '%d') AS since_day
   FROM params
 ),
+copies AS (
+  SELECT
+    pr.*,
+    row_number() OVER (PARTITION BY pr.device_id, pr.ts, pr.seq ORDER BY pr.scored_at DESC) AS copy
+  FROM predictions AS pr
+  CROSS JOIN bounds AS b
+  WHERE (pr.year > b.since_year
+      OR (pr.year = b.since_year AND pr.month > b.since_month)
+      OR (pr.year = b.since_year AND pr.month = b.since_month AND pr.day >= b.since_day))
+    AND pr.ts >= b.since_ms
+),
 ordered AS (
   SELECT
     p.device_id,
@@ -28,12 +41,8 @@ ordered AS (
     p.velocity_rms_mm_s,
     p.anomaly_score,
     lag(p.state) OVER (PARTITION BY p.device_id ORDER BY p.ts, p.seq) AS previous_state
-  FROM predictions AS p
-  CROSS JOIN bounds AS b
-  WHERE (p.year > b.since_year
-      OR (p.year = b.since_year AND p.month > b.since_month)
-      OR (p.year = b.since_year AND p.month = b.since_month AND p.day >= b.since_day))
-    AND p.ts >= b.since_ms
+  FROM copies AS p
+  WHERE p.copy = 1
 )
 SELECT
   device_id,

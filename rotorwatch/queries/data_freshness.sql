@@ -3,6 +3,8 @@
 -- device was last scored. status is STALE when nothing arrived for :stale_minutes minutes.
 -- A device silent for longer than the look-back does not appear: widen it to find those.
 -- Reads features and predictions.
+-- Rows are de-duplicated by (device_id, ts, seq): a batch redelivered after a partial failure
+-- can land a window twice (docs/architecture.md, "Exactly once where it counts").
 -- @param lookback_days integer = 2 how many days back to look
 -- @param stale_minutes integer = 60 silence after which a device is STALE
 WITH params AS (
@@ -28,12 +30,18 @@ f AS (
     max_by(ft.site, ft.ts) AS site,
     max_by(ft.received_at - ft.ts, ft.ts) AS last_ingest_lag_ms,
     count(*) AS windows
-  FROM features AS ft
-  CROSS JOIN bounds AS b
-  WHERE (ft.year > b.since_year
-      OR (ft.year = b.since_year AND ft.month > b.since_month)
-      OR (ft.year = b.since_year AND ft.month = b.since_month AND ft.day >= b.since_day))
-    AND ft.ts >= b.since_ms
+  FROM (
+    SELECT
+      f0.*,
+      row_number() OVER (PARTITION BY f0.device_id, f0.ts, f0.seq ORDER BY f0.received_at DESC) AS copy
+    FROM features AS f0
+    CROSS JOIN bounds AS b
+    WHERE (f0.year > b.since_year
+        OR (f0.year = b.since_year AND f0.month > b.since_month)
+        OR (f0.year = b.since_year AND f0.month = b.since_month AND f0.day >= b.since_day))
+      AND f0.ts >= b.since_ms
+  ) AS ft
+  WHERE ft.copy = 1
   GROUP BY ft.device_id
 ),
 p AS (

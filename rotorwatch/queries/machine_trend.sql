@@ -7,6 +7,8 @@
 -- A steadily positive slope on a machine still in zone B is the early warning to act on.
 -- p95 is Athena's approx_percentile (approximate by design). The "Look closer" line of every
 -- alert names this query with the machine and a since time a day before the problem began.
+-- Rows are de-duplicated by (device_id, ts, seq): a batch redelivered after a partial failure
+-- can land a window twice (docs/architecture.md, "Exactly once where it counts").
 -- @param device_id string the machine (thing name)
 -- @param since time = 30d first window to include: a UTC time (2026-11-22 06:40:00 or 2026-11-22) or a look-back in days (7d)
 WITH params AS (
@@ -33,8 +35,10 @@ bounds AS (
     date_format(from_unixtime(start.since_ms / 1000), '%d') AS since_day
   FROM start
 ),
-w AS (
-  SELECT f.ts, f.velocity_rms_mm_s, f.iso_zone, f.temperature_c, f.pressure_bar
+copies AS (
+  SELECT
+    f.ts, f.velocity_rms_mm_s, f.iso_zone, f.temperature_c, f.pressure_bar,
+    row_number() OVER (PARTITION BY f.device_id, f.ts, f.seq ORDER BY f.received_at DESC) AS copy
   FROM features AS f
   CROSS JOIN bounds AS b
   WHERE f.device_id = b.device_id
@@ -43,6 +47,9 @@ w AS (
       OR (f.year = b.since_year AND f.month = b.since_month AND f.day >= b.since_day))
     AND f.ts >= b.since_ms
     AND f.velocity_rms_mm_s IS NOT NULL
+),
+w AS (
+  SELECT ts, velocity_rms_mm_s, iso_zone, temperature_c, pressure_bar FROM copies WHERE copy = 1
 ),
 fit AS (
   -- regr_slope is NaN on some engines and NULL on others when time does not vary: guard it.

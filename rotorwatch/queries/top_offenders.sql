@@ -2,6 +2,8 @@
 -- broken by alarms, then peak velocity), with their dominant fault (most frequent fault other
 -- than 'normal'; 'normal' when none) and worst ISO zone. At most :top_n machines.
 -- Reads predictions.
+-- Rows are de-duplicated by (device_id, ts, seq): a batch redelivered after a partial failure
+-- can land a window twice (docs/architecture.md, "Exactly once where it counts").
 -- @param days integer = 7 how many days back from now
 -- @param top_n integer = 10 how many machines to list
 WITH params AS (
@@ -19,14 +21,19 @@ bounds AS (
     date_format(from_unixtime(params.since_ms / 1000), '%d') AS since_day
   FROM params
 ),
-p AS (
-  SELECT pr.*
+copies AS (
+  SELECT
+    pr.*,
+    row_number() OVER (PARTITION BY pr.device_id, pr.ts, pr.seq ORDER BY pr.scored_at DESC) AS copy
   FROM predictions AS pr
   CROSS JOIN bounds AS b
   WHERE (pr.year > b.since_year
       OR (pr.year = b.since_year AND pr.month > b.since_month)
       OR (pr.year = b.since_year AND pr.month = b.since_month AND pr.day >= b.since_day))
     AND pr.ts >= b.since_ms
+),
+p AS (
+  SELECT * FROM copies WHERE copy = 1
 ),
 fault_counts AS (
   SELECT

@@ -116,10 +116,16 @@ class Pipeline:
         return sum(page.get("KeyCount", 0) for page in pages)
 
     def extract(
-        self, module: ModuleType, payloads: Sequence[bytes], **kw: Any
+        self,
+        module: ModuleType,
+        payloads: Sequence[bytes],
+        *,
+        arrival_s: float = 1_763_900_000.987,
+        **kw: Any,
     ) -> tuple[int, list[bytes]]:
-        """Run a telemetry batch through extract_features; (redeliveries, new feature payloads)."""
-        event = self.event(payloads)
+        """Run a telemetry batch through extract_features (arriving on the stream at
+        arrival_s, which becomes the windows' received_at); (redeliveries, new payloads)."""
+        event = self.event(payloads, arrival_s=arrival_s)
         redeliveries = deliver(module.handler, event, self.context, **kw)
         new = [r["Data"] for r in self.new_feature_records()]
         self.ledger.features += [json.loads(d) for d in new]

@@ -23,6 +23,22 @@ T0_S = 1_763_900_000.0
 TEN_YEARS_MS = 10 * 365 * 86_400_000
 
 
+def state_write(kw: dict[str, Any]) -> dict[str, Any] | None:
+    """The attributes a score_and_alert state write (an UpdateItem) sets, as attribute values;
+    None for another update (the outbox being cleared)."""
+    expression = kw.get("UpdateExpression", "")
+    if not expression.startswith("SET ") or "ExpressionAttributeNames" not in kw:
+        return None
+    names, values = kw["ExpressionAttributeNames"], kw["ExpressionAttributeValues"]
+    sets = expression[4:].split(" REMOVE ")[0]
+    out = {}
+    for part in sets.split(", "):
+        name, _, value = part.partition(" = ")
+        if value in values:
+            out[names[name]] = values[value]
+    return out
+
+
 class RaceProxy:
     """The state table client of two concurrent invocations: both read the same state before
     either writes (a barrier after the first two reads), and the writes are ordered: a write for
@@ -47,15 +63,18 @@ class RaceProxy:
             self.both_read.wait()
         return response
 
-    def put_item(self, **kw: Any) -> Any:
-        if self.goes_second(kw["Item"]):
+    def update_item(self, **kw: Any) -> Any:
+        written = state_write(kw)
+        if written is None:  # not a state write (the outbox being cleared)
+            return self.real.update_item(**kw)
+        if self.goes_second(written):
             assert self.first_written.wait(20)
         try:
             # DynamoDB checks a condition and writes an item atomically; moto does not lock
             # between the two, so two threads could both pass the check. Serialise the writes
             # as the service does.
             with self._write_lock:
-                return self.real.put_item(**kw)
+                return self.real.update_item(**kw)
         except self.real.exceptions.ConditionalCheckFailedException:
             with self._lock:
                 self.conditional_failures += 1
@@ -68,11 +87,16 @@ class RaceProxy:
 
 
 def feature_payloads(
-    extract_features: ModuleType, pipe: Pipeline, device: str, windows: list[tuple[int, int, str]]
+    extract_features: ModuleType,
+    pipe: Pipeline,
+    device: str,
+    windows: list[tuple[int, int, str]],
+    arrival_s: float = T0_S,
 ) -> list[bytes]:
     _, feats = pipe.extract(
         extract_features,
         [message(device, ts, seq, v1x_mm_s=ZONE_V[z], seed=seq) for ts, seq, z in windows],
+        arrival_s=arrival_s,
     )
     return feats
 
@@ -193,14 +217,17 @@ def test_device_clock_far_in_the_past(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     pipe = Pipeline(aws, context)
-    # pump-02's clock starts in 1970 (RTC never set): its windows are still in order.
-    epoch_device = feature_payloads(extract_features, pipe, "pump-02", series(0, "AADDDDD", ts0=0))
-    # pump-01 is right, then its clock jumps back to 1970 while the machine develops a fault.
-    jumper = feature_payloads(
-        extract_features, pipe, "pump-01", [*series(0, "AAA"), *series(3, "DDDDD", ts0=0)]
-    )
-    pipe.score(rules, epoch_device[:-1] + jumper[:3], arrival_s=T0_S)
     later_s = T0_S + 600
+    # pump-02's clock starts in 1970 (RTC never set): its windows are still in order. Its last
+    # window is received later (received_at is the stream's arrival in extract_features).
+    epoch = series(0, "AADDDDD", ts0=0)
+    epoch_device = feature_payloads(extract_features, pipe, "pump-02", epoch[:-1])
+    epoch_device += feature_payloads(extract_features, pipe, "pump-02", epoch[-1:], later_s)
+    # pump-01 is right, then its clock jumps back to 1970 while the machine develops a fault.
+    jumps = [*series(0, "AAA"), *series(3, "DDDDD", ts0=0)]
+    jumper = feature_payloads(extract_features, pipe, "pump-01", jumps[:3])
+    jumper += feature_payloads(extract_features, pipe, "pump-01", jumps[3:], later_s)
+    pipe.score(rules, epoch_device[:-1] + jumper[:3], arrival_s=T0_S)
     pipe.score(rules, jumper[3:], arrival_s=later_s)
     pipe.score(rules, epoch_device[-1:], arrival_s=later_s)  # pump-02 stays in touch
     monkeypatch.setattr(watchdog.DEPS, "clock_ms", lambda: int(later_s * 1000) + 25 * MIN_MS)

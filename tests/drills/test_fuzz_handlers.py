@@ -5,6 +5,7 @@ input, and every record is accounted for: output, quarantined (telemetry) / coun
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import os
@@ -19,7 +20,19 @@ from hypothesis import strategies as st
 from lambdas.common.batch import source_records
 from rotorwatch.features import FEATURE_FIELDS
 from rotorwatch.published import decode_published
-from rotorwatch.telemetry import TelemetryError, decode, encode, encode_samples
+from rotorwatch.telemetry import (
+    FS_HZ_MAX,
+    FS_HZ_MIN,
+    N_SAMPLES_MIN,
+    PLAUSIBLE,
+    SAMPLE_ABS_MAX,
+    SCALE_MAX,
+    SCALE_MIN,
+    TelemetryError,
+    decode,
+    encode,
+    encode_samples,
+)
 from rotorwatch.telemetry_v2 import HEADER_BYTES, from_v1
 from tests.drills.figures import Figure, record
 from tests.drills.harness import Pipeline
@@ -300,5 +313,139 @@ def test_fuzz_score_and_alert(
             alerts=len(aws.alerts()),
             lake_rows=len(lake),
             note="invalid feature records counted (InvalidFeatureRecords), never raised",
+        )
+    )
+
+
+# ---- issue 26: values valid by the contract, at its extremes, through both handlers ----------
+
+_EDGE_TIMES = [0, 1, 1_763_900_000_000, PLAUSIBLE["ts"].high]
+
+
+def _edges(name: str, extra: list[float]) -> st.SearchStrategy[float]:
+    b = PLAUSIBLE[name]
+    return st.sampled_from([b.low, b.high, *extra]) | st.floats(
+        min_value=b.low, max_value=b.high, allow_nan=False
+    )
+
+
+@st.composite
+def _extreme_window(draw: st.DrawFn) -> dict[str, Any]:
+    """A window the contract accepts, at its edges: length, rate, scale, encoding, and samples
+    that are dead (zeros, a constant), pinned at full scale, tiny or huge."""
+    n = draw(st.sampled_from([N_SAMPLES_MIN, 1024, 4096, 16384]))
+    fs_hz = draw(st.sampled_from([FS_HZ_MIN, 8192.0, FS_HZ_MAX]))
+    kind = draw(st.sampled_from(["zeros", "constant", "full_scale", "sine", "noise", "impulses"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**16)))
+    t = np.arange(n) / fs_hz
+    unit = draw(st.sampled_from(["g", "m/s2"]))
+    if draw(st.booleans()):  # int16 counts with any scale the contract allows
+        counts = {
+            "zeros": np.zeros(n),
+            "constant": np.full(n, draw(st.integers(-32768, 32767))),
+            "full_scale": np.where(np.sin(2 * np.pi * 50 * t) > 0, 32767, -32768),
+            "sine": 30000 * np.sin(2 * np.pi * 29.7 * t),
+            "noise": rng.normal(0, 8000, n),
+            "impulses": np.where(rng.random(n) < 0.01, 32767, 0),
+        }[kind]
+        raw = np.clip(np.rint(counts), -32768, 32767).astype("<i2").tobytes()
+        scale = draw(st.sampled_from([SCALE_MIN, 1e-4, SCALE_MAX]))
+        vib = {"fs_hz": fs_hz, "unit": unit, "encoding": "int16le+base64", "scale": scale}
+    else:  # float32 up to the largest magnitude allowed
+        peak = draw(st.sampled_from([1e-30, 1.0, SAMPLE_ABS_MAX]))
+        x = {
+            "zeros": np.zeros(n),
+            "constant": np.full(n, peak),
+            "full_scale": np.where(np.sin(2 * np.pi * 50 * t) > 0, peak, -peak),
+            "sine": peak * np.sin(2 * np.pi * 29.7 * t),
+            "noise": np.clip(rng.normal(0, peak / 4, n), -peak, peak),
+            "impulses": np.where(rng.random(n) < 0.01, peak, 0.0),
+        }[kind]
+        raw = x.astype("<f4").tobytes()
+        vib = {"fs_hz": fs_hz, "unit": unit, "encoding": "float32le+base64"}
+    vib["data"] = base64.b64encode(raw).decode("ascii")
+    return vib
+
+
+@st.composite
+def _extreme_message(draw: st.DrawFn) -> tuple[bytes, str]:
+    """A v1 (or, where it fits, v2) record with every number at or inside the physical
+    bounds, and now and then just outside them (quarantined, never a stall)."""
+    device = draw(st.sampled_from(["pump-01", "pump-02"]))
+    msg: dict[str, Any] = {
+        "v": 1,
+        "device_id": device,
+        "ts": draw(st.sampled_from(_EDGE_TIMES) | st.integers(0, int(PLAUSIBLE["ts"].high))),
+        "seq": draw(st.sampled_from([0, 2**32 - 1, int(PLAUSIBLE["seq"].high)]) | st.integers(0)),
+    }
+    for name, extra in (
+        ("rpm", [5e-324, 1e-3, 1.0, 60.0]),
+        ("temperature_c", [0.0]),
+        ("pressure_bar", [0.0]),
+    ):
+        if draw(st.booleans()):
+            value = draw(_edges(name, extra))
+            msg[name] = value if value > 0 or name != "rpm" else 1.0
+    if draw(st.integers(0, 9)) == 0:  # just outside one bound: implausible
+        name = draw(st.sampled_from(["temperature_c", "pressure_bar", "rpm", "seq", "ts"]))
+        msg[name] = PLAUSIBLE[name].high * 10 + 1
+    if draw(st.booleans()):
+        msg["vibration"] = draw(_extreme_window())
+    data = json.dumps(msg).encode()
+    if draw(st.booleans()):
+        try:
+            return from_v1(decode(data)), f"plant-a/{device}"
+        except ValueError:  # not expressible in v2 (seq beyond 32 bits, float32 peaks)
+            pass
+    return data, device
+
+
+@pytest.mark.slow
+def test_fuzz_extreme_valid_values_through_both_handlers(
+    extract_features: ModuleType,
+    rules: ModuleType,  # noqa: F811
+    aws: Aws,
+    context: FakeContext,
+) -> None:
+    """Issue 26: what the contract accepts, at its edges, through extract_features and then
+    score_and_alert (moto): no raise, no failed batch, every record processed or quarantined,
+    every feature record scored into the lake and the device state written."""
+    pipe = Pipeline(aws, context)
+    totals = {"in": 0, "features": 0, "quarantined": 0, "predictions": 0}
+
+    @FUZZ
+    @given(batch=st.lists(_extreme_message(), min_size=1, max_size=4))
+    def run(batch: list[tuple[bytes, str]]) -> None:
+        before_q, before_p = pipe.quarantined_count(), len(aws.predictions())
+        event = pipe.event([d for d, _ in batch], partition_keys=[k for _, k in batch])
+        assert extract_features.handler(event, context) == {"batchItemFailures": []}
+        feats = [r["Data"] for r in pipe.new_feature_records()]
+        quarantined = pipe.quarantined_count() - before_q
+        valid = {k for d, key in batch if (k := _published(d, key)) is not None}
+        assert quarantined == len(batch) - sum(_published(d, k) is not None for d, k in batch)
+        assert len(feats) == len(valid)
+        if feats:
+            keys = [json.loads(f)["device_id"] for f in feats]
+            scored = pipe.event(feats, template="kinesis_features", partition_keys=keys)
+            assert rules.handler(scored, context) == {"batchItemFailures": []}
+        assert len(aws.predictions()) - before_p == len(feats)  # none skipped as invalid
+        totals["in"] += len(batch)
+        totals["features"] += len(feats)
+        totals["quarantined"] += quarantined
+        totals["predictions"] += len(feats)
+
+    run()
+    assert totals["features"] > 0
+    assert totals["quarantined"] > 0
+    record(
+        Figure(
+            f"fuzz valid extremes through both handlers ({EXAMPLES} batches)",
+            records_in=totals["in"],
+            records_out=totals["features"],
+            quarantined=totals["quarantined"],
+            alerts=len(aws.alerts()),
+            lake_rows=totals["predictions"],
+            note="contract edges (ts, seq, rpm, temperature, pressure, scale, rates, lengths, "
+            "dead/pinned/huge windows), v1 and v2; never raised, never stalled",
         )
     )

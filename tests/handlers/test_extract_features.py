@@ -278,7 +278,8 @@ def test_the_same_window_as_v1_and_as_v2_gives_the_same_feature_row(
     v2 = from_v1(decode(v1))
     assert len(v2) < len(v1) * 0.75
     # Two invocations: in one batch the second would be a duplicate (same device, ts, seq).
-    assert extract_features.handler(kinesis_event([v1]), context) == {"batchItemFailures": []}
+    event_v1 = kinesis_event([v1], arrival_s=arrival_s)  # both: received_at is the arrival
+    assert extract_features.handler(event_v1, context) == {"batchItemFailures": []}
     event_v2 = kinesis_event([v2], partition_keys=["plant-a/pump-01"], arrival_s=arrival_s)
     assert extract_features.handler(event_v2, context) == {"batchItemFailures": []}
 

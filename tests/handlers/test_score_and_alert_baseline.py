@@ -164,12 +164,12 @@ class ResetDuringBatch:
         self.resets = 0
         self.refused = 0
 
-    def put_item(self, **kw: Any) -> Any:
-        if not self.resets:
+    def update_item(self, **kw: Any) -> Any:
+        if not self.resets and kw.get("UpdateExpression", "").startswith("SET "):
             self.resets += 1
             reset(self.real, STATE_TABLE, "pump-01")
         try:
-            return self.real.put_item(**kw)
+            return self.real.update_item(**kw)
         except self.real.exceptions.ConditionalCheckFailedException:
             self.refused += 1
             raise

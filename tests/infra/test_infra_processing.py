@@ -174,8 +174,15 @@ def test_grants_are_least_privilege(synth: Synth) -> None:
         json.dumps(st["Resource"]).endswith(f'"/{lake.QUARANTINE_PREFIX}*"]]}}') for st in puts
     ] == [True]
     # The scoring function writes state, alerts and predictions; it never writes to S3 directly.
-    assert {"dynamodb:PutItem", "sns:Publish", "firehose:PutRecordBatch"} <= sa_actions
+    assert {"dynamodb:UpdateItem", "sns:Publish", "firehose:PutRecordBatch"} <= sa_actions
     assert not any(a.startswith("s3:") for a in sa_actions)
+    # Issue 26 item 11: only the state calls its code makes (it may not delete, batch-write,
+    # scan or replace whole items), no assets table (it never reads it), no re-encryption.
+    dynamo = {a for a in sa_actions if a.startswith("dynamodb:")}
+    assert dynamo == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
+    assert not any(a.startswith("kms:ReEncrypt") for a in sa_actions)
+    assets = next(n for n in of_type(t, "AWS::DynamoDB::Table") if n.startswith("Assets"))
+    assert assets not in json.dumps(sa)
     if "ml" not in synth.built.skipped:
         invoke = [st for st in sa if st["Action"] == "sagemaker:InvokeEndpoint"]
         assert "endpoint/rotorwatch-dev-scoring" in json.dumps(invoke)

@@ -80,3 +80,38 @@ def test_a_mix_scores_the_good_ones_and_names_the_rest(features: Path) -> None:
     assert result.exit_code == 0
     assert len(result.stdout.splitlines()) == 3
     assert "skipped 1 record(s) (4): not a feature record" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("bad", "reason"),
+    [
+        (b"null", "not a JSON object (null)"),
+        (b"[1, 2]", "not a JSON object (list)"),  # a line that looks like an array
+        (b"\xff\xfe not utf-8", "not UTF-8 text"),
+        (b"{not json", "not JSON"),
+    ],
+    ids=["null", "array-line", "not-utf8", "not-json"],
+)
+@pytest.mark.parametrize("where", ["first", "last"])
+def test_one_bad_line_skips_that_line_not_the_file(
+    features: Path, bad: bytes, reason: str, where: str
+) -> None:
+    """Issue 26 item 10: a raw JSONDecodeError when the first line started with '[', a
+    UnicodeDecodeError on a non-UTF-8 file, and the whole file refused for one null line,
+    although the help says bad records are skipped."""
+    good = features.read_bytes()
+    data = bad + b"\n" + good if where == "first" else good + bad + b"\n"
+    result = CliRunner().invoke(app, ["score"], input=data)
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3  # every good record scored
+    assert reason in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "Error:" not in result.stderr
+    assert "3 scored, 1 skipped" in result.stderr
+
+
+def test_a_json_array_is_still_read_as_one_input(features: Path) -> None:
+    rows = [json.loads(line) for line in features.read_text().splitlines()]
+    result = CliRunner().invoke(app, ["score"], input=json.dumps(rows))
+    assert result.exit_code == 0, result.stderr
+    assert len(result.stdout.splitlines()) == 3

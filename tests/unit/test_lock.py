@@ -8,11 +8,14 @@ without `make lock`, edits the lock by hand, or runs against a virtualenv that d
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import re
 import subprocess
 import sys
 import tomllib
+from collections import defaultdict
 from importlib import metadata
 from pathlib import Path
 
@@ -28,6 +31,9 @@ DEV_LOCK = ROOT / "requirements" / "dev.txt"
 CHECKOV_LOCK = ROOT / "requirements" / "checkov.txt"
 CHECKOV_VENV = ROOT / ".venv-checkov"
 PROJECT = canonicalize_name(PYPROJECT["project"]["name"])
+#: What `python -m venv` puts into every virtualenv (ensurepip): the venv's own installer, not a
+#: dependency. A lock that pins one of them (the dev lock pins pip for pip-tools) is still held.
+VENV_BOOTSTRAP = frozenset({"pip", "setuptools"})
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)")
 
@@ -133,7 +139,7 @@ def _drift(lock: Path, installed: dict[str, str]) -> list[str]:
     problems += [
         f"{name}=={version} is installed but not in {lock.name}"
         for name, version in sorted(installed.items())
-        if name not in pins and name != PROJECT
+        if name not in pins and name != PROJECT and name not in VENV_BOOTSTRAP
     ]
     return problems
 
@@ -143,6 +149,67 @@ def test_the_dev_virtualenv_is_exactly_the_lock() -> None:
         pytest.fail("the tests run outside a virtualenv: run them with `make test`")
     problems = _drift(DEV_LOCK, _installed())
     assert not problems, "the virtualenv differs from the lock (rm -rf .venv; make install):\n" + (
+        "\n".join(problems)
+    )
+
+
+def _requires(dist: metadata.Distribution) -> set[str]:
+    names = set()
+    for spec in dist.requires or []:
+        req = Requirement(spec)
+        if req.marker is None or req.marker.evaluate({"extra": ""}):
+            names.add(canonicalize_name(req.name))
+    return names
+
+
+def _depends_on(name: str, other: str, graph: dict[str, set[str]]) -> bool:
+    seen, todo = set(), [name]
+    while todo:
+        for dep in graph.get(todo.pop(), set()) - seen:
+            if dep == other:
+                return True
+            seen.add(dep)
+            todo.append(dep)
+    return False
+
+
+def clobbered_files(dists: list[metadata.Distribution]) -> list[str]:
+    """Files two distributions both ship, where the copy on disk is not the dependent's.
+
+    pip installs a package's dependencies before the package, so where two ship the same path
+    the dependent's copy is the one it was built against (aws-cdk-lib and its
+    aws-cdk-cloud-assembly-schema both write aws_cdk/cloud_assembly_schema/__init__.py, and only
+    aws-cdk-lib's registers the jsii types aws-cdk-lib hands back). An install in another order
+    leaves the other copy: jsii then fails at synth with "Unknown interface".
+    """
+    by_name = {canonicalize_name(d.metadata["Name"]): d for d in dists}
+    graph = {name: _requires(d) for name, d in by_name.items()}
+    owners: dict[str, dict[str, str]] = defaultdict(dict)
+    for name, dist in by_name.items():
+        for f in dist.files or []:
+            if f.hash is not None and f.hash.mode == "sha256":
+                owners[str(f)][name] = f.hash.value
+    problems = []
+    for path, hashes in sorted(owners.items()):
+        if len(set(hashes.values())) < 2:
+            continue
+        first = by_name[next(iter(hashes))]
+        digest = hashlib.sha256(Path(str(first.locate_file(path))).read_bytes()).digest()
+        on_disk = base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+        winners = [name for name, h in hashes.items() if h == on_disk]
+        dependents = [
+            name
+            for name in hashes
+            if all(other == name or _depends_on(name, other, graph) for other in hashes)
+        ]
+        if dependents and winners != dependents:
+            problems.append(f"{path}: on disk from {winners or 'nobody'}, expected {dependents}")
+    return problems
+
+
+def test_no_package_file_was_overwritten_by_a_dependency() -> None:
+    problems = clobbered_files(list(metadata.distributions()))
+    assert not problems, "install order clobbered files (rm -rf .venv; make install):\n" + (
         "\n".join(problems)
     )
 

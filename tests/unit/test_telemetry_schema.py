@@ -59,3 +59,33 @@ def test_schema_and_decoder_reject_the_same_messages(mutate: Any) -> None:
 def test_the_schema_publishes_the_decoders_scale_limit() -> None:
     scale = SCHEMA["properties"]["vibration"]["properties"]["scale"]
     assert scale["maximum"] == SCALE_MAX
+
+
+def test_the_schema_publishes_the_physical_bounds() -> None:
+    """One home (rotorwatch.telemetry.PLAUSIBLE): the schema firmware engineers validate with
+    says the same bounds as the decoder."""
+    from rotorwatch.telemetry import PLAUSIBLE, SCALE_MIN
+
+    for name in ("ts", "seq", "rpm", "temperature_c", "pressure_bar"):
+        prop = SCHEMA["properties"][name]
+        low = prop.get("minimum", prop.get("exclusiveMinimum"))
+        assert (low, prop["maximum"]) == (PLAUSIBLE[name].low, PLAUSIBLE[name].high), name
+    assert SCHEMA["properties"]["vibration"]["properties"]["scale"]["minimum"] == SCALE_MIN
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("temperature_c", -274.0),
+        ("pressure_bar", 1e5),
+        ("rpm", 2e6),
+        ("seq", 2**63),
+        ("ts", 10**16),
+    ],
+)
+def test_schema_and_decoder_reject_the_same_impossible_values(name: str, value: float) -> None:
+    msg = _valid()
+    msg[name] = value
+    assert not VALIDATOR.is_valid(msg)
+    with pytest.raises(TelemetryError):
+        decode(json.dumps(msg))

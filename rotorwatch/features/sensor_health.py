@@ -1,0 +1,99 @@
+"""Vibration sensor health read from the raw window: flat-lined, saturated or clipped.
+
+A dead accelerometer does not say so: a window of zeros, of one constant or pinned at full scale
+has no vibration in the 10-1000 Hz band, so it scores velocity 0 mm/s, ISO zone A and HEALTHY,
+and nobody learns that the machine is no longer watched. Real sensors die (open cable: a flat
+line), saturate (the machine shakes beyond the sensor's or the ADC's range: samples pinned at
+the converter's full scale) and clip (an amplifier or a loose sensor limits the signal below
+full scale: plateaus at the window's extremes). Each is detected here on the samples as sent,
+and named so the technician can act on the sensor, never read as a healthy machine.
+
+Checks, first match wins (a flat line at full scale is a dead sensor first):
+
+``sensor_flat_line``
+    Peak-to-peak within :data:`FLAT_PTP_COUNTS` counts (int16) or :data:`FLAT_PTP_G` g
+    (float32). A live accelerometer always shows its noise floor: a few counts at any sensible
+    scale, about 1e-4 g for MEMS, 1e-6 g for the quietest piezo sensors.
+``sensor_saturated``
+    At least :data:`SATURATION_MIN_SAMPLES` int16 samples at the converter's full scale
+    (-32768 or 32767). Encoders scale the window's peak to 90 % of full scale
+    (:func:`rotorwatch.telemetry.auto_scale`), so a sample there means the converter ran out of
+    range. float32 windows have no full scale: not judged.
+``sensor_clipped``
+    At least :data:`CLIP_FRACTION` of the samples sit exactly at the window's largest or at its
+    smallest value, and (int16) that extreme is at least :data:`CLIP_MIN_COUNTS` counts from
+    the window's median. A sine of amplitude A counts spends about sqrt(1 / A) / pi of its
+    samples at its extreme value (1 % at 1024 counts), a sine clipped at 95 % of its amplitude
+    10 %: a threshold of 5 % tells them apart. Small signals are not judged (at 20 counts an
+    undamaged sine sits 7 % of the time at its extreme).
+
+Everything here is pure numpy on a (windows, samples) batch.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+
+FLAT_LINE: Final = "sensor_flat_line"
+SATURATED: Final = "sensor_saturated"
+CLIPPED: Final = "sensor_clipped"
+#: Every sensor problem, worst first (the feature ``vibration_sensor`` and the prediction's
+#: ``sensor_cause`` carry one of these, or null).
+SENSOR_PROBLEMS: Final[tuple[str, ...]] = (FLAT_LINE, SATURATED, CLIPPED)
+
+FLAT_PTP_COUNTS: Final = 2
+FLAT_PTP_G: Final = 1e-6
+INT16_MIN: Final = -32768
+INT16_MAX: Final = 32767
+SATURATION_MIN_SAMPLES: Final = 3
+CLIP_FRACTION: Final = 0.05
+CLIP_MIN_COUNTS: Final = 1024
+
+#: What the technician reads (the alert's "Sensor:" line and the SMS), per problem.
+ADVICE: Final[dict[str, str]] = {
+    FLAT_LINE: "accelerometer reads a flat line: check its cable, connector, power and mounting",
+    SATURATED: "accelerometer saturated (samples at full scale): vibration beyond its range, "
+    "or a loose sensor; check the machine and the sensor's range",
+    CLIPPED: "accelerometer signal clipped: check the sensor's mounting and its amplifier",
+}
+
+
+def sensor_problems(
+    raw: npt.NDArray[np.int16] | npt.NDArray[np.float32], gain_g: npt.NDArray[np.float64]
+) -> list[str | None]:
+    """The problem of each window of a batch (None where the sensor looks alive).
+
+    Parameters
+    ----------
+    raw : ndarray, shape (B, N), int16 or float32
+        The samples as the device sent them (counts for int16).
+    gain_g : ndarray, shape (B,)
+        g per raw unit of each row (the int16 scale, or 1/9.80665 for m/s2 windows).
+    """
+    if raw.ndim != 2 or gain_g.shape != (raw.shape[0],):
+        raise ValueError("raw must be (B, N) and gain_g (B,)")
+    counts = raw.dtype == np.int16
+    x = raw.astype(np.int32) if counts else raw.astype(np.float64)
+    hi, lo = x.max(axis=1), x.min(axis=1)
+    n = x.shape[1]
+    if counts:
+        flat = (hi - lo) <= FLAT_PTP_COUNTS
+        at_full_scale = ((x <= INT16_MIN) | (x >= INT16_MAX)).sum(axis=1)
+        saturated = at_full_scale >= SATURATION_MIN_SAMPLES
+    else:
+        flat = (hi - lo) * np.abs(gain_g) <= FLAT_PTP_G
+        saturated = np.zeros(len(x), dtype=bool)
+    at_hi = (x == hi[:, None]).sum(axis=1)
+    at_lo = (x == lo[:, None]).sum(axis=1)
+    clipped = np.maximum(at_hi, at_lo) >= CLIP_FRACTION * n
+    if counts:
+        median = np.median(x, axis=1)
+        level = np.where(at_hi >= at_lo, hi - median, median - lo)
+        clipped &= level >= CLIP_MIN_COUNTS
+    out: list[str | None] = []
+    for f, s, c in zip(flat.tolist(), saturated.tolist(), clipped.tolist(), strict=True):
+        out.append(FLAT_LINE if f else SATURATED if s else CLIPPED if c else None)
+    return out
