@@ -212,6 +212,15 @@ eval-real: $(STAMP)
 	$(PY) benchmarks/eval_real.py --model $(MODEL_ARTIFACT) --fs 25600 --fs 48000 --fs 64000 --fs 97656 \
 	  --window-scale 0.5 --window-scale 2 --no-rpm
 
+.PHONY: eval-life
+# Remaining life on the six FEMTO/PRONOSTIA run-to-failure bearings (../shared/data/real/femto),
+# each replayed as one device publishing every 10 s through `rotorwatch replay`, with the served
+# model and with the rules alone: first lasting alert and lead time, ALARMs in the first half,
+# interval coverage, width and error after the alert, PHM 2012 scores beside a constant prior
+# fitted leave-one-bearing-out. About half a minute; exits 2 without the recordings.
+eval-life: $(STAMP)
+	$(PY) benchmarks/eval_life.py
+
 .PHONY: drills drills-fuzz
 # Failure drills on moto (poison, duplicates, SageMaker/SNS/Firehose faults, state races, device
 # clocks, silent devices, handler fuzz): prints the figure table and writes out/drills.md.

@@ -53,6 +53,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "model",
     "demo",
     "baseline",
+    "replay",
 )
 
 for _module in COMMAND_MODULES:

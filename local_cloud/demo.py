@@ -350,10 +350,14 @@ def make_plots(result: DemoResult, featured: rp.MachineScore | None) -> list[Pat
     msg = rp.raw_window(result.lake_dir, featured.device_id, ts)
     if msg is not None and msg.vibration is not None and msg.rpm and asset.bearing is not None:
         plots.append(rp.plot_spectra(msg, asset, featured.fault, result.out / "spectrum.png"))
+    # The velocity beside the remaining life the deployed fold gave at each window (the lake's
+    # predictions; null where there was no estimate).
     rows = run_sql(
         connect(result.lake_dir),
-        "SELECT ts, velocity_rms_mm_s FROM features WHERE device_id = "
-        f"'{featured.device_id}' ORDER BY ts",
+        "SELECT f.ts, f.velocity_rms_mm_s, p.remaining_life_s, p.remaining_life_low_s, "
+        "p.remaining_life_high_s FROM features AS f LEFT JOIN predictions AS p "
+        "ON p.device_id = f.device_id AND p.ts = f.ts AND p.seq = f.seq "
+        f"WHERE f.device_id = '{featured.device_id}' ORDER BY f.ts",
     ).records()
     device_alerts = [
         a for a in result.alerts if (k := alert_key(a.alert_id)) and k[0] == featured.device_id

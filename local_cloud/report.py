@@ -431,10 +431,11 @@ def plot_velocity_trend(
         )
     ax.plot(ts, v, marker=".", ms=3, lw=1, color="#1f4e79", label="velocity RMS 10-1000 Hz")
     _mark_onset_and_alerts(ax, truth, alerts)
+    _plot_remaining_life(ax, rows)
     ax.set(
         ylim=(0, top),
         ylabel="mm/s",
-        title=f"{asset.device_id}: velocity trend, "
+        title=f"{asset.device_id}: velocity trend and remaining life, "
         f"ISO 10816-3 group {asset.machine_group} {asset.foundation}",
     )
     _time_axis(ax)
@@ -442,6 +443,44 @@ def plot_velocity_trend(
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def _plot_remaining_life(ax: Any, rows: Sequence[Mapping[str, Any]]) -> None:
+    """The remaining-life estimate (hours, right axis) with its interval, where there was one."""
+    pts = [
+        (
+            datetime.fromtimestamp(r["ts"] / 1000, UTC),
+            r["remaining_life_s"] / 3600,
+            r["remaining_life_low_s"] / 3600,
+            r["remaining_life_high_s"] / 3600,
+        )
+        for r in rows
+        if r.get("remaining_life_s") is not None
+    ]
+    if not pts:
+        return
+    right = ax.twinx()
+    t = [p[0] for p in pts]
+    right.fill_between(
+        t,
+        [p[2] for p in pts],
+        [p[3] for p in pts],
+        color="#7f7f7f",
+        alpha=0.25,
+        lw=0,
+        label="remaining life interval",
+    )
+    right.plot(
+        t,
+        [p[1] for p in pts],
+        color="#000000",
+        lw=1.2,
+        ls="--",
+        label="remaining life at this rate",
+    )
+    right.set_ylabel("remaining life, h")
+    right.set_ylim(bottom=0)
+    right.legend(loc="upper center", fontsize=8)
 
 
 def plot_temperature_trend(

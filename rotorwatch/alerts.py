@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from rotorwatch.baseline import Baseline
+from rotorwatch.life import LifeState, interval_text
 from rotorwatch.predictions import STATES
 from rotorwatch.query import AthenaTarget, command_line, format_time
 from rotorwatch.scoring import state_rank
@@ -131,6 +132,15 @@ class DeviceState:
     #: How often an operator restarted the learning (``rotorwatch baseline reset``). The state
     #: is written on the condition that this is unchanged, so a restart racing a batch wins.
     baseline_resets: int = 0
+    #: The health indicator's trend (:mod:`rotorwatch.life`), restarted with the baseline, and
+    #: the remaining life it gave at the last window (seconds; None: no degradation visible).
+    #: An older reader ignores these keys; a newer one reads an item without them as "not yet".
+    life: LifeState | None = None
+    remaining_life_s: float | None = None
+    remaining_life_low_s: float | None = None
+    remaining_life_high_s: float | None = None
+    #: What the remaining life counts down to, as a technician reads it ("zone D").
+    remaining_life_limit: str | None = None
 
     @property
     def window(self) -> tuple[int, int]:
@@ -146,6 +156,7 @@ class DeviceState:
         item["sensor_history"] = (
             None if self.sensor_history is None else self.sensor_history.to_dict()
         )
+        item["life"] = None if self.life is None else self.life.to_dict()
         return {k: v for k, v in item.items() if v is not None}
 
     @classmethod
@@ -187,6 +198,11 @@ class DeviceState:
             sensor_history=_stored_history(item.get("sensor_history")),
             baseline=_stored_baseline(item.get("baseline")),
             baseline_resets=int(item.get("baseline_resets", 0)),
+            life=_stored_life(item.get("life")),
+            remaining_life_s=opt_float("remaining_life_s"),
+            remaining_life_low_s=opt_float("remaining_life_low_s"),
+            remaining_life_high_s=opt_float("remaining_life_high_s"),
+            remaining_life_limit=item.get("remaining_life_limit"),
         )
 
 
@@ -196,6 +212,16 @@ def _stored_history(value: Any) -> SensorHistory | None:
         return None
     try:
         return SensorHistory.from_dict(value)
+    except (KeyError, TypeError, ValueError, IndexError):
+        return None
+
+
+def _stored_life(value: Any) -> LifeState | None:
+    """The stored indicator trend, or None (start again) when there is none or it is unreadable."""
+    if not isinstance(value, Mapping):
+        return None
+    try:
+        return LifeState.from_dict(value)
     except (KeyError, TypeError, ValueError, IndexError):
         return None
 
@@ -232,6 +258,10 @@ class Alert:
     sensor_cause: str | None = None
     sensor_reason: str | None = None
     sensor_since_ms: int | None = None
+    remaining_life_s: float | None = None
+    remaining_life_low_s: float | None = None
+    remaining_life_high_s: float | None = None
+    remaining_life_limit: str | None = None
 
     @property
     def severity(self) -> str:
@@ -293,6 +323,10 @@ def _sensor_episode(
     return state.sensor_cause, state.sensor_reason, state.sensor_since_ms
 
 
+def _opt_float(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
 def step(
     state: DeviceState, prediction: Mapping[str, Any], policy: AlertPolicy = DEFAULT_POLICY
 ) -> tuple[DeviceState, Alert | None]:
@@ -345,6 +379,9 @@ def step(
         iso_zone=prediction.get("iso_zone"),
         velocity_rms_mm_s=velocity if isinstance(velocity, int | float) else None,
         degraded=bool(prediction.get("degraded", False)),
+        remaining_life_s=_opt_float(prediction.get("remaining_life_s")),
+        remaining_life_low_s=_opt_float(prediction.get("remaining_life_low_s")),
+        remaining_life_high_s=_opt_float(prediction.get("remaining_life_high_s")),
         sensor_cause=sensor_cause,
         sensor_reason=sensor_reason,
         sensor_since_ms=sensor_since,
@@ -374,6 +411,10 @@ def step(
         sensor_cause=sensor_cause,
         sensor_reason=sensor_reason,
         sensor_since_ms=sensor_since,
+        remaining_life_s=updated.remaining_life_s,
+        remaining_life_low_s=updated.remaining_life_low_s,
+        remaining_life_high_s=updated.remaining_life_high_s,
+        remaining_life_limit=updated.remaining_life_limit,
     )
     updated = replace(updated, last_alert_ms=ts, last_alert_severity=alert.severity)
     return updated, alert
@@ -452,6 +493,7 @@ def message(alert: Alert, *, athena: AthenaTarget | None = None) -> str:
         f"{'Problem began' if alert.kind == 'RECOVERY' else 'Since'}: {utc_text(alert.since_ms)}",
         f"Latest window: {utc_text(alert.ts)} (seq {alert.seq})",
         f"Trend: {alert.trend}",
+        *_life_lines(alert),
     ]
     if alert.degraded:
         lines.append("Note: the model was unavailable; the ISO and envelope rules decided.")
@@ -467,6 +509,24 @@ def message(alert: Alert, *, athena: AthenaTarget | None = None) -> str:
     lines.append("  or run: " + command_line(query["name"], values, athena=athena))
     lines.append(f"Alert id: {alert.alert_id}")
     return "\n".join(lines)
+
+
+def remaining_life_text(alert: Alert) -> str | None:
+    """``at this rate, zone D in about 12 days (8-20 days)``; None for a recovery."""
+    if alert.kind == "RECOVERY":
+        return None
+    limit = alert.remaining_life_limit or "the end-of-life limit"
+    low, high = alert.remaining_life_low_s, alert.remaining_life_high_s
+    if alert.remaining_life_s is None or low is None or high is None:
+        return f"no estimate yet: no steady rise towards {limit} is visible"
+    if alert.remaining_life_s <= 0.0:
+        return f"{limit} reached"
+    return f"at this rate, {limit} in {interval_text(alert.remaining_life_s, low, high)}"
+
+
+def _life_lines(alert: Alert) -> list[str]:
+    text = remaining_life_text(alert)
+    return [] if text is None else [f"Remaining life: {text}"]
 
 
 def _sensor_lines(alert: Alert) -> list[str]:

@@ -17,6 +17,12 @@ a device that sends no ``rpm`` has its shaft speed estimated from its vibration 
 fixed-speed machine the search spans the nameplate ``rated_rpm``: see
 :mod:`rotorwatch.features.speed`).
 
+``end_of_life`` (optional) is the limit the remaining-life estimate counts down to:
+``{"indicator": "<feature-record field>", "limit": <number > 0 in its unit>}`` (the fields a
+remaining life may count down on: :data:`rotorwatch.end_of_life.INDICATORS`), for
+example ``{"indicator": "accel_peak_g", "limit": 20}``. Without it, the ISO 10816-3 zone C/D
+boundary on velocity RMS for the machine's group and foundation (:mod:`rotorwatch.life`).
+
 ``limits`` (optional, every key optional) are the machine's own sensor limits: bearing
 temperature warning / alarm (degC) and its normal operating pressure range (bar). Temperature
 limits the asset leaves out come from common practice (:data:`rotorwatch.sensors.DEFAULT_LIMITS`);
@@ -33,6 +39,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from rotorwatch.end_of_life import INDICATORS, EndOfLife
 from rotorwatch.sensor_limits import LIMIT_FIELDS, SensorLimits
 from rotorwatch.telemetry import DEVICE_ID_PATTERN
 
@@ -99,6 +106,8 @@ class Asset:
     limits: SensorLimits | None = None
     #: (min, max) shaft speed of a variable-speed drive, rev/min; None: fixed speed near rated_rpm.
     rpm_range: tuple[float, float] | None = None
+    #: None: the ISO zone C/D boundary on velocity RMS (rotorwatch.features.end_of_life).
+    end_of_life: EndOfLife | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The record as stored (JSON file, DynamoDB item); None fields are left out."""
@@ -107,6 +116,8 @@ class Asset:
             out["limits"] = {k: v for k, v in self.limits.fields().items() if v is not None}
         if self.rpm_range is not None:
             out["rpm_range"] = list(self.rpm_range)
+        if self.end_of_life is not None:
+            out["end_of_life"] = self.end_of_life.to_dict()
         return out
 
 
@@ -200,6 +211,27 @@ def parse_rpm_range(obj: Any, where: str = "rpm_range") -> tuple[float, float]:
     return lo, hi
 
 
+def parse_end_of_life(obj: Any, where: str = "end_of_life") -> EndOfLife:
+    """Validate an end-of-life record: an indicator remaining life can count down on
+    (:data:`rotorwatch.end_of_life.INDICATORS`) and a limit > 0 in its unit."""
+    if not isinstance(obj, Mapping):
+        raise AssetError("wrong_type", f"{where}: must be an object")
+    unknown = sorted(set(obj) - {"indicator", "limit"})
+    if unknown:
+        raise AssetError(
+            "unknown_field", f"{where}: unknown key(s) {unknown}; known: indicator, limit"
+        )
+    indicator = obj.get("indicator")
+    if indicator is None:
+        raise AssetError("missing_field", f"{where}: missing 'indicator'")
+    if indicator not in INDICATORS:
+        raise AssetError(
+            "out_of_range",
+            f"{where}: 'indicator' must be one of {', '.join(INDICATORS)}; got {indicator!r:.60}",
+        )
+    return EndOfLife(str(indicator), _num(obj, "limit", where))
+
+
 def parse_asset(obj: Any) -> Asset:
     """Validate one asset record (from JSON or a DynamoDB item)."""
     if not isinstance(obj, Mapping):
@@ -225,6 +257,7 @@ def parse_asset(obj: Any) -> Asset:
     rpm_range = obj.get("rpm_range")
     site = obj.get("site")
     name = obj.get("name")
+    end_of_life = obj.get("end_of_life")
     return Asset(
         device_id=device_id,
         machine_group=int(group),
@@ -235,6 +268,9 @@ def parse_asset(obj: Any) -> Asset:
         name=name if isinstance(name, str) else None,
         limits=None if limits is None else parse_limits(limits, f"{where} limits"),
         rpm_range=None if rpm_range is None else parse_rpm_range(rpm_range, f"{where} rpm_range"),
+        end_of_life=(
+            None if end_of_life is None else parse_end_of_life(end_of_life, f"{where} end_of_life")
+        ),
     )
 
 

@@ -118,6 +118,17 @@ PREDICTION_FIELDS: Final[tuple[Field, ...]] = (
         "where the vibration is healthy (fault normal): the fault the classifier or rules lean"
         " to, no finding; null otherwise",
     ),
+    # Remaining life (rotorwatch.life): null while no degradation is visible or no limit is known.
+    Field("remaining_life_s", "double", "s", "time until the end-of-life limit at this rate"),
+    Field("remaining_life_low_s", "double", "s", "remaining life, low end of the interval"),
+    Field("remaining_life_high_s", "double", "s", "remaining life, high end of the interval"),
+)
+
+#: The remaining-life columns: filled by the device's fold (rotorwatch.fold), not by scoring.
+REMAINING_LIFE_FIELDS: Final[tuple[str, str, str]] = (
+    "remaining_life_s",
+    "remaining_life_low_s",
+    "remaining_life_high_s",
 )
 
 PREDICTION_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in PREDICTION_FIELDS)

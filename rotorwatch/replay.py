@@ -1,4 +1,8 @@
-"""The deployed alert path replayed over a labelled fleet: what a technician would have received.
+"""The deployed alert path replayed: what a technician would have received.
+
+:class:`DeviceReplay` runs one device's windows through the deployed stateful path
+(``rotorwatch replay``, ``make eval-life``). The rest of this module replays a labelled
+simulated fleet:
 
 Each machine's time-ordered feature records go through the model, :func:`rotorwatch.scoring.combine`
 and, as score_and_alert folds them, the device's baseline and sensor history, then the alert
@@ -9,20 +13,70 @@ were false alarms and how long before the machine reached ISO zone D or failure 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import replace
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from rotorwatch.alerts import DEFAULT_POLICY, DeviceState, step
-from rotorwatch.baseline import apply_baseline
+from rotorwatch.alerts import DEFAULT_POLICY, Alert, AlertPolicy, DeviceState, step
+from rotorwatch.fold import fold_window
 from rotorwatch.model.model import Model
 from rotorwatch.predictions import SENSOR_FAULTS
 from rotorwatch.scoring import combine
-from rotorwatch.sensors import apply_history
 
 _MS_PER_DAY = 86_400_000
+
+
+@dataclass(frozen=True, slots=True)
+class Replayed:
+    """One window after the device's fold: its prediction (as the lake keeps it), the device's
+    sustained state after it, and the alert it raised (None for most windows)."""
+
+    prediction: dict[str, Any]
+    state: DeviceState
+    alert: Alert | None
+
+
+class DeviceReplay:
+    """One device's windows, fed in time order, through the deployed stateful path.
+
+    The model's rows (or None: the rules decide, as when no endpoint is deployed) are combined
+    with the feature records as score_and_alert combines them, then folded by
+    :func:`rotorwatch.fold.fold_window`, the handler's own fold. A window at or before the last
+    one applied is skipped, as the handler skips a redelivery (counted in ``skipped``).
+    """
+
+    def __init__(
+        self,
+        device_id: str,
+        *,
+        learning_windows: int,
+        policy: AlertPolicy = DEFAULT_POLICY,
+    ) -> None:
+        self.state = DeviceState(device_id=device_id)
+        self.learning_windows = learning_windows
+        self.policy = policy
+        self.skipped = 0
+
+    def feed(
+        self,
+        features: Sequence[Mapping[str, Any]],
+        rows: Sequence[Mapping[str, Any]] | None,
+    ) -> Iterator[Replayed]:
+        """Fold ``features`` (time-ordered) with the model's ``rows`` (None: rules only)."""
+        for i, rec in enumerate(features):
+            if (int(rec["ts"]), int(rec["seq"])) <= self.state.window:
+                self.skipped += 1
+                continue
+            p = combine(None if rows is None else rows[i], rec)
+            folded = fold_window(
+                self.state, p, rec, learning_windows=self.learning_windows, policy=self.policy
+            )
+            self.state = folded.state
+            yield Replayed(folded.prediction, folded.state, folded.alert)
+
+
 _MS_PER_H = 3_600_000
 
 
@@ -35,19 +89,22 @@ def device_alerts(
     """The alerts (rises, not recoveries) one device's time-ordered windows raise.
 
     Without ``history_windows`` the cold-start path alone (model, ISO zone, absolute sensor
-    limits: :func:`rotorwatch.scoring.combine`); with it, as score_and_alert folds them: then
-    also the device's vibration baseline and temperature/pressure history, each learning
-    ``history_windows`` windows.
+    limits: :func:`rotorwatch.scoring.combine`); with it, through score_and_alert's own fold
+    (:func:`rotorwatch.fold.fold_window`): then also the device's vibration baseline,
+    temperature/pressure history and remaining-life trend, each learning ``history_windows``
+    windows.
     """
     st = DeviceState(device_id=str(recs[0]["device_id"]))
     alerts = []
     for rec, row in zip(recs, model.score(recs), strict=True):
         p = combine(row, rec)
-        if history_windows is not None:
-            p, baseline = apply_baseline(p, rec, st.baseline, learning_windows=history_windows)
-            p, history = apply_history(p, rec, st.sensor_history, learning_windows=history_windows)
-            st = replace(st, baseline=baseline, sensor_history=history)
-        st, alert = step(st, p, policy or DEFAULT_POLICY)
+        if history_windows is None:
+            st, alert = step(st, p, policy or DEFAULT_POLICY)
+        else:
+            folded = fold_window(
+                st, p, rec, learning_windows=history_windows, policy=policy or DEFAULT_POLICY
+            )
+            st, alert = folded.state, folded.alert
         if alert is not None and alert.kind == "ALERT":
             alerts.append(alert)
     return alerts
@@ -125,6 +182,77 @@ def alert_replay(
             "min": float(np.min(iso_leads)),
         },
     }
+
+
+def life_replay(
+    model: Model,
+    records: Sequence[Mapping[str, Any]],
+    history_windows: int,
+) -> dict[str, Any]:
+    """Remaining life against the simulator's ground truth, per faulty machine reaching zone D.
+
+    Each machine's windows go through :class:`DeviceReplay` (the deployed fold); the truth at a
+    window is the time to the machine's first zone-D window (the default end-of-life limit).
+    Over the windows before it: the share with an estimate, the share whose interval holds the
+    truth, the median interval width over the truth and the median percent error (windows with
+    an estimate), and how long before zone D the first estimate came. Healthy machines: windows
+    with an estimate (each one a number invented for a machine that is not degrading).
+    """
+    by_device: dict[str, list[Mapping[str, Any]]] = {}
+    for rec in records:
+        by_device.setdefault(str(rec["device_id"]), []).append(rec)
+    machines: dict[str, dict[str, Any]] = {}
+    healthy_estimates = 0
+    for device, recs in sorted(by_device.items()):
+        recs = sorted(recs, key=lambda r: (r["ts"], r["seq"]))
+        replay = DeviceReplay(device, learning_windows=history_windows)
+        rows = [r.prediction for r in replay.feed(recs, model.score(recs))]
+        if not any(r["fault"] != "normal" for r in recs):
+            healthy_estimates += sum(p["remaining_life_s"] is not None for p in rows)
+            continue
+        zone_d = next((int(r["ts"]) for r in recs if r.get("iso_zone") == "D"), None)
+        if zone_d is None:
+            continue
+        before = [p for p in rows if int(p["ts"]) < zone_d]
+        est = [p for p in before if p["remaining_life_s"] is not None]
+        truth = [(zone_d - int(p["ts"])) / 1000.0 for p in est]
+        machines[device] = {
+            "windows_before_zone_d": len(before),
+            "estimated_share": len(est) / len(before) if before else float("nan"),
+            "coverage": (
+                sum(
+                    p["remaining_life_low_s"] <= t <= p["remaining_life_high_s"]
+                    for p, t in zip(est, truth, strict=True)
+                )
+                / len(before)
+                if before
+                else float("nan")
+            ),
+            "median_width_ratio": float(
+                np.median(
+                    [
+                        (p["remaining_life_high_s"] - p["remaining_life_low_s"]) / t
+                        for p, t in zip(est, truth, strict=True)
+                    ]
+                )
+            )
+            if est
+            else float("nan"),
+            "median_pct_error": float(
+                np.median(
+                    [
+                        100.0 * abs(p["remaining_life_s"] - t) / t
+                        for p, t in zip(est, truth, strict=True)
+                    ]
+                )
+            )
+            if est
+            else float("nan"),
+            "first_estimate_h_before_zone_d": (
+                (zone_d - int(est[0]["ts"])) / _MS_PER_H if est else None
+            ),
+        }
+    return {"machines": machines, "estimates_on_healthy_machines": healthy_estimates}
 
 
 def sensor_fault_replay(

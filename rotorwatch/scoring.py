@@ -68,6 +68,7 @@ from rotorwatch.predictions import (
     FAULTS,
     NORMAL_FAULT,
     PREDICTION_NAMES,
+    REMAINING_LIFE_FIELDS,
     SENSOR_CAUSES,
     STATES,
     window_fault,
@@ -473,5 +474,7 @@ def combine(
         "model_version": row["model_version"],
         "scored_at": scored_at_ms,
         "fault_leaning": leaning,
+        # A single window says nothing about a trend: the device's fold fills these.
+        **dict.fromkeys(REMAINING_LIFE_FIELDS),
     }
     return {name: values[name] for name in PREDICTION_NAMES}

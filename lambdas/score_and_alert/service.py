@@ -6,9 +6,10 @@ Order of work and why:
 2. One InvokeEndpoint per body the endpoint's 4 MB payload limit allows (one for a usual
    batch); if any fails, the rules decide (``degraded``): scoring never stops because the
    model is away.
-3. Per device, fold the predictions through the device's baseline
-   (:func:`rotorwatch.baseline.apply_baseline`: learning, or scoring against the device's own
-   history) and :func:`rotorwatch.alerts.step`, and write the new state with a conditional put
+3. Per device, fold the predictions through :func:`rotorwatch.fold.fold_window` (the device's
+   baseline: learning, or scoring against the device's own history; its sensor history; its
+   remaining-life trend; the alert state machine: the one copy ``rotorwatch replay`` runs too),
+   and write the new state with a conditional put
    keyed on the window the state was read at and on the baseline's reset count (optimistic
    concurrency; an operator's ``rotorwatch baseline reset`` racing a batch is never overwritten).
    Alerts are committed in the same item (``pending_alert``, an outbox) BEFORE they are published
@@ -51,12 +52,12 @@ from rotorwatch.alerts import (
     message,
     message_attributes,
     short_message,
-    step,
     subject,
 )
 from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS, apply_baseline
 from rotorwatch.features import FEATURE_FIELDS
 from rotorwatch.features.sensor_health import SENSOR_PROBLEMS
+from rotorwatch.fold import fold_window, sensor_history_of
 from rotorwatch.lake import aggregate_lines
 from rotorwatch.model.features import INPUT_FIELDS as REQUEST_FIELDS
 from rotorwatch.query import AthenaTarget
@@ -69,7 +70,7 @@ from rotorwatch.scoring import (
     decode_response,
     encode_requests,
 )
-from rotorwatch.sensors import SensorHistory, apply_history
+from rotorwatch.sensors import apply_history
 from rotorwatch.state_item import (
     FORMAT_ATTRIBUTE,
     SCORE_AND_ALERT_ATTRIBUTES,
@@ -514,17 +515,11 @@ def score_only(
     scored, _ = apply_history(
         scored,
         features,
-        _sensor_history(state),
+        sensor_history_of(state),
         learning_windows=deps.settings.baseline_windows,
         learn_window=False,
     )
     return scored
-
-
-def _sensor_history(state: DeviceState) -> SensorHistory | None:
-    """The device's temperature/pressure history; restarted with its baseline (an operator's
-    ``rotorwatch baseline reset`` after maintenance removes the baseline)."""
-    return state.sensor_history if state.baseline is not None else None
 
 
 @dataclass
@@ -592,24 +587,24 @@ def _apply_device(
                 late += 1  # already applied (redelivery) or arrived after a later window
                 scored[w.key] = score_only(w.prediction, w.features, state, deps)
                 continue
-            p, baseline = apply_baseline(
-                w.prediction, w.features, state.baseline, learning_windows=learning_windows
-            )
-            p, history = apply_history(
-                p, w.features, _sensor_history(state), learning_windows=learning_windows
-            )
-            learned += baseline.count - (state.baseline.count if state.baseline else 0)
-            raised += p["state"] != w.prediction["state"]
-            scored[w.key] = p
-            state, alert = step(state, p, deps.policy)
-            state = replace(
+            folded = fold_window(
                 state,
-                baseline=baseline,
-                sensor_history=history,
+                w.prediction,
+                w.features,
+                learning_windows=learning_windows,
+                policy=deps.policy,
+            )
+            baseline = folded.state.baseline
+            assert baseline is not None  # apply_baseline always returns one
+            learned += baseline.count - (state.baseline.count if state.baseline else 0)
+            raised += folded.prediction["state"] != w.prediction["state"]
+            scored[w.key] = folded.prediction
+            state = replace(
+                folded.state,
                 last_seen_ms=max(w.received_ms, state.last_seen_ms or w.received_ms),
             )
-            if alert is not None:
-                new_alerts.append(alert)
+            if folded.alert is not None:
+                new_alerts.append(folded.alert)
         if state.last_received_ms is None or newest_received > state.last_received_ms:
             state = replace(state, last_received_ms=newest_received)
         to_send = resend + new_alerts

@@ -47,6 +47,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rotorwatch.assets import Asset, Bearing, limit_fields
+from rotorwatch.features.end_of_life import end_of_life_fields
 from rotorwatch.features.iso import ZONES, zone_boundaries_mm_s, zone_index
 from rotorwatch.features.schema import (
     BANDS_HZ,
@@ -810,6 +811,7 @@ def compute_features(
                 "rpm_confidence": None,
                 "unresolved": None,
                 "vibration_sensor": None,
+                **end_of_life_fields(assets.get(msg.device_id)),
             }
         )
         if msg.vibration is not None:

@@ -54,7 +54,7 @@ RPM_SOURCES: Final[tuple[str, ...]] = ("message", "estimated", "none")
 #: Version of the feature record. A new version only adds nullable columns at the end, so a
 #: reader of an older one (the served model, saved queries, Parquet readers: all read by name)
 #: reads a newer record unchanged. 2: rpm_used, rpm_source, rpm_confidence, unresolved,
-#: vibration_sensor.
+#: vibration_sensor, end_of_life_indicator, end_of_life_limit.
 FEATURE_SCHEMA_VERSION: Final = 2
 
 #: What a window's frequency resolution cannot separate (``unresolved``): ``shaft_rate``, lines
@@ -123,7 +123,7 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
         for name, key in DEFECTS
     ),
     *SCHEMA_2_FIELDS,
-    # Also new in version 2, last (rotorwatch.features.sensor_health).
+    # Also new in version 2 (rotorwatch.features.sensor_health; rotorwatch.end_of_life).
     Field(
         "vibration_sensor",
         "string",
@@ -131,6 +131,10 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
         "vibration sensor problem: sensor_flat_line, sensor_saturated or sensor_clipped; "
         "null when the sensor looks alive",
     ),
+    # The asset's end-of-life threshold (registry ``end_of_life``, by default ISO zone D on
+    # velocity RMS), null without an asset record: what the remaining life counts down to.
+    Field("end_of_life_indicator", "string", "", "feature field the end-of-life limit is on"),
+    Field("end_of_life_limit", "double", "", "asset's end-of-life limit, in its indicator's unit"),
 )
 
 FEATURE_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURE_FIELDS)

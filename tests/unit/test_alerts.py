@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -20,6 +21,8 @@ from rotorwatch.alerts import (
     step,
     subject,
 )
+from rotorwatch.end_of_life import EndOfLife
+from rotorwatch.life import update
 from rotorwatch.query import AthenaTarget
 
 TS0 = 1_763_900_000_000
@@ -119,6 +122,72 @@ def test_state_item_round_trip_with_dynamodb_numbers() -> None:
     state, _ = run("HHAAAA")
     item = json.loads(json.dumps(state.to_item()), parse_float=Decimal)
     assert DeviceState.from_item(item) == state
+
+
+def test_state_item_with_remaining_life_reads_both_ways() -> None:
+    life = None
+    for i in range(30):
+        life = update(
+            life,
+            EndOfLife("velocity_rms_mm_s", 4.5),
+            i * 600_000,
+            1.0 + i / 100,
+            learning_windows=10,
+        )
+    state, _ = run("HHAAAA")
+    newer = replace(
+        state,
+        life=life,
+        remaining_life_s=3600.0,
+        remaining_life_low_s=1800.0,
+        remaining_life_high_s=7200.0,
+        remaining_life_limit="zone D",
+    )
+    item = json.loads(json.dumps(newer.to_item()), parse_float=Decimal)
+    assert DeviceState.from_item(item) == newer
+    # A newer reader on an item written before remaining life: no trend yet, no estimate.
+    older_item = {k: v for k, v in item.items() if not k.startswith(("life", "remaining_life"))}
+    assert DeviceState.from_item(older_item) == state
+    # An older reader ignores what it does not know: fields a later version adds, or a trend
+    # stored in another format, are skipped, not fatal.
+    future = {**item, "some_later_field": 1, "life": {**item["life"], "format": 99}}
+    assert DeviceState.from_item(future) == replace(newer, life=None)
+
+
+def test_an_outbox_alert_from_before_remaining_life_still_reads() -> None:
+    _, alerts = run("HHHHAAAA")
+    old = json.loads(alerts[-1].to_json())
+    for key in (
+        "remaining_life_s",
+        "remaining_life_low_s",
+        "remaining_life_high_s",
+        "remaining_life_limit",
+    ):
+        del old[key]
+    again = Alert.from_json(json.dumps(old))
+    assert "Remaining life: no estimate yet" in message(again)
+
+
+def test_remaining_life_in_the_alert_text() -> None:
+    _, alerts = run("HHHHAAAA")
+    alarm = replace(
+        alerts[-1],
+        remaining_life_s=12 * 86400.0,
+        remaining_life_low_s=8 * 86400.0,
+        remaining_life_high_s=20 * 86400.0,
+        remaining_life_limit="zone D",
+    )
+    assert "Remaining life: at this rate, zone D in about 12 days (8-20 days)" in message(alarm)
+    none = replace(
+        alarm, remaining_life_s=None, remaining_life_low_s=None, remaining_life_high_s=None
+    )
+    assert "Remaining life: no estimate yet: no steady rise towards zone D is visible" in message(
+        none
+    )
+    reached = replace(
+        alarm, remaining_life_s=0.0, remaining_life_low_s=0.0, remaining_life_high_s=0.0
+    )
+    assert "Remaining life: zone D reached" in message(reached)
 
 
 def test_trend_and_message_contents() -> None:

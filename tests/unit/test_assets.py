@@ -9,6 +9,9 @@ from pathlib import Path
 import pytest
 
 from rotorwatch.assets import AssetError, Bearing, load_assets, parse_asset
+from rotorwatch.end_of_life import FIELDS as END_OF_LIFE_FIELDS
+from rotorwatch.end_of_life import EndOfLife
+from rotorwatch.features.end_of_life import end_of_life_fields, end_of_life_of
 
 RECORD = {
     "device_id": "pump-01",
@@ -73,12 +76,32 @@ def test_parse_accepts_dynamodb_decimals_and_round_trips() -> None:
             "out_of_range",
         ),
         ({"bearing": "6205"}, "wrong_type"),
+        ({"end_of_life": {"indicator": "accel_peak", "limit": 20}}, "out_of_range"),
+        ({"end_of_life": {"indicator": "iso_zone", "limit": 20}}, "out_of_range"),  # a string
+        ({"end_of_life": {"indicator": "accel_peak_g", "limit": 0}}, "out_of_range"),
+        ({"end_of_life": {"indicator": "accel_peak_g"}}, "missing_field"),
+        ({"end_of_life": {"limit": 20}}, "missing_field"),
+        ({"end_of_life": {"indicator": "accel_peak_g", "limit": 20, "unit": "g"}}, "unknown_field"),
+        ({"end_of_life": 20}, "wrong_type"),
     ],
 )
 def test_invalid_records(change: dict[str, object], reason: str) -> None:
     with pytest.raises(AssetError) as info:
         parse_asset({**RECORD, **change})
     assert info.value.reason == reason
+
+
+def test_end_of_life_defaults_to_iso_zone_d_and_travels_in_the_feature_record() -> None:
+    default = parse_asset(RECORD)  # group 2 on a flexible foundation: C/D at 7.1 mm/s
+    assert end_of_life_of(default) == EndOfLife("velocity_rms_mm_s", 7.1)
+    own = parse_asset({**RECORD, "end_of_life": {"indicator": "accel_peak_g", "limit": 20}})
+    assert end_of_life_fields(own) == {
+        "end_of_life_indicator": "accel_peak_g",
+        "end_of_life_limit": 20.0,
+    }
+    assert parse_asset(own.to_dict()) == own
+    # No asset record, no limit known: no remaining life is estimated for it.
+    assert end_of_life_fields(None) == dict.fromkeys(END_OF_LIFE_FIELDS)
 
 
 def test_load_file_list_and_wrapped(tmp_path: Path) -> None:

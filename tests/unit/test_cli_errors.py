@@ -64,6 +64,9 @@ MISSING = "/no/such/file.jsonl"
         ["query", "top_offenders", "--lake", "/no/such/lake"],
         ["deprovision", "--out", "/no/such/credentials"],
         ["cost", "--devices", "1", "--interval", "60", "--prices", "/no/such/prices.json"],
+        ["replay", MISSING],
+        ["replay", "--assets", MISSING, "-"],
+        ["replay", "--model", MISSING, "-"],
     ],
     ids=lambda a: "-".join(a[:2]),
 )
@@ -73,7 +76,12 @@ def test_a_missing_path_is_one_line(args: list[str]) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["features", "{dir}"], ["score", "{dir}"], ["simulate", "--duration", "1m", "--out", "{dir}"]],
+    [
+        ["features", "{dir}"],
+        ["score", "{dir}"],
+        ["simulate", "--duration", "1m", "--out", "{dir}"],
+        ["replay", "--rules-only", "{dir}"],
+    ],
     ids=lambda a: a[0],
 )
 def test_a_folder_where_a_file_belongs_is_one_line(args: list[str], tmp_path: Path) -> None:
@@ -85,6 +93,10 @@ def test_cost_of_a_stage_that_does_not_exist() -> None:
         ["cost", "--devices", "1", "--interval", "60", "--stage", "nosuch"],
         contains="stage 'nosuch' is not defined",
     )
+
+
+def test_replay_with_a_stage_that_does_not_exist() -> None:
+    _one_line_error(["replay", "--stage", "nosuch", "-"], contains="stage 'nosuch' is not defined")
 
 
 def test_query_with_an_unknown_output_format() -> None:

@@ -49,6 +49,28 @@ FLEET = {
 }
 
 
+#: Remaining-life estimates (s) by (device, window index): pump-1's latest window has one with
+#: the longer point estimate but the earlier low end; motor-3's latest; fan-2 none; an older
+#: window of pump-1 with a shorter estimate must not count (only the latest window does).
+REMAINING_LIFE = {
+    ("pump-1", 8): {
+        "remaining_life_s": 1800.0,
+        "remaining_life_low_s": 900.0,
+        "remaining_life_high_s": 3600.0,
+    },
+    ("pump-1", 9): {
+        "remaining_life_s": 3 * 3600.0,
+        "remaining_life_low_s": 3600.0,
+        "remaining_life_high_s": 9 * 3600.0,
+    },
+    ("motor-3", 9): {
+        "remaining_life_s": 2 * 3600.0,
+        "remaining_life_low_s": 1.5 * 3600.0,
+        "remaining_life_high_s": 3 * 3600.0,
+    },
+}
+
+
 def _records() -> tuple[list[dict], list[dict]]:
     features, predictions = [], []
     for device, (age_ms, states, zones, faults, vel) in FLEET.items():
@@ -74,6 +96,7 @@ def _records() -> tuple[list[dict], list[dict]]:
                     "velocity_rms_mm_s": vel[i],
                     "anomaly_score": 0.9 if states[i] != "HEALTHY" else 0.1,
                     "scored_at": ts + 2000,
+                    **REMAINING_LIFE.get((device, i), {}),
                 }
             )
     return features, predictions
@@ -101,7 +124,7 @@ def _run(con, name: str, **params: str) -> list[dict]:  # type: ignore[no-untype
 ALL = [q.name for q in query.list_queries()]
 
 
-def test_the_seven_saved_queries_exist() -> None:
+def test_the_eight_saved_queries_exist() -> None:
     assert set(ALL) == {
         "fleet_health_now",
         "machines_by_iso_zone",
@@ -110,6 +133,7 @@ def test_the_seven_saved_queries_exist() -> None:
         "alert_history",
         "top_offenders",
         "data_freshness",
+        "machines_by_remaining_life",
     }
 
 
@@ -154,6 +178,17 @@ def test_machines_by_iso_zone_counts_machines_and_windows(con) -> None:  # type:
     assert {z: r["windows"] for z, r in rows.items()} == {"A": 10, "B": 12, "C": 4, "D": 4}
     assert rows["D"]["devices"] == "pump-1"
     assert rows["C"]["devices"] == "motor-3"
+
+
+def test_machines_by_remaining_life_orders_by_the_low_end(con) -> None:  # type: ignore[no-untyped-def]
+    rows = _run(con, "machines_by_remaining_life")
+    assert [r["device_id"] for r in rows] == ["pump-1", "motor-3", "fan-2"]
+    assert rows[0]["remaining_life_h"] == pytest.approx(3.0)
+    assert rows[0]["remaining_life_low_h"] == pytest.approx(1.0)
+    assert rows[0]["remaining_life_high_h"] == pytest.approx(9.0)
+    # No estimate: nulls, never a number.
+    assert rows[2]["remaining_life_h"] is None
+    assert rows[2]["remaining_life_low_h"] is None
 
 
 def test_anomalies_per_day(con) -> None:  # type: ignore[no-untyped-def]

@@ -1,0 +1,188 @@
+"""Remaining life (rotorwatch.life) on analytic trends: exact where the model is exact, an
+interval that holds the truth under noise, and no number where no degradation is visible."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from rotorwatch.assets import parse_asset
+from rotorwatch.end_of_life import EndOfLife
+from rotorwatch.features.end_of_life import end_of_life_of
+from rotorwatch.life import (
+    LIFE_FORMAT,
+    MIN_WINDOWS,
+    OFFSET_WINDOWS,
+    LifeState,
+    estimate,
+    fit,
+    interval_text,
+    limit_text,
+    update,
+)
+
+STEP_MS = 10 * 60_000
+LEARN = 48
+EOL = EndOfLife("velocity_rms_mm_s", 4.5)
+V0 = 1.0
+#: Growth rate of the degrading indicator, per hour (doubles in about 7 h).
+RATE_PER_H = 0.1
+
+
+def run(values: list[float], eol: EndOfLife = EOL, learn: int = LEARN) -> list[LifeState]:
+    states, state = [], None
+    for i, v in enumerate(values):
+        state = update(state, eol, i * STEP_MS, v, learning_windows=learn)
+        states.append(state)
+    return states
+
+
+def exponential(n_flat: int, n_rise: int, noise: float = 0.0, seed: int = 0) -> list[float]:
+    """Flat at V0, then V0 * exp(RATE_PER_H * t): log-linear, the estimator's own model."""
+    rng = np.random.default_rng(seed)
+    t_h = np.arange(n_rise) * STEP_MS / 3_600_000
+    log_v = np.concatenate([np.zeros(n_flat), RATE_PER_H * t_h]) + noise * rng.standard_normal(
+        n_flat + n_rise
+    )
+    return list(V0 * np.exp(log_v))
+
+
+def true_left_s(value: float) -> float:
+    return math.log(EOL.limit / value) / RATE_PER_H * 3600.0
+
+
+def test_exact_on_a_noise_free_exponential() -> None:
+    # Exponential from the first window: the log-linear model holds exactly.
+    values = exponential(0, 120)
+    states = run(values)
+    # Not before the rise is 3 healthy spreads above the level learned (its own first windows).
+    assert estimate(states[60], learning_windows=LEARN) is None
+    for k in (70, 80, 89):  # the limit is reached at window 90
+        est = estimate(states[k], learning_windows=LEARN)
+        assert est is not None
+        assert est.remaining_s == pytest.approx(true_left_s(values[k]), rel=1e-6)
+        assert est.low_s == pytest.approx(est.remaining_s, rel=1e-4)
+        assert est.high_s == pytest.approx(est.remaining_s, rel=1e-4)
+
+
+def test_after_a_kink_the_onset_trend_fits_the_wear_alone() -> None:
+    # Flat, then wear sets in. The discounted lines still remember the flat part and promise too
+    # much time for tens of windows; the trend since the onset does not.
+    values = [v * 0.5 for v in exponential(LEARN, 125)]
+    states = run(values)
+    for k in (LEARN + 20, LEARN + 40, LEARN + 80, LEARN + 120):
+        assert states[k].onset.w > 0
+        est = estimate(states[k], learning_windows=LEARN)
+        assert est is not None
+        truth = math.log(EOL.limit / values[k]) / RATE_PER_H * 3600
+        assert est.remaining_s == pytest.approx(truth, rel=1e-6)
+        long_only = fit(states[k].long)
+        assert long_only is not None
+        assert long_only.b < RATE_PER_H  # what the long memory alone would have said: later
+    # A single window above the threshold is not an onset.
+    blip = [1.0] * LEARN + [3.0] + [1.0] * 10
+    assert all(s.onset.w == 0 for s in run(blip))
+
+
+def test_onset_ends_when_the_indicator_is_back_to_normal() -> None:
+    values = [1.0] * LEARN + [3.0] * 10 + [1.0] * 30
+    states = run(values)
+    assert states[LEARN + 9].onset.w > 0
+    assert states[LEARN + 10 + OFFSET_WINDOWS].onset.w == 0
+    # Once the short memory has seen the machine steady again, no estimate is left.
+    assert estimate(states[-1], learning_windows=LEARN) is None
+
+
+def test_interval_holds_the_truth_under_noise() -> None:
+    held = total = 0
+    for seed in range(20):
+        values = exponential(0, 90, noise=0.05, seed=seed)
+        states = run(values)
+        for k in range(70, 90):  # the curve reaches the limit at window 90
+            # The truth is the noise-free curve's time to the limit.
+            truth = math.log(EOL.limit / V0) / RATE_PER_H * 3600 - k * STEP_MS / 1000
+            est = estimate(states[k], learning_windows=LEARN)
+            if est is None or truth <= 0:
+                continue
+            total += 1
+            held += est.low_s <= truth <= est.high_s
+    assert total > 0.8 * 20 * 20  # the rise is visible nearly everywhere
+    # 90 % each side is nominal for independent Gaussian noise; 85 % measured.
+    assert held / total > 0.75
+
+
+def test_no_estimate_on_a_flat_noisy_indicator() -> None:
+    rng = np.random.default_rng(3)
+    states = run(list(2.0 * np.exp(0.1 * rng.standard_normal(2000))))
+    assert all(estimate(s, learning_windows=LEARN) is None for s in states)
+
+
+def test_no_estimate_on_a_falling_indicator() -> None:
+    values = [2.0] * LEARN + [2.0 * math.exp(-0.01 * i) for i in range(200)]
+    assert all(estimate(s, learning_windows=LEARN) is None for s in run(values))
+
+
+def test_no_estimate_before_min_windows() -> None:
+    values = exponential(0, MIN_WINDOWS + 30)
+    states = run(values, learn=10_000)
+    assert all(estimate(s, learning_windows=10_000) is None for s in states[: MIN_WINDOWS - 1])
+
+
+def test_at_or_past_the_limit_is_zero() -> None:
+    values = [1.0] * LEARN + [6.0] * 40
+    est = estimate(run(values)[-1], learning_windows=LEARN)
+    assert est is not None
+    assert (est.remaining_s, est.low_s, est.high_s) == (0.0, 0.0, 0.0)
+
+
+def test_unhealthy_windows_do_not_teach_the_healthy_level() -> None:
+    state = None
+    for i in range(LEARN):
+        state = update(state, EOL, i * STEP_MS, 3.0, learning_windows=LEARN, healthy=False)
+    assert state is not None
+    assert state.learned == 0
+
+
+def test_missing_or_repeated_values_leave_the_state() -> None:
+    s1 = update(None, EOL, 1000, 1.0, learning_windows=LEARN)
+    for ts, v in ((2000, None), (2000, 0.0), (2000, float("nan")), (1000, 2.0), (500, 2.0)):
+        assert update(s1, EOL, ts, v, learning_windows=LEARN) == s1
+
+
+def test_a_new_threshold_starts_again() -> None:
+    states = run(exponential(LEARN, 60))
+    other = update(states[-1], EndOfLife("accel_peak_g", 20.0), 10**12, 1.0, learning_windows=LEARN)
+    assert other.learned == 1
+    assert other.long.w == 1.0
+    assert other.short.w == 1.0
+
+
+def test_state_is_small_and_constant_in_size() -> None:
+    states = run(exponential(LEARN, 2000, noise=0.05))
+    sizes = {len(json.dumps(s.to_dict())) for s in (states[100], states[-1])}
+    assert max(sizes) < 700
+    assert LifeState.from_dict(states[-1].to_dict()) == states[-1]
+
+
+def test_another_format_is_dropped() -> None:
+    d = run(exponential(LEARN, 10))[-1].to_dict()
+    assert LifeState.from_dict({**d, "format": LIFE_FORMAT + 1}) is None
+    with pytest.raises(ValueError, match="wrong shape"):
+        LifeState.from_dict({**d, "sums": [1.0, 2.0]})
+
+
+def test_iso_default_and_its_wording() -> None:
+    eol = end_of_life_of(
+        parse_asset({"device_id": "p", "machine_group": 2, "foundation": "rigid", "rated_rpm": 1})
+    )
+    assert eol is not None
+    assert eol == EndOfLife("velocity_rms_mm_s", 4.5)
+    assert limit_text(eol.indicator, eol.limit) == "zone D"
+    assert limit_text("velocity_rms_mm_s", 6.0) == "velocity RMS 6 mm/s"
+    assert limit_text("accel_peak_g", 20.0) == "accel_peak_g 20"
+    assert interval_text(12 * 86400, 8 * 86400, 20 * 86400) == "about 12 days (8-20 days)"
+    assert interval_text(5 * 3600, 3 * 3600, 9 * 3600) == "about 5 h (3-9 h)"
+    assert interval_text(1800, 600, 3000) == "about 30 min (10-50 min)"
