@@ -301,11 +301,17 @@ def decide(current: Answer | None, new: Answer) -> Decision:
     * no answer yet: ``accepted`` (a "correction" of nothing is a first answer);
     * the same verdict again, not a correction: ``duplicate`` (a replayed link, a double tap);
     * another verdict, not a correction: ``already_answered`` (the first answer wins);
-    * a correction: ``corrected``.
+    * a correction to another answer: ``corrected``; a correction that says what the record
+      already says is a ``duplicate`` (a replayed correction must not restart a baseline twice).
     """
     if current is None:
         return "accepted"
-    if new.correction:
+    same = (new.verdict, new.fault_found, new.action) == (
+        current.verdict,
+        current.fault_found,
+        current.action,
+    )
+    if new.correction and not same:
         return "corrected"
     return "duplicate" if new.verdict == current.verdict else "already_answered"
 
@@ -452,7 +458,11 @@ def describe_alert_html(alert: AlertRecord) -> str:
 
 
 def form_page(
-    alert: AlertRecord, action_url: str, current: Answer | None, chosen: str | None
+    alert: AlertRecord,
+    action_url: str,
+    current: Answer | None,
+    chosen: str | None,
+    channel: str = "email",
 ) -> str:
     """The page a link opens: what the alert was, and buttons that POST the answer.
 
@@ -473,7 +483,9 @@ def form_page(
         for v in verdicts
         if v is not None
     )
-    hidden = '<input type=hidden name=correction value="1">' if correction else ""
+    hidden = f'<input type=hidden name=channel value="{html.escape(channel)}">'
+    if correction:
+        hidden += '<input type=hidden name=correction value="1">'
     parts.append(
         f'<form method=post action="{html.escape(action_url)}">{hidden}'
         f'<label>Fault found (if another)<input name=fault_found maxlength="{ACTION_MAX_CHARS}">'

@@ -97,7 +97,10 @@ def test_first_answer_wins_unless_a_correction() -> None:
     assert fb.decide(None, first) == "accepted"
     assert fb.decide(first, _answer(fb.CONFIRMED, ms=2)) == "duplicate"
     assert fb.decide(first, _answer(fb.NO_FAULT_FOUND)) == "already_answered"
-    assert fb.decide(first, _answer(fb.NO_FAULT_FOUND, correction=True)) == "corrected"
+    correction = _answer(fb.NO_FAULT_FOUND, correction=True)
+    assert fb.decide(first, correction) == "corrected"
+    # The same correction replayed changes nothing.
+    assert fb.decide(correction, correction) == "duplicate"
 
 
 def test_answers_are_validated() -> None:
