@@ -37,6 +37,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "model",
     "demo",
     "baseline",
+    "feedback",
 )
 
 for _module in COMMAND_MODULES:

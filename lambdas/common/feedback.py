@@ -51,7 +51,7 @@ class SigningKeyError(RuntimeError):
 
 
 def _conditional_failed(exc: ClientError) -> bool:
-    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+    return bool(exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException")
 
 
 class KeyRing:
@@ -377,8 +377,12 @@ class AlertLinks:
 def links_from_env(env: Mapping[str, str]) -> AlertLinks | None:
     """score_and_alert's AlertLinks when feedback is configured (all four variables set), else
     None: alerts go out as before, without links. Half a configuration fails the cold start."""
-    keys = (EnvKey.FEEDBACK_TABLE, EnvKey.FEEDBACK_SECRET_ARN, EnvKey.FEEDBACK_BASE_URL)
-    keys += (EnvKey.LAKE_BUCKET,)
+    keys = (
+        EnvKey.FEEDBACK_TABLE,
+        EnvKey.FEEDBACK_SECRET_ARN,
+        EnvKey.FEEDBACK_BASE_URL,
+        EnvKey.LAKE_BUCKET,
+    )
     present = [k for k in keys if optional(env, k)]
     if not present:
         return None

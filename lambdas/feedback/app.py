@@ -14,7 +14,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.common.aws import client
 from lambdas.common.feedback import FeedbackStore, KeyRing, LakeWriter
 from lambdas.common.observability import observability
-from lambdas.feedback.service import Deps, Settings, handle
+from lambdas.feedback.service import Deps, Recorder, Settings, handle
 from rotorwatch.resources import (
     FEEDBACK_ANSWERS_METRIC,
     FEEDBACK_REFUSED_METRIC,
@@ -28,10 +28,14 @@ SETTINGS = Settings.from_env(os.environ)
 _DYNAMODB = client("dynamodb")
 DEPS = Deps(
     settings=SETTINGS,
-    store=FeedbackStore(_DYNAMODB, SETTINGS.feedback_table),
+    recorder=Recorder(
+        store=FeedbackStore(_DYNAMODB, SETTINGS.feedback_table),
+        lake=LakeWriter(client("s3"), SETTINGS.lake_bucket),
+        dynamodb=_DYNAMODB,
+        state_table=SETTINGS.state_table,
+        mute_ms=SETTINGS.mute_ms,
+    ),
     keys=KeyRing(client("secretsmanager"), SETTINGS.secret_arn),
-    lake=LakeWriter(client("s3"), SETTINGS.lake_bucket),
-    dynamodb=_DYNAMODB,
 )
 
 #: The page must not leak its URL (the token) to anything it links to, run no script, load

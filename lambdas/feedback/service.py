@@ -61,12 +61,21 @@ class Settings:
 
 
 @dataclass
-class Deps:
-    settings: Settings
+class Recorder:
+    """What recording an answer touches (the HTTP API and the CLI share it)."""
+
     store: FeedbackStore
-    keys: KeyRing
     lake: LakeWriter
     dynamodb: Any  # the state table (baseline restarts)
+    state_table: str
+    mute_ms: int = fb.DEFAULT_MUTE_MS
+
+
+@dataclass
+class Deps:
+    settings: Settings
+    recorder: Recorder
+    keys: KeyRing
     clock_ms: Callable[[], int] = field(default=lambda: int(time.time() * 1000))
 
 
@@ -84,7 +93,7 @@ class UnknownAlertError(LookupError):
     """No alert with that reference (or id) is registered for feedback."""
 
 
-def apply(deps: Deps, ref: str, answer: fb.Answer) -> Result:
+def apply(deps: Recorder, ref: str, answer: fb.Answer) -> Result:
     """Record ``answer`` for the alert ``ref`` and apply what it changes."""
     for _ in range(ANSWER_ATTEMPTS):
         found = deps.store.alert(ref)
@@ -96,9 +105,9 @@ def apply(deps: Deps, ref: str, answer: fb.Answer) -> Result:
             continue  # another answer landed between our read and write: decide again
         if decision not in ("accepted", "corrected"):
             return Result(alert, decision, answer, fb.Effects())
-        effects = fb.effects(alert, answer, current, mute_ms=deps.settings.mute_ms)
+        effects = fb.effects(alert, answer, current, mute_ms=deps.mute_ms)
         if effects.restart_baseline:
-            restart_baseline(deps.dynamodb, deps.settings.state_table, alert.device_id)
+            restart_baseline(deps.dynamodb, deps.state_table, alert.device_id)
         if effects.close_alert:
             deps.store.close(alert, answer.answered_ms)
         if effects.lift_mute:
@@ -146,7 +155,7 @@ def handle(
         ref = fb.verify(token, deps.keys.keys(), now_ms // 1000)
     except fb.LinkError as exc:
         return Response(403, fb.REFUSED_PAGE, refused=exc.reason)
-    found = deps.store.alert(ref)
+    found = deps.recorder.store.alert(ref)
     if found is None:
         return Response(403, fb.REFUSED_PAGE, refused="unknown_alert")
     alert, current = found
@@ -172,7 +181,7 @@ def handle(
     except fb.AnswerError as exc:
         text = html.escape(str(exc))
         return Response(400, fb.page("rotorwatch: answer not valid", f"<p>{text}</p>"))
-    result = apply(deps, ref, answer)
+    result = apply(deps.recorder, ref, answer)
     audit = {"alert_id": result.alert.alert_id, "decision": result.decision, **answer.to_item()}
     audit.pop("note", None)  # free text stays in the table, out of the logs
     return Response(

@@ -313,3 +313,42 @@ def test_links_survive_a_key_rotation(
     # A second rotation retires the key the link was signed with.
     sm.put_secret_value(SecretId=secret_arn, SecretString=secrets.token_hex(32))
     assert http(load(FEEDBACK_HANDLER), "GET", token)["statusCode"] == 403
+
+
+def test_the_cli_answers_with_the_same_rules(aws: Aws, scorer: ModuleType) -> None:
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    alert_tokens(aws, scorer)
+    alarm_id = next(i["alert_id"] for i in table_items(aws) if i["severity"] == "ALARM")
+    tables = [
+        "--feedback-table",
+        FEEDBACK_TABLE,
+        "--state-table",
+        STATE_TABLE,
+        "--lake-bucket",
+        BUCKET,
+        "--region",
+        REGION,
+    ]
+    runner = CliRunner()
+    ok = runner.invoke(
+        app, ["feedback", alarm_id, "--verdict", "repaired", "--action", "new bearing", *tables]
+    )
+    assert ok.exit_code == 0, ok.output
+    assert "recorded" in ok.output
+    assert "baseline restarted" in ok.output
+    (answered,) = [i for i in table_items(aws) if i.get("answer")]
+    assert answered["answer"]["channel"] == "cli"
+    again = runner.invoke(app, ["feedback", alarm_id, "--verdict", "confirmed", *tables])
+    assert again.exit_code == 0
+    assert "nothing changed" in again.output
+    for args, says in (
+        (["feedback", "pump-09:1:1:ALARM", "--verdict", "confirmed", *tables], "no alert"),
+        (["feedback", alarm_id, "--verdict", "maybe", *tables], "verdict must be one of"),
+    ):
+        bad = runner.invoke(app, args)
+        assert bad.exit_code == 2
+        assert says in bad.output
+        assert "Traceback" not in bad.output
