@@ -22,6 +22,8 @@ SCORE_AND_ALERT_HANDLER: Final = "lambdas.score_and_alert.app.handler"
 WATCHDOG_HANDLER: Final = "lambdas.watchdog.app.handler"
 #: Behind the HTTP API: a technician's answer to an alert (rotorwatch.feedback).
 FEEDBACK_HANDLER: Final = "lambdas.feedback.app.handler"
+#: Secrets Manager rotation of the feedback link-signing key.
+FEEDBACK_KEY_ROTATION_HANDLER: Final = "lambdas.feedback.rotation.handler"
 
 
 class EnvKey:

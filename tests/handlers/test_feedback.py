@@ -352,3 +352,25 @@ def test_the_cli_answers_with_the_same_rules(aws: Aws, scorer: ModuleType) -> No
         assert bad.exit_code == 2
         assert says in bad.output
         assert "Traceback" not in bad.output
+
+
+def test_the_rotation_function_keeps_the_previous_key_for_links_in_flight(
+    aws: Aws, scorer: ModuleType, answers: ModuleType, secret_arn: str
+) -> None:
+    from lambdas.feedback.rotation import rotate
+
+    token = alert_tokens(aws, scorer)["ALARM"]
+    sm = boto3.client("secretsmanager", region_name=REGION)
+    old = sm.get_secret_value(SecretId=secret_arn)["SecretString"]
+    version = "11111111-2222-3333-4444-555555555555"  # Secrets Manager's ClientRequestToken
+    for step in ("createSecret", "createSecret", "setSecret", "testSecret", "finishSecret"):
+        rotate(sm, secret_arn, version, step)  # createSecret twice: a retried step
+    # Stages named explicitly, as KeyRing does (moto 5.2.5 keeps answering the stage-less call
+    # with the first version after update_secret_version_stage; AWS answers AWSCURRENT).
+    assert (
+        sm.get_secret_value(SecretId=secret_arn, VersionStage="AWSCURRENT")["SecretString"] != old
+    )
+    assert (
+        sm.get_secret_value(SecretId=secret_arn, VersionStage="AWSPREVIOUS")["SecretString"] == old
+    )
+    assert http(load(FEEDBACK_HANDLER), "GET", token, v="confirmed")["statusCode"] == 200
