@@ -57,6 +57,8 @@ def test_both_handlers_use_the_factory_defaults(synth: Synth) -> None:
         resources.EXTRACT_FEATURES_HANDLER,
         resources.SCORE_AND_ALERT_HANDLER,
         resources.WATCHDOG_HANDLER,
+        resources.FEEDBACK_HANDLER,
+        resources.FEEDBACK_KEY_ROTATION_HANDLER,
     }
     for props in fns.values():
         assert props["Runtime"] == "python3.12"
@@ -173,9 +175,14 @@ def test_grants_are_least_privilege(synth: Synth) -> None:
     assert [
         json.dumps(st["Resource"]).endswith(f'"/{lake.QUARANTINE_PREFIX}*"]]}}') for st in puts
     ] == [True]
-    # The scoring function writes state, alerts and predictions; it never writes to S3 directly.
+    # The scoring function writes state, alerts and predictions; to S3 only the feedback
+    # prefix (the alerts technicians may answer, rotorwatch.feedback.alert_row).
     assert {"dynamodb:PutItem", "sns:Publish", "firehose:PutRecordBatch"} <= sa_actions
-    assert not any(a.startswith("s3:") for a in sa_actions)
+    assert {a for a in sa_actions if a.startswith("s3:")} == {"s3:PutObject"}
+    sa_puts = [st for st in sa if "s3:PutObject" in json.dumps(st["Action"])]
+    assert [
+        json.dumps(st["Resource"]).endswith(f'"/{lake.FEEDBACK_PREFIX}*"]]}}') for st in sa_puts
+    ] == [True]
     if "ml" not in synth.built.skipped:
         invoke = [st for st in sa if st["Action"] == "sagemaker:InvokeEndpoint"]
         assert "endpoint/rotorwatch-dev-scoring" in json.dumps(invoke)
