@@ -222,3 +222,24 @@ def test_report_in_a_real_browser_fits_800_px(run: demo.DemoResult) -> None:
     width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
     assert (width, height) == (800, 3000)
     assert len(data) > 100_000  # text, tables and plots, not a blank page
+
+
+def test_technicians_answer_from_the_truth_and_the_report_counts_them(
+    run: demo.DemoResult,
+) -> None:
+    """Every WARNING/ALARM was registered with links; the simulated technicians answered most
+    from the truth; alert_outcomes counts exactly those answers."""
+    rises = [a for a in run.alerts if a.severity in ("WARNING", "ALARM")]
+    assert len(run.answers) == len(rises) > 0
+    assert all("What did you find?" in a.body for a in rises)
+    answered = [a for a in run.answers if a.verdict is not None]
+    assert answered
+    # No false alarms in this run (see above): nobody found "no fault" at a faulty machine.
+    assert all(a.verdict != "no_fault_found" for a in answered)
+    outcomes = run_saved("alert_outcomes", run.lake_dir, {"days": "10000"}).records()
+    fleet = next(r for r in outcomes if r["site"] == "*")
+    assert fleet["alerts"] == len(rises)
+    assert fleet["answered"] == len(answered)
+    assert fleet["unanswered"] == len(rises) - len(answered)
+    assert fleet["precision"] == 1.0
+    assert "precision where answered: 100%" in demo.outcomes_text(run)
