@@ -38,6 +38,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "baseline",
     "feedback",
+    "feedback_labels",
 )
 
 for _module in COMMAND_MODULES:

@@ -572,3 +572,71 @@ def lake_object(row: Mapping[str, Any]) -> tuple[str, bytes]:
     name = f"{row['kind']}-{hashlib.sha256(line).hexdigest()[:24]}.json.gz"
     key = lake.object_key(lake.FEEDBACK_TABLE, int(row["recorded_ms"]), name)
     return key, gzip.compress(line, mtime=0)
+
+
+# ------------------------------------------------------------------------------------------
+# Labelled windows for training (rotorwatch train ... --labels, the SageMaker labels channel)
+
+#: Windows before an alert that its answer labels (ms): the windows that raised it.
+DEFAULT_LABEL_WINDOW_MS: Final = 3_600_000
+
+
+def answer_label(row: Mapping[str, Any], faults: Sequence[str]) -> str | None:
+    """The training label an answer row gives the windows that raised its alert, or None.
+
+    ``confirmed`` / ``repaired``: the claimed fault; ``other_fault``: what was found;
+    ``no_fault_found``: ``normal``. None when the fault is not a class the model learns (a
+    sensor cause, free text): a label outside the classes would teach nothing true.
+    """
+    verdict = row.get("verdict")
+    if verdict == NO_FAULT_FOUND:
+        return "normal"
+    fault = row.get("fault_found") if verdict == OTHER_FAULT else row.get("fault_claimed")
+    return fault if fault in faults else None
+
+
+def labelled_windows(
+    feedback_rows: Sequence[Mapping[str, Any]],
+    feature_records: Sequence[Mapping[str, Any]],
+    faults: Sequence[str],
+    *,
+    window_ms: int = DEFAULT_LABEL_WINDOW_MS,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(feature records, ground-truth rows) for the windows technicians' answers label.
+
+    The answer that stands per alert is its latest answer row (a correction replaces the first).
+    Each labels its device's windows in ``(alert_ts - window_ms, alert_ts]``. A window two
+    answers label differently is left out (ambiguous). Output is sorted by (device, ts, seq),
+    so the same lake gives the same files, and the same model.
+    """
+    latest: dict[str, Mapping[str, Any]] = {}
+    for row in feedback_rows:
+        if row.get("kind") != ROW_ANSWER:
+            continue
+        seen = latest.get(str(row["alert_id"]))
+        if seen is None or int(row["recorded_ms"]) > int(seen["recorded_ms"]):
+            latest[str(row["alert_id"])] = row
+    spans: dict[str, list[tuple[int, int, str]]] = {}
+    for row in latest.values():
+        label = answer_label(row, faults)
+        if label is not None:
+            end = int(row["alert_ts"])
+            spans.setdefault(str(row["device_id"]), []).append((end - window_ms, end, label))
+    chosen: dict[tuple[str, int, int], tuple[Mapping[str, Any], set[str]]] = {}
+    for rec in feature_records:
+        device, ts, seq = (
+            str(rec.get("device_id")),
+            int(rec.get("ts") or 0),
+            int(rec.get("seq") or 0),
+        )
+        labels = {label for start, end, label in spans.get(device, ()) if start < ts <= end}
+        if labels:
+            chosen[(device, ts, seq)] = (rec, labels)
+    records, truth = [], []
+    for key in sorted(chosen):
+        rec, labels = chosen[key]
+        if len(labels) != 1:
+            continue
+        records.append(dict(rec))
+        truth.append({"device_id": key[0], "ts": key[1], "seq": key[2], "fault": labels.pop()})
+    return records, truth

@@ -182,3 +182,40 @@ def test_records_round_trip_and_refuse_unknown_versions() -> None:
         fb.AlertRecord.from_item({**alert.to_item(), "record_version": 99})
     answer = fb.Answer(fb.OTHER_FAULT, "sms", 5, fault_found="looseness", action="tightened")
     assert fb.Answer.from_item(answer.to_item()) == answer
+
+
+def test_answers_label_the_windows_that_raised_their_alert() -> None:
+    from rotorwatch.predictions import FAULTS
+
+    hour = 3_600_000
+    a1 = fb.AlertRecord("p1:10:1:ALARM", "p1", "s", "ALARM", "bearing_outer", 10 * hour, 1)
+    a2 = fb.AlertRecord("p2:10:1:WARNING", "p2", "s", "WARNING", "imbalance", 10 * hour, 1)
+    a3 = fb.AlertRecord("p3:10:1:WARNING", "p3", "s", "WARNING", "overheating", 10 * hour, 1)
+    rows = [
+        fb.alert_row(a1),
+        fb.answer_row(a1, fb.Answer(fb.CONFIRMED, "email", 11 * hour)),
+        fb.answer_row(a2, fb.Answer(fb.CONFIRMED, "email", 11 * hour)),
+        # corrected: the latest answer stands
+        fb.answer_row(a2, fb.Answer(fb.NO_FAULT_FOUND, "email", 12 * hour, correction=True)),
+        fb.answer_row(a3, fb.Answer(fb.CONFIRMED, "email", 11 * hour)),  # a sensor cause
+    ]
+    feats = [
+        {"device_id": d, "ts": t * hour // 2, "seq": t, "x": 1.0}
+        for d in ("p1", "p2", "p3", "p4")
+        for t in range(17, 22)  # 8.5 h .. 10.5 h
+    ]
+    records, truth = fb.labelled_windows(rows, feats, FAULTS)
+    assert [(t["device_id"], t["ts"], t["fault"]) for t in truth] == [
+        ("p1", 9 * hour + hour // 2, "bearing_outer"),
+        ("p1", 10 * hour, "bearing_outer"),
+        ("p2", 9 * hour + hour // 2, "normal"),
+        ("p2", 10 * hour, "normal"),
+    ]
+    assert [(r["device_id"], r["ts"]) for r in records] == [
+        (t["device_id"], t["ts"]) for t in truth
+    ]
+    # Two answers labelling the same window differently leave it out.
+    other = fb.AlertRecord("p1:10:2:WARNING", "p1", "s", "WARNING", "imbalance", 10 * hour, 1)
+    both = [*rows, fb.answer_row(other, fb.Answer(fb.CONFIRMED, "email", 11 * hour))]
+    _, truth2 = fb.labelled_windows(both, feats, FAULTS)
+    assert all(t["device_id"] != "p1" for t in truth2)

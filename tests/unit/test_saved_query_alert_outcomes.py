@@ -90,3 +90,48 @@ def test_alert_outcomes_counts_and_precision(lake_dir: Path) -> None:
 def test_alert_outcomes_on_a_lake_without_feedback(tmp_path: Path) -> None:
     rows = athena.run_saved("alert_outcomes", tmp_path).records()
     assert [(r["site"], r["alerts"], r["precision"]) for r in rows] == [("*", 0, None)]
+
+
+def test_feedback_labels_cli_writes_reproducible_training_inputs(
+    lake_dir: Path, tmp_path: Path
+) -> None:
+    import json
+
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    feats = tmp_path / "features.jsonl"
+    alert_ts = _alert(0, "plant-a", "bearing_outer", 30).ts
+    feats.write_text(
+        "".join(
+            json.dumps({"device_id": f"d{d}", "ts": alert_ts - k * 600_000, "seq": k}) + "\n"
+            for d in (0, 1, 2)
+            for k in range(10)
+        )
+    )
+    outs = []
+    for name in ("a", "b"):
+        out = tmp_path / name
+        got = CliRunner().invoke(
+            app,
+            [
+                "feedback-labels",
+                str(lake_dir / "feedback"),
+                "--features",
+                str(feats),
+                "--out",
+                str(out),
+            ],
+        )
+        assert got.exit_code == 0, got.output
+        outs.append(((out / "records.jsonl").read_bytes(), (out / "labels.jsonl").read_bytes()))
+    assert outs[0] == outs[1]
+    labels = [json.loads(line) for line in outs[0][1].decode().splitlines()]
+    # d0 confirmed, d1 repaired (bearing_outer), d2 no fault found: 6 windows each in the hour.
+    assert {(t["device_id"], t["fault"]) for t in labels} == {
+        ("d0", "bearing_outer"),
+        ("d1", "bearing_outer"),
+        ("d2", "normal"),
+    }
+    assert len(labels) == 3 * 6
