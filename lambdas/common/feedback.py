@@ -19,11 +19,12 @@ so score_and_alert's conditional write sees the restart and folds again.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common.aws import client
 from lambdas.common.dynamo import from_attributes, to_attributes
@@ -36,6 +37,8 @@ from rotorwatch.resources import (
     STATE_TABLE_PARTITION_KEY,
     EnvKey,
 )
+
+_LOG = logging.getLogger(__name__)
 
 #: Audit entries kept per alert: a valid link replayed in a loop cannot grow the item towards
 #: DynamoDB's 400 KB limit (beyond it attempts are still logged, not stored).
@@ -344,6 +347,8 @@ class AlertLinks:
         self._base_url = base_url
         self._ttl_s = link_ttl_s
         self._clock_ms = clock_ms
+        #: Alerts sent without links because feedback could not be reached.
+        self.failures = 0
 
     def prepare(
         self,
@@ -358,17 +363,29 @@ class AlertLinks:
         sms: str,
         sms_max_chars: int,
     ) -> tuple[str, str] | None:
-        """(e-mail text, SMS) with links, or None when a mute silences the alert."""
+        """(e-mail text, SMS) with links, or None when a mute silences the alert.
+
+        Fails open: if the feedback table, the key or the lake cannot be reached, the alert goes
+        out as it is, without links and unmuted (a missed alert costs more than an extra one),
+        and the failure is logged and counted (``failures``).
+        """
         now_ms = self._clock_ms()
-        mute = self._store.active_mute(device_id, fault)
-        if mute is not None and mute.silences(severity, fault, now_ms):
-            self._store.count_muted(mute)
-            return None
-        record = fb.AlertRecord(alert_id, device_id, site, severity, fault, ts, now_ms)
-        expires_s = now_ms // 1000 + self._ttl_s
-        if self._store.register(record, expires_s):
+        try:
+            mute = self._store.active_mute(device_id, fault)
+            if mute is not None and mute.silences(severity, fault, now_ms):
+                self._store.count_muted(mute)
+                return None
+            record = fb.AlertRecord(alert_id, device_id, site, severity, fault, ts, now_ms)
+            expires_s = now_ms // 1000 + self._ttl_s
+            token = fb.sign(self._keys.signing_key(), alert_id, expires_s)
+            self._store.register(record, expires_s)
+            # Every time, not only when new: a retry after a failed put still writes the row
+            # (alert_outcomes counts alert ids, so a repeated row counts once).
             self._lake.put(fb.alert_row(record))
-        token = fb.sign(self._keys.signing_key(), alert_id, expires_s)
+        except (BotoCoreError, ClientError, SigningKeyError, ValueError) as exc:
+            self.failures += 1
+            _LOG.warning("alert sent without answer links: %s: %s", type(exc).__name__, exc)
+            return text, sms
         text = text + "\n" + fb.email_block(self._base_url, token, fault)
         sms = fb.sms_with_link(sms, fb.link(self._base_url, token), sms_max_chars)
         return text, sms

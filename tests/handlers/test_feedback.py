@@ -374,3 +374,16 @@ def test_the_rotation_function_keeps_the_previous_key_for_links_in_flight(
         sm.get_secret_value(SecretId=secret_arn, VersionStage="AWSPREVIOUS")["SecretString"] == old
     )
     assert http(load(FEEDBACK_HANDLER), "GET", token, v="confirmed")["statusCode"] == 200
+
+
+def test_alerts_still_go_out_when_feedback_is_unreachable(
+    aws: Aws, secret_arn: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(EnvKey.FEEDBACK_SECRET_ARN, secret_arn + "-gone")
+    scorer = load(SCORE_AND_ALERT_HANDLER)
+    event = features_event(zones(0, "AADDDD"))
+    assert scorer.handler(event, FakeContext()) == {"batchItemFailures": []}
+    sent = aws.alerts()
+    assert [a["attributes"]["severity"] for a in sent] == ["WARNING", "ALARM"]
+    assert all("What did you find?" not in a["body"] for a in sent)
+    assert scorer.DEPS.publisher._links.failures == 2
