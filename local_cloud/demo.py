@@ -9,11 +9,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local_cloud import feedback_setup, technicians
 from local_cloud import report as rp
-from local_cloud import technicians
 from local_cloud.athena import Result, connect, run_saved, run_sql
 from local_cloud.bridge import MqttBridge
-from local_cloud.cloud import LAKE_BUCKET, STATE_TABLE, BatchSettings, LocalCloud, ReceivedAlert
+from local_cloud.cloud import LAKE_BUCKET, BatchSettings, LocalCloud, ReceivedAlert
 from local_cloud.pipeline import Progress, RunFigures, alert_key, play
 from rotorwatch import lake
 from rotorwatch.assets import Asset
@@ -151,10 +151,8 @@ def run(
         alerts = list(cloud.alerts)
         truth = rp.truth_from_rows(truth_rows, life_h)
         # The technicians answer from the truth; their rows join the lake (alert_outcomes).
-        answers = technicians.answer(
-            cloud.clients, STATE_TABLE, LAKE_BUCKET, alerts, truth, end_ms=end_ms, seed=seed
-        )
-        technicians.sync_lake(cloud.clients["s3"], LAKE_BUCKET, out / "lake")
+        answers = technicians.answer(alerts, truth, end_ms=end_ms, seed=seed)
+        feedback_setup.sync_lake(cloud.clients["s3"], LAKE_BUCKET, out / "lake")
     return DemoResult(
         out=out,
         start_ms=start_ms,
