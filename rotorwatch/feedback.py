@@ -63,6 +63,10 @@ MIN_KEY_BYTES: Final = 32
 #: Domain separation: a MAC over a feedback token cannot be one over anything else.
 _MAC_CONTEXT: Final = b"rotorwatch-feedback"
 
+#: Concurrent executions the feedback function reserves where the stage reserves any (its API
+#: stage is throttled to 5 requests/s), and its key rotation (one step at a time).
+FEEDBACK_RESERVED_CONCURRENCY: Final = 5
+KEY_ROTATION_RESERVED_CONCURRENCY: Final = 1
 #: How long a link works (seconds): two weeks covers a technician's rounds and a holiday.
 DEFAULT_LINK_TTL_S: Final = 14 * 86_400
 #: How long "no fault found" mutes that fault for that device (ms) unless configured.
