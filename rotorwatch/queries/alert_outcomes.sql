@@ -1,6 +1,7 @@
 -- Alert outcomes: how many of the WARNING/ALARM alerts of the last :days days were real, by
 -- what the technicians answered (rotorwatch.feedback), per site and claimed fault, with a
--- total per site and for the fleet (rows whose fault, or site and fault, are '*').
+-- total per site and for the fleet (rows whose fault, or site and fault, are '*'); no alerts
+-- in the period, no rows.
 -- confirmed: the named fault was there; other_fault: a fault, another one; repaired: repaired
 -- or replaced; rejected: no fault found; unanswered: no answer yet. A corrected answer counts
 -- as its latest version. precision = (confirmed + other_fault + repaired) / answered: of the
@@ -65,4 +66,5 @@ SELECT
     / nullif(count(verdict), 0) AS precision
 FROM outcomes
 GROUP BY ROLLUP (site, fault)
+HAVING count(*) > 0  -- no alerts in the period: no rows, not a fleet total of zeros
 ORDER BY grouping(site), site, grouping(fault), alerts DESC, fault

@@ -101,8 +101,9 @@ def _run(con, name: str, **params: str) -> list[dict]:  # type: ignore[no-untype
 ALL = [q.name for q in query.list_queries()]
 
 
-def test_the_seven_saved_queries_exist() -> None:
+def test_the_eight_saved_queries_exist() -> None:
     assert set(ALL) == {
+        "alert_outcomes",
         "fleet_health_now",
         "machines_by_iso_zone",
         "anomalies_per_day",
