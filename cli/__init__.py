@@ -54,6 +54,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "demo",
     "baseline",
     "replay",
+    "feedback",
+    "feedback_labels",
 )
 
 for _module in COMMAND_MODULES:

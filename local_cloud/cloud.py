@@ -368,6 +368,10 @@ class LocalCloud:
             EnvKey.GLUE_DATABASE: GLUE_DATABASE,
             EnvKey.BASELINE_WINDOWS: str(DEMO_BASELINE_WINDOWS),
         }
+        # Alerts carry answer links and are registered for the technicians (issue 28).
+        from local_cloud.feedback_setup import provision
+
+        env.update(provision(c, session, LAKE_BUCKET))
         self._setenv(env)
 
         self._wire(

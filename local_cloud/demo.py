@@ -10,10 +10,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from local_cloud import feedback_setup, technicians
 from local_cloud import report as rp
 from local_cloud.athena import Result, connect, run_saved, run_sql
 from local_cloud.bridge import MqttBridge
-from local_cloud.cloud import BatchSettings, LocalCloud, ReceivedAlert
+from local_cloud.cloud import LAKE_BUCKET, BatchSettings, LocalCloud, ReceivedAlert
 from local_cloud.pipeline import Progress, RunFigures, alert_key, play
 from rotorwatch import lake
 from rotorwatch.assets import Asset
@@ -44,6 +45,8 @@ class DemoResult:
     summary: dict[str, Any] = field(default_factory=dict)
     #: Devices that published telemetry contract v2 (binary); the others v1 (JSON).
     v2_devices: list[str] = field(default_factory=list)
+    #: The simulated technicians' answers (local_cloud.technicians), one per WARNING/ALARM.
+    answers: list[technicians.Answered] = field(default_factory=list)
 
     @property
     def lake_dir(self) -> Path:
@@ -149,7 +152,10 @@ def run(
             bar.update(task, completed=end_ms - start_ms)
         states = cloud.device_states()
         alerts = list(cloud.alerts)
-    truth = rp.truth_from_rows(truth_rows, life_h)
+        truth = rp.truth_from_rows(truth_rows, life_h)
+        # The technicians answer from the truth; their rows join the lake (alert_outcomes).
+        answers = technicians.answer(alerts, truth, end_ms=end_ms, seed=seed)
+        feedback_setup.sync_lake(cloud.clients["s3"], LAKE_BUCKET, out / "lake")
     return DemoResult(
         out=out,
         start_ms=start_ms,
@@ -164,12 +170,17 @@ def run(
         scenario=scenario,
         seed=seed,
         v2_devices=list(v2_devices),
+        answers=answers,
     )
 
 
 def _query_params(name: str, result: DemoResult, featured: str | None) -> dict[str, str]:
     if name == "machine_trend" and featured:
         return {"device_id": featured}
+    if name == "alert_outcomes":
+        # Every alert of the run, however long ago it was simulated.
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        return {"days": str(max(1, math.ceil((now_ms - result.start_ms) / 86_400_000) + 1))}
     return {}
 
 
@@ -400,6 +411,42 @@ def _later(summary: Mapping[str, Any]) -> str:
     return f" ({n} more begin after the run ends: not scored)" if n else ""
 
 
+def outcomes_text(result: DemoResult) -> str:
+    """One line: how the technicians answered, and the precision their answers give."""
+    answered = [a for a in result.answers if a.verdict is not None]
+    q = result.queries.get("alert_outcomes")
+    fleet = next((r for r in q.records() if r["site"] == "*"), None) if q else None
+    precision = fleet["precision"] if fleet else None
+    return (
+        f"{len(answered)} of {len(result.answers)} alerts answered by the simulated technicians "
+        f"(from the simulator's truth; {technicians.NEVER_ANSWER:.0%} never answer, and an "
+        "answer due after the run is not given); precision where answered: "
+        + ("n/a" if precision is None else f"{precision:.0%}")
+    )
+
+
+def _outcomes_section(result: DemoResult, con: Any) -> rp.Section:
+    """The saved query alert_outcomes over the technicians' answers (feedback table)."""
+    from rich.table import Table
+
+    q = result.queries.get("alert_outcomes")
+    text = outcomes_text(result)
+    t = Table(title="Alert outcomes: what the technicians answered (saved query alert_outcomes)")
+    if q is not None:
+        for c in q.columns:
+            t.add_column(c, overflow="fold")
+        for r in q.rows:
+            t.add_row(
+                *("" if x is None else f"{x:.2f}" if isinstance(x, float) else str(x) for x in r)
+            )
+    con.print(t)
+    con.print(f"[bold]{text}[/]")
+    return rp.Section(
+        "Alert outcomes (technicians' answers)",
+        f"<p>{rp.escape(text)}</p>" + (rp.table_html(q.columns, q.rows) if q else ""),
+    )
+
+
 def _contracts(result: DemoResult) -> str:
     n_v2 = len(result.v2_devices)
     n_v1 = len(result.assets) - n_v2
@@ -505,6 +552,7 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
             f"<p>{rp.escape(verdict)}</p>" + rp.table_html(rp.SCORE_COLUMNS, srows),
         )
     )
+    sections.append(_outcomes_section(result, con))
 
     # 4. throughput and latency
     t = Table(title="Pipeline throughput and latency")

@@ -51,6 +51,9 @@ FEATURES_TABLE: Final = "features"
 PREDICTIONS_TABLE: Final = "predictions"
 HEALTH_HOURLY_TABLE: Final = "machine_health_hourly"
 HEALTH_DAILY_TABLE: Final = "machine_health_daily"
+#: Technicians' answers to alerts, and the alerts they could answer (rotorwatch.feedback).
+FEEDBACK_TABLE: Final = "feedback"
+FEEDBACK_PREFIX: Final = "feedback/"
 
 # --------------------------------------------------------------------------------------------
 # Partitioning: which clock decides the partition, and why.
@@ -203,8 +206,9 @@ class Table:
     format: Format
     partition_keys: tuple[str, ...]
     event_time: bool  # partitioned by the record's ts (True) or by arrival time (False)
-    #: firehose: a delivery stream; raw_object: extract_features, one object per batch; glue: a job
-    writer: Literal["firehose", "raw_object", "glue"]
+    #: firehose: a delivery stream; raw_object: extract_features, one object per batch; glue: a job;
+    #: lambda: a function writes its own objects (feedback)
+    writer: Literal["firehose", "raw_object", "glue", "lambda"]
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -220,6 +224,26 @@ FEATURES_COMPACT_PREFIX: Final = f"{CURATED_PREFIX}{FEATURES_COMPACT_TABLE}/"
 PREDICTIONS_COMPACT_PREFIX: Final = f"{CURATED_PREFIX}{PREDICTIONS_COMPACT_TABLE}/"
 
 DAY_PARTITION_KEYS: Final = PARTITION_KEYS[:3]
+
+#: One row per alert that could be answered (kind 'alert') and per answer the record took
+#: (kind 'answer'); rotorwatch.feedback.alert_row / answer_row write them. Few rows (one per
+#: alert), so each is one small gzip'd JSON object, written by the Lambda that knows it.
+FEEDBACK_FIELDS: Final[tuple[Field, ...]] = (
+    Field("record_version", "int", "", "row format version (rotorwatch.feedback.RECORD_VERSION)"),
+    Field("kind", "string", "", "'alert' (an alert that could be answered) or 'answer'"),
+    Field("alert_id", "string", "", "the alert (device:ts:seq:severity)"),
+    Field("device_id", "string", "", "the machine"),
+    Field("site", "string", "", "its site (null if unknown)"),
+    Field("severity", "string", "", "WARNING or ALARM"),
+    Field("fault_claimed", "string", "", "the fault (or sensor cause) the alert named"),
+    Field("alert_ts", "bigint", "ms", "window that raised the alert, epoch ms"),
+    Field("recorded_ms", "bigint", "ms", "when the alert was sent / the answer given, epoch ms"),
+    Field("verdict", "string", "", "confirmed, other_fault, no_fault_found, repaired (answers)"),
+    Field("fault_found", "string", "", "what the technician found (other_fault)"),
+    Field("action", "string", "", "what was done"),
+    Field("channel", "string", "", "email, sms, cli or demo"),
+    Field("correction", "boolean", "", "the answer replaced an earlier one"),
+)
 
 #: Every table in the lake, by Glue table name. The CDK app creates one Glue table per entry.
 TABLES: Final[dict[str, Table]] = {
@@ -292,6 +316,16 @@ TABLES: Final[dict[str, Table]] = {
             DAY_PARTITION_KEYS,
             True,
             "glue",
+        ),
+        # Partitioned by the UTC day the row was recorded (recorded_ms).
+        Table(
+            FEEDBACK_TABLE,
+            FEEDBACK_PREFIX,
+            FEEDBACK_FIELDS,
+            "json.gz",
+            DAY_PARTITION_KEYS,
+            False,
+            "lambda",
         ),
     )
 }

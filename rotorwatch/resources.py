@@ -20,6 +20,10 @@ EXTRACT_FEATURES_HANDLER: Final = "lambdas.extract_features.app.handler"
 SCORE_AND_ALERT_HANDLER: Final = "lambdas.score_and_alert.app.handler"
 #: Scheduled (EventBridge rate rule): NO_DATA alerts for devices that stopped reporting.
 WATCHDOG_HANDLER: Final = "lambdas.watchdog.app.handler"
+#: Behind the HTTP API: a technician's answer to an alert (rotorwatch.feedback).
+FEEDBACK_HANDLER: Final = "lambdas.feedback.app.handler"
+#: Secrets Manager rotation of the feedback link-signing key.
+FEEDBACK_KEY_ROTATION_HANDLER: Final = "lambdas.feedback.rotation.handler"
 
 
 class EnvKey:
@@ -41,6 +45,20 @@ class EnvKey:
     SILENCE_AFTER_S: Final = "RW_SILENCE_AFTER_S"
     #: Optional: windows a device's baseline learns before it scores (rotorwatch.baseline).
     BASELINE_WINDOWS: Final = "RW_BASELINE_WINDOWS"
+    #: Feedback (rotorwatch.feedback). score_and_alert sends answer links only when all of
+    #: FEEDBACK_TABLE, FEEDBACK_SECRET_ARN, FEEDBACK_BASE_URL and LAKE_BUCKET are set.
+    FEEDBACK_TABLE: Final = "RW_FEEDBACK_TABLE"
+    #: Secrets Manager secret holding the link-signing key (hex; AWSCURRENT signs, AWSPREVIOUS
+    #: still verifies after a rotation).
+    FEEDBACK_SECRET_ARN: Final = "RW_FEEDBACK_SECRET_ARN"
+    #: The HTTP API's base URL (https://.../); links are <base>/f/<token>.
+    FEEDBACK_BASE_URL: Final = "RW_FEEDBACK_BASE_URL"
+    #: Optional: seconds a link works (default rotorwatch.feedback.DEFAULT_LINK_TTL_S).
+    FEEDBACK_LINK_TTL_S: Final = "RW_FEEDBACK_LINK_TTL_S"
+    #: Optional: seconds "no fault found" mutes that fault on that device (default 7 days).
+    FEEDBACK_MUTE_S: Final = "RW_FEEDBACK_MUTE_S"
+    #: The lake bucket (feedback rows under rotorwatch.lake.FEEDBACK_PREFIX).
+    LAKE_BUCKET: Final = "RW_LAKE_BUCKET"
 
 
 # Powertools conventions (one namespace for every custom metric the app emits).
@@ -49,6 +67,11 @@ METRICS_NAMESPACE: Final = "Rotorwatch"
 # DynamoDB key attributes (the CDK tables and the handlers' reads/writes share them).
 ASSETS_TABLE_PARTITION_KEY: Final = "device_id"
 STATE_TABLE_PARTITION_KEY: Final = "device_id"
+#: Feedback table: one string key; items are ``alert#<ref>`` (an alert, its answer and audit
+#: history) and ``mute#<device>#<fault>`` (rotorwatch.feedback.Mute).
+FEEDBACK_TABLE_PARTITION_KEY: Final = "pk"
+#: Feedback items expire (DynamoDB TTL, epoch seconds) once no link can reach them.
+FEEDBACK_TTL_ATTRIBUTE: Final = "expires_at"
 
 #: Powertools service name for every function: it is the one dimension (service=rotorwatch)
 #: of the custom metrics below, which is what the dashboard and alarms select on.
@@ -62,6 +85,12 @@ ALERTS_SENT_METRIC: Final = "AlertsSent"
 #: AlertsSent is also written per severity (dimensions service + severity) for the dashboard.
 #: Watchdog: devices silent longer than the configured gap at its last run (a level, not a sum).
 SILENT_DEVICES_METRIC: Final = "SilentDevices"
+#: Alerts not sent because a "no fault found" answer muted that fault on that device.
+ALERTS_MUTED_METRIC: Final = "AlertsMuted"
+#: Feedback answers by decision (dimension "decision": accepted, corrected, duplicate, ...).
+FEEDBACK_ANSWERS_METRIC: Final = "FeedbackAnswers"
+#: Links refused (bad signature, expired, unknown alert): a rising count is someone guessing.
+FEEDBACK_REFUSED_METRIC: Final = "FeedbackLinksRefused"
 
 #: SNS message attribute on every alert, and its values. Subscriptions filter on it:
 #: SMS gets ALARM and RECOVERY (= rotorwatch.alerts.PAGING_SEVERITIES: whoever was paged also

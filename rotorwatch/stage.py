@@ -21,6 +21,7 @@ from typing import Any, Final, Literal
 
 from rotorwatch import lake, raw_keep
 from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS
+from rotorwatch.feedback import FEEDBACK_RESERVED_CONCURRENCY, KEY_ROTATION_RESERVED_CONCURRENCY
 
 STAGES_KEY: Final = "rotorwatch:stages"
 STAGE_KEY: Final = "stage"
@@ -251,8 +252,25 @@ class StageConfig:
                 self.extract_features.reserved_concurrency,
                 self.score_and_alert.reserved_concurrency,
                 self.watchdog.reserved_concurrency,
+                *self.feedback_reserved_concurrency,
             )
         )
+
+    @property
+    def feedback_reserved_concurrency(self) -> tuple[int | None, int | None]:
+        """(feedback function, its key rotation): reserved only where the stage reserves for its
+        other functions (dev deploys into new accounts whose quota of 10 allows none)."""
+        reserves = any(
+            r is not None
+            for r in (
+                self.extract_features.reserved_concurrency,
+                self.score_and_alert.reserved_concurrency,
+                self.watchdog.reserved_concurrency,
+            )
+        )
+        if not reserves:
+            return None, None
+        return FEEDBACK_RESERVED_CONCURRENCY, KEY_ROTATION_RESERVED_CONCURRENCY
 
     @property
     def account_concurrency_needed(self) -> int:

@@ -25,6 +25,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app import refs
+from cdk_app.constructs.feedback_api import FeedbackApi
 from cdk_app.constructs.function import RotorwatchFunction, bundle_code, powertools_layer
 from cdk_app.nag import acknowledge, skip_checkov
 from rotorwatch import lake, resources
@@ -155,6 +156,18 @@ class ProcessingStack(Stack):
             EnvKey.ENDPOINT_NAME: endpoint_name or "",
             EnvKey.BASELINE_WINDOWS: str(config.baseline_learning_windows),
         }
+        # Technicians answer alerts (issue 28): links in the alerts, the endpoint behind them.
+        self.feedback = FeedbackApi(
+            self,
+            "Feedback",
+            config=config,
+            key=key,
+            code=code,
+            layer=layer,
+            state_table=self.state_table,
+            lake_bucket=lake_bucket,
+        )
+        score_env.update(self.feedback.environment(lake_bucket))
         self.score_and_alert = RotorwatchFunction(
             self,
             "ScoreAndAlert",
@@ -176,6 +189,13 @@ class ProcessingStack(Stack):
             grantee=sa_role,
             actions=["dynamodb:BatchGetItem", "dynamodb:UpdateItem"],
             resource_arns=[self.state_table.table_arn],
+        )
+        self.feedback.grant_alert_links(sa_role, lake_bucket, key)
+        acknowledge(
+            sa_role,
+            refs.lake_prefix_finding(config, lake.FEEDBACK_PREFIX),
+            "Alert rows get content-hash keys under the feedback prefix; the grant covers that "
+            "prefix only.",
         )
         iam.Grant.add_to_principal(
             grantee=sa_role,
@@ -232,6 +252,13 @@ class ProcessingStack(Stack):
             description="Subscribe more people: aws sns subscribe --topic-arn ...",
         )
         CfnOutput(self, "FailedBatchesQueueUrl", value=self.failures.queue_url)
+        CfnOutput(self, "FeedbackTableName", value=self.feedback.table.table_name)
+        CfnOutput(
+            self,
+            "FeedbackUrl",
+            value=self.feedback.url,
+            description="Base URL of the answer links in alerts (throttled HTTP API)",
+        )
 
     def _device_table(self, cid: str, partition_key: str, key: Any) -> dynamodb.Table:
         return dynamodb.Table(

@@ -14,9 +14,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from lambdas.common.aws import client
 from lambdas.common.batch import failed_tail, partial_response, source_records
+from lambdas.common.feedback import links_from_env
 from lambdas.common.observability import observability
 from lambdas.score_and_alert.service import AlertPublisher, Deps, Settings, StateStore, process
 from rotorwatch.resources import (
+    ALERTS_MUTED_METRIC,
     ALERTS_SENT_METRIC,
     METRICS_NAMESPACE,
     POWERTOOLS_SERVICE,
@@ -33,7 +35,12 @@ DEPS = Deps(
     sagemaker=client("sagemaker-runtime", max_attempts=3, read_timeout_s=10.0),
     firehose=client("firehose"),
     store=StateStore(client("dynamodb"), SETTINGS.state_table),
-    publisher=AlertPublisher(client("sns"), SETTINGS.alerts_topic_arn, SETTINGS.athena),
+    publisher=AlertPublisher(
+        client("sns"),
+        SETTINGS.alerts_topic_arn,
+        SETTINGS.athena,
+        links=links_from_env(os.environ),
+    ),
 )
 
 
@@ -64,6 +71,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     metrics.add_metric("BaselinesCompleted", MetricUnit.Count, outcome.baselines_completed)
     metrics.add_metric("BaselineWarnings", MetricUnit.Count, outcome.baseline_warnings)
     metrics.add_metric(ALERTS_SENT_METRIC, MetricUnit.Count, len(outcome.alerts))
+    metrics.add_metric(ALERTS_MUTED_METRIC, MetricUnit.Count, len(outcome.muted))
     # Per severity too: the dashboard's "Alerts sent by severity" searches this series.
     for severity, count in sorted(Counter(a.severity for a in outcome.alerts).items()):
         with single_metric(

@@ -41,11 +41,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common.batch import SourceRecord, put_record_batch
 from lambdas.common.dynamo import from_attributes, to_attributes
+from lambdas.common.feedback import AlertLinks
 from lambdas.common.settings import SettingsError, optional, required
 from lambdas.common.sns import publish as sns_publish
 from rotorwatch.alerts import (
     BASELINE_RESETS_ATTRIBUTE,
     DEFAULT_POLICY,
+    SMS_MAX_CHARS,
     Alert,
     AlertPolicy,
     DeviceState,
@@ -240,20 +242,47 @@ class StateStore:
 
 
 class AlertPublisher:
-    """SNS: long form for e-mail, one SMS segment for SMS, attributes for filter policies."""
+    """SNS: long form for e-mail, one SMS segment for SMS, attributes for filter policies.
 
-    def __init__(self, sns: Any, topic_arn: str, athena: AthenaTarget | None) -> None:
+    With ``links`` (feedback configured), a WARNING/ALARM carries answer links, and a mute set
+    by a "no fault found" answer keeps it from being sent (``publish`` returns None).
+    """
+
+    def __init__(
+        self,
+        sns: Any,
+        topic_arn: str,
+        athena: AthenaTarget | None,
+        links: AlertLinks | None = None,
+    ) -> None:
         self._sns = sns
         self._topic_arn = topic_arn
         self._athena = athena
+        self._links = links
 
-    def publish(self, alert: Alert) -> str:
+    def publish(self, alert: Alert) -> str | None:
+        text, sms = message(alert, athena=self._athena), short_message(alert)
+        if self._links is not None and alert.kind == "ALERT":
+            prepared = self._links.prepare(
+                alert_id=alert.alert_id,
+                device_id=alert.device_id,
+                site=alert.site,
+                severity=alert.severity,
+                fault=alert.sensor_cause or alert.fault,  # what the alert named
+                ts=alert.ts,
+                text=text,
+                sms=sms,
+                sms_max_chars=SMS_MAX_CHARS,
+            )
+            if prepared is None:
+                return None
+            text, sms = prepared
         return sns_publish(
             self._sns,
             self._topic_arn,
             subject=subject(alert),
-            text=message(alert, athena=self._athena),
-            sms=short_message(alert),
+            text=text,
+            sms=sms,
             attributes=message_attributes(alert),
         )
 
@@ -294,6 +323,8 @@ class Outcome:
     #: Windows whose accelerometer is dead, saturated or clipped (never scored HEALTHY).
     sensor_problems: int = 0
     alerts: list[Alert] = field(default_factory=list)
+    #: Alerts a "no fault found" mute kept from being sent (rotorwatch.feedback.Mute).
+    muted: list[Alert] = field(default_factory=list)
     failed_positions: list[int] = field(default_factory=list)
     timings_s: dict[str, float] = field(
         default_factory=lambda: dict.fromkeys(("decode", "score", "io"), 0.0)
@@ -461,6 +492,7 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
         out.baselines_completed += result.baselines_completed
         out.baseline_warnings += result.baseline_warnings
         out.alerts.extend(result.alerts)
+        out.muted.extend(result.muted)
 
     lines = [
         json.dumps(p, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n" for p in final
@@ -531,6 +563,7 @@ class DeviceResult:
     baselines_completed: int = 0
     baseline_warnings: int = 0
     alerts: list[Alert] = field(default_factory=list)
+    muted: list[Alert] = field(default_factory=list)
     #: The device's prediction records after its baseline, by window (ts, seq).
     predictions: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
 
@@ -623,8 +656,8 @@ def _apply_device(
         )
         out.predictions.update(scored)
         for alert in to_send:
-            deps.publisher.publish(alert)
-            out.alerts.append(alert)
+            sent = deps.publisher.publish(alert)
+            (out.alerts if sent is not None else out.muted).append(alert)
         if to_send:
             deps.store.clear_pending(device_id, state.window)
         return out

@@ -69,10 +69,12 @@ def test_runbook_readme_and_security_describe_every_function(synth: Synth) -> No
             resources.EXTRACT_FEATURES_HANDLER,
             resources.SCORE_AND_ALERT_HANDLER,
             resources.WATCHDOG_HANDLER,
+            resources.FEEDBACK_HANDLER,  # and its key rotation (lambdas/feedback/rotation.py)
         )
     }
     deployed = of_type(synth.template("Processing"), "AWS::Lambda::Function")
-    assert len(deployed) == len(functions) == 3
+    assert len(functions) == 4
+    assert len(deployed) == 5
     readme = (DOCS.parent / "README.md").read_text()
     for doc, text in (
         ("runbook", (DOCS / "runbook.md").read_text()),

@@ -57,6 +57,8 @@ def test_both_handlers_use_the_factory_defaults(synth: Synth) -> None:
         resources.EXTRACT_FEATURES_HANDLER,
         resources.SCORE_AND_ALERT_HANDLER,
         resources.WATCHDOG_HANDLER,
+        resources.FEEDBACK_HANDLER,
+        resources.FEEDBACK_KEY_ROTATION_HANDLER,
     }
     for props in fns.values():
         assert props["Runtime"] == "python3.12"
@@ -175,12 +177,20 @@ def test_grants_are_least_privilege(synth: Synth) -> None:
     for prefix in (lake.QUARANTINE_PREFIX, lake.RAW_PREFIX):
         assert f'"/{prefix}*"' in resources, prefix
     assert resources.count('"/') == 2  # nothing else of the bucket
-    # The scoring function writes state, alerts and predictions; it never writes to S3 directly.
+    # The scoring function writes state, alerts and predictions; to S3 only the feedback
+    # prefix (the alerts technicians may answer, rotorwatch.feedback.alert_row).
     assert {"dynamodb:UpdateItem", "sns:Publish", "firehose:PutRecordBatch"} <= sa_actions
-    assert not any(a.startswith("s3:") for a in sa_actions)
-    # Issue 26 item 11: only the state calls its code makes (it may not delete, batch-write,
-    # scan or replace whole items), no assets table (it never reads it), no re-encryption.
-    dynamo = {a for a in sa_actions if a.startswith("dynamodb:")}
+    assert {a for a in sa_actions if a.startswith("s3:")} == {"s3:PutObject"}
+    sa_puts = [st for st in sa if "s3:PutObject" in json.dumps(st["Action"])]
+    assert [
+        json.dumps(st["Resource"]).endswith(f'"/{lake.FEEDBACK_PREFIX}*"]]}}') for st in sa_puts
+    ] == [True]
+    # Issue 26 item 11: on the state table only the calls its code makes (it may not delete,
+    # batch-write, scan or replace whole items), no assets table (it never reads it), no
+    # re-encryption. (The feedback table's grants are for answer links: test_infra_feedback.)
+    state = next(n for n in of_type(t, "AWS::DynamoDB::Table") if n.startswith("State"))
+    on_state = [st for st in sa if state in json.dumps(st["Resource"])]
+    dynamo = {a for a in _actions(on_state) if a.startswith("dynamodb:")}
     assert dynamo == {"dynamodb:BatchGetItem", "dynamodb:UpdateItem"}
     assert not any(a.startswith("kms:ReEncrypt") for a in sa_actions)
     assets = next(n for n in of_type(t, "AWS::DynamoDB::Table") if n.startswith("Assets"))

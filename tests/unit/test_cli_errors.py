@@ -292,3 +292,16 @@ def test_every_command_is_fed_a_mistake_here() -> None:
     group = typer.main.get_command(app)
     for name in group.commands:  # type: ignore[attr-defined]
         assert f'"{name}"' in here, f"rotorwatch {name} is not fed a mistake in this file"
+
+
+def test_feedback_without_a_region_or_credentials(no_aws: pytest.MonkeyPatch) -> None:
+    args = ["feedback", "pump-7:1:1:ALARM", "--verdict", "confirmed"]
+    args += ["--feedback-table", "F", "--state-table", "S", "--lake-bucket", "L"]
+    _one_line_error(args, contains="region")
+    no_aws.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    _one_line_error(args, contains="credentials")
+
+
+def test_feedback_labels_from_a_missing_folder(tmp_path: Path) -> None:
+    args = ["feedback-labels", str(tmp_path / "no-feedback"), "--features", str(tmp_path)]
+    _one_line_error([*args, "--out", str(tmp_path / "out")], contains="no such file or folder")

@@ -126,6 +126,7 @@ ALL = [q.name for q in query.list_queries()]
 
 def test_the_eight_saved_queries_exist() -> None:
     assert set(ALL) == {
+        "alert_outcomes",
         "fleet_health_now",
         "machines_by_iso_zone",
         "anomalies_per_day",

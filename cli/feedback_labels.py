@@ -1,0 +1,53 @@
+"""`rotorwatch feedback-labels`: technicians' answers as training labels (rotorwatch.feedback).
+
+Reads the lake's feedback rows and feature records (files or folders, as ``rotorwatch train``
+reads them) and writes the labelled windows and their labels, ready for
+``rotorwatch train <out>/records.jsonl --labels <out>/labels.jsonl`` or the SageMaker training
+job's ``train`` and ``labels`` channels. Sorted output: the same inputs give the same files.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cli import app
+
+
+@app.command("feedback-labels")
+def feedback_labels_command(
+    feedback: Annotated[
+        list[Path], typer.Argument(help="Feedback rows: the lake's feedback/ folder or files.")
+    ],
+    features: Annotated[
+        list[Path], typer.Option("--features", help="Feature records (folder or files).")
+    ],
+    out: Annotated[Path, typer.Option(help="Folder for records.jsonl and labels.jsonl.")],
+    window_h: Annotated[
+        float, typer.Option(help="Hours before an alert its answer labels.", min=0.01)
+    ] = 1.0,
+) -> None:
+    """Write the windows technicians' answers label, with their labels, for training."""
+    from rotorwatch.feedback import labelled_windows
+    from rotorwatch.model.dataio import read_records
+    from rotorwatch.model.labels import TrainingError
+    from rotorwatch.predictions import FAULTS
+
+    try:
+        rows = read_records(feedback)
+        recs = read_records(features)
+    except TrainingError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    records, truth = labelled_windows(rows, recs, FAULTS, window_ms=int(window_h * 3_600_000))
+    out.mkdir(parents=True, exist_ok=True)
+    for name, items in (("records.jsonl", records), ("labels.jsonl", truth)):
+        text = "".join(json.dumps(i, sort_keys=True, separators=(",", ":")) + "\n" for i in items)
+        (out / name).write_text(text, encoding="utf-8")
+    counts: dict[str, int] = {}
+    for t in truth:
+        counts[t["fault"]] = counts.get(t["fault"], 0) + 1
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+    typer.echo(f"{len(records)} labelled windows -> {out} ({summary})")
