@@ -31,7 +31,6 @@ from typing import Final
 
 import numpy as np
 import numpy.typing as npt
-from scipy import ndimage
 
 F64 = npt.NDArray[np.float64]
 
@@ -110,7 +109,7 @@ def estimate_shaft_hz(
     # Only the bins the comb can reach are whitened (the top order of the top candidate).
     k_top = int(min(k, np.ceil(np.max(COMB_HARMONICS * hi_hz / df_hz)) + BACKGROUND_HALF_BINS + 3))
     logp = np.log(np.maximum(np.asarray(power[:, :k_top], dtype=np.float64), 1e-300))
-    background = ndimage.median_filter(logp, size=(1, 2 * BACKGROUND_HALF_BINS + 1), mode="nearest")
+    background = _running_median(logp, BACKGROUND_HALF_BINS)
     z = np.clip(logp - background, 0.0, LINE_CAP_DB * _LN_DB)
 
     # Candidates: a common count per row, fine enough that the top order moves half a bin.
@@ -179,3 +178,21 @@ def _sample(z: F64, bins: F64) -> F64:
     a = np.take_along_axis(z, i0c, axis=1)
     b = np.take_along_axis(z, i0c + 1, axis=1)
     return np.where(inside, a + (b - a) * t, 0.0).reshape(bins.shape)
+
+
+#: Rows per slice of the running median: bounds its (rows, bins, window) working copy.
+_MEDIAN_ROWS: Final = 32
+
+
+def _running_median(x: F64, half: int) -> F64:
+    """Median over ``2 * half + 1`` bins along the last axis, edges held (as
+    ``scipy.ndimage.median_filter(x, size=(1, 2 * half + 1), mode="nearest")``, checked in
+    tests/unit/test_speed.py). numpy only: the core ships in the Lambda bundle and the Glue zip
+    without scipy."""
+    padded = np.pad(x, ((0, 0), (half, half)), mode="edge")
+    out = np.empty_like(x)
+    for start in range(0, x.shape[0], _MEDIAN_ROWS):
+        rows = slice(start, start + _MEDIAN_ROWS)
+        windows = np.lib.stride_tricks.sliding_window_view(padded[rows], 2 * half + 1, axis=1)
+        out[rows] = np.median(windows, axis=-1)
+    return out

@@ -197,3 +197,15 @@ def test_a_reader_of_schema_1_records_still_gets_the_shaft_speed() -> None:
     rec = _features(shaft_g(29.5, ORDERS), rpm=1770.0)
     old = {k: v for k, v in rec.items() if k not in ("rpm_used", "rpm_source", "rpm_confidence")}
     np.testing.assert_array_equal(feature_matrix([old]), feature_matrix([rec]))
+
+
+def test_the_running_median_is_scipys_median_filter_with_edges_held() -> None:
+    from scipy import ndimage
+
+    from rotorwatch.features.speed import _running_median
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(70, 300))  # more rows than one slice of the running median
+    for half in (0, 1, 12):
+        expected = ndimage.median_filter(x, size=(1, 2 * half + 1), mode="nearest")
+        np.testing.assert_array_equal(_running_median(x, half), expected)
