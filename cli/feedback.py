@@ -59,12 +59,11 @@ def feedback_command(
     except fb.AnswerError as exc:
         raise typer.BadParameter(str(exc)) from None
 
-    import boto3
-
+    from cli.aws import session as aws_session
     from lambdas.common.feedback import FeedbackStore, LakeWriter
     from lambdas.feedback.service import Recorder, UnknownAlertError, apply
 
-    session = boto3.session.Session(region_name=region)
+    session = aws_session(region)  # one region resolution for every command (cli/aws.py)
     dynamodb = session.client("dynamodb")
     recorder = Recorder(
         store=FeedbackStore(dynamodb, feedback_table),

@@ -528,6 +528,7 @@ TOP_PREFIXES: Final[tuple[str, ...]] = (
     "errors/",
     QUARANTINE_PREFIX,
     ATHENA_RESULTS_PREFIX,
+    FEEDBACK_PREFIX,
 )
 
 

@@ -7,7 +7,7 @@
 -- as its latest version. precision = (confirmed + other_fault + repaired) / answered: of the
 -- alerts someone checked, the share that found something (NULL while none is answered).
 -- Reads feedback.
--- @param days integer = 30 how many days back from now
+-- @param days integer = 30 in [1, 36500] how many days back from now
 WITH params AS (
   SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:days AS bigint) * 86400000 AS since_ms
 ),

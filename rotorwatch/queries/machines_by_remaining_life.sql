@@ -5,7 +5,7 @@
 -- nulls: the product does not invent a number for them. estimated_at_utc is the window the
 -- estimate was made at; the time left counts from there.
 -- Reads predictions of the last :lookback_hours hours only (partition-pruned).
--- @param lookback_hours integer = 24 how far back to look for a machine's latest window
+-- @param lookback_hours integer = 24 in [1, 876000] how far back to look for a machine's latest window
 WITH params AS (
   SELECT CAST(to_unixtime(current_timestamp) * 1000 AS bigint) - CAST(:lookback_hours AS bigint) * 3600000 AS since_ms
 ),

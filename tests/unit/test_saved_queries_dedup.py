@@ -46,7 +46,14 @@ def _answer(root: Path, name: str) -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("name", ALL)
+#: Queries over the feedback table, whose rows the feedback function and score_and_alert write
+#: under content-hash keys: a row written again overwrites itself (rotorwatch.feedback), so there
+#: is no second copy to count. Every other query reads the windows Firehose may land twice.
+IDEMPOTENT_BY_KEY = frozenset({"alert_outcomes"})
+WINDOW_QUERIES = [name for name in ALL if name not in IDEMPOTENT_BY_KEY]
+
+
+@pytest.mark.parametrize("name", WINDOW_QUERIES)
 def test_a_window_written_twice_counts_once(name: str, tmp_path: Path) -> None:
     once = _answer(_lake(tmp_path / "once", 1), name)
     twice = _answer(_lake(tmp_path / "twice", 2), name)
