@@ -258,7 +258,7 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     # from the earliest failed record, so the prefix before it is done and the rest comes
     # again. A retried tail then writes its own raw lines once (no duplicate rows), and a
     # batch retried whole rewrites the same key (shard and the prefix's sequence range).
-    done = min(out.failed_positions, default=len(records))
+    done = _cut(out)
     committed = [(line, i) for line, i in zip(raw, raw_positions, strict=True) if i < done]
     if committed:
         first, last = records[committed[0][1]], records[committed[-1][1]]
