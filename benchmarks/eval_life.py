@@ -59,16 +59,17 @@ def phm_score(actual_s: float, estimate_s: float) -> float:
     return math.exp(math.log(0.5) * er / 20.0)
 
 
-def write_telemetry(out: Path, data: Path, bearings: tuple[str, ...]) -> dict[str, float]:
-    """Every bearing's snapshots as telemetry v1 lines; returns each run's length in s."""
+def write_telemetry(out_dir: Path, data: Path, bearings: tuple[str, ...]) -> dict[str, float]:
+    """Each bearing's snapshots as telemetry v1 lines in ``out_dir/<device>.jsonl``; returns
+    each run's length in s."""
     from rotorwatch.telemetry import encode
 
     lengths: dict[str, float] = {}
-    with out.open("wb") as f:
-        for b in bearings:
-            d = np.load(data / f"Bearing{b}.npz")
-            acc_mg, t_s = d["acc_mg"], d["t_s"]
-            device = f"femto-{b.replace('_', '-')}"
+    for b in bearings:
+        d = np.load(data / f"Bearing{b}.npz")
+        acc_mg, t_s = d["acc_mg"], d["t_s"]
+        device = f"femto-{b.replace('_', '-')}"
+        with (out_dir / f"{device}.jsonl").open("wb") as f:
             for i in range(len(t_s)):
                 raw = acc_mg[i, :, 0].astype("<i2").tobytes()  # horizontal, as recorded
                 vibration = {
@@ -88,8 +89,8 @@ def write_telemetry(out: Path, data: Path, bearings: tuple[str, ...]) -> dict[st
                     )
                     + b"\n"
                 )
-            # The run ends with its last snapshot (README: time left is to the end of the run).
-            lengths[device] = float(t_s[-1])
+        # The run ends with its last snapshot (README: time left is to the end of the run).
+        lengths[device] = float(t_s[-1])
     return lengths
 
 
@@ -109,14 +110,53 @@ def assets(devices: list[str]) -> list[dict[str, Any]]:
 
 
 def replay(
-    telemetry: Path, registry: Path, alerts: Path, *, rules_only: bool
+    telemetry: list[Path],
+    registry: Path,
+    alerts: Path,
+    *,
+    rules_only: bool,
+    priors: list[dict[str, Any]] | None,
 ) -> list[dict[str, Any]]:
-    cmd = [sys.executable, "-m", "rotorwatch", "replay", str(telemetry)]
+    """``rotorwatch replay`` of the files (one after the other, as one input on stdin) with
+    the given P-F priors (None: the shipped ones; []: none, the trend alone)."""
+    cmd = [sys.executable, "-m", "rotorwatch", "replay", "-"]
     cmd += ["--assets", str(registry), "--alerts", str(alerts)]
     cmd += ["--rules-only"] if rules_only else []
+    if priors is not None:
+        prior_file = alerts.with_suffix(".priors.json")
+        prior_file.write_text(json.dumps(priors))
+        cmd += ["--life-prior", str(prior_file)]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    done = subprocess.run(cmd, capture_output=True, check=True, env=env, cwd=REPO)
+    stdin = b"".join(p.read_bytes() for p in telemetry)
+    done = subprocess.run(cmd, input=stdin, capture_output=True, check=True, env=env, cwd=REPO)
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
+
+
+def pf_intervals_s(rows: list[dict[str, Any]], lengths: dict[str, float]) -> dict[str, float]:
+    """Each bearing's P-F interval as the deployed path detects it: from the first lasting
+    alert to the end of the run (bearings never alerted have none)."""
+    by_device: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_device.setdefault(r["device_id"], []).append(r)
+    out = {}
+    for d, length_s in lengths.items():
+        first = first_lasting_alert_ms(by_device.get(d, []))
+        if first is not None:
+            out[d] = max(START_MS + length_s * 1000.0 - first, 1000.0 * WINDOW_S) / 1000.0
+    return out
+
+
+def fit_prior(intervals_s: dict[str, float], bearings: list[str]) -> dict[str, Any]:
+    """The P-F prior of the end-of-life indicator, fitted on ``bearings``' intervals."""
+    from rotorwatch.pf_prior import fit
+
+    used = {b: intervals_s[b] for b in bearings if b in intervals_s}
+    source = (
+        "FEMTO/PRONOSTIA (IEEE PHM 2012 learning set) bearings "
+        + ", ".join(sorted(used))
+        + ": first lasting alert of the deployed path to the end of the run (20 g)"
+    )
+    return fit(str(END_OF_LIFE["indicator"]), list(used.values()), source).to_dict()
 
 
 def first_lasting_alert_ms(rows: list[dict[str, Any]]) -> int | None:
@@ -255,6 +295,26 @@ def report(
         )
 
 
+def replay_loo(
+    tmp: Path, reg: Path, lengths: dict[str, float], *, rules_only: bool
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int, dict[str, float]]:
+    """The trend alone over all bearings (the estimate before the P-F prior), then each bearing
+    with the P-F prior fitted on the other five (leave-one-bearing-out). Returns both row sets,
+    their alert counts and the P-F intervals the trend-only replay detected."""
+    files = {d: tmp / f"{d}.jsonl" for d in lengths}
+    al = tmp / "a.jsonl"
+    trend_rows = replay(list(files.values()), reg, al, rules_only=rules_only, priors=[])
+    n_trend = len(al.read_text().splitlines())
+    intervals = pf_intervals_s(trend_rows, lengths)
+    loo_rows: list[dict[str, Any]] = []
+    n_loo = 0
+    for d in sorted(lengths):
+        prior = fit_prior(intervals, [o for o in lengths if o != d])
+        loo_rows += replay([files[d]], reg, al, rules_only=rules_only, priors=[prior])
+        n_loo += len(al.read_text().splitlines())
+    return trend_rows, loo_rows, n_trend, n_loo, intervals
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=DATA)
@@ -264,9 +324,10 @@ def main() -> int:
         print(f"eval-life: the FEMTO bearings are not in {data}", file=sys.stderr)
         return 2
     t0 = time.perf_counter()
-    with tempfile.TemporaryDirectory() as tmp:
-        tel, reg = Path(tmp) / "t.jsonl", Path(tmp) / "assets.json"
-        lengths = write_telemetry(tel, data, BEARINGS)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        reg = tmp / "assets.json"
+        lengths = write_telemetry(tmp, data, BEARINGS)
         reg.write_text(json.dumps(assets(sorted(lengths))))
         print(
             f"eval-life: {len(BEARINGS)} FEMTO bearings as devices publishing every "
@@ -276,10 +337,15 @@ def main() -> int:
             (False, "served model (the committed bootstrap artifact) and rules"),
             (True, "rules only (as with no endpoint deployed)"),
         ):
-            al = Path(tmp) / "a.jsonl"
-            rows = replay(tel, reg, al, rules_only=rules_only)
-            n_alerts = len(al.read_text().splitlines())
-            report(title, rows, lengths, n_alerts)
+            trend, loo, n_trend, n_loo, intervals = replay_loo(
+                tmp, reg, lengths, rules_only=rules_only
+            )
+            print(
+                "P-F intervals detected (first lasting alert to end, min): "
+                + ", ".join(f"{d} {v / 60:.1f}" for d, v in sorted(intervals.items()))
+            )
+            report(f"{title}; trend alone (no P-F prior)", trend, lengths, n_trend)
+            report(f"{title}; P-F prior, leave-one-bearing-out", loo, lengths, n_loo)
     print(f"eval-life: {time.perf_counter() - t0:.0f} s in all")
     return 0
 

@@ -10,12 +10,17 @@ the alerts, worded as the SNS message words them, to ``--alerts``.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
+import tempfile
 import time
+from array import array
 from collections import defaultdict
 from collections.abc import Iterator
+from contextlib import ExitStack
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, BinaryIO, TextIO
+from typing import Annotated, Any, BinaryIO, TextIO, cast
 
 import typer
 
@@ -24,6 +29,7 @@ from cli.features import BATCH_LINES, registry_path
 from cli.model import DEFAULT_SCORE_MODEL
 from rotorwatch.alerts import Alert, message, message_attributes, short_message, subject
 from rotorwatch.assets import Asset, AssetError, load_assets
+from rotorwatch.pf_prior import PfPrior
 from rotorwatch.telemetry import Telemetry, TelemetryError
 from rotorwatch.telemetry_v2 import decode_line
 
@@ -60,11 +66,36 @@ def alert_record(alert: Alert) -> dict[str, Any]:
     }
 
 
-def _read(stream: BinaryIO, err: TextIO) -> tuple[dict[str, list[Telemetry]], int]:
-    """Messages by device; a bad line is named on stderr and skipped."""
-    by_device: dict[str, list[Telemetry]] = defaultdict(list)
+@dataclass
+class _Index:
+    """Where each device's lines are in the (seekable) input: ts, seq, byte offset and length
+    per line, 32 bytes a line however large the waveforms, so a long recording is never held
+    in memory."""
+
+    ts: array[int] = field(default_factory=lambda: array("q"))
+    seq: array[int] = field(default_factory=lambda: array("q"))
+    offset: array[int] = field(default_factory=lambda: array("q"))
+    length: array[int] = field(default_factory=lambda: array("q"))
+
+    def add(self, msg: Telemetry, offset: int, length: int) -> None:
+        self.ts.append(msg.ts)
+        self.seq.append(msg.seq)
+        self.offset.append(offset)
+        self.length.append(length)
+
+    def in_time_order(self) -> list[int]:
+        """Line numbers (within the device) sorted by (ts, seq), stable for repeats."""
+        return sorted(range(len(self.ts)), key=lambda i: (self.ts[i], self.seq[i]))
+
+
+def _index(stream: BinaryIO, err: TextIO) -> tuple[dict[str, _Index], int]:
+    """One pass over the input: each device's lines; a bad line is named on stderr and
+    skipped."""
+    by_device: dict[str, _Index] = defaultdict(_Index)
     bad = 0
+    offset = 0
     for line_no, line in enumerate(stream, start=1):
+        start, offset = offset, offset + len(line)
         payload = line.rstrip(b"\r\n")
         if not payload.strip():
             continue
@@ -74,13 +105,52 @@ def _read(stream: BinaryIO, err: TextIO) -> tuple[dict[str, list[Telemetry]], in
             bad += 1
             err.write(f"line {line_no}: {exc.reason}: {exc}\n")
             continue
-        by_device[msg.device_id].append(msg)
+        by_device[msg.device_id].add(msg, start, len(payload))
     return by_device, bad
 
 
-def _batches(messages: list[Telemetry]) -> Iterator[list[Telemetry]]:
-    for start in range(0, len(messages), BATCH_LINES):
-        yield messages[start : start + BATCH_LINES]
+def _messages(stream: BinaryIO, index: _Index) -> Iterator[Telemetry]:
+    """A device's messages in time order, read back one line at a time from the input."""
+    for i in index.in_time_order():
+        stream.seek(index.offset[i])
+        yield decode_line(stream.read(index.length[i]))
+
+
+def _batches(messages: Iterator[Telemetry]) -> Iterator[list[Telemetry]]:
+    batch: list[Telemetry] = []
+    for m in messages:
+        batch.append(m)
+        if len(batch) == BATCH_LINES:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _seekable(source: str, stack: ExitStack) -> BinaryIO:
+    """The input as a seekable file: the file itself, or stdin spooled to a temporary file
+    on disk (a pipe cannot be read twice; disk, not memory, holds it)."""
+    if source != "-":
+        return stack.enter_context(open(source, "rb"))
+    spool = stack.enter_context(tempfile.TemporaryFile())  # noqa: SIM115
+    shutil.copyfileobj(sys.stdin.buffer, spool, 1 << 20)
+    spool.seek(0)
+    return cast(BinaryIO, spool)
+
+
+def _load_priors(path: Path | None) -> dict[str, PfPrior] | None:
+    """``--life-prior FILE``: a JSON list of P-F priors (rotorwatch.pf_prior.PfPrior.to_dict),
+    replacing the shipped ones (``[]``: none, the trend alone)."""
+    if path is None:
+        return None
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, list):
+            raise ValueError("expected a JSON list of priors")
+        priors = [PfPrior.from_dict(d) for d in raw]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise typer.BadParameter(f"--life-prior {path}: {exc}") from None
+    return {p.indicator: p for p in priors}
 
 
 @app.command("replay")
@@ -126,12 +196,22 @@ def replay_command(
         int | None,
         typer.Option(min=1, help="Windows each device's baseline learns (default: the stage's)."),
     ] = None,
+    life_prior: Annotated[
+        Path | None,
+        typer.Option(
+            help="P-F interval priors (JSON list, as benchmarks/fit_life_prior.py writes them) "
+            "instead of the shipped ones; [] for none."
+        ),
+    ] = None,
 ) -> None:
     """Replay recorded telemetry through the deployed path: one JSON line per window with the
     device's state, fault, anomaly score and remaining life (null where there is no estimate).
 
-    Devices are independent: each device's messages run in its own time order (ts, seq); a
-    repeated window is skipped as the handler skips a redelivery. Progress goes to stderr.
+    Devices are independent: each device's messages run in its own time order (ts, seq),
+    whatever their order in the input; a repeated window is skipped as the handler skips a
+    redelivery. The input is streamed: one pass indexes each device's lines (32 bytes a line),
+    then each device's are read back from the file in time order (stdin is spooled to a
+    temporary file first), so a recording larger than memory replays. Progress goes to stderr.
     The exit status is 1 if any line was bad (it is named on stderr and skipped).
     """
     from cli.cost import stage_config
@@ -160,29 +240,32 @@ def replay_command(
         assert isinstance(loaded, Model)
         served = loaded
 
-    stream: BinaryIO = sys.stdin.buffer if source == "-" else open(source, "rb")  # noqa: SIM115
-    with stream:
-        by_device, bad = _read(stream, sys.stderr)
-    total = sum(len(m) for m in by_device.values())
-    typer.echo(
-        f"replay: {total} windows of {len(by_device)} device(s), learning {windows} windows, "
-        f"{'rules only' if served is None else 'model and rules'}",
-        err=True,
-    )
-    for device_id in sorted(set(by_device) - set(registry)):
+    priors = _load_priors(life_prior)
+    fold_options: dict[str, Any] = {} if priors is None else {"priors": priors}
+    stack = ExitStack()
+    with stack:
+        stream = _seekable(source, stack)
+        by_device, bad = _index(stream, sys.stderr)
+        total = sum(len(ix.ts) for ix in by_device.values())
         typer.echo(
-            f"note: {device_id}: no asset record; no ISO zone, no bearing indicators and no "
-            "remaining life (give --assets FILE with its end_of_life limit)",
+            f"replay: {total} windows of {len(by_device)} device(s), learning {windows} "
+            f"windows, {'rules only' if served is None else 'model and rules'}",
             err=True,
         )
-    alert_out: TextIO | None = open(alerts, "w", encoding="utf-8") if alerts else None  # noqa: SIM115
-    done = n_alerts = skipped = 0
-    last_progress = time.monotonic()
-    try:
+        for device_id in sorted(set(by_device) - set(registry)):
+            typer.echo(
+                f"note: {device_id}: no asset record; no ISO zone, no bearing indicators and no "
+                "remaining life (give --assets FILE with its end_of_life limit)",
+                err=True,
+            )
+        alert_out: TextIO | None = None
+        if alerts:
+            alert_out = stack.enter_context(open(alerts, "w", encoding="utf-8"))  # noqa: SIM115
+        done = n_alerts = skipped = 0
+        last_progress = time.monotonic()
         for device_id in sorted(by_device):
-            messages = sorted(by_device[device_id], key=lambda m: (m.ts, m.seq))
-            device = DeviceReplay(device_id, learning_windows=windows)
-            for batch in _batches(messages):
+            device = DeviceReplay(device_id, learning_windows=windows, **fold_options)
+            for batch in _batches(_messages(stream, by_device[device_id])):
                 features = compute_features(batch, registry)
                 rows = None if served is None else served.score(features)
                 for r in device.feed(features, rows):
@@ -203,9 +286,6 @@ def replay_command(
                     last_progress = time.monotonic()
                     typer.echo(f"replay: {done}/{total} windows ({device_id})", err=True)
             skipped += device.skipped
-    finally:
-        if alert_out is not None:
-            alert_out.close()
     typer.echo(
         f"replay: {done} windows, {n_alerts} alert(s)"
         + (f", {skipped} repeated window(s) skipped" if skipped else ""),

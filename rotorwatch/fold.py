@@ -19,6 +19,8 @@ from rotorwatch.alerts import DEFAULT_POLICY, HEALTHY, Alert, AlertPolicy, Devic
 from rotorwatch.baseline import apply_baseline
 from rotorwatch.end_of_life import EndOfLife
 from rotorwatch.life import LifeState, estimate, indicator_value, limit_text, update
+from rotorwatch.life_prior import PF_PRIORS
+from rotorwatch.pf_prior import PfPrior
 from rotorwatch.sensors import SensorHistory, apply_history
 
 
@@ -61,10 +63,15 @@ def fold_window(
     *,
     learning_windows: int,
     policy: AlertPolicy = DEFAULT_POLICY,
+    priors: Mapping[str, PfPrior] = PF_PRIORS,
 ) -> Folded:
     """Apply one window, newer than ``state.window``, to the device's state (the caller skips
     redelivered and late windows: :func:`rotorwatch.alerts.step` would ignore them anyway, but
-    the baseline would learn them twice)."""
+    the baseline would learn them twice).
+
+    ``priors``: the P-F interval prior of each end-of-life indicator that has one (by default
+    the shipped fits, :mod:`rotorwatch.life_prior`); ``rotorwatch replay --life-prior`` and
+    ``make eval-life`` (leave-one-bearing-out) pass others."""
     p, baseline = apply_baseline(
         prediction, features, state.baseline, learning_windows=learning_windows
     )
@@ -74,7 +81,6 @@ def fold_window(
     eol = end_of_life_in(features)
     life = life_of(state)
     limit = None
-    est = None
     if eol is not None:
         life = update(
             life,
@@ -84,15 +90,47 @@ def fold_window(
             learning_windows=learning_windows,
             healthy=p["state"] == HEALTHY,
         )
-        est = estimate(life, learning_windows=learning_windows)
         limit = limit_text(eol.indicator, eol.limit)
-    p = {
-        **p,
-        "remaining_life_s": None if est is None else est.remaining_s,
-        "remaining_life_low_s": None if est is None else est.low_s,
-        "remaining_life_high_s": None if est is None else est.high_s,
-    }
-    # The limit's wording goes in before the step, so an alert raised by this window says it.
-    new, alert = step(replace(state, remaining_life_limit=limit), p, policy)
-    new = replace(new, baseline=baseline, sensor_history=history, life=life)
+    # The alert state machine first (its sustained state is the degradation stage the P-F
+    # prior counts from), then the estimate, into both the state and an alert this window
+    # raised: one step, so an alert says the estimate of the window that raised it.
+    new, alert = step(replace(state, remaining_life_limit=limit), {**p, **_NO_LIFE}, policy)
+    est = None
+    if life is not None:
+        life = replace(life, onset_ms=_onset_ms(life, new))
+        est = estimate(life, learning_windows=learning_windows, prior=priors.get(life.indicator))
+    low = None if est is None else est.low_s
+    mid = None if est is None else est.remaining_s
+    high = None if est is None else est.high_s
+    p = {**p, "remaining_life_s": mid, "remaining_life_low_s": low, "remaining_life_high_s": high}
+    new = replace(
+        new,
+        baseline=baseline,
+        sensor_history=history,
+        life=life,
+        remaining_life_s=mid,
+        remaining_life_low_s=low,
+        remaining_life_high_s=high,
+    )
+    if alert is not None and alert.kind == "ALERT":
+        alert = replace(
+            alert, remaining_life_s=mid, remaining_life_low_s=low, remaining_life_high_s=high
+        )
     return Folded(new, p, alert)
+
+
+_NO_LIFE: dict[str, None] = {
+    "remaining_life_s": None,
+    "remaining_life_low_s": None,
+    "remaining_life_high_s": None,
+}
+
+
+def _onset_ms(life: LifeState, state: DeviceState) -> int:
+    """When the current degradation episode began: the window the sustained state left HEALTHY
+    (kept while the episode lasts, through a WARNING-to-ALARM rise); -1 when HEALTHY."""
+    if state.state == HEALTHY:
+        return -1
+    if life.onset_ms >= 0:
+        return life.onset_ms
+    return int(state.since_ms) if state.since_ms is not None else state.last_ts

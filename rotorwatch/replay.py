@@ -21,7 +21,9 @@ import numpy as np
 
 from rotorwatch.alerts import DEFAULT_POLICY, Alert, AlertPolicy, DeviceState, step
 from rotorwatch.fold import fold_window
+from rotorwatch.life_prior import PF_PRIORS
 from rotorwatch.model.model import Model
+from rotorwatch.pf_prior import PfPrior
 from rotorwatch.predictions import SENSOR_FAULTS
 from rotorwatch.scoring import combine
 
@@ -53,10 +55,12 @@ class DeviceReplay:
         *,
         learning_windows: int,
         policy: AlertPolicy = DEFAULT_POLICY,
+        priors: Mapping[str, PfPrior] = PF_PRIORS,
     ) -> None:
         self.state = DeviceState(device_id=device_id)
         self.learning_windows = learning_windows
         self.policy = policy
+        self.priors = priors
         self.skipped = 0
 
     def feed(
@@ -71,7 +75,12 @@ class DeviceReplay:
                 continue
             p = combine(None if rows is None else rows[i], rec)
             folded = fold_window(
-                self.state, p, rec, learning_windows=self.learning_windows, policy=self.policy
+                self.state,
+                p,
+                rec,
+                learning_windows=self.learning_windows,
+                policy=self.policy,
+                priors=self.priors,
             )
             self.state = folded.state
             yield Replayed(folded.prediction, folded.state, folded.alert)

@@ -1,0 +1,167 @@
+"""How long a machine lasts once its degradation shows: a P-F interval prior.
+
+Reliability engineering calls the time from the moment a failure becomes detectable (P, the
+potential failure) to the moment the machine fails (F) the P-F interval. Most bearings run to
+failure on a test rig do not wear along a trend an extrapolation could follow: a spall forms,
+the vibration steps up, and the run ends minutes later (``make eval-life``). For such a failure
+the honest answer to "how long do I have" once degradation is detected is the spread of P-F
+intervals seen on machines like it, conditioned on the machine having survived since its own
+detection: the hazard, not a line.
+
+:class:`PfPrior` holds a few observed P-F intervals' log-normal fit; :func:`remaining` gives the
+remaining life's quantiles after ``elapsed_s`` since detection. With a handful of observed
+intervals the mean and the spread of their logs are themselves uncertain, so the quantiles are
+the Bayesian posterior predictive under a flat prior on both: a Student t with ``n - 1``
+degrees of freedom and scale ``s * sqrt(1 + 1/n)``, wider than a plug-in normal, with heavy
+tails (a machine that has already outlived most P-F intervals is not told it fails now).
+
+Pure Python floats (the serving subset runs on Python 3.10, no scipy): the t distribution's
+tail in closed form for integer degrees of freedom, its inverse by bisection.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Final
+
+#: Version of :meth:`PfPrior.to_dict`'s layout (``rotorwatch replay --life-prior FILE``).
+PRIOR_FORMAT: Final = 1
+#: Fewest observed intervals a prior may be fitted from: with two, the spread of the logs has
+#: one degree of freedom (a Cauchy predictive: honest, and very wide).
+MIN_INTERVALS: Final = 2
+#: Largest |t| the inverse searches (beyond it the tail probability is below ~1e-12 for the
+#: degrees of freedom used here; the answer is clamped there, never an overflow).
+_T_MAX: Final = 1e6
+
+
+@dataclass(frozen=True, slots=True)
+class PfPrior:
+    """Log-normal fit of observed P-F intervals (seconds) for one end-of-life indicator:
+    ``mu`` and ``s`` are the mean and sample standard deviation of the intervals' natural log,
+    ``n`` how many there were, ``source`` where they came from (read by people)."""
+
+    indicator: str
+    mu_ln_s: float
+    sd_ln: float
+    n: int
+    source: str = ""
+
+    @property
+    def df(self) -> int:
+        return self.n - 1
+
+    @property
+    def scale_ln(self) -> float:
+        """Scale of the posterior predictive t of the log interval."""
+        return self.sd_ln * math.sqrt(1.0 + 1.0 / self.n)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "format": PRIOR_FORMAT,
+            "indicator": self.indicator,
+            "mu_ln_s": self.mu_ln_s,
+            "sd_ln": self.sd_ln,
+            "n": self.n,
+            "source": self.source,
+        }
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> PfPrior:
+        """A prior as :meth:`to_dict` wrote it; ValueError on another format or bad values."""
+        if d.get("format") != PRIOR_FORMAT:
+            raise ValueError(f"P-F prior: format {d.get('format')!r}, expected {PRIOR_FORMAT}")
+        prior = cls(
+            indicator=str(d["indicator"]),
+            mu_ln_s=float(d["mu_ln_s"]),
+            sd_ln=float(d["sd_ln"]),
+            n=int(d["n"]),
+            source=str(d.get("source", "")),
+        )
+        if prior.n < MIN_INTERVALS or not (
+            math.isfinite(prior.mu_ln_s) and math.isfinite(prior.sd_ln) and prior.sd_ln > 0
+        ):
+            raise ValueError(
+                f"P-F prior for {prior.indicator}: needs n >= {MIN_INTERVALS} and sd > 0"
+            )
+        return prior
+
+
+def fit(indicator: str, intervals_s: Sequence[float], source: str) -> PfPrior:
+    """The prior of observed P-F intervals (each > 0 s); ValueError with fewer than
+    :data:`MIN_INTERVALS` or all equal (no spread to learn from)."""
+    if len(intervals_s) < MIN_INTERVALS or not all(v > 0 for v in intervals_s):
+        raise ValueError(f"a P-F prior needs {MIN_INTERVALS}+ positive intervals")
+    logs = [math.log(v) for v in intervals_s]
+    n = len(logs)
+    mu = sum(logs) / n
+    sd = math.sqrt(sum((y - mu) ** 2 for y in logs) / (n - 1))
+    if not sd > 0:
+        raise ValueError("P-F intervals all equal: no spread to learn from")
+    return PfPrior(indicator=indicator, mu_ln_s=mu, sd_ln=sd, n=n, source=source)
+
+
+def t_sf(t: float, df: int) -> float:
+    """P(T > t) for Student's t with integer ``df`` >= 1 (closed form: Abramowitz and Stegun
+    26.7.3-4, the finite series in cos(theta), theta = atan(t / sqrt(df)))."""
+    if df < 1:
+        raise ValueError("df must be >= 1")
+    if t < 0:
+        return 1.0 - t_sf(-t, df)
+    theta = math.atan(t / math.sqrt(df))
+    s, c2 = math.sin(theta), math.cos(theta) ** 2
+    if df % 2 == 1:
+        series, term = 0.0, 1.0
+        for k in range(1, (df - 1) // 2 + 1):  # 1 + 2/3 c^2 + 2*4/(3*5) c^4 ... (times c)
+            series += term
+            term *= c2 * (2 * k) / (2 * k + 1)
+        a = (
+            (2.0 / math.pi) * (theta + s * math.cos(theta) * series)
+            if df > 1
+            else 2 * theta / math.pi
+        )
+    else:
+        series, term = 0.0, 1.0
+        for k in range(1, df // 2 + 1):  # 1 + 1/2 c^2 + 1*3/(2*4) c^4 ...
+            series += term
+            term *= c2 * (2 * k - 1) / (2 * k)
+        a = s * series
+    return max(0.0, (1.0 - a) / 2.0)  # a = P(|T| < t)
+
+
+def t_isf(p: float, df: int) -> float:
+    """The t with P(T > t) = p (0 < p < 1), by bisection on :func:`t_sf` (monotone)."""
+    if not 0.0 < p < 1.0:
+        raise ValueError("p must be in (0, 1)")
+    lo, hi = -_T_MAX, _T_MAX
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if t_sf(mid, df) > p:
+            lo = mid
+        else:
+            hi = mid
+        if hi - lo <= 1e-9 * max(1.0, abs(mid)):
+            break
+    return 0.5 * (lo + hi)
+
+
+def remaining(prior: PfPrior, elapsed_s: float, probabilities: Sequence[float]) -> list[float]:
+    """Quantiles (seconds) of the remaining life ``D - elapsed`` given ``D > elapsed``, for
+    each probability in ``probabilities`` (each in (0, 1)).
+
+    With survival S of the log interval's predictive t, the p-quantile of D given D > e is
+    ``S^-1(S(ln e) * (1 - p))``. Where S(ln e) underflows (far beyond every interval seen), the
+    tail is clamped rather than read as zero time left.
+    """
+    scale, df = prior.scale_ln, prior.df
+    s_elapsed = 1.0
+    if elapsed_s > 0:
+        s_elapsed = t_sf((math.log(elapsed_s) - prior.mu_ln_s) / scale, df)
+    s_elapsed = max(s_elapsed, 1e-12)
+    out = []
+    for p in probabilities:
+        q = min(max(s_elapsed * (1.0 - p), 1e-15), 1.0 - 1e-15)
+        log_d = prior.mu_ln_s + scale * t_isf(q, df)
+        out.append(max(math.exp(min(log_d, 700.0)) - max(elapsed_s, 0.0), 0.0))
+    return out
