@@ -29,7 +29,7 @@ from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
 from rotorwatch.baseline import Baseline
-from rotorwatch.life import LifeState, interval_text
+from rotorwatch.life import LifeState, interval_sms, interval_text
 from rotorwatch.predictions import STATES
 from rotorwatch.query import AthenaTarget, command_line, format_time
 from rotorwatch.scoring import state_rank
@@ -524,6 +524,18 @@ def remaining_life_text(alert: Alert) -> str | None:
     return f"at this rate, {limit} in {interval_text(alert.remaining_life_s, low, high)}"
 
 
+def _life_sms(alert: Alert) -> str:
+    """`` zone D ~7min (4-95),`` for the SMS when there is an estimate (else nothing: the
+    e-mail says why there is none)."""
+    low, high = alert.remaining_life_low_s, alert.remaining_life_high_s
+    if alert.remaining_life_s is None or low is None or high is None:
+        return ""
+    limit = alert.remaining_life_limit or "end of life"
+    if alert.remaining_life_s <= 0.0:
+        return f" {limit} reached,"
+    return f" {limit} {interval_sms(alert.remaining_life_s, low, high)},"
+
+
 def _life_lines(alert: Alert) -> list[str]:
     text = remaining_life_text(alert)
     return [] if text is None else [f"Remaining life: {text}"]
@@ -547,7 +559,8 @@ def short_message(alert: Alert) -> str:
         )
         text = (
             f"RW {alert.state} {alert.device_id}{where}: {_what(alert)}, "
-            f"ISO {alert.iso_zone or '?'}{velocity}, since {utc_text(alert.since_ms)[5:]}"
+            f"ISO {alert.iso_zone or '?'}{velocity},{_life_sms(alert)} "
+            f"since {utc_text(alert.since_ms)[5:]}"
         )
         if alert.sensor_reason:
             # The reading and its limit matter more than the tail of a long site name.

@@ -418,12 +418,22 @@ def indicator_value(record: Mapping[str, Any], indicator: str) -> float | None:
     return float(value)
 
 
+def _unit(remaining_s: float) -> tuple[str, float]:
+    """The unit that reads best for a time left: minutes under 2 h, hours under 2 days."""
+    if remaining_s < 2 * 3600:
+        return "min", 60.0
+    if remaining_s < 2 * 86400:
+        return "h", 3600.0
+    return "days", 86400.0
+
+
 def interval_text(remaining_s: float, low_s: float, high_s: float) -> str:
     """``about 12 days (8-20 days)``: the unit of the point estimate for all three."""
-    if remaining_s < 2 * 3600:
-        unit, div = "min", 60.0
-    elif remaining_s < 2 * 86400:
-        unit, div = "h", 3600.0
-    else:
-        unit, div = "days", 86400.0
+    unit, div = _unit(remaining_s)
     return f"about {remaining_s / div:.0f} {unit} ({low_s / div:.0f}-{high_s / div:.0f} {unit})"
+
+
+def interval_sms(remaining_s: float, low_s: float, high_s: float) -> str:
+    """``~12days (8-20)``: :func:`interval_text` for an SMS, where every character counts."""
+    unit, div = _unit(remaining_s)
+    return f"~{remaining_s / div:.0f}{unit} ({low_s / div:.0f}-{high_s / div:.0f})"

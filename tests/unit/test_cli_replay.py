@@ -4,6 +4,7 @@ words them, remaining life once the wear shows, one-line errors for a user's mis
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -113,3 +114,98 @@ def test_bad_lines_are_named_and_skipped(recording: tuple[Path, Path], tmp_path:
     assert code == 1
     assert len(rows) == 1
     assert "line 2: " in err
+
+
+def test_stdin_with_devices_interleaved_and_shuffled_replays_each_in_its_own_order(
+    recording: tuple[Path, Path], tmp_path: Path
+) -> None:
+    # Two devices' lines mixed and out of order, on stdin (spooled to disk, then each device
+    # read back in time order): the same lines per device as from a file of that device alone.
+    src, _ = recording
+    assets = tmp_path / "two.json"
+    assets.write_text(json.dumps([ASSET_RECORD, {**ASSET_RECORD, "device_id": "pump-02"}]))
+    one = src.read_text().splitlines()
+    other = [line.replace('"pump-01"', '"pump-02"') for line in one]
+    mixed = [line for pair in zip(one, other[::-1], strict=True) for line in pair]
+    args = ["--assets", str(assets), "--rules-only", "--learning-windows", str(LEARN)]
+    result = CliRunner().invoke(app, ["replay", "-", *args], input="\n".join(mixed) + "\n")
+    assert result.exit_code == 0, result.stderr
+    rows = [json.loads(line) for line in result.stdout.splitlines()]
+    _, alone, _ = replay(str(src), *args)
+    for device in ("pump-01", "pump-02"):
+        got = [r for r in rows if r["device_id"] == device]
+        assert [r["seq"] for r in got] == list(range(N))
+        assert [{**r, "device_id": None} for r in got] == [{**r, "device_id": None} for r in alone]
+
+
+def test_progress_goes_to_stderr(
+    recording: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import cli.replay
+
+    monkeypatch.setattr(cli.replay, "PROGRESS_EVERY_S", 0.0)
+    monkeypatch.setattr(cli.replay, "BATCH_LINES", 10)
+    src, assets = recording
+    code, rows, err = replay(str(src), "--assets", str(assets), "--rules-only")
+    assert code == 0
+    progress = [line for line in err.splitlines() if line.endswith("windows (pump-01)")]
+    assert progress[0].startswith("replay: 10/46 windows")
+    assert len(progress) == 5  # one a batch of 10 of the 46 lines
+    assert len(rows) == N
+
+
+def test_a_pf_prior_gives_an_estimate_from_the_alert_on_and_the_alerts_say_it(
+    recording: tuple[Path, Path], tmp_path: Path
+) -> None:
+    from rotorwatch.pf_prior import fit
+
+    src, assets = recording
+    prior = tmp_path / "prior.json"
+    hour = 3600.0
+    prior.write_text(
+        json.dumps([fit("velocity_rms_mm_s", [2 * hour, 4 * hour, 8 * hour], "test").to_dict()])
+    )
+    alerts = tmp_path / "alerts.jsonl"
+    code, rows, err = replay(
+        str(src),
+        "--assets",
+        str(assets),
+        "--rules-only",
+        "--learning-windows",
+        str(LEARN),
+        "--alerts",
+        str(alerts),
+        "--life-prior",
+        str(prior),
+    )
+    assert code == 0, err
+    # The stage decides: nothing while the device is HEALTHY, an estimate once it is not.
+    assert all(r["remaining_life_s"] is None for r in rows if r["state"] == "HEALTHY")
+    degraded = [r for r in rows if r["state"] != "HEALTHY" and r["iso_zone"] != "D"]
+    assert degraded
+    assert all(r["remaining_life_s"] is not None for r in degraded)
+    assert all(
+        0 < r["remaining_life_low_s"] <= r["remaining_life_s"] <= r["remaining_life_high_s"]
+        for r in degraded
+    )
+    # "about N unit (X-Y unit)" in the e-mail, the short form in the SMS.
+    sent = [json.loads(line) for line in alerts.read_text().splitlines()]
+    rises = [a for a in sent if a["attributes"]["severity"] in ("WARNING", "ALARM")]
+    assert rises
+    first = rises[0]
+    assert "Remaining life: at this rate, zone D in about " in first["message"]
+    life = first["message"].split("Remaining life: ")[1].splitlines()[0]
+    assert re.fullmatch(r"at this rate, zone D in about \d+ (min|h|days) \(\d+-\d+ \1\)", life)
+    assert re.search(r" zone D ~\d+(min|h|days) \(\d+-\d+\),", first["sms"])
+    assert len(first["sms"]) <= 160
+
+
+def test_a_bad_prior_file_is_one_line(recording: tuple[Path, Path], tmp_path: Path) -> None:
+    src, assets = recording
+    for content in ("not json", "{}", json.dumps([{"format": 99}])):
+        bad = tmp_path / "prior.json"
+        bad.write_text(content)
+        code, _, err = replay(str(src), "--assets", str(assets), "--life-prior", str(bad))
+        assert code == 2, content
+        assert "--life-prior" in err
+        assert "Traceback" not in err
