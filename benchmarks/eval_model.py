@@ -22,9 +22,11 @@ from typing import Any
 import numpy as np
 
 from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS
+from rotorwatch.end_of_life import DEFAULT_INDICATOR
 from rotorwatch.model.evaluate import metrics
 from rotorwatch.model.features import INPUT_FIELDS
-from rotorwatch.replay import alert_replay, life_replay, sensor_fault_replay
+from rotorwatch.pf_prior import PfPrior, fit
+from rotorwatch.replay import alert_replay, life_replay, pf_intervals_s, sensor_fault_replay
 from rotorwatch.scoring import encode_request
 from simulator.dataset import labelled_features, simulated_fleet_features
 from simulator.scenario import load_scenario
@@ -167,12 +169,30 @@ def main() -> None:
 
 
 def _remaining_life(model: Any, records: Any, history_windows: int) -> None:
-    """Remaining life against the simulator's truth (time to the first zone-D window)."""
-    life = life_replay(model, records, history_windows)
+    """Remaining life against the simulator's truth (time to the first zone-D window): the
+    shipped estimator (the trend: no P-F prior ships for velocity), then the P-F prior method
+    with a velocity prior fitted leave-one-machine-out on this fleet's own alert-to-zone-D
+    intervals (does the method transfer? nothing fitted here ships)."""
+    _life_columns("shipped (trend)", life_replay(model, records, history_windows))
+    intervals = pf_intervals_s(model, records, history_windows)
+
+    def loo(device: str) -> dict[str, PfPrior]:
+        others = [v for d, v in intervals.items() if d != device]
+        prior = fit(DEFAULT_INDICATOR, others, "simulated fleet, leave-one-machine-out")
+        return {DEFAULT_INDICATOR: prior}
+
+    _life_columns(
+        f"P-F prior, leave-one-machine-out over {len(intervals)} alert-to-D intervals "
+        f"(median {statistics.median(intervals.values()) / 3600:.1f} h)",
+        life_replay(model, records, history_windows, priors_for=loo),
+    )
+
+
+def _life_columns(title: str, life: dict[str, Any]) -> None:
     ms = life["machines"]
     print(
-        f"  remaining life to zone D ({len(ms)} faulty machines reaching D, windows before D): "
-        f"estimates on healthy machines {life['estimates_on_healthy_machines']}"
+        f"  remaining life to zone D, {title} ({len(ms)} faulty machines reaching D, windows "
+        f"before D): estimates on healthy machines {life['estimates_on_healthy_machines']}"
     )
 
     def med(key: str) -> float:

@@ -13,7 +13,7 @@ were false alarms and how long before the machine reached ISO zone D or failure 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -193,10 +193,46 @@ def alert_replay(
     }
 
 
+def _by_device(records: Sequence[Mapping[str, Any]]) -> dict[str, list[Mapping[str, Any]]]:
+    by_device: dict[str, list[Mapping[str, Any]]] = {}
+    for rec in records:
+        by_device.setdefault(str(rec["device_id"]), []).append(rec)
+    return {
+        d: sorted(recs, key=lambda r: (r["ts"], r["seq"])) for d, recs in sorted(by_device.items())
+    }
+
+
+def _zone_d_ms(recs: Sequence[Mapping[str, Any]]) -> int | None:
+    return next((int(r["ts"]) for r in recs if r.get("iso_zone") == "D"), None)
+
+
+def pf_intervals_s(
+    model: Model, records: Sequence[Mapping[str, Any]], history_windows: int
+) -> dict[str, float]:
+    """Each faulty machine's P-F interval as the deployed fold detects it: from the start of
+    the sustained non-HEALTHY episode it is in at its first zone-D window (its lasting alert)
+    to that window. Machines never alerted before zone D have none."""
+    out: dict[str, float] = {}
+    for device, recs in _by_device(records).items():
+        zone_d = _zone_d_ms(recs)
+        if zone_d is None or not any(r["fault"] != "normal" for r in recs):
+            continue
+        replay = DeviceReplay(device, learning_windows=history_windows, priors={})
+        start = None
+        for r in replay.feed(recs, model.score(recs)):
+            if int(r.prediction["ts"]) >= zone_d:
+                break
+            start = None if r.state.state == "HEALTHY" else (start or int(r.prediction["ts"]))
+        if start is not None and zone_d > start:
+            out[device] = (zone_d - start) / 1000.0
+    return out
+
+
 def life_replay(
     model: Model,
     records: Sequence[Mapping[str, Any]],
     history_windows: int,
+    priors_for: Callable[[str], Mapping[str, PfPrior]] | None = None,
 ) -> dict[str, Any]:
     """Remaining life against the simulator's ground truth, per faulty machine reaching zone D.
 
@@ -206,20 +242,21 @@ def life_replay(
     truth, the median interval width over the truth and the median percent error (windows with
     an estimate), and how long before zone D the first estimate came. Healthy machines: windows
     with an estimate (each one a number invented for a machine that is not degrading).
+    ``priors_for(device)``: the P-F priors to replay that device with (default: the shipped).
     """
-    by_device: dict[str, list[Mapping[str, Any]]] = {}
-    for rec in records:
-        by_device.setdefault(str(rec["device_id"]), []).append(rec)
     machines: dict[str, dict[str, Any]] = {}
     healthy_estimates = 0
-    for device, recs in sorted(by_device.items()):
-        recs = sorted(recs, key=lambda r: (r["ts"], r["seq"]))
-        replay = DeviceReplay(device, learning_windows=history_windows)
+    for device, recs in _by_device(records).items():
+        replay = DeviceReplay(
+            device,
+            learning_windows=history_windows,
+            priors=PF_PRIORS if priors_for is None else priors_for(device),
+        )
         rows = [r.prediction for r in replay.feed(recs, model.score(recs))]
         if not any(r["fault"] != "normal" for r in recs):
             healthy_estimates += sum(p["remaining_life_s"] is not None for p in rows)
             continue
-        zone_d = next((int(r["ts"]) for r in recs if r.get("iso_zone") == "D"), None)
+        zone_d = _zone_d_ms(recs)
         if zone_d is None:
             continue
         before = [p for p in rows if int(p["ts"]) < zone_d]
