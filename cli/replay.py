@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO, TextIO, cast
 
+import numpy as np
+import numpy.typing as npt
 import typer
 
 from cli import app
@@ -83,9 +85,12 @@ class _Index:
         self.offset.append(offset)
         self.length.append(length)
 
-    def in_time_order(self) -> list[int]:
-        """Line numbers (within the device) sorted by (ts, seq), stable for repeats."""
-        return sorted(range(len(self.ts)), key=lambda i: (self.ts[i], self.seq[i]))
+    def in_time_order(self) -> npt.NDArray[np.intp]:
+        """Line numbers (within the device) sorted by (ts, seq), stable for repeats (a numpy
+        sort: 8 bytes a line while one device is replayed, not a Python tuple each)."""
+        ts = np.frombuffer(self.ts, dtype=np.int64)
+        seq = np.frombuffer(self.seq, dtype=np.int64)
+        return np.lexsort((seq, ts))  # stable: a repeated window keeps its input order
 
 
 def _index(stream: BinaryIO, err: TextIO) -> tuple[dict[str, _Index], int]:
@@ -112,8 +117,8 @@ def _index(stream: BinaryIO, err: TextIO) -> tuple[dict[str, _Index], int]:
 def _messages(stream: BinaryIO, index: _Index) -> Iterator[Telemetry]:
     """A device's messages in time order, read back one line at a time from the input."""
     for i in index.in_time_order():
-        stream.seek(index.offset[i])
-        yield decode_line(stream.read(index.length[i]))
+        stream.seek(index.offset[int(i)])
+        yield decode_line(stream.read(index.length[int(i)]))
 
 
 def _batches(messages: Iterator[Telemetry]) -> Iterator[list[Telemetry]]:
