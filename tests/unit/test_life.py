@@ -186,3 +186,41 @@ def test_iso_default_and_its_wording() -> None:
     assert interval_text(12 * 86400, 8 * 86400, 20 * 86400) == "about 12 days (8-20 days)"
     assert interval_text(5 * 3600, 3 * 3600, 9 * 3600) == "about 5 h (3-9 h)"
     assert interval_text(1800, 600, 3000) == "about 30 min (10-50 min)"
+
+
+def test_with_a_pf_prior_the_stage_decides_not_the_trend() -> None:
+    from dataclasses import replace
+
+    from rotorwatch.life import INTERVAL_PROBABILITIES, POINT_PROBABILITY
+    from rotorwatch.pf_prior import fit, remaining
+
+    prior = fit(EOL.indicator, [3600.0, 7200.0, 14400.0], "test")
+    values = exponential(LEARN, 40)
+    state = run(values)[-1]
+    # A clear rise the trend alone estimates, but no detected degradation: no number.
+    assert estimate(state, learning_windows=LEARN) is not None
+    assert estimate(state, learning_windows=LEARN, prior=prior) is None
+    # Detected two hours ago: the prior's quantiles given two hours survived.
+    detected = replace(state, onset_ms=state.last_ts_ms - 2 * 3_600_000)
+    est = estimate(detected, learning_windows=LEARN, prior=prior)
+    assert est is not None
+    low, point, high = remaining(
+        prior, 7200.0, (INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1])
+    )
+    assert (est.low_s, est.remaining_s, est.high_s) == (low, point, high)
+    # A prior for another indicator does not apply: the trend does.
+    other = fit("accel_peak_g", [3600.0, 7200.0], "test")
+    assert estimate(detected, learning_windows=LEARN, prior=other) == estimate(
+        detected, learning_windows=LEARN
+    )
+
+
+def test_the_onset_survives_the_state_item_and_an_older_item_reads_as_none() -> None:
+    from dataclasses import replace
+
+    state = replace(run(exponential(LEARN, 10))[-1], onset_ms=123_456)
+    assert LifeState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
+    older = {k: v for k, v in state.to_dict().items() if k != "onset_ms"}
+    back = LifeState.from_dict(older)
+    assert back is not None
+    assert back.onset_ms == -1
