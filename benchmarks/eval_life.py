@@ -14,10 +14,16 @@ bearings are healthy then: a false alarm); after the first lasting alert, the sh
 with an estimate, the share whose interval holds the true time left (a window without an
 estimate counts as a miss), the median interval width over the true time left and the median
 percent error (windows with an estimate); the PHM 2012 challenge score at 50, 70 and 90 % of the
-run and at its last window, beside a constant prior's. The prior is the only thing fitted from
-these six bearings, and it is fitted leave-one-bearing-out: for a bearing, the median over the
-other five of the time from the first lasting alert to the end (after an alert: that minus the
-time since the alert; before any: the median run length minus the time run so far).
+run and at its last window, beside a constant prior's.
+
+Two estimators, each with the served model and with the rules alone: the trend alone (no P-F
+prior: ``--life-prior []``), then the P-F interval prior (rotorwatch.pf_prior) fitted on the
+other five bearings' intervals from first lasting alert to end (the trend-only replay detects
+them; alerts do not depend on the estimate), each bearing replayed with its own
+leave-one-bearing-out prior. The constant prior is fitted leave-one-bearing-out too: for a
+bearing, the median over the other five of the time from the first lasting alert to the end
+(after an alert: that minus the time since the alert; before any: the median run length minus
+the time run so far). Nothing else is fitted from these six.
 """
 
 from __future__ import annotations
