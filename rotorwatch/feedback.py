@@ -21,9 +21,9 @@ already in people's inboxes.
 
 **Answers** (:class:`Answer`): ``confirmed`` (the named fault is real), ``other_fault`` (something
 is wrong, but not that), ``no_fault_found``, ``repaired`` (repaired or replaced). The first answer
-wins; a later one changes the record only when it says it is a correction
-(:func:`decide`); every attempt, taken or not, is kept in the alert's audit history with its time
-and channel.
+wins; a later one changes the record only when it says it is a correction, at most
+:data:`MAX_CORRECTIONS` times per alert (:func:`decide`); every attempt, taken or not, is
+audited with its time and channel (counted in the alert's item, kept in its history, logged).
 
 **Effects** (:func:`effects`): ``repaired`` restarts the device's baseline (the machine's healthy
 behaviour after maintenance is a new normal) and closes the alert; ``no_fault_found`` mutes that
@@ -296,18 +296,31 @@ def clean_text(value: str | None) -> str | None:
     return text or None
 
 
-Decision = Literal["accepted", "corrected", "duplicate", "already_answered"]
+Decision = Literal["accepted", "corrected", "duplicate", "already_answered", "correction_limit"]
+
+#: Corrections one alert takes after its first answer. Each correction can act again (a
+#: correction to ``repaired`` restarts the baseline, throwing away what it had learned; one
+#: to or from ``no_fault_found`` sets or lifts a mute) and re-labels the alert's windows for
+#: training, and a link works for 14 days for whoever holds it (a forwarded e-mail, a shared
+#: phone). Three covers a wrong tap, the colleague who looked closer, and the workshop's
+#: finding after the part came out; an alert argued about beyond that needs a conversation,
+#: not a fourth flip. Attempts past the cap change nothing and are audited like any other.
+MAX_CORRECTIONS: Final = 3
 
 
-def decide(current: Answer | None, new: Answer) -> Decision:
-    """Whether ``new`` replaces ``current`` (the stored answer, None if there is none).
+def decide(current: Answer | None, new: Answer, corrections: int = 0) -> Decision:
+    """Whether ``new`` replaces ``current`` (the stored answer, None if there is none), given
+    the ``corrections`` already taken for this alert.
 
     * no answer yet: ``accepted`` (a "correction" of nothing is a first answer);
     * the same verdict again, not a correction: ``duplicate`` (a replayed link, a double tap);
     * another verdict, not a correction: ``already_answered`` (the first answer wins);
-    * a correction to another answer: ``corrected``; a correction that says what the record
-      already says is a ``duplicate`` (a replayed correction must not restart a baseline twice).
+    * a correction to another answer: ``corrected``, unless :data:`MAX_CORRECTIONS` were taken
+      already: ``correction_limit``; a correction that says what the record already says is a
+      ``duplicate`` (a replayed correction must not restart a baseline twice).
     """
+    if corrections < 0:
+        raise ValueError("corrections must be >= 0")
     if current is None:
         return "accepted"
     same = (new.verdict, new.fault_found, new.action) == (
@@ -316,7 +329,7 @@ def decide(current: Answer | None, new: Answer) -> Decision:
         current.action,
     )
     if new.correction and not same:
-        return "corrected"
+        return "corrected" if corrections < MAX_CORRECTIONS else "correction_limit"
     return "duplicate" if new.verdict == current.verdict else "already_answered"
 
 
@@ -506,6 +519,11 @@ DECISION_TEXT: Final[dict[str, str]] = {
     "duplicate": "This answer was already recorded; nothing changed.",
     "already_answered": (
         "Someone answered this alert first; nothing changed. Open the link again to correct it."
+    ),
+    "correction_limit": (
+        f"This alert's answer was corrected {MAX_CORRECTIONS} times already, the most one alert "
+        "takes; nothing changed. Your attempt is kept in the alert's audit log: ask whoever "
+        "runs rotorwatch to settle it."
     ),
 }
 

@@ -96,11 +96,11 @@ class UnknownAlertError(LookupError):
 def apply(deps: Recorder, ref: str, answer: fb.Answer) -> Result:
     """Record ``answer`` for the alert ``ref`` and apply what it changes."""
     for _ in range(ANSWER_ATTEMPTS):
-        found = deps.store.alert(ref)
+        found = deps.store.read(ref)
         if found is None:
             raise UnknownAlertError(ref)
-        alert, current = found
-        decision = fb.decide(current, answer)
+        alert, current, corrections = found
+        decision = fb.decide(current, answer, corrections)
         if not deps.store.record(alert, answer, current, decision):
             continue  # another answer landed between our read and write: decide again
         if decision not in ("accepted", "corrected"):
