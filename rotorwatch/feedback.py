@@ -617,48 +617,88 @@ def answer_label(row: Mapping[str, Any], faults: Sequence[str]) -> str | None:
     return fault if fault in faults else None
 
 
+#: What :func:`labelled_windows` counts (its ``audit`` argument's keys).
+LABEL_AUDIT_KEYS: Final = (
+    "answers",  # answer rows read
+    "answers_superseded",  # earlier answers a correction replaced (the last correction wins)
+    "answers_not_a_class",  # answers whose fault the model does not learn (a sensor cause)
+    "windows_contradictory",  # windows two alerts' answers label differently (left out)
+    "windows",  # windows labelled
+)
+
+
+def _row_order(row: Mapping[str, Any]) -> tuple[int, str]:
+    # The later answer wins; the same millisecond is settled by content, never by file order.
+    return int(row["recorded_ms"]), json.dumps(row, sort_keys=True, default=str)
+
+
 def labelled_windows(
     feedback_rows: Sequence[Mapping[str, Any]],
     feature_records: Sequence[Mapping[str, Any]],
     faults: Sequence[str],
     *,
     window_ms: int = DEFAULT_LABEL_WINDOW_MS,
+    audit: dict[str, int] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(feature records, ground-truth rows) for the windows technicians' answers label.
+    """(feature records, label rows) for the windows technicians' answers label.
 
-    The answer that stands per alert is its latest answer row (a correction replaces the first).
-    Each labels its device's windows in ``(alert_ts - window_ms, alert_ts]``. A window two
-    answers label differently is left out (ambiguous). Output is sorted by (device, ts, seq),
-    so the same lake gives the same files, and the same model.
+    The answer that stands per alert is its latest answer row (a correction replaces the first;
+    the lake keeps both rows, and the feedback table the whole history). Each labels its
+    device's windows in ``(alert_ts - window_ms, alert_ts]``. A window two alerts' answers label
+    differently is left out (ambiguous). Label rows carry the alert and the time of the answer
+    that stands (``alert_id``, ``recorded_ms``: rotorwatch.model.technician_labels settles any
+    later duplicate by them). Output is sorted by (device, ts, seq), so the same lake gives the
+    same files, and the same model. ``audit`` (if given) receives :data:`LABEL_AUDIT_KEYS`.
     """
+    counts = dict.fromkeys(LABEL_AUDIT_KEYS, 0)
     latest: dict[str, Mapping[str, Any]] = {}
     for row in feedback_rows:
         if row.get("kind") != ROW_ANSWER:
             continue
+        counts["answers"] += 1
         seen = latest.get(str(row["alert_id"]))
-        if seen is None or int(row["recorded_ms"]) > int(seen["recorded_ms"]):
+        if seen is None or _row_order(row) > _row_order(seen):
             latest[str(row["alert_id"])] = row
-    spans: dict[str, list[tuple[int, int, str]]] = {}
+    counts["answers_superseded"] = counts["answers"] - len(latest)
+    spans: dict[str, list[tuple[int, int, str, Mapping[str, Any]]]] = {}
     for row in latest.values():
         label = answer_label(row, faults)
-        if label is not None:
-            end = int(row["alert_ts"])
-            spans.setdefault(str(row["device_id"]), []).append((end - window_ms, end, label))
-    chosen: dict[tuple[str, int, int], tuple[Mapping[str, Any], set[str]]] = {}
+        if label is None:
+            counts["answers_not_a_class"] += 1
+            continue
+        end = int(row["alert_ts"])
+        spans.setdefault(str(row["device_id"]), []).append((end - window_ms, end, label, row))
+    chosen: dict[tuple[str, int, int], tuple[Mapping[str, Any], list[tuple[str, Any]]]] = {}
     for rec in feature_records:
         device, ts, seq = (
             str(rec.get("device_id")),
             int(rec.get("ts") or 0),
             int(rec.get("seq") or 0),
         )
-        labels = {label for start, end, label in spans.get(device, ()) if start < ts <= end}
-        if labels:
-            chosen[(device, ts, seq)] = (rec, labels)
+        hits = [
+            (label, row) for start, end, label, row in spans.get(device, ()) if start < ts <= end
+        ]
+        if hits:
+            chosen[(device, ts, seq)] = (rec, hits)
     records, truth = [], []
     for key in sorted(chosen):
-        rec, labels = chosen[key]
-        if len(labels) != 1:
+        rec, hits = chosen[key]
+        if len({label for label, _row in hits}) != 1:
+            counts["windows_contradictory"] += 1
             continue
+        label, row = max(hits, key=lambda h: _row_order(h[1]))
         records.append(dict(rec))
-        truth.append({"device_id": key[0], "ts": key[1], "seq": key[2], "fault": labels.pop()})
+        truth.append(
+            {
+                "device_id": key[0],
+                "ts": key[1],
+                "seq": key[2],
+                "fault": label,
+                "alert_id": str(row["alert_id"]),
+                "recorded_ms": int(row["recorded_ms"]),
+            }
+        )
+    counts["windows"] = len(truth)
+    if audit is not None:
+        audit.update(counts)
     return records, truth
