@@ -280,3 +280,52 @@ def test_a_labels_folder_that_is_not_one_is_a_one_line_error(tmp_path: Path) -> 
     assert "records.jsonl" in got.output
     assert "feedback-labels --out" in got.output
     assert "Traceback" not in got.output
+
+
+@pytest.mark.slow
+def test_the_training_job_reads_the_feedback_channel_on_its_own(
+    fleet: list[dict[str, Any]], tmp_path: Path
+) -> None:
+    """The SageMaker job's staged source (train.py + TRAINING_MODULES) in a fresh interpreter
+    reads the ``feedback`` channel: a module the label path needs but the list leaves out
+    fails here, not in a training job."""
+    import subprocess
+    import sys
+
+    from rotorwatch.model.artifact import TRAINING_MODULES, write_code
+    from tests.unit.test_model_training import _TRAINING_JOB_SCRIPT, INFERENCE, ROOT
+
+    small = [r for r in fleet if r["device_id"] in ("m01", "m02", "m04", "m05", "m14")]
+    alert_ts = int(_faulty(small, "m01")[10]["ts"])
+    alert = fb.AlertRecord("m01:a", "m01", "plant", "WARNING", "imbalance", alert_ts, 1)
+    answer = fb.answer_row(alert, fb.Answer(fb.NO_FAULT_FOUND, "email", alert_ts + HOUR_MS))
+    records, labels = fb.labelled_windows([answer], small, FAULTS)
+    code = tmp_path / "code"
+    write_code(code, [ROOT / "sagemaker" / "train.py", INFERENCE], TRAINING_MODULES)
+    for channel, files in (
+        ("train", {"features.json": small}),
+        ("feedback", {RECORDS_FILE: records, LABELS_FILE: labels}),
+    ):
+        (tmp_path / channel).mkdir()
+        for name, rows in files.items():
+            (tmp_path / channel / name).write_text("".join(json.dumps(r) + "\n" for r in rows))
+    env = {
+        "SM_CHANNEL_TRAIN": str(tmp_path / "train"),
+        "SM_CHANNEL_FEEDBACK": str(tmp_path / "feedback"),
+        "SM_MODEL_DIR": str(tmp_path / "model"),
+        "SM_OUTPUT_DATA_DIR": str(tmp_path / "output"),
+        "PATH": "/usr/bin:/bin",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-I", "-c", _TRAINING_JOB_SCRIPT, str(code)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env=env,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "3 technician-labelled windows (normal 3)" in proc.stderr
+    card = json.loads((tmp_path / "model" / CARD_FILE).read_text())
+    assert card["technician_labels"]["windows"] == 3
