@@ -80,7 +80,8 @@ def train_command(
         else:
             typer.echo("error: give feature files or --simulate N", err=True)
             raise typer.Exit(2)
-        labelled, audit = [], None
+        labelled: list[dict[str, Any]] = []
+        audit: dict[str, Any] | None = None
         if feedback_labels is not None:
             from rotorwatch.model.technician_labels import join, read_dir
 
