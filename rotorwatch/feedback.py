@@ -480,6 +480,7 @@ def form_page(
     current: Answer | None,
     chosen: str | None,
     channel: str = "email",
+    corrections: int = 0,
 ) -> str:
     """The page a link opens: what the alert was, and buttons that POST the answer.
 
@@ -489,9 +490,15 @@ def form_page(
     parts = [describe_alert_html(alert)]
     correction = current is not None
     if current is not None:
+        then = (
+            "Sending another answer here corrects it."
+            if corrections < MAX_CORRECTIONS
+            else f"It was corrected {corrections} times, the most one alert takes: another "
+            "answer here changes nothing."
+        )
         parts.append(
             f"<p>Already answered: <b>{html.escape(verdict_label(current.verdict, alert.fault))}"
-            f"</b> ({html.escape(current.channel)}). Sending another answer here corrects it.</p>"
+            f"</b> ({html.escape(current.channel)}). {html.escape(then)}</p>"
         )
     verdicts = (chosen,) if chosen in VERDICTS else VERDICTS
     buttons = "".join(

@@ -155,15 +155,16 @@ def handle(
         ref = fb.verify(token, deps.keys.keys(), now_ms // 1000)
     except fb.LinkError as exc:
         return Response(403, fb.REFUSED_PAGE, refused=exc.reason)
-    found = deps.recorder.store.alert(ref)
+    found = deps.recorder.store.read(ref)
     if found is None:
         return Response(403, fb.REFUSED_PAGE, refused="unknown_alert")
-    alert, current = found
+    alert, current, corrections = found
     if method == "GET":
         chosen = query.get(fb.VERDICT_PARAM)
         # E-mail links pre-select a verdict; the SMS link does not.
         channel = "email" if chosen else "sms"
-        return Response(200, fb.form_page(alert, token, current, chosen, channel))
+        page = fb.form_page(alert, token, current, chosen, channel, corrections)
+        return Response(200, page)
     if method != "POST":
         return Response(405, fb.page("rotorwatch", "<p>Method not allowed.</p>"))
     try:
