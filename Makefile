@@ -193,9 +193,14 @@ MODEL_ARTIFACT := sagemaker/bootstrap/model.tar.gz
 # The bootstrap model: a deterministic simulated fleet (seed 7, 96 machines, one day, a window
 # every 5 min) -> out/model and a byte-for-byte reproducible model.tar.gz (committed; the ml
 # stack serves it on day one).
+# FEEDBACK_LABELS=<dir> (what `rotorwatch feedback-labels --out <dir>` wrote) adds technicians'
+# labelled windows to the training (README, Model); without it the artifact is the committed one,
+# byte for byte.
+FEEDBACK_LABELS ?=
 model: $(STAMP)
 	$(BIN)/rotorwatch train --simulate 96 --seed 7 --hours 24 --interval-s 300 \
-	  --model-dir out/model --artifact $(MODEL_ARTIFACT)
+	  --model-dir out/model --artifact $(MODEL_ARTIFACT) \
+	  $(if $(FEEDBACK_LABELS),--feedback-labels $(FEEDBACK_LABELS))
 	sha256sum $(MODEL_ARTIFACT)
 
 # Held-out evaluation of the bootstrap model on a fleet it never saw (other seed, machines,

@@ -159,7 +159,14 @@ def build_app(
                 "extract_features": processing.extract_features.function,
                 "score_and_alert": processing.score_and_alert.function,
             },
-            scheduled={"watchdog": processing.watchdog.function},
+            # Secrets Manager calls the key rotation on its schedule: errors only, like the
+            # watchdog (a failed rotation keeps the current key; links keep working).
+            scheduled={
+                "watchdog": processing.watchdog.function,
+                "feedback_key_rotation": processing.feedback.rotation.function,
+            },
+            request_functions={"feedback": processing.feedback.function.function},
+            http_apis={"feedback_api": processing.feedback.api},
             deliveries={
                 "features": analytics.features_delivery,
                 "predictions": analytics.predictions_delivery,

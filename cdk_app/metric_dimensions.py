@@ -22,6 +22,13 @@ _FIREHOSE = (
 _SNS = "https://docs.aws.amazon.com/sns/latest/dg/sns-monitoring-using-cloudwatch.html"
 _SQS = "https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/sqs-available-cloudwatch-metrics.html"
 _SAGEMAKER = "https://docs.aws.amazon.com/sagemaker/latest/dg/monitoring-cloudwatch.html"
+_HTTP_API = "https://docs.aws.amazon.com/apigateway/latest/developerguide/http-api-metrics.html"
+#: HTTP API metrics: per API, per API and stage, and (detailed metrics only) per route.
+_HTTP_API_SETS = (
+    frozenset({"ApiId"}),
+    frozenset({"ApiId", "Stage"}),
+    frozenset({"ApiId", "Method", "Resource", "Stage"}),
+)
 _OURS = "lambdas/extract_features/app.py (Powertools: the service dimension on every metric)"
 
 #: (namespace, metric) -> (the dimension-name sets it is published with, source).
@@ -57,6 +64,9 @@ PUBLISHED: Final[Mapping[tuple[str, str], tuple[tuple[frozenset[str], ...], str]
         (frozenset({"EndpointName", "VariantName"}),),
         _SAGEMAKER,
     ),
+    # HTTP APIs (API Gateway v2): "4xx"/"5xx", not the REST APIs' 4XXError/5XXError.
+    ("AWS/ApiGateway", "4xx"): (_HTTP_API_SETS, _HTTP_API),
+    ("AWS/ApiGateway", "5xx"): (_HTTP_API_SETS, _HTTP_API),
     (resources.METRICS_NAMESPACE, resources.QUARANTINED_RECORDS_METRIC): (
         (frozenset({"service"}),),
         _OURS,

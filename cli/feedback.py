@@ -79,6 +79,10 @@ def feedback_command(
             f"no alert {alert_id!r} in {feedback_table!r} (copy the id from the alert e-mail; "
             "alerts sent before feedback was deployed cannot be answered)"
         ) from None
+    if result.decision == "correction_limit":
+        # Nothing changed, and the user asked for a change: a failure for scripts too.
+        typer.echo(f"error: {alert_id}: {fb.DECISION_TEXT[result.decision]}", err=True)
+        raise typer.Exit(1)
     typer.echo(f"{alert_id}: {fb.DECISION_TEXT[result.decision]}")
     e = result.effects
     if e.restart_baseline:

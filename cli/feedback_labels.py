@@ -2,8 +2,8 @@
 
 Reads the lake's feedback rows and feature records (files or folders, as ``rotorwatch train``
 reads them) and writes the labelled windows and their labels, ready for
-``rotorwatch train <out>/records.jsonl --labels <out>/labels.jsonl`` or the SageMaker training
-job's ``train`` and ``labels`` channels. Sorted output: the same inputs give the same files.
+``rotorwatch train ... --feedback-labels <out>`` (``make model FEEDBACK_LABELS=<out>``) or the
+SageMaker training job's ``feedback`` channel (``launch_training.py --feedback-s3``). Sorted output: the same inputs give the same files.
 """
 
 from __future__ import annotations
@@ -41,7 +41,10 @@ def feedback_labels_command(
         recs = read_records(features)
     except TrainingError as exc:
         raise typer.BadParameter(str(exc)) from None
-    records, truth = labelled_windows(rows, recs, FAULTS, window_ms=int(window_h * 3_600_000))
+    audit: dict[str, int] = {}
+    records, truth = labelled_windows(
+        rows, recs, FAULTS, window_ms=int(window_h * 3_600_000), audit=audit
+    )
     out.mkdir(parents=True, exist_ok=True)
     for name, items in (("records.jsonl", records), ("labels.jsonl", truth)):
         text = "".join(json.dumps(i, sort_keys=True, separators=(",", ":")) + "\n" for i in items)
@@ -51,3 +54,11 @@ def feedback_labels_command(
         counts[t["fault"]] = counts.get(t["fault"], 0) + 1
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
     typer.echo(f"{len(records)} labelled windows -> {out} ({summary})")
+    # What was not used, and why: a correction replaces the earlier answer (the lake and the
+    # feedback table keep both), an ambiguous window is left out.
+    typer.echo(
+        f"{audit['answers']} answers: {audit['answers_superseded']} superseded by a later "
+        f"correction, {audit['answers_not_a_class']} not a fault the model learns; "
+        f"{audit['windows_contradictory']} windows left out (alerts' answers disagree)"
+    )
+    typer.echo(f"train on them: rotorwatch train ... --feedback-labels {out} (README, Model)")

@@ -49,6 +49,13 @@ def train_command(
     artifact: Annotated[
         Path | None, typer.Option(help="Also pack a deterministic model.tar.gz here.")
     ] = None,
+    feedback_labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="Also train on technicians' labelled windows: the folder "
+            "`rotorwatch feedback-labels --out` wrote (README, Model)."
+        ),
+    ] = None,
 ) -> None:
     """Train the anomaly model and fault classifier; write model.json, model_card.json, code/."""
     from rotorwatch.model.artifact import pack, write_model_dir
@@ -73,7 +80,15 @@ def train_command(
         else:
             typer.echo("error: give feature files or --simulate N", err=True)
             raise typer.Exit(2)
-        model, card = train_with_card(records)
+        labelled: list[dict[str, Any]] = []
+        audit: dict[str, Any] | None = None
+        if feedback_labels is not None:
+            from rotorwatch.model.technician_labels import join, read_dir
+
+            labelled, joined = join(*read_dir(feedback_labels))
+            audit = joined.to_dict()
+            typer.echo(f"{feedback_labels}: {joined.summary()}", err=True)
+        model, card = train_with_card(records, labelled, audit)
     except TrainingError as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from None

@@ -21,9 +21,9 @@ already in people's inboxes.
 
 **Answers** (:class:`Answer`): ``confirmed`` (the named fault is real), ``other_fault`` (something
 is wrong, but not that), ``no_fault_found``, ``repaired`` (repaired or replaced). The first answer
-wins; a later one changes the record only when it says it is a correction
-(:func:`decide`); every attempt, taken or not, is kept in the alert's audit history with its time
-and channel.
+wins; a later one changes the record only when it says it is a correction, at most
+:data:`MAX_CORRECTIONS` times per alert (:func:`decide`); every attempt, taken or not, is
+audited with its time and channel (counted in the alert's item, kept in its history, logged).
 
 **Effects** (:func:`effects`): ``repaired`` restarts the device's baseline (the machine's healthy
 behaviour after maintenance is a new normal) and closes the alert; ``no_fault_found`` mutes that
@@ -296,18 +296,31 @@ def clean_text(value: str | None) -> str | None:
     return text or None
 
 
-Decision = Literal["accepted", "corrected", "duplicate", "already_answered"]
+Decision = Literal["accepted", "corrected", "duplicate", "already_answered", "correction_limit"]
+
+#: Corrections one alert takes after its first answer. Each correction can act again (a
+#: correction to ``repaired`` restarts the baseline, throwing away what it had learned; one
+#: to or from ``no_fault_found`` sets or lifts a mute) and re-labels the alert's windows for
+#: training, and a link works for 14 days for whoever holds it (a forwarded e-mail, a shared
+#: phone). Three covers a wrong tap, the colleague who looked closer, and the workshop's
+#: finding after the part came out; an alert argued about beyond that needs a conversation,
+#: not a fourth flip. Attempts past the cap change nothing and are audited like any other.
+MAX_CORRECTIONS: Final = 3
 
 
-def decide(current: Answer | None, new: Answer) -> Decision:
-    """Whether ``new`` replaces ``current`` (the stored answer, None if there is none).
+def decide(current: Answer | None, new: Answer, corrections: int = 0) -> Decision:
+    """Whether ``new`` replaces ``current`` (the stored answer, None if there is none), given
+    the ``corrections`` already taken for this alert.
 
     * no answer yet: ``accepted`` (a "correction" of nothing is a first answer);
     * the same verdict again, not a correction: ``duplicate`` (a replayed link, a double tap);
     * another verdict, not a correction: ``already_answered`` (the first answer wins);
-    * a correction to another answer: ``corrected``; a correction that says what the record
-      already says is a ``duplicate`` (a replayed correction must not restart a baseline twice).
+    * a correction to another answer: ``corrected``, unless :data:`MAX_CORRECTIONS` were taken
+      already: ``correction_limit``; a correction that says what the record already says is a
+      ``duplicate`` (a replayed correction must not restart a baseline twice).
     """
+    if corrections < 0:
+        raise ValueError("corrections must be >= 0")
     if current is None:
         return "accepted"
     same = (new.verdict, new.fault_found, new.action) == (
@@ -316,7 +329,7 @@ def decide(current: Answer | None, new: Answer) -> Decision:
         current.action,
     )
     if new.correction and not same:
-        return "corrected"
+        return "corrected" if corrections < MAX_CORRECTIONS else "correction_limit"
     return "duplicate" if new.verdict == current.verdict else "already_answered"
 
 
@@ -467,6 +480,7 @@ def form_page(
     current: Answer | None,
     chosen: str | None,
     channel: str = "email",
+    corrections: int = 0,
 ) -> str:
     """The page a link opens: what the alert was, and buttons that POST the answer.
 
@@ -476,9 +490,15 @@ def form_page(
     parts = [describe_alert_html(alert)]
     correction = current is not None
     if current is not None:
+        then = (
+            "Sending another answer here corrects it."
+            if corrections < MAX_CORRECTIONS
+            else f"It was corrected {corrections} times, the most one alert takes: another "
+            "answer here changes nothing."
+        )
         parts.append(
             f"<p>Already answered: <b>{html.escape(verdict_label(current.verdict, alert.fault))}"
-            f"</b> ({html.escape(current.channel)}). Sending another answer here corrects it.</p>"
+            f"</b> ({html.escape(current.channel)}). {html.escape(then)}</p>"
         )
     verdicts = (chosen,) if chosen in VERDICTS else VERDICTS
     buttons = "".join(
@@ -506,6 +526,11 @@ DECISION_TEXT: Final[dict[str, str]] = {
     "duplicate": "This answer was already recorded; nothing changed.",
     "already_answered": (
         "Someone answered this alert first; nothing changed. Open the link again to correct it."
+    ),
+    "correction_limit": (
+        f"This alert's answer was corrected {MAX_CORRECTIONS} times already, the most one alert "
+        "takes; nothing changed. Your attempt is kept in the alert's audit log: ask whoever "
+        "runs rotorwatch to settle it."
     ),
 }
 
@@ -599,48 +624,88 @@ def answer_label(row: Mapping[str, Any], faults: Sequence[str]) -> str | None:
     return fault if fault in faults else None
 
 
+#: What :func:`labelled_windows` counts (its ``audit`` argument's keys).
+LABEL_AUDIT_KEYS: Final = (
+    "answers",  # answer rows read
+    "answers_superseded",  # earlier answers a correction replaced (the last correction wins)
+    "answers_not_a_class",  # answers whose fault the model does not learn (a sensor cause)
+    "windows_contradictory",  # windows two alerts' answers label differently (left out)
+    "windows",  # windows labelled
+)
+
+
+def _row_order(row: Mapping[str, Any]) -> tuple[int, str]:
+    # The later answer wins; the same millisecond is settled by content, never by file order.
+    return int(row["recorded_ms"]), json.dumps(row, sort_keys=True, default=str)
+
+
 def labelled_windows(
     feedback_rows: Sequence[Mapping[str, Any]],
     feature_records: Sequence[Mapping[str, Any]],
     faults: Sequence[str],
     *,
     window_ms: int = DEFAULT_LABEL_WINDOW_MS,
+    audit: dict[str, int] | None = None,
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(feature records, ground-truth rows) for the windows technicians' answers label.
+    """(feature records, label rows) for the windows technicians' answers label.
 
-    The answer that stands per alert is its latest answer row (a correction replaces the first).
-    Each labels its device's windows in ``(alert_ts - window_ms, alert_ts]``. A window two
-    answers label differently is left out (ambiguous). Output is sorted by (device, ts, seq),
-    so the same lake gives the same files, and the same model.
+    The answer that stands per alert is its latest answer row (a correction replaces the first;
+    the lake keeps both rows, and the feedback table the whole history). Each labels its
+    device's windows in ``(alert_ts - window_ms, alert_ts]``. A window two alerts' answers label
+    differently is left out (ambiguous). Label rows carry the alert and the time of the answer
+    that stands (``alert_id``, ``recorded_ms``: rotorwatch.model.technician_labels settles any
+    later duplicate by them). Output is sorted by (device, ts, seq), so the same lake gives the
+    same files, and the same model. ``audit`` (if given) receives :data:`LABEL_AUDIT_KEYS`.
     """
+    counts = dict.fromkeys(LABEL_AUDIT_KEYS, 0)
     latest: dict[str, Mapping[str, Any]] = {}
     for row in feedback_rows:
         if row.get("kind") != ROW_ANSWER:
             continue
+        counts["answers"] += 1
         seen = latest.get(str(row["alert_id"]))
-        if seen is None or int(row["recorded_ms"]) > int(seen["recorded_ms"]):
+        if seen is None or _row_order(row) > _row_order(seen):
             latest[str(row["alert_id"])] = row
-    spans: dict[str, list[tuple[int, int, str]]] = {}
+    counts["answers_superseded"] = counts["answers"] - len(latest)
+    spans: dict[str, list[tuple[int, int, str, Mapping[str, Any]]]] = {}
     for row in latest.values():
         label = answer_label(row, faults)
-        if label is not None:
-            end = int(row["alert_ts"])
-            spans.setdefault(str(row["device_id"]), []).append((end - window_ms, end, label))
-    chosen: dict[tuple[str, int, int], tuple[Mapping[str, Any], set[str]]] = {}
+        if label is None:
+            counts["answers_not_a_class"] += 1
+            continue
+        end = int(row["alert_ts"])
+        spans.setdefault(str(row["device_id"]), []).append((end - window_ms, end, label, row))
+    chosen: dict[tuple[str, int, int], tuple[Mapping[str, Any], list[tuple[str, Any]]]] = {}
     for rec in feature_records:
         device, ts, seq = (
             str(rec.get("device_id")),
             int(rec.get("ts") or 0),
             int(rec.get("seq") or 0),
         )
-        labels = {label for start, end, label in spans.get(device, ()) if start < ts <= end}
-        if labels:
-            chosen[(device, ts, seq)] = (rec, labels)
+        hits = [
+            (label, row) for start, end, label, row in spans.get(device, ()) if start < ts <= end
+        ]
+        if hits:
+            chosen[(device, ts, seq)] = (rec, hits)
     records, truth = [], []
     for key in sorted(chosen):
-        rec, labels = chosen[key]
-        if len(labels) != 1:
+        rec, hits = chosen[key]
+        if len({label for label, _row in hits}) != 1:
+            counts["windows_contradictory"] += 1
             continue
+        label, row = max(hits, key=lambda h: _row_order(h[1]))
         records.append(dict(rec))
-        truth.append({"device_id": key[0], "ts": key[1], "seq": key[2], "fault": labels.pop()})
+        truth.append(
+            {
+                "device_id": key[0],
+                "ts": key[1],
+                "seq": key[2],
+                "fault": label,
+                "alert_id": str(row["alert_id"]),
+                "recorded_ms": int(row["recorded_ms"]),
+            }
+        )
+    counts["windows"] = len(truth)
+    if audit is not None:
+        audit.update(counts)
     return records, truth

@@ -4,7 +4,9 @@
    subset the artifact ships) and starts a scikit-learn (1.4-2, the serving image's version)
    training job whose ``train`` channel is the lake's features prefix (Parquet written by
    Firehose, or an Athena UNLOAD of the features table) and whose optional ``labels`` channel
-   holds ground-truth rows {device_id, ts, seq, fault, severity}.
+   holds ground-truth rows {device_id, ts, seq, fault, severity}; the optional ``feedback``
+   channel holds technicians' labelled windows (``rotorwatch feedback-labels --out``, uploaded:
+   records.jsonl and labels.jsonl), trained on at LABEL_WEIGHT each.
 2. Reads the model card out of the job's model.tar.gz and registers the artifact as a model
    package (PendingManualApproval) in the model package group, with the card's held-out metrics
    as model-quality statistics and as customer metadata.
@@ -13,7 +15,8 @@ Approve the package in SageMaker Studio (or update-model-package) and point the 
 to deploy; see README "## Model".
 
 python sagemaker/launch_training.py --bucket <lake-bucket> --role-arn <sagemaker-role> \
-    [--labels-s3 s3://.../labels/] [--group rotorwatch-fault-model]
+    [--labels-s3 s3://.../labels/] [--feedback-s3 s3://.../feedback-labels/]
+    [--group rotorwatch-fault-model]
 """
 
 from __future__ import annotations
@@ -123,6 +126,7 @@ def launch(
     role_arn: str,
     group: str = DEFAULT_GROUP,
     labels_s3: str | None = None,
+    feedback_s3: str | None = None,
     job_name: str | None = None,
     instance_type: str = DEFAULT_INSTANCE,
     wait: bool = True,
@@ -139,6 +143,8 @@ def launch(
     inputs = {"train": f"s3://{bucket}/{FEATURES_PREFIX}"}
     if labels_s3:
         inputs["labels"] = labels_s3
+    if feedback_s3:
+        inputs["feedback"] = feedback_s3
     with tempfile.TemporaryDirectory() as tmp:
         estimator = SKLearn(
             entry_point="train.py",
@@ -214,6 +220,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--bucket", required=True, help="lake bucket (features under features/)")
     p.add_argument("--role-arn", required=True, help="SageMaker execution role")
     p.add_argument("--labels-s3", help="s3:// prefix of ground-truth rows (JSON lines)")
+    p.add_argument(
+        "--feedback-s3",
+        help="s3:// prefix of technicians' labelled windows (rotorwatch feedback-labels --out)",
+    )
     p.add_argument("--group", default=DEFAULT_GROUP, help="model package group")
     p.add_argument("--instance-type", default=DEFAULT_INSTANCE)
     p.add_argument("--no-wait", action="store_true", help="start the job and return")
@@ -224,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
         role_arn=args.role_arn,
         group=args.group,
         labels_s3=args.labels_s3,
+        feedback_s3=args.feedback_s3,
         instance_type=args.instance_type,
         wait=not args.no_wait,
     )

@@ -6,6 +6,9 @@ Channels (directories of JSON lines, JSON arrays or Parquet files, read recursiv
   of it). Records that already carry ``fault`` (and ``severity``) are used as labelled.
 * ``labels`` (SM_CHANNEL_LABELS, optional): ground-truth rows ``{device_id, ts, seq, fault,
   severity}`` joined onto the records (simulator truth, or a maintenance log in that shape).
+* ``feedback`` (SM_CHANNEL_FEEDBACK, optional): technicians' labelled windows, the folder
+  ``rotorwatch feedback-labels`` writes (records.jsonl, labels.jsonl), added to the training
+  at rotorwatch.model.train.LABEL_WEIGHT each (rotorwatch.model.technician_labels checks them).
 
 Writes model.json, model_card.json and code/ (the inference script and the serving subset of
 rotorwatch) into SM_MODEL_DIR, so the model.tar.gz SageMaker packs is servable as is, and the
@@ -31,6 +34,8 @@ for candidate in (HERE, HERE.parent):
 
 from rotorwatch.model.artifact import write_model_dir  # noqa: E402
 from rotorwatch.model.dataio import join_labels, read_records  # noqa: E402
+from rotorwatch.model.technician_labels import join as join_technician_labels  # noqa: E402
+from rotorwatch.model.technician_labels import read_dir  # noqa: E402
 from rotorwatch.model.train import train_with_card  # noqa: E402
 
 
@@ -39,6 +44,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--train", default=env.get("SM_CHANNEL_TRAIN", "out/train"))
     p.add_argument("--labels", default=env.get("SM_CHANNEL_LABELS"))
+    p.add_argument("--feedback", default=env.get("SM_CHANNEL_FEEDBACK"))
     p.add_argument("--model-dir", default=env.get("SM_MODEL_DIR", "out/model"))
     p.add_argument("--output-data-dir", default=env.get("SM_OUTPUT_DATA_DIR", "out/train-output"))
     return p.parse_args(argv)
@@ -52,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.labels:
         records = join_labels(records, read_records([Path(args.labels)]))
-    model, card = train_with_card(records)
+    labelled, audit = [], None
+    if args.feedback:
+        labelled, joined = join_technician_labels(*read_dir(Path(args.feedback)))
+        audit = joined.to_dict()
+        print(joined.summary(), file=sys.stderr)
+    model, card = train_with_card(records, labelled, audit)
     write_model_dir(model, card, Path(args.model_dir), HERE / "inference.py")
     metrics = card["metrics"]["validation_held_out_machines"] or card["metrics"]["training"]
     out = Path(args.output_data_dir)

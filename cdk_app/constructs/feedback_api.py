@@ -16,7 +16,9 @@ Defaults:
   table (a baseline restart touches only the baseline attributes), writes the lake's
   ``feedback/`` prefix. Nothing else.
 
-Attributes: ``table``, ``secret``, ``api``, ``url`` (``https://.../``), ``function``.
+Attributes: ``table``, ``secret``, ``api``, ``url`` (``https://.../``), ``function``,
+``rotation`` (the key rotation function; the operations stack alarms on both functions and on
+the API's 4xx/5xx).
 ``grant_alert_links(role)`` gives score_and_alert what it needs to send links.
 """
 
@@ -102,7 +104,7 @@ class FeedbackApi(Construct):
                 exclude_characters="ghijklmnopqrstuvwxyz",
             ),
         )
-        rotation = RotorwatchFunction(
+        self.rotation = rotation = RotorwatchFunction(
             self,
             "KeyRotation",
             handler=resources.FEEDBACK_KEY_ROTATION_HANDLER,

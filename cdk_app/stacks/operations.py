@@ -5,11 +5,13 @@ Thresholds come from the stage config (``alarms``). docs/runbook.md says what to
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import jsii
 from aws_cdk import Annotations, CfnOutput, Duration, Stack
+from aws_cdk import aws_apigatewayv2 as apigw
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -34,6 +36,10 @@ FIVE_MIN = Duration.minutes(5)
 #: a metric that never gets a data point.
 KINESIS_ACTION_TYPE = "Kinesis"
 S3_ACTION_TYPE = "S3"
+#: Client errors (4xx) per 5 minutes on a public HTTP API that mean someone is guessing links
+#: or a burst is being throttled (429), not a technician mistyping: one answer is two requests,
+#: a refused old link one 403, and the stage admits 5 requests/s (1 500 per period).
+HTTP_API_CLIENT_ERRORS: int = 100
 #: Said at synth time when a stage would deploy alarms nobody receives.
 NO_OPS_RECIPIENTS = (
     "stage {stage} has no ops_emails: CloudWatch alarms will notify nobody (subscribe later "
@@ -61,9 +67,19 @@ class Monitored:
     alerts_topic: sns.ITopic
     failed_batches: sqs.IQueue
     endpoint_name: str | None
+    #: Functions invoked per request (an HTTP API's): watched for errors and throttles (no
+    #: stream, so no iterator age).
+    request_functions: dict[str, lambda_.IFunction] = field(default_factory=dict)
+    #: Public HTTP APIs: 5xx (a request our side failed) and 4xx (guessing or throttling).
+    http_apis: dict[str, apigw.IHttpApi] = field(default_factory=dict)
     #: The scheduled Glue jobs by name (machine health, raw sampling): a run that fails, times
     #: out or is stopped is told to the ops topic (CloudWatch has no metric for it).
     glue_jobs: tuple[str, ...] = ()
+
+
+def _camel(name: str) -> str:
+    """snake_case -> CamelCase: an alarm's construct id (and its runbook heading)."""
+    return "".join(p.capitalize() for p in name.split("_"))
 
 
 def custom_metric(name: str, **dimensions: str) -> cw.Metric:
@@ -275,7 +291,7 @@ class OperationsStack(Stack):
             ),
         )
         for name, fn in watch.functions.items():
-            camel = "".join(p.capitalize() for p in name.split("_"))
+            camel = _camel(name)
             alarm(
                 f"{camel}IteratorAge",
                 fn.metric("IteratorAge", statistic="Maximum", period=FIVE_MIN),
@@ -295,13 +311,14 @@ class OperationsStack(Stack):
                 f"{name} was throttled (account concurrency)",
             )
         for name, fn in watch.scheduled.items():
-            camel = "".join(p.capitalize() for p in name.split("_"))
+            camel = _camel(name)
             alarm(
                 f"{camel}Errors",
                 fn.metric_errors(period=FIVE_MIN),
                 1,
                 f"{name} failed: its checks stop until it succeeds again",
             )
+        self._request_alarms(alarm, dash, watch)
         alarm(
             "QuarantinedRecords",
             custom_metric(resources.QUARANTINED_RECORDS_METRIC),
@@ -429,7 +446,7 @@ class OperationsStack(Stack):
             ),
         )
         for name, d in watch.deliveries.items():
-            camel = "".join(p.capitalize() for p in name.split("_"))
+            camel = _camel(name)
             alarm(
                 f"{camel}Freshness",
                 d.metric("DeliveryToS3.DataFreshness", statistic="Maximum", period=FIVE_MIN),
@@ -455,6 +472,76 @@ class OperationsStack(Stack):
             "OpsTopicArn",
             value=self.ops_topic.topic_arn,
             description="Alarms go here: aws sns subscribe --protocol email ...",
+        )
+
+    def _request_alarms(
+        self,
+        alarm: Callable[[str, cw.IMetric, float, str], cw.Alarm],
+        dash: cw.Dashboard,
+        watch: Monitored,
+    ) -> None:
+        """The request path (the technicians' answer endpoint): an answer that fails is a
+        technician who tapped a link and saw an error page, so one is worth a look."""
+        if not (watch.request_functions or watch.http_apis):
+            return
+        for name, fn in watch.request_functions.items():
+            camel = _camel(name)
+            alarm(
+                f"{camel}Errors",
+                fn.metric_errors(period=FIVE_MIN),
+                1,
+                f"{name} failed a request: the caller saw an error page (an answer may be "
+                "recorded without its effect)",
+            )
+            alarm(
+                f"{camel}Throttles",
+                fn.metric_throttles(period=FIVE_MIN),
+                1,
+                f"{name} was throttled (its reserved concurrency): callers saw errors",
+            )
+        for name, api in watch.http_apis.items():
+            camel = _camel(name)
+            alarm(
+                f"{camel}ServerErrors",
+                api.metric_server_error(period=FIVE_MIN, statistic="Sum"),
+                1,
+                f"The {name} HTTP API answered 5xx: the function failed or timed out",
+            )
+            alarm(
+                f"{camel}ClientErrors",
+                api.metric_client_error(period=FIVE_MIN, statistic="Sum"),
+                HTTP_API_CLIENT_ERRORS,
+                f"The {name} HTTP API refused many requests (403 bad or expired links, 429 "
+                "throttled): someone is guessing links or flooding it",
+            )
+        dash.add_widgets(
+            cw.GraphWidget(
+                title="Answer endpoint (technicians' feedback)",
+                left=[
+                    m
+                    for name, api in watch.http_apis.items()
+                    for m in (
+                        api.metric_count(
+                            period=FIVE_MIN, statistic="Sum", label=f"{name} requests"
+                        ),
+                        api.metric_client_error(
+                            period=FIVE_MIN, statistic="Sum", label=f"{name} 4xx"
+                        ),
+                        api.metric_server_error(
+                            period=FIVE_MIN, statistic="Sum", label=f"{name} 5xx"
+                        ),
+                    )
+                ],
+                right=[
+                    m
+                    for name, fn in watch.request_functions.items()
+                    for m in (
+                        fn.metric_errors(period=FIVE_MIN, label=f"{name} errors"),
+                        fn.metric_throttles(period=FIVE_MIN, label=f"{name} throttles"),
+                    )
+                ],
+                width=12,
+            )
         )
 
     def _glue_job_failures(self, config: StageConfig, job_names: tuple[str, ...]) -> None:

@@ -5,7 +5,9 @@ The feedback table holds, under one string key (resources.FEEDBACK_TABLE_PARTITI
 
 * ``alert#<ref>``: the alert record (rotorwatch.feedback.AlertRecord), its current answer
   (``answer``, a map), ``closed_ms`` and ``history`` (the audit log: every attempt with its
-  time, channel, verdict and what was decided, capped at HISTORY_MAX entries);
+  time, channel, verdict and what was decided, capped at HISTORY_MAX entries), ``attempts``
+  (every attempt, past the cap too) and ``corrections`` (taken, at most
+  rotorwatch.feedback.MAX_CORRECTIONS);
 * ``mute#<device>#<fault>``: a mute (rotorwatch.feedback.Mute), ``nff_count`` (how often "no
   fault found" was answered for it) and ``muted_alerts`` (alerts it kept from being sent).
 
@@ -43,6 +45,10 @@ _LOG = logging.getLogger(__name__)
 #: Audit entries kept per alert: a valid link replayed in a loop cannot grow the item towards
 #: DynamoDB's 400 KB limit (beyond it attempts are still logged, not stored).
 HISTORY_MAX = 50
+#: Attributes of an alert item: answers attempted (every one, taken or not) and corrections
+#: taken (capped at rotorwatch.feedback.MAX_CORRECTIONS).
+ATTEMPTS_ATTRIBUTE = "attempts"
+CORRECTIONS_ATTRIBUTE = "corrections"
 #: Seconds the signing key is cached in a warm function (a rotation reaches it within this).
 KEY_CACHE_S = 300
 #: Days an alert item outlives its links (answers via the CLI still find it).
@@ -147,13 +153,20 @@ class FeedbackStore:
 
     def alert(self, ref: str) -> tuple[fb.AlertRecord, fb.Answer | None] | None:
         """The alert a reference names and its current answer, or None."""
+        found = self.read(ref)
+        return None if found is None else (found[0], found[1])
+
+    def read(self, ref: str) -> tuple[fb.AlertRecord, fb.Answer | None, int] | None:
+        """The alert a reference names, its current answer and the corrections it took."""
         got = self._db.get_item(TableName=self._table, Key=_alert_pk(ref), ConsistentRead=True)
         if "Item" not in got:
             return None
         item = from_attributes(got["Item"])
         answer = item.get("answer")
-        return fb.AlertRecord.from_item(item), (
-            fb.Answer.from_item(answer) if isinstance(answer, dict) else None
+        return (
+            fb.AlertRecord.from_item(item),
+            fb.Answer.from_item(answer) if isinstance(answer, dict) else None,
+            int(item.get(CORRECTIONS_ATTRIBUTE, 0)),
         )
 
     def record(
@@ -164,30 +177,45 @@ class FeedbackStore:
         decision: fb.Decision,
     ) -> bool:
         """Store ``answer`` as the alert's answer (accepted, corrected) if the stored answer is
-        still ``current``, and audit the attempt either way. False: another answer got there
-        first (re-read and decide again)."""
+        still ``current`` (and, for a correction, the alert has taken fewer than
+        :data:`rotorwatch.feedback.MAX_CORRECTIONS`), and audit the attempt either way. False:
+        another answer got there first (re-read and decide again).
+
+        The audit: every attempt adds one to ``attempts``; the history keeps every taken answer
+        and the first :data:`HISTORY_MAX` entries overall (so a replay loop cannot grow the item
+        towards DynamoDB's 400 KB); the function's log has every attempt in full."""
         entry = {**answer.to_item(), "decision": decision}
         values: dict[str, Any] = {
             ":h": {"L": [{"M": to_attributes(entry)}]},
             ":empty": {"L": []},
+            ":one": {"N": "1"},
         }
-        names = {"#h": "history"}
+        names = {"#h": "history", "#n": ATTEMPTS_ATTRIBUTE}
         audit = "#h = list_append(if_not_exists(#h, :empty), :h)"
+        count = "ADD #n :one"
         room = "(attribute_not_exists(#h) OR size(#h) < :max)"
         if decision in ("accepted", "corrected"):
             names["#a"] = "answer"
             values[":a"] = {"M": to_attributes(answer.to_item())}
+            sets = f"SET #a = :a, {audit}"
             if current is None:
                 condition = "attribute_not_exists(#a)"
             else:
                 condition = "#a.answered_ms = :prev AND #a.verdict = :prev_v"
                 values[":prev"] = {"N": str(current.answered_ms)}
                 values[":prev_v"] = {"S": current.verdict}
+            if decision == "corrected":
+                # The cap holds under concurrent corrections: the count is checked where it
+                # is incremented.
+                names["#c"] = CORRECTIONS_ATTRIBUTE
+                values[":maxc"] = {"N": str(fb.MAX_CORRECTIONS)}
+                condition += " AND (attribute_not_exists(#c) OR #c < :maxc)"
+                count += ", #c :one"
             try:
                 self._db.update_item(
                     TableName=self._table,
                     Key=_alert_pk(alert.ref),
-                    UpdateExpression=f"SET #a = :a, {audit}",
+                    UpdateExpression=f"{sets} {count}",
                     ConditionExpression=f"attribute_exists(alert_id) AND {condition}",
                     ExpressionAttributeNames=names,
                     ExpressionAttributeValues=values,
@@ -197,13 +225,13 @@ class FeedbackStore:
                     return False
                 raise
             return True
-        # Not taken: audited only, while there is room.
+        # Not taken: counted always, kept in the history while there is room.
         values[":max"] = {"N": str(HISTORY_MAX)}
         try:
             self._db.update_item(
                 TableName=self._table,
                 Key=_alert_pk(alert.ref),
-                UpdateExpression=f"SET {audit}",
+                UpdateExpression=f"SET {audit} {count}",
                 ConditionExpression=f"attribute_exists(alert_id) AND {room}",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues=values,
@@ -211,6 +239,14 @@ class FeedbackStore:
         except ClientError as exc:
             if not _conditional_failed(exc):
                 raise
+            self._db.update_item(
+                TableName=self._table,
+                Key=_alert_pk(alert.ref),
+                UpdateExpression=count,
+                ConditionExpression="attribute_exists(alert_id)",
+                ExpressionAttributeNames={"#n": ATTEMPTS_ATTRIBUTE},
+                ExpressionAttributeValues={":one": {"N": "1"}},
+            )
         return True
 
     def close(self, alert: fb.AlertRecord, now_ms: int) -> None:

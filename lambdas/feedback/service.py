@@ -96,11 +96,11 @@ class UnknownAlertError(LookupError):
 def apply(deps: Recorder, ref: str, answer: fb.Answer) -> Result:
     """Record ``answer`` for the alert ``ref`` and apply what it changes."""
     for _ in range(ANSWER_ATTEMPTS):
-        found = deps.store.alert(ref)
+        found = deps.store.read(ref)
         if found is None:
             raise UnknownAlertError(ref)
-        alert, current = found
-        decision = fb.decide(current, answer)
+        alert, current, corrections = found
+        decision = fb.decide(current, answer, corrections)
         if not deps.store.record(alert, answer, current, decision):
             continue  # another answer landed between our read and write: decide again
         if decision not in ("accepted", "corrected"):
@@ -155,15 +155,16 @@ def handle(
         ref = fb.verify(token, deps.keys.keys(), now_ms // 1000)
     except fb.LinkError as exc:
         return Response(403, fb.REFUSED_PAGE, refused=exc.reason)
-    found = deps.recorder.store.alert(ref)
+    found = deps.recorder.store.read(ref)
     if found is None:
         return Response(403, fb.REFUSED_PAGE, refused="unknown_alert")
-    alert, current = found
+    alert, current, corrections = found
     if method == "GET":
         chosen = query.get(fb.VERDICT_PARAM)
         # E-mail links pre-select a verdict; the SMS link does not.
         channel = "email" if chosen else "sms"
-        return Response(200, fb.form_page(alert, token, current, chosen, channel))
+        page = fb.form_page(alert, token, current, chosen, channel, corrections)
+        return Response(200, page)
     if method != "POST":
         return Response(405, fb.page("rotorwatch", "<p>Method not allowed.</p>"))
     try:

@@ -49,6 +49,7 @@ TRAINING_MODULES: Final[tuple[str, ...]] = (
     "model/dataio.py",
     "model/evaluate.py",
     "model/labels.py",
+    "model/technician_labels.py",
     "model/train.py",
 )
 SERVING_FEATURES_INIT: Final = (

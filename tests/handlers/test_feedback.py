@@ -302,6 +302,41 @@ def test_a_correction_lifts_the_mute(aws: Aws, scorer: ModuleType, answers: Modu
     assert mute["until_ms"] == 0
 
 
+def test_an_alert_takes_at_most_max_corrections_and_audits_every_attempt(
+    aws: Aws, scorer: ModuleType, answers: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lambdas.common import feedback as store
+
+    token = alert_tokens(aws, scorer)["ALARM"]
+    http(answers, "POST", token, {"verdict": "confirmed"})
+    verdicts = ["no_fault_found", "confirmed", "no_fault_found", "confirmed", "other_fault"]
+    bodies = [
+        http(answers, "POST", token, {"verdict": v, "correction": "1"})["body"] for v in verdicts
+    ]
+    taken = fb.MAX_CORRECTIONS
+    assert all("corrected" in b for b in bodies[:taken])
+    assert all("nothing changed" in b for b in bodies[taken:])
+    (item,) = [i for i in table_items(aws) if i.get("answer")]
+    # The record stands at the last correction taken; the lake has one row per taken answer,
+    # so training labels follow it too.
+    assert item["answer"]["verdict"] == verdicts[taken - 1]
+    assert item["corrections"] == taken
+    assert "the most one alert takes" in http(answers, "GET", token)["body"]
+    answer_rows = [o for o in aws.objects("feedback/") if "/answer-" in o]
+    assert len(answer_rows) == 1 + taken
+    assert [h["decision"] for h in item["history"]] == ["accepted"] + ["corrected"] * taken + [
+        "correction_limit"
+    ] * (len(verdicts) - taken)
+    assert item["attempts"] == 1 + len(verdicts)
+    # Past the stored history's cap, attempts are still counted (and logged in full).
+    monkeypatch.setattr(store, "HISTORY_MAX", len(item["history"]))
+    http(answers, "POST", token, {"verdict": "repaired", "correction": "1"})
+    (item,) = [i for i in table_items(aws) if i.get("answer")]
+    assert len(item["history"]) == 1 + len(verdicts)
+    assert item["attempts"] == 2 + len(verdicts)
+    assert item["answer"]["verdict"] == verdicts[taken - 1]
+
+
 def test_links_survive_a_key_rotation(
     aws: Aws, scorer: ModuleType, answers: ModuleType, secret_arn: str
 ) -> None:
@@ -352,6 +387,17 @@ def test_the_cli_answers_with_the_same_rules(aws: Aws, scorer: ModuleType) -> No
         assert bad.exit_code == 2
         assert says in bad.output
         assert "Traceback" not in bad.output
+    # The correction cap holds for the CLI too: the one past it exits 1 and changes nothing.
+    flips = ["confirmed", "no_fault_found"] * fb.MAX_CORRECTIONS
+    codes = [
+        runner.invoke(app, ["feedback", alarm_id, "--verdict", v, "--correction", *tables])
+        for v in flips[: fb.MAX_CORRECTIONS + 1]
+    ]
+    assert [c.exit_code for c in codes] == [0] * fb.MAX_CORRECTIONS + [1]
+    assert "corrected 3 times already" in codes[-1].output
+    assert "Traceback" not in codes[-1].output
+    (answered,) = [i for i in table_items(aws) if i.get("answer")]
+    assert answered["answer"]["verdict"] == flips[fb.MAX_CORRECTIONS - 1]
 
 
 def test_the_rotation_function_keeps_the_previous_key_for_links_in_flight(

@@ -103,6 +103,22 @@ def test_first_answer_wins_unless_a_correction() -> None:
     assert fb.decide(correction, correction) == "duplicate"
 
 
+def test_corrections_are_capped_per_alert() -> None:
+    first = _answer(fb.CONFIRMED)
+    flip = _answer(fb.NO_FAULT_FOUND, correction=True)
+    for taken in range(fb.MAX_CORRECTIONS):
+        assert fb.decide(first, flip, taken) == "corrected"
+    assert fb.decide(first, flip, fb.MAX_CORRECTIONS) == "correction_limit"
+    # Past the cap a replay is still a duplicate and a plain answer still loses to the first:
+    # the cap refuses only what would have changed the record.
+    assert fb.decide(first, _answer(fb.CONFIRMED, ms=3), fb.MAX_CORRECTIONS) == "duplicate"
+    assert fb.decide(first, _answer(fb.NO_FAULT_FOUND), fb.MAX_CORRECTIONS) == "already_answered"
+    assert fb.decide(None, flip, fb.MAX_CORRECTIONS) == "accepted"
+    assert "audit" in fb.DECISION_TEXT["correction_limit"]
+    with pytest.raises(ValueError, match="corrections"):
+        fb.decide(first, flip, -1)
+
+
 def test_answers_are_validated() -> None:
     with pytest.raises(fb.AnswerError, match="verdict must be one of"):
         _answer("maybe")
