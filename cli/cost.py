@@ -11,8 +11,9 @@ import typer
 
 from cli import app
 from rotorwatch.cost.deployed import deployed_settings
-from rotorwatch.cost.estimate import comparisons, estimate
+from rotorwatch.cost.estimate import estimate
 from rotorwatch.cost.fleet import Assumptions, Fleet, KinesisMode
+from rotorwatch.cost.levers import comparisons
 from rotorwatch.cost.prices import CostModelError, load_prices
 from rotorwatch.cost.quotas import binding, check, describe
 from rotorwatch.stage import ConfigError, StageConfig, from_context

@@ -16,7 +16,9 @@ from lambdas.common.aws import client
 from lambdas.common.batch import failed_tail, partial_response, source_records
 from lambdas.common.feedback import links_from_env
 from lambdas.common.observability import observability
-from lambdas.score_and_alert.service import AlertPublisher, Deps, Settings, StateStore, process
+from lambdas.score_and_alert.publisher import AlertPublisher
+from lambdas.score_and_alert.service import Deps, Settings, process
+from lambdas.score_and_alert.store import StateStore
 from rotorwatch.resources import (
     ALERTS_MUTED_METRIC,
     ALERTS_SENT_METRIC,

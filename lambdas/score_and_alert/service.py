@@ -40,21 +40,14 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from lambdas.common.batch import SourceRecord, put_record_batch
-from lambdas.common.dynamo import from_attributes, to_attributes
-from lambdas.common.feedback import AlertLinks
 from lambdas.common.settings import SettingsError, optional, required
-from lambdas.common.sns import publish as sns_publish
+from lambdas.score_and_alert.publisher import AlertPublisher
+from lambdas.score_and_alert.store import StateStore
 from rotorwatch.alerts import (
-    BASELINE_RESETS_ATTRIBUTE,
     DEFAULT_POLICY,
-    SMS_MAX_CHARS,
     Alert,
     AlertPolicy,
     DeviceState,
-    message,
-    message_attributes,
-    short_message,
-    subject,
 )
 from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS, apply_baseline
 from rotorwatch.features import FEATURE_FIELDS
@@ -63,7 +56,7 @@ from rotorwatch.fold import fold_window, sensor_history_of
 from rotorwatch.lake import aggregate_lines
 from rotorwatch.model.features import INPUT_FIELDS as REQUEST_FIELDS
 from rotorwatch.query import AthenaTarget
-from rotorwatch.resources import STATE_TABLE_PARTITION_KEY, EnvKey
+from rotorwatch.resources import EnvKey
 from rotorwatch.scoring import (
     ACCEPT,
     CONTENT_TYPE,
@@ -73,15 +66,8 @@ from rotorwatch.scoring import (
     encode_requests,
 )
 from rotorwatch.sensors import apply_history
-from rotorwatch.state_item import (
-    FORMAT_ATTRIBUTE,
-    SCORE_AND_ALERT_ATTRIBUTES,
-    STATE_FORMAT,
-    read_state,
-)
 from rotorwatch.telemetry import implausible
 
-_BATCH_GET_MAX_KEYS = 100
 #: A window stamped further ahead of the processing clock than this is not applied to the device
 #: state (its prediction still reaches the lake): one window from a clock set to 2099 would
 #: otherwise make every later, correct window look old and silence the device's alerts for good.
@@ -137,154 +123,6 @@ def _positive_int(env: Mapping[str, str], key: str, default: int) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise SettingsError(f"environment variable {key} must be an integer >= 1, got {raw!r}")
     return int(raw)
-
-
-class StateStore:
-    """Device state items in the DynamoDB ``state`` table (one item per device)."""
-
-    def __init__(self, dynamodb: Any, table: str) -> None:
-        self._dynamodb = dynamodb
-        self._table = table
-
-    def load(self, device_ids: list[str]) -> dict[str, DeviceState]:
-        states: dict[str, DeviceState] = {}
-        for start in range(0, len(device_ids), _BATCH_GET_MAX_KEYS):
-            keys = [
-                {STATE_TABLE_PARTITION_KEY: {"S": d}}
-                for d in device_ids[start : start + _BATCH_GET_MAX_KEYS]
-            ]
-            request: dict[str, Any] = {self._table: {"Keys": keys, "ConsistentRead": True}}
-            while request:
-                response = self._dynamodb.batch_get_item(RequestItems=request)
-                for item in response.get("Responses", {}).get(self._table, []):
-                    stored = read_state(from_attributes(item))  # any release's item, healed
-                    states[stored.state.device_id] = stored.state
-                request = response.get("UnprocessedKeys") or {}
-        return states
-
-    def save(self, state: DeviceState, read: DeviceState | None) -> bool:
-        """Write ``state`` if the item still holds the window and the baseline reset count of
-        ``read``, the state it was folded from (None: no item yet).
-
-        Only score_and_alert's own attributes are set or removed (an UpdateItem, not a whole
-        item): the watchdog's ``no_data_for_ms`` and attributes a newer release keeps are left
-        as they are, so a silence flag set between our read and our write survives (issue 26:
-        the "data resumed" notice was lost) and a rollback erases nothing.
-
-        Returns False when another writer got there first (the condition failed): another batch
-        moved the window, or an operator restarted the baseline.
-        """
-        item = to_attributes(state.to_item())
-        names = {"#k": STATE_TABLE_PARTITION_KEY, "#f": FORMAT_ATTRIBUTE}
-        values: dict[str, Any] = {":format": {"N": str(STATE_FORMAT)}}
-        sets, removes = ["#f = if_not_exists(#f, :format)"], []
-        for n, attr in enumerate(SCORE_AND_ALERT_ATTRIBUTES):
-            names[f"#a{n}"] = attr
-            if attr in item:
-                values[f":a{n}"] = item[attr]
-                sets.append(f"#a{n} = :a{n}")
-            else:
-                removes.append(f"#a{n}")
-        expression = "SET " + ", ".join(sets) + (" REMOVE " + ", ".join(removes) if removes else "")
-        if read is None:
-            condition = "attribute_not_exists(#k)"
-        else:
-            names.update({"#ts": "last_ts", "#seq": "last_seq", "#r": BASELINE_RESETS_ATTRIBUTE})
-            values.update(
-                {
-                    ":ts": {"N": str(read.last_ts)},
-                    ":seq": {"N": str(read.last_seq)},
-                    ":resets": {"N": str(read.baseline_resets)},
-                }
-            )
-            # An attribute the item did not hold reads as its default (-1, 0): the condition
-            # accepts its absence too, or an older item could never be written again.
-            parts = []
-            for attr, value, default in (
-                ("#ts", ":ts", read.last_ts == -1),
-                ("#seq", ":seq", read.last_seq == -1),
-                ("#r", ":resets", read.baseline_resets == 0),
-            ):
-                test = f"{attr} = {value}"
-                parts.append(f"(attribute_not_exists({attr}) OR {test})" if default else test)
-            condition = "attribute_exists(#k) AND " + " AND ".join(parts)
-        try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key={STATE_TABLE_PARTITION_KEY: {"S": state.device_id}},
-                UpdateExpression=expression,
-                ConditionExpression=condition,
-                ExpressionAttributeNames=names,
-                ExpressionAttributeValues=values,
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
-
-    def clear_pending(self, device_id: str, window: tuple[int, int]) -> None:
-        """Mark the outbox as sent, unless the state has moved on meanwhile."""
-        try:
-            self._dynamodb.update_item(
-                TableName=self._table,
-                Key={STATE_TABLE_PARTITION_KEY: {"S": device_id}},
-                UpdateExpression="REMOVE pending_alert",
-                ConditionExpression="last_ts = :ts AND last_seq = :seq",
-                ExpressionAttributeValues={
-                    ":ts": {"N": str(window[0])},
-                    ":seq": {"N": str(window[1])},
-                },
-            )
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
-                raise
-
-
-class AlertPublisher:
-    """SNS: long form for e-mail, one SMS segment for SMS, attributes for filter policies.
-
-    With ``links`` (feedback configured), a WARNING/ALARM carries answer links, and a mute set
-    by a "no fault found" answer keeps it from being sent (``publish`` returns None).
-    """
-
-    def __init__(
-        self,
-        sns: Any,
-        topic_arn: str,
-        athena: AthenaTarget | None,
-        links: AlertLinks | None = None,
-    ) -> None:
-        self._sns = sns
-        self._topic_arn = topic_arn
-        self._athena = athena
-        self._links = links
-
-    def publish(self, alert: Alert) -> str | None:
-        text, sms = message(alert, athena=self._athena), short_message(alert)
-        if self._links is not None and alert.kind == "ALERT":
-            prepared = self._links.prepare(
-                alert_id=alert.alert_id,
-                device_id=alert.device_id,
-                site=alert.site,
-                severity=alert.severity,
-                fault=alert.sensor_cause or alert.fault,  # what the alert named
-                ts=alert.ts,
-                text=text,
-                sms=sms,
-                sms_max_chars=SMS_MAX_CHARS,
-            )
-            if prepared is None:
-                return None
-            text, sms = prepared
-        return sns_publish(
-            self._sns,
-            self._topic_arn,
-            subject=subject(alert),
-            text=text,
-            sms=sms,
-            attributes=message_attributes(alert),
-        )
 
 
 @dataclass

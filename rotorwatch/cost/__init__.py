@@ -14,6 +14,8 @@ binary units (1 KB = 1024 bytes), the convention AWS bills with.
 Modules: :mod:`~rotorwatch.cost.prices` (the price table), :mod:`~rotorwatch.cost.fleet` (what
 the fleet sends, the assumptions, and the capacity arithmetic: message sizes, shards, batches),
 :mod:`~rotorwatch.cost.report` (cost lines, capacity, the report), :mod:`~rotorwatch.cost.estimate`
-(the bill, line by line, and the levers compared) and :mod:`~rotorwatch.cost.deployed` (what a
-stage of :mod:`rotorwatch.stage` deploys, as fleet and assumption fields).
+(the bill, line by line), :mod:`~rotorwatch.cost.levers` (each lever priced against its
+baseline), :mod:`~rotorwatch.cost.quotas` (the documented quotas the fleet is checked against)
+and :mod:`~rotorwatch.cost.deployed` (what a stage of :mod:`rotorwatch.stage` deploys, as fleet
+and assumption fields).
 """

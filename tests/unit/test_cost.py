@@ -11,7 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from rotorwatch.cost.estimate import comparisons, estimate
+from rotorwatch.cost.estimate import estimate
 from rotorwatch.cost.fleet import (
     Assumptions,
     Fleet,
@@ -21,6 +21,7 @@ from rotorwatch.cost.fleet import (
     message_bytes,
     shards_needed,
 )
+from rotorwatch.cost.levers import comparisons
 from rotorwatch.cost.prices import CostModelError, load_prices
 from rotorwatch.telemetry import encode, encode_samples
 

@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from rotorwatch.cost.estimate import comparisons, estimate
+from rotorwatch.cost.estimate import estimate
 from rotorwatch.cost.fleet import Assumptions, Fleet
+from rotorwatch.cost.levers import comparisons
 from rotorwatch.cost.prices import load_prices
 from rotorwatch.raw_keep import KeepRule, kept_fraction
 
