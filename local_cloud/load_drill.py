@@ -1,0 +1,767 @@
+"""The scaled load drill: prod's design rate, shrunk, through the local cloud on a simulated clock.
+
+Prod is sized for ``fleet.devices`` devices sending a window every ``fleet.interval_s`` seconds
+on its shard counts (cdk.json, stage ``prod``). The drill shrinks the rate by ``factor``
+(devices = prod's x factor, same interval, same shards, same batching) and the Kinesis write
+quotas by the same factor (:mod:`local_cloud.quota_gate`, figures from
+:data:`rotorwatch.cost.quotas.QUOTAS`), then plays several simulated minutes through the
+deployed handlers, wired as :class:`~local_cloud.cloud.LocalCloud` wires them:
+
+    devices -> IoT rule (one PutRecords attempt; a refused entry goes to the error action)
+      -> telemetry stream (12 shards) -> extract_features (one invocation per shard at a time)
+         -> raw object in S3; features stream (8 shards) -> score_and_alert -> Firehose
+            (predictions), and the Kinesis-sourced features Firehose -> the lake.
+
+Time. The drill's clock is simulated: it advances in ``tick_s`` steps; a function invocation
+occupies its shard for the wall time it took here (so the machine's load shows in the iterator
+age), plus the backoff its retries asked for (counted, not slept). Quotas, Kinesis arrival times,
+received_at, Firehose partitions and the iterator age are on that clock. What runs in real
+time is the handlers' work and every AWS call (through botocore to moto and the local services).
+
+What it checks, counted by (device_id, ts, seq) from the device to the lake: every published
+window is in the raw objects, the features table and the predictions table exactly once; no
+window went to the rule's error action or an on-failure destination; the iterator age of every
+consumer stayed under the stage's alarm threshold. The figures table puts what each quota was
+offered next to its scaled limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import hashlib
+import json
+import math
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from local_cloud.bridge import RuleBridge
+from local_cloud.cloud import BatchSettings, LocalCloud
+from local_cloud.lambda_runtime import EventSourceMapping, StreamRecord
+from local_cloud.poller import ShardPoller
+from local_cloud.quota_gate import KinesisGate, TokenBucket, bucket_capacity
+from rotorwatch import lake
+from rotorwatch.cost.quotas import QUOTAS, MiB
+from rotorwatch.iot_rule import partition_key, telemetry_topic
+from rotorwatch.resources import (
+    EXTRACT_FEATURES_HANDLER,
+    FEATURES_STREAM,
+    SCORE_AND_ALERT_HANDLER,
+    TELEMETRY_STREAM,
+)
+from rotorwatch.stage import StageConfig, from_context
+from rotorwatch.telemetry import encode, encode_samples
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SITE = "drill"
+#: Kinesis splits the 128-bit MD5 space of partition keys evenly between a new stream's shards.
+_HASH_SPACE = 2**128
+#: The sampling rate and the tone of the drill's vibration windows (a healthy pump at 1780 rpm).
+_FS_HZ = 10_240.0
+_RPM = 1780.0
+
+
+@dataclass(frozen=True, slots=True)
+class DrillConfig:
+    #: Prod's rate is multiplied by this (devices, and the Kinesis quotas).
+    factor: float = 1 / 50
+    #: Simulated minutes of publishing (then the pipeline drains).
+    minutes: float = 5.0
+    #: Shard counts; None: the stage's.
+    telemetry_shards: int | None = None
+    features_shards: int | None = None
+    #: Seconds of scaled quota a shard's bucket holds (quota_gate.bucket_capacity).
+    burst_s: float = 10.0
+    tick_s: float = 1.0
+    #: Simulated seconds allowed for draining after the last window.
+    drain_limit_s: float = 900.0
+    samples: int = 4096
+    model_artifact: Path | None = None
+    stage: str = "prod"
+
+
+def stage_config(stage: str) -> StageConfig:
+    context = dict(json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))["context"])
+    context["stage"] = stage
+    return from_context(context, env={})
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The shard index Kinesis gives partition key ``key`` on a new stream of ``shards``."""
+    h = int(hashlib.md5(key.encode("utf-8"), usedforsecurity=False).hexdigest(), 16)
+    return min(h // (_HASH_SPACE // shards), shards - 1)
+
+
+def balanced_devices(n: int, shards: int) -> list[str]:
+    """``n`` device ids whose partition keys spread over ``shards`` as evenly as counts allow.
+
+    At prod's 10,000 devices the hash spread between shards is a few per cent (the quota check
+    sizes the busiest at mean + 2 sd); 200 devices hashed at random would spread by a quarter,
+    an artefact of shrinking the fleet, not a property of the design.
+    """
+    cap = math.ceil(n / shards)
+    per: Counter[int] = Counter()
+    out: list[str] = []
+    k = 0
+    while len(out) < n:
+        device = f"drill-{k:05d}"
+        k += 1
+        key = partition_key(telemetry_topic(SITE, device)) or device
+        s = shard_of(key, shards)
+        if per[s] < cap:
+            per[s] += 1
+            out.append(device)
+    return out
+
+
+def _asset(device_id: str) -> dict[str, Any]:
+    return {
+        "device_id": device_id,
+        "machine_group": 2,
+        "foundation": "rigid",
+        "rated_rpm": int(_RPM),
+        "site": SITE,
+        "bearing": {
+            "n_balls": 9,
+            "ball_diameter_mm": 7.94,
+            "pitch_diameter_mm": 39.04,
+            "contact_angle_deg": 0,
+        },
+    }
+
+
+def _vibration(i: int, samples: int) -> dict[str, Any]:
+    rng = np.random.default_rng(i)
+    t = np.arange(samples) / _FS_HZ
+    x = 0.05 * np.sin(2 * np.pi * (_RPM / 60.0) * t) + rng.normal(0.0, 0.01, samples)
+    return encode_samples(x, fs_hz=_FS_HZ)
+
+
+@dataclass
+class QuotaFigure:
+    quota: str
+    offered: float
+    limit: float
+    unit: str
+    throttled: int | None = None
+    note: str = ""
+
+    @property
+    def share(self) -> float:
+        return self.offered / self.limit if self.limit else math.inf
+
+
+@dataclass
+class TableCount:
+    rows: int = 0
+    distinct: int = 0
+    lost: int = 0
+    duplicated: int = 0
+    strangers: int = 0  # keys in the table the devices never published
+
+
+@dataclass
+class DrillResult:
+    config: DrillConfig
+    devices: int
+    published: int
+    shards: tuple[int, int]
+    sim_publish_s: float
+    sim_total_s: float
+    wall_s: float
+    drained: bool
+    quotas: list[QuotaFigure]
+    iterator_age_s: dict[str, float]
+    iterator_age_limit_s: float
+    lake: dict[str, TableCount]
+    rule_errors: int
+    discarded: int
+    put_records_retried: int
+    load_average: tuple[float, float, float]
+    failures: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.failures
+
+    @property
+    def lost(self) -> int:
+        return max(t.lost for t in self.lake.values())
+
+    @property
+    def duplicated(self) -> int:
+        return max(t.duplicated for t in self.lake.values())
+
+
+class _Consumer:
+    """One reader of one shard, on the simulated clock: an event source mapping (``mapping``)
+    or a Kinesis-sourced Firehose (``deliver``)."""
+
+    def __init__(
+        self,
+        poller: ShardPoller,
+        mapping: EventSourceMapping | None,
+        read_bucket: TokenBucket,
+        gate: KinesisGate,
+    ) -> None:
+        self.p = poller
+        self.mapping = mapping
+        self.read_bucket = read_bucket
+        self.gate = gate
+        self.name = poller.name
+        self.unread: list[StreamRecord] = []
+        self.pending: list[StreamRecord] = []
+        self.pending_since: float | None = None
+        self.busy_until = 0.0
+        self.seen = 0
+        self.read_bytes = 0
+        self.max_age_s = 0.0
+        self._iterator: str | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.p.stream_name, self.p.shard_id)
+
+    def fetch(self) -> None:
+        if self.gate.accepted[self.key] <= self.seen:
+            return  # nothing new on the shard: spare moto a scan
+        k = self.p.kinesis
+        if self._iterator is None:
+            self._iterator = k.get_shard_iterator(
+                StreamName=self.p.stream_name,
+                ShardId=self.p.shard_id,
+                ShardIteratorType="TRIM_HORIZON",
+            )["ShardIterator"]
+        while True:
+            got = k.get_records(ShardIterator=self._iterator, Limit=10_000)
+            self._iterator = got["NextShardIterator"]
+            for r in got["Records"]:
+                ms = self.gate.arrivals_ms[r["SequenceNumber"]]
+                self.unread.append(
+                    StreamRecord(
+                        r["SequenceNumber"],
+                        r["PartitionKey"],
+                        bytes(r["Data"]),
+                        ms / 1000.0,
+                        self.p.shard_id,
+                    )
+                )
+            self.seen += len(got["Records"])
+            if not got["Records"] or got.get("MillisBehindLatest", 0) == 0:
+                break
+
+    def read(self, now: float) -> None:
+        """Move what the shard's read quota allows from unread to pending."""
+        moved = 0
+        for r in self.unread:
+            if not self.read_bucket.take(len(r.data) + len(r.partition_key), now):
+                break
+            self.read_bytes += len(r.data) + len(r.partition_key)
+            moved += 1
+        if moved:
+            if not self.pending:
+                self.pending_since = now
+            self.pending.extend(self.unread[:moved])
+            del self.unread[:moved]
+
+    def oldest_s(self) -> float | None:
+        for group in ((self.mapping.in_flight if self.mapping else []), self.pending, self.unread):
+            if group:
+                return group[0].arrival_s
+        return None
+
+    @property
+    def idle(self) -> bool:
+        busy = self.mapping is not None and bool(self.mapping.in_flight)
+        return not (busy or self.pending or self.unread)
+
+
+class _Clock:
+    """Simulated seconds: the tick's time plus the backoff the running invocation slept."""
+
+    def __init__(self, start_s: float) -> None:
+        self.start_s = start_s
+        self.now_s = start_s
+        self.offset_s = 0.0
+
+    def __call__(self) -> float:
+        return self.now_s + self.offset_s
+
+    def sleep(self, seconds: float) -> None:
+        self.offset_s += seconds
+
+
+def run(cfg: DrillConfig, work_dir: Path) -> DrillResult:
+    stage = stage_config(cfg.stage)
+    fleet_devices = stage.fleet_devices or 10_000
+    interval_s = float(stage.fleet_interval_s or 10.0)
+    tel_n = cfg.telemetry_shards or stage.telemetry_stream.shards
+    feat_n = cfg.features_shards or stage.features_stream.shards
+    n = max(1, round(fleet_devices * cfg.factor))
+    devices = balanced_devices(n, tel_n)
+    start_ms = int(datetime(2026, 12, 7, tzinfo=UTC).timestamp() * 1000)
+    clock = _Clock(start_ms / 1000.0)
+    ef, sa = stage.extract_features, stage.score_and_alert
+    cloud = LocalCloud(
+        work_dir / "lake",
+        [_asset(d) for d in devices],
+        model_artifact=cfg.model_artifact,
+        extract_batch=BatchSettings(ef.batch_size, float(ef.window_s), ef.retry_attempts),
+        score_batch=BatchSettings(sa.batch_size, float(sa.window_s), sa.retry_attempts),
+        firehose_window_s=float(stage.firehose.buffer_interval_s),
+        shards=tel_n,
+        features_shards=feat_n,
+        start_pollers=False,
+        log_dir=work_dir / "logs",
+    )
+    gate = KinesisGate(clock, cfg.factor, cfg.burst_s)
+    wall0 = time.monotonic()
+    with gate, cloud:
+        return _drive(cfg, stage, cloud, gate, clock, devices, interval_s, start_ms, wall0)
+
+
+def _drive(
+    cfg: DrillConfig,
+    stage: StageConfig,
+    cloud: LocalCloud,
+    gate: KinesisGate,
+    clock: _Clock,
+    devices: Sequence[str],
+    interval_s: float,
+    start_ms: int,
+    wall0: float,
+) -> DrillResult:
+    extract_app = sys.modules[EXTRACT_FEATURES_HANDLER.rpartition(".")[0]]
+    score_app = sys.modules[SCORE_AND_ALERT_HANDLER.rpartition(".")[0]]
+    # The handlers' retry backoff is simulated time: counted into the invocation, not slept.
+    extract_app.DEPS.sleep = clock.sleep
+    score_app.DEPS.sleep = clock.sleep
+    score_app.DEPS.clock_ms = lambda: int(clock() * 1000)
+    calls = _count_calls(score_app.DEPS)
+
+    # The IoT rule: one attempt per message, a refused one goes to the error action.
+    bridge = RuleBridge(
+        cloud.clients["kinesis"],
+        TELEMETRY_STREAM,
+        cloud.lake_dir,
+        clock_ms=cloud.sim_clock,
+        put_attempts=1,
+    )
+    read_rate = QUOTAS["kinesis_shard_read_bytes"].limit(None) * MiB * cfg.factor
+    read_buckets: dict[tuple[str, str], TokenBucket] = {}
+    consumers: list[_Consumer] = []
+    for p in cloud.pollers:
+        if p.stream_name == TELEMETRY_STREAM and p.name.startswith("firehose-"):
+            continue  # the local cloud's latency timer, not a deployed reader
+        function = p.name.split(":", 1)[0]
+        mapping = cloud.mappings.get(f"{function}/{p.shard_id}")
+        key = (p.stream_name, p.shard_id)
+        if key not in read_buckets:
+            read_buckets[key] = TokenBucket(
+                read_rate, bucket_capacity(read_rate, cfg.burst_s), clock()
+            )
+        consumers.append(_Consumer(p, mapping, read_buckets[key], gate))
+
+    vib = {d: _vibration(i, cfg.samples) for i, d in enumerate(devices)}
+    n = len(devices)
+    schedule: list[tuple[float, str, int]] = []  # (offset s, device, seq)
+    publish_s = cfg.minutes * 60.0
+    for i, d in enumerate(devices):
+        phase = interval_s * i / n
+        k = 0
+        while phase + k * interval_s < publish_s:
+            schedule.append((phase + k * interval_s, d, k))
+            k += 1
+    schedule.sort()
+    published: set[tuple[str, int, int]] = set()
+
+    t = 0.0
+    nxt = 0
+    drained = False
+    peak_concurrency: Counter[str] = Counter()
+    while True:
+        clock.now_s, clock.offset_s = clock.start_s + t, 0.0
+        cloud.sim_clock.now_ms = int(clock.now_s * 1000)
+        while nxt < len(schedule) and schedule[nxt][0] < t + cfg.tick_s:
+            off, d, seq = schedule[nxt]
+            nxt += 1
+            ts = start_ms + int(off * 1000)
+            payload = encode(
+                device_id=d, ts=ts, seq=seq, rpm=_RPM, temperature_c=41.0, vibration=vib[d]
+            )
+            bridge.publish(telemetry_topic(SITE, d), payload)
+            published.add((d, ts, seq))
+        bridge.flush()
+        for c in consumers:
+            _step(c, clock, t, cloud)
+        now = clock.start_s + t
+        busy: Counter[str] = Counter(
+            c.name.split(":", 1)[0] for c in consumers if c.mapping and c.busy_until > now
+        )
+        for fn, k in busy.items():
+            peak_concurrency[fn] = max(peak_concurrency[fn], k)
+        peak_concurrency["all"] = max(peak_concurrency["all"], sum(busy.values()))
+        t += cfg.tick_s
+        if nxt >= len(schedule) and all(c.idle for c in consumers):
+            # nothing is on a shard a reader has not taken (gate.accepted is every write)
+            if all(gate.accepted[c.key] <= c.seen for c in consumers):
+                drained = True
+                break
+        if t > publish_s + cfg.drain_limit_s:
+            break
+    cloud.services.flush()
+    return _result(
+        cfg,
+        stage,
+        cloud,
+        gate,
+        consumers,
+        bridge,
+        devices,
+        published,
+        t,
+        publish_s,
+        drained,
+        peak_concurrency,
+        calls,
+        wall0,
+    )
+
+
+def _step(c: _Consumer, clock: _Clock, t: float, cloud: LocalCloud) -> None:
+    now = clock.start_s + t
+    c.fetch()
+    c.read(now)
+    if c.mapping is None:
+        # A Kinesis-sourced Firehose checkpoints what it has read and buffers it for S3 (its
+        # buffering is delivery latency, alarmed as DataFreshness, not the shard's age).
+        if c.pending:
+            c.p.deliver(list(c.pending))
+            c.pending.clear()
+    elif now >= c.busy_until:
+        m = c.mapping
+        if not m.in_flight:
+            full = len(c.pending) >= m.batch_size
+            if c.pending and (full or now - (c.pending_since or now) >= m.batching_window_s):
+                m.begin(c.pending[: m.batch_size])
+                del c.pending[: m.batch_size]
+                c.pending_since = now if c.pending else None
+        if m.in_flight:
+            clock.offset_s = 0.0
+            w0 = time.perf_counter()
+            m.step()
+            c.busy_until = now + (time.perf_counter() - w0) + clock.offset_s
+            clock.offset_s = 0.0
+    oldest = c.oldest_s()
+    if oldest is not None:
+        c.max_age_s = max(c.max_age_s, now - oldest)
+
+
+def _count_calls(deps: Any) -> Counter[str]:
+    """Requests, records and bytes score_and_alert sends to Firehose, and its DynamoDB writes."""
+    calls: Counter[str] = Counter()
+
+    def firehose(params: dict[str, Any], **_kw: Any) -> None:
+        calls["firehose_requests"] += 1
+        calls["firehose_records"] += len(params["Records"])
+        calls["firehose_bytes"] += sum(len(r["Data"]) for r in params["Records"])
+
+    def write(**_kw: Any) -> None:
+        calls["dynamodb_writes"] += 1
+
+    deps.firehose.meta.events.register("provide-client-params.firehose.PutRecordBatch", firehose)
+    ddb = getattr(deps.store, "_dynamodb", None) or getattr(deps.store, "dynamodb", None)
+    if ddb is not None:
+        for op in ("UpdateItem", "PutItem"):
+            ddb.meta.events.register(f"before-call.dynamodb.{op}", write)
+    return calls
+
+
+def _keys_raw(cloud: LocalCloud) -> list[tuple[str, int, int]]:
+    s3 = cloud.clients["s3"]
+    out = []
+    from local_cloud.cloud import LAKE_BUCKET
+
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=LAKE_BUCKET, Prefix=lake.RAW_PREFIX
+    ):
+        for obj in page.get("Contents", []):
+            body = gzip.decompress(s3.get_object(Bucket=LAKE_BUCKET, Key=obj["Key"])["Body"].read())
+            for line in body.splitlines():
+                r = json.loads(line)
+                out.append((r["device_id"], r["ts"], r["seq"]))
+    return out
+
+
+def _keys_parquet(lake_dir: Path, table: str) -> list[tuple[str, int, int]]:
+    import pyarrow.parquet as pq
+
+    out: list[tuple[str, int, int]] = []
+    for path in sorted((lake_dir / lake.table(table).prefix).rglob("*.parquet")):
+        t = pq.read_table(path, columns=["device_id", "ts", "seq"]).to_pydict()
+        out += zip(t["device_id"], t["ts"], t["seq"], strict=True)
+    return out
+
+
+def _count(keys: list[tuple[str, int, int]], published: set[tuple[str, int, int]]) -> TableCount:
+    c = Counter(keys)
+    return TableCount(
+        rows=len(keys),
+        distinct=len(c),
+        lost=len(published - c.keys()),
+        duplicated=sum(v - 1 for v in c.values()),
+        strangers=len(c.keys() - published),
+    )
+
+
+def _result(
+    cfg: DrillConfig,
+    stage: StageConfig,
+    cloud: LocalCloud,
+    gate: KinesisGate,
+    consumers: list[_Consumer],
+    bridge: RuleBridge,
+    devices: Sequence[str],
+    published: set[tuple[str, int, int]],
+    t: float,
+    publish_s: float,
+    drained: bool,
+    peak: Counter[str],
+    calls: Counter[str],
+    wall0: float,
+) -> DrillResult:
+    f = cfg.factor
+    quotas: list[QuotaFigure] = []
+    busiest_note = "busiest shard, mean over the publishing minutes"
+    for stream, label in ((TELEMETRY_STREAM, "telemetry"), (FEATURES_STREAM, "features")):
+        uses = [u for (s, _sh), u in gate.use.items() if s == stream]
+        throttled = sum(u.records_throttled for u in uses)
+        quotas.append(
+            QuotaFigure(
+                f"Kinesis write per shard ({label})",
+                max((u.bytes_offered for u in uses), default=0) / publish_s / 1024,
+                gate.bytes_per_s / 1024,
+                "KiB/s",
+                throttled,
+                busiest_note,
+            )
+        )
+        quotas.append(
+            QuotaFigure(
+                f"Kinesis records per shard ({label})",
+                max((u.records_offered for u in uses), default=0) / publish_s,
+                gate.records_per_s,
+                "records/s",
+                throttled,
+                busiest_note,
+            )
+        )
+        readers = [c for c in consumers if c.p.stream_name == stream]
+        per_shard: Counter[str] = Counter()
+        for c in readers:
+            per_shard[c.p.shard_id] += c.read_bytes
+        quotas.append(
+            QuotaFigure(
+                f"Kinesis read per shard ({label}, all readers)",
+                max(per_shard.values(), default=0) / publish_s / 1024,
+                QUOTAS["kinesis_shard_read_bytes"].limit(None) * MiB * f / 1024,
+                "KiB/s",
+                None,
+                "enforced in the readers (GetRecords is not refused)",
+            )
+        )
+    fh = QUOTAS["firehose_direct_put_throughput"]
+    quotas.append(
+        QuotaFigure(
+            "Firehose Direct PUT (predictions)",
+            calls["firehose_bytes"] / publish_s / 1024,
+            fh.limit(stage.region) * MiB * f / 1024,
+            "KiB/s",
+            None,
+            "measured, not enforced",
+        )
+    )
+    quotas.append(
+        QuotaFigure(
+            "Firehose Direct PUT requests (predictions)",
+            calls["firehose_requests"] / publish_s,
+            QUOTAS["firehose_direct_put_requests"].limit(stage.region) * f,
+            "requests/s",
+            None,
+            "measured, not enforced",
+        )
+    )
+    quotas.append(
+        QuotaFigure(
+            "DynamoDB writes (state table)",
+            calls["dynamodb_writes"] / publish_s,
+            QUOTAS["dynamodb_table_writes"].limit(stage.region) * f,
+            "writes/s",
+            None,
+            "measured, not enforced",
+        )
+    )
+    quotas.append(
+        QuotaFigure(
+            "Lambda concurrency (peak)",
+            float(peak["all"]),
+            QUOTAS["lambda_concurrency"].limit(stage.region),
+            "executions",
+            None,
+            "not scaled: the drill keeps prod's shards, which set the peak",
+        )
+    )
+    if cfg.model_artifact is not None:
+        quotas.append(
+            QuotaFigure(
+                "SageMaker serverless concurrency (peak)",
+                float(peak["score_and_alert"]),
+                float(stage.endpoint.max_concurrency),
+                "invocations",
+                None,
+                "not scaled; the stage's MaxConcurrency",
+            )
+        )
+    lake_counts = {
+        "raw": _count(_keys_raw(cloud), published),
+        "features": _count(_keys_parquet(cloud.lake_dir, lake.FEATURES_TABLE), published),
+        "predictions": _count(_keys_parquet(cloud.lake_dir, lake.PREDICTIONS_TABLE), published),
+    }
+    ages: dict[str, float] = {}
+    for c in consumers:
+        fn = c.name.split(":", 1)[0]
+        ages[fn] = max(ages.get(fn, 0.0), c.max_age_s)
+    limit_s = stage.alarms.iterator_age_ms / 1000.0
+    retried = sum(m.stats.retried_records for m in cloud.mappings.values())
+    discarded = len(cloud.failed_batches)
+    import os
+
+    result = DrillResult(
+        config=cfg,
+        devices=len(devices),
+        published=len(published),
+        shards=(
+            cfg.telemetry_shards or stage.telemetry_stream.shards,
+            cfg.features_shards or stage.features_stream.shards,
+        ),
+        sim_publish_s=publish_s,
+        sim_total_s=t,
+        wall_s=time.monotonic() - wall0,
+        drained=drained,
+        quotas=quotas,
+        iterator_age_s=ages,
+        iterator_age_limit_s=limit_s,
+        lake=lake_counts,
+        rule_errors=bridge.rule_errors,
+        discarded=discarded,
+        put_records_retried=gate.throttled[FEATURES_STREAM] + retried,
+        load_average=os.getloadavg(),
+    )
+    fail = result.failures
+    if not drained:
+        fail.append(f"not drained {cfg.drain_limit_s:g} s after the last window: a backlog")
+    if bridge.rule_errors:
+        fail.append(
+            f"{bridge.rule_errors} windows went to the IoT rule's error action "
+            f"({gate.throttled[TELEMETRY_STREAM]} Kinesis entries refused: "
+            "ProvisionedThroughputExceededException)"
+        )
+    if discarded:
+        fail.append(f"{discarded} records given up by an event source mapping")
+    for name, tc in lake_counts.items():
+        if tc.lost or tc.duplicated or tc.strangers:
+            fail.append(
+                f"{name}: {tc.lost} lost, {tc.duplicated} duplicated, {tc.strangers} unknown"
+            )
+    for fn, age in ages.items():
+        if age > limit_s:
+            fail.append(f"{fn}: iterator age reached {age:.0f} s (alarm at {limit_s:.0f} s)")
+    return result
+
+
+def table(r: DrillResult) -> str:
+    """The figures as a Markdown table, with the run's lines above it."""
+    c = r.config
+    lines = [
+        f"Scaled load drill: factor {c.factor:g} of stage {c.stage!r} ({r.devices} devices, "
+        f"a window every 10 s, {r.shards[0]} telemetry + {r.shards[1]} features shards), "
+        f"{r.sim_publish_s / 60:g} simulated minutes of windows, drained after "
+        f"{r.sim_total_s:.0f} s simulated; {r.wall_s:.0f} s real at load average "
+        f"{r.load_average[0]:.2f} (1 min).",
+        "",
+        "| quota | offered | scaled limit | used | throttled | note |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for q in r.quotas:
+        th = "" if q.throttled is None else str(q.throttled)
+        lines.append(
+            f"| {q.quota} | {q.offered:,.2f} {q.unit} | {q.limit:,.2f} {q.unit} | "
+            f"{q.share:.0%} | {th} | {q.note} |"
+        )
+    lines += ["", "| end to end | value |", "| --- | --- |"]
+    lines.append(f"| windows published | {r.published} |")
+    for name, tc in r.lake.items():
+        lines.append(
+            f"| {name} in the lake: rows / lost / duplicated | {tc.rows} / {tc.lost} / {tc.duplicated} |"
+        )
+    lines.append(f"| to the IoT rule's error action | {r.rule_errors} |")
+    lines.append(f"| given up by an event source mapping | {r.discarded} |")
+    lines.append(f"| features entries throttled and retried | {r.put_records_retried} |")
+    for fn, age in sorted(r.iterator_age_s.items()):
+        lines.append(
+            f"| max iterator age, {fn} | {age:.1f} s (alarm at {r.iterator_age_limit_s:.0f} s) |"
+        )
+    lines.append(f"| verdict | {'PASS' if r.passed else 'FAIL: ' + '; '.join(r.failures)} |")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(
+        prog="python -m local_cloud.load_drill", description=__doc__.split("\n\n")[0]
+    )
+    ap.add_argument(
+        "--factor",
+        type=float,
+        default=DrillConfig.factor,
+        help="share of prod's rate (default 0.02)",
+    )
+    ap.add_argument(
+        "--minutes", type=float, default=DrillConfig.minutes, help="simulated minutes of windows"
+    )
+    ap.add_argument("--telemetry-shards", type=int, default=None)
+    ap.add_argument("--features-shards", type=int, default=None)
+    ap.add_argument(
+        "--model", type=Path, default=None, help="model artifact (default: rules score)"
+    )
+    ap.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "drill-load.md")
+    a = ap.parse_args(argv)
+    if not 0 < a.factor <= 1:
+        print(f"--factor must be in (0, 1], got {a.factor}", file=sys.stderr)
+        return 2
+    cfg = DrillConfig(
+        factor=a.factor,
+        minutes=a.minutes,
+        telemetry_shards=a.telemetry_shards,
+        features_shards=a.features_shards,
+        model_artifact=a.model,
+    )
+    with tempfile.TemporaryDirectory(prefix="rotorwatch-drill-") as tmp:
+        result = run(cfg, Path(tmp))
+    text = table(result)
+    print(text)
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(text + "\n", encoding="utf-8")
+    return 0 if result.passed else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
