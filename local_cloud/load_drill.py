@@ -32,6 +32,7 @@ import gzip
 import hashlib
 import json
 import math
+import os
 import sys
 import tempfile
 import time
@@ -68,14 +69,16 @@ _HASH_SPACE = 2**128
 #: The sampling rate and the tone of the drill's vibration windows (a healthy pump at 1780 rpm).
 _FS_HZ = 10_240.0
 _RPM = 1780.0
+DEFAULT_FACTOR = 1 / 50
+DEFAULT_MINUTES = 5.0
 
 
 @dataclass(frozen=True, slots=True)
 class DrillConfig:
     #: Prod's rate is multiplied by this (devices, and the Kinesis quotas).
-    factor: float = 1 / 50
+    factor: float = DEFAULT_FACTOR
     #: Simulated minutes of publishing (then the pipeline drains).
-    minutes: float = 5.0
+    minutes: float = DEFAULT_MINUTES
     #: Shard counts; None: the stage's.
     telemetry_shards: int | None = None
     features_shards: int | None = None
@@ -411,11 +414,14 @@ def _drive(
             peak_concurrency[fn] = max(peak_concurrency[fn], k)
         peak_concurrency["all"] = max(peak_concurrency["all"], sum(busy.values()))
         t += cfg.tick_s
-        if nxt >= len(schedule) and all(c.idle for c in consumers):
-            # nothing is on a shard a reader has not taken (gate.accepted is every write)
-            if all(gate.accepted[c.key] <= c.seen for c in consumers):
-                drained = True
-                break
+        # Drained: every write taken by its readers (gate.accepted counts them all) and done.
+        if (
+            nxt >= len(schedule)
+            and all(c.idle for c in consumers)
+            and all(gate.accepted[c.key] <= c.seen for c in consumers)
+        ):
+            drained = True
+            break
         if t > publish_s + cfg.drain_limit_s:
             break
     cloud.services.flush()
@@ -643,8 +649,6 @@ def _result(
     limit_s = stage.alarms.iterator_age_ms / 1000.0
     retried = sum(m.stats.retried_records for m in cloud.mappings.values())
     discarded = len(cloud.failed_batches)
-    import os
-
     result = DrillResult(
         config=cfg,
         devices=len(devices),
@@ -731,11 +735,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument(
         "--factor",
         type=float,
-        default=DrillConfig.factor,
+        default=DEFAULT_FACTOR,
         help="share of prod's rate (default 0.02)",
     )
     ap.add_argument(
-        "--minutes", type=float, default=DrillConfig.minutes, help="simulated minutes of windows"
+        "--minutes", type=float, default=DEFAULT_MINUTES, help="simulated minutes of windows"
     )
     ap.add_argument("--telemetry-shards", type=int, default=None)
     ap.add_argument("--features-shards", type=int, default=None)

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rotorwatch.cost.quotas import MiB, QUOTAS
+from rotorwatch.cost.quotas import QUOTAS, MiB
 
 #: What Kinesis answers for an entry over its shard's write quota (API_PutRecords.html).
 THROTTLED = "ProvisionedThroughputExceededException"
@@ -121,7 +121,7 @@ class KinesisGate:
             # A record is written whole or refused whole: check both before charging either.
             b._refill(now)
             r._refill(now)
-            if size > b.tokens or 1 > r.tokens:
+            if size > b.tokens or r.tokens < 1:
                 u.records_throttled += 1
                 return False
             b.tokens -= size
@@ -177,7 +177,7 @@ class KinesisGate:
                 "Records": merged,
             }
 
-        KinesisBackend.put_records = put_records  # type: ignore[method-assign]
+        KinesisBackend.put_records = put_records  # type: ignore[method-assign,assignment]
         return self
 
     def remove(self) -> None:
