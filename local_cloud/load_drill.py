@@ -223,7 +223,6 @@ class _Consumer:
         self.name = poller.name
         self.unread: list[StreamRecord] = []
         self.pending: list[StreamRecord] = []
-        self.pending_since: float | None = None
         self.busy_until = 0.0
         self.seen = 0
         self.read_bytes = 0
@@ -234,8 +233,18 @@ class _Consumer:
     def key(self) -> tuple[str, str]:
         return (self.p.stream_name, self.p.shard_id)
 
+    @property
+    def unseen(self) -> int:
+        """Records on the shard this reader has not fetched yet."""
+        return self.gate.accepted[self.key] - self.seen
+
+    def oldest_unseen_s(self) -> float | None:
+        if self.unseen <= 0:
+            return None
+        return self.gate.arrivals_by_shard[self.key][self.seen] / 1000.0
+
     def fetch(self) -> None:
-        if self.gate.accepted[self.key] <= self.seen:
+        if self.unseen <= 0:
             return  # nothing new on the shard: spare moto a scan
         k = self.p.kinesis
         if self._iterator is None:
@@ -271,21 +280,27 @@ class _Consumer:
             self.read_bytes += len(r.data) + len(r.partition_key)
             moved += 1
         if moved:
-            if not self.pending:
-                self.pending_since = now
             self.pending.extend(self.unread[:moved])
             del self.unread[:moved]
 
     def oldest_s(self) -> float | None:
+        """Arrival of the oldest record not yet done: what the iterator age is measured from."""
         for group in ((self.mapping.in_flight if self.mapping else []), self.pending, self.unread):
             if group:
                 return group[0].arrival_s
-        return None
+        return self.oldest_unseen_s()
+
+    def oldest_waiting_s(self) -> float | None:
+        """Arrival of the oldest record waiting for an invocation (not in one)."""
+        for group in (self.pending, self.unread):
+            if group:
+                return group[0].arrival_s
+        return self.oldest_unseen_s()
 
     @property
     def idle(self) -> bool:
         busy = self.mapping is not None and bool(self.mapping.in_flight)
-        return not (busy or self.pending or self.unread)
+        return not (busy or self.pending or self.unread or self.unseen > 0)
 
 
 class _Clock:
@@ -443,30 +458,51 @@ def _drive(
     )
 
 
+#: How often the drill's Firehose reader polls a shard (simulated s). Firehose reads each shard
+#: about once a second; polling less often spares moto (each GetRecords scans the shard) and
+#: only adds to the iterator age the drill reports for it.
+FIREHOSE_POLL_S = 5.0
+
+
 def _step(c: _Consumer, clock: _Clock, t: float, cloud: LocalCloud) -> None:
     now = clock.start_s + t
-    c.fetch()
-    c.read(now)
+    _age(c, now)
     if c.mapping is None:
         # A Kinesis-sourced Firehose checkpoints what it has read and buffers it for S3 (its
         # buffering is delivery latency, alarmed as DataFreshness, not the shard's age).
+        oldest = c.oldest_unseen_s()
+        if oldest is not None and now - oldest >= FIREHOSE_POLL_S:
+            c.fetch()
+        c.read(now)
         if c.pending:
             c.p.deliver(list(c.pending))
             c.pending.clear()
     elif now >= c.busy_until:
         m = c.mapping
         if not m.in_flight:
-            full = len(c.pending) >= m.batch_size
-            if c.pending and (full or now - (c.pending_since or now) >= m.batching_window_s):
-                m.begin(c.pending[: m.batch_size])
-                del c.pending[: m.batch_size]
-                c.pending_since = now if c.pending else None
+            # The mapping invokes when a batch is full or the oldest record has waited the
+            # batching window; only then does the drill fetch (one GetRecords, not one a tick).
+            waiting = len(c.pending) + len(c.unread) + max(c.unseen, 0)
+            oldest = c.oldest_waiting_s()
+            if oldest is not None and (
+                waiting >= m.batch_size or now - oldest >= m.batching_window_s
+            ):
+                c.fetch()
+                c.read(now)
+                if c.pending:
+                    m.begin(c.pending[: m.batch_size])
+                    del c.pending[: m.batch_size]
         if m.in_flight:
             clock.offset_s = 0.0
             w0 = time.perf_counter()
             m.step()
             c.busy_until = now + (time.perf_counter() - w0) + clock.offset_s
             clock.offset_s = 0.0
+    _age(c, now)
+
+
+def _age(c: _Consumer, now: float) -> None:
+    """The iterator age: how long the oldest record not yet done has been on the shard."""
     oldest = c.oldest_s()
     if oldest is not None:
         c.max_age_s = max(c.max_age_s, now - oldest)

@@ -90,6 +90,8 @@ class KinesisGate:
     arrivals_ms: dict[str, int] = field(default_factory=dict)
     #: (stream, shard) -> records accepted (a reader polls only when it grew).
     accepted: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: (stream, shard) -> simulated arrival (ms) of each accepted record, in shard order.
+    arrivals_by_shard: dict[tuple[str, str], list[int]] = field(default_factory=dict)
     _buckets: dict[tuple[str, str, str], TokenBucket] = field(default_factory=dict)
     _original: Any = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -168,7 +170,9 @@ class KinesisGate:
                 if a is None:
                     ok = next(out)
                     gate.arrivals_ms[ok["SequenceNumber"]] = now_ms
-                    gate.accepted[(stream.stream_name, ok["ShardId"])] += 1
+                    key = (stream.stream_name, ok["ShardId"])
+                    gate.accepted[key] += 1
+                    gate.arrivals_by_shard.setdefault(key, []).append(now_ms)
                     merged.append(ok)
                 else:
                     merged.append(a)
