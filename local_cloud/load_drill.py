@@ -37,7 +37,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -82,8 +82,9 @@ class DrillConfig:
     #: Shard counts; None: the stage's.
     telemetry_shards: int | None = None
     features_shards: int | None = None
-    #: Seconds of scaled quota a shard's bucket holds (quota_gate.bucket_capacity).
-    burst_s: float = 10.0
+    #: Seconds of scaled quota a shard's bucket holds (quota_gate.bucket_capacity); None: the
+    #: fleet's interval, in which every device publishes once.
+    burst_s: float | None = None
     tick_s: float = 1.0
     #: Simulated seconds allowed for draining after the last window.
     drain_limit_s: float = 900.0
@@ -318,7 +319,9 @@ class _Clock:
         self.offset_s += seconds
 
 
-def run(cfg: DrillConfig, work_dir: Path) -> DrillResult:
+def run(
+    cfg: DrillConfig, work_dir: Path, progress: Callable[[str], None] | None = None
+) -> DrillResult:
     stage = stage_config(cfg.stage)
     fleet_devices = stage.fleet_devices or 10_000
     interval_s = float(stage.fleet_interval_s or 10.0)
@@ -341,10 +344,13 @@ def run(cfg: DrillConfig, work_dir: Path) -> DrillResult:
         start_pollers=False,
         log_dir=work_dir / "logs",
     )
-    gate = KinesisGate(clock, cfg.factor, cfg.burst_s)
+    burst_s = cfg.burst_s or interval_s
+    gate = KinesisGate(clock, cfg.factor, burst_s)
     wall0 = time.monotonic()
     with gate, cloud:
-        return _drive(cfg, stage, cloud, gate, clock, devices, interval_s, start_ms, wall0)
+        return _drive(
+            cfg, stage, cloud, gate, clock, devices, interval_s, start_ms, wall0, progress
+        )
 
 
 def _drive(
@@ -357,6 +363,7 @@ def _drive(
     interval_s: float,
     start_ms: int,
     wall0: float,
+    progress: Callable[[str], None] | None = None,
 ) -> DrillResult:
     extract_app = sys.modules[EXTRACT_FEATURES_HANDLER.rpartition(".")[0]]
     score_app = sys.modules[SCORE_AND_ALERT_HANDLER.rpartition(".")[0]]
@@ -385,7 +392,7 @@ def _drive(
         key = (p.stream_name, p.shard_id)
         if key not in read_buckets:
             read_buckets[key] = TokenBucket(
-                read_rate, bucket_capacity(read_rate, cfg.burst_s), clock()
+                read_rate, bucket_capacity(read_rate, gate.burst_s), clock()
             )
         consumers.append(_Consumer(p, mapping, read_buckets[key], gate))
 
@@ -429,6 +436,12 @@ def _drive(
             peak_concurrency[fn] = max(peak_concurrency[fn], k)
         peak_concurrency["all"] = max(peak_concurrency["all"], sum(busy.values()))
         t += cfg.tick_s
+        if progress is not None and t % 60 == 0:
+            progress(
+                f"simulated {t:.0f} s: {len(published)} windows published, "
+                f"{sum(gate.throttled.values())} writes refused, "
+                f"{time.monotonic() - wall0:.0f} s real"
+            )
         # Drained: every write taken by its readers (gate.accepted counts them all) and done.
         if (
             nxt >= len(schedule)
@@ -780,6 +793,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     ap.add_argument("--telemetry-shards", type=int, default=None)
     ap.add_argument("--features-shards", type=int, default=None)
     ap.add_argument(
+        "--burst-s",
+        type=float,
+        default=None,
+        help="seconds of scaled quota a shard's bucket holds (default: the fleet's interval)",
+    )
+    ap.add_argument(
         "--model", type=Path, default=None, help="model artifact (default: rules score)"
     )
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "drill-load.md")
@@ -792,10 +811,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         minutes=a.minutes,
         telemetry_shards=a.telemetry_shards,
         features_shards=a.features_shards,
+        burst_s=a.burst_s,
         model_artifact=a.model,
     )
     with tempfile.TemporaryDirectory(prefix="rotorwatch-drill-") as tmp:
-        result = run(cfg, Path(tmp))
+        result = run(cfg, Path(tmp), lambda line: print(line, file=sys.stderr, flush=True))
     text = table(result)
     print(text)
     a.out.parent.mkdir(parents=True, exist_ok=True)
