@@ -93,6 +93,10 @@ class DrillConfig:
     stage: str = "prod"
 
 
+class DrillConfigError(ValueError):
+    """Settings the drill cannot run with (a one-line message for the command line)."""
+
+
 def stage_config(stage: str) -> StageConfig:
     context = dict(json.loads((REPO_ROOT / "cdk.json").read_text(encoding="utf-8"))["context"])
     context["stage"] = stage
@@ -150,6 +154,22 @@ def _vibration(i: int, samples: int) -> dict[str, Any]:
     return encode_samples(x, fs_hz=_FS_HZ)
 
 
+def _sample_record(samples: int) -> bytes:
+    """One window as the IoT rule puts it on the telemetry stream (for its size)."""
+    from rotorwatch.iot_rule import project
+
+    payload = encode(
+        device_id="drill-00000",
+        ts=0,
+        seq=0,
+        rpm=_RPM,
+        temperature_c=41.0,
+        vibration=_vibration(0, samples),
+    )
+    row = project(telemetry_topic(SITE, "drill-00000"), json.loads(payload), 0)
+    return json.dumps(row, separators=(",", ":")).encode()
+
+
 @dataclass
 class QuotaFigure:
     quota: str
@@ -190,6 +210,11 @@ class DrillResult:
     rule_errors: int
     discarded: int
     put_records_retried: int
+    alerts: int
+    duplicated_alerts: int
+    burst_s: float
+    interval_s: float
+    quarantined: int
     load_average: tuple[float, float, float]
     failures: list[str] = field(default_factory=list)
 
@@ -346,6 +371,13 @@ def run(
     )
     burst_s = cfg.burst_s or interval_s
     gate = KinesisGate(clock, cfg.factor, burst_s)
+    window_bytes = len(_sample_record(cfg.samples))
+    if bucket_capacity(gate.bytes_per_s, burst_s) < window_bytes:
+        raise DrillConfigError(
+            f"a shard's scaled quota of {burst_s:g} s holds "
+            f"{bucket_capacity(gate.bytes_per_s, burst_s):,.0f} bytes, less than one "
+            f"{window_bytes:,}-byte window: raise --burst-s or --factor"
+        )
     wall0 = time.monotonic()
     with gate, cloud:
         return _drive(
@@ -468,6 +500,7 @@ def _drive(
         peak_concurrency,
         calls,
         wall0,
+        interval_s,
     )
 
 
@@ -593,6 +626,7 @@ def _result(
     peak: Counter[str],
     calls: Counter[str],
     wall0: float,
+    interval_s: float,
 ) -> DrillResult:
     f = cfg.factor
     quotas: list[QuotaFigure] = []
@@ -698,6 +732,7 @@ def _result(
     limit_s = stage.alarms.iterator_age_ms / 1000.0
     retried = sum(m.stats.retried_records for m in cloud.mappings.values())
     discarded = len(cloud.failed_batches)
+    alert_ids = Counter(a.alert_id for a in cloud.receive_alerts())
     result = DrillResult(
         config=cfg,
         devices=len(devices),
@@ -717,6 +752,11 @@ def _result(
         rule_errors=bridge.rule_errors,
         discarded=discarded,
         put_records_retried=gate.throttled[FEATURES_STREAM] + retried,
+        alerts=sum(alert_ids.values()),
+        duplicated_alerts=sum(n - 1 for n in alert_ids.values()),
+        burst_s=gate.burst_s,
+        interval_s=interval_s,
+        quarantined=len(cloud.quarantined()),
         load_average=os.getloadavg(),
     )
     fail = result.failures
@@ -728,6 +768,10 @@ def _result(
             f"({gate.throttled[TELEMETRY_STREAM]} Kinesis entries refused: "
             "ProvisionedThroughputExceededException)"
         )
+    if result.quarantined:
+        fail.append(f"{result.quarantined} valid windows quarantined")
+    if result.duplicated_alerts:
+        fail.append(f"{result.duplicated_alerts} alerts sent twice")
     if discarded:
         fail.append(f"{discarded} records given up by an event source mapping")
     for name, tc in lake_counts.items():
@@ -746,10 +790,10 @@ def table(r: DrillResult) -> str:
     c = r.config
     lines = [
         f"Scaled load drill: factor {c.factor:g} of stage {c.stage!r} ({r.devices} devices, "
-        f"a window every 10 s, {r.shards[0]} telemetry + {r.shards[1]} features shards), "
-        f"{r.sim_publish_s / 60:g} simulated minutes of windows, drained after "
-        f"{r.sim_total_s:.0f} s simulated; {r.wall_s:.0f} s real at load average "
-        f"{r.load_average[0]:.2f} (1 min).",
+        f"a window every {r.interval_s:g} s, {r.shards[0]} telemetry + {r.shards[1]} features "
+        f"shards), {r.sim_publish_s / 60:g} simulated minutes of windows, drained after "
+        f"{r.sim_total_s:.0f} s simulated; quota buckets hold {r.burst_s:g} s of the scaled "
+        f"quota; {r.wall_s:.0f} s real at load average {r.load_average[0]:.2f} (1 min).",
         "",
         "| quota | offered | scaled limit | used | throttled | note |",
         "| --- | --- | --- | --- | --- | --- |",
@@ -766,6 +810,8 @@ def table(r: DrillResult) -> str:
         lines.append(
             f"| {name} in the lake: rows / lost / duplicated | {tc.rows} / {tc.lost} / {tc.duplicated} |"
         )
+    lines.append(f"| quarantined | {r.quarantined} |")
+    lines.append(f"| alerts sent / duplicated | {r.alerts} / {r.duplicated_alerts} |")
     lines.append(f"| to the IoT rule's error action | {r.rule_errors} |")
     lines.append(f"| given up by an event source mapping | {r.discarded} |")
     lines.append(f"| features entries throttled and retried | {r.put_records_retried} |")
@@ -815,7 +861,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         model_artifact=a.model,
     )
     with tempfile.TemporaryDirectory(prefix="rotorwatch-drill-") as tmp:
-        result = run(cfg, Path(tmp), lambda line: print(line, file=sys.stderr, flush=True))
+        try:
+            result = run(cfg, Path(tmp), lambda line: print(line, file=sys.stderr, flush=True))
+        except DrillConfigError as exc:
+            print(f"rotorwatch drill-load: {exc}", file=sys.stderr)
+            return 2
     text = table(result)
     print(text)
     a.out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,5 +1,5 @@
 """The scaled load drill (`make drill-load`), tiny: prod's shards and batching, the rate and the
-Kinesis quotas shrunk to 24 devices (factor 0.0024, two per telemetry shard), half a simulated
+Kinesis quotas shrunk to 12 devices (factor 0.0012, one per telemetry shard), half a simulated
 minute of windows.
 
 It must pass on the shards the stage deploys and fail when a stream is under-provisioned; the
@@ -20,8 +20,8 @@ from local_cloud.quota_gate import THROTTLED, KinesisGate
 from rotorwatch.cost.quotas import QUOTAS, MiB
 from tests.drills import figures
 
-#: 24 devices: two on each of prod's 12 telemetry shards (the busiest shard's share stays prod's).
-TINY = DrillConfig(factor=0.0024, minutes=0.5)
+#: 12 devices: one on each of prod's 12 telemetry shards (the busiest shard's share stays prod's).
+TINY = DrillConfig(factor=0.0012, minutes=0.5)
 
 
 def _record(name: str, r: DrillResult) -> None:
@@ -30,14 +30,14 @@ def _record(name: str, r: DrillResult) -> None:
             drill=name,
             records_in=r.published,
             records_out=r.lake["predictions"].distinct,
-            quarantined=0,
-            alerts=0,
+            quarantined=r.quarantined,
+            alerts=r.alerts,
             redeliveries=r.put_records_retried,
             lake_rows=r.lake["predictions"].rows,
             lost=r.lost,
-            duplicated=r.duplicated,
+            duplicated=r.duplicated_alerts,
             note=f"max iterator age {max(r.iterator_age_s.values()):.0f} s; "
-            f"{r.rule_errors} to the rule's error action",
+            f"{r.rule_errors} to the rule's error action; {r.duplicated} duplicated lake rows",
         )
     )
 
@@ -46,7 +46,7 @@ def test_tiny_drill_passes_on_the_stage_shards(tmp_path: Path) -> None:
     r = run(TINY, tmp_path)
     _record("load drill, tiny, prod shards", r)
     assert r.passed, table(r)
-    assert r.published == 24 * 3  # 30 s of a window every 10 s
+    assert r.published == 12 * 3  # 30 s of a window every 10 s
     for name, count in r.lake.items():
         assert (count.rows, count.distinct, count.lost) == (r.published, r.published, 0), name
     assert r.rule_errors == 0
@@ -117,3 +117,16 @@ def test_drill_refuses_a_factor_outside_0_1(
 
     assert main(["--factor", str(factor)]) == 2
     assert "--factor must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_a_bucket_smaller_than_one_window_is_refused_in_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """0.1 s of a 1/50 shard quota (2 KiB) can never take an 11 KB window: every write would be
+    refused, which says nothing about the design."""
+    from local_cloud.load_drill import main
+
+    assert main(["--burst-s", "0.1"]) == 2
+    err = capsys.readouterr().err
+    assert "less than one" in err
+    assert "Traceback" not in err
