@@ -28,7 +28,6 @@ offered next to its scaled limit.
 from __future__ import annotations
 
 import argparse
-import gzip
 import hashlib
 import json
 import math
@@ -38,7 +37,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -46,8 +45,16 @@ from typing import Any
 import numpy as np
 
 from local_cloud.bridge import RuleBridge
-from local_cloud.cloud import BatchSettings, LocalCloud
+from local_cloud.cloud import LAKE_BUCKET, BatchSettings, LocalCloud
 from local_cloud.lambda_runtime import EventSourceMapping, StreamRecord
+from local_cloud.load_figures import (
+    DrillResult,
+    QuotaFigure,
+    lake_count,
+    parquet_keys,
+    raw_keys,
+    table,
+)
 from local_cloud.poller import ShardPoller
 from local_cloud.quota_gate import KinesisGate, TokenBucket, bucket_capacity
 from rotorwatch import lake
@@ -168,67 +175,6 @@ def _sample_record(samples: int) -> bytes:
     )
     row = project(telemetry_topic(SITE, "drill-00000"), json.loads(payload), 0)
     return json.dumps(row, separators=(",", ":")).encode()
-
-
-@dataclass
-class QuotaFigure:
-    quota: str
-    offered: float
-    limit: float
-    unit: str
-    throttled: int | None = None
-    note: str = ""
-
-    @property
-    def share(self) -> float:
-        return self.offered / self.limit if self.limit else math.inf
-
-
-@dataclass
-class TableCount:
-    rows: int = 0
-    distinct: int = 0
-    lost: int = 0
-    duplicated: int = 0
-    strangers: int = 0  # keys in the table the devices never published
-
-
-@dataclass
-class DrillResult:
-    config: DrillConfig
-    devices: int
-    published: int
-    shards: tuple[int, int]
-    sim_publish_s: float
-    sim_total_s: float
-    wall_s: float
-    drained: bool
-    quotas: list[QuotaFigure]
-    iterator_age_s: dict[str, float]
-    iterator_age_limit_s: float
-    lake: dict[str, TableCount]
-    rule_errors: int
-    discarded: int
-    put_records_retried: int
-    alerts: int
-    duplicated_alerts: int
-    burst_s: float
-    interval_s: float
-    quarantined: int
-    load_average: tuple[float, float, float]
-    failures: list[str] = field(default_factory=list)
-
-    @property
-    def passed(self) -> bool:
-        return not self.failures
-
-    @property
-    def lost(self) -> int:
-        return max(t.lost for t in self.lake.values())
-
-    @property
-    def duplicated(self) -> int:
-        return max(t.duplicated for t in self.lake.values())
 
 
 class _Consumer:
@@ -574,43 +520,6 @@ def _count_calls(deps: Any) -> Counter[str]:
     return calls
 
 
-def _keys_raw(cloud: LocalCloud) -> list[tuple[str, int, int]]:
-    s3 = cloud.clients["s3"]
-    out = []
-    from local_cloud.cloud import LAKE_BUCKET
-
-    for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=LAKE_BUCKET, Prefix=lake.RAW_PREFIX
-    ):
-        for obj in page.get("Contents", []):
-            body = gzip.decompress(s3.get_object(Bucket=LAKE_BUCKET, Key=obj["Key"])["Body"].read())
-            for line in body.splitlines():
-                r = json.loads(line)
-                out.append((r["device_id"], r["ts"], r["seq"]))
-    return out
-
-
-def _keys_parquet(lake_dir: Path, table: str) -> list[tuple[str, int, int]]:
-    import pyarrow.parquet as pq
-
-    out: list[tuple[str, int, int]] = []
-    for path in sorted((lake_dir / lake.table(table).prefix).rglob("*.parquet")):
-        t = pq.read_table(path, columns=["device_id", "ts", "seq"]).to_pydict()
-        out += zip(t["device_id"], t["ts"], t["seq"], strict=True)
-    return out
-
-
-def _count(keys: list[tuple[str, int, int]], published: set[tuple[str, int, int]]) -> TableCount:
-    c = Counter(keys)
-    return TableCount(
-        rows=len(keys),
-        distinct=len(c),
-        lost=len(published - c.keys()),
-        duplicated=sum(v - 1 for v in c.values()),
-        strangers=len(c.keys() - published),
-    )
-
-
 def _result(
     cfg: DrillConfig,
     stage: StageConfig,
@@ -721,9 +630,9 @@ def _result(
             )
         )
     lake_counts = {
-        "raw": _count(_keys_raw(cloud), published),
-        "features": _count(_keys_parquet(cloud.lake_dir, lake.FEATURES_TABLE), published),
-        "predictions": _count(_keys_parquet(cloud.lake_dir, lake.PREDICTIONS_TABLE), published),
+        "raw": lake_count(raw_keys(cloud.clients["s3"], LAKE_BUCKET), published),
+        "features": lake_count(parquet_keys(cloud.lake_dir, lake.FEATURES_TABLE), published),
+        "predictions": lake_count(parquet_keys(cloud.lake_dir, lake.PREDICTIONS_TABLE), published),
     }
     ages: dict[str, float] = {}
     for c in consumers:
@@ -783,44 +692,6 @@ def _result(
         if age > limit_s:
             fail.append(f"{fn}: iterator age reached {age:.0f} s (alarm at {limit_s:.0f} s)")
     return result
-
-
-def table(r: DrillResult) -> str:
-    """The figures as a Markdown table, with the run's lines above it."""
-    c = r.config
-    lines = [
-        f"Scaled load drill: factor {c.factor:g} of stage {c.stage!r} ({r.devices} devices, "
-        f"a window every {r.interval_s:g} s, {r.shards[0]} telemetry + {r.shards[1]} features "
-        f"shards), {r.sim_publish_s / 60:g} simulated minutes of windows, drained after "
-        f"{r.sim_total_s:.0f} s simulated; quota buckets hold {r.burst_s:g} s of the scaled "
-        f"quota; {r.wall_s:.0f} s real at load average {r.load_average[0]:.2f} (1 min).",
-        "",
-        "| quota | offered | scaled limit | used | throttled | note |",
-        "| --- | --- | --- | --- | --- | --- |",
-    ]
-    for q in r.quotas:
-        th = "" if q.throttled is None else str(q.throttled)
-        lines.append(
-            f"| {q.quota} | {q.offered:,.2f} {q.unit} | {q.limit:,.2f} {q.unit} | "
-            f"{q.share:.0%} | {th} | {q.note} |"
-        )
-    lines += ["", "| end to end | value |", "| --- | --- |"]
-    lines.append(f"| windows published | {r.published} |")
-    for name, tc in r.lake.items():
-        lines.append(
-            f"| {name} in the lake: rows / lost / duplicated | {tc.rows} / {tc.lost} / {tc.duplicated} |"
-        )
-    lines.append(f"| quarantined | {r.quarantined} |")
-    lines.append(f"| alerts sent / duplicated | {r.alerts} / {r.duplicated_alerts} |")
-    lines.append(f"| to the IoT rule's error action | {r.rule_errors} |")
-    lines.append(f"| given up by an event source mapping | {r.discarded} |")
-    lines.append(f"| features entries throttled and retried | {r.put_records_retried} |")
-    for fn, age in sorted(r.iterator_age_s.items()):
-        lines.append(
-            f"| max iterator age, {fn} | {age:.1f} s (alarm at {r.iterator_age_limit_s:.0f} s) |"
-        )
-    lines.append(f"| verdict | {'PASS' if r.passed else 'FAIL: ' + '; '.join(r.failures)} |")
-    return "\n".join(lines)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
