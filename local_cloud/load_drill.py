@@ -37,7 +37,6 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ import numpy as np
 from local_cloud.bridge import RuleBridge
 from local_cloud.cloud import LAKE_BUCKET, BatchSettings, LocalCloud
 from local_cloud.lambda_runtime import EventSourceMapping, StreamRecord
+from local_cloud.load_config import DEFAULT_FACTOR, DEFAULT_MINUTES, DrillConfig
 from local_cloud.load_figures import (
     DrillResult,
     QuotaFigure,
@@ -76,28 +76,6 @@ _HASH_SPACE = 2**128
 #: The sampling rate and the tone of the drill's vibration windows (a healthy pump at 1780 rpm).
 _FS_HZ = 10_240.0
 _RPM = 1780.0
-DEFAULT_FACTOR = 1 / 50
-DEFAULT_MINUTES = 5.0
-
-
-@dataclass(frozen=True, slots=True)
-class DrillConfig:
-    #: Prod's rate is multiplied by this (devices, and the Kinesis quotas).
-    factor: float = DEFAULT_FACTOR
-    #: Simulated minutes of publishing (then the pipeline drains).
-    minutes: float = DEFAULT_MINUTES
-    #: Shard counts; None: the stage's.
-    telemetry_shards: int | None = None
-    features_shards: int | None = None
-    #: Seconds of scaled quota a shard's bucket holds (quota_gate.bucket_capacity); None: the
-    #: fleet's interval, in which every device publishes once.
-    burst_s: float | None = None
-    tick_s: float = 1.0
-    #: Simulated seconds allowed for draining after the last window.
-    drain_limit_s: float = 900.0
-    samples: int = 4096
-    model_artifact: Path | None = None
-    stage: str = "prod"
 
 
 class DrillConfigError(ValueError):

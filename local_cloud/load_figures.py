@@ -12,12 +12,10 @@ import math
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from local_cloud.load_config import DrillConfig
 from rotorwatch import lake
-
-if TYPE_CHECKING:
-    from local_cloud.load_drill import DrillConfig
 
 Window = tuple[str, int, int]
 
