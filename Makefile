@@ -239,6 +239,17 @@ life-prior: $(STAMP)
 drills: $(STAMP)
 	$(BIN)/pytest tests/drills -q --show-capture=no
 
+.PHONY: drill-load
+# The scaled load drill (local_cloud/load_drill.py): prod's design rate x 1/50 (200 devices, a
+# window every 10 s, prod's shards and batching) with the Kinesis write quotas scaled alike, 5
+# simulated minutes through the deployed handlers. Prints the figures table, writes
+# out/drill-load.md; fails on a window lost or duplicated between device and lake, a write
+# refused and not absorbed, or an iterator age over the stage's alarm. Other settings:
+# make drill-load DRILL_ARGS="--factor 0.01 --minutes 10 --telemetry-shards 6"
+DRILL_ARGS ?=
+drill-load: $(STAMP)
+	$(PY) -m local_cloud.load_drill $(DRILL_ARGS)
+
 # A longer handler fuzz run (RW_FUZZ_EXAMPLES batches per handler).
 RW_FUZZ_EXAMPLES ?= 1000
 drills-fuzz: $(STAMP)

@@ -64,8 +64,13 @@ class RuleBridge:
         wall_s: Callable[[], float] = time.time,
         max_buffer: int = _PUT_MAX,
         arrivals_ms: dict[str, int] | None = None,
+        put_attempts: int = 5,
     ) -> None:
         self.kinesis = kinesis
+        #: PutRecords attempts per chunk before the error action. IoT Core makes one (a failed
+        #: action goes to the rule's error action, rule-error-handling.html); the demo's default
+        #: retries, so a moto hiccup does not read as a rule error.
+        self.put_attempts = put_attempts
         self.stream_name = stream_name
         self.lake_dir = Path(lake_dir)
         self.clock_ms = clock_ms
@@ -143,7 +148,7 @@ class RuleBridge:
                 n += 1
             chunk, self._buffer = self._buffer[:n], self._buffer[n:]
             pending = chunk
-            for attempt in range(5):
+            for attempt in range(self.put_attempts):
                 resp = self.kinesis.put_records(
                     StreamName=self.stream_name,
                     Records=[{"Data": d, "PartitionKey": k} for d, k, _ms in pending],
@@ -156,7 +161,7 @@ class RuleBridge:
                         self.arrivals_ms[r["SequenceNumber"]] = p[2]
                 self.forwarded += len(pending) - len(failed)
                 pending = failed
-                if not pending:
+                if not pending or attempt + 1 == self.put_attempts:
                     break
                 time.sleep(0.05 * 2**attempt)
             for data, _key, _ms in pending:

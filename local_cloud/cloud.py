@@ -220,6 +220,8 @@ class LocalCloud:
         score_batch: BatchSettings | None = None,
         firehose_window_s: float = 1.0,
         shards: int = 1,
+        features_shards: int | None = None,
+        start_pollers: bool = True,
         log_dir: str | Path | None = None,
         idle_poll_s: float = DEFAULT_IDLE_POLL_S,
     ) -> None:
@@ -231,6 +233,10 @@ class LocalCloud:
         self.score_batch = score_batch or BatchSettings()
         self.firehose_window_s = firehose_window_s
         self.shards = shards
+        self.features_shards = shards if features_shards is None else features_shards
+        #: False: the pollers are made but not started (a driver on a simulated clock steps
+        #: them itself, local_cloud/load_drill.py).
+        self.start_pollers = start_pollers
         self.log_dir = Path(log_dir) if log_dir else None
         self.idle_poll_s = idle_poll_s
         #: The simulation's now: the rule bridge's and Firehose's clock (see :class:`SimClock`).
@@ -319,8 +325,11 @@ class LocalCloud:
         c = self.clients = {
             s: session.client(s) for s in ("kinesis", "s3", "dynamodb", "sns", "sqs")
         }
-        for stream in (TELEMETRY_STREAM, FEATURES_STREAM):
-            c["kinesis"].create_stream(StreamName=stream, ShardCount=self.shards)
+        for stream, shard_count in (
+            (TELEMETRY_STREAM, self.shards),
+            (FEATURES_STREAM, self.features_shards),
+        ):
+            c["kinesis"].create_stream(StreamName=stream, ShardCount=shard_count)
         c["s3"].create_bucket(
             Bucket=LAKE_BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION}
         )
@@ -383,8 +392,9 @@ class LocalCloud:
         # telemetry reader only times arrivals for the latency report.
         self._firehose_source(TELEMETRY_STREAM, None, self.clock.telemetry_s)
         self._firehose_source(FEATURES_STREAM, lake.FEATURES_TABLE, self.clock.features_s)
-        for p in self.pollers:
-            p.start()
+        if self.start_pollers:
+            for p in self.pollers:
+                p.start()
         return self
 
     def _reset_moto(self) -> None:

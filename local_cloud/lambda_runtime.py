@@ -159,6 +159,7 @@ class EventSourceMapping:
         self.stats = MappingStats()
         self.discarded: list[tuple[StreamRecord, str]] = []
         self._lock = threading.Lock()
+        self._work: deque[tuple[list[StreamRecord], int]] = deque()
 
     def _invoke(self, records: Sequence[StreamRecord]) -> tuple[int | None, str | None]:
         """One invocation: (index of the first record to retry or None, error text)."""
@@ -204,31 +205,50 @@ class EventSourceMapping:
         """Deliver ``records`` (one shard, in order) until every one is checkpointed."""
         with self._lock:
             for start in range(0, len(records), self.batch_size):
-                self._process_batch(list(records[start : start + self.batch_size]))
+                self.begin(records[start : start + self.batch_size])
+                while self.step():
+                    pass
 
-    def _process_batch(self, batch: list[StreamRecord]) -> None:
-        work: deque[tuple[list[StreamRecord], int]] = deque([(batch, 0)])
-        while work:
-            recs, attempts = work.popleft()
-            failed_at, reason = self._invoke(recs)
-            if failed_at is None:
-                self.stats.records_done += len(recs)
-                continue
-            self.stats.records_done += failed_at  # checkpointed before the failed record
-            rest = recs[failed_at:]
-            function_error = reason is not None and not reason.startswith("batchItemFailures")
-            if function_error and self.bisect_on_error and len(rest) > 1:
-                self.stats.bisections += 1
-                half = len(rest) // 2
-                work.appendleft((rest[half:], attempts))
-                work.appendleft((rest[:half], attempts))
-                continue
-            if attempts >= self.retry_attempts:
-                self.stats.discarded_records += len(rest)
-                self.stats.records_done += len(rest)
-                self.discarded.extend((r, str(reason)) for r in rest)
-                if self.on_failure is not None:
-                    self.on_failure(rest, str(reason))
-                continue
-            self.stats.retried_records += len(rest)
-            work.appendleft((rest, attempts + 1))
+    # -- one invocation at a time (a driver on a simulated clock retries in its own time) --
+
+    def begin(self, batch: Sequence[StreamRecord]) -> None:
+        """Take one batch (at most ``batch_size`` records of one shard, in order)."""
+        if self._work:
+            raise RuntimeError("the previous batch is not checkpointed yet")
+        self._work.append((list(batch), 0))
+
+    @property
+    def in_flight(self) -> list[StreamRecord]:
+        """Records of the current batch not checkpointed yet, in shard order."""
+        return [r for recs, _attempts in self._work for r in recs]
+
+    def step(self) -> bool:
+        """One invocation of the current batch (or of a retry or bisected half of it); True
+        while some of the batch is still to be checkpointed."""
+        work = self._work
+        if not work:
+            return False
+        recs, attempts = work.popleft()
+        failed_at, reason = self._invoke(recs)
+        if failed_at is None:
+            self.stats.records_done += len(recs)
+            return bool(work)
+        self.stats.records_done += failed_at  # checkpointed before the failed record
+        rest = recs[failed_at:]
+        function_error = reason is not None and not reason.startswith("batchItemFailures")
+        if function_error and self.bisect_on_error and len(rest) > 1:
+            self.stats.bisections += 1
+            half = len(rest) // 2
+            work.appendleft((rest[half:], attempts))
+            work.appendleft((rest[:half], attempts))
+            return True
+        if attempts >= self.retry_attempts:
+            self.stats.discarded_records += len(rest)
+            self.stats.records_done += len(rest)
+            self.discarded.extend((r, str(reason)) for r in rest)
+            if self.on_failure is not None:
+                self.on_failure(rest, str(reason))
+            return bool(work)
+        self.stats.retried_records += len(rest)
+        work.appendleft((rest, attempts + 1))
+        return True

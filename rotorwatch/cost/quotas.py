@@ -43,7 +43,38 @@ _SNS = "https://docs.aws.amazon.com/general/latest/gr/sns.html"
 #: 5 MiB/second", limits.html); IoT Core's larger account-level rates are assumed for the same.
 LARGE_REGIONS: Final = frozenset({"us-east-1", "us-west-2", "eu-west-1"})
 _READ = "read in the documentation for this table (2026-12-07)"
-_NOT_READ = "not re-read for this table: confirm in Service Quotas"
+# What the re-read of 2026-12-07 found where the documentation is not one plain figure.
+_KINESIS_MB = (
+    "read (2026-12-07): the developer guide and the current PutRecords page say 1 MB/s, older "
+    "API pages 1 MiB/s; kept in MiB, so a fleet within 5 % of it needs the 1,000,000 B/s reading"
+)
+_KINESIS_REQUEST = (
+    "read (2026-12-07): the current PutRecords page allows 10 MiB per request and per record, "
+    "older pages 5 MiB; the smaller is kept (the handlers chunk at it)"
+)
+_IOT_COPIES = (
+    "not confirmed (2026-12-07): AWS's quota table was not in the stored pages, only copies of "
+    "it (20,000/s; 2,000/s in some Regions per another copy): confirm in Service Quotas"
+)
+_IOT_CONNECTION = (
+    "read (2026-12-07) in copies of the General Reference table (100/s, not adjustable), "
+    "not on AWS's page itself"
+)
+_LAMBDA_READ = (
+    "read (2026-12-07): 1,000 by default; new accounts start lower and AWS raises them with use"
+)
+_SAGEMAKER_ACCOUNT = (
+    "read (2026-12-07): the developer guide says 200; re:Post answers report a Service Quotas "
+    "default of 10 in new accounts: confirm in Service Quotas"
+)
+_DYNAMODB_PARTITION = (
+    "read (2026-12-07) in AWS's knowledge-center article (each partition serves up to 1,000 "
+    "write request units): https://repost.aws/knowledge-center/on-demand-table-throttling-dynamodb"
+)
+_SNS_NOT_FOUND = (
+    "not confirmed (2026-12-07): the stored SNS quota page showed no SMS rate: confirm in "
+    "Service Quotas"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,14 +146,14 @@ QUOTAS: Final[Mapping[str, Quota]] = {
         adjustable=False,
     ),
     "kinesis_shard_write_bytes": _q(
-        "Kinesis write per shard", "MiB/s", 1.0, _KINESIS, _NOT_READ, adjustable=False
+        "Kinesis write per shard", "MiB/s", 1.0, _KINESIS, _KINESIS_MB, adjustable=False
     ),
     "kinesis_shard_write_records": _q(
         "Kinesis records written per shard",
         "records/s",
         1000.0,
         _KINESIS,
-        _NOT_READ,
+        _READ,
         adjustable=False,
     ),
     "kinesis_shard_read_bytes": _q(
@@ -130,7 +161,7 @@ QUOTAS: Final[Mapping[str, Quota]] = {
         "MiB/s",
         2.0,
         _KINESIS,
-        _NOT_READ,
+        _READ,
         adjustable=False,
     ),
     "kinesis_put_records_entries": _q(
@@ -138,18 +169,23 @@ QUOTAS: Final[Mapping[str, Quota]] = {
         "records",
         500.0,
         _KINESIS_API,
-        _NOT_READ,
+        _READ,
         adjustable=False,
     ),
     "kinesis_put_records_bytes": _q(
-        "Kinesis PutRecords request size", "MiB", 5.0, _KINESIS_API, _NOT_READ, adjustable=False
+        "Kinesis PutRecords request size",
+        "MiB",
+        5.0,
+        _KINESIS_API,
+        _KINESIS_REQUEST,
+        adjustable=False,
     ),
     "iot_inbound_publishes": _q(
         "IoT Core inbound publishes per account",
         "publishes/s",
         20_000.0,
         _IOT,
-        _NOT_READ,
+        _IOT_COPIES,
         adjustable=True,
         other=2000.0,
     ),
@@ -158,7 +194,7 @@ QUOTAS: Final[Mapping[str, Quota]] = {
         "evaluations/s",
         20_000.0,
         _IOT,
-        _NOT_READ,
+        _IOT_COPIES,
         adjustable=True,
         other=2000.0,
     ),
@@ -167,7 +203,7 @@ QUOTAS: Final[Mapping[str, Quota]] = {
         "publishes/s",
         100.0,
         _IOT,
-        _NOT_READ,
+        _IOT_CONNECTION,
         adjustable=False,
     ),
     "lambda_concurrency": _q(
@@ -175,7 +211,7 @@ QUOTAS: Final[Mapping[str, Quota]] = {
         "executions",
         1000.0,
         _LAMBDA,
-        _NOT_READ,
+        _LAMBDA_READ,
         adjustable=True,
     ),
     # MaxConcurrency "Valid Range: Minimum value of 1. Maximum value of 200."
@@ -192,22 +228,27 @@ QUOTAS: Final[Mapping[str, Quota]] = {
         "invocations",
         200.0,
         _SAGEMAKER,
-        _NOT_READ,
+        _SAGEMAKER_ACCOUNT,
         adjustable=True,
     ),
     "dynamodb_partition_writes": _q(
-        "DynamoDB writes per partition", "WCU/s", 1000.0, _DYNAMODB, _NOT_READ, adjustable=False
+        "DynamoDB writes per partition",
+        "WCU/s",
+        1000.0,
+        _DYNAMODB,
+        _DYNAMODB_PARTITION,
+        adjustable=False,
     ),
     "dynamodb_table_writes": _q(
         "DynamoDB on-demand writes per table",
         "WRU/s",
         40_000.0,
         _DYNAMODB,
-        _NOT_READ,
+        _READ,
         adjustable=True,
     ),
     "sns_sms_rate": _q(
-        "SNS SMS messages per account", "SMS/s", 20.0, _SNS, _NOT_READ, adjustable=True
+        "SNS SMS messages per account", "SMS/s", 20.0, _SNS, _SNS_NOT_FOUND, adjustable=True
     ),
 }
 

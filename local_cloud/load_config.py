@@ -1,0 +1,30 @@
+"""The load drill's settings (local_cloud/load_drill.py), in a module of their own so the
+figures (local_cloud/load_figures.py) can name them without importing the driver."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_FACTOR = 1 / 50
+DEFAULT_MINUTES = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class DrillConfig:
+    #: Prod's rate is multiplied by this (devices, and the Kinesis quotas).
+    factor: float = DEFAULT_FACTOR
+    #: Simulated minutes of publishing (then the pipeline drains).
+    minutes: float = DEFAULT_MINUTES
+    #: Shard counts; None: the stage's.
+    telemetry_shards: int | None = None
+    features_shards: int | None = None
+    #: Seconds of scaled quota a shard's bucket holds (quota_gate.bucket_capacity); None: the
+    #: fleet's interval, in which every device publishes once.
+    burst_s: float | None = None
+    tick_s: float = 1.0
+    #: Simulated seconds allowed for draining after the last window.
+    drain_limit_s: float = 900.0
+    samples: int = 4096
+    model_artifact: Path | None = None
+    stage: str = "prod"
