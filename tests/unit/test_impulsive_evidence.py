@@ -152,7 +152,9 @@ def test_every_window_with_evidence_ranks_above_every_healthy_window(model: Mode
     rows = model.score(recs)
     rules = [rules_row(r) for r in recs]
     for path in (rows, rules):
-        with_evidence = [row["anomaly_score"] for row, r in zip(path, recs) if bearing_evidence(r)]
+        with_evidence = [
+            row["anomaly_score"] for row, r in zip(path, recs, strict=True) if bearing_evidence(r)
+        ]
         healthy = [row["anomaly_score"] for row in path if row["state"] == HEALTHY]
         assert with_evidence
         assert healthy
