@@ -13,7 +13,7 @@
 * **Fault classifier**: gradient-boosted trees over :data:`rotorwatch.predictions.FAULTS`,
   stored as plain arrays (:mod:`rotorwatch.model.forest`).
 * **Physics first** (:func:`rotorwatch.scoring.bearing_evidence`): a clear defect family in the
-  pre-whitened envelope (or strong impulsiveness) names and raises a bearing fault on any
+  pre-whitened envelope (or strong impulsiveness that a defect line corroborates) names and raises a bearing fault on any
   machine, with no history; the classifier names what physics leaves.
 * **State**: the bearing evidence's state; WARNING when the window is outside healthy
   behaviour (score >= ``WARNING_SCORE``), the classifier names a fault the window can show
@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
@@ -47,6 +48,7 @@ from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
 from rotorwatch.model.forest import Forest, predict_proba
 from rotorwatch.predictions import FAULTS, NORMAL_FAULT, STATES, window_fault
 from rotorwatch.scoring import (
+    EVIDENCE_MIN_SCORE,
     bearing_evidence,
     evidence_state,
     iso_state,
@@ -69,6 +71,11 @@ ANOMALY_REF_QUANTILE: Final = 0.995
 #: Score at d = d_ref is 0.5; at 2 d_ref 0.75; at 3.3 d_ref 0.9.
 WARNING_SCORE: Final = 0.6
 ALARM_SCORE: Final = 0.9
+#: The most the distance alone gives a window without a finding: just below the score of the
+#: weakest bearing evidence (:data:`rotorwatch.scoring.EVIDENCE_MIN_SCORE`), so a window far
+#: from the training fleet (its distance saturates: 0.5 x 1.0 in float64 beyond ~54 d_ref)
+#: never ties with a window whose envelope shows a defect.
+DISTANCE_ONLY_MAX_SCORE: Final = math.nextafter(EVIDENCE_MIN_SCORE, 0.0)
 #: Normalised MAD of a Gaussian (MAD * 1.4826 estimates sigma).
 _MAD_TO_SIGMA: Final = 1.4826
 
@@ -227,8 +234,9 @@ class Model:
             finding = fault != "normal" and a >= self.warning_score and zone_known_not_a
             if finding:
                 state = WARNING
-            # A named defect line is a finding on any machine, like a fault the window shows.
-            finding = finding or (evidence is not None and evidence[0] != "bearing_unclear")
+            # Bearing evidence (a defect line, or impacts a line corroborates) is a finding on any
+            # machine, like a fault the window shows.
+            finding = finding or evidence is not None
             state = worse(worse(state, evidence_state(evidence)), iso_state(rec))
             if window_fault(state, fault) != fault:
                 # Healthy vibration: no fault, however the classifier leans (kept apart).
@@ -246,7 +254,7 @@ class Model:
                     # the training fleet is far from it, not faulty.
                     "anomaly_score": 1.0 - (1.0 - physics) * (1.0 - a)
                     if finding
-                    else max(physics, 0.5 * a),
+                    else max(physics, min(0.5 * a, DISTANCE_ONLY_MAX_SCORE)),
                     "fault": fault,
                     "fault_confidence": confidence,
                     "state": state,
