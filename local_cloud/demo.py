@@ -236,9 +236,9 @@ def _query_html(name: str, res: Result, result: DemoResult, featured: str | None
         )
     if "fault_confidence" in res.columns:
         note += (
-            " fault_confidence is the classifier's probability for the fault it names; trained "
-            "on simulated machines and not calibrated on real ones, 1 says the simulated fault "
-            "classes separate cleanly, not that the diagnosis is certain."
+            " fault_confidence is how often a call like this one was right on simulated "
+            "machines held out of training (calibrated, at most 0.99; make eval measures it); "
+            "it vouches for machines like the simulated ones, not for real ones."
         )
     return (
         f"<h3>{rp.escape(name)}</h3><p>{rp.escape(about)}"

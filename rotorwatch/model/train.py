@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from rotorwatch.model.evaluate import metrics
+from rotorwatch.model.evaluate import calibration_report, metrics
 from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
 from rotorwatch.model.forest import export_hist_gradient_boosting
 from rotorwatch.model.labels import MIN_LABEL_SEVERITY, TrainingError, labels_of, trainable
@@ -114,11 +114,18 @@ def train_with_card(records: Sequence[Mapping[str, Any]]) -> tuple[Model, dict[s
     """
     train, valid = validation_split(records)
     validation: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
     if valid and len({str(r["fault"]) for r in train}) >= 3:
         try:
-            validation = metrics(fit(train), valid)
+            fold = fit(train)
         except TrainingError:
-            validation = None
+            fold = None
+        if fold is not None:
+            validation = metrics(fold, valid)
+            # How far the shown confidence is from how often it is right, on machines the fit
+            # never saw (rotorwatch.model.calibration; make eval measures it on another fleet).
+            rep = calibration_report(fold, valid)["shown"]
+            calibration = {k: rep[k] for k in ("windows", "ece", "ece_naming_a_fault")}
     model = fit(records)
     card = {
         "name": "rotorwatch anomaly + fault model",
@@ -147,5 +154,6 @@ def train_with_card(records: Sequence[Mapping[str, Any]]) -> tuple[Model, dict[s
             "random_state": RANDOM_STATE,
         },
         "versions": versions(),
+        "confidence_calibration_held_out_machines": calibration,
     }
     return model, card

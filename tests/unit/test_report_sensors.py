@@ -151,4 +151,4 @@ def test_the_report_says_what_fault_confidence_is() -> None:
         alerts: tuple[ReceivedAlert, ...] = ()
 
     page = demo._query_html("fleet_health_now", Result(["fault_confidence"], [(1.0,)]), Run(), None)  # type: ignore[arg-type]
-    assert "not calibrated" in page
+    assert "held out of training (calibrated, at most 0.99" in page
