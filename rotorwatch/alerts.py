@@ -493,10 +493,10 @@ def message(alert: Alert, *, athena: AthenaTarget | None = None) -> str:
         f"{alert.velocity_rms_mm_s:.2f} mm/s" if alert.velocity_rms_mm_s is not None else "n/a"
     )
     # A figure for "normal" would be the classifier's doubt about a vibration the state already
-    # calls healthy (an alert the sensors raised): no figure.
-    confidence = (
-        confidence_text(alert.fault_confidence) if alert.fault not in (None, "normal") else ""
-    )
+    # calls healthy (an alert the sensors raised), and the rules' figure (degraded) is a
+    # heuristic nobody measured: no figure for either.
+    measured = alert.fault not in (None, "normal") and not alert.degraded
+    confidence = confidence_text(alert.fault_confidence) if measured else ""
     if alert.kind == "RECOVERY":
         head = f"RECOVERED: {machine_text(alert.device_id, alert.site)} is HEALTHY again (was {alert.previous_state})."
     else:

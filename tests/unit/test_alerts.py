@@ -233,6 +233,15 @@ def test_a_sensor_alert_shows_no_figure_for_a_healthy_vibration() -> None:
     assert "Probable fault: normal\n" in message(alarm)
 
 
+def test_the_rules_figure_is_not_shown_as_a_measured_one() -> None:
+    """Degraded (the model unavailable): the rules' confidence is a heuristic, not measured."""
+    _, alerts = run("HHHHAAAA")
+    alarm = replace(alerts[-1], degraded=True, fault_confidence=0.7)
+    text = message(alarm)
+    assert "Probable fault: imbalance\n" in text
+    assert "of the time" not in text
+
+
 def test_sms_form_fits_one_segment() -> None:
     _, alerts = run("AAAAHHHHHH")
     long_id = DeviceState(device_id="x" * 128)
