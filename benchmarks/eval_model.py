@@ -23,7 +23,8 @@ import numpy as np
 
 from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS
 from rotorwatch.end_of_life import DEFAULT_INDICATOR
-from rotorwatch.model.evaluate import metrics
+from rotorwatch.model.calibration import ECE_BINS, ECE_BOUND, MAX_SHOWN_CONFIDENCE
+from rotorwatch.model.evaluate import calibration_report, metrics
 from rotorwatch.model.features import INPUT_FIELDS
 from rotorwatch.pf_prior import PfPrior, fit
 from rotorwatch.replay import alert_replay, life_replay, pf_intervals_s, sensor_fault_replay
@@ -106,6 +107,7 @@ def main() -> None:
             + ", ".join(f"{k} {v:.3f}" for k, v in m["fault_recall_by_severity"].items())
         )
         print(f"  anomaly ROC AUC (healthy vs faults past 0.05): {m['anomaly_roc_auc']:.4f}")
+        _calibration(model, records)
         r = alert_replay(model, records)
         print(
             f"  false alarms on healthy machines: {r['false_alarms_healthy']} in "
@@ -166,6 +168,31 @@ def main() -> None:
             f" p90 {np.percentile(ms, 90):.1f} ms (predict_fn alone: median "
             f"{np.median(predict_only) * 1000:.1f} ms; load average {os.getloadavg()[0]:.1f})"
         )
+
+
+def _calibration(model: Any, records: Any) -> None:
+    """Expected calibration error of the confidence people read, and of the classifier's figure
+    before the cap, on this fleet neither fit saw (rotorwatch.model.calibration)."""
+    rep = calibration_report(model, records)
+    print(
+        f"  confidence, expected calibration error ({ECE_BINS} bins; over judged windows / over "
+        f"windows naming a fault, what alerts show; bound {ECE_BOUND}):"
+    )
+    for label in ("uncapped", "shown"):
+        c = rep[label]
+        print(
+            f"    {label:<8} ECE {c['ece']:.4f} over {c['windows']} windows, "
+            f"{c['ece_naming_a_fault']:.4f} over {c['windows_naming_a_fault']}; "
+            f"highest figure {c['max_confidence']:.4f}"
+        )
+    print(
+        f"    reliability of the shown figure (capped at {MAX_SHOWN_CONFIDENCE:.0%}; bin: "
+        "windows, mean confidence -> accuracy): "
+        + "; ".join(
+            f"{b['bin']}: {b['rows']}, {b['mean_confidence']:.3f} -> {b['accuracy']:.3f}"
+            for b in rep["shown"]["reliability"]
+        )
+    )
 
 
 def _remaining_life(model: Any, records: Any, history_windows: int) -> None:

@@ -59,6 +59,7 @@ def train_command(
 ) -> None:
     """Train the anomaly model and fault classifier; write model.json, model_card.json, code/."""
     from rotorwatch.model.artifact import pack, write_model_dir
+    from rotorwatch.model.calibration import ECE_BOUND
     from rotorwatch.model.dataio import join_labels, read_records
     from rotorwatch.model.labels import TrainingError
     from rotorwatch.model.train import train_with_card
@@ -99,6 +100,21 @@ def train_command(
         typer.echo(
             f"held-out machines: accuracy {valid['accuracy']:.3f}, "
             f"macro-F1 {valid['macro_f1']:.3f}, anomaly ROC AUC {valid['anomaly_roc_auc']:.3f}",
+            err=True,
+        )
+    cal = card.get("confidence_calibration_held_out_machines")
+    if cal:
+        errors = [e for e in (cal["ece"], cal["ece_naming_a_fault"]) if e == e]  # NaN: no rows
+        worst = max(errors, default=float("nan"))
+        typer.echo(
+            f"held-out machines: confidence calibration error {worst:.3f} over "
+            f"{cal['windows']} windows"
+            + (
+                ""
+                if not worst > ECE_BOUND
+                else f", above {ECE_BOUND}: this model's fault_confidence is not a probability "
+                "to show anyone (train on more machines)"
+            ),
             err=True,
         )
     if artifact is not None:

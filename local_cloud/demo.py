@@ -236,9 +236,10 @@ def _query_html(name: str, res: Result, result: DemoResult, featured: str | None
         )
     if "fault_confidence" in res.columns:
         note += (
-            " fault_confidence is the classifier's probability for the fault it names; trained "
-            "on simulated machines and not calibrated on real ones, 1 says the simulated fault "
-            "classes separate cleanly, not that the diagnosis is certain."
+            " fault_confidence is the classifier's probability of the fault it names, at most "
+            "0.99; on simulated machines held out of training it matches how often such a call "
+            "was right (make eval measures the calibration error). It vouches for machines "
+            "like the simulated ones, not for real ones."
         )
     return (
         f"<h3>{rp.escape(name)}</h3><p>{rp.escape(about)}"

@@ -38,6 +38,7 @@ SERVING_MODULES: Final[tuple[str, ...]] = (
     "features/schema.py",
     "features/sensor_health.py",
     "model/__init__.py",
+    "model/calibration.py",
     "model/features.py",
     "model/forest.py",
     "model/model.py",

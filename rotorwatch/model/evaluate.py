@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from rotorwatch.model.calibration import expected_calibration_error, reliability
 from rotorwatch.model.labels import labels_of, trainable
 from rotorwatch.model.model import Model
 
@@ -89,3 +90,43 @@ def metrics(model: Model, records: Sequence[Mapping[str, Any]]) -> dict[str, Any
             if np.any(keep & (truth == c))
         },
     }
+
+
+def shown_calls(
+    model: Model, records: Sequence[Mapping[str, Any]], *, uncapped: bool = False
+) -> tuple[F64, npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
+    """(shown confidence, was the shown fault right, does it name a fault) per judged window
+    (normal, or a fault past MIN_LABEL_SEVERITY) that carries a confidence.
+
+    What a person reads is the pair (``fault``, ``fault_confidence``): "normal" on a window of a
+    started fault is wrong, a named fault on a healthy machine is wrong.
+    """
+    faults, severity = labels_of(records)
+    rows = model.score(records, uncapped=uncapped)
+    keep = trainable(faults, severity)
+    conf = np.asarray(
+        [np.nan if r["fault_confidence"] is None else r["fault_confidence"] for r in rows],
+        dtype=np.float64,
+    )
+    keep &= np.isfinite(conf)
+    named = np.asarray([r["fault"] for r in rows])
+    truth = np.asarray(faults)
+    return conf[keep], (named == truth)[keep], (named != "normal")[keep]
+
+
+def calibration_report(model: Model, records: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Expected calibration error of the confidence people read (``shown``: capped) and of the
+    classifier's figure before the cap (``uncapped``), over every judged window and over the
+    windows that name a fault (what alerts show), with the shown figure's reliability table."""
+    out: dict[str, Any] = {}
+    for label, uncapped in (("uncapped", True), ("shown", False)):
+        conf, ok, named = shown_calls(model, records, uncapped=uncapped)
+        out[label] = {
+            "windows": int(conf.size),
+            "ece": expected_calibration_error(conf, ok),
+            "windows_naming_a_fault": int(named.sum()),
+            "ece_naming_a_fault": expected_calibration_error(conf[named], ok[named]),
+            "max_confidence": float(conf.max()) if conf.size else float("nan"),
+            "reliability": reliability(conf, ok),
+        }
+    return out

@@ -44,6 +44,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
+from rotorwatch.model.calibration import shown
 from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
 from rotorwatch.model.forest import Forest, predict_proba
 from rotorwatch.predictions import FAULTS, NORMAL_FAULT, STATES, window_fault
@@ -199,8 +200,19 @@ class Model:
         """The classifier's probability of ``normal`` (every model has the class)."""
         return float(proba[self.classes.index(NORMAL_FAULT)])
 
-    def score(self, records: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-        """Model rows (:data:`rotorwatch.scoring.MODEL_OUTPUT_FIELDS`) for feature records."""
+    def _p_class(self, proba: F64, fault: str) -> float:
+        """The classifier's probability of ``fault`` (0 for a fault it does not know)."""
+        return float(proba[self.classes.index(fault)]) if fault in self.classes else 0.0
+
+    def score(
+        self, records: Sequence[Mapping[str, Any]], *, uncapped: bool = False
+    ) -> list[dict[str, Any]]:
+        """Model rows (:data:`rotorwatch.scoring.MODEL_OUTPUT_FIELDS`) for feature records.
+
+        ``fault_confidence`` is the figure people read, its calibration measured on held-out
+        machines and capped (:mod:`rotorwatch.model.calibration`); ``uncapped`` gives it before
+        the cap (what make eval compares).
+        """
         if not records:
             return []
         x = feature_matrix(records)
@@ -223,7 +235,10 @@ class Model:
             # Impacts with no defect family (bearing_unclear) keep a fault the classifier names:
             # looseness rattles too.
             if evidence is not None and (evidence[0] != "bearing_unclear" or fault == "normal"):
-                fault, confidence, leaning = evidence[0], max(confidence, 0.5), None
+                # The classifier's probability of the fault physics names, not of the one it
+                # named (a figure for another fault would be read as this one's).
+                p = self._p_class(proba[i], evidence[0])
+                fault, confidence, leaning = evidence[0], max(p, 0.5), None
             state = HEALTHY
             # The statistical distance is measured to the training fleet's healthy windows: on
             # a machine unlike them it is large without a fault. It may raise a state only
@@ -256,7 +271,7 @@ class Model:
                     if finding
                     else max(physics, min(0.5 * a, DISTANCE_ONLY_MAX_SCORE)),
                     "fault": fault,
-                    "fault_confidence": confidence,
+                    "fault_confidence": confidence if uncapped else shown(confidence),
                     "state": state,
                     "model_version": version,
                     "sensor_cause": sensors.cause,

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 import numpy as np
 
-from rotorwatch.model.evaluate import metrics
+from rotorwatch.model.evaluate import calibration_report, metrics
 from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
 from rotorwatch.model.forest import export_hist_gradient_boosting
 from rotorwatch.model.labels import MIN_LABEL_SEVERITY, TrainingError, labels_of, trainable
@@ -164,11 +164,18 @@ def train_with_card(
     """
     train, valid = validation_split(records)
     validation: dict[str, Any] | None = None
+    calibration: dict[str, Any] | None = None
     if valid and len({str(r["fault"]) for r in train}) >= 3:
         try:
-            validation = metrics(fit(train, labelled), valid)
+            fold = fit(train, labelled)
         except TrainingError:
-            validation = None
+            fold = None
+        if fold is not None:
+            validation = metrics(fold, valid)
+            # How far the shown confidence is from how often it is right, on machines the fit
+            # never saw (rotorwatch.model.calibration; make eval measures it on another fleet).
+            rep = calibration_report(fold, valid)["shown"]
+            calibration = {k: rep[k] for k in ("windows", "ece", "ece_naming_a_fault")}
     model = fit(records, labelled)
     card = {
         "name": "rotorwatch anomaly + fault model",
@@ -197,6 +204,7 @@ def train_with_card(
             "random_state": RANDOM_STATE,
         },
         "versions": versions(),
+        "confidence_calibration_held_out_machines": calibration,
     }
     if labelled or label_audit is not None:
         # Only when labels were given: the card of a model without them is unchanged.

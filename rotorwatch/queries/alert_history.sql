@@ -47,7 +47,6 @@ ordered AS (
 SELECT
   device_id,
   site,
-  ts AS changed_at_ms,
   from_unixtime(ts / 1000) AS changed_at_utc,
   previous_state,
   state,
@@ -57,4 +56,4 @@ SELECT
   anomaly_score
 FROM ordered
 WHERE previous_state IS NOT NULL AND state <> previous_state
-ORDER BY changed_at_ms DESC, device_id
+ORDER BY changed_at_utc DESC, device_id

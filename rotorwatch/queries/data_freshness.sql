@@ -1,6 +1,7 @@
 -- Data freshness per device: the latest window each device sent in the last :lookback_days
--- days, how long ago that was, the ingest lag (IoT Core receipt minus window start) and when the
--- device was last scored. status is STALE when nothing arrived for :stale_minutes minutes.
+-- days (last_seen_utc, the window's start in UTC), how long ago that was (age_minutes), the
+-- ingest lag (IoT Core receipt minus window start, ms) and the latest window scored
+-- (last_scored_utc). status is STALE when nothing arrived for :stale_minutes minutes.
 -- A device silent for longer than the look-back does not appear: widen it to find those.
 -- Reads features and predictions.
 -- Rows are de-duplicated by (device_id, ts, seq): a batch redelivered after a partial failure
@@ -58,11 +59,10 @@ SELECT
   f.device_id,
   f.site,
   f.windows,
-  f.last_ts,
   from_unixtime(f.last_ts / 1000) AS last_seen_utc,
   round((params.now_ms - f.last_ts) / 60000.0, 1) AS age_minutes,
   f.last_ingest_lag_ms,
-  p.last_scored_ts,
+  from_unixtime(p.last_scored_ts / 1000) AS last_scored_utc,
   CASE WHEN params.now_ms - f.last_ts > params.stale_minutes * 60000 THEN 'STALE' ELSE 'OK' END AS status
 FROM f
 CROSS JOIN params

@@ -46,7 +46,6 @@ SELECT
   velocity_rms_mm_s,
   anomaly_score,
   degraded,
-  last_ts,
   from_unixtime(last_ts / 1000) AS last_seen_utc
 FROM latest
 ORDER BY

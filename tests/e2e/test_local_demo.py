@@ -140,6 +140,12 @@ def test_injected_faults_alerted_and_healthy_machine_quiet(run: demo.DemoResult)
     alarm = next(a for a in run.alerts if a.device_id == "pump-02")
     assert "pump-02" in alarm.body
     assert "machine_trend" in alarm.body
+    # A confidence never reads as certainty, and says what it is measured on.
+    for a in run.alerts:
+        assert "100%" not in a.body, a.body
+        assert "100 %" not in a.body, a.body
+        if "Probable fault: normal" not in a.body and "(right " in a.body:
+            assert "of the time on held-out simulated machines)" in a.body
 
 
 def test_saved_queries_answer_from_the_lake(run: demo.DemoResult) -> None:

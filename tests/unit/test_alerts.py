@@ -197,7 +197,7 @@ def test_trend_and_message_contents() -> None:
     text = message(alarm, athena=AthenaTarget("analysts", "rotorwatch_dev"))
     for expected in (
         "ALARM: fan-7 at plant-b (was WARNING)",
-        "Probable fault: imbalance (70% confidence)",
+        "Probable fault: imbalance (right 70% of the time on held-out simulated machines)",
         "ISO 10816-3 zone: D, velocity RMS 6.00 mm/s",
         "Since: 2025-11-23 12:33 UTC",  # the first ALARM point (seq 4)
         "Trend: rising",
@@ -210,6 +210,36 @@ def test_trend_and_message_contents() -> None:
         "device_id": "fan-7",
         "site": "plant-b",
     }
+
+
+@pytest.mark.parametrize(
+    ("confidence", "shown"),
+    [(0.9999, "99%"), (1.0, "99%"), (0.995, "99%"), (0.987, "98%"), (0.5, "50%"), (0.0, "0%")],
+)
+def test_no_alert_says_100_percent(confidence: float, shown: str) -> None:
+    """A figure from a state an older (uncalibrated) model stored, or rounding, never reads as
+    certainty: the shown confidence is floored and capped at the calibration's cap."""
+    _, alerts = run("HHHHAAAA")
+    alarm = replace(alerts[-1], fault_confidence=confidence)
+    text = message(alarm)
+    assert f"(right {shown} of the time on held-out simulated machines)" in text
+    assert "100%" not in text
+    assert "100 %" not in text
+
+
+def test_a_sensor_alert_shows_no_figure_for_a_healthy_vibration() -> None:
+    _, alerts = run("HHHHAAAA")
+    alarm = replace(alerts[-1], fault="normal", fault_confidence=0.00007)
+    assert "Probable fault: normal\n" in message(alarm)
+
+
+def test_the_rules_figure_is_not_shown_as_a_measured_one() -> None:
+    """Degraded (the model unavailable): the rules' confidence is a heuristic, not measured."""
+    _, alerts = run("HHHHAAAA")
+    alarm = replace(alerts[-1], degraded=True, fault_confidence=0.7)
+    text = message(alarm)
+    assert "Probable fault: imbalance\n" in text
+    assert "of the time" not in text
 
 
 def test_sms_form_fits_one_segment() -> None:

@@ -225,6 +225,13 @@ def test_cli_train_and_score_match_the_endpoint(
          "--artifact", str(artifact)],
     )  # fmt: skip
     assert res.exit_code == 0, res.output
+    # It says how far its confidence is from how often it was right on the held-out machines.
+    card = json.loads((model_dir / CARD_FILE).read_text())
+    cal = card["confidence_calibration_held_out_machines"]
+    assert cal["windows"] > 0
+    assert f"confidence calibration error {max(cal['ece'], cal['ece_naming_a_fault']):.3f}" in (
+        res.output
+    )
     model = Model.from_json((model_dir / MODEL_FILE).read_text())
     assert model.to_json() == fit(fleet).to_json()  # labels joined exactly as in memory
     res = runner.invoke(app, ["score", "--model", str(artifact), str(feats)])

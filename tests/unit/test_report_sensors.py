@@ -151,4 +151,5 @@ def test_the_report_says_what_fault_confidence_is() -> None:
         alerts: tuple[ReceivedAlert, ...] = ()
 
     page = demo._query_html("fleet_health_now", Result(["fault_confidence"], [(1.0,)]), Run(), None)  # type: ignore[arg-type]
-    assert "not calibrated" in page
+    assert "at most 0.99; on simulated machines held out of training" in page
+    assert "not for real ones" in page

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -117,6 +118,12 @@ def con(lake_dir: Path):  # type: ignore[no-untyped-def]
     return athena.connect(lake_dir)
 
 
+def _ms(t: datetime) -> int:
+    """A query's UTC timestamp as epoch ms."""
+    assert t.tzinfo is not None, "a *_utc column carries its time zone"
+    return round(t.timestamp() * 1000)
+
+
 def _run(con, name: str, **params: str) -> list[dict]:  # type: ignore[no-untyped-def]
     return athena.run_saved(name, "", params, con=con).records()
 
@@ -170,7 +177,7 @@ def test_fleet_health_now_orders_by_severity(con) -> None:  # type: ignore[no-un
     ]
     assert rows[0]["fault"] == "bearing_outer"
     assert rows[0]["velocity_rms_mm_s"] == pytest.approx(2.9)
-    assert rows[0]["last_ts"] == NOW_MS - 5 * MIN_MS
+    assert _ms(rows[0]["last_seen_utc"]) == NOW_MS - 5 * MIN_MS
 
 
 def test_machines_by_iso_zone_counts_machines_and_windows(con) -> None:  # type: ignore[no-untyped-def]
@@ -273,7 +280,7 @@ def test_alert_history_lists_state_changes_newest_first(con) -> None:  # type: i
         ("motor-3", "HEALTHY", "WARNING"),
     ]
     pump_end = NOW_MS - 5 * MIN_MS
-    assert rows[0]["changed_at_ms"] == pump_end - 3 * STEP_MS
+    assert _ms(rows[0]["changed_at_utc"]) == pump_end - 3 * STEP_MS
 
 
 def test_top_offenders(con) -> None:  # type: ignore[no-untyped-def]
@@ -301,7 +308,9 @@ def test_data_freshness(con) -> None:  # type: ignore[no-untyped-def]
     assert rows["motor-3"]["status"] == "STALE"
     assert rows["fan-2"]["status"] == "OK"
     assert rows["fan-2"]["last_ingest_lag_ms"] == 1500
-    assert rows["pump-1"]["last_scored_ts"] == rows["pump-1"]["last_ts"] == NOW_MS - 5 * MIN_MS
+    seen = rows["pump-1"]["last_seen_utc"]
+    assert rows["pump-1"]["last_scored_utc"] == seen
+    assert _ms(seen) == NOW_MS - 5 * MIN_MS
     assert 170 <= rows["motor-3"]["age_minutes"] <= 200
     assert _run(con, "data_freshness", stale_minutes="240")[0]["status"] == "OK"
 
@@ -369,3 +378,27 @@ def test_every_number_declares_its_range_and_runs_at_both_ends(
     for value in outside:
         with pytest.raises(query.QueryError, match=param.name):
             query.render(query.load(name), {**base, param.name: value})
+
+
+#: Parameters a query needs beyond its defaults to return rows on this lake.
+_NEEDS = {"machine_trend": {"device_id": "pump-1"}}
+
+
+#: Queries with no time column (and no rows on this lake, which has no feedback table).
+_NO_TIMES = {"alert_outcomes"}
+
+
+@pytest.mark.parametrize("name", [n for n in ALL if n not in _NO_TIMES])
+def test_each_instant_shows_once_as_a_utc_time(con, name: str) -> None:  # type: ignore[no-untyped-def]
+    """data_freshness showed ``last_ts`` (epoch ms) beside ``last_seen_utc`` (the same instant),
+    fleet_health_now and alert_history the same: a time is one column, a UTC timestamp named
+    ``*_utc`` that carries its zone, never an epoch-ms integer a reader has to convert."""
+    rows = _run(con, name, **_NEEDS.get(name, {}))
+    assert rows, name
+    for row in rows:
+        for column, value in row.items():
+            if isinstance(value, datetime):
+                assert column.endswith("_utc"), (name, column)
+                _ms(value)
+            elif isinstance(value, int) and not isinstance(value, bool) and value > 1e12:
+                pytest.fail(f"{name}.{column} is epoch ms ({value}); show it as a *_utc time")
