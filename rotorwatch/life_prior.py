@@ -18,20 +18,20 @@ from rotorwatch.pf_prior import PfPrior
 #: The observed P-F intervals (seconds) each prior was fitted from.
 FITTED_FROM: Final[dict[str, dict[str, float]]] = {
     "accel_peak_g": {
-        "femto-1-1": 11240.0,
-        "femto-1-2": 430.0,
+        "femto-1-1": 10010.0,
+        "femto-1-2": 10.0,
         "femto-2-1": 410.0,
-        "femto-2-2": 430.0,
+        "femto-2-2": 660.0,
         "femto-3-1": 230.0,
-        "femto-3-2": 510.0,
+        "femto-3-2": 210.0,
     }
 }
 
 PF_PRIORS: Final[dict[str, PfPrior]] = {
     "accel_peak_g": PfPrior(
         indicator="accel_peak_g",
-        mu_ln_s=6.523908622527137,
-        sd_ln=1.4001933334065821,
+        mu_ln_s=5.801251466610466,
+        sd_ln=2.2240125647748834,
         n=6,
         source=(
             "FEMTO/PRONOSTIA (IEEE PHM 2012 learning set) bearings femto-1-1, femto-1-2, femto-2-1, femto-2-2, femto-3-1, femto-3-2: first lasting alert of the deployed path to the end of the run (20 g)"
