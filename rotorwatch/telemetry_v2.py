@@ -284,12 +284,14 @@ def from_v1(msg: Telemetry) -> bytes:
 RAW_CONTRACT_FIELD: Final = "contract"
 
 
-def raw_line(msg: Telemetry, received_at_ms: int) -> bytes:
-    """The raw lake's JSON line for a decoded v2 message: the same window as a valid v1 message
-    (``v`` = 1, the int16 samples as base64, the device and site from the partition key,
-    ``received_at`` = arrival in Kinesis), plus ``contract`` = 2. Being v1, the line replays
-    like any other raw line (put back on the telemetry stream keyed by its ``device_id``,
-    docs/runbook.md) and gives the same feature row; ``contract`` is ignored by the decoder."""
+def raw_line(msg: Telemetry, received_at_ms: int, contract: int = CONTRACT_VERSION) -> bytes:
+    """The raw lake's JSON line for a decoded message: the window as a valid v1 message
+    (``v`` = 1, the samples as base64, the device and site from the partition key,
+    ``received_at`` = arrival in Kinesis), plus ``contract`` = 2 for a v2 message (a v1 line
+    has none). Being v1, the line replays like any other raw line (put back on the telemetry
+    stream, docs/runbook.md) and gives the same feature row; ``contract`` is ignored by the
+    decoder. A v1 record's line is this too (not the record as the rule made it), so the lake's
+    ``site`` is the topic's even when the device sent its own."""
     out: dict[str, object] = {"v": 1, "device_id": msg.device_id, "ts": msg.ts, "seq": msg.seq}
     if msg.site is not None:
         out["site"] = msg.site
@@ -302,15 +304,14 @@ def raw_line(msg: Telemetry, received_at_ms: int) -> bytes:
             out[name] = value
     vib = msg.vibration
     if vib is not None:
-        out["vibration"] = {
-            "fs_hz": vib.fs_hz,
-            "unit": vib.unit,
-            "encoding": vib.encoding,
-            "scale": vib.scale,
-            "data": binascii.b2a_base64(vib.raw, newline=False).decode("ascii"),
-        }
+        window: dict[str, object] = {"fs_hz": vib.fs_hz, "unit": vib.unit, "encoding": vib.encoding}
+        if vib.encoding == SAMPLE_ENCODING:  # int16 only: float32 samples carry no scale
+            window["scale"] = vib.scale
+        window["data"] = binascii.b2a_base64(vib.raw, newline=False).decode("ascii")
+        out["vibration"] = window
     out["received_at"] = received_at_ms
-    out[RAW_CONTRACT_FIELD] = CONTRACT_VERSION
+    if contract != 1:
+        out[RAW_CONTRACT_FIELD] = contract
     return json.dumps(out, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n"
 
 
