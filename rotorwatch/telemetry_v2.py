@@ -72,6 +72,20 @@ MAGIC: Final = b"RW"
 #: Scalars are float64 so a reading lands in the lake exactly as v1 would put it there.
 HEADER: Final = struct.Struct("<2sBBIqffddd")
 HEADER_BYTES: Final = HEADER.size
+#: The header's fields, in :data:`HEADER`'s order: everything a v2 device can say besides its
+#: samples (no site, no device, no time of receipt: the topic and the stream give those).
+HEADER_FIELDS: Final[tuple[str, ...]] = (
+    "magic",
+    "version",
+    "flags",
+    "seq",
+    "ts",
+    "fs_hz",
+    "scale",
+    "rpm",
+    "temperature_c",
+    "pressure_bar",
+)
 BYTES_PER_SAMPLE: Final = 2
 SEQ_MAX: Final = 2**32 - 1
 FLAG_UNIT_M_S2: Final = 0x01

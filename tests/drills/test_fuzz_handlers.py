@@ -208,8 +208,22 @@ def _v2_mutant(draw: st.DrawFn) -> bytes:
     return bytes(data)
 
 
-#: Partition keys as the two rules set them, and keys no rule sets (a replay by hand).
-v2_keys = st.sampled_from(["plant-a/pump-01", "plant-a/pump-02", "pump-01", "a/b/c", "", "x y"])
+#: Partition keys as the two rules set them (v1 site:device, v2 site/device), as 0.2.0's v1
+#: rule set them (the device), and keys no rule sets (a replay by hand).
+v2_keys = st.sampled_from(
+    [
+        "plant-a/pump-01",
+        "plant-a/pump-02",
+        "plant-a:pump-01",
+        "plant-b:pump-02",
+        "pump-01",
+        "a/b/c",
+        "a:b/c",
+        ":pump-01",
+        "",
+        "x y",
+    ]
+)
 v2_records = st.tuples(st.one_of(_v2_mutant(), telemetry_payloads), v2_keys)
 
 

@@ -82,8 +82,20 @@ def test_the_v2_rule_selects_the_payload_unchanged_and_v1_keeps_its_sql() -> Non
 
 @pytest.mark.parametrize(
     "key",
-    ["", "a/b/c", "/pump", "site/", "pump 7", "a" * 129, "s/" + "d" * 129, "a:b:c", "a:b/c",
-     ":pump", "site:", "s:" + "d" * 129],
+    [
+        "",
+        "a/b/c",
+        "/pump",
+        "site/",
+        "pump 7",
+        "a" * 129,
+        "s/" + "d" * 129,
+        "a:b:c",
+        "a:b/c",
+        ":pump",
+        "site:",
+        "s:" + "d" * 129,
+    ],
 )
 def test_keys_our_rules_never_set_do_not_parse(key: str) -> None:
     assert iot_rule.parse_partition_key(key) is None
