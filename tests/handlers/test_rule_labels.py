@@ -105,7 +105,7 @@ def test_a_device_cannot_set_a_field_the_v1_rule_injects(
     keys = [iot_rule.partition_key(iot_rule.telemetry_topic(SITE, d)) or "" for d in devices]
     event = kinesis_event(records, partition_keys=keys, arrival_s=ARRIVAL_S)
     arrivals = [
-        int(round(r["kinesis"]["approximateArrivalTimestamp"] * 1000)) for r in event["Records"]
+        round(r["kinesis"]["approximateArrivalTimestamp"] * 1000) for r in event["Records"]
     ]
 
     assert extract_features.handler(event, context) == OK
