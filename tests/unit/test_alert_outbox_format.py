@@ -114,7 +114,7 @@ def test_an_entry_of_no_format_number_is_dropped_not_retried(fmt: Any) -> None:
     state reader drops it (retrying could never succeed) and keeps the readable ones."""
     good = _alert().to_json()
     bad = json.dumps({**json.loads(good), ALERT_FORMAT_FIELD: fmt})
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="not a format number"):
         Alert.from_json(bad)
     stored = read_state({"device_id": "pump-01", "pending_alert": json.dumps([bad, good])})
     assert stored.healed == ("pending_alert",)
