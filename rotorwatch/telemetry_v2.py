@@ -242,8 +242,13 @@ def encode_v2(
         x = checked_window(samples, unit)
         if scale is None:
             scale = auto_scale(x)
-        # The header carries scale as float32: quantise with the value the decoder will read.
-        scale = float(np.float32(scale))
+        # The header carries scale as float32: quantise with the value the decoder will read,
+        # never below SCALE_MIN (float32(1e-9) is just below it: a window of zeros, auto-scaled
+        # to the finest scale, was refused by the encoder's own check).
+        scale32 = np.float32(scale)
+        if float(scale32) < SCALE_MIN:  # in float64: numpy would compare in float32
+            scale32 = np.nextafter(np.float32(SCALE_MIN), np.float32(1.0))
+        scale = float(scale32)
         raw = np.clip(np.rint(x / scale), -32768, 32767).astype("<i2").tobytes()
     nan = float("nan")
     header = HEADER.pack(
