@@ -489,7 +489,7 @@ _DATA_SENTINEL: Final = "#"
 _DATA_SENTINEL_BYTES: Final = _DATA_SENTINEL.encode()
 
 
-def _decode_compact(payload: bytes, rule_labels: bool) -> Telemetry | None:
+def _decode_compact(payload: bytes, rule_labels: bool = True) -> Telemetry | None:
     """The same answer as the full path for a well-formed message, at a fraction of the cost.
 
     Nearly all of a message is the base64 window, and scanning it as a JSON string costs as much
