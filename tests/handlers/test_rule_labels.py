@@ -104,9 +104,7 @@ def test_a_device_cannot_set_a_field_the_v1_rule_injects(
     # The rule keys each record by the topic's site and device (the policy pins both).
     keys = [iot_rule.partition_key(iot_rule.telemetry_topic(SITE, d)) or "" for d in devices]
     event = kinesis_event(records, partition_keys=keys, arrival_s=ARRIVAL_S)
-    arrivals = [
-        round(r["kinesis"]["approximateArrivalTimestamp"] * 1000) for r in event["Records"]
-    ]
+    arrivals = [round(r["kinesis"]["approximateArrivalTimestamp"] * 1000) for r in event["Records"]]
 
     assert extract_features.handler(event, context) == OK
 
