@@ -326,12 +326,26 @@ def raw_line(msg: Telemetry, received_at_ms: int, contract: int = CONTRACT_VERSI
         window: dict[str, object] = {"fs_hz": vib.fs_hz, "unit": vib.unit, "encoding": vib.encoding}
         if vib.encoding == SAMPLE_ENCODING:  # int16 only: float32 samples carry no scale
             window["scale"] = vib.scale
-        window["data"] = binascii.b2a_base64(vib.raw, newline=False).decode("ascii")
+        window["data"] = _DATA_SENTINEL
         out["vibration"] = window
     out["received_at"] = received_at_ms
     if contract != 1:
         out[RAW_CONTRACT_FIELD] = contract
-    return json.dumps(out, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n"
+    line = json.dumps(out, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    if vib is None:
+        return line + b"\n"
+    # The base64 text needs no JSON escaping (its alphabet has no quote, backslash or control
+    # character), so it is spliced in rather than scanned by json.dumps, which cost as much as
+    # decoding the window. The sentinel is not in the base64 alphabet and no other field of
+    # the line can hold it (ids and sites are [A-Za-z0-9_-], units and encodings fixed words).
+    head, sentinel, tail = line.partition(_DATA_SENTINEL_JSON)
+    assert sentinel, "the window's data field is in the line"
+    data = binascii.b2a_base64(vib.raw, newline=False)
+    return b"".join((head, b'"data":"', data, b'"', tail, b"\n"))
+
+
+_DATA_SENTINEL: Final = "#"
+_DATA_SENTINEL_JSON: Final = b'"data":"#"'
 
 
 #: Files (the simulator's output, ``rotorwatch features`` input) hold one message per line; a
