@@ -19,10 +19,12 @@ from typing import Any
 
 import numpy as np
 
+from rotorwatch.published import decode_published
 from rotorwatch.telemetry import (
     ENCODINGS,
     FIELDS,
     MAX_MESSAGE_BYTES,
+    RULE_LABELS,
     UNITS,
     VIBRATION_FIELDS,
     TelemetryError,
@@ -38,6 +40,15 @@ EDGE_VALUES: tuple[Any, ...] = (
     None, True, False, 0, 1, -1, 1.0, 2**63, -(2**63), 10**400, -(10**400), 1e308, -1e308, 5e-324,
     float("nan"), float("inf"), float("-inf"), "", "g", "m/s2", *ENCODINGS, *UNITS, "AAAA", "====",
     "A" * 1000, [], {}, [1, 2], {"a": 1}, 256, 100_000, 100_000.5, 255.9,
+)  # fmt: skip
+
+
+#: The Kinesis arrival the stream decoder stamps (epoch ms).
+ARRIVAL_MS = 1_763_900_000_000
+#: Partition keys as the rules set them (v1 site:device, v2 site/device, 0.2.0's v1 device) and
+#: keys no rule sets: what extract_features meets on the stream.
+PARTITION_KEYS: tuple[str, ...] = (
+    "plant-a:dev-1", "plant-a/dev-1", "dev-1", "", "bad/key", "a:b/c", ":dev-1", "x" * 200,
 )  # fmt: skip
 
 
@@ -124,6 +135,15 @@ def make_generators(
                 target[key] = random_json(rng)
         return json.dumps(msg)
 
+    def labels_mutated() -> str:
+        """A valid message whose device also sent what the v1 rule adds, any JSON value: the
+        cloud must take the window whatever the label holds (docs/telemetry.md)."""
+        msg = json.loads(rng.choice(pool))
+        for key in RULE_LABELS:
+            if rng.random() < 0.8:
+                msg[key] = random_json(rng)
+        return json.dumps(msg)
+
     def random_structure() -> str:
         return json.dumps(random_json(rng))
 
@@ -157,6 +177,7 @@ def make_generators(
         "corrupted_valid": corrupted_valid,
         "truncated_valid": truncated_valid,
         "field_mutated": field_mutated,
+        "labels_mutated": labels_mutated,
         "random_structure": random_structure,
         "contract_keys": contract_keys,
         "valid": lambda: rng.choice(pool),
@@ -165,7 +186,7 @@ def make_generators(
 
 
 WEIGHTS = {"v2_corrupted_header": 12, "v2_truncated_or_padded": 8, "v2_random_after_magic": 6,
-           "v2_valid": 2, "random_bytes": 15, "corrupted_valid": 20, "truncated_valid": 10, "field_mutated": 30,
+           "v2_valid": 2, "random_bytes": 15, "corrupted_valid": 20, "truncated_valid": 10, "field_mutated": 30, "labels_mutated": 10,
            "random_structure": 10, "contract_keys": 10, "valid": 4, "oversize": 1}  # fmt: skip
 
 
@@ -200,6 +221,26 @@ def main(argv: list[str] | None = None) -> int:
         except TelemetryError as exc:
             outcomes[str(exc.reason)] += 1
         except Exception as exc:  # the bug class this run hunts for
+            outcomes[f"CRASH {type(exc).__name__}"] += 1
+            if len(crashes) < 5:
+                crashes.append((name, repr(exc), payload))
+        data = payload if isinstance(payload, bytes) else payload.encode("utf-8", "surrogatepass")
+        key = rng.choice(PARTITION_KEYS)
+        if name == "labels_mutated":
+            key = f"plant-a:{json.loads(payload)['device_id']}"  # the v1 rule's key for it
+        try:
+            # What extract_features calls on the stream: the publisher from the partition key.
+            got = decode_published(data, key, ARRIVAL_MS)
+            outcomes["(stream) decoded"] += 1
+            if name == "labels_mutated" and (got.site, got.received_at) != ("plant-a", ARRIVAL_MS):
+                raise AssertionError(f"a device's label reached the window: {got.site!r}")
+        except TelemetryError as exc:
+            outcomes[f"(stream) {exc.reason}"] += 1
+            if name == "labels_mutated":  # a label, whatever it holds, must cost no window
+                outcomes["CRASH label quarantined"] += 1
+                if len(crashes) < 5:
+                    crashes.append((name, repr(exc), payload))
+        except Exception as exc:
             outcomes[f"CRASH {type(exc).__name__}"] += 1
             if len(crashes) < 5:
                 crashes.append((name, repr(exc), payload))

@@ -125,7 +125,8 @@ class RuleBridge:
                 assert row is not None  # topic_contract said the v1 rule fires
                 data = json.dumps(row, separators=(",", ":")).encode()
                 ts, seq = row.get("ts"), row.get("seq")
-                window = (key, ts, seq) if isinstance(ts, int) and isinstance(seq, int) else None
+                device = (parse_topic(topic) or ("", ""))[1]  # the key is site:device
+                window = (device, ts, seq) if isinstance(ts, int) and isinstance(seq, int) else None
             if window is not None:
                 self.bridged_s.setdefault(window, self.wall_s())
             self._buffer.append((data, key, now_ms))

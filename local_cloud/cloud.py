@@ -172,7 +172,7 @@ def _v2_key(r: StreamRecord) -> tuple[str, int, int] | None:
     if key is None or len(r.data) < HEADER_BYTES:
         return None
     _magic, _version, _flags, seq, ts, *_ = HEADER.unpack_from(r.data)
-    return (key[1], int(ts), int(seq))
+    return (key.device_id, int(ts), int(seq))
 
 
 def _restamped(

@@ -398,10 +398,21 @@ def summary_rows(result: DemoResult, summary: Mapping[str, Any]) -> list[tuple[s
             f"{summary['false_alarms']} (on {summary['healthy_machines']} healthy machines "
             "and before onsets)",
         ),
+        *_sensor_rows(summary),
         ("median first alert after onset", "" if delay is None else f"{delay:.1f} h"),
         ("median lead time before end of life", "" if lead is None else f"{lead:.1f} h"),
         ("alerts sent", str(len(result.alerts))),
         ("messages", str(result.figures.messages)),
+    ]
+
+
+def _sensor_rows(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Failing accelerometers the scenario simulated, and how many the alerts named as one."""
+    n = summary.get("sensor_failures", 0)
+    if not n:
+        return []
+    return [
+        ("failing sensors shown as sensor problems", f"{summary['sensor_failures_shown']} of {n}")
     ]
 
 
@@ -544,6 +555,11 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
         if lead is not None
         else "no fault caught"
     )
+    if summary.get("sensor_failures"):
+        verdict += (
+            f"; failing sensors shown as sensor problems "
+            f"{summary['sensor_failures_shown']}/{summary['sensor_failures']}"
+        )
     con.print(f"[bold]{verdict}[/]")
     learned, devices = fleet_progress(result.states.values())
     con.print(f"baselines: {learned}/{devices} devices finished learning (docs/baseline.md)")

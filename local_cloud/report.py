@@ -26,6 +26,7 @@ from rotorwatch import lake
 from rotorwatch.assets import Asset
 from rotorwatch.features.engine import envelope_spectrum
 from rotorwatch.features.iso import zone_boundaries_mm_s
+from rotorwatch.features.sensor_health import SENSOR_PROBLEMS
 from rotorwatch.predictions import SENSOR_FAULTS, STATES
 from rotorwatch.sensors import limits_of
 from rotorwatch.telemetry import Telemetry, TelemetryError, decode
@@ -47,6 +48,8 @@ class FaultTruth:
     onset_ms: int | None
     failure_ms: int | None  # end of life (severity 1)
     max_severity: float  # reached within the run, 0-1
+    #: When its accelerometer started failing (simulator.sensor_failure), if it did.
+    sensor_onset_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,17 @@ class MachineScore:
     alerted_cause: str | None = None  # the temperature/pressure cause the alert named
     #: The first ALARM's (the page's) sensor cause, and whether there was one.
     alarm_cause: str | None = None
+    #: When its accelerometer started failing, the alerts after it that named a vibration
+    #: sensor problem (a sensor to fix: neither a fault caught nor a false alarm), and the
+    #: problem the first of them named.
+    sensor_onset_ms: int | None = None
+    sensor_notices: int = 0
+    sensor_said: str | None = None
+
+    @property
+    def sensor_shown(self) -> bool:
+        """Its failing sensor was reported as a sensor problem."""
+        return self.sensor_onset_ms is not None and self.sensor_notices > 0
 
     @property
     def faulty(self) -> bool:
@@ -120,6 +134,8 @@ class Detection:
             "fault_named_correctly": len(right),
             "healthy_machines": len(self.machines) - len(self.faulty) - len(self.not_started),
             "false_alarms": self.false_alarms,
+            "sensor_failures": sum(m.sensor_onset_ms is not None for m in self.machines),
+            "sensor_failures_shown": sum(m.sensor_shown for m in self.machines),
             "median_lead_time_h": float(np.median(leads)) if leads else None,
             "median_detection_delay_h": float(np.median(delays)) if delays else None,
         }
@@ -132,8 +148,11 @@ def truth_from_rows(
     seen: dict[str, dict[str, Any]] = {}
     for r in rows:
         d = seen.setdefault(
-            r["device_id"], {"fault": "normal", "onset_ms": r.get("onset_ms"), "sev": 0.0}
+            r["device_id"],
+            {"fault": "normal", "onset_ms": r.get("onset_ms"), "sev": 0.0, "sensor_ms": None},
         )
+        if r.get("sensor_problem") and d["sensor_ms"] is None:
+            d["sensor_ms"] = int(r["ts"])
         if r.get("fault", "normal") != "normal":
             d["fault"] = r["fault"]
         d["sev"] = max(d["sev"], float(r.get("severity") or 0.0))
@@ -148,7 +167,7 @@ def truth_from_rows(
             if onset is None or device_id not in life_h
             else int(onset + life_h[device_id] * 3.6e6)
         )
-        out.append(FaultTruth(device_id, fault, onset, failure, d["sev"]))
+        out.append(FaultTruth(device_id, fault, onset, failure, d["sev"], d["sensor_ms"]))
     return out
 
 
@@ -165,6 +184,16 @@ def score(truth: Sequence[FaultTruth], alerts: Sequence[ReceivedAlert]) -> Detec
             ((ts, a) for ts, a in by_device.get(t.device_id, []) if a.severity != "RECOVERY"),
             key=lambda x: x[0],
         )
+        # After its sensor began failing, an alert naming a vibration sensor problem is the
+        # notice the technician acts on (fix the sensor): neither a catch nor a false alarm.
+        notices = [
+            (ts, said)
+            for ts, a in rises
+            if t.sensor_onset_ms is not None
+            and ts >= t.sensor_onset_ms
+            and (said := _sensor_problem(a.body)) is not None
+        ]
+        rises = [(ts, a) for ts, a in rises if ts not in {n for n, _ in notices}]
         faulty = t.fault not in ("normal", NOT_STARTED) and t.onset_ms is not None
         onset = t.onset_ms if faulty and t.onset_ms is not None else None
         after = [(ts, a) for ts, a in rises if onset is not None and ts >= onset]
@@ -191,9 +220,18 @@ def score(truth: Sequence[FaultTruth], alerts: Sequence[ReceivedAlert]) -> Detec
                 false_alarms=false,
                 alerted_cause=cause_text.group(1) if cause_text else None,
                 alarm_cause=alarm_cause.group(1) if alarm_cause else None,
+                sensor_onset_ms=t.sensor_onset_ms,
+                sensor_notices=len(notices),
+                sensor_said=notices[0][1] if notices else None,
             )
         )
     return Detection(machines)
+
+
+def _sensor_problem(body: str) -> str | None:
+    """The vibration sensor problem an alert's "Sensor:" line names, if it names one."""
+    m = _SENSOR_RE.search(body)
+    return m.group(1) if m and m.group(1) in SENSOR_PROBLEMS else None
 
 
 # -- data from the lake -------------------------------------------------------------------
@@ -665,7 +703,7 @@ def score_rows(detection: Detection) -> list[list[Any]]:
             "yes" if m.caught else ("no" if m.faulty else "-"),
             m.first_alert_severity or "",
             t(m.first_alert_ms),
-            ", ".join(x for x in (m.alerted_cause, m.alerted_fault) if x),
+            ", ".join(x for x in (m.alerted_cause, m.alerted_fault, m.sensor_said) if x),
             h(m.detection_delay_h),
             h(m.lead_time_h),
             m.false_alarms,

@@ -237,6 +237,16 @@ def _stored_baseline(value: Any) -> Baseline | None:
         return None
 
 
+#: Format of an outbox entry (:meth:`Alert.to_json`, the state item's ``pending_alert``):
+#: 1, every entry written before the field existed (0.1.0's 14 fields; then the sensor and
+#: remaining-life fields, with defaults); 2, the field itself. The rule that keeps readers of
+#: every format reading each other's: a newer format only adds fields, each with a default, so
+#: an older reader ignores them and a newer one fills them in. A change an older reader would
+#: misread (a field's meaning or type) is not a new format of this entry but a new outbox.
+ALERT_FORMAT: Final = 2
+ALERT_FORMAT_FIELD: Final = "alert_format"
+
+
 @dataclass(frozen=True, slots=True)
 class Alert:
     """One notification: a rise of the sustained state, or a recovery notice."""
@@ -274,14 +284,24 @@ class Alert:
         return f"{self.device_id}:{self.ts}:{self.seq}:{self.severity}"
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), separators=(",", ":"), sort_keys=True)
+        """The outbox entry: every field, and the entry's format (:data:`ALERT_FORMAT`)."""
+        entry = {**asdict(self), ALERT_FORMAT_FIELD: ALERT_FORMAT}
+        return json.dumps(entry, separators=(",", ":"), sort_keys=True)
 
     @classmethod
     def from_json(cls, text: str) -> Alert:
-        """Read an outbox entry; fields a newer release added are ignored, so a rollback still
-        sends the alerts that release queued (they carried ``runbook_url``: TypeError before)."""
+        """Read an outbox entry of any format, older or newer (:data:`ALERT_FORMAT`): fields a
+        newer release added are ignored, so a rollback still sends the alerts that release
+        queued (they carried ``runbook_url``: TypeError before); fields an older one lacked
+        take their defaults. ValueError for an entry that is not one (a reader drops it)."""
+        entry = json.loads(text)
+        if not isinstance(entry, dict):
+            raise ValueError("an outbox entry is a JSON object")
+        fmt = entry.get(ALERT_FORMAT_FIELD, 1)
+        if isinstance(fmt, bool) or not isinstance(fmt, int) or fmt < 1:
+            raise ValueError(f"outbox entry format {fmt!r:.20} is not a format number")
         known = {f.name for f in fields(cls)}
-        return cls(**{k: v for k, v in json.loads(text).items() if k in known})
+        return cls(**{k: v for k, v in entry.items() if k in known})
 
 
 def _count(points: tuple[str, ...], states: tuple[str, ...]) -> int:

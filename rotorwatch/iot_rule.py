@@ -6,7 +6,7 @@ partition keys from here, so what a device sees locally is what it sees on AWS.
 Two contracts, two topics, two rules (a device chooses; docs/telemetry.md):
 
 * v1 (JSON) on ``rw/<site>/<device_id>/telemetry``: ``SELECT *, topic(2) AS site,
-  timestamp() AS received_at``, partition key ``${topic(3)}`` (the device).
+  timestamp() AS received_at``, partition key ``${topic(2)}:${topic(3)}`` (site and device).
 * v2 (binary) on ``rw/<site>/<device_id>/telemetry/v2``: ``SELECT *`` only, because AWS
   documents adding fields for empty or JSON payloads, and a binary payload passing a rule
   unchanged with a bare ``SELECT *``
@@ -40,11 +40,14 @@ SITE_TOPIC_LEVEL: Final = 2
 
 #: The v1 rule's SQL. It projects nothing over the payload's own ``device_id``: with
 #: ``SELECT *, topic(3) AS device_id`` the payload and the topic would both name a
-#: ``device_id`` and which one wins is undocumented. The device the IoT policy authorised (the
-#: topic's) travels as the Kinesis partition key instead (:data:`PARTITION_KEY_TEMPLATE`), and
-#: ``extract_features`` quarantines a record whose payload names another device
-#: (``device_mismatch``), so a device cannot speak for another. ``site`` and ``received_at``
-#: are labels the contract tells devices not to send (docs/telemetry.md); they identify no one.
+#: ``device_id`` and which one wins is undocumented. The same holds for the ``site`` and
+#: ``received_at`` it adds: a device may send either, and AWS does not say whether its value
+#: or the rule's ends up in the record. So the pipeline reads neither from a v1 record: who
+#: published (the site and device the IoT policy pinned to the thing) travels as the Kinesis
+#: partition key (:data:`PARTITION_KEY_TEMPLATE`), the arrival time is the Kinesis record's,
+#: and ``extract_features`` quarantines a record whose payload names another device
+#: (``device_mismatch``). The SQL still adds both, as released, so a record keeps its shape
+#: for every reader of the stream; their values are never used.
 TELEMETRY_RULE_SQL: Final = (
     f"SELECT *, topic({SITE_TOPIC_LEVEL}) AS site, timestamp() AS received_at "
     f"FROM '{TELEMETRY_TOPIC_FILTER}'"
@@ -52,13 +55,24 @@ TELEMETRY_RULE_SQL: Final = (
 #: The v2 rule's SQL: the binary payload passes unchanged (nothing may be added to it).
 TELEMETRY_V2_RULE_SQL: Final = f"SELECT * FROM '{TELEMETRY_V2_TOPIC_FILTER}'"
 IOT_SQL_VERSION: Final = "2016-03-23"
-#: The v1 Kinesis action's partition key (an IoT substitution template): the topic's device, so
-#: each device's records stay in order on one shard and the handler knows who published. Kept
-#: as deployed before v2 existed: no device's shard changes and no key limit tightens for v1.
-PARTITION_KEY_TEMPLATE: Final = f"${{topic({DEVICE_TOPIC_LEVEL})}}"
-#: Between site and device in a v2 partition key; neither a site nor a device id contains it,
-#: so a key with it is a v2 key and one without a v1 key (:func:`parse_partition_key`).
+#: Between site and device in a v2 partition key (``<site>/<device_id>``).
 PARTITION_KEY_SEPARATOR: Final = "/"
+#: Between site and device in a v1 partition key (``<site>:<device_id>``). Neither a site nor
+#: a device id contains either separator, so the key alone says which rule wrote the record
+#: (:func:`parse_partition_key`): a binary message through the v1 rule, or JSON through the v2
+#: rule, is ``wrong_topic``.
+PARTITION_KEY_V1_SEPARATOR: Final = ":"
+#: The v1 Kinesis action's partition key (an IoT substitution template): the topic's site and
+#: device, both pinned to the thing by the IoT policy (its ``site`` attribute and its name).
+#: The same device always gives the same key, so its records stay in order on one shard.
+#: Releases up to 0.2.0 keyed v1 by the device alone (:data:`PARTITION_KEY_TEMPLATE_0_2`) and
+#: took the site from the record, where a device's own ``site`` could win: records they put
+#: on the stream still read (the site as that rule merged it), docs/telemetry.md.
+PARTITION_KEY_TEMPLATE: Final = (
+    f"${{topic({SITE_TOPIC_LEVEL})}}{PARTITION_KEY_V1_SEPARATOR}${{topic({DEVICE_TOPIC_LEVEL})}}"
+)
+#: The v1 partition key up to release 0.2.0: the device alone.
+PARTITION_KEY_TEMPLATE_0_2: Final = f"${{topic({DEVICE_TOPIC_LEVEL})}}"
 #: The v2 Kinesis action's partition key: ``<site>/<device_id>``, both from the topic the IoT
 #: policy pinned to the thing (its name and its ``site`` attribute). The same device always
 #: gives the same key, so per-device order holds as in v1.
@@ -66,8 +80,8 @@ PARTITION_KEY_V2_TEMPLATE: Final = (
     f"${{topic({SITE_TOPIC_LEVEL})}}{PARTITION_KEY_SEPARATOR}${{topic({DEVICE_TOPIC_LEVEL})}}"
 )
 #: Kinesis refuses a longer partition key (PutRecordsRequestEntry, "Maximum length of 256"):
-#: the v2 rule's action fails and the message goes to its error action. A v2 device therefore
-#: needs len(site) + len(device_id) <= 255 (both may be 128 in v1).
+#: the rule's action fails and the message goes to its error action. A device therefore needs
+#: len(site) + len(device_id) <= 255, in either contract (the local bridge refuses it too).
 KINESIS_PARTITION_KEY_MAX_CHARS: Final = 256
 
 #: Basic Ingest: publishing to $aws/rules/<rule>/<topic> reaches the rule without the broker's
@@ -107,7 +121,8 @@ _TOPIC_RE: Final = re.compile(
     rf"(/{V2_LEAF})?$"
 )
 _PARTITION_KEY_RE: Final = re.compile(
-    rf"^(?:({SITE_PATTERN}){re.escape(PARTITION_KEY_SEPARATOR)})?({DEVICE_ID_PATTERN})$"
+    rf"^(?:({SITE_PATTERN})([{re.escape(PARTITION_KEY_SEPARATOR + PARTITION_KEY_V1_SEPARATOR)}]))?"
+    rf"({DEVICE_ID_PATTERN})$"
 )
 
 
@@ -160,20 +175,36 @@ def topic_contract(topic: str) -> int | None:
 
 
 def partition_key(topic: str) -> str | None:
-    """What the matching rule's partition key template gives for ``topic``: the device (v1),
-    ``<site>/<device_id>`` (v2). None if no telemetry rule fires."""
+    """What the matching rule's partition key template gives for ``topic``:
+    ``<site>:<device_id>`` (v1), ``<site>/<device_id>`` (v2). None if no telemetry rule fires."""
     m = _TOPIC_RE.match(topic)
     if m is None:
         return None
     site, device_id = m.group(1), m.group(2)
-    return f"{site}{PARTITION_KEY_SEPARATOR}{device_id}" if m.group(3) else device_id
+    sep = PARTITION_KEY_SEPARATOR if m.group(3) else PARTITION_KEY_V1_SEPARATOR
+    return f"{site}{sep}{device_id}"
 
 
-def parse_partition_key(key: str) -> tuple[str | None, str] | None:
-    """(site, device_id) of a telemetry record's partition key: (None, device) for a v1 key,
-    (site, device) for a v2 key; None when the key is neither (not one our rules set)."""
+@dataclass(frozen=True, slots=True)
+class Publisher:
+    """Who published a telemetry record, from the partition key its rule set."""
+
+    #: The contract of the rule that wrote the record (1 or 2).
+    contract: int
+    #: The topic's site; None for a v1 record of a release up to 0.2.0 (key = device alone).
+    site: str | None
+    device_id: str
+
+
+def parse_partition_key(key: str) -> Publisher | None:
+    """Who published a telemetry record, from its partition key: ``<site>:<device_id>`` (v1),
+    ``<site>/<device_id>`` (v2) or ``<device_id>`` (v1 up to release 0.2.0); None when the key
+    is none of these (not one our rules set)."""
     m = _PARTITION_KEY_RE.match(key)
-    return (m.group(1), m.group(2)) if m else None
+    if m is None:
+        return None
+    site, sep, device_id = m.group(1), m.group(2), m.group(3)
+    return Publisher(2 if sep == PARTITION_KEY_SEPARATOR else 1, site, device_id)
 
 
 def project(topic: str, message: dict[str, Any], received_at_ms: int) -> dict[str, Any] | None:

@@ -130,11 +130,13 @@ FIREHOSE_RECORD_MAX_BYTES: Final = 1000 * 1024
 #: clock: the IoT rule's ``received_at`` (raw, features), then ``scored_at`` (predictions).
 ARRIVAL_CLOCK_FIELDS: Final[tuple[str, ...]] = ("received_at", "scored_at")
 
-#: Raw telemetry as it sits in the Kinesis stream (the IoT rule's SELECT *, topic(2) AS site,
-#: timestamp() AS received_at), one JSON object per line. Firehose keeps the payload only, not
-#: the record's partition key (the topic's device), so device_id here is the device's claim.
-#: A contract v2 window is written as its v1 form (device and site from the v2 partition key,
-#: rotorwatch.telemetry_v2.raw_line), so both replay the same way.
+#: Raw telemetry, one JSON object per line, written by extract_features: a valid window as its
+#: v1 form with the device and site from the record's partition key and received_at its
+#: Kinesis arrival (rotorwatch.telemetry_v2.raw_line; contract = 2 when sent as v2), so a
+#: device's own site label never lands here and every line replays the same way. An invalid v1
+#: record, and one a release up to 0.2.0 keyed by the device alone, as it sat in the stream
+#: (the IoT rule's SELECT *, topic(2) AS site, timestamp() AS received_at): there device_id
+#: and site are what the record says.
 VIBRATION_STRUCT: Final = (
     "struct<fs_hz:double,unit:string,encoding:string,scale:double,data:string>"
 )

@@ -31,9 +31,11 @@ field                       meaning
 ==========================  ===========================================================
 
 The whole message is at most 128 KB (IoT Core's limit; a record on the stream may be longer by
-what the v1 rule adds, :data:`RULE_ADDED_BYTES_MAX`). Fields the IoT rule adds on the way in
-(``site``, ``received_at``) are accepted; other unknown fields are ignored so that a newer
-device does not break an older pipeline.
+what the v1 rule adds, :data:`RULE_ADDED_BYTES_MAX`). The fields the IoT rule adds on the way
+in (:data:`RULE_LABELS`: ``site``, ``received_at``) are read from files and older releases'
+records only: the cloud takes both from the stream (the partition key and the arrival time), so
+a device's own values are ignored. Other unknown fields are ignored so that a newer device does
+not break an older pipeline.
 
 Every way a message can be wrong raises :class:`TelemetryError`, whose ``reason`` is a stable
 machine-readable code (:class:`Reason`) used for quarantine prefixes and metrics. Nothing else
@@ -146,6 +148,10 @@ SITE_PATTERN: Final = r"[A-Za-z0-9_-]{1,128}"
 _DEVICE_ID_RE: Final = re.compile(DEVICE_ID_PATTERN)
 _SITE_RE: Final = re.compile(SITE_PATTERN)
 
+#: What the v1 IoT rule adds to a message (``topic(2) AS site, timestamp() AS received_at``).
+#: A device may send the same names, and AWS does not document whose value wins: the cloud
+#: never reads them from a record (docs/telemetry.md, "What the rule adds").
+RULE_LABELS: Final[tuple[str, ...]] = ("site", "received_at")
 #: The contract's top-level fields (plus those the IoT rule adds) and the vibration object's.
 FIELDS: Final[tuple[str, ...]] = (
     "v",
@@ -411,12 +417,13 @@ def _vibration(obj: Any, raw: bytes | None = None) -> Vibration:
     return Vibration(fs_hz=fs_hz, unit=unit, encoding=encoding, scale=scale, raw=raw)  # type: ignore[arg-type]
 
 
-def from_dict(obj: Any) -> Telemetry:
-    """Validate an already-parsed JSON value as a telemetry v1 message."""
-    return _from_dict(obj, None)
+def from_dict(obj: Any, *, rule_labels: bool = True) -> Telemetry:
+    """Validate an already-parsed JSON value as a telemetry v1 message (``rule_labels``: see
+    :func:`decode`)."""
+    return _from_dict(obj, None, rule_labels)
 
 
-def _from_dict(obj: Any, vibration_raw: bytes | None) -> Telemetry:
+def _from_dict(obj: Any, vibration_raw: bytes | None, rule_labels: bool) -> Telemetry:
     if not isinstance(obj, dict):
         raise _fail(Reason.NOT_OBJECT, f"message must be a JSON object, got {type(obj).__name__}")
     version = obj.get("v")
@@ -440,10 +447,11 @@ def _from_dict(obj: Any, vibration_raw: bytes | None) -> Telemetry:
     rpm = _number(obj, "rpm")
     if rpm is not None and rpm <= 0:
         raise _fail(Reason.OUT_OF_RANGE, f"'rpm' must be > 0, got {rpm:g}", "rpm")
-    site = obj.get("site")
+    # The labels the v1 rule adds (RULE_LABELS) are read only where they are trusted.
+    site = obj.get("site") if rule_labels else None
     if site is not None and (not isinstance(site, str) or not _SITE_RE.fullmatch(site)):
         raise _fail(Reason.WRONG_TYPE, f"'site' must match {SITE_PATTERN}", "site")
-    received_at = obj.get("received_at")
+    received_at = obj.get("received_at") if rule_labels else None
     if received_at is not None and (
         isinstance(received_at, bool) or not isinstance(received_at, int)
     ):
@@ -481,7 +489,7 @@ _DATA_SENTINEL: Final = "#"
 _DATA_SENTINEL_BYTES: Final = _DATA_SENTINEL.encode()
 
 
-def _decode_compact(payload: bytes) -> Telemetry | None:
+def _decode_compact(payload: bytes, rule_labels: bool = True) -> Telemetry | None:
     """The same answer as the full path for a well-formed message, at a fraction of the cost.
 
     Nearly all of a message is the base64 window, and scanning it as a JSON string costs as much
@@ -513,16 +521,23 @@ def _decode_compact(payload: bytes) -> Telemetry | None:
     vib = obj.get("vibration") if isinstance(obj, dict) else None
     if not isinstance(vib, dict) or vib.get("data") != _DATA_SENTINEL:
         return None
-    return _from_dict(obj, raw)
+    return _from_dict(obj, raw, rule_labels)
 
 
 def decode(
-    payload: bytes | bytearray | memoryview | str, *, max_bytes: int = MAX_RECORD_BYTES
+    payload: bytes | bytearray | memoryview | str,
+    *,
+    max_bytes: int = MAX_RECORD_BYTES,
+    rule_labels: bool = True,
 ) -> Telemetry:
     """Decode one message (raw bytes or text) into a :class:`Telemetry`.
 
     ``max_bytes`` defaults to what a record on the stream may hold (the device's 128 KB plus
     what the v1 rule adds); an encoder checks its own message against :data:`MAX_MESSAGE_BYTES`.
+    ``rule_labels=False`` ignores :data:`RULE_LABELS` (``site`` and ``received_at`` come out
+    None, whatever the message holds, valid or not): for a record whose publisher and arrival
+    the caller knows from a source the device cannot write (the stream's partition key and
+    arrival time, :func:`rotorwatch.published.decode_published`).
 
     Raises
     ------
@@ -545,7 +560,7 @@ def decode(
                 Reason.NOT_UTF8, f"message is not UTF-8: {exc.reason} at character {exc.start}"
             ) from None
     else:
-        fast = _decode_compact(bytes(payload))
+        fast = _decode_compact(bytes(payload), rule_labels)
         if fast is not None:
             return fast
         try:
@@ -558,7 +573,7 @@ def decode(
         obj = json.loads(text)
     except (ValueError, RecursionError) as exc:
         raise _fail(Reason.NOT_JSON, f"message is not JSON: {exc}") from None
-    return from_dict(obj)
+    return from_dict(obj, rule_labels=rule_labels)
 
 
 def checked_window(samples: npt.ArrayLike, unit: str) -> npt.NDArray[np.float64]:

@@ -72,6 +72,20 @@ MAGIC: Final = b"RW"
 #: Scalars are float64 so a reading lands in the lake exactly as v1 would put it there.
 HEADER: Final = struct.Struct("<2sBBIqffddd")
 HEADER_BYTES: Final = HEADER.size
+#: The header's fields, in :data:`HEADER`'s order: everything a v2 device can say besides its
+#: samples (no site, no device, no time of receipt: the topic and the stream give those).
+HEADER_FIELDS: Final[tuple[str, ...]] = (
+    "magic",
+    "version",
+    "flags",
+    "seq",
+    "ts",
+    "fs_hz",
+    "scale",
+    "rpm",
+    "temperature_c",
+    "pressure_bar",
+)
 BYTES_PER_SAMPLE: Final = 2
 SEQ_MAX: Final = 2**32 - 1
 FLAG_UNIT_M_S2: Final = 0x01
@@ -228,8 +242,13 @@ def encode_v2(
         x = checked_window(samples, unit)
         if scale is None:
             scale = auto_scale(x)
-        # The header carries scale as float32: quantise with the value the decoder will read.
-        scale = float(np.float32(scale))
+        # The header carries scale as float32: quantise with the value the decoder will read,
+        # never below SCALE_MIN (float32(1e-9) is just below it: a window of zeros, auto-scaled
+        # to the finest scale, was refused by the encoder's own check).
+        scale32 = np.float32(scale)
+        if float(scale32) < SCALE_MIN:  # in float64: numpy would compare in float32
+            scale32 = np.nextafter(np.float32(SCALE_MIN), np.float32(1.0))
+        scale = float(scale32)
         raw = np.clip(np.rint(x / scale), -32768, 32767).astype("<i2").tobytes()
     nan = float("nan")
     header = HEADER.pack(
@@ -284,12 +303,14 @@ def from_v1(msg: Telemetry) -> bytes:
 RAW_CONTRACT_FIELD: Final = "contract"
 
 
-def raw_line(msg: Telemetry, received_at_ms: int) -> bytes:
-    """The raw lake's JSON line for a decoded v2 message: the same window as a valid v1 message
-    (``v`` = 1, the int16 samples as base64, the device and site from the partition key,
-    ``received_at`` = arrival in Kinesis), plus ``contract`` = 2. Being v1, the line replays
-    like any other raw line (put back on the telemetry stream keyed by its ``device_id``,
-    docs/runbook.md) and gives the same feature row; ``contract`` is ignored by the decoder."""
+def raw_line(msg: Telemetry, received_at_ms: int, contract: int = CONTRACT_VERSION) -> bytes:
+    """The raw lake's JSON line for a decoded message: the window as a valid v1 message
+    (``v`` = 1, the samples as base64, the device and site from the partition key,
+    ``received_at`` = arrival in Kinesis), plus ``contract`` = 2 for a v2 message (a v1 line
+    has none). Being v1, the line replays like any other raw line (put back on the telemetry
+    stream, docs/runbook.md) and gives the same feature row; ``contract`` is ignored by the
+    decoder. A v1 record's line is this too (not the record as the rule made it), so the lake's
+    ``site`` is the topic's even when the device sent its own."""
     out: dict[str, object] = {"v": 1, "device_id": msg.device_id, "ts": msg.ts, "seq": msg.seq}
     if msg.site is not None:
         out["site"] = msg.site
@@ -302,16 +323,29 @@ def raw_line(msg: Telemetry, received_at_ms: int) -> bytes:
             out[name] = value
     vib = msg.vibration
     if vib is not None:
-        out["vibration"] = {
-            "fs_hz": vib.fs_hz,
-            "unit": vib.unit,
-            "encoding": vib.encoding,
-            "scale": vib.scale,
-            "data": binascii.b2a_base64(vib.raw, newline=False).decode("ascii"),
-        }
+        window: dict[str, object] = {"fs_hz": vib.fs_hz, "unit": vib.unit, "encoding": vib.encoding}
+        if vib.encoding == SAMPLE_ENCODING:  # int16 only: float32 samples carry no scale
+            window["scale"] = vib.scale
+        window["data"] = _DATA_SENTINEL
+        out["vibration"] = window
     out["received_at"] = received_at_ms
-    out[RAW_CONTRACT_FIELD] = CONTRACT_VERSION
-    return json.dumps(out, separators=(",", ":"), allow_nan=False).encode("utf-8") + b"\n"
+    if contract != 1:
+        out[RAW_CONTRACT_FIELD] = contract
+    line = json.dumps(out, separators=(",", ":"), allow_nan=False).encode("utf-8")
+    if vib is None:
+        return line + b"\n"
+    # The base64 text needs no JSON escaping (its alphabet has no quote, backslash or control
+    # character), so it is spliced in rather than scanned by json.dumps, which cost as much as
+    # decoding the window. The sentinel is not in the base64 alphabet and no other field of
+    # the line can hold it (ids and sites are [A-Za-z0-9_-], units and encodings fixed words).
+    head, sentinel, tail = line.partition(_DATA_SENTINEL_JSON)
+    assert sentinel, "the window's data field is in the line"
+    data = binascii.b2a_base64(vib.raw, newline=False)
+    return b"".join((head, b'"data":"', data, b'"', tail, b"\n"))
+
+
+_DATA_SENTINEL: Final = "#"
+_DATA_SENTINEL_JSON: Final = b'"data":"#"'
 
 
 #: Files (the simulator's output, ``rotorwatch features`` input) hold one message per line; a

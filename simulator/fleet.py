@@ -12,7 +12,10 @@ Ground truth (one JSON line per emitted window)::
      "fault": "bearing_outer", "onset_ms": 1767240000000, "severity": 0.031}
 
 ``fault`` is "normal" before the onset (and for healthy machines, whose ``onset_ms`` is null);
-``severity`` is 0..1 (1 = end of life).
+``severity`` is 0..1 (1 = end of life). A device whose accelerometer fails
+(:mod:`simulator.sensor_failure`) also has ``sensor_problem``: null while the sensor works,
+else the problem the pipeline should name (``sensor_clipped``, ``sensor_saturated``,
+``sensor_flat_line``).
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from rotorwatch.telemetry import encode, encode_samples
 from rotorwatch.telemetry_v2 import encode_v2
 from simulator.physics import DEFAULT_FS_HZ, DEFAULT_N_SAMPLES, severity_curve, synthesize
 from simulator.scenario import Machine, Scenario, load_scenario
+from simulator.sensor_failure import apply as sensor_failure_apply
 
 __all__ = [
     "SimulatedWindow",
@@ -318,6 +322,13 @@ def _device_chunk(
     )
     temp = _temperatures(st, ts, load, label, sev, interval_ms / 1000.0)
     pressure = _pressures(st, rpm, load, label, sev)
+    scales: list[float | None] = [None] * len(rows)
+    if m.sensor_failure is not None:
+        # The machine vibrates as synthesised; its failing sensor reports something else.
+        problems = m.sensor_failure.problems(start_ms, ts)
+        x, scales = sensor_failure_apply(x, problems)
+        for row, problem in zip(rows, problems, strict=True):
+            row["sensor_problem"] = problem
     for j, row in enumerate(rows):
         scalars = {
             "ts": row["ts"],
@@ -327,11 +338,10 @@ def _device_chunk(
             "pressure_bar": None if pressure is None else round(float(pressure[j]), 3),
         }
         if st.contract == 2:
-            payload = encode_v2(samples=x[j], fs_hz=fs_hz, **scalars)
+            payload = encode_v2(samples=x[j], fs_hz=fs_hz, scale=scales[j], **scalars)
         else:
-            payload = encode(
-                device_id=m.device_id, vibration=encode_samples(x[j], fs_hz=fs_hz), **scalars
-            )
+            window = encode_samples(x[j], fs_hz=fs_hz, scale=scales[j])
+            payload = encode(device_id=m.device_id, vibration=window, **scalars)
         yield SimulatedWindow(m.device_id, st.site, st.topic, payload, row)
 
 

@@ -21,7 +21,8 @@ short. A fault starts ``onset_h`` hours after the start of a simulation and reac
 Besides the vibration faults a scenario may schedule ``lubrication_loss`` (the bearing heats up,
 its vibration changes late) and ``impeller_wear`` (a pump's discharge pressure falls); see
 :data:`rotorwatch.predictions.SENSOR_FAULTS`. An asset may carry ``limits`` (sensor limits,
-:mod:`rotorwatch.assets`).
+:mod:`rotorwatch.assets`). A device may have a ``sensor_failures`` entry: its accelerometer
+dies while the machine runs on (:mod:`simulator.sensor_failure`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from rotorwatch.assets import Asset, AssetError, parse_asset
 from rotorwatch.predictions import FAULT_CAUSES as FAULTS
 from rotorwatch.predictions import SENSOR_FAULTS
 from simulator.physics import BEARING_FAULTS, MachinePhysics
+from simulator.sensor_failure import SensorFailure
 
 #: Every fault a scenario may schedule: the vibration faults and those that show first in
 #: temperature or pressure (see simulator.fleet.SENSOR_FAULT_VIBRATION).
@@ -115,6 +117,8 @@ class Machine:
     physics: MachinePhysics
     load: LoadProfile
     fault: FaultSchedule | None = None
+    #: When its accelerometer fails (simulator.sensor_failure); the machine itself is unchanged.
+    sensor_failure: SensorFailure | None = None
 
     @property
     def device_id(self) -> str:
@@ -243,6 +247,7 @@ def parse_scenario(data: Any) -> Scenario:
     physics = _by_device(data, "machines", known)
     loads = _by_device(data, "loads", known)
     faults = _by_device(data, "faults", known)
+    sensor_failures = _by_device(data, "sensor_failures", known)
     machines = []
     for asset in assets:
         dev = asset.device_id
@@ -259,6 +264,12 @@ def parse_scenario(data: Any) -> Scenario:
             fault = None
             if dev in faults:
                 fault = FaultSchedule(**_fields(FaultSchedule, faults[dev], f"fault {dev}"))
+            failure = None
+            if dev in sensor_failures:
+                failure = SensorFailure(
+                    **_fields(SensorFailure, sensor_failures[dev], f"sensor failure {dev}")
+                )
+                failure.validate()
         except (TypeError, ValueError) as exc:
             raise ScenarioError(f"{dev}: {exc}") from None
         if fault is not None:
@@ -275,7 +286,9 @@ def parse_scenario(data: Any) -> Scenario:
                 raise ScenarioError(f"{dev}: a {fault.fault} fault needs a machine with pressure")
         if not 0.0 < load.base <= 1.0 or load.daily_amplitude < 0 or load.wander < 0:
             raise ScenarioError(f"{dev}: load base must be in (0, 1], amplitudes >= 0")
-        machines.append(Machine(asset=asset, physics=ph, load=load, fault=fault))
+        machines.append(
+            Machine(asset=asset, physics=ph, load=load, fault=fault, sensor_failure=failure)
+        )
     description = data.get("description", "")
     return Scenario(name=name, site=site, machines=tuple(machines), description=str(description))
 

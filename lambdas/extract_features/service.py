@@ -25,6 +25,7 @@ from lambdas.common.dynamo import from_attributes
 from lambdas.common.settings import positive_float, required
 from rotorwatch.assets import Asset, AssetError, parse_asset
 from rotorwatch.features import compute_features
+from rotorwatch.iot_rule import parse_partition_key
 from rotorwatch.lake import PARTITION_KEYS, QUARANTINE_PREFIX, raw_object_key
 from rotorwatch.published import decode_published
 from rotorwatch.resources import ASSETS_TABLE_PARTITION_KEY, EnvKey
@@ -179,24 +180,30 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
     bad: list[tuple[int, TelemetryError]] = []
     seen: set[tuple[str, int, int]] = set()
     # The raw lake (telemetry_raw, gzip'd JSON lines, one object per invocation, written last):
-    # a v1 record as the rule made it, invalid ones too; a valid v2 record as its v1 form.
+    # a valid record as its v1 form, the site its partition key's (a device's own ``site``
+    # label never reaches the lake); an invalid v1 record as the rule made it; a v1 record of
+    # a release up to 0.2.0 (no site in its key) as that rule made it, as that release did.
     raw: list[bytes] = []
     raw_positions: list[int] = []
     for i, rec in enumerate(records):
         v2 = is_v2(rec.data)
-        if not v2:
-            raw.append(rec.data.rstrip(b"\n") + b"\n")
-            raw_positions.append(i)
         try:
-            # Who published is the partition key the rule set from the topic (v1: device,
-            # v2: site/device); a v2 message's arrival is the Kinesis record's.
+            # Who published is the partition key the rule set from the topic (v1: site:device,
+            # v2: site/device); when the cloud received it is the Kinesis record's arrival.
             msg = decode_published(rec.data, rec.partition_key, rec.arrival_ms)
         except TelemetryError as exc:
+            if not v2:
+                raw.append(rec.data.rstrip(b"\n") + b"\n")
+                raw_positions.append(i)
             bad.append((i, exc))
             continue
         if v2:
             raw.append(raw_line(msg, rec.arrival_ms))
-            raw_positions.append(i)
+        elif _key_names_site(rec.partition_key):
+            raw.append(raw_line(msg, rec.arrival_ms, contract=1))
+        else:
+            raw.append(rec.data.rstrip(b"\n") + b"\n")
+        raw_positions.append(i)
         key = (msg.device_id, msg.ts, msg.seq)
         if key in seen:
             out.duplicates += 1  # IoT QoS 1 redelivers: the same window twice is one window
@@ -287,6 +294,12 @@ def process(records: list[SourceRecord], deps: Deps) -> Outcome:
             out.raw_put, out.raw_key, out.raw_object_bytes = len(committed), key, len(body)
     out.timings_s["io"] += time.perf_counter() - t4
     return out
+
+
+def _key_names_site(partition_key: str) -> bool:
+    """Whether a record's partition key carries its site (every key since 0.2.0's v1 keys)."""
+    pub = parse_partition_key(partition_key)
+    return pub is not None and pub.site is not None
 
 
 def _cut(out: Outcome) -> float:

@@ -11,9 +11,18 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from rotorwatch.iot_rule import PARTITION_KEY_V1_SEPARATOR
+from rotorwatch.telemetry import SITE_PATTERN
+
+#: The site of a telemetry record's partition key when its payload names none (tests.signals'
+#: SITE: the asset records' site).
+DEFAULT_SITE = "plant-a"
+_SITE_RE = re.compile(SITE_PATTERN)
 
 EVENTS_DIR = Path(__file__).parent
 
@@ -36,9 +45,10 @@ def kinesis_event(
     """A Kinesis event with one record per payload, in order, from the stored template.
 
     Sequence numbers increase with the position (as within a shard). Partition keys default to
-    what the deployed producers set: the payload's ``device_id`` (the IoT rule keys by the
-    topic's device, which an honest device also names in its payload; extract_features keys the
-    features stream by device), else the template's.
+    what the deployed producers set for an honest device (one that names itself in its
+    payload): on the telemetry stream the v1 rule's ``<site>:<device_id>`` (the payload's
+    ``site``, else :data:`DEFAULT_SITE`), on the features stream the ``device_id``
+    (extract_features keys by device); else the template's.
     """
     base = load_event(template)["Records"][0]
     shard = base["eventID"].split(":", 1)[0]
@@ -52,10 +62,20 @@ def kinesis_event(
         if partition_keys is not None:
             rec["kinesis"]["partitionKey"] = partition_keys[i]
         elif (device := _device_id(data)) is not None:
-            rec["kinesis"]["partitionKey"] = device
+            rec["kinesis"]["partitionKey"] = (
+                f"{_site(data)}{PARTITION_KEY_V1_SEPARATOR}{device}"
+                if template == "kinesis_telemetry"
+                else device
+            )
         rec["eventID"] = f"{shard}:{seq}"
         records.append(rec)
     return {"Records": records}
+
+
+def _site(data: bytes) -> str:
+    obj = json.loads(data)
+    site = obj.get("site")
+    return site if isinstance(site, str) and _SITE_RE.fullmatch(site) else DEFAULT_SITE
 
 
 def _device_id(data: bytes) -> str | None:

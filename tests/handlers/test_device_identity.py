@@ -2,8 +2,8 @@
 
 The chain, each link as deployed: the IoT policy lets a certificate publish only on its own
 thing's topic; the IoT rule (here its local twin, the rule bridge: same SQL, same partition
-key ``${topic(3)}``) keys the Kinesis record by that topic's device and leaves the payload as
-sent; extract_features compares the payload's ``device_id`` with the partition key and
+key ``${topic(2)}:${topic(3)}``) keys the Kinesis record by that topic's site and device and
+leaves the payload as sent; extract_features compares the payload's ``device_id`` with the partition key and
 quarantines a mismatch as ``device_mismatch``, counted in the series the DeviceMismatch alarm
 selects.
 """
@@ -83,7 +83,7 @@ def test_a_device_cannot_inject_windows_for_another_through_its_own_topic(
     honest = message("pump-01", TS0, 1, v1x_mm_s=1.0)
     forged = message("pump-02", TS0, 1, v1x_mm_s=9.0)  # pump-01 claiming to be pump-02
     event = _through_the_rule(tmp_path, [(own_topic, honest), (own_topic, forged)])
-    assert [r["kinesis"]["partitionKey"] for r in event["Records"]] == ["pump-01", "pump-01"]
+    assert [r["kinesis"]["partitionKey"] for r in event["Records"]] == [f"{SITE}:pump-01"] * 2
 
     capsys.readouterr()
     assert extract_features.handler(event, context) == {"batchItemFailures": []}
@@ -95,7 +95,7 @@ def test_a_device_cannot_inject_windows_for_another_through_its_own_topic(
     assert (kept["reason"], kept["field"], kept["partition_key"]) == (
         Reason.DEVICE_MISMATCH.value,
         "device_id",
-        "pump-01",
+        f"{SITE}:pump-01",
     )
     assert "'pump-02'" in kept["message"]
     # Counted in the series the operations stack alarms on.
@@ -118,7 +118,7 @@ def test_a_device_cannot_inject_windows_for_another_through_its_own_topic(
 def test_basic_ingest_keys_by_the_same_device() -> None:
     # topic() sees the Basic Ingest topic without its $aws/rules/<rule>/ prefix.
     topic = iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry", SITE, "pump-01")
-    assert iot_rule.partition_key(topic) == "pump-01"
+    assert iot_rule.partition_key(topic) == f"{SITE}:pump-01"
     assert iot_rule.project(topic, {"device_id": "pump-02"}, 1) == {
         "device_id": "pump-02",  # left as sent: the handler checks it against the key
         "site": SITE,
@@ -206,6 +206,7 @@ def test_contract_v2_a_device_speaks_only_for_itself_through_its_v2_topic(
 def test_v2_topics_key_by_site_and_device_and_v1_rule_ignores_them() -> None:
     topic = iot_rule.basic_ingest_topic("rotorwatch_dev_telemetry_v2", SITE, "pump-01", 2)
     assert iot_rule.partition_key(topic) == f"{SITE}/pump-01"
-    assert iot_rule.parse_partition_key(f"{SITE}/pump-01") == (SITE, "pump-01")
-    assert iot_rule.parse_partition_key("pump-01") == (None, "pump-01")
+    assert iot_rule.parse_partition_key(f"{SITE}/pump-01") == iot_rule.Publisher(2, SITE, "pump-01")
+    assert iot_rule.parse_partition_key(f"{SITE}:pump-01") == iot_rule.Publisher(1, SITE, "pump-01")
+    assert iot_rule.parse_partition_key("pump-01") == iot_rule.Publisher(1, None, "pump-01")
     assert iot_rule.project(topic, {"device_id": "pump-01"}, 1) is None  # not the v1 rule's

@@ -60,11 +60,12 @@ def test_rule_uses_shared_sql_and_partitions_by_device(synth: Synth) -> None:
     rule = rules["rotorwatch_dev_telemetry"]["TopicRulePayload"]
     assert rule["Sql"] == iot_rule.TELEMETRY_RULE_SQL
     # Nothing is projected over the payload's own device_id (which one would win is
-    # undocumented): the topic's device travels as the partition key.
+    # undocumented), and what is projected (site, received_at) the cloud never reads: the
+    # topic's site and device travel as the partition key.
     assert "AS device_id" not in rule["Sql"]
     assert rule["AwsIotSqlVersion"] == iot_rule.IOT_SQL_VERSION
     (action,) = rule["Actions"]
-    assert action["Kinesis"]["PartitionKey"] == PARTITION_KEY == "${topic(3)}"
+    assert action["Kinesis"]["PartitionKey"] == PARTITION_KEY == "${topic(2)}:${topic(3)}"
     telemetry_ref = [k for k in resources(t, "AWS::Kinesis::Stream") if k.startswith("Telemetry")]
     assert action["Kinesis"]["StreamName"] == {"Ref": telemetry_ref[0]}
     # A failed message goes to S3 as it is (no republish: that would add base64 and metadata

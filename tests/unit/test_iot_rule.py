@@ -44,8 +44,16 @@ def test_partition_keys_round_trip_to_the_publisher(site: str, device: str) -> N
     v2 = iot_rule.partition_key(iot_rule.telemetry_topic(site, device, 2))
     assert v1 is not None
     assert v2 is not None
-    assert iot_rule.parse_partition_key(v1) == (None, device)
-    assert iot_rule.parse_partition_key(v2) == (site, device)
+    assert iot_rule.parse_partition_key(v1) == iot_rule.Publisher(1, site, device)
+    assert iot_rule.parse_partition_key(v2) == iot_rule.Publisher(2, site, device)
+
+
+@given(device=names)
+def test_a_v1_key_of_a_release_up_to_0_2_still_names_its_device(device: str) -> None:
+    """0.2.0's v1 rule keyed a record by the device alone: records it put on the stream before
+    an upgrade still read (their site is the record's, docs/telemetry.md)."""
+    assert iot_rule.PARTITION_KEY_TEMPLATE_0_2 == "${topic(3)}"
+    assert iot_rule.parse_partition_key(device) == iot_rule.Publisher(1, None, device)
 
 
 def test_partition_key_functions_follow_the_deployed_templates() -> None:
@@ -68,12 +76,26 @@ def test_the_v2_rule_selects_the_payload_unchanged_and_v1_keeps_its_sql() -> Non
     assert iot_rule.rule_for(1).sql == (
         "SELECT *, topic(2) AS site, timestamp() AS received_at FROM 'rw/+/+/telemetry'"
     )
-    assert iot_rule.rule_for(1).partition_key_template == "${topic(3)}"
+    assert iot_rule.rule_for(1).partition_key_template == "${topic(2)}:${topic(3)}"
     assert v2.partition_key_template == "${topic(2)}/${topic(3)}"
 
 
 @pytest.mark.parametrize(
-    "key", ["", "a/b/c", "/pump", "site/", "pump 7", "a" * 129, "s/" + "d" * 129]
+    "key",
+    [
+        "",
+        "a/b/c",
+        "/pump",
+        "site/",
+        "pump 7",
+        "a" * 129,
+        "s/" + "d" * 129,
+        "a:b:c",
+        "a:b/c",
+        ":pump",
+        "site:",
+        "s:" + "d" * 129,
+    ],
 )
 def test_keys_our_rules_never_set_do_not_parse(key: str) -> None:
     assert iot_rule.parse_partition_key(key) is None
@@ -89,12 +111,13 @@ def test_rule_names_follow_the_stacks_naming() -> None:
         iot_rule.rule_names("something_else")
 
 
-def test_the_longest_v2_key_a_thing_may_have_is_within_kinesis_limit() -> None:
-    """Kinesis takes partition keys of at most 256 characters (PutRecordsRequestEntry); the v2
-    key is site/device, so a 128-character site and device (v1's limits) would not fit."""
-    fits = iot_rule.partition_key(iot_rule.telemetry_topic("s" * 127, "d" * 128, 2))
+@pytest.mark.parametrize("contract", iot_rule.CONTRACTS)
+def test_the_longest_key_a_thing_may_have_is_within_kinesis_limit(contract: int) -> None:
+    """Kinesis takes partition keys of at most 256 characters (PutRecordsRequestEntry); both
+    keys are site, separator, device, so a 128-character site and device would not fit."""
+    fits = iot_rule.partition_key(iot_rule.telemetry_topic("s" * 127, "d" * 128, contract))
     assert fits is not None
     assert len(fits) == iot_rule.KINESIS_PARTITION_KEY_MAX_CHARS
-    too_long = iot_rule.partition_key(iot_rule.telemetry_topic("s" * 128, "d" * 128, 2))
+    too_long = iot_rule.partition_key(iot_rule.telemetry_topic("s" * 128, "d" * 128, contract))
     assert too_long is not None
     assert len(too_long) > iot_rule.KINESIS_PARTITION_KEY_MAX_CHARS

@@ -119,7 +119,7 @@ def test_bridge_projects_partitions_and_keeps_rule_errors(tmp_path: Path) -> Non
     assert first["device_id"] == "spoof"
     assert first["site"] == "plant-a"
     assert first["received_at"] == 1_767_225_600_123
-    assert got[0]["PartitionKey"] == "pump-01"
+    assert got[0]["PartitionKey"] == "plant-a:pump-01"
     assert (bridge.forwarded, bridge.rule_errors, bridge.not_matched) == (60, 1, 1)
     errors = list((tmp_path / lake.IOT_ERRORS_PREFIX).rglob("*.json"))
     assert len(errors) == 1

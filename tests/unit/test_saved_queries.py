@@ -86,6 +86,10 @@ def _records() -> tuple[list[dict], list[dict]]:
                     "velocity_rms_mm_s": vel[i],
                     "iso_zone": zones[i],
                     "temperature_c": 40.0,
+                    # fan-2's accelerometer went flat for its last two windows.
+                    "vibration_sensor": "sensor_flat_line"
+                    if device == "fan-2" and i >= n - 2
+                    else None,
                 }
             )
             predictions.append(
@@ -142,6 +146,7 @@ def test_the_eight_saved_queries_exist() -> None:
         "top_offenders",
         "data_freshness",
         "machines_by_remaining_life",
+        "sensor_problems_per_day",
     }
 
 

@@ -116,3 +116,28 @@ def test_mutated_messages_decode_as_the_full_parse_does(prefix: str, cut: int, i
     cut = min(cut, len(base))
     mutated = (prefix + base[:cut] + insert + base[cut:]).encode()
     _assert_same(mutated)
+
+
+labels = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(2**70), max_value=2**70),
+    st.floats(allow_nan=False),
+    st.text(max_size=8),
+    st.just("plant-a"),
+    st.lists(st.integers(), max_size=2),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(site=labels, received_at=labels)
+def test_ignoring_the_rule_labels_is_the_same_on_both_paths_and_as_without_them(
+    site: object, received_at: object
+) -> None:
+    """The cloud's decoder (rule_labels=False): whatever a device put in ``site`` and
+    ``received_at``, the window decodes as if they were absent, on the fast and the full path."""
+    payload = _dumps(_message(site=site, received_at=received_at))
+    fast = decode(payload, rule_labels=False)
+    full = decode(payload.decode("utf-8"), rule_labels=False)
+    assert fast == full == decode(_dumps(_message()))
+    assert (fast.site, fast.received_at) == (None, None)

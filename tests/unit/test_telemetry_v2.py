@@ -214,3 +214,42 @@ def test_the_largest_v2_window_the_decoder_accepts_fits_iot_core_and_kinesis() -
     # Its raw-lake line (the v1 form) is one Firehose record too.
     msg = replace(decode_v2(largest, "d" * 128), site="s" * 127, received_at=2**41)
     assert len(raw_line(msg, 2**41)) <= FIREHOSE_RECORD_MAX_BYTES
+
+
+@pytest.mark.parametrize("encoding", ["int16le+base64", "float32le+base64"])
+@pytest.mark.parametrize("contract", [1, 2])
+def test_a_raw_line_is_the_json_of_its_window_and_replays_to_it(
+    encoding: str, contract: int
+) -> None:
+    """raw_line splices the base64 text into the JSON instead of having json.dumps scan it: the
+    line must still be exactly the window's JSON, and decode back to the same window."""
+    import base64
+    import json
+
+    from rotorwatch.telemetry import decode, encode, encode_samples
+    from rotorwatch.telemetry_v2 import raw_line
+
+    x = np.sin(np.arange(1024) * 0.21) * 0.7
+    msg = decode(
+        encode(
+            device_id="pump-01",
+            ts=1_763_900_000_000,
+            seq=9,
+            rpm=1780.0,
+            pressure_bar=2.5,
+            vibration=encode_samples(x, fs_hz=4096.0, encoding=encoding),  # type: ignore[arg-type]
+        )
+    )
+    msg = replace(msg, site="plant-a")
+    line = raw_line(msg, 1_763_900_001_234, contract=contract)
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
+    got = json.loads(line)
+    assert msg.vibration is not None
+    assert got["vibration"]["data"] == base64.b64encode(msg.vibration.raw).decode("ascii")
+    assert ("scale" in got["vibration"]) is (encoding == "int16le+base64")
+    assert got.get("contract") == (None if contract == 1 else contract)
+    assert json.dumps(got, separators=(",", ":")).encode() + b"\n" == line
+    again = decode(line)
+    assert replace(again, received_at=None) == replace(msg, received_at=None)
+    assert again.received_at == 1_763_900_001_234
