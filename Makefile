@@ -120,7 +120,7 @@ glue-local: $(STAMP)
 	set -o pipefail; $(PY) -m glue_jobs.machine_health --lake_uri file://$(abspath $(GLUE_LAKE))/ $(GLUE_ARGS) | tee $(GLUE_LAKE)/../glue-local.json
 	@$(PY) -c 'import json, sys; s = json.loads(open(sys.argv[1]).read().splitlines()[-1]); sys.exit(0 if s["features_in"] else "glue-local: 0 feature rows in " + s["window_start"] + " .. " + s["window_end"] + " (the lake holds other days: pass GLUE_ARGS=\"--window_start ... --window_end ...\")")' $(GLUE_LAKE)/../glue-local.json
 
-# The raw-sampling Glue job (rotorwatch/raw_keep.py) on the same lake, for one UTC day of it:
+# The raw-sampling Glue job (rotorwatch/lake/raw_keep.py) on the same lake, for one UTC day of it:
 # make raw-keep-local RAW_KEEP_DAY=2026-11-23 (the windows it keeps land in $(GLUE_LAKE)/raw_kept).
 .PHONY: raw-keep-local
 raw-keep-local: $(STAMP)
@@ -228,7 +228,7 @@ eval-life: $(STAMP)
 	$(PY) benchmarks/eval_life.py
 
 .PHONY: life-prior
-# Refit the P-F interval prior that ships (rotorwatch/life_prior.py) on all six FEMTO bearings,
+# Refit the P-F interval prior that ships (rotorwatch/diagnosis/life_prior.py) on all six FEMTO bearings,
 # through the same replay as eval-life. Exits 2 without the recordings.
 life-prior: $(STAMP)
 	$(PY) benchmarks/fit_life_prior.py

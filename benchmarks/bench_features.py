@@ -21,11 +21,11 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
 
 import numpy as np  # noqa: E402
 
-from rotorwatch.assets import parse_asset  # noqa: E402
-from rotorwatch.features import compute_features  # noqa: E402
-from rotorwatch.published import decode_published  # noqa: E402
-from rotorwatch.telemetry import decode, encode, encode_samples  # noqa: E402
-from rotorwatch.telemetry_v2 import encode_v2  # noqa: E402
+from rotorwatch.contract.published import decode_published  # noqa: E402
+from rotorwatch.contract.telemetry import decode, encode, encode_samples  # noqa: E402
+from rotorwatch.contract.telemetry_v2 import encode_v2  # noqa: E402
+from rotorwatch.diagnosis.assets import parse_asset  # noqa: E402
+from rotorwatch.diagnosis.features import compute_features  # noqa: E402
 
 FS_HZ = 8192.0
 

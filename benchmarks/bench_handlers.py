@@ -36,8 +36,8 @@ os.environ.update(
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse  # noqa: E402
 
 from lambdas.common.dynamo import to_attributes  # noqa: E402
-from rotorwatch.resources import EnvKey  # noqa: E402
-from rotorwatch.scoring import decode_request, encode_response, rules_row  # noqa: E402
+from rotorwatch.deployment.resources import EnvKey  # noqa: E402
+from rotorwatch.diagnosis.scoring import decode_request, encode_response, rules_row  # noqa: E402
 from tests.events import kinesis_event  # noqa: E402
 from tests.signals import ASSET_RECORD, message  # noqa: E402
 

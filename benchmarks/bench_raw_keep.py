@@ -20,9 +20,9 @@ from pathlib import Path
 import numpy as np
 
 from local_cloud.firehose import LocalFirehose
-from rotorwatch import lake
-from rotorwatch.telemetry import decode, encode, encode_samples
-from rotorwatch.telemetry_v2 import raw_line
+from rotorwatch.contract.telemetry import decode, encode, encode_samples
+from rotorwatch.contract.telemetry_v2 import raw_line
+from rotorwatch.lake import layout as lake
 
 DAY_MS = 1_795_392_000_000  # 2026-11-23 00:00 UTC
 FS_HZ = 4096.0

@@ -17,7 +17,7 @@ percent error (windows with an estimate); the PHM 2012 challenge score at 50, 70
 run and at its last window, beside a constant prior's.
 
 Two estimators, each with the served model and with the rules alone: the trend alone (no P-F
-prior: ``--life-prior []``), then the P-F interval prior (rotorwatch.pf_prior) fitted on the
+prior: ``--life-prior []``), then the P-F interval prior (rotorwatch.diagnosis.pf_prior) fitted on the
 other five bearings' intervals from first lasting alert to end (the trend-only replay detects
 them; alerts do not depend on the estimate), each bearing replayed with its own
 leave-one-bearing-out prior. The constant prior is fitted leave-one-bearing-out too: for a
@@ -68,7 +68,7 @@ def phm_score(actual_s: float, estimate_s: float) -> float:
 def write_telemetry(out_dir: Path, data: Path, bearings: tuple[str, ...]) -> dict[str, float]:
     """Each bearing's snapshots as telemetry v1 lines in ``out_dir/<device>.jsonl``; returns
     each run's length in s."""
-    from rotorwatch.telemetry import encode
+    from rotorwatch.contract.telemetry import encode
 
     lengths: dict[str, float] = {}
     for b in bearings:
@@ -154,7 +154,7 @@ def pf_intervals_s(rows: list[dict[str, Any]], lengths: dict[str, float]) -> dic
 
 def fit_prior(intervals_s: dict[str, float], bearings: list[str]) -> dict[str, Any]:
     """The P-F prior of the end-of-life indicator, fitted on ``bearings``' intervals."""
-    from rotorwatch.pf_prior import fit
+    from rotorwatch.diagnosis.pf_prior import fit
 
     used = {b: intervals_s[b] for b in bearings if b in intervals_s}
     source = (

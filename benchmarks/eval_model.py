@@ -21,14 +21,19 @@ from typing import Any
 
 import numpy as np
 
-from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS
-from rotorwatch.end_of_life import DEFAULT_INDICATOR
-from rotorwatch.model.calibration import ECE_BINS, ECE_BOUND, MAX_SHOWN_CONFIDENCE
-from rotorwatch.model.evaluate import calibration_report, metrics
-from rotorwatch.model.features import INPUT_FIELDS
-from rotorwatch.pf_prior import PfPrior, fit
-from rotorwatch.replay import alert_replay, life_replay, pf_intervals_s, sensor_fault_replay
-from rotorwatch.scoring import encode_request
+from rotorwatch.alerting.replay import (
+    alert_replay,
+    life_replay,
+    pf_intervals_s,
+    sensor_fault_replay,
+)
+from rotorwatch.diagnosis.baseline import DEFAULT_LEARNING_WINDOWS
+from rotorwatch.diagnosis.end_of_life import DEFAULT_INDICATOR
+from rotorwatch.diagnosis.model.calibration import ECE_BINS, ECE_BOUND, MAX_SHOWN_CONFIDENCE
+from rotorwatch.diagnosis.model.evaluate import calibration_report, metrics
+from rotorwatch.diagnosis.model.features import INPUT_FIELDS
+from rotorwatch.diagnosis.pf_prior import PfPrior, fit
+from rotorwatch.diagnosis.scoring import encode_request
 from simulator.dataset import labelled_features, simulated_fleet_features
 from simulator.scenario import load_scenario
 
@@ -172,7 +177,7 @@ def main() -> None:
 
 def _calibration(model: Any, records: Any) -> None:
     """Expected calibration error of the confidence people read, and of the classifier's figure
-    before the cap, on this fleet neither fit saw (rotorwatch.model.calibration)."""
+    before the cap, on this fleet neither fit saw (rotorwatch.diagnosis.model.calibration)."""
     rep = calibration_report(model, records)
     print(
         f"  confidence, expected calibration error ({ECE_BINS} bins; over judged windows / over "

@@ -3,7 +3,7 @@
 Every recording in ../shared/data/real (or RW_REAL_DATA) is its own device with no history: its
 windows go as telemetry v1 messages through the decoder, ``compute_features`` (with the bearing
 geometry in the asset registry), the artifact's own ``code/inference.py`` and
-``rotorwatch.scoring.combine`` exactly as score_and_alert runs them. A window is *flagged* when
+``rotorwatch.diagnosis.scoring.combine`` exactly as score_and_alert runs them. A window is *flagged* when
 its point state is WARNING or ALARM; *right* when it is flagged and its fault is the
 recording's label (``bearing_unclear`` is flagged as a bearing fault but not named).
 
@@ -31,11 +31,11 @@ from typing import Any
 import numpy as np
 
 from benchmarks import real_recordings as rr
-from rotorwatch.features import compute_features
-from rotorwatch.model.evaluate import roc_auc
-from rotorwatch.model.features import INPUT_FIELDS
-from rotorwatch.scoring import combine, encode_request
-from rotorwatch.telemetry import decode
+from rotorwatch.contract.telemetry import decode
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.diagnosis.model.evaluate import roc_auc
+from rotorwatch.diagnosis.model.features import INPUT_FIELDS
+from rotorwatch.diagnosis.scoring import combine, encode_request
 
 ROOT = Path(__file__).resolve().parents[1]
 BEARING = ("bearing_outer", "bearing_inner", "bearing_ball", "bearing_unclear")

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
-from rotorwatch.published import decode_published
-from rotorwatch.telemetry import (
+from rotorwatch.contract.published import decode_published
+from rotorwatch.contract.telemetry import (
     ENCODINGS,
     FIELDS,
     MAX_MESSAGE_BYTES,
@@ -32,7 +32,7 @@ from rotorwatch.telemetry import (
     encode,
     encode_samples,
 )
-from rotorwatch.telemetry_v2 import HEADER_BYTES, MAGIC, decode_any, encode_v2
+from rotorwatch.contract.telemetry_v2 import HEADER_BYTES, MAGIC, decode_any, encode_v2
 
 TOP_KEYS = FIELDS
 VIB_KEYS = VIBRATION_FIELDS

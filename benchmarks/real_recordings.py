@@ -24,8 +24,8 @@ import numpy.typing as npt
 from scipy import io as sio
 from scipy import signal
 
-from rotorwatch.assets import Asset, Bearing
-from rotorwatch.telemetry import N_SAMPLES_MAX, encode, encode_samples
+from rotorwatch.contract.telemetry import N_SAMPLES_MAX, encode, encode_samples
+from rotorwatch.diagnosis.assets import Asset, Bearing
 
 ROOT: Final = Path(__file__).resolve().parents[1]
 #: Where the recordings live unless RW_REAL_DATA says otherwise (the shared folder beside the repo).
@@ -87,7 +87,7 @@ class Recording:
 
     name: str
     rig: str
-    label: str  # a rotorwatch.predictions.FAULTS name ("normal" for healthy)
+    label: str  # a rotorwatch.diagnosis.predictions.FAULTS name ("normal" for healthy)
     detail: str  # defect size / load / channel, for the table
     fs_hz: float
     rpm: float

@@ -25,16 +25,16 @@ from cdk_app.stacks.ml import MODEL_ARTIFACT, MissingModelError, MlStack, Unsupp
 from cdk_app.stacks.operations import NO_OPS_RECIPIENTS, Monitored, OperationsStack
 from cdk_app.stacks.processing import NO_ALERT_RECIPIENTS, ProcessingStack
 from cdk_app.stacks.storage import StorageStack
-from rotorwatch import lake
-from rotorwatch.cost.deployed import stage_quota_checks
-from rotorwatch.cost.quotas import binding, describe
-from rotorwatch.stage import (
+from rotorwatch.deployment.cost.deployed import stage_quota_checks
+from rotorwatch.deployment.cost.quotas import binding, describe
+from rotorwatch.deployment.stage import (
     ON_DEMAND_INITIAL_SHARDS,
     ConfigError,
     StageConfig,
     from_context,
     shard_steps,
 )
+from rotorwatch.lake import layout as lake
 from rotorwatch.version import VERSION, VERSION_TAG
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -237,7 +237,7 @@ def stage_warnings(config: StageConfig) -> list[str]:
                 f"deploy (UpdateShardCount at most doubles): deploy shards "
                 f"{' then '.join(map(str, steps))} (CHANGELOG.md, Upgrading)"
             )
-    # The stage's stated fleet against the documented quotas (rotorwatch.cost.quotas).
+    # The stage's stated fleet against the documented quotas (rotorwatch.deployment.cost.quotas).
     for q in binding(stage_quota_checks(config)):
         out.append(f"stage {config.stage}: fleet.devices/interval_s exceed a quota: {describe(q)}")
     if config.reserved_concurrency:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Final
 
-from rotorwatch import resources
+from rotorwatch.deployment import resources
 
 _IOT = "https://docs.aws.amazon.com/iot/latest/developerguide/metrics_dimensions.html"
 _LAMBDA = "https://docs.aws.amazon.com/lambda/latest/dg/monitoring-metrics-types.html"

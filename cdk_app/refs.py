@@ -17,7 +17,7 @@ from aws_cdk import aws_kms as kms
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
-from rotorwatch.stage import StageConfig
+from rotorwatch.deployment.stage import StageConfig
 
 LAKE_BUCKET_ARN: Final = "LakeBucketArn"
 DATA_KEY_ARN: Final = "DataKeyArn"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_cdk import aws_logs as logs
 
-from rotorwatch.stage import LOG_RETENTION_DAYS
+from rotorwatch.deployment.stage import LOG_RETENTION_DAYS
 
 _BY_DAYS = {
     1: logs.RetentionDays.ONE_DAY,

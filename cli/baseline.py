@@ -1,4 +1,4 @@
-"""`rotorwatch baseline`: see and restart a device's learning period (rotorwatch.baseline).
+"""`rotorwatch baseline`: see and restart a device's learning period (rotorwatch.diagnosis.baseline).
 
 After maintenance (a new bearing, a rebuilt coupling, a machine moved) the device's old healthy
 behaviour is no longer its normal: ``reset`` forgets it, and the device learns again from its
@@ -14,8 +14,8 @@ from typing import Annotated, Any
 import typer
 
 from cli import app
-from rotorwatch.alerts import BASELINE_ATTRIBUTE, BASELINE_RESETS_ATTRIBUTE, DeviceState
-from rotorwatch.resources import STATE_TABLE_PARTITION_KEY
+from rotorwatch.alerting.alerts import BASELINE_ATTRIBUTE, BASELINE_RESETS_ATTRIBUTE, DeviceState
+from rotorwatch.deployment.resources import STATE_TABLE_PARTITION_KEY
 
 baseline_app = typer.Typer(
     help="A device's baseline (learning period): show it, restart it after maintenance.",

@@ -10,14 +10,14 @@ from typing import Annotated, Any
 import typer
 
 from cli import app
-from rotorwatch.cost.deployed import deployed_settings
-from rotorwatch.cost.estimate import estimate
-from rotorwatch.cost.fleet import Assumptions, Fleet, KinesisMode
-from rotorwatch.cost.levers import comparisons
-from rotorwatch.cost.prices import CostModelError, load_prices
-from rotorwatch.cost.quotas import binding, check, describe
-from rotorwatch.stage import ConfigError, StageConfig, from_context
-from rotorwatch.telemetry import Encoding
+from rotorwatch.contract.telemetry import Encoding
+from rotorwatch.deployment.cost.deployed import deployed_settings
+from rotorwatch.deployment.cost.estimate import estimate
+from rotorwatch.deployment.cost.fleet import Assumptions, Fleet, KinesisMode
+from rotorwatch.deployment.cost.levers import comparisons
+from rotorwatch.deployment.cost.prices import CostModelError, load_prices
+from rotorwatch.deployment.cost.quotas import binding, check, describe
+from rotorwatch.deployment.stage import ConfigError, StageConfig, from_context
 
 _ENCODINGS: dict[str, Encoding] = {"int16": "int16le+base64", "float32": "float32le+base64"}
 REPO_ROOT = Path(__file__).resolve().parents[1]

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 import typer
 
 from cli import app
-from rotorwatch.stage import DEFAULTS
+from rotorwatch.deployment.stage import DEFAULTS
 
 #: Where `make model` leaves the bootstrap artifact (code/inference.py inside).
 DEFAULT_MODEL = Path("sagemaker/bootstrap/model.tar.gz")
@@ -85,7 +85,7 @@ def contract_mix(device_ids: list[str], v2_share: float) -> dict[str, int]:
 
 
 def batch_settings() -> tuple[Any, Any]:
-    """The event source mapping settings the CDK app deploys (rotorwatch/stage.py defaults)."""
+    """The event source mapping settings the CDK app deploys (rotorwatch/deployment/stage.py defaults)."""
     from local_cloud.cloud import BatchSettings
 
     def one(key: str) -> BatchSettings:

@@ -14,10 +14,10 @@ from typing import Annotated, BinaryIO
 import typer
 
 from cli import app
-from rotorwatch.assets import Asset, AssetError, load_assets
-from rotorwatch.features import compute_features
-from rotorwatch.telemetry import Telemetry, TelemetryError
-from rotorwatch.telemetry_v2 import CONTRACT_VERSION, MAGIC, decode_line, is_v2, to_line
+from rotorwatch.contract.telemetry import Telemetry, TelemetryError
+from rotorwatch.contract.telemetry_v2 import CONTRACT_VERSION, MAGIC, decode_line, is_v2, to_line
+from rotorwatch.diagnosis.assets import Asset, AssetError, load_assets
+from rotorwatch.diagnosis.features import compute_features
 
 #: Lines decoded before one vectorised feature pass (bounded memory for long files).
 BATCH_LINES = 500

@@ -1,6 +1,6 @@
 """`rotorwatch feedback`: answer an alert from a terminal (for people with AWS access).
 
-The same answer the e-mail and SMS links give (rotorwatch.feedback), with the same rules (first
+The same answer the e-mail and SMS links give (rotorwatch.alerting.feedback), with the same rules (first
 answer wins unless ``--correction``) and the same effects (``repaired`` restarts the device's
 baseline and closes the alert; ``no_fault_found`` mutes that fault on that device), recorded
 with channel ``cli``. The alert id is the last line of every alert e-mail.
@@ -14,8 +14,8 @@ from typing import Annotated
 import typer
 
 from cli import app
-from rotorwatch import feedback as fb
-from rotorwatch.alerts import utc_text
+from rotorwatch.alerting import feedback as fb
+from rotorwatch.alerting.alerts import utc_text
 
 VERDICT_HELP = "What you found: " + ", ".join(fb.VERDICTS) + " (repaired = repaired or replaced)."
 

@@ -1,4 +1,4 @@
-"""`rotorwatch feedback-labels`: technicians' answers as training labels (rotorwatch.feedback).
+"""`rotorwatch feedback-labels`: technicians' answers as training labels (rotorwatch.alerting.feedback).
 
 Reads the lake's feedback rows and feature records (files or folders, as ``rotorwatch train``
 reads them) and writes the labelled windows and their labels, ready for
@@ -31,10 +31,10 @@ def feedback_labels_command(
     ] = 1.0,
 ) -> None:
     """Write the windows technicians' answers label, with their labels, for training."""
-    from rotorwatch.feedback import labelled_windows
-    from rotorwatch.model.dataio import read_records
-    from rotorwatch.model.labels import TrainingError
-    from rotorwatch.predictions import FAULTS
+    from rotorwatch.alerting.feedback import labelled_windows
+    from rotorwatch.diagnosis.model.dataio import read_records
+    from rotorwatch.diagnosis.model.labels import TrainingError
+    from rotorwatch.diagnosis.predictions import FAULTS
 
     try:
         rows = read_records(feedback)

@@ -58,11 +58,11 @@ def train_command(
     ] = None,
 ) -> None:
     """Train the anomaly model and fault classifier; write model.json, model_card.json, code/."""
-    from rotorwatch.model.artifact import pack, write_model_dir
-    from rotorwatch.model.calibration import ECE_BOUND
-    from rotorwatch.model.dataio import join_labels, read_records
-    from rotorwatch.model.labels import TrainingError
-    from rotorwatch.model.train import train_with_card
+    from rotorwatch.diagnosis.model.artifact import pack, write_model_dir
+    from rotorwatch.diagnosis.model.calibration import ECE_BOUND
+    from rotorwatch.diagnosis.model.dataio import join_labels, read_records
+    from rotorwatch.diagnosis.model.labels import TrainingError
+    from rotorwatch.diagnosis.model.train import train_with_card
 
     try:
         if simulate:
@@ -84,7 +84,7 @@ def train_command(
         labelled: list[dict[str, Any]] = []
         audit: dict[str, Any] | None = None
         if feedback_labels is not None:
-            from rotorwatch.model.technician_labels import join, read_dir
+            from rotorwatch.diagnosis.model.technician_labels import join, read_dir
 
             labelled, joined = join(*read_dir(feedback_labels))
             audit = joined.to_dict()
@@ -127,7 +127,7 @@ def _check_trainable(
 ) -> None:
     """Training data is labelled feature records: raw telemetry trained a model that scored
     every window 1.0 (and exit 0); unlabelled records died on a KeyError."""
-    from rotorwatch.model.labels import TrainingError
+    from rotorwatch.diagnosis.model.labels import TrainingError
 
     named = ", ".join(str(p) for p in sources)
     if not records:
@@ -146,7 +146,7 @@ def _check_trainable(
 
 
 def _check_labels(truth: list[dict[str, Any]], labels: Path) -> None:
-    from rotorwatch.model.labels import TrainingError
+    from rotorwatch.diagnosis.model.labels import TrainingError
 
     wanted = ("device_id", "ts", "seq", "fault")
     missing = [k for k in wanted if not truth or k not in truth[0]]
@@ -158,7 +158,7 @@ def _check_labels(truth: list[dict[str, Any]], labels: Path) -> None:
 
 
 def _load(model: Path) -> object:
-    from rotorwatch.model import MODEL_FILE, Model
+    from rotorwatch.diagnosis.model import MODEL_FILE, Model
 
     if model.is_file() and model.name.endswith(".tar.gz"):
         with tempfile.TemporaryDirectory() as tmp, tarfile.open(model) as tar:
@@ -207,7 +207,7 @@ def unscorable_reason(record: object) -> str | None:
     and window and carries vibration features; raw telemetry or an empty object is a mistake
     that would otherwise score as a confident HEALTHY.
     """
-    from rotorwatch.features.schema import VIBRATION_FEATURES
+    from rotorwatch.diagnosis.features.schema import VIBRATION_FEATURES
 
     if isinstance(record, Unreadable):
         return str(record)
@@ -238,8 +238,8 @@ def score_command(
     """Score feature records with a model: one JSON line per record (device_id, ts, seq and the
     endpoint's answer). Records that are not feature records are named on stderr; the exit
     status is 1 if any was skipped and nothing was scored."""
-    from rotorwatch.model import Model, ModelError
-    from rotorwatch.scoring import encode_response
+    from rotorwatch.diagnosis.model import Model, ModelError
+    from rotorwatch.diagnosis.scoring import encode_response
 
     try:
         m = _load(model)

@@ -12,8 +12,8 @@ import typer
 
 from cli import app
 from cli.demo import DEMO_LAKE
-from rotorwatch import lake
-from rotorwatch.query import QueryError, SavedQuery, list_queries, load, render
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake.query import QueryError, SavedQuery, list_queries, load, render
 
 #: Athena states after which a query will not change any more.
 ATHENA_DONE = ("SUCCEEDED", "FAILED", "CANCELLED")
@@ -108,7 +108,7 @@ def _print(columns: list[str], rows: list[Any], fmt: str) -> None:
         return
     from rich.console import Console
 
-    from rotorwatch.display import cell
+    from rotorwatch.lake.display import cell
 
     console = Console()
     texts = [[cell(c, v) for c, v in zip(columns, row, strict=True)] for row in rows]

@@ -1,7 +1,7 @@
 """`rotorwatch replay`: recorded telemetry through the deployed stateful path, window by window.
 
 What would rotorwatch have told me? Each device's messages run in time order through the
-feature engine, the served model, and the fold score_and_alert runs (:class:`rotorwatch.replay.
+feature engine, the served model, and the fold score_and_alert runs (:class:`rotorwatch.alerting.replay.
 DeviceReplay`: baseline, sensor history, remaining life, the alert state machine), with the
 deployed stage's learning period unless told otherwise. One JSON line per window on stdout;
 the alerts, worded as the SNS message words them, to ``--alerts``.
@@ -29,11 +29,11 @@ import typer
 from cli import app
 from cli.features import BATCH_LINES, registry_path
 from cli.model import DEFAULT_SCORE_MODEL
-from rotorwatch.alerts import Alert, message, message_attributes, short_message, subject
-from rotorwatch.assets import Asset, AssetError, load_assets
-from rotorwatch.pf_prior import PfPrior
-from rotorwatch.telemetry import Telemetry, TelemetryError
-from rotorwatch.telemetry_v2 import decode_line
+from rotorwatch.alerting.alerts import Alert, message, message_attributes, short_message, subject
+from rotorwatch.contract.telemetry import Telemetry, TelemetryError
+from rotorwatch.contract.telemetry_v2 import decode_line
+from rotorwatch.diagnosis.assets import Asset, AssetError, load_assets
+from rotorwatch.diagnosis.pf_prior import PfPrior
 
 #: Seconds between two progress lines on stderr.
 PROGRESS_EVERY_S = 2.0
@@ -144,7 +144,7 @@ def _seekable(source: str, stack: ExitStack) -> BinaryIO:
 
 
 def _load_priors(path: Path | None) -> dict[str, PfPrior] | None:
-    """``--life-prior FILE``: a JSON list of P-F priors (rotorwatch.pf_prior.PfPrior.to_dict),
+    """``--life-prior FILE``: a JSON list of P-F priors (rotorwatch.diagnosis.pf_prior.PfPrior.to_dict),
     replacing the shipped ones (``[]``: none, the trend alone)."""
     if path is None:
         return None
@@ -221,10 +221,10 @@ def replay_command(
     """
     from cli.cost import stage_config
     from cli.model import _load
-    from rotorwatch.features import compute_features
-    from rotorwatch.model import Model, ModelError
-    from rotorwatch.replay import DeviceReplay
-    from rotorwatch.stage import ConfigError
+    from rotorwatch.alerting.replay import DeviceReplay
+    from rotorwatch.deployment.stage import ConfigError
+    from rotorwatch.diagnosis.features import compute_features
+    from rotorwatch.diagnosis.model import Model, ModelError
 
     registry: dict[str, Asset] = {}
     if assets:

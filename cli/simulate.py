@@ -21,7 +21,7 @@ from typing import IO, Annotated, Any
 import typer
 
 from cli import app
-from rotorwatch.iot_rule import CONTRACTS
+from rotorwatch.contract.iot_rule import CONTRACTS
 
 _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
 _UNIT_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, None: 1.0}
@@ -306,7 +306,7 @@ def simulate_command(
     truth_stream = files.open(truth) if truth else None
 
     def messages() -> Any:
-        from rotorwatch.telemetry_v2 import to_line
+        from rotorwatch.contract.telemetry_v2 import to_line
 
         for w in windows:
             if truth_stream is not None:
@@ -370,7 +370,7 @@ class _Outputs:
 
 
 def _check_rule_name(basic_ingest: str | None) -> None:
-    from rotorwatch.iot_rule import rule_names
+    from rotorwatch.contract.iot_rule import rule_names
 
     if basic_ingest is not None:
         try:

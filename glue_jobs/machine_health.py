@@ -1,6 +1,6 @@
 """Glue job: compact the lake's features/predictions and compute hourly and daily machine health.
 
-Arguments (Glue ``getResolvedOptions`` style, ``--name value``; names from rotorwatch.lake)::
+Arguments (Glue ``getResolvedOptions`` style, ``--name value``; names from rotorwatch.lake.layout)::
 
     --lake_uri s3://bucket/            lake root (file:///path/lake/ locally)   required
     --window_start 2026-11-23T00:00Z   optional, ISO 8601 (default: window_end - lookback)
@@ -15,7 +15,7 @@ is an explicit window instead of job bookmarks: a bookmark would hand the job on
 that are new since the last run, not the whole day the health figures describe.
 
 On Glue the script runs on its own: Glue puts on ``sys.path`` only what ``--extra-py-files``
-ships (the CDK app zips every package in ``rotorwatch.lake.GLUE_JOB_PY_PACKAGES``), so this file
+ships (the CDK app zips every package in ``rotorwatch.lake.layout.GLUE_JOB_PY_PACKAGES``), so this file
 imports nothing from the repository that is not in that zip (tests/glue/test_glue_packaging.py
 runs the synthesized asset that way). Locally, with the repository on PYTHONPATH (the
 Makefile exports it): ``make glue-local``, or ``python -m glue_jobs.machine_health --lake_uri
@@ -34,7 +34,7 @@ from typing import Any
 from pyspark.sql import DataFrame, SparkSession
 
 from glue_jobs import transforms
-from rotorwatch import lake
+from rotorwatch.lake import layout as lake
 
 OPTIONAL_ARGS = (lake.JOB_ARG_WINDOW_START, lake.JOB_ARG_WINDOW_END, lake.JOB_ARG_LOOKBACK_HOURS)
 

@@ -1,6 +1,6 @@
 """Glue job: copy one UTC day's raw windows that outlive raw expiry into raw_kept/.
 
-Arguments (Glue ``getResolvedOptions`` style, ``--name value``; names from rotorwatch.lake)::
+Arguments (Glue ``getResolvedOptions`` style, ``--name value``; names from rotorwatch.lake.layout)::
 
     --lake_uri s3://bucket/      lake root (file:///path/lake/ locally)           required
     --day 2026-11-23             UTC day to sample (default: today - 2 days)        optional
@@ -8,7 +8,7 @@ Arguments (Glue ``getResolvedOptions`` style, ``--name value``; names from rotor
     --samples_per_hour 1         and the first N windows of each device-hour        optional
     --raw_expire_days 14         refuse a day raw expiry may already have thinned   optional
 
-The rule is :mod:`rotorwatch.raw_keep`'s (glue_jobs/sampling.py implements it in Spark). The day
+The rule is :mod:`rotorwatch.lake.raw_keep`'s (glue_jobs/sampling.py implements it in Spark). The day
 is read from the raw and predictions tables (arrival-time partitions, up to a day of late
 arrival), predictions from the day before too, so a change at midnight counts. The day's
 partition of ``telemetry_raw_kept`` is replaced (dynamic partition overwrite): a rerun writes
@@ -31,7 +31,8 @@ from pyspark.sql import SparkSession
 from glue_jobs import machine_health, sampling
 from glue_jobs.machine_health import SPARK_CONF, read_days, spark_session
 from glue_jobs.transforms import with_partition_columns
-from rotorwatch import lake, raw_keep
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake import raw_keep
 
 OPTIONAL_ARGS = (
     lake.JOB_ARG_DAY,

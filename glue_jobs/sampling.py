@@ -1,9 +1,9 @@
 """Pure ``DataFrame -> DataFrame`` transforms of the raw-sampling job (glue_jobs/raw_keep.py).
 
-The rule is :mod:`rotorwatch.raw_keep`'s, column-wise: a window of the day is kept when it lies
+The rule is :mod:`rotorwatch.lake.raw_keep`'s, column-wise: a window of the day is kept when it lies
 within ``keep_minutes`` of a change of its device's predicted state, or is among the device's
 first ``samples_per_hour`` windows of its UTC hour. tests/glue/test_raw_keep_job.py checks that
-this and :func:`rotorwatch.raw_keep.kept_windows` keep the same windows.
+this and :func:`rotorwatch.lake.raw_keep.kept_windows` keep the same windows.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pyspark.sql import DataFrame, Window
 from pyspark.sql import functions as F
 
 from glue_jobs.transforms import RECORD_KEY, deduplicate, within_window
-from rotorwatch.raw_keep import MS_PER_DAY, MS_PER_HOUR, KeepRule
+from rotorwatch.lake.raw_keep import MS_PER_DAY, MS_PER_HOUR, KeepRule
 
 
 def state_changes(predictions: DataFrame) -> DataFrame:

@@ -13,9 +13,9 @@ from typing import Literal
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from rotorwatch.features.iso import ZONES
-from rotorwatch.lake import HEALTH_FIELDS, PARTITION_KEYS
-from rotorwatch.predictions import FAULTY_WINDOW_SQL, NORMAL_FAULT
+from rotorwatch.diagnosis.features.iso import ZONES
+from rotorwatch.diagnosis.predictions import FAULTY_WINDOW_SQL, NORMAL_FAULT
+from rotorwatch.lake.layout import HEALTH_FIELDS, PARTITION_KEYS
 
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
@@ -40,7 +40,7 @@ def with_partition_columns(
     """Add zero-padded string partition columns (year, month, day, hour) from an epoch-ms column.
 
     Uses the session time zone, which must be UTC (the job sets ``spark.sql.session.timeZone``);
-    the values equal :func:`rotorwatch.lake.partition_values` for the same timestamp.
+    the values equal :func:`rotorwatch.lake.layout.partition_values` for the same timestamp.
     """
     t = F.expr(f"timestamp_millis(`{ts_col}`)")
     for k in keys:
@@ -131,7 +131,7 @@ def prediction_health(predictions: DataFrame, period: Literal["hour", "day"]) ->
     Columns: device_id, period_start_ms, p_site, n_predictions, anomaly_count (WARNING or
     ALARM), alarm_count, anomaly_score_mean, dominant_fault (most frequent fault of the
     WARNING/ALARM windows other than 'normal', ties broken alphabetically; 'normal' when there is
-    none: :data:`rotorwatch.predictions.FAULTY_WINDOW_SQL`), sensor_count (windows
+    none: :data:`rotorwatch.diagnosis.predictions.FAULTY_WINDOW_SQL`), sensor_count (windows
     with temperature or pressure outside limits), dominant_sensor_cause (most frequent sensor
     cause, ties alphabetically; null when none), p_last_ts.
     """
@@ -187,7 +187,7 @@ def machine_health(
     features or only predictions still appears, counts of the missing side are 0), adds
     anomaly_rate = anomaly_count / n_predictions (null without predictions) and the partition
     columns of ``period_start_ms`` (year/month/day[/hour]). Columns follow
-    :data:`rotorwatch.lake.HEALTH_FIELDS` with its Glue types.
+    :data:`rotorwatch.lake.layout.HEALTH_FIELDS` with its Glue types.
     """
     joined = feature_health(features, period).join(
         prediction_health(predictions, period), ["device_id", "period_start_ms"], "full_outer"

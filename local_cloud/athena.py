@@ -1,6 +1,6 @@
 """Local stand-in for Athena: saved queries transpiled Trino ▶ DuckDB, run over the local lake.
 
-Each lake table (from :data:`rotorwatch.lake.TABLES`) becomes a DuckDB view over its prefix
+Each lake table (from :data:`rotorwatch.lake.layout.TABLES`) becomes a DuckDB view over its prefix
 with hive partitioning, partition values kept as strings ('07' stays '07', as with the Glue
 tables' string partition columns). A table with no files yet is an empty view with the table's
 columns, so every saved query runs on a young lake too. The session time zone is UTC, as
@@ -16,8 +16,8 @@ from typing import Any
 
 import duckdb
 
-from rotorwatch import lake
-from rotorwatch.query import SavedQuery, load, render
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake.query import SavedQuery, load, render
 
 _DUCK_TYPES = {
     "string": "VARCHAR",

@@ -1,11 +1,11 @@
 """The IoT-rule bridge: what the telemetry topic rules do, applied to local MQTT messages.
 
 Each message on ``rw/<site>/<device_id>/telemetry`` (v1, or its Basic Ingest form) is parsed as
-JSON, projected by :func:`rotorwatch.iot_rule.project` (the deployed v1 rule's SELECT, from the
+JSON, projected by :func:`rotorwatch.contract.iot_rule.project` (the deployed v1 rule's SELECT, from the
 same definition) and written to the telemetry stream with the device id as partition key, as the
 rule's Kinesis action does. A message on ``rw/<site>/<device_id>/telemetry/v2`` passes unchanged
 (the v2 rule's ``SELECT *``) with ``<site>/<device_id>`` as partition key. The partition key
-comes from :func:`rotorwatch.iot_rule.partition_key` either way. A message a rule cannot
+comes from :func:`rotorwatch.contract.iot_rule.partition_key` either way. A message a rule cannot
 evaluate or deliver (not a JSON object on the v1 topic, a partition key Kinesis refuses) goes
 where the rules' error action sends it (the lake's ``errors/iot-rule/`` prefix), never dropped
 silently.
@@ -30,8 +30,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from rotorwatch import lake
-from rotorwatch.iot_rule import (
+from rotorwatch.contract.iot_rule import (
     KINESIS_PARTITION_KEY_MAX_CHARS,
     RULES,
     parse_topic,
@@ -40,7 +39,8 @@ from rotorwatch.iot_rule import (
     rule_for,
     topic_contract,
 )
-from rotorwatch.telemetry_v2 import HEADER, HEADER_BYTES, is_v2
+from rotorwatch.contract.telemetry_v2 import HEADER, HEADER_BYTES, is_v2
+from rotorwatch.lake import layout as lake
 
 #: The topic filter of every telemetry rule (what the bridge subscribes to on a broker).
 TOPIC_FILTERS = tuple(r.topic_filter for r in RULES)

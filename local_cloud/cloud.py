@@ -3,7 +3,7 @@
 Pieces (each stands in only for what AWS runs for us):
 
 * an in-process moto server (Kinesis, S3, DynamoDB, SNS, SQS) holding the resources the
-  processing stack creates, named from :mod:`rotorwatch.resources`;
+  processing stack creates, named from :mod:`rotorwatch.deployment.resources`;
 * :class:`~local_cloud.services.LocalServices` for SageMaker Runtime InvokeEndpoint (the
   model's own inference script) and Firehose (the lake layout on a folder);
 * the handlers, imported by their deployed handler strings after the environment the CDK app
@@ -40,9 +40,9 @@ from local_cloud.lambda_runtime import (
 )
 from local_cloud.poller import DEFAULT_IDLE_POLL_S, ShardPoller
 from local_cloud.services import LocalModel, LocalServices
-from rotorwatch import lake
-from rotorwatch.iot_rule import parse_partition_key
-from rotorwatch.resources import (
+from rotorwatch.contract.iot_rule import parse_partition_key
+from rotorwatch.contract.telemetry_v2 import HEADER, HEADER_BYTES, is_v2
+from rotorwatch.deployment.resources import (
     APP_NAME,
     ASSETS_TABLE_PARTITION_KEY,
     EXTRACT_FEATURES_HANDLER,
@@ -52,10 +52,10 @@ from rotorwatch.resources import (
     TELEMETRY_STREAM,
     EnvKey,
 )
-from rotorwatch.telemetry_v2 import HEADER, HEADER_BYTES, is_v2
+from rotorwatch.lake import layout as lake
 
 REGION = "eu-west-1"
-#: Physical names of the local resources (logical names from rotorwatch.resources).
+#: Physical names of the local resources (logical names from rotorwatch.deployment.resources).
 LAKE_BUCKET = f"{APP_NAME}-lake"
 ASSETS_TABLE = f"{APP_NAME}-assets"
 STATE_TABLE = f"{APP_NAME}-state"

@@ -16,11 +16,11 @@ from local_cloud.athena import Result, connect, run_saved, run_sql
 from local_cloud.bridge import MqttBridge
 from local_cloud.cloud import LAKE_BUCKET, BatchSettings, LocalCloud, ReceivedAlert
 from local_cloud.pipeline import Progress, RunFigures, alert_key, play
-from rotorwatch import lake
-from rotorwatch.assets import Asset
-from rotorwatch.baseline import fleet_progress
-from rotorwatch.predictions import SENSOR_FAULTS
-from rotorwatch.query import list_queries, load
+from rotorwatch.diagnosis.assets import Asset
+from rotorwatch.diagnosis.baseline import fleet_progress
+from rotorwatch.diagnosis.predictions import SENSOR_FAULTS
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake.query import list_queries, load
 
 _TIME = "%Y-%m-%d %H:%M"
 

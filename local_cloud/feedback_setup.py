@@ -12,9 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from rotorwatch import feedback as fb
-from rotorwatch import lake
-from rotorwatch.resources import FEEDBACK_TABLE_PARTITION_KEY, EnvKey
+from rotorwatch.alerting import feedback as fb
+from rotorwatch.deployment.resources import FEEDBACK_TABLE_PARTITION_KEY, EnvKey
+from rotorwatch.lake import layout as lake
 
 FEEDBACK_TABLE: Final = "rotorwatch-local-feedback"
 FEEDBACK_SECRET: Final = "rotorwatch-local-feedback-key"

@@ -1,12 +1,12 @@
 """Local stand-in for Amazon Data Firehose: the same hive-partitioned layout, on a folder.
 
-What it reproduces (from :mod:`rotorwatch.lake`, the one home of the layout):
+What it reproduces (from :mod:`rotorwatch.lake.layout`, the one home of the layout):
 
 * features/ and predictions/: Parquet with the Glue table's schema; raw/telemetry/: GZIP JSON
   lines. All three are partitioned by arrival time, like the deployed Firehose
   ``!{timestamp:...}`` prefixes. Firehose's clock is the one given (the local cloud's simulated
   clock), else the record's time stamped closest to arrival
-  (:data:`rotorwatch.lake.ARRIVAL_CLOCK_FIELDS`: the IoT rule's ``received_at``, the scorer's
+  (:data:`rotorwatch.lake.layout.ARRIVAL_CLOCK_FIELDS`: the IoT rule's ``received_at``, the scorer's
   ``scored_at``), else the wall clock;
 * object names ``<stream>-1-YYYY-MM-DD-HH-MM-SS-<id>``, one object per partition per flush.
   The id is a content hash, so re-delivering the same batch rewrites the same file.
@@ -28,7 +28,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rotorwatch import lake
+from rotorwatch.lake import layout as lake
 
 #: Firehose's default buffering hint is 5 MiB / 300 s; locally a record count is what matters.
 DEFAULT_BUFFER_RECORDS = 10_000
@@ -62,7 +62,7 @@ class LocalFirehose:
         clock_ms: Callable[[], int] | None = None,
     ) -> None:
         """``clock_ms`` is Firehose's clock (e.g. a simulation's); without it each record's
-        :data:`rotorwatch.lake.ARRIVAL_CLOCK_FIELDS` stand in for its arrival."""
+        :data:`rotorwatch.lake.layout.ARRIVAL_CLOCK_FIELDS` stand in for its arrival."""
         if buffer_records < 1:
             raise ValueError(f"buffer_records must be >= 1, got {buffer_records}")
         self.lake_dir = Path(lake_dir)
@@ -113,7 +113,7 @@ class LocalFirehose:
         by_partition: dict[str, list[dict[str, Any]]] = defaultdict(list)
         first_ts: dict[str, int] = {}
         bad: list[tuple[dict[str, Any], str]] = []
-        # Every Firehose table is partitioned by arrival time (rotorwatch.lake).
+        # Every Firehose table is partitioned by arrival time (rotorwatch.lake.layout).
         for arrival, rec in records:
             part = lake.partition_path(arrival, t.partition_keys)
             by_partition[part].append(rec)

@@ -4,7 +4,7 @@ Prod is sized for ``fleet.devices`` devices sending a window every ``fleet.inter
 on its shard counts (cdk.json, stage ``prod``). The drill shrinks the rate by ``factor``
 (devices = prod's x factor, same interval, same shards, same batching) and the Kinesis write
 quotas by the same factor (:mod:`local_cloud.quota_gate`, figures from
-:data:`rotorwatch.cost.quotas.QUOTAS`), then plays several simulated minutes through the
+:data:`rotorwatch.deployment.cost.quotas.QUOTAS`), then plays several simulated minutes through the
 deployed handlers, wired as :class:`~local_cloud.cloud.LocalCloud` wires them:
 
     devices -> IoT rule (one PutRecords attempt; a refused entry goes to the error action)
@@ -57,17 +57,17 @@ from local_cloud.load_figures import (
 )
 from local_cloud.poller import ShardPoller
 from local_cloud.quota_gate import KinesisGate, TokenBucket, bucket_capacity
-from rotorwatch import lake
-from rotorwatch.cost.quotas import QUOTAS, MiB
-from rotorwatch.iot_rule import partition_key, telemetry_topic
-from rotorwatch.resources import (
+from rotorwatch.contract.iot_rule import partition_key, telemetry_topic
+from rotorwatch.contract.telemetry import encode, encode_samples
+from rotorwatch.deployment.cost.quotas import QUOTAS, MiB
+from rotorwatch.deployment.resources import (
     EXTRACT_FEATURES_HANDLER,
     FEATURES_STREAM,
     SCORE_AND_ALERT_HANDLER,
     TELEMETRY_STREAM,
 )
-from rotorwatch.stage import StageConfig, from_context
-from rotorwatch.telemetry import encode, encode_samples
+from rotorwatch.deployment.stage import StageConfig, from_context
+from rotorwatch.lake import layout as lake
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SITE = "drill"
@@ -141,7 +141,7 @@ def _vibration(i: int, samples: int) -> dict[str, Any]:
 
 def _sample_record(samples: int) -> bytes:
     """One window as the IoT rule puts it on the telemetry stream (for its size)."""
-    from rotorwatch.iot_rule import project
+    from rotorwatch.contract.iot_rule import project
 
     payload = encode(
         device_id="drill-00000",

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from local_cloud.load_config import DrillConfig
-from rotorwatch import lake
+from rotorwatch.lake import layout as lake
 
 Window = tuple[str, int, int]
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from local_cloud.bridge import RuleBridge
 from local_cloud.cloud import LocalCloud, ReceivedAlert
-from rotorwatch import lake
+from rotorwatch.lake import layout as lake
 
 #: How often the driver looks into the alerts inbox and reports progress (wall seconds).
 _POLL_S = 0.5

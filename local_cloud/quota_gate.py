@@ -8,7 +8,7 @@ shard ... in stream ... under account ...", API_PutRecords.html), counted in
 ``FailedRecordCount``. The answer crosses the wire, so the caller's real code decides what to do
 with it (the handlers' retries of failed entries, the IoT rule's error action).
 
-Limits are :data:`rotorwatch.cost.quotas.QUOTAS` scaled by the drill's factor: one home for the
+Limits are :data:`rotorwatch.deployment.cost.quotas.QUOTAS` scaled by the drill's factor: one home for the
 figures. Each shard has a token bucket per quota (bytes: data plus partition key; records),
 refilled at the scaled rate on the drill's simulated clock and holding ``burst_s`` seconds of it
 (see :func:`bucket_capacity` for why not one second).
@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from rotorwatch.cost.quotas import QUOTAS, MiB
+from rotorwatch.deployment.cost.quotas import QUOTAS, MiB
 
 #: What Kinesis answers for an entry over its shard's write quota (API_PutRecords.html).
 THROTTLED = "ProvisionedThroughputExceededException"

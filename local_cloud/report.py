@@ -22,14 +22,14 @@ import numpy as np
 
 from local_cloud.cloud import ReceivedAlert
 from local_cloud.pipeline import alert_key
-from rotorwatch import lake
-from rotorwatch.assets import Asset
-from rotorwatch.features.engine import envelope_spectrum
-from rotorwatch.features.iso import zone_boundaries_mm_s
-from rotorwatch.features.sensor_health import SENSOR_PROBLEMS
-from rotorwatch.predictions import SENSOR_FAULTS, STATES
-from rotorwatch.sensors import limits_of
-from rotorwatch.telemetry import Telemetry, TelemetryError, decode
+from rotorwatch.contract.telemetry import Telemetry, TelemetryError, decode
+from rotorwatch.diagnosis.assets import Asset
+from rotorwatch.diagnosis.features.engine import envelope_spectrum
+from rotorwatch.diagnosis.features.iso import zone_boundaries_mm_s
+from rotorwatch.diagnosis.features.sensor_health import SENSOR_PROBLEMS
+from rotorwatch.diagnosis.predictions import SENSOR_FAULTS, STATES
+from rotorwatch.diagnosis.sensors import limits_of
+from rotorwatch.lake import layout as lake
 
 HEALTHY, WARNING, ALARM = STATES
 _FAULT_RE = re.compile(r"Probable fault: (\w+)")
@@ -619,7 +619,7 @@ def shown_columns(columns: Sequence[str]) -> list[int]:
 
 
 def _table(columns: Sequence[str], rows: Iterable[Sequence[Any]]) -> str:
-    from rotorwatch.display import cell
+    from rotorwatch.lake.display import cell
 
     keep = shown_columns(columns)
     head = "".join(f"<th>{html.escape(str(columns[i]))}</th>" for i in keep)

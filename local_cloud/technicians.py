@@ -34,9 +34,9 @@ from local_cloud.cloud import ReceivedAlert
 from local_cloud.lambda_runtime import LocalContext, load_handler
 from local_cloud.pipeline import alert_key
 from local_cloud.report import FaultTruth
-from rotorwatch import feedback as fb
-from rotorwatch.predictions import SENSOR_FAULTS
-from rotorwatch.resources import FEEDBACK_HANDLER
+from rotorwatch.alerting import feedback as fb
+from rotorwatch.deployment.resources import FEEDBACK_HANDLER
+from rotorwatch.diagnosis.predictions import SENSOR_FAULTS
 
 #: Share of alerts nobody ever answers.
 NEVER_ANSWER: Final = 0.15
@@ -74,7 +74,7 @@ class Answered:
     status: int | None = None  # the feedback function's HTTP status for the answer
 
 
-#: The links in an alert e-mail (rotorwatch.feedback.email_block): the claimed fault and token.
+#: The links in an alert e-mail (rotorwatch.alerting.feedback.email_block): the claimed fault and token.
 _CONFIRM_LINK = re.compile(r"Confirmed: (\S+): \S*/f/([0-9A-Za-z._-]+)\?v=confirmed")
 
 

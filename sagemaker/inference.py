@@ -1,9 +1,9 @@
 """SageMaker scikit-learn container entry points: feature records in, model rows out.
 
 The container imports this file from /opt/ml/model/code (SAGEMAKER_PROGRAM=inference.py); the
-serving subset of the rotorwatch package sits next to it (see rotorwatch/model/artifact.py).
+serving subset of the rotorwatch package sits next to it (see rotorwatch/diagnosis/model/artifact.py).
 Request: a JSON array of feature records (``application/json``, the scoring contract in
-rotorwatch/scoring.py) or JSON lines (``application/jsonlines``). Response: one row per record
+rotorwatch/diagnosis/scoring.py) or JSON lines (``application/jsonlines``). Response: one row per record
 with MODEL_OUTPUT_FIELDS, in the same order, as a JSON array or JSON lines (``Accept``).
 Runs on Python 3.10 (the 1.4-2 image).
 """
@@ -21,8 +21,8 @@ _HERE = os.path.dirname(os.path.abspath(__file__))
 if os.path.isdir(os.path.join(_HERE, "rotorwatch")) and _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-from rotorwatch.model import MODEL_FILE, Model  # noqa: E402
-from rotorwatch.scoring import ScoringError, decode_request, encode_response  # noqa: E402
+from rotorwatch.diagnosis.model import MODEL_FILE, Model  # noqa: E402
+from rotorwatch.diagnosis.scoring import ScoringError, decode_request, encode_response  # noqa: E402
 
 JSON = "application/json"
 JSON_LINES = ("application/jsonlines", "application/x-jsonlines", "application/x-ndjson")

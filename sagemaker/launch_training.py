@@ -36,9 +36,9 @@ ROOT = HERE.parent
 if str(ROOT) not in sys.path:
     sys.path.append(str(ROOT))  # after site-packages: `sagemaker` must stay the SDK
 
-from rotorwatch.lake import FEATURES_PREFIX  # noqa: E402
-from rotorwatch.model.artifact import TRAINING_MODULES, write_code  # noqa: E402
-from rotorwatch.model.model import CARD_FILE  # noqa: E402
+from rotorwatch.diagnosis.model.artifact import TRAINING_MODULES, write_code  # noqa: E402
+from rotorwatch.diagnosis.model.model import CARD_FILE  # noqa: E402
+from rotorwatch.lake.layout import FEATURES_PREFIX  # noqa: E402
 
 FRAMEWORK_VERSION = "1.4-2"  # the serving image (cdk_app/stacks/ml.py SKLEARN_IMAGE_VERSION)
 DEFAULT_GROUP = "rotorwatch-fault-model"

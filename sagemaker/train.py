@@ -8,7 +8,7 @@ Channels (directories of JSON lines, JSON arrays or Parquet files, read recursiv
   severity}`` joined onto the records (simulator truth, or a maintenance log in that shape).
 * ``feedback`` (SM_CHANNEL_FEEDBACK, optional): technicians' labelled windows, the folder
   ``rotorwatch feedback-labels`` writes (records.jsonl, labels.jsonl), added to the training
-  at rotorwatch.model.train.LABEL_WEIGHT each (rotorwatch.model.technician_labels checks them).
+  at rotorwatch.diagnosis.model.train.LABEL_WEIGHT each (rotorwatch.diagnosis.model.technician_labels checks them).
 
 Writes model.json, model_card.json and code/ (the inference script and the serving subset of
 rotorwatch) into SM_MODEL_DIR, so the model.tar.gz SageMaker packs is servable as is, and the
@@ -32,11 +32,11 @@ for candidate in (HERE, HERE.parent):
     if (candidate / "rotorwatch").is_dir() and str(candidate) not in sys.path:
         sys.path.insert(0, str(candidate))
 
-from rotorwatch.model.artifact import write_model_dir  # noqa: E402
-from rotorwatch.model.dataio import join_labels, read_records  # noqa: E402
-from rotorwatch.model.technician_labels import join as join_technician_labels  # noqa: E402
-from rotorwatch.model.technician_labels import read_dir  # noqa: E402
-from rotorwatch.model.train import train_with_card  # noqa: E402
+from rotorwatch.diagnosis.model.artifact import write_model_dir  # noqa: E402
+from rotorwatch.diagnosis.model.dataio import join_labels, read_records  # noqa: E402
+from rotorwatch.diagnosis.model.technician_labels import join as join_technician_labels  # noqa: E402
+from rotorwatch.diagnosis.model.technician_labels import read_dir  # noqa: E402
+from rotorwatch.diagnosis.model.train import train_with_card  # noqa: E402
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from rotorwatch.features import compute_features
-from rotorwatch.telemetry import decode
+from rotorwatch.contract.telemetry import decode
+from rotorwatch.diagnosis.features import compute_features
 from simulator.fleet import generate_windows
 from simulator.scenario import Scenario, random_fleet
 

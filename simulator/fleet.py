@@ -30,9 +30,9 @@ from typing import IO, Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.iot_rule import basic_ingest_topic, rule_names, telemetry_topic
-from rotorwatch.telemetry import encode, encode_samples
-from rotorwatch.telemetry_v2 import encode_v2
+from rotorwatch.contract.iot_rule import basic_ingest_topic, rule_names, telemetry_topic
+from rotorwatch.contract.telemetry import encode, encode_samples
+from rotorwatch.contract.telemetry_v2 import encode_v2
 from simulator.physics import DEFAULT_FS_HZ, DEFAULT_N_SAMPLES, severity_curve, synthesize
 from simulator.scenario import Machine, Scenario, load_scenario
 from simulator.sensor_failure import apply as sensor_failure_apply
@@ -75,7 +75,7 @@ FAULT_PRESSURE_LOSS: Final = {
     "looseness": 0.06,
     "impeller_wear": 0.45,
 }
-#: Faults the vibration physics does not model itself (rotorwatch.predictions.SENSOR_FAULTS):
+#: Faults the vibration physics does not model itself (rotorwatch.diagnosis.predictions.SENSOR_FAULTS):
 #: (vibration fault they show as, life fraction where it starts, its severity at end of life).
 #: Lubrication loss: metal contact and surface distress only late, after the heat; a worn
 #: impeller wears unevenly and unbalances the rotor a little.

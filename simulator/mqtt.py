@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from rotorwatch.telemetry import MAX_MESSAGE_BYTES
+from rotorwatch.contract.telemetry import MAX_MESSAGE_BYTES
 
 #: IoT Core's default limit of publishes per second per connection.
 DEFAULT_RATE_PER_S: Final = 100.0

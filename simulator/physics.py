@@ -35,10 +35,10 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.assets import Asset
-from rotorwatch.features.iso import zone_boundaries_mm_s
-from rotorwatch.predictions import FAULT_CAUSES as FAULTS
-from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2
+from rotorwatch.contract.telemetry import STANDARD_GRAVITY_M_S2
+from rotorwatch.diagnosis.assets import Asset
+from rotorwatch.diagnosis.features.iso import zone_boundaries_mm_s
+from rotorwatch.diagnosis.predictions import FAULT_CAUSES as FAULTS
 
 F64 = npt.NDArray[np.float64]
 C128 = npt.NDArray[np.complex128]
@@ -267,7 +267,7 @@ def synthesize(
     asset : the machine's registry record (ISO group/foundation, rated speed, bearing geometry).
     physics : its :class:`MachinePhysics`.
     rpm : shaft speed of each window, rev/min, shape (B,).
-    fault : one of :data:`rotorwatch.predictions.FAULTS` ("normal" = no fault).
+    fault : one of :data:`rotorwatch.diagnosis.predictions.FAULTS` ("normal" = no fault).
     severity : fault severity 0..1 of each window, shape (B,) (ignored for "normal").
     rng : random generator (the caller owns seeding, so fleets are reproducible).
     fs_hz, n_samples : sample rate (Hz) and window length.

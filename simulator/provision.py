@@ -1,7 +1,7 @@
 """Provision simulated (or real) devices in AWS IoT Core, and tear them down again.
 
 For every device: a thing (attribute ``site``) in one thing group, a key pair and an active
-certificate made by IoT Core, the least-privilege device policy (``rotorwatch.iot_policy``)
+certificate made by IoT Core, the least-privilege device policy (``rotorwatch.contract.iot_policy``)
 attached to the certificate, the certificate attached to the thing, and the credentials written
 to ``<out>/<thing>/certificate.pem.crt`` and ``private.pem.key`` (mode 600). A manifest
 ``<out>/devices.json`` records the endpoint and every ARN, so teardown needs nothing else.
@@ -23,9 +23,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-from rotorwatch.assets import Asset
-from rotorwatch.iot_policy import SITE_ATTRIBUTE, device_policy_document
-from rotorwatch.iot_rule import basic_ingest_topic, telemetry_topic
+from rotorwatch.contract.iot_policy import SITE_ATTRIBUTE, device_policy_document
+from rotorwatch.contract.iot_rule import basic_ingest_topic, telemetry_topic
+from rotorwatch.diagnosis.assets import Asset
 from simulator.run import CERT_FILE, KEY_FILE
 
 MANIFEST_FILE: Final = "devices.json"

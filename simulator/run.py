@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import IO, Final, Protocol
 
-from rotorwatch.iot_rule import parse_topic
+from rotorwatch.contract.iot_rule import parse_topic
 from simulator.mqtt import DEFAULT_RATE_PER_S, MqttPublisher
 
 #: File names `rotorwatch provision` writes per thing under the credentials directory.

@@ -1,7 +1,7 @@
 """Fleet scenarios: which machines exist, how each is built, and which fault it develops when.
 
 A scenario is one small JSON file that doubles as the asset registry (its ``assets`` list is in
-the :mod:`rotorwatch.assets` format, so ``rotorwatch features --assets scenario.json`` works)::
+the :mod:`rotorwatch.diagnosis.assets` format, so ``rotorwatch features --assets scenario.json`` works)::
 
     {
       "name": "small", "site": "plant-a", "description": "...",
@@ -20,8 +20,8 @@ short. A fault starts ``onset_h`` hours after the start of a simulation and reac
 ``life_h`` hours later (see :func:`simulator.physics.severity_curve`); a device has at most one.
 Besides the vibration faults a scenario may schedule ``lubrication_loss`` (the bearing heats up,
 its vibration changes late) and ``impeller_wear`` (a pump's discharge pressure falls); see
-:data:`rotorwatch.predictions.SENSOR_FAULTS`. An asset may carry ``limits`` (sensor limits,
-:mod:`rotorwatch.assets`). A device may have a ``sensor_failures`` entry: its accelerometer
+:data:`rotorwatch.diagnosis.predictions.SENSOR_FAULTS`. An asset may carry ``limits`` (sensor limits,
+:mod:`rotorwatch.diagnosis.assets`). A device may have a ``sensor_failures`` entry: its accelerometer
 dies while the machine runs on (:mod:`simulator.sensor_failure`).
 """
 
@@ -37,9 +37,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from rotorwatch.assets import Asset, AssetError, parse_asset
-from rotorwatch.predictions import FAULT_CAUSES as FAULTS
-from rotorwatch.predictions import SENSOR_FAULTS
+from rotorwatch.diagnosis.assets import Asset, AssetError, parse_asset
+from rotorwatch.diagnosis.predictions import FAULT_CAUSES as FAULTS
+from rotorwatch.diagnosis.predictions import SENSOR_FAULTS
 from simulator.physics import BEARING_FAULTS, MachinePhysics
 from simulator.sensor_failure import SensorFailure
 

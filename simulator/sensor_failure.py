@@ -9,7 +9,7 @@ loose stud-mounted sensor fails in the field: first its signal is **clipped** (a
 or a failing charge amplifier limits the swing: flat tops at the window's extremes), then it
 **saturates** (the loose sensor rattles against its mount: impacts drive the converter past its
 full scale), then it reads a **flat line** (the cable or the sensor has opened: zero volts).
-Each phase is one of :data:`rotorwatch.features.sensor_health.SENSOR_PROBLEMS`, the names the
+Each phase is one of :data:`rotorwatch.diagnosis.features.sensor_health.SENSOR_PROBLEMS`, the names the
 pipeline gives them, so the demo can score what the pipeline said against what was done.
 
 The machine's own vibration (its fault, if it has one) is synthesised as before; only what
@@ -24,7 +24,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.features.sensor_health import CLIPPED, FLAT_LINE, SATURATED
+from rotorwatch.diagnosis.features.sensor_health import CLIPPED, FLAT_LINE, SATURATED
 
 F64 = npt.NDArray[np.float64]
 _MS_PER_H: Final = 3_600_000.0

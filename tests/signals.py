@@ -13,8 +13,14 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.assets import Asset, parse_asset
-from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, Telemetry, decode, encode, encode_samples
+from rotorwatch.contract.telemetry import (
+    STANDARD_GRAVITY_M_S2,
+    Telemetry,
+    decode,
+    encode,
+    encode_samples,
+)
+from rotorwatch.diagnosis.assets import Asset, parse_asset
 
 FS_HZ = 10240.0
 N_SAMPLES = 4096

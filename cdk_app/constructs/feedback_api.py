@@ -1,4 +1,4 @@
-"""The technicians' answer endpoint (rotorwatch.feedback): HTTP API, function, table, key.
+"""The technicians' answer endpoint (rotorwatch.alerting.feedback): HTTP API, function, table, key.
 
 Defaults:
 
@@ -45,10 +45,11 @@ from cdk_app import refs
 from cdk_app.constructs.function import RotorwatchFunction
 from cdk_app.nag import acknowledge, skip_checkov
 from cdk_app.retention import retention
-from rotorwatch import lake, resources
-from rotorwatch.feedback import LINK_PATH, MIN_KEY_BYTES
-from rotorwatch.resources import EnvKey
-from rotorwatch.stage import StageConfig
+from rotorwatch.alerting.feedback import LINK_PATH, MIN_KEY_BYTES
+from rotorwatch.deployment import resources
+from rotorwatch.deployment.resources import EnvKey
+from rotorwatch.deployment.stage import StageConfig
+from rotorwatch.lake import layout as lake
 
 #: Steady requests per second the stage accepts, and the burst above it (then HTTP 429). A
 #: technician's answer is two requests; a fleet's worth of answers in a minute is far below.

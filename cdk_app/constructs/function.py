@@ -38,8 +38,8 @@ from constructs import Construct
 
 from cdk_app.nag import acknowledge, skip_checkov
 from cdk_app.retention import retention
-from rotorwatch import resources
-from rotorwatch.stage import StageConfig
+from rotorwatch.deployment import resources
+from rotorwatch.deployment.stage import StageConfig
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 #: Context flag: bundle sources but skip pip (offline unit synth). Never set it for a deploy.

@@ -1,4 +1,4 @@
-"""A Firehose stream that writes one lake table, as ``rotorwatch.lake`` lays it out.
+"""A Firehose stream that writes one lake table, as ``rotorwatch.lake.layout`` lays it out.
 
 ``source``: a Kinesis stream it reads (no Direct PUT throughput quota; Firehose reads the
 stream's own KMS-encrypted records), or None for Direct PUT (records at rest in Firehose
@@ -26,8 +26,8 @@ from constructs import Construct
 from cdk_app import refs
 from cdk_app.nag import acknowledge
 from cdk_app.retention import retention
-from rotorwatch import lake
-from rotorwatch.stage import StageConfig
+from rotorwatch.deployment.stage import StageConfig
+from rotorwatch.lake import layout as lake
 
 
 class LakeDelivery(Construct):

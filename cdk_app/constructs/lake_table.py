@@ -1,4 +1,4 @@
-"""One lake table in the Glue Data Catalog, as ``rotorwatch.lake`` lays it out.
+"""One lake table in the Glue Data Catalog, as ``rotorwatch.lake.layout`` lays it out.
 
 Defaults: an external table over the table's prefix in the lake bucket, partition projection
 over the same layout Firehose and the Glue job write (so no crawler), partition values kept as
@@ -16,8 +16,8 @@ from aws_cdk import Stack
 from aws_cdk import aws_glue as glue
 from constructs import Construct
 
-from rotorwatch import lake
-from rotorwatch.features.schema import Field
+from rotorwatch.diagnosis.features.schema import Field
+from rotorwatch.lake import layout as lake
 
 #: Hive storage of each lake format (what Athena and Firehose's conversion read the tables as).
 STORAGE: Final[dict[str, dict[str, str]]] = {

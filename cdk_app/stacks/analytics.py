@@ -1,6 +1,6 @@
 """AnalyticsStack: Firehose into the lake, the Glue catalog, the Glue job and Athena.
 
-Partitions (``rotorwatch.lake``): Firehose timestamp prefixes (``year=!{timestamp:yyyy}/...``),
+Partitions (``rotorwatch.lake.layout``): Firehose timestamp prefixes (``year=!{timestamp:yyyy}/...``),
 not dynamic partitioning on the record's ``ts``. Why: the partition is the (UTC) hour Firehose received the
 record, seconds after the device measured it, so queries filter on ``ts`` inside a +-1 h
 partition range and lose nothing; dynamic partitioning would add a per-GB charge, a jq program
@@ -30,8 +30,9 @@ from cdk_app import refs
 from cdk_app.constructs.lake_delivery import LakeDelivery
 from cdk_app.constructs.lake_table import LakeTable
 from cdk_app.nag import acknowledge
-from rotorwatch import lake, query, raw_keep
-from rotorwatch.stage import StageConfig
+from rotorwatch.deployment.stage import StageConfig
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake import query, raw_keep
 
 ROOT = Path(__file__).resolve().parents[2]
 #: Context flag of the 0.1.0 -> 0.2.0 upgrade: keep the retired raw delivery stream one deploy.
@@ -87,7 +88,7 @@ class AnalyticsStack(Stack):
                 name=self.database_name, description="rotorwatch data lake (partition projection)"
             ),
         )
-        # One Glue table per lake table (rotorwatch/lake.py is the layout's one home).
+        # One Glue table per lake table (rotorwatch/lake/layout.py is the layout's one home).
         self.tables: dict[str, glue.CfnTable] = {
             t.name: LakeTable(
                 self,
@@ -103,7 +104,7 @@ class AnalyticsStack(Stack):
         # ---- Firehose ----------------------------------------------------------------------
         # Raw has no delivery stream: extract_features writes each batch's raw windows as one
         # gzip'd object (lake.raw_object_key; at 10,000 devices raw is ~10.7 MB/s, above the
-        # Direct PUT quota, rotorwatch.cost.quotas). Features: Kinesis-sourced from the
+        # Direct PUT quota, rotorwatch.deployment.cost.quotas). Features: Kinesis-sourced from the
         # features stream, as first released (a Kinesis source has no Direct PUT quota, and
         # its type and source are create-only: changing them replaces the stream,
         # cdk_app/upgrade.py). Predictions: Direct PUT from score_and_alert, as few
@@ -324,7 +325,7 @@ class AnalyticsStack(Stack):
         return security
 
     def _raw_keep_job(self, script: Path) -> None:
-        """The daily raw-sampling job (rotorwatch/raw_keep.py): reads raw and predictions,
+        """The daily raw-sampling job (rotorwatch/lake/raw_keep.py): reads raw and predictions,
         writes raw_kept only; runs on day D + 2 for day D, long before raw expires (the stage
         refuses an expiry that leaves it no day)."""
         config, bucket = self.config, self.bucket

@@ -3,7 +3,7 @@
 Devices publish contract v1 (JSON) to rw/<site>/<device_id>/telemetry and contract v2 (binary)
 to rw/<site>/<device_id>/telemetry/v2, or to the same topics behind Basic Ingest
 ($aws/rules/<rule name>/rw/...), which reaches the rule without the broker's messaging charge.
-One rule per contract (rotorwatch.iot_rule.RULES: SQL, topic filter, partition key), both onto
+One rule per contract (rotorwatch.contract.iot_rule.RULES: SQL, topic filter, partition key), both onto
 the telemetry stream, so the local bridge applies the same projections.
 """
 
@@ -20,9 +20,10 @@ from constructs import Construct
 
 from cdk_app import refs
 from cdk_app.nag import acknowledge
-from rotorwatch import iot_rule, lake
-from rotorwatch.iot_policy import device_policy_document
-from rotorwatch.stage import StageConfig, StreamConfig
+from rotorwatch.contract import iot_rule
+from rotorwatch.contract.iot_policy import device_policy_document
+from rotorwatch.deployment.stage import StageConfig, StreamConfig
+from rotorwatch.lake import layout as lake
 
 #: IoT substitution template for the v1 partition key: the device id from the topic (the one
 #: the device policy authorised), so each device's records stay in order on one shard and
@@ -91,7 +92,7 @@ class IngestionStack(Stack):
         lake_bucket = refs.lake_bucket(self, config, key)
         self.telemetry_stream = _stream(self, "TelemetryStream", config.telemetry_stream, key)
         self.features_stream = _stream(self, "FeaturesStream", config.features_stream, key)
-        #: Every telemetry rule's name by contract (v1 JSON, v2 binary: rotorwatch.iot_rule).
+        #: Every telemetry rule's name by contract (v1 JSON, v2 binary: rotorwatch.contract.iot_rule).
         self.rule_names = {r.contract: rule_name(config.stage, r.leaf) for r in iot_rule.RULES}
         self.rule_name = self.rule_names[1]
 

@@ -22,7 +22,7 @@ from constructs import Construct
 
 from cdk_app import refs
 from cdk_app.nag import acknowledge, skip_checkov
-from rotorwatch.stage import StageConfig
+from rotorwatch.deployment.stage import StageConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL_ARTIFACT: Final = ROOT / "sagemaker" / "bootstrap" / "model.tar.gz"

@@ -25,9 +25,9 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app import refs
-from rotorwatch import resources
-from rotorwatch.stage import StageConfig
-from rotorwatch.telemetry import Reason
+from rotorwatch.contract.telemetry import Reason
+from rotorwatch.deployment import resources
+from rotorwatch.deployment.stage import StageConfig
 
 FIVE_MIN = Duration.minutes(5)
 #: The IoT rule action types the telemetry rules' action metrics carry (dimension ActionType):

@@ -28,9 +28,10 @@ from cdk_app import refs
 from cdk_app.constructs.feedback_api import FeedbackApi
 from cdk_app.constructs.function import RotorwatchFunction, bundle_code, powertools_layer
 from cdk_app.nag import acknowledge, skip_checkov
-from rotorwatch import lake, resources
-from rotorwatch.resources import EnvKey
-from rotorwatch.stage import BatchConfig, StageConfig
+from rotorwatch.deployment import resources
+from rotorwatch.deployment.resources import EnvKey
+from rotorwatch.deployment.stage import BatchConfig, StageConfig
+from rotorwatch.lake import layout as lake
 
 #: Said at synth time when a stage would deploy an alerts topic nobody receives.
 NO_ALERT_RECIPIENTS = (
@@ -279,7 +280,7 @@ class ProcessingStack(Stack):
     def _watchdog(
         self, config: StageConfig, code: lambda_.Code, layer: lambda_.ILayerVersion, key: Any
     ) -> RotorwatchFunction:
-        """The device-silent alert: a scheduled scan of the state table (rotorwatch.silence)."""
+        """The device-silent alert: a scheduled scan of the state table (rotorwatch.alerting.silence)."""
         wd = config.watchdog
         fn = RotorwatchFunction(
             self,

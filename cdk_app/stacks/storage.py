@@ -16,9 +16,9 @@ from constructs import Construct
 
 from cdk_app import publishers, refs
 from cdk_app.nag import acknowledge, skip_checkov
-from rotorwatch import lake
-from rotorwatch.lake import RAW_NONCURRENT_EXPIRE_DAYS
-from rotorwatch.stage import LakeConfig, StageConfig
+from rotorwatch.deployment.stage import LakeConfig, StageConfig
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake.layout import RAW_NONCURRENT_EXPIRE_DAYS
 
 
 class StorageStack(Stack):

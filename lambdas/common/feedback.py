@@ -3,12 +3,12 @@ function (answers): the signing key in Secrets Manager, the feedback table, the 
 
 The feedback table holds, under one string key (resources.FEEDBACK_TABLE_PARTITION_KEY):
 
-* ``alert#<ref>``: the alert record (rotorwatch.feedback.AlertRecord), its current answer
+* ``alert#<ref>``: the alert record (rotorwatch.alerting.feedback.AlertRecord), its current answer
   (``answer``, a map), ``closed_ms`` and ``history`` (the audit log: every attempt with its
   time, channel, verdict and what was decided, capped at HISTORY_MAX entries), ``attempts``
   (every attempt, past the cap too) and ``corrections`` (taken, at most
-  rotorwatch.feedback.MAX_CORRECTIONS);
-* ``mute#<device>#<fault>``: a mute (rotorwatch.feedback.Mute), ``nff_count`` (how often "no
+  rotorwatch.alerting.feedback.MAX_CORRECTIONS);
+* ``mute#<device>#<fault>``: a mute (rotorwatch.alerting.feedback.Mute), ``nff_count`` (how often "no
   fault found" was answered for it) and ``muted_alerts`` (alerts it kept from being sent).
 
 Every item carries ``expires_at`` (DynamoDB TTL): an alert item outlives its links, a mute item
@@ -31,9 +31,9 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.common.aws import client
 from lambdas.common.dynamo import from_attributes, to_attributes
 from lambdas.common.settings import SettingsError, optional, required
-from rotorwatch import feedback as fb
-from rotorwatch.alerts import BASELINE_ATTRIBUTE, BASELINE_RESETS_ATTRIBUTE
-from rotorwatch.resources import (
+from rotorwatch.alerting import feedback as fb
+from rotorwatch.alerting.alerts import BASELINE_ATTRIBUTE, BASELINE_RESETS_ATTRIBUTE
+from rotorwatch.deployment.resources import (
     FEEDBACK_TABLE_PARTITION_KEY,
     FEEDBACK_TTL_ATTRIBUTE,
     STATE_TABLE_PARTITION_KEY,
@@ -46,7 +46,7 @@ _LOG = logging.getLogger(__name__)
 #: DynamoDB's 400 KB limit (beyond it attempts are still logged, not stored).
 HISTORY_MAX = 50
 #: Attributes of an alert item: answers attempted (every one, taken or not) and corrections
-#: taken (capped at rotorwatch.feedback.MAX_CORRECTIONS).
+#: taken (capped at rotorwatch.alerting.feedback.MAX_CORRECTIONS).
 ATTEMPTS_ATTRIBUTE = "attempts"
 CORRECTIONS_ATTRIBUTE = "corrections"
 #: Seconds the signing key is cached in a warm function (a rotation reaches it within this).
@@ -178,7 +178,7 @@ class FeedbackStore:
     ) -> bool:
         """Store ``answer`` as the alert's answer (accepted, corrected) if the stored answer is
         still ``current`` (and, for a correction, the alert has taken fewer than
-        :data:`rotorwatch.feedback.MAX_CORRECTIONS`), and audit the attempt either way. False:
+        :data:`rotorwatch.alerting.feedback.MAX_CORRECTIONS`), and audit the attempt either way. False:
         another answer got there first (re-read and decide again).
 
         The audit: every attempt adds one to ``attempts``; the history keeps every taken answer
@@ -318,7 +318,7 @@ class FeedbackStore:
 
 
 class LakeWriter:
-    """Feedback rows into the lake (rotorwatch.lake.FEEDBACK_TABLE), one small object each."""
+    """Feedback rows into the lake (rotorwatch.lake.layout.FEEDBACK_TABLE), one small object each."""
 
     def __init__(self, s3: Any, bucket: str) -> None:
         self._s3 = s3

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 
-from rotorwatch.resources import METRICS_NAMESPACE, POWERTOOLS_SERVICE
+from rotorwatch.deployment.resources import METRICS_NAMESPACE, POWERTOOLS_SERVICE
 
 
 def observability(service: str) -> tuple[Logger, Tracer, Metrics]:

@@ -17,7 +17,7 @@ from lambdas.common.aws import client
 from lambdas.common.batch import failed_tail, partial_response, source_records
 from lambdas.common.observability import observability
 from lambdas.extract_features.service import AssetCache, Deps, Settings, process
-from rotorwatch.resources import (
+from rotorwatch.deployment.resources import (
     METRICS_NAMESPACE,
     POWERTOOLS_SERVICE,
     QUARANTINE_REASON_DIMENSION,

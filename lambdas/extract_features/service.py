@@ -23,14 +23,14 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.common.batch import SourceRecord, put_records
 from lambdas.common.dynamo import from_attributes
 from lambdas.common.settings import positive_float, required
-from rotorwatch.assets import Asset, AssetError, parse_asset
-from rotorwatch.features import compute_features
-from rotorwatch.iot_rule import parse_partition_key
-from rotorwatch.lake import PARTITION_KEYS, QUARANTINE_PREFIX, raw_object_key
-from rotorwatch.published import decode_published
-from rotorwatch.resources import ASSETS_TABLE_PARTITION_KEY, EnvKey
-from rotorwatch.telemetry import Telemetry, TelemetryError
-from rotorwatch.telemetry_v2 import is_v2, raw_line
+from rotorwatch.contract.iot_rule import parse_partition_key
+from rotorwatch.contract.published import decode_published
+from rotorwatch.contract.telemetry import Telemetry, TelemetryError
+from rotorwatch.contract.telemetry_v2 import is_v2, raw_line
+from rotorwatch.deployment.resources import ASSETS_TABLE_PARTITION_KEY, EnvKey
+from rotorwatch.diagnosis.assets import Asset, AssetError, parse_asset
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.lake.layout import PARTITION_KEYS, QUARANTINE_PREFIX, raw_object_key
 
 DEFAULT_ASSETS_CACHE_TTL_S = 300.0
 #: gzip level of the raw objects: 1 compresses a batch's base64 waveforms nearly as well as 6

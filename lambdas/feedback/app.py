@@ -1,6 +1,6 @@
 """Lambda handler (API Gateway HTTP API, payload 2.0): a technician's answer to an alert.
 
-Parsing and wiring only; the rules are rotorwatch.feedback, the persistence lambdas.feedback.
+Parsing and wiring only; the rules are rotorwatch.alerting.feedback, the persistence lambdas.feedback.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from lambdas.common.aws import client
 from lambdas.common.feedback import FeedbackStore, KeyRing, LakeWriter
 from lambdas.common.observability import observability
 from lambdas.feedback.service import Deps, Recorder, Settings, handle
-from rotorwatch.resources import (
+from rotorwatch.deployment.resources import (
     FEEDBACK_ANSWERS_METRIC,
     FEEDBACK_REFUSED_METRIC,
     METRICS_NAMESPACE,

@@ -3,7 +3,7 @@
 The key signs nothing outside rotorwatch, so rotation is only: make a new random key (pending),
 check it, make it current. Secrets Manager keeps the old one as AWSPREVIOUS, which the feedback
 function still verifies with (lambdas.common.feedback.KeyRing): links sent before a rotation
-keep working until the next one. Rotate less often than links live (rotorwatch.feedback.
+keep working until the next one. Rotate less often than links live (rotorwatch.alerting.feedback.
 DEFAULT_LINK_TTL_S) and no link dies early.
 
 Each step is idempotent (Secrets Manager retries steps): a pending version that exists is kept.
@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdas.common.aws import client
-from rotorwatch.feedback import MIN_KEY_BYTES
+from rotorwatch.alerting.feedback import MIN_KEY_BYTES
 
 SM = client("secretsmanager")
 

@@ -4,7 +4,7 @@ GET ``/f/<token>`` shows the alert and buttons; only a POST records an answer. M
 and link previews open every link in an e-mail: if a GET recorded, they would answer for the
 technician (and always with the first link in the message).
 
-Order of work for an answer: verify the token (rotorwatch.feedback.verify; every refusal looks
+Order of work for an answer: verify the token (rotorwatch.alerting.feedback.verify; every refusal looks
 the same to the caller), read the alert and its current answer, decide (first answer wins
 unless a correction), store it on the condition that the answer read is still the one stored
 (a concurrent answer makes us read and decide again), then apply the effects (restart the
@@ -32,8 +32,8 @@ from lambdas.common.feedback import (
     restart_baseline,
 )
 from lambdas.common.settings import required
-from rotorwatch import feedback as fb
-from rotorwatch.resources import EnvKey
+from rotorwatch.alerting import feedback as fb
+from rotorwatch.deployment.resources import EnvKey
 
 #: Answer attempts per request before giving up (concurrent answers to the same alert).
 ANSWER_ATTEMPTS = 3

@@ -19,7 +19,7 @@ from lambdas.common.observability import observability
 from lambdas.score_and_alert.publisher import AlertPublisher
 from lambdas.score_and_alert.service import Deps, Settings, process
 from lambdas.score_and_alert.store import StateStore
-from rotorwatch.resources import (
+from rotorwatch.deployment.resources import (
     ALERTS_MUTED_METRIC,
     ALERTS_SENT_METRIC,
     METRICS_NAMESPACE,
@@ -66,9 +66,9 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     # Windows stamped far in the future (device clock): in the lake, kept out of the state.
     metrics.add_metric("FutureWindows", MetricUnit.Count, outcome.future_windows)
     metrics.add_metric("StateConflicts", MetricUnit.Count, outcome.state_conflicts)
-    # Dead, saturated or clipped accelerometers (rotorwatch.features.sensor_health).
+    # Dead, saturated or clipped accelerometers (rotorwatch.diagnosis.features.sensor_health).
     metrics.add_metric("SensorProblemWindows", MetricUnit.Count, outcome.sensor_problems)
-    # Per-device baselines (rotorwatch.baseline): learning progress and what they changed.
+    # Per-device baselines (rotorwatch.diagnosis.baseline): learning progress and what they changed.
     metrics.add_metric("BaselineWindowsLearned", MetricUnit.Count, outcome.baseline_learned)
     metrics.add_metric("BaselinesCompleted", MetricUnit.Count, outcome.baselines_completed)
     metrics.add_metric("BaselineWarnings", MetricUnit.Count, outcome.baseline_warnings)

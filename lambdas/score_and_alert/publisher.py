@@ -7,7 +7,7 @@ from typing import Any
 
 from lambdas.common.feedback import AlertLinks
 from lambdas.common.sns import publish as sns_publish
-from rotorwatch.alerts import (
+from rotorwatch.alerting.alerts import (
     SMS_MAX_CHARS,
     Alert,
     message,
@@ -15,7 +15,7 @@ from rotorwatch.alerts import (
     short_message,
     subject,
 )
-from rotorwatch.query import AthenaTarget
+from rotorwatch.lake.query import AthenaTarget
 
 
 class AlertPublisher:

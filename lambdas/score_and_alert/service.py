@@ -6,7 +6,7 @@ Order of work and why:
 2. One InvokeEndpoint per body the endpoint's 4 MB payload limit allows (one for a usual
    batch); if any fails, the rules decide (``degraded``): scoring never stops because the
    model is away.
-3. Per device, fold the predictions through :func:`rotorwatch.fold.fold_window` (the device's
+3. Per device, fold the predictions through :func:`rotorwatch.alerting.fold.fold_window` (the device's
    baseline: learning, or scoring against the device's own history; its sensor history; its
    remaining-life trend; the alert state machine: the one copy ``rotorwatch replay`` runs too),
    and write the new state with a conditional put
@@ -43,21 +43,20 @@ from lambdas.common.batch import SourceRecord, put_record_batch
 from lambdas.common.settings import SettingsError, optional, required
 from lambdas.score_and_alert.publisher import AlertPublisher
 from lambdas.score_and_alert.store import StateStore
-from rotorwatch.alerts import (
+from rotorwatch.alerting.alerts import (
     DEFAULT_POLICY,
     Alert,
     AlertPolicy,
     DeviceState,
 )
-from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS, apply_baseline
-from rotorwatch.features import FEATURE_FIELDS
-from rotorwatch.features.sensor_health import SENSOR_PROBLEMS
-from rotorwatch.fold import fold_window, sensor_history_of
-from rotorwatch.lake import aggregate_lines
-from rotorwatch.model.features import INPUT_FIELDS as REQUEST_FIELDS
-from rotorwatch.query import AthenaTarget
-from rotorwatch.resources import EnvKey
-from rotorwatch.scoring import (
+from rotorwatch.alerting.fold import fold_window, sensor_history_of
+from rotorwatch.contract.telemetry import implausible
+from rotorwatch.deployment.resources import EnvKey
+from rotorwatch.diagnosis.baseline import DEFAULT_LEARNING_WINDOWS, apply_baseline
+from rotorwatch.diagnosis.features import FEATURE_FIELDS
+from rotorwatch.diagnosis.features.sensor_health import SENSOR_PROBLEMS
+from rotorwatch.diagnosis.model.features import INPUT_FIELDS as REQUEST_FIELDS
+from rotorwatch.diagnosis.scoring import (
     ACCEPT,
     CONTENT_TYPE,
     ScoringError,
@@ -65,8 +64,9 @@ from rotorwatch.scoring import (
     decode_response,
     encode_requests,
 )
-from rotorwatch.sensors import apply_history
-from rotorwatch.telemetry import implausible
+from rotorwatch.diagnosis.sensors import apply_history
+from rotorwatch.lake.layout import aggregate_lines
+from rotorwatch.lake.query import AthenaTarget
 
 #: A window stamped further ahead of the processing clock than this is not applied to the device
 #: state (its prediction still reaches the lake): one window from a clock set to 2099 would
@@ -161,7 +161,7 @@ class Outcome:
     #: Windows whose accelerometer is dead, saturated or clipped (never scored HEALTHY).
     sensor_problems: int = 0
     alerts: list[Alert] = field(default_factory=list)
-    #: Alerts a "no fault found" mute kept from being sent (rotorwatch.feedback.Mute).
+    #: Alerts a "no fault found" mute kept from being sent (rotorwatch.alerting.feedback.Mute).
     muted: list[Alert] = field(default_factory=list)
     failed_positions: list[int] = field(default_factory=list)
     timings_s: dict[str, float] = field(

@@ -1,6 +1,6 @@
 """The device state table as score_and_alert reads and writes it: a batch read of every device in
 the batch, and a conditional update of score_and_alert's own attributes only (optimistic
-concurrency against the watchdog, a baseline reset and another batch; rotorwatch.state_item
+concurrency against the watchdog, a baseline reset and another batch; rotorwatch.alerting.state_item
 says which writer owns which attribute)."""
 
 from __future__ import annotations
@@ -10,14 +10,14 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdas.common.dynamo import from_attributes, to_attributes
-from rotorwatch.alerts import BASELINE_RESETS_ATTRIBUTE, DeviceState
-from rotorwatch.resources import STATE_TABLE_PARTITION_KEY
-from rotorwatch.state_item import (
+from rotorwatch.alerting.alerts import BASELINE_RESETS_ATTRIBUTE, DeviceState
+from rotorwatch.alerting.state_item import (
     FORMAT_ATTRIBUTE,
     SCORE_AND_ALERT_ATTRIBUTES,
     STATE_FORMAT,
     read_state,
 )
+from rotorwatch.deployment.resources import STATE_TABLE_PARTITION_KEY
 
 #: BatchGetItem reads at most 100 keys per request (DynamoDB API reference, BatchGetItem).
 _BATCH_GET_MAX_KEYS = 100

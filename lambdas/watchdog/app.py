@@ -1,6 +1,6 @@
 """Lambda handler (EventBridge schedule): NO_DATA alerts for devices that stopped reporting.
 
-Parsing and wiring only; the decision is rotorwatch.silence, the persistence lambdas.watchdog.
+Parsing and wiring only; the decision is rotorwatch.alerting.silence, the persistence lambdas.watchdog.
 """
 
 from __future__ import annotations
@@ -14,7 +14,11 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from lambdas.common.aws import client
 from lambdas.common.observability import observability
 from lambdas.watchdog.service import Deps, Settings, SilenceStore, run
-from rotorwatch.resources import ALERTS_SENT_METRIC, METRICS_NAMESPACE, SILENT_DEVICES_METRIC
+from rotorwatch.deployment.resources import (
+    ALERTS_SENT_METRIC,
+    METRICS_NAMESPACE,
+    SILENT_DEVICES_METRIC,
+)
 
 logger, tracer, metrics = observability("watchdog")
 

@@ -1,6 +1,6 @@
 """watchdog: every device's state -> one NO_DATA alert per silence, a notice when data resumes.
 
-Runs on a schedule (EventBridge rate rule). The decision is :func:`rotorwatch.silence.decide`;
+Runs on a schedule (EventBridge rate rule). The decision is :func:`rotorwatch.alerting.silence.decide`;
 this module reads the state table and makes each decision stick exactly once:
 
 1. **claim**: a conditional update records the decision in the device's item
@@ -23,9 +23,8 @@ from botocore.exceptions import BotoCoreError, ClientError
 from lambdas.common.dynamo import from_attributes
 from lambdas.common.settings import positive_float, required
 from lambdas.common.sns import publish as sns_publish
-from rotorwatch.alerts import DeviceState
-from rotorwatch.resources import STATE_TABLE_PARTITION_KEY, EnvKey
-from rotorwatch.silence import (
+from rotorwatch.alerting.alerts import DeviceState
+from rotorwatch.alerting.silence import (
     DEFAULT_SILENCE_AFTER_MS,
     SilenceNotice,
     SilencePolicy,
@@ -35,6 +34,7 @@ from rotorwatch.silence import (
     short_message,
     subject,
 )
+from rotorwatch.deployment.resources import STATE_TABLE_PARTITION_KEY, EnvKey
 
 #: Only what the decision needs is read (a state item also holds the alert history windows).
 _PROJECTION = "#k, site, last_ts, last_seq, #s, last_seen_ms, no_data_for_ms, last_received_ms"

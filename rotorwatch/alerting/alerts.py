@@ -14,7 +14,7 @@ Monitron-style semantics, applied one prediction (window) at a time by :func:`st
 * **idempotency**: a prediction at or before the last window seen (by ``(ts, seq)``) changes
   nothing, so a redelivered batch cannot raise a second alert;
 * **sensors**: when temperature or pressure raised a window (the prediction's ``sensor_cause``
-  and ``sensor_reason``, see :mod:`rotorwatch.sensors`), the message names the sensor, its
+  and ``sensor_reason``, see :mod:`rotorwatch.diagnosis.sensors`), the message names the sensor, its
   value, its limit and since when that sensor has been out of bounds in this episode.
 
 Time is the windows' own ``ts`` (event time), so replaying the same data gives the same alerts.
@@ -28,13 +28,13 @@ from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from rotorwatch.baseline import Baseline
-from rotorwatch.life import LifeState, interval_sms, interval_text
-from rotorwatch.model.calibration import MAX_SHOWN_CONFIDENCE
-from rotorwatch.predictions import STATES
-from rotorwatch.query import AthenaTarget, command_line, format_time
-from rotorwatch.scoring import state_rank
-from rotorwatch.sensors import SensorHistory
+from rotorwatch.diagnosis.baseline import Baseline
+from rotorwatch.diagnosis.life import LifeState, interval_sms, interval_text
+from rotorwatch.diagnosis.model.calibration import MAX_SHOWN_CONFIDENCE
+from rotorwatch.diagnosis.predictions import STATES
+from rotorwatch.diagnosis.scoring import state_rank
+from rotorwatch.diagnosis.sensors import SensorHistory
+from rotorwatch.lake.query import AthenaTarget, command_line, format_time
 
 HEALTHY, WARNING, ALARM = STATES
 
@@ -49,7 +49,7 @@ PAGING_SEVERITIES: Final[tuple[str, ...]] = (ALARM, RECOVERY)
 ATTR_SEVERITY: Final = "severity"
 ATTR_DEVICE_ID: Final = "device_id"
 ATTR_SITE: Final = "site"
-#: Saved query a technician runs to look closer (rotorwatch/queries/<name>.sql), and how far
+#: Saved query a technician runs to look closer (rotorwatch/lake/queries/<name>.sql), and how far
 #: before the episode's start it looks (the baseline).
 TREND_QUERY_NAME: Final = "machine_trend"
 TREND_BASELINE_MS: Final = 86_400_000
@@ -113,7 +113,7 @@ class DeviceState:
     #: When the cloud last received a window that was applied (IoT Core's clock, epoch ms; not
     #: the device's ``ts``, so a device clock far off cannot hide or fake a silence).
     last_seen_ms: int | None = None
-    #: The ``last_seen_ms`` a NO_DATA alert was sent for (see :mod:`rotorwatch.silence`).
+    #: The ``last_seen_ms`` a NO_DATA alert was sent for (see :mod:`rotorwatch.alerting.silence`).
     no_data_for_ms: int | None = None
     #: When the cloud last received any window, applied or not (a window older than the last
     #: applied one, or far ahead, is not applied): tells a silent device from a wrong clock.
@@ -124,16 +124,16 @@ class DeviceState:
     sensor_cause: str | None = None
     sensor_reason: str | None = None
     sensor_since_ms: int | None = None
-    #: The device's own temperature and pressure (:class:`rotorwatch.sensors.SensorHistory`),
+    #: The device's own temperature and pressure (:class:`rotorwatch.diagnosis.sensors.SensorHistory`),
     #: learned with the baseline and restarted with it.
     sensor_history: SensorHistory | None = None
-    #: What the device has learned of its own healthy behaviour (:mod:`rotorwatch.baseline`);
+    #: What the device has learned of its own healthy behaviour (:mod:`rotorwatch.diagnosis.baseline`);
     #: None before its first window, or after an operator restarted learning.
     baseline: Baseline | None = None
     #: How often an operator restarted the learning (``rotorwatch baseline reset``). The state
     #: is written on the condition that this is unchanged, so a restart racing a batch wins.
     baseline_resets: int = 0
-    #: The health indicator's trend (:mod:`rotorwatch.life`), restarted with the baseline, and
+    #: The health indicator's trend (:mod:`rotorwatch.diagnosis.life`), restarted with the baseline, and
     #: the remaining life it gave at the last window (seconds; None: no degradation visible).
     #: An older reader ignores these keys; a newer one reads an item without them as "not yet".
     life: LifeState | None = None
@@ -464,7 +464,7 @@ def trend_query(alert: Alert) -> dict[str, Any]:
     """The saved query to look closer, with its parameter values for this machine, by name.
 
     ``since`` starts a day before the episode began, so the baseline is in the picture. The
-    names are the query file's own parameters: :func:`rotorwatch.query.command_line` checks
+    names are the query file's own parameters: :func:`rotorwatch.lake.query.command_line` checks
     them against its header, and a test runs the pointer exactly as :func:`message` words it.
     """
     return {
@@ -495,7 +495,7 @@ def _what(alert: Alert) -> str:
 def confidence_text(confidence: float | None) -> str:
     """`` (right 96% of the time on held-out simulated machines)``; empty without a figure.
 
-    The figure is the model's calibrated confidence (:mod:`rotorwatch.model.calibration`),
+    The figure is the model's calibrated confidence (:mod:`rotorwatch.diagnosis.model.calibration`),
     rounded down and never above its cap: a state stored by an older model, whose figure was a
     raw softmax, reads no higher than a calibrated one could.
     """

@@ -46,9 +46,9 @@ from dataclasses import dataclass
 from typing import Any, Final, Literal
 from urllib.parse import quote
 
-from rotorwatch import lake
-from rotorwatch.predictions import STATES
-from rotorwatch.scoring import state_rank
+from rotorwatch.diagnosis.predictions import STATES
+from rotorwatch.diagnosis.scoring import state_rank
+from rotorwatch.lake import layout as lake
 
 #: Token format version (the first field of every token). A new format gets a new number;
 #: verification refuses versions it does not know.
@@ -553,7 +553,7 @@ REFUSED_PAGE: Final = page(
 
 
 # ------------------------------------------------------------------------------------------
-# Labels in the lake (rotorwatch.lake.FEEDBACK_TABLE)
+# Labels in the lake (rotorwatch.lake.layout.FEEDBACK_TABLE)
 
 ROW_ALERT: Final = "alert"
 ROW_ANSWER: Final = "answer"
@@ -653,7 +653,7 @@ def labelled_windows(
     the lake keeps both rows, and the feedback table the whole history). Each labels its
     device's windows in ``(alert_ts - window_ms, alert_ts]``. A window two alerts' answers label
     differently is left out (ambiguous). Label rows carry the alert and the time of the answer
-    that stands (``alert_id``, ``recorded_ms``: rotorwatch.model.technician_labels settles any
+    that stands (``alert_id``, ``recorded_ms``: rotorwatch.diagnosis.model.technician_labels settles any
     later duplicate by them). Output is sorted by (device, ts, seq), so the same lake gives the
     same files, and the same model. ``audit`` (if given) receives :data:`LABEL_AUDIT_KEYS`.
     """

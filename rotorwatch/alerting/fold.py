@@ -1,10 +1,10 @@
 """One window into a device's state: the stateful path, in one place.
 
 score_and_alert (and through it the local demo), ``rotorwatch replay`` and the simulated-fleet
-evaluation (:mod:`rotorwatch.replay`) all call :func:`fold_window`, so what a replay shows is
-what the deployed handler does: the device's vibration baseline (:mod:`rotorwatch.baseline`),
-its temperature/pressure history (:mod:`rotorwatch.sensors`), the remaining-life trend
-(:mod:`rotorwatch.life`) and the alert state machine (:func:`rotorwatch.alerts.step`), in that
+evaluation (:mod:`rotorwatch.alerting.replay`) all call :func:`fold_window`, so what a replay shows is
+what the deployed handler does: the device's vibration baseline (:mod:`rotorwatch.diagnosis.baseline`),
+its temperature/pressure history (:mod:`rotorwatch.diagnosis.sensors`), the remaining-life trend
+(:mod:`rotorwatch.diagnosis.life`) and the alert state machine (:func:`rotorwatch.alerting.alerts.step`), in that
 order. What stays in the handler is what only the cloud knows: when a window was received,
 redeliveries and the conditional write.
 """
@@ -15,13 +15,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from rotorwatch.alerts import DEFAULT_POLICY, HEALTHY, Alert, AlertPolicy, DeviceState, step
-from rotorwatch.baseline import apply_baseline
-from rotorwatch.end_of_life import EndOfLife
-from rotorwatch.life import LifeState, estimate, indicator_value, limit_text, update
-from rotorwatch.life_prior import PF_PRIORS
-from rotorwatch.pf_prior import PfPrior
-from rotorwatch.sensors import SensorHistory, apply_history
+from rotorwatch.alerting.alerts import (
+    DEFAULT_POLICY,
+    HEALTHY,
+    Alert,
+    AlertPolicy,
+    DeviceState,
+    step,
+)
+from rotorwatch.diagnosis.baseline import apply_baseline
+from rotorwatch.diagnosis.end_of_life import EndOfLife
+from rotorwatch.diagnosis.life import LifeState, estimate, indicator_value, limit_text, update
+from rotorwatch.diagnosis.life_prior import PF_PRIORS
+from rotorwatch.diagnosis.pf_prior import PfPrior
+from rotorwatch.diagnosis.sensors import SensorHistory, apply_history
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,11 +73,11 @@ def fold_window(
     priors: Mapping[str, PfPrior] = PF_PRIORS,
 ) -> Folded:
     """Apply one window, newer than ``state.window``, to the device's state (the caller skips
-    redelivered and late windows: :func:`rotorwatch.alerts.step` would ignore them anyway, but
+    redelivered and late windows: :func:`rotorwatch.alerting.alerts.step` would ignore them anyway, but
     the baseline would learn them twice).
 
     ``priors``: the P-F interval prior of each end-of-life indicator that has one (by default
-    the shipped fits, :mod:`rotorwatch.life_prior`); ``rotorwatch replay --life-prior`` and
+    the shipped fits, :mod:`rotorwatch.diagnosis.life_prior`); ``rotorwatch replay --life-prior`` and
     ``make eval-life`` (leave-one-bearing-out) pass others."""
     p, baseline = apply_baseline(
         prediction, features, state.baseline, learning_windows=learning_windows

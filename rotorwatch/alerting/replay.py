@@ -4,11 +4,11 @@
 (``rotorwatch replay``, ``make eval-life``). The rest of this module replays a labelled
 simulated fleet:
 
-Each machine's time-ordered feature records go through the model, :func:`rotorwatch.scoring.combine`
+Each machine's time-ordered feature records go through the model, :func:`rotorwatch.diagnosis.scoring.combine`
 and, as score_and_alert folds them, the device's baseline and sensor history, then the alert
-state machine (:mod:`rotorwatch.alerts`). The simulator's ground truth then says which alerts
+state machine (:mod:`rotorwatch.alerting.alerts`). The simulator's ground truth then says which alerts
 were false alarms and how long before the machine reached ISO zone D or failure they came
-(``make eval``, benchmarks/eval_model.py). Model-only metrics are :mod:`rotorwatch.model.evaluate`.
+(``make eval``, benchmarks/eval_model.py). Model-only metrics are :mod:`rotorwatch.diagnosis.model.evaluate`.
 """
 
 from __future__ import annotations
@@ -19,13 +19,13 @@ from typing import Any
 
 import numpy as np
 
-from rotorwatch.alerts import DEFAULT_POLICY, Alert, AlertPolicy, DeviceState, step
-from rotorwatch.fold import fold_window
-from rotorwatch.life_prior import PF_PRIORS
-from rotorwatch.model.model import Model
-from rotorwatch.pf_prior import PfPrior
-from rotorwatch.predictions import SENSOR_FAULTS
-from rotorwatch.scoring import combine
+from rotorwatch.alerting.alerts import DEFAULT_POLICY, Alert, AlertPolicy, DeviceState, step
+from rotorwatch.alerting.fold import fold_window
+from rotorwatch.diagnosis.life_prior import PF_PRIORS
+from rotorwatch.diagnosis.model.model import Model
+from rotorwatch.diagnosis.pf_prior import PfPrior
+from rotorwatch.diagnosis.predictions import SENSOR_FAULTS
+from rotorwatch.diagnosis.scoring import combine
 
 _MS_PER_DAY = 86_400_000
 
@@ -45,7 +45,7 @@ class DeviceReplay:
 
     The model's rows (or None: the rules decide, as when no endpoint is deployed) are combined
     with the feature records as score_and_alert combines them, then folded by
-    :func:`rotorwatch.fold.fold_window`, the handler's own fold. A window at or before the last
+    :func:`rotorwatch.alerting.fold.fold_window`, the handler's own fold. A window at or before the last
     one applied is skipped, as the handler skips a redelivery (counted in ``skipped``).
     """
 
@@ -98,8 +98,8 @@ def device_alerts(
     """The alerts (rises, not recoveries) one device's time-ordered windows raise.
 
     Without ``history_windows`` the cold-start path alone (model, ISO zone, absolute sensor
-    limits: :func:`rotorwatch.scoring.combine`); with it, through score_and_alert's own fold
-    (:func:`rotorwatch.fold.fold_window`): then also the device's vibration baseline,
+    limits: :func:`rotorwatch.diagnosis.scoring.combine`); with it, through score_and_alert's own fold
+    (:func:`rotorwatch.alerting.fold.fold_window`): then also the device's vibration baseline,
     temperature/pressure history and remaining-life trend, each learning ``history_windows``
     windows.
     """
@@ -125,7 +125,7 @@ def alert_replay(
     policy: Any = None,
     history_windows: int | None = None,
 ) -> dict[str, Any]:
-    """Replay each machine's windows through the alert state machine (rotorwatch.alerts).
+    """Replay each machine's windows through the alert state machine (rotorwatch.alerting.alerts).
 
     Returns false alarms per machine-day on machines that never develop a fault (and how many
     of those a temperature/pressure cause raised), alerts raised before a fault's onset, and
@@ -307,8 +307,8 @@ def sensor_fault_replay(
     policy: Any = None,
     history_windows: int | None = None,
 ) -> dict[str, Any]:
-    """Faults that show first in temperature or pressure (rotorwatch.predictions.SENSOR_FAULTS),
-    replayed per machine through the model, :func:`rotorwatch.scoring.combine` and the alert
+    """Faults that show first in temperature or pressure (rotorwatch.diagnosis.predictions.SENSOR_FAULTS),
+    replayed per machine through the model, :func:`rotorwatch.diagnosis.scoring.combine` and the alert
     state machine, as :func:`alert_replay` does for vibration faults.
 
     Per faulty machine: the first alert after onset, the sensor cause it named (right when it is

@@ -1,7 +1,7 @@
 """The device state item as stored: its format version, the reader every writer uses, and which
 writer owns which attribute.
 
-Released versions wrote these shapes (no version attribute; ``git log -p rotorwatch/alerts.py``):
+Released versions wrote these shapes (no version attribute; ``git log -p rotorwatch/alerting/alerts.py``):
 
 * the first real-time path: ``device_id``, ``site``, ``last_ts``, ``last_seq``, ``state``,
   ``since_ms``, ``points``, ``healthy_run``, ``velocities_mm_s``, ``fault``,
@@ -33,8 +33,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Any, Final
 
-from rotorwatch.alerts import BASELINE_RESETS_ATTRIBUTE, Alert, DeviceState
-from rotorwatch.telemetry import implausible
+from rotorwatch.alerting.alerts import BASELINE_RESETS_ATTRIBUTE, Alert, DeviceState
+from rotorwatch.contract.telemetry import implausible
 
 #: Version of the stored item. 1: every released shape before this attribute existed.
 STATE_FORMAT: Final = 2

@@ -21,7 +21,7 @@ import fnmatch
 import re
 from typing import Any, Final
 
-from rotorwatch.iot_rule import (
+from rotorwatch.contract.iot_rule import (
     BASIC_INGEST_PREFIX,
     CONTRACTS,
     TOPIC_ROOT,
@@ -57,7 +57,7 @@ def device_policy_document(
     ``region``/``account_id``/``partition`` may be CDK tokens (``Aws.REGION`` ...): they are only
     interpolated. ``basic_ingest_rule`` (the v1 rule's name, stack output TelemetryRuleName)
     adds, per contract, the Basic Ingest form of that contract's topic behind that contract's
-    rule only (:func:`rotorwatch.iot_rule.rule_names`).
+    rule only (:func:`rotorwatch.contract.iot_rule.rule_names`).
     """
     arn = f"arn:{partition}:iot:{region}:{account_id}"
     topics = [

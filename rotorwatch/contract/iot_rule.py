@@ -25,7 +25,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
-from rotorwatch.telemetry import DEVICE_ID_PATTERN, SITE_PATTERN
+from rotorwatch.contract.telemetry import DEVICE_ID_PATTERN, SITE_PATTERN
 
 TOPIC_ROOT: Final = "rw"
 TELEMETRY_LEAF: Final = "telemetry"

@@ -1,6 +1,6 @@
 """A telemetry record as an IoT rule put it on the stream: who published it, and what it says.
 
-The rules (:mod:`rotorwatch.iot_rule`) key every record by the topic the IoT policy pinned to
+The rules (:mod:`rotorwatch.contract.iot_rule`) key every record by the topic the IoT policy pinned to
 the publishing thing: ``<device_id>`` through the v1 rule, ``<site>/<device_id>`` through the
 v2 rule. That key, not the payload, is who published; the record's arrival in Kinesis is when
 the cloud received a v2 message (the v2 rule can add nothing to a binary payload).
@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from rotorwatch.iot_rule import V2_LEAF, parse_partition_key, telemetry_topic
-from rotorwatch.telemetry import Reason, Telemetry, TelemetryError, decode
-from rotorwatch.telemetry_v2 import decode_v2, is_v2
+from rotorwatch.contract.iot_rule import V2_LEAF, parse_partition_key, telemetry_topic
+from rotorwatch.contract.telemetry import Reason, Telemetry, TelemetryError, decode
+from rotorwatch.contract.telemetry_v2 import decode_v2, is_v2
 
 _V1_TOPIC = telemetry_topic("<site>", "<device>")
 
@@ -24,7 +24,7 @@ def decode_published(data: bytes, partition_key: str, arrival_ms: int) -> Teleme
       ``device_id`` must be the key's device (``device_mismatch`` otherwise: a device cannot
       speak for another); the site is the key's and ``received_at`` the Kinesis arrival,
       whatever the record's ``site`` and ``received_at`` hold (the rule adds both, but a device
-      may send them too and which value wins is undocumented, :data:`~rotorwatch.iot_rule.
+      may send them too and which value wins is undocumented, :data:`~rotorwatch.contract.iot_rule.
       TELEMETRY_RULE_SQL`): the decoder does not even read them, so a device's own label,
       however malformed, neither counts nor costs it the window.
     * v1 put on the stream by a release up to 0.2.0 (key = device alone): read as that release

@@ -537,7 +537,7 @@ def decode(
     ``rule_labels=False`` ignores :data:`RULE_LABELS` (``site`` and ``received_at`` come out
     None, whatever the message holds, valid or not): for a record whose publisher and arrival
     the caller knows from a source the device cannot write (the stream's partition key and
-    arrival time, :func:`rotorwatch.published.decode_published`).
+    arrival time, :func:`rotorwatch.contract.published.decode_published`).
 
     Raises
     ------

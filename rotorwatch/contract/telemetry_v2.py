@@ -8,7 +8,7 @@ is the same window in 48 + 2 × n bytes (8,240 for 4096 samples: two 5 KB units,
 The device id is NOT in the message: it is the MQTT topic's device
 (``rw/<site>/<device>/telemetry/v2``), which the IoT policy pins to the publishing thing and the
 v2 rule's Kinesis action puts, with the site, in the partition key
-(:data:`rotorwatch.iot_rule.PARTITION_KEY_V2_TEMPLATE`). The cloud's arrival time comes from
+(:data:`rotorwatch.contract.iot_rule.PARTITION_KEY_V2_TEMPLATE`). The cloud's arrival time comes from
 the Kinesis record. So a v2 message cannot speak for another device.
 
 Byte layout (little-endian, no padding; :data:`HEADER` is the one home of it):
@@ -30,7 +30,7 @@ offset  bytes  field               meaning
 ======  =====  ==================  =========================================================
 
 ``ts``, ``rpm``, ``temperature_c`` and ``pressure_bar`` must also be physically possible, by
-the same bounds as v1 (:data:`rotorwatch.telemetry.PLAUSIBLE`, reason ``implausible``).
+the same bounds as v1 (:data:`rotorwatch.contract.telemetry.PLAUSIBLE`, reason ``implausible``).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.telemetry import (
+from rotorwatch.contract.telemetry import (
     DEVICE_ID_PATTERN,
     FS_HZ_MAX,
     FS_HZ_MIN,
@@ -149,7 +149,7 @@ def decode_v2(
         raise _fail(Reason.OUT_OF_RANGE, f"'rpm' must be > 0, got {rpm_value}", "rpm")
     temperature_c = _optional(temp, "temperature_c")
     pressure_bar = _optional(pressure, "pressure_bar")
-    # The same physical bounds as v1 (one home: rotorwatch.telemetry.PLAUSIBLE).
+    # The same physical bounds as v1 (one home: rotorwatch.contract.telemetry.PLAUSIBLE).
     for name, value in (
         ("rpm", rpm_value),
         ("temperature_c", temperature_c),
@@ -233,7 +233,7 @@ def encode_v2(
     """Build a v2 message, validated before it leaves (``decode_v2`` must accept it).
 
     The scale defaults to the smallest that fits the window's peak into int16 with 10 %
-    headroom, as v1's :func:`rotorwatch.telemetry.encode_samples` does.
+    headroom, as v1's :func:`rotorwatch.contract.telemetry.encode_samples` does.
     """
     if not 0 <= seq <= SEQ_MAX:
         raise ValueError(f"seq must be in [0, {SEQ_MAX}] in contract v2, got {seq}")

@@ -20,7 +20,7 @@ EXTRACT_FEATURES_HANDLER: Final = "lambdas.extract_features.app.handler"
 SCORE_AND_ALERT_HANDLER: Final = "lambdas.score_and_alert.app.handler"
 #: Scheduled (EventBridge rate rule): NO_DATA alerts for devices that stopped reporting.
 WATCHDOG_HANDLER: Final = "lambdas.watchdog.app.handler"
-#: Behind the HTTP API: a technician's answer to an alert (rotorwatch.feedback).
+#: Behind the HTTP API: a technician's answer to an alert (rotorwatch.alerting.feedback).
 FEEDBACK_HANDLER: Final = "lambdas.feedback.app.handler"
 #: Secrets Manager rotation of the feedback link-signing key.
 FEEDBACK_KEY_ROTATION_HANDLER: Final = "lambdas.feedback.rotation.handler"
@@ -43,9 +43,9 @@ class EnvKey:
     ASSETS_CACHE_TTL_S: Final = "RW_ASSETS_CACHE_TTL_S"
     #: Optional: seconds without new data before a device gets a NO_DATA alert (default 1800).
     SILENCE_AFTER_S: Final = "RW_SILENCE_AFTER_S"
-    #: Optional: windows a device's baseline learns before it scores (rotorwatch.baseline).
+    #: Optional: windows a device's baseline learns before it scores (rotorwatch.diagnosis.baseline).
     BASELINE_WINDOWS: Final = "RW_BASELINE_WINDOWS"
-    #: Feedback (rotorwatch.feedback). score_and_alert sends answer links only when all of
+    #: Feedback (rotorwatch.alerting.feedback). score_and_alert sends answer links only when all of
     #: FEEDBACK_TABLE, FEEDBACK_SECRET_ARN, FEEDBACK_BASE_URL and LAKE_BUCKET are set.
     FEEDBACK_TABLE: Final = "RW_FEEDBACK_TABLE"
     #: Secrets Manager secret holding the link-signing key (hex; AWSCURRENT signs, AWSPREVIOUS
@@ -53,11 +53,11 @@ class EnvKey:
     FEEDBACK_SECRET_ARN: Final = "RW_FEEDBACK_SECRET_ARN"
     #: The HTTP API's base URL (https://.../); links are <base>/f/<token>.
     FEEDBACK_BASE_URL: Final = "RW_FEEDBACK_BASE_URL"
-    #: Optional: seconds a link works (default rotorwatch.feedback.DEFAULT_LINK_TTL_S).
+    #: Optional: seconds a link works (default rotorwatch.alerting.feedback.DEFAULT_LINK_TTL_S).
     FEEDBACK_LINK_TTL_S: Final = "RW_FEEDBACK_LINK_TTL_S"
     #: Optional: seconds "no fault found" mutes that fault on that device (default 7 days).
     FEEDBACK_MUTE_S: Final = "RW_FEEDBACK_MUTE_S"
-    #: The lake bucket (feedback rows under rotorwatch.lake.FEEDBACK_PREFIX).
+    #: The lake bucket (feedback rows under rotorwatch.lake.layout.FEEDBACK_PREFIX).
     LAKE_BUCKET: Final = "RW_LAKE_BUCKET"
 
 
@@ -68,7 +68,7 @@ METRICS_NAMESPACE: Final = "Rotorwatch"
 ASSETS_TABLE_PARTITION_KEY: Final = "device_id"
 STATE_TABLE_PARTITION_KEY: Final = "device_id"
 #: Feedback table: one string key; items are ``alert#<ref>`` (an alert, its answer and audit
-#: history) and ``mute#<device>#<fault>`` (rotorwatch.feedback.Mute).
+#: history) and ``mute#<device>#<fault>`` (rotorwatch.alerting.feedback.Mute).
 FEEDBACK_TABLE_PARTITION_KEY: Final = "pk"
 #: Feedback items expire (DynamoDB TTL, epoch seconds) once no link can reach them.
 FEEDBACK_TTL_ATTRIBUTE: Final = "expires_at"
@@ -93,9 +93,9 @@ FEEDBACK_ANSWERS_METRIC: Final = "FeedbackAnswers"
 FEEDBACK_REFUSED_METRIC: Final = "FeedbackLinksRefused"
 
 #: SNS message attribute on every alert, and its values. Subscriptions filter on it:
-#: SMS gets ALARM and RECOVERY (= rotorwatch.alerts.PAGING_SEVERITIES: whoever was paged also
+#: SMS gets ALARM and RECOVERY (= rotorwatch.alerting.alerts.PAGING_SEVERITIES: whoever was paged also
 #: learns it is over; a test keeps the two equal). E-mail gets every state change, plus NO_DATA
-#: and DATA_RESUMED (a device stopped / started reporting again, rotorwatch.silence: a
+#: and DATA_RESUMED (a device stopped / started reporting again, rotorwatch.alerting.silence: a
 #: connectivity matter, not a page).
 SEVERITY_ATTRIBUTE: Final = "severity"
 ALERT_SEVERITIES: Final[tuple[str, ...]] = (

@@ -19,9 +19,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal
 
-from rotorwatch import lake, raw_keep
-from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS
-from rotorwatch.feedback import FEEDBACK_RESERVED_CONCURRENCY, KEY_ROTATION_RESERVED_CONCURRENCY
+from rotorwatch.alerting.feedback import (
+    FEEDBACK_RESERVED_CONCURRENCY,
+    KEY_ROTATION_RESERVED_CONCURRENCY,
+)
+from rotorwatch.diagnosis.baseline import DEFAULT_LEARNING_WINDOWS
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake import raw_keep
 
 STAGES_KEY: Final = "rotorwatch:stages"
 STAGE_KEY: Final = "stage"
@@ -45,7 +49,7 @@ DEFAULTS: Final[dict[str, Any]] = {
         "raw_expire_days": lake.RAW_EXPIRE_DAYS,
         # Before raw expires, a daily Glue job copies the windows near a predicted state change
         # (within raw_keep_minutes) and the first raw_keep_per_hour windows of each device-hour
-        # to raw_kept/, which does not expire (rotorwatch/raw_keep.py, docs/cost.md).
+        # to raw_kept/, which does not expire (rotorwatch/lake/raw_keep.py, docs/cost.md).
         "raw_keep_enabled": False,
         "raw_keep_minutes": raw_keep.DEFAULT_KEEP_MINUTES,
         "raw_keep_per_hour": raw_keep.DEFAULT_SAMPLES_PER_HOUR,
@@ -84,7 +88,7 @@ DEFAULTS: Final[dict[str, Any]] = {
     "baseline": {"learning_windows": DEFAULT_LEARNING_WINDOWS},
     "athena": {"bytes_scanned_cutoff_mib": 10240},
     # The fleet the stage is sized for (null: none stated). `rotorwatch synth` checks it against
-    # the documented service quotas (rotorwatch.cost.quotas) and warns for each that binds.
+    # the documented service quotas (rotorwatch.deployment.cost.quotas) and warns for each that binds.
     "fleet": {"devices": None, "interval_s": None},
     "alarms": {
         "iterator_age_ms": 60000,
@@ -339,7 +343,7 @@ def _reservation_fits(batch: BatchConfig, stream: StreamConfig, where: str) -> N
 
 def _raw_keep_fits(cfg: LakeConfig) -> None:
     """Sampling needs raw to expire (else there is nothing to save) and to live long enough
-    for the daily job to read a finished day (rotorwatch.raw_keep.MIN_RAW_EXPIRE_DAYS)."""
+    for the daily job to read a finished day (rotorwatch.lake.raw_keep.MIN_RAW_EXPIRE_DAYS)."""
     if not cfg.raw_keep_enabled:
         return
     if cfg.raw_expire_days is None:

@@ -15,18 +15,18 @@ machines (rated power above 300 kW), group 2 medium machines (15 kW to 300 kW).
 ``rpm_range`` (optional, ``[min, max]`` rev/min) is the speed range of a variable-speed drive:
 a device that sends no ``rpm`` has its shaft speed estimated from its vibration within it (for a
 fixed-speed machine the search spans the nameplate ``rated_rpm``: see
-:mod:`rotorwatch.features.speed`).
+:mod:`rotorwatch.diagnosis.features.speed`).
 
 ``end_of_life`` (optional) is the limit the remaining-life estimate counts down to:
 ``{"indicator": "<feature-record field>", "limit": <number > 0 in its unit>}`` (the fields a
-remaining life may count down on: :data:`rotorwatch.end_of_life.INDICATORS`), for
+remaining life may count down on: :data:`rotorwatch.diagnosis.end_of_life.INDICATORS`), for
 example ``{"indicator": "accel_peak_g", "limit": 20}``. Without it, the ISO 10816-3 zone C/D
-boundary on velocity RMS for the machine's group and foundation (:mod:`rotorwatch.life`).
+boundary on velocity RMS for the machine's group and foundation (:mod:`rotorwatch.diagnosis.life`).
 
 ``limits`` (optional, every key optional) are the machine's own sensor limits: bearing
 temperature warning / alarm (degC) and its normal operating pressure range (bar). Temperature
-limits the asset leaves out come from common practice (:data:`rotorwatch.sensors.DEFAULT_LIMITS`);
-pressure has no default (see :mod:`rotorwatch.sensors`).
+limits the asset leaves out come from common practice (:data:`rotorwatch.diagnosis.sensors.DEFAULT_LIMITS`);
+pressure has no default (see :mod:`rotorwatch.diagnosis.sensors`).
 """
 
 from __future__ import annotations
@@ -39,9 +39,9 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from rotorwatch.end_of_life import INDICATORS, EndOfLife
-from rotorwatch.sensor_limits import LIMIT_FIELDS, SensorLimits
-from rotorwatch.telemetry import DEVICE_ID_PATTERN
+from rotorwatch.contract.telemetry import DEVICE_ID_PATTERN
+from rotorwatch.diagnosis.end_of_life import INDICATORS, EndOfLife
+from rotorwatch.diagnosis.sensor_limits import LIMIT_FIELDS, SensorLimits
 
 Foundation = Literal["rigid", "flexible"]
 FOUNDATIONS: Final[tuple[str, ...]] = ("rigid", "flexible")
@@ -106,7 +106,7 @@ class Asset:
     limits: SensorLimits | None = None
     #: (min, max) shaft speed of a variable-speed drive, rev/min; None: fixed speed near rated_rpm.
     rpm_range: tuple[float, float] | None = None
-    #: None: the ISO zone C/D boundary on velocity RMS (rotorwatch.features.end_of_life).
+    #: None: the ISO zone C/D boundary on velocity RMS (rotorwatch.diagnosis.features.end_of_life).
     end_of_life: EndOfLife | None = None
 
     def to_dict(self) -> dict[str, Any]:
@@ -122,7 +122,7 @@ class Asset:
 
 
 def limit_fields(asset: Asset | None) -> dict[str, float | None]:
-    """The feature-record limit fields (:data:`rotorwatch.sensors.LIMIT_FIELDS`) of a device:
+    """The feature-record limit fields (:data:`rotorwatch.diagnosis.sensors.LIMIT_FIELDS`) of a device:
     the asset's limits, None for every one it (or a missing asset record) does not give."""
     if asset is None or asset.limits is None:
         return dict.fromkeys(LIMIT_FIELDS)
@@ -213,7 +213,7 @@ def parse_rpm_range(obj: Any, where: str = "rpm_range") -> tuple[float, float]:
 
 def parse_end_of_life(obj: Any, where: str = "end_of_life") -> EndOfLife:
     """Validate an end-of-life record: an indicator remaining life can count down on
-    (:data:`rotorwatch.end_of_life.INDICATORS`) and a limit > 0 in its unit."""
+    (:data:`rotorwatch.diagnosis.end_of_life.INDICATORS`) and a limit > 0 in its unit."""
     if not isinstance(obj, Mapping):
         raise AssetError("wrong_type", f"{where}: must be an object")
     unknown = sorted(set(obj) - {"indicator", "limit"})

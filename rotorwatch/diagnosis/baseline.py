@@ -23,7 +23,7 @@ Choices, and what each is for:
 * **Spread floor** (:data:`INPUTS`' ``floor``, in log units): a simulated machine can be so steady
   that its learned spread is a rounding error; without a floor a 1 % change would be "20 sigma".
   The floor is the smallest relative change worth talking about for that input.
-* **Distance and score**: as :class:`rotorwatch.model.model.AnomalyModel` does it: the root mean
+* **Distance and score**: as :class:`rotorwatch.diagnosis.model.model.AnomalyModel` does it: the root mean
   square of the ``TOP_K`` largest |z| (one fault moves a few inputs a lot; averaging over all
   would dilute it), mapped by ``1 - 0.5 ** (d / d_ref)``: 0.5 at the edge of the device's own
   healthy behaviour, towards 1 far beyond it.
@@ -46,11 +46,11 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from rotorwatch.features.schema import FEATURE_NAMES, number
-from rotorwatch.model.model import ANOMALY_TOP_K, WARNING_SCORE
-from rotorwatch.predictions import STATES
-from rotorwatch.running_stat import RunningStat as Stat
-from rotorwatch.running_stat import stored
+from rotorwatch.diagnosis.features.schema import FEATURE_NAMES, number
+from rotorwatch.diagnosis.model.model import ANOMALY_TOP_K, WARNING_SCORE
+from rotorwatch.diagnosis.predictions import STATES
+from rotorwatch.diagnosis.running_stat import RunningStat as Stat
+from rotorwatch.diagnosis.running_stat import stored
 
 HEALTHY, WARNING, ALARM = STATES
 
@@ -88,7 +88,7 @@ INPUTS: Final[tuple[Input, ...]] = (
     Input("log_env_ftf", "env_ftf", None, 0.10),
 )
 INPUT_NAMES: Final[tuple[str, ...]] = tuple(i.name for i in INPUTS)
-#: Feature-record fields the baseline reads (every one defined in rotorwatch.features.schema).
+#: Feature-record fields the baseline reads (every one defined in rotorwatch.diagnosis.features.schema).
 INPUT_FIELDS: Final[tuple[str, ...]] = tuple(
     sorted({f for i in INPUTS for f in (i.numerator, i.denominator) if f is not None})
 )
@@ -276,7 +276,7 @@ def apply_baseline(
     """The prediction record for one window with the device's baseline applied, and the baseline
     after it.
 
-    ``prediction`` is :func:`rotorwatch.scoring.combine`'s record for the feature ``record``.
+    ``prediction`` is :func:`rotorwatch.diagnosis.scoring.combine`'s record for the feature ``record``.
 
     * While learning, the prediction is returned unchanged (the cold-start path decides) and the
       window is learned if its point state is HEALTHY. A change of ``learning_windows`` applies
@@ -306,6 +306,6 @@ def apply_baseline(
         leaning = out.get("fault_leaning")
         if leaning is not None:
             # No longer healthy: what the classifier leant to is the window's fault
-            # (rotorwatch.predictions.window_fault), its probability unknown here.
+            # (rotorwatch.diagnosis.predictions.window_fault), its probability unknown here.
             out["fault"], out["fault_confidence"], out["fault_leaning"] = leaning, None, None
     return out, b

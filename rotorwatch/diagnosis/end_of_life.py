@@ -15,7 +15,7 @@ from typing import Any, Final
 DEFAULT_INDICATOR: Final = "velocity_rms_mm_s"
 #: Feature-record fields a remaining life may count down on: levels that grow as a machine
 #: wears (not ratios or shape statistics, which saturate or fall as damage spreads). Each is a
-#: numeric field of rotorwatch.features.schema (rotorwatch.life checks it at import).
+#: numeric field of rotorwatch.diagnosis.features.schema (rotorwatch.diagnosis.life checks it at import).
 INDICATORS: Final[tuple[str, ...]] = (
     "velocity_rms_mm_s",
     "accel_rms_g",
@@ -31,7 +31,7 @@ INDICATORS: Final[tuple[str, ...]] = (
     "env_bsf",
     "env_ftf",
 )
-#: Feature-record fields carrying a device's threshold (as rotorwatch.sensor_limits.LIMIT_FIELDS
+#: Feature-record fields carrying a device's threshold (as rotorwatch.diagnosis.sensor_limits.LIMIT_FIELDS
 #: carry its sensor limits).
 FIELDS: Final[tuple[str, str]] = ("end_of_life_indicator", "end_of_life_limit")
 

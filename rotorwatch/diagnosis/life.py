@@ -19,9 +19,9 @@ event threshold), each small enough to live in the device's state item and cost 
   time to the limit. Residuals of a real indicator are correlated, so the interval is an honest
   statement of the fit's uncertainty, not a calibrated probability; ``make eval-life`` measures
   how often it held the truth on real run-to-failure bearings.
-* **Threshold** (:class:`rotorwatch.end_of_life.EndOfLife`): the asset's ``end_of_life``
+* **Threshold** (:class:`rotorwatch.diagnosis.end_of_life.EndOfLife`): the asset's ``end_of_life``
   limit, by default the ISO 10816-3 zone C/D boundary on velocity RMS for the asset's machine
-  group and foundation (:mod:`rotorwatch.features.end_of_life`).
+  group and foundation (:mod:`rotorwatch.diagnosis.features.end_of_life`).
 
 No number is invented: before :data:`MIN_WINDOWS` healthy windows, while the indicator is not clearly
 above the device's healthy level, or while its rise is not distinguishable from a flat line,
@@ -38,10 +38,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from rotorwatch.end_of_life import DEFAULT_INDICATOR, INDICATORS, EndOfLife
-from rotorwatch.features.iso import ZONE_BOUNDARIES_MM_S
-from rotorwatch.features.schema import FEATURE_FIELDS
-from rotorwatch.pf_prior import PfPrior, remaining
+from rotorwatch.diagnosis.end_of_life import DEFAULT_INDICATOR, INDICATORS, EndOfLife
+from rotorwatch.diagnosis.features.iso import ZONE_BOUNDARIES_MM_S
+from rotorwatch.diagnosis.features.schema import FEATURE_FIELDS
+from rotorwatch.diagnosis.pf_prior import PfPrior, remaining
 
 _NUMERIC = {f.name for f in FEATURE_FIELDS if f.type == "double"}
 if not set(INDICATORS) <= _NUMERIC:  # a renamed feature must fail at import, not read as missing
@@ -197,8 +197,8 @@ class LifeState:
     run: int = 0
     last_ts_ms: int = -1
     #: When the device's current degradation episode was detected (epoch ms; -1: none): the
-    #: start of its sustained non-HEALTHY state, set by :func:`rotorwatch.fold.fold_window`.
-    #: The P-F prior (:mod:`rotorwatch.pf_prior`) counts the time since it.
+    #: start of its sustained non-HEALTHY state, set by :func:`rotorwatch.alerting.fold.fold_window`.
+    #: The P-F prior (:mod:`rotorwatch.diagnosis.pf_prior`) counts the time since it.
     onset_ms: int = -1
 
     def to_dict(self) -> dict[str, Any]:
@@ -361,7 +361,7 @@ def estimate(
 ) -> Estimate | None:
     """Time to the limit from the newest window, or None while no degradation is visible.
 
-    With a P-F ``prior`` for the state's indicator (:mod:`rotorwatch.pf_prior`), the stage
+    With a P-F ``prior`` for the state's indicator (:mod:`rotorwatch.diagnosis.pf_prior`), the stage
     decides: nothing before the device's degradation is detected (``onset_ms``), then the
     prior's remaining life given the time survived since detection (:func:`prior_estimate`).
     Without one, the chosen trend's line (:func:`prediction_fit`) reaches ``log(limit)`` after

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Final
 
-from rotorwatch.features.schema import Field
-from rotorwatch.features.sensor_health import SENSOR_PROBLEMS
+from rotorwatch.diagnosis.features.schema import Field
+from rotorwatch.diagnosis.features.sensor_health import SENSOR_PROBLEMS
 
 #: Fault classes of the classifier ("normal" = no fault).
 FAULTS: Final[tuple[str, ...]] = (
@@ -39,7 +39,7 @@ SENSOR_FAULTS: Final[dict[str, tuple[str, ...]]] = {
     "impeller_wear": ("pressure_low", "pressure_drift"),
 }
 
-#: Why the scalar sensors raised a window's state (:mod:`rotorwatch.sensors`): a cause code
+#: Why the scalar sensors raised a window's state (:mod:`rotorwatch.diagnosis.sensors`): a cause code
 #: next to the vibration ``fault``, null when temperature and pressure are within limits.
 #: ``overheating``: bearing temperature at or above the asset's warning/alarm limit;
 #: ``pressure_low`` / ``pressure_high``: pressure outside the asset's normal operating range;
@@ -66,9 +66,9 @@ def window_fault(vibration_state: str, fault: str) -> str:
     """The fault of a window: the named fault where the window's *vibration* state (the model's
     or the rules', with the ISO zone) is WARNING or ALARM, else ``normal``.
 
-    One definition for every path: the endpoint's rows (:meth:`rotorwatch.model.Model.score`),
-    the rules fallback (:func:`rotorwatch.scoring.rules_row`), the prediction record
-    (:func:`rotorwatch.scoring.combine`), and, as :data:`FAULTY_WINDOW_SQL`, the lake's saved
+    One definition for every path: the endpoint's rows (:meth:`rotorwatch.diagnosis.model.Model.score`),
+    the rules fallback (:func:`rotorwatch.diagnosis.scoring.rules_row`), the prediction record
+    (:func:`rotorwatch.diagnosis.scoring.combine`), and, as :data:`FAULTY_WINDOW_SQL`, the lake's saved
     queries and the machine-health Glue job. A classifier always leans towards some class;
     on a healthy window that leaning is no finding, and a temperature or pressure cause is
     reported as ``sensor_cause``, not as a vibration fault.
@@ -118,13 +118,13 @@ PREDICTION_FIELDS: Final[tuple[Field, ...]] = (
         "where the vibration is healthy (fault normal): the fault the classifier or rules lean"
         " to, no finding; null otherwise",
     ),
-    # Remaining life (rotorwatch.life): null while no degradation is visible or no limit is known.
+    # Remaining life (rotorwatch.diagnosis.life): null while no degradation is visible or no limit is known.
     Field("remaining_life_s", "double", "s", "time until the end-of-life limit at this rate"),
     Field("remaining_life_low_s", "double", "s", "remaining life, low end of the interval"),
     Field("remaining_life_high_s", "double", "s", "remaining life, high end of the interval"),
 )
 
-#: The remaining-life columns: filled by the device's fold (rotorwatch.fold), not by scoring.
+#: The remaining-life columns: filled by the device's fold (rotorwatch.alerting.fold), not by scoring.
 REMAINING_LIFE_FIELDS: Final[tuple[str, str, str]] = (
     "remaining_life_s",
     "remaining_life_low_s",

@@ -3,25 +3,25 @@
 Endpoint contract
 -----------------
 Request: ``CONTENT_TYPE`` body, a JSON array of feature records (names from
-:data:`rotorwatch.features.FEATURE_NAMES`, missing values as ``null``), one per window. The
-scorer sends only the fields the model reads (``rotorwatch.model.features.INPUT_FIELDS``): less
+:data:`rotorwatch.diagnosis.features.FEATURE_NAMES`, missing values as ``null``), one per window. The
+scorer sends only the fields the model reads (``rotorwatch.diagnosis.model.features.INPUT_FIELDS``): less
 than half the bytes to serialise, send, bill as SageMaker data processed and parse; the
 endpoint ignores any other field, so whole records are accepted too.
 The request also carries the scalar sensors and the asset's limits
-(:data:`rotorwatch.sensors.SENSOR_FIELDS`: ``temperature_c``, ``pressure_bar``,
+(:data:`rotorwatch.diagnosis.sensors.SENSOR_FIELDS`: ``temperature_c``, ``pressure_bar``,
 ``temperature_warning_c``, ``temperature_alarm_c``, ``pressure_min_bar``, ``pressure_max_bar``).
 Response: ``ACCEPT`` body, a JSON array of the same length and order, each an object with
 :data:`MODEL_OUTPUT_FIELDS`: ``anomaly_score`` (0-1), ``fault`` (one of
-:data:`rotorwatch.predictions.FAULTS`), ``fault_confidence`` (0-1), ``state`` (one of
-:data:`rotorwatch.predictions.STATES`), ``model_version`` (string) and ``sensor_cause`` (one
-of :data:`rotorwatch.predictions.SENSOR_CAUSES`, or null; optional in a response, so an
+:data:`rotorwatch.diagnosis.predictions.FAULTS`), ``fault_confidence`` (0-1), ``state`` (one of
+:data:`rotorwatch.diagnosis.predictions.STATES`), ``model_version`` (string) and ``sensor_cause`` (one
+of :data:`rotorwatch.diagnosis.predictions.SENSOR_CAUSES`, or null; optional in a response, so an
 endpoint deployed before it existed still answers within the contract) and ``fault_leaning``
 (optional too: where the window's vibration is healthy, ``fault`` is ``normal`` and this is the
-fault the classifier leant to, see :func:`rotorwatch.predictions.window_fault`).
+fault the classifier leant to, see :func:`rotorwatch.diagnosis.predictions.window_fault`).
 
 Temperature and pressure
 ------------------------
-Vibration is not the only evidence: :func:`rotorwatch.sensors.judge` reads ``temperature_c``
+Vibration is not the only evidence: :func:`rotorwatch.diagnosis.sensors.judge` reads ``temperature_c``
 and ``pressure_bar`` against the asset's limits (temperature defaults from common practice for
 rolling-element bearings; pressure only against the asset's own normal range). Its state enters
 every path with :func:`worse` (endpoint, rules, :func:`combine`), so a machine vibrating
@@ -32,7 +32,7 @@ perfectly at 110 degC still warns. Cause codes (``sensor_cause`` in the row and 
 * ``pressure_high``: pressure above the asset's normal range (ALARM 20 % above its maximum).
 
 Once a device has learned its own normal (the score_and_alert Lambda keeps it next to the
-vibration baseline, :func:`rotorwatch.sensors.apply_history`; the endpoint is stateless and
+vibration baseline, :func:`rotorwatch.diagnosis.sensors.apply_history`; the endpoint is stateless and
 never returns these), three more causes can raise a prediction to WARNING:
 
 * ``temperature_rise``: 28 degC (50 degF) or more above its own normal temperature;
@@ -62,9 +62,9 @@ from typing import Any, Final
 
 import numpy as np
 
-from rotorwatch.features.schema import number
-from rotorwatch.features.sensor_health import ADVICE, SENSOR_PROBLEMS
-from rotorwatch.predictions import (
+from rotorwatch.diagnosis.features.schema import number
+from rotorwatch.diagnosis.features.sensor_health import ADVICE, SENSOR_PROBLEMS
+from rotorwatch.diagnosis.predictions import (
     FAULTS,
     NORMAL_FAULT,
     PREDICTION_NAMES,
@@ -73,7 +73,7 @@ from rotorwatch.predictions import (
     STATES,
     window_fault,
 )
-from rotorwatch.sensors import judge
+from rotorwatch.diagnosis.sensors import judge
 
 CONTENT_TYPE: Final = "application/json"
 ACCEPT: Final = "application/json"
@@ -97,7 +97,7 @@ _RANK: Final = {s: i for i, s in enumerate(STATES)}
 ISO_ZONE_STATE: Final = {"A": HEALTHY, "B": HEALTHY, "C": WARNING, "D": ALARM}
 
 #: Envelope indicators (a defect family's strongest line in the pre-whitened envelope
-#: spectrum over its median, see rotorwatch.features.engine). A healthy bearing sits at 1.5-3
+#: spectrum over its median, see rotorwatch.diagnosis.features.engine). A healthy bearing sits at 1.5-3
 #: (the noise's own spread; at most 4.8 on the healthy IMS rig's bearings); a defect whose
 #: impacts repeat at its rate gives 7-25 on the CWRU rig. WARNING at 6: twice the healthy
 #: typical, so noise alone does not cross it. ALARM at twice that: the impacts dominate the
@@ -451,15 +451,15 @@ def combine(
     *,
     scored_at_ms: int | None = None,
 ) -> dict[str, Any]:
-    """The prediction record (:data:`rotorwatch.predictions.PREDICTION_NAMES`) for one window.
+    """The prediction record (:data:`rotorwatch.diagnosis.predictions.PREDICTION_NAMES`) for one window.
 
     ``model_row`` is one decoded endpoint row, or None when the model could not be consulted:
     the rules then decide and the record is marked ``degraded``. With a model, the state is the
     worse of the model's and the ISO zone's, so a zone-D machine alarms whatever the model says.
-    The fault is :func:`rotorwatch.predictions.window_fault` of the vibration state: ``normal``
+    The fault is :func:`rotorwatch.diagnosis.predictions.window_fault` of the vibration state: ``normal``
     when the vibration is healthy, even where temperature or pressure raise the state (their
     cause is ``sensor_cause``).
-    The temperature/pressure verdict (:func:`rotorwatch.sensors.judge`) is applied here too, on
+    The temperature/pressure verdict (:func:`rotorwatch.diagnosis.sensors.judge`) is applied here too, on
     both paths: an endpoint deployed before the sensor rules cannot hide an overheating machine.
     """
     degraded = model_row is None

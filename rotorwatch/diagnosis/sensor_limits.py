@@ -1,7 +1,7 @@
 """Per-machine sensor limits: the record the asset registry holds and the feature record carries.
 
 A leaf module (no rotorwatch imports): the asset registry, the feature engine (through the
-registry) and the sensor rules (:mod:`rotorwatch.sensors`, which holds the defaults and the
+registry) and the sensor rules (:mod:`rotorwatch.diagnosis.sensors`, which holds the defaults and the
 judgement) all import it, so none of them imports another to learn the names.
 """
 
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 #: Feature-record fields that carry the asset's limits (None where the asset gives none); the
-#: names are :class:`SensorLimits`' fields. Declared in rotorwatch.features.schema.
+#: names are :class:`SensorLimits`' fields. Declared in rotorwatch.diagnosis.features.schema.
 LIMIT_FIELDS: Final[tuple[str, ...]] = (
     "temperature_warning_c",
     "temperature_alarm_c",

@@ -5,7 +5,7 @@ sends tell something vibration sees late or not at all: a bearing running hot (l
 lubrication heats it hours before the vibration changes) and a pump whose discharge pressure
 has fallen (a worn impeller, a blocked suction) while it still runs smoothly.
 
-Rules (each gives a point state, a cause code from :data:`rotorwatch.predictions.SENSOR_CAUSES`
+Rules (each gives a point state, a cause code from :data:`rotorwatch.diagnosis.predictions.SENSOR_CAUSES`
 and a one-line reason naming the sensor, its value and the limit):
 
 * ``overheating``: ``temperature_c`` at or above the warning limit warns, at or above the alarm
@@ -29,10 +29,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from rotorwatch.features.schema import number
-from rotorwatch.predictions import SENSOR_CAUSES, STATES
-from rotorwatch.running_stat import RunningStat, stored
-from rotorwatch.sensor_limits import LIMIT_FIELDS, SensorLimits
+from rotorwatch.diagnosis.features.schema import number
+from rotorwatch.diagnosis.predictions import SENSOR_CAUSES, STATES
+from rotorwatch.diagnosis.running_stat import RunningStat, stored
+from rotorwatch.diagnosis.sensor_limits import LIMIT_FIELDS, SensorLimits
 
 __all__ = [
     "DEFAULT_LIMITS",
@@ -182,7 +182,7 @@ def judge(record: Mapping[str, Any], limits: SensorLimits | None = None) -> Sens
 #
 # Absolute limits catch a bearing that is hot by any standard; a bearing running 30 degC over
 # its own normal is in trouble long before that on a machine that normally runs at 40 degC. So,
-# like the vibration baseline (rotorwatch.baseline, whose learning period and reset it shares),
+# like the vibration baseline (rotorwatch.diagnosis.baseline, whose learning period and reset it shares),
 # each device learns its normal temperature and pressure from windows the cold-start path calls
 # HEALTHY, then is judged against it. Kept small (a few numbers and at most
 # RECENT_MAX samples) because it lives in the device's state item.
@@ -368,7 +368,7 @@ def apply_history(
     """The prediction for one window judged also against the device's own temperature and
     pressure, and the history after it.
 
-    ``prediction`` is :func:`rotorwatch.scoring.combine`'s record for ``record`` (after the
+    ``prediction`` is :func:`rotorwatch.diagnosis.scoring.combine`'s record for ``record`` (after the
     vibration baseline). While learning, the window is learned if its point state is HEALTHY;
     once learned, the point state is at least the history verdict's, and ``sensor_cause`` /
     ``sensor_reason`` are the worse of the absolute limits' verdict and the history's (the

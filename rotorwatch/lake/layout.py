@@ -11,15 +11,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
-from rotorwatch.features.schema import FEATURE_FIELDS, Field
-from rotorwatch.predictions import PREDICTION_FIELDS
-from rotorwatch.telemetry_v2 import RAW_CONTRACT_FIELD
+from rotorwatch.diagnosis.features.schema import FEATURE_FIELDS, Field
+from rotorwatch.diagnosis.predictions import PREDICTION_FIELDS
+from rotorwatch.contract.telemetry_v2 import RAW_CONTRACT_FIELD
 
 #: Hive-style partition keys, in path order: year=YYYY/month=MM/day=DD/hour=HH (UTC).
 PARTITION_KEYS: Final[tuple[str, ...]] = ("year", "month", "day", "hour")
 
 RAW_PREFIX: Final = "raw/telemetry/"
-#: Raw windows kept past raw expiry (rotorwatch.raw_keep): a prefix of its own, outside the
+#: Raw windows kept past raw expiry (rotorwatch.lake.raw_keep): a prefix of its own, outside the
 #: raw lifecycle rule's ``raw/telemetry/``, with its own rule (no expiry).
 RAW_KEPT_PREFIX: Final = "raw_kept/telemetry/"
 FEATURES_PREFIX: Final = "features/"
@@ -51,7 +51,7 @@ FEATURES_TABLE: Final = "features"
 PREDICTIONS_TABLE: Final = "predictions"
 HEALTH_HOURLY_TABLE: Final = "machine_health_hourly"
 HEALTH_DAILY_TABLE: Final = "machine_health_daily"
-#: Technicians' answers to alerts, and the alerts they could answer (rotorwatch.feedback).
+#: Technicians' answers to alerts, and the alerts they could answer (rotorwatch.alerting.feedback).
 FEEDBACK_TABLE: Final = "feedback"
 FEEDBACK_PREFIX: Final = "feedback/"
 
@@ -77,7 +77,7 @@ FEEDBACK_PREFIX: Final = "feedback/"
 #: asset; `make glue-local` runs the same file).
 GLUE_JOB_SCRIPT: Final = "glue_jobs/machine_health.py"
 
-#: The raw-sampling Glue job (rotorwatch.raw_keep): copies the windows a day keeps to raw_kept/.
+#: The raw-sampling Glue job (rotorwatch.lake.raw_keep): copies the windows a day keeps to raw_kept/.
 RAW_KEEP_JOB_SCRIPT: Final = "glue_jobs/raw_keep.py"
 #: Every Glue job script the CDK app deploys (each ships with the same library zip).
 GLUE_JOB_SCRIPTS: Final[tuple[str, ...]] = (GLUE_JOB_SCRIPT, RAW_KEEP_JOB_SCRIPT)
@@ -132,7 +132,7 @@ ARRIVAL_CLOCK_FIELDS: Final[tuple[str, ...]] = ("received_at", "scored_at")
 
 #: Raw telemetry, one JSON object per line, written by extract_features: a valid window as its
 #: v1 form with the device and site from the record's partition key and received_at its
-#: Kinesis arrival (rotorwatch.telemetry_v2.raw_line; contract = 2 when sent as v2), so a
+#: Kinesis arrival (rotorwatch.contract.telemetry_v2.raw_line; contract = 2 when sent as v2), so a
 #: device's own site label never lands here and every line replays the same way. An invalid v1
 #: record, and one a release up to 0.2.0 keyed by the device alone, as it sat in the stream
 #: (the IoT rule's SELECT *, topic(2) AS site, timestamp() AS received_at): there device_id
@@ -228,10 +228,10 @@ PREDICTIONS_COMPACT_PREFIX: Final = f"{CURATED_PREFIX}{PREDICTIONS_COMPACT_TABLE
 DAY_PARTITION_KEYS: Final = PARTITION_KEYS[:3]
 
 #: One row per alert that could be answered (kind 'alert') and per answer the record took
-#: (kind 'answer'); rotorwatch.feedback.alert_row / answer_row write them. Few rows (one per
+#: (kind 'answer'); rotorwatch.alerting.feedback.alert_row / answer_row write them. Few rows (one per
 #: alert), so each is one small gzip'd JSON object, written by the Lambda that knows it.
 FEEDBACK_FIELDS: Final[tuple[Field, ...]] = (
-    Field("record_version", "int", "", "row format version (rotorwatch.feedback.RECORD_VERSION)"),
+    Field("record_version", "int", "", "row format version (rotorwatch.alerting.feedback.RECORD_VERSION)"),
     Field("kind", "string", "", "'alert' (an alert that could be answered) or 'answer'"),
     Field("alert_id", "string", "", "the alert (device:ts:seq:severity)"),
     Field("device_id", "string", "", "the machine"),
@@ -387,7 +387,7 @@ def raw_object_key(arrival_ms: int, shard_id: str, first_sequence: str, last_seq
 
     Why one object per batch, not Firehose: at 10,000 devices raw is about 10.7 MB/s, above
     Firehose's Direct PUT quota (5 MiB/s in the largest Regions, 1 MiB/s in most others:
-    rotorwatch.cost.quotas), and a Kinesis-sourced stream bills each ~11 KB window as 15 KB
+    rotorwatch.deployment.cost.quotas), and a Kinesis-sourced stream bills each ~11 KB window as 15 KB
     and cannot name a v2 window's device. The object holds the records the invocation commits
     (those before its earliest failure) and its key is a function of them (shard, sequence
     range): a retried tail writes its own object, a batch retried whole rewrites the same one,

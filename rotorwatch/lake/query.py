@@ -1,4 +1,4 @@
-"""Saved Athena queries: the ``rotorwatch/queries/*.sql`` files, their parameters and rendering.
+"""Saved Athena queries: the ``rotorwatch/lake/queries/*.sql`` files, their parameters and rendering.
 
 Each file is Athena (Trino) SQL. It starts with a comment header: free text describing the
 query, then one line per parameter::

@@ -28,7 +28,7 @@ MS_PER_MINUTE: Final = 60_000
 MS_PER_HOUR: Final = 3_600_000
 MS_PER_DAY: Final = 86_400_000
 
-#: Defaults of the stage settings ``lake.raw_keep_*`` (rotorwatch.stage).
+#: Defaults of the stage settings ``lake.raw_keep_*`` (rotorwatch.deployment.stage).
 DEFAULT_KEEP_MINUTES: Final = 30
 DEFAULT_SAMPLES_PER_HOUR: Final = 1
 KEEP_MINUTES_MAX: Final = 24 * 60

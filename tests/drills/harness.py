@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import ModuleType
 from typing import Any
 
-from rotorwatch.lake import QUARANTINE_PREFIX
+from rotorwatch.lake.layout import QUARANTINE_PREFIX
 from tests.events import kinesis_event
 from tests.handlers.conftest import BUCKET, FEATURES_STREAM, Aws, FakeContext
 

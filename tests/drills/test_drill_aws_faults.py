@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.resources import EnvKey
+from rotorwatch.deployment.resources import EnvKey
 from tests.drills.faults import Fault, json_response, query_error_response, throttle, timeout
 from tests.drills.figures import Figure, record
 from tests.drills.harness import Ledger, Pipeline
@@ -99,7 +99,7 @@ def test_sagemaker_faults(
 
 @pytest.fixture
 def rules(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    from rotorwatch.resources import SCORE_AND_ALERT_HANDLER
+    from rotorwatch.deployment.resources import SCORE_AND_ALERT_HANDLER
     from tests.handlers.conftest import load_handler_module
 
     monkeypatch.delenv(EnvKey.ENDPOINT_NAME)

@@ -17,7 +17,7 @@ from moto import mock_aws
 from lambdas.common.batch import put_records
 from local_cloud.load_drill import DrillConfig, DrillResult, run, stage_config, table
 from local_cloud.quota_gate import THROTTLED, KinesisGate
-from rotorwatch.cost.quotas import QUOTAS, MiB
+from rotorwatch.deployment.cost.quotas import QUOTAS, MiB
 from tests.drills import figures
 
 #: 12 devices: one on each of prod's 12 telemetry shards (the busiest shard's share stays prod's).

@@ -7,8 +7,8 @@ from types import ModuleType
 
 import pytest
 
-from rotorwatch.resources import EnvKey
-from rotorwatch.telemetry import TelemetryError, decode
+from rotorwatch.contract.telemetry import TelemetryError, decode
+from rotorwatch.deployment.resources import EnvKey
 from tests.drills.figures import Figure, record
 from tests.drills.harness import Pipeline
 from tests.handlers.conftest import Aws, FakeContext
@@ -62,7 +62,7 @@ def windows(device: str, first_seq: int, zones: str) -> list[bytes]:
 @pytest.fixture
 def rules(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     """score_and_alert as deployed before a model exists (rules score everything)."""
-    from rotorwatch.resources import SCORE_AND_ALERT_HANDLER
+    from rotorwatch.deployment.resources import SCORE_AND_ALERT_HANDLER
     from tests.handlers.conftest import load_handler_module
 
     monkeypatch.delenv(EnvKey.ENDPOINT_NAME)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from lambdas.common.batch import source_records
-from rotorwatch.silence import NO_DATA
+from rotorwatch.alerting.silence import NO_DATA
 from tests.drills.figures import Figure, record
 from tests.drills.harness import Ledger, Pipeline
 from tests.drills.test_drill_aws_faults import rules  # noqa: F401  (fixture)

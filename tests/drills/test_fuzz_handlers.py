@@ -18,9 +18,8 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lambdas.common.batch import source_records
-from rotorwatch.features import FEATURE_FIELDS
-from rotorwatch.published import decode_published
-from rotorwatch.telemetry import (
+from rotorwatch.contract.published import decode_published
+from rotorwatch.contract.telemetry import (
     FS_HZ_MAX,
     FS_HZ_MIN,
     N_SAMPLES_MIN,
@@ -33,7 +32,8 @@ from rotorwatch.telemetry import (
     encode,
     encode_samples,
 )
-from rotorwatch.telemetry_v2 import HEADER_BYTES, from_v1
+from rotorwatch.contract.telemetry_v2 import HEADER_BYTES, from_v1
+from rotorwatch.diagnosis.features import FEATURE_FIELDS
 from tests.drills.figures import Figure, record
 from tests.drills.harness import Pipeline
 from tests.drills.test_drill_aws_faults import rules  # noqa: F401  (fixture)

@@ -1,6 +1,6 @@
 """Test fixture, not a model: a stand-in SageMaker inference script with the serving contract's
 four functions (model_fn, input_fn, predict_fn, output_fn). It answers with the rules
-(rotorwatch.scoring.rules_row) under its own model_version, so a test can tell that predictions
+(rotorwatch.diagnosis.scoring.rules_row) under its own model_version, so a test can tell that predictions
 came through InvokeEndpoint and this script rather than from the handler's rules fallback.
 The local cloud loads it by file path from code/inference.py inside a model.tar.gz."""
 
@@ -10,7 +10,7 @@ import json
 import os
 from typing import Any
 
-from rotorwatch.scoring import decode_request, encode_response, rules_row
+from rotorwatch.diagnosis.scoring import decode_request, encode_response, rules_row
 
 
 def model_fn(model_dir: str) -> dict[str, Any]:

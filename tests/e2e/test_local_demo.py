@@ -22,7 +22,7 @@ from cli import app
 from local_cloud import demo
 from local_cloud.athena import connect, run_saved, run_sql
 from local_cloud.cloud import BatchSettings
-from rotorwatch import lake
+from rotorwatch.lake import layout as lake
 from simulator.fleet import generate_windows
 from simulator.scenario import SCENARIO_DIR, parse_scenario
 from tests.athena_duckdb import DuckDbAthena

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from local_cloud import demo
-from rotorwatch.features.sensor_health import SENSOR_PROBLEMS
+from rotorwatch.diagnosis.features.sensor_health import SENSOR_PROBLEMS
 from tests.e2e.test_local_demo import build_model, compressed_small, play_fleet
 
 pytestmark = pytest.mark.slow

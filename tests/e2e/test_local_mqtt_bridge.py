@@ -64,9 +64,9 @@ def test_v2_windows_through_the_broker_come_out_as_features(tmp_path: Path) -> N
     engine (what extract_features runs) give every window its features, device and site."""
     if shutil.which("mosquitto", path="/usr/sbin:/usr/bin:/sbin") is None:
         pytest.skip("mosquitto not installed")
-    from rotorwatch.features import compute_features
-    from rotorwatch.iot_rule import topic_contract
-    from rotorwatch.published import decode_published
+    from rotorwatch.contract.iot_rule import topic_contract
+    from rotorwatch.contract.published import decode_published
+    from rotorwatch.diagnosis.features import compute_features
     from simulator.fleet import generate_windows
 
     scenario = load_scenario("small")

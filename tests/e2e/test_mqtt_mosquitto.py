@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from rotorwatch.iot_rule import TELEMETRY_TOPIC_FILTER, parse_topic
-from rotorwatch.telemetry import decode
+from rotorwatch.contract.iot_rule import TELEMETRY_TOPIC_FILTER, parse_topic
+from rotorwatch.contract.telemetry import decode
 from simulator.fleet import generate, load_scenario
 from simulator.mqtt import MqttPublisher, PublishError
 from simulator.run import CERT_FILE, KEY_FILE, MqttFleetSink, run

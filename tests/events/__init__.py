@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from rotorwatch.iot_rule import PARTITION_KEY_V1_SEPARATOR
-from rotorwatch.telemetry import SITE_PATTERN
+from rotorwatch.contract.iot_rule import PARTITION_KEY_V1_SEPARATOR
+from rotorwatch.contract.telemetry import SITE_PATTERN
 
 #: The site of a telemetry record's partition key when its payload names none (tests.signals'
 #: SITE: the asset records' site).

@@ -24,8 +24,8 @@ import pytest
 
 pytest.importorskip("pyspark")
 
-from rotorwatch import lake
-from rotorwatch.telemetry_v2 import raw_line
+from rotorwatch.contract.telemetry_v2 import raw_line
+from rotorwatch.lake import layout as lake
 from tests.glue.test_machine_health_job import (
     ASSETS,
     DAY0_MS,
@@ -167,7 +167,7 @@ def _run_as_glue(
 
 def _small_lake(lake_dir: Path) -> None:
     msgs = [_telemetry(d, DAY0_MS + i * STEP_MS, i, 1.0 + i) for d in ASSETS for i in range(4)]
-    from rotorwatch.features import compute_features
+    from rotorwatch.diagnosis.features import compute_features
 
     features = _arrived(compute_features(msgs, ASSETS), lag_ms=2_000)
     _deliver(lake_dir, features, lake.FEATURES_TABLE)
@@ -234,7 +234,7 @@ def test_each_synthesized_job_runs_with_only_what_it_ships(
     summary, imported = lines[-2], lines[-1]["imported_from"]
     check(summary, lake_dir)
     # Every module of ours came out of the shipped zip(s), none from the repository.
-    assert {"glue_jobs.transforms", "rotorwatch.lake"} <= set(imported)
+    assert {"glue_jobs.transforms", "rotorwatch.lake.layout"} <= set(imported)
     shipped = tuple(str(tmp_path / "glue-job" / z.name) for z in job["shipped"])
     assert all(str(f).startswith(shipped) for f in imported.values() if f), imported
 

@@ -10,7 +10,7 @@ import pytest
 
 from glue_jobs.machine_health import main
 from local_cloud.athena import connect, run_sql
-from rotorwatch import lake
+from rotorwatch.lake import layout as lake
 from tests.e2e.test_local_demo import FAST, START_MS, compressed_small
 
 pytestmark = pytest.mark.slow

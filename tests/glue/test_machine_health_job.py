@@ -12,10 +12,10 @@ import pytest
 from glue_jobs.machine_health import day_window, main, parse_args
 from local_cloud import athena
 from local_cloud.firehose import LocalFirehose
-from rotorwatch import lake
-from rotorwatch.assets import Asset
-from rotorwatch.features import compute_features
-from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, decode, encode, encode_samples
+from rotorwatch.contract.telemetry import STANDARD_GRAVITY_M_S2, decode, encode, encode_samples
+from rotorwatch.diagnosis.assets import Asset
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.lake import layout as lake
 
 DAY0_MS = 1_795_392_000_000  # 2026-11-23 00:00:00 UTC
 STEP_MS = 10 * 60_000

@@ -1,5 +1,5 @@
 """The raw-sampling job main() on local Spark over a small lake in Firehose's layout: exactly
-the windows rotorwatch.raw_keep keeps land in raw_kept/, once, and a rerun changes nothing."""
+the windows rotorwatch.lake.raw_keep keeps land in raw_kept/, once, and a rerun changes nothing."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ import pytest
 
 from glue_jobs.raw_keep import JobArgumentError, main, parse_args, plan
 from local_cloud.firehose import LocalFirehose
-from rotorwatch import lake, raw_keep
-from rotorwatch.raw_keep import KeepRule, kept_windows
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake import raw_keep
+from rotorwatch.lake.raw_keep import KeepRule, kept_windows
 
 DAY = 1_795_392_000_000  # 2026-11-23 00:00 UTC
 MIN = 60_000

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from glue_jobs import transforms
-from rotorwatch import lake
+from rotorwatch.lake import layout as lake
 
 pytestmark = pytest.mark.slow
 

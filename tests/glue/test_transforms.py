@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from glue_jobs import transforms
-from rotorwatch import lake
+from rotorwatch.lake import layout as lake
 
 pytestmark = pytest.mark.slow
 
@@ -154,7 +154,7 @@ def test_compact_deduplicates_and_partitions_by_event_time(spark) -> None:
     assert len(out) == 2
     by_seq = {r.seq: r for r in out}
     assert by_seq[1].anomaly_score == 0.9
-    # Partition values are the same zero-padded strings rotorwatch.lake computes.
+    # Partition values are the same zero-padded strings rotorwatch.lake.layout computes.
     for r in out:
         assert f"year={r.year}/month={r.month}/day={r.day}/hour={r.hour}" == lake.partition_path(
             r.ts

@@ -20,8 +20,7 @@ import pytest
 from moto import mock_aws
 
 from lambdas.common.dynamo import to_attributes
-from rotorwatch import lake
-from rotorwatch.resources import (
+from rotorwatch.deployment.resources import (
     ASSETS_TABLE_PARTITION_KEY,
     EXTRACT_FEATURES_HANDLER,
     SCORE_AND_ALERT_HANDLER,
@@ -29,6 +28,7 @@ from rotorwatch.resources import (
     WATCHDOG_HANDLER,
     EnvKey,
 )
+from rotorwatch.lake import layout as lake
 from tests.signals import ASSET_RECORD
 
 REGION = "eu-west-1"

@@ -18,16 +18,16 @@ import boto3
 import pytest
 
 from local_cloud.bridge import RuleBridge
-from rotorwatch import iot_rule
-from rotorwatch.iot_policy import device_policy_document, is_allowed
-from rotorwatch.lake import QUARANTINE_PREFIX
-from rotorwatch.resources import (
+from rotorwatch.contract import iot_rule
+from rotorwatch.contract.iot_policy import device_policy_document, is_allowed
+from rotorwatch.contract.telemetry import Reason
+from rotorwatch.deployment.resources import (
     METRICS_NAMESPACE,
     POWERTOOLS_SERVICE,
     QUARANTINE_REASON_DIMENSION,
     QUARANTINED_BY_REASON_METRIC,
 )
-from rotorwatch.telemetry import Reason
+from rotorwatch.lake.layout import QUARANTINE_PREFIX
 from tests.events import kinesis_event
 from tests.handlers.conftest import REGION, Aws, FakeContext
 from tests.handlers.test_metrics_match_alarms import series
@@ -138,8 +138,8 @@ def test_contract_v2_a_device_speaks_only_for_itself_through_its_v2_topic(
     keys the record site/device from that topic; extract_features takes device and site from
     the key. A JSON message forged onto the v2 topic, or a binary one onto the v1 topic, gets
     nowhere."""
-    from rotorwatch.telemetry import decode
-    from rotorwatch.telemetry_v2 import from_v1
+    from rotorwatch.contract.telemetry import decode
+    from rotorwatch.contract.telemetry_v2 import from_v1
 
     rule = "rotorwatch_dev_telemetry"
     v2_rule = iot_rule.rule_names(rule)[2]

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from botocore.stub import ANY, Stubber
 
-from rotorwatch.features import FEATURE_NAMES
-from rotorwatch.lake import QUARANTINE_PREFIX
-from rotorwatch.telemetry import decode
+from rotorwatch.contract.telemetry import decode
+from rotorwatch.diagnosis.features import FEATURE_NAMES
+from rotorwatch.lake.layout import QUARANTINE_PREFIX
 from tests.events import kinesis_event, load_event, sequence_numbers
 from tests.handlers.conftest import FEATURES_STREAM, Aws, FakeContext
 from tests.signals import message
@@ -194,7 +194,7 @@ def test_v1_and_v2_side_by_side_give_the_same_features(
     """Contract v2 (binary) in the same batch as v1: the device and site come from the v2
     rule's partition key, the arrival time from the Kinesis record, and the features match
     v1's for the same window."""
-    from rotorwatch.telemetry_v2 import HEADER_BYTES, encode_v2
+    from rotorwatch.contract.telemetry_v2 import HEADER_BYTES, encode_v2
     from tests.signals import FS_HZ, RPM, window
 
     x = window(v1x_mm_s=3.5)
@@ -243,8 +243,8 @@ def test_v1_and_v2_side_by_side_give_the_same_features(
 def _v1_as_the_rule_made_it(received_at_ms: int) -> bytes:
     """pump-01's window as contract v1 through the v1 rule (site and received_at added), with a
     scale a float32 holds exactly, so v2's float32 header carries the very same scale."""
-    from rotorwatch import iot_rule
-    from rotorwatch.telemetry import encode, encode_samples
+    from rotorwatch.contract import iot_rule
+    from rotorwatch.contract.telemetry import encode, encode_samples
     from tests.signals import FS_HZ, RPM, window
 
     sent = encode(
@@ -268,8 +268,8 @@ def test_the_same_window_as_v1_and_as_v2_gives_the_same_feature_row(
     """Issue 15: a device switching contracts changes nothing downstream. The whole row is
     equal: the device and site come from the v2 key, received_at from the Kinesis arrival (here
     the same instant the v1 rule stamped)."""
-    from rotorwatch.telemetry import decode
-    from rotorwatch.telemetry_v2 import from_v1
+    from rotorwatch.contract.telemetry import decode
+    from rotorwatch.contract.telemetry_v2 import from_v1
 
     arrival_s = 1_763_900_000.5
     v1 = _v1_as_the_rule_made_it(int(arrival_s * 1000))
@@ -290,8 +290,8 @@ def test_a_v2_window_replays_from_the_raw_lake_to_the_same_features(
 ) -> None:
     """The runbook's replay (a raw line put back on the telemetry stream, keyed by its
     device_id) works for a window a device sent as v2: its raw line is its v1 form."""
-    from rotorwatch.telemetry import decode
-    from rotorwatch.telemetry_v2 import from_v1
+    from rotorwatch.contract.telemetry import decode
+    from rotorwatch.contract.telemetry_v2 import from_v1
 
     v2 = from_v1(decode(_v1_as_the_rule_made_it(0)))
     event = kinesis_event([v2], partition_keys=["plant-a/pump-01"])
@@ -319,7 +319,7 @@ def test_a_contract_through_the_other_contracts_rule_is_quarantined_as_wrong_top
     key: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    from rotorwatch.telemetry_v2 import from_v1
+    from rotorwatch.contract.telemetry_v2 import from_v1
 
     v1 = message("pump-01", TS0, 1)
     payload = from_v1(decode(v1)) if payload_kind == "v2" else v1

@@ -20,8 +20,8 @@ import pytest
 
 from lambdas.common.dynamo import from_attributes
 from lambdas.common.feedback import AlertLinks, FeedbackStore, KeyRing, LakeWriter
-from rotorwatch import feedback as fb
-from rotorwatch.resources import (
+from rotorwatch.alerting import feedback as fb
+from rotorwatch.deployment.resources import (
     FEEDBACK_HANDLER,
     FEEDBACK_TABLE_PARTITION_KEY,
     SCORE_AND_ALERT_HANDLER,

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.resources import (
+from rotorwatch.deployment.resources import (
     ALERTS_SENT_METRIC,
     METRICS_NAMESPACE,
     POWERTOOLS_SERVICE,

@@ -15,13 +15,13 @@ from botocore.exceptions import ClientError
 
 from cli.baseline import reset
 from lambdas.common.dynamo import from_attributes, to_attributes
-from rotorwatch import lake
-from rotorwatch.alerts import Alert, DeviceState
-from rotorwatch.features import compute_features
-from rotorwatch.lake import QUARANTINE_PREFIX
-from rotorwatch.silence import DATA_RESUMED, DEFAULT_SILENCE_AFTER_MS, NO_DATA
-from rotorwatch.state_item import FORMAT_ATTRIBUTE, STATE_FORMAT, read_state
-from rotorwatch.telemetry import decode, encode, encode_samples
+from rotorwatch.alerting.alerts import Alert, DeviceState
+from rotorwatch.alerting.silence import DATA_RESUMED, DEFAULT_SILENCE_AFTER_MS, NO_DATA
+from rotorwatch.alerting.state_item import FORMAT_ATTRIBUTE, STATE_FORMAT, read_state
+from rotorwatch.contract.telemetry import decode, encode, encode_samples
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake.layout import QUARANTINE_PREFIX
 from tests.events import kinesis_event
 from tests.handlers.conftest import STATE_TABLE, Aws, FakeContext
 from tests.handlers.test_score_and_alert import TS0, ZONE_V, features_event, zones
@@ -125,7 +125,7 @@ def test_a_state_that_learned_an_impossible_temperature_heals(
 
 # --- item 3: every shape of state item a release wrote ---------------------------------------
 
-#: Attributes each released version wrote (rotorwatch/state_item.py's docstring, from git).
+#: Attributes each released version wrote (rotorwatch/alerting/state_item.py's docstring, from git).
 RELEASED_SHAPES: dict[str, tuple[str, ...]] = {
     "first real-time path": (
         "device_id", "site", "last_ts", "last_seq", "state", "since_ms", "points", "healthy_run",

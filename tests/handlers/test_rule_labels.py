@@ -22,10 +22,10 @@ from typing import Any
 import pytest
 
 from lambdas.common.dynamo import from_attributes
-from rotorwatch import iot_rule
-from rotorwatch.lake import QUARANTINE_PREFIX
-from rotorwatch.telemetry import RULE_LABELS, decode
-from rotorwatch.telemetry_v2 import HEADER, HEADER_FIELDS, from_v1
+from rotorwatch.contract import iot_rule
+from rotorwatch.contract.telemetry import RULE_LABELS, decode
+from rotorwatch.contract.telemetry_v2 import HEADER, HEADER_FIELDS, from_v1
+from rotorwatch.lake.layout import QUARANTINE_PREFIX
 from tests.events import kinesis_event
 from tests.handlers.conftest import STATE_TABLE, Aws, FakeContext
 from tests.handlers.test_watchdog import rules  # noqa: F401  (fixture)

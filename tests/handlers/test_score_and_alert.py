@@ -13,12 +13,12 @@ from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
-from rotorwatch.alerts import PAGING_SEVERITIES
-from rotorwatch.features import compute_features
-from rotorwatch.predictions import PREDICTION_NAMES
-from rotorwatch.resources import SCORE_AND_ALERT_HANDLER, EnvKey
-from rotorwatch.scoring import ACCEPT, CONTENT_TYPE
-from rotorwatch.telemetry import decode
+from rotorwatch.alerting.alerts import PAGING_SEVERITIES
+from rotorwatch.contract.telemetry import decode
+from rotorwatch.deployment.resources import SCORE_AND_ALERT_HANDLER, EnvKey
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.diagnosis.predictions import PREDICTION_NAMES
+from rotorwatch.diagnosis.scoring import ACCEPT, CONTENT_TYPE
 from tests.events import kinesis_event, load_event, sequence_numbers
 from tests.handlers.conftest import (
     ENDPOINT,

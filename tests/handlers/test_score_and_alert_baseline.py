@@ -16,11 +16,15 @@ import pytest
 from cli.baseline import reset
 from lambdas.common.dynamo import from_attributes
 from lambdas.common.settings import SettingsError
-from rotorwatch.alerts import DeviceState
-from rotorwatch.baseline import BASELINE_WARNING_SCORE, DEFAULT_LEARNING_WINDOWS
-from rotorwatch.features import compute_features
-from rotorwatch.resources import SCORE_AND_ALERT_HANDLER, STATE_TABLE_PARTITION_KEY, EnvKey
-from rotorwatch.telemetry import decode
+from rotorwatch.alerting.alerts import DeviceState
+from rotorwatch.contract.telemetry import decode
+from rotorwatch.deployment.resources import (
+    SCORE_AND_ALERT_HANDLER,
+    STATE_TABLE_PARTITION_KEY,
+    EnvKey,
+)
+from rotorwatch.diagnosis.baseline import BASELINE_WARNING_SCORE, DEFAULT_LEARNING_WINDOWS
+from rotorwatch.diagnosis.features import compute_features
 from tests.events import kinesis_event
 from tests.handlers.conftest import STATE_TABLE, Aws, FakeContext, load_handler_module
 from tests.signals import SITE, asset, message

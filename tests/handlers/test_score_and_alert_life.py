@@ -14,11 +14,15 @@ from typing import Any
 import pytest
 
 from lambdas.common.dynamo import from_attributes
-from rotorwatch.alerts import DeviceState
-from rotorwatch.features import compute_features
-from rotorwatch.replay import DeviceReplay
-from rotorwatch.resources import SCORE_AND_ALERT_HANDLER, STATE_TABLE_PARTITION_KEY, EnvKey
-from rotorwatch.telemetry import decode
+from rotorwatch.alerting.alerts import DeviceState
+from rotorwatch.alerting.replay import DeviceReplay
+from rotorwatch.contract.telemetry import decode
+from rotorwatch.deployment.resources import (
+    SCORE_AND_ALERT_HANDLER,
+    STATE_TABLE_PARTITION_KEY,
+    EnvKey,
+)
+from rotorwatch.diagnosis.features import compute_features
 from tests.events import kinesis_event
 from tests.handlers.conftest import STATE_TABLE, Aws, FakeContext, load_handler_module
 from tests.signals import SITE, asset, message

@@ -14,8 +14,8 @@ from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
 from lambdas.common.dynamo import to_attributes
-from rotorwatch.scoring import ACCEPT, CONTENT_TYPE
-from rotorwatch.telemetry import encode, encode_samples
+from rotorwatch.contract.telemetry import encode, encode_samples
+from rotorwatch.diagnosis.scoring import ACCEPT, CONTENT_TYPE
 from tests.events import kinesis_event
 from tests.handlers.conftest import ASSETS_TABLE, ENDPOINT, Aws, FakeContext
 from tests.signals import ASSET_RECORD, FS_HZ, RPM, window

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 from botocore.stub import Stubber
 
-from rotorwatch.resources import EnvKey
-from rotorwatch.silence import NO_DATA
+from rotorwatch.alerting.silence import NO_DATA
+from rotorwatch.deployment.resources import EnvKey
 from tests.handlers.conftest import STATE_TABLE, Aws, FakeContext
 from tests.handlers.test_score_and_alert import features_event, zones
 
@@ -32,7 +32,7 @@ def item(aws: Aws) -> dict[str, Any]:
 
 @pytest.fixture
 def rules(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> ModuleType:
-    from rotorwatch.resources import SCORE_AND_ALERT_HANDLER
+    from rotorwatch.deployment.resources import SCORE_AND_ALERT_HANDLER
     from tests.handlers.conftest import load_handler_module
 
     monkeypatch.delenv(EnvKey.ENDPOINT_NAME)
@@ -91,7 +91,7 @@ def test_two_concurrent_runs_send_one_alert(
     at(watchdog, monkeypatch, now)
     store = watchdog.DEPS.store
     (state,) = list(store.scan())  # both runs read the same state ...
-    from rotorwatch.silence import decide
+    from rotorwatch.alerting.silence import decide
 
     notice = decide(state, now, watchdog.SETTINGS.policy)
     assert notice is not None
@@ -120,7 +120,7 @@ def test_publish_failure_releases_the_claim_and_the_next_run_sends(
 
 
 def test_gap_comes_from_the_environment(aws: Aws, monkeypatch: pytest.MonkeyPatch) -> None:
-    from rotorwatch.resources import WATCHDOG_HANDLER
+    from rotorwatch.deployment.resources import WATCHDOG_HANDLER
     from tests.handlers.conftest import load_handler_module
 
     monkeypatch.setenv(EnvKey.SILENCE_AFTER_S, "600")
@@ -135,7 +135,7 @@ def test_scan_pages_through_every_device(
     watchdog: ModuleType, aws: Aws, context: FakeContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from lambdas.common.dynamo import to_attributes
-    from rotorwatch.alerts import DeviceState
+    from rotorwatch.alerting.alerts import DeviceState
 
     for i in range(30):
         s = DeviceState(device_id=f"fan-{i:02d}", last_ts=1, last_seq=1, last_seen_ms=1000 * i)

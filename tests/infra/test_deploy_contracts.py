@@ -51,7 +51,7 @@ def test_every_named_query_parses_as_athena_sql_with_only_question_mark_paramete
     import sqlglot
     from sqlglot import exp
 
-    from rotorwatch import query
+    from rotorwatch.lake import query
 
     named = of_type(synth.template("Analytics"), "AWS::Athena::NamedQuery")
     assert len(named) == len(query.list_queries())
@@ -242,7 +242,7 @@ def test_the_permission_check_catches_a_logs_action_without_describe_log_streams
 def test_the_error_action_keeps_the_largest_message_a_device_may_send(synth: Synth) -> None:
     """The error action receives IoT Core's error document: the failed message in base64 plus
     metadata. It must take the largest message the contract allows, or that message is lost."""
-    from rotorwatch.telemetry import MAX_MESSAGE_BYTES
+    from rotorwatch.contract.telemetry import MAX_MESSAGE_BYTES
 
     error_document = math.ceil(MAX_MESSAGE_BYTES / 3) * 4 + 4096  # base64 + metadata
     rules = of_type(synth.template("Ingestion"), "AWS::IoT::TopicRule")
@@ -282,7 +282,7 @@ def _shell_commands(markdown: str) -> Iterator[list[str]]:
 
 
 def test_documented_create_thing_sets_every_attribute_the_device_policy_reads() -> None:
-    from rotorwatch.iot_policy import device_policy_document
+    from rotorwatch.contract.iot_policy import device_policy_document
 
     policy = json.dumps(device_policy_document(region="r", account_id="1"))
     needed = set(re.findall(r"Thing\.Attributes\[(\w+)\]", policy))
@@ -352,7 +352,7 @@ def test_powertools_layer_is_the_version_the_tests_ran(synth: Synth) -> None:
 
 def test_glue_job_arguments_parse_by_their_exact_names(synth: Synth) -> None:
     from glue_jobs.machine_health import parse_args
-    from rotorwatch import lake
+    from rotorwatch.lake import layout as lake
 
     (job,) = of_type(synth.template("Analytics"), "AWS::Glue::Job").values()
     argv = ["machine_health.py", "--JOB_NAME", "machine-health"]

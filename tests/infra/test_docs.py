@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from rotorwatch.telemetry import Reason
+from rotorwatch.contract.telemetry import Reason
 from tests.infra.cdk_helpers import Synth
 from tests.infra.cdk_helpers import resources as of_type
 
@@ -61,7 +61,7 @@ def _section(text: str, heading: str) -> str:
 
 
 def test_runbook_readme_and_security_describe_every_function(synth: Synth) -> None:
-    from rotorwatch import resources
+    from rotorwatch.deployment import resources
 
     functions = {
         h.split(".")[1]

@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 from cdk_app.stacks.analytics import deterministic_zip
-from rotorwatch import lake, query
-from rotorwatch.features.schema import FEATURE_FIELDS
-from rotorwatch.predictions import PREDICTION_FIELDS
-from rotorwatch.resources import EnvKey
+from rotorwatch.deployment.resources import EnvKey
+from rotorwatch.diagnosis.features.schema import FEATURE_FIELDS
+from rotorwatch.diagnosis.predictions import PREDICTION_FIELDS
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake import query
 from tests.infra.cdk_helpers import Synth, only
 from tests.infra.cdk_helpers import resources as of_type
 
@@ -259,7 +260,7 @@ def test_glue_library_zip_is_deterministic() -> None:
 
 
 def test_every_lake_table_is_in_the_glue_catalog(synth: Synth) -> None:
-    # rotorwatch/lake.py is the layout's one home: the Glue job's compacted tables too.
+    # rotorwatch/lake/layout.py is the layout's one home: the Glue job's compacted tables too.
     tables = _tables(synth.template("Analytics"))
     assert set(tables) == set(lake.TABLES)
     for name, t in lake.TABLES.items():

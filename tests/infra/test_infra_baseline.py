@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from rotorwatch import resources
-from rotorwatch.baseline import DEFAULT_LEARNING_WINDOWS
-from rotorwatch.resources import EnvKey
-from rotorwatch.stage import ConfigError, parse_stage
+from rotorwatch.deployment import resources
+from rotorwatch.deployment.resources import EnvKey
+from rotorwatch.deployment.stage import ConfigError, parse_stage
+from rotorwatch.diagnosis.baseline import DEFAULT_LEARNING_WINDOWS
 from tests.infra.cdk_helpers import Synth
 from tests.infra.cdk_helpers import resources as of_type
 

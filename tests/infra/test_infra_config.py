@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.stage import ConfigError, from_context, parse_stage
+from rotorwatch.deployment.stage import ConfigError, from_context, parse_stage
 
 
 def _ctx(**dev: Any) -> dict[str, Any]:

@@ -7,8 +7,8 @@ import json
 from typing import Any
 
 from cdk_app.constructs.feedback_api import BURST_LIMIT, RATE_LIMIT_RPS, ROTATION_DAYS
-from rotorwatch import resources
-from rotorwatch.resources import EnvKey
+from rotorwatch.deployment import resources
+from rotorwatch.deployment.resources import EnvKey
 from tests.infra.cdk_helpers import Synth
 from tests.infra.cdk_helpers import resources as of_type
 

@@ -8,8 +8,9 @@ from typing import Any
 import pytest
 
 from cdk_app.stacks.ingestion import PARTITION_KEY
-from rotorwatch import iot_rule, lake
-from rotorwatch.iot_policy import is_allowed
+from rotorwatch.contract import iot_rule
+from rotorwatch.contract.iot_policy import is_allowed
+from rotorwatch.lake import layout as lake
 from tests.infra.cdk_helpers import Synth, only, resources
 
 REGION, ACCOUNT = "eu-west-1", "123456789012"
@@ -197,7 +198,7 @@ def test_provisioned_mode_sets_the_configured_shards() -> None:
     from aws_cdk.assertions import Template
 
     from cdk_app.stacks.ingestion import _stream
-    from rotorwatch.stage import StreamConfig
+    from rotorwatch.deployment.stage import StreamConfig
 
     stack = Stack(App(), "S")
     _stream(stack, "T", StreamConfig("provisioned", 4, 48), aws_kms.Key(stack, "K"))

@@ -64,7 +64,7 @@ def test_ml_stack_wiring_with_a_stand_in_artifact(
     from cdk_app import nag
     from cdk_app.app import load_cdk_json_context
     from cdk_app.stacks.ml import MlStack
-    from rotorwatch.stage import from_context
+    from rotorwatch.deployment.stage import from_context
 
     artifact = tmp_path / "model.tar.gz"
     (tmp_path / "code").mkdir()

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from rotorwatch import resources
+from rotorwatch.deployment import resources
 from tests.infra.cdk_helpers import Synth, only
 from tests.infra.cdk_helpers import resources as of_type
 

@@ -18,9 +18,10 @@ from cdk_app.constructs.function import (
     bundle_hash,
     runtime_requirements,
 )
-from rotorwatch import lake, resources
-from rotorwatch.alerts import PAGING_SEVERITIES
-from rotorwatch.resources import EnvKey
+from rotorwatch.alerting.alerts import PAGING_SEVERITIES
+from rotorwatch.deployment import resources
+from rotorwatch.deployment.resources import EnvKey
+from rotorwatch.lake import layout as lake
 from tests.infra.cdk_helpers import Synth
 from tests.infra.cdk_helpers import resources as of_type
 
@@ -178,7 +179,7 @@ def test_grants_are_least_privilege(synth: Synth) -> None:
         assert f'"/{prefix}*"' in resources, prefix
     assert resources.count('"/') == 2  # nothing else of the bucket
     # The scoring function writes state, alerts and predictions; to S3 only the feedback
-    # prefix (the alerts technicians may answer, rotorwatch.feedback.alert_row).
+    # prefix (the alerts technicians may answer, rotorwatch.alerting.feedback.alert_row).
     assert {"dynamodb:UpdateItem", "sns:Publish", "firehose:PutRecordBatch"} <= sa_actions
     assert {a for a in sa_actions if a.startswith("s3:")} == {"s3:PutObject"}
     sa_puts = [st for st in sa if "s3:PutObject" in json.dumps(st["Action"])]
@@ -241,7 +242,7 @@ def test_local_bundler_copies_sources_and_asks_pip_for_the_lambda_platform(tmp_p
     bundler = LocalBundler(ROOT, ["numpy==2.4.6"], pip=[sys.executable, str(fake)])
     assert bundler.try_bundle(str(out)) is True
     assert (out / "lambdas" / "extract_features" / "__init__.py").is_file()
-    assert (out / "rotorwatch" / "telemetry.py").is_file()
+    assert (out / "rotorwatch" / "contract" / "telemetry.py").is_file()
     assert not list(out.rglob("__pycache__"))
     assert (out / "numpy" / "__init__.py").is_file()
     assert (out / "numpy" / "_core").is_dir()

@@ -8,7 +8,8 @@ from typing import Any
 
 import pytest
 
-from rotorwatch import lake, raw_keep
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake import raw_keep
 from tests.infra.cdk_helpers import Synth, resources
 
 
@@ -135,7 +136,7 @@ def test_dev_deploys_no_sampling_job_and_no_kept_rule(synth: Synth) -> None:
 
 def test_synth_refuses_an_expiry_that_leaves_the_job_no_day(tmp_path: Any) -> None:
     from cdk_app.app import build_app, load_cdk_json_context
-    from rotorwatch.stage import ConfigError
+    from rotorwatch.deployment.stage import ConfigError
 
     context = load_cdk_json_context()
     context["stage"] = "prod"

@@ -45,7 +45,7 @@ def templates(synth: Synth, tmp_path_factory: pytest.TempPathFactory) -> dict[st
 
         from cdk_app.app import load_cdk_json_context
         from cdk_app.stacks.ml import MlStack
-        from rotorwatch.stage import from_context
+        from rotorwatch.deployment.stage import from_context
 
         tmp = tmp_path_factory.mktemp("ml")
         (tmp / "code").mkdir()

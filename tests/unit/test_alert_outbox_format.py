@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.alerts import ALERT_FORMAT, ALERT_FORMAT_FIELD, Alert
-from rotorwatch.state_item import read_state
+from rotorwatch.alerting.alerts import ALERT_FORMAT, ALERT_FORMAT_FIELD, Alert
+from rotorwatch.alerting.state_item import read_state
 
-#: 0.1.0's Alert fields, none with a default (git show 2fdb943:rotorwatch/alerts.py).
+#: 0.1.0's Alert fields, none with a default (git show 2fdb943:rotorwatch/alerting/alerts.py).
 FIELDS_0_1: tuple[str, ...] = (
     "kind",
     "device_id",

@@ -16,8 +16,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from local_cloud.firehose import LocalFirehose
-from rotorwatch import alerts, lake
-from rotorwatch.query import AthenaTarget
+from rotorwatch.alerting import alerts
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake.query import AthenaTarget
 from tests.athena_duckdb import DuckDbAthena
 
 STEP_MS = 10 * 60_000
@@ -72,7 +73,7 @@ def test_the_pointer_names_only_parameters_the_query_takes() -> None:
     text = alerts.message(_alarm(), athena=PROD)
     (line,) = [x for x in text.splitlines() if x.startswith("Look closer:")]
     named = dict(p.split("=", 1) for p in line.split(" with ", 1)[1].split(", "))
-    from rotorwatch.query import load
+    from rotorwatch.lake.query import load
 
     assert set(named) <= {p.name for p in load(alerts.TREND_QUERY_NAME).params}
     assert "device_id" in named

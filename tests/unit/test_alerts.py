@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.alerts import (
+from rotorwatch.alerting.alerts import (
     SMS_MAX_CHARS,
     TREND_QUERY_NAME,
     Alert,
@@ -21,9 +21,9 @@ from rotorwatch.alerts import (
     step,
     subject,
 )
-from rotorwatch.end_of_life import EndOfLife
-from rotorwatch.life import update
-from rotorwatch.query import AthenaTarget
+from rotorwatch.diagnosis.end_of_life import EndOfLife
+from rotorwatch.diagnosis.life import update
+from rotorwatch.lake.query import AthenaTarget
 
 TS0 = 1_763_900_000_000
 MIN = 60_000

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from rotorwatch.assets import AssetError, Bearing, load_assets, parse_asset
-from rotorwatch.end_of_life import FIELDS as END_OF_LIFE_FIELDS
-from rotorwatch.end_of_life import EndOfLife
-from rotorwatch.features.end_of_life import end_of_life_fields, end_of_life_of
+from rotorwatch.diagnosis.assets import AssetError, Bearing, load_assets, parse_asset
+from rotorwatch.diagnosis.end_of_life import FIELDS as END_OF_LIFE_FIELDS
+from rotorwatch.diagnosis.end_of_life import EndOfLife
+from rotorwatch.diagnosis.features.end_of_life import end_of_life_fields, end_of_life_of
 
 RECORD = {
     "device_id": "pump-01",

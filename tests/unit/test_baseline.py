@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rotorwatch.baseline import (
+from rotorwatch.diagnosis.baseline import (
     BASELINE_WARNING_SCORE,
     D_REF_MIN,
     INPUT_FIELDS,
@@ -21,7 +21,7 @@ from rotorwatch.baseline import (
     score,
     update,
 )
-from rotorwatch.features.schema import FEATURE_NAMES
+from rotorwatch.diagnosis.features.schema import FEATURE_NAMES
 
 #: A healthy machine's feature record (zone B velocity for a group 2 rigid machine).
 BASE: dict[str, Any] = {

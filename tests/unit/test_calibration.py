@@ -12,14 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rotorwatch.model import Model
-from rotorwatch.model.calibration import (
+from rotorwatch.diagnosis.model import Model
+from rotorwatch.diagnosis.model.calibration import (
     ECE_BOUND,
     MAX_SHOWN_CONFIDENCE,
     expected_calibration_error,
     reliability,
 )
-from rotorwatch.model.evaluate import calibration_report
+from rotorwatch.diagnosis.model.evaluate import calibration_report
 
 ROOT = Path(__file__).resolve().parents[2]
 BOOTSTRAP = ROOT / "sagemaker" / "bootstrap" / "model.tar.gz"

@@ -14,9 +14,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from lambdas.common.dynamo import from_attributes, to_attributes
-from rotorwatch.alerts import BASELINE_ATTRIBUTE, BASELINE_RESETS_ATTRIBUTE, DeviceState
-from rotorwatch.baseline import Baseline, update
-from rotorwatch.resources import STATE_TABLE_PARTITION_KEY
+from rotorwatch.alerting.alerts import BASELINE_ATTRIBUTE, BASELINE_RESETS_ATTRIBUTE, DeviceState
+from rotorwatch.deployment.resources import STATE_TABLE_PARTITION_KEY
+from rotorwatch.diagnosis.baseline import Baseline, update
 from tests.unit.test_baseline import noisy
 
 REGION = "eu-west-1"

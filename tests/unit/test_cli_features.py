@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from rotorwatch.telemetry import TelemetryError, decode, encode, encode_samples
+from rotorwatch.contract.telemetry import TelemetryError, decode, encode, encode_samples
 from tests.signals import sine_g
 
 

@@ -157,7 +157,7 @@ def test_progress_goes_to_stderr(
 def test_a_pf_prior_gives_an_estimate_from_the_alert_on_and_the_alerts_say_it(
     recording: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    from rotorwatch.pf_prior import fit
+    from rotorwatch.diagnosis.pf_prior import fit
 
     src, assets = recording
     prior = tmp_path / "prior.json"

@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from cli.model import DEFAULT_SCORE_MODEL, KEY_FIELDS
-from rotorwatch.telemetry import encode, encode_samples
+from rotorwatch.contract.telemetry import encode, encode_samples
 from tests.signals import sine_g
 
 

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from cli.simulate import live_start_ms, parse_duration_s, parse_start_ms
-from rotorwatch.telemetry import decode
+from rotorwatch.contract.telemetry import decode
 
 runner = CliRunner()
 

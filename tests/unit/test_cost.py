@@ -11,8 +11,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from rotorwatch.cost.estimate import estimate
-from rotorwatch.cost.fleet import (
+from rotorwatch.contract.telemetry import encode, encode_samples
+from rotorwatch.deployment.cost.estimate import estimate
+from rotorwatch.deployment.cost.fleet import (
     Assumptions,
     Fleet,
     base64_len,
@@ -21,9 +22,8 @@ from rotorwatch.cost.fleet import (
     message_bytes,
     shards_needed,
 )
-from rotorwatch.cost.levers import comparisons
-from rotorwatch.cost.prices import CostModelError, load_prices
-from rotorwatch.telemetry import encode, encode_samples
+from rotorwatch.deployment.cost.levers import comparisons
+from rotorwatch.deployment.cost.prices import CostModelError, load_prices
 
 PRICES = load_prices("us-east-1")
 # 10 devices, one 1024-sample int16 window a minute: 438,000 messages in a 730-hour month.

@@ -10,9 +10,13 @@ from typer.testing import CliRunner
 
 from cli import app
 from cli.cost import REPO_ROOT
-from rotorwatch.cost.deployed import DEPLOYED_ARCHITECTURE, DPU_PER_G1X_WORKER, deployed_settings
-from rotorwatch.cost.fleet import Fleet
-from rotorwatch.stage import from_context
+from rotorwatch.deployment.cost.deployed import (
+    DEPLOYED_ARCHITECTURE,
+    DPU_PER_G1X_WORKER,
+    deployed_settings,
+)
+from rotorwatch.deployment.cost.fleet import Fleet
+from rotorwatch.deployment.stage import from_context
 
 CONTEXT = json.loads((REPO_ROOT / "cdk.json").read_text())["context"]
 STAGES = sorted(CONTEXT["rotorwatch:stages"])
@@ -51,7 +55,7 @@ def test_cost_json_prices_the_stage_as_deployed(stage: str) -> None:
 
 def test_the_cost_models_own_defaults_are_the_deployed_defaults() -> None:
     """Someone calling the model without a stage gets the deployed batching, not another."""
-    from rotorwatch.stage import DEFAULTS
+    from rotorwatch.deployment.stage import DEFAULTS
 
     assert Fleet(devices=1, interval_s=1).batch_size == DEFAULTS["extract_features"]["batch_size"]
     assert Fleet(devices=1, interval_s=1).batch_window_s == DEFAULTS["extract_features"]["window_s"]

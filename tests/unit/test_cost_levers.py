@@ -10,16 +10,16 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from rotorwatch.cost.estimate import estimate
-from rotorwatch.cost.fleet import (
+from rotorwatch.deployment.cost.estimate import estimate
+from rotorwatch.deployment.cost.fleet import (
     LAMBDA_EVENT_MAX_BYTES,
     Fleet,
     event_max_records,
     features_shards_for_batching,
     state_writes_per_s,
 )
-from rotorwatch.cost.prices import load_prices
-from rotorwatch.lake import FIREHOSE_RECORD_MAX_BYTES
+from rotorwatch.deployment.cost.prices import load_prices
+from rotorwatch.lake.layout import FIREHOSE_RECORD_MAX_BYTES
 
 PRICES = load_prices("us-east-1")
 MONTH_S = 730 * 3600

@@ -1,4 +1,4 @@
-"""The documented quotas against the fleet (rotorwatch.cost.quotas): issue 25."""
+"""The documented quotas against the fleet (rotorwatch.deployment.cost.quotas): issue 25."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typer.testing import CliRunner
 
 from cli import app
 from cli.cost import stage_config
-from rotorwatch.cost.deployed import stage_quota_checks
-from rotorwatch.cost.estimate import estimate
-from rotorwatch.cost.fleet import Fleet, hottest_shard_share
-from rotorwatch.cost.prices import load_prices
-from rotorwatch.cost.quotas import LARGE_REGIONS, QUOTAS, binding, check
+from rotorwatch.deployment.cost.deployed import stage_quota_checks
+from rotorwatch.deployment.cost.estimate import estimate
+from rotorwatch.deployment.cost.fleet import Fleet, hottest_shard_share
+from rotorwatch.deployment.cost.prices import load_prices
+from rotorwatch.deployment.cost.quotas import LARGE_REGIONS, QUOTAS, binding, check
 
 PRICES = load_prices()
 STATED = Fleet(devices=10_000, interval_s=10, kinesis_mode="provisioned")

@@ -9,11 +9,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from rotorwatch.cost.estimate import estimate
-from rotorwatch.cost.fleet import Assumptions, Fleet
-from rotorwatch.cost.levers import comparisons
-from rotorwatch.cost.prices import load_prices
-from rotorwatch.raw_keep import KeepRule, kept_fraction
+from rotorwatch.deployment.cost.estimate import estimate
+from rotorwatch.deployment.cost.fleet import Assumptions, Fleet
+from rotorwatch.deployment.cost.levers import comparisons
+from rotorwatch.deployment.cost.prices import load_prices
+from rotorwatch.lake.raw_keep import KeepRule, kept_fraction
 
 PRICES = load_prices()
 FLEET = Fleet(devices=10_000, interval_s=10.0, raw_expire_days=15, raw_keep=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rotorwatch.display import cell
+from rotorwatch.lake.display import cell
 
 
 def test_epoch_ms_in_time_columns_reads_as_utc() -> None:

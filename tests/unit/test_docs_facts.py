@@ -12,8 +12,8 @@ from pathlib import Path
 from typer.testing import CliRunner
 
 from cli import app
-from rotorwatch import resources
-from rotorwatch.telemetry import SAMPLE_ABS_MAX, SCALE_MAX
+from rotorwatch.contract.telemetry import SAMPLE_ABS_MAX, SCALE_MAX
+from rotorwatch.deployment import resources
 
 ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"

@@ -8,11 +8,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import signal, stats
 
-from rotorwatch.assets import parse_asset
-from rotorwatch.features import FEATURE_NAMES, compute_features, iso_zone, zone_boundaries_mm_s
-from rotorwatch.features.engine import _envelope_segments, envelope_spectrum, window_features
-from rotorwatch.features.schema import DEFECTS
-from rotorwatch.scoring import ENV_WARNING_RATIO
+from rotorwatch.diagnosis.assets import parse_asset
+from rotorwatch.diagnosis.features import (
+    FEATURE_NAMES,
+    compute_features,
+    iso_zone,
+    zone_boundaries_mm_s,
+)
+from rotorwatch.diagnosis.features.engine import (
+    _envelope_segments,
+    envelope_spectrum,
+    window_features,
+)
+from rotorwatch.diagnosis.features.schema import DEFECTS
+from rotorwatch.diagnosis.scoring import ENV_WARNING_RATIO
 from tests.signals import ANALYTIC_FS_HZ as FS_HZ
 from tests.signals import N_SAMPLES as N
 from tests.signals import impulse_train_g, sine_g
@@ -109,7 +118,7 @@ def test_velocity_ignores_energy_outside_10_to_1000_hz(freq_hz: float) -> None:
 
 def test_acceleration_in_m_s2_is_converted_to_g() -> None:
     x_m_s2 = sine_g(50.0, amp_g=9.80665)  # 1 g expressed in m/s^2
-    from rotorwatch.telemetry import decode, encode, encode_samples
+    from rotorwatch.contract.telemetry import decode, encode, encode_samples
 
     msg = decode(
         encode(
@@ -370,7 +379,7 @@ def test_mixed_batch_keeps_order_and_matches_single_records() -> None:
         message(sine_g(120.0, 0.1), seq=2, encoding="int16le+base64"),
         message(sine_g(50.0, 0.5, n=1024, fs_hz=2048.0), seq=3, fs_hz=2048.0),
     ]
-    from rotorwatch.telemetry import decode, encode
+    from rotorwatch.contract.telemetry import decode, encode
 
     msgs.insert(2, decode(encode(device_id="dev-1", ts=5, seq=9, temperature_c=40.0)))
     batch = compute_features(msgs, ASSETS)
@@ -460,7 +469,7 @@ def test_silent_window_gives_zeros_not_errors() -> None:
 
 
 def test_envelope_spectrum_for_plots_is_what_the_indicators_read() -> None:
-    from rotorwatch.features.engine import envelope_spectrum
+    from rotorwatch.diagnosis.features.engine import envelope_spectrum
 
     x = impulse_train_g(DEFECT_HZ["bpfo"], amp_g=0.5, noise_g=0.1)
     f_hz, mag, (lo_hz, hi_hz) = envelope_spectrum(x, FS_HZ)

@@ -9,8 +9,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from rotorwatch.features import compute_features
-from rotorwatch.telemetry import PLAUSIBLE, Telemetry, decode, encode, encode_samples
+from rotorwatch.contract.telemetry import PLAUSIBLE, Telemetry, decode, encode, encode_samples
+from rotorwatch.diagnosis.features import compute_features
 from tests.signals import asset
 
 _T = np.arange(4096) / 8192.0

@@ -1,4 +1,4 @@
-"""rotorwatch.feedback: signed links, answer rules, effects, lake rows."""
+"""rotorwatch.alerting.feedback: signed links, answer rules, effects, lake rows."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 
 import pytest
 
-from rotorwatch import feedback as fb
-from rotorwatch import lake
+from rotorwatch.alerting import feedback as fb
+from rotorwatch.lake import layout as lake
 
 KEY = bytes(range(32))
 OTHER_KEY = bytes(range(1, 33))
@@ -201,7 +201,7 @@ def test_records_round_trip_and_refuse_unknown_versions() -> None:
 
 
 def test_answers_label_the_windows_that_raised_their_alert() -> None:
-    from rotorwatch.predictions import FAULTS
+    from rotorwatch.diagnosis.predictions import FAULTS
 
     hour = 3_600_000
     a1 = fb.AlertRecord("p1:10:1:ALARM", "p1", "s", "ALARM", "bearing_outer", 10 * hour, 1)

@@ -1,4 +1,4 @@
-"""Predictions travel to Firehose as few newline-delimited records (rotorwatch.lake.aggregate_lines)."""
+"""Predictions travel to Firehose as few newline-delimited records (rotorwatch.lake.layout.aggregate_lines)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from rotorwatch.lake import FIREHOSE_RECORD_MAX_BYTES, aggregate_lines
+from rotorwatch.lake.layout import FIREHOSE_RECORD_MAX_BYTES, aggregate_lines
 
 
 def _lines(n: int, pad: int = 380) -> list[bytes]:

@@ -3,7 +3,7 @@
 One transient in a window (a knock, a cable tap, an electrical spike) gives a kurtosis that grows
 as the window shortens; a bearing's impacts repeat, and that repetition is a line of a defect
 family in the envelope spectrum. On a device with no history a kurtosis warning needs that line
-(:data:`rotorwatch.scoring.ENV_CORROBORATION_RATIO`), and every window with bearing evidence
+(:data:`rotorwatch.diagnosis.scoring.ENV_CORROBORATION_RATIO`), and every window with bearing evidence
 ranks above every window the model and rules leave healthy.
 """
 
@@ -16,11 +16,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rotorwatch.assets import parse_asset
-from rotorwatch.features import compute_features
-from rotorwatch.model.model import MODEL_FILE, Model
-from rotorwatch.predictions import NORMAL_FAULT, STATES
-from rotorwatch.scoring import (
+from rotorwatch.diagnosis.assets import parse_asset
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.diagnosis.model.model import MODEL_FILE, Model
+from rotorwatch.diagnosis.predictions import NORMAL_FAULT, STATES
+from rotorwatch.diagnosis.scoring import (
     ENV_CORROBORATION_RATIO,
     ENV_WARNING_RATIO,
     IMPULSIVE_KURTOSIS,

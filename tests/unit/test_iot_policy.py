@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rotorwatch import iot_rule
-from rotorwatch.iot_policy import THING_NAME_VAR, device_policy_document, is_allowed
-from rotorwatch.iot_rule import basic_ingest_topic, telemetry_topic
+from rotorwatch.contract import iot_rule
+from rotorwatch.contract.iot_policy import THING_NAME_VAR, device_policy_document, is_allowed
+from rotorwatch.contract.iot_rule import basic_ingest_topic, telemetry_topic
 
 ARN = "arn:aws:iot:eu-west-1:123456789012"
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from rotorwatch import iot_rule
-from rotorwatch.telemetry import DEVICE_ID_PATTERN, SITE_PATTERN
+from rotorwatch.contract import iot_rule
+from rotorwatch.contract.telemetry import DEVICE_ID_PATTERN, SITE_PATTERN
 
 names = st.from_regex(DEVICE_ID_PATTERN, fullmatch=True)
 sites = st.from_regex(SITE_PATTERN, fullmatch=True)

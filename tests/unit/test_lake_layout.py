@@ -6,9 +6,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from rotorwatch import lake
-from rotorwatch.features import FEATURE_NAMES
-from rotorwatch.predictions import PREDICTION_NAMES
+from rotorwatch.diagnosis.features import FEATURE_NAMES
+from rotorwatch.diagnosis.predictions import PREDICTION_NAMES
+from rotorwatch.lake import layout as lake
 
 
 def _ms(*args: int) -> int:

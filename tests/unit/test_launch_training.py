@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.lake import FEATURES_PREFIX
+from rotorwatch.lake.layout import FEATURES_PREFIX
 
 ROOT = Path(__file__).resolve().parents[2]
 REGION = "eu-west-1"
@@ -105,9 +105,9 @@ def test_trains_on_the_lake_features_and_registers_with_metrics(
             "train.py",
             "inference.py",
             "requirements.txt",
-            "rotorwatch/model/train.py",
+            "rotorwatch/diagnosis/model/train.py",
         } <= names
-        assert "rotorwatch/telemetry.py" not in names
+        assert "rotorwatch/contract/telemetry.py" not in names
 
         package = sm.describe_model_package(ModelPackageName=result["model_package_arn"])
         assert package["ModelPackageGroupName"] == "rotorwatch-fault-model"

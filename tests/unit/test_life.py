@@ -1,4 +1,4 @@
-"""Remaining life (rotorwatch.life) on analytic trends: exact where the model is exact, an
+"""Remaining life (rotorwatch.diagnosis.life) on analytic trends: exact where the model is exact, an
 interval that holds the truth under noise, and no number where no degradation is visible."""
 
 from __future__ import annotations
@@ -9,10 +9,10 @@ import math
 import numpy as np
 import pytest
 
-from rotorwatch.assets import parse_asset
-from rotorwatch.end_of_life import EndOfLife
-from rotorwatch.features.end_of_life import end_of_life_of
-from rotorwatch.life import (
+from rotorwatch.diagnosis.assets import parse_asset
+from rotorwatch.diagnosis.end_of_life import EndOfLife
+from rotorwatch.diagnosis.features.end_of_life import end_of_life_of
+from rotorwatch.diagnosis.life import (
     LIFE_FORMAT,
     MIN_WINDOWS,
     OFFSET_WINDOWS,
@@ -191,8 +191,8 @@ def test_iso_default_and_its_wording() -> None:
 def test_with_a_pf_prior_the_stage_decides_not_the_trend() -> None:
     from dataclasses import replace
 
-    from rotorwatch.life import INTERVAL_PROBABILITIES, POINT_PROBABILITY
-    from rotorwatch.pf_prior import fit, remaining
+    from rotorwatch.diagnosis.life import INTERVAL_PROBABILITIES, POINT_PROBABILITY
+    from rotorwatch.diagnosis.pf_prior import fit, remaining
 
     prior = fit(EOL.indicator, [3600.0, 7200.0, 14400.0], "test")
     values = exponential(LEARN, 40)

@@ -11,7 +11,7 @@ import pytest
 pq = pytest.importorskip("pyarrow.parquet")
 
 from local_cloud.firehose import LocalFirehose, write_table  # noqa: E402
-from rotorwatch import lake  # noqa: E402
+from rotorwatch.lake import layout as lake  # noqa: E402
 
 T0_MS = 1_795_416_000_000  # 2026-11-23 06:40:00 UTC
 

@@ -17,8 +17,14 @@ from local_cloud.athena import connect, run_sql
 from local_cloud.bridge import RuleBridge
 from local_cloud.firehose import LocalFirehose
 from local_cloud.services import LocalModel, LocalServices, ModelError
-from rotorwatch import lake
-from rotorwatch.scoring import ACCEPT, CONTENT_TYPE, decode_response, encode_request, rules_row
+from rotorwatch.diagnosis.scoring import (
+    ACCEPT,
+    CONTENT_TYPE,
+    decode_response,
+    encode_request,
+    rules_row,
+)
+from rotorwatch.lake import layout as lake
 from tests.e2e.test_local_demo import STANDIN_VERSION, build_model
 
 FEATURES = [

@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from numpy.testing import assert_allclose
 
-from rotorwatch.features import FEATURE_NAMES
-from rotorwatch.model.evaluate import macro_f1, roc_auc
-from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
-from rotorwatch.model.forest import Forest, export_hist_gradient_boosting, predict_proba
-from rotorwatch.model.model import AnomalyModel
+from rotorwatch.diagnosis.features import FEATURE_NAMES
+from rotorwatch.diagnosis.model.evaluate import macro_f1, roc_auc
+from rotorwatch.diagnosis.model.features import MODEL_FEATURES, feature_matrix
+from rotorwatch.diagnosis.model.forest import Forest, export_hist_gradient_boosting, predict_proba
+from rotorwatch.diagnosis.model.model import AnomalyModel
 
 
 def _record(**overrides: object) -> dict[str, object]:

@@ -17,8 +17,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from rotorwatch.model import CARD_FILE, MODEL_FILE, Model
-from rotorwatch.model.artifact import (
+from rotorwatch.diagnosis.model import CARD_FILE, MODEL_FILE, Model
+from rotorwatch.diagnosis.model.artifact import (
     PACKAGE_ROOT,
     SERVING_MODULES,
     TRAINING_MODULES,
@@ -26,9 +26,9 @@ from rotorwatch.model.artifact import (
     write_code,
     write_model_dir,
 )
-from rotorwatch.model.labels import TrainingError
-from rotorwatch.model.train import fit, train_with_card
-from rotorwatch.scoring import MODEL_OUTPUT_FIELDS, ScoringError, decode_response
+from rotorwatch.diagnosis.model.labels import TrainingError
+from rotorwatch.diagnosis.model.train import fit, train_with_card
+from rotorwatch.diagnosis.scoring import MODEL_OUTPUT_FIELDS, ScoringError, decode_response
 
 ROOT = Path(__file__).resolve().parents[2]
 INFERENCE = ROOT / "sagemaker" / "inference.py"
@@ -130,7 +130,12 @@ def test_two_builds_give_identical_artifact_bytes(
         assert names == sorted(names)
         assert {m.mtime for m in tar.getmembers()} == {0}
         assert {(m.uid, m.gid, m.uname, m.gname) for m in tar.getmembers()} == {(0, 0, "", "")}
-    assert {MODEL_FILE, CARD_FILE, "code/inference.py", "code/rotorwatch/scoring.py"} <= set(names)
+    assert {
+        MODEL_FILE,
+        CARD_FILE,
+        "code/inference.py",
+        "code/rotorwatch/diagnosis/scoring.py",
+    } <= set(names)
 
 
 _CONTAINER_SCRIPT = """
@@ -143,7 +148,7 @@ rows = inference.predict_fn(inference.input_fn(body, "application/json"), model)
 out, ctype = inference.output_fn(rows, "application/json")
 assert ctype == "application/json"
 # The endpoint must not need the telemetry decoder or feature engine (Python 3.11 only).
-assert "rotorwatch.telemetry" not in sys.modules and "rotorwatch.features.engine" not in sys.modules
+assert "rotorwatch.contract.telemetry" not in sys.modules and "rotorwatch.diagnosis.features.engine" not in sys.modules
 assert not any(m.startswith("sklearn") for m in sys.modules), "served without scikit-learn"
 sys.stdout.write(out.decode())
 """

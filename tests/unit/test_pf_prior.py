@@ -1,4 +1,4 @@
-"""The P-F interval prior (rotorwatch.pf_prior): the t distribution against textbook values,
+"""The P-F interval prior (rotorwatch.diagnosis.pf_prior): the t distribution against textbook values,
 intervals that hold the truth as often as they say when machines are like the ones fitted, a
 machine that outlived every interval seen is never told it has no time left, and the shipped
 prior is exactly what its fit gives from the intervals it records."""
@@ -10,8 +10,8 @@ import math
 import numpy as np
 import pytest
 
-from rotorwatch.life_prior import FITTED_FROM, PF_PRIORS
-from rotorwatch.pf_prior import PRIOR_FORMAT, PfPrior, fit, remaining, t_isf, t_sf
+from rotorwatch.diagnosis.life_prior import FITTED_FROM, PF_PRIORS
+from rotorwatch.diagnosis.pf_prior import PRIOR_FORMAT, PfPrior, fit, remaining, t_isf, t_sf
 
 
 @pytest.mark.parametrize(

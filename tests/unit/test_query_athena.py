@@ -9,7 +9,8 @@ moto = pytest.importorskip("moto")
 requests = pytest.importorskip("requests")
 
 from cli.query import run_athena  # noqa: E402
-from rotorwatch import lake, query  # noqa: E402
+from rotorwatch.lake import layout as lake  # noqa: E402
+from rotorwatch.lake import query  # noqa: E402
 
 REGION = "eu-west-1"
 # moto's way to give the next query a result set (Athena itself does not run on moto).

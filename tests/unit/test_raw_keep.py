@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from rotorwatch import raw_keep
-from rotorwatch.raw_keep import KeepRule, change_times, kept_fraction, kept_windows
-from rotorwatch.stage import DEFAULTS, ConfigError, parse_stage
+from rotorwatch.deployment.stage import DEFAULTS, ConfigError, parse_stage
+from rotorwatch.lake import raw_keep
+from rotorwatch.lake.raw_keep import KeepRule, change_times, kept_fraction, kept_windows
 
 DAY = 1_795_392_000_000  # 2026-11-23 00:00 UTC
 MIN = 60_000

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from local_cloud import report as rp
 from local_cloud.cloud import ReceivedAlert
-from rotorwatch.features.sensor_health import ADVICE, CLIPPED, FLAT_LINE
+from rotorwatch.diagnosis.features.sensor_health import ADVICE, CLIPPED, FLAT_LINE
 
 H = 3_600_000
 T0 = 1_767_225_600_000

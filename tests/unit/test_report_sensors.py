@@ -10,8 +10,8 @@ import pytest
 
 from local_cloud import report as rp
 from local_cloud.cloud import ReceivedAlert
-from rotorwatch.alerts import DeviceState, message, step, subject
-from rotorwatch.scoring import combine
+from rotorwatch.alerting.alerts import DeviceState, message, step, subject
+from rotorwatch.diagnosis.scoring import combine
 
 pytest.importorskip("matplotlib")
 

@@ -14,12 +14,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rotorwatch.assets import parse_asset
-from rotorwatch.features import compute_features
-from rotorwatch.features.engine import RESOLVE_MIN_BINS
-from rotorwatch.model.model import MODEL_FILE, Model
-from rotorwatch.predictions import NORMAL_FAULT, STATES
-from rotorwatch.scoring import readable
+from rotorwatch.diagnosis.assets import parse_asset
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.diagnosis.features.engine import RESOLVE_MIN_BINS
+from rotorwatch.diagnosis.model.model import MODEL_FILE, Model
+from rotorwatch.diagnosis.predictions import NORMAL_FAULT, STATES
+from rotorwatch.diagnosis.scoring import readable
 from tests.signals import impulse_train_g
 from tests.signals import telemetry_of as message
 

@@ -20,7 +20,8 @@ import sqlglot
 
 from local_cloud import athena
 from local_cloud.firehose import LocalFirehose
-from rotorwatch import lake, query
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake import query
 
 MIN_MS = 60_000
 STEP_MS = 10 * MIN_MS

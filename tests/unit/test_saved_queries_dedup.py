@@ -12,7 +12,7 @@ pytest.importorskip("duckdb")
 
 from local_cloud import athena
 from local_cloud.firehose import LocalFirehose
-from rotorwatch import lake
+from rotorwatch.lake import layout as lake
 from tests.unit.test_saved_queries import ALL, _records
 
 #: Columns computed from current_timestamp (data_freshness' age_minutes).
@@ -47,7 +47,7 @@ def _answer(root: Path, name: str) -> list[dict[str, Any]]:
 
 
 #: Queries over the feedback table, whose rows the feedback function and score_and_alert write
-#: under content-hash keys: a row written again overwrites itself (rotorwatch.feedback), so there
+#: under content-hash keys: a row written again overwrites itself (rotorwatch.alerting.feedback), so there
 #: is no second copy to count. Every other query reads the windows Firehose may land twice.
 IDEMPOTENT_BY_KEY = frozenset({"alert_outcomes"})
 WINDOW_QUERIES = [name for name in ALL if name not in IDEMPOTENT_BY_KEY]

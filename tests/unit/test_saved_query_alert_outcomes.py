@@ -1,4 +1,4 @@
-"""The saved query "alert outcomes" on DuckDB over feedback rows written by rotorwatch.feedback."""
+"""The saved query "alert outcomes" on DuckDB over feedback rows written by rotorwatch.alerting.feedback."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ pytest.importorskip("sqlglot")
 import sqlglot
 
 from local_cloud import athena
-from rotorwatch import feedback as fb
-from rotorwatch import query
+from rotorwatch.alerting import feedback as fb
+from rotorwatch.lake import query
 
 NOW_MS = int(time.time() * 1000)
 HOUR_MS = 3_600_000

@@ -16,8 +16,13 @@ pytest.importorskip("duckdb")
 
 from local_cloud import athena
 from local_cloud.firehose import LocalFirehose
-from rotorwatch import lake
-from rotorwatch.features.sensor_health import CLIPPED, FLAT_LINE, SATURATED, SENSOR_PROBLEMS
+from rotorwatch.diagnosis.features.sensor_health import (
+    CLIPPED,
+    FLAT_LINE,
+    SATURATED,
+    SENSOR_PROBLEMS,
+)
+from rotorwatch.lake import layout as lake
 
 DAY_MS = 86_400_000
 STEP_MS = 30 * 60_000

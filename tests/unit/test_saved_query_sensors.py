@@ -14,7 +14,7 @@ pytest.importorskip("duckdb")
 
 from local_cloud import athena
 from local_cloud.firehose import LocalFirehose
-from rotorwatch import lake
+from rotorwatch.lake import layout as lake
 
 MIN_MS = 60_000
 NOW_MS = int(time.time() * 1000) // MIN_MS * MIN_MS

@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.features import compute_features
-from rotorwatch.predictions import PREDICTION_NAMES
-from rotorwatch.scoring import (
+from rotorwatch.contract.telemetry import decode
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.diagnosis.predictions import PREDICTION_NAMES
+from rotorwatch.diagnosis.scoring import (
     ENDPOINT_MAX_PAYLOAD_BYTES,
     ENV_ALARM_RATIO,
     ENV_WARNING_RATIO,
@@ -28,7 +29,6 @@ from rotorwatch.scoring import (
     rules_row,
     rules_state,
 )
-from rotorwatch.telemetry import decode
 from tests.signals import asset, message
 
 
@@ -207,10 +207,10 @@ def test_endpoint_requests_split_at_the_payload_limit(cases: dict[str, dict[str,
 def test_the_largest_configurable_batch_fits_the_serverless_endpoint(
     cases: dict[str, dict[str, Any]],
 ) -> None:
-    """rotorwatch/stage.py accepts Lambda batches of up to 10,000 records; a serverless endpoint
+    """rotorwatch/deployment/stage.py accepts Lambda batches of up to 10,000 records; a serverless endpoint
     refuses request or response bodies over 4 MB. Every body score_and_alert sends, and the
     answer to it, fits."""
-    from rotorwatch.model.features import INPUT_FIELDS
+    from rotorwatch.diagnosis.model.features import INPUT_FIELDS
 
     batch = [dict(cases["bsf"], seq=i) for i in range(10_000)]
     parts = encode_requests(batch, INPUT_FIELDS)

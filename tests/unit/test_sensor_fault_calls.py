@@ -21,10 +21,10 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.model.model import MODEL_FILE, Model
-from rotorwatch.predictions import NORMAL_FAULT, SENSOR_FAULTS, STATES
-from rotorwatch.scoring import bearing_evidence, combine, evidence_state
-from rotorwatch.sensors import judge
+from rotorwatch.diagnosis.model.model import MODEL_FILE, Model
+from rotorwatch.diagnosis.predictions import NORMAL_FAULT, SENSOR_FAULTS, STATES
+from rotorwatch.diagnosis.scoring import bearing_evidence, combine, evidence_state
+from rotorwatch.diagnosis.sensors import judge
 
 HEALTHY, WARNING, ALARM = STATES
 ROOT = Path(__file__).resolve().parents[2]

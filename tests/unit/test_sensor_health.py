@@ -7,16 +7,16 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from rotorwatch.features import compute_features
-from rotorwatch.features.sensor_health import (
+from rotorwatch.contract.telemetry import decode, encode, encode_samples
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.diagnosis.features.sensor_health import (
     CLIP_MIN_COUNTS,
     CLIPPED,
     FLAT_LINE,
     SATURATED,
     sensor_problems,
 )
-from rotorwatch.scoring import combine
-from rotorwatch.telemetry import decode, encode, encode_samples
+from rotorwatch.diagnosis.scoring import combine
 from tests.signals import asset, window
 
 N = 4096

@@ -1,4 +1,4 @@
-"""Temperature and pressure judged on their own (rotorwatch.sensors) and wired into every scorer:
+"""Temperature and pressure judged on their own (rotorwatch.diagnosis.sensors) and wired into every scorer:
 the endpoint's Model.score, the rules fallback and combine (what score_and_alert writes)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.alerts import (
+from rotorwatch.alerting.alerts import (
     SMS_MAX_CHARS,
     DeviceState,
     short_message,
@@ -21,14 +21,21 @@ from rotorwatch.alerts import (
     subject,
     utc_text,
 )
-from rotorwatch.alerts import message as alert_message
-from rotorwatch.assets import AssetError, limit_fields, parse_asset
-from rotorwatch.features import FEATURE_NAMES, compute_features
-from rotorwatch.model import MODEL_FILE, Model
-from rotorwatch.model.features import INPUT_FIELDS
-from rotorwatch.predictions import PREDICTION_NAMES, SENSOR_CAUSES
-from rotorwatch.scoring import combine, decode_response, encode_request, encode_response, rules_row
-from rotorwatch.sensors import (
+from rotorwatch.alerting.alerts import message as alert_message
+from rotorwatch.contract.telemetry import decode
+from rotorwatch.diagnosis.assets import AssetError, limit_fields, parse_asset
+from rotorwatch.diagnosis.features import FEATURE_NAMES, compute_features
+from rotorwatch.diagnosis.model import MODEL_FILE, Model
+from rotorwatch.diagnosis.model.features import INPUT_FIELDS
+from rotorwatch.diagnosis.predictions import PREDICTION_NAMES, SENSOR_CAUSES
+from rotorwatch.diagnosis.scoring import (
+    combine,
+    decode_response,
+    encode_request,
+    encode_response,
+    rules_row,
+)
+from rotorwatch.diagnosis.sensors import (
     DEFAULT_TEMPERATURE_ALARM_C,
     DEFAULT_TEMPERATURE_WARNING_C,
     LIMIT_FIELDS,
@@ -39,7 +46,6 @@ from rotorwatch.sensors import (
     judge,
     limits_of,
 )
-from rotorwatch.telemetry import decode
 from tests.signals import ASSET_RECORD, asset, message
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from rotorwatch.stage import ON_DEMAND_INITIAL_SHARDS, shard_steps
+from rotorwatch.deployment.stage import ON_DEMAND_INITIAL_SHARDS, shard_steps
 
 
 @pytest.mark.parametrize(

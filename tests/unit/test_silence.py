@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rotorwatch import resources
-from rotorwatch.alerts import SMS_MAX_CHARS, DeviceState
-from rotorwatch.silence import (
+from rotorwatch.alerting.alerts import SMS_MAX_CHARS, DeviceState
+from rotorwatch.alerting.silence import (
     NO_DATA,
     SilencePolicy,
     decide,
@@ -15,6 +14,7 @@ from rotorwatch.silence import (
     short_message,
     subject,
 )
+from rotorwatch.deployment import resources
 
 MIN_MS = 60_000
 SEEN = 1_763_900_000_000

@@ -12,11 +12,11 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rotorwatch.assets import load_assets
-from rotorwatch.features import compute_features
-from rotorwatch.iot_rule import parse_topic
-from rotorwatch.predictions import FAULT_CAUSES, FAULTS, SENSOR_FAULTS
-from rotorwatch.telemetry import MAX_MESSAGE_BYTES, decode
+from rotorwatch.contract.iot_rule import parse_topic
+from rotorwatch.contract.telemetry import MAX_MESSAGE_BYTES, decode
+from rotorwatch.diagnosis.assets import load_assets
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.diagnosis.predictions import FAULT_CAUSES, FAULTS, SENSOR_FAULTS
 from simulator.fleet import (
     generate,
     generate_windows,
@@ -192,7 +192,7 @@ def test_basic_ingest_topics() -> None:
 def test_a_v2_device_publishes_binary_to_its_v2_topic_behind_the_v2_rule() -> None:
     """Per-device contracts: pump-01 on v2, the others v1; each to its own contract's topic
     (Basic Ingest: behind that contract's rule), the v2 payload the same window in binary."""
-    from rotorwatch.telemetry_v2 import decode_v2, is_v2
+    from rotorwatch.contract.telemetry_v2 import decode_v2, is_v2
 
     sc = load_scenario("small")
     kw: dict[str, Any] = {"start_ms": START_MS, "duration_s": 600, "interval_s": 600, "seed": 0}

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rotorwatch.assets import Asset, parse_asset
-from rotorwatch.features import compute_features
-from rotorwatch.features.iso import ZONES, zone_boundaries_mm_s
-from rotorwatch.telemetry import decode, encode, encode_samples
+from rotorwatch.contract.telemetry import decode, encode, encode_samples
+from rotorwatch.diagnosis.assets import Asset, parse_asset
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.diagnosis.features.iso import ZONES, zone_boundaries_mm_s
 from simulator.physics import (
     DEFAULT_FS_HZ,
     MachinePhysics,

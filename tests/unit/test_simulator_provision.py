@@ -13,9 +13,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from rotorwatch.assets import parse_asset
-from rotorwatch.iot_policy import device_policy_document
-from rotorwatch.sensors import SensorLimits
+from rotorwatch.contract.iot_policy import device_policy_document
+from rotorwatch.diagnosis.assets import parse_asset
+from rotorwatch.diagnosis.sensors import SensorLimits
 from simulator.fleet import load_scenario
 from simulator.provision import MANIFEST_FILE, Device, deprovision, provision
 

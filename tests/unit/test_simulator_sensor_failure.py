@@ -10,11 +10,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from rotorwatch.features import compute_features
-from rotorwatch.features.sensor_health import CLIPPED, FLAT_LINE, SATURATED
-from rotorwatch.iot_rule import partition_key
-from rotorwatch.published import decode_published
-from rotorwatch.telemetry_v2 import decode_v2, encode_v2
+from rotorwatch.contract.iot_rule import partition_key
+from rotorwatch.contract.published import decode_published
+from rotorwatch.contract.telemetry_v2 import decode_v2, encode_v2
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.diagnosis.features.sensor_health import CLIPPED, FLAT_LINE, SATURATED
 from simulator.fleet import generate_windows
 from simulator.scenario import SCENARIO_DIR, ScenarioError, load_scenario, parse_scenario
 

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.features.iso import zone_boundaries_mm_s
-from rotorwatch.model import MODEL_FILE, Model
-from rotorwatch.predictions import SENSOR_FAULTS
-from rotorwatch.replay import sensor_fault_replay
-from rotorwatch.sensors import DEFAULT_TEMPERATURE_WARNING_C
+from rotorwatch.alerting.replay import sensor_fault_replay
+from rotorwatch.diagnosis.features.iso import zone_boundaries_mm_s
+from rotorwatch.diagnosis.model import MODEL_FILE, Model
+from rotorwatch.diagnosis.predictions import SENSOR_FAULTS
+from rotorwatch.diagnosis.sensors import DEFAULT_TEMPERATURE_WARNING_C
 from simulator.dataset import labelled_features
 from simulator.scenario import SCENARIO_DIR, ScenarioError, load_scenario, parse_scenario
 

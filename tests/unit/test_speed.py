@@ -9,10 +9,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rotorwatch.assets import AssetError, parse_asset
-from rotorwatch.features import compute_features
-from rotorwatch.features.speed import MIN_CONFIDENCE, estimate_shaft_hz, search_range_hz
-from rotorwatch.model.features import feature_matrix
+from rotorwatch.diagnosis.assets import AssetError, parse_asset
+from rotorwatch.diagnosis.features import compute_features
+from rotorwatch.diagnosis.features.speed import MIN_CONFIDENCE, estimate_shaft_hz, search_range_hz
+from rotorwatch.diagnosis.model.features import feature_matrix
 from tests.signals import ANALYTIC_FS_HZ as FS_HZ
 from tests.signals import N_SAMPLES as N
 from tests.signals import impulse_train_g
@@ -202,7 +202,7 @@ def test_a_reader_of_schema_1_records_still_gets_the_shaft_speed() -> None:
 def test_the_running_median_is_scipys_median_filter_with_edges_held() -> None:
     from scipy import ndimage
 
-    from rotorwatch.features.speed import _running_median
+    from rotorwatch.diagnosis.features.speed import _running_median
 
     rng = np.random.default_rng(3)
     x = rng.normal(size=(70, 300))  # more rows than one slice of the running median

@@ -3,8 +3,8 @@ window they label, bad label rows are refused and counted, and the result is rep
 
 The answers are given the way the demo's technicians give them (local_cloud.technicians:
 the verdict from the simulator's truth at the alert's window), turned into label rows by
-``rotorwatch.feedback.labelled_windows`` (what ``rotorwatch feedback-labels`` runs) and joined
-by ``rotorwatch.model.technician_labels.join`` (what ``rotorwatch train --feedback-labels``
+``rotorwatch.alerting.feedback.labelled_windows`` (what ``rotorwatch feedback-labels`` runs) and joined
+by ``rotorwatch.diagnosis.model.technician_labels.join`` (what ``rotorwatch train --feedback-labels``
 and the SageMaker job's ``feedback`` channel run).
 """
 
@@ -22,12 +22,12 @@ from typer.testing import CliRunner
 from cli import app
 from local_cloud.report import FaultTruth
 from local_cloud.technicians import truth_verdict
-from rotorwatch import feedback as fb
-from rotorwatch.model import CARD_FILE, MODEL_FILE
-from rotorwatch.model.model import Model
-from rotorwatch.model.technician_labels import LABELS_FILE, RECORDS_FILE, join
-from rotorwatch.model.train import LABEL_WEIGHT, fit, train_with_card
-from rotorwatch.predictions import FAULTS
+from rotorwatch.alerting import feedback as fb
+from rotorwatch.diagnosis.model import CARD_FILE, MODEL_FILE
+from rotorwatch.diagnosis.model.model import Model
+from rotorwatch.diagnosis.model.technician_labels import LABELS_FILE, RECORDS_FILE, join
+from rotorwatch.diagnosis.model.train import LABEL_WEIGHT, fit, train_with_card
+from rotorwatch.diagnosis.predictions import FAULTS
 
 HOUR_MS = 3_600_000
 
@@ -214,7 +214,7 @@ def test_no_fault_found_takes_the_fault_call_off_that_kind_of_window(
     warned = [sum(s["state"] == "WARNING" for s in m.score(target)) for m in (base, retrained)]
     assert warned[1] < warned[0]
     # The weight is what outvotes the simulated imbalance windows: at weight 1 it does not.
-    import rotorwatch.model.train as train_module
+    import rotorwatch.diagnosis.model.train as train_module
 
     original = train_module.LABEL_WEIGHT
     try:
@@ -292,7 +292,7 @@ def test_the_training_job_reads_the_feedback_channel_on_its_own(
     import subprocess
     import sys
 
-    from rotorwatch.model.artifact import TRAINING_MODULES, write_code
+    from rotorwatch.diagnosis.model.artifact import TRAINING_MODULES, write_code
     from tests.unit.test_model_training import _TRAINING_JOB_SCRIPT, INFERENCE, ROOT
 
     small = [r for r in fleet if r["device_id"] in ("m01", "m02", "m04", "m05", "m14")]

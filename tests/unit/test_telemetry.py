@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rotorwatch import telemetry as tm
-from rotorwatch.telemetry import Reason, TelemetryError, decode, encode, encode_samples
+from rotorwatch.contract import telemetry as tm
+from rotorwatch.contract.telemetry import Reason, TelemetryError, decode, encode, encode_samples
 
 FS_HZ = 8192.0
 

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rotorwatch.telemetry import (
+from rotorwatch.contract.telemetry import (
     Telemetry,
     TelemetryError,
     _decode_compact,

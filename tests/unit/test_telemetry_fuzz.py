@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from rotorwatch.telemetry import (
+from rotorwatch.contract.telemetry import (
     DEVICE_ID_PATTERN,
     ENCODINGS,
     FIELDS,

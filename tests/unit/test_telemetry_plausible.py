@@ -11,8 +11,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from rotorwatch.iot_rule import project
-from rotorwatch.telemetry import (
+from rotorwatch.contract.iot_rule import project
+from rotorwatch.contract.telemetry import (
     MAX_MESSAGE_BYTES,
     PLAUSIBLE,
     SCALE_MIN,
@@ -22,7 +22,7 @@ from rotorwatch.telemetry import (
     encode,
     encode_samples,
 )
-from rotorwatch.telemetry_v2 import HEADER, decode_v2, encode_v2
+from rotorwatch.contract.telemetry_v2 import HEADER, decode_v2, encode_v2
 
 _T = np.arange(256) / 1024.0
 _X = np.sin(2 * np.pi * 30.0 * _T)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rotorwatch.telemetry import (
+from rotorwatch.contract.telemetry import (
     N_SAMPLES_MAX,
     Reason,
     TelemetryError,
@@ -20,7 +20,7 @@ from rotorwatch.telemetry import (
     encode,
     encode_samples,
 )
-from rotorwatch.telemetry_v2 import (
+from rotorwatch.contract.telemetry_v2 import (
     HEADER,
     HEADER_BYTES,
     MAGIC,
@@ -197,9 +197,9 @@ KINESIS_RECORD_MAX_BYTES = 1024 * 1024
 
 def test_the_largest_v2_window_the_decoder_accepts_fits_iot_core_and_kinesis() -> None:
     """Stated against AWS's documented numbers, not moto's (moto takes larger records)."""
-    from rotorwatch.iot_rule import KINESIS_PARTITION_KEY_MAX_CHARS
-    from rotorwatch.lake import FIREHOSE_RECORD_MAX_BYTES
-    from rotorwatch.telemetry_v2 import raw_line
+    from rotorwatch.contract.iot_rule import KINESIS_PARTITION_KEY_MAX_CHARS
+    from rotorwatch.contract.telemetry_v2 import raw_line
+    from rotorwatch.lake.layout import FIREHOSE_RECORD_MAX_BYTES
 
     x = np.sin(np.arange(N_SAMPLES_MAX) / 7.0)
     largest = encode_v2(ts=1, seq=1, samples=x, fs_hz=100_000, rpm=1.0, temperature_c=1.0)
@@ -226,8 +226,8 @@ def test_a_raw_line_is_the_json_of_its_window_and_replays_to_it(
     import base64
     import json
 
-    from rotorwatch.telemetry import decode, encode, encode_samples
-    from rotorwatch.telemetry_v2 import raw_line
+    from rotorwatch.contract.telemetry import decode, encode, encode_samples
+    from rotorwatch.contract.telemetry_v2 import raw_line
 
     x = np.sin(np.arange(1024) * 0.21) * 0.7
     msg = decode(

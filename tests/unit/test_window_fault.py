@@ -1,4 +1,4 @@
-"""One definition of "the fault of a window" (rotorwatch.predictions.window_fault), held together
+"""One definition of "the fault of a window" (rotorwatch.diagnosis.predictions.window_fault), held together
 across the endpoint's rows, the rules fallback, the prediction record, the saved queries and the
 machine-health Glue job: a healthy window names no fault, a sensor cause is not a vibration
 fault, and counts of faults are over WARNING/ALARM windows only.
@@ -13,16 +13,16 @@ from typing import Any
 
 import pytest
 
-from rotorwatch import query
-from rotorwatch.model.model import MODEL_FILE, Model
-from rotorwatch.predictions import (
+from rotorwatch.diagnosis.model.model import MODEL_FILE, Model
+from rotorwatch.diagnosis.predictions import (
     FAULTS,
     FAULTY_WINDOW_SQL,
     NORMAL_FAULT,
     STATES,
     window_fault,
 )
-from rotorwatch.scoring import combine, rules_row
+from rotorwatch.diagnosis.scoring import combine, rules_row
+from rotorwatch.lake import query
 
 HEALTHY, WARNING, ALARM = STATES
 ROOT = Path(__file__).resolve().parents[2]
@@ -142,7 +142,7 @@ pytest.importorskip("duckdb")
 def con(tmp_path_factory: pytest.TempPathFactory) -> Any:
     from local_cloud import athena
     from local_cloud.firehose import LocalFirehose
-    from rotorwatch import lake
+    from rotorwatch.lake import layout as lake
 
     now = int(time.time() * 1000) // 60_000 * 60_000
     rows: list[dict[str, Any]] = []

@@ -1,17 +1,17 @@
 """What a stage deploys, as the cost model's inputs: so ``rotorwatch cost --stage`` prices the
 batching, stream mode, memory, buffering, lake tiering and Glue schedule that the CDK app
-deploys from the same :mod:`rotorwatch.stage` settings."""
+deploys from the same :mod:`rotorwatch.deployment.stage` settings."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rotorwatch import lake
-from rotorwatch.cost.estimate import estimate
-from rotorwatch.cost.fleet import Architecture, Assumptions, Fleet
-from rotorwatch.cost.prices import load_prices
-from rotorwatch.cost.quotas import QuotaCheck, check
-from rotorwatch.stage import StageConfig
+from rotorwatch.deployment.cost.estimate import estimate
+from rotorwatch.deployment.cost.fleet import Architecture, Assumptions, Fleet
+from rotorwatch.deployment.cost.prices import load_prices
+from rotorwatch.deployment.cost.quotas import QuotaCheck, check
+from rotorwatch.deployment.stage import StageConfig
+from rotorwatch.lake import layout as lake
 
 #: The deployed functions' architecture (cdk_app/constructs/function.py; a test checks) and the
 #: DPUs one Glue G.1X worker bills (cdk_app/stacks/analytics.py deploys G.1X workers).
@@ -21,7 +21,7 @@ DPU_PER_G1X_WORKER = 1.0
 
 def deployed_settings(cfg: StageConfig) -> tuple[dict[str, Any], dict[str, Any]]:
     """Fleet fields and Assumptions fields a stage deploys (what the bill depends on), from a
-    :class:`~rotorwatch.stage.StageConfig`: batch sizes and windows, stream mode, Lambda and
+    :class:`~rotorwatch.deployment.stage.StageConfig`: batch sizes and windows, stream mode, Lambda and
     endpoint memory, Firehose buffering, lake tiering, the Glue schedule and workers."""
     ef, sa = cfg.extract_features, cfg.score_and_alert
     fleet = {

@@ -1,13 +1,13 @@
 """The bill: one telemetry window followed through the deployed pipeline, priced line by line
-(:func:`estimate`). Each cost lever priced against its baseline is :mod:`rotorwatch.cost.levers`."""
+(:func:`estimate`). Each cost lever priced against its baseline is :mod:`rotorwatch.deployment.cost.levers`."""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
 
-from rotorwatch import lake, raw_keep
-from rotorwatch.cost.fleet import (
+from rotorwatch.contract.telemetry_v2 import CONTRACT_VERSION, RAW_CONTRACT_FIELD, message_bytes_v2
+from rotorwatch.deployment.cost.fleet import (
     DAYS_PER_MONTH,
     GB,
     HOURS_PER_MONTH,
@@ -26,9 +26,10 @@ from rotorwatch.cost.fleet import (
     state_writes_per_s,
     stream_consumers,
 )
-from rotorwatch.cost.prices import PriceTable
-from rotorwatch.cost.report import Capacity, CostLine, CostReport
-from rotorwatch.telemetry_v2 import CONTRACT_VERSION, RAW_CONTRACT_FIELD, message_bytes_v2
+from rotorwatch.deployment.cost.prices import PriceTable
+from rotorwatch.deployment.cost.report import Capacity, CostLine, CostReport
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake import raw_keep
 
 #: What a v2 window's raw line carries beyond its v1 form: ``,"contract":2``.
 RAW_CONTRACT_LINE_BYTES = len(f',"{RAW_CONTRACT_FIELD}":{CONTRACT_VERSION}')

@@ -11,12 +11,12 @@ import math
 from dataclasses import dataclass
 from typing import Final, Literal
 
-from rotorwatch import lake
-from rotorwatch.cost.prices import CostModelError, PriceTable
-from rotorwatch.iot_rule import CONTRACTS
-from rotorwatch.raw_keep import DEFAULT_KEEP_MINUTES, DEFAULT_SAMPLES_PER_HOUR
-from rotorwatch.telemetry import ENCODINGS, N_SAMPLES_MAX, N_SAMPLES_MIN, Encoding
-from rotorwatch.telemetry_v2 import SAMPLE_ENCODING as V2_SAMPLE_ENCODING
+from rotorwatch.contract.iot_rule import CONTRACTS
+from rotorwatch.contract.telemetry import ENCODINGS, N_SAMPLES_MAX, N_SAMPLES_MIN, Encoding
+from rotorwatch.contract.telemetry_v2 import SAMPLE_ENCODING as V2_SAMPLE_ENCODING
+from rotorwatch.deployment.cost.prices import CostModelError, PriceTable
+from rotorwatch.lake import layout as lake
+from rotorwatch.lake.raw_keep import DEFAULT_KEEP_MINUTES, DEFAULT_SAMPLES_PER_HOUR
 
 HOURS_PER_MONTH: Final = 730.0
 SECONDS_PER_MONTH: Final = HOURS_PER_MONTH * 3600.0
@@ -67,8 +67,8 @@ class Fleet:
     samples: int = 4096
     encoding: Encoding = "int16le+base64"
     #: Telemetry contract the devices publish: 1 (JSON, base64 window) or 2 (binary int16,
-    #: rotorwatch.telemetry_v2; ``encoding`` does not apply). Both are deployed, each on its
-    #: own topic and IoT rule (rotorwatch.iot_rule.RULES); a device chooses.
+    #: rotorwatch.contract.telemetry_v2; ``encoding`` does not apply). Both are deployed, each on its
+    #: own topic and IoT rule (rotorwatch.contract.iot_rule.RULES); a device chooses.
     contract: int = 1
     basic_ingest: bool = True
     kinesis_mode: KinesisMode = "on-demand"
@@ -87,7 +87,7 @@ class Fleet:
     #: Days raw waveforms are kept (the stage's ``lake.raw_expire_days``; None: as long as the
     #: rest, ``retention_days``). Features and predictions are kept ``retention_days``.
     raw_expire_days: int | None = None
-    #: Raw sampling (the stage's ``lake.raw_keep_*``, rotorwatch.raw_keep): a daily Glue job
+    #: Raw sampling (the stage's ``lake.raw_keep_*``, rotorwatch.lake.raw_keep): a daily Glue job
     #: keeps, past raw expiry and for ``retention_days``, the windows within
     #: ``raw_keep_minutes`` of a predicted state change and ``raw_keep_per_hour`` a device-hour.
     raw_keep: bool = False
@@ -212,7 +212,7 @@ class Assumptions:
     email_subscribers: int = 2
     sms_subscribers: int = 1
     #: Firehose buffering (Parquet conversion needs >= 64 MiB). Dynamic partitioning is off in
-    #: the deployed stack (arrival-time prefixes, rotorwatch.lake); on here prices the option.
+    #: the deployed stack (arrival-time prefixes, rotorwatch.lake.layout); on here prices the option.
     firehose_buffer_mb: int = 128
     firehose_buffer_s: int = 900
     dynamic_partitioning: bool = False

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from rotorwatch.cost.estimate import estimate
-from rotorwatch.cost.fleet import Assumptions, Fleet
-from rotorwatch.cost.prices import PriceTable
+from rotorwatch.deployment.cost.estimate import estimate
+from rotorwatch.deployment.cost.fleet import Assumptions, Fleet
+from rotorwatch.deployment.cost.prices import PriceTable
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +85,7 @@ def comparisons(
             total(replace(fleet, kinesis_mode="provisioned")),
         ),
         # The raw path (issue 25): Firehose Direct PUT is over its quota at the stated fleet
-        # (rotorwatch.cost.quotas); a Kinesis source bills each window in 5 KB steps.
+        # (rotorwatch.deployment.cost.quotas); a Kinesis source bills each window in 5 KB steps.
         Comparison(
             "Raw path",
             "Firehose Direct PUT, aggregated lines",

@@ -1,6 +1,6 @@
 """The price table: a region's list prices and metering constants, with their sources.
 
-Loaded from ``rotorwatch/pricing/<region>.json``, which records where each price was read and
+Loaded from ``rotorwatch/deployment/cost/pricing/<region>.json``, which records where each price was read and
 when; :class:`CostModelError` is what every part of the cost model raises on bad input.
 """
 
@@ -20,7 +20,7 @@ class CostModelError(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PriceTable:
-    """A region's list prices, as loaded from ``rotorwatch/pricing/<region>.json``."""
+    """A region's list prices, as loaded from ``rotorwatch/deployment/cost/pricing/<region>.json``."""
 
     region: str
     prices_as_of: str
@@ -53,7 +53,7 @@ def load_prices(region: str = "us-east-1", path: Path | None = None) -> PriceTab
     if path is not None:
         text = path.read_text(encoding="utf-8")
     else:
-        resource = resources.files("rotorwatch.pricing").joinpath(f"{region}.json")
+        resource = resources.files("rotorwatch.deployment.cost.pricing").joinpath(f"{region}.json")
         if not resource.is_file():
             raise CostModelError(
                 f"no packaged price table for region {region!r}; pass one with a path"
@@ -73,5 +73,5 @@ def load_prices(region: str = "us-east-1", path: Path | None = None) -> PriceTab
         raise CostModelError(f"{where} is not JSON ({exc}); give a price table") from None
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise CostModelError(
-            f"{where} is not a price table (no {exc}; the layout is rotorwatch/pricing/us-east-1.json's)"
+            f"{where} is not a price table (no {exc}; the layout is rotorwatch/deployment/cost/pricing/us-east-1.json's)"
         ) from None

@@ -18,9 +18,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from rotorwatch.cost.fleet import HOT_SHARD_SIGMAS, hottest_shard_share, stream_consumers
-from rotorwatch.cost.report import CostReport
-from rotorwatch.lake import FIREHOSE_RECORD_MAX_BYTES
+from rotorwatch.deployment.cost.fleet import HOT_SHARD_SIGMAS, hottest_shard_share, stream_consumers
+from rotorwatch.deployment.cost.report import CostReport
+from rotorwatch.lake.layout import FIREHOSE_RECORD_MAX_BYTES
 
 MiB: Final = 1024 * 1024
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from rotorwatch.cost.fleet import Assumptions, Fleet
+from rotorwatch.deployment.cost.fleet import Assumptions, Fleet
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,13 +1,13 @@
-"""A device's end-of-life threshold as its feature records carry it (rotorwatch.end_of_life):
+"""A device's end-of-life threshold as its feature records carry it (rotorwatch.diagnosis.end_of_life):
 the asset's own, else the ISO 10816-3 zone C/D boundary for its group and foundation."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from rotorwatch.assets import Asset
-from rotorwatch.end_of_life import DEFAULT_INDICATOR, FIELDS, EndOfLife
-from rotorwatch.features.iso import zone_boundaries_mm_s
+from rotorwatch.diagnosis.assets import Asset
+from rotorwatch.diagnosis.end_of_life import DEFAULT_INDICATOR, FIELDS, EndOfLife
+from rotorwatch.diagnosis.features.iso import zone_boundaries_mm_s
 
 
 def end_of_life_of(asset: Asset | None) -> EndOfLife | None:

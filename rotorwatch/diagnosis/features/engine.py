@@ -27,7 +27,7 @@ Pipeline per batch (B windows of N samples, in g):
       weighted line. A harmonic that falls on another family's line (3 x BPFO ~ 2 x BPFI on
       common bearings) is evidence for neither and is skipped.
 4. **No tachometer**: where a message has no ``rpm``, the speed comes from the window's own
-   spectrum (a harmonic comb of shaft orders, :mod:`rotorwatch.features.speed`) and is
+   spectrum (a harmonic comb of shaft orders, :mod:`rotorwatch.diagnosis.features.speed`) and is
    cross-checked against the bearing lines of step 3 (:func:`_cross_check`).
 5. **Resolution**: orders and bearing lines are read only where lines one shaft rate apart are
    a Hann main lobe apart (:data:`RESOLVE_MIN_BINS`).
@@ -46,10 +46,11 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.assets import Asset, Bearing, limit_fields
-from rotorwatch.features.end_of_life import end_of_life_fields
-from rotorwatch.features.iso import ZONES, zone_boundaries_mm_s, zone_index
-from rotorwatch.features.schema import (
+from rotorwatch.contract.telemetry import STANDARD_GRAVITY_M_S2, Telemetry
+from rotorwatch.diagnosis.assets import Asset, Bearing, limit_fields
+from rotorwatch.diagnosis.features.end_of_life import end_of_life_fields
+from rotorwatch.diagnosis.features.iso import ZONES, zone_boundaries_mm_s, zone_index
+from rotorwatch.diagnosis.features.schema import (
     BANDS_HZ,
     DEFECTS,
     ORDERS,
@@ -57,9 +58,8 @@ from rotorwatch.features.schema import (
     UNRESOLVED,
     VIBRATION_FEATURES,
 )
-from rotorwatch.features.sensor_health import sensor_problems
-from rotorwatch.features.speed import MIN_CONFIDENCE, estimate_shaft_hz, search_range_hz
-from rotorwatch.telemetry import STANDARD_GRAVITY_M_S2, Telemetry
+from rotorwatch.diagnosis.features.sensor_health import sensor_problems
+from rotorwatch.diagnosis.features.speed import MIN_CONFIDENCE, estimate_shaft_hz, search_range_hz
 
 F64 = npt.NDArray[np.float64]
 
@@ -232,7 +232,7 @@ def window_features(
         float64 conversion then happens block by block, never for the whole batch at once.
     search_hz : ndarray, shape (B, 2), optional
         Where ``shaft_hz`` is NaN and this row is finite, the (low, high) shaft frequency in Hz
-        to estimate the speed within, from the window itself (:mod:`rotorwatch.features.speed`,
+        to estimate the speed within, from the window itself (:mod:`rotorwatch.diagnosis.features.speed`,
         cross-checked against the bearing lines where the geometry is known).
 
     Returns
@@ -837,7 +837,7 @@ def compute_features(
     ``iso_zone`` needs the device's asset record; the envelope indicators need its bearing
     geometry and a shaft speed (the shaft-order amplitudes need only the speed): the message's
     ``rpm``, or, without one, the speed estimated from the window around the asset's
-    ``rated_rpm`` / ``rpm_range`` (:mod:`rotorwatch.features.speed`; ``rpm_used``,
+    ``rated_rpm`` / ``rpm_range`` (:mod:`rotorwatch.diagnosis.features.speed`; ``rpm_used``,
     ``rpm_source``, ``rpm_confidence`` say which). Orders and bearing lines are not read where
     the window cannot resolve the shaft rate (``unresolved``, :data:`RESOLVE_MIN_BINS`).
     """

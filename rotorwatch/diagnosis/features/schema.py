@@ -96,7 +96,7 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
     Field("temperature_c", "double", "degC", "temperature"),
     Field("pressure_bar", "double", "bar", "pressure"),
     # The asset's sensor limits (registry ``limits``), null where it gives none: the scorer
-    # judges temperature and pressure against them (rotorwatch.sensors) without a registry read.
+    # judges temperature and pressure against them (rotorwatch.diagnosis.sensors) without a registry read.
     Field("temperature_warning_c", "double", "degC", "asset's bearing temperature warning limit"),
     Field("temperature_alarm_c", "double", "degC", "asset's bearing temperature alarm limit"),
     Field("pressure_min_bar", "double", "bar", "asset's normal operating pressure, minimum"),
@@ -123,7 +123,7 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
         for name, key in DEFECTS
     ),
     *SCHEMA_2_FIELDS,
-    # Also new in version 2 (rotorwatch.features.sensor_health; rotorwatch.end_of_life).
+    # Also new in version 2 (rotorwatch.diagnosis.features.sensor_health; rotorwatch.diagnosis.end_of_life).
     Field(
         "vibration_sensor",
         "string",

@@ -17,7 +17,7 @@ Checks, first match wins (a flat line at full scale is a dead sensor first):
 ``sensor_saturated``
     At least :data:`SATURATION_MIN_SAMPLES` int16 samples at the converter's full scale
     (-32768 or 32767). Encoders scale the window's peak to 90 % of full scale
-    (:func:`rotorwatch.telemetry.auto_scale`), so a sample there means the converter ran out of
+    (:func:`rotorwatch.contract.telemetry.auto_scale`), so a sample there means the converter ran out of
     range. float32 windows have no full scale: not judged.
 ``sensor_clipped``
     At least :data:`CLIP_FRACTION` of the samples sit exactly at the window's largest or at its

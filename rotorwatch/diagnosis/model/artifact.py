@@ -10,7 +10,7 @@ SAGEMAKER_SUBMIT_DIRECTORY=/opt/ml/model/code, as the ml stack sets)::
     code/rotorwatch/    the serving subset of the rotorwatch package (numpy only, Python 3.10)
 
 The serving subset leaves out the telemetry decoder and the feature engine (the endpoint
-receives feature records, and those modules need Python 3.11); ``rotorwatch/features`` there
+receives feature records, and those modules need Python 3.11); ``rotorwatch/diagnosis/features`` there
 holds only the schema, behind an ``__init__`` that re-exports it.
 """
 
@@ -24,39 +24,40 @@ import tarfile
 from pathlib import Path
 from typing import Any, Final
 
-from rotorwatch.model.model import CARD_FILE, MODEL_FILE, Model
+from rotorwatch.diagnosis.model.model import CARD_FILE, MODEL_FILE, Model
 
-PACKAGE_ROOT: Final = Path(__file__).resolve().parents[1]
+PACKAGE_ROOT: Final = Path(__file__).resolve().parents[2]  # .../diagnosis/model/ -> rotorwatch/
 #: Modules of the rotorwatch package the endpoint imports (paths relative to the package).
 SERVING_MODULES: Final[tuple[str, ...]] = (
     "__init__.py",
-    "predictions.py",
-    "running_stat.py",
-    "scoring.py",
-    "sensor_limits.py",
-    "sensors.py",
-    "features/schema.py",
-    "features/sensor_health.py",
-    "model/__init__.py",
-    "model/calibration.py",
-    "model/features.py",
-    "model/forest.py",
-    "model/model.py",
+    "diagnosis/__init__.py",
+    "diagnosis/predictions.py",
+    "diagnosis/running_stat.py",
+    "diagnosis/scoring.py",
+    "diagnosis/sensor_limits.py",
+    "diagnosis/sensors.py",
+    "diagnosis/features/schema.py",
+    "diagnosis/features/sensor_health.py",
+    "diagnosis/model/__init__.py",
+    "diagnosis/model/calibration.py",
+    "diagnosis/model/features.py",
+    "diagnosis/model/forest.py",
+    "diagnosis/model/model.py",
 )
 #: What the SageMaker training job needs on top (sagemaker/train.py imports these).
 TRAINING_MODULES: Final[tuple[str, ...]] = (
     *SERVING_MODULES,
-    "model/artifact.py",
-    "model/dataio.py",
-    "model/evaluate.py",
-    "model/labels.py",
-    "model/technician_labels.py",
-    "model/train.py",
+    "diagnosis/model/artifact.py",
+    "diagnosis/model/dataio.py",
+    "diagnosis/model/evaluate.py",
+    "diagnosis/model/labels.py",
+    "diagnosis/model/technician_labels.py",
+    "diagnosis/model/train.py",
 )
 SERVING_FEATURES_INIT: Final = (
     '"""Serving subset: the feature schema only (the engine is not shipped to the endpoint)."""\n'
     "\n"
-    "from rotorwatch.features.schema import FEATURE_FIELDS, FEATURE_NAMES, Field\n"
+    "from rotorwatch.diagnosis.features.schema import FEATURE_FIELDS, FEATURE_NAMES, Field\n"
     "\n"
     '__all__ = ["FEATURE_FIELDS", "FEATURE_NAMES", "Field"]\n'
 )
@@ -82,13 +83,13 @@ def write_code(code_dir: Path, scripts: list[Path], modules: tuple[str, ...]) ->
     """A source directory: entry ``scripts`` plus ``modules`` of the rotorwatch package."""
     if code_dir.exists():
         shutil.rmtree(code_dir)
-    (code_dir / "rotorwatch" / "features").mkdir(parents=True)
-    (code_dir / "rotorwatch" / "model").mkdir()
+    code_dir.mkdir(parents=True)
     for script in scripts:
         shutil.copyfile(script, code_dir / script.name)
     for rel in modules:
+        (code_dir / "rotorwatch" / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(PACKAGE_ROOT / rel, code_dir / "rotorwatch" / rel)
-    (code_dir / "rotorwatch" / "features" / "__init__.py").write_text(
+    (code_dir / "rotorwatch" / "diagnosis" / "features" / "__init__.py").write_text(
         SERVING_FEATURES_INIT, encoding="utf-8"
     )
 

@@ -2,9 +2,9 @@
 nine times in ten.
 
 What a person reads is the pair (``fault``, ``fault_confidence``) after every override of
-:meth:`rotorwatch.model.model.Model.score` (physics first, healthy vibration names no fault).
+:meth:`rotorwatch.diagnosis.model.model.Model.score` (physics first, healthy vibration names no fault).
 Its calibration is measured, not assumed: the expected calibration error (ECE) on machines held
-out of the fit, in the model card (:func:`rotorwatch.model.train.train_with_card`), in
+out of the fit, in the model card (:func:`rotorwatch.diagnosis.model.train.train_with_card`), in
 ``make eval`` on a fleet neither fit saw, and in a test against :data:`ECE_BOUND`.
 
 Measured on the bootstrap model (README, Model): on held-out simulated machines

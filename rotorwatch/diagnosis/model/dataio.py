@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rotorwatch.model.labels import TrainingError
+from rotorwatch.diagnosis.model.labels import TrainingError
 
 #: Parquet files start (and end) with this magic; Firehose names its objects without an
 #: extension, so files are told apart by content, not by name.

@@ -1,7 +1,7 @@
 """Model metrics on labelled feature records (pure numpy; no scikit-learn at serving time).
 
 The whole alert path replayed over a labelled fleet (false alarms, lead time) is
-:mod:`rotorwatch.replay`: it sits above the model, the baseline and the alert state machine.
+:mod:`rotorwatch.alerting.replay`: it sits above the model, the baseline and the alert state machine.
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.model.calibration import expected_calibration_error, reliability
-from rotorwatch.model.labels import labels_of, trainable
-from rotorwatch.model.model import Model
+from rotorwatch.diagnosis.model.calibration import expected_calibration_error, reliability
+from rotorwatch.diagnosis.model.labels import labels_of, trainable
+from rotorwatch.diagnosis.model.model import Model
 
 F64 = npt.NDArray[np.float64]
 

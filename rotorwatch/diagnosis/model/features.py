@@ -27,8 +27,8 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.features.schema import FEATURE_NAMES
-from rotorwatch.sensors import SENSOR_FIELDS
+from rotorwatch.diagnosis.features.schema import FEATURE_NAMES
+from rotorwatch.diagnosis.sensors import SENSOR_FIELDS
 
 F64 = npt.NDArray[np.float64]
 
@@ -51,7 +51,7 @@ MODEL_FEATURES: Final[tuple[str, ...]] = (
     "log_band_1_5k_over_accel_rms",
 )
 
-#: Feature-record fields the classifier and anomaly score read (rotorwatch.features.schema).
+#: Feature-record fields the classifier and anomaly score read (rotorwatch.diagnosis.features.schema).
 MODEL_INPUT_FIELDS: Final[tuple[str, ...]] = (
     "iso_zone",
     "velocity_rms_mm_s",
@@ -73,7 +73,7 @@ MODEL_INPUT_FIELDS: Final[tuple[str, ...]] = (
     "band_1_5khz_g",
 )
 #: Feature-record fields the endpoint reads (what score_and_alert sends): the model's inputs
-#: and those of the temperature/pressure rules Model.score applies (rotorwatch.sensors).
+#: and those of the temperature/pressure rules Model.score applies (rotorwatch.diagnosis.sensors).
 INPUT_FIELDS: Final[tuple[str, ...]] = (*MODEL_INPUT_FIELDS, *SENSOR_FIELDS)
 assert set(INPUT_FIELDS) <= set(FEATURE_NAMES)
 

@@ -1,7 +1,7 @@
 """Labelled feature records: the ground truth that training and evaluation both read.
 
 Labels come from the simulator's ground truth (or any labelled source): each record carries
-``fault`` (one of :data:`rotorwatch.predictions.FAULTS`, "normal" before a fault's onset) and
+``fault`` (one of :data:`rotorwatch.diagnosis.predictions.FAULTS`, "normal" before a fault's onset) and
 optionally ``severity`` (0..1). A fault in its first moments is physically invisible, so fault
 windows below ``MIN_LABEL_SEVERITY`` are left out of training and of the classification
 metrics alike (labelling them as a fault would teach the classifier noise; labelling them
@@ -16,7 +16,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.predictions import FAULTS
+from rotorwatch.diagnosis.predictions import FAULTS
 
 F64 = npt.NDArray[np.float64]
 

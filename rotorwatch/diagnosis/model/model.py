@@ -1,33 +1,33 @@
 """The scoring model: an anomaly distance from healthy behaviour plus a fault classifier.
 
 * **Anomaly score** (0-1, higher is worse; the reported score combines this distance with the
-  physics score of :func:`rotorwatch.scoring.rules_anomaly_score` where the window shows a
+  physics score of :func:`rotorwatch.diagnosis.scoring.rules_anomaly_score` where the window shows a
   finding, and is the physics score or half the distance where it does not, see
   :meth:`Model.score`): robust z-scores of the model inputs against healthy
   windows (median and scaled MAD per input), combined as the root mean square of the
   ``ANOMALY_TOP_K`` largest ones (one fault moves a few inputs a lot; averaging over all of them
   would dilute it), then mapped by ``1 - 0.5 ** (d / d_ref)`` where ``d_ref`` is the healthy
   windows' ``ANOMALY_REF_QUANTILE`` quantile: 0.5 at the edge of healthy behaviour, towards 1
-  far beyond it. Inputs are scale-free (see :mod:`rotorwatch.model.features`), so one set of
+  far beyond it. Inputs are scale-free (see :mod:`rotorwatch.diagnosis.model.features`), so one set of
   statistics serves machines of every size.
-* **Fault classifier**: gradient-boosted trees over :data:`rotorwatch.predictions.FAULTS`,
-  stored as plain arrays (:mod:`rotorwatch.model.forest`).
-* **Physics first** (:func:`rotorwatch.scoring.bearing_evidence`): a clear defect family in the
+* **Fault classifier**: gradient-boosted trees over :data:`rotorwatch.diagnosis.predictions.FAULTS`,
+  stored as plain arrays (:mod:`rotorwatch.diagnosis.model.forest`).
+* **Physics first** (:func:`rotorwatch.diagnosis.scoring.bearing_evidence`): a clear defect family in the
   pre-whitened envelope (or strong impulsiveness that a defect line corroborates) names and raises a bearing fault on any
   machine, with no history; the classifier names what physics leaves.
 * **State**: the bearing evidence's state; WARNING when the window is outside healthy
   behaviour (score >= ``WARNING_SCORE``), the classifier names a fault the window can show
-  (:func:`rotorwatch.scoring.readable`: shaft faults need resolved shaft orders, bearing faults
+  (:func:`rotorwatch.diagnosis.scoring.readable`: shaft faults need resolved shaft orders, bearing faults
   an envelope line of their family) and the ISO zone is B or worse (a distance to the simulated
   training fleet is no evidence on a zone-A machine unlike it); never ALARM from the classifier
   and the distance alone (the endpoint knows no device history: an ALARM needs evidence that
   holds on any machine, the bearing lines, ISO zone D or the sensors); never better than the
   ISO zone's state
-  (:func:`rotorwatch.scoring.iso_state`), so zone C warns and zone D alarms regardless; and
-  never better than the temperature/pressure verdict (:func:`rotorwatch.sensors.judge`, its
+  (:func:`rotorwatch.diagnosis.scoring.iso_state`), so zone C warns and zone D alarms regardless; and
+  never better than the temperature/pressure verdict (:func:`rotorwatch.diagnosis.sensors.judge`, its
   cause in ``sensor_cause``).
 
-Serving needs numpy only. Training (:mod:`rotorwatch.model.train`) needs scikit-learn.
+Serving needs numpy only. Training (:mod:`rotorwatch.diagnosis.model.train`) needs scikit-learn.
 This module must run on Python 3.10 (the SageMaker scikit-learn 1.4-2 image).
 """
 
@@ -44,11 +44,11 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.model.calibration import shown
-from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
-from rotorwatch.model.forest import Forest, predict_proba
-from rotorwatch.predictions import FAULTS, NORMAL_FAULT, STATES, window_fault
-from rotorwatch.scoring import (
+from rotorwatch.diagnosis.model.calibration import shown
+from rotorwatch.diagnosis.model.features import MODEL_FEATURES, feature_matrix
+from rotorwatch.diagnosis.model.forest import Forest, predict_proba
+from rotorwatch.diagnosis.predictions import FAULTS, NORMAL_FAULT, STATES, window_fault
+from rotorwatch.diagnosis.scoring import (
     EVIDENCE_MIN_SCORE,
     bearing_evidence,
     evidence_state,
@@ -57,7 +57,7 @@ from rotorwatch.scoring import (
     rules_anomaly_score,
     worse,
 )
-from rotorwatch.sensors import judge
+from rotorwatch.diagnosis.sensors import judge
 
 F64 = npt.NDArray[np.float64]
 HEALTHY, WARNING, ALARM = STATES
@@ -73,7 +73,7 @@ ANOMALY_REF_QUANTILE: Final = 0.995
 WARNING_SCORE: Final = 0.6
 ALARM_SCORE: Final = 0.9
 #: The most the distance alone gives a window without a finding: just below the score of the
-#: weakest bearing evidence (:data:`rotorwatch.scoring.EVIDENCE_MIN_SCORE`), so a window far
+#: weakest bearing evidence (:data:`rotorwatch.diagnosis.scoring.EVIDENCE_MIN_SCORE`), so a window far
 #: from the training fleet (its distance saturates: 0.5 x 1.0 in float64 beyond ~54 d_ref)
 #: never ties with a window whose envelope shows a defect.
 DISTANCE_ONLY_MAX_SCORE: Final = math.nextafter(EVIDENCE_MIN_SCORE, 0.0)
@@ -207,10 +207,10 @@ class Model:
     def score(
         self, records: Sequence[Mapping[str, Any]], *, uncapped: bool = False
     ) -> list[dict[str, Any]]:
-        """Model rows (:data:`rotorwatch.scoring.MODEL_OUTPUT_FIELDS`) for feature records.
+        """Model rows (:data:`rotorwatch.diagnosis.scoring.MODEL_OUTPUT_FIELDS`) for feature records.
 
         ``fault_confidence`` is the figure people read, its calibration measured on held-out
-        machines and capped (:mod:`rotorwatch.model.calibration`); ``uncapped`` gives it before
+        machines and capped (:mod:`rotorwatch.diagnosis.model.calibration`); ``uncapped`` gives it before
         the cap (what make eval compares).
         """
         if not records:
@@ -262,7 +262,7 @@ class Model:
             out.append(
                 {
                     # Ranked by evidence that holds on any machine (the ISO zone, the bearing
-                    # lines: rotorwatch.scoring.rules_anomaly_score); where the window shows a
+                    # lines: rotorwatch.diagnosis.scoring.rules_anomaly_score); where the window shows a
                     # finding (a named defect line, or a fault it raised with its own lines) the
                     # distance adds to it as independent evidence (1 - (1 - p)(1 - a)), else it
                     # counts at half (0.5 at most: the edge of healthy): a window of a rig unlike

@@ -1,6 +1,6 @@
 """Technicians' answers as training labels: the windows they label, checked before training.
 
-``rotorwatch feedback-labels`` (:func:`rotorwatch.feedback.labelled_windows`) turns the lake's
+``rotorwatch feedback-labels`` (:func:`rotorwatch.alerting.feedback.labelled_windows`) turns the lake's
 answer rows into a folder of two JSON-lines files:
 
 * ``records.jsonl``: the feature records of the windows the answers label;
@@ -9,12 +9,12 @@ answer rows into a folder of two JSON-lines files:
   ``other_fault``, ``normal`` for ``no_fault_found``; ``recorded_ms``: when the answer that
   stands was given).
 
-:func:`join` pairs them up for :func:`rotorwatch.model.train.fit` and refuses, counting each
+:func:`join` pairs them up for :func:`rotorwatch.diagnosis.model.train.fit` and refuses, counting each
 by reason (:class:`LabelAudit`), what would teach something false:
 
 * ``no_such_window``: a label for a window the records do not hold (a hand-edited file, records
   from another lake); nothing to learn from, and no silent default;
-* ``unknown_fault``: a label that is not a class (:data:`rotorwatch.predictions.FAULTS`);
+* ``unknown_fault``: a label that is not a class (:data:`rotorwatch.diagnosis.predictions.FAULTS`);
 * ``duplicate``: the same label for the same window again (two exports concatenated): kept once;
 * ``superseded``: an older label for a window a later answer labels differently: the last
   correction wins (by ``recorded_ms``; the rows of both stay in the lake's audit);
@@ -32,9 +32,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from rotorwatch.model.dataio import read_records
-from rotorwatch.model.labels import TrainingError
-from rotorwatch.predictions import FAULTS
+from rotorwatch.diagnosis.model.dataio import read_records
+from rotorwatch.diagnosis.model.labels import TrainingError
+from rotorwatch.diagnosis.predictions import FAULTS
 
 RECORDS_FILE: Final = "records.jsonl"
 LABELS_FILE: Final = "labels.jsonl"

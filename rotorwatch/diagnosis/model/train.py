@@ -1,7 +1,7 @@
-"""Training: labelled feature records in, a :class:`~rotorwatch.model.model.Model` and metrics out.
+"""Training: labelled feature records in, a :class:`~rotorwatch.diagnosis.model.model.Model` and metrics out.
 
 Which records are labelled how, and which of them training uses, is
-:mod:`rotorwatch.model.labels` (evaluation reads the same). Training is deterministic:
+:mod:`rotorwatch.diagnosis.model.labels` (evaluation reads the same). Training is deterministic:
 fixed ``random_state``, no early stopping, and one thread (a parallel float reduction could sum
 in a different order and change the last bits of a leaf value).
 """
@@ -14,12 +14,17 @@ from typing import Any, Final
 
 import numpy as np
 
-from rotorwatch.model.evaluate import calibration_report, metrics
-from rotorwatch.model.features import MODEL_FEATURES, feature_matrix
-from rotorwatch.model.forest import export_hist_gradient_boosting
-from rotorwatch.model.labels import MIN_LABEL_SEVERITY, TrainingError, labels_of, trainable
-from rotorwatch.model.model import AnomalyModel, Model
-from rotorwatch.predictions import FAULTS
+from rotorwatch.diagnosis.model.evaluate import calibration_report, metrics
+from rotorwatch.diagnosis.model.features import MODEL_FEATURES, feature_matrix
+from rotorwatch.diagnosis.model.forest import export_hist_gradient_boosting
+from rotorwatch.diagnosis.model.labels import (
+    MIN_LABEL_SEVERITY,
+    TrainingError,
+    labels_of,
+    trainable,
+)
+from rotorwatch.diagnosis.model.model import AnomalyModel, Model
+from rotorwatch.diagnosis.predictions import FAULTS
 
 RANDOM_STATE: Final = 20261123
 #: Classifier size: small enough to score 500 windows in a few milliseconds in numpy.
@@ -44,7 +49,7 @@ LABEL_WEIGHT: Final = 10.0
 def fit(records: Sequence[Mapping[str, Any]], labelled: Sequence[Mapping[str, Any]] = ()) -> Model:
     """Train the anomaly statistics and the classifier on labelled feature records.
 
-    ``labelled``: technicians' labelled windows (:mod:`rotorwatch.model.technician_labels`),
+    ``labelled``: technicians' labelled windows (:mod:`rotorwatch.diagnosis.model.technician_labels`),
     added to the classifier's training at :data:`LABEL_WEIGHT` each. The anomaly statistics
     stay those of ``records``' healthy windows: they describe the training fleet's healthy
     behaviour, which a few hours of one real machine would only blur; the classifier is what
@@ -173,7 +178,7 @@ def train_with_card(
         if fold is not None:
             validation = metrics(fold, valid)
             # How far the shown confidence is from how often it is right, on machines the fit
-            # never saw (rotorwatch.model.calibration; make eval measures it on another fleet).
+            # never saw (rotorwatch.diagnosis.model.calibration; make eval measures it on another fleet).
             rep = calibration_report(fold, valid)["shown"]
             calibration = {k: rep[k] for k in ("windows", "ece", "ece_naming_a_fault")}
     model = fit(records, labelled)

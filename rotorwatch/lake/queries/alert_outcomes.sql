@@ -1,5 +1,5 @@
 -- Alert outcomes: how many of the WARNING/ALARM alerts of the last :days days were real, by
--- what the technicians answered (rotorwatch.feedback), per site and claimed fault, with a
+-- what the technicians answered (rotorwatch.alerting.feedback), per site and claimed fault, with a
 -- total per site and for the fleet (rows whose fault, or site and fault, are '*'); no alerts
 -- in the period, no rows.
 -- confirmed: the named fault was there; other_fault: a fault, another one; repaired: repaired

@@ -3,7 +3,7 @@
 -- sensor_clipped: plateaus at the signal's extremes, a loose sensor or its amplifier), the
 -- windows that showed it, the devices that sent them, and that problem's share of the day's
 -- windows. These windows tell nothing about the machine: each is a sensor to fix
--- (rotorwatch/features/sensor_health.py says how each is detected). Covers today and the
+-- (rotorwatch/diagnosis/features/sensor_health.py says how each is detected). Covers today and the
 -- :days - 1 days before it; days and problems without a window are not listed.
 -- Reads features (column vibration_sensor). Its partitions are by ARRIVAL time, so days here
 -- are taken from each window's own ts; partitions are pruned from the first day on.

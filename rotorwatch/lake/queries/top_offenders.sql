@@ -43,7 +43,7 @@ fault_counts AS (
     fault,
     row_number() OVER (PARTITION BY device_id ORDER BY count(*) DESC, fault) AS fault_rank
   FROM p
-  -- rotorwatch.predictions.FAULTY_WINDOW_SQL (the fault of a window): keep it verbatim.
+  -- rotorwatch.diagnosis.predictions.FAULTY_WINDOW_SQL (the fault of a window): keep it verbatim.
   WHERE state <> 'HEALTHY' AND fault IS NOT NULL AND fault <> 'normal'
   GROUP BY device_id, fault
 ),
