@@ -24,7 +24,7 @@ from local_cloud.cloud import ReceivedAlert
 from local_cloud.pipeline import alert_key
 from rotorwatch.contract.telemetry import Telemetry, TelemetryError, decode
 from rotorwatch.diagnosis.assets import Asset
-from rotorwatch.diagnosis.features.engine import envelope_spectrum
+from rotorwatch.diagnosis.features.envelope import envelope_spectrum
 from rotorwatch.diagnosis.features.iso import zone_boundaries_mm_s
 from rotorwatch.diagnosis.features.sensor_health import SENSOR_PROBLEMS
 from rotorwatch.diagnosis.predictions import SENSOR_FAULTS, STATES

@@ -15,11 +15,8 @@ from rotorwatch.diagnosis.features import (
     iso_zone,
     zone_boundaries_mm_s,
 )
-from rotorwatch.diagnosis.features.engine import (
-    _envelope_segments,
-    envelope_spectrum,
-    window_features,
-)
+from rotorwatch.diagnosis.features.engine import window_features
+from rotorwatch.diagnosis.features.envelope import _envelope_segments, envelope_spectrum
 from rotorwatch.diagnosis.features.schema import DEFECTS
 from rotorwatch.diagnosis.scoring import ENV_WARNING_RATIO
 from tests.signals import ANALYTIC_FS_HZ as FS_HZ
@@ -469,7 +466,7 @@ def test_silent_window_gives_zeros_not_errors() -> None:
 
 
 def test_envelope_spectrum_for_plots_is_what_the_indicators_read() -> None:
-    from rotorwatch.diagnosis.features.engine import envelope_spectrum
+    from rotorwatch.diagnosis.features.envelope import envelope_spectrum
 
     x = impulse_train_g(DEFECT_HZ["bpfo"], amp_g=0.5, noise_g=0.1)
     f_hz, mag, (lo_hz, hi_hz) = envelope_spectrum(x, FS_HZ)

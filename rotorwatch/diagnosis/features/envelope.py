@@ -1,0 +1,149 @@
+"""Bearing envelope demodulation: the candidate bands, the segments a long window is read in,
+the fused pass's per-thread scratch buffers (here because their shape follows those bands) and
+the envelope spectrum, for a block and for one window (plots, reports).
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+
+from rotorwatch.diagnosis.features.defect_lines import ENVELOPE_MIN_BIN
+from rotorwatch.diagnosis.features.spectrum import F64, _window
+
+#: Candidate envelope demodulation bands as fractions of the sample rate, each a quarter of it
+#: wide (the baseband FFT is a quarter as long). The first is the default when no band is more
+#: impulsive than another (a healthy machine). Together they cover 0.05-0.5 fs, so a resonance
+#: anywhere above the shaft-order region is found at 12 kHz as at 48 kHz.
+ENVELOPE_BANDS_FS: Final = ((0.2, 0.45), (0.05, 0.3), (0.125, 0.375), (0.25, 0.5))
+#: The envelope is computed at fs / ENVELOPE_DECIMATION (its spectrum reaches fs / 8).
+ENVELOPE_DECIMATION: Final = 4
+#: The bearing envelope analysis reads windows of 0.3-0.6 s: the durations its thresholds were
+#: set on (CWRU 0.34 s, IMS 0.41 s, the simulator 0.5 s). Its ratios depend on the time observed
+#: (a steady line rises out of the noise with the square root of it, and a longer spectrum
+#: resolves, and so whitens away, more of the bearing's own modulation), so a device's choice of
+#: window would move them: on the CWRU and IMS records, 0.68 s windows flagged 1 in 8 healthy IMS
+#: windows where 0.34 s flagged none, and 0.17 s windows named the 0.014 in inner race on 19 %
+#: of windows where 0.34 s named 96 %. A window at least twice this long is analysed as that many
+#: equal segments, and each defect family scores the median of its segments' scores (the other
+#: features read the whole window). Shorter windows are read whole: they hold less evidence.
+ENVELOPE_SEGMENT_S: Final = 0.3
+#: Segments are at least this long (a slowly sampled long window is read whole).
+ENVELOPE_SEGMENT_MIN_SAMPLES: Final = 1024
+
+#: Rows per block of the fused pass. A block of 4096-sample float64 windows plus its scratch
+#: buffers stays in a 512 KiB L2 cache, where the element-wise passes of the statistics cost a
+#: fraction of streaming a whole batch from memory. The scratch buffers (~5 MB for 4096-sample
+#: windows) are kept per thread and window length and reused by every block of every call:
+#: fresh multi-megabyte arrays cost a page fault per 4 KiB, and on a sandboxed host those
+#: faults cost more than the arithmetic (measured: ~27 faults per window before).
+BLOCK_ROWS: Final = 32
+
+
+def _envelope_bands(n: int) -> tuple[tuple[int, int], ...]:
+    """(first bin, end bin) of each candidate demodulation band (at most n / 4 bins wide)."""
+    m = n // ENVELOPE_DECIMATION
+    out = []
+    for lo, hi in ENVELOPE_BANDS_FS:
+        k_lo = max(round(lo * n), 1)
+        out.append((k_lo, min(round(hi * n), k_lo + m, n // 2)))
+    return tuple(out)
+
+
+_SCRATCH = threading.local()
+_BAND_BUFFERS: Final = frozenset({"base", "analytic", "envelope"})
+
+
+class _Scratch:
+    """Work buffers for one block of ``rows`` windows of ``n`` samples, reused block after block."""
+
+    def __init__(self, rows: int, n: int) -> None:
+        k = n // 2 + 1
+        m = n // ENVELOPE_DECIMATION
+        self.x = np.empty((rows, n))
+        self.x2 = np.empty((rows, n))
+        self.spec = np.empty((rows, k), dtype=np.complex128)
+        self.ms = np.empty((rows, k))
+        self.tmp = np.empty((rows, k))
+        # complex64: the envelope's short inverse FFT is twice as fast in single precision.
+        self.base = np.zeros((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
+        self.analytic = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
+        self.envelope = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.float32)
+        self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
+
+    @staticmethod
+    def get(rows: int, n: int) -> _Scratch:
+        """This thread's buffers for blocks of ``rows`` windows of ``n`` samples."""
+        cache: dict[tuple[int, int], _Scratch] = _SCRATCH.__dict__.setdefault("by_shape", {})
+        scratch = cache.get((rows, n))
+        if scratch is None:
+            scratch = cache[(rows, n)] = _Scratch(rows, n)
+        return scratch
+
+    def view(self, rows: int) -> _Scratch:
+        """The first ``rows`` rows of every buffer (the batch's last, shorter block)."""
+        part = object.__new__(_Scratch)
+        for name, buf in vars(self).items():
+            # The envelope buffers carry the candidate band first, then the rows.
+            setattr(part, name, buf[:, :rows] if name in _BAND_BUFFERS else buf[:rows])
+        return part
+
+
+def _envelope_segments(n: int, fs_hz: F64) -> npt.NDArray[np.int64]:
+    """How many segments each window's envelope analysis reads (see :data:`ENVELOPE_SEGMENT_S`)."""
+    count = np.floor(n / fs_hz / ENVELOPE_SEGMENT_S).astype(np.int64)
+    return np.clip(count, 1, max(n // ENVELOPE_SEGMENT_MIN_SAMPLES, 1))
+
+
+def _envelope_spectrum(s: _Scratch, spec: Any, env_spec: Any) -> npt.NDArray[np.intp]:
+    """Pre-whiten, demodulate every candidate band, keep the most impulsive band's envelope
+    and write its magnitude spectrum into ``env_spec`` (see the module docstring, step 3)."""
+    b = spec.shape[0]
+    # Cepstral pre-whitening: unit magnitude, phase kept (the impacts' timing is in the phase).
+    mag = np.abs(spec)
+    floor = np.maximum(mag.max(axis=1, keepdims=True) * 1e-12, 1e-300)
+    white = spec / np.maximum(mag, floor)
+    sk = np.empty((len(ENVELOPE_BANDS_FS), b))
+    for c, (k_lo, k_hi) in enumerate(_envelope_bands(2 * (spec.shape[1] - 1))):
+        s.base[c, :, : k_hi - k_lo] = white[:, k_lo:k_hi]
+        np.fft.ifft(s.base[c], axis=1, out=s.analytic[c])
+        np.abs(s.analytic[c], out=s.envelope[c])
+        # Spectral kurtosis of the band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise).
+        e2 = np.square(s.envelope[c], dtype=np.float64)
+        sk[c] = np.mean(e2 * e2, axis=1) / np.maximum(np.mean(e2, axis=1) ** 2, 1e-300) - 2.0
+    best: npt.NDArray[np.intp] = np.argmax(sk, axis=0)
+    envelope = s.envelope[best, np.arange(b)]
+    envelope -= envelope.mean(axis=1, keepdims=True)
+    np.abs(np.fft.rfft(envelope, axis=1), out=env_spec)
+    return best
+
+
+def envelope_spectrum(x_g: npt.ArrayLike, fs_hz: float) -> tuple[F64, F64, tuple[float, float]]:
+    """The envelope spectrum the bearing indicators read, for one window (plots, reports).
+
+    Returns (frequency in Hz, magnitude over the spectrum's median, demodulation band in Hz):
+    the same pre-whitening, band choice and demodulation as :func:`window_features`. A window
+    read in segments (:data:`ENVELOPE_SEGMENT_S`) gives the mean of its segments' spectra and
+    the band of its first.
+    """
+    x = np.asarray(x_g, dtype=np.float64)
+    if x.ndim != 1 or x.size < 256:
+        raise ValueError(f"x_g must be one window of at least 256 samples, got shape {x.shape}")
+    n = x.size
+    count = int(_envelope_segments(n, np.array([float(fs_hz)]))[0])
+    if count > 1:
+        parts = [envelope_spectrum(p, fs_hz) for p in x[: n // count * count].reshape(count, -1)]
+        return parts[0][0], np.mean([mag for _f, mag, _band in parts], axis=0), parts[0][2]
+    s = _Scratch(1, n)
+    s.x[0] = x - x.mean()
+    w, _sum_w2 = _window(n)
+    spec = np.fft.rfft(s.x * w, axis=1)
+    env = np.empty((1, n // ENVELOPE_DECIMATION // 2 + 1), dtype=np.float32)
+    band = _envelope_spectrum(s, spec, env)
+    k_lo, k_hi = _envelope_bands(n)[int(band[0])]
+    mag = env[0].astype(np.float64)
+    mag /= max(float(np.median(mag[ENVELOPE_MIN_BIN:])), 1e-300)
+    return np.arange(mag.size) * fs_hz / n, mag, (k_lo * fs_hz / n, k_hi * fs_hz / n)
