@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from rotorwatch.contract.published import decode_published
+from rotorwatch.contract.reasons import TelemetryError
 from rotorwatch.contract.telemetry import (
     ENCODINGS,
     FIELDS,
@@ -27,7 +28,6 @@ from rotorwatch.contract.telemetry import (
     RULE_LABELS,
     UNITS,
     VIBRATION_FIELDS,
-    TelemetryError,
     decode,
     encode,
     encode_samples,

@@ -14,7 +14,8 @@ from typing import Annotated, BinaryIO
 import typer
 
 from cli import app
-from rotorwatch.contract.telemetry import Telemetry, TelemetryError
+from rotorwatch.contract.reasons import TelemetryError
+from rotorwatch.contract.telemetry import Telemetry
 from rotorwatch.contract.telemetry_v2 import CONTRACT_VERSION, MAGIC, decode_line, is_v2, to_line
 from rotorwatch.diagnosis.assets import Asset, AssetError, load_assets
 from rotorwatch.diagnosis.features import compute_features

@@ -35,6 +35,7 @@ from pyspark.sql import DataFrame, SparkSession
 
 from glue_jobs import transforms
 from rotorwatch.lake import layout as lake
+from rotorwatch.lake import schemas
 
 OPTIONAL_ARGS = (lake.JOB_ARG_WINDOW_START, lake.JOB_ARG_WINDOW_END, lake.JOB_ARG_LOOKBACK_HOURS)
 
@@ -121,7 +122,7 @@ def read_days(
         uri = root + lake.partition_path(ms, day_keys) + "/"
         if _exists(spark, uri):
             paths.append(uri)
-    schema = lake.ddl_columns(t.fields) + "".join(f", `{k}` string" for k in t.partition_keys)
+    schema = schemas.ddl_columns(t.fields) + "".join(f", `{k}` string" for k in t.partition_keys)
     if not paths:
         return spark.createDataFrame([], schema)
     reader = spark.read.schema(schema).option("basePath", root)

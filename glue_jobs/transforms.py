@@ -15,7 +15,8 @@ from pyspark.sql import functions as F
 
 from rotorwatch.diagnosis.features.iso import ZONES
 from rotorwatch.diagnosis.predictions import FAULTY_WINDOW_SQL, NORMAL_FAULT
-from rotorwatch.lake.layout import HEALTH_FIELDS, PARTITION_KEYS
+from rotorwatch.lake.layout import PARTITION_KEYS
+from rotorwatch.lake.schemas import HEALTH_FIELDS
 
 MS_PER_HOUR = 3_600_000
 MS_PER_DAY = 86_400_000
@@ -187,7 +188,7 @@ def machine_health(
     features or only predictions still appears, counts of the missing side are 0), adds
     anomaly_rate = anomaly_count / n_predictions (null without predictions) and the partition
     columns of ``period_start_ms`` (year/month/day[/hour]). Columns follow
-    :data:`rotorwatch.lake.layout.HEALTH_FIELDS` with its Glue types.
+    :data:`rotorwatch.lake.schemas.HEALTH_FIELDS` with its Glue types.
     """
     joined = feature_health(features, period).join(
         prediction_health(predictions, period), ["device_id", "period_start_ms"], "full_outer"

@@ -17,6 +17,7 @@ from typing import Any
 import duckdb
 
 from rotorwatch.lake import layout as lake
+from rotorwatch.lake import schemas
 from rotorwatch.lake.query import SavedQuery, load, render
 
 _DUCK_TYPES = {
@@ -36,7 +37,7 @@ def duck_type(glue_type: str) -> str:
     if t in _DUCK_TYPES:
         return _DUCK_TYPES[t]
     if t.startswith("struct<") and t.endswith(">"):
-        inner = ", ".join(f'"{n}" {duck_type(ty)}' for n, ty in lake._split_struct(t[7:-1]))
+        inner = ", ".join(f'"{n}" {duck_type(ty)}' for n, ty in schemas._split_struct(t[7:-1]))
         return f"STRUCT({inner})"
     raise ValueError(f"no DuckDB type for Glue type {glue_type!r}")
 

@@ -22,7 +22,8 @@ import numpy as np
 
 from local_cloud.cloud import ReceivedAlert
 from local_cloud.pipeline import alert_key
-from rotorwatch.contract.telemetry import Telemetry, TelemetryError, decode
+from rotorwatch.contract.reasons import TelemetryError
+from rotorwatch.contract.telemetry import Telemetry, decode
 from rotorwatch.diagnosis.assets import Asset
 from rotorwatch.diagnosis.features.envelope import envelope_spectrum
 from rotorwatch.diagnosis.features.iso import zone_boundaries_mm_s

@@ -25,7 +25,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from cdk_app import refs
-from rotorwatch.contract.telemetry import Reason
+from rotorwatch.contract.reasons import Reason
 from rotorwatch.deployment import resources
 from rotorwatch.deployment.stage import StageConfig
 

@@ -25,7 +25,8 @@ from lambdas.common.dynamo import from_attributes
 from lambdas.common.settings import positive_float, required
 from rotorwatch.contract.iot_rule import parse_partition_key
 from rotorwatch.contract.published import decode_published
-from rotorwatch.contract.telemetry import Telemetry, TelemetryError
+from rotorwatch.contract.reasons import TelemetryError
+from rotorwatch.contract.telemetry import Telemetry
 from rotorwatch.contract.telemetry_v2 import is_v2, raw_line
 from rotorwatch.deployment.resources import ASSETS_TABLE_PARTITION_KEY, EnvKey
 from rotorwatch.diagnosis.assets import Asset, AssetError, parse_asset

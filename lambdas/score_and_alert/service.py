@@ -50,7 +50,7 @@ from rotorwatch.alerting.alerts import (
     DeviceState,
 )
 from rotorwatch.alerting.fold import fold_window, sensor_history_of
-from rotorwatch.contract.telemetry import implausible
+from rotorwatch.contract.plausible import implausible
 from rotorwatch.deployment.resources import EnvKey
 from rotorwatch.diagnosis.baseline import DEFAULT_LEARNING_WINDOWS, apply_baseline
 from rotorwatch.diagnosis.features import FEATURE_FIELDS

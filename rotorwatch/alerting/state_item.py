@@ -34,7 +34,7 @@ from dataclasses import dataclass, fields
 from typing import Any, Final
 
 from rotorwatch.alerting.alerts import BASELINE_RESETS_ATTRIBUTE, Alert, DeviceState
-from rotorwatch.contract.telemetry import implausible
+from rotorwatch.contract.plausible import implausible
 
 #: Version of the stored item. 1: every released shape before this attribute existed.
 STATE_FORMAT: Final = 2

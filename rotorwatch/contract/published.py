@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 from rotorwatch.contract.iot_rule import V2_LEAF, parse_partition_key, telemetry_topic
-from rotorwatch.contract.telemetry import Reason, Telemetry, TelemetryError, decode
+from rotorwatch.contract.reasons import Reason, TelemetryError
+from rotorwatch.contract.telemetry import Telemetry, decode
 from rotorwatch.contract.telemetry_v2 import decode_v2, is_v2
 
 _V1_TOPIC = telemetry_topic("<site>", "<device>")

@@ -14,10 +14,10 @@ field                       meaning
 ``pressure_bar``            number, optional
 ==========================  ===========================================================
 
-Every number must also be physically possible (:data:`PLAUSIBLE`, reason code ``implausible``):
-a value the contract's types accept but no machine can produce (a temperature below absolute
-zero, a shaft at 10^7 rpm) is a broken sensor or firmware, and downstream it would overflow
-DynamoDB's number range or size arrays by itself. Both contracts check the same bounds.
+Every number must also be physically possible (:data:`rotorwatch.contract.plausible.PLAUSIBLE`,
+reason code ``implausible``): a value the contract's types accept but no machine can produce (a
+temperature below absolute zero, a shaft at 10^7 rpm) is a broken sensor or firmware, and
+downstream it would overflow DynamoDB's number range or size arrays by itself. Both contracts check the same bounds.
 
 ==========================  ===========================================================
 field                       meaning
@@ -37,9 +37,9 @@ records only: the cloud takes both from the stream (the partition key and the ar
 a device's own values are ignored. Other unknown fields are ignored so that a newer device does
 not break an older pipeline.
 
-Every way a message can be wrong raises :class:`TelemetryError`, whose ``reason`` is a stable
-machine-readable code (:class:`Reason`) used for quarantine prefixes and metrics. Nothing else
-escapes :func:`decode`.
+Every way a message can be wrong raises :class:`rotorwatch.contract.reasons.TelemetryError`, whose
+``reason`` is a stable machine-readable code (:class:`rotorwatch.contract.reasons.Reason`) used for
+quarantine prefixes and metrics. Nothing else escapes :func:`decode`.
 """
 
 from __future__ import annotations
@@ -50,11 +50,13 @@ import json
 import math
 import re
 from dataclasses import dataclass
-from enum import StrEnum
-from typing import Any, Final, Literal, TypeVar
+from typing import Any, Final, Literal
 
 import numpy as np
 import numpy.typing as npt
+
+from rotorwatch.contract.plausible import check_plausible
+from rotorwatch.contract.reasons import Reason, TelemetryError
 
 CONTRACT_VERSION: Final = 1
 MAX_MESSAGE_BYTES: Final = 128 * 1024
@@ -80,68 +82,6 @@ SCALE_MAX: Final = SAMPLE_ABS_MAX / 32768.0
 #: noise floor of any accelerometer (about 1e-6 g); a smaller scale is a units mistake, and its
 #: samples' fourth powers (kurtosis) would underflow to 0 / 0. auto_scale never goes below it.
 SCALE_MIN: Final = 1e-9
-
-
-@dataclass(frozen=True, slots=True)
-class Bound:
-    """The physically possible range of one message field (inclusive), and why."""
-
-    low: float
-    high: float
-    why: str
-
-
-#: Last instant a calendar date can name (9999-12-31T23:59:59.999Z), epoch ms: beyond it
-#: Python's datetime, Athena's timestamp and every alert's "since" text fail.
-TS_MS_MAX: Final = 253_402_300_799_999
-#: The lake's ``seq`` column is a bigint (int64); DynamoDB numbers hold 38 digits.
-SEQ_MAX: Final = 2**63 - 1
-#: Physical plausibility per field (both contracts, and score_and_alert for the feature
-#: records it reads): outside is ``implausible``, quarantined like a malformed message.
-PLAUSIBLE: Final[dict[str, Bound]] = {
-    "ts": Bound(0, TS_MS_MAX, "a window starts between 1970 and the end of year 9999"),
-    "received_at": Bound(0, TS_MS_MAX, "a receive time is a date (epoch ms) before year 10000"),
-    "seq": Bound(0, SEQ_MAX, "seq is stored as a 64-bit integer"),
-    "rpm": Bound(
-        0,
-        1.0e6,
-        "no machine shaft turns faster than 1,000,000 rev/min (turbomolecular pumps and dental "
-        "air turbines, the fastest in service, stay below 500,000)",
-    ),
-    "temperature_c": Bound(
-        -273.15,
-        2000.0,
-        "nothing is colder than absolute zero, and no contact sensor reads above 2000 degC "
-        "(a type B thermocouple's range ends at 1820)",
-    ),
-    "pressure_bar": Bound(
-        -1.01325,
-        10_000.0,
-        "a gauge reading cannot be below vacuum (-1 atm), and no industrial pump or compressor "
-        "reaches 10,000 bar (ultra-high-pressure water jets run at about 6,000)",
-    ),
-}
-
-
-def implausible(name: str, value: float) -> str | None:
-    """Why ``value`` cannot be a real reading of field ``name`` (None when it can, or when the
-    field has no bound). ``rpm`` must also be > 0."""
-    bound = PLAUSIBLE.get(name)
-    if bound is None:
-        return None
-    too_low = value <= bound.low if name == "rpm" else value < bound.low
-    if too_low or value > bound.high or value != value:
-        return f"'{name}' = {_show(value)} is not physically possible: {bound.why}"
-    return None
-
-
-def _show(value: float) -> str:
-    """A number for a one-line message: JSON integers may be far beyond float range."""
-    try:
-        return f"{float(value):.6g}"
-    except OverflowError:
-        return f"an integer of {int(value).bit_length()} bits"
-
 
 DEVICE_ID_PATTERN: Final = r"[A-Za-z0-9_-]{1,128}"
 SITE_PATTERN: Final = r"[A-Za-z0-9_-]{1,128}"
@@ -178,48 +118,6 @@ _DTYPE: Final[dict[str, np.dtype[Any]]] = {
 }
 #: Standard gravity, m/s^2 per g (ISO 80000-3).
 STANDARD_GRAVITY_M_S2: Final = 9.80665
-_N = TypeVar("_N", int, float)
-
-
-class Reason(StrEnum):
-    """Stable reason codes for rejected messages (quarantine prefixes, metric dimensions)."""
-
-    OVERSIZE = "oversize"
-    NOT_UTF8 = "not_utf8"
-    NOT_JSON = "not_json"
-    NOT_OBJECT = "not_object"
-    UNSUPPORTED_VERSION = "unsupported_version"
-    MISSING_FIELD = "missing_field"
-    WRONG_TYPE = "wrong_type"
-    OUT_OF_RANGE = "out_of_range"
-    BAD_DEVICE_ID = "bad_device_id"
-    BAD_UNIT = "bad_unit"
-    BAD_ENCODING = "bad_encoding"
-    BAD_BASE64 = "bad_base64"
-    BAD_BYTE_COUNT = "bad_byte_count"
-    TOO_FEW_SAMPLES = "too_few_samples"
-    TOO_MANY_SAMPLES = "too_many_samples"
-    NON_FINITE_SAMPLES = "non_finite_samples"
-    #: Valid by type but not physically possible (:data:`PLAUSIBLE`, :data:`SCALE_MIN`).
-    IMPLAUSIBLE = "implausible"
-    #: Set by extract_features, not by :func:`decode`: the payload's ``device_id`` is not the
-    #: device whose topic carried it (the Kinesis partition key the IoT rule set).
-    DEVICE_MISMATCH = "device_mismatch"
-    #: Set by extract_features: the message's contract is not the one its topic's rule carries
-    #: (a binary v2 message through the v1 rule, anything but v2 through the v2 rule).
-    WRONG_TOPIC = "wrong_topic"
-
-
-class TelemetryError(ValueError):
-    """A message that breaks contract v1. ``reason`` is stable; ``str(err)`` is for humans."""
-
-    def __init__(self, reason: Reason, message: str, field: str | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.field = field
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (type(self), (self.reason, str(self), self.field))
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,15 +161,6 @@ class Telemetry:
 
 def _fail(reason: Reason, message: str, field: str | None = None) -> TelemetryError:
     return TelemetryError(reason, message, field)
-
-
-def check_plausible(name: str, value: _N) -> _N:
-    """``value`` if it is a possible reading of ``name`` (:data:`PLAUSIBLE`), else raise
-    :class:`TelemetryError` ``implausible``."""
-    why = implausible(name, value)
-    if why is not None:
-        raise _fail(Reason.IMPLAUSIBLE, why, name)
-    return value
 
 
 def _require(obj: dict[str, Any], name: str, prefix: str = "") -> Any:

@@ -30,7 +30,7 @@ offset  bytes  field               meaning
 ======  =====  ==================  =========================================================
 
 ``ts``, ``rpm``, ``temperature_c`` and ``pressure_bar`` must also be physically possible, by
-the same bounds as v1 (:data:`rotorwatch.contract.telemetry.PLAUSIBLE`, reason ``implausible``).
+the same bounds as v1 (:data:`rotorwatch.contract.plausible.PLAUSIBLE`, reason ``implausible``).
 """
 
 from __future__ import annotations
@@ -45,6 +45,8 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
+from rotorwatch.contract.plausible import check_plausible
+from rotorwatch.contract.reasons import Reason, TelemetryError
 from rotorwatch.contract.telemetry import (
     DEVICE_ID_PATTERN,
     FS_HZ_MAX,
@@ -54,13 +56,10 @@ from rotorwatch.contract.telemetry import (
     N_SAMPLES_MIN,
     SCALE_MAX,
     SCALE_MIN,
-    Reason,
     Telemetry,
-    TelemetryError,
     Unit,
     Vibration,
     auto_scale,
-    check_plausible,
     checked_window,
     decode,
 )
@@ -149,7 +148,7 @@ def decode_v2(
         raise _fail(Reason.OUT_OF_RANGE, f"'rpm' must be > 0, got {rpm_value}", "rpm")
     temperature_c = _optional(temp, "temperature_c")
     pressure_bar = _optional(pressure, "pressure_bar")
-    # The same physical bounds as v1 (one home: rotorwatch.contract.telemetry.PLAUSIBLE).
+    # The same physical bounds as v1 (one home: rotorwatch.contract.plausible.PLAUSIBLE).
     for name, value in (
         ("rpm", rpm_value),
         ("temperature_c", temperature_c),

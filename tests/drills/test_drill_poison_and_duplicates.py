@@ -7,7 +7,8 @@ from types import ModuleType
 
 import pytest
 
-from rotorwatch.contract.telemetry import TelemetryError, decode
+from rotorwatch.contract.reasons import TelemetryError
+from rotorwatch.contract.telemetry import decode
 from rotorwatch.deployment.resources import EnvKey
 from tests.drills.figures import Figure, record
 from tests.drills.harness import Pipeline

@@ -18,16 +18,16 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from lambdas.common.batch import source_records
+from rotorwatch.contract.plausible import PLAUSIBLE
 from rotorwatch.contract.published import decode_published
+from rotorwatch.contract.reasons import TelemetryError
 from rotorwatch.contract.telemetry import (
     FS_HZ_MAX,
     FS_HZ_MIN,
     N_SAMPLES_MIN,
-    PLAUSIBLE,
     SAMPLE_ABS_MAX,
     SCALE_MAX,
     SCALE_MIN,
-    TelemetryError,
     decode,
     encode,
     encode_samples,

@@ -7,6 +7,7 @@ import pytest
 
 from glue_jobs import transforms
 from rotorwatch.lake import layout as lake
+from rotorwatch.lake import schemas
 
 pytestmark = pytest.mark.slow
 
@@ -17,7 +18,7 @@ MIN_MS = 60_000
 def _frame(spark, fields, table, rows):
     names = lake.TABLES[table].column_names
     return spark.createDataFrame(
-        [tuple(r.get(n) for n in names) for r in rows], lake.ddl_columns(fields)
+        [tuple(r.get(n) for n in names) for r in rows], schemas.ddl_columns(fields)
     )
 
 

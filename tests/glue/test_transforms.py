@@ -7,6 +7,7 @@ import pytest
 
 from glue_jobs import transforms
 from rotorwatch.lake import layout as lake
+from rotorwatch.lake import schemas
 
 pytestmark = pytest.mark.slow
 
@@ -15,13 +16,13 @@ MIN_MS = 60_000
 
 
 def _features(spark, rows):
-    schema = lake.ddl_columns(lake.FEATURE_FIELDS)
+    schema = schemas.ddl_columns(lake.FEATURE_FIELDS)
     names = lake.TABLES[lake.FEATURES_TABLE].column_names
     return spark.createDataFrame([tuple(r.get(n) for n in names) for r in rows], schema)
 
 
 def _predictions(spark, rows):
-    schema = lake.ddl_columns(lake.PREDICTION_FIELDS)
+    schema = schemas.ddl_columns(lake.PREDICTION_FIELDS)
     names = lake.TABLES[lake.PREDICTIONS_TABLE].column_names
     return spark.createDataFrame([tuple(r.get(n) for n in names) for r in rows], schema)
 

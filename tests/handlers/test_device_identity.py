@@ -20,7 +20,7 @@ import pytest
 from local_cloud.bridge import RuleBridge
 from rotorwatch.contract import iot_rule
 from rotorwatch.contract.iot_policy import device_policy_document, is_allowed
-from rotorwatch.contract.telemetry import Reason
+from rotorwatch.contract.reasons import Reason
 from rotorwatch.deployment.resources import (
     METRICS_NAMESPACE,
     POWERTOOLS_SERVICE,

@@ -6,7 +6,7 @@ import re
 import tomllib
 from pathlib import Path
 
-from rotorwatch.contract.telemetry import Reason
+from rotorwatch.contract.reasons import Reason
 from tests.infra.cdk_helpers import Synth
 from tests.infra.cdk_helpers import resources as of_type
 

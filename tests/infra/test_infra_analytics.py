@@ -15,7 +15,7 @@ from rotorwatch.deployment.resources import EnvKey
 from rotorwatch.diagnosis.features.schema import FEATURE_FIELDS
 from rotorwatch.diagnosis.predictions import PREDICTION_FIELDS
 from rotorwatch.lake import layout as lake
-from rotorwatch.lake import query
+from rotorwatch.lake import query, schemas
 from tests.infra.cdk_helpers import Synth, only
 from tests.infra.cdk_helpers import resources as of_type
 
@@ -195,8 +195,8 @@ def test_table_columns_come_from_the_shared_schemas(synth: Synth) -> None:
 
     assert cols(lake.FEATURES_TABLE) == [(f.name, f.type) for f in FEATURE_FIELDS]
     assert cols(lake.PREDICTIONS_TABLE) == [(f.name, f.type) for f in PREDICTION_FIELDS]
-    assert cols(lake.RAW_TABLE) == [(f.name, f.type) for f in lake.RAW_FIELDS]
-    assert cols(lake.HEALTH_DAILY_TABLE) == [(f.name, f.type) for f in lake.HEALTH_FIELDS]
+    assert cols(lake.RAW_TABLE) == [(f.name, f.type) for f in schemas.RAW_FIELDS]
+    assert cols(lake.HEALTH_DAILY_TABLE) == [(f.name, f.type) for f in schemas.HEALTH_FIELDS]
     raw = tables[lake.RAW_TABLE]["StorageDescriptor"]
     assert raw["SerdeInfo"]["SerializationLibrary"] == "org.openx.data.jsonserde.JsonSerDe"
     parquet = tables[lake.FEATURES_TABLE]["StorageDescriptor"]

@@ -9,7 +9,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from rotorwatch.contract.telemetry import TelemetryError, decode, encode, encode_samples
+from rotorwatch.contract.reasons import TelemetryError
+from rotorwatch.contract.telemetry import decode, encode, encode_samples
 from tests.signals import sine_g
 
 

@@ -9,7 +9,8 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from rotorwatch.contract.telemetry import PLAUSIBLE, Telemetry, decode, encode, encode_samples
+from rotorwatch.contract.plausible import PLAUSIBLE
+from rotorwatch.contract.telemetry import Telemetry, decode, encode, encode_samples
 from rotorwatch.diagnosis.features import compute_features
 from tests.signals import asset
 

@@ -9,6 +9,7 @@ import pytest
 from rotorwatch.diagnosis.features import FEATURE_NAMES
 from rotorwatch.diagnosis.predictions import PREDICTION_NAMES
 from rotorwatch.lake import layout as lake
+from rotorwatch.lake import schemas
 
 
 def _ms(*args: int) -> int:
@@ -119,7 +120,7 @@ def test_arrow_schema_maps_glue_types() -> None:
     assert feats.field("n_samples").type == pa.int32()
     assert not feats.field("device_id").nullable
     with pytest.raises(ValueError, match="no pyarrow type"):
-        lake.arrow_type("map<string,string>")
+        schemas.arrow_type("map<string,string>")
 
 
 def test_top_prefixes_are_disjoint_and_hold_every_prefix_of_the_lake() -> None:

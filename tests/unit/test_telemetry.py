@@ -12,7 +12,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rotorwatch.contract import telemetry as tm
-from rotorwatch.contract.telemetry import Reason, TelemetryError, decode, encode, encode_samples
+from rotorwatch.contract.reasons import Reason, TelemetryError
+from rotorwatch.contract.telemetry import decode, encode, encode_samples
 
 FS_HZ = 8192.0
 

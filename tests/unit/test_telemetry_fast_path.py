@@ -14,14 +14,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from rotorwatch.contract.telemetry import (
-    Telemetry,
-    TelemetryError,
-    _decode_compact,
-    decode,
-    encode,
-    encode_samples,
-)
+from rotorwatch.contract.reasons import TelemetryError
+from rotorwatch.contract.telemetry import Telemetry, _decode_compact, decode, encode, encode_samples
 
 
 def _outcome(payload: bytes | str) -> Telemetry | str:

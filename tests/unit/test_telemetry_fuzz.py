@@ -12,6 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from rotorwatch.contract.plausible import PLAUSIBLE
+from rotorwatch.contract.reasons import Reason, TelemetryError
 from rotorwatch.contract.telemetry import (
     DEVICE_ID_PATTERN,
     ENCODINGS,
@@ -19,12 +21,9 @@ from rotorwatch.contract.telemetry import (
     FS_HZ_MAX,
     FS_HZ_MIN,
     N_SAMPLES_MIN,
-    PLAUSIBLE,
     UNITS,
     VIBRATION_FIELDS,
-    Reason,
     Telemetry,
-    TelemetryError,
     decode,
     encode,
     encode_samples,

@@ -12,12 +12,11 @@ import numpy as np
 import pytest
 
 from rotorwatch.contract.iot_rule import project
+from rotorwatch.contract.plausible import PLAUSIBLE
+from rotorwatch.contract.reasons import Reason, TelemetryError
 from rotorwatch.contract.telemetry import (
     MAX_MESSAGE_BYTES,
-    PLAUSIBLE,
     SCALE_MIN,
-    Reason,
-    TelemetryError,
     decode,
     encode,
     encode_samples,

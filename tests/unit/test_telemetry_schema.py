@@ -10,7 +10,8 @@ import jsonschema
 import numpy as np
 import pytest
 
-from rotorwatch.contract.telemetry import SCALE_MAX, TelemetryError, decode, encode, encode_samples
+from rotorwatch.contract.reasons import TelemetryError
+from rotorwatch.contract.telemetry import SCALE_MAX, decode, encode, encode_samples
 
 SCHEMA = json.loads((Path(__file__).parents[2] / "docs" / "telemetry-v1.schema.json").read_text())
 VALIDATOR = jsonschema.Draft202012Validator(SCHEMA)
@@ -62,9 +63,10 @@ def test_the_schema_publishes_the_decoders_scale_limit() -> None:
 
 
 def test_the_schema_publishes_the_physical_bounds() -> None:
-    """One home (rotorwatch.contract.telemetry.PLAUSIBLE): the schema firmware engineers validate with
+    """One home (rotorwatch.contract.plausible.PLAUSIBLE): the schema firmware engineers validate with
     says the same bounds as the decoder."""
-    from rotorwatch.contract.telemetry import PLAUSIBLE, SCALE_MIN
+    from rotorwatch.contract.plausible import PLAUSIBLE
+    from rotorwatch.contract.telemetry import SCALE_MIN
 
     for name in ("ts", "seq", "rpm", "temperature_c", "pressure_bar"):
         prop = SCHEMA["properties"][name]

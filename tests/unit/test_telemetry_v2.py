@@ -12,14 +12,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rotorwatch.contract.telemetry import (
-    N_SAMPLES_MAX,
-    Reason,
-    TelemetryError,
-    decode,
-    encode,
-    encode_samples,
-)
+from rotorwatch.contract.reasons import Reason, TelemetryError
+from rotorwatch.contract.telemetry import N_SAMPLES_MAX, decode, encode, encode_samples
 from rotorwatch.contract.telemetry_v2 import (
     HEADER,
     HEADER_BYTES,
