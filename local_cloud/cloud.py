@@ -15,22 +15,27 @@ Pieces (each stands in only for what AWS runs for us):
 
 from __future__ import annotations
 
-import dataclasses
 import gzip
 import json
 import logging
 import os
 import re
 import sys
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
 from local_cloud.bridge import RuleBridge
+from local_cloud.cloud_plumbing import (
+    _ddb_item,
+    _FunctionStdout,
+    _key,
+    _restamped,
+    _serialise_moto_shards,
+    _v2_key,
+)
 from local_cloud.firehose import LocalFirehose
 from local_cloud.lambda_runtime import (
     EventSourceMapping,
@@ -40,8 +45,7 @@ from local_cloud.lambda_runtime import (
 )
 from local_cloud.poller import DEFAULT_IDLE_POLL_S, ShardPoller
 from local_cloud.services import LocalModel, LocalServices
-from rotorwatch.contract.iot_rule import parse_partition_key
-from rotorwatch.contract.telemetry_v2 import HEADER, HEADER_BYTES, is_v2
+from rotorwatch.contract.telemetry_v2 import is_v2
 from rotorwatch.deployment.resources import (
     APP_NAME,
     ASSETS_TABLE_PARTITION_KEY,
@@ -105,90 +109,6 @@ class StreamClock:
     bridged_s: dict[tuple[str, int, int], float] = field(default_factory=dict)
     telemetry_s: dict[tuple[str, int, int], float] = field(default_factory=dict)
     features_s: dict[tuple[str, int, int], float] = field(default_factory=dict)
-
-
-class _FunctionStdout:
-    """sys.stdout that sends what a function prints while it runs (Powertools' EMF metrics go to
-    stdout unconditionally) to that function's log file, like CloudWatch Logs, and everything
-    else to the real stdout (the demo's console)."""
-
-    def __init__(self, real: Any) -> None:
-        self.real = real
-        self.local = threading.local()
-
-    def write(self, text: str) -> int:
-        target = getattr(self.local, "target", None)
-        if target is None:
-            return int(self.real.write(text))
-        return int(target.write(text))
-
-    def flush(self) -> None:
-        target = getattr(self.local, "target", None)
-        (target or self.real).flush()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.real, name)
-
-
-_SHARD_LOCK = threading.RLock()
-
-
-def _serialise_moto_shards() -> None:
-    """moto's Kinesis shard iterates its record dict in GetRecords while PutRecords appends to it
-    ("OrderedDict mutated during iteration" under concurrent consumers); Kinesis itself has no
-    such race, so the in-process server's shard calls are serialised."""
-    from moto.kinesis.models import Shard
-
-    if getattr(Shard, "_rotorwatch_locked", False):
-        return
-    for name in ("get_records", "put_record"):
-        original = getattr(Shard, name)
-
-        def locked(self: Any, *args: Any, _original: Any = original, **kwargs: Any) -> Any:
-            with _SHARD_LOCK:
-                return _original(self, *args, **kwargs)
-
-        setattr(Shard, name, locked)
-    Shard._rotorwatch_locked = True  # type: ignore[attr-defined]
-
-
-def _ddb_item(record: Mapping[str, Any]) -> dict[str, Any]:
-    from boto3.dynamodb.types import TypeSerializer
-
-    plain = json.loads(json.dumps(record), parse_float=Decimal)
-    ser = TypeSerializer()
-    return {k: ser.serialize(v) for k, v in plain.items()}
-
-
-def _key(rec: Mapping[str, Any]) -> tuple[str, int, int] | None:
-    d, ts, seq = rec.get("device_id"), rec.get("ts"), rec.get("seq")
-    if isinstance(d, str) and isinstance(ts, int) and isinstance(seq, int):
-        return (d, ts, seq)
-    return None
-
-
-def _v2_key(r: StreamRecord) -> tuple[str, int, int] | None:
-    key = parse_partition_key(r.partition_key)
-    if key is None or len(r.data) < HEADER_BYTES:
-        return None
-    _magic, _version, _flags, seq, ts, *_ = HEADER.unpack_from(r.data)
-    return (key.device_id, int(ts), int(seq))
-
-
-def _restamped(
-    deliver: Callable[[Sequence[StreamRecord]], None], arrivals_ms: Mapping[str, int]
-) -> Callable[[Sequence[StreamRecord]], None]:
-    def restamp(records: Sequence[StreamRecord]) -> None:
-        deliver(
-            [
-                dataclasses.replace(r, arrival_s=ms / 1000.0)
-                if (ms := arrivals_ms.get(r.sequence_number)) is not None
-                else r
-                for r in records
-            ]
-        )
-
-    return restamp
 
 
 class SimClock:

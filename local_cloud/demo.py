@@ -12,6 +12,9 @@ from typing import Any
 
 from local_cloud import feedback_setup, technicians
 from local_cloud import report as rp
+from local_cloud import report_lake as rp_lake
+from local_cloud import report_plots as rp_plots
+from local_cloud import report_scoring as rp_scoring
 from local_cloud.athena import Result, connect, run_saved, run_sql
 from local_cloud.bridge import MqttBridge
 from local_cloud.cloud import LAKE_BUCKET, BatchSettings, LocalCloud, ReceivedAlert
@@ -32,8 +35,8 @@ class DemoResult:
     end_ms: int
     figures: RunFigures
     alerts: list[ReceivedAlert]
-    truth: list[rp.FaultTruth]
-    detection: rp.Detection
+    truth: list[rp_scoring.FaultTruth]
+    detection: rp_scoring.Detection
     states: dict[str, dict[str, Any]]
     assets: dict[str, Asset]
     model_note: str
@@ -152,7 +155,7 @@ def run(
             bar.update(task, completed=end_ms - start_ms)
         states = cloud.device_states()
         alerts = list(cloud.alerts)
-        truth = rp.truth_from_rows(truth_rows, life_h)
+        truth = rp_scoring.truth_from_rows(truth_rows, life_h)
         # The technicians answer from the truth; their rows join the lake (alert_outcomes).
         answers = technicians.answer(alerts, truth, end_ms=end_ms, seed=seed)
         feedback_setup.sync_lake(cloud.clients["s3"], LAKE_BUCKET, out / "lake")
@@ -163,7 +166,7 @@ def run(
         figures=figures,
         alerts=alerts,
         truth=truth,
-        detection=rp.score(truth, alerts),
+        detection=rp_scoring.score(truth, alerts),
         states=states,
         assets=dict(assets),
         model_note=note,
@@ -260,7 +263,7 @@ def run_queries(result: DemoResult, featured: str | None) -> dict[str, Result]:
     return out
 
 
-def _featured(result: DemoResult) -> rp.MachineScore | None:
+def _featured(result: DemoResult) -> rp_scoring.MachineScore | None:
     """The machine to plot: a caught bearing fault if any (its envelope spectrum tells the story)."""
     caught = result.detection.caught
     for prefix in ("bearing_outer", "bearing_inner", "bearing_ball", ""):
@@ -333,11 +336,11 @@ def _overheating(result: DemoResult) -> str | None:
     return hot[0] if hot else None
 
 
-def make_plots(result: DemoResult, featured: rp.MachineScore | None) -> list[Path]:
+def make_plots(result: DemoResult, featured: rp_scoring.MachineScore | None) -> list[Path]:
     plots = []
     devices = sorted(result.assets)
     plots.append(
-        rp.plot_fleet_health(
+        rp_plots.plot_fleet_health(
             devices, result.alerts, result.start_ms, result.end_ms, result.out / "fleet_health.png"
         )
     )
@@ -351,7 +354,7 @@ def make_plots(result: DemoResult, featured: rp.MachineScore | None) -> list[Pat
         hot_alerts = [a for a in result.alerts if (k := alert_key(a.alert_id)) and k[0] == hot]
         hot_truth = next((t for t in result.truth if t.device_id == hot), None)
         plots.append(
-            rp.plot_temperature_trend(
+            rp_plots.plot_temperature_trend(
                 rows, hot, hot_alerts, hot_truth, result.out / "temperature_trend.png"
             )
         )
@@ -359,9 +362,9 @@ def make_plots(result: DemoResult, featured: rp.MachineScore | None) -> list[Pat
         return plots
     asset = result.assets[featured.device_id]
     ts = featured.first_alarm_ms or featured.first_alert_ms
-    msg = rp.raw_window(result.lake_dir, featured.device_id, ts)
+    msg = rp_lake.raw_window(result.lake_dir, featured.device_id, ts)
     if msg is not None and msg.vibration is not None and msg.rpm and asset.bearing is not None:
-        plots.append(rp.plot_spectra(msg, asset, featured.fault, result.out / "spectrum.png"))
+        plots.append(rp_plots.plot_spectra(msg, asset, featured.fault, result.out / "spectrum.png"))
     # The velocity beside the remaining life the deployed fold gave at each window (the lake's
     # predictions; null where there was no estimate).
     rows = run_sql(
@@ -376,7 +379,9 @@ def make_plots(result: DemoResult, featured: rp.MachineScore | None) -> list[Pat
     ]
     truth = next((t for t in result.truth if t.device_id == featured.device_id), None)
     plots.append(
-        rp.plot_velocity_trend(rows, asset, device_alerts, truth, result.out / "velocity_trend.png")
+        rp_plots.plot_velocity_trend(
+            rows, asset, device_alerts, truth, result.out / "velocity_trend.png"
+        )
     )
     return plots
 
@@ -539,9 +544,9 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
 
     # 3. detection vs ground truth
     t = Table(title="Detection scored against the simulator's ground truth")
-    for c in rp.SCORE_COLUMNS:
+    for c in rp_scoring.SCORE_COLUMNS:
         t.add_column(c, overflow="fold")
-    srows = rp.score_rows(det)
+    srows = rp_scoring.score_rows(det)
     for r in srows:
         t.add_row(*(str(x) for x in r))
     con.print(t)
@@ -566,7 +571,7 @@ def report(result: DemoResult, console: Any = None) -> DemoResult:
     sections.append(
         rp.Section(
             "Detection vs ground truth",
-            f"<p>{rp.escape(verdict)}</p>" + rp.table_html(rp.SCORE_COLUMNS, srows),
+            f"<p>{rp.escape(verdict)}</p>" + rp.table_html(rp_scoring.SCORE_COLUMNS, srows),
         )
     )
     sections.append(_outcomes_section(result, con))

@@ -33,7 +33,7 @@ from urllib.parse import urlencode
 from local_cloud.cloud import ReceivedAlert
 from local_cloud.lambda_runtime import LocalContext, load_handler
 from local_cloud.pipeline import alert_key
-from local_cloud.report import FaultTruth
+from local_cloud.report_scoring import FaultTruth
 from rotorwatch.alerting import feedback as fb
 from rotorwatch.deployment.resources import FEEDBACK_HANDLER
 from rotorwatch.diagnosis.predictions import SENSOR_FAULTS

@@ -175,7 +175,7 @@ def test_plan_defaults_to_two_days_back_and_refuses_days_it_cannot_sample() -> N
 
 
 def test_a_window_raw_expiry_removed_is_replayed_from_raw_kept(spark: Any, lake_dir: Path) -> None:
-    from local_cloud.report import raw_window
+    from local_cloud.report_lake import raw_window
 
     onset = DAY + 9 * 3_600_000 + 20 * MIN  # pump-1's change: kept
     quiet = DAY + 3 * 3_600_000 + 30 * MIN  # mid-hour, no change near: not kept

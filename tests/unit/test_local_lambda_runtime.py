@@ -144,7 +144,7 @@ def test_invalid_settings_rejected() -> None:
 def test_the_local_telemetry_mapping_reports_arrival_on_the_bridges_clock() -> None:
     """Kinesis stamps arrival at put time; locally the rule bridge's (simulated) clock stands in
     for it, so a v2 window's received_at lands where a v1 window's timestamp() does."""
-    from local_cloud.cloud import _restamped
+    from local_cloud.cloud_plumbing import _restamped
     from local_cloud.lambda_runtime import StreamRecord
 
     got: list[StreamRecord] = []

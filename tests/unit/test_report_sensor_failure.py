@@ -4,7 +4,7 @@ that healthy machine is still a false alarm, and a sensor problem it never named
 
 from __future__ import annotations
 
-from local_cloud import report as rp
+from local_cloud import report_scoring as rp_scoring
 from local_cloud.cloud import ReceivedAlert
 from rotorwatch.diagnosis.features.sensor_health import ADVICE, CLIPPED, FLAT_LINE
 
@@ -37,7 +37,7 @@ def _alert(device: str, at_h: float, severity: str, sensor: str | None) -> Recei
 
 
 def test_a_sensor_notice_after_the_failure_counts_as_shown_not_as_a_false_alarm() -> None:
-    truth = rp.truth_from_rows(
+    truth = rp_scoring.truth_from_rows(
         _truth_rows("m19", 6) + _truth_rows("m05", None) + _truth_rows("m08", 6), {}
     )
     alerts = [
@@ -47,7 +47,7 @@ def test_a_sensor_notice_after_the_failure_counts_as_shown_not_as_a_false_alarm(
         # m08's sensor failed too, but its only alert named no sensor problem: not shown.
         _alert("m08", 9, "WARNING", None),
     ]
-    det = rp.score(truth, alerts)
+    det = rp_scoring.score(truth, alerts)
     by = {m.device_id: m for m in det.machines}
     assert (by["m19"].sensor_notices, by["m19"].sensor_said, by["m19"].false_alarms) == (
         1,
@@ -60,4 +60,6 @@ def test_a_sensor_notice_after_the_failure_counts_as_shown_not_as_a_false_alarm(
     s = det.summary()
     assert (s["sensor_failures"], s["sensor_failures_shown"], s["false_alarms"]) == (2, 1, 3)
     assert s["caught"] == 0  # a sensor notice is no fault caught
-    assert CLIPPED in rp.score_rows(det)[[m.device_id for m in det.machines].index("m19")][7]
+    assert (
+        CLIPPED in rp_scoring.score_rows(det)[[m.device_id for m in det.machines].index("m19")][7]
+    )

@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from local_cloud import report as rp
+from local_cloud import report_plots as rp_plots
+from local_cloud import report_scoring as rp_scoring
 from local_cloud.cloud import ReceivedAlert
 from rotorwatch.alerting.alerts import DeviceState, message, step, subject
 from rotorwatch.diagnosis.scoring import combine
@@ -52,20 +54,20 @@ def _received(rows: list[dict]) -> list[ReceivedAlert]:
 def test_a_sensor_fault_is_named_right_by_its_cause() -> None:
     alerts = _received(_rows())
     assert [a.severity for a in alerts] == ["WARNING", "ALARM"]
-    truth = rp.FaultTruth("m25", "lubrication_loss", T0, T0 + 40 * STEP, 0.9)
-    m = rp.score([truth], alerts).machines[0]
+    truth = rp_scoring.FaultTruth("m25", "lubrication_loss", T0, T0 + 40 * STEP, 0.9)
+    m = rp_scoring.score([truth], alerts).machines[0]
     assert (m.alerted_cause, m.alerted_fault) == ("overheating", "normal")
     assert m.caught
     assert m.named_right
-    assert rp.score_rows(rp.Detection([m]))[0][7] == "overheating, normal"
+    assert rp_scoring.score_rows(rp_scoring.Detection([m]))[0][7] == "overheating, normal"
     # Called by the wrong cause (or only by a vibration fault), it is not named right.
-    wrong = rp.FaultTruth("m25", "impeller_wear", T0, T0 + 40 * STEP, 0.9)
-    assert not rp.score([wrong], alerts).machines[0].named_right
+    wrong = rp_scoring.FaultTruth("m25", "impeller_wear", T0, T0 + 40 * STEP, 0.9)
+    assert not rp_scoring.score([wrong], alerts).machines[0].named_right
 
 
 def test_temperature_trend_plot(tmp_path: Path) -> None:
     rows = _rows()
-    path = rp.plot_temperature_trend(
+    path = rp_plots.plot_temperature_trend(
         rows, "m25", _received(rows), None, tmp_path / "temperature_trend.png"
     )
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -82,9 +84,9 @@ def test_a_page_that_drops_the_sensor_cause_is_not_named_right() -> None:
         warning,
         dataclasses.replace(alarm, body=without_cause.replace("normal", "bearing_outer")),
     ]
-    truth = rp.FaultTruth("m25", "lubrication_loss", T0, T0 + 40 * STEP, 0.9)
-    assert rp.score([truth], alerts).machines[0].named_right
-    m = rp.score([truth], paged_wrong).machines[0]
+    truth = rp_scoring.FaultTruth("m25", "lubrication_loss", T0, T0 + 40 * STEP, 0.9)
+    assert rp_scoring.score([truth], alerts).machines[0].named_right
+    m = rp_scoring.score([truth], paged_wrong).machines[0]
     assert m.caught
     assert m.alerted_cause == "overheating"
     assert not m.named_right
@@ -93,9 +95,11 @@ def test_a_page_that_drops_the_sensor_cause_is_not_named_right() -> None:
 def test_a_fault_that_begins_after_the_run_is_not_scored() -> None:
     """A short run scored "caught 4 of 20" with 12 of the 20 not begun."""
     alerts = _received(_rows())
-    began = rp.FaultTruth("m25", "lubrication_loss", T0, T0 + 40 * STEP, 0.9)
-    later = rp.FaultTruth("m30", rp.NOT_STARTED, T0 + 99 * STEP, T0 + 140 * STEP, 0.0)
-    summary = rp.score([began, later], alerts).summary()
+    began = rp_scoring.FaultTruth("m25", "lubrication_loss", T0, T0 + 40 * STEP, 0.9)
+    later = rp_scoring.FaultTruth(
+        "m30", rp_scoring.NOT_STARTED, T0 + 99 * STEP, T0 + 140 * STEP, 0.0
+    )
+    summary = rp_scoring.score([began, later], alerts).summary()
     assert summary["faulty_machines"] == 1
     assert summary["faults_not_started"] == 1
     assert summary["caught"] == 1

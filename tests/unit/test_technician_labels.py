@@ -20,7 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from local_cloud.report import FaultTruth
+from local_cloud.report_scoring import FaultTruth
 from local_cloud.technicians import truth_verdict
 from rotorwatch.alerting import feedback as fb
 from rotorwatch.diagnosis.model import CARD_FILE, MODEL_FILE

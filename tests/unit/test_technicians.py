@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from local_cloud.report import FaultTruth
+from local_cloud.report_scoring import FaultTruth
 from local_cloud.technicians import truth_verdict
 
 ONSET = 1_000_000
