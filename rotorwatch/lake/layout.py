@@ -51,7 +51,7 @@ FEATURES_TABLE: Final = "features"
 PREDICTIONS_TABLE: Final = "predictions"
 HEALTH_HOURLY_TABLE: Final = "machine_health_hourly"
 HEALTH_DAILY_TABLE: Final = "machine_health_daily"
-#: Technicians' answers to alerts, and the alerts they could answer (rotorwatch.alerting.feedback).
+#: Technicians' answers to alerts, and the alerts they could answer (rotorwatch.alerting.feedback_lake).
 FEEDBACK_TABLE: Final = "feedback"
 FEEDBACK_PREFIX: Final = "feedback/"
 
@@ -228,8 +228,8 @@ PREDICTIONS_COMPACT_PREFIX: Final = f"{CURATED_PREFIX}{PREDICTIONS_COMPACT_TABLE
 DAY_PARTITION_KEYS: Final = PARTITION_KEYS[:3]
 
 #: One row per alert that could be answered (kind 'alert') and per answer the record took
-#: (kind 'answer'); rotorwatch.alerting.feedback.alert_row / answer_row write them. Few rows (one per
-#: alert), so each is one small gzip'd JSON object, written by the Lambda that knows it.
+#: (kind 'answer'); rotorwatch.alerting.feedback_lake.alert_row / answer_row write them. Few rows
+#: (one per alert), so each is one small gzip'd JSON object, written by the Lambda that knows it.
 FEEDBACK_FIELDS: Final[tuple[Field, ...]] = (
     Field("record_version", "int", "", "row format version (rotorwatch.alerting.feedback.RECORD_VERSION)"),
     Field("kind", "string", "", "'alert' (an alert that could be answered) or 'answer'"),

@@ -10,7 +10,8 @@ import pytest
 
 from local_cloud import report as rp
 from local_cloud.cloud import ReceivedAlert
-from rotorwatch.alerting.alerts import DeviceState, message, step, subject
+from rotorwatch.alerting.alert_messages import message, subject
+from rotorwatch.alerting.alerts import DeviceState, step
 from rotorwatch.diagnosis.scoring import combine
 
 pytest.importorskip("matplotlib")
