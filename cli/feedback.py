@@ -15,7 +15,9 @@ import typer
 
 from cli import app
 from rotorwatch.alerting import feedback as fb
-from rotorwatch.alerting.alerts import utc_text
+from rotorwatch.alerting import feedback_links as fb_links
+from rotorwatch.alerting import feedback_pages as fb_pages
+from rotorwatch.alerting.alert_messages import utc_text
 
 VERDICT_HELP = "What you found: " + ", ".join(fb.VERDICTS) + " (repaired = repaired or replaced)."
 
@@ -73,7 +75,7 @@ def feedback_command(
         mute_ms=int(mute_days * 86_400_000),
     )
     try:
-        result = apply(recorder, fb.alert_ref(alert_id), answer)
+        result = apply(recorder, fb_links.alert_ref(alert_id), answer)
     except UnknownAlertError:
         raise typer.BadParameter(
             f"no alert {alert_id!r} in {feedback_table!r} (copy the id from the alert e-mail; "
@@ -81,9 +83,9 @@ def feedback_command(
         ) from None
     if result.decision == "correction_limit":
         # Nothing changed, and the user asked for a change: a failure for scripts too.
-        typer.echo(f"error: {alert_id}: {fb.DECISION_TEXT[result.decision]}", err=True)
+        typer.echo(f"error: {alert_id}: {fb_pages.DECISION_TEXT[result.decision]}", err=True)
         raise typer.Exit(1)
-    typer.echo(f"{alert_id}: {fb.DECISION_TEXT[result.decision]}")
+    typer.echo(f"{alert_id}: {fb_pages.DECISION_TEXT[result.decision]}")
     e = result.effects
     if e.restart_baseline:
         typer.echo(f"{result.alert.device_id}: baseline restarted; alert closed")

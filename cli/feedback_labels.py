@@ -31,7 +31,7 @@ def feedback_labels_command(
     ] = 1.0,
 ) -> None:
     """Write the windows technicians' answers label, with their labels, for training."""
-    from rotorwatch.alerting.feedback import labelled_windows
+    from rotorwatch.alerting.feedback_lake import labelled_windows
     from rotorwatch.diagnosis.model.dataio import read_records
     from rotorwatch.diagnosis.model.labels import TrainingError
     from rotorwatch.diagnosis.predictions import FAULTS

@@ -29,7 +29,8 @@ import typer
 from cli import app
 from cli.features import BATCH_LINES, registry_path
 from cli.model import DEFAULT_SCORE_MODEL
-from rotorwatch.alerting.alerts import Alert, message, message_attributes, short_message, subject
+from rotorwatch.alerting.alert_messages import message, message_attributes, short_message, subject
+from rotorwatch.alerting.alerts import Alert
 from rotorwatch.contract.reasons import TelemetryError
 from rotorwatch.contract.telemetry import Telemetry
 from rotorwatch.contract.telemetry_v2 import decode_line

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Final
 
-from rotorwatch.alerting import feedback as fb
+from rotorwatch.alerting import feedback_links as fb_links
 from rotorwatch.deployment.resources import FEEDBACK_TABLE_PARTITION_KEY, EnvKey
 from rotorwatch.lake import layout as lake
 
@@ -34,9 +34,9 @@ def provision(clients: Mapping[str, Any], session: Any, lake_bucket: str) -> dic
         BillingMode="PAY_PER_REQUEST",
     )
     sm = session.client("secretsmanager")
-    arn = sm.create_secret(Name=FEEDBACK_SECRET, SecretString=secrets.token_hex(fb.MIN_KEY_BYTES))[
-        "ARN"
-    ]
+    arn = sm.create_secret(
+        Name=FEEDBACK_SECRET, SecretString=secrets.token_hex(fb_links.MIN_KEY_BYTES)
+    )["ARN"]
     return {
         EnvKey.FEEDBACK_TABLE: FEEDBACK_TABLE,
         EnvKey.FEEDBACK_SECRET_ARN: str(arn),

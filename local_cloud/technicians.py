@@ -74,7 +74,7 @@ class Answered:
     status: int | None = None  # the feedback function's HTTP status for the answer
 
 
-#: The links in an alert e-mail (rotorwatch.alerting.feedback.email_block): the claimed fault and token.
+#: The links in an alert e-mail (rotorwatch.alerting.feedback_pages.email_block): the claimed fault and token.
 _CONFIRM_LINK = re.compile(r"Confirmed: (\S+): \S*/f/([0-9A-Za-z._-]+)\?v=confirmed")
 
 

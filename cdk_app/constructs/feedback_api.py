@@ -45,7 +45,8 @@ from cdk_app import refs
 from cdk_app.constructs.function import RotorwatchFunction
 from cdk_app.nag import acknowledge, skip_checkov
 from cdk_app.retention import retention
-from rotorwatch.alerting.feedback import LINK_PATH, MIN_KEY_BYTES
+from rotorwatch.alerting.feedback_links import MIN_KEY_BYTES
+from rotorwatch.alerting.feedback_pages import LINK_PATH
 from rotorwatch.deployment import resources
 from rotorwatch.deployment.resources import EnvKey
 from rotorwatch.deployment.stage import StageConfig

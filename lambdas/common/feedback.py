@@ -32,6 +32,9 @@ from lambdas.common.aws import client
 from lambdas.common.dynamo import from_attributes, to_attributes
 from lambdas.common.settings import SettingsError, optional, required
 from rotorwatch.alerting import feedback as fb
+from rotorwatch.alerting import feedback_lake as fb_lake
+from rotorwatch.alerting import feedback_links as fb_links
+from rotorwatch.alerting import feedback_pages as fb_pages
 from rotorwatch.alerting.alerts import BASELINE_ATTRIBUTE, BASELINE_RESETS_ATTRIBUTE
 from rotorwatch.deployment.resources import (
     FEEDBACK_TABLE_PARTITION_KEY,
@@ -92,8 +95,8 @@ class KeyRing:
             key = bytes.fromhex(str(value["SecretString"]).strip())
         except (KeyError, ValueError):
             raise SigningKeyError(f"secret {stage} is not a hex string") from None
-        if len(key) < fb.MIN_KEY_BYTES:
-            raise SigningKeyError(f"secret {stage} has fewer than {fb.MIN_KEY_BYTES} bytes")
+        if len(key) < fb_links.MIN_KEY_BYTES:
+            raise SigningKeyError(f"secret {stage} has fewer than {fb_links.MIN_KEY_BYTES} bytes")
         return key
 
     def keys(self) -> list[bytes]:
@@ -325,7 +328,7 @@ class LakeWriter:
         self._bucket = bucket
 
     def put(self, row: dict[str, Any]) -> str:
-        key, body = fb.lake_object(row)
+        key, body = fb_lake.lake_object(row)
         self._s3.put_object(
             Bucket=self._bucket,
             Key=key,
@@ -374,7 +377,7 @@ class AlertLinks:
         lake: LakeWriter,
         base_url: str,
         *,
-        link_ttl_s: int = fb.DEFAULT_LINK_TTL_S,
+        link_ttl_s: int = fb_links.DEFAULT_LINK_TTL_S,
         clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
     ) -> None:
         self._store = store
@@ -413,17 +416,17 @@ class AlertLinks:
                 return None
             record = fb.AlertRecord(alert_id, device_id, site, severity, fault, ts, now_ms)
             expires_s = now_ms // 1000 + self._ttl_s
-            token = fb.sign(self._keys.signing_key(), alert_id, expires_s)
+            token = fb_links.sign(self._keys.signing_key(), alert_id, expires_s)
             self._store.register(record, expires_s)
             # Every time, not only when new: a retry after a failed put still writes the row
             # (alert_outcomes counts alert ids, so a repeated row counts once).
-            self._lake.put(fb.alert_row(record))
+            self._lake.put(fb_lake.alert_row(record))
         except (BotoCoreError, ClientError, SigningKeyError, ValueError) as exc:
             self.failures += 1
             _LOG.warning("alert sent without answer links: %s: %s", type(exc).__name__, exc)
             return text, sms
-        text = text + "\n" + fb.email_block(self._base_url, token, fault)
-        sms = fb.sms_with_link(sms, fb.link(self._base_url, token), sms_max_chars)
+        text = text + "\n" + fb_pages.email_block(self._base_url, token, fault)
+        sms = fb_pages.sms_with_link(sms, fb_pages.link(self._base_url, token), sms_max_chars)
         return text, sms
 
 
@@ -447,7 +450,7 @@ def links_from_env(env: Mapping[str, str]) -> AlertLinks | None:
         KeyRing(client("secretsmanager"), required(env, EnvKey.FEEDBACK_SECRET_ARN)),
         LakeWriter(client("s3"), required(env, EnvKey.LAKE_BUCKET)),
         required(env, EnvKey.FEEDBACK_BASE_URL),
-        link_ttl_s=positive_int(env, EnvKey.FEEDBACK_LINK_TTL_S, fb.DEFAULT_LINK_TTL_S),
+        link_ttl_s=positive_int(env, EnvKey.FEEDBACK_LINK_TTL_S, fb_links.DEFAULT_LINK_TTL_S),
     )
 
 

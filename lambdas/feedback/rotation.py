@@ -17,7 +17,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from lambdas.common.aws import client
-from rotorwatch.alerting.feedback import MIN_KEY_BYTES
+from rotorwatch.alerting.feedback_links import MIN_KEY_BYTES
 
 SM = client("secretsmanager")
 

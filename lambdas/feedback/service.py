@@ -4,7 +4,7 @@ GET ``/f/<token>`` shows the alert and buttons; only a POST records an answer. M
 and link previews open every link in an e-mail: if a GET recorded, they would answer for the
 technician (and always with the first link in the message).
 
-Order of work for an answer: verify the token (rotorwatch.alerting.feedback.verify; every refusal looks
+Order of work for an answer: verify the token (rotorwatch.alerting.feedback_links.verify; every refusal looks
 the same to the caller), read the alert and its current answer, decide (first answer wins
 unless a correction), store it on the condition that the answer read is still the one stored
 (a concurrent answer makes us read and decide again), then apply the effects (restart the
@@ -33,6 +33,9 @@ from lambdas.common.feedback import (
 )
 from lambdas.common.settings import required
 from rotorwatch.alerting import feedback as fb
+from rotorwatch.alerting import feedback_lake as fb_lake
+from rotorwatch.alerting import feedback_links as fb_links
+from rotorwatch.alerting import feedback_pages as fb_pages
 from rotorwatch.deployment.resources import EnvKey
 
 #: Answer attempts per request before giving up (concurrent answers to the same alert).
@@ -114,7 +117,7 @@ def apply(deps: Recorder, ref: str, answer: fb.Answer) -> Result:
             deps.store.lift(alert.device_id, fb.fault_key(alert.fault), alert.alert_id)
         if effects.mute is not None:
             deps.store.mute(effects.mute)
-        deps.lake.put(fb.answer_row(alert, answer))
+        deps.lake.put(fb_lake.answer_row(alert, answer))
         return Result(alert, decision, answer, effects)
     raise RuntimeError(f"alert {ref} kept changing under {ANSWER_ATTEMPTS} attempts")
 
@@ -152,21 +155,21 @@ def handle(
     """One HTTP request to ``/f/<token>``: the page (GET) or the answer (POST)."""
     now_ms = deps.clock_ms()
     try:
-        ref = fb.verify(token, deps.keys.keys(), now_ms // 1000)
-    except fb.LinkError as exc:
-        return Response(403, fb.REFUSED_PAGE, refused=exc.reason)
+        ref = fb_links.verify(token, deps.keys.keys(), now_ms // 1000)
+    except fb_links.LinkError as exc:
+        return Response(403, fb_pages.REFUSED_PAGE, refused=exc.reason)
     found = deps.recorder.store.read(ref)
     if found is None:
-        return Response(403, fb.REFUSED_PAGE, refused="unknown_alert")
+        return Response(403, fb_pages.REFUSED_PAGE, refused="unknown_alert")
     alert, current, corrections = found
     if method == "GET":
-        chosen = query.get(fb.VERDICT_PARAM)
+        chosen = query.get(fb_pages.VERDICT_PARAM)
         # E-mail links pre-select a verdict; the SMS link does not.
         channel = "email" if chosen else "sms"
-        page = fb.form_page(alert, token, current, chosen, channel, corrections)
+        page = fb_pages.form_page(alert, token, current, chosen, channel, corrections)
         return Response(200, page)
     if method != "POST":
-        return Response(405, fb.page("rotorwatch", "<p>Method not allowed.</p>"))
+        return Response(405, fb_pages.page("rotorwatch", "<p>Method not allowed.</p>"))
     try:
         form = _form(body, base64_encoded)
         channel = form.get("channel", "email")
@@ -181,13 +184,13 @@ def handle(
         )
     except fb.AnswerError as exc:
         text = html.escape(str(exc))
-        return Response(400, fb.page("rotorwatch: answer not valid", f"<p>{text}</p>"))
+        return Response(400, fb_pages.page("rotorwatch: answer not valid", f"<p>{text}</p>"))
     result = apply(deps.recorder, ref, answer)
     audit = {"alert_id": result.alert.alert_id, "decision": result.decision, **answer.to_item()}
     audit.pop("note", None)  # free text stays in the table, out of the logs
     return Response(
         200,
-        fb.result_page(result.alert, result.decision, answer.verdict),
+        fb_pages.result_page(result.alert, result.decision, answer.verdict),
         decision=result.decision,
         audit=audit,
     )

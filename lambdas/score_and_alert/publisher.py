@@ -7,14 +7,14 @@ from typing import Any
 
 from lambdas.common.feedback import AlertLinks
 from lambdas.common.sns import publish as sns_publish
-from rotorwatch.alerting.alerts import (
+from rotorwatch.alerting.alert_messages import (
     SMS_MAX_CHARS,
-    Alert,
     message,
     message_attributes,
     short_message,
     subject,
 )
+from rotorwatch.alerting.alerts import Alert
 from rotorwatch.lake.query import AthenaTarget
 
 

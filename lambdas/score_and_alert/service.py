@@ -43,12 +43,7 @@ from lambdas.common.batch import SourceRecord, put_record_batch
 from lambdas.common.settings import SettingsError, optional, required
 from lambdas.score_and_alert.publisher import AlertPublisher
 from lambdas.score_and_alert.store import StateStore
-from rotorwatch.alerting.alerts import (
-    DEFAULT_POLICY,
-    Alert,
-    AlertPolicy,
-    DeviceState,
-)
+from rotorwatch.alerting.alerts import DEFAULT_POLICY, Alert, AlertPolicy, DeviceState
 from rotorwatch.alerting.fold import fold_window, sensor_history_of
 from rotorwatch.contract.plausible import implausible
 from rotorwatch.deployment.resources import EnvKey

@@ -25,13 +25,13 @@ import json
 from dataclasses import asdict, dataclass
 from typing import Final, Literal
 
-from rotorwatch.alerting.alerts import (
+from rotorwatch.alerting.alert_messages import (
     SMS_MAX_CHARS,
-    DeviceState,
     machine_text,
     notification_attributes,
     utc_text,
 )
+from rotorwatch.alerting.alerts import DeviceState
 
 #: Severity message attribute of the silence alert (SNS filter policies select on it).
 NO_DATA: Final = "NO_DATA"
@@ -179,7 +179,7 @@ def message(n: SilenceNotice) -> str:
 
 
 def short_message(n: SilenceNotice) -> str:
-    """One SMS segment (at most :data:`~rotorwatch.alerting.alerts.SMS_MAX_CHARS` characters)."""
+    """One SMS segment (at most :data:`~rotorwatch.alerting.alert_messages.SMS_MAX_CHARS` characters)."""
     where = f"@{n.site}" if n.site else ""
     if n.kind == "NO_DATA" and n.clock_suspect:
         text = f"RW NO USABLE DATA {n.device_id}{where}: device clock wrong"

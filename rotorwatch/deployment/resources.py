@@ -53,7 +53,7 @@ class EnvKey:
     FEEDBACK_SECRET_ARN: Final = "RW_FEEDBACK_SECRET_ARN"
     #: The HTTP API's base URL (https://.../); links are <base>/f/<token>.
     FEEDBACK_BASE_URL: Final = "RW_FEEDBACK_BASE_URL"
-    #: Optional: seconds a link works (default rotorwatch.alerting.feedback.DEFAULT_LINK_TTL_S).
+    #: Optional: seconds a link works (default rotorwatch.alerting.feedback_links.DEFAULT_LINK_TTL_S).
     FEEDBACK_LINK_TTL_S: Final = "RW_FEEDBACK_LINK_TTL_S"
     #: Optional: seconds "no fault found" mutes that fault on that device (default 7 days).
     FEEDBACK_MUTE_S: Final = "RW_FEEDBACK_MUTE_S"

@@ -51,7 +51,7 @@ FEATURES_TABLE: Final = "features"
 PREDICTIONS_TABLE: Final = "predictions"
 HEALTH_HOURLY_TABLE: Final = "machine_health_hourly"
 HEALTH_DAILY_TABLE: Final = "machine_health_daily"
-#: Technicians' answers to alerts, and the alerts they could answer (rotorwatch.alerting.feedback).
+#: Technicians' answers to alerts, and the alerts they could answer (rotorwatch.alerting.feedback_lake).
 FEEDBACK_TABLE: Final = "feedback"
 FEEDBACK_PREFIX: Final = "feedback/"
 

@@ -78,8 +78,8 @@ HEALTH_FIELDS: Final[tuple[Field, ...]] = (
 )
 
 #: One row per alert that could be answered (kind 'alert') and per answer the record took
-#: (kind 'answer'); rotorwatch.alerting.feedback.alert_row / answer_row write them. Few rows (one per
-#: alert), so each is one small gzip'd JSON object, written by the Lambda that knows it.
+#: (kind 'answer'); rotorwatch.alerting.feedback_lake.alert_row / answer_row write them. Few rows
+#: (one per alert), so each is one small gzip'd JSON object, written by the Lambda that knows it.
 FEEDBACK_FIELDS: Final[tuple[Field, ...]] = (
     Field(
         "record_version",

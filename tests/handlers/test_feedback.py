@@ -21,6 +21,7 @@ import pytest
 from lambdas.common.dynamo import from_attributes
 from lambdas.common.feedback import AlertLinks, FeedbackStore, KeyRing, LakeWriter
 from rotorwatch.alerting import feedback as fb
+from rotorwatch.alerting import feedback_links as fb_links
 from rotorwatch.deployment.resources import (
     FEEDBACK_HANDLER,
     FEEDBACK_TABLE_PARTITION_KEY,
@@ -210,10 +211,10 @@ def test_expired_and_tampered_links_are_refused_and_change_nothing(
     ref = token.split(".")[1]
     key = KeyRing(boto3.client("secretsmanager", region_name=REGION), secret_arn).signing_key()
     alert_id = next(i["alert_id"] for i in table_items(aws) if i["pk"] == f"alert#{ref}")
-    expired = fb.sign(key, alert_id, 1_000)  # valid MAC, expired in 1970
+    expired = fb_links.sign(key, alert_id, 1_000)  # valid MAC, expired in 1970
     flipped = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
     extended = ".".join((*token.split(".")[:2], "zzzzzzz", token.split(".")[3]))
-    forged = fb.sign(bytes(32), alert_id, 4_000_000_000)  # a key that is not ours
+    forged = fb_links.sign(bytes(32), alert_id, 4_000_000_000)  # a key that is not ours
     before = answer_state(aws)
     for bad in (expired, flipped, extended, forged, "1.x.y.z", ""):
         for method in ("GET", "POST"):

@@ -179,7 +179,7 @@ def test_grants_are_least_privilege(synth: Synth) -> None:
         assert f'"/{prefix}*"' in resources, prefix
     assert resources.count('"/') == 2  # nothing else of the bucket
     # The scoring function writes state, alerts and predictions; to S3 only the feedback
-    # prefix (the alerts technicians may answer, rotorwatch.alerting.feedback.alert_row).
+    # prefix (the alerts technicians may answer, rotorwatch.alerting.feedback_lake.alert_row).
     assert {"dynamodb:UpdateItem", "sns:Publish", "firehose:PutRecordBatch"} <= sa_actions
     assert {a for a in sa_actions if a.startswith("s3:")} == {"s3:PutObject"}
     sa_puts = [st for st in sa if "s3:PutObject" in json.dumps(st["Action"])]

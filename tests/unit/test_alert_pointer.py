@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from local_cloud.firehose import LocalFirehose
-from rotorwatch.alerting import alerts
+from rotorwatch.alerting import alert_messages, alerts
 from rotorwatch.lake import layout as lake
 from rotorwatch.lake.query import AthenaTarget
 from tests.athena_duckdb import DuckDbAthena
@@ -70,12 +70,12 @@ PROD = AthenaTarget(lake.athena_workgroup("prod"), lake.glue_database("prod"), "
 
 
 def test_the_pointer_names_only_parameters_the_query_takes() -> None:
-    text = alerts.message(_alarm(), athena=PROD)
+    text = alert_messages.message(_alarm(), athena=PROD)
     (line,) = [x for x in text.splitlines() if x.startswith("Look closer:")]
     named = dict(p.split("=", 1) for p in line.split(" with ", 1)[1].split(", "))
     from rotorwatch.lake.query import load
 
-    assert set(named) <= {p.name for p in load(alerts.TREND_QUERY_NAME).params}
+    assert set(named) <= {p.name for p in load(alert_messages.TREND_QUERY_NAME).params}
     assert "device_id" in named
 
 
@@ -85,10 +85,10 @@ def test_a_prod_alert_command_runs_as_worded_against_prod_and_shows_the_episode(
     """The account has only prod's workgroup and database, in prod's region; the reader's own
     defaults (the dev stage, eu-west-1) would find nothing."""
     alarm = _alarm()
-    text = alerts.message(alarm, athena=PROD)
+    text = alert_messages.message(alarm, athena=PROD)
     (line,) = [x for x in text.splitlines() if x.strip().startswith("or run:")]
     words = shlex.split(line.split("or run:", 1)[1])
-    assert words[:3] == ["rotorwatch", "query", alerts.TREND_QUERY_NAME]
+    assert words[:3] == ["rotorwatch", "query", alert_messages.TREND_QUERY_NAME]
     assert "--athena" in words
     # Athena answered by DuckDB over the local lake: the command itself runs unchanged.
     athena = DuckDbAthena(lake_dir, workgroup=PROD.workgroup, database=PROD.database)
@@ -110,7 +110,7 @@ def test_a_prod_alert_command_runs_as_worded_against_prod_and_shows_the_episode(
     windows = sum(int(r["windows"]) for r in rows)
     episode_start = alarm.since_ms
     expected = sum(
-        1 for i in range(N) if _feature(i)["ts"] >= episode_start - alerts.TREND_BASELINE_MS
+        1 for i in range(N) if _feature(i)["ts"] >= episode_start - alert_messages.TREND_BASELINE_MS
     )
     assert windows == expected
     assert max(float(r["velocity_rms_max_mm_s"]) for r in rows) > 8.0

@@ -9,18 +9,15 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.alerting.alerts import (
+from rotorwatch.alerting.alert_messages import (
     SMS_MAX_CHARS,
     TREND_QUERY_NAME,
-    Alert,
-    AlertPolicy,
-    DeviceState,
     message,
     message_attributes,
     short_message,
-    step,
     subject,
 )
+from rotorwatch.alerting.alerts import Alert, AlertPolicy, DeviceState, step
 from rotorwatch.diagnosis.end_of_life import EndOfLife
 from rotorwatch.diagnosis.life import update
 from rotorwatch.lake.query import AthenaTarget

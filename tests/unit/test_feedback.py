@@ -1,4 +1,4 @@
-"""rotorwatch.alerting.feedback: signed links, answer rules, effects, lake rows."""
+"""rotorwatch.alerting.feedback and its siblings: signed links, answer rules, effects, lake rows."""
 
 from __future__ import annotations
 
@@ -8,6 +8,9 @@ import json
 import pytest
 
 from rotorwatch.alerting import feedback as fb
+from rotorwatch.alerting import feedback_lake as fb_lake
+from rotorwatch.alerting import feedback_links as fb_links
+from rotorwatch.alerting import feedback_pages as fb_pages
 from rotorwatch.lake import layout as lake
 
 KEY = bytes(range(32))
@@ -34,27 +37,27 @@ def _answer(verdict: str, *, ms: int = 1_790_000_100_000, correction: bool = Fal
 
 
 def test_a_token_authorises_exactly_its_own_alert() -> None:
-    token_a = fb.sign(KEY, ALERT_A, NOW_S + 60)
-    token_b = fb.sign(KEY, ALERT_B, NOW_S + 60)
-    assert fb.verify(token_a, [KEY], NOW_S) == fb.alert_ref(ALERT_A)
-    assert fb.verify(token_b, [KEY], NOW_S) == fb.alert_ref(ALERT_B)
-    assert fb.alert_ref(ALERT_A) != fb.alert_ref(ALERT_B)
+    token_a = fb_links.sign(KEY, ALERT_A, NOW_S + 60)
+    token_b = fb_links.sign(KEY, ALERT_B, NOW_S + 60)
+    assert fb_links.verify(token_a, [KEY], NOW_S) == fb_links.alert_ref(ALERT_A)
+    assert fb_links.verify(token_b, [KEY], NOW_S) == fb_links.alert_ref(ALERT_B)
+    assert fb_links.alert_ref(ALERT_A) != fb_links.alert_ref(ALERT_B)
     # Swapping the alert reference of a valid token into another breaks its MAC.
     _, ref_b, _, _ = token_b.split(".")
     v, _, exp, mac = token_a.split(".")
-    with pytest.raises(fb.LinkError) as err:
-        fb.verify(".".join((v, ref_b, exp, mac)), [KEY], NOW_S)
+    with pytest.raises(fb_links.LinkError) as err:
+        fb_links.verify(".".join((v, ref_b, exp, mac)), [KEY], NOW_S)
     assert err.value.reason == "signature"
 
 
 def test_expired_token_is_refused_and_extending_it_breaks_the_mac() -> None:
-    token = fb.sign(KEY, ALERT_A, NOW_S - 1)
-    with pytest.raises(fb.LinkError) as err:
-        fb.verify(token, [KEY], NOW_S)
+    token = fb_links.sign(KEY, ALERT_A, NOW_S - 1)
+    with pytest.raises(fb_links.LinkError) as err:
+        fb_links.verify(token, [KEY], NOW_S)
     assert err.value.reason == "expired"
     v, ref, _, mac = token.split(".")
-    with pytest.raises(fb.LinkError) as err:
-        fb.verify(".".join((v, ref, "zzzzzz", mac)), [KEY], NOW_S)
+    with pytest.raises(fb_links.LinkError) as err:
+        fb_links.verify(".".join((v, ref, "zzzzzz", mac)), [KEY], NOW_S)
     assert err.value.reason == "signature"
 
 
@@ -73,23 +76,23 @@ def test_expired_token_is_refused_and_extending_it_breaks_the_mac() -> None:
     ],
 )
 def test_tampered_tokens_are_refused(tamper, reason: str) -> None:  # type: ignore[no-untyped-def]
-    token = fb.sign(KEY, ALERT_A, NOW_S + 60)
-    with pytest.raises(fb.LinkError) as err:
-        fb.verify(tamper(token), [KEY], NOW_S)
+    token = fb_links.sign(KEY, ALERT_A, NOW_S + 60)
+    with pytest.raises(fb_links.LinkError) as err:
+        fb_links.verify(tamper(token), [KEY], NOW_S)
     assert err.value.reason == reason
 
 
 def test_a_token_signed_with_another_key_is_refused_and_rotation_keeps_old_links() -> None:
-    old = fb.sign(OTHER_KEY, ALERT_A, NOW_S + 60)
-    with pytest.raises(fb.LinkError):
-        fb.verify(old, [KEY], NOW_S)
+    old = fb_links.sign(OTHER_KEY, ALERT_A, NOW_S + 60)
+    with pytest.raises(fb_links.LinkError):
+        fb_links.verify(old, [KEY], NOW_S)
     # After a rotation the previous key still verifies links already sent.
-    assert fb.verify(old, [KEY, OTHER_KEY], NOW_S) == fb.alert_ref(ALERT_A)
+    assert fb_links.verify(old, [KEY, OTHER_KEY], NOW_S) == fb_links.alert_ref(ALERT_A)
 
 
 def test_short_keys_are_rejected() -> None:
     with pytest.raises(ValueError, match="at least 32 bytes"):
-        fb.sign(b"short", ALERT_A, NOW_S)
+        fb_links.sign(b"short", ALERT_A, NOW_S)
 
 
 def test_first_answer_wins_unless_a_correction() -> None:
@@ -114,7 +117,7 @@ def test_corrections_are_capped_per_alert() -> None:
     assert fb.decide(first, _answer(fb.CONFIRMED, ms=3), fb.MAX_CORRECTIONS) == "duplicate"
     assert fb.decide(first, _answer(fb.NO_FAULT_FOUND), fb.MAX_CORRECTIONS) == "already_answered"
     assert fb.decide(None, flip, fb.MAX_CORRECTIONS) == "accepted"
-    assert "audit" in fb.DECISION_TEXT["correction_limit"]
+    assert "audit" in fb_pages.DECISION_TEXT["correction_limit"]
     with pytest.raises(ValueError, match="corrections"):
         fb.decide(first, flip, -1)
 
@@ -158,15 +161,17 @@ def test_a_correction_away_from_no_fault_found_lifts_the_mute() -> None:
 
 
 def test_sms_keeps_the_whole_link() -> None:
-    url = fb.link("https://abc.execute-api.eu-west-1.amazonaws.com/", fb.sign(KEY, ALERT_A, NOW_S))
-    sms = fb.sms_with_link("RW ALARM " + "x" * 200, url, 160)
+    url = fb_pages.link(
+        "https://abc.execute-api.eu-west-1.amazonaws.com/", fb_links.sign(KEY, ALERT_A, NOW_S)
+    )
+    sms = fb_pages.sms_with_link("RW ALARM " + "x" * 200, url, 160)
     assert len(sms) <= 160
     assert sms.endswith(" " + url)
 
 
 def test_email_block_offers_every_verdict_for_the_same_token() -> None:
-    token = fb.sign(KEY, ALERT_A, NOW_S + 60)
-    block = fb.email_block("https://h/", token, "bearing_outer")
+    token = fb_links.sign(KEY, ALERT_A, NOW_S + 60)
+    block = fb_pages.email_block("https://h/", token, "bearing_outer")
     assert "Confirmed: bearing_outer" in block
     for v in fb.VERDICTS:
         assert f"https://h/f/{token}?v={v}" in block
@@ -174,7 +179,7 @@ def test_email_block_offers_every_verdict_for_the_same_token() -> None:
 
 def test_pages_escape_what_devices_and_technicians_wrote() -> None:
     alert = fb.AlertRecord("<b>x</b>:1:1:ALARM", "<b>x</b>", "<i>s</i>", "ALARM", "<s>", 1, 1)
-    html_page = fb.form_page(alert, "/f/t", None, None)
+    html_page = fb_pages.form_page(alert, "/f/t", None, None)
     assert "<b>x</b>" not in html_page
     assert "&lt;b&gt;x&lt;/b&gt;" in html_page
     assert "<form method=post" in html_page  # a GET only shows the form
@@ -182,9 +187,9 @@ def test_pages_escape_what_devices_and_technicians_wrote() -> None:
 
 def test_lake_rows_land_in_the_feedback_table_deterministically() -> None:
     alert = _alert()
-    key, body = fb.lake_object(fb.answer_row(alert, _answer(fb.CONFIRMED)))
+    key, body = fb_lake.lake_object(fb_lake.answer_row(alert, _answer(fb.CONFIRMED)))
     assert key.startswith(lake.FEEDBACK_PREFIX + "year=2026/month=09/day=21/")
-    assert fb.lake_object(fb.answer_row(alert, _answer(fb.CONFIRMED)))[0] == key
+    assert fb_lake.lake_object(fb_lake.answer_row(alert, _answer(fb.CONFIRMED)))[0] == key
     row = json.loads(gzip.decompress(body))
     assert set(row) == set(lake.table(lake.FEEDBACK_TABLE).column_names)
     assert row["verdict"] == fb.CONFIRMED
@@ -208,19 +213,19 @@ def test_answers_label_the_windows_that_raised_their_alert() -> None:
     a2 = fb.AlertRecord("p2:10:1:WARNING", "p2", "s", "WARNING", "imbalance", 10 * hour, 1)
     a3 = fb.AlertRecord("p3:10:1:WARNING", "p3", "s", "WARNING", "overheating", 10 * hour, 1)
     rows = [
-        fb.alert_row(a1),
-        fb.answer_row(a1, fb.Answer(fb.CONFIRMED, "email", 11 * hour)),
-        fb.answer_row(a2, fb.Answer(fb.CONFIRMED, "email", 11 * hour)),
+        fb_lake.alert_row(a1),
+        fb_lake.answer_row(a1, fb.Answer(fb.CONFIRMED, "email", 11 * hour)),
+        fb_lake.answer_row(a2, fb.Answer(fb.CONFIRMED, "email", 11 * hour)),
         # corrected: the latest answer stands
-        fb.answer_row(a2, fb.Answer(fb.NO_FAULT_FOUND, "email", 12 * hour, correction=True)),
-        fb.answer_row(a3, fb.Answer(fb.CONFIRMED, "email", 11 * hour)),  # a sensor cause
+        fb_lake.answer_row(a2, fb.Answer(fb.NO_FAULT_FOUND, "email", 12 * hour, correction=True)),
+        fb_lake.answer_row(a3, fb.Answer(fb.CONFIRMED, "email", 11 * hour)),  # a sensor cause
     ]
     feats = [
         {"device_id": d, "ts": t * hour // 2, "seq": t, "x": 1.0}
         for d in ("p1", "p2", "p3", "p4")
         for t in range(17, 22)  # 8.5 h .. 10.5 h
     ]
-    records, truth = fb.labelled_windows(rows, feats, FAULTS)
+    records, truth = fb_lake.labelled_windows(rows, feats, FAULTS)
     assert [(t["device_id"], t["ts"], t["fault"]) for t in truth] == [
         ("p1", 9 * hour + hour // 2, "bearing_outer"),
         ("p1", 10 * hour, "bearing_outer"),
@@ -232,6 +237,6 @@ def test_answers_label_the_windows_that_raised_their_alert() -> None:
     ]
     # Two answers labelling the same window differently leave it out.
     other = fb.AlertRecord("p1:10:2:WARNING", "p1", "s", "WARNING", "imbalance", 10 * hour, 1)
-    both = [*rows, fb.answer_row(other, fb.Answer(fb.CONFIRMED, "email", 11 * hour))]
-    _, truth2 = fb.labelled_windows(both, feats, FAULTS)
+    both = [*rows, fb_lake.answer_row(other, fb.Answer(fb.CONFIRMED, "email", 11 * hour))]
+    _, truth2 = fb_lake.labelled_windows(both, feats, FAULTS)
     assert all(t["device_id"] != "p1" for t in truth2)

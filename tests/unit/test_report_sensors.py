@@ -12,7 +12,8 @@ from local_cloud import report as rp
 from local_cloud import report_plots as rp_plots
 from local_cloud import report_scoring as rp_scoring
 from local_cloud.cloud import ReceivedAlert
-from rotorwatch.alerting.alerts import DeviceState, message, step, subject
+from rotorwatch.alerting.alert_messages import message, subject
+from rotorwatch.alerting.alerts import DeviceState, step
 from rotorwatch.diagnosis.scoring import combine
 
 pytest.importorskip("matplotlib")

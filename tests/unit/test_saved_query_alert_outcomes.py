@@ -14,6 +14,7 @@ import sqlglot
 
 from local_cloud import athena
 from rotorwatch.alerting import feedback as fb
+from rotorwatch.alerting import feedback_lake as fb_lake
 from rotorwatch.lake import query
 
 NOW_MS = int(time.time() * 1000)
@@ -21,7 +22,7 @@ HOUR_MS = 3_600_000
 
 
 def _write(lake_dir: Path, row: dict) -> None:
-    key, body = fb.lake_object(row)
+    key, body = fb_lake.lake_object(row)
     path = lake_dir / key
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(body)
@@ -40,7 +41,7 @@ def _answer(
     answer = fb.Answer(
         verdict, "email", alert.created_ms + int(after_h * HOUR_MS), correction=correction
     )
-    return fb.answer_row(alert, answer)
+    return fb_lake.answer_row(alert, answer)
 
 
 @pytest.fixture
@@ -49,8 +50,8 @@ def lake_dir(tmp_path: Path) -> Path:
     b = [_alert(10 + i, "plant-b", "imbalance", 20) for i in range(2)]
     old = _alert(99, "plant-a", "bearing_outer", 24 * 40)  # outside the 30-day look-back
     for alert in (*a, *b, old):
-        _write(tmp_path, fb.alert_row(alert))
-        _write(tmp_path, fb.alert_row(alert))  # a re-sent alert: same object, counted once
+        _write(tmp_path, fb_lake.alert_row(alert))
+        _write(tmp_path, fb_lake.alert_row(alert))  # a re-sent alert: same object, counted once
     _write(tmp_path, _answer("confirmed", a[0], 1))
     _write(tmp_path, _answer("repaired", a[1], 2))
     _write(tmp_path, _answer("no_fault_found", a[2], 1))

@@ -13,15 +13,9 @@ from typing import Any
 
 import pytest
 
-from rotorwatch.alerting.alerts import (
-    SMS_MAX_CHARS,
-    DeviceState,
-    short_message,
-    step,
-    subject,
-    utc_text,
-)
-from rotorwatch.alerting.alerts import message as alert_message
+from rotorwatch.alerting.alert_messages import SMS_MAX_CHARS, short_message, subject, utc_text
+from rotorwatch.alerting.alert_messages import message as alert_message
+from rotorwatch.alerting.alerts import DeviceState, step
 from rotorwatch.contract.telemetry import decode
 from rotorwatch.diagnosis.assets import AssetError, limit_fields, parse_asset
 from rotorwatch.diagnosis.features import FEATURE_NAMES, compute_features

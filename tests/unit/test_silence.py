@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from rotorwatch.alerting.alerts import SMS_MAX_CHARS, DeviceState
+from rotorwatch.alerting.alert_messages import SMS_MAX_CHARS
+from rotorwatch.alerting.alerts import DeviceState
 from rotorwatch.alerting.silence import (
     NO_DATA,
     SilencePolicy,

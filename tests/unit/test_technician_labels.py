@@ -3,7 +3,7 @@ window they label, bad label rows are refused and counted, and the result is rep
 
 The answers are given the way the demo's technicians give them (local_cloud.technicians:
 the verdict from the simulator's truth at the alert's window), turned into label rows by
-``rotorwatch.alerting.feedback.labelled_windows`` (what ``rotorwatch feedback-labels`` runs) and joined
+``rotorwatch.alerting.feedback_lake.labelled_windows`` (what ``rotorwatch feedback-labels`` runs) and joined
 by ``rotorwatch.diagnosis.model.technician_labels.join`` (what ``rotorwatch train --feedback-labels``
 and the SageMaker job's ``feedback`` channel run).
 """
@@ -23,6 +23,7 @@ from cli import app
 from local_cloud.report_scoring import FaultTruth
 from local_cloud.technicians import truth_verdict
 from rotorwatch.alerting import feedback as fb
+from rotorwatch.alerting import feedback_lake as fb_lake
 from rotorwatch.diagnosis.model import CARD_FILE, MODEL_FILE
 from rotorwatch.diagnosis.model.model import Model
 from rotorwatch.diagnosis.model.technician_labels import LABELS_FILE, RECORDS_FILE, join
@@ -88,14 +89,14 @@ def test_join_refuses_and_counts_what_would_teach_something_false() -> None:
 
 def test_labelled_windows_keep_the_last_correction_and_say_what_they_dropped() -> None:
     alert = fb.AlertRecord("p1:10:1:WARNING", "p1", "s", "WARNING", "imbalance", 10 * HOUR_MS, 1)
-    first = fb.answer_row(alert, fb.Answer(fb.CONFIRMED, "email", 11 * HOUR_MS))
-    fixed = fb.answer_row(
+    first = fb_lake.answer_row(alert, fb.Answer(fb.CONFIRMED, "email", 11 * HOUR_MS))
+    fixed = fb_lake.answer_row(
         alert, fb.Answer(fb.NO_FAULT_FOUND, "email", 12 * HOUR_MS, correction=True)
     )
     feats = [_rec("p1", 10 * HOUR_MS - k * 600_000, k) for k in range(3)]
     audit: dict[str, int] = {}
     for rows in ([first, fixed], [fixed, first]):  # file order does not decide
-        _recs, truth = fb.labelled_windows(rows, feats, FAULTS, audit=audit)
+        _recs, truth = fb_lake.labelled_windows(rows, feats, FAULTS, audit=audit)
         assert {t["fault"] for t in truth} == {"normal"}
         assert {t["recorded_ms"] for t in truth} == {12 * HOUR_MS}
         assert audit["answers_superseded"] == 1
@@ -147,7 +148,7 @@ def _technicians_answer(
         )
         verdict, found = truth_verdict(scored["fault"], truth, ts, "WARNING")
         answer = fb.Answer(verdict, "email", ts + HOUR_MS, fault_found=found)
-        out += [fb.alert_row(alert), fb.answer_row(alert, answer)]
+        out += [fb_lake.alert_row(alert), fb_lake.answer_row(alert, answer)]
     return out
 
 
@@ -174,7 +175,7 @@ def test_answers_teach_a_fault_the_simulated_fleet_lacks(fleet: list[dict[str, A
     base = fit(simulated)
     answers = _technicians_answer(base, fleet, taught, every=6)
     assert {r["verdict"] for r in answers if r["kind"] == "answer"} == {fb.OTHER_FAULT}
-    records, labels = fb.labelled_windows(answers, fleet, FAULTS)
+    records, labels = fb_lake.labelled_windows(answers, fleet, FAULTS)
     labelled, audit = join(records, labels)
     assert audit.by_fault == {"looseness": len(labelled)}
     assert len(labelled) >= 12
@@ -201,10 +202,10 @@ def test_no_fault_found_takes_the_fault_call_off_that_kind_of_window(
         ts = int(rec["ts"])
         alert = fb.AlertRecord(f"{taught}:{ts}", taught, "plant", "WARNING", "imbalance", ts, ts)
         rows += [
-            fb.alert_row(alert),
-            fb.answer_row(alert, fb.Answer(fb.NO_FAULT_FOUND, "email", ts + HOUR_MS)),
+            fb_lake.alert_row(alert),
+            fb_lake.answer_row(alert, fb.Answer(fb.NO_FAULT_FOUND, "email", ts + HOUR_MS)),
         ]
-    labelled, audit = join(*fb.labelled_windows(rows, fleet, FAULTS))
+    labelled, audit = join(*fb_lake.labelled_windows(rows, fleet, FAULTS))
     assert set(audit.by_fault) == {"normal"}
     retrained = fit(simulated, labelled)
     target = _faulty(fleet, unseen)
@@ -237,8 +238,8 @@ def test_training_with_labels_is_reproducible_and_without_them_unchanged(
 
     alert_ts = int(_faulty(small, "m01")[10]["ts"])
     alert = fb.AlertRecord("m01:a", "m01", "plant", "WARNING", "imbalance", alert_ts, 1)
-    answer = fb.answer_row(alert, fb.Answer(fb.NO_FAULT_FOUND, "email", alert_ts + HOUR_MS))
-    records, labels = fb.labelled_windows([answer], small, FAULTS)
+    answer = fb_lake.answer_row(alert, fb.Answer(fb.NO_FAULT_FOUND, "email", alert_ts + HOUR_MS))
+    records, labels = fb_lake.labelled_windows([answer], small, FAULTS)
     artifacts = []
     for n, order in enumerate((1, -1)):
         folder = tmp_path / f"labels{n}"
@@ -298,8 +299,8 @@ def test_the_training_job_reads_the_feedback_channel_on_its_own(
     small = [r for r in fleet if r["device_id"] in ("m01", "m02", "m04", "m05", "m14")]
     alert_ts = int(_faulty(small, "m01")[10]["ts"])
     alert = fb.AlertRecord("m01:a", "m01", "plant", "WARNING", "imbalance", alert_ts, 1)
-    answer = fb.answer_row(alert, fb.Answer(fb.NO_FAULT_FOUND, "email", alert_ts + HOUR_MS))
-    records, labels = fb.labelled_windows([answer], small, FAULTS)
+    answer = fb_lake.answer_row(alert, fb.Answer(fb.NO_FAULT_FOUND, "email", alert_ts + HOUR_MS))
+    records, labels = fb_lake.labelled_windows([answer], small, FAULTS)
     code = tmp_path / "code"
     write_code(code, [ROOT / "sagemaker" / "train.py", INFERENCE], TRAINING_MODULES)
     for channel, files in (

@@ -1,6 +1,6 @@
 """Technicians' answers as training labels: the windows they label, checked before training.
 
-``rotorwatch feedback-labels`` (:func:`rotorwatch.alerting.feedback.labelled_windows`) turns the lake's
+``rotorwatch feedback-labels`` (:func:`rotorwatch.alerting.feedback_lake.labelled_windows`) turns the lake's
 answer rows into a folder of two JSON-lines files:
 
 * ``records.jsonl``: the feature records of the windows the answers label;
