@@ -68,6 +68,7 @@ from rotorwatch.deployment.resources import (
 )
 from rotorwatch.deployment.stage import StageConfig, from_context
 from rotorwatch.lake import layout as lake
+from simulator.scenario import BEARING_CATALOG, bearing_record
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SITE = "drill"
@@ -123,12 +124,7 @@ def _asset(device_id: str) -> dict[str, Any]:
         "foundation": "rigid",
         "rated_rpm": int(_RPM),
         "site": SITE,
-        "bearing": {
-            "n_balls": 9,
-            "ball_diameter_mm": 7.94,
-            "pitch_diameter_mm": 39.04,
-            "contact_angle_deg": 0,
-        },
+        "bearing": bearing_record(BEARING_CATALOG[0]),  # a 6205
     }
 
 

@@ -77,6 +77,18 @@ BEARING_CATALOG: Final[tuple[tuple[int, float, float, float], ...]] = (
     (12, 9.0, 60.0, 15.0),  # 7010 C
 )
 
+
+def bearing_record(geometry: tuple[int, float, float, float]) -> dict[str, float]:
+    """A catalogue entry as the asset registry's ``bearing`` record."""
+    n, d, pitch, angle = geometry
+    return {
+        "n_balls": n,
+        "ball_diameter_mm": d,
+        "pitch_diameter_mm": pitch,
+        "contact_angle_deg": angle,
+    }
+
+
 PRESSURE_BAR_BY_KIND: Final = {
     "pump": (2.0, 8.0),
     "compressor": (6.0, 10.0),
@@ -330,19 +342,14 @@ def random_fleet(
     machines = []
     for i, label in enumerate(labels):
         rpm, _line = MOTOR_SPEEDS[int(rng.integers(len(MOTOR_SPEEDS)))]
-        n, d, pitch, angle = BEARING_CATALOG[int(rng.integers(len(BEARING_CATALOG)))]
+        geometry = BEARING_CATALOG[int(rng.integers(len(BEARING_CATALOG)))]
         asset = parse_asset(
             {
                 "device_id": f"{prefix}{i + 1:02d}",
                 "machine_group": int(rng.choice([1, 2])),
                 "foundation": str(rng.choice(["rigid", "flexible"])),
                 "rated_rpm": rpm,
-                "bearing": {
-                    "n_balls": n,
-                    "ball_diameter_mm": d,
-                    "pitch_diameter_mm": pitch,
-                    "contact_angle_deg": angle,
-                },
+                "bearing": bearing_record(geometry),
                 "site": site,
             }
         )
