@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -117,39 +116,15 @@ def run_concurrently(
         except BaseException as exc:  # surfaced below, in the test's thread
             errors.append(exc)
 
-    with moto_one_request_at_a_time():
-        threads = [threading.Thread(target=run, args=(i,)) for i in range(len(events))]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(30)
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(events))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
     if errors:
         raise errors[0]
     assert all(r is not None for r in results), "an invocation did not finish in 30 s"
     return results
-
-
-@contextmanager
-def moto_one_request_at_a_time() -> Iterator[None]:
-    """moto's backends are plain dicts without locks: two threads inside one request handler at
-    once can fail in moto itself (seen once in CI: batch_get_item raised while the other thread
-    wrote). AWS serves concurrent requests; what the drill races is the two invocations' order
-    of reads and writes, which the RaceProxy sets. So each moto request runs whole, one at a time;
-    the proxy's barrier and ordering wait outside a request, so this cannot deadlock."""
-    from moto.core.botocore_stubber import BotocoreStubber
-
-    lock = threading.RLock()
-    original = BotocoreStubber.process_request
-
-    def serialised(self: Any, request: Any) -> Any:
-        with lock:
-            return original(self, request)
-
-    BotocoreStubber.process_request = serialised  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        BotocoreStubber.process_request = original  # type: ignore[method-assign]
 
 
 def series(first_seq: int, zones: str, ts0: int = TS0) -> list[tuple[int, int, str]]:

@@ -29,6 +29,7 @@ from rotorwatch.deployment.resources import (
     EnvKey,
 )
 from rotorwatch.lake import layout as lake
+from tests.moto_serial import one_request_at_a_time
 from tests.signals import ASSET_RECORD
 
 REGION = "eu-west-1"
@@ -120,7 +121,7 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Aws]:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     monkeypatch.setenv("POWERTOOLS_DEV", "false")
-    with mock_aws():
+    with mock_aws(), one_request_at_a_time():
         s3 = boto3.client("s3", region_name=REGION)
         s3.create_bucket(Bucket=BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
         kinesis = boto3.client("kinesis", region_name=REGION)
