@@ -8,7 +8,7 @@ quotas by the same factor (:mod:`local_cloud.quota_gate`, figures from
 deployed handlers, wired as :class:`~local_cloud.cloud.LocalCloud` wires them:
 
     devices -> IoT rule (one PutRecords attempt; a refused entry goes to the error action)
-      -> telemetry stream (12 shards) -> extract_features (one invocation per shard at a time)
+      -> telemetry stream (16 shards) -> extract_features (one invocation per shard at a time)
          -> raw object in S3; features stream (8 shards) -> score_and_alert -> Firehose
             (predictions), and the Kinesis-sourced features Firehose -> the lake.
 

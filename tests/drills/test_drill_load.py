@@ -1,5 +1,5 @@
 """The scaled load drill (`make drill-load`), tiny: prod's shards and batching, the rate and the
-Kinesis quotas shrunk to 12 devices (factor 0.0012, one per telemetry shard), half a simulated
+Kinesis quotas shrunk to 16 devices (factor 0.0016, one per telemetry shard), half a simulated
 minute of windows.
 
 It must pass on the shards the stage deploys and fail when a stream is under-provisioned; the
@@ -20,8 +20,8 @@ from local_cloud.quota_gate import THROTTLED, KinesisGate
 from rotorwatch.deployment.cost.quotas import QUOTAS, MiB
 from tests.drills import figures
 
-#: 12 devices: one on each of prod's 12 telemetry shards (the busiest shard's share stays prod's).
-TINY = DrillConfig(factor=0.0012, minutes=0.5)
+#: 16 devices: one on each of prod's 16 telemetry shards (the busiest shard's share stays prod's).
+TINY = DrillConfig(factor=0.0016, minutes=0.5)
 
 
 def _record(name: str, r: DrillResult) -> None:
@@ -46,14 +46,16 @@ def test_tiny_drill_passes_on_the_stage_shards(tmp_path: Path) -> None:
     r = run(TINY, tmp_path)
     _record("load drill, tiny, prod shards", r)
     assert r.passed, table(r)
-    assert r.published == 12 * 3  # 30 s of a window every 10 s
+    assert r.published == 16 * 3  # 30 s of a window every 10 s
     for name, count in r.lake.items():
         assert (count.rows, count.distinct, count.lost) == (r.published, r.published, 0), name
     assert r.rule_errors == 0
     assert r.discarded == 0
-    # Not a vacuous pass: the busiest telemetry shard ran close to its scaled write quota.
+    # Not a vacuous pass: the busiest telemetry shard ran at two thirds of its scaled write quota
+    # over the bucket's 10 s, the mean prod's shards are sized for (each shard's busy seconds,
+    # mean + 3 sd, fill it: cost.fleet.busiest_second_share; tests/unit/test_cost_bursts.py).
     tel = next(q for q in r.quotas if q.quota == "Kinesis write per shard (telemetry)")
-    assert 0.7 < tel.share <= 1.0, table(r)
+    assert 0.6 < tel.share <= 1.0, table(r)
     assert max(r.iterator_age_s.values()) < r.iterator_age_limit_s
 
 

@@ -34,5 +34,5 @@ def test_synth_warns_when_prod_cannot_be_reached_from_on_demand_in_one_deploy() 
     assert prod.telemetry_stream.shards > 2 * ON_DEMAND_INITIAL_SHARDS
     (warning,) = [w for w in stage_warnings(prod) if "UpdateShardCount" in w]
     assert "telemetry" in warning
-    assert "8 then 12" in warning
+    assert "8 then 16" in warning
     assert not [w for w in stage_warnings(stage_config("dev")) if "UpdateShardCount" in w]

@@ -18,7 +18,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from rotorwatch.deployment.cost.fleet import HOT_SHARD_SIGMAS, hottest_shard_share, stream_consumers
+from rotorwatch.deployment.cost.fleet import (
+    BURST_SIGMAS,
+    HOT_SHARD_SIGMAS,
+    busiest_second_share,
+    hottest_shard_share,
+    stream_consumers,
+)
 from rotorwatch.deployment.cost.report import CostReport
 from rotorwatch.lake.layout import FIREHOSE_RECORD_MAX_BYTES
 
@@ -365,9 +371,12 @@ def check(
     ):
         more = f"deploy more shards (streams.{stream}.shards: `rotorwatch cost` sizes them)"
         hot = hottest_shard_share(shards, fleet.devices)
+        burst = busiest_second_share(shards, fleet.devices, msg_per_s)
         where = f"{stream} stream, busiest of {shards} shards (mean + {HOT_SHARD_SIGMAS:g} sd)"
-        add("kinesis_shard_write_bytes", bps * hot / MiB, where, fix=more)
-        add("kinesis_shard_write_records", msg_per_s * hot, where, fix=more)
+        # Writes are counted per second: the busiest shard's busy second, not its mean.
+        second = f"{where}, its busy seconds (mean + {BURST_SIGMAS:g} sd)"
+        add("kinesis_shard_write_bytes", bps * burst / MiB, second, fix=more)
+        add("kinesis_shard_write_records", msg_per_s * burst, second, fix=more)
         add(
             "kinesis_shard_read_bytes",
             consumers * bps * hot / MiB,
