@@ -246,6 +246,7 @@ drills: $(STAMP)
 # out/drill-load.md; fails on a window lost or duplicated between device and lake, a write
 # refused and not absorbed, or an iterator age over the stage's alarm. Other settings:
 # make drill-load DRILL_ARGS="--factor 0.01 --minutes 10 --telemetry-shards 6"
+# make drill-load DRILL_ARGS="--one-shard --minutes 2"   # one shard at full rate, per-second quotas
 DRILL_ARGS ?=
 drill-load: $(STAMP)
 	$(PY) -m local_cloud.load_drill $(DRILL_ARGS)

@@ -22,6 +22,14 @@ class DrillConfig:
     #: Seconds of scaled quota a shard's bucket holds (quota_gate.bucket_capacity); None: the
     #: fleet's interval, in which every device publishes once.
     burst_s: float | None = None
+    #: One shard at full rate, not the fleet shrunk: the busiest telemetry shard's devices at
+    #: prod's fleet (mean + 2 sd of the hash spread), publishing at random phases, on one
+    #: telemetry and one features shard whose quotas are unscaled and counted per second. A
+    #: shard's per-second count varies by the square root of its mean, so only its real device
+    #: count shows real bursts; ``factor`` becomes that shard's share of the fleet.
+    one_shard: bool = False
+    #: Seeds the devices' phases in ``one_shard`` mode.
+    seed: int = 0
     tick_s: float = 1.0
     #: Simulated seconds allowed for draining after the last window.
     drain_limit_s: float = 900.0

@@ -37,6 +37,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -59,6 +60,7 @@ from local_cloud.poller import ShardPoller
 from local_cloud.quota_gate import KinesisGate, TokenBucket, bucket_capacity
 from rotorwatch.contract.iot_rule import partition_key, telemetry_topic
 from rotorwatch.contract.telemetry import encode, encode_samples
+from rotorwatch.deployment.cost.fleet import hottest_shard_share
 from rotorwatch.deployment.cost.quotas import QUOTAS, MiB
 from rotorwatch.deployment.resources import (
     EXTRACT_FEATURES_HANDLER,
@@ -273,6 +275,12 @@ def run(
     tel_n = cfg.telemetry_shards or stage.telemetry_stream.shards
     feat_n = cfg.features_shards or stage.features_stream.shards
     n = max(1, round(fleet_devices * cfg.factor))
+    shard_factor = cfg.factor  # the per-shard quotas' scale
+    if cfg.one_shard:
+        n = math.ceil(fleet_devices * hottest_shard_share(tel_n, fleet_devices))
+        tel_n = feat_n = 1
+        cfg = replace(cfg, factor=n / fleet_devices, burst_s=cfg.burst_s or 1.0)
+        shard_factor = 1.0
     devices = balanced_devices(n, tel_n)
     start_ms = int(datetime(2026, 12, 7, tzinfo=UTC).timestamp() * 1000)
     clock = _Clock(start_ms / 1000.0)
@@ -290,7 +298,7 @@ def run(
         log_dir=work_dir / "logs",
     )
     burst_s = cfg.burst_s or interval_s
-    gate = KinesisGate(clock, cfg.factor, burst_s)
+    gate = KinesisGate(clock, shard_factor, burst_s)
     window_bytes = len(_sample_record(cfg.samples))
     if bucket_capacity(gate.bytes_per_s, burst_s) < window_bytes:
         raise DrillConfigError(
@@ -333,7 +341,7 @@ def _drive(
         clock_ms=cloud.sim_clock,
         put_attempts=1,
     )
-    read_rate = QUOTAS["kinesis_shard_read_bytes"].limit(None) * MiB * cfg.factor
+    read_rate = QUOTAS["kinesis_shard_read_bytes"].limit(None) * MiB * gate.factor
     read_buckets: dict[tuple[str, str], TokenBucket] = {}
     consumers: list[_Consumer] = []
     for p in cloud.pollers:
@@ -352,8 +360,11 @@ def _drive(
     n = len(devices)
     schedule: list[tuple[float, str, int]] = []  # (offset s, device, seq)
     publish_s = cfg.minutes * 60.0
+    # Phases spread evenly, unless the drill is about a shard's busy seconds: then each device
+    # keeps its own clock, as deployed devices do.
+    rng = np.random.default_rng(cfg.seed)
     for i, d in enumerate(devices):
-        phase = interval_s * i / n
+        phase = rng.uniform(0.0, interval_s) if cfg.one_shard else interval_s * i / n
         k = 0
         while phase + k * interval_s < publish_s:
             schedule.append((phase + k * interval_s, d, k))
@@ -545,7 +556,7 @@ def _result(
             QuotaFigure(
                 f"Kinesis read per shard ({label}, all readers)",
                 max(per_shard.values(), default=0) / publish_s / 1024,
-                QUOTAS["kinesis_shard_read_bytes"].limit(None) * MiB * f / 1024,
+                QUOTAS["kinesis_shard_read_bytes"].limit(None) * MiB * gate.factor / 1024,
                 "KiB/s",
                 None,
                 "enforced in the readers (GetRecords is not refused)",
@@ -620,10 +631,7 @@ def _result(
         config=cfg,
         devices=len(devices),
         published=len(published),
-        shards=(
-            cfg.telemetry_shards or stage.telemetry_stream.shards,
-            cfg.features_shards or stage.features_stream.shards,
-        ),
+        shards=(cloud.shards, cloud.features_shards),
         sim_publish_s=publish_s,
         sim_total_s=t,
         wall_s=time.monotonic() - wall0,
@@ -690,6 +698,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="seconds of scaled quota a shard's bucket holds (default: the fleet's interval)",
     )
     ap.add_argument(
+        "--one-shard",
+        action="store_true",
+        help="the busiest telemetry shard at full rate (its prod devices, random phases, "
+        "unscaled per-second quotas) instead of the fleet shrunk",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="the devices' phases (--one-shard)")
+    ap.add_argument(
         "--model", type=Path, default=None, help="model artifact (default: rules score)"
     )
     ap.add_argument("--out", type=Path, default=REPO_ROOT / "out" / "drill-load.md")
@@ -703,6 +718,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         telemetry_shards=a.telemetry_shards,
         features_shards=a.features_shards,
         burst_s=a.burst_s,
+        one_shard=a.one_shard,
+        seed=a.seed,
         model_artifact=a.model,
     )
     with tempfile.TemporaryDirectory(prefix="rotorwatch-drill-") as tmp:

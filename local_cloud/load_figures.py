@@ -124,8 +124,13 @@ def lake_count(keys: list[Window], published: set[Window]) -> TableCount:
 def table(r: DrillResult) -> str:
     """The figures as a Markdown table, with the run's lines above it."""
     c = r.config
+    mode = (
+        f"One shard at full rate: the busiest telemetry shard of stage {c.stage!r}"
+        if c.one_shard
+        else f"Scaled load drill: factor {c.factor:g} of stage {c.stage!r}"
+    )
     lines = [
-        f"Scaled load drill: factor {c.factor:g} of stage {c.stage!r} ({r.devices} devices, "
+        f"{mode} ({r.devices} devices, "
         f"a window every {r.interval_s:g} s, {r.shards[0]} telemetry + {r.shards[1]} features "
         f"shards), {r.sim_publish_s / 60:g} simulated minutes of windows, drained after "
         f"{r.sim_total_s:.0f} s simulated; quota buckets hold {r.burst_s:g} s of the scaled "

@@ -8,6 +8,7 @@ quota gate must answer as Kinesis does, so the handlers' own retries run against
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import boto3
@@ -17,6 +18,7 @@ from moto import mock_aws
 from lambdas.common.batch import put_records
 from local_cloud.load_drill import DrillConfig, DrillResult, run, stage_config, table
 from local_cloud.quota_gate import THROTTLED, KinesisGate
+from rotorwatch.deployment.cost.fleet import hottest_shard_share
 from rotorwatch.deployment.cost.quotas import QUOTAS, MiB
 from tests.drills import figures
 
@@ -132,3 +134,25 @@ def test_a_bucket_smaller_than_one_window_is_refused_in_one_line(
     err = capsys.readouterr().err
     assert "less than one" in err
     assert "Traceback" not in err
+
+
+def test_one_shard_at_full_rate_takes_the_busiest_shards_devices_at_unscaled_per_second_quotas(
+    tmp_path: Path,
+) -> None:
+    """`make drill-load DRILL_ARGS=--one-shard`: a shard's per-second count spreads by the square
+    root of its mean, so the busy seconds prod is sized for (cost.fleet.busiest_second_share)
+    show only with the shard's real device count, random phases and the quota per second."""
+    prod = stage_config("prod")
+    assert prod.fleet_devices is not None
+    r = run(DrillConfig(one_shard=True, minutes=0.05), tmp_path)
+    _record("load drill, one shard at full rate (3 s)", r)
+    assert r.devices == math.ceil(
+        prod.fleet_devices * hottest_shard_share(prod.telemetry_stream.shards, prod.fleet_devices)
+    )
+    assert r.shards == (1, 1)
+    assert r.burst_s == 1.0
+    tel = next(q for q in r.quotas if q.quota == "Kinesis write per shard (telemetry)")
+    assert tel.limit == QUOTAS["kinesis_shard_write_bytes"].limit(None) * 1024  # KiB/s, unscaled
+    assert r.passed, table(r)
+    assert r.published > 100
+    assert (r.lake["raw"].rows, r.lake["raw"].lost) == (r.published, 0)
