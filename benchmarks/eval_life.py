@@ -181,7 +181,7 @@ def fit_prior(
 ) -> dict[str, Any]:
     """The P-F prior of the end-of-life indicator, fitted on ``bearings``' intervals, with
     their rate calibration when ``rate_ratios`` (:func:`rate_log_ratios`) are given."""
-    from rotorwatch.diagnosis.pf_prior import fit, fit_rate_calibration
+    from rotorwatch.diagnosis.pf_prior import fit, fit_rate_calibration, rate_summary
 
     used = {b: intervals_s[b] for b in bearings if b in intervals_s}
     source = (
@@ -191,7 +191,9 @@ def fit_prior(
     )
     prior = fit(str(END_OF_LIFE["indicator"]), list(used.values()), source)
     if rate_ratios is not None:
-        bias, sd = fit_rate_calibration([rate_ratios[b] for b in bearings if b in rate_ratios])
+        bias, sd = fit_rate_calibration(
+            [rate_summary(rate_ratios[b]) for b in bearings if rate_ratios.get(b)]
+        )
         prior = prior.with_rate(bias, sd)
     return prior.to_dict()
 

@@ -397,12 +397,15 @@ def estimate(
 def rate_to_limit(state: LifeState | None) -> tuple[float, float] | None:
     """The time (s) until the indicator reaches the limit at its recent rate, and the spread of
     that time's log from the fit's own standard errors: ``(seconds, sd_ln)``; None while the
-    short trend does not rise.
+    short trend does not rise. Any rise counts, not only one :data:`Z_TREND` errors above flat:
+    the rate does not decide that there is degradation (the alert state did), it weighs how long
+    is left, and a slope near its own error carries a spread of ``se_b / b`` >= 1 in the log, so
+    it moves the prior little (``make eval-life`` measured both: requiring the rise to be
+    significant left the intervals 2-10 times wider).
 
     The short trend (half-life :data:`SHORT_HALF_LIFE_WINDOWS`) is the machine's current rate:
     wear that feeds itself accelerates, so the most recent rate is the least stale. The spread
-    is the first-order (delta-method) error of ``ln((y_limit - a) / b)``; it grows without bound
-    as the slope approaches flat, so a rise lost in noise carries no weight.
+    is the first-order (delta-method) error of ``ln((y_limit - a) / b)``.
     """
     if state is None:
         return None

@@ -187,24 +187,34 @@ def remaining(prior: PfPrior, elapsed_s: float, probabilities: Sequence[float]) 
     return out
 
 
-def fit_rate_calibration(log_ratios: Sequence[Sequence[float]]) -> tuple[float, float]:
-    """The bias and spread of ``ln(true time left / at-this-rate time)``, one sequence of
-    windows (after detection) per machine: ``(bias, sd)`` for :meth:`PfPrior.with_rate`.
+def rate_summary(log_ratios: Sequence[float]) -> tuple[float, float]:
+    """One machine's windows of ``ln(true time left / at-this-rate time)`` after detection, as
+    :func:`fit_rate_calibration` uses them: their median and their variance (ValueError when
+    empty)."""
+    if not log_ratios:
+        raise ValueError("a rate summary needs at least one window")
+    values = sorted(log_ratios)
+    mean = sum(values) / len(values)
+    return _median(values), sum((v - mean) ** 2 for v in values) / len(values)
+
+
+def fit_rate_calibration(summaries: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """The bias and spread of ``ln(true time left / at-this-rate time)`` over machines, each
+    given by its :func:`rate_summary`: ``(bias, sd)`` for :meth:`PfPrior.with_rate`.
 
     Windows of one machine are strongly correlated (the same trend seen a window later), so
     each machine counts once: the bias is the mean of the machines' medians, and the spread
     adds the machines' scatter about it (times ``1 + 1/k`` for a mean of ``k``, as for the
     prior's own predictive) to the mean within-machine variance. ValueError with fewer than
-    :data:`MIN_INTERVALS` machines with a window.
+    :data:`MIN_INTERVALS` machines.
     """
-    per_machine = [sorted(r) for r in log_ratios if len(r) > 0]
-    k = len(per_machine)
+    k = len(summaries)
     if k < MIN_INTERVALS:
-        raise ValueError(f"a rate calibration needs {MIN_INTERVALS}+ machines with a window")
-    medians = [_median(r) for r in per_machine]
+        raise ValueError(f"a rate calibration needs {MIN_INTERVALS}+ machines")
+    medians = [m for m, _ in summaries]
     bias = sum(medians) / k
     between = sum((m - bias) ** 2 for m in medians) / (k - 1) * (1.0 + 1.0 / k)
-    within = sum(sum((v - sum(r) / len(r)) ** 2 for v in r) / len(r) for r in per_machine) / k
+    within = sum(v for _, v in summaries) / k
     sd = math.sqrt(between + within)
     if not sd > 0:
         raise ValueError("rate calibration: no spread to learn from")
@@ -220,10 +230,11 @@ def _median(sorted_values: Sequence[float]) -> float:
 #: The rate-updated posterior is evaluated on this many points of log remaining life, spanning
 #: :data:`_GRID_SDS` of the rate's spread each side of its centre (within :data:`_GRID_LN_S`):
 #: a fixed amount of arithmetic per window, whatever the machine's history.
-_GRID_POINTS: Final = 241
+_GRID_POINTS: Final = 301
 _GRID_SDS: Final = 8.0
-#: Log seconds the grid never leaves (1 s to about 300 years).
-_GRID_LN_S: Final = (0.0, 23.0)
+#: Log seconds the grid never leaves (a millisecond to about 300 years: below a second is no
+#: time to act, but the prior's mass there must still be counted, or every quantile shifts up).
+_GRID_LN_S: Final = (-7.0, 23.0)
 
 
 def t_pdf(t: float, df: int) -> float:
