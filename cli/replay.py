@@ -56,6 +56,9 @@ WINDOW_KEYS = (
     "remaining_life_s",
     "remaining_life_low_s",
     "remaining_life_high_s",
+    # The at-this-rate time the P-F prior is updated with (null while the indicator does not
+    # rise): what make eval-life and make life-prior calibrate.
+    "remaining_life_rate_s",
     "alert",
 )
 
@@ -288,10 +291,8 @@ def replay_command(
                         **{k: p.get(k) for k in WINDOW_KEYS},
                         "state": r.state.state,
                         "point_state": p["state"],
-                        "alert": None if r.alert is None else r.alert.severity,
-                        # The evidence the P-F prior is updated with (rotorwatch.diagnosis.life.
-                        # rate_to_limit): what make eval-life and make life-prior calibrate.
                         "remaining_life_rate_s": _rate_s(r.state),
+                        "alert": None if r.alert is None else r.alert.severity,
                     }
                     sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")
                     if r.alert is not None:
