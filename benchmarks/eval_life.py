@@ -238,6 +238,18 @@ def judge(rows: list[dict[str, Any]], length_s: float) -> dict[str, Any]:
         if est
         else float("nan")
     )
+    # Near the end, where the width matters most: the last third of the time from the first
+    # lasting alert to the end.
+    lead_s = (end_ms - first) / 1000.0 if first is not None else 0.0
+    late = [r for r in est if (end_ms - r["ts"]) / 1000.0 <= lead_s / 3.0]
+    out["width_ratio_late"] = (
+        statistics.median(
+            (r["remaining_life_high_s"] - r["remaining_life_low_s"]) / ((end_ms - r["ts"]) / 1000)
+            for r in late
+        )
+        if late
+        else float("nan")
+    )
     out["pct_error"] = (
         statistics.median(
             100.0
@@ -281,14 +293,14 @@ def report(
     print(f"== {title}: {len(rows)} windows, {n_alerts} alerts sent")
     print(
         "bearing  run_h  first lasting alert: lead  ALARM 1st half  | after alert: "
-        "estimated  coverage  width/true  %err"
+        "estimated  coverage  width/true (last third)  %err"
     )
     for d, j in judged.items():
         lead = "none" if j["lead_min"] is None else f"{j['lead_min']:.1f} min"
         print(
             f"{d:10s} {j['length_h']:5.2f}  {lead:>26s}  {j['alarms_first_half']:14d}  | "
-            f"{j['estimated_share']:9.0%}  {j['coverage']:8.0%}  {j['width_ratio']:10.2f}  "
-            f"{j['pct_error']:5.0f}"
+            f"{j['estimated_share']:9.0%}  {j['coverage']:8.0%}  {j['width_ratio']:10.2f} "
+            f"({j['width_ratio_late']:6.2f})  {j['pct_error']:5.0f}"
         )
     # Constant prior, leave-one-bearing-out.
     print("PHM 2012 score at cut points: estimate (R h vs actual A h) | constant prior (LOBO)")
