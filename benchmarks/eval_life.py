@@ -152,7 +152,9 @@ def pf_intervals_s(rows: list[dict[str, Any]], lengths: dict[str, float]) -> dic
     return out
 
 
-def rate_log_ratios(rows: list[dict[str, Any]], lengths: dict[str, float]) -> dict[str, list[float]]:
+def rate_log_ratios(
+    rows: list[dict[str, Any]], lengths: dict[str, float]
+) -> dict[str, list[float]]:
     """Per bearing, ``ln(true time left / at-this-rate time)`` over the windows from its first
     lasting alert to the end where its indicator rises (``remaining_life_rate_s`` > 0): what
     :func:`rotorwatch.diagnosis.pf_prior.fit_rate_calibration` calibrates."""

@@ -401,7 +401,7 @@ def rate_to_limit(state: LifeState | None) -> tuple[float, float] | None:
     the rate does not decide that there is degradation (the alert state did), it weighs how long
     is left, and a slope near its own error carries a spread of ``se_b / b`` >= 1 in the log, so
     it moves the prior little (``make eval-life`` measured both: requiring the rise to be
-    significant left the intervals 2-10 times wider).
+    significant left the intervals 2-11 times wider).
 
     The short trend (half-life :data:`SHORT_HALF_LIFE_WINDOWS`) is the machine's current rate:
     wear that feeds itself accelerates, so the most recent rate is the least stale. The spread

@@ -269,10 +269,9 @@ def test_the_prior_updated_by_an_exponential_rise_holds_the_true_time_and_narrow
     for k in range(LEARN + 40, LEARN + n_rise - 1, 5):  # the short trend holds the rise alone
         truth = true_left_s(values[k])
         est = estimate(states[k], learning_windows=LEARN, prior=prior)
-        alone = estimate(
-            states[k], learning_windows=LEARN, prior=replace(prior, rate_bias_ln=None)
-        )
-        assert est is not None and alone is not None
+        alone = estimate(states[k], learning_windows=LEARN, prior=replace(prior, rate_bias_ln=None))
+        assert est is not None
+        assert alone is not None
         assert est.low_s <= truth <= est.high_s
         assert est.low_s <= est.remaining_s <= est.high_s
         # Narrower than the prior alone: the machine's own rise says how long it has.
@@ -297,10 +296,9 @@ def test_a_flat_indicator_gives_no_estimate_and_after_detection_the_prior_alone(
             continue
         assert rate[1] >= 0.5
         tilted = estimate(noisy[-1], learning_windows=LEARN, prior=prior)
-        alone = estimate(
-            noisy[-1], learning_windows=LEARN, prior=replace(prior, rate_bias_ln=None)
-        )
-        assert tilted is not None and alone is not None
+        alone = estimate(noisy[-1], learning_windows=LEARN, prior=replace(prior, rate_bias_ln=None))
+        assert tilted is not None
+        assert alone is not None
         assert math.log(tilted.high_s / tilted.low_s) > 0.4 * math.log(alone.high_s / alone.low_s)
     states = run([V0] * (LEARN + 60))
     assert estimate(states[-1], learning_windows=LEARN, prior=prior) is None  # not detected

@@ -5,6 +5,7 @@ prior is exactly what its fit gives from the intervals it records."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
@@ -144,7 +145,7 @@ def test_the_posterior_interval_narrows_as_the_evidence_sharpens() -> None:
             for sd in (4.0, 2.0, 1.0, 0.5, 0.25)
         )
     ]
-    assert all(a > b for a, b in zip(widths, widths[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(widths))
 
 
 def test_rate_calibration_by_machine_not_by_window() -> None:
