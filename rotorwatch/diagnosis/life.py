@@ -428,8 +428,8 @@ def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
     (``rate_bias_ln``, ``rate_sd_ln``) and this machine's indicator rises, the machine's own
     at-this-rate time (:func:`rate_to_limit`), corrected by the calibration's bias, is Bayes'
     evidence on the log remaining life (:func:`rotorwatch.diagnosis.pf_prior.remaining_with_rate`),
-    its spread the calibration's and the fit's together: the interval narrows as the machine's
-    own rise becomes clear, which it mostly does near the end."""
+    its spread the calibration's and the fit's together: the interval narrows where the
+    machine's own rise is clear, and stays the prior's where it is not."""
     if state.onset_ms < 0 or state.last_ts_ms < state.onset_ms:
         return None
     elapsed_s = (state.last_ts_ms - state.onset_ms) / 1000.0
