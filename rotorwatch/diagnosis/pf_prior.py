@@ -237,12 +237,6 @@ _GRID_SDS: Final = 8.0
 _GRID_LN_S: Final = (-7.0, 23.0)
 
 
-def t_pdf(t: float, df: int) -> float:
-    """Density of Student's t with ``df`` degrees of freedom."""
-    log_c = math.lgamma((df + 1) / 2.0) - math.lgamma(df / 2.0) - 0.5 * math.log(df * math.pi)
-    return math.exp(log_c - (df + 1) / 2.0 * math.log1p(t * t / df))
-
-
 def remaining_with_rate(
     prior: PfPrior,
     elapsed_s: float,
@@ -268,12 +262,13 @@ def remaining_with_rate(
     e = max(elapsed_s, 0.0)
     step = (hi - lo) / (_GRID_POINTS - 1)
     grid = [lo + k * step for k in range(_GRID_POINTS)]
+    df, power = prior.df, -(prior.df + 1) / 2.0  # t density up to its constant (it cancels)
     dens = []
     for u in grid:
         r = math.exp(u)
         z = (math.log(e + r) - prior.mu_ln_s) / prior.scale_ln
-        like = math.exp(-0.5 * ((u - rate_ln_s) / rate_sd_ln) ** 2)
-        dens.append(t_pdf(z, prior.df) * r / (e + r) * like)
+        log_like = -0.5 * ((u - rate_ln_s) / rate_sd_ln) ** 2
+        dens.append(math.exp(power * math.log1p(z * z / df) + log_like) * r / (e + r))
     cum = [0.0]
     for k in range(1, _GRID_POINTS):
         cum.append(cum[-1] + 0.5 * (dens[k] + dens[k - 1]) * step)
