@@ -152,9 +152,38 @@ def pf_intervals_s(rows: list[dict[str, Any]], lengths: dict[str, float]) -> dic
     return out
 
 
-def fit_prior(intervals_s: dict[str, float], bearings: list[str]) -> dict[str, Any]:
-    """The P-F prior of the end-of-life indicator, fitted on ``bearings``' intervals."""
-    from rotorwatch.diagnosis.pf_prior import fit
+def rate_log_ratios(
+    rows: list[dict[str, Any]], lengths: dict[str, float]
+) -> dict[str, list[float]]:
+    """Per bearing, ``ln(true time left / at-this-rate time)`` over the windows from its first
+    lasting alert to the end where its indicator rises (``remaining_life_rate_s`` > 0): what
+    :func:`rotorwatch.diagnosis.pf_prior.fit_rate_calibration` calibrates."""
+    by_device: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_device.setdefault(r["device_id"], []).append(r)
+    out: dict[str, list[float]] = {}
+    for d, length_s in lengths.items():
+        device_rows = by_device.get(d, [])
+        first = first_lasting_alert_ms(device_rows)
+        if first is None:
+            continue
+        end_ms = START_MS + length_s * 1000.0
+        out[d] = [
+            math.log((end_ms - r["ts"]) / 1000.0 / r["remaining_life_rate_s"])
+            for r in device_rows
+            if r["ts"] >= first and end_ms - r["ts"] > 0 and (r["remaining_life_rate_s"] or 0) > 0
+        ]
+    return out
+
+
+def fit_prior(
+    intervals_s: dict[str, float],
+    bearings: list[str],
+    rate_ratios: dict[str, list[float]] | None = None,
+) -> dict[str, Any]:
+    """The P-F prior of the end-of-life indicator, fitted on ``bearings``' intervals, with
+    their rate calibration when ``rate_ratios`` (:func:`rate_log_ratios`) are given."""
+    from rotorwatch.diagnosis.pf_prior import fit, fit_rate_calibration, rate_summary
 
     used = {b: intervals_s[b] for b in bearings if b in intervals_s}
     source = (
@@ -162,7 +191,13 @@ def fit_prior(intervals_s: dict[str, float], bearings: list[str]) -> dict[str, A
         + ", ".join(sorted(used))
         + ": first lasting alert of the deployed path to the end of the run (20 g)"
     )
-    return fit(str(END_OF_LIFE["indicator"]), list(used.values()), source).to_dict()
+    prior = fit(str(END_OF_LIFE["indicator"]), list(used.values()), source)
+    if rate_ratios is not None:
+        bias, sd = fit_rate_calibration(
+            [rate_summary(rate_ratios[b]) for b in bearings if rate_ratios.get(b)]
+        )
+        prior = prior.with_rate(bias, sd)
+    return prior.to_dict()
 
 
 def first_lasting_alert_ms(rows: list[dict[str, Any]]) -> int | None:
@@ -203,6 +238,18 @@ def judge(rows: list[dict[str, Any]], length_s: float) -> dict[str, Any]:
             for r in est
         )
         if est
+        else float("nan")
+    )
+    # Near the end, where the width matters most: the last third of the time from the first
+    # lasting alert to the end.
+    lead_s = (end_ms - first) / 1000.0 if first is not None else 0.0
+    late = [r for r in est if (end_ms - r["ts"]) / 1000.0 <= lead_s / 3.0]
+    out["width_ratio_late"] = (
+        statistics.median(
+            (r["remaining_life_high_s"] - r["remaining_life_low_s"]) / ((end_ms - r["ts"]) / 1000)
+            for r in late
+        )
+        if late
         else float("nan")
     )
     out["pct_error"] = (
@@ -248,14 +295,14 @@ def report(
     print(f"== {title}: {len(rows)} windows, {n_alerts} alerts sent")
     print(
         "bearing  run_h  first lasting alert: lead  ALARM 1st half  | after alert: "
-        "estimated  coverage  width/true  %err"
+        "estimated  coverage  width/true (last third)  %err"
     )
     for d, j in judged.items():
         lead = "none" if j["lead_min"] is None else f"{j['lead_min']:.1f} min"
         print(
             f"{d:10s} {j['length_h']:5.2f}  {lead:>26s}  {j['alarms_first_half']:14d}  | "
-            f"{j['estimated_share']:9.0%}  {j['coverage']:8.0%}  {j['width_ratio']:10.2f}  "
-            f"{j['pct_error']:5.0f}"
+            f"{j['estimated_share']:9.0%}  {j['coverage']:8.0%}  {j['width_ratio']:10.2f} "
+            f"({j['width_ratio_late']:6.2f})  {j['pct_error']:5.0f}"
         )
     # Constant prior, leave-one-bearing-out.
     print("PHM 2012 score at cut points: estimate (R h vs actual A h) | constant prior (LOBO)")
@@ -303,22 +350,27 @@ def report(
 
 def replay_loo(
     tmp: Path, reg: Path, lengths: dict[str, float], *, rules_only: bool
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]], int, int, dict[str, float]]:
-    """The trend alone over all bearings (the estimate before the P-F prior), then each bearing
-    with the P-F prior fitted on the other five (leave-one-bearing-out). Returns both row sets,
-    their alert counts and the P-F intervals the trend-only replay detected."""
+) -> tuple[dict[str, tuple[list[dict[str, Any]], int]], dict[str, float]]:
+    """The trend alone over all bearings (the estimate without a P-F prior), then each bearing
+    with the P-F prior fitted on the other five (leave-one-bearing-out): alone, and updated by
+    the bearing's own rate (calibrated on the other five). Returns each estimator's rows and
+    alert count, and the P-F intervals the trend-only replay detected."""
     files = {d: tmp / f"{d}.jsonl" for d in lengths}
     al = tmp / "a.jsonl"
     trend_rows = replay(list(files.values()), reg, al, rules_only=rules_only, priors=[])
-    n_trend = len(al.read_text().splitlines())
+    out = {"trend": (trend_rows, len(al.read_text().splitlines()))}
     intervals = pf_intervals_s(trend_rows, lengths)
-    loo_rows: list[dict[str, Any]] = []
-    n_loo = 0
-    for d in sorted(lengths):
-        prior = fit_prior(intervals, [o for o in lengths if o != d])
-        loo_rows += replay([files[d]], reg, al, rules_only=rules_only, priors=[prior])
-        n_loo += len(al.read_text().splitlines())
-    return trend_rows, loo_rows, n_trend, n_loo, intervals
+    ratios = rate_log_ratios(trend_rows, lengths)
+    for name, with_rate in (("pf", False), ("pf+rate", True)):
+        loo_rows: list[dict[str, Any]] = []
+        n_loo = 0
+        for d in sorted(lengths):
+            others = [o for o in lengths if o != d]
+            prior = fit_prior(intervals, others, ratios if with_rate else None)
+            loo_rows += replay([files[d]], reg, al, rules_only=rules_only, priors=[prior])
+            n_loo += len(al.read_text().splitlines())
+        out[name] = (loo_rows, n_loo)
+    return out, intervals
 
 
 def main() -> int:
@@ -343,15 +395,17 @@ def main() -> int:
             (False, "served model (the committed bootstrap artifact) and rules"),
             (True, "rules only (as with no endpoint deployed)"),
         ):
-            trend, loo, n_trend, n_loo, intervals = replay_loo(
-                tmp, reg, lengths, rules_only=rules_only
-            )
+            runs, intervals = replay_loo(tmp, reg, lengths, rules_only=rules_only)
             print(
                 "P-F intervals detected (first lasting alert to end, min): "
                 + ", ".join(f"{d} {v / 60:.1f}" for d, v in sorted(intervals.items()))
             )
-            report(f"{title}; trend alone (no P-F prior)", trend, lengths, n_trend)
-            report(f"{title}; P-F prior, leave-one-bearing-out", loo, lengths, n_loo)
+            for name, label in (
+                ("trend", "trend alone (no P-F prior)"),
+                ("pf", "P-F prior alone, leave-one-bearing-out"),
+                ("pf+rate", "P-F prior updated by the bearing's own rate, leave-one-bearing-out"),
+            ):
+                report(f"{title}; {label}", *runs[name][:1], lengths, runs[name][1])
     print(f"eval-life: {time.perf_counter() - t0:.0f} s in all")
     return 0
 

@@ -4,9 +4,11 @@ The six FEMTO/PRONOSTIA bearings (IEEE PHM 2012 learning set, ../shared/data/rea
 replayed through ``rotorwatch replay`` exactly as ``make eval-life`` replays them (served model
 and rules, the stage's settings, no P-F prior: alerts do not depend on it); each bearing's P-F
 interval is the time from its first lasting alert to the end of its run (the rig's 20 g stop),
-and :func:`rotorwatch.diagnosis.pf_prior.fit` fits all six. The result is written to
-rotorwatch/diagnosis/life_prior.py with the intervals it came from (tests/unit/test_pf_prior.py re-fits
-them and must get the same numbers). ``make eval-life`` judges the same fit leave-one-bearing-out.
+and :func:`rotorwatch.diagnosis.pf_prior.fit` fits all six; the same replay's at-this-rate times
+after each first lasting alert give the rate calibration
+(:func:`rotorwatch.diagnosis.pf_prior.fit_rate_calibration`). The result is written to
+rotorwatch/diagnosis/life_prior.py with the intervals and per-bearing rate summaries it came from
+(tests/unit/test_pf_prior.py re-fits them and must get the same numbers). ``make eval-life`` judges the same fit leave-one-bearing-out.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import eval_life
+
+from rotorwatch.diagnosis.pf_prior import rate_summary
 
 OUT = eval_life.REPO / "rotorwatch" / "diagnosis" / "life_prior.py"
 
@@ -43,6 +47,11 @@ from rotorwatch.diagnosis.pf_prior import PfPrior
 #: The observed P-F intervals (seconds) each prior was fitted from.
 FITTED_FROM: Final[dict[str, dict[str, float]]] = {fitted_from}
 
+#: Per bearing, the median and variance of ln(true time left / at-this-rate time) over its
+#: windows from the first lasting alert to the end (rotorwatch.diagnosis.pf_prior.rate_summary):
+#: what each prior's rate calibration was fitted from.
+RATE_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {rate_fitted_from}
+
 PF_PRIORS: Final[dict[str, PfPrior]] = {{
     {indicator!r}: PfPrior(
         indicator={indicator!r},
@@ -52,6 +61,8 @@ PF_PRIORS: Final[dict[str, PfPrior]] = {{
         source=(
             {source!r}
         ),
+        rate_bias_ln={rate_bias_ln!r},
+        rate_sd_ln={rate_sd_ln!r},
     ),
 }}
 '''
@@ -70,10 +81,16 @@ def main() -> int:
         files = [tmp / f"{d}.jsonl" for d in sorted(lengths)]
         rows = eval_life.replay(files, reg, tmp / "a.jsonl", rules_only=False, priors=[])
     intervals = eval_life.pf_intervals_s(rows, lengths)
-    prior = eval_life.fit_prior(intervals, sorted(lengths))
+    ratios = eval_life.rate_log_ratios(rows, lengths)
+    prior = eval_life.fit_prior(intervals, sorted(lengths), ratios)
+    summaries = {d: rate_summary(v) for d, v in sorted(ratios.items()) if v}
     text = TEMPLATE.format(
         fitted_from=json.dumps({prior["indicator"]: dict(sorted(intervals.items()))}),
-        **{k: prior[k] for k in ("indicator", "mu_ln_s", "sd_ln", "n", "source")},
+        rate_fitted_from=repr({prior["indicator"]: summaries}),
+        **{
+            k: prior[k]
+            for k in ("indicator", "mu_ln_s", "sd_ln", "n", "source", "rate_bias_ln", "rate_sd_ln")
+        },
     )
     OUT.write_text(text)
     # The repository's formatter, so the committed file is exactly what this writes.

@@ -30,11 +30,12 @@ from cli import app
 from cli.features import BATCH_LINES, registry_path
 from cli.model import DEFAULT_SCORE_MODEL
 from rotorwatch.alerting.alert_messages import message, message_attributes, short_message, subject
-from rotorwatch.alerting.alerts import Alert
+from rotorwatch.alerting.alerts import Alert, DeviceState
 from rotorwatch.contract.reasons import TelemetryError
 from rotorwatch.contract.telemetry import Telemetry
 from rotorwatch.contract.telemetry_v2 import decode_line
 from rotorwatch.diagnosis.assets import Asset, AssetError, load_assets
+from rotorwatch.diagnosis.life import rate_to_limit
 from rotorwatch.diagnosis.pf_prior import PfPrior
 
 #: Seconds between two progress lines on stderr.
@@ -55,8 +56,17 @@ WINDOW_KEYS = (
     "remaining_life_s",
     "remaining_life_low_s",
     "remaining_life_high_s",
+    # The at-this-rate time the P-F prior is updated with (null while the indicator does not
+    # rise): what make eval-life and make life-prior calibrate.
+    "remaining_life_rate_s",
     "alert",
 )
+
+
+def _rate_s(state: DeviceState) -> float | None:
+    """The device's at-this-rate time to its end-of-life limit (None while it does not rise)."""
+    rate = rate_to_limit(state.life)
+    return None if rate is None else rate[0]
 
 
 def alert_record(alert: Alert) -> dict[str, Any]:
@@ -281,6 +291,7 @@ def replay_command(
                         **{k: p.get(k) for k in WINDOW_KEYS},
                         "state": r.state.state,
                         "point_state": p["state"],
+                        "remaining_life_rate_s": _rate_s(r.state),
                         "alert": None if r.alert is None else r.alert.severity,
                     }
                     sys.stdout.write(json.dumps(line, separators=(",", ":")) + "\n")

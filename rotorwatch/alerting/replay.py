@@ -13,6 +13,7 @@ were false alarms and how long before the machine reached ISO zone D or failure 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,7 @@ import numpy as np
 
 from rotorwatch.alerting.alerts import DEFAULT_POLICY, Alert, AlertPolicy, DeviceState, step
 from rotorwatch.alerting.fold import fold_window
+from rotorwatch.diagnosis.life import rate_to_limit
 from rotorwatch.diagnosis.life_prior import PF_PRIORS
 from rotorwatch.diagnosis.model.model import Model
 from rotorwatch.diagnosis.pf_prior import PfPrior
@@ -212,20 +214,40 @@ def pf_intervals_s(
     """Each faulty machine's P-F interval as the deployed fold detects it: from the start of
     the sustained non-HEALTHY episode it is in at its first zone-D window (its lasting alert)
     to that window. Machines never alerted before zone D have none."""
-    out: dict[str, float] = {}
+    return pf_intervals_and_rates(model, records, history_windows)[0]
+
+
+def pf_intervals_and_rates(
+    model: Model, records: Sequence[Mapping[str, Any]], history_windows: int
+) -> tuple[dict[str, float], dict[str, list[float]]]:
+    """:func:`pf_intervals_s`, and per machine with one, ``ln(true time to zone D / the time at
+    this rate)`` (:func:`rotorwatch.diagnosis.life.rate_to_limit`) over the windows of its
+    lasting episode before zone D where the indicator rises: what a P-F prior's rate
+    calibration is fitted on (:func:`rotorwatch.diagnosis.pf_prior.fit_rate_calibration`)."""
+    intervals: dict[str, float] = {}
+    ratios: dict[str, list[float]] = {}
     for device, recs in _by_device(records).items():
         zone_d = _zone_d_ms(recs)
         if zone_d is None or not any(r["fault"] != "normal" for r in recs):
             continue
         replay = DeviceReplay(device, learning_windows=history_windows, priors={})
         start = None
+        episode: list[float] = []
         for r in replay.feed(recs, model.score(recs)):
-            if int(r.prediction["ts"]) >= zone_d:
+            ts = int(r.prediction["ts"])
+            if ts >= zone_d:
                 break
-            start = None if r.state.state == "HEALTHY" else (start or int(r.prediction["ts"]))
+            if r.state.state == "HEALTHY":
+                start, episode = None, []
+                continue
+            start = start or ts
+            rate = rate_to_limit(r.state.life)
+            if rate is not None and rate[0] > 0:
+                episode.append(math.log((zone_d - ts) / 1000.0 / rate[0]))
         if start is not None and zone_d > start:
-            out[device] = (zone_d - start) / 1000.0
-    return out
+            intervals[device] = (zone_d - start) / 1000.0
+            ratios[device] = episode
+    return intervals, ratios
 
 
 def life_replay(

@@ -41,7 +41,7 @@ from typing import Any, Final
 from rotorwatch.diagnosis.end_of_life import DEFAULT_INDICATOR, INDICATORS, EndOfLife
 from rotorwatch.diagnosis.features.iso import ZONE_BOUNDARIES_MM_S
 from rotorwatch.diagnosis.features.schema import FEATURE_FIELDS
-from rotorwatch.diagnosis.pf_prior import PfPrior, remaining
+from rotorwatch.diagnosis.pf_prior import PfPrior, remaining, remaining_with_rate
 
 _NUMERIC = {f.name for f in FEATURE_FIELDS if f.type == "double"}
 if not set(INDICATORS) <= _NUMERIC:  # a renamed feature must fail at import, not read as missing
@@ -394,18 +394,57 @@ def estimate(
     return Estimate(remaining_h * _S_PER_H, low_h * _S_PER_H, high_h * _S_PER_H)
 
 
+def rate_to_limit(state: LifeState | None) -> tuple[float, float] | None:
+    """The time (s) until the indicator reaches the limit at its recent rate, and the spread of
+    that time's log from the fit's own standard errors: ``(seconds, sd_ln)``; None while the
+    short trend does not rise. Any rise counts, not only one :data:`Z_TREND` errors above flat:
+    the rate does not decide that there is degradation (the alert state did), it weighs how long
+    is left, and a slope near its own error carries a spread of ``se_b / b`` >= 1 in the log, so
+    it moves the prior little (``make eval-life`` measured both: requiring the rise to be
+    significant left the intervals 2-11 times wider).
+
+    The short trend (half-life :data:`SHORT_HALF_LIFE_WINDOWS`) is the machine's current rate:
+    wear that feeds itself accelerates, so the most recent rate is the least stale. The spread
+    is the first-order (delta-method) error of ``ln((y_limit - a) / b)``.
+    """
+    if state is None:
+        return None
+    f = fit(state.short)
+    if f is None or not f.b > 0.0:
+        return None
+    gap = math.log(state.limit) - f.a
+    if gap <= 0.0:
+        return 0.0, 0.0
+    return gap / f.b * _S_PER_H, math.hypot(f.se_a / gap, f.se_b / f.b)
+
+
 def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
     """The P-F prior's remaining life after the time survived since detection (None before
     any): the point at :data:`POINT_PROBABILITY`, the interval between
-    :data:`INTERVAL_PROBABILITIES`. The interval widens with the prior's own uncertainty (few
-    intervals seen: a heavy-tailed t), not with this machine's evidence: it says how much the
-    machines before it differed."""
+    :data:`INTERVAL_PROBABILITIES`.
+
+    Alone, the prior's interval is as wide as the machines before it differed (a heavy-tailed t
+    with few intervals seen). When the prior carries its machines' rate calibration
+    (``rate_bias_ln``, ``rate_sd_ln``) and this machine's indicator rises, the machine's own
+    at-this-rate time (:func:`rate_to_limit`), corrected by the calibration's bias, is Bayes'
+    evidence on the log remaining life (:func:`rotorwatch.diagnosis.pf_prior.remaining_with_rate`),
+    its spread the calibration's and the fit's together: the interval narrows where the
+    machine's own rise is clear, and stays the prior's where it is not."""
     if state.onset_ms < 0 or state.last_ts_ms < state.onset_ms:
         return None
     elapsed_s = (state.last_ts_ms - state.onset_ms) / 1000.0
-    low, point, high = remaining(
-        prior, elapsed_s, (INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1])
-    )
+    probabilities = (INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1])
+    rate = rate_to_limit(state)
+    if prior.rate_bias_ln is None or prior.rate_sd_ln is None or rate is None or rate[0] <= 0:
+        low, point, high = remaining(prior, elapsed_s, probabilities)
+    else:
+        low, point, high = remaining_with_rate(
+            prior,
+            elapsed_s,
+            math.log(rate[0]) + prior.rate_bias_ln,
+            math.hypot(prior.rate_sd_ln, rate[1]),
+            probabilities,
+        )
     return Estimate(point, low, high)
 
 

@@ -27,6 +27,20 @@ FITTED_FROM: Final[dict[str, dict[str, float]]] = {
     }
 }
 
+#: Per bearing, the median and variance of ln(true time left / at-this-rate time) over its
+#: windows from the first lasting alert to the end (rotorwatch.diagnosis.pf_prior.rate_summary):
+#: what each prior's rate calibration was fitted from.
+RATE_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
+    "accel_peak_g": {
+        "femto-1-1": (-0.5702447262698088, 1.3759834105286095),
+        "femto-1-2": (-3.422720446536978, 0.0),
+        "femto-2-1": (-2.2337769800365845, 0.26729930283106723),
+        "femto-2-2": (-1.6598291306760966, 0.1866198359903629),
+        "femto-3-1": (-1.61819252853116, 0.6421575429268283),
+        "femto-3-2": (-0.7530161167377956, 0.10237449267860335),
+    }
+}
+
 PF_PRIORS: Final[dict[str, PfPrior]] = {
     "accel_peak_g": PfPrior(
         indicator="accel_peak_g",
@@ -36,5 +50,7 @@ PF_PRIORS: Final[dict[str, PfPrior]] = {
         source=(
             "FEMTO/PRONOSTIA (IEEE PHM 2012 learning set) bearings femto-1-1, femto-1-2, femto-2-1, femto-2-2, femto-3-1, femto-3-2: first lasting alert of the deployed path to the end of the run (20 g)"
         ),
+        rate_bias_ln=-1.7096299881314039,
+        rate_sd_ln=1.3026522239592861,
     ),
 }

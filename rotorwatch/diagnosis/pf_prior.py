@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 #: Version of :meth:`PfPrior.to_dict`'s layout (``rotorwatch replay --life-prior FILE``).
@@ -47,6 +47,14 @@ class PfPrior:
     sd_ln: float
     n: int
     source: str = ""
+    #: How the machine's own "at this rate" time to the limit (the recent trend of its log
+    #: indicator extrapolated, :func:`rotorwatch.diagnosis.life.rate_to_limit`) relates to
+    #: the time it really had left, on the machines the prior came from: the mean and the spread
+    #: of ``ln(true / at-this-rate)`` after detection (:func:`fit_rate_calibration`). None: not
+    #: fitted, the prior alone decides. Optional keys: a release before them reads the prior
+    #: without them.
+    rate_bias_ln: float | None = None
+    rate_sd_ln: float | None = None
 
     @property
     def df(self) -> int:
@@ -57,8 +65,14 @@ class PfPrior:
         """Scale of the posterior predictive t of the log interval."""
         return self.sd_ln * math.sqrt(1.0 + 1.0 / self.n)
 
+    def with_rate(self, bias_ln: float, sd_ln: float) -> PfPrior:
+        """The prior with its machines' rate calibration (:func:`fit_rate_calibration`)."""
+        if not (math.isfinite(bias_ln) and math.isfinite(sd_ln) and sd_ln > 0):
+            raise ValueError("rate calibration: needs a finite bias and a spread > 0")
+        return replace(self, rate_bias_ln=bias_ln, rate_sd_ln=sd_ln)
+
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "format": PRIOR_FORMAT,
             "indicator": self.indicator,
             "mu_ln_s": self.mu_ln_s,
@@ -66,6 +80,10 @@ class PfPrior:
             "n": self.n,
             "source": self.source,
         }
+        if self.rate_bias_ln is not None and self.rate_sd_ln is not None:
+            out["rate_bias_ln"] = self.rate_bias_ln
+            out["rate_sd_ln"] = self.rate_sd_ln
+        return out
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> PfPrior:
@@ -85,6 +103,8 @@ class PfPrior:
             raise ValueError(
                 f"P-F prior for {prior.indicator}: needs n >= {MIN_INTERVALS} and sd > 0"
             )
+        if "rate_bias_ln" in d or "rate_sd_ln" in d:
+            prior = prior.with_rate(float(d["rate_bias_ln"]), float(d["rate_sd_ln"]))
         return prior
 
 
@@ -165,3 +185,104 @@ def remaining(prior: PfPrior, elapsed_s: float, probabilities: Sequence[float]) 
         log_d = prior.mu_ln_s + scale * t_isf(q, df)
         out.append(max(math.exp(min(log_d, 700.0)) - max(elapsed_s, 0.0), 0.0))
     return out
+
+
+def rate_summary(log_ratios: Sequence[float]) -> tuple[float, float]:
+    """One machine's windows of ``ln(true time left / at-this-rate time)`` after detection, as
+    :func:`fit_rate_calibration` uses them: their median and their variance (ValueError when
+    empty)."""
+    if not log_ratios:
+        raise ValueError("a rate summary needs at least one window")
+    values = sorted(log_ratios)
+    mean = sum(values) / len(values)
+    return _median(values), sum((v - mean) ** 2 for v in values) / len(values)
+
+
+def fit_rate_calibration(summaries: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """The bias and spread of ``ln(true time left / at-this-rate time)`` over machines, each
+    given by its :func:`rate_summary`: ``(bias, sd)`` for :meth:`PfPrior.with_rate`.
+
+    Windows of one machine are strongly correlated (the same trend seen a window later), so
+    each machine counts once: the bias is the mean of the machines' medians, and the spread
+    adds the machines' scatter about it (times ``1 + 1/k`` for a mean of ``k``, as for the
+    prior's own predictive) to the mean within-machine variance. ValueError with fewer than
+    :data:`MIN_INTERVALS` machines.
+    """
+    k = len(summaries)
+    if k < MIN_INTERVALS:
+        raise ValueError(f"a rate calibration needs {MIN_INTERVALS}+ machines")
+    medians = [m for m, _ in summaries]
+    bias = sum(medians) / k
+    between = sum((m - bias) ** 2 for m in medians) / (k - 1) * (1.0 + 1.0 / k)
+    within = sum(v for _, v in summaries) / k
+    sd = math.sqrt(between + within)
+    if not sd > 0:
+        raise ValueError("rate calibration: no spread to learn from")
+    return bias, sd
+
+
+def _median(sorted_values: Sequence[float]) -> float:
+    n = len(sorted_values)
+    mid = n // 2
+    return sorted_values[mid] if n % 2 else 0.5 * (sorted_values[mid - 1] + sorted_values[mid])
+
+
+#: The rate-updated posterior is evaluated on this many points of log remaining life, spanning
+#: :data:`_GRID_SDS` of the rate's spread each side of its centre (within :data:`_GRID_LN_S`):
+#: a fixed amount of arithmetic per window, whatever the machine's history.
+_GRID_POINTS: Final = 301
+_GRID_SDS: Final = 8.0
+#: Log seconds the grid never leaves (a millisecond to about 300 years: below a second is no
+#: time to act, but the prior's mass there must still be counted, or every quantile shifts up).
+_GRID_LN_S: Final = (-7.0, 23.0)
+
+
+def remaining_with_rate(
+    prior: PfPrior,
+    elapsed_s: float,
+    rate_ln_s: float,
+    rate_sd_ln: float,
+    probabilities: Sequence[float],
+) -> list[float]:
+    """Quantiles (seconds) of the remaining life given survival since detection (the prior,
+    as :func:`remaining`) and the machine's own evidence: a normal likelihood on the log
+    remaining life, centred at ``rate_ln_s`` (the calibrated at-this-rate time) with spread
+    ``rate_sd_ln``.
+
+    Bayes on a fixed grid of ``u = ln r``: the prior's density of ``u`` given ``D > e`` is the
+    predictive t density of ``ln(e + r)`` times the Jacobian ``r / (e + r)`` (the survival
+    ``S(e)`` is a constant and cancels), times the likelihood; quantiles by the trapezoid rule.
+    The evidence narrows the interval where the machine's own rate is known well, and leaves
+    the prior's width where it is not (a large ``rate_sd_ln``).
+    """
+    lo = max(_GRID_LN_S[0], rate_ln_s - _GRID_SDS * rate_sd_ln)
+    hi = min(_GRID_LN_S[1], rate_ln_s + _GRID_SDS * rate_sd_ln)
+    if not hi > lo:  # the evidence lies beyond any time the grid holds: the prior alone
+        return remaining(prior, elapsed_s, probabilities)
+    e = max(elapsed_s, 0.0)
+    step = (hi - lo) / (_GRID_POINTS - 1)
+    grid = [lo + k * step for k in range(_GRID_POINTS)]
+    df, power = prior.df, -(prior.df + 1) / 2.0  # t density up to its constant (it cancels)
+    dens = []
+    for u in grid:
+        r = math.exp(u)
+        z = (math.log(e + r) - prior.mu_ln_s) / prior.scale_ln
+        log_like = -0.5 * ((u - rate_ln_s) / rate_sd_ln) ** 2
+        dens.append(math.exp(power * math.log1p(z * z / df) + log_like) * r / (e + r))
+    cum = [0.0]
+    for k in range(1, _GRID_POINTS):
+        cum.append(cum[-1] + 0.5 * (dens[k] + dens[k - 1]) * step)
+    total = cum[-1]
+    if not total > 0.0:  # both far in each other's tails: nothing to say beyond the prior
+        return remaining(prior, elapsed_s, probabilities)
+    out = []
+    k = 1
+    for p in sorted(probabilities):
+        target = p * total
+        while k < _GRID_POINTS - 1 and cum[k] < target:
+            k += 1
+        span = cum[k] - cum[k - 1]
+        frac = (target - cum[k - 1]) / span if span > 0 else 0.0
+        out.append((p, math.exp(grid[k - 1] + min(max(frac, 0.0), 1.0) * step)))
+    by_p = dict(out)
+    return [by_p[p] for p in probabilities]

@@ -74,6 +74,14 @@ def test_one_line_per_window_in_time_order_with_remaining_life(
         r["remaining_life_low_s"] <= r["remaining_life_s"] <= r["remaining_life_high_s"]
         for r in estimated
     )
+    # The at-this-rate time (what the P-F prior's rate calibration is fitted on): a positive
+    # number where the trend estimate sees a rise, never zero or negative before zone D.
+    assert all(r["remaining_life_rate_s"] is not None for r in estimated)
+    assert all(
+        r["remaining_life_rate_s"] is None or r["remaining_life_rate_s"] > 0
+        for r in rows
+        if r["iso_zone"] != "D"
+    )
     # The alerts, as the SNS message words them, one per rise the lines show.
     sent = [json.loads(line) for line in alerts.read_text().splitlines()]
     assert [a["attributes"]["severity"] for a in sent] == [r["alert"] for r in rows if r["alert"]]

@@ -224,3 +224,118 @@ def test_the_onset_survives_the_state_item_and_an_older_item_reads_as_none() -> 
     back = LifeState.from_dict(older)
     assert back is not None
     assert back.onset_ms == -1
+
+
+def _calibrated_prior(bias_ln: float = 0.0, sd_ln: float = 0.3):  # type: ignore[no-untyped-def]
+    """A P-F prior of hours-long intervals, with a rate calibration from machines whose
+    at-this-rate time was right (bias 0) within ``sd_ln``."""
+    from rotorwatch.diagnosis.pf_prior import fit
+
+    return fit(EOL.indicator, [1800.0, 7200.0, 28_800.0, 86_400.0], "test").with_rate(
+        bias_ln, sd_ln
+    )
+
+
+def _detected(states: list[LifeState], onset_window: int) -> list[LifeState]:
+    from dataclasses import replace
+
+    return [replace(s, onset_ms=onset_window * STEP_MS) for s in states]
+
+
+def test_rate_to_limit_is_the_time_along_an_exponential_and_none_when_flat() -> None:
+    from rotorwatch.diagnosis.life import rate_to_limit
+
+    values = exponential(0, 120)
+    states = run(values)
+    for k in (40, 70, 89):
+        rate = rate_to_limit(states[k])
+        assert rate is not None
+        assert rate[0] == pytest.approx(true_left_s(values[k]), rel=1e-6)
+        assert rate[1] == pytest.approx(0.0, abs=1e-6)  # an exact line has no error
+    assert rate_to_limit(run([V0] * 80)[-1]) is None
+    rng = np.random.default_rng(3)
+    falling = list(V0 * np.exp(-0.05 * np.arange(80) + 0.01 * rng.standard_normal(80)))
+    assert rate_to_limit(run(falling)[-1]) is None
+    assert rate_to_limit(None) is None
+
+
+def test_the_prior_updated_by_an_exponential_rise_holds_the_true_time_and_narrows() -> None:
+    from dataclasses import replace
+
+    prior = _calibrated_prior()
+    n_rise = 90  # the limit (4.5 from 1.0 at 0.1/h) is reached 15 h = 90 windows into the rise
+    values = exponential(LEARN, n_rise)
+    states = _detected(run(values), LEARN)
+    for k in range(LEARN + 40, LEARN + n_rise - 1, 5):  # the short trend holds the rise alone
+        truth = true_left_s(values[k])
+        est = estimate(states[k], learning_windows=LEARN, prior=prior)
+        alone = estimate(states[k], learning_windows=LEARN, prior=replace(prior, rate_bias_ln=None))
+        assert est is not None
+        assert alone is not None
+        assert est.low_s <= truth <= est.high_s
+        assert est.low_s <= est.remaining_s <= est.high_s
+        # Narrower than the prior alone: the machine's own rise says how long it has.
+        assert est.high_s - est.low_s < 0.5 * (alone.high_s - alone.low_s)
+        assert est.high_s / est.low_s < math.exp(2 * 1.2816 * 0.3) * 1.05
+
+
+def test_a_flat_indicator_gives_no_estimate_and_after_detection_the_prior_alone() -> None:
+    from dataclasses import replace
+
+    from rotorwatch.diagnosis.life import INTERVAL_PROBABILITIES, POINT_PROBABILITY, rate_to_limit
+    from rotorwatch.diagnosis.pf_prior import remaining
+
+    prior = _calibrated_prior()
+    # Noise that happens to tilt the short trend up gives a rate, but one whose spread (the
+    # slope's relative error) leaves the prior's interval about as wide as it was.
+    for seed in range(8):
+        rng = np.random.default_rng(seed)
+        noisy = _detected(run(list(V0 * np.exp(0.02 * rng.standard_normal(LEARN + 60)))), 100)
+        rate = rate_to_limit(noisy[-1])
+        if rate is None:  # flat or falling: no evidence
+            continue
+        assert rate[1] >= 0.5
+        tilted = estimate(noisy[-1], learning_windows=LEARN, prior=prior)
+        alone = estimate(noisy[-1], learning_windows=LEARN, prior=replace(prior, rate_bias_ln=None))
+        assert tilted is not None
+        assert alone is not None
+        assert math.log(tilted.high_s / tilted.low_s) > 0.4 * math.log(alone.high_s / alone.low_s)
+    states = run([V0] * (LEARN + 60))
+    assert estimate(states[-1], learning_windows=LEARN, prior=prior) is None  # not detected
+    detected = _detected(states, LEARN + 30)[-1]
+    est = estimate(detected, learning_windows=LEARN, prior=prior)
+    assert est is not None
+    elapsed_s = (detected.last_ts_ms - detected.onset_ms) / 1000.0
+    low, point, high = remaining(
+        prior, elapsed_s, (INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1])
+    )
+    # A flat short trend is no evidence: exactly the prior, nothing invented.
+    assert (est.low_s, est.remaining_s, est.high_s) == (low, point, high)
+
+
+def test_noise_widens_the_updated_interval_and_it_still_holds_the_truth() -> None:
+    prior = _calibrated_prior()
+    n_rise = 90
+    windows = range(LEARN + 40, LEARN + n_rise - 1, 5)
+
+    def log_widths_and_hits(noise: float, seed: int) -> tuple[list[float], list[bool]]:
+        values = exponential(LEARN, n_rise, noise=noise, seed=seed)
+        clean = exponential(LEARN, n_rise)
+        states = _detected(run(values), LEARN)
+        widths, hits = [], []
+        for k in windows:
+            est = estimate(states[k], learning_windows=LEARN, prior=prior)
+            assert est is not None
+            if est.low_s > 0:
+                widths.append(math.log(est.high_s / est.low_s))
+            hits.append(est.low_s <= true_left_s(clean[k]) <= est.high_s)
+        return widths, hits
+
+    clean_w, _ = log_widths_and_hits(0.0, 0)
+    all_hits: list[bool] = []
+    for seed in range(6):
+        noisy_w, hits = log_widths_and_hits(0.08, seed)
+        all_hits += hits
+        assert float(np.median(noisy_w)) > float(np.median(clean_w))
+    # The fit's own error joins the calibration's: the interval still holds the truth mostly.
+    assert sum(all_hits) / len(all_hits) >= 0.7

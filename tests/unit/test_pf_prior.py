@@ -5,13 +5,24 @@ prior is exactly what its fit gives from the intervals it records."""
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import numpy as np
 import pytest
 
-from rotorwatch.diagnosis.life_prior import FITTED_FROM, PF_PRIORS
-from rotorwatch.diagnosis.pf_prior import PRIOR_FORMAT, PfPrior, fit, remaining, t_isf, t_sf
+from rotorwatch.diagnosis.life_prior import FITTED_FROM, PF_PRIORS, RATE_FITTED_FROM
+from rotorwatch.diagnosis.pf_prior import (
+    PRIOR_FORMAT,
+    PfPrior,
+    fit,
+    fit_rate_calibration,
+    rate_summary,
+    remaining,
+    remaining_with_rate,
+    t_isf,
+    t_sf,
+)
 
 
 @pytest.mark.parametrize(
@@ -92,5 +103,66 @@ def test_the_shipped_prior_is_the_fit_of_the_intervals_it_records() -> None:
     assert set(PF_PRIORS) == set(FITTED_FROM)
     for indicator, prior in PF_PRIORS.items():
         refit = fit(indicator, list(FITTED_FROM[indicator].values()), prior.source)
-        assert refit == prior
+        rate = fit_rate_calibration(list(RATE_FITTED_FROM[indicator].values()))
+        assert refit.with_rate(*rate) == prior
         assert prior.n == len(FITTED_FROM[indicator]) >= 2
+
+
+PROBS = (0.1, 0.2, 0.9)
+
+
+def test_a_vague_rate_leaves_the_prior_and_a_sharp_one_decides() -> None:
+    prior = fit("accel_peak_g", [200.0, 400.0, 700.0, 3000.0, 10_000.0], "five")
+    for elapsed in (0.0, 120.0, 3000.0):
+        alone = remaining(prior, elapsed, PROBS)
+        # Evidence spread over the whole grid: the prior's own quantiles (grid error ~1 %).
+        vague = remaining_with_rate(prior, elapsed, math.log(500.0), 50.0, PROBS)
+        assert vague == pytest.approx(alone, rel=0.05)
+        # Evidence 100 times sharper than the prior: the interval is the evidence's
+        # (a normal's 10-90 % range, +-1.2816 sd in the log) and holds its centre.
+        sharp = remaining_with_rate(prior, elapsed, math.log(500.0), 0.02, PROBS)
+        assert sharp[0] < 500.0 < sharp[2]
+        assert math.log(sharp[2] / sharp[0]) == pytest.approx(2 * 1.2816 * 0.02, rel=0.05)
+        assert sharp[2] - sharp[0] < 0.1 * (alone[2] - alone[0])
+
+
+def test_the_posterior_interval_narrows_as_the_evidence_sharpens() -> None:
+    prior = fit("accel_peak_g", [200.0, 400.0, 700.0, 3000.0, 10_000.0], "five")
+    widths = [
+        math.log(q[2] / q[0])
+        for q in (
+            remaining_with_rate(prior, 60.0, math.log(900.0), sd, PROBS)
+            for sd in (4.0, 2.0, 1.0, 0.5, 0.25)
+        )
+    ]
+    assert all(a > b for a, b in itertools.pairwise(widths))
+
+
+def test_rate_calibration_by_machine_not_by_window() -> None:
+    # Two machines, medians -1 and -3, within variances 0.2 and 0.4: bias -2; spread from the
+    # machines' scatter (var 2 times 1 + 1/2) plus the mean within variance 0.3.
+    assert rate_summary([-1.5, -1.0, -0.5]) == (-1.0, pytest.approx(1 / 6))
+    bias, sd = fit_rate_calibration([(-1.0, 0.2), (-3.0, 0.4)])
+    assert bias == pytest.approx(-2.0)
+    assert sd == pytest.approx(math.sqrt(2.0 * 1.5 + 0.3))
+    # A machine with a thousand windows counts as much as one with ten.
+    many = rate_summary([-1.0] * 1000)
+    few = rate_summary([-3.0] * 10)
+    assert fit_rate_calibration([many, few])[0] == pytest.approx(-2.0)
+    with pytest.raises(ValueError, match="2\\+ machines"):
+        fit_rate_calibration([(-1.0, 0.1)])
+    with pytest.raises(ValueError, match="at least one window"):
+        rate_summary([])
+
+
+def test_a_rate_calibrated_prior_round_trips_and_an_older_one_reads_without() -> None:
+    prior = fit("accel_peak_g", [100.0, 300.0, 900.0], "three")
+    calibrated = prior.with_rate(-1.5, 1.2)
+    assert PfPrior.from_dict(calibrated.to_dict()) == calibrated
+    # The keys a release before the calibration reads are unchanged; it ignores the new ones.
+    assert {k: v for k, v in calibrated.to_dict().items() if not k.startswith("rate_")} == (
+        prior.to_dict()
+    )
+    assert PfPrior.from_dict(prior.to_dict()).rate_bias_ln is None
+    with pytest.raises(ValueError, match="spread > 0"):
+        PfPrior.from_dict({**calibrated.to_dict(), "rate_sd_ln": 0.0})
