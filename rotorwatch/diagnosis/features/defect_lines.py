@@ -150,8 +150,9 @@ def _envelope_indicators(
 
     A line's score is its peak within tolerance over the median of the envelope spectrum (a
     healthy bearing's lines sit at 1.5-2.5, the noise's own spread); a family scores its
-    largest weighted line, NaN where no line of it can be read (no rpm or geometry, or every
-    line beyond the spectrum or too close to DC).
+    largest weighted line (the balls the larger of that and their band's evidence, see
+    :func:`_ball_band_scores`), NaN where no line of it can be read (no rpm or geometry, or
+    every line beyond the spectrum or too close to DC).
     """
     background = np.empty(env_spec.shape[0])
     lines = _line_scores(env_spec, df_hz, shaft_hz, defect_orders, background_out=background)
