@@ -1,5 +1,6 @@
 """The bearing-defect lines of the envelope spectrum: where each family's lines fall, the
-background they are measured against, and each line's and each family's score.
+background they are measured against, each line's and each family's score, and the balls'
+band (a ball defect's energy spread over 2 x BSF +- FTF rather than piled in one line).
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ SIDEBAND_CARRIER_RATIO: Final = 4.0
 #: impacts do not repeat. Each flank is one band-width wide and starts a quarter of a band-width
 #: clear of the band, so the skirts of a skidding ball's line stay out of it.
 BALL_BAND_HUMP_P: Final = 0.01
+BALL_BAND_FLANK: Final = (1.5, 3.5)  # in band half-widths from 2 x BSF
 #: Shaft-rate sidebands of a race's harmonics (multiples of 1x) that are not the balls' where
 #: their carrier stands out: races are modulated by the shaft (the inner race turns with it,
 #: runout and imbalance sweep the outer race's load), and :data:`ENVELOPE_LINES` lists only
@@ -96,11 +98,11 @@ _RACE_HARMONICS: Final = tuple(
     for col, (fam, harm, shaft, cage, _w) in enumerate(ENVELOPE_LINES)
     if fam in ("bpfo", "bpfi") and shaft == 0 and cage == 0
 )
-BALL_BAND_FLANK: Final = (1.5, 3.5)  # in band half-widths from 2 x BSF
-#: Neighbouring bins of the envelope spectrum are not independent: the pre-whitened window
-#: keeps part of its Hann taper's shape, and the envelope's spectrum is smeared by it. Measured
-#: on Gaussian noise through the feature pass (2,000 windows each of 2048 and 4096 samples):
-#: the powers of adjacent bins correlate 0.32, two bins apart 0.02, further 0. A sum of m bins
+#: Neighbouring bins of the envelope spectrum are not independent. Measured, not derived, on
+#: Gaussian noise through the feature pass (2,000 windows each of 2048 and 4096 samples): the
+#: powers of adjacent bins correlate 0.32, two bins apart 0.02, further 0 (the analysis
+#: window's Hann taper smears each bin into its neighbours, 0.44 and 0.03 for the taper alone,
+#: and the pre-whitening undoes part of it). A sum of m bins
 #: then varies as m x (1 + 2 x (0.32 + 0.02)) unit exponentials would, so it is read as
 #: m / BIN_VARIANCE_FACTOR independent bins of this factor's size (rounded down, to the
 #: heavier tail). tests/unit/test_ball_band.py checks the false-alarm rate that follows.
@@ -366,4 +368,4 @@ def _log_gamma_tail(m: npt.NDArray[np.int64], x: F64) -> F64:
     terms = np.where(j == 0, 0.0, j * log_x) - log_fact
     terms = np.where(j < m[:, None], terms, -np.inf)
     top = terms.max(axis=1)
-    return -x + top + np.log(np.sum(np.exp(terms - top[:, None]), axis=1))
+    return np.asarray(-x + top + np.log(np.sum(np.exp(terms - top[:, None]), axis=1)))
