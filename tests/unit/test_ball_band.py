@@ -264,3 +264,43 @@ def test_shaft_harmonics_are_not_the_balls_band(monkeypatch: pytest.MonkeyPatch,
     assert _features(x, DEEP_GROOVE)["env_bsf"] == pytest.approx(
         _line_only(monkeypatch, x, DEEP_GROOVE)
     )
+
+
+# --- healthy real bearings (../shared/data/real; skipped where the folder is absent) --------
+
+
+def _healthy_recordings() -> list[Any]:
+    from benchmarks import real_recordings as rr
+
+    try:
+        return [r for r in rr.load() if r.label == "normal"]
+    except rr.MissingDataError:  # pragma: no cover - depends on the machine
+        return []
+
+
+HEALTHY = _healthy_recordings()
+
+
+@pytest.mark.skipif(not HEALTHY, reason="no ../shared/data/real recordings")
+@pytest.mark.parametrize("rpm", [True, False], ids=["rpm", "no-rpm"])
+def test_healthy_real_bearings_show_no_ball(rpm: bool) -> None:
+    """Two rigs' healthy bearings (IMS: every window; FEMTO: the first 60 windows of each
+    bearing, 0.1 s at 10 Hz bins), with the speed sent and without it: the band raises no ball
+    evidence and lifts no window to the warning ratio."""
+    from dataclasses import replace
+
+    from benchmarks import real_recordings as rr
+    from rotorwatch.contract.telemetry import decode
+    from rotorwatch.diagnosis.scoring import ENV_WARNING_RATIO
+
+    windows = 0
+    for rec in HEALTHY:
+        if rec.snapshots_g is not None:
+            rec = replace(rec, snapshots_g=rec.snapshots_g[:60])
+        messages = [decode(m) for m in rr.messages(rec, None, rpm=rpm)]
+        for feat in compute_features(messages, {rec.device_id: rec.asset(nameplate=not rpm)}):
+            windows += 1
+            evidence = bearing_evidence(feat)
+            assert evidence is None or evidence[0] != "bearing_ball", (rec.name, feat["env_bsf"])
+            assert feat["env_bsf"] is None or feat["env_bsf"] < ENV_WARNING_RATIO, rec.name
+    assert windows >= 32 + 6 * 60
