@@ -97,7 +97,8 @@ _RANK: Final = {s: i for i, s in enumerate(STATES)}
 ISO_ZONE_STATE: Final = {"A": HEALTHY, "B": HEALTHY, "C": WARNING, "D": ALARM}
 
 #: Envelope indicators (a defect family's strongest line in the pre-whitened envelope
-#: spectrum over its median, see rotorwatch.diagnosis.features.defect_lines). A healthy bearing sits at 1.5-3
+#: spectrum over its median, see rotorwatch.diagnosis.features.defect_lines; for the balls also
+#: their band's evidence, on the same scale: as rare on noise). A healthy bearing sits at 1.5-3
 #: (the noise's own spread; at most 4.8 on the healthy IMS rig's bearings); a defect whose
 #: impacts repeat at its rate gives 7-25 on the CWRU rig. WARNING at 6: twice the healthy
 #: typical, so noise alone does not cross it. ALARM at twice that: the impacts dominate the

@@ -1,5 +1,6 @@
 """The bearing-defect lines of the envelope spectrum: where each family's lines fall, the
-background they are measured against, and each line's and each family's score.
+background they are measured against, each line's and each family's score, and the balls'
+band (a ball defect's energy spread over 2 x BSF +- FTF rather than piled in one line).
 """
 
 from __future__ import annotations
@@ -57,6 +58,56 @@ def _line_table() -> tuple[npt.NDArray[np.int64], F64, F64, F64, F64, F64]:
 
 _LINES: Final = _line_table()
 _FTF_INDEX: Final = [key for _, key in DEFECTS].index("ftf")
+_BSF_INDEX: Final = [key for _, key in DEFECTS].index("bsf")
+#: Each line's carrier: the main line (no shaft or cage multiple) of its family and harmonic
+#: (a main line is its own).
+_CARRIER: Final = np.array(
+    [
+        next(
+            j
+            for j, (g, h, s, c, _w) in enumerate(ENVELOPE_LINES)
+            if g == fam and h == harm and s == 0 and c == 0
+        )
+        for fam, harm, *_ in ENVELOPE_LINES
+    ]
+)
+#: A sideband of another family blocks the ball's band (:func:`_ball_band_scores`) only where
+#: its carrier stands this many times the background: a sideband is the modulation of a
+#: carrier, and with no carrier there is nothing to modulate (on a 6205, BPFI - 1x falls 0.1x
+#: from 2 x BSF - FTF, so masking it always would blank the ball's lower sideband on every
+#: window). A bin of a noise envelope spectrum reaches 4 x its median with probability 2^-16:
+#: the height :mod:`.speed_check` and the scoring's impulsive corroboration trust as a line.
+SIDEBAND_CARRIER_RATIO: Final = 4.0
+#: The balls' band counts only where it stands above its own surroundings: its power over the
+#: median of its flanks must be one noise gives by chance in fewer than 1 window in 100 (a
+#: one-sided test at the conventional 1 % level). A hump at 2 x BSF passes; a smooth slope does
+#: not: one knock's envelope spectrum is a smooth curve falling with frequency, high over the
+#: whole low end against the envelope's median, and so is the envelope of any window whose
+#: impacts do not repeat. Each flank is one band-width wide and starts a quarter of a band-width
+#: clear of the band, so the skirts of a skidding ball's line stay out of it.
+BALL_BAND_HUMP_P: Final = 0.01
+BALL_BAND_FLANK: Final = (1.5, 3.5)  # in band half-widths from 2 x BSF
+#: Shaft-rate sidebands of a race's harmonics (multiples of 1x) that are not the balls' where
+#: their carrier stands out: races are modulated by the shaft (the inner race turns with it,
+#: runout and imbalance sweep the outer race's load), and :data:`ENVELOPE_LINES` lists only
+#: BPFI +- 1x (on a 6205, BPFO + 1x falls 0.13x below 2 x BSF).
+RACE_SIDEBAND_ORDERS: Final = (-2, -1, 1, 2)
+#: (column of the line in ENVELOPE_LINES, family index, harmonic) of every race harmonic.
+_RACE_HARMONICS: Final = tuple(
+    (col, [key for _, key in DEFECTS].index(fam), harm)
+    for col, (fam, harm, shaft, cage, _w) in enumerate(ENVELOPE_LINES)
+    if fam in ("bpfo", "bpfi") and shaft == 0 and cage == 0
+)
+#: Neighbouring bins of the envelope spectrum are not independent. Measured, not derived, on
+#: Gaussian noise through the feature pass (2,000 windows each of 2048 and 4096 samples): the
+#: powers of adjacent bins correlate 0.32, two bins apart 0.02, further 0 (the analysis
+#: window's Hann taper smears each bin into its neighbours, 0.44 and 0.03 for the taper alone,
+#: and the pre-whitening undoes part of it). A sum of m bins
+#: then varies as m x (1 + 2 x (0.32 + 0.02)) unit exponentials would, so it is read as
+#: m / BIN_VARIANCE_FACTOR independent bins of this factor's size (rounded down, to the
+#: heavier tail). tests/unit/test_ball_band.py checks the false-alarm rate that follows.
+BIN_VARIANCE_FACTOR: Final = 1.0 + 2.0 * (0.32 + 0.02)
+_LN2: Final = float(np.log(2.0))
 
 
 def _background(env_spec: npt.NDArray[np.float32], f_line: F64, df_hz: F64) -> F64:
@@ -101,15 +152,35 @@ def _envelope_indicators(
 
     A line's score is its peak within tolerance over the median of the envelope spectrum (a
     healthy bearing's lines sit at 1.5-2.5, the noise's own spread); a family scores its
-    largest weighted line, NaN where no line of it can be read (no rpm or geometry, or every
-    line beyond the spectrum or too close to DC).
+    largest weighted line (the balls the larger of that and their band's evidence, see
+    :func:`_ball_band_scores`), NaN where no line of it can be read (no rpm or geometry, or
+    every line beyond the spectrum or too close to DC).
     """
+    background = np.empty(env_spec.shape[0])
+    lines = _line_scores(env_spec, df_hz, shaft_hz, defect_orders, background_out=background)
     for name, values in zip(
         (name for name, _ in DEFECTS),
-        _family_scores(_line_scores(env_spec, df_hz, shaft_hz, defect_orders)),
+        _defect_scores(env_spec, df_hz, shaft_hz, defect_orders, lines, background),
         strict=True,
     ):
         out[name] = values
+
+
+def _defect_scores(
+    env_spec: npt.NDArray[np.float32],
+    df_hz: F64,
+    shaft_hz: F64,
+    defect_orders: F64,
+    lines: F64,
+    background: F64,
+) -> list[F64]:
+    """Each family's score from its lines (:func:`_line_scores`, measured against
+    ``background``): its strongest weighted line, and for the balls the larger of that and the
+    evidence of their band (:func:`_ball_band_scores`)."""
+    families = _family_scores(lines)
+    band = _ball_band_scores(env_spec, df_hz, shaft_hz, defect_orders, lines, background)
+    families[_BSF_INDEX] = np.fmax(families[_BSF_INDEX], band)
+    return families
 
 
 def _family_scores(score: F64) -> list[F64]:
@@ -124,22 +195,34 @@ def _family_scores(score: F64) -> list[F64]:
     return families
 
 
+def _line_places(df_hz: F64, shaft_hz: F64, defect_orders: F64) -> tuple[F64, F64]:
+    """Every line's frequency (B, L) in Hz, NaN where unknown, and its search half-width in
+    envelope bins (B, L)."""
+    fam, harmonic, shaft_mult, cage_mult, _weight, tol_rel = _LINES
+    f_defect = shaft_hz[:, None] * defect_orders  # (B, D), NaN where unknown
+    f_line = harmonic * f_defect[:, fam] + shaft_mult * shaft_hz[:, None]
+    f_line = f_line + cage_mult * f_defect[:, [_FTF_INDEX]]  # (B, L)
+    return f_line, ENVELOPE_TOLERANCE_BINS + tol_rel * f_line / df_hz[:, None]
+
+
 def _line_scores(
     env_spec: npt.NDArray[np.float32],
     df_hz: F64,
     shaft_hz: F64,
     defect_orders: F64,
     offsets_out: F64 | None = None,
+    background_out: F64 | None = None,
 ) -> F64:
     """Weighted score of every line of :data:`ENVELOPE_LINES` (B, L), NaN where not read; and,
     into ``offsets_out`` (B, L) if given, how far each line's peak sits from where the speed
-    puts it, as a fraction of the line's tolerance (0 on the line, 1 at the window's edge)."""
+    puts it, as a fraction of the line's tolerance (0 on the line, 1 at the window's edge);
+    into ``background_out`` (B,) if given, the background the lines were measured against."""
     b, k_env = env_spec.shape
     fam, harmonic, shaft_mult, cage_mult, weight, tol_rel = _LINES
-    f_defect = shaft_hz[:, None] * defect_orders  # (B, D), NaN where unknown
-    f_line = harmonic * f_defect[:, fam] + shaft_mult * shaft_hz[:, None]
-    f_line = f_line + cage_mult * f_defect[:, [_FTF_INDEX]]  # (B, L)
+    f_line, _half = _line_places(df_hz, shaft_hz, defect_orders)
     median = _background(env_spec, f_line, df_hz)
+    if background_out is not None:
+        background_out[...] = median
     ok = np.isfinite(f_line) & (median > 0)[:, None]
     kc = np.where(ok, f_line, 0.0) / df_hz[:, None]
     half = ENVELOPE_TOLERANCE_BINS + tol_rel * kc
@@ -173,3 +256,116 @@ def _line_scores(
         # the noise made ball faults a little clearer on the CWRU records but blurred the race
         # names and raised healthy windows as much: measured in benchmarks/eval_real.py.)
         return np.asarray(np.where(ok, weight * peaks / median[:, None], np.nan))
+
+
+def _ball_band_scores(
+    env_spec: npt.NDArray[np.float32],
+    df_hz: F64,
+    shaft_hz: F64,
+    defect_orders: F64,
+    lines: F64,
+    background: F64,
+) -> F64:
+    """The rolling elements' evidence summed over their band (B,), on the scale of a line's
+    score; NaN where the band cannot be read.
+
+    A ball defect strikes both races once per spin (2 x BSF), but it seldom makes a clean
+    line: the ball skids, so its spin rate wanders within a window, and the cage carries it
+    through the load zone and out once per turn, so its impacts come and go at FTF and their
+    energy spreads into sidebands 2 x BSF +- FTF. Where a race defect's impacts pile up in
+    one bin, a ball's are spread over the band 2 x BSF +- (FTF + the ball's slip tolerance),
+    and no single bin of it need stand out. The band's evidence is its total power over the
+    background: the sum of (bin / median)^2 over its m bins. On noise each bin's magnitude is
+    Rayleigh, so ln 2 x (bin / median)^2 is exponential with mean 1 and the band's sum (times
+    ln 2) is Gamma(m, 1): its upper tail Q(m, x) is the chance that noise alone gives at least
+    this much. That chance is reported as the score of a line whose own test is as unlikely on
+    noise: a line's peak over its w bins reaches t x the median with probability about
+    w x 2^(-t^2) (:data:`ENVELOPE_TOLERANCE_BINS`, ``w`` the 2 x BSF line's window), so the
+    score is sqrt(log2(w / Q)), and the warning and corroboration ratios keep their meaning
+    (a band score of 4 is as rare on noise as a line of 4).
+
+    Bins that belong to something else are left out of the band (and of m): another family's
+    harmonics, another family's sidebands where their carrier stands out
+    (:data:`SIDEBAND_CARRIER_RATIO`), and the shaft's own harmonics (runout and looseness put
+    lines at n x 1x on any machine, with or without a ball defect).
+    """
+    k_env = env_spec.shape[1]
+    fam, _harmonic, shaft_mult, cage_mult, weight, _tol = _LINES
+    kc = 2.0 * shaft_hz * defect_orders[:, _BSF_INDEX] / df_hz
+    cage = shaft_hz * defect_orders[:, _FTF_INDEX] / df_hz
+    slip = ENVELOPE_TOLERANCE_BINS + ENVELOPE_TOLERANCE_REL["bsf"] * kc
+    half = cage + slip
+    ok = np.isfinite(kc) & np.isfinite(half) & (background > 0) & (kc + half < k_env)
+    kc, half = np.where(ok, kc, 0.0), np.where(ok, half, 0.0)
+    width = int(np.ceil(np.max(half, initial=0.0))) + 1  # sized by rows that are read only
+    idx = np.rint(kc)[:, None].astype(np.int64) + np.arange(-width, width + 1)  # (B, W)
+    inside = ok[:, None] & (np.abs(idx - kc[:, None]) <= half[:, None])
+    inside &= (idx >= ENVELOPE_MIN_BIN) & (idx < k_env)
+    # Another family's lines: its harmonics always, its sidebands where their carrier is there.
+    f_line, line_half = _line_places(df_hz, shaft_hz, defect_orders)
+    carrier = np.nan_to_num(lines[:, _CARRIER] / weight[_CARRIER], nan=0.0)  # (B, L)
+    main = (shaft_mult == 0) & (cage_mult == 0)
+    rival = (fam != _BSF_INDEX) & np.isfinite(f_line)
+    rival &= main | (carrier >= SIDEBAND_CARRIER_RATIO)
+    with np.errstate(invalid="ignore"):
+        k_line = f_line / df_hz[:, None]
+        near = np.abs(idx[:, :, None] - k_line[:, None, :]) <= line_half[:, None, :]
+        inside &= ~(near & rival[:, None, :]).any(axis=2)
+        for col, j, harm in _RACE_HARMONICS:
+            present = (carrier[:, col] >= SIDEBAND_CARRIER_RATIO)[:, None]
+            tol = ENVELOPE_TOLERANCE_REL[DEFECTS[j][1]]
+            for k in RACE_SIDEBAND_ORDERS:
+                k_side = (harm * shaft_hz * defect_orders[:, j] + k * shaft_hz) / df_hz
+                near_side = np.abs(idx - k_side[:, None]) <= (
+                    ENVELOPE_TOLERANCE_BINS + tol * k_side[:, None]
+                )
+                inside &= ~(present & near_side)
+        # The shaft's harmonics (n >= 1), read at the speed the lines are read at.
+        k_shaft = (shaft_hz / df_hz)[:, None]
+        order = np.rint(idx / k_shaft)
+        inside &= ~((order >= 1) & (np.abs(idx - order * k_shaft) <= ENVELOPE_TOLERANCE_BINS))
+    vals = np.take_along_axis(env_spec, np.clip(idx, 0, k_env - 1), axis=1).astype(np.float64)
+    dof = np.maximum(np.floor(inside.sum(axis=1) / BIN_VARIANCE_FACTOR), 1).astype(np.int64)
+
+    def log_tail(level: F64) -> F64:
+        """ln of the chance that noise at ``level`` gives the band's power or more."""
+        scale = np.where(ok & (level > 0), level, 1.0)[:, None]
+        power = _LN2 * np.sum(np.where(inside, np.square(vals / scale), 0.0), axis=1)
+        return _log_gamma_tail(dof, power / BIN_VARIANCE_FACTOR)
+
+    hump = log_tail(_flank_level(env_spec, kc, half, ok)) <= np.log(BALL_BAND_HUMP_P)
+    line_bins = 2.0 * slip + 1.0  # the 2 x BSF line's own window
+    score = np.sqrt(np.maximum((np.log(line_bins) - log_tail(background)) / _LN2, 0.0))
+    return np.where(ok & inside.any(axis=1) & hump, score, np.nan)
+
+
+def _flank_level(
+    env_spec: npt.NDArray[np.float32], kc: F64, half: F64, ok: npt.NDArray[np.bool_]
+) -> F64:
+    """Median of the envelope spectrum on both flanks of each row's band (centre ``kc``,
+    half-width ``half``, in bins; see :data:`BALL_BAND_FLANK`), NaN where no flank bin is read."""
+    k_env = env_spec.shape[1]
+    inner, outer = BALL_BAND_FLANK
+    reach = int(np.ceil(outer * np.max(half, initial=0.0))) + 1
+    idx = np.rint(kc)[:, None].astype(np.int64) + np.arange(-reach, reach + 1)
+    dist = np.abs(idx - kc[:, None])
+    flank = ok[:, None] & (dist > inner * half[:, None]) & (dist <= outer * half[:, None])
+    flank &= (idx >= ENVELOPE_MIN_BIN) & (idx < k_env)
+    vals = np.take_along_axis(env_spec, np.clip(idx, 0, k_env - 1), axis=1).astype(np.float64)
+    vals = np.sort(np.where(flank, vals, np.inf), axis=1)  # bins outside the flanks sort last
+    count = flank.sum(axis=1)[:, None]
+    lower = np.take_along_axis(vals, np.maximum(count - 1, 0) // 2, axis=1)[:, 0]
+    upper = np.take_along_axis(vals, count // 2, axis=1)[:, 0]
+    return np.where(count[:, 0] > 0, (lower + upper) / 2, np.nan)
+
+
+def _log_gamma_tail(m: npt.NDArray[np.int64], x: F64) -> F64:
+    """ln Q(m, x), the upper tail of a Gamma(m, 1) variable (the sum of m unit exponentials)
+    at x, for integer m >= 1: ln(e^-x sum_{j<m} x^j / j!), summed in logs (no underflow)."""
+    j = np.arange(int(np.max(m, initial=1)))
+    log_fact = np.concatenate([[0.0], np.cumsum(np.log(np.maximum(j[1:], 1)))])
+    log_x = np.log(np.maximum(x, 1e-300))[:, None]
+    terms = np.where(j == 0, 0.0, j * log_x) - log_fact
+    terms = np.where(j < m[:, None], terms, -np.inf)
+    top = terms.max(axis=1)
+    return np.asarray(-x + top + np.log(np.sum(np.exp(terms - top[:, None]), axis=1)))

@@ -12,6 +12,7 @@ import numpy.typing as npt
 from rotorwatch.diagnosis.features.defect_lines import (
     _LINES,
     ENVELOPE_LINES,
+    _defect_scores,
     _family_scores,
     _line_scores,
 )
@@ -74,7 +75,10 @@ def _cross_check(
         grid = lo[:, None] * (hi / lo)[:, None] ** (np.arange(steps + 1) / steps)  # (R, J)
         each = np.repeat(r, steps + 1)
         offset = np.empty((each.size, len(ENVELOPE_LINES)))
-        lines = _line_scores(env_spec[each], df_hz[each], grid.ravel(), defect_orders[each], offset)
+        background = np.empty(each.size)
+        lines = _line_scores(
+            env_spec[each], df_hz[each], grid.ravel(), defect_orders[each], offset, background
+        )
         fam = _LINES[0]
         with np.errstate(invalid="ignore", over="ignore"):  # an inf offset squares to inf: 0
             # A line counts as it stands and as near as it sits to where the speed puts it:
@@ -84,12 +88,16 @@ def _cross_check(
         support = np.stack([excess[:, fam == j].sum(axis=1) for j in range(len(DEFECTS))])
         best = np.argmax(support.max(axis=0).reshape(r.size, steps + 1), axis=1)
         pick = np.arange(r.size) * (steps + 1) + best
-        families = _family_scores(lines[pick])
-        top = np.nanmax(np.column_stack(families), axis=1, initial=0.0)
+        speed = grid[np.arange(r.size), best]
+        families = _defect_scores(
+            env_spec[r], df_hz[r], speed, defect_orders[r], lines[pick], background[pick]
+        )
+        # Speed evidence is a line where the speed puts it: the balls' band (as wide as the
+        # cage rate, see defect_lines._ball_band_scores) says little about where the speed is.
+        top = np.nanmax(np.column_stack(_family_scores(lines[pick])), axis=1, initial=0.0)
         env_conf = np.clip(MIN_CONFIDENCE * top / ENVELOPE_SPEED_MIN_RATIO, 0.0, 1.0)
         comb_ok = comb[r] >= MIN_CONFIDENCE
         env_ok = env_conf >= MIN_CONFIDENCE
-        speed = grid[np.arange(r.size), best]
         out["speed_confidence"][r] = np.fmax(comb[r], env_conf)
         out["shaft_hz"][r] = np.where(comb_ok, out["shaft_hz"][r], np.where(env_ok, speed, np.nan))
         read = comb_ok | env_ok
