@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from rotorwatch.contract.telemetry import Telemetry, decode, encode, encode_samples
-from rotorwatch.diagnosis.assets import Asset, parse_asset
+from rotorwatch.diagnosis.assets import Asset
 from tests import signals
 
 REFERENCE = Path(__file__).resolve().parent / "data" / "features_frozen.npz"
