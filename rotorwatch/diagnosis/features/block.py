@@ -78,11 +78,10 @@ def _block_features(
     np.multiply(spec.real, spec.real, out=ms_per_bin)
     np.multiply(spec.imag, spec.imag, out=s.tmp)
     ms_per_bin += s.tmp
+    _envelope_spectrum(s, spec, env_spec, power=ms_per_bin)  # |X_k|^2 before the scaling
     ms_per_bin *= 2.0 / (n * sum_w2)
     k_count = ms_per_bin.shape[1]
     last_bin = k_count - 2  # the Nyquist bin is excluded from bands
-
-    _envelope_spectrum(s, spec, env_spec)
 
     # Bands and velocity: rows sharing a sample rate share bin edges, so each band is a slice
     # sum (a batch usually holds one sample rate; mixed rates loop over the few distinct ones).

@@ -73,6 +73,9 @@ class _Scratch:
         self.analytic = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
         self.envelope = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.float32)
         self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
+        # One band's squared envelope and its square (the spectral kurtosis's moments).
+        self.e2 = np.empty((rows, m))
+        self.e4 = np.empty((rows, m))
 
     @staticmethod
     def get(rows: int, n: int) -> _Scratch:
@@ -98,22 +101,40 @@ def _envelope_segments(n: int, fs_hz: F64) -> npt.NDArray[np.int64]:
     return np.clip(count, 1, max(n // ENVELOPE_SEGMENT_MIN_SAMPLES, 1))
 
 
-def _envelope_spectrum(s: _Scratch, spec: Any, env_spec: Any) -> npt.NDArray[np.intp]:
+def _envelope_spectrum(
+    s: _Scratch, spec: Any, env_spec: Any, power: Any = None
+) -> npt.NDArray[np.intp]:
     """Pre-whiten, demodulate every candidate band, keep the most impulsive band's envelope
-    and write its magnitude spectrum into ``env_spec`` (see the module docstring, step 3)."""
-    b = spec.shape[0]
+    and write its magnitude spectrum into ``env_spec`` (see the module docstring, step 3).
+    ``power``, if given, is ``|spec|^2`` already computed (the fused pass has it)."""
+    b, k = spec.shape
     # Cepstral pre-whitening: unit magnitude, phase kept (the impacts' timing is in the phase).
-    mag = np.abs(spec)
-    floor = np.maximum(mag.max(axis=1, keepdims=True) * 1e-12, 1e-300)
-    white = spec / np.maximum(mag, floor)
+    # Each band is written straight into its single-precision buffer as X times 1 / |X| in
+    # double (what numpy's complex division by a real computes), without the complex128
+    # temporaries of a whole block.
+    inv_mag = s.tmp
+    if power is None:
+        np.multiply(spec.real, spec.real, out=inv_mag)
+        inv_mag += spec.imag * spec.imag
+        power = inv_mag
+    np.sqrt(power, out=inv_mag)
+    floor = np.maximum(inv_mag.max(axis=1, keepdims=True) * 1e-12, 1e-300)
+    np.maximum(inv_mag, floor, out=inv_mag)
+    np.divide(1.0, inv_mag, out=inv_mag)
     sk = np.empty((len(ENVELOPE_BANDS_FS), b))
-    for c, (k_lo, k_hi) in enumerate(_envelope_bands(2 * (spec.shape[1] - 1))):
-        s.base[c, :, : k_hi - k_lo] = white[:, k_lo:k_hi]
+    for c, (k_lo, k_hi) in enumerate(_envelope_bands(2 * (k - 1))):
+        np.multiply(
+            spec[:, k_lo:k_hi],
+            inv_mag[:, k_lo:k_hi],
+            out=s.base[c, :, : k_hi - k_lo],
+            casting="same_kind",
+        )
         np.fft.ifft(s.base[c], axis=1, out=s.analytic[c])
         np.abs(s.analytic[c], out=s.envelope[c])
         # Spectral kurtosis of the band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise).
-        e2 = np.square(s.envelope[c], dtype=np.float64)
-        sk[c] = np.mean(e2 * e2, axis=1) / np.maximum(np.mean(e2, axis=1) ** 2, 1e-300) - 2.0
+        e2 = np.square(s.envelope[c], out=s.e2, dtype=np.float64)
+        e4 = np.multiply(e2, e2, out=s.e4)
+        sk[c] = np.mean(e4, axis=1) / np.maximum(np.mean(e2, axis=1) ** 2, 1e-300) - 2.0
     best: npt.NDArray[np.intp] = np.argmax(sk, axis=0)
     envelope = s.envelope[best, np.arange(b)]
     envelope -= envelope.mean(axis=1, keepdims=True)
