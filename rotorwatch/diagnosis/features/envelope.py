@@ -54,7 +54,7 @@ def _envelope_bands(n: int) -> tuple[tuple[int, int], ...]:
 
 
 _SCRATCH = threading.local()
-_BAND_BUFFERS: Final = frozenset({"base", "analytic", "envelope"})
+_BAND_BUFFERS: Final = frozenset({"analytic", "envelope"})
 
 
 class _Scratch:
@@ -69,7 +69,8 @@ class _Scratch:
         self.ms = np.empty((rows, k))
         self.tmp = np.empty((rows, k))
         # complex64: the envelope's short inverse FFT is twice as fast in single precision.
-        self.base = np.zeros((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
+        # The whitened spectrum, each band's inverse FFT reading its slice in place.
+        self.white = np.empty((rows, k), dtype=np.complex64)
         self.analytic = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
         self.envelope = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.float32)
         self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
@@ -109,9 +110,8 @@ def _envelope_spectrum(
     ``power``, if given, is ``|spec|^2`` already computed (the fused pass has it)."""
     b, k = spec.shape
     # Cepstral pre-whitening: unit magnitude, phase kept (the impacts' timing is in the phase).
-    # Each band is written straight into its single-precision buffer as X times 1 / |X| in
-    # double (what numpy's complex division by a real computes), without the complex128
-    # temporaries of a whole block.
+    # The whitened spectrum is X times 1 / |X| in double (what numpy's complex division by a
+    # real computes), rounded once to single precision, where every band's FFT reads it.
     inv_mag = s.tmp
     if power is None:
         np.multiply(spec.real, spec.real, out=inv_mag)
@@ -121,20 +121,19 @@ def _envelope_spectrum(
     floor = np.maximum(inv_mag.max(axis=1, keepdims=True) * 1e-12, 1e-300)
     np.maximum(inv_mag, floor, out=inv_mag)
     np.divide(1.0, inv_mag, out=inv_mag)
+    np.multiply(spec, inv_mag, out=s.white, casting="same_kind")
+    m = s.analytic.shape[2]
     sk = np.empty((len(ENVELOPE_BANDS_FS), b))
     for c, (k_lo, k_hi) in enumerate(_envelope_bands(2 * (k - 1))):
-        np.multiply(
-            spec[:, k_lo:k_hi],
-            inv_mag[:, k_lo:k_hi],
-            out=s.base[c, :, : k_hi - k_lo],
-            casting="same_kind",
-        )
-        np.fft.ifft(s.base[c], axis=1, out=s.analytic[c])
+        # The band shifted to baseband (zero-padded to m bins where it is narrower).
+        np.fft.ifft(s.white[:, k_lo:k_hi], n=m, axis=1, out=s.analytic[c])
         np.abs(s.analytic[c], out=s.envelope[c])
-        # Spectral kurtosis of the band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise).
+        # Spectral kurtosis of the band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise); the
+        # means as np.mean takes them (a pairwise sum over the row, divided by its length).
         e2 = np.square(s.envelope[c], out=s.e2, dtype=np.float64)
         e4 = np.multiply(e2, e2, out=s.e4)
-        sk[c] = np.mean(e4, axis=1) / np.maximum(np.mean(e2, axis=1) ** 2, 1e-300) - 2.0
+        mean_e2 = np.add.reduce(e2, axis=1) / m
+        sk[c] = np.add.reduce(e4, axis=1) / m / np.maximum(mean_e2**2, 1e-300) - 2.0
     best: npt.NDArray[np.intp] = np.argmax(sk, axis=0)
     envelope = s.envelope[best, np.arange(b)]
     envelope -= envelope.mean(axis=1, keepdims=True)
