@@ -239,6 +239,8 @@ _UNRESOLVED: Final[dict[float, str]] = {0.0: UNRESOLVED[0]}
 
 
 def _none_if_nan(values: F64) -> list[float | None]:
+    if not np.isnan(values).any():  # most columns of most batches: the list as numpy makes it
+        return values.tolist()  # type: ignore[no-any-return]
     return [None if v != v else v for v in values.tolist()]
 
 

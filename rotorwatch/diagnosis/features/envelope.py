@@ -54,7 +54,7 @@ def _envelope_bands(n: int) -> tuple[tuple[int, int], ...]:
 
 
 _SCRATCH = threading.local()
-_BAND_BUFFERS: Final = frozenset({"analytic", "envelope"})
+_BAND_BUFFERS: Final = frozenset({"analytic", "envelope", "e2", "e4"})
 
 
 class _Scratch:
@@ -74,9 +74,9 @@ class _Scratch:
         self.analytic = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
         self.envelope = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.float32)
         self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
-        # One band's squared envelope and its square (the spectral kurtosis's moments).
-        self.e2 = np.empty((rows, m))
-        self.e4 = np.empty((rows, m))
+        # The bands' squared envelopes and their squares (the spectral kurtosis's moments).
+        self.e2 = np.empty((len(ENVELOPE_BANDS_FS), rows, m))
+        self.e4 = np.empty((len(ENVELOPE_BANDS_FS), rows, m))
 
     @staticmethod
     def get(rows: int, n: int) -> _Scratch:
@@ -123,17 +123,17 @@ def _envelope_spectrum(
     np.divide(1.0, inv_mag, out=inv_mag)
     np.multiply(spec, inv_mag, out=s.white, casting="same_kind")
     m = s.analytic.shape[2]
-    sk = np.empty((len(ENVELOPE_BANDS_FS), b))
     for c, (k_lo, k_hi) in enumerate(_envelope_bands(2 * (k - 1))):
         # The band shifted to baseband (zero-padded to m bins where it is narrower).
         np.fft.ifft(s.white[:, k_lo:k_hi], n=m, axis=1, out=s.analytic[c])
-        np.abs(s.analytic[c], out=s.envelope[c])
-        # Spectral kurtosis of the band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise); the
-        # means as np.mean takes them (a pairwise sum over the row, divided by its length).
-        e2 = np.square(s.envelope[c], out=s.e2, dtype=np.float64)
-        e4 = np.multiply(e2, e2, out=s.e4)
-        mean_e2 = np.add.reduce(e2, axis=1) / m
-        sk[c] = np.add.reduce(e4, axis=1) / m / np.maximum(mean_e2**2, 1e-300) - 2.0
+    np.abs(s.analytic, out=s.envelope)
+    # Spectral kurtosis of each band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise), every
+    # band in one call per step; the means as np.mean takes them (a pairwise sum along the
+    # row, divided by its length).
+    e2 = np.square(s.envelope, out=s.e2, dtype=np.float64)
+    e4 = np.multiply(e2, e2, out=s.e4)
+    mean_e2 = np.add.reduce(e2, axis=2) / m
+    sk = np.add.reduce(e4, axis=2) / m / np.maximum(mean_e2**2, 1e-300) - 2.0
     best: npt.NDArray[np.intp] = np.argmax(sk, axis=0)
     envelope = s.envelope[best, np.arange(b)]
     envelope -= envelope.mean(axis=1, keepdims=True)
