@@ -54,7 +54,7 @@ def _envelope_bands(n: int) -> tuple[tuple[int, int], ...]:
 
 
 _SCRATCH = threading.local()
-_BAND_BUFFERS: Final = frozenset({"analytic", "envelope", "e2", "e4"})
+_BAND_BUFFERS: Final = frozenset({"analytic", "envelope", "moment"})
 
 
 class _Scratch:
@@ -74,9 +74,8 @@ class _Scratch:
         self.analytic = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
         self.envelope = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.float32)
         self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
-        # The bands' squared envelopes and their squares (the spectral kurtosis's moments).
-        self.e2 = np.empty((len(ENVELOPE_BANDS_FS), rows, m))
-        self.e4 = np.empty((len(ENVELOPE_BANDS_FS), rows, m))
+        # The bands' squared envelopes, then their squares (the spectral kurtosis's moments).
+        self.moment = np.empty((len(ENVELOPE_BANDS_FS), rows, m))
 
     @staticmethod
     def get(rows: int, n: int) -> _Scratch:
@@ -130,9 +129,9 @@ def _envelope_spectrum(
     # Spectral kurtosis of each band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise), every
     # band in one call per step; the means as np.mean takes them (a pairwise sum along the
     # row, divided by its length).
-    e2 = np.square(s.envelope, out=s.e2, dtype=np.float64)
-    e4 = np.multiply(e2, e2, out=s.e4)
+    e2 = np.square(s.envelope, out=s.moment, dtype=np.float64)
     mean_e2 = np.add.reduce(e2, axis=2) / m
+    e4 = np.square(e2, out=s.moment)
     sk = np.add.reduce(e4, axis=2) / m / np.maximum(mean_e2**2, 1e-300) - 2.0
     best: npt.NDArray[np.intp] = np.argmax(sk, axis=0)
     envelope = s.envelope[best, np.arange(b)]
