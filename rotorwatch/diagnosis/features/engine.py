@@ -261,7 +261,13 @@ def compute_features(
     assets = assets or {}
     records: list[dict[str, Any]] = []
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    # A device's asset fields once per batch (a batch holds several windows of most devices).
+    per_device: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for i, msg in enumerate(messages):
+        device = per_device.get(msg.device_id)
+        if device is None:
+            asset = assets.get(msg.device_id)
+            device = per_device[msg.device_id] = (limit_fields(asset), end_of_life_fields(asset))
         records.append(
             {
                 "device_id": msg.device_id,
@@ -272,7 +278,7 @@ def compute_features(
                 "rpm": msg.rpm,
                 "temperature_c": msg.temperature_c,
                 "pressure_bar": msg.pressure_bar,
-                **limit_fields(assets.get(msg.device_id)),
+                **device[0],
                 **dict.fromkeys(VIBRATION_FEATURES),
                 # Without a window the speed is the message's or none (estimates need a window).
                 "rpm_used": msg.rpm,
@@ -280,7 +286,7 @@ def compute_features(
                 "rpm_confidence": None,
                 "unresolved": None,
                 "vibration_sensor": None,
-                **end_of_life_fields(assets.get(msg.device_id)),
+                **device[1],
             }
         )
         if msg.vibration is not None:
