@@ -82,15 +82,17 @@ def sensor_problems(
     top, bottom = x.max(axis=1), x.min(axis=1)  # in the samples' own dtype, for the == below
     hi, lo = (top.astype(np.int32), bottom.astype(np.int32)) if counts else (top, bottom)
     n = x.shape[1]
+    at_hi = (x == top[:, None]).sum(axis=1)
+    at_lo = (x == bottom[:, None]).sum(axis=1)
     if counts:
         flat = (hi - lo) <= FLAT_PTP_COUNTS
-        at_full_scale = ((x <= INT16_MIN) | (x >= INT16_MAX)).sum(axis=1)
+        # Samples at full scale are the row's extremes where an extreme is full scale (the two
+        # ends are different samples, or one constant row): counted above.
+        at_full_scale = np.where(hi >= INT16_MAX, at_hi, 0) + np.where(lo <= INT16_MIN, at_lo, 0)
         saturated = at_full_scale >= SATURATION_MIN_SAMPLES
     else:
         flat = (hi - lo) * np.abs(gain_g) <= FLAT_PTP_G
         saturated = np.zeros(len(x), dtype=bool)
-    at_hi = (x == top[:, None]).sum(axis=1)
-    at_lo = (x == bottom[:, None]).sum(axis=1)
     clipped = np.maximum(at_hi, at_lo) >= CLIP_FRACTION * n
     if counts and clipped.any():
         # The median (a sort per row) only where the plateau test already holds: the rows it
