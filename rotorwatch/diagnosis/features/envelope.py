@@ -68,6 +68,7 @@ class _Scratch:
         self.spec = np.empty((rows, k), dtype=np.complex128)
         self.ms = np.empty((rows, k))
         self.tmp = np.empty((rows, k))
+        self.re_im2 = np.empty((rows, 2 * k))  # the spectrum's squared parts
         # complex64: the envelope's short inverse FFT is twice as fast in single precision.
         # The whitened spectrum, each band's inverse FFT reading its slice in place.
         self.white = np.empty((rows, k), dtype=np.complex64)
