@@ -35,11 +35,15 @@ ENVELOPE_SEGMENT_S: Final = 0.3
 ENVELOPE_SEGMENT_MIN_SAMPLES: Final = 1024
 
 #: Rows per block of the fused pass. A block of 4096-sample float64 windows plus its scratch
-#: buffers stays in a 512 KiB L2 cache, where the element-wise passes of the statistics cost a
-#: fraction of streaming a whole batch from memory. The scratch buffers (~5 MB for 4096-sample
-#: windows) are kept per thread and window length and reused by every block of every call:
-#: fresh multi-megabyte arrays cost a page fault per 4 KiB, and on a sandboxed host those
-#: faults cost more than the arithmetic (measured: ~27 faults per window before).
+#: buffers stays in the L3 cache (the block's windows alone are 1 MiB, twice a 512 KiB L2),
+#: where the element-wise passes of the statistics cost a fraction of streaming a whole batch
+#: from memory. The scratch buffers (~8 MB for 4096-sample windows) are kept per thread and
+#: window length and reused by every block of every call: fresh multi-megabyte arrays cost a
+#: page fault per 4 KiB, and on a sandboxed host those faults cost more than the arithmetic
+#: (measured: ~27 faults per window before). Changing it changes estimated speeds: the comb
+#: (:func:`.speed.estimate_shaft_hz`) searches one grid per block, as fine as the widest search
+#: range among the block's rows needs (64 rows ran ~7 % faster and moved 2 of the 1,000 frozen
+#: records' estimates, tests/unit/test_features_frozen.py).
 BLOCK_ROWS: Final = 32
 
 
