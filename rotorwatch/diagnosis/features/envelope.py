@@ -42,8 +42,9 @@ ENVELOPE_SEGMENT_MIN_SAMPLES: Final = 1024
 #: page fault per 4 KiB, and on a sandboxed host those faults cost more than the arithmetic
 #: (measured: ~27 faults per window before). Changing it changes estimated speeds: the comb
 #: (:func:`.speed.estimate_shaft_hz`) searches one grid per block, as fine as the widest search
-#: range among the block's rows needs (64 rows ran ~7 % faster and moved 2 of the 1,040 frozen
-#: records' estimates, tests/unit/test_features_frozen.py).
+#: range among the block's rows needs (blocks of 64 x 4096 samples, at every length, ran 0-7 %
+#: faster on a shared 2-core host and moved 2 of the 1,040 frozen records' estimated speeds or
+#: confidences, tests/unit/test_features_frozen.py).
 BLOCK_ROWS: Final = 32
 
 
