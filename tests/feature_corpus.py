@@ -12,6 +12,7 @@ The reference (tests/data/features_frozen.npz) holds every field of every record
 float64 with a mask for None, everything else as text. After a change that is meant to move the
 features (and only then), write it again from the new code and say why in the commit:
 
+    PYTHONPATH=$PWD .venv/bin/python -m tests.feature_corpus --diff   # what moved, per field
     PYTHONPATH=$PWD .venv/bin/python -m tests.feature_corpus --write
 """
 
@@ -202,8 +203,39 @@ def write(path: Path = REFERENCE) -> None:
     print(f"wrote {path} ({path.stat().st_size / 1024:.0f} KiB, {len(arrays)} columns)")
 
 
+def diff(path: Path = REFERENCE) -> None:
+    """Print, per part and field, how many records this code computes differently (exactly,
+    NaN equal to NaN): what a rewrite of the reference would change."""
+    reference = np.load(path)
+    for part in PARTS:
+        cols = compute(part)
+        if cols is None:
+            print(f"{part}: unavailable")
+            continue
+        changed = []
+        for key in sorted(
+            set(cols) | {k.split("/", 1)[1] for k in reference.files if k.startswith(part + "/")}
+        ):
+            ref_key = f"{part}/{key}"
+            if key not in cols or ref_key not in reference.files:
+                changed.append(
+                    f"{key} (only in {'the reference' if key not in cols else 'this code'})"
+                )
+                continue
+            a, b = cols[key], reference[ref_key]
+            same = (a == b) | (np.isnan(a) & np.isnan(b)) if a.dtype.kind == "f" else a == b
+            if not same.all():
+                changed.append(f"{key} ({int((~same).sum())} of {same.size})")
+        print(f"{part}: " + (", ".join(changed) if changed else "identical"))
+
+
 if __name__ == "__main__":
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--write", action="store_true", help="write the reference from this code")
-    if ap.parse_args().write:
+    mode = ap.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--write", action="store_true", help="write the reference from this code")
+    mode.add_argument("--diff", action="store_true", help="which fields this code changes")
+    args = ap.parse_args()
+    if args.write:
         write()
+    else:
+        diff()
