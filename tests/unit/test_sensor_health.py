@@ -103,3 +103,49 @@ def test_a_sensor_problem_is_never_healthy_and_names_itself(
     assert prediction["state"] != "HEALTHY"
     assert prediction["sensor_cause"] == problem
     assert "accelerometer" in prediction["sensor_reason"]
+
+
+def _problems_by_definition(raw: npt.NDArray[np.int16]) -> list[str | None]:
+    # The module docstring's checks, sample by sample, with no shortcut: a full-scale count
+    # over every sample and the median of every row (the oracle for the counted shortcuts).
+    out: list[str | None] = []
+    for row in raw.astype(np.int64):
+        hi, lo = int(row.max()), int(row.min())
+        at_hi, at_lo = int((row == hi).sum()), int((row == lo).sum())
+        median = float(np.median(row))
+        level = hi - median if at_hi >= at_lo else median - lo
+        if hi - lo <= 2:
+            out.append(FLAT_LINE)
+        elif int(((row == -32768) | (row == 32767)).sum()) >= 3:
+            out.append(SATURATED)
+        elif max(at_hi, at_lo) >= 0.05 * row.size and level >= CLIP_MIN_COUNTS:
+            out.append(CLIPPED)
+        else:
+            out.append(None)
+    return out
+
+
+def test_counted_shortcuts_agree_with_the_definition_on_random_batches() -> None:
+    # Rows at full scale at one end, both ends or constant there, plateaus below full scale,
+    # small and large signals: the fast path (extremes counted once, medians only on plateau
+    # rows) names each exactly as the definition does.
+    rng = np.random.default_rng(23)
+    rows = []
+    for _ in range(400):
+        amp = float(rng.choice([1.0, 3.0, 50.0, 3000.0, 40000.0]))
+        x = amp * np.sin(2 * np.pi * rng.uniform(5, 500) * T + rng.uniform(0, 6)) + rng.normal(
+            0, amp * 0.05 + 0.5, N
+        )
+        cap = float(rng.choice([np.inf, 0.9, 0.97])) * amp
+        x = np.clip(x, -cap, cap) + float(rng.choice([0.0, 5000.0, -20000.0]))
+        row = counts(x)
+        if rng.random() < 0.2:  # a few samples pinned at one or both ends
+            row[rng.integers(0, N, int(rng.integers(1, 6)))] = 32767
+            if rng.random() < 0.5:
+                row[rng.integers(0, N, int(rng.integers(1, 6)))] = -32768
+        rows.append(row)
+    rows += [np.full(N, v, np.int16) for v in (32767, -32768, 0, 123)]
+    raw = np.stack(rows)
+    got = sensor_problems(raw, np.full(len(rows), 1e-3))
+    assert got == _problems_by_definition(raw)
+    assert {FLAT_LINE, SATURATED, CLIPPED, None} <= set(got)

@@ -55,7 +55,7 @@ def _block_features(
 
     # Time domain on the DC-free signal (accelerometer offsets and gravity are not vibration).
     x = s.x
-    x -= x.mean(axis=1, keepdims=True)
+    x -= np.add.reduce(x, axis=1, keepdims=True) / n  # the mean, as np.mean computes it
     np.multiply(x, x, out=s.x2)
     m2 = s.x2.sum(axis=1) / n
     m3 = np.einsum("ij,ij->i", s.x2, x) / n
@@ -75,14 +75,13 @@ def _block_features(
     x *= w
     spec = np.fft.rfft(x, axis=1, out=s.spec)
     ms_per_bin = s.ms  # mean-square contribution of bin k (Parseval, one-sided)
-    np.multiply(spec.real, spec.real, out=ms_per_bin)
-    np.multiply(spec.imag, spec.imag, out=s.tmp)
-    ms_per_bin += s.tmp
+    # re^2 + im^2: every part squared in one contiguous pass, then the pairs added.
+    re_im2 = np.square(spec.view(np.float64), out=s.re_im2)
+    np.add(re_im2[:, 0::2], re_im2[:, 1::2], out=ms_per_bin)
+    _envelope_spectrum(s, spec, env_spec, power=ms_per_bin)  # |X_k|^2 before the scaling
     ms_per_bin *= 2.0 / (n * sum_w2)
     k_count = ms_per_bin.shape[1]
     last_bin = k_count - 2  # the Nyquist bin is excluded from bands
-
-    _envelope_spectrum(s, spec, env_spec)
 
     # Bands and velocity: rows sharing a sample rate share bin edges, so each band is a slice
     # sum (a batch usually holds one sample rate; mixed rates loop over the few distinct ones).

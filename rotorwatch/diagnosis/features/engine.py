@@ -239,6 +239,8 @@ _UNRESOLVED: Final[dict[float, str]] = {0.0: UNRESOLVED[0]}
 
 
 def _none_if_nan(values: F64) -> list[float | None]:
+    if not np.isnan(values).any():  # most columns of most batches: the list as numpy makes it
+        return values.tolist()  # type: ignore[no-any-return]
     return [None if v != v else v for v in values.tolist()]
 
 
@@ -259,7 +261,13 @@ def compute_features(
     assets = assets or {}
     records: list[dict[str, Any]] = []
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
+    # A device's asset fields once per batch (a batch holds several windows of most devices).
+    per_device: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
     for i, msg in enumerate(messages):
+        device = per_device.get(msg.device_id)
+        if device is None:
+            asset = assets.get(msg.device_id)
+            device = per_device[msg.device_id] = (limit_fields(asset), end_of_life_fields(asset))
         records.append(
             {
                 "device_id": msg.device_id,
@@ -270,7 +278,7 @@ def compute_features(
                 "rpm": msg.rpm,
                 "temperature_c": msg.temperature_c,
                 "pressure_bar": msg.pressure_bar,
-                **limit_fields(assets.get(msg.device_id)),
+                **device[0],
                 **dict.fromkeys(VIBRATION_FEATURES),
                 # Without a window the speed is the message's or none (estimates need a window).
                 "rpm_used": msg.rpm,
@@ -278,7 +286,7 @@ def compute_features(
                 "rpm_confidence": None,
                 "unresolved": None,
                 "vibration_sensor": None,
-                **end_of_life_fields(assets.get(msg.device_id)),
+                **device[1],
             }
         )
         if msg.vibration is not None:

@@ -35,11 +35,16 @@ ENVELOPE_SEGMENT_S: Final = 0.3
 ENVELOPE_SEGMENT_MIN_SAMPLES: Final = 1024
 
 #: Rows per block of the fused pass. A block of 4096-sample float64 windows plus its scratch
-#: buffers stays in a 512 KiB L2 cache, where the element-wise passes of the statistics cost a
-#: fraction of streaming a whole batch from memory. The scratch buffers (~5 MB for 4096-sample
-#: windows) are kept per thread and window length and reused by every block of every call:
-#: fresh multi-megabyte arrays cost a page fault per 4 KiB, and on a sandboxed host those
-#: faults cost more than the arithmetic (measured: ~27 faults per window before).
+#: buffers stays in the L3 cache (the block's windows alone are 1 MiB, twice a 512 KiB L2),
+#: where the element-wise passes of the statistics cost a fraction of streaming a whole batch
+#: from memory. The scratch buffers (~8 MB for 4096-sample windows) are kept per thread and
+#: window length and reused by every block of every call: fresh multi-megabyte arrays cost a
+#: page fault per 4 KiB, and on a sandboxed host those faults cost more than the arithmetic
+#: (measured: ~27 faults per window before). Changing it changes estimated speeds: the comb
+#: (:func:`.speed.estimate_shaft_hz`) searches one grid per block, as fine as the widest search
+#: range among the block's rows needs (blocks of 64 x 4096 samples, at every length, ran 0-7 %
+#: faster on a shared 2-core host and moved 2 of the 1,040 frozen records' estimated speeds or
+#: confidences, tests/unit/test_features_frozen.py).
 BLOCK_ROWS: Final = 32
 
 
@@ -54,7 +59,7 @@ def _envelope_bands(n: int) -> tuple[tuple[int, int], ...]:
 
 
 _SCRATCH = threading.local()
-_BAND_BUFFERS: Final = frozenset({"base", "analytic", "envelope"})
+_BAND_BUFFERS: Final = frozenset({"analytic", "envelope", "moment"})
 
 
 class _Scratch:
@@ -68,11 +73,15 @@ class _Scratch:
         self.spec = np.empty((rows, k), dtype=np.complex128)
         self.ms = np.empty((rows, k))
         self.tmp = np.empty((rows, k))
+        self.re_im2 = np.empty((rows, 2 * k))  # the spectrum's squared parts
         # complex64: the envelope's short inverse FFT is twice as fast in single precision.
-        self.base = np.zeros((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
+        # The whitened spectrum, each band's inverse FFT reading its slice in place.
+        self.white = np.empty((rows, k), dtype=np.complex64)
         self.analytic = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
         self.envelope = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.float32)
         self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
+        # The bands' squared envelopes, then their squares (the spectral kurtosis's moments).
+        self.moment = np.empty((len(ENVELOPE_BANDS_FS), rows, m))
 
     @staticmethod
     def get(rows: int, n: int) -> _Scratch:
@@ -98,22 +107,38 @@ def _envelope_segments(n: int, fs_hz: F64) -> npt.NDArray[np.int64]:
     return np.clip(count, 1, max(n // ENVELOPE_SEGMENT_MIN_SAMPLES, 1))
 
 
-def _envelope_spectrum(s: _Scratch, spec: Any, env_spec: Any) -> npt.NDArray[np.intp]:
+def _envelope_spectrum(
+    s: _Scratch, spec: Any, env_spec: Any, power: Any = None
+) -> npt.NDArray[np.intp]:
     """Pre-whiten, demodulate every candidate band, keep the most impulsive band's envelope
-    and write its magnitude spectrum into ``env_spec`` (see the module docstring, step 3)."""
-    b = spec.shape[0]
+    and write its magnitude spectrum into ``env_spec`` (see the module docstring, step 3).
+    ``power``, if given, is ``|spec|^2`` already computed (the fused pass has it)."""
+    b, k = spec.shape
     # Cepstral pre-whitening: unit magnitude, phase kept (the impacts' timing is in the phase).
-    mag = np.abs(spec)
-    floor = np.maximum(mag.max(axis=1, keepdims=True) * 1e-12, 1e-300)
-    white = spec / np.maximum(mag, floor)
-    sk = np.empty((len(ENVELOPE_BANDS_FS), b))
-    for c, (k_lo, k_hi) in enumerate(_envelope_bands(2 * (spec.shape[1] - 1))):
-        s.base[c, :, : k_hi - k_lo] = white[:, k_lo:k_hi]
-        np.fft.ifft(s.base[c], axis=1, out=s.analytic[c])
-        np.abs(s.analytic[c], out=s.envelope[c])
-        # Spectral kurtosis of the band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise).
-        e2 = np.square(s.envelope[c], dtype=np.float64)
-        sk[c] = np.mean(e2 * e2, axis=1) / np.maximum(np.mean(e2, axis=1) ** 2, 1e-300) - 2.0
+    # The whitened spectrum is X times 1 / |X| in double (what numpy's complex division by a
+    # real computes), rounded once to single precision, where every band's FFT reads it.
+    inv_mag = s.tmp
+    if power is None:
+        np.multiply(spec.real, spec.real, out=inv_mag)
+        inv_mag += spec.imag * spec.imag
+        power = inv_mag
+    np.sqrt(power, out=inv_mag)
+    floor = np.maximum(inv_mag.max(axis=1, keepdims=True) * 1e-12, 1e-300)
+    np.maximum(inv_mag, floor, out=inv_mag)
+    np.divide(1.0, inv_mag, out=inv_mag)
+    np.multiply(spec, inv_mag, out=s.white, casting="same_kind")
+    m = s.analytic.shape[2]
+    for c, (k_lo, k_hi) in enumerate(_envelope_bands(2 * (k - 1))):
+        # The band shifted to baseband (zero-padded to m bins where it is narrower).
+        np.fft.ifft(s.white[:, k_lo:k_hi], n=m, axis=1, out=s.analytic[c])
+    np.abs(s.analytic, out=s.envelope)
+    # Spectral kurtosis of each band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise), every
+    # band in one call per step; the means as np.mean takes them (a pairwise sum along the
+    # row, divided by its length).
+    e2 = np.square(s.envelope, out=s.moment, dtype=np.float64)
+    mean_e2 = np.add.reduce(e2, axis=2) / m
+    e4 = np.square(e2, out=s.moment)
+    sk = np.add.reduce(e4, axis=2) / m / np.maximum(mean_e2**2, 1e-300) - 2.0
     best: npt.NDArray[np.intp] = np.argmax(sk, axis=0)
     envelope = s.envelope[best, np.arange(b)]
     envelope -= envelope.mean(axis=1, keepdims=True)

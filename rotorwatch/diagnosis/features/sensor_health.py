@@ -76,23 +76,31 @@ def sensor_problems(
     if raw.ndim != 2 or gain_g.shape != (raw.shape[0],):
         raise ValueError("raw must be (B, N) and gain_g (B,)")
     counts = raw.dtype == np.int16
-    x = raw.astype(np.int32) if counts else raw.astype(np.float64)
-    hi, lo = x.max(axis=1), x.min(axis=1)
+    # Extremes and equality tests read the samples as sent (int16 or float32 values are exact
+    # in either width); only the rows a test needs in wider arithmetic are widened below.
+    x = raw if counts else raw.astype(np.float64)
+    top, bottom = x.max(axis=1), x.min(axis=1)  # in the samples' own dtype, for the == below
+    hi, lo = (top.astype(np.int32), bottom.astype(np.int32)) if counts else (top, bottom)
     n = x.shape[1]
+    at_hi = (x == top[:, None]).sum(axis=1)
+    at_lo = (x == bottom[:, None]).sum(axis=1)
     if counts:
         flat = (hi - lo) <= FLAT_PTP_COUNTS
-        at_full_scale = ((x <= INT16_MIN) | (x >= INT16_MAX)).sum(axis=1)
+        # Samples at full scale are the row's extremes where an extreme is full scale (the two
+        # ends are different samples, or one constant row): counted above.
+        at_full_scale = np.where(hi >= INT16_MAX, at_hi, 0) + np.where(lo <= INT16_MIN, at_lo, 0)
         saturated = at_full_scale >= SATURATION_MIN_SAMPLES
     else:
         flat = (hi - lo) * np.abs(gain_g) <= FLAT_PTP_G
         saturated = np.zeros(len(x), dtype=bool)
-    at_hi = (x == hi[:, None]).sum(axis=1)
-    at_lo = (x == lo[:, None]).sum(axis=1)
     clipped = np.maximum(at_hi, at_lo) >= CLIP_FRACTION * n
-    if counts:
-        median = np.median(x, axis=1)
-        level = np.where(at_hi >= at_lo, hi - median, median - lo)
-        clipped &= level >= CLIP_MIN_COUNTS
+    if counts and clipped.any():
+        # The median (a sort per row) only where the plateau test already holds: the rows it
+        # can still clear.
+        rows = np.flatnonzero(clipped)
+        median = np.median(x[rows].astype(np.int32), axis=1)
+        level = np.where(at_hi[rows] >= at_lo[rows], hi[rows] - median, median - lo[rows])
+        clipped[rows] = level >= CLIP_MIN_COUNTS
     out: list[str | None] = []
     for f, s, c in zip(flat.tolist(), saturated.tolist(), clipped.tolist(), strict=True):
         out.append(FLAT_LINE if f else SATURATED if s else CLIPPED if c else None)
