@@ -176,14 +176,53 @@ def rate_log_ratios(
     return out
 
 
+def rate_windows(
+    rows: list[dict[str, Any]], lengths: dict[str, float]
+) -> dict[str, list[tuple[float, float, float]]]:
+    """Per bearing, ``(true time left, at-this-rate time, clock)`` in seconds over the same
+    windows as :func:`rate_log_ratios`, the clock being the time since the last window before
+    the first lasting alert (the estimator's own clock,
+    :func:`rotorwatch.diagnosis.life.clock_s`): what
+    :func:`rotorwatch.diagnosis.pf_prior.fit_clock_weight` fits."""
+    by_device: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_device.setdefault(r["device_id"], []).append(r)
+    out: dict[str, list[tuple[float, float, float]]] = {}
+    for d, length_s in lengths.items():
+        device_rows = by_device.get(d, [])
+        first = first_lasting_alert_ms(device_rows)
+        if first is None:
+            continue
+        before = [int(r["ts"]) for r in device_rows if r["ts"] < first]
+        zero_ms = before[-1] if before else first
+        end_ms = START_MS + length_s * 1000.0
+        out[d] = [
+            ((end_ms - r["ts"]) / 1000.0, r["remaining_life_rate_s"], (r["ts"] - zero_ms) / 1000.0)
+            for r in device_rows
+            if r["ts"] >= first
+            and end_ms - r["ts"] > 0
+            and (r["remaining_life_rate_s"] or 0) > 0
+            and r["ts"] > zero_ms
+        ]
+    return out
+
+
 def fit_prior(
     intervals_s: dict[str, float],
     bearings: list[str],
     rate_ratios: dict[str, list[float]] | None = None,
+    windows: dict[str, list[tuple[float, float, float]]] | None = None,
 ) -> dict[str, Any]:
     """The P-F prior of the end-of-life indicator, fitted on ``bearings``' intervals, with
-    their rate calibration when ``rate_ratios`` (:func:`rate_log_ratios`) are given."""
-    from rotorwatch.diagnosis.pf_prior import fit, fit_rate_calibration, rate_summary
+    their rate calibration when ``rate_ratios`` (:func:`rate_log_ratios`) are given, or the
+    clock weight and the evidence time's calibration when ``windows`` (:func:`rate_windows`)
+    are."""
+    from rotorwatch.diagnosis.pf_prior import (
+        fit,
+        fit_clock_weight,
+        fit_rate_calibration,
+        rate_summary,
+    )
 
     used = {b: intervals_s[b] for b in bearings if b in intervals_s}
     source = (
@@ -197,6 +236,9 @@ def fit_prior(
             [rate_summary(rate_ratios[b]) for b in bearings if rate_ratios.get(b)]
         )
         prior = prior.with_rate(bias, sd)
+    if windows is not None:
+        w, bias, sd = fit_clock_weight([windows.get(b, []) for b in bearings])
+        prior = prior.with_rate(bias, sd, clock_weight=w)
     return prior.to_dict()
 
 
@@ -361,12 +403,20 @@ def replay_loo(
     out = {"trend": (trend_rows, len(al.read_text().splitlines()))}
     intervals = pf_intervals_s(trend_rows, lengths)
     ratios = rate_log_ratios(trend_rows, lengths)
-    for name, with_rate in (("pf", False), ("pf+rate", True)):
+    windows = rate_windows(trend_rows, lengths)
+    for name in ("pf", "pf+rate", "pf+rate+clock"):
         loo_rows: list[dict[str, Any]] = []
         n_loo = 0
         for d in sorted(lengths):
             others = [o for o in lengths if o != d]
-            prior = fit_prior(intervals, others, ratios if with_rate else None)
+            prior = fit_prior(
+                intervals,
+                others,
+                ratios if name == "pf+rate" else None,
+                windows if name == "pf+rate+clock" else None,
+            )
+            if name == "pf+rate+clock":
+                print(f"  {d}: clock weight {prior['clock_weight']:.1f} (fitted on the other five)")
             loo_rows += replay([files[d]], reg, al, rules_only=rules_only, priors=[prior])
             n_loo += len(al.read_text().splitlines())
         out[name] = (loo_rows, n_loo)
@@ -404,6 +454,10 @@ def main() -> int:
                 ("trend", "trend alone (no P-F prior)"),
                 ("pf", "P-F prior alone, leave-one-bearing-out"),
                 ("pf+rate", "P-F prior updated by the bearing's own rate, leave-one-bearing-out"),
+                (
+                    "pf+rate+clock",
+                    "P-F prior updated by the bearing's own rate and clock, leave-one-bearing-out",
+                ),
             ):
                 report(f"{title}; {label}", *runs[name][:1], lengths, runs[name][1])
     print(f"eval-life: {time.perf_counter() - t0:.0f} s in all")
