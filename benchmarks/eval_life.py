@@ -178,16 +178,17 @@ def rate_log_ratios(
 
 def rate_windows(
     rows: list[dict[str, Any]], lengths: dict[str, float]
-) -> dict[str, list[tuple[float, float, float]]]:
-    """Per bearing, ``(true time left, at-this-rate time, clock)`` in seconds over the same
-    windows as :func:`rate_log_ratios`, the clock being the time since the last window before
+) -> dict[str, list[tuple[float, float | None, float]]]:
+    """Per bearing, ``(true time left, at-this-rate time or None, clock)`` in seconds over the
+    windows from the first lasting alert to the end, the clock being the time since the last window before
     the first lasting alert (the estimator's own clock,
     :func:`rotorwatch.diagnosis.life.clock_s`): what
-    :func:`rotorwatch.diagnosis.pf_prior.fit_clock_weight` fits."""
+    :func:`rotorwatch.diagnosis.pf_prior.fit_clock_weight` (the windows with a rate) and
+    :func:`rotorwatch.diagnosis.pf_prior.fit_clock_calibration` (all of them) fit."""
     by_device: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_device.setdefault(r["device_id"], []).append(r)
-    out: dict[str, list[tuple[float, float, float]]] = {}
+    out: dict[str, list[tuple[float, float | None, float]]] = {}
     for d, length_s in lengths.items():
         device_rows = by_device.get(d, [])
         first = first_lasting_alert_ms(device_rows)
@@ -199,10 +200,7 @@ def rate_windows(
         out[d] = [
             ((end_ms - r["ts"]) / 1000.0, r["remaining_life_rate_s"], (r["ts"] - zero_ms) / 1000.0)
             for r in device_rows
-            if r["ts"] >= first
-            and end_ms - r["ts"] > 0
-            and (r["remaining_life_rate_s"] or 0) > 0
-            and r["ts"] > zero_ms
+            if r["ts"] >= first and end_ms - r["ts"] > 0 and r["ts"] > zero_ms
         ]
     return out
 
@@ -211,7 +209,7 @@ def fit_prior(
     intervals_s: dict[str, float],
     bearings: list[str],
     rate_ratios: dict[str, list[float]] | None = None,
-    windows: dict[str, list[tuple[float, float, float]]] | None = None,
+    windows: dict[str, list[tuple[float, float | None, float]]] | None = None,
 ) -> dict[str, Any]:
     """The P-F prior of the end-of-life indicator, fitted on ``bearings``' intervals, with
     their rate calibration when ``rate_ratios`` (:func:`rate_log_ratios`) are given, or the
@@ -219,6 +217,7 @@ def fit_prior(
     are."""
     from rotorwatch.diagnosis.pf_prior import (
         fit,
+        fit_clock_calibration,
         fit_clock_weight,
         fit_rate_calibration,
         rate_summary,
@@ -237,8 +236,13 @@ def fit_prior(
         )
         prior = prior.with_rate(bias, sd)
     if windows is not None:
-        w, bias, sd = fit_clock_weight([windows.get(b, []) for b in bearings])
-        prior = prior.with_rate(bias, sd, clock_weight=w)
+        machines = [windows.get(b, []) for b in bearings]
+        w, bias, sd = fit_clock_weight(
+            [[(t, r, c) for t, r, c in m if r is not None and r > 0] for m in machines]
+        )
+        prior = prior.with_rate(bias, sd, clock_weight=w).with_clock(
+            *fit_clock_calibration([[(t, c) for t, _, c in m] for m in machines])
+        )
     return prior.to_dict()
 
 

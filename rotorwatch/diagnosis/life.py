@@ -453,7 +453,18 @@ def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
     probabilities = (INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1])
     rate = rate_to_limit(state)
     evidence = None if rate is None or rate[0] <= 0 else evidence_of(state, prior, *rate)
-    if prior.rate_bias_ln is None or prior.rate_sd_ln is None or evidence is None:
+    clock = clock_s(state)
+    if evidence is None and rate is None and prior.clock_bias_ln is not None and clock is not None:
+        # No rise to extrapolate: the time already spent degraded is the evidence left.
+        assert prior.clock_sd_ln is not None
+        low, point, high = remaining_with_rate(
+            prior,
+            elapsed_s,
+            math.log(clock) + prior.clock_bias_ln,
+            prior.clock_sd_ln,
+            probabilities,
+        )
+    elif prior.rate_bias_ln is None or prior.rate_sd_ln is None or evidence is None:
         low, point, high = remaining(prior, elapsed_s, probabilities)
     else:
         low, point, high = remaining_with_rate(

@@ -60,6 +60,11 @@ class PfPrior:
     #: since the machine's last healthy window (:func:`fit_clock_weight` chooses ``w``). None:
     #: the rate alone (``w = 0``), as before the clock existed.
     clock_weight: float | None = None
+    #: The calibration of the clock alone, ``ln(true / clock)`` after detection
+    #: (:func:`fit_clock_calibration`): the evidence while the machine's indicator does not
+    #: rise (no rate). None: the prior alone then.
+    clock_bias_ln: float | None = None
+    clock_sd_ln: float | None = None
 
     @property
     def df(self) -> int:
@@ -70,9 +75,7 @@ class PfPrior:
         """Scale of the posterior predictive t of the log interval."""
         return self.sd_ln * math.sqrt(1.0 + 1.0 / self.n)
 
-    def with_rate(
-        self, bias_ln: float, sd_ln: float, clock_weight: float | None = None
-    ) -> PfPrior:
+    def with_rate(self, bias_ln: float, sd_ln: float, clock_weight: float | None = None) -> PfPrior:
         """The prior with its machines' rate calibration (:func:`fit_rate_calibration`), of the
         rate alone or, with ``clock_weight``, of the evidence time (:func:`fit_clock_weight`)."""
         if not (math.isfinite(bias_ln) and math.isfinite(sd_ln) and sd_ln > 0):
@@ -80,6 +83,13 @@ class PfPrior:
         if clock_weight is not None and not 0.0 <= clock_weight <= 1.0:
             raise ValueError("rate calibration: the clock's weight must be in [0, 1]")
         return replace(self, rate_bias_ln=bias_ln, rate_sd_ln=sd_ln, clock_weight=clock_weight)
+
+    def with_clock(self, bias_ln: float, sd_ln: float) -> PfPrior:
+        """The prior with its machines' calibration of the clock alone
+        (:func:`fit_clock_calibration`)."""
+        if not (math.isfinite(bias_ln) and math.isfinite(sd_ln) and sd_ln > 0):
+            raise ValueError("clock calibration: needs a finite bias and a spread > 0")
+        return replace(self, clock_bias_ln=bias_ln, clock_sd_ln=sd_ln)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -101,6 +111,9 @@ class PfPrior:
                 out["clock_weight"] = self.clock_weight
                 out["clocked_bias_ln"] = self.rate_bias_ln
                 out["clocked_sd_ln"] = self.rate_sd_ln
+        if self.clock_bias_ln is not None and self.clock_sd_ln is not None:
+            out["clock_bias_ln"] = self.clock_bias_ln
+            out["clock_sd_ln"] = self.clock_sd_ln
         return out
 
     @classmethod
@@ -127,6 +140,8 @@ class PfPrior:
             )
         elif "rate_bias_ln" in d or "rate_sd_ln" in d:
             prior = prior.with_rate(float(d["rate_bias_ln"]), float(d["rate_sd_ln"]))
+        if "clock_bias_ln" in d or "clock_sd_ln" in d:
+            prior = prior.with_clock(float(d["clock_bias_ln"]), float(d["clock_sd_ln"]))
         return prior
 
 
@@ -285,6 +300,24 @@ def fit_clock_weight(
             best = (w, bias, sd)
     assert best is not None
     return best
+
+
+def fit_clock_calibration(
+    machines: Sequence[Sequence[tuple[float, float]]],
+) -> tuple[float, float]:
+    """The bias and spread of ``ln(true time left / clock)`` on the machines the prior came
+    from, each giving its windows after detection as ``(true time left, clock)`` (seconds, > 0;
+    the clock as in :func:`fit_clock_weight`), each machine counted once
+    (:func:`fit_rate_calibration`): ``(bias, sd)`` for :meth:`PfPrior.with_clock`.
+
+    A machine seen at any moment of its P-F interval has, in its median window, as long left
+    as it has already spent (the window halfway through), so the bias is near zero whatever
+    the machines; the spread says how far from halfway the windows are (a log-logistic of
+    scale 1, spread 1.8, if the moment is uniform over the interval)."""
+    used = [m for m in machines if m]
+    return fit_rate_calibration(
+        [rate_summary([math.log(t) - math.log(c) for t, c in m]) for m in used]
+    )
 
 
 def _median(sorted_values: Sequence[float]) -> float:
