@@ -16,11 +16,13 @@ estimate counts as a miss), the median interval width over the true time left an
 percent error (windows with an estimate); the PHM 2012 challenge score at 50, 70 and 90 % of the
 run and at its last window, beside a constant prior's.
 
-Two estimators, each with the served model and with the rules alone: the trend alone (no P-F
+The estimators, each with the served model and with the rules alone: the trend alone (no P-F
 prior: ``--life-prior []``), then the P-F interval prior (rotorwatch.diagnosis.pf_prior) fitted on the
 other five bearings' intervals from first lasting alert to end (the trend-only replay detects
 them; alerts do not depend on the estimate), each bearing replayed with its own
-leave-one-bearing-out prior. The constant prior is fitted leave-one-bearing-out too: for a
+leave-one-bearing-out prior: alone, updated by the bearing's own rate, and updated by its rate
+and clock (the shipped method), each calibration (and the clock's weight) fitted on the other
+five. The constant prior is fitted leave-one-bearing-out too: for a
 bearing, the median over the other five of the time from the first lasting alert to the end
 (after an alert: that minus the time since the alert; before any: the median run length minus
 the time run so far). Nothing else is fitted from these six.

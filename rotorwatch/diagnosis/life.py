@@ -446,7 +446,10 @@ def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
     at-this-rate time (:func:`rate_to_limit`), corrected by the calibration's bias, is Bayes'
     evidence on the log remaining life (:func:`rotorwatch.diagnosis.pf_prior.remaining_with_rate`),
     its spread the calibration's and the fit's together: the interval narrows where the
-    machine's own rise is clear, and stays the prior's where it is not."""
+    machine's own rise is clear, and stays the prior's where it is not. A prior with a clock
+    weight blends the rate with the episode's clock (:func:`evidence_of`), and while the
+    indicator does not rise takes the clock alone as the evidence (its own calibration,
+    ``clock_bias_ln``/``clock_sd_ln``)."""
     if state.onset_ms < 0 or state.last_ts_ms < state.onset_ms:
         return None
     elapsed_s = (state.last_ts_ms - state.onset_ms) / 1000.0
