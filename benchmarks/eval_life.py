@@ -16,11 +16,13 @@ estimate counts as a miss), the median interval width over the true time left an
 percent error (windows with an estimate); the PHM 2012 challenge score at 50, 70 and 90 % of the
 run and at its last window, beside a constant prior's.
 
-Two estimators, each with the served model and with the rules alone: the trend alone (no P-F
+The estimators, each with the served model and with the rules alone: the trend alone (no P-F
 prior: ``--life-prior []``), then the P-F interval prior (rotorwatch.diagnosis.pf_prior) fitted on the
 other five bearings' intervals from first lasting alert to end (the trend-only replay detects
 them; alerts do not depend on the estimate), each bearing replayed with its own
-leave-one-bearing-out prior. The constant prior is fitted leave-one-bearing-out too: for a
+leave-one-bearing-out prior: alone, updated by the bearing's own rate, and updated by its rate
+and clock (the shipped method), each calibration (and the clock's weight) fitted on the other
+five. The constant prior is fitted leave-one-bearing-out too: for a
 bearing, the median over the other five of the time from the first lasting alert to the end
 (after an alert: that minus the time since the alert; before any: the median run length minus
 the time run so far). Nothing else is fitted from these six.
@@ -176,14 +178,52 @@ def rate_log_ratios(
     return out
 
 
+def rate_windows(
+    rows: list[dict[str, Any]], lengths: dict[str, float]
+) -> dict[str, list[tuple[float, float | None, float]]]:
+    """Per bearing, ``(true time left, at-this-rate time or None, clock)`` in seconds over the
+    windows from the first lasting alert to the end, the clock being the time since the last window before
+    the first lasting alert (the estimator's own clock,
+    :func:`rotorwatch.diagnosis.life.clock_s`): what
+    :func:`rotorwatch.diagnosis.pf_prior.fit_clock_weight` (the windows with a rate) and
+    :func:`rotorwatch.diagnosis.pf_prior.fit_clock_calibration` (all of them) fit."""
+    by_device: dict[str, list[dict[str, Any]]] = {}
+    for r in rows:
+        by_device.setdefault(r["device_id"], []).append(r)
+    out: dict[str, list[tuple[float, float | None, float]]] = {}
+    for d, length_s in lengths.items():
+        device_rows = by_device.get(d, [])
+        first = first_lasting_alert_ms(device_rows)
+        if first is None:
+            continue
+        before = [int(r["ts"]) for r in device_rows if r["ts"] < first]
+        zero_ms = before[-1] if before else first
+        end_ms = START_MS + length_s * 1000.0
+        out[d] = [
+            ((end_ms - r["ts"]) / 1000.0, r["remaining_life_rate_s"], (r["ts"] - zero_ms) / 1000.0)
+            for r in device_rows
+            if r["ts"] >= first and end_ms - r["ts"] > 0 and r["ts"] > zero_ms
+        ]
+    return out
+
+
 def fit_prior(
     intervals_s: dict[str, float],
     bearings: list[str],
     rate_ratios: dict[str, list[float]] | None = None,
+    windows: dict[str, list[tuple[float, float | None, float]]] | None = None,
 ) -> dict[str, Any]:
     """The P-F prior of the end-of-life indicator, fitted on ``bearings``' intervals, with
-    their rate calibration when ``rate_ratios`` (:func:`rate_log_ratios`) are given."""
-    from rotorwatch.diagnosis.pf_prior import fit, fit_rate_calibration, rate_summary
+    their rate calibration when ``rate_ratios`` (:func:`rate_log_ratios`) are given, or the
+    clock weight and the evidence time's calibration when ``windows`` (:func:`rate_windows`)
+    are."""
+    from rotorwatch.diagnosis.pf_prior import (
+        fit,
+        fit_clock_calibration,
+        fit_clock_weight,
+        fit_rate_calibration,
+        rate_summary,
+    )
 
     used = {b: intervals_s[b] for b in bearings if b in intervals_s}
     source = (
@@ -197,6 +237,14 @@ def fit_prior(
             [rate_summary(rate_ratios[b]) for b in bearings if rate_ratios.get(b)]
         )
         prior = prior.with_rate(bias, sd)
+    if windows is not None:
+        machines = [windows.get(b, []) for b in bearings]
+        w, bias, sd = fit_clock_weight(
+            [[(t, r, c) for t, r, c in m if r is not None and r > 0] for m in machines]
+        )
+        prior = prior.with_rate(bias, sd, clock_weight=w).with_clock(
+            *fit_clock_calibration([[(t, c) for t, _, c in m] for m in machines])
+        )
     return prior.to_dict()
 
 
@@ -361,12 +409,20 @@ def replay_loo(
     out = {"trend": (trend_rows, len(al.read_text().splitlines()))}
     intervals = pf_intervals_s(trend_rows, lengths)
     ratios = rate_log_ratios(trend_rows, lengths)
-    for name, with_rate in (("pf", False), ("pf+rate", True)):
+    windows = rate_windows(trend_rows, lengths)
+    for name in ("pf", "pf+rate", "pf+rate+clock"):
         loo_rows: list[dict[str, Any]] = []
         n_loo = 0
         for d in sorted(lengths):
             others = [o for o in lengths if o != d]
-            prior = fit_prior(intervals, others, ratios if with_rate else None)
+            prior = fit_prior(
+                intervals,
+                others,
+                ratios if name == "pf+rate" else None,
+                windows if name == "pf+rate+clock" else None,
+            )
+            if name == "pf+rate+clock":
+                print(f"  {d}: clock weight {prior['clock_weight']:.1f} (fitted on the other five)")
             loo_rows += replay([files[d]], reg, al, rules_only=rules_only, priors=[prior])
             n_loo += len(al.read_text().splitlines())
         out[name] = (loo_rows, n_loo)
@@ -404,6 +460,10 @@ def main() -> int:
                 ("trend", "trend alone (no P-F prior)"),
                 ("pf", "P-F prior alone, leave-one-bearing-out"),
                 ("pf+rate", "P-F prior updated by the bearing's own rate, leave-one-bearing-out"),
+                (
+                    "pf+rate+clock",
+                    "P-F prior updated by the bearing's own rate and clock, leave-one-bearing-out",
+                ),
             ):
                 report(f"{title}; {label}", *runs[name][:1], lengths, runs[name][1])
     print(f"eval-life: {time.perf_counter() - t0:.0f} s in all")

@@ -24,7 +24,7 @@ import numpy as np
 from rotorwatch.alerting.replay import (
     alert_replay,
     life_replay,
-    pf_intervals_and_rates,
+    pf_episodes,
     sensor_fault_replay,
 )
 from rotorwatch.diagnosis.baseline import DEFAULT_LEARNING_WINDOWS
@@ -32,7 +32,14 @@ from rotorwatch.diagnosis.end_of_life import DEFAULT_INDICATOR
 from rotorwatch.diagnosis.model.calibration import ECE_BINS, ECE_BOUND, MAX_SHOWN_CONFIDENCE
 from rotorwatch.diagnosis.model.evaluate import calibration_report, metrics
 from rotorwatch.diagnosis.model.features import INPUT_FIELDS
-from rotorwatch.diagnosis.pf_prior import PfPrior, fit, fit_rate_calibration, rate_summary
+from rotorwatch.diagnosis.pf_prior import (
+    PfPrior,
+    fit,
+    fit_clock_calibration,
+    fit_clock_weight,
+    fit_rate_calibration,
+    rate_summary,
+)
 from rotorwatch.diagnosis.scoring import encode_request
 from simulator.dataset import labelled_features, simulated_fleet_features
 from simulator.scenario import load_scenario
@@ -206,7 +213,7 @@ def _remaining_life(model: Any, records: Any, history_windows: int) -> None:
     with a velocity prior fitted leave-one-machine-out on this fleet's own alert-to-zone-D
     intervals (does the method transfer? nothing fitted here ships)."""
     _life_columns("shipped (trend)", life_replay(model, records, history_windows))
-    intervals, ratios = pf_intervals_and_rates(model, records, history_windows)
+    intervals, ratios, windows = pf_episodes(model, records, history_windows)
 
     def loo(device: str) -> dict[str, PfPrior]:
         others = [v for d, v in intervals.items() if d != device]
@@ -218,6 +225,15 @@ def _remaining_life(model: Any, records: Any, history_windows: int) -> None:
         prior = loo(device)[DEFAULT_INDICATOR].with_rate(*fit_rate_calibration(summaries))
         return {DEFAULT_INDICATOR: prior}
 
+    def loo_clock(device: str) -> dict[str, PfPrior]:
+        machines = [v for d, v in windows.items() if d != device]
+        w, bias, sd = fit_clock_weight(
+            [[(t, r, c) for t, r, c in m if r is not None] for m in machines]
+        )
+        clock = fit_clock_calibration([[(t, c) for t, _, c in m] for m in machines])
+        prior = loo(device)[DEFAULT_INDICATOR].with_rate(bias, sd, clock_weight=w)
+        return {DEFAULT_INDICATOR: prior.with_clock(*clock)}
+
     title = (
         f"P-F prior, leave-one-machine-out over {len(intervals)} alert-to-D intervals "
         f"(median {statistics.median(intervals.values()) / 3600:.1f} h)"
@@ -226,6 +242,11 @@ def _remaining_life(model: Any, records: Any, history_windows: int) -> None:
     _life_columns(
         title + ", updated by each machine's own rate (calibration leave-one-machine-out too)",
         life_replay(model, records, history_windows, priors_for=loo_rate),
+    )
+    _life_columns(
+        title + ", updated by each machine's own rate and clock (weight and calibrations "
+        "leave-one-machine-out too)",
+        life_replay(model, records, history_windows, priors_for=loo_clock),
     )
 
 

@@ -5,8 +5,10 @@ replayed through ``rotorwatch replay`` exactly as ``make eval-life`` replays the
 and rules, the stage's settings, no P-F prior: alerts do not depend on it); each bearing's P-F
 interval is the time from its first lasting alert to the end of its run (the rig's 20 g stop),
 and :func:`rotorwatch.diagnosis.pf_prior.fit` fits all six; the same replay's at-this-rate times
-after each first lasting alert give the rate calibration
-(:func:`rotorwatch.diagnosis.pf_prior.fit_rate_calibration`). The result is written to
+after each first lasting alert, with each window's clock (the time since the last window before
+the alert), give the clock weight and the evidence time's calibration
+(:func:`rotorwatch.diagnosis.pf_prior.fit_clock_weight`) and the clock's alone
+(:func:`rotorwatch.diagnosis.pf_prior.fit_clock_calibration`). The result is written to
 rotorwatch/diagnosis/life_prior.py with the intervals and per-bearing rate summaries it came from
 (tests/unit/test_pf_prior.py re-fits them and must get the same numbers). ``make eval-life`` judges the same fit leave-one-bearing-out.
 """
@@ -14,6 +16,7 @@ rotorwatch/diagnosis/life_prior.py with the intervals and per-bearing rate summa
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 import tempfile
@@ -23,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import eval_life
 
-from rotorwatch.diagnosis.pf_prior import rate_summary
+from rotorwatch.diagnosis.pf_prior import evidence_ln_s, rate_summary
 
 OUT = eval_life.REPO / "rotorwatch" / "diagnosis" / "life_prior.py"
 
@@ -47,10 +50,16 @@ from rotorwatch.diagnosis.pf_prior import PfPrior
 #: The observed P-F intervals (seconds) each prior was fitted from.
 FITTED_FROM: Final[dict[str, dict[str, float]]] = {fitted_from}
 
-#: Per bearing, the median and variance of ln(true time left / at-this-rate time) over its
-#: windows from the first lasting alert to the end (rotorwatch.diagnosis.pf_prior.rate_summary):
-#: what each prior's rate calibration was fitted from.
+#: Per bearing, the median and variance of ln(true time left / evidence time) over its
+#: windows from the first lasting alert to the end where the indicator rises, the evidence time
+#: being at-this-rate^(1 - w) * clock^w with the prior's clock_weight w
+#: (rotorwatch.diagnosis.pf_prior.rate_summary, evidence_ln_s): what each prior's rate
+#: calibration was fitted from.
 RATE_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {rate_fitted_from}
+
+#: Per bearing, the same of ln(true time left / clock) over all those windows: what each
+#: prior's clock calibration was fitted from.
+CLOCK_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {clock_fitted_from}
 
 PF_PRIORS: Final[dict[str, PfPrior]] = {{
     {indicator!r}: PfPrior(
@@ -61,8 +70,11 @@ PF_PRIORS: Final[dict[str, PfPrior]] = {{
         source=(
             {source!r}
         ),
-        rate_bias_ln={rate_bias_ln!r},
-        rate_sd_ln={rate_sd_ln!r},
+        rate_bias_ln={clocked_bias_ln!r},
+        rate_sd_ln={clocked_sd_ln!r},
+        clock_weight={clock_weight!r},
+        clock_bias_ln={clock_bias_ln!r},
+        clock_sd_ln={clock_sd_ln!r},
     ),
 }}
 '''
@@ -81,15 +93,37 @@ def main() -> int:
         files = [tmp / f"{d}.jsonl" for d in sorted(lengths)]
         rows = eval_life.replay(files, reg, tmp / "a.jsonl", rules_only=False, priors=[])
     intervals = eval_life.pf_intervals_s(rows, lengths)
-    ratios = eval_life.rate_log_ratios(rows, lengths)
-    prior = eval_life.fit_prior(intervals, sorted(lengths), ratios)
-    summaries = {d: rate_summary(v) for d, v in sorted(ratios.items()) if v}
+    windows = eval_life.rate_windows(rows, lengths)
+    prior = eval_life.fit_prior(intervals, sorted(lengths), windows=windows)
+    w = prior["clock_weight"]
+    summaries = {
+        d: rate_summary([math.log(t) - evidence_ln_s(r, c, w) for t, r, c in v if r])
+        for d, v in sorted(windows.items())
+        if any(r for _, r, _ in v)
+    }
+    clock_summaries = {
+        d: rate_summary([math.log(t) - math.log(c) for t, _, c in v])
+        for d, v in sorted(windows.items())
+        if v
+    }
     text = TEMPLATE.format(
         fitted_from=json.dumps({prior["indicator"]: dict(sorted(intervals.items()))}),
         rate_fitted_from=repr({prior["indicator"]: summaries}),
+        clock_fitted_from=repr({prior["indicator"]: clock_summaries}),
         **{
             k: prior[k]
-            for k in ("indicator", "mu_ln_s", "sd_ln", "n", "source", "rate_bias_ln", "rate_sd_ln")
+            for k in (
+                "indicator",
+                "mu_ln_s",
+                "sd_ln",
+                "n",
+                "source",
+                "clocked_bias_ln",
+                "clocked_sd_ln",
+                "clock_weight",
+                "clock_bias_ln",
+                "clock_sd_ln",
+            )
         },
     )
     OUT.write_text(text)

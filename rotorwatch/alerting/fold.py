@@ -87,6 +87,7 @@ def fold_window(
     )
     eol = end_of_life_in(features)
     life = life_of(state)
+    previous_ms = -1 if life is None else life.last_ts_ms
     limit = None
     if eol is not None:
         life = update(
@@ -104,7 +105,10 @@ def fold_window(
     new, alert = step(replace(state, remaining_life_limit=limit), {**p, **_NO_LIFE}, policy)
     est = None
     if life is not None:
-        life = replace(life, onset_ms=_onset_ms(life, new))
+        onset_ms = _onset_ms(life, new)
+        life = replace(
+            life, onset_ms=onset_ms, last_healthy_ms=_last_healthy_ms(life, onset_ms, previous_ms)
+        )
         est = estimate(life, learning_windows=learning_windows, prior=priors.get(life.indicator))
     low = None if est is None else est.low_s
     mid = None if est is None else est.remaining_s
@@ -141,3 +145,16 @@ def _onset_ms(life: LifeState, state: DeviceState) -> int:
     if life.onset_ms >= 0:
         return life.onset_ms
     return int(state.since_ms) if state.since_ms is not None else state.last_ts
+
+
+def _last_healthy_ms(life: LifeState, onset_ms: int, previous_ms: int) -> int:
+    """The last window before the current episode (the clock's zero): the window before the
+    one the episode began at, kept while it lasts; -1 outside an episode, and for an episode
+    that began before the state kept it (the clock then counts from the episode's start)."""
+    if onset_ms < 0:
+        return -1
+    if life.onset_ms == onset_ms and life.last_healthy_ms >= 0:
+        return life.last_healthy_ms
+    if life.last_ts_ms == onset_ms and 0 <= previous_ms < onset_ms:
+        return previous_ms
+    return -1

@@ -22,7 +22,7 @@ import numpy as np
 
 from rotorwatch.alerting.alerts import DEFAULT_POLICY, Alert, AlertPolicy, DeviceState, step
 from rotorwatch.alerting.fold import fold_window
-from rotorwatch.diagnosis.life import rate_to_limit
+from rotorwatch.diagnosis.life import clock_s, rate_to_limit
 from rotorwatch.diagnosis.life_prior import PF_PRIORS
 from rotorwatch.diagnosis.model.model import Model
 from rotorwatch.diagnosis.pf_prior import PfPrior
@@ -224,8 +224,23 @@ def pf_intervals_and_rates(
     this rate)`` (:func:`rotorwatch.diagnosis.life.rate_to_limit`) over the windows of its
     lasting episode before zone D where the indicator rises: what a P-F prior's rate
     calibration is fitted on (:func:`rotorwatch.diagnosis.pf_prior.fit_rate_calibration`)."""
+    intervals, ratios, _ = pf_episodes(model, records, history_windows)
+    return intervals, ratios
+
+
+def pf_episodes(
+    model: Model, records: Sequence[Mapping[str, Any]], history_windows: int
+) -> tuple[
+    dict[str, float], dict[str, list[float]], dict[str, list[tuple[float, float | None, float]]]
+]:
+    """:func:`pf_intervals_and_rates`, and per machine with an interval its windows before
+    zone D in that episode as ``(true time to zone D, at-this-rate time or None, clock)`` in
+    seconds (:func:`rotorwatch.diagnosis.life.clock_s`): what
+    :func:`rotorwatch.diagnosis.pf_prior.fit_clock_weight` and
+    :func:`rotorwatch.diagnosis.pf_prior.fit_clock_calibration` fit."""
     intervals: dict[str, float] = {}
     ratios: dict[str, list[float]] = {}
+    windows: dict[str, list[tuple[float, float | None, float]]] = {}
     for device, recs in _by_device(records).items():
         zone_d = _zone_d_ms(recs)
         if zone_d is None or not any(r["fault"] != "normal" for r in recs):
@@ -233,21 +248,28 @@ def pf_intervals_and_rates(
         replay = DeviceReplay(device, learning_windows=history_windows, priors={})
         start = None
         episode: list[float] = []
+        clocked: list[tuple[float, float | None, float]] = []
         for r in replay.feed(recs, model.score(recs)):
             ts = int(r.prediction["ts"])
             if ts >= zone_d:
                 break
             if r.state.state == "HEALTHY":
-                start, episode = None, []
+                start, episode, clocked = None, [], []
                 continue
             start = start or ts
+            left_s = (zone_d - ts) / 1000.0
             rate = rate_to_limit(r.state.life)
-            if rate is not None and rate[0] > 0:
-                episode.append(math.log((zone_d - ts) / 1000.0 / rate[0]))
+            rate_s = rate[0] if rate is not None and rate[0] > 0 else None
+            if rate_s is not None:
+                episode.append(math.log(left_s / rate_s))
+            clock = None if r.state.life is None else clock_s(r.state.life)
+            if clock is not None:
+                clocked.append((left_s, rate_s, clock))
         if start is not None and zone_d > start:
             intervals[device] = (zone_d - start) / 1000.0
             ratios[device] = episode
-    return intervals, ratios
+            windows[device] = clocked
+    return intervals, ratios, windows
 
 
 def life_replay(

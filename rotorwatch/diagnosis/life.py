@@ -41,7 +41,7 @@ from typing import Any, Final
 from rotorwatch.diagnosis.end_of_life import DEFAULT_INDICATOR, INDICATORS, EndOfLife
 from rotorwatch.diagnosis.features.iso import ZONE_BOUNDARIES_MM_S
 from rotorwatch.diagnosis.features.schema import FEATURE_FIELDS
-from rotorwatch.diagnosis.pf_prior import PfPrior, remaining, remaining_with_rate
+from rotorwatch.diagnosis.pf_prior import PfPrior, evidence_ln_s, remaining, remaining_with_rate
 
 _NUMERIC = {f.name for f in FEATURE_FIELDS if f.type == "double"}
 if not set(INDICATORS) <= _NUMERIC:  # a renamed feature must fail at import, not read as missing
@@ -200,6 +200,10 @@ class LifeState:
     #: start of its sustained non-HEALTHY state, set by :func:`rotorwatch.alerting.fold.fold_window`.
     #: The P-F prior (:mod:`rotorwatch.diagnosis.pf_prior`) counts the time since it.
     onset_ms: int = -1
+    #: The last window before that episode (epoch ms; -1: none, or a state stored before this
+    #: field): the degradation became detectable after it, so the time since it is the
+    #: episode's clock (:func:`clock_s`), one window long at detection rather than zero.
+    last_healthy_ms: int = -1
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -218,6 +222,7 @@ class LifeState:
             "last_ts_ms": self.last_ts_ms,
             # An optional key: a release before it ignores it, and reads the rest as before.
             "onset_ms": self.onset_ms,
+            "last_healthy_ms": self.last_healthy_ms,
         }
 
     @classmethod
@@ -242,6 +247,7 @@ class LifeState:
             run=int(d["run"]),
             last_ts_ms=int(d["last_ts_ms"]),
             onset_ms=int(d.get("onset_ms", -1)),
+            last_healthy_ms=int(d.get("last_healthy_ms", -1)),
         )
 
 
@@ -418,6 +424,17 @@ def rate_to_limit(state: LifeState | None) -> tuple[float, float] | None:
     return gap / f.b * _S_PER_H, math.hypot(f.se_a / gap, f.se_b / f.b)
 
 
+def clock_s(state: LifeState) -> float | None:
+    """Seconds since the last healthy window before the current episode (None outside one).
+    A state stored before :attr:`LifeState.last_healthy_ms` existed counts from the episode's
+    start (None at its first window: a clock that reads zero says nothing)."""
+    if state.onset_ms < 0 or state.last_ts_ms < state.onset_ms:
+        return None
+    start_ms = state.last_healthy_ms if 0 <= state.last_healthy_ms <= state.onset_ms else -1
+    clock = (state.last_ts_ms - (state.onset_ms if start_ms < 0 else start_ms)) / 1000.0
+    return clock if clock > 0.0 else None
+
+
 def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
     """The P-F prior's remaining life after the time survived since detection (None before
     any): the point at :data:`POINT_PROBABILITY`, the interval between
@@ -429,23 +446,55 @@ def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
     at-this-rate time (:func:`rate_to_limit`), corrected by the calibration's bias, is Bayes'
     evidence on the log remaining life (:func:`rotorwatch.diagnosis.pf_prior.remaining_with_rate`),
     its spread the calibration's and the fit's together: the interval narrows where the
-    machine's own rise is clear, and stays the prior's where it is not."""
+    machine's own rise is clear, and stays the prior's where it is not. A prior with a clock
+    weight blends the rate with the episode's clock (:func:`evidence_of`), and while the
+    indicator does not rise takes the clock alone as the evidence (its own calibration,
+    ``clock_bias_ln``/``clock_sd_ln``)."""
     if state.onset_ms < 0 or state.last_ts_ms < state.onset_ms:
         return None
     elapsed_s = (state.last_ts_ms - state.onset_ms) / 1000.0
     probabilities = (INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1])
     rate = rate_to_limit(state)
-    if prior.rate_bias_ln is None or prior.rate_sd_ln is None or rate is None or rate[0] <= 0:
+    evidence = None if rate is None or rate[0] <= 0 else evidence_of(state, prior, *rate)
+    clock = clock_s(state)
+    if evidence is None and rate is None and prior.clock_bias_ln is not None and clock is not None:
+        # No rise to extrapolate: the time already spent degraded is the evidence left.
+        assert prior.clock_sd_ln is not None
+        low, point, high = remaining_with_rate(
+            prior,
+            elapsed_s,
+            math.log(clock) + prior.clock_bias_ln,
+            prior.clock_sd_ln,
+            probabilities,
+        )
+    elif prior.rate_bias_ln is None or prior.rate_sd_ln is None or evidence is None:
         low, point, high = remaining(prior, elapsed_s, probabilities)
     else:
         low, point, high = remaining_with_rate(
             prior,
             elapsed_s,
-            math.log(rate[0]) + prior.rate_bias_ln,
-            math.hypot(prior.rate_sd_ln, rate[1]),
+            evidence[0] + prior.rate_bias_ln,
+            math.hypot(prior.rate_sd_ln, evidence[1]),
             probabilities,
         )
     return Estimate(point, low, high)
+
+
+def evidence_of(
+    state: LifeState, prior: PfPrior, rate_s: float, rate_sd_ln: float
+) -> tuple[float, float] | None:
+    """The log evidence time the prior's calibration is of, and its spread from the fit: the
+    at-this-rate time alone, or with the prior's clock weight ``w`` the geometric blend with the
+    episode's clock (:func:`rotorwatch.diagnosis.pf_prior.evidence_ln_s`; the clock is exact, so
+    only the rate's share ``1 - w`` of the fit's spread remains). None when the clock is
+    unknown (the prior alone decides)."""
+    w = prior.clock_weight
+    if w is None:
+        return math.log(rate_s), rate_sd_ln
+    clock = clock_s(state)
+    if clock is None:
+        return None
+    return evidence_ln_s(rate_s, clock, w), (1.0 - w) * rate_sd_ln
 
 
 def indicator_value(record: Mapping[str, Any], indicator: str) -> float | None:

@@ -27,17 +27,32 @@ FITTED_FROM: Final[dict[str, dict[str, float]]] = {
     }
 }
 
-#: Per bearing, the median and variance of ln(true time left / at-this-rate time) over its
-#: windows from the first lasting alert to the end (rotorwatch.diagnosis.pf_prior.rate_summary):
-#: what each prior's rate calibration was fitted from.
+#: Per bearing, the median and variance of ln(true time left / evidence time) over its
+#: windows from the first lasting alert to the end where the indicator rises, the evidence time
+#: being at-this-rate^(1 - w) * clock^w with the prior's clock_weight w
+#: (rotorwatch.diagnosis.pf_prior.rate_summary, evidence_ln_s): what each prior's rate
+#: calibration was fitted from.
 RATE_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
     "accel_peak_g": {
-        "femto-1-1": (-0.5702447262698088, 1.3759834105286095),
-        "femto-1-2": (-3.422720446536978, 0.0),
-        "femto-2-1": (-2.2337769800365845, 0.26729930283106723),
-        "femto-2-2": (-1.6598291306760966, 0.1866198359903629),
-        "femto-3-1": (-1.61819252853116, 0.6421575429268283),
-        "femto-3-2": (-0.7530161167377956, 0.10237449267860335),
+        "femto-1-1": (-0.2192160407011201, 1.1177261444113018),
+        "femto-1-2": (-1.711360223268489, 0.0),
+        "femto-2-1": (-1.165300782492265, 0.5169066723719776),
+        "femto-2-2": (-1.0543444782011084, 0.48514028562755224),
+        "femto-3-1": (-0.6850720368619063, 1.2208145137796236),
+        "femto-3-2": (-0.2989826069180621, 0.7475793742408646),
+    }
+}
+
+#: Per bearing, the same of ln(true time left / clock) over all those windows: what each
+#: prior's clock calibration was fitted from.
+CLOCK_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
+    "accel_peak_g": {
+        "femto-1-1": (0.0, 3.2160787927425383),
+        "femto-1-2": (0.0, 0.0),
+        "femto-2-1": (0.0, 2.597518841655179),
+        "femto-2-2": (0.0, 2.777339453771345),
+        "femto-3-1": (0.0, 2.314528926390622),
+        "femto-3-2": (0.0, 2.26309354807287),
     }
 }
 
@@ -50,7 +65,10 @@ PF_PRIORS: Final[dict[str, PfPrior]] = {
         source=(
             "FEMTO/PRONOSTIA (IEEE PHM 2012 learning set) bearings femto-1-1, femto-1-2, femto-2-1, femto-2-2, femto-3-1, femto-3-2: first lasting alert of the deployed path to the end of the run (20 g)"
         ),
-        rate_bias_ln=-1.7096299881314039,
-        rate_sd_ln=1.3026522239592861,
+        rate_bias_ln=-0.8557126947404918,
+        rate_sd_ln=1.0283031605176585,
+        clock_weight=0.5,
+        clock_bias_ln=0.0,
+        clock_sd_ln=1.4814722161098486,
     ),
 }

@@ -55,6 +55,16 @@ class PfPrior:
     #: without them.
     rate_bias_ln: float | None = None
     rate_sd_ln: float | None = None
+    #: When set, the calibration above is not of the at-this-rate time alone but of the
+    #: evidence time ``rate^(1 - w) * clock^w`` (:func:`evidence_ln_s`), the clock being the time
+    #: since the machine's last healthy window (:func:`fit_clock_weight` chooses ``w``). None:
+    #: the rate alone (``w = 0``), as before the clock existed.
+    clock_weight: float | None = None
+    #: The calibration of the clock alone, ``ln(true / clock)`` after detection
+    #: (:func:`fit_clock_calibration`): the evidence while the machine's indicator does not
+    #: rise (no rate). None: the prior alone then.
+    clock_bias_ln: float | None = None
+    clock_sd_ln: float | None = None
 
     @property
     def df(self) -> int:
@@ -65,11 +75,21 @@ class PfPrior:
         """Scale of the posterior predictive t of the log interval."""
         return self.sd_ln * math.sqrt(1.0 + 1.0 / self.n)
 
-    def with_rate(self, bias_ln: float, sd_ln: float) -> PfPrior:
-        """The prior with its machines' rate calibration (:func:`fit_rate_calibration`)."""
+    def with_rate(self, bias_ln: float, sd_ln: float, clock_weight: float | None = None) -> PfPrior:
+        """The prior with its machines' rate calibration (:func:`fit_rate_calibration`), of the
+        rate alone or, with ``clock_weight``, of the evidence time (:func:`fit_clock_weight`)."""
         if not (math.isfinite(bias_ln) and math.isfinite(sd_ln) and sd_ln > 0):
             raise ValueError("rate calibration: needs a finite bias and a spread > 0")
-        return replace(self, rate_bias_ln=bias_ln, rate_sd_ln=sd_ln)
+        if clock_weight is not None and not 0.0 <= clock_weight <= 1.0:
+            raise ValueError("rate calibration: the clock's weight must be in [0, 1]")
+        return replace(self, rate_bias_ln=bias_ln, rate_sd_ln=sd_ln, clock_weight=clock_weight)
+
+    def with_clock(self, bias_ln: float, sd_ln: float) -> PfPrior:
+        """The prior with its machines' calibration of the clock alone
+        (:func:`fit_clock_calibration`)."""
+        if not (math.isfinite(bias_ln) and math.isfinite(sd_ln) and sd_ln > 0):
+            raise ValueError("clock calibration: needs a finite bias and a spread > 0")
+        return replace(self, clock_bias_ln=bias_ln, clock_sd_ln=sd_ln)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -81,8 +101,19 @@ class PfPrior:
             "source": self.source,
         }
         if self.rate_bias_ln is not None and self.rate_sd_ln is not None:
-            out["rate_bias_ln"] = self.rate_bias_ln
-            out["rate_sd_ln"] = self.rate_sd_ln
+            if self.clock_weight is None:
+                out["rate_bias_ln"] = self.rate_bias_ln
+                out["rate_sd_ln"] = self.rate_sd_ln
+            else:
+                # Other keys, not rate_*: a release before the clock would read a calibration
+                # of the evidence time as one of the rate alone (biased by the clock's share);
+                # without keys it knows, it uses the prior alone, its documented fallback.
+                out["clock_weight"] = self.clock_weight
+                out["clocked_bias_ln"] = self.rate_bias_ln
+                out["clocked_sd_ln"] = self.rate_sd_ln
+        if self.clock_bias_ln is not None and self.clock_sd_ln is not None:
+            out["clock_bias_ln"] = self.clock_bias_ln
+            out["clock_sd_ln"] = self.clock_sd_ln
         return out
 
     @classmethod
@@ -103,8 +134,14 @@ class PfPrior:
             raise ValueError(
                 f"P-F prior for {prior.indicator}: needs n >= {MIN_INTERVALS} and sd > 0"
             )
-        if "rate_bias_ln" in d or "rate_sd_ln" in d:
+        if "clock_weight" in d or "clocked_bias_ln" in d or "clocked_sd_ln" in d:
+            prior = prior.with_rate(
+                float(d["clocked_bias_ln"]), float(d["clocked_sd_ln"]), float(d["clock_weight"])
+            )
+        elif "rate_bias_ln" in d or "rate_sd_ln" in d:
             prior = prior.with_rate(float(d["rate_bias_ln"]), float(d["rate_sd_ln"]))
+        if "clock_bias_ln" in d or "clock_sd_ln" in d:
+            prior = prior.with_clock(float(d["clock_bias_ln"]), float(d["clock_sd_ln"]))
         return prior
 
 
@@ -219,6 +256,68 @@ def fit_rate_calibration(summaries: Sequence[tuple[float, float]]) -> tuple[floa
     if not sd > 0:
         raise ValueError("rate calibration: no spread to learn from")
     return bias, sd
+
+
+#: The clock weights :func:`fit_clock_weight` chooses from (a tenth apart: finer steps would
+#: follow the noise of a handful of machines, not their physics).
+CLOCK_WEIGHTS: Final = tuple(k / 10 for k in range(11))
+
+
+def evidence_ln_s(rate_s: float, clock_s: float, clock_weight: float) -> float:
+    """The log of the evidence time ``rate^(1 - w) * clock^w`` (both > 0 s): the machine's
+    at-this-rate time to the limit and the time since its last healthy window, weighted
+    geometrically. Weights that sum to one keep the evidence a time: in other units (minutes,
+    days) it is the same time in those units, so its calibration does not depend on them."""
+    return (1.0 - clock_weight) * math.log(rate_s) + clock_weight * math.log(clock_s)
+
+
+def fit_clock_weight(
+    machines: Sequence[Sequence[tuple[float, float, float]]],
+) -> tuple[float, float, float]:
+    """The clock's weight and the calibration of the evidence time on the machines the prior
+    came from: ``(w, bias, sd)`` for :meth:`PfPrior.with_rate`.
+
+    Each machine gives its windows after detection as ``(true time left, at-this-rate time,
+    time since its last healthy window)`` (seconds, each > 0). A wear rate alone misses a
+    failure that comes as a step; the time a machine has already spent degraded is the
+    P-F interval's own clock: a machine that has lasted hours since detection is one whose
+    failure is slow, one detected a minute ago is not known to be. Neither alone is
+    proportional to the time left; the weight in :data:`CLOCK_WEIGHTS` whose evidence has the
+    smallest calibrated spread (:func:`fit_rate_calibration`, each machine counted once) is
+    chosen, the smaller weight on a tie. ValueError with fewer than :data:`MIN_INTERVALS`
+    machines with windows.
+    """
+    used = [m for m in machines if m]
+    if len(used) < MIN_INTERVALS:
+        raise ValueError(f"a clock weight needs {MIN_INTERVALS}+ machines with windows")
+    best: tuple[float, float, float] | None = None
+    for w in CLOCK_WEIGHTS:
+        summaries = [
+            rate_summary([math.log(t) - evidence_ln_s(r, c, w) for t, r, c in m]) for m in used
+        ]
+        bias, sd = fit_rate_calibration(summaries)
+        if best is None or sd < best[2] - 1e-12:
+            best = (w, bias, sd)
+    assert best is not None
+    return best
+
+
+def fit_clock_calibration(
+    machines: Sequence[Sequence[tuple[float, float]]],
+) -> tuple[float, float]:
+    """The bias and spread of ``ln(true time left / clock)`` on the machines the prior came
+    from, each giving its windows after detection as ``(true time left, clock)`` (seconds, > 0;
+    the clock as in :func:`fit_clock_weight`), each machine counted once
+    (:func:`fit_rate_calibration`): ``(bias, sd)`` for :meth:`PfPrior.with_clock`.
+
+    A machine seen at any moment of its P-F interval has, in its median window, as long left
+    as it has already spent (the window halfway through), so the bias is near zero whatever
+    the machines; the spread says how far from halfway the windows are (a log-logistic of
+    scale 1, spread 1.8, if the moment is uniform over the interval)."""
+    used = [m for m in machines if m]
+    return fit_rate_calibration(
+        [rate_summary([math.log(t) - math.log(c) for t, c in m]) for m in used]
+    )
 
 
 def _median(sorted_values: Sequence[float]) -> float:

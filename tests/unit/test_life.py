@@ -339,3 +339,73 @@ def test_noise_widens_the_updated_interval_and_it_still_holds_the_truth() -> Non
         assert float(np.median(noisy_w)) > float(np.median(clean_w))
     # The fit's own error joins the calibration's: the interval still holds the truth mostly.
     assert sum(all_hits) / len(all_hits) >= 0.7
+
+
+def test_the_clock_counts_from_the_last_healthy_window_and_an_older_item_from_the_onset() -> None:
+    from dataclasses import replace
+
+    from rotorwatch.diagnosis.life import clock_s
+
+    state = run(exponential(LEARN, 10))[-1]
+    assert clock_s(state) is None  # no episode
+    onset = state.last_ts_ms - 3 * STEP_MS
+    detected = replace(state, onset_ms=onset, last_healthy_ms=onset - STEP_MS)
+    assert clock_s(detected) == 4 * STEP_MS / 1000.0
+    assert LifeState.from_dict(json.loads(json.dumps(detected.to_dict()))) == detected
+    older = {k: v for k, v in detected.to_dict().items() if k != "last_healthy_ms"}
+    back = LifeState.from_dict(older)
+    assert back is not None
+    assert back.last_healthy_ms == -1
+    assert clock_s(back) == 3 * STEP_MS / 1000.0
+    # An older item at its episode's first window: a clock at zero says nothing.
+    assert clock_s(replace(back, onset_ms=back.last_ts_ms)) is None
+
+
+def test_a_clocked_prior_weighs_the_rate_and_the_clock_and_the_clock_alone_when_flat() -> None:
+    from dataclasses import replace
+
+    from rotorwatch.diagnosis.life import clock_s, rate_to_limit
+    from rotorwatch.diagnosis.pf_prior import fit
+
+    sharp = 0.05  # evidence far sharper than the prior: the interval is the evidence's
+    prior = (
+        fit(EOL.indicator, [1800.0, 7200.0, 28_800.0, 86_400.0], "test")
+        .with_rate(0.0, sharp, clock_weight=0.5)
+        .with_clock(0.0, sharp)
+    )
+    values = exponential(LEARN, 90)
+    k = LEARN + 60
+    state = replace(run(values)[k], onset_ms=LEARN * STEP_MS, last_healthy_ms=(LEARN - 1) * STEP_MS)
+    rate, clock = rate_to_limit(state), clock_s(state)
+    assert rate is not None
+    assert clock is not None
+    est = estimate(state, learning_windows=LEARN, prior=prior)
+    assert est is not None
+    blend = math.sqrt(rate[0] * clock)  # w = 0.5, bias 0
+    assert est.low_s < blend < est.high_s
+    assert math.log(est.high_s / est.low_s) == pytest.approx(2 * 1.2816 * sharp, rel=0.1)
+    # A flat indicator after detection: no rate, the clock alone is the evidence.
+    flat = run([V0] * (LEARN + 60))[-1]
+    flat = replace(flat, onset_ms=flat.last_ts_ms - 20 * STEP_MS, last_healthy_ms=-1)
+    assert rate_to_limit(flat) is None
+    est = estimate(flat, learning_windows=LEARN, prior=prior)
+    assert est is not None
+    assert est.low_s < 20 * STEP_MS / 1000.0 < est.high_s
+    assert est.high_s / est.low_s < math.exp(2 * 1.2816 * sharp) * 1.1
+
+
+def test_the_fold_keeps_the_window_before_the_episode_as_the_clocks_zero() -> None:
+    from dataclasses import replace
+
+    from rotorwatch.alerting.fold import _last_healthy_ms
+
+    life = run(exponential(LEARN, 10))[-1]  # already updated with this window
+    now, before = life.last_ts_ms, life.last_ts_ms - STEP_MS
+    # The episode begins at this window: its zero is the window before.
+    assert _last_healthy_ms(life, now, before) == before
+    # It lasts: the zero is kept, however many windows later.
+    later = replace(life, onset_ms=now, last_healthy_ms=before, last_ts_ms=now + 5 * STEP_MS)
+    assert _last_healthy_ms(later, now, now + 4 * STEP_MS) == before
+    # HEALTHY again: no episode, no zero; an episode older than the field: none kept.
+    assert _last_healthy_ms(later, -1, now) == -1
+    assert _last_healthy_ms(replace(later, last_healthy_ms=-1), now, now + 4 * STEP_MS) == -1

@@ -11,11 +11,19 @@ import math
 import numpy as np
 import pytest
 
-from rotorwatch.diagnosis.life_prior import FITTED_FROM, PF_PRIORS, RATE_FITTED_FROM
+from rotorwatch.diagnosis.life_prior import (
+    CLOCK_FITTED_FROM,
+    FITTED_FROM,
+    PF_PRIORS,
+    RATE_FITTED_FROM,
+)
 from rotorwatch.diagnosis.pf_prior import (
     PRIOR_FORMAT,
     PfPrior,
+    evidence_ln_s,
     fit,
+    fit_clock_calibration,
+    fit_clock_weight,
     fit_rate_calibration,
     rate_summary,
     remaining,
@@ -104,7 +112,8 @@ def test_the_shipped_prior_is_the_fit_of_the_intervals_it_records() -> None:
     for indicator, prior in PF_PRIORS.items():
         refit = fit(indicator, list(FITTED_FROM[indicator].values()), prior.source)
         rate = fit_rate_calibration(list(RATE_FITTED_FROM[indicator].values()))
-        assert refit.with_rate(*rate) == prior
+        clock = fit_rate_calibration(list(CLOCK_FITTED_FROM[indicator].values()))
+        assert refit.with_rate(*rate, clock_weight=prior.clock_weight).with_clock(*clock) == prior
         assert prior.n == len(FITTED_FROM[indicator]) >= 2
 
 
@@ -166,3 +175,59 @@ def test_a_rate_calibrated_prior_round_trips_and_an_older_one_reads_without() ->
     assert PfPrior.from_dict(prior.to_dict()).rate_bias_ln is None
     with pytest.raises(ValueError, match="spread > 0"):
         PfPrior.from_dict({**calibrated.to_dict(), "rate_sd_ln": 0.0})
+
+
+def _machine(interval_s: float, offset_ln: float) -> list[tuple[float, float, float]]:
+    """Windows of a machine whose true time left is exactly ``rate^0.5 * clock^0.5`` times
+    ``exp(offset_ln)``: (true left, at-this-rate, clock) every 10 s of its P-F interval."""
+    out = []
+    for k in range(1, int(interval_s / 10)):
+        clock = 10.0 * k
+        left = interval_s - clock
+        out.append((left, (left * math.exp(-offset_ln)) ** 2 / clock, clock))
+    return out
+
+
+def test_the_clock_weight_is_the_blend_that_explains_the_machines() -> None:
+    machines = [_machine(d, o) for d, o in ((300.0, 0.2), (3000.0, -0.1), (900.0, 0.05))]
+    w, bias, sd = fit_clock_weight(machines)
+    # At w = 0.5 each machine's evidence is its true time times a constant: no scatter within
+    # a machine, only the offsets' between them (mean 0.05).
+    assert w == 0.5
+    assert bias == pytest.approx(0.05)
+    offsets = [0.2, -0.1, 0.05]
+    assert sd == pytest.approx(math.sqrt(np.var(offsets, ddof=1) * (1 + 1 / 3)))
+    assert evidence_ln_s(400.0, 100.0, 0.5) == pytest.approx(math.log(200.0))
+    assert evidence_ln_s(400.0, 100.0, 0.0) == pytest.approx(math.log(400.0))
+    # In minutes instead of seconds, the evidence is the same time in minutes.
+    assert evidence_ln_s(400.0 / 60, 100.0 / 60, 0.3) == pytest.approx(
+        evidence_ln_s(400.0, 100.0, 0.3) - math.log(60.0)
+    )
+    with pytest.raises(ValueError, match="2\\+ machines"):
+        fit_clock_weight([machines[0], []])
+
+
+def test_the_clock_calibration_is_unbiased_for_any_interval() -> None:
+    # Every machine's median window is halfway through its interval, whatever its length.
+    machines = [[(t, c) for t, _, c in _machine(d, 0.0)] for d in (200.0, 2000.0, 20_000.0)]
+    bias, sd = fit_clock_calibration(machines)
+    assert bias == pytest.approx(0.0, abs=0.02)
+    # A uniform moment in the interval: ln(left / clock) is logistic, spread pi / sqrt(3).
+    assert 1.3 < sd < 2.0
+
+
+def test_a_clocked_prior_round_trips_and_an_older_release_falls_back_to_the_prior() -> None:
+    prior = fit("accel_peak_g", [100.0, 300.0, 900.0], "three")
+    clocked = prior.with_rate(-0.9, 1.0, clock_weight=0.5).with_clock(0.0, 1.5)
+    d = clocked.to_dict()
+    assert PfPrior.from_dict(d) == clocked
+    # No rate_* keys: a release before the clock reads the prior alone, never the evidence
+    # time's calibration as the rate's.
+    assert not any(k.startswith("rate_") for k in d)
+    assert {k: d[k] for k in prior.to_dict()} == prior.to_dict()
+    rate_only = prior.with_rate(-1.5, 1.2)
+    assert PfPrior.from_dict(rate_only.to_dict()).clock_weight is None
+    with pytest.raises(ValueError, match="in \\[0, 1\\]"):
+        prior.with_rate(-1.0, 1.0, clock_weight=1.5)
+    with pytest.raises(ValueError, match="spread > 0"):
+        PfPrior.from_dict({**d, "clock_sd_ln": 0.0})
