@@ -78,8 +78,8 @@ def _cross_check(
         steps = np.ceil(np.log(hi / lo) / np.log1p(CROSS_CHECK_STEP_REL))
         steps = np.maximum(steps, 1).astype(np.int64)  # (R,)
         width = int(steps.max())
-        j = np.arange(width + 1)[None, :]
-        grid = lo[:, None] * (hi / lo)[:, None] ** (np.minimum(j, steps[:, None]) / steps[:, None])
+        step = np.minimum(np.arange(width + 1)[None, :], steps[:, None])  # (R, J)
+        grid = lo[:, None] * (hi / lo)[:, None] ** (step / steps[:, None])
         each = np.repeat(r, width + 1)
         offset = np.empty((each.size, len(ENVELOPE_LINES)))
         background = np.empty(each.size)
