@@ -209,3 +209,26 @@ def test_the_running_median_is_scipys_median_filter_with_edges_held() -> None:
     for half in (0, 1, 12):
         expected = ndimage.median_filter(x, size=(1, 2 * half + 1), mode="nearest")
         np.testing.assert_array_equal(_running_median(x, half), expected)
+
+
+def test_each_row_estimates_as_it_would_alone() -> None:
+    # The fused pass hands the comb a block of windows with different search ranges and bin
+    # spacings; a row's estimate must be the one it gets alone, bit for bit (the candidate
+    # count and the whitened span were the block's widest: a narrow row then searched a finer
+    # grid and whitened with another edge, and its speed and confidence moved with its block).
+    rng = np.random.default_rng(3)
+    rows = 40
+    power = rng.exponential(size=(rows, N // 2 + 1))
+    df_hz = rng.choice([1.25, 2.0, 2.93, 4.0], size=rows)
+    lo_hz = rng.uniform(5.0, 40.0, size=rows)
+    hi_hz = lo_hz * rng.uniform(1.0, 6.0, size=rows)
+    f0_hz = rng.uniform(lo_hz, hi_hz)
+    for i in range(rows):  # a comb of 1x-7x over the noise, each its own height
+        for h in range(1, 8):
+            power[i, round(f0_hz[i] * h / df_hz[i])] += rng.uniform(50.0, 5000.0)
+    shaft, conf = estimate_shaft_hz(power, df_hz, lo_hz, hi_hz)
+    for i in range(rows):
+        one = slice(i, i + 1)
+        alone = estimate_shaft_hz(power[one], df_hz[one], lo_hz[one], hi_hz[one])
+        np.testing.assert_array_equal(shaft[one], alone[0], err_msg=f"row {i} speed")
+        np.testing.assert_array_equal(conf[one], alone[1], err_msg=f"row {i} confidence")

@@ -56,10 +56,17 @@ def _block_features(
     # Time domain on the DC-free signal (accelerometer offsets and gravity are not vibration).
     x = s.x
     x -= np.add.reduce(x, axis=1, keepdims=True) / n  # the mean, as np.mean computes it
+    # The moments are numpy's own pairwise sums along each row, so a row's rounding is its own:
+    # einsum splits rows longer than its 8192-element buffer differently with one row than with
+    # several (a 16384-sample window's kurtosis moved by an ulp with its batch), and a BLAS dot
+    # (np.vecdot) splits rows over 10,000 samples by the number of threads. x^3 and x^4 are
+    # made in place from x^2 (the buffer is not read again).
     np.multiply(x, x, out=s.x2)
-    m2 = s.x2.sum(axis=1) / n
-    m3 = np.einsum("ij,ij->i", s.x2, x) / n
-    m4 = np.einsum("ij,ij->i", s.x2, s.x2) / n
+    m2 = np.add.reduce(s.x2, axis=1) / n
+    np.multiply(s.x2, x, out=s.x2)
+    m3 = np.add.reduce(s.x2, axis=1) / n
+    np.multiply(s.x2, x, out=s.x2)
+    m4 = np.add.reduce(s.x2, axis=1) / n
     peak = np.maximum(x.max(axis=1), -x.min(axis=1))
     with np.errstate(divide="ignore", invalid="ignore"):
         safe_m2 = np.where(m2 > 0, m2, np.nan)

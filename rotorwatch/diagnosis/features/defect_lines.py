@@ -330,7 +330,7 @@ def _ball_band_scores(
     def log_tail(level: F64) -> F64:
         """ln of the chance that noise at ``level`` gives the band's power or more."""
         scale = np.where(ok & (level > 0), level, 1.0)[:, None]
-        power = _LN2 * np.sum(np.where(inside, np.square(vals / scale), 0.0), axis=1)
+        power = _LN2 * _row_sum(np.where(inside, np.square(vals / scale), 0.0))
         return _log_gamma_tail(dof, power / BIN_VARIANCE_FACTOR)
 
     hump = log_tail(_flank_level(env_spec, kc, half, ok)) <= np.log(BALL_BAND_HUMP_P)
@@ -368,4 +368,12 @@ def _log_gamma_tail(m: npt.NDArray[np.int64], x: F64) -> F64:
     terms = np.where(j == 0, 0.0, j * log_x) - log_fact
     terms = np.where(j < m[:, None], terms, -np.inf)
     top = terms.max(axis=1)
-    return np.asarray(-x + top + np.log(np.sum(np.exp(terms - top[:, None]), axis=1)))
+    return np.asarray(-x + top + np.log(_row_sum(np.exp(terms - top[:, None]))))
+
+
+def _row_sum(values: F64) -> F64:
+    """Each row's sum, added in order from its first column: exact zeros anywhere in a row
+    (the columns other rows widen the array by) leave its sum bit for bit as it was. (np.sum
+    adds eight interleaved partial sums once a row is 8 long, so where a row's values sit in
+    the batch's width changes their rounding.)"""
+    return np.cumsum(values, axis=1)[:, -1] if values.shape[1] else np.zeros(values.shape[0])

@@ -40,11 +40,9 @@ ENVELOPE_SEGMENT_MIN_SAMPLES: Final = 1024
 #: from memory. The scratch buffers (~8 MB for 4096-sample windows) are kept per thread and
 #: window length and reused by every block of every call: fresh multi-megabyte arrays cost a
 #: page fault per 4 KiB, and on a sandboxed host those faults cost more than the arithmetic
-#: (measured: ~27 faults per window before). Changing it changes estimated speeds: the comb
-#: (:func:`.speed.estimate_shaft_hz`) searches one grid per block, as fine as the widest search
-#: range among the block's rows needs (blocks of 64 x 4096 samples, at every length, ran 0-7 %
-#: faster on a shared 2-core host and moved 2 of the 1,040 frozen records' estimated speeds or
-#: confidences, tests/unit/test_features_frozen.py).
+#: (measured: ~27 faults per window before). Changing it changes no feature: each row's
+#: arithmetic is its own whatever shares its block (tests/unit/test_features_batch_independent.py;
+#: blocks of 64 x 4096 samples, at every length, ran 0-7 % faster on a shared 2-core host).
 BLOCK_ROWS: Final = 32
 
 

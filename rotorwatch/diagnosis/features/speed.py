@@ -106,33 +106,49 @@ def estimate_shaft_hz(
     h = np.arange(1, COMB_HARMONICS + 1, dtype=np.float64)
     wh = 1.0 / h  # the low orders weigh most (see ORDER_WEIGHTS)
     nyq_bin = COMB_MAX_FS * 2.0 * (k - 1)
-    # Only the bins the comb can reach are whitened (the top order of the top candidate).
-    k_top = int(min(k, np.ceil(np.max(COMB_HARMONICS * hi_hz / df_hz)) + BACKGROUND_HALF_BINS + 3))
-    logp = np.log(np.maximum(np.asarray(power[:, :k_top], dtype=np.float64), 1e-300))
+    # Every size below is the row's own, never the batch's widest: a window's estimate must not
+    # depend on which windows share its batch (a retried Kinesis batch regroups them).
+    # Only the bins the row's comb can reach are whitened (its top order at its top candidate);
+    # the array is as wide as the widest row needs, and each row's bins beyond its own reach
+    # repeat its last one, the edge its running median holds (as if the row stood alone).
+    lo_b, hi_b = lo_hz / df_hz, hi_hz / df_hz
+    k_top = np.ceil(COMB_HARMONICS * hi_hz / df_hz) + BACKGROUND_HALF_BINS + 3
+    k_top = np.minimum(k_top, k).astype(np.int64)  # (R,)
+    width = int(k_top.max())
+    logp = np.log(np.maximum(np.asarray(power[:, :width], dtype=np.float64), 1e-300))
+    rows = np.arange(r)
+    beyond = np.arange(width)[None, :] >= k_top[:, None]
+    if beyond.any():
+        logp = np.where(beyond, logp[rows, k_top - 1][:, None], logp)
     background = _running_median(logp, BACKGROUND_HALF_BINS)
     z = np.clip(logp - background, 0.0, LINE_CAP_DB * _LN_DB)
+    reach = np.minimum(nyq_bin, k_top - 2)[:, None]  # (R, 1) a tooth is read below this bin
 
-    # Candidates: a common count per row, fine enough that the top order moves half a bin.
-    lo_b, hi_b = lo_hz / df_hz, hi_hz / df_hz
-    steps = int(np.clip(np.ceil(np.max((hi_b - lo_b) * 2 * COMB_HARMONICS)), 1, 2000))
-    frac = np.linspace(0.0, 1.0, steps + 1)
-    f0_b = lo_b[:, None] + (hi_b - lo_b)[:, None] * frac[None, :]  # (R, J) in bins
+    # Candidates: fine enough that the top order moves half a bin, each row its own count
+    # (a row's candidates do not change with the batch's widest range), padded to the batch's
+    # largest count with candidates that never win.
+    steps = np.clip(np.ceil((hi_b - lo_b) * 2 * COMB_HARMONICS), 1, 2000).astype(np.int64)
+    j = np.arange(int(steps.max()) + 1)[None, :]
+    # The fractions np.linspace(0, 1, steps + 1) gives each row (j times one step, the last 1).
+    frac = np.where(j >= steps[:, None], 1.0, j * (1.0 / steps[:, None]))  # padding: the top
+    f0_b = lo_b[:, None] + (hi_b - lo_b)[:, None] * frac  # (R, J) in bins
     teeth = f0_b[:, :, None] * h  # (R, J, H)
     halves = f0_b[:, :, None] * (h - 0.5)
-    valid = teeth < min(nyq_bin, k_top - 2)
+    valid = teeth < reach[:, :, None]
     comb = _sample(z, teeth) - _sample(z, halves)
     score = np.where(valid, comb * wh, 0.0).sum(axis=2)
+    score[j > steps[:, None]] = -np.inf
     best = np.argmax(score, axis=1)
-    rows = np.arange(r)
     f0 = f0_b[rows, best]  # (R,) bins
 
     # Refine on the standing orders: each line's peak bin near h f0, by parabola.
     kc = np.rint(f0[:, None] * h).astype(np.int64)  # (R, H)
-    ok = (kc >= 1) & (kc + 1 < min(k_top, nyq_bin + 1))
-    kcc = np.clip(kc, 1, k_top - 2)
+    ok = (kc >= 1) & (kc + 1 < np.minimum(k_top, nyq_bin + 1)[:, None])
+    top = (k_top - 2)[:, None]
+    kcc = np.clip(kc, 1, top)
     nb = np.stack([np.take_along_axis(logp, kcc + d, axis=1) for d in (-1, 0, 1)])  # (3, R, H)
     peak = np.argmax(nb, axis=0) - 1  # the local maximum among the three nearest bins
-    kp = np.clip(kcc + peak, 1, k_top - 2)
+    kp = np.clip(kcc + peak, 1, top)
     la, lb, lc = (np.take_along_axis(logp, kp + d, axis=1) for d in (-1, 0, 1))
     denom = la - 2.0 * lb + lc
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -154,7 +170,7 @@ def estimate_shaft_hz(
 
     # Confidence at the refined estimate.
     teeth1 = f0[:, None] * h
-    valid1 = (teeth1 < min(nyq_bin, k_top - 2)) & (teeth1 >= 1.0)
+    valid1 = (teeth1 < reach) & (teeth1 >= 1.0)
     n_valid = (valid1 * wh).sum(axis=1)
     stand_at = (_sample(z, teeth1[:, None, :])[:, 0] >= LINE_MIN_DB * _LN_DB) & valid1
     stand_half = _sample(z, (f0[:, None] * (h - 0.5))[:, None, :])[:, 0] >= LINE_MIN_DB * _LN_DB

@@ -71,9 +71,16 @@ def _cross_check(
     for start in range(0, rows.size, _CROSS_CHECK_ROWS):
         r = rows[start : start + _CROSS_CHECK_ROWS]
         lo, hi = near_lo[r], np.fmax(near_hi[r], near_lo[r])
-        steps = max(int(np.ceil(np.max(np.log(hi / lo)) / np.log1p(CROSS_CHECK_STEP_REL))), 1)
-        grid = lo[:, None] * (hi / lo)[:, None] ** (np.arange(steps + 1) / steps)  # (R, J)
-        each = np.repeat(r, steps + 1)
+        # Each row tries its own grid (its range in steps of CROSS_CHECK_STEP_REL), padded to
+        # the chunk's longest with its top speed, which then never wins (the first of equal
+        # supports does): a row's grid, and so the speed it is read at, must not depend on
+        # the widest range among the rows that share its batch.
+        steps = np.ceil(np.log(hi / lo) / np.log1p(CROSS_CHECK_STEP_REL))
+        steps = np.maximum(steps, 1).astype(np.int64)  # (R,)
+        width = int(steps.max())
+        step = np.minimum(np.arange(width + 1)[None, :], steps[:, None])  # (R, J)
+        grid = lo[:, None] * (hi / lo)[:, None] ** (step / steps[:, None])
+        each = np.repeat(r, width + 1)
         offset = np.empty((each.size, len(ENVELOPE_LINES)))
         background = np.empty(each.size)
         lines = _line_scores(
@@ -86,8 +93,8 @@ def _cross_check(
             excess = np.log(np.maximum(np.nan_to_num(lines, nan=1.0), 1.0))
             excess *= np.clip(1.0 - np.nan_to_num(offset, nan=1.0) ** 2, 0.0, 1.0)
         support = np.stack([excess[:, fam == j].sum(axis=1) for j in range(len(DEFECTS))])
-        best = np.argmax(support.max(axis=0).reshape(r.size, steps + 1), axis=1)
-        pick = np.arange(r.size) * (steps + 1) + best
+        best = np.argmax(support.max(axis=0).reshape(r.size, width + 1), axis=1)
+        pick = np.arange(r.size) * (width + 1) + best
         speed = grid[np.arange(r.size), best]
         families = _defect_scores(
             env_spec[r], df_hz[r], speed, defect_orders[r], lines[pick], background[pick]

@@ -62,11 +62,13 @@ def _velocity_ms(ms_per_bin: F64, df_hz: float, last_bin: int) -> F64:
     with np.errstate(divide="ignore", invalid="ignore"):
         f_hz = (np.arange(k_lo, k_hi + 1) + np.where(den > 0, num / den, 0.0)) * df_hz
         gain = np.where((f_hz >= lo_v) & (f_hz <= hi_v), _VELOCITY_GAIN_HZ2 / f_hz**2, 0.0)
-    total += np.einsum("ij,ij->i", ms_per_bin[:, k_lo : k_hi + 1], gain)
+    # Each row's products summed by numpy's own pairwise sum along the row: a matrix product
+    # (BLAS gemv) rounded a row differently with the number of rows beside it, so a window's
+    # velocity moved by an ulp with its batch (and a BLAS dot splits long rows by thread count).
+    total += np.add.reduce(ms_per_bin[:, k_lo : k_hi + 1] * gain, axis=1)
     if k_band_hi > k_hi:  # the rest of the band at each bin's own frequency
-        total += ms_per_bin[:, k_hi + 1 : k_band_hi + 1] @ _velocity_gain(
-            k_hi + 1, k_band_hi, df_hz
-        )
+        rest = ms_per_bin[:, k_hi + 1 : k_band_hi + 1]
+        total += np.add.reduce(rest * _velocity_gain(k_hi + 1, k_band_hi, df_hz), axis=1)
     return total
 
 
