@@ -7,3 +7,30 @@ from hypothesis import settings
 # Speed belongs in benchmarks/, so no property test has a deadline.
 settings.register_profile("rotorwatch", deadline=None)
 settings.load_profile("rotorwatch")
+
+
+def _share_botocore_data_loader() -> None:
+    """One botocore data loader for every session the tests create.
+
+    The handler tests re-import a handler per test (a fresh cold start), and each import builds
+    new boto3 sessions; each new session's loader parsed botocore's JSON (endpoints, service
+    models) again: about 3 s of every handler test's setup, most of the suite's time. A loader
+    already hands the same parsed dicts to every client of its own session (its
+    ``instance_cache``), so sharing it across sessions is what botocore does within one.
+    Production code is untouched: a Lambda's cold start builds its sessions once.
+    """
+    import botocore.loaders
+    import botocore.session
+
+    create = botocore.loaders.create_loader
+    shared: dict[str | None, botocore.loaders.Loader] = {}
+
+    def create_loader(search_path_string: str | None = None) -> botocore.loaders.Loader:
+        if search_path_string not in shared:
+            shared[search_path_string] = create(search_path_string)
+        return shared[search_path_string]
+
+    botocore.session.create_loader = create_loader
+
+
+_share_botocore_data_loader()
