@@ -98,6 +98,20 @@ _RACE_HARMONICS: Final = tuple(
     for col, (fam, harm, shaft, cage, _w) in enumerate(ENVELOPE_LINES)
     if fam in ("bpfo", "bpfi") and shaft == 0 and cage == 0
 )
+#: The sidebands of :data:`RACE_SIDEBAND_ORDERS` around each of :data:`_RACE_HARMONICS`, as
+#: arrays: the carrier's column, its family, harmonic and relative tolerance, the shaft order.
+_SIDE_COLUMN, _SIDE_FAMILY = (
+    np.array([h[i] for h in _RACE_HARMONICS for _ in RACE_SIDEBAND_ORDERS]) for i in (0, 1)
+)
+_SIDE_HARMONIC = np.array([float(h[2]) for h in _RACE_HARMONICS for _ in RACE_SIDEBAND_ORDERS])
+_SIDE_ORDER = np.array([float(k) for _ in _RACE_HARMONICS for k in RACE_SIDEBAND_ORDERS])
+_SIDE_TOL = np.array(
+    [
+        ENVELOPE_TOLERANCE_REL[DEFECTS[h[1]][1]]
+        for h in _RACE_HARMONICS
+        for _ in RACE_SIDEBAND_ORDERS
+    ]
+)
 #: Neighbouring bins of the envelope spectrum are not independent. Measured, not derived, on
 #: Gaussian noise through the feature pass (2,000 windows each of 2048 and 4096 samples): the
 #: powers of adjacent bins correlate 0.32, two bins apart 0.02, further 0 (the analysis
@@ -108,6 +122,9 @@ _RACE_HARMONICS: Final = tuple(
 #: heavier tail). tests/unit/test_ball_band.py checks the false-alarm rate that follows.
 BIN_VARIANCE_FACTOR: Final = 1.0 + 2.0 * (0.32 + 0.02)
 _LN2: Final = float(np.log(2.0))
+#: Rows per pass of the line and band gathers: a (rows, lines, bins) window of a whole batch is
+#: megabytes of temporaries per step, fresh pages every call; 32 rows' stay in the L2 cache.
+GATHER_ROWS: Final = 32
 
 
 def _background(env_spec: npt.NDArray[np.float32], f_line: F64, df_hz: F64) -> F64:
@@ -242,15 +259,23 @@ def _line_scores(
     kc, half = np.where(ok, kc, 0.0), np.where(ok, half, 0.0)
     max_half = int(np.ceil(np.max(half, initial=0.0))) + 1
     offsets = np.arange(-max_half, max_half + 1)
-    idx = np.rint(kc)[..., None].astype(np.int64) + offsets  # (B, L, W)
-    inside = (np.abs(idx - kc[..., None]) <= half[..., None]) & (idx >= 1) & (idx < k_env)
-    vals = np.take_along_axis(env_spec, np.clip(idx, 0, k_env - 1).reshape(b, -1), axis=1)
-    windowed = np.where(inside.reshape(b, -1), vals, 0.0).reshape(idx.shape)
-    peaks = windowed.max(axis=2)
-    if offsets_out is not None:
-        at = np.take_along_axis(idx, windowed.argmax(axis=2)[..., None], axis=2)[..., 0]
-        with np.errstate(invalid="ignore", divide="ignore"):  # a zero-width line: offset inf
-            offsets_out[...] = np.abs(at - kc) / half
+    peaks = np.empty(kc.shape, dtype=env_spec.dtype)
+    spec_flat = env_spec.reshape(-1)  # a view: the batch's spectra are one contiguous array
+    for s in range(0, b, GATHER_ROWS):
+        # (rows, L, W) windows a few rows at a time: each pass's temporaries stay in cache.
+        e = min(s + GATHER_ROWS, b)
+        kc_s, half_s = kc[s:e], half[s:e]
+        idx = np.rint(kc_s)[..., None].astype(np.int64) + offsets  # (rows, L, W)
+        inside = (np.abs(idx - kc_s[..., None]) <= half_s[..., None]) & (idx >= 1) & (idx < k_env)
+        # Flat indices into the rows' spectra (what take_along_axis gathers, without its wrapper).
+        flat = np.clip(idx, 0, k_env - 1) + (np.arange(s, e) * k_env)[:, None, None]
+        vals = spec_flat.take(flat)
+        windowed = np.where(inside, vals, 0.0)
+        peaks[s:e] = windowed.max(axis=2)
+        if offsets_out is not None:
+            at = np.take_along_axis(idx, windowed.argmax(axis=2)[..., None], axis=2)[..., 0]
+            with np.errstate(invalid="ignore", divide="ignore"):  # a zero-width line: inf
+                offsets_out[s:e] = np.abs(at - kc_s) / half_s
     with np.errstate(divide="ignore", invalid="ignore"):
         # A family scores its strongest weighted line. (Adding up every line's log excess over
         # the noise made ball faults a little clearer on the CWRU records but blurred the race
@@ -308,18 +333,23 @@ def _ball_band_scores(
     rival = (fam != _BSF_INDEX) & np.isfinite(f_line)
     rival &= main | (carrier >= SIDEBAND_CARRIER_RATIO)
     with np.errstate(invalid="ignore"):
-        k_line = f_line / df_hz[:, None]
-        near = np.abs(idx[:, :, None] - k_line[:, None, :]) <= line_half[:, None, :]
-        inside &= ~(near & rival[:, None, :]).any(axis=2)
-        for col, j, harm in _RACE_HARMONICS:
-            present = (carrier[:, col] >= SIDEBAND_CARRIER_RATIO)[:, None]
-            tol = ENVELOPE_TOLERANCE_REL[DEFECTS[j][1]]
-            for k in RACE_SIDEBAND_ORDERS:
-                k_side = (harm * shaft_hz * defect_orders[:, j] + k * shaft_hz) / df_hz
-                near_side = np.abs(idx - k_side[:, None]) <= (
-                    ENVELOPE_TOLERANCE_BINS + tol * k_side[:, None]
-                )
-                inside &= ~(present & near_side)
+        # What to leave out, as (centre, half-width) in bins: the rival lines, then the races'
+        # shaft-rate sidebands where their carrier is there.
+        k_side = _SIDE_HARMONIC * shaft_hz[:, None] * defect_orders[:, _SIDE_FAMILY]
+        k_side = (k_side + _SIDE_ORDER * shaft_hz[:, None]) / df_hz[:, None]  # (B, S)
+        centre = np.concatenate([f_line / df_hz[:, None], k_side], axis=1)
+        reach = np.concatenate([line_half, ENVELOPE_TOLERANCE_BINS + _SIDE_TOL * k_side], axis=1)
+        blocks = np.concatenate([rival, carrier[:, _SIDE_COLUMN] >= SIDEBAND_CARRIER_RATIO], 1)
+        # Each row's band spans `width` bins either side of its centre bin, so only centres that
+        # close can reach it (the margin covers rounding): a few pairs of (row, centre), not
+        # every bin against every centre.
+        blocks &= ok[:, None]
+        blocks &= np.abs(centre - np.rint(kc)[:, None]) <= reach * 1.001 + (width + 2)
+        rows, cols = np.nonzero(blocks)
+        near = np.abs(idx[rows] - centre[rows, cols][:, None]) <= reach[rows, cols][:, None]
+        blocked = np.zeros(idx.shape, dtype=np.bool_)
+        np.logical_or.at(blocked, rows, near)
+        inside &= ~blocked
         # The shaft's harmonics (n >= 1), read at the speed the lines are read at.
         k_shaft = (shaft_hz / df_hz)[:, None]
         order = np.rint(idx / k_shaft)

@@ -42,6 +42,7 @@ envelope's short inverse FFT runs in complex64, where single precision is faster
 from __future__ import annotations
 
 import functools
+import threading
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Final
@@ -212,13 +213,30 @@ def _asset_arrays(
     return shaft_hz, orders, bounds, search
 
 
+#: Per thread, the bytes of the last batch's windows, reused by the next batch: a fresh
+#: multi-megabyte buffer per call costs a page fault per 4 KiB (measured: ~1,000 faults and
+#: ~3 ms per 500 windows of 4096 int16 samples, about 5 % of the feature pass).
+_RAW = threading.local()
+
+
 def _raw_batch(messages: Sequence[Telemetry]) -> tuple[npt.NDArray[Any], F64]:
     """Equal-length, same-encoding windows as one (B, N) array of raw samples, and the g per
-    count of each row (the float64 conversion happens block by block in the feature pass)."""
+    count of each row (the float64 conversion happens block by block in the feature pass).
+    The array is a view of this thread's reused buffer, valid until its next call."""
     first = messages[0].vibration
     assert first is not None
     dtype = np.dtype("<i2") if first.encoding == "int16le+base64" else np.dtype("<f4")
-    raw = np.frombuffer(b"".join(m.vibration.raw for m in messages if m.vibration), dtype=dtype)
+    raws = [m.vibration.raw for m in messages if m.vibration]
+    size = sum(map(len, raws))
+    buf: bytearray | None = getattr(_RAW, "buf", None)
+    if buf is None or len(buf) < size:
+        buf = _RAW.buf = bytearray(size)
+    view = memoryview(buf)
+    start = 0
+    for part in raws:
+        view[start : start + len(part)] = part
+        start += len(part)
+    raw = np.frombuffer(buf, dtype=dtype, count=size // dtype.itemsize)
     gain_g = np.array(
         [
             m.vibration.scale / (STANDARD_GRAVITY_M_S2 if m.vibration.unit == "m/s2" else 1.0)
