@@ -122,9 +122,10 @@ _SIDE_TOL = np.array(
 #: heavier tail). tests/unit/test_ball_band.py checks the false-alarm rate that follows.
 BIN_VARIANCE_FACTOR: Final = 1.0 + 2.0 * (0.32 + 0.02)
 _LN2: Final = float(np.log(2.0))
-#: Rows per pass of the line and band gathers: a (rows, lines, bins) window of a whole batch is
-#: megabytes of temporaries per step, fresh pages every call; 32 rows' stay in the L2 cache.
-GATHER_ROWS: Final = 32
+#: Elements per pass of the gathers of envelope bins (lines, the balls' band and its flanks, the
+#: background): windows of a whole batch are megabytes of temporaries per step, fresh pages on
+#: every call; this many (64 KiB of float64) stay in cache and come from memory already mapped.
+GATHER_ELEMENTS: Final = 1 << 13
 
 
 def _background(env_spec: npt.NDArray[np.float32], f_line: F64, df_hz: F64) -> F64:
@@ -146,15 +147,22 @@ def _background(env_spec: npt.NDArray[np.float32], f_line: F64, df_hz: F64) -> F
     # last, and the median is read at each row's middle. (Masking after a first sort, as this
     # did before, kept the smallest values of the widest span instead: in a batch of machines
     # at different speeds, every row but the widest read a background too low, ratios ~1.6x.)
-    body = env_spec[:, ENVELOPE_MIN_BIN : int(k_hi.max())].astype(np.float32)
-    cols = np.arange(body.shape[1])
-    body[cols[None, :] >= (k_hi - ENVELOPE_MIN_BIN)[:, None]] = np.inf
-    body.sort(axis=1)
-    # The median as np.median reads it (the mean of the two middle values of an even count),
-    # so a row gets the same background whichever path its batch takes.
-    count = (k_hi - ENVELOPE_MIN_BIN)[:, None]
-    lower = np.take_along_axis(body, (count - 1) // 2, axis=1)[:, 0]
-    upper = np.take_along_axis(body, count // 2, axis=1)[:, 0]
+    # A few rows at a time in one small buffer (a copy of the batch's spectra is fresh pages).
+    b = env_spec.shape[0]
+    count = k_hi - ENVELOPE_MIN_BIN
+    chunks = _row_chunks(b, int(count.max()))
+    buf = np.empty((chunks[0][1] if chunks else 0, int(count.max())), dtype=np.float32)
+    cols = np.arange(buf.shape[1])
+    lower, upper = np.empty(b, dtype=np.float32), np.empty(b, dtype=np.float32)
+    for s, e in chunks:
+        body = buf[: e - s]
+        body[...] = env_spec[s:e, ENVELOPE_MIN_BIN : ENVELOPE_MIN_BIN + buf.shape[1]]
+        body[cols[None, :] >= count[s:e, None]] = np.inf
+        body.sort(axis=1)
+        # The median as np.median reads it (the mean of the two middle values of an even
+        # count), so a row gets the same background whichever path its batch takes.
+        lower[s:e] = np.take_along_axis(body, (count[s:e, None] - 1) // 2, axis=1)[:, 0]
+        upper[s:e] = np.take_along_axis(body, count[s:e, None] // 2, axis=1)[:, 0]
     return ((lower + upper) / 2).astype(np.float64)  # in float32, as np.median does
 
 
@@ -261,9 +269,8 @@ def _line_scores(
     offsets = np.arange(-max_half, max_half + 1)
     peaks = np.empty(kc.shape, dtype=env_spec.dtype)
     spec_flat = env_spec.reshape(-1)  # a view: the batch's spectra are one contiguous array
-    for s in range(0, b, GATHER_ROWS):
+    for s, e in _row_chunks(b, offsets.size * kc.shape[1]):
         # (rows, L, W) windows a few rows at a time: each pass's temporaries stay in cache.
-        e = min(s + GATHER_ROWS, b)
         kc_s, half_s = kc[s:e], half[s:e]
         idx = np.rint(kc_s)[..., None].astype(np.int64) + offsets  # (rows, L, W)
         inside = (np.abs(idx - kc_s[..., None]) <= half_s[..., None]) & (idx >= 1) & (idx < k_env)
@@ -323,9 +330,7 @@ def _ball_band_scores(
     ok = np.isfinite(kc) & np.isfinite(half) & (background > 0) & (kc + half < k_env)
     kc, half = np.where(ok, kc, 0.0), np.where(ok, half, 0.0)
     width = int(np.ceil(np.max(half, initial=0.0))) + 1  # sized by rows that are read only
-    idx = np.rint(kc)[:, None].astype(np.int64) + np.arange(-width, width + 1)  # (B, W)
-    inside = ok[:, None] & (np.abs(idx - kc[:, None]) <= half[:, None])
-    inside &= (idx >= ENVELOPE_MIN_BIN) & (idx < k_env)
+    offsets = np.arange(-width, width + 1)  # (W,) around each row's centre bin
     # Another family's lines: its harmonics always, its sidebands where their carrier is there.
     f_line, line_half = _line_places(df_hz, shaft_hz, defect_orders)
     carrier = np.nan_to_num(lines[:, _CARRIER] / weight[_CARRIER], nan=0.0)  # (B, L)
@@ -345,28 +350,52 @@ def _ball_band_scores(
         # every bin against every centre.
         blocks &= ok[:, None]
         blocks &= np.abs(centre - np.rint(kc)[:, None]) <= reach * 1.001 + (width + 2)
-        rows, cols = np.nonzero(blocks)
-        near = np.abs(idx[rows] - centre[rows, cols][:, None]) <= reach[rows, cols][:, None]
-        blocked = np.zeros(idx.shape, dtype=np.bool_)
-        np.logical_or.at(blocked, rows, near)
-        inside &= ~blocked
-        # The shaft's harmonics (n >= 1), read at the speed the lines are read at.
-        k_shaft = (shaft_hz / df_hz)[:, None]
-        order = np.rint(idx / k_shaft)
-        inside &= ~((order >= 1) & (np.abs(idx - order * k_shaft) <= ENVELOPE_TOLERANCE_BINS))
-    vals = np.take_along_axis(env_spec, np.clip(idx, 0, k_env - 1), axis=1).astype(np.float64)
-    dof = np.maximum(np.floor(inside.sum(axis=1) / BIN_VARIANCE_FACTOR), 1).astype(np.int64)
-
-    def log_tail(level: F64) -> F64:
-        """ln of the chance that noise at ``level`` gives the band's power or more."""
-        scale = np.where(ok & (level > 0), level, 1.0)[:, None]
-        power = _LN2 * np.sum(np.where(inside, np.square(vals / scale), 0.0), axis=1)
-        return _log_gamma_tail(dof, power / BIN_VARIANCE_FACTOR)
-
-    hump = log_tail(_flank_level(env_spec, kc, half, ok)) <= np.log(BALL_BAND_HUMP_P)
+    pair_rows, pair_cols = np.nonzero(blocks)  # by row
+    k_shaft = shaft_hz / df_hz
+    # The band's power over two levels (its flanks', the background), in the scale of each.
+    flank = _flank_level(env_spec, kc, half, ok)
+    scales = (
+        np.where(ok & (flank > 0), flank, 1.0),
+        np.where(ok & (background > 0), background, 1.0),
+    )
+    b = kc.shape[0]
+    count = np.empty(b, dtype=np.int64)
+    power = np.empty((2, b))
+    spec_flat = env_spec.reshape(-1)
+    for s, e in _row_chunks(b, offsets.size):
+        idx = np.rint(kc[s:e])[:, None].astype(np.int64) + offsets  # (rows, W)
+        inside = ok[s:e, None] & (np.abs(idx - kc[s:e, None]) <= half[s:e, None])
+        inside &= (idx >= ENVELOPE_MIN_BIN) & (idx < k_env)
+        first, last = np.searchsorted(pair_rows, (s, e))
+        rows, cols = pair_rows[first:last], pair_cols[first:last]
+        with np.errstate(invalid="ignore"):
+            near = np.abs(idx[rows - s] - centre[rows, cols][:, None]) <= reach[rows, cols][:, None]
+            blocked = np.zeros(idx.shape, dtype=np.bool_)
+            np.logical_or.at(blocked, rows - s, near)
+            inside &= ~blocked
+            # The shaft's harmonics (n >= 1), read at the speed the lines are read at.
+            k_sh = k_shaft[s:e, None]
+            order = np.rint(idx / k_sh)
+            inside &= ~((order >= 1) & (np.abs(idx - order * k_sh) <= ENVELOPE_TOLERANCE_BINS))
+        flat = np.clip(idx, 0, k_env - 1) + (np.arange(s, e) * k_env)[:, None]
+        vals = spec_flat.take(flat).astype(np.float64)
+        count[s:e] = inside.sum(axis=1)
+        for level, scale in enumerate(scales):
+            squares = np.where(inside, np.square(vals / scale[s:e, None]), 0.0)
+            power[level, s:e] = _LN2 * np.sum(squares, axis=1)
+    dof = np.maximum(np.floor(count / BIN_VARIANCE_FACTOR), 1).astype(np.int64)
+    # ln of the chance that noise at each level gives the band's power or more.
+    log_tail = _log_gamma_tail(np.concatenate([dof, dof]), power.ravel() / BIN_VARIANCE_FACTOR)
+    hump = log_tail[:b] <= np.log(BALL_BAND_HUMP_P)
     line_bins = 2.0 * slip + 1.0  # the 2 x BSF line's own window
-    score = np.sqrt(np.maximum((np.log(line_bins) - log_tail(background)) / _LN2, 0.0))
-    return np.where(ok & inside.any(axis=1) & hump, score, np.nan)
+    score = np.sqrt(np.maximum((np.log(line_bins) - log_tail[b:]) / _LN2, 0.0))
+    return np.where(ok & (count > 0) & hump, score, np.nan)
+
+
+def _row_chunks(b: int, per_row: int) -> list[tuple[int, int]]:
+    """(start, end) of the row chunks a gather of ``per_row`` elements per row is done in."""
+    rows = max(1, GATHER_ELEMENTS // max(per_row, 1))
+    return [(s, min(s + rows, b)) for s in range(0, b, rows)]
 
 
 def _flank_level(
@@ -377,16 +406,22 @@ def _flank_level(
     k_env = env_spec.shape[1]
     inner, outer = BALL_BAND_FLANK
     reach = int(np.ceil(outer * np.max(half, initial=0.0))) + 1
-    idx = np.rint(kc)[:, None].astype(np.int64) + np.arange(-reach, reach + 1)
-    dist = np.abs(idx - kc[:, None])
-    flank = ok[:, None] & (dist > inner * half[:, None]) & (dist <= outer * half[:, None])
-    flank &= (idx >= ENVELOPE_MIN_BIN) & (idx < k_env)
-    vals = np.take_along_axis(env_spec, np.clip(idx, 0, k_env - 1), axis=1).astype(np.float64)
-    vals = np.sort(np.where(flank, vals, np.inf), axis=1)  # bins outside the flanks sort last
-    count = flank.sum(axis=1)[:, None]
-    lower = np.take_along_axis(vals, np.maximum(count - 1, 0) // 2, axis=1)[:, 0]
-    upper = np.take_along_axis(vals, count // 2, axis=1)[:, 0]
-    return np.where(count[:, 0] > 0, (lower + upper) / 2, np.nan)
+    offsets = np.arange(-reach, reach + 1)
+    spec_flat = env_spec.reshape(-1)
+    level = np.empty(kc.shape[0])
+    for s, e in _row_chunks(kc.shape[0], offsets.size):
+        idx = np.rint(kc[s:e])[:, None].astype(np.int64) + offsets
+        dist = np.abs(idx - kc[s:e, None])
+        flank = ok[s:e, None] & (dist > inner * half[s:e, None]) & (dist <= outer * half[s:e, None])
+        flank &= (idx >= ENVELOPE_MIN_BIN) & (idx < k_env)
+        flat = np.clip(idx, 0, k_env - 1) + (np.arange(s, e) * k_env)[:, None]
+        vals = spec_flat.take(flat).astype(np.float64)
+        vals = np.sort(np.where(flank, vals, np.inf), axis=1)  # bins outside the flanks sort last
+        count = flank.sum(axis=1)[:, None]
+        lower = np.take_along_axis(vals, np.maximum(count - 1, 0) // 2, axis=1)[:, 0]
+        upper = np.take_along_axis(vals, count // 2, axis=1)[:, 0]
+        level[s:e] = np.where(count[:, 0] > 0, (lower + upper) / 2, np.nan)
+    return level
 
 
 def _log_gamma_tail(m: npt.NDArray[np.int64], x: F64) -> F64:

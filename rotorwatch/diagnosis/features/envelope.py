@@ -79,6 +79,7 @@ class _Scratch:
         self.white = np.empty((rows, k), dtype=np.complex64)
         self.analytic = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
         self.envelope = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.float32)
+        self.selected = np.empty((rows, m), dtype=np.float32)  # the kept band's envelope
         self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
         # The bands' squared envelopes, then their squares (the spectral kurtosis's moments).
         self.moment = np.empty((len(ENVELOPE_BANDS_FS), rows, m))
@@ -140,9 +141,16 @@ def _envelope_spectrum(
     e4 = np.square(e2, out=s.moment)
     sk = np.add.reduce(e4, axis=2) / m / np.maximum(mean_e2**2, 1e-300) - 2.0
     best: npt.NDArray[np.intp] = np.argmax(sk, axis=0)
-    envelope = s.envelope[best, np.arange(b)]
+    # The kept band's envelope and its spectrum in this block's own buffers (fresh arrays of
+    # this size cost fresh pages on every block).
+    envelope = s.selected
+    if s.envelope.flags.c_contiguous:
+        np.take(s.envelope.reshape(-1, m), best * b + np.arange(b), axis=0, out=envelope)
+    else:  # a batch's last, shorter block: its rows are a slice of each band's buffer
+        envelope[...] = s.envelope[best, np.arange(b)]
     envelope -= envelope.mean(axis=1, keepdims=True)
-    np.abs(np.fft.rfft(envelope, axis=1), out=env_spec)
+    spectrum: Any = s.env_spec  # complex64 (numpy's stubs type rfft's out as complex128)
+    np.abs(np.fft.rfft(envelope, axis=1, out=spectrum), out=env_spec)
     return best
 
 

@@ -61,6 +61,10 @@ ADVICE: Final[dict[str, str]] = {
 }
 
 
+#: Samples per pass of the extremes' counts (a 64 KiB mask, in cache).
+_COUNT_CHUNK_SAMPLES: Final = 1 << 16
+
+
 def sensor_problems(
     raw: npt.NDArray[np.int16] | npt.NDArray[np.float32], gain_g: npt.NDArray[np.float64]
 ) -> list[str | None]:
@@ -82,8 +86,17 @@ def sensor_problems(
     top, bottom = x.max(axis=1), x.min(axis=1)  # in the samples' own dtype, for the == below
     hi, lo = (top.astype(np.int32), bottom.astype(np.int32)) if counts else (top, bottom)
     n = x.shape[1]
-    at_hi = (x == top[:, None]).sum(axis=1)
-    at_lo = (x == bottom[:, None]).sum(axis=1)
+    # How many samples sit at each extreme, a few rows at a time through one small mask (a
+    # mask of the whole batch is megabytes of fresh pages per call).
+    at_hi, at_lo = np.empty(len(x), dtype=np.intp), np.empty(len(x), dtype=np.intp)
+    chunk = max(1, _COUNT_CHUNK_SAMPLES // max(n, 1))
+    mask = np.empty((min(chunk, len(x)), n), dtype=np.bool_)
+    for s in range(0, len(x), chunk):
+        e = min(s + chunk, len(x))
+        np.equal(x[s:e], top[s:e, None], out=mask[: e - s])
+        at_hi[s:e] = mask[: e - s].sum(axis=1)
+        np.equal(x[s:e], bottom[s:e, None], out=mask[: e - s])
+        at_lo[s:e] = mask[: e - s].sum(axis=1)
     if counts:
         flat = (hi - lo) <= FLAT_PTP_COUNTS
         # Samples at full scale are the row's extremes where an extreme is full scale (the two
