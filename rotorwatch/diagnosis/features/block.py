@@ -41,26 +41,31 @@ _BLOCK_FEATURES: Final[tuple[str, ...]] = (
 
 def _block_features(
     s: _Scratch,
+    extremes: F64,
     df_hz: F64,
     shaft_hz: F64,
     env_spec: Any,
     search_hz: F64,
     estimate: npt.NDArray[np.bool_],
 ) -> dict[str, F64]:
-    """Every feature but the envelope indicators for one block (``s.x``: windows in g, consumed),
-    and the block's envelope magnitude spectrum into ``env_spec``. Rows in ``estimate`` get
+    """Every feature but the envelope indicators for one block (``s.x``: windows in g, consumed;
+    ``extremes``: (2, B) each row's largest and smallest sample of ``s.x``, in g), and the
+    block's envelope magnitude spectrum into ``env_spec``. Rows in ``estimate`` get
     their speed from the harmonic comb within ``search_hz`` (NaN where it is not confident)."""
     b, n = s.x.shape
     out: dict[str, F64] = {}
 
     # Time domain on the DC-free signal (accelerometer offsets and gravity are not vibration).
     x = s.x
-    x -= np.add.reduce(x, axis=1, keepdims=True) / n  # the mean, as np.mean computes it
+    mean = np.add.reduce(x, axis=1, keepdims=True) / n  # as np.mean computes it
+    x -= mean
     np.multiply(x, x, out=s.x2)
     m2 = s.x2.sum(axis=1) / n
     m3 = np.einsum("ij,ij->i", s.x2, x) / n
     m4 = np.einsum("ij,ij->i", s.x2, s.x2) / n
-    peak = np.maximum(x.max(axis=1), -x.min(axis=1))
+    # The largest |sample| of the DC-free window: its extremes less the mean, exactly the
+    # values x.max() and x.min() would find (rounding is monotone), without two passes over x.
+    peak = np.abs(extremes - mean[:, 0]).max(axis=0)
     with np.errstate(divide="ignore", invalid="ignore"):
         safe_m2 = np.where(m2 > 0, m2, np.nan)
         out["accel_rms_g"] = np.sqrt(m2)

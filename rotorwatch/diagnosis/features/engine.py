@@ -142,12 +142,16 @@ def window_features(
     for s in range(0, b, BLOCK_ROWS):
         e = min(s + BLOCK_ROWS, b)
         scratch = full if e - s == full.x.shape[0] else full.view(e - s)
+        # Each row's extremes in the samples' own type (a quarter of the bytes for int16):
+        # the scaling and the mean's removal are monotone, so they stay the extremes.
+        extremes = np.stack([x_g[s:e].max(axis=1), x_g[s:e].min(axis=1)]).astype(np.float64)
         if gain_g is None:
             scratch.x[...] = x_g[s:e]
         else:
             np.multiply(x_g[s:e], gain_g[s:e, None], out=scratch.x)
+            extremes *= gain_g[s:e]
         block = _block_features(
-            scratch, df_hz[s:e], shaft_hz[s:e], env_spec[s:e], search[s:e], estimate[s:e]
+            scratch, extremes, df_hz[s:e], shaft_hz[s:e], env_spec[s:e], search[s:e], estimate[s:e]
         )
         for name, values in block.items():
             out[name][s:e] = values
@@ -199,15 +203,29 @@ def _asset_arrays(
     orders = np.full((b, len(DEFECTS)), np.nan)
     bounds = np.full((b, 3), np.nan)
     search = np.full((b, 2), np.nan)
+    # Per device once (a batch holds several windows of most devices), then one row each.
+    per_device: dict[str, tuple[Asset, tuple[float, ...], tuple[float, ...] | None] | None] = {}
     for i, (dev, rpm) in enumerate(zip(device_ids, rpms, strict=True)):
-        asset = assets.get(dev)
         if rpm is not None:
             shaft_hz[i] = rpm / 60.0
-        if asset is None:
+        if dev in per_device:
+            device = per_device[dev]
+        else:
+            asset = assets.get(dev)
+            device = per_device[dev] = (
+                None
+                if asset is None
+                else (
+                    asset,
+                    zone_boundaries_mm_s(asset.machine_group, asset.foundation),
+                    None if asset.bearing is None else _defect_orders(asset.bearing),
+                )
+            )
+        if device is None:
             continue
-        bounds[i] = zone_boundaries_mm_s(asset.machine_group, asset.foundation)
-        if asset.bearing is not None:
-            orders[i] = _defect_orders(asset.bearing)
+        asset, bounds[i], defect = device
+        if defect is not None:
+            orders[i] = defect
         if rpm is None:
             search[i] = search_range_hz(asset.rated_rpm, asset.rpm_range)
     return shaft_hz, orders, bounds, search
