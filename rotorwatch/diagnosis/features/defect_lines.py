@@ -258,8 +258,10 @@ def _line_scores(
     main = (shaft_mult == 0) & (cage_mult == 0)
     other = fam[:, None] != fam[None, :]  # (L, L): line j belongs to another family than i
     rivals = other & (main[None, :] | ~main[:, None])
-    near = np.abs(kc[:, :, None] - kc[:, None, :]) <= half[:, :, None]  # (B, L, L)
-    shared = (near & rivals[None]).any(axis=2)
+    shared = np.empty(kc.shape, dtype=np.bool_)
+    for s, e in _row_chunks(b, kc.shape[1] ** 2):
+        near = np.abs(kc[s:e, :, None] - kc[s:e, None, :]) <= half[s:e, :, None]  # (rows, L, L)
+        shared[s:e] = (near & rivals[None]).any(axis=2)
     fundamental = (harmonic == 1) & main  # a family's own fundamental is always read
     ok &= ~(shared & ~fundamental[None, :])
     # Only lines that are read size the gather: a line far beyond the spectrum (a wrong rpm)
