@@ -32,7 +32,7 @@ Everything here is pure numpy on a (windows, samples) batch.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -65,6 +65,15 @@ ADVICE: Final[dict[str, str]] = {
 _COUNT_CHUNK_SAMPLES: Final = 1 << 16
 
 
+def _count_true(mask: npt.NDArray[np.bool_]) -> npt.NDArray[Any]:
+    """True values per row of a C-contiguous boolean array. A bool is one byte, 0 or 1: eight
+    of them read as one 64-bit word hold as many set bits as true values, and counting bits
+    word by word is about twice as fast as summing the booleans (which widens each to int64)."""
+    if mask.shape[1] % 8:
+        return np.asarray(mask.sum(axis=1))
+    return np.asarray(np.bitwise_count(mask.view(np.uint64)).sum(axis=1))
+
+
 def sensor_problems(
     raw: npt.NDArray[np.int16] | npt.NDArray[np.float32], gain_g: npt.NDArray[np.float64]
 ) -> list[str | None]:
@@ -93,10 +102,9 @@ def sensor_problems(
     mask = np.empty((min(chunk, len(x)), n), dtype=np.bool_)
     for s in range(0, len(x), chunk):
         e = min(s + chunk, len(x))
-        np.equal(x[s:e], top[s:e, None], out=mask[: e - s])
-        at_hi[s:e] = mask[: e - s].sum(axis=1)
-        np.equal(x[s:e], bottom[s:e, None], out=mask[: e - s])
-        at_lo[s:e] = mask[: e - s].sum(axis=1)
+        for extreme, count in ((top, at_hi), (bottom, at_lo)):
+            np.equal(x[s:e], extreme[s:e, None], out=mask[: e - s])
+            count[s:e] = _count_true(mask[: e - s])
     if counts:
         flat = (hi - lo) <= FLAT_PTP_COUNTS
         # Samples at full scale are the row's extremes where an extreme is full scale (the two
