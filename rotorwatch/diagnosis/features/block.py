@@ -10,7 +10,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.diagnosis.features.envelope import _envelope_spectrum, _Scratch
+from rotorwatch.diagnosis.features.envelope import COMB_ROWS, _envelope_spectrum, _Scratch
 from rotorwatch.diagnosis.features.schema import BANDS_HZ, ORDERS
 from rotorwatch.diagnosis.features.spectrum import F64, ORDER_HALF_WIDTH_BINS, _window
 from rotorwatch.diagnosis.features.speed import MIN_CONFIDENCE, estimate_shaft_hz
@@ -107,8 +107,10 @@ def _block_features(
     # masked for the dominant peak below).
     shaft_hz = shaft_hz.copy()
     comb = np.full(b, np.nan)
-    if estimate.any():
-        rows_e = np.flatnonzero(estimate)
+    for start in range(0, b, COMB_ROWS):  # one comb grid per COMB_ROWS rows of the batch
+        rows_e = start + np.flatnonzero(estimate[start : start + COMB_ROWS])
+        if rows_e.size == 0:
+            continue
         est, comb[rows_e] = estimate_shaft_hz(
             ms_per_bin[rows_e], df_hz[rows_e], search_hz[rows_e, 0], search_hz[rows_e, 1]
         )
