@@ -63,9 +63,11 @@ def _block_features(
     m2 = s.x2.sum(axis=1) / n
     m3 = np.einsum("ij,ij->i", s.x2, x) / n
     m4 = np.einsum("ij,ij->i", s.x2, s.x2) / n
-    # The largest |sample| of the DC-free window: its extremes less the mean, exactly the
-    # values x.max() and x.min() would find (rounding is monotone), without two passes over x.
-    peak = np.abs(extremes - mean[:, 0]).max(axis=0)
+    # The DC-free window's largest and smallest samples: its extremes less the mean, exactly
+    # the values x.max() and x.min() would find (rounding is monotone; a negative gain swaps
+    # them), without two passes over x. The peak as ever (the sign of a flat line's 0 too).
+    ends = extremes - mean[:, 0]
+    peak = np.maximum(np.maximum(ends[0], ends[1]), -np.minimum(ends[0], ends[1]))
     with np.errstate(divide="ignore", invalid="ignore"):
         safe_m2 = np.where(m2 > 0, m2, np.nan)
         out["accel_rms_g"] = np.sqrt(m2)

@@ -265,6 +265,17 @@ def _raw_batch(messages: Sequence[Telemetry]) -> tuple[npt.NDArray[Any], F64]:
     return raw.reshape(len(messages), -1), gain_g
 
 
+#: The message's own fields, first in every record.
+_MESSAGE_FIELDS: Final = (
+    "device_id",
+    "site",
+    "ts",
+    "seq",
+    "received_at",
+    "rpm",
+    "temperature_c",
+    "pressure_bar",
+)
 #: Record fields written straight from :func:`window_features`' columns.
 _ENGINE_FEATURES: Final = tuple(
     name for name in VIBRATION_FEATURES if name not in ("fs_hz", "n_samples", "iso_zone")
@@ -297,34 +308,38 @@ def compute_features(
     assets = assets or {}
     records: list[dict[str, Any]] = []
     groups: dict[tuple[str, int], list[int]] = defaultdict(list)
-    # A device's asset fields once per batch (a batch holds several windows of most devices).
-    per_device: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {}
+    # Each device's record template once per batch (a batch holds several windows of most
+    # devices): its asset's fields in place, every vibration field None; a record is a copy
+    # with the message's own fields set (a dict copy is a fraction of building one key by key).
+    templates: dict[str, dict[str, Any]] = {}
     for i, msg in enumerate(messages):
-        device = per_device.get(msg.device_id)
-        if device is None:
+        template = templates.get(msg.device_id)
+        if template is None:
             asset = assets.get(msg.device_id)
-            device = per_device[msg.device_id] = (limit_fields(asset), end_of_life_fields(asset))
-        records.append(
-            {
-                "device_id": msg.device_id,
-                "site": msg.site,
-                "ts": msg.ts,
-                "seq": msg.seq,
-                "received_at": msg.received_at,
-                "rpm": msg.rpm,
-                "temperature_c": msg.temperature_c,
-                "pressure_bar": msg.pressure_bar,
-                **device[0],
+            template = templates[msg.device_id] = {
+                **dict.fromkeys(_MESSAGE_FIELDS),
+                **limit_fields(asset),
                 **dict.fromkeys(VIBRATION_FEATURES),
-                # Without a window the speed is the message's or none (estimates need a window).
-                "rpm_used": msg.rpm,
-                "rpm_source": "none" if msg.rpm is None else "message",
+                "rpm_used": None,
+                "rpm_source": None,
                 "rpm_confidence": None,
                 "unresolved": None,
                 "vibration_sensor": None,
-                **device[1],
+                **end_of_life_fields(asset),
             }
-        )
+        record = template.copy()
+        record["device_id"] = msg.device_id
+        record["site"] = msg.site
+        record["ts"] = msg.ts
+        record["seq"] = msg.seq
+        record["received_at"] = msg.received_at
+        record["rpm"] = msg.rpm
+        record["temperature_c"] = msg.temperature_c
+        record["pressure_bar"] = msg.pressure_bar
+        # Without a window the speed is the message's or none (estimates need a window).
+        record["rpm_used"] = msg.rpm
+        record["rpm_source"] = "none" if msg.rpm is None else "message"
+        records.append(record)
         if msg.vibration is not None:
             groups[(msg.vibration.encoding, msg.vibration.n_samples)].append(i)
 
