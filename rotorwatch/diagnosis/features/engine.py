@@ -145,10 +145,11 @@ def window_features(
         # Each row's extremes in the samples' own type (a quarter of the bytes for int16):
         # the scaling and the mean's removal are monotone, so they stay the extremes.
         extremes = np.stack([x_g[s:e].max(axis=1), x_g[s:e].min(axis=1)]).astype(np.float64)
-        if gain_g is None:
-            scratch.x[...] = x_g[s:e]
-        else:
-            np.multiply(x_g[s:e], gain_g[s:e, None], out=scratch.x)
+        # Widened by a plain copy, then scaled in place (a multiply that casts the counts as it
+        # goes allocates its cast buffers, fresh pages, on every block).
+        scratch.x[...] = x_g[s:e]
+        if gain_g is not None:
+            np.multiply(scratch.x, gain_g[s:e, None], out=scratch.x)
             extremes *= gain_g[s:e]
         block = _block_features(
             scratch, extremes, df_hz[s:e], shaft_hz[s:e], env_spec[s:e], search[s:e], estimate[s:e]

@@ -98,6 +98,9 @@ class _Scratch:
         self.moment = _carve(self.x, 0, (bands, rows, m), np.float64)
         self.selected = np.empty((rows, m), dtype=np.float32)  # the kept band's envelope
         self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
+        # Its spectrum in double precision (over the band buffers, spent by then).
+        self.wide = _carve(self.x2, 0, (rows, m), np.float64)
+        self.wide_spec = _carve(self.x, 0, (rows, m // 2 + 1), np.complex128)
 
     @staticmethod
     def get(rows: int, n: int) -> _Scratch:
@@ -151,7 +154,11 @@ def _envelope_spectrum(
     # Spectral kurtosis of each band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise), every
     # band in one call per step; the means as np.mean takes them (a pairwise sum along the
     # row, divided by its length).
-    e2 = np.square(s.envelope, out=s.moment, dtype=np.float64)
+    # Widened by a plain copy, then squared in place: a ufunc that casts as it goes allocates
+    # its cast buffers (fresh pages) on every call.
+    e2 = s.moment
+    e2[...] = s.envelope
+    np.square(e2, out=e2)
     mean_e2 = np.add.reduce(e2, axis=2) / m
     e4 = np.square(e2, out=s.moment)
     sk = np.add.reduce(e4, axis=2) / m / np.maximum(mean_e2**2, 1e-300) - 2.0
@@ -164,8 +171,13 @@ def _envelope_spectrum(
     else:  # a batch's last, shorter block: its rows are a slice of each band's buffer
         envelope[...] = s.envelope[best, np.arange(b)]
     envelope -= envelope.mean(axis=1, keepdims=True)
-    spectrum: Any = s.env_spec  # complex64 (numpy's stubs type rfft's out as complex128)
-    np.abs(np.fft.rfft(envelope, axis=1, out=spectrum), out=env_spec)
+    # numpy computes a float32 rfft in double precision (the window cast to float64, the
+    # spectrum rounded to complex64), through cast buffers allocated on every call: the same
+    # steps here, in this block's buffers.
+    s.wide[...] = envelope
+    np.fft.rfft(s.wide, axis=1, out=s.wide_spec)
+    s.env_spec[...] = s.wide_spec
+    np.abs(s.env_spec, out=env_spec)
     return best
 
 
