@@ -56,10 +56,10 @@ from rotorwatch.diagnosis.features.block import _BLOCK_FEATURES, _block_features
 from rotorwatch.diagnosis.features.defect_lines import _envelope_indicators
 from rotorwatch.diagnosis.features.end_of_life import end_of_life_fields
 from rotorwatch.diagnosis.features.envelope import (
-    BLOCK_ROWS,
     ENVELOPE_DECIMATION,
     _envelope_segments,
     _Scratch,
+    block_rows,
 )
 from rotorwatch.diagnosis.features.iso import ZONES, zone_boundaries_mm_s, zone_index
 from rotorwatch.diagnosis.features.schema import (
@@ -138,9 +138,10 @@ def window_features(
     out: dict[str, F64] = {name: np.empty(b) for name in _BLOCK_FEATURES}
     env_spec = np.empty((b, n // ENVELOPE_DECIMATION // 2 + 1), dtype=np.float32)
     df_hz = fs_hz / n  # (B,) bin spacing
-    full = _Scratch.get(BLOCK_ROWS, n)
-    for s in range(0, b, BLOCK_ROWS):
-        e = min(s + BLOCK_ROWS, b)
+    step = block_rows(n)
+    full = _Scratch.get(step, n)
+    for s in range(0, b, step):
+        e = min(s + step, b)
         scratch = full if e - s == full.x.shape[0] else full.view(e - s)
         # Each row's extremes in the samples' own type (a quarter of the bytes for int16):
         # the scaling and the mean's removal are monotone, so they stay the extremes.

@@ -34,21 +34,27 @@ ENVELOPE_SEGMENT_S: Final = 0.3
 #: Segments are at least this long (a slowly sampled long window is read whole).
 ENVELOPE_SEGMENT_MIN_SAMPLES: Final = 1024
 
-#: Rows per block of the fused pass. A block of 4096-sample float64 windows plus its scratch
-#: buffers stays in the L3 cache (the block's windows alone are 2 MiB, four times a 512 KiB L2),
-#: where the element-wise passes of the statistics cost a fraction of streaming a whole batch
-#: from memory. The scratch buffers (~10 MB for 4096-sample windows) are kept per thread and
-#: window length and reused by every block of every call: fresh multi-megabyte arrays cost a
-#: page fault per 4 KiB, and on a sandboxed host those faults cost more than the arithmetic
-#: (measured: ~27 faults per window before). Every step of a block is row by row except the
-#: comb, so the block size is free to follow the per-block cost of ~100 numpy calls (~0.5 ms):
-#: 64 rows halve it against 32. A multiple of :data:`COMB_ROWS`.
-BLOCK_ROWS: Final = 64
+#: Samples per block of the fused pass (rows x window length): 64 windows of 4096 samples. A
+#: block of float64 windows plus its scratch buffers stays in the L3 cache (the block's windows
+#: alone are 2 MiB, four times a 512 KiB L2), where the element-wise passes of the statistics
+#: cost a fraction of streaming a whole batch from memory. The scratch buffers (~10 MB at this
+#: size) are kept per thread and window length and reused by every block of every call: fresh
+#: multi-megabyte arrays cost a page fault per 4 KiB, and on a sandboxed host those faults cost
+#: more than the arithmetic (measured: ~27 faults per window before). Every step of a block is
+#: row by row except the comb, so the block size is free to follow the per-block cost of ~100
+#: numpy calls (~0.5 ms): 64 rows of 4096 samples halve it against 32 (128 measured no faster).
+BLOCK_SAMPLES: Final = 64 * 4096
 #: Rows of a batch that share one grid of the speed comb (:func:`.speed.estimate_shaft_hz`
 #: searches one grid per call, as fine as the widest search range among its rows needs):
 #: changing it changes estimated speeds (64 moved 2 of the 1,040 frozen records' estimated
 #: speeds or confidences, tests/unit/test_features_frozen.py).
 COMB_ROWS: Final = 32
+
+
+def block_rows(n: int) -> int:
+    """Rows per block of the fused pass for windows of ``n`` samples: about
+    :data:`BLOCK_SAMPLES` of them, a multiple of :data:`COMB_ROWS` (long windows: COMB_ROWS)."""
+    return COMB_ROWS * max(1, BLOCK_SAMPLES // (COMB_ROWS * max(n, 1)))
 
 
 def _envelope_bands(n: int) -> tuple[tuple[int, int], ...]:
