@@ -233,9 +233,10 @@ def _asset_arrays(
     return shaft_hz, orders, bounds, search
 
 
-#: Per thread, the bytes of the last batch's windows, reused by the next batch: a fresh
-#: multi-megabyte buffer per call costs a page fault per 4 KiB (measured: ~1,000 faults and
-#: ~3 ms per 500 windows of 4096 int16 samples, about 5 % of the feature pass).
+#: Per thread, the bytes of the last batch's windows, reused by the next batch (it keeps the
+#: largest batch's size, as the scratch buffers do): a fresh multi-megabyte buffer per call
+#: costs a page fault per 4 KiB (measured: ~1,000 faults and ~3 ms per 500 windows of 4096
+#: int16 samples, about 5 % of the feature pass).
 _RAW = threading.local()
 
 
