@@ -483,3 +483,17 @@ def test_envelope_spectrum_for_plots_is_what_the_indicators_read() -> None:
     assert peak > ENV_WARNING_RATIO
     with pytest.raises(ValueError, match="one window"):
         envelope_spectrum(np.zeros((2, 512)), FS_HZ)
+
+
+def test_numpy_takes_a_float32_rfft_in_double_precision() -> None:
+    # The envelope's spectrum is taken as numpy takes a float32 rfft (envelope.py: the window
+    # widened to float64, the spectrum rounded to complex64) without numpy's per-call cast
+    # buffers. Should numpy start computing it in single precision, this fails and that step
+    # must follow (tests/unit/test_features_frozen.py would then show what moved).
+    rng = np.random.default_rng(5)
+    for n in (256, 1024, 1000):
+        x = rng.standard_normal((8, n)).astype(np.float32)
+        numpy_way = np.fft.rfft(x, axis=1)
+        assert numpy_way.dtype == np.complex64
+        ours = np.fft.rfft(x.astype(np.float64), axis=1).astype(np.complex64)
+        np.testing.assert_array_equal(numpy_way.view(np.uint32), ours.view(np.uint32))

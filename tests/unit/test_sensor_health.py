@@ -14,6 +14,7 @@ from rotorwatch.diagnosis.features.sensor_health import (
     CLIPPED,
     FLAT_LINE,
     SATURATED,
+    _count_true,
     sensor_problems,
 )
 from rotorwatch.diagnosis.scoring import combine
@@ -149,3 +150,12 @@ def test_counted_shortcuts_agree_with_the_definition_on_random_batches() -> None
     got = sensor_problems(raw, np.full(len(rows), 1e-3))
     assert got == _problems_by_definition(raw)
     assert {FLAT_LINE, SATURATED, CLIPPED, None} <= set(got)
+
+
+@pytest.mark.parametrize("width", [8, 24, 4093, 4096])
+def test_extremes_are_counted_exactly_word_by_word_or_not(width: int) -> None:
+    # The per-row count of true values (bits of 64-bit words where the row is whole words,
+    # the booleans' sum where it is not) on sparse, dense, empty and full rows.
+    rng = np.random.default_rng(width)
+    mask = rng.random((7, width)) < np.array([0.0, 0.001, 0.1, 0.5, 0.9, 0.999, 1.0])[:, None]
+    np.testing.assert_array_equal(_count_true(mask), mask.sum(axis=1))

@@ -10,7 +10,7 @@ from typing import Any, Final
 import numpy as np
 import numpy.typing as npt
 
-from rotorwatch.diagnosis.features.envelope import _envelope_spectrum, _Scratch
+from rotorwatch.diagnosis.features.envelope import COMB_ROWS, _envelope_spectrum, _Scratch
 from rotorwatch.diagnosis.features.schema import BANDS_HZ, ORDERS
 from rotorwatch.diagnosis.features.spectrum import F64, ORDER_HALF_WIDTH_BINS, _window
 from rotorwatch.diagnosis.features.speed import MIN_CONFIDENCE, estimate_shaft_hz
@@ -41,21 +41,24 @@ _BLOCK_FEATURES: Final[tuple[str, ...]] = (
 
 def _block_features(
     s: _Scratch,
+    extremes: F64,
     df_hz: F64,
     shaft_hz: F64,
     env_spec: Any,
     search_hz: F64,
     estimate: npt.NDArray[np.bool_],
 ) -> dict[str, F64]:
-    """Every feature but the envelope indicators for one block (``s.x``: windows in g, consumed),
-    and the block's envelope magnitude spectrum into ``env_spec``. Rows in ``estimate`` get
+    """Every feature but the envelope indicators for one block (``s.x``: windows in g, consumed;
+    ``extremes``: (2, B) each row's largest and smallest sample of ``s.x``, in g), and the
+    block's envelope magnitude spectrum into ``env_spec``. Rows in ``estimate`` get
     their speed from the harmonic comb within ``search_hz`` (NaN where it is not confident)."""
     b, n = s.x.shape
     out: dict[str, F64] = {}
 
     # Time domain on the DC-free signal (accelerometer offsets and gravity are not vibration).
     x = s.x
-    x -= np.add.reduce(x, axis=1, keepdims=True) / n  # the mean, as np.mean computes it
+    mean = np.add.reduce(x, axis=1, keepdims=True) / n  # as np.mean computes it
+    x -= mean
     # The moments are numpy's own pairwise sums along each row, so a row's rounding is its own:
     # einsum splits rows longer than its 8192-element buffer differently with one row than with
     # several (a 16384-sample window's kurtosis moved by an ulp with its batch), and a BLAS dot
@@ -67,7 +70,11 @@ def _block_features(
     m3 = np.add.reduce(s.x2, axis=1) / n
     np.multiply(s.x2, x, out=s.x2)
     m4 = np.add.reduce(s.x2, axis=1) / n
-    peak = np.maximum(x.max(axis=1), -x.min(axis=1))
+    # The DC-free window's largest and smallest samples: its extremes less the mean, exactly
+    # the values x.max() and x.min() would find (rounding is monotone; a negative gain swaps
+    # them), without two passes over x. The peak as ever (the sign of a flat line's 0 too).
+    ends = extremes - mean[:, 0]
+    peak = np.maximum(np.maximum(ends[0], ends[1]), -np.minimum(ends[0], ends[1]))
     with np.errstate(divide="ignore", invalid="ignore"):
         safe_m2 = np.where(m2 > 0, m2, np.nan)
         out["accel_rms_g"] = np.sqrt(m2)
@@ -109,8 +116,10 @@ def _block_features(
     # masked for the dominant peak below).
     shaft_hz = shaft_hz.copy()
     comb = np.full(b, np.nan)
-    if estimate.any():
-        rows_e = np.flatnonzero(estimate)
+    for start in range(0, b, COMB_ROWS):  # one comb grid per COMB_ROWS rows of the batch
+        rows_e = start + np.flatnonzero(estimate[start : start + COMB_ROWS])
+        if rows_e.size == 0:
+            continue
         est, comb[rows_e] = estimate_shaft_hz(
             ms_per_bin[rows_e], df_hz[rows_e], search_hz[rows_e, 0], search_hz[rows_e, 1]
         )

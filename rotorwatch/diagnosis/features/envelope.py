@@ -34,16 +34,27 @@ ENVELOPE_SEGMENT_S: Final = 0.3
 #: Segments are at least this long (a slowly sampled long window is read whole).
 ENVELOPE_SEGMENT_MIN_SAMPLES: Final = 1024
 
-#: Rows per block of the fused pass. A block of 4096-sample float64 windows plus its scratch
-#: buffers stays in the L3 cache (the block's windows alone are 1 MiB, twice a 512 KiB L2),
-#: where the element-wise passes of the statistics cost a fraction of streaming a whole batch
-#: from memory. The scratch buffers (~8 MB for 4096-sample windows) are kept per thread and
-#: window length and reused by every block of every call: fresh multi-megabyte arrays cost a
-#: page fault per 4 KiB, and on a sandboxed host those faults cost more than the arithmetic
-#: (measured: ~27 faults per window before). Changing it changes no feature: each row's
-#: arithmetic is its own whatever shares its block (tests/unit/test_features_batch_independent.py;
-#: blocks of 64 x 4096 samples, at every length, ran 0-7 % faster on a shared 2-core host).
-BLOCK_ROWS: Final = 32
+#: Samples per block of the fused pass (rows x window length): 64 windows of 4096 samples. A
+#: block of float64 windows plus its scratch buffers stays in the L3 cache (the block's windows
+#: alone are 2 MiB, four times a 512 KiB L2), where the element-wise passes of the statistics
+#: cost a fraction of streaming a whole batch from memory. The scratch buffers (~10 MB at this
+#: size) are kept per thread and window length and reused by every block of every call: fresh
+#: multi-megabyte arrays cost a page fault per 4 KiB, and on a sandboxed host those faults cost
+#: more than the arithmetic (measured: ~27 faults per window before). Every step of a block is
+#: row by row (tests/unit/test_features_batch_independent.py), so the block size is free to
+#: follow the per-block cost of ~100 numpy calls (~0.5 ms): 64 rows of 4096 samples halve it
+#: against 32 (128 measured no faster).
+BLOCK_SAMPLES: Final = 64 * 4096
+#: Rows of a batch per call of the speed comb (:func:`.speed.estimate_shaft_hz`). Each row
+#: searches its own grid, so the grouping changes no estimate; it bounds the comb's
+#: (rows, candidates, orders) scratch arrays.
+COMB_ROWS: Final = 32
+
+
+def block_rows(n: int) -> int:
+    """Rows per block of the fused pass for windows of ``n`` samples: about
+    :data:`BLOCK_SAMPLES` of them, a multiple of :data:`COMB_ROWS` (long windows: COMB_ROWS)."""
+    return COMB_ROWS * max(1, BLOCK_SAMPLES // (COMB_ROWS * max(n, 1)))
 
 
 def _envelope_bands(n: int) -> tuple[tuple[int, int], ...]:
@@ -60,26 +71,42 @@ _SCRATCH = threading.local()
 _BAND_BUFFERS: Final = frozenset({"analytic", "envelope", "moment"})
 
 
+def _carve(buf: npt.NDArray[Any], offset: int, shape: tuple[int, ...], dtype: Any) -> Any:
+    """An array of ``shape`` and ``dtype`` over ``buf``'s memory from byte ``offset``."""
+    size = int(np.prod(shape)) * np.dtype(dtype).itemsize
+    memory = buf.reshape(-1).view(np.uint8)
+    if offset + size > memory.size:
+        raise ValueError("the carved array does not fit its buffer")
+    return memory[offset : offset + size].view(dtype).reshape(shape)
+
+
 class _Scratch:
     """Work buffers for one block of ``rows`` windows of ``n`` samples, reused block after block."""
 
     def __init__(self, rows: int, n: int) -> None:
         k = n // 2 + 1
         m = n // ENVELOPE_DECIMATION
+        bands = len(ENVELOPE_BANDS_FS)
         self.x = np.empty((rows, n))
         self.x2 = np.empty((rows, n))
         self.spec = np.empty((rows, k), dtype=np.complex128)
         self.ms = np.empty((rows, k))
         self.tmp = np.empty((rows, k))
         self.re_im2 = np.empty((rows, 2 * k))  # the spectrum's squared parts
+        # The envelope's buffers lie over the memory of buffers whose step is over by then (the
+        # windows, their squares, the squared parts), so a block touches ~5 MB, not ~8.6.
         # complex64: the envelope's short inverse FFT is twice as fast in single precision.
         # The whitened spectrum, each band's inverse FFT reading its slice in place.
-        self.white = np.empty((rows, k), dtype=np.complex64)
-        self.analytic = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.complex64)
-        self.envelope = np.empty((len(ENVELOPE_BANDS_FS), rows, m), dtype=np.float32)
-        self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
+        self.white = _carve(self.re_im2, 0, (rows, k), np.complex64)
+        self.envelope = _carve(self.re_im2, 8 * rows * k, (bands, rows, m), np.float32)
+        self.analytic = _carve(self.x2, 0, (bands, rows, m), np.complex64)
         # The bands' squared envelopes, then their squares (the spectral kurtosis's moments).
-        self.moment = np.empty((len(ENVELOPE_BANDS_FS), rows, m))
+        self.moment = _carve(self.x, 0, (bands, rows, m), np.float64)
+        self.selected = np.empty((rows, m), dtype=np.float32)  # the kept band's envelope
+        self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
+        # Its spectrum in double precision (over the band buffers, spent by then).
+        self.wide = _carve(self.x2, 0, (rows, m), np.float64)
+        self.wide_spec = _carve(self.x, 0, (rows, m // 2 + 1), np.complex128)
 
     @staticmethod
     def get(rows: int, n: int) -> _Scratch:
@@ -133,14 +160,30 @@ def _envelope_spectrum(
     # Spectral kurtosis of each band: E|a|^4 / (E|a|^2)^2 - 2 (0 for Gaussian noise), every
     # band in one call per step; the means as np.mean takes them (a pairwise sum along the
     # row, divided by its length).
-    e2 = np.square(s.envelope, out=s.moment, dtype=np.float64)
+    # Widened by a plain copy, then squared in place: a ufunc that casts as it goes allocates
+    # its cast buffers (fresh pages) on every call.
+    e2 = s.moment
+    e2[...] = s.envelope
+    np.square(e2, out=e2)
     mean_e2 = np.add.reduce(e2, axis=2) / m
     e4 = np.square(e2, out=s.moment)
     sk = np.add.reduce(e4, axis=2) / m / np.maximum(mean_e2**2, 1e-300) - 2.0
     best: npt.NDArray[np.intp] = np.argmax(sk, axis=0)
-    envelope = s.envelope[best, np.arange(b)]
+    # The kept band's envelope and its spectrum in this block's own buffers (fresh arrays of
+    # this size cost fresh pages on every block).
+    envelope = s.selected
+    if s.envelope.flags.c_contiguous:
+        np.take(s.envelope.reshape(-1, m), best * b + np.arange(b), axis=0, out=envelope)
+    else:  # a batch's last, shorter block: its rows are a slice of each band's buffer
+        envelope[...] = s.envelope[best, np.arange(b)]
     envelope -= envelope.mean(axis=1, keepdims=True)
-    np.abs(np.fft.rfft(envelope, axis=1), out=env_spec)
+    # numpy computes a float32 rfft in double precision (the window cast to float64, the
+    # spectrum rounded to complex64), through cast buffers allocated on every call: the same
+    # steps here, in this block's buffers.
+    s.wide[...] = envelope
+    np.fft.rfft(s.wide, axis=1, out=s.wide_spec)
+    s.env_spec[...] = s.wide_spec
+    np.abs(s.env_spec, out=env_spec)
     return best
 
 
