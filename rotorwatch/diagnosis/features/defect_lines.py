@@ -272,15 +272,12 @@ def _line_scores(
     max_half = int(np.ceil(np.max(half, initial=0.0))) + 1
     offsets = np.arange(-max_half, max_half + 1)
     peaks = np.empty(kc.shape, dtype=env_spec.dtype)
-    spec_flat = env_spec.reshape(-1)  # a view: the batch's spectra are one contiguous array
     for s, e in _row_chunks(b, offsets.size * kc.shape[1]):
         # (rows, L, W) windows a few rows at a time: each pass's temporaries stay in cache.
         kc_s, half_s = kc[s:e], half[s:e]
         idx = np.rint(kc_s)[..., None].astype(np.int64) + offsets  # (rows, L, W)
         inside = (np.abs(idx - kc_s[..., None]) <= half_s[..., None]) & (idx >= 1) & (idx < k_env)
-        # Flat indices into the rows' spectra (what take_along_axis gathers, without its wrapper).
-        flat = np.clip(idx, 0, k_env - 1) + (np.arange(s, e) * k_env)[:, None, None]
-        vals = spec_flat.take(flat)
+        vals = _gather(env_spec, s, idx)
         windowed = np.where(inside, vals, 0.0)
         peaks[s:e] = windowed.max(axis=2)
         if offsets_out is not None:
@@ -365,7 +362,6 @@ def _ball_band_scores(
     b = kc.shape[0]
     count = np.empty(b, dtype=np.int64)
     power = np.empty((2, b))
-    spec_flat = env_spec.reshape(-1)
     for s, e in _row_chunks(b, offsets.size):
         idx = np.rint(kc[s:e])[:, None].astype(np.int64) + offsets  # (rows, W)
         inside = ok[s:e, None] & (np.abs(idx - kc[s:e, None]) <= half[s:e, None])
@@ -381,8 +377,7 @@ def _ball_band_scores(
             k_sh = k_shaft[s:e, None]
             order = np.rint(idx / k_sh)
             inside &= ~((order >= 1) & (np.abs(idx - order * k_sh) <= ENVELOPE_TOLERANCE_BINS))
-        flat = np.clip(idx, 0, k_env - 1) + (np.arange(s, e) * k_env)[:, None]
-        vals = spec_flat.take(flat).astype(np.float64)
+        vals = _gather(env_spec, s, idx).astype(np.float64)
         count[s:e] = inside.sum(axis=1)
         for level, scale in enumerate(scales):
             squares = np.where(inside, np.square(vals / scale[s:e, None]), 0.0)
@@ -394,6 +389,19 @@ def _ball_band_scores(
     line_bins = 2.0 * slip + 1.0  # the 2 x BSF line's own window
     score = np.sqrt(np.maximum((np.log(line_bins) - log_tail[b:]) / _LN2, 0.0))
     return np.where(ok & (count > 0) & hump, score, np.nan)
+
+
+def _gather(
+    env_spec: npt.NDArray[np.float32], start: int, idx: npt.NDArray[np.int64]
+) -> npt.NDArray[np.float32]:
+    """``env_spec[start + i, idx[i, ...]]`` for each row ``i`` of ``idx`` (any trailing shape),
+    bins clipped to the spectrum: one flat ``take`` over the batch's contiguous spectra (what
+    ``take_along_axis`` gathers, without its wrapper's temporaries)."""
+    k_env = env_spec.shape[1]
+    rows = (start + np.arange(idx.shape[0])) * k_env
+    flat = np.clip(idx, 0, k_env - 1) + rows.reshape((-1,) + (1,) * (idx.ndim - 1))
+    gathered: npt.NDArray[np.float32] = env_spec.reshape(-1).take(flat)
+    return gathered
 
 
 def _row_chunks(b: int, per_row: int) -> list[tuple[int, int]]:
@@ -411,15 +419,13 @@ def _flank_level(
     inner, outer = BALL_BAND_FLANK
     reach = int(np.ceil(outer * np.max(half, initial=0.0))) + 1
     offsets = np.arange(-reach, reach + 1)
-    spec_flat = env_spec.reshape(-1)
     level = np.empty(kc.shape[0])
     for s, e in _row_chunks(kc.shape[0], offsets.size):
         idx = np.rint(kc[s:e])[:, None].astype(np.int64) + offsets
         dist = np.abs(idx - kc[s:e, None])
         flank = ok[s:e, None] & (dist > inner * half[s:e, None]) & (dist <= outer * half[s:e, None])
         flank &= (idx >= ENVELOPE_MIN_BIN) & (idx < k_env)
-        flat = np.clip(idx, 0, k_env - 1) + (np.arange(s, e) * k_env)[:, None]
-        vals = spec_flat.take(flat).astype(np.float64)
+        vals = _gather(env_spec, s, idx).astype(np.float64)
         vals = np.sort(np.where(flank, vals, np.inf), axis=1)  # bins outside the flanks sort last
         count = flank.sum(axis=1)[:, None]
         lower = np.take_along_axis(vals, np.maximum(count - 1, 0) // 2, axis=1)[:, 0]

@@ -64,6 +64,7 @@ from rotorwatch.diagnosis.features.envelope import (
 from rotorwatch.diagnosis.features.iso import ZONES, zone_boundaries_mm_s, zone_index
 from rotorwatch.diagnosis.features.schema import (
     DEFECTS,
+    MESSAGE_FIELDS,
     ORDERS,
     SCHEMA_2_FIELDS,
     UNRESOLVED,
@@ -268,17 +269,6 @@ def _raw_batch(messages: Sequence[Telemetry]) -> tuple[npt.NDArray[Any], F64]:
     return raw.reshape(len(messages), -1), gain_g
 
 
-#: The message's own fields, first in every record.
-_MESSAGE_FIELDS: Final = (
-    "device_id",
-    "site",
-    "ts",
-    "seq",
-    "received_at",
-    "rpm",
-    "temperature_c",
-    "pressure_bar",
-)
 #: Record fields written straight from :func:`window_features`' columns.
 _ENGINE_FEATURES: Final = tuple(
     name for name in VIBRATION_FEATURES if name not in ("fs_hz", "n_samples", "iso_zone")
@@ -320,7 +310,7 @@ def compute_features(
         if template is None:
             asset = assets.get(msg.device_id)
             template = templates[msg.device_id] = {
-                **dict.fromkeys(_MESSAGE_FIELDS),
+                **dict.fromkeys(MESSAGE_FIELDS),
                 **limit_fields(asset),
                 **dict.fromkeys(VIBRATION_FEATURES),
                 "rpm_used": None,

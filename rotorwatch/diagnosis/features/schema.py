@@ -139,6 +139,11 @@ FEATURE_FIELDS: Final[tuple[Field, ...]] = (
 
 FEATURE_NAMES: Final[tuple[str, ...]] = tuple(f.name for f in FEATURE_FIELDS)
 
+#: Columns the message itself carries, first in every record.
+MESSAGE_FIELDS: Final[tuple[str, ...]] = FEATURE_NAMES[
+    : FEATURE_NAMES.index("temperature_warning_c")
+]
+
 #: Columns that describe the vibration window (null when a message carries no window).
 VIBRATION_FEATURES: Final[tuple[str, ...]] = FEATURE_NAMES[
     FEATURE_NAMES.index("fs_hz") : FEATURE_NAMES.index(SCHEMA_2_FIELDS[0].name)
