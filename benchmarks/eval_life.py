@@ -157,25 +157,13 @@ def pf_intervals_s(rows: list[dict[str, Any]], lengths: dict[str, float]) -> dic
 def rate_log_ratios(
     rows: list[dict[str, Any]], lengths: dict[str, float]
 ) -> dict[str, list[float]]:
-    """Per bearing, ``ln(true time left / at-this-rate time)`` over the windows from its first
-    lasting alert to the end where its indicator rises (``remaining_life_rate_s`` > 0): what
+    """Per bearing, ``ln(true time left / at-this-rate time)`` over the windows of
+    :func:`rate_windows` where its indicator rises (``remaining_life_rate_s`` > 0): what
     :func:`rotorwatch.diagnosis.pf_prior.fit_rate_calibration` calibrates."""
-    by_device: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        by_device.setdefault(r["device_id"], []).append(r)
-    out: dict[str, list[float]] = {}
-    for d, length_s in lengths.items():
-        device_rows = by_device.get(d, [])
-        first = first_lasting_alert_ms(device_rows)
-        if first is None:
-            continue
-        end_ms = START_MS + length_s * 1000.0
-        out[d] = [
-            math.log((end_ms - r["ts"]) / 1000.0 / r["remaining_life_rate_s"])
-            for r in device_rows
-            if r["ts"] >= first and end_ms - r["ts"] > 0 and (r["remaining_life_rate_s"] or 0) > 0
-        ]
-    return out
+    return {
+        d: [math.log(t / r) for t, r, _ in w if r is not None and r > 0]
+        for d, w in rate_windows(rows, lengths).items()
+    }
 
 
 def rate_windows(
@@ -219,10 +207,9 @@ def fit_prior(
     are."""
     from rotorwatch.diagnosis.pf_prior import (
         fit,
-        fit_clock_calibration,
-        fit_clock_weight,
         fit_rate_calibration,
         rate_summary,
+        with_clock_fitted,
     )
 
     used = {b: intervals_s[b] for b in bearings if b in intervals_s}
@@ -238,13 +225,7 @@ def fit_prior(
         )
         prior = prior.with_rate(bias, sd)
     if windows is not None:
-        machines = [windows.get(b, []) for b in bearings]
-        w, bias, sd = fit_clock_weight(
-            [[(t, r, c) for t, r, c in m if r is not None and r > 0] for m in machines]
-        )
-        prior = prior.with_rate(bias, sd, clock_weight=w).with_clock(
-            *fit_clock_calibration([[(t, c) for t, _, c in m] for m in machines])
-        )
+        prior = with_clock_fitted(prior, [windows.get(b, []) for b in bearings])
     return prior.to_dict()
 
 

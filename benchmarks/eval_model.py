@@ -35,10 +35,9 @@ from rotorwatch.diagnosis.model.features import INPUT_FIELDS
 from rotorwatch.diagnosis.pf_prior import (
     PfPrior,
     fit,
-    fit_clock_calibration,
-    fit_clock_weight,
     fit_rate_calibration,
     rate_summary,
+    with_clock_fitted,
 )
 from rotorwatch.diagnosis.scoring import encode_request
 from simulator.dataset import labelled_features, simulated_fleet_features
@@ -227,12 +226,7 @@ def _remaining_life(model: Any, records: Any, history_windows: int) -> None:
 
     def loo_clock(device: str) -> dict[str, PfPrior]:
         machines = [v for d, v in windows.items() if d != device]
-        w, bias, sd = fit_clock_weight(
-            [[(t, r, c) for t, r, c in m if r is not None] for m in machines]
-        )
-        clock = fit_clock_calibration([[(t, c) for t, _, c in m] for m in machines])
-        prior = loo(device)[DEFAULT_INDICATOR].with_rate(bias, sd, clock_weight=w)
-        return {DEFAULT_INDICATOR: prior.with_clock(*clock)}
+        return {DEFAULT_INDICATOR: with_clock_fitted(loo(device)[DEFAULT_INDICATOR], machines)}
 
     title = (
         f"P-F prior, leave-one-machine-out over {len(intervals)} alert-to-D intervals "

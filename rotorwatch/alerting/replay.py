@@ -208,36 +208,23 @@ def _zone_d_ms(recs: Sequence[Mapping[str, Any]]) -> int | None:
     return next((int(r["ts"]) for r in recs if r.get("iso_zone") == "D"), None)
 
 
-def pf_intervals_s(
-    model: Model, records: Sequence[Mapping[str, Any]], history_windows: int
-) -> dict[str, float]:
-    """Each faulty machine's P-F interval as the deployed fold detects it: from the start of
-    the sustained non-HEALTHY episode it is in at its first zone-D window (its lasting alert)
-    to that window. Machines never alerted before zone D have none."""
-    return pf_intervals_and_rates(model, records, history_windows)[0]
-
-
-def pf_intervals_and_rates(
-    model: Model, records: Sequence[Mapping[str, Any]], history_windows: int
-) -> tuple[dict[str, float], dict[str, list[float]]]:
-    """:func:`pf_intervals_s`, and per machine with one, ``ln(true time to zone D / the time at
-    this rate)`` (:func:`rotorwatch.diagnosis.life.rate_to_limit`) over the windows of its
-    lasting episode before zone D where the indicator rises: what a P-F prior's rate
-    calibration is fitted on (:func:`rotorwatch.diagnosis.pf_prior.fit_rate_calibration`)."""
-    intervals, ratios, _ = pf_episodes(model, records, history_windows)
-    return intervals, ratios
-
-
 def pf_episodes(
     model: Model, records: Sequence[Mapping[str, Any]], history_windows: int
 ) -> tuple[
     dict[str, float], dict[str, list[float]], dict[str, list[tuple[float, float | None, float]]]
 ]:
-    """:func:`pf_intervals_and_rates`, and per machine with an interval its windows before
-    zone D in that episode as ``(true time to zone D, at-this-rate time or None, clock)`` in
-    seconds (:func:`rotorwatch.diagnosis.life.clock_s`): what
-    :func:`rotorwatch.diagnosis.pf_prior.fit_clock_weight` and
-    :func:`rotorwatch.diagnosis.pf_prior.fit_clock_calibration` fit."""
+    """Per faulty machine, as the deployed fold detects it:
+
+    - its P-F interval: from the start of the sustained non-HEALTHY episode it is in at its
+      first zone-D window (its lasting alert) to that window (machines never alerted before
+      zone D have none);
+    - ``ln(true time to zone D / the time at this rate)``
+      (:func:`rotorwatch.diagnosis.life.rate_to_limit`) over that episode's windows before zone
+      D where the indicator rises: what a rate calibration is fitted on
+      (:func:`rotorwatch.diagnosis.pf_prior.fit_rate_calibration`);
+    - those windows as ``(true time to zone D, at-this-rate time or None, clock)`` in seconds
+      (:func:`rotorwatch.diagnosis.life.clock_s`): what
+      :func:`rotorwatch.diagnosis.pf_prior.with_clock_fitted` fits."""
     intervals: dict[str, float] = {}
     ratios: dict[str, list[float]] = {}
     windows: dict[str, list[tuple[float, float | None, float]]] = {}

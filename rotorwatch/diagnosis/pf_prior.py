@@ -320,6 +320,20 @@ def fit_clock_calibration(
     )
 
 
+def with_clock_fitted(
+    prior: PfPrior, machines: Sequence[Sequence[tuple[float, float | None, float]]]
+) -> PfPrior:
+    """``prior`` with the clock's weight, the evidence time's calibration
+    (:func:`fit_clock_weight`, on the windows with a rate) and the clock's own
+    (:func:`fit_clock_calibration`, on all of them), fitted on its machines' windows after
+    detection as ``(true time left, at-this-rate time or None, clock)`` in seconds."""
+    w, bias, sd = fit_clock_weight(
+        [[(t, r, c) for t, r, c in m if r is not None and r > 0] for m in machines]
+    )
+    clock = fit_clock_calibration([[(t, c) for t, _, c in m] for m in machines])
+    return prior.with_rate(bias, sd, clock_weight=w).with_clock(*clock)
+
+
 def _median(sorted_values: Sequence[float]) -> float:
     n = len(sorted_values)
     mid = n // 2
