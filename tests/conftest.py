@@ -1,6 +1,13 @@
 """Settings for every test layer."""
 
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import pytest
 from hypothesis import settings
+
+from tests.drills import figures
 
 # Hypothesis's default deadline (200 ms per example) times the machine, not the code: on a
 # shared 2-core CI runner under load an example of the IoT policy tests took longer and failed.
@@ -34,3 +41,31 @@ def _share_botocore_data_loader() -> None:
 
 
 _share_botocore_data_loader()
+
+
+# The failure drills' figure table (tests/drills/figures.py). `make test` runs the suite on
+# pytest-xdist workers, and a worker's module globals die with it: each worker hands its rows
+# to the controller in ``workeroutput`` (xdist's channel for exactly this), and only the
+# process that owns the terminal prints the table and writes out/drills.md.
+_DRILL_ROWS = "rotorwatch_drill_rows"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    workeroutput: dict[str, Any] | None = getattr(session.config, "workeroutput", None)
+    if workeroutput is not None:
+        workeroutput[_DRILL_ROWS] = [asdict(row) for row in figures.ROWS]
+
+
+@pytest.hookimpl(optionalhook=True)  # an xdist hook: unknown to a plain pytest run
+def pytest_testnodedown(node: Any, error: object) -> None:
+    rows = getattr(node, "workeroutput", {}).get(_DRILL_ROWS, [])
+    figures.ROWS.extend(figures.Figure(**row) for row in rows)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not figures.ROWS or hasattr(terminalreporter.config, "workerinput"):
+        return
+    path = figures.write(figures.ROWS, Path(__file__).resolve().parents[1])
+    terminalreporter.write_sep("=", "failure drill figures")
+    terminalreporter.write_line(figures.table(figures.ROWS))
+    terminalreporter.write_line(f"(written to {path})")

@@ -5,11 +5,6 @@ The handler fixtures are the handler tests' own (same moto resources, same cold 
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import pytest
-
-from tests.drills import figures
 from tests.handlers.conftest import (  # noqa: F401  (fixtures used by the drills)
     aws,
     context,
@@ -18,13 +13,5 @@ from tests.handlers.conftest import (  # noqa: F401  (fixtures used by the drill
     watchdog,
 )
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if not figures.ROWS:
-        return
-    path = figures.write(figures.ROWS, ROOT)
-    terminalreporter.write_sep("=", "failure drill figures")
-    terminalreporter.write_line(figures.table(figures.ROWS))
-    terminalreporter.write_line(f"(written to {path})")
+# The figure table is printed and written by tests/conftest.py: under pytest-xdist only the
+# controller reports, and it loads the root conftest, not this one.
