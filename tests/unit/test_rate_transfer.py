@@ -126,3 +126,24 @@ def test_the_plotted_envelope_of_a_fast_sensor_is_demodulated_around_its_resonan
     assert lo_hz < RESONANCE_HZ < hi_hz
     k = int(np.argmin(np.abs(f_hz - DEFECT_HZ["bpfo"])))
     assert mag[k - 2 : k + 3].max() > 6.0
+
+
+def test_a_fast_sensors_bands_do_not_reach_a_slow_sensor_in_the_same_batch() -> None:
+    # One window length at two rates: the block demodulates the fast row's ladder bands for
+    # every row, and each row must still choose among its own bands only. The 12 kHz machine
+    # rings at 800 Hz, where a 97.7 kHz sensor's first ladder band, as a fraction of the rate
+    # (0.025-0.15 x 12 kHz = 300-1800 Hz), would be more impulsive than any band of its own.
+    n = 4096
+    slow = sine_g(SHAFT_HZ, 0.02, n, 12_000.0) + impulse_train_g(
+        DEFECT_HZ["bpfo"], resonance_hz=800.0, amp_g=0.4, noise_g=0.05, n=n, fs_hz=12_000.0
+    )
+    msgs = [
+        message(x, rpm=RPM, fs_hz=fs, seq=i, encoding="int16le+base64")
+        for i, (fs, x) in enumerate(
+            [(12_000.0, slow), (97_656.0, _machine(97_656.0, n, "bpfi", 0))]
+        )
+    ]
+    together = compute_features(msgs, {"dev-1": ASSET})
+    alone = compute_features(msgs[:1], {"dev-1": ASSET})[0]
+    for name in ("env_bpfo", "env_bpfi", "env_bsf", "env_ftf"):
+        assert together[0][name] == alone[name], name
