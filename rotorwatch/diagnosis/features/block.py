@@ -47,11 +47,13 @@ def _block_features(
     env_spec: Any,
     search_hz: F64,
     estimate: npt.NDArray[np.bool_],
+    ladder_steps: npt.NDArray[np.int64] | None = None,
 ) -> dict[str, F64]:
     """Every feature but the envelope indicators for one block (``s.x``: windows in g, consumed;
     ``extremes``: (2, B) each row's largest and smallest sample of ``s.x``, in g), and the
     block's envelope magnitude spectrum into ``env_spec``. Rows in ``estimate`` get
-    their speed from the harmonic comb within ``search_hz`` (NaN where it is not confident)."""
+    their speed from the harmonic comb within ``search_hz`` (NaN where it is not confident);
+    ``ladder_steps``: each row's low demodulation bands (:func:`.envelope._ladder_steps`)."""
     b, n = s.x.shape
     out: dict[str, F64] = {}
 
@@ -92,7 +94,7 @@ def _block_features(
     # re^2 + im^2: every part squared in one contiguous pass, then the pairs added.
     re_im2 = np.square(spec.view(np.float64), out=s.re_im2)
     np.add(re_im2[:, 0::2], re_im2[:, 1::2], out=ms_per_bin)
-    _envelope_spectrum(s, spec, env_spec, power=ms_per_bin)  # |X_k|^2 before the scaling
+    _envelope_spectrum(s, spec, env_spec, power=ms_per_bin, steps=ladder_steps)  # |X_k|^2
     ms_per_bin *= 2.0 / (n * sum_w2)
     k_count = ms_per_bin.shape[1]
     last_bin = k_count - 2  # the Nyquist bin is excluded from bands

@@ -19,7 +19,9 @@ Pipeline per batch (B windows of N samples, in g):
       with everything but the zero quefrency removed). Shaft orders, gear and vane tones and
       the transmission path's colouring all become flat, so they cannot mask the impacts.
    b. **Demodulation band chosen per window**: :data:`.envelope.ENVELOPE_BANDS_FS` are a few candidate
-      bands a quarter of the sample rate wide; each is shifted to baseband and inverted with
+      bands a quarter of the sample rate wide (a sensor faster than
+      :data:`.envelope.ENVELOPE_LADDER_TOP_HZ` also gets lower ones, the same in Hz as a slower
+      sensor's); each is shifted to baseband and inverted with
       an FFT a quarter as long (complex demodulation), and the band whose envelope is the
       most impulsive (spectral kurtosis of the complex envelope) is kept: bearing impacts
       ring a structural resonance wherever it happens to be on that machine.
@@ -56,8 +58,10 @@ from rotorwatch.diagnosis.features.block import _BLOCK_FEATURES, _block_features
 from rotorwatch.diagnosis.features.defect_lines import _envelope_indicators
 from rotorwatch.diagnosis.features.end_of_life import end_of_life_fields
 from rotorwatch.diagnosis.features.envelope import (
+    ENVELOPE_BANDS_FS,
     ENVELOPE_DECIMATION,
     _envelope_segments,
+    _ladder_steps,
     _Scratch,
     block_rows,
 )
@@ -140,7 +144,9 @@ def window_features(
     env_spec = np.empty((b, n // ENVELOPE_DECIMATION // 2 + 1), dtype=np.float32)
     df_hz = fs_hz / n  # (B,) bin spacing
     step = block_rows(n)
-    full = _Scratch.get(step, n)
+    # A fast sensor's windows are also demodulated in lower bands (see ENVELOPE_LADDER_TOP_HZ).
+    ladder = _ladder_steps(fs_hz)
+    full = _Scratch.get(step, n, len(ENVELOPE_BANDS_FS) + int(ladder.max(initial=0)))
     for s in range(0, b, step):
         e = min(s + step, b)
         scratch = full if e - s == full.x.shape[0] else full.view(e - s)
@@ -154,7 +160,14 @@ def window_features(
             np.multiply(scratch.x, gain_g[s:e, None], out=scratch.x)
             extremes *= gain_g[s:e]
         block = _block_features(
-            scratch, extremes, df_hz[s:e], shaft_hz[s:e], env_spec[s:e], search[s:e], estimate[s:e]
+            scratch,
+            extremes,
+            df_hz[s:e],
+            shaft_hz[s:e],
+            env_spec[s:e],
+            search[s:e],
+            estimate[s:e],
+            ladder[s:e],
         )
         for name, values in block.items():
             out[name][s:e] = values

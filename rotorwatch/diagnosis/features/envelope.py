@@ -19,6 +19,18 @@ from rotorwatch.diagnosis.features.spectrum import F64, _window
 #: impulsive than another (a healthy machine). Together they cover 0.05-0.5 fs, so a resonance
 #: anywhere above the shaft-order region is found at 12 kHz as at 48 kHz.
 ENVELOPE_BANDS_FS: Final = ((0.2, 0.45), (0.05, 0.3), (0.125, 0.375), (0.25, 0.5))
+#: A resonance is a property of the machine, in Hz, not of the sensor's rate: bands that are
+#: fractions of the sample rate start higher the faster a sensor samples (0.05 fs is 3.2 kHz
+#: at 64 kHz, 4.9 kHz at 97.7 kHz), above where the rates the envelope thresholds were set on
+#: (8.2-25.6 kHz: the simulator, CWRU, IMS, FEMTO) search from (0.4-1.3 kHz; the CWRU rig's
+#: impacts ring below 6 kHz). A sensor faster than this rate also gets the lowest band of a sensor at
+#: half its rate, a quarter, ... down to the first such rate at or below this one: its bands
+#: then reach down as low, in Hz, as those of the rates the thresholds were validated at, and
+#: a sensor at or below it is read exactly as before.
+ENVELOPE_LADDER_TOP_HZ: Final = 25_600.0
+#: The band of :data:`ENVELOPE_BANDS_FS` each ladder step halves: the lowest, which starts
+#: above the shaft-order region at every rate.
+_LADDER_BAND: Final = ENVELOPE_BANDS_FS[1]
 #: The envelope is computed at fs / ENVELOPE_DECIMATION (its spectrum reaches fs / 8).
 ENVELOPE_DECIMATION: Final = 4
 #: The bearing envelope analysis reads windows of 0.3-0.6 s: the durations its thresholds were
@@ -57,11 +69,26 @@ def block_rows(n: int) -> int:
     return COMB_ROWS * max(1, BLOCK_SAMPLES // (COMB_ROWS * max(n, 1)))
 
 
-def _envelope_bands(n: int) -> tuple[tuple[int, int], ...]:
+def _ladder_steps(fs_hz: F64) -> npt.NDArray[np.int64]:
+    """How many halvings of the lowest band each rate adds (see :data:`ENVELOPE_LADDER_TOP_HZ`):
+    0 at or below it, else the halvings that bring the rate to it or under."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        steps = np.ceil(np.log2(np.asarray(fs_hz, dtype=np.float64) / ENVELOPE_LADDER_TOP_HZ))
+    return np.where(np.isfinite(steps) & (steps > 0), steps, 0).astype(np.int64)
+
+
+def _band_fractions(steps: int = 0) -> tuple[tuple[float, float], ...]:
+    """The candidate bands as fractions of the sample rate: :data:`ENVELOPE_BANDS_FS`, then the
+    lowest of them halved ``steps`` times (one more band per halving)."""
+    lo, hi = _LADDER_BAND
+    return (*ENVELOPE_BANDS_FS, *((lo / 2**j, hi / 2**j) for j in range(1, steps + 1)))
+
+
+def _envelope_bands(n: int, steps: int = 0) -> tuple[tuple[int, int], ...]:
     """(first bin, end bin) of each candidate demodulation band (at most n / 4 bins wide)."""
     m = n // ENVELOPE_DECIMATION
     out = []
-    for lo, hi in ENVELOPE_BANDS_FS:
+    for lo, hi in _band_fractions(steps):
         k_lo = max(round(lo * n), 1)
         out.append((k_lo, min(round(hi * n), k_lo + m, n // 2)))
     return tuple(out)
@@ -83,10 +110,9 @@ def _carve(buf: npt.NDArray[Any], offset: int, shape: tuple[int, ...], dtype: An
 class _Scratch:
     """Work buffers for one block of ``rows`` windows of ``n`` samples, reused block after block."""
 
-    def __init__(self, rows: int, n: int) -> None:
+    def __init__(self, rows: int, n: int, bands: int = len(ENVELOPE_BANDS_FS)) -> None:
         k = n // 2 + 1
         m = n // ENVELOPE_DECIMATION
-        bands = len(ENVELOPE_BANDS_FS)
         self.x = np.empty((rows, n))
         self.x2 = np.empty((rows, n))
         self.spec = np.empty((rows, k), dtype=np.complex128)
@@ -98,10 +124,15 @@ class _Scratch:
         # complex64: the envelope's short inverse FFT is twice as fast in single precision.
         # The whitened spectrum, each band's inverse FFT reading its slice in place.
         self.white = _carve(self.re_im2, 0, (rows, k), np.complex64)
-        self.envelope = _carve(self.re_im2, 8 * rows * k, (bands, rows, m), np.float32)
-        self.analytic = _carve(self.x2, 0, (bands, rows, m), np.complex64)
-        # The bands' squared envelopes, then their squares (the spectral kurtosis's moments).
-        self.moment = _carve(self.x, 0, (bands, rows, m), np.float64)
+        if bands <= len(ENVELOPE_BANDS_FS):
+            self.envelope = _carve(self.re_im2, 8 * rows * k, (bands, rows, m), np.float32)
+            self.analytic = _carve(self.x2, 0, (bands, rows, m), np.complex64)
+            # The bands' squared envelopes, then their squares (the spectral kurtosis's moments).
+            self.moment = _carve(self.x, 0, (bands, rows, m), np.float64)
+        else:  # a fast sensor's ladder bands: more than the spent buffers hold
+            self.envelope = np.empty((bands, rows, m), dtype=np.float32)
+            self.analytic = np.empty((bands, rows, m), dtype=np.complex64)
+            self.moment = np.empty((bands, rows, m))
         self.selected = np.empty((rows, m), dtype=np.float32)  # the kept band's envelope
         self.env_spec = np.empty((rows, m // 2 + 1), dtype=np.complex64)
         # Its spectrum in double precision (over the band buffers, spent by then).
@@ -109,12 +140,13 @@ class _Scratch:
         self.wide_spec = _carve(self.x, 0, (rows, m // 2 + 1), np.complex128)
 
     @staticmethod
-    def get(rows: int, n: int) -> _Scratch:
-        """This thread's buffers for blocks of ``rows`` windows of ``n`` samples."""
-        cache: dict[tuple[int, int], _Scratch] = _SCRATCH.__dict__.setdefault("by_shape", {})
-        scratch = cache.get((rows, n))
+    def get(rows: int, n: int, bands: int = len(ENVELOPE_BANDS_FS)) -> _Scratch:
+        """This thread's buffers for blocks of ``rows`` windows of ``n`` samples and ``bands``
+        candidate bands."""
+        cache: dict[tuple[int, int, int], _Scratch] = _SCRATCH.__dict__.setdefault("by_shape", {})
+        scratch = cache.get((rows, n, bands))
         if scratch is None:
-            scratch = cache[(rows, n)] = _Scratch(rows, n)
+            scratch = cache[(rows, n, bands)] = _Scratch(rows, n, bands)
         return scratch
 
     def view(self, rows: int) -> _Scratch:
@@ -133,11 +165,13 @@ def _envelope_segments(n: int, fs_hz: F64) -> npt.NDArray[np.int64]:
 
 
 def _envelope_spectrum(
-    s: _Scratch, spec: Any, env_spec: Any, power: Any = None
+    s: _Scratch, spec: Any, env_spec: Any, power: Any = None, steps: Any = None
 ) -> npt.NDArray[np.intp]:
     """Pre-whiten, demodulate every candidate band, keep the most impulsive band's envelope
     and write its magnitude spectrum into ``env_spec`` (see the module docstring, step 3).
-    ``power``, if given, is ``|spec|^2`` already computed (the fused pass has it)."""
+    ``power``, if given, is ``|spec|^2`` already computed (the fused pass has it); ``steps``
+    (B,), if given, each row's ladder bands (:func:`_ladder_steps`; none if not given): the
+    block demodulates as many as its buffers hold, and a row chooses among its own only."""
     b, k = spec.shape
     # Cepstral pre-whitening: unit magnitude, phase kept (the impacts' timing is in the phase).
     # The whitened spectrum is X times 1 / |X| in double (what numpy's complex division by a
@@ -153,7 +187,8 @@ def _envelope_spectrum(
     np.divide(1.0, inv_mag, out=inv_mag)
     np.multiply(spec, inv_mag, out=s.white, casting="same_kind")
     m = s.analytic.shape[2]
-    for c, (k_lo, k_hi) in enumerate(_envelope_bands(2 * (k - 1))):
+    bands = _envelope_bands(2 * (k - 1), s.analytic.shape[0] - len(ENVELOPE_BANDS_FS))
+    for c, (k_lo, k_hi) in enumerate(bands):
         # The band shifted to baseband (zero-padded to m bins where it is narrower).
         np.fft.ifft(s.white[:, k_lo:k_hi], n=m, axis=1, out=s.analytic[c])
     np.abs(s.analytic, out=s.envelope)
@@ -168,6 +203,11 @@ def _envelope_spectrum(
     mean_e2 = np.add.reduce(e2, axis=2) / m
     e4 = np.square(e2, out=s.moment)
     sk = np.add.reduce(e4, axis=2) / m / np.maximum(mean_e2**2, 1e-300) - 2.0
+    if len(bands) > len(ENVELOPE_BANDS_FS):
+        # A row's candidates are the base bands and its own ladder's (a mixed batch's slower
+        # rows were demodulated in the faster rows' ladder bands too, never chosen).
+        own = len(ENVELOPE_BANDS_FS) + (np.zeros(b, np.int64) if steps is None else steps)
+        sk[np.arange(len(bands))[:, None] >= own[None, :]] = -np.inf
     best: npt.NDArray[np.intp] = np.argmax(sk, axis=0)
     # The kept band's envelope and its spectrum in this block's own buffers (fresh arrays of
     # this size cost fresh pages on every block).
@@ -203,13 +243,14 @@ def envelope_spectrum(x_g: npt.ArrayLike, fs_hz: float) -> tuple[F64, F64, tuple
     if count > 1:
         parts = [envelope_spectrum(p, fs_hz) for p in x[: n // count * count].reshape(count, -1)]
         return parts[0][0], np.mean([mag for _f, mag, _band in parts], axis=0), parts[0][2]
-    s = _Scratch(1, n)
+    steps = _ladder_steps(np.array([float(fs_hz)]))
+    s = _Scratch(1, n, len(ENVELOPE_BANDS_FS) + int(steps[0]))
     s.x[0] = x - x.mean()
     w, _sum_w2 = _window(n)
     spec = np.fft.rfft(s.x * w, axis=1)
     env = np.empty((1, n // ENVELOPE_DECIMATION // 2 + 1), dtype=np.float32)
-    band = _envelope_spectrum(s, spec, env)
-    k_lo, k_hi = _envelope_bands(n)[int(band[0])]
+    band = _envelope_spectrum(s, spec, env, steps=steps)
+    k_lo, k_hi = _envelope_bands(n, int(steps[0]))[int(band[0])]
     mag = env[0].astype(np.float64)
     mag /= max(float(np.median(mag[ENVELOPE_MIN_BIN:])), 1e-300)
     return np.arange(mag.size) * fs_hz / n, mag, (k_lo * fs_hz / n, k_hi * fs_hz / n)
