@@ -131,8 +131,9 @@ raw-keep-local: $(STAMP)
 glue-test: $(STAMP)
 	$(BIN)/pytest tests/glue
 
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--fs-hz 97656" (a fast sensor's extra envelope bands).
 bench: $(STAMP)
-	$(PY) benchmarks/bench_features.py
+	$(PY) benchmarks/bench_features.py $(BENCH_ARGS)
 
 .PHONY: fuzz cost
 # A large seeded random run over the telemetry decoder: inputs tried + reason-code histogram.
