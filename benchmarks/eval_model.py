@@ -34,6 +34,7 @@ from rotorwatch.diagnosis.model.evaluate import calibration_report, metrics
 from rotorwatch.diagnosis.model.features import INPUT_FIELDS
 from rotorwatch.diagnosis.pf_prior import (
     PfPrior,
+    calibration_df,
     fit,
     fit_rate_calibration,
     rate_summary,
@@ -221,7 +222,9 @@ def _remaining_life(model: Any, records: Any, history_windows: int) -> None:
 
     def loo_rate(device: str) -> dict[str, PfPrior]:
         summaries = [rate_summary(v) for d, v in ratios.items() if d != device and v]
-        prior = loo(device)[DEFAULT_INDICATOR].with_rate(*fit_rate_calibration(summaries))
+        prior = loo(device)[DEFAULT_INDICATOR].with_rate(
+            *fit_rate_calibration(summaries), df=calibration_df(summaries)
+        )
         return {DEFAULT_INDICATOR: prior}
 
     def loo_clock(device: str) -> dict[str, PfPrior]:

@@ -73,8 +73,10 @@ PF_PRIORS: Final[dict[str, PfPrior]] = {{
         rate_bias_ln={clocked_bias_ln!r},
         rate_sd_ln={clocked_sd_ln!r},
         clock_weight={clock_weight!r},
+        rate_df={clocked_df!r},
         clock_bias_ln={clock_bias_ln!r},
         clock_sd_ln={clock_sd_ln!r},
+        clock_df={clock_df!r},
     ),
 }}
 '''
@@ -121,8 +123,10 @@ def main() -> int:
                 "clocked_bias_ln",
                 "clocked_sd_ln",
                 "clock_weight",
+                "clocked_df",
                 "clock_bias_ln",
                 "clock_sd_ln",
+                "clock_df",
             )
         },
     )

@@ -68,7 +68,9 @@ PF_PRIORS: Final[dict[str, PfPrior]] = {
         rate_bias_ln=-0.8557126947404918,
         rate_sd_ln=1.0283031605176585,
         clock_weight=0.5,
+        rate_df=9,
         clock_bias_ln=0.0,
         clock_sd_ln=1.4814722161098486,
+        clock_df=5,
     ),
 }
