@@ -263,9 +263,13 @@ def _life_columns(title: str, life: dict[str, Any]) -> None:
         for m in ms.values()
         if m["first_estimate_h_before_zone_d"] is not None
     ]
+    # Coverage of the windows with an estimate: what the interval's nominal 80 % is about.
+    held = [m["coverage"] / m["estimated_share"] for m in ms.values() if m["estimated_share"] > 0]
     print(
         f"    per machine, median: estimated {med('estimated_share'):.0%} of windows, interval "
-        f"holds the truth in {med('coverage'):.0%}, width {med('median_width_ratio'):.2f} x the "
+        f"holds the truth in {med('coverage'):.0%} (in "
+        f"{statistics.median(held) if held else float('nan'):.0%} of those with an estimate), "
+        f"width {med('median_width_ratio'):.2f} x the "
         f"time left, error {med('median_pct_error'):.0f} %; first estimate "
         f"{statistics.median(firsts) if firsts else float('nan'):.1f} h before D "
         f"({len(firsts)} of {len(ms)} machines got one)"
