@@ -225,7 +225,9 @@ def fit_prior(
         bias, sd = fit_rate_calibration(summaries)
         prior = prior.with_rate(bias, sd, df=calibration_df(summaries))
     if windows is not None:
-        prior = with_clock_fitted(prior, [windows.get(b, []) for b in bearings])
+        prior = with_clock_fitted(
+            prior, [windows.get(b, []) for b in used], [used[b] for b in used]
+        )
     return prior.to_dict()
 
 

@@ -228,8 +228,13 @@ def _remaining_life(model: Any, records: Any, history_windows: int) -> None:
         return {DEFAULT_INDICATOR: prior}
 
     def loo_clock(device: str) -> dict[str, PfPrior]:
-        machines = [v for d, v in windows.items() if d != device]
-        return {DEFAULT_INDICATOR: with_clock_fitted(loo(device)[DEFAULT_INDICATOR], machines)}
+        others = [d for d in windows if d != device]
+        prior = with_clock_fitted(
+            loo(device)[DEFAULT_INDICATOR],
+            [windows[d] for d in others],
+            [intervals[d] for d in others],
+        )
+        return {DEFAULT_INDICATOR: prior}
 
     title = (
         f"P-F prior, leave-one-machine-out over {len(intervals)} alert-to-D intervals "

@@ -41,7 +41,14 @@ from typing import Any, Final
 from rotorwatch.diagnosis.end_of_life import DEFAULT_INDICATOR, INDICATORS, EndOfLife
 from rotorwatch.diagnosis.features.iso import ZONE_BOUNDARIES_MM_S
 from rotorwatch.diagnosis.features.schema import FEATURE_FIELDS
-from rotorwatch.diagnosis.pf_prior import PfPrior, calibrated, evidence_ln_s, remaining
+from rotorwatch.diagnosis.pf_prior import (
+    PfPrior,
+    calibrated,
+    evidence_ln_s,
+    prior_median_s,
+    remaining,
+    still_ln_s,
+)
 
 _NUMERIC = {f.name for f in FEATURE_FIELDS if f.type == "double"}
 if not set(INDICATORS) <= _NUMERIC:  # a renamed feature must fail at import, not read as missing
@@ -461,8 +468,10 @@ def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
     if evidence is None and rate is None and prior.clock_bias_ln is not None and clock is not None:
         # No rise to extrapolate: the time already spent degraded is the evidence left.
         assert prior.clock_sd_ln is not None
+        q = prior.still_prior_weight or 0.0
+        median = prior_median_s(prior, clock) if q else 1.0
         low, point, high = calibrated(
-            math.log(clock) + prior.clock_bias_ln,
+            still_ln_s(clock, median, q) + prior.clock_bias_ln,
             prior.clock_sd_ln,
             prior.df if prior.clock_df is None else prior.clock_df,
             probabilities,
@@ -493,7 +502,9 @@ def evidence_of(
     clock = clock_s(state)
     if clock is None:
         return None
-    return evidence_ln_s(rate_s, clock, w), (1.0 - w) * rate_sd_ln
+    p = prior.prior_weight or 0.0
+    median = prior_median_s(prior, clock) if p else 1.0
+    return evidence_ln_s(rate_s, clock, w, median, p), (1.0 - w - p) * rate_sd_ln
 
 
 def indicator_value(record: Mapping[str, Any], indicator: str) -> float | None:

@@ -458,3 +458,58 @@ def test_with_a_rise_the_calibrated_evidence_decides_and_the_prior_is_not_counte
     wider = estimate(state, learning_windows=LEARN, prior=older)
     assert wider is not None
     assert wider.high_s / wider.low_s > estimates[1].high_s / estimates[1].low_s
+
+
+def test_a_prior_share_puts_the_priors_median_inside_the_evidence() -> None:
+    from dataclasses import replace
+
+    from rotorwatch.diagnosis.life import (
+        INTERVAL_PROBABILITIES,
+        POINT_PROBABILITY,
+        clock_s,
+        rate_to_limit,
+    )
+    from rotorwatch.diagnosis.pf_prior import (
+        calibrated,
+        evidence_ln_s,
+        fit,
+        prior_median_s,
+        still_ln_s,
+    )
+
+    probabilities = (INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1])
+    prior = (
+        fit(EOL.indicator, [1800.0, 7200.0, 28_800.0, 86_400.0], "test")
+        .with_rate(-0.3, 0.6, clock_weight=0.2, df=5, prior_weight=0.5)
+        .with_clock(-0.1, 0.9, df=4, prior_weight=0.7)
+    )
+    state = replace(
+        run(exponential(LEARN, 90))[LEARN + 60],
+        onset_ms=LEARN * STEP_MS,
+        last_healthy_ms=(LEARN - 1) * STEP_MS,
+    )
+    rate, clock = rate_to_limit(state), clock_s(state)
+    assert rate is not None
+    assert clock is not None
+    median = prior_median_s(prior, clock)
+    est = estimate(state, learning_windows=LEARN, prior=prior)
+    assert est is not None
+    expected = calibrated(
+        evidence_ln_s(rate[0], clock, 0.2, median, 0.5) - 0.3,
+        math.hypot(0.6, 0.3 * rate[1]),
+        5,
+        probabilities,
+    )
+    assert (est.low_s, est.remaining_s, est.high_s) == tuple(expected)
+    # No rise: the clock and the prior's median, with the no-rise calibration.
+    flat = run([V0] * (LEARN + 60))[-1]
+    flat = replace(flat, onset_ms=flat.last_ts_ms - 20 * STEP_MS, last_healthy_ms=-1)
+    assert rate_to_limit(flat) is None
+    clock = clock_s(flat)
+    assert clock is not None
+    est = estimate(flat, learning_windows=LEARN, prior=prior)
+    assert est is not None
+    expected = calibrated(
+        still_ln_s(clock, prior_median_s(prior, clock), 0.7) - 0.1, 0.9, 4, probabilities
+    )
+    assert (est.low_s, est.remaining_s, est.high_s) == tuple(expected)

@@ -120,7 +120,12 @@ def test_the_shipped_prior_is_the_fit_of_the_intervals_it_records() -> None:
                 *fit_rate_calibration(rates),
                 clock_weight=prior.clock_weight,
                 df=calibration_df(rates),
-            ).with_clock(*fit_rate_calibration(clocks), df=calibration_df(clocks))
+                prior_weight=prior.prior_weight,
+            ).with_clock(
+                *fit_rate_calibration(clocks),
+                df=calibration_df(clocks),
+                prior_weight=prior.still_prior_weight,
+            )
             == prior
         )
         assert prior.n == len(FITTED_FROM[indicator]) >= 2
@@ -146,14 +151,15 @@ def test_the_calibrated_evidence_is_a_t_about_it_in_any_time_unit() -> None:
 
 
 def _fleet(
-    rng: np.random.Generator, k: int, scale_s: float = 1.0
+    rng: np.random.Generator, k: int, scale_s: float = 1.0, sd_ln: float = 1.5
 ) -> list[tuple[float, list[tuple[float, float, float]]]]:
-    """``k`` machines with log-normal P-F intervals, each seen 29 times across its interval as
-    ``(true time left, at-this-rate, clock)``: the rate is slow by the machine's own factor
-    (log-normal between machines) and noisy window to window, as the FEMTO bearings' were."""
+    """``k`` machines with log-normal P-F intervals (spread ``sd_ln``), each seen 29 times
+    across its interval as ``(true time left, at-this-rate, clock)``: the rate is slow by the
+    machine's own factor (log-normal between machines) and noisy window to window, as the
+    FEMTO bearings' were."""
     out = []
     for _ in range(k):
-        d = float(np.exp(rng.normal(6.0, 1.5)))
+        d = float(np.exp(rng.normal(6.0, sd_ln)))
         slow = rng.normal(-1.0, 0.5)
         windows = []
         for j in range(1, 30):
@@ -319,3 +325,58 @@ def test_the_degrees_of_freedom_round_trip_and_either_release_reads_the_other() 
         PfPrior.from_dict({**d, "clock_df": 0})
     with pytest.raises(ValueError, match="integer >= 1"):
         PfPrior.from_dict({**d, "clocked_df": 2.5})
+
+
+def test_where_the_intervals_are_alike_the_prior_counts_once_inside_the_evidence() -> None:
+    # A fleet whose P-F intervals are alike (spread 0.15 in the log, as the simulated fleet's
+    # are): the prior given the clock knows the time left better than the rate does, and the
+    # fit gives its median a weight. Judged on machines it never saw, the interval still holds
+    # the truth about as often as it says, and is narrower than without the prior's share
+    # (measured: 80 % of 1,740 windows; calibrated spread 0.36 against 0.58).
+    from rotorwatch.diagnosis.pf_prior import prior_median_s
+
+    rng = np.random.default_rng(3)
+    held, trials, widths, widths_without = 0, 0, [], []
+    for _ in range(15):
+        train = _fleet(rng, 8, sd_ln=0.15)
+        base = fit("x", [d for d, _ in train], "sim")
+        windows = [w for _, w in train]
+        prior = with_clock_fitted(base, windows, [d for d, _ in train])
+        without = with_clock_fitted(base, windows)
+        assert prior.prior_weight is not None
+        assert prior.prior_weight > 0
+        assert prior.clock_weight is not None
+        assert prior.rate_sd_ln is not None
+        assert prior.rate_df is not None
+        assert without.rate_sd_ln is not None
+        widths.append(prior.rate_sd_ln)
+        widths_without.append(without.rate_sd_ln)
+        for _, machine in _fleet(rng, 4, sd_ln=0.15):
+            for left, rate, clock in machine:
+                median = prior_median_s(prior, clock)
+                centre = evidence_ln_s(rate, clock, prior.clock_weight, median, prior.prior_weight)
+                centre += prior.rate_bias_ln or 0.0
+                low, high = calibrated(centre, prior.rate_sd_ln, prior.rate_df, (0.1, 0.9))
+                held += low <= left <= high
+                trials += 1
+    assert 0.75 <= held / trials <= 0.9
+    assert float(np.median(widths)) < 0.8 * float(np.median(widths_without))
+
+
+def test_a_prior_share_round_trips_under_keys_an_older_release_does_not_misread() -> None:
+    prior = fit("accel_peak_g", [100.0, 300.0, 900.0, 2000.0], "four")
+    shared = prior.with_rate(-0.4, 0.9, clock_weight=0.3, df=5, prior_weight=0.4).with_clock(
+        -0.2, 1.2, df=3, prior_weight=0.6
+    )
+    d = shared.to_dict()
+    assert PfPrior.from_dict(d) == shared
+    # Neither clocked_* nor clock_* calibrations: a release before the share finds none it
+    # knows and uses the prior alone, never these as calibrations of its own evidence.
+    assert not any(k.startswith(("clocked_", "clock_bias", "clock_sd", "rate_")) for k in d)
+    assert {k: d[k] for k in prior.to_dict()} == prior.to_dict()
+    # Without a share: the keys as before.
+    plain = prior.with_rate(-0.9, 1.0, clock_weight=0.5, prior_weight=0.0).with_clock(0.0, 1.5)
+    assert "clocked_bias_ln" in plain.to_dict()
+    assert plain.prior_weight is None
+    with pytest.raises(ValueError, match="sum <= 1"):
+        prior.with_rate(-0.4, 0.9, clock_weight=0.8, prior_weight=0.4)
