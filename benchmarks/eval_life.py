@@ -206,6 +206,7 @@ def fit_prior(
     clock weight and the evidence time's calibration when ``windows`` (:func:`rate_windows`)
     are."""
     from rotorwatch.diagnosis.pf_prior import (
+        calibration_df,
         fit,
         fit_rate_calibration,
         rate_summary,
@@ -220,12 +221,13 @@ def fit_prior(
     )
     prior = fit(str(END_OF_LIFE["indicator"]), list(used.values()), source)
     if rate_ratios is not None:
-        bias, sd = fit_rate_calibration(
-            [rate_summary(rate_ratios[b]) for b in bearings if rate_ratios.get(b)]
-        )
-        prior = prior.with_rate(bias, sd)
+        summaries = [rate_summary(rate_ratios[b]) for b in bearings if rate_ratios.get(b)]
+        bias, sd = fit_rate_calibration(summaries)
+        prior = prior.with_rate(bias, sd, df=calibration_df(summaries))
     if windows is not None:
-        prior = with_clock_fitted(prior, [windows.get(b, []) for b in bearings])
+        prior = with_clock_fitted(
+            prior, [windows.get(b, []) for b in used], [used[b] for b in used]
+        )
     return prior.to_dict()
 
 

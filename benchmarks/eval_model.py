@@ -34,6 +34,7 @@ from rotorwatch.diagnosis.model.evaluate import calibration_report, metrics
 from rotorwatch.diagnosis.model.features import INPUT_FIELDS
 from rotorwatch.diagnosis.pf_prior import (
     PfPrior,
+    calibration_df,
     fit,
     fit_rate_calibration,
     rate_summary,
@@ -221,12 +222,19 @@ def _remaining_life(model: Any, records: Any, history_windows: int) -> None:
 
     def loo_rate(device: str) -> dict[str, PfPrior]:
         summaries = [rate_summary(v) for d, v in ratios.items() if d != device and v]
-        prior = loo(device)[DEFAULT_INDICATOR].with_rate(*fit_rate_calibration(summaries))
+        prior = loo(device)[DEFAULT_INDICATOR].with_rate(
+            *fit_rate_calibration(summaries), df=calibration_df(summaries)
+        )
         return {DEFAULT_INDICATOR: prior}
 
     def loo_clock(device: str) -> dict[str, PfPrior]:
-        machines = [v for d, v in windows.items() if d != device]
-        return {DEFAULT_INDICATOR: with_clock_fitted(loo(device)[DEFAULT_INDICATOR], machines)}
+        others = [d for d in windows if d != device]
+        prior = with_clock_fitted(
+            loo(device)[DEFAULT_INDICATOR],
+            [windows[d] for d in others],
+            [intervals[d] for d in others],
+        )
+        return {DEFAULT_INDICATOR: prior}
 
     title = (
         f"P-F prior, leave-one-machine-out over {len(intervals)} alert-to-D intervals "
@@ -260,9 +268,13 @@ def _life_columns(title: str, life: dict[str, Any]) -> None:
         for m in ms.values()
         if m["first_estimate_h_before_zone_d"] is not None
     ]
+    # Coverage of the windows with an estimate: what the interval's nominal 80 % is about.
+    held = [m["coverage"] / m["estimated_share"] for m in ms.values() if m["estimated_share"] > 0]
     print(
         f"    per machine, median: estimated {med('estimated_share'):.0%} of windows, interval "
-        f"holds the truth in {med('coverage'):.0%}, width {med('median_width_ratio'):.2f} x the "
+        f"holds the truth in {med('coverage'):.0%} (in "
+        f"{statistics.median(held) if held else float('nan'):.0%} of those with an estimate), "
+        f"width {med('median_width_ratio'):.2f} x the "
         f"time left, error {med('median_pct_error'):.0f} %; first estimate "
         f"{statistics.median(firsts) if firsts else float('nan'):.1f} h before D "
         f"({len(firsts)} of {len(ms)} machines got one)"

@@ -16,7 +16,6 @@ rotorwatch/diagnosis/life_prior.py with the intervals and per-bearing rate summa
 from __future__ import annotations
 
 import json
-import math
 import subprocess
 import sys
 import tempfile
@@ -26,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import eval_life
 
-from rotorwatch.diagnosis.pf_prior import evidence_ln_s, rate_summary
+from rotorwatch.diagnosis.pf_prior import PfPrior, fitted_summaries
 
 OUT = eval_life.REPO / "rotorwatch" / "diagnosis" / "life_prior.py"
 
@@ -52,13 +51,15 @@ FITTED_FROM: Final[dict[str, dict[str, float]]] = {fitted_from}
 
 #: Per bearing, the median and variance of ln(true time left / evidence time) over its
 #: windows from the first lasting alert to the end where the indicator rises, the evidence time
-#: being at-this-rate^(1 - w) * clock^w with the prior's clock_weight w
-#: (rotorwatch.diagnosis.pf_prior.rate_summary, evidence_ln_s): what each prior's rate
-#: calibration was fitted from.
+#: being at-this-rate^(1 - w - p) * clock^w * median^p with the prior's clock_weight w and
+#: prior_weight p (the median: the prior of the other bearings' intervals, its median time
+#: left given the clock; rotorwatch.diagnosis.pf_prior.fitted_summaries): what each prior's
+#: rate calibration was fitted from.
 RATE_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {rate_fitted_from}
 
-#: Per bearing, the same of ln(true time left / clock) over all those windows: what each
-#: prior's clock calibration was fitted from.
+#: Per bearing, the same of ln(true time left / (clock^(1 - q) * median^q)) over all those
+#: windows, q the prior's still_prior_weight: what each prior's no-rise calibration was fitted
+#: from.
 CLOCK_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {clock_fitted_from}
 
 PF_PRIORS: Final[dict[str, PfPrior]] = {{
@@ -73,8 +74,12 @@ PF_PRIORS: Final[dict[str, PfPrior]] = {{
         rate_bias_ln={clocked_bias_ln!r},
         rate_sd_ln={clocked_sd_ln!r},
         clock_weight={clock_weight!r},
+        rate_df={rate_df!r},
+        prior_weight={prior_weight!r},
         clock_bias_ln={clock_bias_ln!r},
         clock_sd_ln={clock_sd_ln!r},
+        clock_df={clock_df!r},
+        still_prior_weight={still_prior_weight!r},
     ),
 }}
 '''
@@ -94,43 +99,37 @@ def main() -> int:
         rows = eval_life.replay(files, reg, tmp / "a.jsonl", rules_only=False, priors=[])
     intervals = eval_life.pf_intervals_s(rows, lengths)
     windows = eval_life.rate_windows(rows, lengths)
-    prior = eval_life.fit_prior(intervals, sorted(lengths), windows=windows)
-    w = prior["clock_weight"]
-    summaries = {
-        d: rate_summary([math.log(t) - evidence_ln_s(r, c, w) for t, r, c in v if r])
-        for d, v in sorted(windows.items())
-        if any(r for _, r, _ in v)
-    }
-    clock_summaries = {
-        d: rate_summary([math.log(t) - math.log(c) for t, _, c in v])
-        for d, v in sorted(windows.items())
-        if v
-    }
+    bearings = sorted(d for d in lengths if d in intervals)
+    fitted = PfPrior.from_dict(eval_life.fit_prior(intervals, bearings, windows=windows))
+    blended, still = fitted_summaries(
+        fitted, [windows.get(d, []) for d in bearings], [intervals[d] for d in bearings]
+    )
+    with_rate = [d for d in bearings if any(r for _, r, _ in windows.get(d, []))]
+    with_windows = [d for d in bearings if windows.get(d)]
     text = TEMPLATE.format(
-        fitted_from=json.dumps({prior["indicator"]: dict(sorted(intervals.items()))}),
-        rate_fitted_from=repr({prior["indicator"]: summaries}),
-        clock_fitted_from=repr({prior["indicator"]: clock_summaries}),
-        **{
-            k: prior[k]
-            for k in (
-                "indicator",
-                "mu_ln_s",
-                "sd_ln",
-                "n",
-                "source",
-                "clocked_bias_ln",
-                "clocked_sd_ln",
-                "clock_weight",
-                "clock_bias_ln",
-                "clock_sd_ln",
-            )
-        },
+        fitted_from=json.dumps({fitted.indicator: dict(sorted(intervals.items()))}),
+        rate_fitted_from=repr({fitted.indicator: dict(zip(with_rate, blended, strict=True))}),
+        clock_fitted_from=repr({fitted.indicator: dict(zip(with_windows, still, strict=True))}),
+        indicator=fitted.indicator,
+        mu_ln_s=fitted.mu_ln_s,
+        sd_ln=fitted.sd_ln,
+        n=fitted.n,
+        source=fitted.source,
+        clocked_bias_ln=fitted.rate_bias_ln,
+        clocked_sd_ln=fitted.rate_sd_ln,
+        clock_weight=fitted.clock_weight,
+        rate_df=fitted.rate_df,
+        prior_weight=fitted.prior_weight,
+        clock_bias_ln=fitted.clock_bias_ln,
+        clock_sd_ln=fitted.clock_sd_ln,
+        clock_df=fitted.clock_df,
+        still_prior_weight=fitted.still_prior_weight,
     )
     OUT.write_text(text)
     # The repository's formatter, so the committed file is exactly what this writes.
     ruff = Path(sys.executable).parent / "ruff"
     subprocess.run([str(ruff), "format", "--quiet", str(OUT)], check=True)
-    print(f"life-prior: {OUT.relative_to(eval_life.REPO)}: {prior}")
+    print(f"life-prior: {OUT.relative_to(eval_life.REPO)}: {fitted.to_dict()}")
     return 0
 
 

@@ -41,7 +41,14 @@ from typing import Any, Final
 from rotorwatch.diagnosis.end_of_life import DEFAULT_INDICATOR, INDICATORS, EndOfLife
 from rotorwatch.diagnosis.features.iso import ZONE_BOUNDARIES_MM_S
 from rotorwatch.diagnosis.features.schema import FEATURE_FIELDS
-from rotorwatch.diagnosis.pf_prior import PfPrior, evidence_ln_s, remaining, remaining_with_rate
+from rotorwatch.diagnosis.pf_prior import (
+    PfPrior,
+    calibrated,
+    evidence_ln_s,
+    prior_median_s,
+    remaining,
+    still_ln_s,
+)
 
 _NUMERIC = {f.name for f in FEATURE_FIELDS if f.type == "double"}
 if not set(INDICATORS) <= _NUMERIC:  # a renamed feature must fail at import, not read as missing
@@ -443,10 +450,11 @@ def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
     Alone, the prior's interval is as wide as the machines before it differed (a heavy-tailed t
     with few intervals seen). When the prior carries its machines' rate calibration
     (``rate_bias_ln``, ``rate_sd_ln``) and this machine's indicator rises, the machine's own
-    at-this-rate time (:func:`rate_to_limit`), corrected by the calibration's bias, is Bayes'
-    evidence on the log remaining life (:func:`rotorwatch.diagnosis.pf_prior.remaining_with_rate`),
-    its spread the calibration's and the fit's together: the interval narrows where the
-    machine's own rise is clear, and stays the prior's where it is not. A prior with a clock
+    at-this-rate time (:func:`rate_to_limit`), corrected by the calibration's bias, is the
+    centre of the remaining life's log, its spread the calibration's and the fit's together, a
+    Student t over the calibration's machines (:func:`rotorwatch.diagnosis.pf_prior.calibrated`):
+    the calibration was fitted on the prior's machines, so it replaces the prior rather than
+    multiply into it (which counted them, and the time survived, twice). A prior with a clock
     weight blends the rate with the episode's clock (:func:`evidence_of`), and while the
     indicator does not rise takes the clock alone as the evidence (its own calibration,
     ``clock_bias_ln``/``clock_sd_ln``)."""
@@ -460,21 +468,21 @@ def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
     if evidence is None and rate is None and prior.clock_bias_ln is not None and clock is not None:
         # No rise to extrapolate: the time already spent degraded is the evidence left.
         assert prior.clock_sd_ln is not None
-        low, point, high = remaining_with_rate(
-            prior,
-            elapsed_s,
-            math.log(clock) + prior.clock_bias_ln,
+        q = prior.still_prior_weight or 0.0
+        median = prior_median_s(prior, clock) if q else 1.0
+        low, point, high = calibrated(
+            still_ln_s(clock, median, q) + prior.clock_bias_ln,
             prior.clock_sd_ln,
+            prior.df if prior.clock_df is None else prior.clock_df,
             probabilities,
         )
     elif prior.rate_bias_ln is None or prior.rate_sd_ln is None or evidence is None:
         low, point, high = remaining(prior, elapsed_s, probabilities)
     else:
-        low, point, high = remaining_with_rate(
-            prior,
-            elapsed_s,
+        low, point, high = calibrated(
             evidence[0] + prior.rate_bias_ln,
             math.hypot(prior.rate_sd_ln, evidence[1]),
+            prior.df if prior.rate_df is None else prior.rate_df,
             probabilities,
         )
     return Estimate(point, low, high)
@@ -494,7 +502,9 @@ def evidence_of(
     clock = clock_s(state)
     if clock is None:
         return None
-    return evidence_ln_s(rate_s, clock, w), (1.0 - w) * rate_sd_ln
+    p = prior.prior_weight or 0.0
+    median = prior_median_s(prior, clock) if p else 1.0
+    return evidence_ln_s(rate_s, clock, w, median, p), (1.0 - w - p) * rate_sd_ln
 
 
 def indicator_value(record: Mapping[str, Any], indicator: str) -> float | None:

@@ -29,9 +29,10 @@ FITTED_FROM: Final[dict[str, dict[str, float]]] = {
 
 #: Per bearing, the median and variance of ln(true time left / evidence time) over its
 #: windows from the first lasting alert to the end where the indicator rises, the evidence time
-#: being at-this-rate^(1 - w) * clock^w with the prior's clock_weight w
-#: (rotorwatch.diagnosis.pf_prior.rate_summary, evidence_ln_s): what each prior's rate
-#: calibration was fitted from.
+#: being at-this-rate^(1 - w - p) * clock^w * median^p with the prior's clock_weight w and
+#: prior_weight p (the median: the prior of the other bearings' intervals, its median time
+#: left given the clock; rotorwatch.diagnosis.pf_prior.fitted_summaries): what each prior's
+#: rate calibration was fitted from.
 RATE_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
     "accel_peak_g": {
         "femto-1-1": (-0.2192160407011201, 1.1177261444113018),
@@ -43,16 +44,17 @@ RATE_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
     }
 }
 
-#: Per bearing, the same of ln(true time left / clock) over all those windows: what each
-#: prior's clock calibration was fitted from.
+#: Per bearing, the same of ln(true time left / (clock^(1 - q) * median^q)) over all those
+#: windows, q the prior's still_prior_weight: what each prior's no-rise calibration was fitted
+#: from.
 CLOCK_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
     "accel_peak_g": {
-        "femto-1-1": (0.0, 3.2160787927425383),
-        "femto-1-2": (0.0, 0.0),
-        "femto-2-1": (0.0, 2.597518841655179),
-        "femto-2-2": (0.0, 2.777339453771345),
-        "femto-3-1": (0.0, 2.314528926390622),
-        "femto-3-2": (0.0, 2.26309354807287),
+        "femto-1-1": (-0.2173321086907567, 3.21803024413491),
+        "femto-1-2": (-1.2806532553254795, 0.0),
+        "femto-2-1": (-0.6096122753668292, 2.2171918576541043),
+        "femto-2-2": (-0.5385393404001211, 2.422833926724401),
+        "femto-3-1": (-0.7032915520507599, 1.9247420597867262),
+        "femto-3-2": (-0.7187750140973845, 1.8743168211689698),
     }
 }
 
@@ -68,7 +70,11 @@ PF_PRIORS: Final[dict[str, PfPrior]] = {
         rate_bias_ln=-0.8557126947404918,
         rate_sd_ln=1.0283031605176585,
         clock_weight=0.5,
-        clock_bias_ln=0.0,
-        clock_sd_ln=1.4814722161098486,
+        rate_df=9,
+        prior_weight=None,
+        clock_bias_ln=-0.6780339243218885,
+        clock_sd_ln=1.4433573640477673,
+        clock_df=5,
+        still_prior_weight=0.3,
     ),
 }

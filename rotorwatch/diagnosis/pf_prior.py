@@ -65,6 +65,23 @@ class PfPrior:
     #: rise (no rate). None: the prior alone then.
     clock_bias_ln: float | None = None
     clock_sd_ln: float | None = None
+    #: Degrees of freedom of each calibration's Student t (:func:`calibration_df`): their bias
+    #: and spread are estimates from a handful of machines, so a new machine's log time left is
+    #: a t about the calibrated evidence (:func:`calibrated`), as the prior's own predictive is
+    #: a t over its intervals. None (a prior written before them): the prior's ``n - 1``, the
+    #: fewest a calibration over its machines can have. Optional keys: a release before them
+    #: ignores them.
+    rate_df: int | None = None
+    clock_df: int | None = None
+    #: The prior's own share in each evidence time: the rate blend's
+    #: (``rate^(1 - w - p) * clock^w * median^p``) and the clock's while the indicator does not
+    #: rise (``clock^(1 - q) * median^q``), the median being the prior's median time left given
+    #: the clock survived (:func:`prior_median_s`). The prior counts once, inside the calibrated
+    #: evidence, not again beside it. None: no share (as before they existed). A calibration
+    #: with a share is written under other keys (``blended_*``, ``still_*``), so a release
+    #: before them uses the prior alone rather than read it as one without.
+    prior_weight: float | None = None
+    still_prior_weight: float | None = None
 
     @property
     def df(self) -> int:
@@ -75,21 +92,51 @@ class PfPrior:
         """Scale of the posterior predictive t of the log interval."""
         return self.sd_ln * math.sqrt(1.0 + 1.0 / self.n)
 
-    def with_rate(self, bias_ln: float, sd_ln: float, clock_weight: float | None = None) -> PfPrior:
+    def with_rate(
+        self,
+        bias_ln: float,
+        sd_ln: float,
+        clock_weight: float | None = None,
+        df: int | None = None,
+        prior_weight: float | None = None,
+    ) -> PfPrior:
         """The prior with its machines' rate calibration (:func:`fit_rate_calibration`), of the
-        rate alone or, with ``clock_weight``, of the evidence time (:func:`fit_clock_weight`)."""
+        rate alone or, with ``clock_weight``, of the evidence time (:func:`fit_clock_weight`),
+        with its t's degrees of freedom (:func:`calibration_df`; None: the prior's ``n - 1``)."""
         if not (math.isfinite(bias_ln) and math.isfinite(sd_ln) and sd_ln > 0):
             raise ValueError("rate calibration: needs a finite bias and a spread > 0")
         if clock_weight is not None and not 0.0 <= clock_weight <= 1.0:
             raise ValueError("rate calibration: the clock's weight must be in [0, 1]")
-        return replace(self, rate_bias_ln=bias_ln, rate_sd_ln=sd_ln, clock_weight=clock_weight)
+        if prior_weight is not None and not (
+            clock_weight is not None and 0.0 <= prior_weight <= 1.0 - clock_weight + 1e-9
+        ):
+            raise ValueError("rate calibration: the prior's weight needs a clock weight, sum <= 1")
+        return replace(
+            self,
+            rate_bias_ln=bias_ln,
+            rate_sd_ln=sd_ln,
+            clock_weight=clock_weight,
+            rate_df=_checked_df(df),
+            prior_weight=prior_weight or None,
+        )
 
-    def with_clock(self, bias_ln: float, sd_ln: float) -> PfPrior:
+    def with_clock(
+        self, bias_ln: float, sd_ln: float, df: int | None = None, prior_weight: float | None = None
+    ) -> PfPrior:
         """The prior with its machines' calibration of the clock alone
-        (:func:`fit_clock_calibration`)."""
+        (:func:`fit_clock_calibration`), or of the clock blended with the prior's median
+        (``prior_weight``), and its t's degrees of freedom (as :meth:`with_rate`)."""
         if not (math.isfinite(bias_ln) and math.isfinite(sd_ln) and sd_ln > 0):
             raise ValueError("clock calibration: needs a finite bias and a spread > 0")
-        return replace(self, clock_bias_ln=bias_ln, clock_sd_ln=sd_ln)
+        if prior_weight is not None and not 0.0 <= prior_weight <= 1.0:
+            raise ValueError("clock calibration: the prior's weight must be in [0, 1]")
+        return replace(
+            self,
+            clock_bias_ln=bias_ln,
+            clock_sd_ln=sd_ln,
+            clock_df=_checked_df(df),
+            still_prior_weight=prior_weight or None,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -104,16 +151,29 @@ class PfPrior:
             if self.clock_weight is None:
                 out["rate_bias_ln"] = self.rate_bias_ln
                 out["rate_sd_ln"] = self.rate_sd_ln
+                if self.rate_df is not None:
+                    out["rate_df"] = self.rate_df
             else:
                 # Other keys, not rate_*: a release before the clock would read a calibration
                 # of the evidence time as one of the rate alone (biased by the clock's share);
-                # without keys it knows, it uses the prior alone, its documented fallback.
+                # without keys it knows, it uses the prior alone, its documented fallback. The
+                # same again for a blend with the prior's share (blended_*).
+                name = "clocked" if self.prior_weight is None else "blended"
                 out["clock_weight"] = self.clock_weight
-                out["clocked_bias_ln"] = self.rate_bias_ln
-                out["clocked_sd_ln"] = self.rate_sd_ln
+                if self.prior_weight is not None:
+                    out["prior_weight"] = self.prior_weight
+                out[f"{name}_bias_ln"] = self.rate_bias_ln
+                out[f"{name}_sd_ln"] = self.rate_sd_ln
+                if self.rate_df is not None:
+                    out[f"{name}_df"] = self.rate_df
         if self.clock_bias_ln is not None and self.clock_sd_ln is not None:
-            out["clock_bias_ln"] = self.clock_bias_ln
-            out["clock_sd_ln"] = self.clock_sd_ln
+            name = "clock" if self.still_prior_weight is None else "still"
+            if self.still_prior_weight is not None:
+                out["still_prior_weight"] = self.still_prior_weight
+            out[f"{name}_bias_ln"] = self.clock_bias_ln
+            out[f"{name}_sd_ln"] = self.clock_sd_ln
+            if self.clock_df is not None:
+                out[f"{name}_df"] = self.clock_df
         return out
 
     @classmethod
@@ -134,15 +194,47 @@ class PfPrior:
             raise ValueError(
                 f"P-F prior for {prior.indicator}: needs n >= {MIN_INTERVALS} and sd > 0"
             )
-        if "clock_weight" in d or "clocked_bias_ln" in d or "clocked_sd_ln" in d:
+        if "prior_weight" in d or "blended_bias_ln" in d or "blended_sd_ln" in d:
             prior = prior.with_rate(
-                float(d["clocked_bias_ln"]), float(d["clocked_sd_ln"]), float(d["clock_weight"])
+                float(d["blended_bias_ln"]),
+                float(d["blended_sd_ln"]),
+                float(d["clock_weight"]),
+                _optional_df(d, "blended_df"),
+                float(d["prior_weight"]),
+            )
+        elif "clock_weight" in d or "clocked_bias_ln" in d or "clocked_sd_ln" in d:
+            prior = prior.with_rate(
+                float(d["clocked_bias_ln"]),
+                float(d["clocked_sd_ln"]),
+                float(d["clock_weight"]),
+                _optional_df(d, "clocked_df"),
             )
         elif "rate_bias_ln" in d or "rate_sd_ln" in d:
-            prior = prior.with_rate(float(d["rate_bias_ln"]), float(d["rate_sd_ln"]))
-        if "clock_bias_ln" in d or "clock_sd_ln" in d:
-            prior = prior.with_clock(float(d["clock_bias_ln"]), float(d["clock_sd_ln"]))
+            prior = prior.with_rate(
+                float(d["rate_bias_ln"]), float(d["rate_sd_ln"]), df=_optional_df(d, "rate_df")
+            )
+        if "still_prior_weight" in d or "still_bias_ln" in d or "still_sd_ln" in d:
+            prior = prior.with_clock(
+                float(d["still_bias_ln"]),
+                float(d["still_sd_ln"]),
+                _optional_df(d, "still_df"),
+                float(d["still_prior_weight"]),
+            )
+        elif "clock_bias_ln" in d or "clock_sd_ln" in d:
+            prior = prior.with_clock(
+                float(d["clock_bias_ln"]), float(d["clock_sd_ln"]), _optional_df(d, "clock_df")
+            )
         return prior
+
+
+def _checked_df(df: int | None) -> int | None:
+    if df is not None and (isinstance(df, bool) or not isinstance(df, int) or df < 1):
+        raise ValueError(f"calibration: degrees of freedom must be an integer >= 1, got {df!r}")
+    return df
+
+
+def _optional_df(d: Mapping[str, Any], key: str) -> int | None:
+    return None if d.get(key) is None else _checked_df(d[key])
 
 
 def fit(indicator: str, intervals_s: Sequence[float], source: str) -> PfPrior:
@@ -245,6 +337,13 @@ def fit_rate_calibration(summaries: Sequence[tuple[float, float]]) -> tuple[floa
     prior's own predictive) to the mean within-machine variance. ValueError with fewer than
     :data:`MIN_INTERVALS` machines.
     """
+    bias, between, within = _calibration_parts(summaries)
+    return bias, math.sqrt(between + within)
+
+
+def _calibration_parts(summaries: Sequence[tuple[float, float]]) -> tuple[float, float, float]:
+    """The bias, the machines' scatter (times ``1 + 1/k``) and the mean within-machine variance
+    of :func:`fit_rate_calibration` (ValueError with too few machines or no spread)."""
     k = len(summaries)
     if k < MIN_INTERVALS:
         raise ValueError(f"a rate calibration needs {MIN_INTERVALS}+ machines")
@@ -252,10 +351,22 @@ def fit_rate_calibration(summaries: Sequence[tuple[float, float]]) -> tuple[floa
     bias = sum(medians) / k
     between = sum((m - bias) ** 2 for m in medians) / (k - 1) * (1.0 + 1.0 / k)
     within = sum(v for _, v in summaries) / k
-    sd = math.sqrt(between + within)
-    if not sd > 0:
+    if not between + within > 0:
         raise ValueError("rate calibration: no spread to learn from")
-    return bias, sd
+    return bias, between, within
+
+
+def calibration_df(summaries: Sequence[tuple[float, float]]) -> int:
+    """Degrees of freedom of the Student t a calibration's predictive is
+    (:func:`fit_rate_calibration`, same summaries): its variance is the sum of the machines'
+    scatter and their mean within-machine variance, each estimated from the same ``k``
+    machines (``k - 1`` degrees of freedom each), so the sum's are Welch-Satterthwaite's,
+    ``(k - 1) * (B + W)^2 / (B^2 + W^2)``: ``k - 1`` when one part dominates, up to
+    ``2 (k - 1)`` when they are equal. Rounded down (the wider t, never the narrower).
+    ValueError with fewer than :data:`MIN_INTERVALS` machines."""
+    _, between, within = _calibration_parts(summaries)
+    k = len(summaries)
+    return max(1, math.floor((k - 1) * (between + within) ** 2 / (between**2 + within**2) + 1e-9))
 
 
 #: The clock weights :func:`fit_clock_weight` chooses from (a tenth apart: finer steps would
@@ -263,12 +374,34 @@ def fit_rate_calibration(summaries: Sequence[tuple[float, float]]) -> tuple[floa
 CLOCK_WEIGHTS: Final = tuple(k / 10 for k in range(11))
 
 
-def evidence_ln_s(rate_s: float, clock_s: float, clock_weight: float) -> float:
-    """The log of the evidence time ``rate^(1 - w) * clock^w`` (both > 0 s): the machine's
-    at-this-rate time to the limit and the time since its last healthy window, weighted
-    geometrically. Weights that sum to one keep the evidence a time: in other units (minutes,
-    days) it is the same time in those units, so its calibration does not depend on them."""
-    return (1.0 - clock_weight) * math.log(rate_s) + clock_weight * math.log(clock_s)
+def evidence_ln_s(
+    rate_s: float,
+    clock_s: float,
+    clock_weight: float,
+    median_s: float = 1.0,
+    prior_weight: float = 0.0,
+) -> float:
+    """The log of the evidence time ``rate^(1 - w - p) * clock^w * median^p`` (each > 0 s): the
+    machine's at-this-rate time to the limit, the time since its last healthy window and (with
+    ``prior_weight`` p) the prior's median time left given that survival
+    (:func:`prior_median_s`), weighted geometrically. Weights that sum to one keep the evidence
+    a time: in other units (minutes, days) it is the same time in those units, so its
+    calibration does not depend on them."""
+    ln = (1.0 - clock_weight - prior_weight) * math.log(rate_s) + clock_weight * math.log(clock_s)
+    return ln + prior_weight * math.log(median_s) if prior_weight else ln
+
+
+def still_ln_s(clock_s: float, median_s: float = 1.0, prior_weight: float = 0.0) -> float:
+    """The log of the evidence time while the indicator does not rise, ``clock^(1 - q) *
+    median^q`` (:func:`evidence_ln_s` without a rate)."""
+    ln = (1.0 - prior_weight) * math.log(clock_s)
+    return ln + prior_weight * math.log(median_s) if prior_weight else math.log(clock_s)
+
+
+def prior_median_s(prior: PfPrior, survived_s: float) -> float:
+    """The prior's median time left (s) given survival of ``survived_s``: its own prediction,
+    a third evidence beside the rate and the clock (never below a millisecond: a log)."""
+    return max(remaining(prior, survived_s, (0.5,))[0], 1e-3)
 
 
 def fit_clock_weight(
@@ -321,17 +454,147 @@ def fit_clock_calibration(
 
 
 def with_clock_fitted(
-    prior: PfPrior, machines: Sequence[Sequence[tuple[float, float | None, float]]]
+    prior: PfPrior,
+    machines: Sequence[Sequence[tuple[float, float | None, float]]],
+    intervals_s: Sequence[float] | None = None,
 ) -> PfPrior:
     """``prior`` with the clock's weight, the evidence time's calibration
     (:func:`fit_clock_weight`, on the windows with a rate) and the clock's own
     (:func:`fit_clock_calibration`, on all of them), fitted on its machines' windows after
-    detection as ``(true time left, at-this-rate time or None, clock)`` in seconds."""
-    w, bias, sd = fit_clock_weight(
-        [[(t, r, c) for t, r, c in m if r is not None and r > 0] for m in machines]
+    detection as ``(true time left, at-this-rate time or None, clock)`` in seconds.
+
+    With each machine's P-F interval (``intervals_s``, in the order of ``machines``) the
+    prior's own median time left (:func:`prior_median_s`) joins both evidences with a weight
+    fitted the same way (:func:`fit_blend`). Each machine's median comes from the prior of the
+    *other* machines' intervals (cross-fitted): the prior fitted on its own interval would
+    know its answer, and the calibration would trust the prior more than a new machine can.
+    """
+    full = _cross_fitted(prior, machines, intervals_s)
+    if full is None:
+        return _clock_fitted(prior, machines)
+    rated = [[(t, r, c, md) for t, r, c, md in m if r is not None and r > 0] for m in full]
+    w, p, bias, sd = fit_blend(rated)
+    q, still_bias, still_sd = fit_still([[(t, c, md) for t, _, c, md in m] for m in full])
+    blended, still = _summaries(full, w, p, q)
+    return prior.with_rate(
+        bias, sd, clock_weight=w, df=calibration_df(blended), prior_weight=p
+    ).with_clock(still_bias, still_sd, df=calibration_df(still), prior_weight=q)
+
+
+def fitted_summaries(
+    prior: PfPrior,
+    machines: Sequence[Sequence[tuple[float, float | None, float]]],
+    intervals_s: Sequence[float],
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    """Per machine with windows, the :func:`rate_summary` of its evidence's log errors under
+    ``prior``'s fitted weights (as :func:`with_clock_fitted` fitted them from the same
+    ``machines`` and ``intervals_s``): the rate blend's (windows with a rate) and the no-rise
+    evidence's (all windows). What the calibrations are the re-fit of."""
+    full = _cross_fitted(prior, machines, intervals_s)
+    if full is None:
+        full = [[(t, r, c, 1.0) for t, r, c in m] for m in machines]
+    return _summaries(
+        full,
+        prior.clock_weight or 0.0,
+        prior.prior_weight or 0.0,
+        prior.still_prior_weight or 0.0,
     )
-    clock = fit_clock_calibration([[(t, c) for t, _, c in m] for m in machines])
-    return prior.with_rate(bias, sd, clock_weight=w).with_clock(*clock)
+
+
+def _summaries(
+    full: Sequence[Sequence[tuple[float, float | None, float, float]]], w: float, p: float, q: float
+) -> tuple[list[tuple[float, float]], list[tuple[float, float]]]:
+    rated = [[(t, r, c, md) for t, r, c, md in m if r is not None and r > 0] for m in full]
+    blended = [
+        rate_summary([math.log(t) - evidence_ln_s(r, c, w, md, p) for t, r, c, md in m])
+        for m in rated
+        if m
+    ]
+    still = [
+        rate_summary([math.log(t) - still_ln_s(c, md, q) for t, _, c, md in m]) for m in full if m
+    ]
+    return blended, still
+
+
+def _cross_fitted(
+    prior: PfPrior,
+    machines: Sequence[Sequence[tuple[float, float | None, float]]],
+    intervals_s: Sequence[float] | None,
+) -> list[list[tuple[float, float | None, float, float]]] | None:
+    """The windows with each machine's prior median from the other machines' intervals; None
+    without intervals or with too few to leave one out."""
+    if intervals_s is None:
+        return None
+    if len(intervals_s) != len(machines):
+        raise ValueError("with_clock_fitted: one interval per machine")
+    if len(intervals_s) <= MIN_INTERVALS:
+        return None
+    out = []
+    for j, m in enumerate(machines):
+        loo = fit(prior.indicator, [v for i, v in enumerate(intervals_s) if i != j], "cross-fit")
+        out.append([(t, r, c, prior_median_s(loo, c)) for t, r, c in m])
+    return out
+
+
+def _clock_fitted(
+    prior: PfPrior, machines: Sequence[Sequence[tuple[float, float | None, float]]]
+) -> PfPrior:
+    rated = [[(t, r, c) for t, r, c in m if r is not None and r > 0] for m in machines]
+    w, bias, sd = fit_clock_weight(rated)
+    clocked = [
+        rate_summary([math.log(t) - evidence_ln_s(r, c, w) for t, r, c in m]) for m in rated if m
+    ]
+    clock = [rate_summary([math.log(t) - math.log(c) for t, _, c in m]) for m in machines if m]
+    return prior.with_rate(bias, sd, clock_weight=w, df=calibration_df(clocked)).with_clock(
+        *fit_clock_calibration([[(t, c) for t, _, c in m] for m in machines]),
+        df=calibration_df(clock),
+    )
+
+
+def fit_blend(
+    machines: Sequence[Sequence[tuple[float, float, float, float]]],
+) -> tuple[float, float, float, float]:
+    """:func:`fit_clock_weight` with the prior's median as a third evidence: each window
+    ``(true time left, at-this-rate, clock, prior's median time left)``; of the weights a tenth
+    apart (clock ``w``, prior ``p``, ``w + p <= 1``) the one whose evidence has the smallest
+    calibrated spread, the smaller prior weight and then the smaller clock weight on a tie:
+    ``(w, p, bias, sd)``."""
+    used = [m for m in machines if m]
+    if len(used) < MIN_INTERVALS:
+        raise ValueError(f"a blend needs {MIN_INTERVALS}+ machines with windows")
+    best: tuple[float, float, float, float] | None = None
+    for p in CLOCK_WEIGHTS:
+        for w in CLOCK_WEIGHTS:
+            if w + p > 1.0 + 1e-9:
+                continue
+            summaries = [
+                rate_summary([math.log(t) - evidence_ln_s(r, c, w, md, p) for t, r, c, md in m])
+                for m in used
+            ]
+            bias, sd = fit_rate_calibration(summaries)
+            if best is None or sd < best[3] - 1e-12:
+                best = (w, p, bias, sd)
+    assert best is not None
+    return best
+
+
+def fit_still(
+    machines: Sequence[Sequence[tuple[float, float, float]]],
+) -> tuple[float, float, float]:
+    """The prior's weight ``q`` in the evidence while the indicator does not rise,
+    ``clock^(1 - q) * median^q``, and that evidence's calibration, as :func:`fit_blend`: each
+    window ``(true time left, clock, prior's median time left)``; ``(q, bias, sd)``."""
+    used = [m for m in machines if m]
+    best: tuple[float, float, float] | None = None
+    for q in CLOCK_WEIGHTS:
+        summaries = [
+            rate_summary([math.log(t) - still_ln_s(c, md, q) for t, c, md in m]) for m in used
+        ]
+        bias, sd = fit_rate_calibration(summaries)
+        if best is None or sd < best[2] - 1e-12:
+            best = (q, bias, sd)
+    assert best is not None
+    return best
 
 
 def _median(sorted_values: Sequence[float]) -> float:
@@ -340,62 +603,22 @@ def _median(sorted_values: Sequence[float]) -> float:
     return sorted_values[mid] if n % 2 else 0.5 * (sorted_values[mid - 1] + sorted_values[mid])
 
 
-#: The rate-updated posterior is evaluated on this many points of log remaining life, spanning
-#: :data:`_GRID_SDS` of the rate's spread each side of its centre (within :data:`_GRID_LN_S`):
-#: a fixed amount of arithmetic per window, whatever the machine's history.
-_GRID_POINTS: Final = 301
-_GRID_SDS: Final = 8.0
-#: Log seconds the grid never leaves (a millisecond to about 300 years: below a second is no
-#: time to act, but the prior's mass there must still be counted, or every quantile shifts up).
-_GRID_LN_S: Final = (-7.0, 23.0)
-
-
-def remaining_with_rate(
-    prior: PfPrior,
-    elapsed_s: float,
-    rate_ln_s: float,
-    rate_sd_ln: float,
-    probabilities: Sequence[float],
+def calibrated(
+    centre_ln: float, scale_ln: float, df: int, probabilities: Sequence[float]
 ) -> list[float]:
-    """Quantiles (seconds) of the remaining life given survival since detection (the prior,
-    as :func:`remaining`) and the machine's own evidence: a normal likelihood on the log
-    remaining life, centred at ``rate_ln_s`` (the calibrated at-this-rate time) with spread
-    ``rate_sd_ln``.
+    """Quantiles (seconds) of the remaining life when its log is ``centre_ln + scale_ln * T``,
+    T a Student t with ``df`` degrees of freedom: the calibrated evidence's predictive.
 
-    Bayes on a fixed grid of ``u = ln r``: the prior's density of ``u`` given ``D > e`` is the
-    predictive t density of ``ln(e + r)`` times the Jacobian ``r / (e + r)`` (the survival
-    ``S(e)`` is a constant and cancels), times the likelihood; quantiles by the trapezoid rule.
-    The evidence narrows the interval where the machine's own rate is known well, and leaves
-    the prior's width where it is not (a large ``rate_sd_ln``).
+    The calibration (:func:`fit_rate_calibration`) is a regression of the log time left on the
+    evidence, over the machines the prior came from: given the evidence it already says where
+    such a machine's time left lies, and how far it scattered. It is the predictive itself, not
+    a likelihood to multiply into the prior: the prior (its intervals, conditioned on the time
+    survived) comes from the same machines, and the evidence's clock is the same time survived,
+    so the product counted both twice and held the truth in 66-76 % of the windows its 10-90 %
+    interval named (``make eval-life``, before this). The t, not a normal: the bias and spread
+    are estimates from a handful of machines, as the prior's own predictive is a t over its
+    intervals.
     """
-    lo = max(_GRID_LN_S[0], rate_ln_s - _GRID_SDS * rate_sd_ln)
-    hi = min(_GRID_LN_S[1], rate_ln_s + _GRID_SDS * rate_sd_ln)
-    if not hi > lo:  # the evidence lies beyond any time the grid holds: the prior alone
-        return remaining(prior, elapsed_s, probabilities)
-    e = max(elapsed_s, 0.0)
-    step = (hi - lo) / (_GRID_POINTS - 1)
-    grid = [lo + k * step for k in range(_GRID_POINTS)]
-    df, power = prior.df, -(prior.df + 1) / 2.0  # t density up to its constant (it cancels)
-    dens = []
-    for u in grid:
-        r = math.exp(u)
-        z = (math.log(e + r) - prior.mu_ln_s) / prior.scale_ln
-        log_like = -0.5 * ((u - rate_ln_s) / rate_sd_ln) ** 2
-        dens.append(math.exp(power * math.log1p(z * z / df) + log_like) * r / (e + r))
-    cum = [0.0]
-    for k in range(1, _GRID_POINTS):
-        cum.append(cum[-1] + 0.5 * (dens[k] + dens[k - 1]) * step)
-    total = cum[-1]
-    if not total > 0.0:  # both far in each other's tails: nothing to say beyond the prior
-        return remaining(prior, elapsed_s, probabilities)
-    out = []
-    k = 1
-    for p in sorted(probabilities):
-        target = p * total
-        while k < _GRID_POINTS - 1 and cum[k] < target:
-            k += 1
-        span = cum[k] - cum[k - 1]
-        frac = (target - cum[k - 1]) / span if span > 0 else 0.0
-        out.append((p, math.exp(grid[k - 1] + min(max(frac, 0.0), 1.0) * step)))
-    by_p = dict(out)
-    return [by_p[p] for p in probabilities]
+    if df < 1 or not (math.isfinite(centre_ln) and math.isfinite(scale_ln) and scale_ln > 0):
+        raise ValueError("calibrated: needs df >= 1, a finite centre and a scale > 0")
+    return [math.exp(min(centre_ln + scale_ln * t_isf(1.0 - p, df), 700.0)) for p in probabilities]

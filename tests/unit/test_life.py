@@ -23,6 +23,7 @@ from rotorwatch.diagnosis.life import (
     limit_text,
     update,
 )
+from rotorwatch.diagnosis.pf_prior import t_isf
 
 STEP_MS = 10 * 60_000
 LEARN = 48
@@ -274,9 +275,10 @@ def test_the_prior_updated_by_an_exponential_rise_holds_the_true_time_and_narrow
         assert alone is not None
         assert est.low_s <= truth <= est.high_s
         assert est.low_s <= est.remaining_s <= est.high_s
-        # Narrower than the prior alone: the machine's own rise says how long it has.
+        # Narrower than the prior alone: the machine's own rise says how long it has. The
+        # calibration's t (its machines', the prior's four: 3 degrees of freedom) about it.
         assert est.high_s - est.low_s < 0.5 * (alone.high_s - alone.low_s)
-        assert est.high_s / est.low_s < math.exp(2 * 1.2816 * 0.3) * 1.05
+        assert est.high_s / est.low_s < math.exp(2 * t_isf(0.1, prior.df) * 0.3) * 1.05
 
 
 def test_a_flat_indicator_gives_no_estimate_and_after_detection_the_prior_alone() -> None:
@@ -287,7 +289,7 @@ def test_a_flat_indicator_gives_no_estimate_and_after_detection_the_prior_alone(
 
     prior = _calibrated_prior()
     # Noise that happens to tilt the short trend up gives a rate, but one whose spread (the
-    # slope's relative error) leaves the prior's interval about as wide as it was.
+    # slope's relative error) keeps the interval nearly as wide as the prior's.
     for seed in range(8):
         rng = np.random.default_rng(seed)
         noisy = _detected(run(list(V0 * np.exp(0.02 * rng.standard_normal(LEARN + 60)))), 100)
@@ -383,7 +385,9 @@ def test_a_clocked_prior_weighs_the_rate_and_the_clock_and_the_clock_alone_when_
     assert est is not None
     blend = math.sqrt(rate[0] * clock)  # w = 0.5, bias 0
     assert est.low_s < blend < est.high_s
-    assert math.log(est.high_s / est.low_s) == pytest.approx(2 * 1.2816 * sharp, rel=0.1)
+    assert math.log(est.high_s / est.low_s) == pytest.approx(
+        2 * t_isf(0.1, prior.df) * sharp, rel=0.1
+    )
     # A flat indicator after detection: no rate, the clock alone is the evidence.
     flat = run([V0] * (LEARN + 60))[-1]
     flat = replace(flat, onset_ms=flat.last_ts_ms - 20 * STEP_MS, last_healthy_ms=-1)
@@ -391,7 +395,7 @@ def test_a_clocked_prior_weighs_the_rate_and_the_clock_and_the_clock_alone_when_
     est = estimate(flat, learning_windows=LEARN, prior=prior)
     assert est is not None
     assert est.low_s < 20 * STEP_MS / 1000.0 < est.high_s
-    assert est.high_s / est.low_s < math.exp(2 * 1.2816 * sharp) * 1.1
+    assert est.high_s / est.low_s < math.exp(2 * t_isf(0.1, prior.df) * sharp) * 1.1
 
 
 def test_the_fold_keeps_the_window_before_the_episode_as_the_clocks_zero() -> None:
@@ -409,3 +413,103 @@ def test_the_fold_keeps_the_window_before_the_episode_as_the_clocks_zero() -> No
     # HEALTHY again: no episode, no zero; an episode older than the field: none kept.
     assert _last_healthy_ms(later, -1, now) == -1
     assert _last_healthy_ms(replace(later, last_healthy_ms=-1), now, now + 4 * STEP_MS) == -1
+
+
+def test_with_a_rise_the_calibrated_evidence_decides_and_the_prior_is_not_counted_again() -> None:
+    from dataclasses import replace
+
+    from rotorwatch.diagnosis.life import (
+        INTERVAL_PROBABILITIES,
+        POINT_PROBABILITY,
+        clock_s,
+        evidence_of,
+        rate_to_limit,
+    )
+    from rotorwatch.diagnosis.pf_prior import calibrated, fit
+
+    values = exponential(LEARN, 90)
+    state = replace(
+        run(values)[LEARN + 60], onset_ms=LEARN * STEP_MS, last_healthy_ms=(LEARN - 1) * STEP_MS
+    )
+    rate, clock = rate_to_limit(state), clock_s(state)
+    assert rate is not None
+    assert clock is not None
+    estimates = []
+    # Priors of very different intervals, with the same calibration: the calibration was fitted
+    # on the prior's own machines and already holds what their intervals and the time survived
+    # say, so the estimate is the calibrated evidence's t, whatever the intervals.
+    for intervals in ([600.0, 1200.0, 2400.0], [36_000.0, 72_000.0, 400_000.0]):
+        prior = fit(EOL.indicator, intervals, "test").with_rate(-0.5, 0.8, clock_weight=0.4, df=6)
+        evidence = evidence_of(state, prior, *rate)
+        assert evidence is not None
+        est = estimate(state, learning_windows=LEARN, prior=prior)
+        assert est is not None
+        low, point, high = calibrated(
+            evidence[0] - 0.5,
+            math.hypot(0.8, evidence[1]),
+            6,
+            (INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1]),
+        )
+        assert (est.low_s, est.remaining_s, est.high_s) == (low, point, high)
+        estimates.append(est)
+    assert estimates[0] == estimates[1]
+    # No degrees of freedom in the file (a prior written before them): the prior's n - 1.
+    older = replace(prior, rate_df=None)
+    wider = estimate(state, learning_windows=LEARN, prior=older)
+    assert wider is not None
+    assert wider.high_s / wider.low_s > estimates[1].high_s / estimates[1].low_s
+
+
+def test_a_prior_share_puts_the_priors_median_inside_the_evidence() -> None:
+    from dataclasses import replace
+
+    from rotorwatch.diagnosis.life import (
+        INTERVAL_PROBABILITIES,
+        POINT_PROBABILITY,
+        clock_s,
+        rate_to_limit,
+    )
+    from rotorwatch.diagnosis.pf_prior import (
+        calibrated,
+        evidence_ln_s,
+        fit,
+        prior_median_s,
+        still_ln_s,
+    )
+
+    probabilities = (INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1])
+    prior = (
+        fit(EOL.indicator, [1800.0, 7200.0, 28_800.0, 86_400.0], "test")
+        .with_rate(-0.3, 0.6, clock_weight=0.2, df=5, prior_weight=0.5)
+        .with_clock(-0.1, 0.9, df=4, prior_weight=0.7)
+    )
+    state = replace(
+        run(exponential(LEARN, 90))[LEARN + 60],
+        onset_ms=LEARN * STEP_MS,
+        last_healthy_ms=(LEARN - 1) * STEP_MS,
+    )
+    rate, clock = rate_to_limit(state), clock_s(state)
+    assert rate is not None
+    assert clock is not None
+    median = prior_median_s(prior, clock)
+    est = estimate(state, learning_windows=LEARN, prior=prior)
+    assert est is not None
+    expected = calibrated(
+        evidence_ln_s(rate[0], clock, 0.2, median, 0.5) - 0.3,
+        math.hypot(0.6, 0.3 * rate[1]),
+        5,
+        probabilities,
+    )
+    assert (est.low_s, est.remaining_s, est.high_s) == tuple(expected)
+    # No rise: the clock and the prior's median, with the no-rise calibration.
+    flat = run([V0] * (LEARN + 60))[-1]
+    flat = replace(flat, onset_ms=flat.last_ts_ms - 20 * STEP_MS, last_healthy_ms=-1)
+    assert rate_to_limit(flat) is None
+    clock = clock_s(flat)
+    assert clock is not None
+    est = estimate(flat, learning_windows=LEARN, prior=prior)
+    assert est is not None
+    expected = calibrated(
+        still_ln_s(clock, prior_median_s(prior, clock), 0.7) - 0.1, 0.9, 4, probabilities
+    )
+    assert (est.low_s, est.remaining_s, est.high_s) == tuple(expected)
