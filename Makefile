@@ -57,7 +57,7 @@ typecheck: $(STAMP)
 
 # The deploy contracts run first, on their own (check-deploy); pytest then runs the rest.
 test: system-deps cdk-cli lint typecheck check-deploy
-	$(BIN)/pytest -n auto --dist loadscope -m "not deploy_contract"
+	$(BIN)/pytest -n auto -m "not deploy_contract"
 
 # Deploy contracts: what a first `cdk deploy` breaks on and moto cannot show (README, Testing),
 # plus checkov on the prod templates. checkov lives in its own virtualenv: it pins boto3 to a
