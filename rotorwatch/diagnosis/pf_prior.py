@@ -22,7 +22,7 @@ tail in closed form for integer degrees of freedom, its inverse by bisection.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -423,14 +423,29 @@ def fit_clock_weight(
     used = [m for m in machines if m]
     if len(used) < MIN_INTERVALS:
         raise ValueError(f"a clock weight needs {MIN_INTERVALS}+ machines with windows")
-    best: tuple[float, float, float] | None = None
-    for w in CLOCK_WEIGHTS:
+    (w,), bias, sd = _least_spread(
+        used, [(w,) for w in CLOCK_WEIGHTS], lambda x, ws: evidence_ln_s(x[1], x[2], ws[0])
+    )
+    return w, bias, sd
+
+
+def _least_spread(
+    machines: Sequence[Sequence[tuple[float, ...]]],
+    candidates: Iterable[tuple[float, ...]],
+    log_evidence: Callable[[tuple[float, ...], tuple[float, ...]], float],
+) -> tuple[tuple[float, ...], float, float]:
+    """Of the ``candidates`` (weights), the one whose evidence (``log_evidence(window,
+    weights)``, each window starting with its true time left) has the smallest calibrated
+    spread, each machine counted once (:func:`fit_rate_calibration`), the first on a tie:
+    ``(weights, bias, sd)``."""
+    best: tuple[tuple[float, ...], float, float] | None = None
+    for weights in candidates:
         summaries = [
-            rate_summary([math.log(t) - evidence_ln_s(r, c, w) for t, r, c in m]) for m in used
+            rate_summary([math.log(x[0]) - log_evidence(x, weights) for x in m]) for m in machines
         ]
         bias, sd = fit_rate_calibration(summaries)
         if best is None or sd < best[2] - 1e-12:
-            best = (w, bias, sd)
+            best = (weights, bias, sd)
     assert best is not None
     return best
 
@@ -562,20 +577,12 @@ def fit_blend(
     used = [m for m in machines if m]
     if len(used) < MIN_INTERVALS:
         raise ValueError(f"a blend needs {MIN_INTERVALS}+ machines with windows")
-    best: tuple[float, float, float, float] | None = None
-    for p in CLOCK_WEIGHTS:
-        for w in CLOCK_WEIGHTS:
-            if w + p > 1.0 + 1e-9:
-                continue
-            summaries = [
-                rate_summary([math.log(t) - evidence_ln_s(r, c, w, md, p) for t, r, c, md in m])
-                for m in used
-            ]
-            bias, sd = fit_rate_calibration(summaries)
-            if best is None or sd < best[3] - 1e-12:
-                best = (w, p, bias, sd)
-    assert best is not None
-    return best
+    (w, p), bias, sd = _least_spread(
+        used,
+        [(w, p) for p in CLOCK_WEIGHTS for w in CLOCK_WEIGHTS if w + p <= 1.0 + 1e-9],
+        lambda x, ws: evidence_ln_s(x[1], x[2], ws[0], x[3], ws[1]),
+    )
+    return w, p, bias, sd
 
 
 def fit_still(
@@ -585,16 +592,10 @@ def fit_still(
     ``clock^(1 - q) * median^q``, and that evidence's calibration, as :func:`fit_blend`: each
     window ``(true time left, clock, prior's median time left)``; ``(q, bias, sd)``."""
     used = [m for m in machines if m]
-    best: tuple[float, float, float] | None = None
-    for q in CLOCK_WEIGHTS:
-        summaries = [
-            rate_summary([math.log(t) - still_ln_s(c, md, q) for t, c, md in m]) for m in used
-        ]
-        bias, sd = fit_rate_calibration(summaries)
-        if best is None or sd < best[2] - 1e-12:
-            best = (q, bias, sd)
-    assert best is not None
-    return best
+    (q,), bias, sd = _least_spread(
+        used, [(q,) for q in CLOCK_WEIGHTS], lambda x, ws: still_ln_s(x[1], x[2], ws[0])
+    )
+    return q, bias, sd
 
 
 def _median(sorted_values: Sequence[float]) -> float:
