@@ -149,10 +149,7 @@ class PfPrior:
         }
         if self.rate_bias_ln is not None and self.rate_sd_ln is not None:
             if self.clock_weight is None:
-                out["rate_bias_ln"] = self.rate_bias_ln
-                out["rate_sd_ln"] = self.rate_sd_ln
-                if self.rate_df is not None:
-                    out["rate_df"] = self.rate_df
+                out |= _calibration_keys("rate", self.rate_bias_ln, self.rate_sd_ln, self.rate_df)
             else:
                 # Other keys, not rate_*: a release before the clock would read a calibration
                 # of the evidence time as one of the rate alone (biased by the clock's share);
@@ -162,18 +159,12 @@ class PfPrior:
                 out["clock_weight"] = self.clock_weight
                 if self.prior_weight is not None:
                     out["prior_weight"] = self.prior_weight
-                out[f"{name}_bias_ln"] = self.rate_bias_ln
-                out[f"{name}_sd_ln"] = self.rate_sd_ln
-                if self.rate_df is not None:
-                    out[f"{name}_df"] = self.rate_df
+                out |= _calibration_keys(name, self.rate_bias_ln, self.rate_sd_ln, self.rate_df)
         if self.clock_bias_ln is not None and self.clock_sd_ln is not None:
             name = "clock" if self.still_prior_weight is None else "still"
             if self.still_prior_weight is not None:
                 out["still_prior_weight"] = self.still_prior_weight
-            out[f"{name}_bias_ln"] = self.clock_bias_ln
-            out[f"{name}_sd_ln"] = self.clock_sd_ln
-            if self.clock_df is not None:
-                out[f"{name}_df"] = self.clock_df
+            out |= _calibration_keys(name, self.clock_bias_ln, self.clock_sd_ln, self.clock_df)
         return out
 
     @classmethod
@@ -195,36 +186,36 @@ class PfPrior:
                 f"P-F prior for {prior.indicator}: needs n >= {MIN_INTERVALS} and sd > 0"
             )
         if "prior_weight" in d or "blended_bias_ln" in d or "blended_sd_ln" in d:
+            bias, sd, df = _calibration_of(d, "blended")
             prior = prior.with_rate(
-                float(d["blended_bias_ln"]),
-                float(d["blended_sd_ln"]),
-                float(d["clock_weight"]),
-                _optional_df(d, "blended_df"),
-                float(d["prior_weight"]),
+                bias, sd, float(d["clock_weight"]), df, float(d["prior_weight"])
             )
         elif "clock_weight" in d or "clocked_bias_ln" in d or "clocked_sd_ln" in d:
-            prior = prior.with_rate(
-                float(d["clocked_bias_ln"]),
-                float(d["clocked_sd_ln"]),
-                float(d["clock_weight"]),
-                _optional_df(d, "clocked_df"),
-            )
+            bias, sd, df = _calibration_of(d, "clocked")
+            prior = prior.with_rate(bias, sd, float(d["clock_weight"]), df)
         elif "rate_bias_ln" in d or "rate_sd_ln" in d:
-            prior = prior.with_rate(
-                float(d["rate_bias_ln"]), float(d["rate_sd_ln"]), df=_optional_df(d, "rate_df")
-            )
+            bias, sd, df = _calibration_of(d, "rate")
+            prior = prior.with_rate(bias, sd, df=df)
         if "still_prior_weight" in d or "still_bias_ln" in d or "still_sd_ln" in d:
-            prior = prior.with_clock(
-                float(d["still_bias_ln"]),
-                float(d["still_sd_ln"]),
-                _optional_df(d, "still_df"),
-                float(d["still_prior_weight"]),
-            )
+            bias, sd, df = _calibration_of(d, "still")
+            prior = prior.with_clock(bias, sd, df, float(d["still_prior_weight"]))
         elif "clock_bias_ln" in d or "clock_sd_ln" in d:
-            prior = prior.with_clock(
-                float(d["clock_bias_ln"]), float(d["clock_sd_ln"]), _optional_df(d, "clock_df")
-            )
+            prior = prior.with_clock(*_calibration_of(d, "clock"))
         return prior
+
+
+def _calibration_keys(name: str, bias_ln: float, sd_ln: float, df: int | None) -> dict[str, Any]:
+    """A calibration's keys in a prior file: ``<name>_bias_ln``, ``<name>_sd_ln`` and, when
+    known, ``<name>_df``."""
+    keys: dict[str, Any] = {f"{name}_bias_ln": bias_ln, f"{name}_sd_ln": sd_ln}
+    if df is not None:
+        keys[f"{name}_df"] = df
+    return keys
+
+
+def _calibration_of(d: Mapping[str, Any], name: str) -> tuple[float, float, int | None]:
+    """The calibration :func:`_calibration_keys` wrote under ``name``: (bias, sd, df or None)."""
+    return float(d[f"{name}_bias_ln"]), float(d[f"{name}_sd_ln"]), _optional_df(d, f"{name}_df")
 
 
 def _checked_df(df: int | None) -> int | None:
