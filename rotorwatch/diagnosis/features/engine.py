@@ -144,11 +144,13 @@ def window_features(
     env_spec = np.empty((b, n // ENVELOPE_DECIMATION // 2 + 1), dtype=np.float32)
     df_hz = fs_hz / n  # (B,) bin spacing
     step = block_rows(n)
-    # A fast sensor's windows are also demodulated in lower bands (see ENVELOPE_LADDER_TOP_HZ).
+    # A fast sensor's windows are also demodulated in lower bands (see ENVELOPE_LADDER_TOP_HZ):
+    # as many as the block's fastest row needs, so one fast device in a fleet's batch does not
+    # make every block demodulate bands its rows never choose.
     ladder = _ladder_steps(fs_hz)
-    full = _Scratch.get(step, n, len(ENVELOPE_BANDS_FS) + int(ladder.max(initial=0)))
     for s in range(0, b, step):
         e = min(s + step, b)
+        full = _Scratch.get(step, n, len(ENVELOPE_BANDS_FS) + int(ladder[s:e].max()))
         scratch = full if e - s == full.x.shape[0] else full.view(e - s)
         # Each row's extremes in the samples' own type (a quarter of the bytes for int16):
         # the scaling and the mean's removal are monotone, so they stay the extremes.
