@@ -411,11 +411,8 @@ def fit_clock_weight(
     chosen, the smaller weight on a tie. ValueError with fewer than :data:`MIN_INTERVALS`
     machines with windows.
     """
-    used = [m for m in machines if m]
-    if len(used) < MIN_INTERVALS:
-        raise ValueError(f"a clock weight needs {MIN_INTERVALS}+ machines with windows")
-    (w,), bias, sd = _least_spread(
-        used, [(w,) for w in CLOCK_WEIGHTS], lambda x, ws: evidence_ln_s(x[1], x[2], ws[0])
+    w, _p, bias, sd = fit_blend(
+        [[(t, r, c, 1.0) for t, r, c in m] for m in machines], prior_weights=(0.0,)
     )
     return w, bias, sd
 
@@ -453,10 +450,8 @@ def fit_clock_calibration(
     as it has already spent (the window halfway through), so the bias is near zero whatever
     the machines; the spread says how far from halfway the windows are (a log-logistic of
     scale 1, spread 1.8, if the moment is uniform over the interval)."""
-    used = [m for m in machines if m]
-    return fit_rate_calibration(
-        [rate_summary([math.log(t) - math.log(c) for t, c in m]) for m in used]
-    )
+    _q, bias, sd = fit_still([[(t, c, 1.0) for t, c in m] for m in machines], (0.0,))
+    return bias, sd
 
 
 def with_clock_fitted(
@@ -476,11 +471,13 @@ def with_clock_fitted(
     know its answer, and the calibration would trust the prior more than a new machine can.
     """
     full = _cross_fitted(prior, machines, intervals_s)
+    # Without intervals to leave one out, the rate and the clock alone: the prior's weight 0.
+    weights = CLOCK_WEIGHTS if full is not None else (0.0,)
     if full is None:
-        return _clock_fitted(prior, machines)
+        full = [[(t, r, c, 1.0) for t, r, c in m] for m in machines]
     rated = [[(t, r, c, md) for t, r, c, md in m if r is not None and r > 0] for m in full]
-    w, p, bias, sd = fit_blend(rated)
-    q, still_bias, still_sd = fit_still([[(t, c, md) for t, _, c, md in m] for m in full])
+    w, p, bias, sd = fit_blend(rated, prior_weights=weights)
+    q, still_bias, still_sd = fit_still([[(t, c, md) for t, _, c, md in m] for m in full], weights)
     blended, still = _summaries(full, w, p, q)
     return prior.with_rate(
         bias, sd, clock_weight=w, df=calibration_df(blended), prior_weight=p
@@ -542,35 +539,22 @@ def _cross_fitted(
     return out
 
 
-def _clock_fitted(
-    prior: PfPrior, machines: Sequence[Sequence[tuple[float, float | None, float]]]
-) -> PfPrior:
-    rated = [[(t, r, c) for t, r, c in m if r is not None and r > 0] for m in machines]
-    w, bias, sd = fit_clock_weight(rated)
-    clocked = [
-        rate_summary([math.log(t) - evidence_ln_s(r, c, w) for t, r, c in m]) for m in rated if m
-    ]
-    clock = [rate_summary([math.log(t) - math.log(c) for t, _, c in m]) for m in machines if m]
-    return prior.with_rate(bias, sd, clock_weight=w, df=calibration_df(clocked)).with_clock(
-        *fit_clock_calibration([[(t, c) for t, _, c in m] for m in machines]),
-        df=calibration_df(clock),
-    )
-
-
 def fit_blend(
     machines: Sequence[Sequence[tuple[float, float, float, float]]],
+    prior_weights: Sequence[float] = CLOCK_WEIGHTS,
 ) -> tuple[float, float, float, float]:
     """:func:`fit_clock_weight` with the prior's median as a third evidence: each window
     ``(true time left, at-this-rate, clock, prior's median time left)``; of the weights a tenth
     apart (clock ``w``, prior ``p``, ``w + p <= 1``) the one whose evidence has the smallest
     calibrated spread, the smaller prior weight and then the smaller clock weight on a tie:
-    ``(w, p, bias, sd)``."""
+    ``(w, p, bias, sd)``. ``prior_weights``: the prior's weights searched (``(0.0,)``: the rate
+    and the clock alone, :func:`fit_clock_weight`)."""
     used = [m for m in machines if m]
     if len(used) < MIN_INTERVALS:
-        raise ValueError(f"a blend needs {MIN_INTERVALS}+ machines with windows")
+        raise ValueError(f"a clock weight needs {MIN_INTERVALS}+ machines with windows")
     (w, p), bias, sd = _least_spread(
         used,
-        [(w, p) for p in CLOCK_WEIGHTS for w in CLOCK_WEIGHTS if w + p <= 1.0 + 1e-9],
+        [(w, p) for p in prior_weights for w in CLOCK_WEIGHTS if w + p <= 1.0 + 1e-9],
         lambda x, ws: evidence_ln_s(x[1], x[2], ws[0], x[3], ws[1]),
     )
     return w, p, bias, sd
@@ -578,13 +562,15 @@ def fit_blend(
 
 def fit_still(
     machines: Sequence[Sequence[tuple[float, float, float]]],
+    prior_weights: Sequence[float] = CLOCK_WEIGHTS,
 ) -> tuple[float, float, float]:
     """The prior's weight ``q`` in the evidence while the indicator does not rise,
     ``clock^(1 - q) * median^q``, and that evidence's calibration, as :func:`fit_blend`: each
-    window ``(true time left, clock, prior's median time left)``; ``(q, bias, sd)``."""
+    window ``(true time left, clock, prior's median time left)``; ``(q, bias, sd)``
+    (``prior_weights`` ``(0.0,)``: the clock alone, :func:`fit_clock_calibration`)."""
     used = [m for m in machines if m]
     (q,), bias, sd = _least_spread(
-        used, [(q,) for q in CLOCK_WEIGHTS], lambda x, ws: still_ln_s(x[1], x[2], ws[0])
+        used, [(q,) for q in prior_weights], lambda x, ws: still_ln_s(x[1], x[2], ws[0])
     )
     return q, bias, sd
 
