@@ -140,12 +140,18 @@ def replay(
     return [json.loads(line) for line in done.stdout.splitlines() if line.strip()]
 
 
-def pf_intervals_s(rows: list[dict[str, Any]], lengths: dict[str, float]) -> dict[str, float]:
-    """Each bearing's P-F interval as the deployed path detects it: from the first lasting
-    alert to the end of the run (bearings never alerted have none)."""
+def rows_by_device(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    """The replay's rows per device, each in the replay's (time) order."""
     by_device: dict[str, list[dict[str, Any]]] = {}
     for r in rows:
         by_device.setdefault(r["device_id"], []).append(r)
+    return by_device
+
+
+def pf_intervals_s(rows: list[dict[str, Any]], lengths: dict[str, float]) -> dict[str, float]:
+    """Each bearing's P-F interval as the deployed path detects it: from the first lasting
+    alert to the end of the run (bearings never alerted have none)."""
+    by_device = rows_by_device(rows)
     out = {}
     for d, length_s in lengths.items():
         first = first_lasting_alert_ms(by_device.get(d, []))
@@ -175,9 +181,7 @@ def rate_windows(
     :func:`rotorwatch.diagnosis.life.clock_s`): what
     :func:`rotorwatch.diagnosis.pf_prior.fit_clock_weight` (the windows with a rate) and
     :func:`rotorwatch.diagnosis.pf_prior.fit_clock_calibration` (all of them) fit."""
-    by_device: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        by_device.setdefault(r["device_id"], []).append(r)
+    by_device = rows_by_device(rows)
     out: dict[str, list[tuple[float, float | None, float]]] = {}
     for d, length_s in lengths.items():
         device_rows = by_device.get(d, [])
@@ -318,9 +322,7 @@ def episode_start_ms(rows: list[dict[str, Any]], upto: dict[str, Any]) -> int | 
 def report(
     title: str, rows: list[dict[str, Any]], lengths: dict[str, float], n_alerts: int
 ) -> None:
-    by_device: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        by_device.setdefault(r["device_id"], []).append(r)
+    by_device = rows_by_device(rows)
     judged = {d: judge(by_device[d], lengths[d]) for d in sorted(lengths)}
 
     print(f"== {title}: {len(rows)} windows, {n_alerts} alerts sent")

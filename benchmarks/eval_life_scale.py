@@ -58,9 +58,7 @@ def judge_scale(data: Path, k: float) -> dict[str, dict[str, Any]]:
             rules_only=False,
             priors=None,  # the shipped prior
         )
-    by_device: dict[str, list[dict[str, Any]]] = {}
-    for r in rows:
-        by_device.setdefault(r["device_id"], []).append(r)
+    by_device = eval_life.rows_by_device(rows)
     return {d: eval_life.judge(by_device.get(d, []), lengths[d]) for d in sorted(lengths)}
 
 
