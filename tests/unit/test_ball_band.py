@@ -6,7 +6,9 @@ window) and is carried through the load zone once per cage turn (FTF sidebands):
 a hump over 2 x BSF +- FTF more than a line. :func:`defect_lines._ball_band_scores` sums that
 band's power over the background (Gamma on noise) and reports it on a line's scale; it counts
 only where the band stands above its own flanks, and leaves out other families' lines, present
-races' shaft sidebands and the shaft's harmonics.
+races' shaft sidebands and the shaft's harmonics. The impact train's harmonic 4 x BSF rings in
+its own band: the two bands' tails are combined (Fisher), so a weak ball standing a little above
+the noise at both is evidence, and a harmonic alone makes no ball.
 """
 
 from __future__ import annotations
@@ -264,6 +266,88 @@ def test_shaft_harmonics_are_not_the_balls_band(monkeypatch: pytest.MonkeyPatch,
     assert _features(x, DEEP_GROOVE)["env_bsf"] == pytest.approx(
         _line_only(monkeypatch, x, DEEP_GROOVE)
     )
+
+
+# --- the family's harmonics (2 x BSF, 4 x BSF) combined ---------------------------------------
+
+
+def _band_alone(
+    monkeypatch: pytest.MonkeyPatch, x: np.ndarray, bearing: dict[str, Any], **kw: Any
+) -> dict[str, Any]:
+    """The feature record with the balls' evidence read from the 2 x BSF band alone."""
+    with monkeypatch.context() as m:
+        m.setattr(dl, "BALL_HARMONICS", dl.BALL_HARMONICS[:1])
+        return _features(x, bearing, **kw)
+
+
+def test_the_family_is_the_impact_trains_harmonics() -> None:
+    # 2 x BSF first (the band that must stand above its flanks), then its harmonic 4 x BSF.
+    assert dl.BALL_HARMONICS == (2, 4)
+
+
+def test_the_family_names_weak_balls_the_band_alone_misses(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A weak, skidding ball carried through the load zone at FTF rings at 2 x BSF and at
+    4 x BSF, clearly at neither: combined, the family's evidence names more of them than the
+    2 x BSF band alone, and names nothing but the ball."""
+    by_family = by_band = 0
+    for jitter in (0.02, 0.03, 0.05):
+        for seed in range(6):
+            x = _ball(seed, amp_g=0.35, jitter=jitter)
+            for rec in (_features(x, DEEP_GROOVE), _band_alone(monkeypatch, x, DEEP_GROOVE)):
+                evidence = bearing_evidence(rec)
+                if evidence is not None:
+                    assert evidence[0] == "bearing_ball"
+            by_family += bearing_evidence(_features(x, DEEP_GROOVE)) is not None
+            by_band += bearing_evidence(_band_alone(monkeypatch, x, DEEP_GROOVE)) is not None
+    assert by_family > by_band
+
+
+def test_one_band_read_is_the_band_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where 4 x BSF lies beyond the envelope spectrum (fs / 8), only the 2 x BSF band is read:
+    the score is that band's own, bit for bit (no combination, no second look)."""
+    rpm = 10_000.0  # 2 x BSF 786 Hz, 4 x BSF 1571 Hz: beyond 1500 Hz at 12 kHz
+    f = _asset(DEEP_GROOVE).bearing.defect_frequencies_hz(rpm)
+    assert 4 * f["bsf"] > FS / 8 > 2 * f["bsf"]
+    x = impulse_train_g(
+        2 * f["bsf"], amp_g=0.5, noise_g=0.05, modulation_hz=f["ftf"], jitter=0.02, seed=1,
+        n=N, fs_hz=FS, resonance_hz=3500.0, damping_per_s=1500.0,
+    )  # fmt: skip
+    rec = _features(x, DEEP_GROOVE, rpm=rpm)
+    assert np.isfinite(rec["env_bsf"])
+    assert rec["env_bsf"] == _band_alone(monkeypatch, x, DEEP_GROOVE, rpm=rpm)["env_bsf"]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_harmonic_corroborates_but_makes_no_ball(
+    monkeypatch: pytest.MonkeyPatch, seed: int
+) -> None:
+    """Impacts at 4 x BSF and nothing at 2 x BSF (no hump there): the family adds nothing to
+    what the lines say; a harmonic corroborates a ball, it does not make one."""
+    f = _asset(DEEP_GROOVE).bearing.defect_frequencies_hz(RPM)
+    x = impulse_train_g(
+        4 * f["bsf"], amp_g=0.5, noise_g=0.05, modulation_hz=f["ftf"], jitter=0.02, seed=seed,
+        n=N, fs_hz=FS, resonance_hz=3500.0, damping_per_s=1500.0,
+    )  # fmt: skip
+    assert (
+        _features(x, DEEP_GROOVE)["env_bsf"] == _band_alone(monkeypatch, x, DEEP_GROOVE)["env_bsf"]
+    )
+
+
+def test_a_band_leaves_out_the_bins_of_bands_read_before_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The bands' tails are combined as independent: no bin is counted in two of them (here a
+    band claimed by itself has no bin left, and reads nothing)."""
+    env, df, shaft, orders = _pipeline_noise(monkeypatch, DEEP_GROOVE, N, 8)
+    background = np.empty(env.shape[0])
+    lines = dl._line_scores(env, df, shaft, orders, background_out=background)
+    args = (env, df, shaft, orders, lines, background, 2)
+    kc, half, tail, _flank = dl._ball_band_tail(*args, [], flanks=False)
+    assert np.all(np.isfinite(tail))
+    _kc, _half, again, _flank = dl._ball_band_tail(*args, [(kc, half)], flanks=False)
+    assert np.all(np.isnan(again))
 
 
 # --- healthy real bearings (../shared/data/real; skipped where the folder is absent) --------

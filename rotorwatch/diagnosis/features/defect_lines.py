@@ -59,6 +59,22 @@ def _line_table() -> tuple[npt.NDArray[np.int64], F64, F64, F64, F64, F64]:
 _LINES: Final = _line_table()
 _FTF_INDEX: Final = [key for _, key in DEFECTS].index("ftf")
 _BSF_INDEX: Final = [key for _, key in DEFECTS].index("bsf")
+#: The harmonics of BSF whose bands the balls' evidence combines (:func:`_ball_band_scores`):
+#: the ball family's own lines in :data:`ENVELOPE_LINES` (no shaft or cage multiple) that are
+#: harmonics of its impact train, which strikes both races once per spin, so repeats at
+#: 2 x BSF and rings at its multiples; the heaviest first: 2 x BSF, the band that must stand
+#: above its flanks. BSF itself is left out: it shows only where the strikes on the two races
+#: differ, and it is where the races' shaft-rate sidebands fall (BPFI - 3x lies 2.5 % from BSF
+#: on a 6205). Measured on the CWRU and IMS records (benchmarks/eval_real.py), combining BSF
+#: as well named one more healthy IMS window ball at 97.7 kHz.
+BALL_HARMONICS: Final = tuple(
+    harm
+    for _w, harm in sorted(
+        (-w, h)
+        for f, h, s, c, w in ENVELOPE_LINES
+        if f == "bsf" and s == 0 and c == 0 and h % 2 == 0
+    )
+)
 #: Each line's carrier: the main line (no shaft or cage multiple) of its family and harmonic
 #: (a main line is its own).
 _CARRIER: Final = np.array(
@@ -299,8 +315,8 @@ def _ball_band_scores(
     lines: F64,
     background: F64,
 ) -> F64:
-    """The rolling elements' evidence summed over their band (B,), on the scale of a line's
-    score; NaN where the band cannot be read.
+    """The rolling elements' evidence summed over their bands (B,), on the scale of a line's
+    score; NaN where the band at 2 x BSF cannot be read or does not stand above its flanks.
 
     A ball defect strikes both races once per spin (2 x BSF), but it seldom makes a clean
     line: the ball skids, so its spin rate wanders within a window, and the cage carries it
@@ -311,20 +327,86 @@ def _ball_band_scores(
     background: the sum of (bin / median)^2 over its m bins. On noise each bin's magnitude is
     Rayleigh, so ln 2 x (bin / median)^2 is exponential with mean 1 and the band's sum (times
     ln 2) is Gamma(m, 1): its upper tail Q(m, x) is the chance that noise alone gives at least
-    this much. That chance is reported as the score of a line whose own test is as unlikely on
-    noise: a line's peak over its w bins reaches t x the median with probability about
-    w x 2^(-t^2) (:data:`ENVELOPE_TOLERANCE_BINS`, ``w`` the 2 x BSF line's window), so the
-    score is sqrt(log2(w / Q)), and the warning and corroboration ratios keep their meaning
-    (a band score of 4 is as rare on noise as a line of 4).
+    this much.
 
-    Bins that belong to something else are left out of the band (and of m): another family's
-    harmonics, another family's sidebands where their carrier stands out
+    The same impacts also ring at the train's harmonic 4 x BSF (:data:`BALL_HARMONICS`),
+    spread by the same cage modulation and skid (twice as wide in slip): a weak ball defect
+    can stand a little above the noise at each, and clearly at neither. Each harmonic's band
+    gives its own tail p_h as above (its bins are disjoint from the others', so on noise the
+    p_h are independent and uniform), and Fisher's method combines them: -sum ln p_h over the
+    k bands read is Gamma(k, 1) on noise, whose tail is the chance that noise gives this much
+    evidence over the family. Where noise at 4 x BSF would dilute a clear 2 x BSF band, the
+    band alone is the stronger of the two looks; the chance of the one kept is doubled
+    (Bonferroni for the two looks). With only the 2 x BSF band read (k = 1) the tail is that
+    band's own, bit for bit.
+
+    That chance is reported as the score of a line whose own test is as unlikely on noise: a
+    line's peak over its w bins reaches t x the median with probability about w x 2^(-t^2)
+    (:data:`ENVELOPE_TOLERANCE_BINS`, ``w`` the 2 x BSF line's window), so the score is
+    sqrt(log2(w / Q)), and the warning and corroboration ratios keep their meaning (a score of
+    4 is as rare on noise as a line of 4). It counts only where the 2 x BSF band stands above
+    its own flanks (:data:`BALL_BAND_HUMP_P`): the other harmonics corroborate a ball, they do
+    not make one.
+
+    Bins that belong to something else are left out of every band (and of m): another
+    family's harmonics, another family's sidebands where their carrier stands out
     (:data:`SIDEBAND_CARRIER_RATIO`), and the shaft's own harmonics (runout and looseness put
     lines at n x 1x on any machine, with or without a ball defect).
     """
+    b = env_spec.shape[0]
+    claimed: list[tuple[F64, F64]] = []  # the bands already read, as (centre, half-width)
+    tails = np.full((len(BALL_HARMONICS), b), np.nan)
+    hump = np.zeros(b, dtype=np.bool_)
+    line_bins = np.ones(b)
+    for i, harmonic in enumerate(BALL_HARMONICS):
+        primary = i == 0
+        kc, half, log_tail, flank_tail = _ball_band_tail(
+            env_spec, df_hz, shaft_hz, defect_orders, lines, background,
+            harmonic, claimed, flanks=primary,
+        )  # fmt: skip
+        tails[i] = log_tail
+        claimed.append((kc, half))
+        if primary:
+            hump = np.nan_to_num(flank_tail, nan=0.0) <= np.log(BALL_BAND_HUMP_P)
+            # The 2 x BSF line's own window (the scale a score is read on).
+            line_bins = 2.0 * (ENVELOPE_TOLERANCE_BINS + ENVELOPE_TOLERANCE_REL["bsf"] * kc) + 1.0
+    read = np.isfinite(tails)
+    # -sum ln p_h, added in the harmonics' order (a fixed order: the same rounding whatever
+    # else the batch holds).
+    evidence = np.zeros(b)
+    for row in tails:
+        evidence -= np.where(np.isfinite(row), row, 0.0)
+    k = np.maximum(read.sum(axis=0), 1).astype(np.int64)
+    combined = _log_gamma_tail(k, evidence)
+    # Two looks where the family's other bands are read (the 2 x BSF band alone, the family
+    # combined), the stronger kept: its chance on noise doubled (Bonferroni), so a clean line
+    # at 2 x BSF is not diluted by noise at 4 x BSF, nor the family's evidence counted twice.
+    first = np.nan_to_num(tails[0], nan=0.0)
+    log_tail = np.where(k == 1, first, np.minimum(first, combined) + _LN2)
+    score = np.sqrt(np.maximum((np.log(line_bins) - log_tail) / _LN2, 0.0))
+    return np.where(read[0] & hump, score, np.nan)
+
+
+def _ball_band_tail(
+    env_spec: npt.NDArray[np.float32],
+    df_hz: F64,
+    shaft_hz: F64,
+    defect_orders: F64,
+    lines: F64,
+    background: F64,
+    harmonic: int,
+    claimed: list[tuple[F64, F64]],
+    *,
+    flanks: bool,
+) -> tuple[F64, F64, F64, F64]:
+    """The band harmonic x BSF +- (FTF + slip) of each row (see :func:`_ball_band_scores`):
+    its centre and half-width in bins, ln of the chance that noise at the background gives its
+    power or more (NaN where no bin of it is read) and, where ``flanks``, the same against the
+    median of its own flanks (:data:`BALL_BAND_FLANK`; NaN otherwise). Bins within a band of
+    ``claimed`` are left out, so the bands' tails are independent on noise."""
     k_env = env_spec.shape[1]
     fam, _harmonic, shaft_mult, cage_mult, weight, _tol = _LINES
-    kc = 2.0 * shaft_hz * defect_orders[:, _BSF_INDEX] / df_hz
+    kc = harmonic * shaft_hz * defect_orders[:, _BSF_INDEX] / df_hz
     cage = shaft_hz * defect_orders[:, _FTF_INDEX] / df_hz
     slip = ENVELOPE_TOLERANCE_BINS + ENVELOPE_TOLERANCE_REL["bsf"] * kc
     half = cage + slip
@@ -353,19 +435,21 @@ def _ball_band_scores(
         blocks &= np.abs(centre - np.rint(kc)[:, None]) <= reach * 1.001 + (width + 2)
     pair_rows, pair_cols = np.nonzero(blocks)  # by row
     k_shaft = shaft_hz / df_hz
-    # The band's power over two levels (its flanks', the background), in the scale of each.
-    flank = _flank_level(env_spec, kc, half, ok)
-    scales = (
-        np.where(ok & (flank > 0), flank, 1.0),
-        np.where(ok & (background > 0), background, 1.0),
-    )
+    # The band's power over its levels (the background; its flanks' if asked), in the scale
+    # of each.
+    scales = [np.where(ok & (background > 0), background, 1.0)]
+    if flanks:
+        flank = _flank_level(env_spec, kc, half, ok)
+        scales.append(np.where(ok & (flank > 0), flank, 1.0))
     b = kc.shape[0]
     count = np.empty(b, dtype=np.int64)
-    power = np.empty((2, b))
+    power = np.empty((len(scales), b))
     for s, e in _row_chunks(b, offsets.size):
         idx = np.rint(kc[s:e])[:, None].astype(np.int64) + offsets  # (rows, W)
         inside = ok[s:e, None] & (np.abs(idx - kc[s:e, None]) <= half[s:e, None])
         inside &= (idx >= ENVELOPE_MIN_BIN) & (idx < k_env)
+        for other_kc, other_half in claimed:
+            inside &= np.abs(idx - other_kc[s:e, None]) > other_half[s:e, None]
         first, last = np.searchsorted(pair_rows, (s, e))
         rows, cols = pair_rows[first:last], pair_cols[first:last]
         with np.errstate(invalid="ignore"):
@@ -384,11 +468,11 @@ def _ball_band_scores(
             power[level, s:e] = _LN2 * _row_sum(squares)
     dof = np.maximum(np.floor(count / BIN_VARIANCE_FACTOR), 1).astype(np.int64)
     # ln of the chance that noise at each level gives the band's power or more.
-    log_tail = _log_gamma_tail(np.concatenate([dof, dof]), power.ravel() / BIN_VARIANCE_FACTOR)
-    hump = log_tail[:b] <= np.log(BALL_BAND_HUMP_P)
-    line_bins = 2.0 * slip + 1.0  # the 2 x BSF line's own window
-    score = np.sqrt(np.maximum((np.log(line_bins) - log_tail[b:]) / _LN2, 0.0))
-    return np.where(ok & (count > 0) & hump, score, np.nan)
+    log_tail = _log_gamma_tail(np.tile(dof, len(scales)), power.ravel() / BIN_VARIANCE_FACTOR)
+    read = ok & (count > 0)
+    at_background = np.where(read, log_tail[:b], np.nan)
+    at_flanks = np.where(read, log_tail[b:], np.nan) if flanks else np.full(b, np.nan)
+    return kc, half, at_background, at_flanks
 
 
 def _gather(
