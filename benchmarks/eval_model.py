@@ -268,7 +268,7 @@ def _life_columns(title: str, life: dict[str, Any]) -> None:
         for m in ms.values()
         if m["first_estimate_h_before_zone_d"] is not None
     ]
-    # Coverage of the windows with an estimate: what the interval's nominal 80 % is about.
+    # Coverage of the windows with an estimate: what the interval's nominal level is about.
     held = [m["coverage"] / m["estimated_share"] for m in ms.values() if m["estimated_share"] > 0]
     print(
         f"    per machine, median: estimated {med('estimated_share'):.0%} of windows, interval "

@@ -184,9 +184,9 @@ def test_iso_default_and_its_wording() -> None:
     assert limit_text(eol.indicator, eol.limit) == "zone D"
     assert limit_text("velocity_rms_mm_s", 6.0) == "velocity RMS 6 mm/s"
     assert limit_text("accel_peak_g", 20.0) == "accel_peak_g 20"
-    assert interval_text(12 * 86400, 8 * 86400, 20 * 86400) == "about 12 days (8-20 days)"
-    assert interval_text(5 * 3600, 3 * 3600, 9 * 3600) == "about 5 h (3-9 h)"
-    assert interval_text(1800, 600, 3000) == "about 30 min (10-50 min)"
+    assert interval_text(12 * 86400, 8 * 86400, 20 * 86400) == "about 12 days (likely 8-20 days)"
+    assert interval_text(5 * 3600, 3 * 3600, 9 * 3600) == "about 5 h (likely 3-9 h)"
+    assert interval_text(1800, 600, 3000) == "about 30 min (likely 10-50 min)"
 
 
 def test_with_a_pf_prior_the_stage_decides_not_the_trend() -> None:
@@ -366,7 +366,7 @@ def test_the_clock_counts_from_the_last_healthy_window_and_an_older_item_from_th
 def test_a_clocked_prior_weighs_the_rate_and_the_clock_and_the_clock_alone_when_flat() -> None:
     from dataclasses import replace
 
-    from rotorwatch.diagnosis.life import clock_s, rate_to_limit
+    from rotorwatch.diagnosis.life import INTERVAL_PROBABILITIES, clock_s, rate_to_limit
     from rotorwatch.diagnosis.pf_prior import fit
 
     sharp = 0.05  # evidence far sharper than the prior: the interval is the evidence's
@@ -386,7 +386,7 @@ def test_a_clocked_prior_weighs_the_rate_and_the_clock_and_the_clock_alone_when_
     blend = math.sqrt(rate[0] * clock)  # w = 0.5, bias 0
     assert est.low_s < blend < est.high_s
     assert math.log(est.high_s / est.low_s) == pytest.approx(
-        2 * t_isf(0.1, prior.df) * sharp, rel=0.1
+        2 * t_isf(INTERVAL_PROBABILITIES[0], prior.df) * sharp, rel=0.1
     )
     # A flat indicator after detection: no rate, the clock alone is the evidence.
     flat = run([V0] * (LEARN + 60))[-1]

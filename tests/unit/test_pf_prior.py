@@ -176,9 +176,12 @@ def test_the_calibrated_interval_holds_new_machines_as_often_as_it_says() -> Non
     # calibration fitted on six machines (make life-prior's fit), then the 10-90 % interval
     # judged on every window of machines it never saw. Here (120 held-out machines) the t
     # holds the truth in 81.3 % of the windows (80.1 % with 240); the same calibration read as
-    # a normal (a plug-in spread, as before: six machines taken as the law) in 77.6 %.
+    # a normal (a plug-in spread, as before: six machines taken as the law) in 77.6 %. The range
+    # the product states (life.INTERVAL_PROBABILITIES, 2 in 3) is judged the same way: 67.1 %.
+    from rotorwatch.diagnosis.life import INTERVAL_PROBABILITIES
+
     rng = np.random.default_rng(11)
-    held = {"t": 0, "normal": 0}
+    held = {"t": 0, "normal": 0, "stated": 0}
     trials = 0
     for _ in range(30):
         train = _fleet(rng, 6)
@@ -191,8 +194,14 @@ def test_the_calibrated_interval_holds_new_machines_as_often_as_it_says() -> Non
                 low, high = calibrated(centre, prior.rate_sd_ln, prior.rate_df, (0.1, 0.9))
                 held["t"] += low <= left <= high
                 held["normal"] += abs(math.log(left) - centre) <= 1.2816 * prior.rate_sd_ln
+                low, high = calibrated(
+                    centre, prior.rate_sd_ln, prior.rate_df, INTERVAL_PROBABILITIES
+                )
+                held["stated"] += low <= left <= high
                 trials += 1
     assert 0.77 <= held["t"] / trials <= 0.83
+    stated = INTERVAL_PROBABILITIES[1] - INTERVAL_PROBABILITIES[0]
+    assert stated - 0.03 <= held["stated"] / trials <= stated + 0.03
     assert held["normal"] < held["t"]
 
 
