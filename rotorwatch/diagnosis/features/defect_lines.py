@@ -11,7 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from rotorwatch.diagnosis.features.schema import DEFECTS
-from rotorwatch.diagnosis.features.spectrum import F64
+from rotorwatch.diagnosis.features.spectrum import F64, ORDER_HALF_WIDTH_BINS
 
 #: Lines of each defect family in the envelope spectrum, as (family, harmonic of the defect
 #: frequency, multiple of shaft speed added, multiple of FTF added, weight). The fundamental
@@ -87,13 +87,24 @@ _CARRIER: Final = np.array(
         for fam, harm, *_ in ENVELOPE_LINES
     ]
 )
-#: A sideband of another family blocks the ball's band (:func:`_ball_band_scores`) only where
-#: its carrier stands this many times the background: a sideband is the modulation of a
-#: carrier, and with no carrier there is nothing to modulate (on a 6205, BPFI - 1x falls 0.1x
-#: from 2 x BSF - FTF, so masking it always would blank the ball's lower sideband on every
-#: window). A bin of a noise envelope spectrum reaches 4 x its median with probability 2^-16:
-#: the height :mod:`.speed_check` and the scoring's impulsive corroboration trust as a line.
+#: Where a family's carrier (a main line of a family in :data:`MODULATION`) stands this many
+#: times the background, its sidebands are that family's. A line of another family that falls
+#: on one is not read as that family's evidence where the modulation shows on both sides of
+#: the carrier (:func:`_explained_by_sidebands`; a fundamental included: on a 6205 BSF lies
+#: 2.5 % from BPFI - 3x and BPFO 1.8 % from 2 x BSF - 3 x FTF), and the balls' band leaves its
+#: bins out (:func:`_ball_band_scores`). With no carrier there is nothing to modulate (on a
+#: 6205, BPFI - 1x falls 0.1x from 2 x BSF - FTF, so masking it always would blank the ball's
+#: lower sideband on every window). A bin of a noise envelope spectrum reaches 4 x its median
+#: with probability 2^-16: the height :mod:`.speed_check` and the scoring's impulsive
+#: corroboration trust as a line.
 SIDEBAND_CARRIER_RATIO: Final = 4.0
+#: Two line heights on one window closer than this factor are not told apart: the margin by
+#: which the scoring asks one family to beat another before it names it
+#: (rotorwatch.diagnosis.scoring.ENV_NAMING_MARGIN, the same value, pinned by
+#: tests/unit/test_sideband_families.py: the scoring imports the features, not the other way).
+#: A line read up to this much above a carrier is still taken for its sideband (noise lifts
+#: either).
+SIDEBAND_HEIGHT_MARGIN: Final = 1.25
 #: The balls' band counts only where it stands above its own surroundings: its power over the
 #: median of its flanks must be one noise gives by chance in fewer than 1 window in 100 (a
 #: one-sided test at the conventional 1 % level). A hump at 2 x BSF passes; a smooth slope does
@@ -103,31 +114,43 @@ SIDEBAND_CARRIER_RATIO: Final = 4.0
 #: clear of the band, so the skirts of a skidding ball's line stay out of it.
 BALL_BAND_HUMP_P: Final = 0.01
 BALL_BAND_FLANK: Final = (1.5, 3.5)  # in band half-widths from 2 x BSF
-#: Shaft-rate sidebands of a race's harmonics (multiples of 1x) that are not the balls' where
-#: their carrier stands out: races are modulated by the shaft (the inner race turns with it,
-#: runout and imbalance sweep the outer race's load), and :data:`ENVELOPE_LINES` lists only
-#: BPFI +- 1x (on a 6205, BPFO + 1x falls 0.13x below 2 x BSF).
-RACE_SIDEBAND_ORDERS: Final = (-2, -1, 1, 2)
-#: (column of the line in ENVELOPE_LINES, family index, harmonic) of every race harmonic.
-_RACE_HARMONICS: Final = tuple(
-    (col, [key for _, key in DEFECTS].index(fam), harm)
-    for col, (fam, harm, shaft, cage, _w) in enumerate(ENVELOPE_LINES)
-    if fam in ("bpfo", "bpfi") and shaft == 0 and cage == 0
+#: What modulates each family's impacts, and how far its sidebands reach: (the modulation
+#: rate, the highest order k of the sidebands carrier +- k x that rate). A defect's impacts are
+#: as strong as the load on it, and the load zone (where the radial load presses the races
+#: together) is fixed in space; the orders are the harmonics of the load the defect sees over
+#: one turn of the modulation, those that carry a tenth of the carrier or more (less, under a
+#: carrier at the whitened envelope's ceiling of ~25 x the background, is a line of 2.5 at
+#: most: the noise's own spread; see rotorwatch.diagnosis.scoring).
+#:
+#: * Inner race: the defect turns with the shaft through the zone once per turn (1x). A
+#:   Stribeck zone (ball contacts, load ~ (1 - (1 - cos psi) / 2 eps)^1.5) of a bearing run
+#:   with little or no clearance (eps 0.3-0.5, a zone 130-180 deg wide) puts 0.82-0.90,
+#:   0.43-0.63 and 0.09-0.33 of the carrier at orders 1, 2 and 3, at most 0.08 beyond: 3.
+#: * Ball: the cage carries it through the same zone once per cage turn (FTF): 3 likewise.
+#: * Outer race: the defect is fixed; its load changes only as a rotating load (imbalance,
+#:   runout) sweeps it. A rotating load of 0.5-2 x the static one, through the same law, puts
+#:   0.36-0.72 and 0.02-0.22 of the carrier at orders 1 and 2, at most 0.02 at 3: 2.
+#:
+#: The cage (FTF) modulates the balls and has no sidebands of its own.
+MODULATION: Final = {"bpfo": ("shaft", 2), "bpfi": ("shaft", 3), "bsf": ("ftf", 3)}
+#: Every sideband of every carrier (a main line, no shaft or cage multiple, of a family in
+#: :data:`MODULATION`), as arrays over sidebands: the carrier's column in ENVELOPE_LINES, its
+#: family (index into DEFECTS), the order, whether the rate is the cage's (else the shaft's),
+#: and the carrier family's relative tolerance.
+_SIDEBANDS: Final = tuple(
+    (col, float(k), MODULATION[fam][0] == "ftf")
+    for col, (fam, _h, shaft, cage, _w) in enumerate(ENVELOPE_LINES)
+    if fam in MODULATION and shaft == 0 and cage == 0
+    for k in range(-MODULATION[fam][1], MODULATION[fam][1] + 1)
+    if k != 0
 )
-#: The sidebands of :data:`RACE_SIDEBAND_ORDERS` around each of :data:`_RACE_HARMONICS`, as
-#: arrays: the carrier's column, its family, harmonic and relative tolerance, the shaft order.
-_SIDE_COLUMN, _SIDE_FAMILY = (
-    np.array([h[i] for h in _RACE_HARMONICS for _ in RACE_SIDEBAND_ORDERS]) for i in (0, 1)
-)
-_SIDE_HARMONIC = np.array([float(h[2]) for h in _RACE_HARMONICS for _ in RACE_SIDEBAND_ORDERS])
-_SIDE_ORDER = np.array([float(k) for _ in _RACE_HARMONICS for k in RACE_SIDEBAND_ORDERS])
-_SIDE_TOL = np.array(
-    [
-        ENVELOPE_TOLERANCE_REL[DEFECTS[h[1]][1]]
-        for h in _RACE_HARMONICS
-        for _ in RACE_SIDEBAND_ORDERS
-    ]
-)
+_SIDE_COLUMN = np.array([col for col, _k, _c in _SIDEBANDS], dtype=np.int64)
+_SIDE_FAMILY = _LINES[0][_SIDE_COLUMN]
+_SIDE_ORDER = np.array([k for _col, k, _c in _SIDEBANDS])
+_SIDE_BY_CAGE = np.array([by_cage for _col, _k, by_cage in _SIDEBANDS])
+#: Each sideband's mirror across its carrier (carrier - k x rate for carrier + k x rate).
+_SIDE_MIRROR = np.array([_SIDEBANDS.index((col, -k, c)) for col, k, c in _SIDEBANDS])
+_SIDE_TOL = _LINES[5][_SIDE_COLUMN]
 #: Neighbouring bins of the envelope spectrum are not independent. Measured, not derived, on
 #: Gaussian noise through the feature pass (2,000 windows each of 2048 and 4096 samples): the
 #: powers of adjacent bins correlate 0.32, two bins apart 0.02, further 0 (the analysis
@@ -219,9 +242,31 @@ def _defect_scores(
 ) -> list[F64]:
     """Each family's score from its lines (:func:`_line_scores`, measured against
     ``background``): its strongest weighted line, and for the balls the larger of that and the
-    evidence of their band (:func:`_ball_band_scores`)."""
-    families = _family_scores(lines)
+    evidence of their band (:func:`_ball_band_scores`). A line that is another family's
+    sideband (:func:`_explained_by_sidebands`) counts as that line on noise would (the median
+    of its peak there, no more than it read): evidence of nothing, still read (a line that
+    cannot be read is NaN). Never a line of the strongest family: a sideband is not above its
+    carrier's family, so what the envelope names stays named and only the others fall (the
+    band is read from the lines as measured, before any is explained: explaining a line raises
+    no score)."""
     band = _ball_band_scores(env_spec, df_hz, shaft_hz, defect_orders, lines, background)
+    explained = _explained_by_sidebands(env_spec, df_hz, shaft_hz, defect_orders, lines, background)
+    # The strongest family's lines are never another's.
+    families = np.stack(
+        [np.nan_to_num(f, nan=-np.inf) for f in _with_band(_family_scores(lines), band)], axis=1
+    )
+    explained &= (families < families.max(axis=1, keepdims=True))[:, _LINES[0]]
+    if explained.any():
+        # The same line on noise: the highest of its w bins, each over the median exceeding t
+        # with probability 2^(-t^2), has its median at t = sqrt(log2(w / ln 2)).
+        _f_line, half = _line_places(df_hz, shaft_hz, defect_orders)
+        noise = _LINES[4] * np.sqrt(np.log2((2.0 * half + 1.0) / _LN2))
+        lines = np.where(explained, np.fmin(lines, noise), lines)
+    return _with_band(_family_scores(lines), band)
+
+
+def _with_band(families: list[F64], band: F64) -> list[F64]:
+    """The families' scores with the balls' the larger of their lines' and their band's."""
     families[_BSF_INDEX] = np.fmax(families[_BSF_INDEX], band)
     return families
 
@@ -246,6 +291,144 @@ def _line_places(df_hz: F64, shaft_hz: F64, defect_orders: F64) -> tuple[F64, F6
     f_line = harmonic * f_defect[:, fam] + shaft_mult * shaft_hz[:, None]
     f_line = f_line + cage_mult * f_defect[:, [_FTF_INDEX]]  # (B, L)
     return f_line, ENVELOPE_TOLERANCE_BINS + tol_rel * f_line / df_hz[:, None]
+
+
+def _sideband_places(f_line: F64, shaft_hz: F64, defect_orders: F64) -> F64:
+    """Every carrier's sidebands (:data:`MODULATION`) in Hz (B, S),
+    NaN where unknown; ``f_line`` is every line's frequency (:func:`_line_places`)."""
+    rate = np.where(
+        _SIDE_BY_CAGE[None, :],
+        shaft_hz[:, None] * defect_orders[:, [_FTF_INDEX]],
+        shaft_hz[:, None],
+    )
+    return np.asarray(f_line[:, _SIDE_COLUMN] + _SIDE_ORDER * rate)
+
+
+def _explained_by_sidebands(
+    env_spec: npt.NDArray[np.float32],
+    df_hz: F64,
+    shaft_hz: F64,
+    defect_orders: F64,
+    lines: F64,
+    background: F64,
+) -> npt.NDArray[np.bool_]:
+    """Which lines (B, L) are another family's modulation (see :data:`SIDEBAND_CARRIER_RATIO`).
+
+    A carrier of a family in :data:`MODULATION` that stands out, amplitude-modulated by a real
+    load window, puts lines at carrier +- k x rate with equal heights on both sides (the
+    window's spectrum is conjugate-symmetric), and its envelope carries the modulation itself,
+    k x rate. A line of another family is that carrier's where its search window reaches one
+    of these places (the two windows overlap) and the modulation is there:
+
+    * carrier + k x rate, where the mirror carrier - k x rate stands out too (a line with no
+      line across the carrier is not that modulation's);
+    * k x rate, where both carrier +- k x rate stand out;
+    * the carrier itself, for a sideband line (a main line against a main line is the
+      ambiguity of :func:`_line_scores`, unchanged).
+
+    It must also be no higher than the carrier (the window is never negative, so no harmonic of
+    it exceeds its mean), within the height margin (:data:`SIDEBAND_HEIGHT_MARGIN`: closer than
+    that, two heights cannot be told apart on one window); a line above holds more than the
+    modulation puts there and stays its family's. The test is the same for every family. Only
+    a family's principal line (weight 1) is a carrier here. Where two families' carriers each
+    sit on the other's modulation, the one whose modulation is the clearer (the weaker of the
+    lines it rests on, the higher) explains the other, whose carrier then modulates nothing. The
+    cage and the balls name the same fault (the cage is what modulates the balls): not rivals
+    here. (The modulation's own lines k x rate are sidebands of the envelope's mean, which
+    stands above every line: their bound is the highest of the carrier and its sidebands.)"""
+    fam, _h, shaft_mult, cage_mult, weight, _tol = _LINES
+    f_line, half = _line_places(df_hz, shaft_hz, defect_orders)
+    kc = f_line / df_hz[:, None]
+    rate = np.where(_SIDE_BY_CAGE[None, :], (shaft_hz * defect_orders[:, _FTF_INDEX])[:, None],
+                    shaft_hz[:, None]) / df_hz[:, None]  # fmt: skip
+    k_side = kc[:, _SIDE_COLUMN] + _SIDE_ORDER * rate  # (B, S)
+    k_mod = np.abs(_SIDE_ORDER) * rate  # the modulation's own lines, k x rate
+    reach_side = ENVELOPE_TOLERANCE_BINS + _SIDE_TOL * k_side
+    side, at = _peaks(env_spec, k_side, reach_side, background)
+    _carrier, carrier_at = _peaks(env_spec, kc[:, _SIDE_COLUMN], half[:, _SIDE_COLUMN], background)
+    # A sideband that peaks within a Hann main lobe of where its carrier peaks reads the
+    # carrier's own line (windows as wide as a slow cage's spacing): no evidence of modulation.
+    with np.errstate(invalid="ignore"):
+        resolved = np.abs(at - carrier_at) > ORDER_HALF_WIDTH_BINS
+    side = np.where(resolved, np.nan_to_num(side, nan=0.0), 0.0)
+    raw = lines / weight  # each line's peak over the background, NaN where not read
+    main = (shaft_mult == 0) & (cage_mult == 0)
+    rivals = (fam[:, None] != _SIDE_FAMILY[None, :]) & ~(
+        (fam[:, None] == _FTF_INDEX) & (_SIDE_FAMILY[None, :] == _BSF_INDEX)
+    )  # (L, S)
+    # Per sideband entry s, three places: the sideband, the modulation's line |k| x rate (the
+    # same for +-k), the carrier. (B, 3S) centres and reaches, and which lines each may explain.
+    centre = np.concatenate([k_side, k_mod, kc[:, _SIDE_COLUMN]], axis=1)
+    reach = np.concatenate(
+        [reach_side, ENVELOPE_TOLERANCE_BINS + _SIDE_TOL * k_mod, half[:, _SIDE_COLUMN]], axis=1
+    )
+    may = np.concatenate([rivals, rivals, rivals & ~main[:, None]], axis=1)  # (L, 3S)
+    # How clearly each place's modulation is there: the weaker of what it rests on (the carrier
+    # and the line across it; the carrier and both lines beside it; the carrier alone).
+    carrier = np.nan_to_num(raw[:, _SIDE_COLUMN])  # (B, S)
+    mirror = side[:, _SIDE_MIRROR]
+    evidence = np.concatenate(
+        [np.minimum(carrier, mirror), np.minimum(carrier, np.minimum(side, mirror)), carrier],
+        axis=1,
+    )  # (B, 3S)
+    # The highest a line of the modulation reads, within the height margin: its carrier's; for
+    # the modulation's own lines k x rate (sidebands of the envelope's mean, which stands above
+    # every line) the highest of the carrier and its sidebands +- k.
+    cap = SIDEBAND_HEIGHT_MARGIN * carrier
+    pattern = SIDEBAND_HEIGHT_MARGIN * np.maximum(carrier, np.maximum(side, mirror))
+    cap = np.concatenate([cap, pattern, cap], axis=1)
+    column = np.tile(_SIDE_COLUMN, 3)
+    # Only a family's principal line (weight 1: a race's fundamental, the balls' 2 x BSF) is a
+    # carrier here: a harmonic's window, wider, lands on the unlisted harmonics of a strong
+    # train (4 x BPFO, 5 x BPFO, ...), and its sidebands on more of them.
+    principal = weight[column] == 1.0
+    claims = np.zeros(lines.shape)  # each line's clearest claim by another family's modulation
+    explained = np.zeros(lines.shape, dtype=np.bool_)
+    for s, e in _row_chunks(lines.shape[0], kc.shape[1] * centre.shape[1]):
+        with np.errstate(invalid="ignore"):
+            valid = np.abs(kc[s:e, :, None] - centre[s:e, None, :]) <= (
+                half[s:e, :, None] + reach[s:e, None, :]
+            )
+            valid &= raw[s:e, :, None] <= cap[s:e, None, :]
+        valid &= may[None] & (evidence[s:e, None, :] >= SIDEBAND_CARRIER_RATIO)
+        valid &= principal[None, None, :]
+        claimed = np.where(valid, evidence[s:e, None, :], 0.0)
+        claims[s:e] = claimed.max(axis=2)
+        # A carrier that another modulation claims more clearly than this one is there is that
+        # modulation's line and modulates nothing (two families' carriers each on the other's
+        # sideband: the clearer modulation explains the other).
+        live = claims[s:e][:, column] < evidence[s:e]
+        explained[s:e] = (valid & live[:, None, :]).any(axis=2)
+    return explained
+
+
+def _peaks(
+    env_spec: npt.NDArray[np.float32], kc: F64, half: F64, background: F64
+) -> tuple[F64, F64]:
+    """The highest bin within ``half`` of each centre ``kc`` (B, P; in bins) over each row's
+    ``background``, as a line's peak is read (:func:`_line_scores`), and the bin it is at; NaN
+    where not read (an unknown place, too close to DC, beyond the spectrum)."""
+    k_env = env_spec.shape[1]
+    with np.errstate(invalid="ignore"):
+        ok = np.isfinite(kc) & (kc >= ENVELOPE_MIN_BIN) & (kc + half < k_env)
+        ok &= (background > 0)[:, None]
+    kc, half = np.where(ok, kc, 0.0), np.where(ok, half, 0.0)
+    reach = int(np.ceil(np.max(half, initial=0.0))) + 1
+    offsets = np.arange(-reach, reach + 1)
+    peaks, at = np.empty(kc.shape), np.empty(kc.shape)
+    for s, e in _row_chunks(kc.shape[0], offsets.size * kc.shape[1]):
+        idx = np.rint(kc[s:e])[..., None].astype(np.int64) + offsets  # (rows, P, W)
+        inside = np.abs(idx - kc[s:e, :, None]) <= half[s:e, :, None]
+        inside &= (idx >= 1) & (idx < k_env)
+        windowed = np.where(inside, _gather(env_spec, s, idx), 0.0)
+        best = windowed.argmax(axis=2)[..., None]
+        peaks[s:e] = np.take_along_axis(windowed, best, axis=2)[..., 0]
+        at[s:e] = np.take_along_axis(idx, best, axis=2)[..., 0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (
+            np.asarray(np.where(ok, peaks / background[:, None], np.nan)),
+            np.where(ok, at, np.nan),
+        )
 
 
 def _line_scores(
@@ -421,13 +604,13 @@ def _ball_band_tail(
     rival = (fam != _BSF_INDEX) & np.isfinite(f_line)
     rival &= main | (carrier >= SIDEBAND_CARRIER_RATIO)
     with np.errstate(invalid="ignore"):
-        # What to leave out, as (centre, half-width) in bins: the rival lines, then the races'
-        # shaft-rate sidebands where their carrier is there.
-        k_side = _SIDE_HARMONIC * shaft_hz[:, None] * defect_orders[:, _SIDE_FAMILY]
-        k_side = (k_side + _SIDE_ORDER * shaft_hz[:, None]) / df_hz[:, None]  # (B, S)
+        # What to leave out, as (centre, half-width) in bins: the rival lines, then the other
+        # families' sidebands (MODULATION) where their carrier is there.
+        k_side = _sideband_places(f_line, shaft_hz, defect_orders) / df_hz[:, None]  # (B, S)
         centre = np.concatenate([f_line / df_hz[:, None], k_side], axis=1)
         reach = np.concatenate([line_half, ENVELOPE_TOLERANCE_BINS + _SIDE_TOL * k_side], axis=1)
-        blocks = np.concatenate([rival, carrier[:, _SIDE_COLUMN] >= SIDEBAND_CARRIER_RATIO], 1)
+        side = (_SIDE_FAMILY != _BSF_INDEX) & (carrier[:, _SIDE_COLUMN] >= SIDEBAND_CARRIER_RATIO)
+        blocks = np.concatenate([rival, side], 1)
         # Each row's band spans `width` bins either side of its centre bin, so only centres that
         # close can reach it (the margin covers rounding): a few pairs of (row, centre), not
         # every bin against every centre.
