@@ -151,6 +151,13 @@ _SIDE_BY_CAGE = np.array([by_cage for _col, _k, by_cage in _SIDEBANDS])
 #: Each sideband's mirror across its carrier (carrier - k x rate for carrier + k x rate).
 _SIDE_MIRROR = np.array([_SIDEBANDS.index((col, -k, c)) for col, k, c in _SIDEBANDS])
 _SIDE_TOL = _LINES[5][_SIDE_COLUMN]
+#: The sidebands whose carrier is a family's principal line (weight 1: a race's fundamental,
+#: the balls' 2 x BSF), the only carriers :func:`_explained_by_sidebands` reads (a harmonic's
+#: window, wider, lands on the unlisted harmonics of a strong train, 4 x BPFO, 5 x BPFO, ...,
+#: and its sidebands on more of them): their positions in :data:`_SIDEBANDS`, and each one's
+#: mirror among them.
+_PRINCIPAL_SIDES = np.flatnonzero(_LINES[4][_SIDE_COLUMN] == 1.0)
+_PRINCIPAL_MIRROR = np.searchsorted(_PRINCIPAL_SIDES, _SIDE_MIRROR[_PRINCIPAL_SIDES])
 #: Neighbouring bins of the envelope spectrum are not independent. Measured, not derived, on
 #: Gaussian noise through the feature pass (2,000 windows each of 2048 and 4096 samples): the
 #: powers of adjacent bins correlate 0.32, two bins apart 0.02, further 0 (the analysis
@@ -336,16 +343,42 @@ def _explained_by_sidebands(
     cage and the balls name the same fault (the cage is what modulates the balls): not rivals
     here. (The modulation's own lines k x rate are sidebands of the envelope's mean, which
     stands above every line: their bound is the highest of the carrier and its sidebands.)"""
+    # Every claim rests on its carrier (the evidence below is never above it): a row where no
+    # principal line stands out has nothing explained, and most windows of a fleet are such
+    # rows, so only the others are read.
+    principal = np.unique(_SIDE_COLUMN[_PRINCIPAL_SIDES])
+    with np.errstate(invalid="ignore"):
+        rows = np.flatnonzero((lines[:, principal] >= SIDEBAND_CARRIER_RATIO).any(axis=1))
+    explained = np.zeros(lines.shape, dtype=np.bool_)
+    if rows.size:
+        explained[rows] = _explained_rows(
+            env_spec[rows], df_hz[rows], shaft_hz[rows], defect_orders[rows], lines[rows],
+            background[rows],
+        )  # fmt: skip
+    return explained
+
+
+def _explained_rows(
+    env_spec: npt.NDArray[np.float32],
+    df_hz: F64,
+    shaft_hz: F64,
+    defect_orders: F64,
+    lines: F64,
+    background: F64,
+) -> npt.NDArray[np.bool_]:
+    """:func:`_explained_by_sidebands` on rows where a principal carrier stands out."""
     fam, _h, shaft_mult, cage_mult, weight, _tol = _LINES
+    columns, orders = _SIDE_COLUMN[_PRINCIPAL_SIDES], _SIDE_ORDER[_PRINCIPAL_SIDES]
+    by_cage, tols = _SIDE_BY_CAGE[_PRINCIPAL_SIDES], _SIDE_TOL[_PRINCIPAL_SIDES]
     f_line, half = _line_places(df_hz, shaft_hz, defect_orders)
     kc = f_line / df_hz[:, None]
-    rate = np.where(_SIDE_BY_CAGE[None, :], (shaft_hz * defect_orders[:, _FTF_INDEX])[:, None],
+    rate = np.where(by_cage[None, :], (shaft_hz * defect_orders[:, _FTF_INDEX])[:, None],
                     shaft_hz[:, None]) / df_hz[:, None]  # fmt: skip
-    k_side = kc[:, _SIDE_COLUMN] + _SIDE_ORDER * rate  # (B, S)
-    k_mod = np.abs(_SIDE_ORDER) * rate  # the modulation's own lines, k x rate
-    reach_side = ENVELOPE_TOLERANCE_BINS + _SIDE_TOL * k_side
+    k_side = kc[:, columns] + orders * rate  # (B, S)
+    k_mod = np.abs(orders) * rate  # the modulation's own lines, k x rate
+    reach_side = ENVELOPE_TOLERANCE_BINS + tols * k_side
     side, at = _peaks(env_spec, k_side, reach_side, background)
-    _carrier, carrier_at = _peaks(env_spec, kc[:, _SIDE_COLUMN], half[:, _SIDE_COLUMN], background)
+    _carrier, carrier_at = _peaks(env_spec, kc[:, columns], half[:, columns], background)
     # A sideband that peaks within a Hann main lobe of where its carrier peaks reads the
     # carrier's own line (windows as wide as a slow cage's spacing): no evidence of modulation.
     with np.errstate(invalid="ignore"):
@@ -353,20 +386,20 @@ def _explained_by_sidebands(
     side = np.where(resolved, np.nan_to_num(side, nan=0.0), 0.0)
     raw = lines / weight  # each line's peak over the background, NaN where not read
     main = (shaft_mult == 0) & (cage_mult == 0)
-    rivals = (fam[:, None] != _SIDE_FAMILY[None, :]) & ~(
-        (fam[:, None] == _FTF_INDEX) & (_SIDE_FAMILY[None, :] == _BSF_INDEX)
+    rivals = (fam[:, None] != _LINES[0][columns][None, :]) & ~(
+        (fam[:, None] == _FTF_INDEX) & (_LINES[0][columns][None, :] == _BSF_INDEX)
     )  # (L, S)
     # Per sideband entry s, three places: the sideband, the modulation's line |k| x rate (the
     # same for +-k), the carrier. (B, 3S) centres and reaches, and which lines each may explain.
-    centre = np.concatenate([k_side, k_mod, kc[:, _SIDE_COLUMN]], axis=1)
+    centre = np.concatenate([k_side, k_mod, kc[:, columns]], axis=1)
     reach = np.concatenate(
-        [reach_side, ENVELOPE_TOLERANCE_BINS + _SIDE_TOL * k_mod, half[:, _SIDE_COLUMN]], axis=1
+        [reach_side, ENVELOPE_TOLERANCE_BINS + tols * k_mod, half[:, columns]], axis=1
     )
     may = np.concatenate([rivals, rivals, rivals & ~main[:, None]], axis=1)  # (L, 3S)
     # How clearly each place's modulation is there: the weaker of what it rests on (the carrier
     # and the line across it; the carrier and both lines beside it; the carrier alone).
-    carrier = np.nan_to_num(raw[:, _SIDE_COLUMN])  # (B, S)
-    mirror = side[:, _SIDE_MIRROR]
+    carrier = np.nan_to_num(raw[:, columns])  # (B, S)
+    mirror = side[:, _PRINCIPAL_MIRROR]
     evidence = np.concatenate(
         [np.minimum(carrier, mirror), np.minimum(carrier, np.minimum(side, mirror)), carrier],
         axis=1,
@@ -377,11 +410,7 @@ def _explained_by_sidebands(
     cap = SIDEBAND_HEIGHT_MARGIN * carrier
     pattern = SIDEBAND_HEIGHT_MARGIN * np.maximum(carrier, np.maximum(side, mirror))
     cap = np.concatenate([cap, pattern, cap], axis=1)
-    column = np.tile(_SIDE_COLUMN, 3)
-    # Only a family's principal line (weight 1: a race's fundamental, the balls' 2 x BSF) is a
-    # carrier here: a harmonic's window, wider, lands on the unlisted harmonics of a strong
-    # train (4 x BPFO, 5 x BPFO, ...), and its sidebands on more of them.
-    principal = weight[column] == 1.0
+    column = np.tile(columns, 3)
     claims = np.zeros(lines.shape)  # each line's clearest claim by another family's modulation
     explained = np.zeros(lines.shape, dtype=np.bool_)
     for s, e in _row_chunks(lines.shape[0], kc.shape[1] * centre.shape[1]):
@@ -391,7 +420,6 @@ def _explained_by_sidebands(
             )
             valid &= raw[s:e, :, None] <= cap[s:e, None, :]
         valid &= may[None] & (evidence[s:e, None, :] >= SIDEBAND_CARRIER_RATIO)
-        valid &= principal[None, None, :]
         claimed = np.where(valid, evidence[s:e, None, :], 0.0)
         claims[s:e] = claimed.max(axis=2)
         # A carrier that another modulation claims more clearly than this one is there is that
