@@ -31,7 +31,11 @@ Pipeline per batch (B windows of N samples, in g):
       2 x BSF (it strikes both races) with cage sidebands. Each line is a peak within a
       slip/rpm tolerance over the envelope spectrum's median; a family scores its strongest
       weighted line. A harmonic that falls on another family's line (3 x BPFO ~ 2 x BPFI on
-      common bearings) is evidence for neither and is skipped.
+      common bearings) is evidence for neither and is skipped. A line that falls on another
+      family's load-zone sideband, where that family's carrier and both of its sidebands stand
+      out, is that family's (:data:`.defect_lines.MODULATION`). The balls also score a band:
+      2 x BSF and 4 x BSF, each +- the cage rate and slip, their Gamma tails combined
+      (:data:`.defect_lines.BALL_HARMONICS`), where 2 x BSF is a hump over its flanks.
 4. **No tachometer**: where a message has no ``rpm``, the speed comes from the window's own
    spectrum (a harmonic comb of shaft orders, :mod:`rotorwatch.diagnosis.features.speed`) and is
    cross-checked against the bearing lines of step 3 (:mod:`.speed_check`).
