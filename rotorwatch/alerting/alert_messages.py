@@ -133,7 +133,7 @@ def message(alert: Alert, *, athena: AthenaTarget | None = None) -> str:
 
 
 def remaining_life_text(alert: Alert) -> str | None:
-    """``at this rate, zone D in about 12 days (likely 8-20 days)``; None for a recovery."""
+    """``at this rate, zone D in about 12 days (8-20 days)``; None for a recovery."""
     if alert.kind == "RECOVERY":
         return None
     limit = alert.remaining_life_limit or "the end-of-life limit"

@@ -532,12 +532,9 @@ def _unit(remaining_s: float) -> tuple[str, float]:
 
 
 def interval_text(remaining_s: float, low_s: float, high_s: float) -> str:
-    """``about 12 days (likely 8-20 days)``: the unit of the point estimate for all three;
-    "likely" says what the range is (:data:`INTERVAL_PROBABILITIES`, 2 in 3) in the words a
-    reader who is not a statistician knows."""
+    """``about 12 days (8-20 days)``: the unit of the point estimate for all three."""
     unit, div = _unit(remaining_s)
-    low, high = low_s / div, high_s / div
-    return f"about {remaining_s / div:.0f} {unit} (likely {low:.0f}-{high:.0f} {unit})"
+    return f"about {remaining_s / div:.0f} {unit} ({low_s / div:.0f}-{high_s / div:.0f} {unit})"
 
 
 def interval_sms(remaining_s: float, low_s: float, high_s: float) -> str:

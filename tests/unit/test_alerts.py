@@ -174,9 +174,7 @@ def test_remaining_life_in_the_alert_text() -> None:
         remaining_life_high_s=20 * 86400.0,
         remaining_life_limit="zone D",
     )
-    assert "Remaining life: at this rate, zone D in about 12 days (likely 8-20 days)" in message(
-        alarm
-    )
+    assert "Remaining life: at this rate, zone D in about 12 days (8-20 days)" in message(alarm)
     none = replace(
         alarm, remaining_life_s=None, remaining_life_low_s=None, remaining_life_high_s=None
     )

@@ -184,9 +184,9 @@ def test_iso_default_and_its_wording() -> None:
     assert limit_text(eol.indicator, eol.limit) == "zone D"
     assert limit_text("velocity_rms_mm_s", 6.0) == "velocity RMS 6 mm/s"
     assert limit_text("accel_peak_g", 20.0) == "accel_peak_g 20"
-    assert interval_text(12 * 86400, 8 * 86400, 20 * 86400) == "about 12 days (likely 8-20 days)"
-    assert interval_text(5 * 3600, 3 * 3600, 9 * 3600) == "about 5 h (likely 3-9 h)"
-    assert interval_text(1800, 600, 3000) == "about 30 min (likely 10-50 min)"
+    assert interval_text(12 * 86400, 8 * 86400, 20 * 86400) == "about 12 days (8-20 days)"
+    assert interval_text(5 * 3600, 3 * 3600, 9 * 3600) == "about 5 h (3-9 h)"
+    assert interval_text(1800, 600, 3000) == "about 30 min (10-50 min)"
 
 
 def test_with_a_pf_prior_the_stage_decides_not_the_trend() -> None:
