@@ -156,6 +156,7 @@ _SIDE_TOL = _LINES[5][_SIDE_COLUMN]
 #: window, wider, lands on the unlisted harmonics of a strong train, 4 x BPFO, 5 x BPFO, ...,
 #: and its sidebands on more of them): their positions in :data:`_SIDEBANDS`, and each one's
 #: mirror among them.
+_ALL_SIDES = np.arange(len(_SIDEBANDS))
 _PRINCIPAL_SIDES = np.flatnonzero(_LINES[4][_SIDE_COLUMN] == 1.0)
 _PRINCIPAL_MIRROR = np.searchsorted(_PRINCIPAL_SIDES, _SIDE_MIRROR[_PRINCIPAL_SIDES])
 #: Neighbouring bins of the envelope spectrum are not independent. Measured, not derived, on
@@ -300,14 +301,20 @@ def _line_places(df_hz: F64, shaft_hz: F64, defect_orders: F64) -> tuple[F64, F6
     return f_line, ENVELOPE_TOLERANCE_BINS + tol_rel * f_line / df_hz[:, None]
 
 
-def _sideband_places(f_line: F64, shaft_hz: F64, defect_orders: F64) -> F64:
-    """Every carrier's sidebands (:data:`MODULATION`) in Hz (B, S),
-    NaN where unknown; ``f_line`` is every line's frequency (:func:`_line_places`)."""
-    rate = np.where(
-        _SIDE_BY_CAGE[None, :],
+def _sideband_rates_hz(shaft_hz: F64, defect_orders: F64, sides: npt.NDArray[np.int64]) -> F64:
+    """The modulation rate of each of the sidebands ``sides`` (positions in
+    :data:`_SIDEBANDS`) in Hz (B, S): the cage's or the shaft's, NaN where unknown."""
+    return np.where(
+        _SIDE_BY_CAGE[sides][None, :],
         shaft_hz[:, None] * defect_orders[:, [_FTF_INDEX]],
         shaft_hz[:, None],
     )
+
+
+def _sideband_places(f_line: F64, shaft_hz: F64, defect_orders: F64) -> F64:
+    """Every carrier's sidebands (:data:`MODULATION`) in Hz (B, S),
+    NaN where unknown; ``f_line`` is every line's frequency (:func:`_line_places`)."""
+    rate = _sideband_rates_hz(shaft_hz, defect_orders, _ALL_SIDES)
     return np.asarray(f_line[:, _SIDE_COLUMN] + _SIDE_ORDER * rate)
 
 
@@ -369,11 +376,10 @@ def _explained_rows(
     """:func:`_explained_by_sidebands` on rows where a principal carrier stands out."""
     fam, _h, shaft_mult, cage_mult, weight, _tol = _LINES
     columns, orders = _SIDE_COLUMN[_PRINCIPAL_SIDES], _SIDE_ORDER[_PRINCIPAL_SIDES]
-    by_cage, tols = _SIDE_BY_CAGE[_PRINCIPAL_SIDES], _SIDE_TOL[_PRINCIPAL_SIDES]
+    tols = _SIDE_TOL[_PRINCIPAL_SIDES]
     f_line, half = _line_places(df_hz, shaft_hz, defect_orders)
     kc = f_line / df_hz[:, None]
-    rate = np.where(by_cage[None, :], (shaft_hz * defect_orders[:, _FTF_INDEX])[:, None],
-                    shaft_hz[:, None]) / df_hz[:, None]  # fmt: skip
+    rate = _sideband_rates_hz(shaft_hz, defect_orders, _PRINCIPAL_SIDES) / df_hz[:, None]
     k_side = kc[:, columns] + orders * rate  # (B, S)
     k_mod = np.abs(orders) * rate  # the modulation's own lines, k x rate
     reach_side = ENVELOPE_TOLERANCE_BINS + tols * k_side
@@ -493,29 +499,17 @@ def _line_scores(
         shared[s:e] = (near & rivals[None]).any(axis=2)
     fundamental = (harmonic == 1) & main  # a family's own fundamental is always read
     ok &= ~(shared & ~fundamental[None, :])
-    # Only lines that are read size the gather: a line far beyond the spectrum (a wrong rpm)
-    # would otherwise widen it for the whole batch (rpm 1e6 on one row: 261 MiB, not 47).
-    kc, half = np.where(ok, kc, 0.0), np.where(ok, half, 0.0)
-    max_half = int(np.ceil(np.max(half, initial=0.0))) + 1
-    offsets = np.arange(-max_half, max_half + 1)
-    peaks = np.empty(kc.shape, dtype=env_spec.dtype)
-    for s, e in _row_chunks(b, offsets.size * kc.shape[1]):
-        # (rows, L, W) windows a few rows at a time: each pass's temporaries stay in cache.
-        kc_s, half_s = kc[s:e], half[s:e]
-        idx = np.rint(kc_s)[..., None].astype(np.int64) + offsets  # (rows, L, W)
-        inside = (np.abs(idx - kc_s[..., None]) <= half_s[..., None]) & (idx >= 1) & (idx < k_env)
-        vals = _gather(env_spec, s, idx)
-        windowed = np.where(inside, vals, 0.0)
-        peaks[s:e] = windowed.max(axis=2)
-        if offsets_out is not None:
-            at = np.take_along_axis(idx, windowed.argmax(axis=2)[..., None], axis=2)[..., 0]
-            with np.errstate(invalid="ignore", divide="ignore"):  # a zero-width line: inf
-                offsets_out[s:e] = np.abs(at - kc_s) / half_s
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # A family scores its strongest weighted line. (Adding up every line's log excess over
-        # the noise made ball faults a little clearer on the CWRU records but blurred the race
-        # names and raised healthy windows as much: measured in benchmarks/eval_real.py.)
-        return np.asarray(np.where(ok, weight * peaks / median[:, None], np.nan))
+    # Only lines that are read are gathered (NaN places size nothing: a line far beyond the
+    # spectrum, a wrong rpm, would otherwise widen the gather for the whole batch).
+    kc = np.where(ok, kc, np.nan)
+    peaks, at = _peaks(env_spec, kc, half, median)
+    if offsets_out is not None:
+        with np.errstate(invalid="ignore", divide="ignore"):  # a zero-width line: inf
+            offsets_out[...] = np.abs(at - kc) / half
+    # A family scores its strongest weighted line. (Adding up every line's log excess over the
+    # noise made ball faults a little clearer on the CWRU records but blurred the race names
+    # and raised healthy windows as much: measured in benchmarks/eval_real.py.)
+    return np.asarray(weight * peaks)
 
 
 def _ball_band_scores(
