@@ -13,12 +13,14 @@ event threshold), each small enough to live in the device's state item and cost 
   onset when it rises, else the short trend when it is significantly steeper than the long one
   (the wear accelerates), else the long one. A log indicator that
   rises on a straight line is an indicator growing exponentially, the usual shape of wear that
-  feeds itself (a spall widens, the clearance grows, the impacts grow). The interval comes from
-  the line's own uncertainty: the steepest and the flattest slope (and the highest and lowest
-  current level) :data:`Z_INTERVAL` standard errors from the fit give the earliest and the latest
-  time to the limit. Residuals of a real indicator are correlated, so the interval is an honest
-  statement of the fit's uncertainty, not a calibrated probability; ``make eval-life`` measures
-  how often it held the truth on real run-to-failure bearings.
+  feeds itself (a spall widens, the clearance grows, the impacts grow). The machine reaches its
+  limit at the first window over it, and a noisy indicator gets there before its line does:
+  the estimate is that first passage (:mod:`rotorwatch.diagnosis.first_passage`: the line, the
+  windows' scatter about it and the fit's own errors), its :data:`POINT_PROBABILITY` quantile
+  the point and its :data:`INTERVAL_PROBABILITIES` the range, as for the P-F method. It is
+  calibrated only on its own model: wear that accelerates or ends in a step reaches the limit
+  sooner than any line says, so it holds the truth less often than it states (``make eval``
+  and ``make eval-life`` measure it; docs/remaining-life.md).
 * **Threshold** (:class:`rotorwatch.diagnosis.end_of_life.EndOfLife`): the asset's ``end_of_life``
   limit, by default the ISO 10816-3 zone C/D boundary on velocity RMS for the asset's machine
   group and foundation (:mod:`rotorwatch.diagnosis.features.end_of_life`).
@@ -41,6 +43,7 @@ from typing import Any, Final
 from rotorwatch.diagnosis.end_of_life import DEFAULT_INDICATOR, INDICATORS, EndOfLife
 from rotorwatch.diagnosis.features.iso import ZONE_BOUNDARIES_MM_S
 from rotorwatch.diagnosis.features.schema import FEATURE_FIELDS
+from rotorwatch.diagnosis.first_passage import passage_quantiles
 from rotorwatch.diagnosis.pf_prior import (
     PfPrior,
     calibrated,
@@ -65,9 +68,6 @@ LIFE_FORMAT: Final = 1
 #: and a line fitted over a long memory then lags it and promises time that is not there.
 LONG_HALF_LIFE_WINDOWS: Final = 48
 SHORT_HALF_LIFE_WINDOWS: Final = 12
-#: Standard errors each side of the fitted slope and level for the interval (about 90 % each
-#: side for a Gaussian fit; see the module docstring on what it does not promise).
-Z_INTERVAL: Final = 1.645
 #: A rise must be this many standard errors of its slope above flat before anything is
 #: estimated (a slope indistinguishable from zero says no degradation is visible), and the
 #: short trend must be this many standard errors steeper than the long one to take over
@@ -103,6 +103,9 @@ POINT_PROBABILITY: Final = 0.2
 #: the estimate answers asks for the truth inside in at least 60 % of windows. The point below is
 #: the planning figure; the interval says how sure it is.
 INTERVAL_PROBABILITIES: Final = (1 / 6, 5 / 6)
+#: The smallest scatter of the log indicator about its line (log units) the first passage
+#: works with: a line with no scatter at all (a synthetic one) reaches the limit when it does.
+_MIN_SD: Final = 1e-9
 _H_PER_MS: Final = 1.0 / 3_600_000.0
 _S_PER_H: Final = 3600.0
 
@@ -153,12 +156,17 @@ class Trend:
 @dataclass(frozen=True, slots=True)
 class Fit:
     """A trend's line at the newest window: level ``a`` (log units) and slope ``b`` (log units
-    per hour), with their standard errors."""
+    per hour), with their standard errors; the windows' scatter about it ``sd`` (log units),
+    their effective number ``n_eff`` and their weighted mean time ``t_bar`` (hours before the
+    newest window, <= 0)."""
 
     a: float
     b: float
     se_a: float
     se_b: float
+    sd: float = 0.0
+    n_eff: float = 0.0
+    t_bar: float = 0.0
 
 
 def fit(trend: Trend) -> Fit | None:
@@ -187,7 +195,27 @@ def fit(trend: Trend) -> Fit | None:
         b=b,
         se_a=math.sqrt(resid_var * (1.0 / n_eff + t_bar * t_bar / sxx_eff)),
         se_b=math.sqrt(resid_var / sxx_eff),
+        sd=math.sqrt(resid_var),
+        n_eff=n_eff,
+        t_bar=t_bar,
     )
+
+
+def spacing_h(trend: Trend, discount: float) -> float | None:
+    """The hours between windows, read from a trend's discounted sums (no more state): for n
+    windows ``dt`` apart, ``w = (1 - k^n) / (1 - k)`` and ``st = -dt * sum(i k^i, i < n)``.
+    Irregular windows give their discounted mean spacing, near enough for
+    :mod:`rotorwatch.diagnosis.first_passage`, whose answer moves with the log of it."""
+    k = discount
+    k_n = 1.0 - trend.w * (1.0 - k)
+    if k_n <= 1e-12:  # as many windows as the memory holds
+        ages = k / (1.0 - k) ** 2
+    else:
+        n = math.log(k_n) / math.log(k)
+        ages = k * (1.0 - n * k_n / k + (n - 1.0) * k_n) / (1.0 - k) ** 2
+    if ages <= 1e-9 or trend.st >= 0.0:
+        return None
+    return -trend.st / ages
 
 
 @dataclass(frozen=True, slots=True)
@@ -383,9 +411,9 @@ def estimate(
     With a P-F ``prior`` for the state's indicator (:mod:`rotorwatch.diagnosis.pf_prior`), the stage
     decides: nothing before the device's degradation is detected (``onset_ms``), then the
     prior's remaining life given the time survived since detection (:func:`prior_estimate`).
-    Without one, the chosen trend's line (:func:`prediction_fit`) reaches ``log(limit)`` after
-    ``(log(limit) - a) / b`` hours; the interval takes the steepest slope with the highest level
-    and the flattest with the lowest, :data:`Z_INTERVAL` standard errors from the fit.
+    Without one, the first window over ``log(limit)`` along the chosen trend's line
+    (:func:`prediction_fit`), with its scatter and errors
+    (:func:`rotorwatch.diagnosis.first_passage.passage_quantiles`), at the same quantiles.
     """
     if state is None:
         return None
@@ -406,10 +434,20 @@ def estimate(
     recent = fit(state.short)
     if f.a < threshold or recent is None or recent.a < threshold:
         return None
-    remaining_h = (y_limit - f.a) / f.b
-    low_h = max(y_limit - (f.a + Z_INTERVAL * f.se_a), 0.0) / (f.b + Z_INTERVAL * f.se_b)
-    flattest = f.b - Z_INTERVAL * f.se_b  # > 0: the slope is Z_TREND >= Z_INTERVAL errors up
-    high_h = (y_limit - (f.a - Z_INTERVAL * f.se_a)) / flattest
+    spacing = spacing_h(state.long, _LONG_DISCOUNT)
+    if spacing is None:
+        return None
+    low_h, remaining_h, high_h = passage_quantiles(
+        level=f.a,
+        slope=f.b,
+        se_mean=f.sd / math.sqrt(f.n_eff),
+        se_slope=f.se_b,
+        t_mean_h=f.t_bar,
+        sd=max(f.sd, _MIN_SD),
+        y_limit=y_limit,
+        spacing_h=spacing,
+        probabilities=(INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1]),
+    )
     return Estimate(remaining_h * _S_PER_H, low_h * _S_PER_H, high_h * _S_PER_H)
 
 

@@ -64,9 +64,11 @@ def test_exact_on_a_noise_free_exponential() -> None:
     for k in (70, 80, 89):  # the limit is reached at window 90
         est = estimate(states[k], learning_windows=LEARN)
         assert est is not None
-        assert est.remaining_s == pytest.approx(true_left_s(values[k]), rel=1e-6)
-        assert est.low_s == pytest.approx(est.remaining_s, rel=1e-4)
-        assert est.high_s == pytest.approx(est.remaining_s, rel=1e-4)
+        # The first window over the limit: at the line's crossing, or within the two windows
+        # after it (the window grid; rotorwatch.diagnosis.first_passage).
+        crossing = true_left_s(values[k])
+        assert crossing <= est.low_s <= est.remaining_s <= est.high_s
+        assert est.high_s <= crossing + 2 * STEP_MS / 1000
 
 
 def test_after_a_kink_the_onset_trend_fits_the_wear_alone() -> None:
@@ -79,7 +81,7 @@ def test_after_a_kink_the_onset_trend_fits_the_wear_alone() -> None:
         est = estimate(states[k], learning_windows=LEARN)
         assert est is not None
         truth = math.log(EOL.limit / values[k]) / RATE_PER_H * 3600
-        assert est.remaining_s == pytest.approx(truth, rel=1e-6)
+        assert truth <= est.remaining_s <= truth + 2 * STEP_MS / 1000
         long_only = fit(states[k].long)
         assert long_only is not None
         assert long_only.b < RATE_PER_H  # what the long memory alone would have said: later
@@ -97,22 +99,33 @@ def test_onset_ends_when_the_indicator_is_back_to_normal() -> None:
     assert estimate(states[-1], learning_windows=LEARN) is None
 
 
-def test_interval_holds_the_truth_under_noise() -> None:
-    held = total = 0
-    for seed in range(20):
-        values = exponential(0, 90, noise=0.05, seed=seed)
+def test_interval_holds_the_truth_at_its_level_on_its_own_model() -> None:
+    # A log-linear rise with independent scatter, the model the trend states: the truth is
+    # the first window over the limit (not the noise-free curve's crossing, which a noisy
+    # indicator passes before), and the stated 2-in-3 range holds it about 2 times in 3.
+    from rotorwatch.diagnosis.life import INTERVAL_PROBABILITIES, POINT_PROBABILITY
+
+    held = late = total = 0
+    for seed in range(40):
+        values = exponential(0, 140, noise=0.1, seed=seed)
+        first_over = next(i for i, v in enumerate(values) if v >= EOL.limit)
         states = run(values)
-        for k in range(70, 90):  # the curve reaches the limit at window 90
-            # The truth is the noise-free curve's time to the limit.
-            truth = math.log(EOL.limit / V0) / RATE_PER_H * 3600 - k * STEP_MS / 1000
+        for k in range(40, first_over):
             est = estimate(states[k], learning_windows=LEARN)
-            if est is None or truth <= 0:
+            if est is None:
                 continue
+            truth = (first_over - k) * STEP_MS / 1000
             total += 1
             held += est.low_s <= truth <= est.high_s
-    assert total > 0.8 * 20 * 20  # the rise is visible nearly everywhere
-    # 90 % each side is nominal for independent Gaussian noise; 85 % measured.
-    assert held / total > 0.75
+            late += est.remaining_s > truth
+    # Estimates once the rise is 3 healthy spreads above the level its first windows taught.
+    assert total > 500
+    stated = INTERVAL_PROBABILITIES[1] - INTERVAL_PROBABILITIES[0]
+    # Measured 0.77 held (a little wide: a discounted fit's errors on a line seen from its
+    # start) and 0.18 late, over 602 windows of 40 runs. Never under the stated level here;
+    # on real machines it is (docs/remaining-life.md: wear that accelerates).
+    assert stated - 0.03 <= held / total <= stated + 0.13
+    assert late / total == pytest.approx(POINT_PROBABILITY, abs=0.06)
 
 
 def test_no_estimate_on_a_flat_noisy_indicator() -> None:
