@@ -159,6 +159,11 @@ clean:
 bench-e2e: $(STAMP)
 	$(PY) benchmarks/bench_e2e.py $(BENCH_E2E_ARGS)
 
+.PHONY: bench-life
+# Remaining life per window (update, the trend's first passage, the P-F method) against a feature window.
+bench-life: $(STAMP)
+	$(PY) benchmarks/bench_life.py
+
 .PHONY: bench-handlers
 # Real-time handlers: one 500-record batch in process, AWS answered on the wire (no moto, no network).
 bench-handlers: $(STAMP)

@@ -50,13 +50,13 @@ LEVEL_NODES: Final = (
     (1.7320508075688772, 1.0 / 6.0),
 )
 #: The bracket around the line's own crossing time, the precision of the quantiles (in log
-#: time: 1e-6 is well under a second a week), and the hazard above which the first passage is
+#: time: 1e-4 is a minute a week, far inside the range), and the hazard above which the first passage is
 #: certain (exp(-700) is below the smallest double).
 _BRACKET: Final = (1e-6, 1e3)
-_LOG_TOLERANCE: Final = 1e-6
+_LOG_TOLERANCE: Final = 1e-4
 _MAX_STEPS: Final = 100
 #: ... or a CDF this close to the probability asked for.
-_CDF_TOLERANCE: Final = 1e-9
+_CDF_TOLERANCE: Final = 1e-6
 _MAX_HAZARD: Final = 700.0
 _SQRT2: Final = math.sqrt(2.0)
 _INV_SQRT_2PI: Final = 1.0 / math.sqrt(2.0 * math.pi)
