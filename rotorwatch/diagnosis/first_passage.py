@@ -50,8 +50,8 @@ LEVEL_NODES: Final = (
     (1.7320508075688772, 1.0 / 6.0),
 )
 #: The bracket around the line's own crossing time, the precision of the quantiles (in log
-#: time: 1e-4 is a minute a week, far inside the range), and the hazard above which the first passage is
-#: certain (exp(-700) is below the smallest double).
+#: time: 1e-4 is a minute a week, far inside the range), and the hazard above which the first
+#: passage is certain (exp(-700) is below the smallest double).
 _BRACKET: Final = (1e-6, 1e3)
 _LOG_TOLERANCE: Final = 1e-4
 _MAX_STEPS: Final = 100
