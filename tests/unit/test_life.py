@@ -526,3 +526,14 @@ def test_a_prior_share_puts_the_priors_median_inside_the_evidence() -> None:
         still_ln_s(clock, prior_median_s(prior, clock), 0.7) - 0.1, 0.9, 4, probabilities
     )
     assert (est.low_s, est.remaining_s, est.high_s) == tuple(expected)
+
+
+@pytest.mark.parametrize("n", [5, 48, 1000])
+def test_window_spacing_is_read_back_from_the_trend_sums(n: int) -> None:
+    # The first passage counts the windows to come; the spacing comes from the long trend's
+    # discounted sums, exactly for regular windows whether the memory is filling or full.
+    from rotorwatch.diagnosis.life import _LONG_DISCOUNT, spacing_h
+
+    state = run([1.0] * n)[-1]
+    assert spacing_h(state.long, _LONG_DISCOUNT) == pytest.approx(STEP_MS / 3_600_000, rel=1e-6)
+    assert spacing_h(run([1.0])[-1].long, _LONG_DISCOUNT) is None  # one window: no spacing
