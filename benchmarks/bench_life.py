@@ -13,6 +13,7 @@ costs anyway): a serving-cost target is that ratio, not a time on a shared machi
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import statistics
@@ -65,7 +66,7 @@ def main() -> None:
     ]
     steady = [math.exp(0.1 * rng.standard_normal()) for _ in range(LEARN + WINDOWS)]
     velocity = EndOfLife("velocity_rms_mm_s", 4.5)
-    rising_states = [s for s in states(rise, velocity)[LEARN:]]
+    rising_states = states(rise, velocity)[LEARN:]
     trend = [s for s in rising_states if estimate(s, learning_windows=LEARN) is not None]
     steady_states = states(steady, velocity)[LEARN:]
     peak = EndOfLife("accel_peak_g", 20.0)
@@ -80,8 +81,9 @@ def main() -> None:
     batch_us = per_call_us(lambda: compute_features(records), 20) / len(records)
 
     def cycle(items: list[LifeState], fn: Callable[[LifeState], object]) -> Callable[[], object]:
-        it = iter(range(10**9))
-        return lambda: fn(items[next(it) % len(items)])
+        """A call of ``fn`` on the next of ``items``, round and round."""
+        states_in_turn = itertools.cycle(items)
+        return lambda: fn(next(states_in_turn))
 
     rows = [
         (

@@ -49,6 +49,9 @@ LEVEL_NODES: Final = (
     (0.0, 2.0 / 3.0),
     (1.7320508075688772, 1.0 / 6.0),
 )
+#: The smallest scatter of the log indicator about its line (log units) worked with: the
+#: hazard divides by it.
+MIN_SD: Final = 1e-9
 #: The bracket around the line's own crossing time, the precision of the quantiles (in log
 #: time: 1e-4 is a minute a week, far inside the range), and the hazard above which the first
 #: passage is certain (exp(-700) is below the smallest double).
@@ -97,9 +100,11 @@ def passage_quantiles(
 
     The line is ``level + slope t`` at the newest window (t = 0), fitted with its mean level
     (at ``t_mean_h``, hours relative to the newest window, <= 0) known to ``se_mean`` and its
-    slope to ``se_slope``; ``sd`` is the windows' scatter about it (> 0). ``slope`` must be > 0
-    and ``level`` below ``y_limit`` (the caller's: at or past the limit is 0).
+    slope to ``se_slope``; ``sd`` is the windows' scatter about it (a line with none, a
+    synthetic one, reaches the limit when it does: :data:`MIN_SD`). ``slope`` must be > 0 and
+    ``level`` below ``y_limit`` (the caller's: at or past the limit is 0).
     """
+    sd = max(sd, MIN_SD)
     mean_level = level + slope * t_mean_h
     nodes = []
     for xb, wb in SLOPE_NODES:
@@ -135,7 +140,9 @@ def _quantile(cdf: Callable[[float], float], crossing_h: float, p: float) -> flo
     for _ in range(_MAX_STEPS):
         x = x1 - f1 * (x1 - x0) / (f1 - f0)
         fx = cdf(math.exp(x)) - p
-        if fx >= 0.0:
+        if abs(fx) < _CDF_TOLERANCE:
+            return math.exp(x)  # there (the other end of the bracket may still be far)
+        if fx > 0.0:
             x1, f1 = x, fx
             if side == 1:
                 f0 *= 0.5  # Illinois: the other end has stayed twice, halve its weight
@@ -145,6 +152,6 @@ def _quantile(cdf: Callable[[float], float], crossing_h: float, p: float) -> flo
             if side == -1:
                 f1 *= 0.5
             side = -1
-        if x1 - x0 < _LOG_TOLERANCE or abs(fx) < _CDF_TOLERANCE:
+        if x1 - x0 < _LOG_TOLERANCE:
             break
-    return math.exp(x1 if f1 == 0.0 else 0.5 * (x0 + x1))
+    return math.exp(0.5 * (x0 + x1))

@@ -103,9 +103,6 @@ POINT_PROBABILITY: Final = 0.2
 #: the estimate answers asks for the truth inside in at least 60 % of windows. The point below is
 #: the planning figure; the interval says how sure it is.
 INTERVAL_PROBABILITIES: Final = (1 / 6, 5 / 6)
-#: The smallest scatter of the log indicator about its line (log units) the first passage
-#: works with: a line with no scatter at all (a synthetic one) reaches the limit when it does.
-_MIN_SD: Final = 1e-9
 _H_PER_MS: Final = 1.0 / 3_600_000.0
 _S_PER_H: Final = 3600.0
 
@@ -164,9 +161,9 @@ class Fit:
     b: float
     se_a: float
     se_b: float
-    sd: float = 0.0
-    n_eff: float = 0.0
-    t_bar: float = 0.0
+    sd: float
+    n_eff: float
+    t_bar: float
 
 
 def fit(trend: Trend) -> Fit | None:
@@ -443,7 +440,7 @@ def estimate(
         se_mean=f.sd / math.sqrt(f.n_eff),
         se_slope=f.se_b,
         t_mean_h=f.t_bar,
-        sd=max(f.sd, _MIN_SD),
+        sd=f.sd,
         y_limit=y_limit,
         spacing_h=spacing,
         probabilities=(INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1]),
