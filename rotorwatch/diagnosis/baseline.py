@@ -32,6 +32,16 @@ Choices, and what each is for:
   the second half of the learning period had from the statistics learned before it (each window
   scored as a new window would be; the second-largest, so one odd window cannot blunt it). A
   device that is noisier than Gaussian in a way its own history shows thus gets a wider edge.
+* **A sustained shift** (:data:`RUN_WINDOWS` windows in a row): a defect's signature repeats in
+  every window; a knock, an electrical spike or a run-in transient does not. A healthy history
+  with a few such single windows gets a wide single-window edge (second-largest), wide enough to
+  hide a shift that holds window after window at nearly that distance. So the smallest distance
+  of the last :data:`RUN_WINDOWS` windows (the run's distance) is held to an edge of its own,
+  learned the same way over the same windows (``top_run_d``, the same floor
+  :data:`D_REF_MIN`), and the window scores the larger of the two. On a device whose healthy
+  windows are alike the two edges are the same (both at the floor, or the run's below it), so
+  the run adds nothing; on one whose edge was set by isolated impulses the run is held to the
+  device's sustained behaviour. The last distances are kept (``recent_d``, two numbers).
 * **Learning**: only windows the cold-start path calls HEALTHY are learned, and learning stops at
   ``target`` windows: after that the baseline is frozen, so a fault that develops slowly cannot
   become the device's normal. Restart learning after maintenance (``rotorwatch baseline reset``).
@@ -106,6 +116,10 @@ D_REF_MIN: Final = 3.0
 #: of that input are in (before that the spread itself is not known).
 CLIP_Z: Final = 4.0
 CLIP_AFTER: Final = 8
+#: Windows in a row whose smallest distance is the run's distance (see the module docstring):
+#: three, as the alert state machine's ALARM needs three windows and the remaining-life onset
+#: three above the healthy level.
+RUN_WINDOWS: Final = 3
 #: The baseline score at which a window is outside the device's own healthy behaviour enough
 #: to warn (when something is named, see :func:`apply_baseline`): the model's warning level.
 BASELINE_WARNING_SCORE: Final = WARNING_SCORE
@@ -140,13 +154,19 @@ class Baseline:
     """What one device has learned of its own healthy behaviour (see the module docstring).
 
     ``count`` windows learned of ``target``; ``stats`` per :data:`INPUTS`; ``top_d`` the two
-    largest distances seen in the second half of learning (largest first).
+    largest distances seen in the second half of learning (largest first); ``top_run_d`` the
+    same for the runs' distances (None for a baseline whose second half began before a release
+    that kept them: it has no run edge, and the single window's edge alone scores); ``recent_d``
+    the distances of the last ``RUN_WINDOWS - 1`` windows learned in the second half or scored
+    since, oldest first (a window without a distance breaks the run).
     """
 
     target: int = DEFAULT_LEARNING_WINDOWS
     count: int = 0
     stats: tuple[Stat, ...] = tuple(Stat() for _ in INPUTS)
     top_d: tuple[float, float] = (0.0, 0.0)
+    top_run_d: tuple[float, float] | None = (0.0, 0.0)
+    recent_d: tuple[float, ...] = ()
 
     def __post_init__(self) -> None:
         if self.target < 1:
@@ -164,6 +184,21 @@ class Baseline:
         """The distance that scores 0.5: the edge of this device's healthy behaviour."""
         return max(D_REF_MIN, self.top_d[1])
 
+    @property
+    def run_d_ref(self) -> float | None:
+        """The run's distance that scores 0.5 (None: no run edge was learned)."""
+        return None if self.top_run_d is None else max(D_REF_MIN, self.top_run_d[1])
+
+    def run_distance(self, d: float | None) -> float | None:
+        """The run's distance if the next window's distance is ``d`` (None: no full run)."""
+        if d is None or len(self.recent_d) < RUN_WINDOWS - 1:
+            return None
+        return min(d, *self.recent_d)
+
+    def after(self, d: float | None) -> tuple[float, ...]:
+        """``recent_d`` once a window of distance ``d`` is in (a missing distance breaks it)."""
+        return () if d is None else (*self.recent_d, stored(d))[-(RUN_WINDOWS - 1) :]
+
     def to_dict(self) -> dict[str, Any]:
         """A compact JSON/DynamoDB-safe record (finite numbers only; a few hundred bytes)."""
         return {
@@ -171,6 +206,9 @@ class Baseline:
             "target": self.target,
             "count": self.count,
             "top_d": list(self.top_d),
+            # Optional keys (format 1 still): a release before them ignores them.
+            **({} if self.top_run_d is None else {"top_run_d": list(self.top_run_d)}),
+            "recent_d": list(self.recent_d),
             "stats": {
                 spec.name: s.to_list() for spec, s in zip(INPUTS, self.stats, strict=True) if s.n
             },
@@ -186,7 +224,25 @@ class Baseline:
             Stat.from_list(v) if (v := kept.get(spec.name)) else Stat() for spec in INPUTS
         )
         d1, d2 = (float(x) for x in d.get("top_d", (0.0, 0.0)))
-        return cls(target=int(d["target"]), count=int(d["count"]), stats=stats, top_d=(d1, d2))
+        target, count = int(d["target"]), int(d["count"])
+        run = d.get("top_run_d")
+        # Written by a release before the run's edge: one still in the first half of learning
+        # learns the edge from here; one past it has missed some of the run's windows and
+        # keeps the single window's edge alone (`rotorwatch baseline reset` learns both).
+        top_run_d = (
+            (float(run[0]), float(run[1]))
+            if run is not None
+            else ((0.0, 0.0) if count < target // 2 else None)
+        )
+        recent = tuple(float(x) for x in d.get("recent_d", ()))
+        return cls(
+            target=target,
+            count=count,
+            stats=stats,
+            top_d=(d1, d2),
+            top_run_d=top_run_d,
+            recent_d=recent,
+        )
 
 
 def _usable(baseline: Baseline, stat: Stat) -> bool:
@@ -209,17 +265,27 @@ def distance(baseline: Baseline, record: Mapping[str, Any]) -> float | None:
     return math.sqrt(sum(z * z for z in top) / len(top))
 
 
+def _score(d: float, d_ref: float) -> float:
+    return 1.0 - math.pow(0.5, d / d_ref)
+
+
 def score(baseline: Baseline, record: Mapping[str, Any]) -> float | None:
-    """0-1: 0.5 at the edge of the device's own healthy behaviour, towards 1 far beyond it.
+    """0-1: 0.5 at the edge of the device's own healthy behaviour, towards 1 far beyond it:
+    the larger of the window's own score and its run's (the module docstring).
 
     None while the baseline is still learning, or when the record has no learned input.
     """
     if not baseline.learned:
         return None
-    d = distance(baseline, record)
+    return _score_of(baseline, distance(baseline, record))
+
+
+def _score_of(baseline: Baseline, d: float | None) -> float | None:
     if d is None:
         return None
-    return 1.0 - math.pow(0.5, d / baseline.d_ref)
+    single = _score(d, baseline.d_ref)
+    run, run_ref = baseline.run_distance(d), baseline.run_d_ref
+    return single if run is None or run_ref is None else max(single, _score(run, run_ref))
 
 
 def update(baseline: Baseline, record: Mapping[str, Any]) -> Baseline:
@@ -230,18 +296,33 @@ def update(baseline: Baseline, record: Mapping[str, Any]) -> Baseline:
     xs = inputs(record)
     if all(x is None for x in xs):
         return baseline
-    top_d = baseline.top_d
+    top_d, top_run_d, recent_d = baseline.top_d, baseline.top_run_d, baseline.recent_d
     if baseline.count >= baseline.target // 2:
         # Score the window as a new one would be scored, before it joins the statistics.
         d = distance(baseline, record)
-        if d is not None:
-            d1, d2 = sorted((*top_d, stored(d)), reverse=True)[:2]
-            top_d = (d1, d2)
+        top_d = _top_two(top_d, d)
+        if top_run_d is not None:
+            top_run_d = _top_two(top_run_d, baseline.run_distance(d))
+        recent_d = baseline.after(d)
     stats = tuple(
         s if x is None else _add_clipped(s, x, spec.floor)
         for spec, s, x in zip(INPUTS, baseline.stats, xs, strict=True)
     )
-    return replace(baseline, count=baseline.count + 1, stats=stats, top_d=top_d)
+    return replace(
+        baseline,
+        count=baseline.count + 1,
+        stats=stats,
+        top_d=top_d,
+        top_run_d=top_run_d,
+        recent_d=recent_d,
+    )
+
+
+def _top_two(top: tuple[float, float], d: float | None) -> tuple[float, float]:
+    if d is None:
+        return top
+    d1, d2 = sorted((*top, stored(d)), reverse=True)[:2]
+    return (d1, d2)
 
 
 def fleet_progress(items: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
@@ -281,12 +362,14 @@ def apply_baseline(
     * While learning, the prediction is returned unchanged (the cold-start path decides) and the
       window is learned if its point state is HEALTHY. A change of ``learning_windows`` applies
       to a baseline still learning; a learned one stays learned.
-    * Once learned: ``anomaly_score`` becomes the larger of the model's and the baseline's, and
+    * Once learned: ``anomaly_score`` becomes the larger of the model's and the baseline's (the
+      window's or its run's), and
       the point state at least WARNING when the baseline score reaches
       :data:`BASELINE_WARNING_SCORE` and something is named (see :func:`_escalate`). ALARM stays
       the model's and the ISO zone's business.
 
-    ``learn=False`` scores without learning (a window replayed after the state moved on).
+    ``learn=False`` scores without learning or moving the run on (a window replayed after the
+    state moved on).
     """
     b = baseline if baseline is not None else Baseline(target=learning_windows)
     if not b.learned:
@@ -295,7 +378,10 @@ def apply_baseline(
         if learn and prediction.get("state") == HEALTHY:
             b = update(b, record)
         return dict(prediction), b
-    s = score(b, record)
+    d = distance(b, record)
+    s = _score_of(b, d)
+    if learn:
+        b = replace(b, recent_d=b.after(d))  # the run goes on; the statistics stay frozen
     out = dict(prediction)
     if s is None:
         return out, b

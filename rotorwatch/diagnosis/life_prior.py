@@ -19,7 +19,7 @@ from rotorwatch.diagnosis.pf_prior import PfPrior
 FITTED_FROM: Final[dict[str, dict[str, float]]] = {
     "accel_peak_g": {
         "femto-1-1": 10010.0,
-        "femto-1-2": 10.0,
+        "femto-1-2": 390.0,
         "femto-2-1": 410.0,
         "femto-2-2": 660.0,
         "femto-3-1": 230.0,
@@ -35,12 +35,12 @@ FITTED_FROM: Final[dict[str, dict[str, float]]] = {
 #: rate calibration was fitted from.
 RATE_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
     "accel_peak_g": {
-        "femto-1-1": (-0.2192160407011201, 1.1177261444113018),
-        "femto-1-2": (-1.711360223268489, 0.0),
-        "femto-2-1": (-1.165300782492265, 0.5169066723719776),
-        "femto-2-2": (-1.0543444782011084, 0.48514028562755224),
-        "femto-3-1": (-0.6850720368619063, 1.2208145137796236),
-        "femto-3-2": (-0.2989826069180621, 0.7475793742408646),
+        "femto-1-1": (-0.353900772697731, 1.023956398603782),
+        "femto-1-2": (-0.7070251101877032, 0.7756435281017638),
+        "femto-2-1": (-1.5423853791314954, 0.26534041521283436),
+        "femto-2-2": (-1.327044810126666, 0.2998632837444992),
+        "femto-3-1": (-0.9591008516066681, 0.9275448324275208),
+        "femto-3-2": (-0.4185756496852866, 0.38506030654359125),
     }
 }
 
@@ -49,32 +49,32 @@ RATE_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
 #: from.
 CLOCK_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
     "accel_peak_g": {
-        "femto-1-1": (-0.2173321086907567, 3.21803024413491),
-        "femto-1-2": (-1.2806532553254795, 0.0),
-        "femto-2-1": (-0.6096122753668292, 2.2171918576541043),
-        "femto-2-2": (-0.5385393404001211, 2.422833926724401),
-        "femto-3-1": (-0.7032915520507599, 1.9247420597867262),
-        "femto-3-2": (-0.7187750140973845, 1.8743168211689698),
+        "femto-1-1": (0.17134330713578017, 3.5750916922129723),
+        "femto-1-2": (-0.9918644034968933, 1.5365410732753868),
+        "femto-2-1": (-0.9692213651101165, 1.5597751174755428),
+        "femto-2-2": (-0.7636020094325064, 1.780363386246068),
+        "femto-3-1": (-1.2437484306026834, 1.290345488291615),
+        "femto-3-2": (-1.2895465100507693, 1.2478506472973836),
     }
 }
 
 PF_PRIORS: Final[dict[str, PfPrior]] = {
     "accel_peak_g": PfPrior(
         indicator="accel_peak_g",
-        mu_ln_s=5.801251466610466,
-        sd_ln=2.2240125647748834,
+        mu_ln_s=6.41184507429874,
+        sd_ln=1.4339272070720332,
         n=6,
         source=(
             "FEMTO/PRONOSTIA (IEEE PHM 2012 learning set) bearings femto-1-1, femto-1-2, femto-2-1, femto-2-2, femto-3-1, femto-3-2: first lasting alert of the deployed path to the end of the run (20 g)"
         ),
-        rate_bias_ln=-0.8557126947404918,
-        rate_sd_ln=1.0283031605176585,
-        clock_weight=0.5,
-        rate_df=9,
+        rate_bias_ln=-0.8846720955725917,
+        rate_sd_ln=0.940521872742397,
+        clock_weight=0.3,
+        rate_df=8,
         prior_weight=None,
-        clock_bias_ln=-0.6780339243218885,
-        clock_sd_ln=1.4433573640477673,
-        clock_df=5,
-        still_prior_weight=0.3,
+        clock_bias_ln=-0.8477732352595314,
+        clock_sd_ln=1.4717554545764622,
+        clock_df=6,
+        still_prior_weight=0.6,
     ),
 }

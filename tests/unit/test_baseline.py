@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -15,8 +16,10 @@ from rotorwatch.diagnosis.baseline import (
     D_REF_MIN,
     INPUT_FIELDS,
     INPUTS,
+    RUN_WINDOWS,
     Baseline,
     apply_baseline,
+    distance,
     inputs,
     score,
     update,
@@ -217,7 +220,13 @@ def test_learning_period_setting_applies_to_a_baseline_still_learning() -> None:
     b = learned(rng, n=4)
     assert b.learned
     _, same = apply_baseline(prediction(), noisy(rng), b, learning_windows=10)
-    assert same == b  # learned stays learned
+    assert same.learned  # learned stays learned ...
+    assert (same.target, same.count, same.stats, same.top_d) == (
+        b.target,
+        b.count,
+        b.stats,
+        b.top_d,
+    )
     partial = Baseline(target=4)
     _, longer = apply_baseline(prediction(), noisy(rng), partial, learning_windows=10)
     assert longer.target == 10
@@ -232,7 +241,8 @@ def test_once_learned_the_score_is_the_larger_and_warns_only_when_something_is_n
     assert quiet["anomaly_score"] == 0.2
     far = noisy(rng, velocity_rms_mm_s=6.0, accel_rms_g=0.9)
     named, same = apply_baseline(prediction(fault="imbalance", zone="A"), far, b)
-    assert same == b  # a learned baseline does not change
+    # A learned baseline's statistics and edges do not change; only its run moves on.
+    assert replace(same, recent_d=b.recent_d) == b
     assert named["anomaly_score"] >= BASELINE_WARNING_SCORE
     assert named["state"] == "WARNING"
     zone_b, _ = apply_baseline(prediction(fault="normal", zone="B"), far, b)
@@ -247,3 +257,95 @@ def test_once_learned_the_score_is_the_larger_and_warns_only_when_something_is_n
         prediction(fault="imbalance"), noisy(rng, velocity_rms_mm_s=200.0), b
     )
     assert very_far["state"] == "WARNING"
+
+
+def impulsive_history(rng: np.random.Generator, n: int = 144) -> Baseline:
+    """A healthy history whose second half has a few single impulsive windows (a knock, a spike:
+    the accelerometer's level and impulsiveness far up for one window), never two in a row."""
+    b = Baseline(target=n)
+    for i in range(n):
+        knock = i >= n // 2 and i % 12 == 0
+        b = update(
+            b, noisy(rng, accel_rms_g=1.2, crest_factor=9.0, kurtosis=12.0) if knock else noisy(rng)
+        )
+    return b
+
+
+def sustained(rng: np.random.Generator) -> dict[str, Any]:
+    """A shift that holds window after window: acceleration 35 % up, its high band 50 %."""
+    return noisy(rng, accel_rms_g=0.30 * 1.35, band_5_20khz_g=0.02 * 1.5 * 1.35)
+
+
+def test_single_impulses_in_the_history_widen_the_window_edge_but_not_the_runs() -> None:
+    b = impulsive_history(np.random.default_rng(21))
+    assert b.d_ref > 3 * D_REF_MIN  # the knocks set the single window's edge ...
+    assert b.run_d_ref == D_REF_MIN  # ... never two in a row, so not the run's
+
+
+def test_a_shift_that_holds_warns_after_a_run_where_the_widened_edge_alone_would_not() -> None:
+    rng = np.random.default_rng(22)
+    b = impulsive_history(rng)
+    states, single_scores = [], []
+    for _ in range(2 * RUN_WINDOWS):
+        rec = sustained(rng)
+        single_scores.append(1.0 - 0.5 ** (distance(b, rec) / b.d_ref))
+        out, b = apply_baseline(prediction(fault="normal", zone="B"), rec, b)
+        states.append(out["state"])
+    assert max(single_scores) < BASELINE_WARNING_SCORE  # each window is within the wide edge
+    # Not before a run is complete, every window after.
+    assert states == ["HEALTHY"] * (RUN_WINDOWS - 1) + ["WARNING"] * (RUN_WINDOWS + 1)
+
+
+def test_one_window_like_the_history_knocks_does_not_warn_and_breaks_no_run() -> None:
+    rng = np.random.default_rng(23)
+    b = impulsive_history(rng)
+    knock = noisy(rng, accel_rms_g=1.2, crest_factor=9.0, kurtosis=12.0)
+    for rec in (noisy(rng), noisy(rng), knock, noisy(rng), noisy(rng)):
+        out, b = apply_baseline(prediction(fault="normal", zone="B"), rec, b)
+        assert out["state"] == "HEALTHY"
+
+
+@pytest.mark.parametrize("rel", [0.01, 0.03, 0.08])
+def test_on_a_device_whose_windows_are_alike_the_run_changes_no_score(rel: float) -> None:
+    """The class: where the run's edge is not below the window's, the run's distance (the
+    smallest of the run) can never score above the window's own, whatever the windows."""
+    rng = np.random.default_rng(24)
+    b = learned(rng, rel=rel)
+    assert b.run_d_ref is not None and b.run_d_ref >= b.d_ref
+    for k in range(200):
+        rec = noisy(rng, rel=rel * (1 + k % 7), velocity_rms_mm_s=2.0 * math.exp(0.01 * k))
+        out, b = apply_baseline(prediction(), rec, b)
+        single = 1.0 - 0.5 ** (distance(b, rec) / b.d_ref)
+        assert out["anomaly_score"] == max(0.2, single)
+
+
+def test_scoring_a_replayed_window_does_not_move_the_run_on() -> None:
+    rng = np.random.default_rng(25)
+    b = impulsive_history(rng)
+    _, again = apply_baseline(prediction(), sustained(rng), b, learn=False)
+    assert again == b
+    _, moved = apply_baseline(prediction(), sustained(rng), b)
+    assert moved.recent_d != b.recent_d and len(moved.recent_d) == RUN_WINDOWS - 1
+    _, broken = apply_baseline(prediction(), {}, moved)  # no vibration: the run is broken
+    assert broken.recent_d == ()
+
+
+def test_a_baseline_stored_before_the_run_edge_reads_and_is_read_across_releases() -> None:
+    rng = np.random.default_rng(26)
+    b = impulsive_history(rng)
+    new = b.to_dict()
+    assert new["format"] == 1  # optional keys: the format a release before reads
+    old = {k: v for k, v in new.items() if k not in ("top_run_d", "recent_d")}
+    # What a release before wrote, read now: learned, so its run edge was never learned; it
+    # scores on the window's edge alone, exactly as it did.
+    before = Baseline.from_dict(old)
+    assert before is not None and before.top_run_d is None and before.run_d_ref is None
+    for _ in range(RUN_WINDOWS + 1):
+        rec = sustained(rng)
+        out, before = apply_baseline(prediction(fault="normal", zone="B"), rec, before)
+        assert out["anomaly_score"] == max(0.2, 1.0 - 0.5 ** (distance(b, rec) / b.d_ref))
+    # One still in the first half of learning learns the run's edge from here on.
+    early = Baseline.from_dict({**old, "count": 10, "stats": {}})
+    assert early is not None and early.top_run_d == (0.0, 0.0)
+    # Read by a release before: the keys it knows mean what they meant.
+    assert {k: new[k] for k in old} == old and old["top_d"] == list(b.top_d)
