@@ -35,12 +35,12 @@ FITTED_FROM: Final[dict[str, dict[str, float]]] = {
 #: rate calibration was fitted from.
 RATE_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
     "accel_peak_g": {
-        "femto-1-1": (-0.353900772697731, 1.023956398603782),
-        "femto-1-2": (-0.7070251101877032, 0.7756435281017638),
-        "femto-2-1": (-1.5423853791314954, 0.26534041521283436),
-        "femto-2-2": (-1.327044810126666, 0.2998632837444992),
-        "femto-3-1": (-0.9591008516066681, 0.9275448324275208),
-        "femto-3-2": (-0.4185756496852866, 0.38506030654359125),
+        "femto-1-1": (-0.2192160407011201, 1.1177261444113018),
+        "femto-1-2": (-0.5077882820685309, 1.1550878135279654),
+        "femto-2-1": (-1.165300782492265, 0.5169066723719776),
+        "femto-2-2": (-1.0543444782011084, 0.48514028562755224),
+        "femto-3-1": (-0.6850720368619063, 1.2208145137796236),
+        "femto-3-2": (-0.2989826069180621, 0.7475793742408646),
     }
 }
 
@@ -49,12 +49,12 @@ RATE_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
 #: from.
 CLOCK_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
     "accel_peak_g": {
-        "femto-1-1": (0.17134330713578017, 3.5750916922129723),
-        "femto-1-2": (-0.9918644034968933, 1.5365410732753868),
-        "femto-2-1": (-0.9692213651101165, 1.5597751174755428),
-        "femto-2-2": (-0.7636020094325064, 1.780363386246068),
-        "femto-3-1": (-1.2437484306026834, 1.290345488291615),
-        "femto-3-2": (-1.2895465100507693, 1.2478506472973836),
+        "femto-1-1": (0.0, 3.2160787927425383),
+        "femto-1-2": (0.0, 2.5759509551809177),
+        "femto-2-1": (0.0, 2.597518841655179),
+        "femto-2-2": (0.0, 2.777339453771345),
+        "femto-3-1": (0.0, 2.314528926390622),
+        "femto-3-2": (0.0, 2.26309354807287),
     }
 }
 
@@ -67,14 +67,14 @@ PF_PRIORS: Final[dict[str, PfPrior]] = {
         source=(
             "FEMTO/PRONOSTIA (IEEE PHM 2012 learning set) bearings femto-1-1, femto-1-2, femto-2-1, femto-2-2, femto-3-1, femto-3-2: first lasting alert of the deployed path to the end of the run (20 g)"
         ),
-        rate_bias_ln=-0.8846720955725917,
-        rate_sd_ln=0.940521872742397,
-        clock_weight=0.3,
-        rate_df=8,
+        rate_bias_ln=-0.6551173712071655,
+        rate_sd_ln=1.025184135850286,
+        clock_weight=0.5,
+        rate_df=6,
         prior_weight=None,
-        clock_bias_ln=-0.8477732352595314,
-        clock_sd_ln=1.4717554545764622,
-        clock_df=6,
-        still_prior_weight=0.6,
+        clock_bias_ln=0.0,
+        clock_sd_ln=1.6199028014983632,
+        clock_df=5,
+        still_prior_weight=None,
     ),
 }

@@ -175,9 +175,12 @@ def test_the_calibrated_interval_holds_new_machines_as_often_as_it_says() -> Non
     # The whole chain eval-life judges, on machines with a known law: the clock weight and the
     # calibration fitted on six machines (make life-prior's fit), then the 10-90 % interval
     # judged on every window of machines it never saw. Here (120 held-out machines) the t
-    # holds the truth in 81.3 % of the windows (80.1 % with 240); the same calibration read as
-    # a normal (a plug-in spread, as before: six machines taken as the law) in 77.6 %. The range
-    # the product states (life.INTERVAL_PROBABILITIES, 2 in 3) is judged the same way: 67.1 %.
+    # holds the truth in 83.2 % of the windows; the same calibration read as a normal (a
+    # plug-in spread, as before: six machines taken as the law) in less. The weights are the
+    # default unless the six tell them apart (pf_prior._least_spread's one-standard-error
+    # rule), so the calibrated spread is not the least in-sample one: a little wide, never
+    # narrow (81.3 % when the least spread chose). The range the product states
+    # (life.INTERVAL_PROBABILITIES, 2 in 3) is judged the same way.
     from rotorwatch.diagnosis.life import INTERVAL_PROBABILITIES
 
     rng = np.random.default_rng(11)
@@ -199,7 +202,7 @@ def test_the_calibrated_interval_holds_new_machines_as_often_as_it_says() -> Non
                 )
                 held["stated"] += low <= left <= high
                 trials += 1
-    assert 0.77 <= held["t"] / trials <= 0.83
+    assert 0.77 <= held["t"] / trials <= 0.85
     stated = INTERVAL_PROBABILITIES[1] - INTERVAL_PROBABILITIES[0]
     assert stated - 0.03 <= held["stated"] / trials <= stated + 0.03
     assert held["normal"] < held["t"]
@@ -257,14 +260,18 @@ def test_a_rate_calibrated_prior_round_trips_and_an_older_one_reads_without() ->
         PfPrior.from_dict({**rated.to_dict(), "rate_sd_ln": 0.0})
 
 
-def _machine(interval_s: float, offset_ln: float) -> list[tuple[float, float, float]]:
-    """Windows of a machine whose true time left is exactly ``rate^0.5 * clock^0.5`` times
-    ``exp(offset_ln)``: (true left, at-this-rate, clock) every 10 s of its P-F interval."""
+def _machine(
+    interval_s: float, offset_ln: float, clock_weight: float = 0.5
+) -> list[tuple[float, float, float]]:
+    """Windows of a machine whose true time left is exactly ``rate^(1 - w) * clock^w`` times
+    ``exp(offset_ln)`` (w the ``clock_weight``): (true left, at-this-rate, clock) every 10 s
+    of its P-F interval."""
     out = []
     for k in range(1, int(interval_s / 10)):
         clock = 10.0 * k
         left = interval_s - clock
-        out.append((left, (left * math.exp(-offset_ln)) ** 2 / clock, clock))
+        rate = ((left * math.exp(-offset_ln)) / clock**clock_weight) ** (1 / (1 - clock_weight))
+        out.append((left, rate, clock))
     return out
 
 
@@ -285,6 +292,20 @@ def test_the_clock_weight_is_the_blend_that_explains_the_machines() -> None:
     )
     with pytest.raises(ValueError, match="2\\+ machines"):
         fit_clock_weight([machines[0], []])
+
+
+@pytest.mark.parametrize("law", [0.0, 0.2, 0.8])
+def test_machines_that_tell_the_weights_apart_get_their_fitted_weight(law: float) -> None:
+    # Eight machines that follow a law away from the default weight (0.5): at the law's
+    # weight each machine's evidence is its true time times a constant, a tenth off it
+    # scatters by more than a standard error of the spread, so the one-standard-error rule
+    # keeps the fit. (Three machines do not tell 0.0 from 0.1: the default's side is kept.)
+    offsets = [(300.0 * 1.6**k, 0.04 * (-1) ** k) for k in range(8)]
+    w, bias, _sd = fit_clock_weight([_machine(d, o, law) for d, o in offsets])
+    assert w == law
+    assert bias == pytest.approx(0.0, abs=1e-9)
+    few, _, _ = fit_clock_weight([_machine(d, o, law) for d, o in offsets[:3]])
+    assert abs(few - law) <= 0.1 and abs(few - 0.5) <= abs(law - 0.5)
 
 
 def test_the_clock_calibration_is_unbiased_for_any_interval() -> None:
@@ -339,21 +360,22 @@ def test_the_degrees_of_freedom_round_trip_and_either_release_reads_the_other() 
 def test_where_the_intervals_are_alike_the_prior_counts_once_inside_the_evidence() -> None:
     # A fleet whose P-F intervals are alike (spread 0.15 in the log, as the simulated fleet's
     # are): the prior given the clock knows the time left better than the rate does, and the
-    # fit gives its median a weight. Judged on machines it never saw, the interval still holds
-    # the truth about as often as it says, and is narrower than without the prior's share
-    # (measured: 80 % of 1,740 windows; calibrated spread 0.36 against 0.58).
+    # fit gives its median a weight: eight machines tell the weights apart, so the
+    # one-standard-error rule keeps the fit (13 of the 15 fleets here). Judged on machines it
+    # never saw, the interval still holds the truth about as often as it says, and is narrower
+    # than without the prior's share (measured: 79 % of 1,740 windows; calibrated spread 0.43
+    # against 0.66; with the least spread always chosen, 80 %, 0.36 against 0.58).
     from rotorwatch.diagnosis.pf_prior import prior_median_s
 
     rng = np.random.default_rng(3)
-    held, trials, widths, widths_without = 0, 0, [], []
+    held, trials, widths, widths_without, shared = 0, 0, [], [], 0
     for _ in range(15):
         train = _fleet(rng, 8, sd_ln=0.15)
         base = fit("x", [d for d, _ in train], "sim")
         windows = [w for _, w in train]
         prior = with_clock_fitted(base, windows, [d for d, _ in train])
         without = with_clock_fitted(base, windows)
-        assert prior.prior_weight is not None
-        assert prior.prior_weight > 0
+        shared += (prior.prior_weight or 0.0) > 0
         assert prior.clock_weight is not None
         assert prior.rate_sd_ln is not None
         assert prior.rate_df is not None
@@ -363,13 +385,15 @@ def test_where_the_intervals_are_alike_the_prior_counts_once_inside_the_evidence
         for _, machine in _fleet(rng, 4, sd_ln=0.15):
             for left, rate, clock in machine:
                 median = prior_median_s(prior, clock)
-                centre = evidence_ln_s(rate, clock, prior.clock_weight, median, prior.prior_weight)
+                share = prior.prior_weight or 0.0
+                centre = evidence_ln_s(rate, clock, prior.clock_weight, median, share)
                 centre += prior.rate_bias_ln or 0.0
                 low, high = calibrated(centre, prior.rate_sd_ln, prior.rate_df, (0.1, 0.9))
                 held += low <= left <= high
                 trials += 1
     assert 0.75 <= held / trials <= 0.9
     assert float(np.median(widths)) < 0.8 * float(np.median(widths_without))
+    assert shared >= 12
 
 
 def test_a_prior_share_round_trips_under_keys_an_older_release_does_not_misread() -> None:
