@@ -311,7 +311,8 @@ def test_on_a_device_whose_windows_are_alike_the_run_changes_no_score(rel: float
     smallest of the run) can never score above the window's own, whatever the windows."""
     rng = np.random.default_rng(24)
     b = learned(rng, rel=rel)
-    assert b.run_d_ref is not None and b.run_d_ref >= b.d_ref
+    assert b.run_d_ref is not None
+    assert b.run_d_ref >= b.d_ref
     for k in range(200):
         rec = noisy(rng, rel=rel * (1 + k % 7), velocity_rms_mm_s=2.0 * math.exp(0.01 * k))
         out, b = apply_baseline(prediction(), rec, b)
@@ -325,7 +326,8 @@ def test_scoring_a_replayed_window_does_not_move_the_run_on() -> None:
     _, again = apply_baseline(prediction(), sustained(rng), b, learn=False)
     assert again == b
     _, moved = apply_baseline(prediction(), sustained(rng), b)
-    assert moved.recent_d != b.recent_d and len(moved.recent_d) == RUN_WINDOWS - 1
+    assert moved.recent_d != b.recent_d
+    assert len(moved.recent_d) == RUN_WINDOWS - 1
     _, broken = apply_baseline(prediction(), {}, moved)  # no vibration: the run is broken
     assert broken.recent_d == ()
 
@@ -339,13 +341,17 @@ def test_a_baseline_stored_before_the_run_edge_reads_and_is_read_across_releases
     # What a release before wrote, read now: learned, so its run edge was never learned; it
     # scores on the window's edge alone, exactly as it did.
     before = Baseline.from_dict(old)
-    assert before is not None and before.top_run_d is None and before.run_d_ref is None
+    assert before is not None
+    assert before.top_run_d is None
+    assert before.run_d_ref is None
     for _ in range(RUN_WINDOWS + 1):
         rec = sustained(rng)
         out, before = apply_baseline(prediction(fault="normal", zone="B"), rec, before)
         assert out["anomaly_score"] == max(0.2, 1.0 - 0.5 ** (distance(b, rec) / b.d_ref))
     # One still in the first half of learning learns the run's edge from here on.
     early = Baseline.from_dict({**old, "count": 10, "stats": {}})
-    assert early is not None and early.top_run_d == (0.0, 0.0)
+    assert early is not None
+    assert early.top_run_d == (0.0, 0.0)
     # Read by a release before: the keys it knows mean what they meant.
-    assert {k: new[k] for k in old} == old and old["top_d"] == list(b.top_d)
+    assert {k: new[k] for k in old} == old
+    assert old["top_d"] == list(b.top_d)

@@ -305,7 +305,8 @@ def test_machines_that_tell_the_weights_apart_get_their_fitted_weight(law: float
     assert w == law
     assert bias == pytest.approx(0.0, abs=1e-9)
     few, _, _ = fit_clock_weight([_machine(d, o, law) for d, o in offsets[:3]])
-    assert abs(few - law) <= 0.1 and abs(few - 0.5) <= abs(law - 0.5)
+    assert abs(few - law) <= 0.1
+    assert abs(few - 0.5) <= abs(law - 0.5)
 
 
 def test_the_clock_calibration_is_unbiased_for_any_interval() -> None:
