@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import replace
 from types import ModuleType
 from typing import Any
 
@@ -115,8 +116,13 @@ def test_device_learns_then_is_scored_against_its_own_history(
     assert rows[LEARN + 1]["fault_leaning"] is None
     # While learning, the predictions were the cold-start path's own.
     assert all(r["state"] == "HEALTHY" for r in learned_rows.values())
-    # Learned is frozen: scoring did not move the statistics.
-    assert state_of(aws).baseline == state.baseline
+    # Learned is frozen: scoring did not move the statistics or the edges; only the run (the
+    # last distances) moved on, by the two windows scored, and the state item kept it.
+    after = state_of(aws).baseline
+    assert after is not None
+    assert replace(after, recent_d=state.baseline.recent_d) == state.baseline
+    assert len(after.recent_d) == 2
+    assert after.recent_d != state.baseline.recent_d
     assert set(rows[LEARN + 1]) == set(cold[1])  # no new column in the predictions table
 
 
