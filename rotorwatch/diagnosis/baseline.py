@@ -182,12 +182,12 @@ class Baseline:
     @property
     def d_ref(self) -> float:
         """The distance that scores 0.5: the edge of this device's healthy behaviour."""
-        return max(D_REF_MIN, self.top_d[1])
+        return _edge(self.top_d)
 
     @property
     def run_d_ref(self) -> float | None:
         """The run's distance that scores 0.5 (None: no run edge was learned)."""
-        return None if self.top_run_d is None else max(D_REF_MIN, self.top_run_d[1])
+        return None if self.top_run_d is None else _edge(self.top_run_d)
 
     def run_distance(self, d: float | None) -> float | None:
         """The run's distance if the next window's distance is ``d`` (None: no full run)."""
@@ -195,7 +195,7 @@ class Baseline:
             return None
         return min(d, *self.recent_d)
 
-    def after(self, d: float | None) -> tuple[float, ...]:
+    def recent_after(self, d: float | None) -> tuple[float, ...]:
         """``recent_d`` once a window of distance ``d`` is in (a missing distance breaks it)."""
         return () if d is None else (*self.recent_d, stored(d))[-(RUN_WINDOWS - 1) :]
 
@@ -303,7 +303,7 @@ def update(baseline: Baseline, record: Mapping[str, Any]) -> Baseline:
         top_d = _top_two(top_d, d)
         if top_run_d is not None:
             top_run_d = _top_two(top_run_d, baseline.run_distance(d))
-        recent_d = baseline.after(d)
+        recent_d = baseline.recent_after(d)
     stats = tuple(
         s if x is None else _add_clipped(s, x, spec.floor)
         for spec, s, x in zip(INPUTS, baseline.stats, xs, strict=True)
@@ -316,6 +316,12 @@ def update(baseline: Baseline, record: Mapping[str, Any]) -> Baseline:
         top_run_d=top_run_d,
         recent_d=recent_d,
     )
+
+
+def _edge(top: tuple[float, float]) -> float:
+    """The edge from the two largest distances of learning: the second (one odd window cannot
+    blunt it), never under :data:`D_REF_MIN`."""
+    return max(D_REF_MIN, top[1])
 
 
 def _top_two(top: tuple[float, float], d: float | None) -> tuple[float, float]:
@@ -381,7 +387,7 @@ def apply_baseline(
     d = distance(b, record)
     s = _score_of(b, d)
     if learn:
-        b = replace(b, recent_d=b.after(d))  # the run goes on; the statistics stay frozen
+        b = replace(b, recent_d=b.recent_after(d))  # the run goes on; the statistics stay frozen
     out = dict(prediction)
     if s is None:
         return out, b

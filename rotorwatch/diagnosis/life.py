@@ -154,16 +154,17 @@ class Trend:
 class Fit:
     """A trend's line at the newest window: level ``a`` (log units) and slope ``b`` (log units
     per hour), with their standard errors; the windows' scatter about it ``sd`` (log units),
-    their effective number ``n_eff`` and their weighted mean time ``t_bar`` (hours before the
-    newest window, <= 0)."""
+    their weighted mean time ``t_bar`` (hours before the newest window, <= 0) and the standard
+    error of the line's level there, ``se_mean`` (independent of the slope's: ``se_a`` is
+    ``hypot(se_mean, t_bar * se_b)``)."""
 
     a: float
     b: float
     se_a: float
     se_b: float
     sd: float
-    n_eff: float
     t_bar: float
+    se_mean: float
 
 
 def fit(trend: Trend) -> Fit | None:
@@ -187,14 +188,16 @@ def fit(trend: Trend) -> Fit | None:
     a = y_bar - b * t_bar
     resid_var = max(syy - b * sxy, 0.0) / trend.w * n_eff / (n_eff - 2.0)
     sxx_eff = sxx * n_eff / trend.w  # weights -> effective windows
+    se_mean = math.sqrt(resid_var / n_eff)
+    se_b = math.sqrt(resid_var / sxx_eff)
     return Fit(
         a=a,
         b=b,
-        se_a=math.sqrt(resid_var * (1.0 / n_eff + t_bar * t_bar / sxx_eff)),
-        se_b=math.sqrt(resid_var / sxx_eff),
+        se_a=math.hypot(se_mean, t_bar * se_b),
+        se_b=se_b,
         sd=math.sqrt(resid_var),
-        n_eff=n_eff,
         t_bar=t_bar,
+        se_mean=se_mean,
     )
 
 
@@ -437,7 +440,7 @@ def estimate(
     low_h, remaining_h, high_h = passage_quantiles(
         level=f.a,
         slope=f.b,
-        se_mean=f.sd / math.sqrt(f.n_eff),
+        se_mean=f.se_mean,
         se_slope=f.se_b,
         t_mean_h=f.t_bar,
         sd=f.sd,
