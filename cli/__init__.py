@@ -8,6 +8,7 @@ so `rotorwatch --help` stays fast; the direction of every import is in docs/arch
 from __future__ import annotations
 
 import importlib
+import inspect
 
 import typer
 
@@ -62,11 +63,26 @@ for _module in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_module}")
 
 
+def help_text(doc: str) -> str:
+    """A command's docstring as ``--help`` should show it: paragraphs kept, each one's line
+    breaks taken out. Typer's rich help keeps a paragraph's single line breaks after its first
+    (typer 0.29), so docstring lines written for a 100-column source file came out ragged on an
+    80-column terminal (each wrapped once more at 80). A paragraph starting with ``\\b`` is
+    kept verbatim, as click and typer keep it."""
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(
+        p if p.startswith("\b") else " ".join(line.strip() for line in p.splitlines())
+        for p in paragraphs
+    )
+
+
 def _guard_all(typer_app: typer.Typer) -> None:
     """Every command, sub-command groups' too, answers a user's mistake (missing file, no
-    credentials...) with one line."""
+    credentials...) with one line, and shows its help unwrapped (:func:`help_text`)."""
     for info in typer_app.registered_commands:
         if info.callback is not None:
+            if info.help is None and info.callback.__doc__:
+                info.help = help_text(info.callback.__doc__)
             info.callback = guard(info.callback)
     for group in typer_app.registered_groups:
         if group.typer_instance is not None:

@@ -1,16 +1,19 @@
-"""The CLI's tables stay readable on a narrow terminal.
+"""The CLI's tables and help stay readable on a narrow terminal.
 
 The class of mistake: a table wider than the terminal, which rich folds cell by cell ("beari" /
 "ng_ba" / "ll" on an 80-column terminal) or cuts ("newline-del…"). `rotorwatch query`: whatever
 the width and the number of columns, every value appears whole on one line, and a table that fits
-stays a table. Every other table: nothing is cut off with an ellipsis.
+stays a table. Every other table: nothing is cut off with an ellipsis. Every command's ``--help``:
+its paragraphs wrap at the terminal's width, not at the docstring's line breaks.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 
 import pytest
+import typer
 from typer.testing import CliRunner
 
 from cli import app
@@ -100,3 +103,43 @@ def test_no_table_cuts_a_value_at_80_columns(args: list[str]) -> None:
     result = CliRunner().invoke(app, args, env={"COLUMNS": "80"})
     assert result.exit_code == 0, result.output
     assert "…" not in result.output, result.output
+
+
+def _commands(typer_app: typer.Typer, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every command's argv path, sub-command groups' too."""
+    out = [
+        (*prefix, info.name or info.callback.__name__.replace("_", "-"))
+        for info in typer_app.registered_commands
+        if info.callback is not None
+    ]
+    for group in typer_app.registered_groups:
+        if group.typer_instance is not None and group.name:
+            out += _commands(group.typer_instance, (*prefix, group.name))
+    return out
+
+
+def _description(text: str) -> list[str]:
+    """The lines of a ``--help`` between its usage line and its first box, stripped."""
+    lines = text.splitlines()
+    start = next(i for i, line in enumerate(lines) if "Usage:" in line) + 1
+    end = next((i for i, line in enumerate(lines) if line.lstrip().startswith("╭")), len(lines))
+    return [line.strip() for line in lines[start:end]]
+
+
+@pytest.mark.parametrize("width", [60, 80, 120])
+@pytest.mark.parametrize("argv", _commands(app), ids=" ".join)
+def test_help_paragraphs_are_wrapped_to_the_terminal_not_to_the_source(
+    argv: tuple[str, ...], width: int
+) -> None:
+    """The class of mistake: a docstring's own line breaks (written for a 100-column source)
+    kept in ``--help`` and wrapped again at the terminal's width, so every other line stops
+    short. Within a paragraph, no line ends where the next line's first word would still have
+    fit."""
+    res = CliRunner().invoke(app, [*argv, "--help"], env={"COLUMNS": str(width)})
+    assert res.exit_code == 0, res.output
+    lines = _description(res.output)
+    room = max(len(line) for line in lines)
+    assert room <= width
+    for line, following in itertools.pairwise(lines):
+        if line and following:
+            assert len(line) + 1 + len(following.split()[0]) > room, (argv, line, following)
