@@ -12,6 +12,7 @@ from typing import Any, Final
 from rotorwatch.alerting.alerts import Alert
 from rotorwatch.diagnosis.life import interval_sms, interval_text
 from rotorwatch.diagnosis.model.calibration import MAX_SHOWN_CONFIDENCE
+from rotorwatch.diagnosis.predictions import NORMAL_FAULT
 from rotorwatch.lake.query import AthenaTarget, command_line, format_time
 
 #: SNS message attribute names.
@@ -73,8 +74,38 @@ def subject(alert: Alert) -> str:
 def _what(alert: Alert) -> str:
     """What is wrong in a few words: a sensor out of bounds first (it is a measured fact; the
     vibration diagnosis of a machine the sensors raised may be a weak guess, and the e-mail
-    body gives it with its confidence), else the probable fault."""
-    return alert.sensor_cause or alert.fault or "unknown fault"
+    body gives it with its confidence), else the probable fault, else what raised a vibration
+    alert that names none (:func:`_unnamed`)."""
+    unnamed = _unnamed(alert)
+    return alert.sensor_cause or (unnamed[0] if unnamed else None) or alert.fault or "unknown fault"
+
+
+def _unnamed(alert: Alert) -> tuple[str, str] | None:
+    """Why a vibration alert names no fault, short (subject, SMS) and whole ("Probable fault"
+    line); None where it names one, or where the sensors raised it (its vibration is normal,
+    and "Probable fault: normal" says so). A WARNING or ALARM whose fault reads "normal" is
+    raised by the ISO zone (zone C or D with no fault's signature in the window) or by the
+    device's own baseline (the window is far from what it learned as healthy, in zone B);
+    "WARNING pump-7: normal" would tell a technician nothing, or the opposite."""
+    if alert.kind == "RECOVERY" or alert.sensor_cause or alert.fault != NORMAL_FAULT:
+        return None
+    if alert.iso_zone in ("C", "D"):
+        return (
+            "no fault named",
+            f"none named: the velocity is in ISO 10816-3 zone {alert.iso_zone}, and the window "
+            "shows no fault's signature",
+        )
+    return (
+        "off its baseline",
+        "none named: the vibration is unlike this machine's own baseline (what it learned as "
+        "healthy), and the window shows no fault's signature",
+    )
+
+
+def fault_text(alert: Alert) -> str:
+    """The "Probable fault" line's value, without the confidence."""
+    unnamed = _unnamed(alert)
+    return unnamed[1] if unnamed else alert.fault or "unknown"
 
 
 def confidence_text(confidence: float | None) -> str:
@@ -108,7 +139,7 @@ def message(alert: Alert, *, athena: AthenaTarget | None = None) -> str:
         head = f"{alert.state}: {machine_text(alert.device_id, alert.site)} (was {alert.previous_state})."
     lines = [
         head,
-        f"Probable fault: {alert.fault or 'unknown'}{confidence}",
+        f"Probable fault: {fault_text(alert)}{confidence}",
         *_sensor_lines(alert),
         f"ISO 10816-3 zone: {alert.iso_zone or 'unknown (no asset record)'}, velocity RMS {velocity}",
         f"{'Problem began' if alert.kind == 'RECOVERY' else 'Since'}: {utc_text(alert.since_ms)}",

@@ -58,9 +58,10 @@ from typing import Any, Final
 
 from rotorwatch.diagnosis.features.schema import FEATURE_NAMES, number
 from rotorwatch.diagnosis.model.model import ANOMALY_TOP_K, WARNING_SCORE
-from rotorwatch.diagnosis.predictions import STATES
+from rotorwatch.diagnosis.predictions import NORMAL_FAULT, STATES
 from rotorwatch.diagnosis.running_stat import RunningStat as Stat
 from rotorwatch.diagnosis.running_stat import stored
+from rotorwatch.diagnosis.scoring import readable
 
 HEALTHY, WARNING, ALARM = STATES
 
@@ -342,14 +343,27 @@ def fleet_progress(items: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
     return learned, total
 
 
-def _escalate(prediction: Mapping[str, Any]) -> bool:
+def _named_leaning(prediction: Mapping[str, Any], record: Mapping[str, Any]) -> str | None:
+    """What a healthy window's classifier leans to (``fault_leaning``), where the window shows
+    what that fault rests on (:func:`rotorwatch.diagnosis.scoring.readable`); None otherwise.
+    The endpoint keeps the leaning of a window that cannot read the fault's own lines (a 0.1 s
+    window's shaft orders, a bearing family's line with no speed) as a leaning, not a finding:
+    the device's history saying the window is unusual does not make that guess a name."""
+    leaning = prediction.get("fault_leaning")
+    if leaning is None or leaning == NORMAL_FAULT or not readable(leaning, record):
+        return None
+    return str(leaning)
+
+
+def _escalate(prediction: Mapping[str, Any], record: Mapping[str, Any]) -> bool:
     """A baseline exceedance may warn only when something is named: a fault other than normal
-    (the one a healthy window's classifier leans to, ``fault_leaning``, counts: the device's
-    own history now says the window is not healthy), or an ISO zone beyond A. A device merely
-    unlike its own history, with nothing named, is a question for the dashboard, not a page."""
-    fault = prediction.get("fault_leaning") or prediction.get("fault")
+    (the one a healthy window's classifier leans to counts where the window can show it,
+    :func:`_named_leaning`: the device's own history now says the window is not healthy), or an
+    ISO zone beyond A. A device merely unlike its own history, with nothing named, is a
+    question for the dashboard, not a page."""
+    fault = _named_leaning(prediction, record) or prediction.get("fault")
     zone = prediction.get("iso_zone")
-    return (fault is not None and fault != "normal") or (zone is not None and zone != "A")
+    return (fault is not None and fault != NORMAL_FAULT) or (zone is not None and zone != "A")
 
 
 def apply_baseline(
@@ -393,9 +407,9 @@ def apply_baseline(
         return out, b
     model_score = out.get("anomaly_score")
     out["anomaly_score"] = s if model_score is None else max(float(model_score), s)
-    if s >= BASELINE_WARNING_SCORE and out.get("state") == HEALTHY and _escalate(out):
+    if s >= BASELINE_WARNING_SCORE and out.get("state") == HEALTHY and _escalate(out, record):
         out["state"] = WARNING
-        leaning = out.get("fault_leaning")
+        leaning = _named_leaning(out, record)
         if leaning is not None:
             # No longer healthy: what the classifier leant to is the window's fault
             # (rotorwatch.diagnosis.predictions.window_fault), its probability unknown here.

@@ -20,6 +20,7 @@ from rotorwatch.alerting.alert_messages import (
 from rotorwatch.alerting.alerts import Alert, AlertPolicy, DeviceState, step
 from rotorwatch.diagnosis.end_of_life import EndOfLife
 from rotorwatch.diagnosis.life import update
+from rotorwatch.diagnosis.predictions import FAULTS
 from rotorwatch.lake.query import AthenaTarget
 
 TS0 = 1_763_900_000_000
@@ -226,8 +227,51 @@ def test_no_alert_says_100_percent(confidence: float, shown: str) -> None:
 
 def test_a_sensor_alert_shows_no_figure_for_a_healthy_vibration() -> None:
     _, alerts = run("HHHHAAAA")
-    alarm = replace(alerts[-1], fault="normal", fault_confidence=0.00007)
+    alarm = replace(
+        alerts[-1], fault="normal", fault_confidence=0.00007, sensor_cause="temperature_high"
+    )
     assert "Probable fault: normal\n" in message(alarm)
+
+
+@pytest.mark.parametrize(
+    ("zone", "short", "why"),
+    [
+        ("B", "off its baseline", "the vibration is unlike this machine's own baseline"),
+        ("C", "no fault named", "the velocity is in ISO 10816-3 zone C"),
+        ("D", "no fault named", "the velocity is in ISO 10816-3 zone D"),
+    ],
+)
+def test_a_vibration_alert_with_no_fault_named_says_what_raised_it(
+    zone: str, short: str, why: str
+) -> None:
+    """A window the device's baseline (zone B) or the ISO zone raised, with no fault's
+    signature in it (FEMTO's 0.1 s windows read no line): "WARNING fan-7: normal" told the
+    technician nothing, or the opposite of the page."""
+    _, alerts = run("HHHHWWWW")
+    warning = replace(alerts[-1], fault="normal", fault_confidence=None, iso_zone=zone)
+    assert subject(warning).endswith(f"fan-7: {short}")
+    assert f"fan-7@plant-b: {short}, ISO {zone}" in short_message(warning)
+    assert f"Probable fault: none named: {why}" in message(warning)
+
+
+@pytest.mark.parametrize("kind", ["WARNING", "ALARM"])
+@pytest.mark.parametrize("fault", [*FAULTS, None])
+@pytest.mark.parametrize("zone", ["A", "B", "C", "D", None])
+@pytest.mark.parametrize("sensor", [None, "temperature_high"])
+def test_no_page_names_normal_as_what_is_wrong(
+    kind: str, fault: str | None, zone: str | None, sensor: str | None
+) -> None:
+    """The class: whatever raised a WARNING or ALARM, its subject and SMS never give "normal"
+    as what is wrong; the e-mail says the vibration is normal only beside a sensor's cause."""
+    _, alerts = run("HHHHAAAA")
+    alert = replace(
+        alerts[-1], state=kind, fault=fault, iso_zone=zone, sensor_cause=sensor,
+        sensor_reason=None if sensor is None else "temperature 95 degC above its limit 90 degC",
+    )  # fmt: skip
+    assert not subject(alert).endswith(": normal")
+    assert ": normal," not in short_message(alert)
+    if "Probable fault: normal" in message(alert):
+        assert sensor is not None
 
 
 def test_the_rules_figure_is_not_shown_as_a_measured_one() -> None:

@@ -10,6 +10,8 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from rotorwatch.diagnosis.baseline import (
     BASELINE_WARNING_SCORE,
@@ -25,6 +27,8 @@ from rotorwatch.diagnosis.baseline import (
     update,
 )
 from rotorwatch.diagnosis.features.schema import FEATURE_NAMES
+from rotorwatch.diagnosis.predictions import FAULTS, STATES
+from rotorwatch.diagnosis.scoring import readable
 
 #: A healthy machine's feature record (zone B velocity for a group 2 rigid machine).
 BASE: dict[str, Any] = {
@@ -257,6 +261,54 @@ def test_once_learned_the_score_is_the_larger_and_warns_only_when_something_is_n
         prediction(fault="imbalance"), noisy(rng, velocity_rms_mm_s=200.0), b
     )
     assert very_far["state"] == "WARNING"
+
+
+def test_a_leaning_the_window_cannot_show_is_not_made_its_fault() -> None:
+    """A 0.1 s window (FEMTO's) cannot resolve the shaft orders and reads no bearing line: the
+    endpoint keeps what its classifier leant to (``fault_leaning``) but names nothing. The
+    device's history saying the window is unusual does not make that guess the window's fault,
+    nor, on a zone-A machine, a reason to page."""
+    rng = np.random.default_rng(13)
+    b = learned(rng)
+    unresolved = {"order_1x_g": None, "order_2x_g": None, "order_0_5x_g": None}
+    unlined = {name: None for name in ("env_bpfo", "env_bpfi", "env_bsf", "env_ftf")}
+    far = noisy(rng, velocity_rms_mm_s=6.0, accel_rms_g=0.9, **unresolved, **unlined)
+    for leaning in ("misalignment", "bearing_ball"):
+        zone_b, _ = apply_baseline({**prediction(), "fault_leaning": leaning}, far, b)
+        assert zone_b["state"] == "WARNING"  # zone B names the machine's condition
+        assert zone_b["fault"] == "normal"
+        zone_a, _ = apply_baseline({**prediction(zone="A"), "fault_leaning": leaning}, far, b)
+        assert zone_a["state"] == "HEALTHY"  # nothing named: no page
+    # The same leaning on a window that shows its lines is the window's fault.
+    shown = noisy(rng, velocity_rms_mm_s=6.0, accel_rms_g=0.9)
+    named, _ = apply_baseline({**prediction(zone="A"), "fault_leaning": "misalignment"}, shown, b)
+    assert (named["state"], named["fault"]) == ("WARNING", "misalignment")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    fault=st.sampled_from([*FAULTS, None]),
+    leaning=st.sampled_from([*FAULTS, None]),
+    zone=st.sampled_from(["A", "B", "C", "D", None]),
+    state=st.sampled_from(list(STATES)),
+    blank=st.sets(st.sampled_from(["order_1x_g", "env_bpfo", "env_bpfi", "env_bsf", "env_ftf"])),
+)
+def test_a_fault_the_baseline_names_is_one_the_window_shows(
+    fault: str | None, leaning: str | None, zone: str | None, state: str, blank: set[str]
+) -> None:
+    """The class: whatever the endpoint answered, a fault the baseline writes into the record
+    (from the leaning) is one :func:`readable` allows on that window, and the baseline never
+    names a fault on a window it leaves HEALTHY."""
+    b = learned(np.random.default_rng(14))
+    far = noisy(np.random.default_rng(15), velocity_rms_mm_s=6.0, accel_rms_g=0.9)
+    far.update(dict.fromkeys(blank))
+    given_row = {**prediction(state, "normal" if fault is None else fault, zone or "B")}
+    given_row.update(iso_zone=zone, fault_leaning=leaning)
+    out, _ = apply_baseline(given_row, far, b)
+    if out["fault"] != given_row["fault"]:
+        assert out["fault"] == leaning
+        assert readable(out["fault"], far)
+        assert out["state"] == "WARNING"
 
 
 def impulsive_history(rng: np.random.Generator, n: int = 144) -> Baseline:
