@@ -570,12 +570,17 @@ def _unit(remaining_s: float) -> tuple[str, float]:
 
 
 def interval_text(remaining_s: float, low_s: float, high_s: float) -> str:
-    """``about 12 days (8-20 days)``: the unit of the point estimate for all three."""
+    """``about 12 days (8-20 days)``: the unit of the point estimate for all three. A point
+    under half a minute reads ``under 1 min``: "about 0 min" would say the machine is at its
+    limit, which is what "reached" says."""
     unit, div = _unit(remaining_s)
-    return f"about {remaining_s / div:.0f} {unit} ({low_s / div:.0f}-{high_s / div:.0f} {unit})"
+    point = f"about {remaining_s / div:.0f}" if round(remaining_s / div) >= 1 else "under 1"
+    return f"{point} {unit} ({low_s / div:.0f}-{high_s / div:.0f} {unit})"
 
 
 def interval_sms(remaining_s: float, low_s: float, high_s: float) -> str:
-    """``~12days (8-20)``: :func:`interval_text` for an SMS, where every character counts."""
+    """``~12days (8-20)``: :func:`interval_text` for an SMS, where every character counts
+    (``<1min (0-2)`` under half a minute)."""
     unit, div = _unit(remaining_s)
-    return f"~{remaining_s / div:.0f}{unit} ({low_s / div:.0f}-{high_s / div:.0f})"
+    point = f"~{remaining_s / div:.0f}" if round(remaining_s / div) >= 1 else "<1"
+    return f"{point}{unit} ({low_s / div:.0f}-{high_s / div:.0f})"

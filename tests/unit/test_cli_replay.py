@@ -203,7 +203,9 @@ def test_a_pf_prior_gives_an_estimate_from_the_alert_on_and_the_alerts_say_it(
     first = rises[0]
     assert "Remaining life: at this rate, zone D in about " in first["message"]
     life = first["message"].split("Remaining life: ")[1].splitlines()[0]
-    assert re.fullmatch(r"at this rate, zone D in about \d+ (min|h|days) \(\d+-\d+ \1\)", life)
+    assert re.fullmatch(
+        r"at this rate, zone D in (about \d+|under 1) (min|h|days) \(\d+-\d+ \2\)", life
+    )
     assert re.search(r" zone D ~\d+(min|h|days) \(\d+-\d+\),", first["sms"])
     assert len(first["sms"]) <= 160
 

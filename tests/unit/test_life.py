@@ -19,6 +19,7 @@ from rotorwatch.diagnosis.life import (
     LifeState,
     estimate,
     fit,
+    interval_sms,
     interval_text,
     limit_text,
     update,
@@ -200,6 +201,11 @@ def test_iso_default_and_its_wording() -> None:
     assert interval_text(12 * 86400, 8 * 86400, 20 * 86400) == "about 12 days (8-20 days)"
     assert interval_text(5 * 3600, 3 * 3600, 9 * 3600) == "about 5 h (3-9 h)"
     assert interval_text(1800, 600, 3000) == "about 30 min (10-50 min)"
+    # Not "about 0 min": the limit is not reached yet (FEMTO's first alerts said it).
+    assert interval_text(20, 5, 120) == "under 1 min (0-2 min)"
+    assert interval_text(40, 5, 120) == "about 1 min (0-2 min)"
+    assert interval_sms(20, 5, 120) == "<1min (0-2)"
+    assert interval_sms(1800, 600, 3000) == "~30min (10-50)"
 
 
 def test_with_a_pf_prior_the_stage_decides_not_the_trend() -> None:
