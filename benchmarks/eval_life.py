@@ -300,6 +300,29 @@ def judge(rows: list[dict[str, Any]], length_s: float) -> dict[str, Any]:
     return out
 
 
+def alert_ranges(rows: list[dict[str, Any]], length_s: float) -> dict[str, int]:
+    """The remaining-life ranges the WARNING and ALARM alerts carried (what a technician reads,
+    not the windows between them): how many alerts, how many gave a range, how many of those
+    held the true time left; split into the episode that lasted to the end and the ones before
+    it that recovered."""
+    end_ms = START_MS + length_s * 1000.0
+    first = first_lasting_alert_ms(rows)
+    out = dict.fromkeys(("alerts", "ranged", "held", "lasting", "lasting_held"), 0)
+    for r in rows:
+        if r["alert"] not in ("WARNING", "ALARM"):
+            continue
+        true_s = (end_ms - r["ts"]) / 1000.0
+        low, high = r["remaining_life_low_s"], r["remaining_life_high_s"]
+        held = low is not None and high is not None and low <= true_s <= high
+        lasting = first is not None and r["ts"] >= first
+        out["alerts"] += 1
+        out["ranged"] += low is not None
+        out["held"] += held
+        out["lasting"] += lasting
+        out["lasting_held"] += lasting and held
+    return out
+
+
 def cut_rows(rows: list[dict[str, Any]]) -> list[tuple[str, dict[str, Any]]]:
     n = len(rows)
     picks = [(f"{int(c * 100)}%", rows[max(int(c * n) - 1, 0)]) for c in CUTS]
@@ -337,6 +360,18 @@ def report(
             f"{j['estimated_share']:9.0%}  {j['coverage']:8.0%}  {j['width_ratio']:10.2f} "
             f"({j['width_ratio_late']:6.2f})  {j['pct_error']:5.0f}"
         )
+    counts = {d: alert_ranges(by_device[d], lengths[d]) for d in judged}
+    total = {k: sum(c[k] for c in counts.values()) for k in next(iter(counts.values()))}
+    print(
+        "remaining life in the alerts (WARNING/ALARM sent: with a range, holding the true time "
+        "left; of them in the episode that lasted to the end): "
+        + "; ".join(
+            f"{d} {c['held']}/{c['ranged']}/{c['alerts']} ({c['lasting_held']}/{c['lasting']})"
+            for d, c in counts.items()
+        )
+        + f"; all {total['held']} of {total['ranged']} ranges held"
+        f" ({total['lasting_held']} of {total['lasting']} in lasting episodes)"
+    )
     # Constant prior, leave-one-bearing-out.
     print("PHM 2012 score at cut points: estimate (R h vs actual A h) | constant prior (LOBO)")
     scores: dict[str, list[float]] = {}
