@@ -35,6 +35,7 @@ import base64
 import json
 import math
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -300,23 +301,54 @@ def judge(rows: list[dict[str, Any]], length_s: float) -> dict[str, Any]:
     return out
 
 
-def alert_ranges(rows: list[dict[str, Any]], length_s: float) -> dict[str, int]:
-    """The remaining-life ranges the WARNING and ALARM alerts carried (what a technician reads,
-    not the windows between them): how many alerts, how many gave a range, how many of those
-    held the true time left; split into the episode that lasted to the end and the ones before
-    it that recovered."""
+def _sent(path: Path) -> list[dict[str, Any]]:
+    """The alerts a replay wrote (as the SNS message says them)."""
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+#: The remaining life an alert's e-mail quotes (rotorwatch.diagnosis.life.interval_text), as
+#: the technician reads it: the range in whole units.
+_QUOTED = re.compile(
+    r"^Remaining life: .* in (?:about \d+|under 1) (min|h|days) \((\d+)-(\d+) \1\)$", re.M
+)
+_UNIT_S = {"min": 60.0, "h": 3600.0, "days": 86400.0}
+
+
+def quoted_range_s(alert: dict[str, Any]) -> tuple[float, float, float] | None:
+    """The range an alert's e-mail quotes, in seconds, with the unit it is rounded to; (0, 0,
+    0) for a limit reached; None for no estimate."""
+    if re.search(r"^Remaining life: .* reached$", alert["message"], re.M):
+        return 0.0, 0.0, 0.0
+    m = _QUOTED.search(alert["message"])
+    if m is None:
+        return None
+    unit = _UNIT_S[m.group(1)]
+    return float(m.group(2)) * unit, float(m.group(3)) * unit, unit
+
+
+def alert_ranges(
+    alerts: list[dict[str, Any]], rows: list[dict[str, Any]], length_s: float
+) -> dict[str, int]:
+    """The remaining-life ranges the WARNING and ALARM alerts quoted (what a technician reads,
+    in the e-mail's whole units, not the windows between them): how many alerts, how many
+    quoted a range, how many of those held the true time left (to the unit's rounding: half a
+    unit either side); split into the episode that lasted to the end and the ones before it
+    that recovered."""
     end_ms = START_MS + length_s * 1000.0
     first = first_lasting_alert_ms(rows)
     out = dict.fromkeys(("alerts", "ranged", "held", "lasting", "lasting_held"), 0)
-    for r in rows:
-        if r["alert"] not in ("WARNING", "ALARM"):
+    for a in alerts:
+        if a["attributes"]["severity"] not in ("WARNING", "ALARM"):
             continue
-        true_s = (end_ms - r["ts"]) / 1000.0
-        low, high = r["remaining_life_low_s"], r["remaining_life_high_s"]
-        held = low is not None and high is not None and low <= true_s <= high
-        lasting = first is not None and r["ts"] >= first
+        ts = int(a["alert_id"].split(":")[-3])
+        true_s = (end_ms - ts) / 1000.0
+        quoted = quoted_range_s(a)
+        held = quoted is not None and (
+            quoted[0] - quoted[2] / 2 <= true_s <= quoted[1] + quoted[2] / 2
+        )
+        lasting = first is not None and ts >= first
         out["alerts"] += 1
-        out["ranged"] += low is not None
+        out["ranged"] += quoted is not None
         out["held"] += held
         out["lasting"] += lasting
         out["lasting_held"] += lasting and held
@@ -343,12 +375,15 @@ def episode_start_ms(rows: list[dict[str, Any]], upto: dict[str, Any]) -> int | 
 
 
 def report(
-    title: str, rows: list[dict[str, Any]], lengths: dict[str, float], n_alerts: int
+    title: str,
+    rows: list[dict[str, Any]],
+    lengths: dict[str, float],
+    alerts: list[dict[str, Any]],
 ) -> None:
     by_device = rows_by_device(rows)
     judged = {d: judge(by_device[d], lengths[d]) for d in sorted(lengths)}
 
-    print(f"== {title}: {len(rows)} windows, {n_alerts} alerts sent")
+    print(f"== {title}: {len(rows)} windows, {len(alerts)} alerts sent")
     print(
         "bearing  run_h  first lasting alert: lead  ALARM 1st half  | after alert: "
         "estimated  coverage  width/true (last third)  %err"
@@ -360,7 +395,12 @@ def report(
             f"{j['estimated_share']:9.0%}  {j['coverage']:8.0%}  {j['width_ratio']:10.2f} "
             f"({j['width_ratio_late']:6.2f})  {j['pct_error']:5.0f}"
         )
-    counts = {d: alert_ranges(by_device[d], lengths[d]) for d in judged}
+    counts = {
+        d: alert_ranges(
+            [a for a in alerts if a["attributes"]["device_id"] == d], by_device[d], lengths[d]
+        )
+        for d in judged
+    }
     total = {k: sum(c[k] for c in counts.values()) for k in next(iter(counts.values()))}
     print(
         "remaining life in the alerts (WARNING/ALARM sent: with a range, holding the true time "
@@ -418,21 +458,21 @@ def report(
 
 def replay_loo(
     tmp: Path, reg: Path, lengths: dict[str, float], *, rules_only: bool
-) -> tuple[dict[str, tuple[list[dict[str, Any]], int]], dict[str, float]]:
+) -> tuple[dict[str, tuple[list[dict[str, Any]], list[dict[str, Any]]]], dict[str, float]]:
     """The trend alone over all bearings (the estimate without a P-F prior), then each bearing
     with the P-F prior fitted on the other five (leave-one-bearing-out): alone, and updated by
     the bearing's own rate (calibrated on the other five). Returns each estimator's rows and
-    alert count, and the P-F intervals the trend-only replay detected."""
+    the alerts it sent, and the P-F intervals the trend-only replay detected."""
     files = {d: tmp / f"{d}.jsonl" for d in lengths}
     al = tmp / "a.jsonl"
     trend_rows = replay(list(files.values()), reg, al, rules_only=rules_only, priors=[])
-    out = {"trend": (trend_rows, len(al.read_text().splitlines()))}
+    out = {"trend": (trend_rows, _sent(al))}
     intervals = pf_intervals_s(trend_rows, lengths)
     ratios = rate_log_ratios(trend_rows, lengths)
     windows = rate_windows(trend_rows, lengths)
     for name in ("pf", "pf+rate", "pf+rate+clock"):
         loo_rows: list[dict[str, Any]] = []
-        n_loo = 0
+        sent: list[dict[str, Any]] = []
         for d in sorted(lengths):
             others = [o for o in lengths if o != d]
             prior = fit_prior(
@@ -444,8 +484,8 @@ def replay_loo(
             if name == "pf+rate+clock":
                 print(f"  {d}: clock weight {prior['clock_weight']:.1f} (fitted on the other five)")
             loo_rows += replay([files[d]], reg, al, rules_only=rules_only, priors=[prior])
-            n_loo += len(al.read_text().splitlines())
-        out[name] = (loo_rows, n_loo)
+            sent += _sent(al)
+        out[name] = (loo_rows, sent)
     return out, intervals
 
 
@@ -485,7 +525,7 @@ def main() -> int:
                     "P-F prior updated by the bearing's own rate and clock, leave-one-bearing-out",
                 ),
             ):
-                report(f"{title}; {label}", *runs[name][:1], lengths, runs[name][1])
+                report(f"{title}; {label}", runs[name][0], lengths, runs[name][1])
     print(f"eval-life: {time.perf_counter() - t0:.0f} s in all")
     return 0
 

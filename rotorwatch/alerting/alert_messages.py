@@ -170,7 +170,9 @@ def remaining_life_text(alert: Alert) -> str | None:
     limit = alert.remaining_life_limit or "the end-of-life limit"
     low, high = alert.remaining_life_low_s, alert.remaining_life_high_s
     if alert.remaining_life_s is None or low is None or high is None:
-        return f"no estimate yet: no steady rise towards {limit} is visible"
+        # Either no steady rise is visible, or the episode is too young for its clock to say
+        # (rotorwatch.diagnosis.life.clock_too_short): one wording true of both.
+        return f"no estimate yet: too little of the degradation seen to say when it reaches {limit}"
     if alert.remaining_life_s <= 0.0:
         return f"{limit} reached"
     return f"at this rate, {limit} in {interval_text(alert.remaining_life_s, low, high)}"

@@ -25,7 +25,14 @@ from rotorwatch.alerting.alerts import (
 )
 from rotorwatch.diagnosis.baseline import apply_baseline
 from rotorwatch.diagnosis.end_of_life import EndOfLife
-from rotorwatch.diagnosis.life import LifeState, estimate, indicator_value, limit_text, update
+from rotorwatch.diagnosis.life import (
+    LifeState,
+    clock_too_short,
+    estimate,
+    indicator_value,
+    limit_text,
+    update,
+)
 from rotorwatch.diagnosis.life_prior import PF_PRIORS
 from rotorwatch.diagnosis.pf_prior import PfPrior
 from rotorwatch.diagnosis.sensors import SensorHistory, apply_history
@@ -124,6 +131,11 @@ def fold_window(
         remaining_life_high_s=high,
     )
     if alert is not None and alert.kind == "ALERT":
+        if life is not None and mid and clock_too_short(life, priors.get(life.indicator)):
+            # A range read from an episode's first windows (the technician's one message about
+            # it) says "no estimate yet" rather than the window spacing's guess; a limit
+            # already reached (0) is a fact and stays.
+            mid = low = high = None
         alert = replace(
             alert, remaining_life_s=mid, remaining_life_low_s=low, remaining_life_high_s=high
         )

@@ -179,8 +179,9 @@ def test_remaining_life_in_the_alert_text() -> None:
     none = replace(
         alarm, remaining_life_s=None, remaining_life_low_s=None, remaining_life_high_s=None
     )
-    assert "Remaining life: no estimate yet: no steady rise towards zone D is visible" in message(
-        none
+    assert (
+        "Remaining life: no estimate yet: too little of the degradation seen to say when it reaches zone D"
+        in message(none)
     )
     reached = replace(
         alarm, remaining_life_s=0.0, remaining_life_low_s=0.0, remaining_life_high_s=0.0

@@ -210,6 +210,40 @@ def test_a_pf_prior_gives_an_estimate_from_the_alert_on_and_the_alerts_say_it(
     assert len(first["sms"]) <= 160
 
 
+def test_an_alert_at_an_episodes_first_windows_quotes_no_clocked_range(
+    recording: tuple[Path, Path], tmp_path: Path
+) -> None:
+    """With a prior calibrated on the episode's clock, the WARNING that opens an episode says
+    "no estimate yet" (its clock is one window long) while its window's row keeps the range
+    for the lake; the replay's rows are the same as with the range quoted."""
+    from rotorwatch.diagnosis.pf_prior import fit
+
+    src, assets = recording
+    hour = 3600.0
+    clocked = (
+        fit("velocity_rms_mm_s", [2 * hour, 4 * hour, 8 * hour], "test")
+        .with_rate(0.0, 0.5, clock_weight=0.5)
+        .with_clock(0.0, 0.8)
+    )
+    prior = tmp_path / "prior.json"
+    prior.write_text(json.dumps([clocked.to_dict()]))
+    alerts = tmp_path / "alerts.jsonl"
+    args = ["--assets", str(assets), "--rules-only", "--learning-windows", str(LEARN)]
+    code, rows, err = replay(str(src), *args, "--alerts", str(alerts), "--life-prior", str(prior))
+    assert code == 0, err
+    sent = [json.loads(line) for line in alerts.read_text().splitlines()]
+    opening = next(a for a in sent if a["attributes"]["severity"] == "WARNING")
+    ts = int(opening["alert_id"].split(":")[-3])
+    device = opening["attributes"]["device_id"]
+    row = next(r for r in rows if r["device_id"] == device and r["ts"] == ts)
+    assert row["remaining_life_s"] is not None
+    assert (
+        "Remaining life: no estimate yet: too little of the degradation seen"
+        in (opening["message"])
+    )
+    assert " zone D ~" not in opening["sms"]
+
+
 def test_a_bad_prior_file_is_one_line(recording: tuple[Path, Path], tmp_path: Path) -> None:
     src, assets = recording
     for content in ("not json", "{}", json.dumps([{"format": 99}])):

@@ -417,6 +417,36 @@ def test_a_clocked_prior_weighs_the_rate_and_the_clock_and_the_clock_alone_when_
     assert est.high_s / est.low_s < math.exp(2 * t_isf(0.1, prior.df) * sharp) * 1.1
 
 
+def test_an_alert_does_not_quote_a_clocked_estimate_from_an_episodes_first_windows() -> None:
+    """At an episode's first windows the clock is the window spacing, not the machine's time
+    (on FEMTO the first window's range held the true time left for 2 of 20 WARNING alerts):
+    a prior calibrated on the clock is quoted from the third window on; one without a clock
+    (its survival alone) from the first."""
+    from dataclasses import replace
+
+    from rotorwatch.diagnosis.life import ONSET_WINDOWS, clock_too_short
+    from rotorwatch.diagnosis.pf_prior import fit
+
+    alone = fit(EOL.indicator, [1800.0, 7200.0, 28_800.0], "test")
+    clocked = alone.with_rate(0.0, 0.5, clock_weight=0.5).with_clock(0.0, 0.8)
+    still_only = alone.with_clock(0.0, 0.8)
+    life = run(exponential(LEARN, 30))[-1]
+    now = life.last_ts_ms
+    for windows in range(1, ONSET_WINDOWS + 3):
+        state = replace(life, onset_ms=now - (windows - 1) * STEP_MS)
+        state = replace(state, last_healthy_ms=state.onset_ms - STEP_MS)
+        young = windows < ONSET_WINDOWS
+        assert clock_too_short(state, clocked) is young, windows
+        assert clock_too_short(state, still_only) is young, windows
+        assert not clock_too_short(state, alone)
+        assert not clock_too_short(state, None)
+        assert not clock_too_short(state, replace(clocked, indicator="accel_peak_g"))
+        # The window's own estimate is there either way (the lake and the replay keep it).
+        assert estimate(state, learning_windows=LEARN, prior=clocked) is not None
+    # Outside an episode there is no clock, and nothing to withhold.
+    assert not clock_too_short(replace(life, onset_ms=-1), clocked)
+
+
 def test_the_fold_keeps_the_window_before_the_episode_as_the_clocks_zero() -> None:
     from dataclasses import replace
 
