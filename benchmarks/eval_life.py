@@ -225,13 +225,20 @@ def fit_prior(
         + ": first lasting alert of the deployed path to the end of the run (20 g)"
     )
     prior = fit(str(END_OF_LIFE["indicator"]), list(used.values()), source)
-    if rate_ratios is not None:
-        summaries = [rate_summary(rate_ratios[b]) for b in bearings if rate_ratios.get(b)]
-        bias, sd = fit_rate_calibration(summaries)
-        prior = prior.with_rate(bias, sd, df=calibration_df(summaries))
     if windows is not None:
         prior = with_clock_fitted(
             prior, [windows.get(b, []) for b in used], [used[b] for b in used]
+        )
+    if rate_ratios is not None:
+        summaries = [rate_summary(rate_ratios[b]) for b in bearings if rate_ratios.get(b)]
+        bias, sd = fit_rate_calibration(summaries)
+        df = calibration_df(summaries)
+        # Beside a clocked calibration, the rate's own is the early one (an episode's first
+        # windows, rotorwatch.diagnosis.life.early_rate); alone, it is the calibration.
+        prior = (
+            prior.with_early(bias, sd, df)
+            if windows is not None
+            else prior.with_rate(bias, sd, df=df)
         )
     return prior.to_dict()
 
@@ -478,7 +485,7 @@ def replay_loo(
             prior = fit_prior(
                 intervals,
                 others,
-                ratios if name == "pf+rate" else None,
+                ratios if name in ("pf+rate", "pf+rate+clock") else None,
                 windows if name == "pf+rate+clock" else None,
             )
             if name == "pf+rate+clock":

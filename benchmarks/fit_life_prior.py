@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import eval_life
 
-from rotorwatch.diagnosis.pf_prior import PfPrior, fitted_summaries
+from rotorwatch.diagnosis.pf_prior import PfPrior, fitted_summaries, rate_summary
 
 OUT = eval_life.REPO / "rotorwatch" / "diagnosis" / "life_prior.py"
 
@@ -62,6 +62,12 @@ RATE_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {rate_fitte
 #: from.
 CLOCK_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {clock_fitted_from}
 
+#: Per bearing, the same of ln(true time left / at-this-rate time) over the windows where the
+#: indicator rises (rotorwatch.diagnosis.pf_prior.rate_summary): what each prior's early
+#: calibration (an episode's first windows, rotorwatch.diagnosis.life.early_rate) was fitted
+#: from.
+EARLY_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {early_fitted_from}
+
 PF_PRIORS: Final[dict[str, PfPrior]] = {{
     {indicator!r}: PfPrior(
         indicator={indicator!r},
@@ -80,6 +86,9 @@ PF_PRIORS: Final[dict[str, PfPrior]] = {{
         clock_sd_ln={clock_sd_ln!r},
         clock_df={clock_df!r},
         still_prior_weight={still_prior_weight!r},
+        early_bias_ln={early_bias_ln!r},
+        early_sd_ln={early_sd_ln!r},
+        early_df={early_df!r},
     ),
 }}
 '''
@@ -99,8 +108,10 @@ def main() -> int:
         rows = eval_life.replay(files, reg, tmp / "a.jsonl", rules_only=False, priors=[])
     intervals = eval_life.pf_intervals_s(rows, lengths)
     windows = eval_life.rate_windows(rows, lengths)
+    ratios = eval_life.rate_log_ratios(rows, lengths)
     bearings = sorted(d for d in lengths if d in intervals)
-    fitted = PfPrior.from_dict(eval_life.fit_prior(intervals, bearings, windows=windows))
+    fitted = PfPrior.from_dict(eval_life.fit_prior(intervals, bearings, ratios, windows))
+    early = {d: rate_summary(ratios[d]) for d in bearings if ratios.get(d)}
     blended, still = fitted_summaries(
         fitted, [windows.get(d, []) for d in bearings], [intervals[d] for d in bearings]
     )
@@ -110,6 +121,7 @@ def main() -> int:
         fitted_from=json.dumps({fitted.indicator: dict(sorted(intervals.items()))}),
         rate_fitted_from=repr({fitted.indicator: dict(zip(with_rate, blended, strict=True))}),
         clock_fitted_from=repr({fitted.indicator: dict(zip(with_windows, still, strict=True))}),
+        early_fitted_from=repr({fitted.indicator: early}),
         indicator=fitted.indicator,
         mu_ln_s=fitted.mu_ln_s,
         sd_ln=fitted.sd_ln,
@@ -124,6 +136,9 @@ def main() -> int:
         clock_sd_ln=fitted.clock_sd_ln,
         clock_df=fitted.clock_df,
         still_prior_weight=fitted.still_prior_weight,
+        early_bias_ln=fitted.early_bias_ln,
+        early_sd_ln=fitted.early_sd_ln,
+        early_df=fitted.early_df,
     )
     OUT.write_text(text)
     # The repository's formatter, so the committed file is exactly what this writes.

@@ -27,10 +27,10 @@ from rotorwatch.diagnosis.baseline import apply_baseline
 from rotorwatch.diagnosis.end_of_life import EndOfLife
 from rotorwatch.diagnosis.life import (
     LifeState,
-    clock_too_short,
     estimate,
     indicator_value,
     limit_text,
+    quotable,
     update,
 )
 from rotorwatch.diagnosis.life_prior import PF_PRIORS
@@ -131,9 +131,10 @@ def fold_window(
         remaining_life_high_s=high,
     )
     if alert is not None and alert.kind == "ALERT":
-        if life is not None and mid and clock_too_short(life, priors.get(life.indicator)):
-            # A range read from an episode's first windows (the technician's one message about
-            # it) says "no estimate yet" rather than the window spacing's guess; a limit
+        if life is not None and mid and not quotable(life, priors.get(life.indicator)):
+            # A range the episode's clock alone would give at its first windows (the
+            # technician's one message about it) says "no estimate yet" rather than the window
+            # spacing's guess, where no early calibration of the rate replaced it; a limit
             # already reached (0) is a fact and stays.
             mid = low = high = None
         alert = replace(

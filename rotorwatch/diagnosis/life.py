@@ -487,18 +487,19 @@ def clock_s(state: LifeState) -> float | None:
 
 
 def clock_too_short(state: LifeState, prior: PfPrior | None) -> bool:
-    """Whether this window's P-F estimate rests on an episode clock shorter than
-    :data:`ONSET_WINDOWS` windows: an alert does not quote it (``rotorwatch.alerting.fold``).
+    """Whether this window's P-F estimate would rest on an episode clock shorter than
+    :data:`ONSET_WINDOWS` windows: the rate alone reads it where the prior has its calibration
+    (:func:`early_rate`), and otherwise an alert does not quote it (:func:`quotable`).
 
     A prior calibrated on the clock (``clock_weight``, ``clock_bias_ln``) scales its estimate
     with the time since the last healthy window, and at an episode's first windows that time is
     the window spacing, not the machine's: the calibration averages over whole episodes, where
     early windows have many clocks left and late ones less than one, so an episode's first
     windows read far short. Measured on the FEMTO bearings (``make eval-life``, leave-one-out):
-    the range a WARNING alert carried held the true time left for 2 of 20 alerts, all at the
-    episode's first window. The windows' own estimates (the lake, ``rotorwatch replay``) keep
-    it, since the coverage is judged over all of them. A prior without a clock (its survival
-    given the time since detection) is whole from the first window and is quoted."""
+    the clocked range a WARNING alert carried held the true time left for 2 of 20 alerts, all
+    at the episode's first window; the rate alone, calibrated on its own, 14 of 20. A prior
+    without a clock (its survival given the time since detection) is whole from the first
+    window and is quoted."""
     if prior is None or prior.indicator != state.indicator:
         return False
     if prior.clock_weight is None and prior.clock_bias_ln is None:
@@ -509,6 +510,26 @@ def clock_too_short(state: LifeState, prior: PfPrior | None) -> bool:
         return False
     # Half a window short of the count: irregular spacing reads as the windows it holds.
     return clock < (ONSET_WINDOWS - 0.5) * spacing * _S_PER_H
+
+
+def early_rate(state: LifeState, prior: PfPrior) -> tuple[float, float] | None:
+    """The at-this-rate time and its fit's log spread (:func:`rate_to_limit`) where an
+    episode's first windows are read from it alone: the clock is too short
+    (:func:`clock_too_short`), the prior carries the rate's own calibration
+    (``early_bias_ln``) and the indicator rises. None otherwise."""
+    if prior.early_bias_ln is None or not clock_too_short(state, prior):
+        return None
+    rate = rate_to_limit(state)
+    return rate if rate is not None and rate[0] > 0 else None
+
+
+def quotable(state: LifeState, prior: PfPrior | None) -> bool:
+    """Whether an alert quotes this window's estimate: not where it rests on an episode clock
+    too short to say anything (:func:`clock_too_short`) and no early evidence replaced it
+    (:func:`early_rate`)."""
+    if prior is None or not clock_too_short(state, prior):
+        return True
+    return early_rate(state, prior) is not None
 
 
 def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
@@ -531,6 +552,20 @@ def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
         return None
     elapsed_s = (state.last_ts_ms - state.onset_ms) / 1000.0
     probabilities = (INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1])
+    early = early_rate(state, prior)
+    if early is not None:
+        # An episode's first windows: the clock is the window spacing; the rate alone, with
+        # its own calibration, is the evidence that scales with the machine.
+        bias, sd = prior.early_bias_ln, prior.early_sd_ln
+        assert bias is not None  # early_rate checked the calibration
+        assert sd is not None
+        low, point, high = calibrated(
+            math.log(early[0]) + bias,
+            math.hypot(sd, early[1]),
+            prior.df if prior.early_df is None else prior.early_df,
+            probabilities,
+        )
+        return Estimate(point, low, high)
     rate = rate_to_limit(state)
     evidence = None if rate is None or rate[0] <= 0 else evidence_of(state, prior, *rate)
     clock = clock_s(state)

@@ -58,6 +58,21 @@ CLOCK_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
     }
 }
 
+#: Per bearing, the same of ln(true time left / at-this-rate time) over the windows where the
+#: indicator rises (rotorwatch.diagnosis.pf_prior.rate_summary): what each prior's early
+#: calibration (an episode's first windows, rotorwatch.diagnosis.life.early_rate) was fitted
+#: from.
+EARLY_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
+    "accel_peak_g": {
+        "femto-1-1": (-0.5702447262698088, 1.3759834105286095),
+        "femto-1-2": (-0.9757046211777971, 0.40887099771422625),
+        "femto-2-1": (-2.2337769800365845, 0.26729930283106723),
+        "femto-2-2": (-1.6598291306760966, 0.1866198359903629),
+        "femto-3-1": (-1.61819252853116, 0.6421575429268283),
+        "femto-3-2": (-0.7530161167377956, 0.10237449267860335),
+    }
+}
+
 PF_PRIORS: Final[dict[str, PfPrior]] = {
     "accel_peak_g": PfPrior(
         indicator="accel_peak_g",
@@ -76,5 +91,8 @@ PF_PRIORS: Final[dict[str, PfPrior]] = {
         clock_sd_ln=1.6199028014983632,
         clock_df=5,
         still_prior_weight=None,
+        early_bias_ln=-1.3017940172382072,
+        early_sd_ln=0.9864641341801379,
+        early_df=9,
     ),
 }

@@ -82,6 +82,14 @@ class PfPrior:
     #: before them uses the prior alone rather than read it as one without.
     prior_weight: float | None = None
     still_prior_weight: float | None = None
+    #: The calibration of the at-this-rate time alone (:func:`fit_rate_calibration`) beside a
+    #: clocked one: the evidence for an episode's first windows, where the clock is the window
+    #: spacing rather than the machine's time (:func:`rotorwatch.diagnosis.life.clock_too_short`).
+    #: None: no estimate is quoted there. Optional keys (``early_*``): a release before them
+    #: ignores them.
+    early_bias_ln: float | None = None
+    early_sd_ln: float | None = None
+    early_df: int | None = None
 
     @property
     def df(self) -> int:
@@ -138,6 +146,13 @@ class PfPrior:
             still_prior_weight=prior_weight or None,
         )
 
+    def with_early(self, bias_ln: float, sd_ln: float, df: int | None = None) -> PfPrior:
+        """The prior with its machines' calibration of the at-this-rate time alone for an
+        episode's first windows (see :attr:`early_bias_ln`)."""
+        if not (math.isfinite(bias_ln) and math.isfinite(sd_ln) and sd_ln > 0):
+            raise ValueError("early calibration: needs a finite bias and a spread > 0")
+        return replace(self, early_bias_ln=bias_ln, early_sd_ln=sd_ln, early_df=_checked_df(df))
+
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
             "format": PRIOR_FORMAT,
@@ -165,6 +180,8 @@ class PfPrior:
             if self.still_prior_weight is not None:
                 out["still_prior_weight"] = self.still_prior_weight
             out |= _calibration_keys(name, self.clock_bias_ln, self.clock_sd_ln, self.clock_df)
+        if self.early_bias_ln is not None and self.early_sd_ln is not None:
+            out |= _calibration_keys("early", self.early_bias_ln, self.early_sd_ln, self.early_df)
         return out
 
     @classmethod
@@ -201,6 +218,8 @@ class PfPrior:
             prior = prior.with_clock(bias, sd, df, float(d["still_prior_weight"]))
         elif "clock_bias_ln" in d or "clock_sd_ln" in d:
             prior = prior.with_clock(*_calibration_of(d, "clock"))
+        if "early_bias_ln" in d or "early_sd_ln" in d:
+            prior = prior.with_early(*_calibration_of(d, "early"))
         return prior
 
 

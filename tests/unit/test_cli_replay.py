@@ -213,7 +213,8 @@ def test_a_pf_prior_gives_an_estimate_from_the_alert_on_and_the_alerts_say_it(
 def test_an_alert_at_an_episodes_first_windows_quotes_no_clocked_range(
     recording: tuple[Path, Path], tmp_path: Path
 ) -> None:
-    """With a prior calibrated on the episode's clock, the WARNING that opens an episode says
+    """With a prior calibrated on the episode's clock and no early calibration of the rate
+    (``early_*``, which would read those windows), the WARNING that opens an episode says
     "no estimate yet" (its clock is one window long) while its window's row keeps the range
     for the lake; the replay's rows are the same as with the range quoted."""
     from rotorwatch.diagnosis.pf_prior import fit

@@ -447,6 +447,48 @@ def test_an_alert_does_not_quote_a_clocked_estimate_from_an_episodes_first_windo
     assert not clock_too_short(replace(life, onset_ms=-1), clocked)
 
 
+def test_an_episodes_first_windows_read_the_rate_alone_where_the_prior_has_its_calibration() -> (
+    None
+):
+    """With the rate's own calibration (``early_*``) the first two windows of an episode read
+    the at-this-rate time alone, which scales with the machine, and an alert quotes it; from
+    the third on, the clocked evidence; a flat indicator there gives nothing an alert quotes."""
+    from dataclasses import replace
+
+    from rotorwatch.diagnosis.life import ONSET_WINDOWS, quotable, rate_to_limit
+    from rotorwatch.diagnosis.pf_prior import fit
+
+    sharp = 0.05
+    clocked = (
+        fit(EOL.indicator, [1800.0, 7200.0, 28_800.0], "test")
+        .with_rate(0.0, sharp, clock_weight=0.5)
+        .with_clock(0.0, sharp)
+    )
+    early = clocked.with_early(-1.0, sharp, df=9)
+    life = run(exponential(LEARN, 60))[-1]
+    now = life.last_ts_ms
+    rate = rate_to_limit(life)
+    assert rate is not None
+    for windows in range(1, ONSET_WINDOWS + 2):
+        state = replace(life, onset_ms=now - (windows - 1) * STEP_MS)
+        state = replace(state, last_healthy_ms=state.onset_ms - STEP_MS)
+        est = estimate(state, learning_windows=LEARN, prior=early)
+        assert est is not None
+        assert quotable(state, early)
+        centre = math.sqrt(est.low_s * est.high_s)
+        if windows < ONSET_WINDOWS:
+            assert centre == pytest.approx(rate[0] * math.exp(-1.0), rel=0.05)
+            assert not quotable(state, clocked)  # without it: nothing to quote
+        else:
+            assert centre != pytest.approx(rate[0] * math.exp(-1.0), rel=0.05)
+            assert quotable(state, clocked)
+        assert est.high_s / est.low_s < math.exp(2 * 1.1 * 0.2)  # a sharp calibration
+    flat = run([V0] * (LEARN + 30))[-1]
+    flat = replace(flat, onset_ms=flat.last_ts_ms, last_healthy_ms=flat.last_ts_ms - STEP_MS)
+    assert rate_to_limit(flat) is None
+    assert not quotable(flat, early)
+
+
 def test_the_fold_keeps_the_window_before_the_episode_as_the_clocks_zero() -> None:
     from dataclasses import replace
 

@@ -13,6 +13,7 @@ import pytest
 
 from rotorwatch.diagnosis.life_prior import (
     CLOCK_FITTED_FROM,
+    EARLY_FITTED_FROM,
     FITTED_FROM,
     PF_PRIORS,
     RATE_FITTED_FROM,
@@ -115,20 +116,46 @@ def test_the_shipped_prior_is_the_fit_of_the_intervals_it_records() -> None:
         refit = fit(indicator, list(FITTED_FROM[indicator].values()), prior.source)
         rates = list(RATE_FITTED_FROM[indicator].values())
         clocks = list(CLOCK_FITTED_FROM[indicator].values())
+        early = list(EARLY_FITTED_FROM[indicator].values())
         assert (
             refit.with_rate(
                 *fit_rate_calibration(rates),
                 clock_weight=prior.clock_weight,
                 df=calibration_df(rates),
                 prior_weight=prior.prior_weight,
-            ).with_clock(
+            )
+            .with_clock(
                 *fit_rate_calibration(clocks),
                 df=calibration_df(clocks),
                 prior_weight=prior.still_prior_weight,
             )
+            .with_early(*fit_rate_calibration(early), df=calibration_df(early))
             == prior
         )
         assert prior.n == len(FITTED_FROM[indicator]) >= 2
+
+
+def test_an_early_calibration_round_trips_and_a_release_before_it_reads_the_rest() -> None:
+    """The rate's own calibration beside a clocked one (an episode's first windows) is written
+    under its own keys: a prior without them reads as before, and a reader that ignores them
+    (a release before) gets the clocked prior unchanged."""
+    clocked = (
+        fit("accel_peak_g", [300.0, 600.0, 2400.0], "test")
+        .with_rate(-0.5, 1.0, clock_weight=0.5, df=4)
+        .with_clock(0.0, 1.5, df=3)
+    )
+    early = clocked.with_early(-1.3, 0.99, df=9)
+    assert PfPrior.from_dict(early.to_dict()) == early
+    written = early.to_dict()
+    assert {k for k in written if k.startswith("early_")} == {
+        "early_bias_ln",
+        "early_sd_ln",
+        "early_df",
+    }
+    assert {k: v for k, v in written.items() if not k.startswith("early_")} == clocked.to_dict()
+    assert PfPrior.from_dict(clocked.to_dict()).early_bias_ln is None
+    with pytest.raises(ValueError, match="early calibration"):
+        clocked.with_early(-1.0, 0.0)
 
 
 PROBS = (0.1, 0.2, 0.9)
