@@ -234,7 +234,7 @@ def fit_prior(
         bias, sd = fit_rate_calibration(summaries)
         df = calibration_df(summaries)
         # Beside a clocked calibration, the rate's own is the early one (an episode's first
-        # windows, rotorwatch.diagnosis.life.early_rate); alone, it is the calibration.
+        # windows, rotorwatch.diagnosis.life.prior_estimate); alone, it is the calibration.
         prior = (
             prior.with_early(bias, sd, df)
             if windows is not None
@@ -318,7 +318,6 @@ def _sent(path: Path) -> list[dict[str, Any]]:
 _QUOTED = re.compile(
     r"^Remaining life: .* in (?:about \d+|under 1) (min|h|days) \((\d+)-(\d+) \1\)$", re.M
 )
-_UNIT_S = {"min": 60.0, "h": 3600.0, "days": 86400.0}
 
 
 def quoted_range_s(alert: dict[str, Any]) -> tuple[float, float, float] | None:
@@ -329,7 +328,9 @@ def quoted_range_s(alert: dict[str, Any]) -> tuple[float, float, float] | None:
     m = _QUOTED.search(alert["message"])
     if m is None:
         return None
-    unit = _UNIT_S[m.group(1)]
+    from rotorwatch.diagnosis.life import UNIT_S
+
+    unit = UNIT_S[m.group(1)]
     return float(m.group(2)) * unit, float(m.group(3)) * unit, unit
 
 

@@ -64,7 +64,7 @@ CLOCK_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {clock_fit
 
 #: Per bearing, the same of ln(true time left / at-this-rate time) over the windows where the
 #: indicator rises (rotorwatch.diagnosis.pf_prior.rate_summary): what each prior's early
-#: calibration (an episode's first windows, rotorwatch.diagnosis.life.early_rate) was fitted
+#: calibration (an episode's first windows, rotorwatch.diagnosis.life.prior_estimate) was fitted
 #: from.
 EARLY_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {early_fitted_from}
 

@@ -30,7 +30,6 @@ from rotorwatch.diagnosis.life import (
     estimate,
     indicator_value,
     limit_text,
-    quotable,
     update,
 )
 from rotorwatch.diagnosis.life_prior import PF_PRIORS
@@ -131,7 +130,7 @@ def fold_window(
         remaining_life_high_s=high,
     )
     if alert is not None and alert.kind == "ALERT":
-        if life is not None and mid and not quotable(life, priors.get(life.indicator)):
+        if est is not None and not est.quoted:
             # A range the episode's clock alone would give at its first windows (the
             # technician's one message about it) says "no estimate yet" rather than the window
             # spacing's guess, where no early calibration of the rate replaced it; a limit

@@ -294,11 +294,14 @@ class LifeState:
 
 @dataclass(frozen=True, slots=True)
 class Estimate:
-    """Remaining life in seconds from the window it was made at, with its interval."""
+    """Remaining life in seconds from the window it was made at, with its interval, and whether
+    an alert may quote it: not where it rests on an episode clock too short to say anything
+    (:func:`clock_too_short`; the window's row keeps it)."""
 
     remaining_s: float
     low_s: float
     high_s: float
+    quoted: bool = True
 
 
 _LONG_DISCOUNT: Final = 0.5 ** (1.0 / LONG_HALF_LIFE_WINDOWS)
@@ -489,7 +492,7 @@ def clock_s(state: LifeState) -> float | None:
 def clock_too_short(state: LifeState, prior: PfPrior | None) -> bool:
     """Whether this window's P-F estimate would rest on an episode clock shorter than
     :data:`ONSET_WINDOWS` windows: the rate alone reads it where the prior has its calibration
-    (:func:`early_rate`), and otherwise an alert does not quote it (:func:`quotable`).
+    (``early_bias_ln``), and otherwise an alert does not quote it (:attr:`Estimate.quoted`).
 
     A prior calibrated on the clock (``clock_weight``, ``clock_bias_ln``) scales its estimate
     with the time since the last healthy window, and at an episode's first windows that time is
@@ -512,26 +515,6 @@ def clock_too_short(state: LifeState, prior: PfPrior | None) -> bool:
     return clock < (ONSET_WINDOWS - 0.5) * spacing * _S_PER_H
 
 
-def early_rate(state: LifeState, prior: PfPrior) -> tuple[float, float] | None:
-    """The at-this-rate time and its fit's log spread (:func:`rate_to_limit`) where an
-    episode's first windows are read from it alone: the clock is too short
-    (:func:`clock_too_short`), the prior carries the rate's own calibration
-    (``early_bias_ln``) and the indicator rises. None otherwise."""
-    if prior.early_bias_ln is None or not clock_too_short(state, prior):
-        return None
-    rate = rate_to_limit(state)
-    return rate if rate is not None and rate[0] > 0 else None
-
-
-def quotable(state: LifeState, prior: PfPrior | None) -> bool:
-    """Whether an alert quotes this window's estimate: not where it rests on an episode clock
-    too short to say anything (:func:`clock_too_short`) and no early evidence replaced it
-    (:func:`early_rate`)."""
-    if prior is None or not clock_too_short(state, prior):
-        return True
-    return early_rate(state, prior) is not None
-
-
 def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
     """The P-F prior's remaining life after the time survived since detection (None before
     any): the point at :data:`POINT_PROBABILITY`, the interval between
@@ -552,21 +535,25 @@ def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
         return None
     elapsed_s = (state.last_ts_ms - state.onset_ms) / 1000.0
     probabilities = (INTERVAL_PROBABILITIES[0], POINT_PROBABILITY, INTERVAL_PROBABILITIES[1])
-    early = early_rate(state, prior)
-    if early is not None:
-        # An episode's first windows: the clock is the window spacing; the rate alone, with
-        # its own calibration, is the evidence that scales with the machine.
-        bias, sd = prior.early_bias_ln, prior.early_sd_ln
-        assert bias is not None  # early_rate checked the calibration
-        assert sd is not None
+    rate = rate_to_limit(state)
+    # An episode's first windows: the clock is the window spacing. The rate alone, with its own
+    # calibration, is the evidence that scales with the machine; without a rise or that
+    # calibration the estimate below stays the window's, but no alert quotes it.
+    young = clock_too_short(state, prior)
+    if (
+        young
+        and prior.early_bias_ln is not None
+        and prior.early_sd_ln is not None
+        and rate is not None
+        and rate[0] > 0
+    ):
         low, point, high = calibrated(
-            math.log(early[0]) + bias,
-            math.hypot(sd, early[1]),
+            math.log(rate[0]) + prior.early_bias_ln,
+            math.hypot(prior.early_sd_ln, rate[1]),
             prior.df if prior.early_df is None else prior.early_df,
             probabilities,
         )
         return Estimate(point, low, high)
-    rate = rate_to_limit(state)
     evidence = None if rate is None or rate[0] <= 0 else evidence_of(state, prior, *rate)
     clock = clock_s(state)
     if evidence is None and rate is None and prior.clock_bias_ln is not None and clock is not None:
@@ -589,7 +576,7 @@ def prior_estimate(state: LifeState, prior: PfPrior) -> Estimate | None:
             prior.df if prior.rate_df is None else prior.rate_df,
             probabilities,
         )
-    return Estimate(point, low, high)
+    return Estimate(point, low, high, quoted=not young)
 
 
 def evidence_of(
@@ -620,27 +607,39 @@ def indicator_value(record: Mapping[str, Any], indicator: str) -> float | None:
     return float(value)
 
 
+#: The units a time left is written in, in seconds (:func:`interval_text`).
+UNIT_S: Final = {"min": 60.0, "h": 3600.0, "days": 86400.0}
+
+
 def _unit(remaining_s: float) -> tuple[str, float]:
     """The unit that reads best for a time left: minutes under 2 h, hours under 2 days."""
-    if remaining_s < 2 * 3600:
-        return "min", 60.0
-    if remaining_s < 2 * 86400:
-        return "h", 3600.0
-    return "days", 86400.0
+    if remaining_s < 2 * UNIT_S["h"]:
+        return "min", UNIT_S["min"]
+    if remaining_s < 2 * UNIT_S["days"]:
+        return "h", UNIT_S["h"]
+    return "days", UNIT_S["days"]
+
+
+def _rounded(remaining_s: float, div: float) -> str | None:
+    """The point in whole units; None under half a unit ("about 0 min" would say the machine is
+    at its limit, which is what "reached" says)."""
+    return f"{remaining_s / div:.0f}" if round(remaining_s / div) >= 1 else None
 
 
 def interval_text(remaining_s: float, low_s: float, high_s: float) -> str:
-    """``about 12 days (8-20 days)``: the unit of the point estimate for all three. A point
-    under half a minute reads ``under 1 min``: "about 0 min" would say the machine is at its
-    limit, which is what "reached" says."""
+    """``about 12 days (8-20 days)``: the unit of the point estimate for all three; ``under 1
+    min`` for a point under half a minute."""
     unit, div = _unit(remaining_s)
-    point = f"about {remaining_s / div:.0f}" if round(remaining_s / div) >= 1 else "under 1"
-    return f"{point} {unit} ({low_s / div:.0f}-{high_s / div:.0f} {unit})"
+    point = _rounded(remaining_s, div)
+    return (
+        f"{'under 1' if point is None else 'about ' + point} {unit} "
+        f"({low_s / div:.0f}-{high_s / div:.0f} {unit})"
+    )
 
 
 def interval_sms(remaining_s: float, low_s: float, high_s: float) -> str:
     """``~12days (8-20)``: :func:`interval_text` for an SMS, where every character counts
     (``<1min (0-2)`` under half a minute)."""
     unit, div = _unit(remaining_s)
-    point = f"~{remaining_s / div:.0f}" if round(remaining_s / div) >= 1 else "<1"
-    return f"{point}{unit} ({low_s / div:.0f}-{high_s / div:.0f})"
+    point = _rounded(remaining_s, div)
+    return f"{'<1' if point is None else '~' + point}{unit} ({low_s / div:.0f}-{high_s / div:.0f})"

@@ -60,7 +60,7 @@ CLOCK_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
 
 #: Per bearing, the same of ln(true time left / at-this-rate time) over the windows where the
 #: indicator rises (rotorwatch.diagnosis.pf_prior.rate_summary): what each prior's early
-#: calibration (an episode's first windows, rotorwatch.diagnosis.life.early_rate) was fitted
+#: calibration (an episode's first windows, rotorwatch.diagnosis.life.prior_estimate) was fitted
 #: from.
 EARLY_FITTED_FROM: Final[dict[str, dict[str, tuple[float, float]]]] = {
     "accel_peak_g": {

@@ -455,8 +455,8 @@ def test_an_episodes_first_windows_read_the_rate_alone_where_the_prior_has_its_c
     the third on, the clocked evidence; a flat indicator there gives nothing an alert quotes."""
     from dataclasses import replace
 
-    from rotorwatch.diagnosis.life import ONSET_WINDOWS, quotable, rate_to_limit
-    from rotorwatch.diagnosis.pf_prior import fit
+    from rotorwatch.diagnosis.life import ONSET_WINDOWS, Estimate, rate_to_limit
+    from rotorwatch.diagnosis.pf_prior import PfPrior, fit
 
     sharp = 0.05
     clocked = (
@@ -469,6 +469,13 @@ def test_an_episodes_first_windows_read_the_rate_alone_where_the_prior_has_its_c
     now = life.last_ts_ms
     rate = rate_to_limit(life)
     assert rate is not None
+
+    def quotable(state: LifeState, prior: PfPrior) -> bool:
+        """Whether an alert quotes this window's estimate (:attr:`Estimate.quoted`)."""
+        est: Estimate | None = estimate(state, learning_windows=LEARN, prior=prior)
+        assert est is not None
+        return est.quoted
+
     for windows in range(1, ONSET_WINDOWS + 2):
         state = replace(life, onset_ms=now - (windows - 1) * STEP_MS)
         state = replace(state, last_healthy_ms=state.onset_ms - STEP_MS)
